@@ -1,0 +1,158 @@
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use rusqlite::{params, Connection};
+use tokio::sync::oneshot;
+
+use super::{configure, parse_ts, ts};
+use crate::domain::*;
+use crate::ports::{ArchiveError, RawArchive};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS raw_deliveries (
+    seq          INTEGER PRIMARY KEY,
+    hook_id      TEXT    NOT NULL,
+    delivery_id  TEXT    NOT NULL,
+    event        TEXT    NOT NULL,
+    received_at  TEXT    NOT NULL,
+    content_type TEXT,
+    encoding     TEXT    NOT NULL,  -- 'zstd': body is the zstd-compressed raw body
+    body         BLOB    NOT NULL,
+    UNIQUE (hook_id, delivery_id)
+);";
+
+/// How many queued deliveries one archive transaction (one fsync) takes at most.
+const GROUP_COMMIT_MAX: usize = 256;
+
+struct Job {
+    delivery: RawDelivery,
+    compressed: Vec<u8>,
+    done: oneshot::Sender<Result<(), Arc<rusqlite::Error>>>,
+}
+
+/// The raw archive in `archive.db`: every accepted body, zstd-compressed, in
+/// arrival order. Writes are fully synchronous (an acknowledged delivery
+/// survives a power cut) and group-committed: deliveries that arrive while a
+/// commit is in flight share the next one.
+pub struct SqliteArchive {
+    jobs: mpsc::Sender<Job>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+impl SqliteArchive {
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        configure(&conn, "FULL").context("configuring the archive database")?;
+        conn.execute_batch(SCHEMA).context("creating the archive schema")?;
+        let reader = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("octoscope-archive".into())
+            .spawn(move || writer_loop(conn, rx))
+            .context("starting the archive writer")?;
+        Ok(Self { jobs: tx, reader: Arc::new(Mutex::new(reader)) })
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_COMMIT_MAX {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = write_batch(&mut conn, &batch).map_err(Arc::new);
+        for job in batch {
+            // The caller may have gone (client hung up): nothing to tell.
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
+
+fn write_batch(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO raw_deliveries (hook_id, delivery_id, event, received_at, content_type, encoding, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'zstd', ?6)",
+        )?;
+        for job in batch {
+            let d = &job.delivery;
+            stmt.execute(params![
+                d.key.hook_id.as_str(),
+                d.key.delivery_id.as_str(),
+                d.event.as_str(),
+                ts(&d.received_at),
+                d.content_type,
+                job.compressed
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+#[async_trait]
+impl RawArchive for SqliteArchive {
+    async fn put(&self, delivery: &RawDelivery) -> Result<(), ArchiveError> {
+        let compressed = zstd::bulk::compress(&delivery.body, 3).map_err(|e| ArchiveError(e.into()))?;
+        let (done, wait) = oneshot::channel();
+        let job = Job { delivery: delivery.clone(), compressed, done };
+        self.jobs
+            .send(job)
+            .map_err(|_| ArchiveError(anyhow::anyhow!("the archive writer has stopped")))?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ArchiveError(anyhow::Error::new(e).context("archive write failed"))),
+            Err(_) => Err(ArchiveError(anyhow::anyhow!("the archive writer has stopped"))),
+        }
+    }
+
+    async fn scan(&self, after: Option<u64>, limit: usize) -> Result<Vec<(u64, RawDelivery)>, ArchiveError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(u64, RawDelivery)>> {
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, hook_id, delivery_id, event, received_at, content_type, encoding, body
+                 FROM raw_deliveries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after.unwrap_or(0), limit as i64], |r| {
+                Ok((
+                    r.get::<_, u64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, Vec<u8>>(7)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, hook, delivery, event, received_at, content_type, encoding, body) = row?;
+                anyhow::ensure!(encoding == "zstd", "archive row {seq} has unknown encoding {encoding:?}");
+                let body = zstd::stream::decode_all(&body[..]).with_context(|| format!("decompressing archive row {seq}"))?;
+                out.push((
+                    seq,
+                    RawDelivery {
+                        key: DeliveryKey { hook_id: HookId::parse(&hook)?, delivery_id: DeliveryId::parse(&delivery)? },
+                        event: EventName::parse(&event)?,
+                        received_at: parse_ts(&received_at)?,
+                        content_type,
+                        body,
+                    },
+                ));
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| ArchiveError(e.into()))?
+        .map_err(ArchiveError)
+    }
+}

@@ -1,0 +1,867 @@
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
+use rusqlite_migration::{Migrations, M};
+
+use super::{configure, parse_ts, parse_ts_opt, store_error, ts, ts_opt};
+use crate::domain::*;
+use crate::ports::*;
+use crate::views::*;
+
+/// How long a claimed-but-unfinished delivery blocks a redelivery. After a
+/// crash, GitHub's redelivery (same delivery id) is processed once this passed.
+const CLAIM_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("schema_v1.sql"))])
+}
+
+/// The store on SQLite: one writer connection (SQLite has one writer at a
+/// time anyway) and a pool of readers, which WAL lets run beside it.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+}
+
+impl SqliteStore {
+    /// Open (creating and migrating as needed) the store at `path`.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        // The store can be rebuilt from the archive (`octoscope replay`), so it
+        // trades the last moments before a power cut for speed; the archive does not.
+        configure(&conn, "NORMAL").context("configuring the store database")?;
+        migrations().to_latest(&mut conn).context("migrating the store schema")?;
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| c.busy_timeout(std::time::Duration::from_secs(5)));
+        let readers = r2d2::Pool::builder().max_size(8).build(manager).context("opening store readers")?;
+        Ok(Self { writer: Arc::new(Mutex::new(conn)), readers })
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn).map_err(store_error)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.into()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get().map_err(|e| StoreError::Unavailable(e.into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.into()))?
+    }
+}
+
+fn json_list(v: &Option<Vec<String>>) -> Option<String> {
+    v.as_ref().map(|l| serde_json::to_string(l).expect("strings serialise"))
+}
+
+fn parse_list(s: Option<String>) -> Vec<String> {
+    s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
+}
+
+/// Apply one change under the LWW rules; true if it changed the store.
+fn apply(tx: &Transaction, change: &Change) -> rusqlite::Result<bool> {
+    let n = match change {
+        Change::Repository(r) => tx.prepare_cached(
+            "INSERT INTO repos (full_name, id, default_branch, private, archived, deleted, version, last_activity_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (full_name) DO UPDATE SET
+               id = COALESCE(excluded.id, repos.id),
+               default_branch = CASE WHEN repos.version IS NULL OR excluded.version >= repos.version
+                                THEN COALESCE(excluded.default_branch, repos.default_branch) ELSE repos.default_branch END,
+               private = CASE WHEN repos.version IS NULL OR excluded.version >= repos.version
+                         THEN COALESCE(excluded.private, repos.private) ELSE repos.private END,
+               archived = CASE WHEN repos.version IS NULL OR excluded.version >= repos.version
+                          THEN COALESCE(excluded.archived, repos.archived) ELSE repos.archived END,
+               deleted = CASE WHEN repos.version IS NULL OR excluded.version >= repos.version
+                         THEN excluded.deleted ELSE repos.deleted END,
+               version = CASE WHEN repos.version IS NULL OR excluded.version >= repos.version
+                         THEN COALESCE(excluded.version, repos.version) ELSE repos.version END,
+               last_activity_at = CASE WHEN repos.last_activity_at IS NULL OR excluded.last_activity_at > repos.last_activity_at
+                                  THEN excluded.last_activity_at ELSE repos.last_activity_at END",
+        )?
+        .execute(params![
+            r.full_name.as_str(),
+            r.id,
+            r.default_branch,
+            r.private,
+            r.archived,
+            r.deleted,
+            ts_opt(&r.version),
+            ts_opt(&r.activity_at)
+        ])?,
+        Change::Branch(b) => tx.prepare_cached(
+            "INSERT INTO branches (repo, name, head_sha, deleted, version) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (repo, name) DO UPDATE SET
+               head_sha = CASE WHEN excluded.deleted THEN NULL ELSE COALESCE(excluded.head_sha, branches.head_sha) END,
+               deleted = excluded.deleted, version = excluded.version
+             WHERE excluded.version >= branches.version",
+        )?
+        .execute(params![b.repo.as_str(), b.name, b.head_sha, b.deleted, ts(&b.version)])?,
+        Change::PullRequest(p) => tx.prepare_cached(
+            "INSERT INTO pull_requests (repo, number, id, title, state, draft, author, created_at, updated_at, closed_at,
+               merged_at, additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams,
+               base_ref, head_ref, head_sha, rank)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
+             ON CONFLICT (repo, number) DO UPDATE SET
+               id = COALESCE(excluded.id, pull_requests.id), title = excluded.title, state = excluded.state,
+               draft = excluded.draft, author = COALESCE(excluded.author, pull_requests.author),
+               created_at = excluded.created_at, updated_at = excluded.updated_at,
+               closed_at = excluded.closed_at, merged_at = excluded.merged_at,
+               additions = COALESCE(excluded.additions, pull_requests.additions),
+               deletions = COALESCE(excluded.deletions, pull_requests.deletions),
+               changed_files = COALESCE(excluded.changed_files, pull_requests.changed_files),
+               commits = COALESCE(excluded.commits, pull_requests.commits),
+               labels = COALESCE(excluded.labels, pull_requests.labels),
+               requested_reviewers = COALESCE(excluded.requested_reviewers, pull_requests.requested_reviewers),
+               requested_teams = COALESCE(excluded.requested_teams, pull_requests.requested_teams),
+               base_ref = COALESCE(excluded.base_ref, pull_requests.base_ref),
+               head_ref = COALESCE(excluded.head_ref, pull_requests.head_ref),
+               head_sha = COALESCE(excluded.head_sha, pull_requests.head_sha),
+               rank = excluded.rank
+             WHERE excluded.updated_at > pull_requests.updated_at
+                OR (excluded.updated_at = pull_requests.updated_at AND excluded.rank >= pull_requests.rank)",
+        )?
+        .execute(params![
+            p.repo.as_str(),
+            p.number,
+            p.id,
+            p.title,
+            p.state.as_str(),
+            p.draft,
+            p.author,
+            ts(&p.created_at),
+            ts(&p.updated_at),
+            ts_opt(&p.closed_at),
+            ts_opt(&p.merged_at),
+            p.additions,
+            p.deletions,
+            p.changed_files,
+            p.commits,
+            json_list(&p.labels),
+            json_list(&p.requested_reviewers),
+            json_list(&p.requested_teams),
+            p.base_ref,
+            p.head_ref,
+            p.head_sha,
+            p.state.rank()
+        ])?,
+        Change::Review(r) => tx.prepare_cached(
+            "INSERT INTO reviews (id, repo, pr_number, author, state, submitted_at, commit_id, rank)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO UPDATE SET
+               repo = excluded.repo, pr_number = excluded.pr_number, author = COALESCE(excluded.author, reviews.author),
+               state = excluded.state, submitted_at = COALESCE(excluded.submitted_at, reviews.submitted_at),
+               commit_id = COALESCE(excluded.commit_id, reviews.commit_id), rank = excluded.rank
+             WHERE reviews.submitted_at IS NULL OR excluded.submitted_at > reviews.submitted_at
+                OR (excluded.submitted_at = reviews.submitted_at AND excluded.rank >= reviews.rank)",
+        )?
+        .execute(params![
+            r.id,
+            r.repo.as_str(),
+            r.pr_number,
+            r.author,
+            r.state.as_str(),
+            ts_opt(&r.submitted_at),
+            r.commit_id,
+            r.state.rank()
+        ])?,
+        Change::ReviewComment(c) => tx.prepare_cached(
+            "INSERT INTO review_comments (id, repo, pr_number, review_id, author, created_at, updated_at, deleted)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO UPDATE SET
+               review_id = COALESCE(excluded.review_id, review_comments.review_id), author = excluded.author,
+               updated_at = excluded.updated_at, deleted = excluded.deleted
+             WHERE excluded.updated_at >= review_comments.updated_at",
+        )?
+        .execute(params![
+            c.id,
+            c.repo.as_str(),
+            c.pr_number,
+            c.review_id,
+            c.author,
+            ts(&c.created_at),
+            ts(&c.updated_at),
+            c.deleted
+        ])?,
+        Change::Team(t) => tx.prepare_cached(
+            "INSERT INTO teams (org, slug, id, name, description, privacy, parent_slug, deleted, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (org, slug) DO UPDATE SET
+               id = COALESCE(excluded.id, teams.id), name = excluded.name, description = excluded.description,
+               privacy = excluded.privacy, parent_slug = excluded.parent_slug, deleted = excluded.deleted,
+               version = excluded.version
+             WHERE excluded.version >= teams.version",
+        )?
+        .execute(params![
+            t.org,
+            t.slug,
+            t.id,
+            t.name,
+            t.description,
+            t.privacy,
+            t.parent_slug,
+            t.deleted,
+            ts(&t.version)
+        ])?,
+        Change::TeamMember { org, team_slug, member: m } => tx.prepare_cached(
+            "INSERT INTO team_members (org, team_slug, login, present, version) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (org, team_slug, login) DO UPDATE SET present = excluded.present, version = excluded.version
+             WHERE excluded.version >= team_members.version",
+        )?
+        .execute(params![org, team_slug, m.login, m.present, ts(&m.version)])?,
+        Change::OrgMember { org, member: m } => tx.prepare_cached(
+            "INSERT INTO org_members (org, login, role, present, version) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (org, login) DO UPDATE SET
+               role = COALESCE(excluded.role, org_members.role), present = excluded.present, version = excluded.version
+             WHERE excluded.version >= org_members.version",
+        )?
+        .execute(params![org, m.login, m.role, m.present, ts(&m.version)])?,
+        Change::Collaborator { repo, member: m } => tx.prepare_cached(
+            "INSERT INTO collaborators (repo, login, role, present, version) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (repo, login) DO UPDATE SET
+               role = COALESCE(excluded.role, collaborators.role), present = excluded.present, version = excluded.version
+             WHERE excluded.version >= collaborators.version",
+        )?
+        .execute(params![repo.as_str(), m.login, m.role, m.present, ts(&m.version)])?,
+        Change::Commit { commit: c, branch, pushed_at } => {
+            let mut n = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO commits (repo, sha, message, author_name, author_login, committed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    c.repo.as_str(),
+                    c.sha,
+                    c.message,
+                    c.author_name,
+                    c.author_login,
+                    ts_opt(&c.committed_at)
+                ])?;
+            if let Some(branch) = branch {
+                n += tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO branch_commits (repo, branch, sha, pushed_at) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![c.repo.as_str(), branch, c.sha, ts_opt(pushed_at)])?;
+            }
+            n
+        }
+        Change::WorkflowRun(r) => tx.prepare_cached(
+            "INSERT INTO workflow_runs (id, repo, name, workflow_id, head_branch, head_sha, event, status, conclusion,
+               run_number, run_attempt, actor, created_at, run_started_at, updated_at, rank)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             ON CONFLICT (id) DO UPDATE SET
+               name = excluded.name, workflow_id = excluded.workflow_id, head_branch = excluded.head_branch,
+               head_sha = excluded.head_sha, event = excluded.event, status = excluded.status,
+               conclusion = excluded.conclusion, run_number = excluded.run_number, run_attempt = excluded.run_attempt,
+               actor = COALESCE(excluded.actor, workflow_runs.actor), created_at = excluded.created_at,
+               run_started_at = COALESCE(excluded.run_started_at, workflow_runs.run_started_at),
+               updated_at = excluded.updated_at, rank = excluded.rank
+             WHERE excluded.updated_at > workflow_runs.updated_at
+                OR (excluded.updated_at = workflow_runs.updated_at AND excluded.rank >= workflow_runs.rank)",
+        )?
+        .execute(params![
+            r.id,
+            r.repo.as_str(),
+            r.name,
+            r.workflow_id,
+            r.head_branch,
+            r.head_sha,
+            r.event,
+            r.status.as_str(),
+            r.conclusion,
+            r.run_number,
+            r.run_attempt,
+            r.actor,
+            ts(&r.created_at),
+            ts_opt(&r.run_started_at),
+            ts(&r.updated_at),
+            r.status.rank()
+        ])?,
+        Change::WorkflowJob(j) => tx.prepare_cached(
+            "INSERT INTO workflow_jobs (id, repo, run_id, name, workflow_name, head_branch, status, conclusion, labels,
+               runner_name, runner_group, os, created_at, started_at, completed_at, version, rank)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             ON CONFLICT (id) DO UPDATE SET
+               name = excluded.name, workflow_name = COALESCE(excluded.workflow_name, workflow_jobs.workflow_name),
+               head_branch = COALESCE(excluded.head_branch, workflow_jobs.head_branch), status = excluded.status,
+               conclusion = excluded.conclusion, labels = excluded.labels,
+               runner_name = COALESCE(excluded.runner_name, workflow_jobs.runner_name),
+               runner_group = COALESCE(excluded.runner_group, workflow_jobs.runner_group),
+               os = COALESCE(excluded.os, workflow_jobs.os),
+               created_at = COALESCE(excluded.created_at, workflow_jobs.created_at),
+               started_at = COALESCE(excluded.started_at, workflow_jobs.started_at),
+               completed_at = COALESCE(excluded.completed_at, workflow_jobs.completed_at),
+               version = excluded.version, rank = excluded.rank
+             WHERE workflow_jobs.version IS NULL OR excluded.version > workflow_jobs.version
+                OR (excluded.version = workflow_jobs.version AND excluded.rank >= workflow_jobs.rank)",
+        )?
+        .execute(params![
+            j.id,
+            j.repo.as_str(),
+            j.run_id,
+            j.name,
+            j.workflow_name,
+            j.head_branch,
+            j.status.as_str(),
+            j.conclusion,
+            serde_json::to_string(&j.labels).expect("strings serialise"),
+            j.runner_name,
+            j.runner_group,
+            j.os,
+            ts_opt(&j.created_at),
+            ts_opt(&j.started_at),
+            ts_opt(&j.completed_at),
+            ts_opt(&j.version()),
+            j.status.rank()
+        ])?,
+        Change::Deployment(d) => tx.prepare_cached(
+            "INSERT INTO deployments (id, repo, sha, ref, environment, task, creator, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET
+               sha = excluded.sha, ref = excluded.ref, environment = excluded.environment, task = excluded.task,
+               creator = COALESCE(excluded.creator, deployments.creator), updated_at = excluded.updated_at
+             WHERE excluded.updated_at >= deployments.updated_at",
+        )?
+        .execute(params![
+            d.id,
+            d.repo.as_str(),
+            d.sha,
+            d.git_ref,
+            d.environment,
+            d.task,
+            d.creator,
+            ts(&d.created_at),
+            ts(&d.updated_at)
+        ])?,
+        Change::DeploymentStatus(s) => tx.prepare_cached(
+            "INSERT INTO deployment_statuses (id, deployment_id, repo, state, environment, creator, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO UPDATE SET
+               state = excluded.state, environment = excluded.environment, updated_at = excluded.updated_at
+             WHERE excluded.updated_at >= deployment_statuses.updated_at",
+        )?
+        .execute(params![
+            s.id,
+            s.deployment_id,
+            s.repo.as_str(),
+            s.state,
+            s.environment,
+            s.creator,
+            ts(&s.created_at),
+            ts(&s.updated_at)
+        ])?,
+    };
+    Ok(n > 0)
+}
+
+fn apply_all(tx: &Transaction, changes: &[Change]) -> rusqlite::Result<ApplyReport> {
+    let mut report = ApplyReport::default();
+    for c in changes {
+        if apply(tx, c)? {
+            report.applied += 1;
+        } else {
+            report.skipped += 1;
+        }
+    }
+    Ok(report)
+}
+
+const ENTITY_TABLES: &[&str] = &[
+    "repos",
+    "branches",
+    "pull_requests",
+    "reviews",
+    "review_comments",
+    "teams",
+    "team_members",
+    "org_members",
+    "collaborators",
+    "commits",
+    "branch_commits",
+    "workflow_runs",
+    "workflow_jobs",
+    "deployments",
+    "deployment_statuses",
+];
+
+const PULL_COLUMNS: &str = "repo, number, title, state, draft, author, created_at, updated_at, closed_at, merged_at,
+    additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams, base_ref, head_ref";
+
+fn pull_from_row(r: &Row) -> rusqlite::Result<PullView> {
+    Ok(PullView {
+        repo: r.get(0)?,
+        number: r.get(1)?,
+        title: r.get(2)?,
+        state: r.get(3)?,
+        draft: r.get(4)?,
+        author: r.get(5)?,
+        created_at: parse_ts(&r.get::<_, String>(6)?)?,
+        updated_at: parse_ts(&r.get::<_, String>(7)?)?,
+        closed_at: parse_ts_opt(r.get(8)?)?,
+        merged_at: parse_ts_opt(r.get(9)?)?,
+        additions: r.get(10)?,
+        deletions: r.get(11)?,
+        changed_files: r.get(12)?,
+        commits: r.get(13)?,
+        labels: parse_list(r.get(14)?),
+        requested_reviewers: parse_list(r.get(15)?),
+        requested_teams: parse_list(r.get(16)?),
+        base_ref: r.get(17)?,
+        head_ref: r.get(18)?,
+    })
+}
+
+/// Run a query with dynamic parameters and map its rows.
+fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    args: Vec<Value>,
+    map: impl FnMut(&Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(store_error)?;
+    let rows = stmt.query_map(params_from_iter(args), map).map_err(store_error)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(store_error)
+}
+
+fn limit_arg(page: &PageRequest) -> Value {
+    Value::Integer(page.limit as i64 + 1)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn claim_delivery(&self, claim: &DeliveryClaim) -> Result<Claim, StoreError> {
+        let c = claim.clone();
+        let cutoff = ts(&(claim.received_at - CLAIM_LEASE));
+        self.write(move |conn| {
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO deliveries (hook_id, delivery_id, event, action, repo, org, received_at, status, body_bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)
+                     ON CONFLICT (hook_id, delivery_id) DO UPDATE SET received_at = excluded.received_at
+                     WHERE deliveries.status = 'pending' AND deliveries.received_at < ?9",
+                )?
+                .execute(params![
+                    c.key.hook_id.as_str(),
+                    c.key.delivery_id.as_str(),
+                    c.event.as_str(),
+                    c.action,
+                    c.repo.as_ref().map(RepoName::as_str),
+                    c.org,
+                    ts(&c.received_at),
+                    c.body_bytes,
+                    cutoff
+                ])?;
+            if inserted > 0 {
+                return Ok(Claim::Claimed);
+            }
+            let status: String = conn
+                .prepare_cached("SELECT status FROM deliveries WHERE hook_id = ?1 AND delivery_id = ?2")?
+                .query_row(params![c.key.hook_id.as_str(), c.key.delivery_id.as_str()], |r| r.get(0))?;
+            Ok(Claim::Duplicate(DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Pending)))
+        })
+        .await
+    }
+
+    async fn release_delivery(&self, key: &DeliveryKey) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM deliveries WHERE hook_id = ?1 AND delivery_id = ?2 AND status = 'pending'")?
+                .execute(params![key.hook_id.as_str(), key.delivery_id.as_str()])
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn complete_delivery(
+        &self,
+        key: &DeliveryKey,
+        changes: &[Change],
+        outcome: &DeliveryOutcome,
+    ) -> Result<ApplyReport, StoreError> {
+        let (key, changes, outcome) = (key.clone(), changes.to_vec(), outcome.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let report = apply_all(&tx, &changes)?;
+            tx.prepare_cached(
+                "UPDATE deliveries SET status = ?3, reason = ?4, changes = ?5 WHERE hook_id = ?1 AND delivery_id = ?2",
+            )?
+            .execute(params![
+                key.hook_id.as_str(),
+                key.delivery_id.as_str(),
+                outcome.status.as_str(),
+                outcome.reason,
+                report.applied
+            ])?;
+            tx.commit()?;
+            Ok(report)
+        })
+        .await
+    }
+
+    async fn apply_changes(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
+        let changes = changes.to_vec();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let report = apply_all(&tx, &changes)?;
+            tx.commit()?;
+            Ok(report)
+        })
+        .await
+    }
+
+    async fn reset_entities(&self) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            for table in ENTITY_TABLES {
+                tx.execute(&format!("DELETE FROM {table}"), [])?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError> {
+        let page = page.clone();
+        self.read(move |conn| {
+            let mut args = Vec::new();
+            let mut sql = String::from(
+                "SELECT full_name, default_branch, private, archived, last_activity_at FROM repos WHERE deleted = 0",
+            );
+            if let Some(c) = &page.cursor {
+                let (at, name): (String, String) = decode_cursor(c)?;
+                sql.push_str(
+                    " AND (COALESCE(last_activity_at, '') < ?1 OR (COALESCE(last_activity_at, '') = ?1 AND full_name > ?2))",
+                );
+                args.extend([Value::Text(at), Value::Text(name)]);
+            }
+            sql.push_str(&format!(" ORDER BY COALESCE(last_activity_at, '') DESC, full_name ASC LIMIT ?{}", args.len() + 1));
+            args.push(limit_arg(&page));
+            let rows = query(conn, &sql, args, |r| {
+                Ok((
+                    RepoView {
+                        full_name: r.get(0)?,
+                        default_branch: r.get(1)?,
+                        private: r.get(2)?,
+                        archived: r.get(3)?,
+                        branches: Vec::new(),
+                        last_activity_at: parse_ts_opt(r.get(4)?)?,
+                    },
+                    r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                ))
+            })?;
+            let mut page = page_from(rows, page.limit, |(v, at)| (at.clone(), v.full_name.clone()));
+            let mut items = Vec::with_capacity(page.items.len());
+            for (mut repo, _) in page.items.drain(..) {
+                repo.branches = query(
+                    conn,
+                    "SELECT name, head_sha FROM branches WHERE repo = ?1 AND deleted = 0 ORDER BY name",
+                    vec![Value::Text(repo.full_name.clone())],
+                    |r| Ok(BranchView { name: r.get(0)?, head_sha: r.get(1)? }),
+                )?;
+                items.push(repo);
+            }
+            Ok(Page { items, next_cursor: page.next_cursor })
+        })
+        .await
+    }
+
+    async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullView>, StoreError> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.read(move |conn| {
+            let mut args = Vec::new();
+            let mut sql = format!("SELECT {PULL_COLUMNS} FROM pull_requests WHERE 1 = 1");
+            let mut arg = |sql: &mut String, clause: &str, v: Value| {
+                args.push(v);
+                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+            };
+            if let Some(repo) = &filter.repo {
+                arg(&mut sql, " AND repo = ?", Value::Text(repo.to_string()));
+            }
+            if let Some(state) = filter.state {
+                arg(&mut sql, " AND state = ?", Value::Text(state.as_str().into()));
+            }
+            if let Some(author) = &filter.author {
+                arg(&mut sql, " AND author = ?", Value::Text(author.clone()));
+            }
+            if let Some(c) = &page.cursor {
+                let (at, repo, number): (String, String, i64) = decode_cursor(c)?;
+                arg(&mut sql, " AND (updated_at, repo, number) < (?", Value::Text(at));
+                arg(&mut sql, ", ?", Value::Text(repo));
+                arg(&mut sql, ", ?)", Value::Integer(number));
+            }
+            arg(&mut sql, " ORDER BY updated_at DESC, repo DESC, number DESC LIMIT ?", limit_arg(&page));
+            let rows = query(conn, &sql, args, pull_from_row)?;
+            Ok(page_from(rows, page.limit, |p| (ts(&p.updated_at), p.repo.clone(), p.number)))
+        })
+        .await
+    }
+
+    async fn get_pull(&self, repo: &RepoName, number: u64) -> Result<Option<PullDetail>, StoreError> {
+        let repo = repo.to_string();
+        self.read(move |conn| {
+            let pull = conn
+                .prepare_cached(&format!("SELECT {PULL_COLUMNS} FROM pull_requests WHERE repo = ?1 AND number = ?2"))
+                .and_then(|mut s| s.query_row(params![repo, number], pull_from_row).optional())
+                .map_err(store_error)?;
+            let Some(pull) = pull else { return Ok(None) };
+            let reviews = query(
+                conn,
+                "SELECT id, author, state, submitted_at FROM reviews WHERE repo = ?1 AND pr_number = ?2
+                 ORDER BY COALESCE(submitted_at, ''), id",
+                vec![Value::Text(repo), Value::Integer(number as i64)],
+                |r| {
+                    Ok(ReviewView {
+                        id: r.get(0)?,
+                        author: r.get(1)?,
+                        state: r.get(2)?,
+                        submitted_at: parse_ts_opt(r.get(3)?)?,
+                    })
+                },
+            )?;
+            Ok(Some(PullDetail { pull, reviews }))
+        })
+        .await
+    }
+
+    async fn list_teams(&self, org: Option<&str>, page: &PageRequest) -> Result<Page<TeamView>, StoreError> {
+        let (org, page) = (org.map(str::to_owned), page.clone());
+        self.read(move |conn| {
+            let mut args = Vec::new();
+            let mut sql =
+                String::from("SELECT org, slug, name, description, privacy, parent_slug FROM teams WHERE deleted = 0");
+            if let Some(org) = org {
+                args.push(Value::Text(org));
+                sql.push_str(" AND org = ?1");
+            }
+            if let Some(c) = &page.cursor {
+                let (org, slug): (String, String) = decode_cursor(c)?;
+                sql.push_str(&format!(" AND (org, slug) > (?{}, ?{})", args.len() + 1, args.len() + 2));
+                args.extend([Value::Text(org), Value::Text(slug)]);
+            }
+            sql.push_str(&format!(" ORDER BY org, slug LIMIT ?{}", args.len() + 1));
+            args.push(limit_arg(&page));
+            let rows = query(conn, &sql, args, |r| {
+                Ok(TeamView {
+                    org: r.get(0)?,
+                    slug: r.get(1)?,
+                    name: r.get(2)?,
+                    description: r.get(3)?,
+                    privacy: r.get(4)?,
+                    parent: r.get(5)?,
+                    members: Vec::new(),
+                })
+            })?;
+            let mut page = page_from(rows, page.limit, |t| (t.org.clone(), t.slug.clone()));
+            for team in &mut page.items {
+                team.members = query(
+                    conn,
+                    "SELECT login FROM team_members WHERE org = ?1 AND team_slug = ?2 AND present = 1 ORDER BY login",
+                    vec![Value::Text(team.org.clone()), Value::Text(team.slug.clone())],
+                    |r| r.get(0),
+                )?;
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn list_commits(
+        &self,
+        repo: &RepoName,
+        branch: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<CommitView>, StoreError> {
+        let (repo, branch, page) = (repo.to_string(), branch.map(str::to_owned), page.clone());
+        self.read(move |conn| {
+            let mut args = vec![Value::Text(repo)];
+            let mut sql = String::from(
+                "SELECT c.repo, c.sha, c.message, c.author_login, c.author_name, c.committed_at FROM commits c",
+            );
+            if let Some(branch) = branch {
+                sql.push_str(" JOIN branch_commits b ON b.repo = c.repo AND b.sha = c.sha AND b.branch = ?2");
+                args.push(Value::Text(branch));
+            }
+            sql.push_str(" WHERE c.repo = ?1");
+            if let Some(cur) = &page.cursor {
+                let (at, sha): (String, String) = decode_cursor(cur)?;
+                sql.push_str(&format!(
+                    " AND (COALESCE(c.committed_at, ''), c.sha) < (?{}, ?{})",
+                    args.len() + 1,
+                    args.len() + 2
+                ));
+                args.extend([Value::Text(at), Value::Text(sha)]);
+            }
+            sql.push_str(&format!(" ORDER BY COALESCE(c.committed_at, '') DESC, c.sha DESC LIMIT ?{}", args.len() + 1));
+            args.push(limit_arg(&page));
+            let rows = query(conn, &sql, args, |r| {
+                Ok(CommitView {
+                    repo: r.get(0)?,
+                    sha: r.get(1)?,
+                    message: r.get(2)?,
+                    author_login: r.get(3)?,
+                    author_name: r.get(4)?,
+                    committed_at: parse_ts_opt(r.get(5)?)?,
+                })
+            })?;
+            Ok(page_from(rows, page.limit, |c| (c.committed_at.as_ref().map(ts).unwrap_or_default(), c.sha.clone())))
+        })
+        .await
+    }
+
+    async fn list_workflow_runs(
+        &self,
+        repo: Option<&RepoName>,
+        page: &PageRequest,
+    ) -> Result<Page<WorkflowRunView>, StoreError> {
+        let (repo, page) = (repo.map(RepoName::to_string), page.clone());
+        self.read(move |conn| {
+            let mut args = Vec::new();
+            let mut sql = String::from(
+                "SELECT repo, id, name, workflow_id, head_branch, head_sha, event, status, conclusion, run_number,
+                   run_attempt, actor, created_at, run_started_at, updated_at FROM workflow_runs WHERE 1 = 1",
+            );
+            if let Some(repo) = repo {
+                args.push(Value::Text(repo));
+                sql.push_str(" AND repo = ?1");
+            }
+            if let Some(cur) = &page.cursor {
+                let (at, id): (String, i64) = decode_cursor(cur)?;
+                sql.push_str(&format!(" AND (created_at, id) < (?{}, ?{})", args.len() + 1, args.len() + 2));
+                args.extend([Value::Text(at), Value::Integer(id)]);
+            }
+            sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ?{}", args.len() + 1));
+            args.push(limit_arg(&page));
+            let rows = query(conn, &sql, args, |r| {
+                Ok(WorkflowRunView {
+                    repo: r.get(0)?,
+                    id: r.get(1)?,
+                    name: r.get(2)?,
+                    workflow_id: r.get(3)?,
+                    head_branch: r.get(4)?,
+                    head_sha: r.get(5)?,
+                    event: r.get(6)?,
+                    status: r.get(7)?,
+                    conclusion: r.get(8)?,
+                    run_number: r.get(9)?,
+                    run_attempt: r.get(10)?,
+                    actor: r.get(11)?,
+                    created_at: parse_ts(&r.get::<_, String>(12)?)?,
+                    run_started_at: parse_ts_opt(r.get(13)?)?,
+                    updated_at: parse_ts(&r.get::<_, String>(14)?)?,
+                    queue_seconds: None,
+                    duration_seconds: None,
+                }
+                .with_timings())
+            })?;
+            Ok(page_from(rows, page.limit, |r| (ts(&r.created_at), r.id)))
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeliveryView>, StoreError> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.read(move |conn| {
+            let mut args = Vec::new();
+            let mut sql = String::from(
+                "SELECT seq, hook_id, delivery_id, event, action, repo, org, received_at, status, reason, changes,
+                   body_bytes FROM deliveries WHERE 1 = 1",
+            );
+            let mut arg = |sql: &mut String, clause: &str, v: Value| {
+                args.push(v);
+                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+            };
+            if let Some(s) = filter.status {
+                arg(&mut sql, " AND status = ?", Value::Text(s.as_str().into()));
+            }
+            if let Some(e) = &filter.event {
+                arg(&mut sql, " AND event = ?", Value::Text(e.to_string()));
+            }
+            if let Some(r) = &filter.repo {
+                arg(&mut sql, " AND repo = ?", Value::Text(r.to_string()));
+            }
+            if let Some(cur) = &page.cursor {
+                let seq: i64 = decode_cursor(cur)?;
+                arg(&mut sql, " AND seq < ?", Value::Integer(seq));
+            }
+            arg(&mut sql, " ORDER BY seq DESC LIMIT ?", limit_arg(&page));
+            let rows = query(conn, &sql, args, |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    DeliveryView {
+                        hook_id: r.get(1)?,
+                        delivery_id: r.get(2)?,
+                        event: r.get(3)?,
+                        action: r.get(4)?,
+                        repo: r.get(5)?,
+                        org: r.get(6)?,
+                        received_at: parse_ts(&r.get::<_, String>(7)?)?,
+                        status: r.get(8)?,
+                        reason: r.get(9)?,
+                        changes: r.get(10)?,
+                        body_bytes: r.get(11)?,
+                    },
+                ))
+            })?;
+            let page = page_from(rows, page.limit, |(seq, _)| *seq);
+            Ok(Page { items: page.items.into_iter().map(|(_, d)| d).collect(), next_cursor: page.next_cursor })
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.read(|conn| {
+            let mut stats = StoreStats::default();
+            for (status, n) in query(conn, "SELECT status, COUNT(*) FROM deliveries GROUP BY status", vec![], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+            })? {
+                stats.deliveries.insert(status, n);
+            }
+            for (event, n) in query(
+                conn,
+                "SELECT event, COUNT(*) FROM deliveries WHERE status = 'ignored' GROUP BY event",
+                vec![],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)),
+            )? {
+                stats.ignored_events.insert(event, n);
+            }
+            let count = |sql: &str| -> Result<u64, StoreError> {
+                conn.query_row(sql, [], |r| r.get(0)).map_err(store_error)
+            };
+            stats.repositories = count("SELECT COUNT(*) FROM repos WHERE deleted = 0")?;
+            stats.pull_requests = count("SELECT COUNT(*) FROM pull_requests")?;
+            stats.teams = count("SELECT COUNT(*) FROM teams WHERE deleted = 0")?;
+            stats.workflow_runs = count("SELECT COUNT(*) FROM workflow_runs")?;
+            let last: Option<String> =
+                conn.query_row("SELECT MAX(received_at) FROM deliveries", [], |r| r.get(0)).map_err(store_error)?;
+            stats.last_delivery_at = parse_ts_opt(last).map_err(store_error)?;
+            Ok(stats)
+        })
+        .await
+    }
+}

@@ -1,0 +1,15 @@
+//! Octoscope: GitHub engineering analytics that is complete.
+//!
+//! This crate holds the product's core: domain types, webhook verification and
+//! normalisation, ports (small traits), services over those ports, and the
+//! adapters behind cargo features so that each binary links only what it uses.
+
+pub mod adapters;
+#[cfg(feature = "api")]
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod ports;
+pub mod services;
+pub mod views;
+pub mod webhook;

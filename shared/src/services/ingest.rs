@@ -1,0 +1,211 @@
+//! The webhook ingest path: verify → claim in the ledger → archive → normalise
+//! → store, with exactly-once effect per (hook, delivery).
+
+use std::sync::Arc;
+
+use crate::domain::*;
+use crate::ports::{ArchiveError, Claim, Clock, RawArchive, Store, StoreError};
+use crate::webhook::{self, json_payload, NormalizeError, SignatureError, WebhookSecrets};
+
+/// A webhook request as it arrived: raw header values and the raw body.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    pub event: Option<&'a str>,
+    pub delivery: Option<&'a str>,
+    pub hook_id: Option<&'a str>,
+    pub signature: Option<&'a [u8]>,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// What became of an accepted delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// Normalised and stored: `applied` writes changed the store, `skipped`
+    /// were older than what it held.
+    Stored { applied: u32, skipped: u32 },
+    /// Seen before: no second effect.
+    Duplicate(DeliveryStatus),
+    /// An event type Octoscope does not keep: archived and counted.
+    Ignored { reason: String },
+    /// Archived, but not understood; `replay` retries it after an upgrade.
+    Failed { reason: String },
+}
+
+/// A request that is refused, with nothing stored.
+#[derive(Debug, thiserror::Error)]
+pub enum BadRequest {
+    #[error("missing {0} header")]
+    MissingHeader(&'static str),
+    #[error(transparent)]
+    Header(#[from] ParseError),
+    #[error(transparent)]
+    Body(NormalizeError),
+    #[error("{0}")]
+    Form(&'static str),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(transparent)]
+    BadRequest(#[from] BadRequest),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+}
+
+impl IngestError {
+    /// Whether the same delivery can succeed later (so the sender should see a
+    /// failure and redeliver it).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Signature(_) | Self::BadRequest(_) => false,
+            Self::Store(e) => e.is_retryable(),
+            Self::Archive(_) => true,
+        }
+    }
+}
+
+pub struct IngestService {
+    store: Arc<dyn Store>,
+    archive: Arc<dyn RawArchive>,
+    clock: Arc<dyn Clock>,
+    secrets: WebhookSecrets,
+}
+
+impl IngestService {
+    pub fn new(store: Arc<dyn Store>, archive: Arc<dyn RawArchive>, clock: Arc<dyn Clock>, secrets: WebhookSecrets) -> Self {
+        Self { store, archive, clock, secrets }
+    }
+
+    pub async fn ingest(&self, req: WebhookRequest<'_>) -> Result<Ingested, IngestError> {
+        // 1. Verify first: nothing about an unsigned request is looked at.
+        self.secrets.verify(req.signature, req.body)?;
+        let event = EventName::parse(req.event.ok_or(BadRequest::MissingHeader("X-GitHub-Event"))?)
+            .map_err(BadRequest::from)?;
+        let delivery_id = DeliveryId::parse(req.delivery.ok_or(BadRequest::MissingHeader("X-GitHub-Delivery"))?)
+            .map_err(BadRequest::from)?;
+        let hook_id = match req.hook_id {
+            Some(h) => HookId::parse(h).map_err(BadRequest::from)?,
+            None => HookId::unknown(),
+        };
+        let key = DeliveryKey { hook_id, delivery_id };
+        let received_at = self.clock.now();
+
+        // 2. Normalise in memory (pure): a body that is not JSON is refused here.
+        let payload = json_payload(req.content_type, req.body).map_err(BadRequest::Form)?;
+        let normalized = match webhook::normalize(event.as_str(), &payload, received_at) {
+            Ok(n) => Ok(n),
+            Err(e) if e.is_syntax() => return Err(BadRequest::Body(e).into()),
+            Err(e) => Err(e),
+        };
+        let (action, repo, org) = match &normalized {
+            Ok(n) => (n.action.clone(), n.repo.clone(), n.org.clone()),
+            Err(_) => ledger_fields(&payload),
+        };
+
+        // 3. Claim: a duplicate stops here, with no effect.
+        let claim = DeliveryClaim {
+            key: key.clone(),
+            event: event.clone(),
+            action,
+            repo,
+            org,
+            received_at,
+            body_bytes: req.body.len() as u64,
+        };
+        if let Claim::Duplicate(status) = self.store.claim_delivery(&claim).await? {
+            return Ok(Ingested::Duplicate(status));
+        }
+
+        // 4. Archive the raw body before any normalised effect.
+        let raw = RawDelivery {
+            key: key.clone(),
+            event: event.clone(),
+            received_at,
+            content_type: req.content_type.map(str::to_owned),
+            body: req.body.to_vec(),
+        };
+        if let Err(e) = self.archive.put(&raw).await {
+            self.release(&key).await;
+            return Err(e.into());
+        }
+
+        // 5. Store the effects and the outcome together.
+        let (changes, outcome, result) = outcome(event.as_str(), normalized);
+        match self.store.complete_delivery(&key, &changes, &outcome).await {
+            Ok(report) => Ok(match result {
+                Ingested::Stored { .. } => Ingested::Stored { applied: report.applied, skipped: report.skipped },
+                other => other,
+            }),
+            Err(e) => {
+                self.release(&key).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn release(&self, key: &DeliveryKey) {
+        if let Err(e) = self.store.release_delivery(key).await {
+            tracing::error!(error = ?e, delivery = %key.delivery_id, "could not release a failed delivery's claim");
+        }
+    }
+}
+
+/// The changes, ledger outcome and answer for a normalisation result.
+pub fn outcome(event: &str, normalized: Result<webhook::Normalized, NormalizeError>) -> (Vec<Change>, DeliveryOutcome, Ingested) {
+    match normalized {
+        Ok(n) if n.tracked => (
+            n.changes,
+            DeliveryOutcome { status: DeliveryStatus::Stored, reason: None, changes: 0 },
+            Ingested::Stored { applied: 0, skipped: 0 },
+        ),
+        Ok(_) => {
+            let reason = format!("event type {event} is not tracked");
+            (
+                Vec::new(),
+                DeliveryOutcome { status: DeliveryStatus::Ignored, reason: Some(reason.clone()), changes: 0 },
+                Ingested::Ignored { reason },
+            )
+        }
+        Err(e) => {
+            let reason = error_chain(&e);
+            tracing::warn!(event, reason, "archived a delivery that did not normalise");
+            (
+                Vec::new(),
+                DeliveryOutcome { status: DeliveryStatus::Failed, reason: Some(reason.clone()), changes: 0 },
+                Ingested::Failed { reason },
+            )
+        }
+    }
+}
+
+/// The ledger's filing fields of a payload that did not normalise.
+fn ledger_fields(payload: &[u8]) -> (Option<String>, Option<RepoName>, Option<String>) {
+    match serde_json::from_slice::<webhook::payload::Envelope>(payload) {
+        Ok(e) => (
+            e.action,
+            e.repository.and_then(|r| r.full_name).and_then(|n| RepoName::parse(&n).ok()),
+            e.organization.map(|o| o.login),
+        ),
+        Err(_) => (None, None, None),
+    }
+}
+
+/// An error and its causes on one line, for the delivery log.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let next = c.to_string();
+        if !s.contains(&next) {
+            s.push_str(": ");
+            s.push_str(&next);
+        }
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,146 @@
+//! What the read API returns: JSON shapes, computed from the store.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::domain::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BranchView {
+    pub name: String,
+    pub head_sha: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepoView {
+    pub full_name: String,
+    pub default_branch: Option<String>,
+    pub private: Option<bool>,
+    pub archived: Option<bool>,
+    pub branches: Vec<BranchView>,
+    pub last_activity_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PullView {
+    pub repo: String,
+    pub number: u64,
+    pub title: String,
+    pub state: String,
+    pub draft: bool,
+    pub author: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    pub merged_at: Option<Timestamp>,
+    pub additions: Option<i64>,
+    pub deletions: Option<i64>,
+    pub changed_files: Option<i64>,
+    pub commits: Option<i64>,
+    pub labels: Vec<String>,
+    pub requested_reviewers: Vec<String>,
+    pub requested_teams: Vec<String>,
+    pub base_ref: Option<String>,
+    pub head_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewView {
+    pub id: i64,
+    pub author: Option<String>,
+    pub state: String,
+    pub submitted_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PullDetail {
+    #[serde(flatten)]
+    pub pull: PullView,
+    pub reviews: Vec<ReviewView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TeamView {
+    pub org: String,
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub privacy: Option<String>,
+    pub parent: Option<String>,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommitView {
+    pub repo: String,
+    pub sha: String,
+    pub message: String,
+    pub author_login: Option<String>,
+    pub author_name: Option<String>,
+    pub committed_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkflowRunView {
+    pub repo: String,
+    pub id: i64,
+    pub name: Option<String>,
+    pub workflow_id: Option<i64>,
+    pub head_branch: Option<String>,
+    pub head_sha: Option<String>,
+    pub event: Option<String>,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub run_number: Option<i64>,
+    pub run_attempt: Option<i64>,
+    pub actor: Option<String>,
+    pub created_at: Timestamp,
+    pub run_started_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    /// Seconds from the run's creation to its start (`run_started_at − created_at`).
+    pub queue_seconds: Option<i64>,
+    /// Seconds from start to completion (`updated_at − run_started_at`), for completed runs.
+    pub duration_seconds: Option<i64>,
+}
+
+impl WorkflowRunView {
+    /// Fill the derived times from the stored ones.
+    pub fn with_timings(mut self) -> Self {
+        self.queue_seconds = self.run_started_at.map(|s| (s - self.created_at).num_seconds().max(0));
+        self.duration_seconds = match (self.status.as_str(), self.run_started_at) {
+            ("completed", Some(s)) => Some((self.updated_at - s).num_seconds().max(0)),
+            _ => None,
+        };
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveryView {
+    pub hook_id: String,
+    pub delivery_id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub repo: Option<String>,
+    pub org: Option<String>,
+    pub received_at: Timestamp,
+    pub status: String,
+    pub reason: Option<String>,
+    pub changes: u32,
+    pub body_bytes: u64,
+}
+
+/// Counts for `/api/health`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StoreStats {
+    /// Deliveries by status (`stored`, `ignored`, `failed`, `pending`).
+    pub deliveries: BTreeMap<String, u64>,
+    /// Ignored deliveries by event type: what GitHub sends that Octoscope does not keep.
+    pub ignored_events: BTreeMap<String, u64>,
+    pub last_delivery_at: Option<Timestamp>,
+    pub repositories: u64,
+    pub pull_requests: u64,
+    pub teams: u64,
+    pub workflow_runs: u64,
+}
