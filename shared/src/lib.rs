@@ -9,6 +9,7 @@ pub mod adapters;
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod github;
 pub mod ports;
 pub mod services;
 pub mod views;
