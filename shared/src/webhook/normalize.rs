@@ -76,7 +76,12 @@ impl NormalizeError {
 
 fn parse<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, NormalizeError> {
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => NormalizeError::Shape { event: event.to_owned(), source: e },
+        // A type error can come before a syntax error further on (`[1,`):
+        // only a body that is JSON throughout has a "shape".
+        serde_json::error::Category::Data => match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => NormalizeError::Shape { event: event.to_owned(), source: e },
+            Err(syntax) => NormalizeError::Syntax(syntax),
+        },
         _ => NormalizeError::Syntax(e),
     })
 }

@@ -1,0 +1,421 @@
+//! Sending one request politely: concurrency cap, rate-limit headers, waits for
+//! primary and secondary limits, jittered exponential backoff for 5xx and
+//! timeouts, and a count of every attempt.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use chrono::{TimeZone as _, Utc};
+use http::{HeaderMap, Method, StatusCode, header};
+use octocrab::Octocrab;
+use octocrab::secrecy::{ExposeSecret as _, SecretString};
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+
+use crate::domain::Timestamp;
+use crate::github::{GitHubError, RateBudget};
+
+/// How long and how often to wait and retry. The defaults suit GitHub; tests
+/// use short ones.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per request for 5xx, timeouts and connection failures (and,
+    /// separately, the number of rate-limit waits per request).
+    pub max_attempts: u32,
+    /// First backoff; doubles each attempt, with full jitter.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// A rate-limit wait longer than this is not waited: the call returns
+    /// [`GitHubError::RateLimited`] so the caller can reschedule.
+    pub max_rate_limit_wait: Duration,
+    /// Wait after a secondary rate limit that came without `Retry-After`
+    /// (GitHub asks for at least a minute).
+    pub secondary_limit_wait: Duration,
+    /// One attempt (sending and reading the body) taking longer is a timeout.
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_rate_limit_wait: Duration::from_secs(15 * 60),
+            secondary_limit_wait: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where the bearer token comes from.
+pub(crate) enum TokenSource {
+    Static(SecretString),
+    /// A GitHub App installation client: octocrab mints the installation token
+    /// from the app's JWT and caches it until shortly before it expires.
+    Installation(Box<Octocrab>),
+}
+
+impl TokenSource {
+    async fn bearer(&self) -> Result<SecretString, GitHubError> {
+        match self {
+            Self::Static(t) => Ok(t.clone()),
+            Self::Installation(crab) => crab
+                .installation_token_with_buffer(chrono::Duration::minutes(5))
+                .await
+                .map_err(|e| classify_octocrab(e, "minting the app installation token")),
+        }
+    }
+}
+
+/// Which API (and so which rate-limit bucket and base URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    Rest,
+    Graphql,
+}
+
+/// A response that passed the status checks.
+pub(crate) struct Reply {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, GitHubError> {
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("decoding {what}"))
+            .map_err(GitHubError::Protocol)
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Bucket {
+    remaining: Option<u64>,
+    limit: Option<u64>,
+    reset_at: Option<Timestamp>,
+}
+
+struct Budgets {
+    rest: Bucket,
+    graphql: Bucket,
+    last: Bucket,
+}
+
+pub(crate) struct Transport {
+    rest: Octocrab,
+    graphql: Octocrab,
+    token: TokenSource,
+    permits: Semaphore,
+    policy: RetryPolicy,
+    budgets: Mutex<Budgets>,
+    requests: AtomicU64,
+}
+
+/// What one attempt came to.
+enum Outcome {
+    Done(Reply),
+    /// Wait this long, then try again (rate limits: does not use up attempts).
+    RateLimited { until: Timestamp },
+    /// Back off and try again (5xx, timeout).
+    Transient(anyhow::Error),
+    Fatal(GitHubError),
+}
+
+impl Transport {
+    pub fn new(rest: Octocrab, graphql: Octocrab, token: TokenSource, max_concurrency: usize, policy: RetryPolicy) -> Self {
+        let empty = Bucket::default();
+        Self {
+            rest,
+            graphql,
+            token,
+            permits: Semaphore::new(max_concurrency.max(1)),
+            policy,
+            budgets: Mutex::new(Budgets { rest: empty, graphql: empty, last: empty }),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    pub fn budget(&self) -> RateBudget {
+        let b = self.budgets.lock().map(|b| b.last).unwrap_or_default();
+        RateBudget {
+            remaining: b.remaining,
+            limit: b.limit,
+            reset_at: b.reset_at,
+            requests: self.requests.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A GraphQL query; GraphQL errors in a 200 answer are mapped too.
+    pub async fn graphql<T: DeserializeOwned>(&self, query: &str, variables: serde_json::Value) -> Result<T, GitHubError> {
+        let body = serde_json::json!({ "query": query, "variables": variables });
+        let name = operation_name(query);
+        let reply = self.send(Api::Graphql, Method::POST, "/graphql", Some(&body), &name).await?;
+        let answer: GraphqlAnswer<T> = reply.json(&name)?;
+        if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
+            let first = &errors[0];
+            return Err(match first.kind.as_deref() {
+                Some("NOT_FOUND") => GitHubError::NotFound(first.message.clone()),
+                Some("FORBIDDEN") | Some("INSUFFICIENT_SCOPES") => GitHubError::Forbidden(first.message.clone()),
+                Some("RATE_LIMITED") => GitHubError::RateLimited {
+                    retry_at: self.bucket(Api::Graphql).reset_at.unwrap_or_else(Utc::now),
+                },
+                _ => GitHubError::Protocol(anyhow!(
+                    "{name}: {}",
+                    errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
+                )),
+            });
+        }
+        answer.data.ok_or_else(|| GitHubError::Protocol(anyhow!("{name}: answer without data")))
+    }
+
+    /// A REST call; `path` is relative to the API base and may carry a query.
+    pub async fn rest(&self, method: Method, path: &str, body: Option<&serde_json::Value>) -> Result<Reply, GitHubError> {
+        let what = format!("{method} {}", path.split('?').next().unwrap_or(path));
+        self.send(Api::Rest, method, path, body, &what).await
+    }
+
+    async fn send(
+        &self,
+        api: Api,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        what: &str,
+    ) -> Result<Reply, GitHubError> {
+        let mut failures = 0u32;
+        let mut waits = 0u32;
+        loop {
+            self.wait_for_budget(api).await?;
+            let outcome = self.attempt(api, method.clone(), path, body, what).await;
+            match outcome {
+                Outcome::Done(reply) => return Ok(reply),
+                Outcome::Fatal(e) => return Err(e),
+                Outcome::RateLimited { until } => {
+                    waits += 1;
+                    let wait = (until - Utc::now()).to_std().unwrap_or_default();
+                    if waits > self.policy.max_attempts || wait > self.policy.max_rate_limit_wait {
+                        return Err(GitHubError::RateLimited { retry_at: until });
+                    }
+                    tracing::warn!(what, wait_ms = wait.as_millis() as u64, "GitHub rate limit: waiting");
+                    tokio::time::sleep(wait).await;
+                }
+                Outcome::Transient(e) => {
+                    failures += 1;
+                    if failures >= self.policy.max_attempts {
+                        return Err(GitHubError::Unavailable(e.context(format!("{what}: gave up after {failures} attempts"))));
+                    }
+                    let delay = self.backoff(failures);
+                    tracing::warn!(what, attempt = failures, delay_ms = delay.as_millis() as u64, error = %format!("{e:#}"), "GitHub request failed: retrying");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// Full jitter: uniformly in [0, min(max, base * 2^(n-1))].
+    fn backoff(&self, failures: u32) -> Duration {
+        let exp = self.policy.base_delay.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+        let cap = exp.min(self.policy.max_delay);
+        cap.mul_f64(fastrand::f64())
+    }
+
+    fn bucket(&self, api: Api) -> Bucket {
+        self.budgets
+            .lock()
+            .map(|b| match api {
+                Api::Rest => b.rest,
+                Api::Graphql => b.graphql,
+            })
+            .unwrap_or_default()
+    }
+
+    /// The last answer said the budget is spent: wait for its reset first.
+    async fn wait_for_budget(&self, api: Api) -> Result<(), GitHubError> {
+        let bucket = self.bucket(api);
+        let (Some(0), Some(reset_at)) = (bucket.remaining, bucket.reset_at) else {
+            return Ok(());
+        };
+        let Ok(wait) = (reset_at - Utc::now()).to_std() else {
+            return Ok(());
+        };
+        if wait > self.policy.max_rate_limit_wait {
+            return Err(GitHubError::RateLimited { retry_at: reset_at });
+        }
+        tracing::info!(wait_ms = wait.as_millis() as u64, "GitHub budget spent: waiting for its reset");
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    async fn attempt(&self, api: Api, method: Method, path: &str, body: Option<&serde_json::Value>, what: &str) -> Outcome {
+        let token = match self.token.bearer().await {
+            Ok(t) => t,
+            Err(e) if e.is_retryable() => return Outcome::Transient(anyhow::Error::new(e)),
+            Err(e) => return Outcome::Fatal(e),
+        };
+        let crab = match api {
+            Api::Rest => &self.rest,
+            Api::Graphql => &self.graphql,
+        };
+        let builder = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::ACCEPT, "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28");
+        let mut auth = match http::HeaderValue::try_from(format!("Bearer {}", token.expose_secret())) {
+            Ok(v) => v,
+            Err(_) => return Outcome::Fatal(GitHubError::Forbidden("the token is not a valid header value".into())),
+        };
+        auth.set_sensitive(true);
+        let request = match crab.build_request(builder.header(header::AUTHORIZATION, auth), body) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Fatal(GitHubError::Protocol(anyhow::Error::new(e).context(format!("building {what}")))),
+        };
+
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let exchange = async {
+            let response = crab.execute(request).await?;
+            let (parts, body) = response.into_parts();
+            let bytes = http_body_util::BodyExt::collect(body).await?.to_bytes();
+            Ok::<_, octocrab::Error>((parts, bytes))
+        };
+        let (parts, bytes) = match tokio::time::timeout(self.policy.request_timeout, exchange).await {
+            Err(_) => return Outcome::Transient(anyhow!("{what}: no answer within {:?}", self.policy.request_timeout)),
+            Ok(Err(e)) => return Outcome::Transient(anyhow::Error::new(e).context(format!("sending {what}"))),
+            Ok(Ok(x)) => x,
+        };
+        drop(_permit);
+        self.record_budget(api, &parts.headers);
+        self.judge(api, parts.status, parts.headers, bytes.to_vec(), what)
+    }
+
+    fn record_budget(&self, api: Api, headers: &HeaderMap) {
+        let num = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+        let (remaining, limit, reset) = (num("x-ratelimit-remaining"), num("x-ratelimit-limit"), num("x-ratelimit-reset"));
+        if remaining.is_none() && limit.is_none() && reset.is_none() {
+            return;
+        }
+        let bucket = Bucket {
+            remaining,
+            limit,
+            reset_at: reset.and_then(|s| Utc.timestamp_opt(s as i64, 0).single()),
+        };
+        if let Ok(mut b) = self.budgets.lock() {
+            match api {
+                Api::Rest => b.rest = bucket,
+                Api::Graphql => b.graphql = bucket,
+            }
+            b.last = bucket;
+        }
+    }
+
+    fn judge(&self, api: Api, status: StatusCode, headers: HeaderMap, body: Vec<u8>, what: &str) -> Outcome {
+        if status.is_success() {
+            return Outcome::Done(Reply { headers, body });
+        }
+        let message = error_message(&body);
+        let retry_after = headers
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
+            let bucket = self.bucket(api);
+            let secondary = message.to_ascii_lowercase().contains("secondary rate limit");
+            if let Some(after) = retry_after {
+                return Outcome::RateLimited { until: Utc::now() + after };
+            }
+            if bucket.remaining == Some(0) {
+                let until = bucket.reset_at.unwrap_or_else(|| Utc::now() + self.policy.secondary_limit_wait);
+                return Outcome::RateLimited { until };
+            }
+            if secondary || status == StatusCode::TOO_MANY_REQUESTS {
+                return Outcome::RateLimited { until: Utc::now() + self.policy.secondary_limit_wait };
+            }
+            return Outcome::Fatal(GitHubError::Forbidden(format!("{what}: {message}")));
+        }
+        if status.is_server_error() {
+            return Outcome::Transient(anyhow!("{what}: GitHub answered {status}: {message}"));
+        }
+        match status {
+            StatusCode::UNAUTHORIZED => Outcome::Fatal(GitHubError::Forbidden(format!("{what}: {message}"))),
+            StatusCode::NOT_FOUND | StatusCode::GONE => Outcome::Fatal(GitHubError::NotFound(what.to_owned())),
+            _ => Outcome::Fatal(GitHubError::Protocol(anyhow!("{what}: GitHub answered {status}: {message}"))),
+        }
+    }
+}
+
+/// GitHub's JSON error `message`, or the start of the body.
+fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct E {
+        message: String,
+    }
+    serde_json::from_slice::<E>(body)
+        .map(|e| e.message)
+        .unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
+}
+
+fn operation_name(query: &str) -> String {
+    query
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("query "))
+        .and_then(|rest| rest.split(['(', ' ', '{']).next())
+        .unwrap_or("GraphQL query")
+        .to_owned()
+}
+
+#[derive(serde::Deserialize)]
+struct GraphqlAnswer<T> {
+    data: Option<T>,
+    errors: Option<Vec<GraphqlError>>,
+}
+
+#[derive(serde::Deserialize)]
+struct GraphqlError {
+    message: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// Map an octocrab failure outside a plain request (e.g. minting a token).
+pub(crate) fn classify_octocrab(e: octocrab::Error, what: &str) -> GitHubError {
+    match &e {
+        octocrab::Error::GitHub { source, .. } => {
+            let status = source.status_code;
+            let msg = format!("{what}: {}", source.message);
+            if status.is_server_error() {
+                GitHubError::Unavailable(anyhow::Error::new(e).context(what.to_owned()))
+            } else if status == StatusCode::NOT_FOUND {
+                GitHubError::NotFound(msg)
+            } else {
+                GitHubError::Forbidden(msg)
+            }
+        }
+        octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => {
+            GitHubError::Unavailable(anyhow::Error::new(e).context(what.to_owned()))
+        }
+        _ => GitHubError::Protocol(anyhow::Error::new(e).context(what.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_names_come_from_the_document() {
+        assert_eq!(operation_name("# c\nquery PullRequests($owner: String!) {"), "PullRequests");
+        assert_eq!(operation_name("query RepoSnapshots($o0: String!) {"), "RepoSnapshots");
+    }
+
+    #[test]
+    fn error_messages_are_read_from_json_or_body() {
+        assert_eq!(error_message(br#"{"message":"Bad credentials"}"#), "Bad credentials");
+        assert_eq!(error_message(b"oops"), "oops");
+    }
+}

@@ -1,0 +1,115 @@
+//! Normalisation of GitHub's real example payloads into domain changes.
+
+mod common;
+
+use chrono::{TimeZone, Utc};
+use common::fixture;
+use octoscope::domain::*;
+use octoscope::webhook::normalize;
+
+fn at() -> Timestamp {
+    Utc.with_ymd_and_hms(2024, 1, 1, 12, 0, 0).unwrap()
+}
+
+fn changes(event: &str, name: &str) -> Vec<Change> {
+    normalize(event, &fixture(event, name), at()).unwrap().changes
+}
+
+#[test]
+fn a_pull_request_keeps_state_size_people_and_refs() {
+    let c = changes("pull_request", "opened.payload.json");
+    let Some(Change::PullRequest(p)) = c.iter().find(|c| matches!(c, Change::PullRequest(_))) else { panic!("{c:?}") };
+    assert_eq!((p.repo.as_str(), p.number, p.state), ("Codertocat/Hello-World", 2, PrState::Open));
+    assert_eq!(p.author.as_deref(), Some("Codertocat"));
+    assert_eq!((p.additions, p.deletions, p.changed_files), (Some(1), Some(1), Some(1)));
+    assert_eq!(p.base_ref.as_deref(), Some("master"));
+    assert_eq!(p.updated_at.to_rfc3339(), "2019-05-15T15:20:33+00:00");
+    let Some(Change::Repository(r)) = c.first() else { panic!() };
+    assert_eq!(r.activity_at, Some(p.updated_at), "the repository's activity is the PR update");
+}
+
+#[test]
+fn merged_closed_and_review_embedded_pull_requests() {
+    // A review event's pull request lacks sizes: they are None, so the store keeps what it has.
+    let c = changes("pull_request_review", "submitted.payload.json");
+    let Some(Change::PullRequest(p)) = c.iter().find(|c| matches!(c, Change::PullRequest(_))) else { panic!() };
+    assert_eq!((p.additions, p.deletions), (None, None));
+    let Some(Change::Review(r)) = c.iter().find(|c| matches!(c, Change::Review(_))) else { panic!() };
+    assert_eq!((r.id, r.state, r.author.as_deref()), (237895671, ReviewState::Commented, Some("Codertocat")));
+    let c = changes("pull_request_review", "dismissed.payload.json");
+    assert!(c.iter().any(|c| matches!(c, Change::Review(r) if r.state == ReviewState::Dismissed)));
+    let c = changes("pull_request", "closed.payload.json");
+    assert!(c.iter().any(|c| matches!(c, Change::PullRequest(p) if p.state == PrState::Closed && p.closed_at.is_some())));
+}
+
+#[test]
+fn a_push_moves_the_branch_head_and_records_its_commits() {
+    let c = changes("push", "with-new-branch.payload.json");
+    let branch = c.iter().find_map(|c| if let Change::Branch(b) = c { Some(b) } else { None }).unwrap();
+    assert_eq!(branch.name, "master");
+    assert!(branch.head_sha.as_deref().is_some_and(|s| s.len() == 40) && !branch.deleted);
+    assert_eq!(branch.version.timestamp(), 1557933657, "version is the repository's pushed_at (epoch seconds in push events)");
+    assert!(c.iter().any(|c| matches!(c, Change::Commit { branch: Some(b), .. } if b == "master")));
+    // A tag push touches no branch.
+    assert!(!changes("push", "payload.json").iter().any(|c| matches!(c, Change::Branch(_))));
+}
+
+#[test]
+fn workflow_jobs_keep_their_times_labels_and_runner_os() {
+    let c = changes("workflow_job", "completed.success.with-organization.payload.json");
+    let job = c.iter().find_map(|c| if let Change::WorkflowJob(j) = c { Some(j) } else { None }).unwrap();
+    assert_eq!(job.status, RunStatus::Completed);
+    assert_eq!(job.os.as_deref(), Some("linux"));
+    assert_eq!(job.labels, ["ubuntu-latest"]);
+    assert_eq!((job.started_at.unwrap() - job.created_at.unwrap()).num_seconds(), 60, "queued 60 s before it started");
+    assert_eq!(job.version(), job.completed_at);
+}
+
+#[test]
+fn team_membership_and_org_membership_are_set_patches_at_receipt_time() {
+    let c = changes("membership", "added.payload.json");
+    assert!(c.iter().any(|c| matches!(c, Change::TeamMember { org, team_slug, member }
+        if org == "Octocoders" && team_slug == "github" && member.login == "Codertocat" && member.present && member.version == at())));
+    let c = changes("membership", "removed.payload.json");
+    assert!(c.iter().any(|c| matches!(c, Change::TeamMember { member, .. } if !member.present)));
+    // A removal from a team that no longer exists (no slug) changes nothing, and is no error.
+    assert!(changes("membership", "removed.with-deleted-team.payload.json").iter().all(|c| !matches!(c, Change::TeamMember { .. })));
+    let c = changes("organization", "member_added.payload.json");
+    assert!(c.iter().any(|c| matches!(c, Change::OrgMember { member, .. } if member.login == "hacktocat" && member.present)));
+    assert!(changes("organization", "member_invited.payload.json").iter().all(|c| !matches!(c, Change::OrgMember { .. })));
+}
+
+#[test]
+fn repository_deletion_wins_over_its_last_update_and_installations_track_repos() {
+    let c = normalize("repository", br#"{"action":"deleted","repository":{"full_name":"o/r","updated_at":"2019-01-01T00:00:00Z"}}"#, at()).unwrap().changes;
+    assert!(matches!(&c[0], Change::Repository(r) if r.deleted && r.version == Some(at())));
+    let c = changes("installation_repositories", "added.payload.json");
+    assert!(c.iter().any(|c| matches!(c, Change::Repository(r) if r.full_name.as_str() == "Codertocat/Space" && r.version.is_none())));
+}
+
+#[test]
+fn untracked_events_are_filed_but_change_nothing() {
+    let n = normalize("issues", &fixture("issues", "opened.payload.json"), at()).unwrap();
+    assert!(!n.tracked && n.changes.is_empty());
+    assert_eq!(n.repo.as_ref().map(RepoName::as_str), Some("Codertocat/Hello-World"));
+    assert_eq!(n.action.as_deref(), Some("opened"));
+}
+
+#[test]
+fn syntax_and_shape_errors_are_told_apart() {
+    assert!(normalize("pull_request", b"{not json", at()).unwrap_err().is_syntax());
+    assert!(normalize("gollum", b"[1,", at()).unwrap_err().is_syntax());
+    let shape = normalize("pull_request", br#"{"action":"opened"}"#, at()).unwrap_err();
+    assert!(!shape.is_syntax());
+    let bad_repo = normalize("push", br#"{"ref":"refs/heads/x","repository":{"full_name":"no slash"}}"#, at()).unwrap_err();
+    assert!(!bad_repo.is_syntax() && bad_repo.to_string().contains("repository"));
+}
+
+#[test]
+fn timestamps_with_offsets_and_epochs_normalise_to_utc() {
+    let body = br#"{"ref":"refs/heads/main","after":"abc","commits":[{"id":"abc","message":"m","timestamp":"2019-05-15T15:20:30-05:00"}],
+        "repository":{"full_name":"o/r","pushed_at":1557933657,"created_at":1557933565,"updated_at":"2019-05-15T15:20:41Z"}}"#;
+    let c = normalize("push", body, at()).unwrap().changes;
+    let commit = c.iter().find_map(|c| if let Change::Commit { commit, .. } = c { Some(commit) } else { None }).unwrap();
+    assert_eq!(commit.committed_at.unwrap().to_rfc3339(), "2019-05-15T20:20:30+00:00");
+}
