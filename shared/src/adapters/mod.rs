@@ -3,3 +3,5 @@
 pub mod clock;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "github")]
+pub mod github;

@@ -150,25 +150,51 @@ impl Transport {
 
     /// A GraphQL query; GraphQL errors in a 200 answer are mapped too.
     pub async fn graphql<T: DeserializeOwned>(&self, query: &str, variables: serde_json::Value) -> Result<T, GitHubError> {
+        let (name, answer) = self.graphql_answer::<T>(query, variables).await?;
+        if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
+            return Err(self.graphql_error(&name, &errors));
+        }
+        answer.data.ok_or_else(|| GitHubError::Protocol(anyhow!("{name}: answer without data")))
+    }
+
+    /// A GraphQL query whose `NOT_FOUND` errors are tolerated: the data of
+    /// the aliases that were found comes back, the others are null.
+    pub async fn graphql_partial<T: DeserializeOwned>(&self, query: &str, variables: serde_json::Value) -> Result<T, GitHubError> {
+        let (name, answer) = self.graphql_answer::<T>(query, variables).await?;
+        if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
+            let fatal: Vec<_> = errors.into_iter().filter(|e| e.kind.as_deref() != Some("NOT_FOUND")).collect();
+            if !fatal.is_empty() {
+                return Err(self.graphql_error(&name, &fatal));
+            }
+        }
+        answer.data.ok_or_else(|| GitHubError::Protocol(anyhow!("{name}: answer without data")))
+    }
+
+    async fn graphql_answer<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<(String, GraphqlAnswer<T>), GitHubError> {
         let body = serde_json::json!({ "query": query, "variables": variables });
         let name = operation_name(query);
         let reply = self.send(Api::Graphql, Method::POST, "/graphql", Some(&body), &name).await?;
-        let answer: GraphqlAnswer<T> = reply.json(&name)?;
-        if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
-            let first = &errors[0];
-            return Err(match first.kind.as_deref() {
-                Some("NOT_FOUND") => GitHubError::NotFound(first.message.clone()),
-                Some("FORBIDDEN") | Some("INSUFFICIENT_SCOPES") => GitHubError::Forbidden(first.message.clone()),
-                Some("RATE_LIMITED") => GitHubError::RateLimited {
-                    retry_at: self.bucket(Api::Graphql).reset_at.unwrap_or_else(Utc::now),
-                },
-                _ => GitHubError::Protocol(anyhow!(
-                    "{name}: {}",
-                    errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
-                )),
-            });
+        let answer = reply.json(&name)?;
+        Ok((name, answer))
+    }
+
+    fn graphql_error(&self, name: &str, errors: &[GraphqlError]) -> GitHubError {
+        let first = &errors[0];
+        match first.kind.as_deref() {
+            Some("NOT_FOUND") => GitHubError::NotFound(first.message.clone()),
+            Some("FORBIDDEN") | Some("INSUFFICIENT_SCOPES") => GitHubError::Forbidden(first.message.clone()),
+            Some("RATE_LIMITED") => GitHubError::RateLimited {
+                retry_at: self.bucket(Api::Graphql).reset_at.unwrap_or_else(Utc::now),
+            },
+            _ => GitHubError::Protocol(anyhow!(
+                "{name}: {}",
+                errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
+            )),
         }
-        answer.data.ok_or_else(|| GitHubError::Protocol(anyhow!("{name}: answer without data")))
     }
 
     /// A REST call; `path` is relative to the API base and may carry a query.
