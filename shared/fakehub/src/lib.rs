@@ -1,0 +1,391 @@
+//! A fake GitHub for tests. NOT product code.
+//!
+//! [`FakeHub::start`] generates a deterministic organisation ([`Org`], the
+//! ground truth) from an [`OrgSpec`] and serves, on `127.0.0.1` and a free
+//! port, the GraphQL and REST calls Octoscope's GitHub adapter makes: real
+//! cursor pagination, `x-ratelimit-*` headers with a budget that runs out and
+//! resets, injectable secondary limits and 5xx, ETags, and a request counter
+//! per endpoint. [`FakeHub::send_webhooks`] delivers the organisation's history
+//! as signed webhooks, with a share dropped (recorded as failed deliveries that
+//! the REST redelivery endpoint really sends), duplicated or reordered.
+
+pub mod graphql;
+pub mod model;
+mod server;
+pub mod webhooks;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::sync::oneshot;
+
+pub use model::*;
+pub use webhooks::{Event, OVERSIZED_BODY_BYTES};
+
+/// The primary rate limit: `limit` requests per `window`, per resource
+/// (`core` for REST, `graphql`), like GitHub's hourly budget.
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    pub limit: u64,
+    pub window: Duration,
+}
+
+/// Faults drawn at random (seeded) for every request.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Share of requests answered 502.
+    pub server_error_share: f64,
+    /// Share of requests answered with a secondary rate limit (403 or 429 with `Retry-After`).
+    pub secondary_limit_share: f64,
+    pub seed: u64,
+}
+
+/// One fault for the next request ([`FakeHub::fail_next`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer this 5xx status.
+    ServerError(u16),
+    /// A secondary rate limit: `status` 403 or 429 with `Retry-After: retry_after_secs`.
+    SecondaryLimit { status: u16, retry_after_secs: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// The bearer token the fake accepts.
+    pub token: String,
+    pub rate_limit: RateLimit,
+    pub faults: Faults,
+    /// The id of the organisation webhook that delivers the history.
+    pub hook_id: u64,
+    /// `Retry-After` of secondary limits drawn from [`Faults`].
+    pub retry_after_secs: u64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            token: "ghp_fakehub_token".into(),
+            rate_limit: RateLimit { limit: 5000, window: Duration::from_secs(3600) },
+            faults: Faults::default(),
+            hook_id: 4242,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+/// How [`FakeHub::send_webhooks`] delivers the history.
+#[derive(Debug, Clone)]
+pub struct WebhookSpec {
+    /// The HMAC-SHA256 secret of `X-Hub-Signature-256`.
+    pub secret: String,
+    /// Share of events not delivered (recorded as failed deliveries on the hook).
+    pub drop_share: f64,
+    /// Share of events delivered twice (same `X-GitHub-Delivery`).
+    pub duplicate_share: f64,
+    /// Share of events moved a few places later than their time says.
+    pub reorder_share: f64,
+    /// Append one `pull_request` event whose body is over 7 MB.
+    pub oversized_event: bool,
+    pub seed: u64,
+}
+
+impl Default for WebhookSpec {
+    fn default() -> Self {
+        Self {
+            secret: "fakehub-webhook-secret".into(),
+            drop_share: 0.0,
+            duplicate_share: 0.0,
+            reorder_share: 0.0,
+            oversized_event: false,
+            seed: 7,
+        }
+    }
+}
+
+/// One recorded delivery attempt of the organisation hook (what
+/// `GET .../hooks/{id}/deliveries` lists).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: u64,
+    pub guid: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub delivered_at: Time,
+    /// The receiver's answer; 0 when the delivery was dropped (never reached it).
+    pub status_code: u16,
+    pub redelivery: bool,
+    pub url: String,
+    body: Arc<Vec<u8>>,
+}
+
+impl Delivery {
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+/// What one [`FakeHub::send_webhooks`] did.
+#[derive(Debug, Clone, Default)]
+pub struct SendReport {
+    /// Events of the history (the oversized one included).
+    pub events: usize,
+    /// Requests sent to the receiver (duplicates included).
+    pub sent: usize,
+    /// Delivery ids (for redelivery) and GUIDs of the dropped events.
+    pub dropped: Vec<(u64, String)>,
+    /// GUIDs delivered twice.
+    pub duplicated: Vec<String>,
+    /// Events delivered out of time order.
+    pub reordered: usize,
+    /// The receiver's status codes and how often each came.
+    pub statuses: BTreeMap<u16, usize>,
+    /// The GUID of the oversized event, if one was sent.
+    pub oversized_guid: Option<String>,
+}
+
+pub(crate) struct Bucket {
+    pub remaining: u64,
+    pub reset_at: Time,
+}
+
+pub(crate) struct FaultState {
+    pub queue: VecDeque<Fault>,
+    pub faults: Faults,
+    pub rng: fastrand::Rng,
+}
+
+/// What the server and the handle share.
+pub(crate) struct State {
+    pub org: Org,
+    pub index: graphql::Index,
+    pub config: HubConfig,
+    pub base_url: String,
+    pub counters: Mutex<BTreeMap<String, u64>>,
+    pub buckets: Mutex<BTreeMap<&'static str, Bucket>>,
+    pub faults: Mutex<FaultState>,
+    pub deliveries: Mutex<Vec<Delivery>>,
+    /// The secret of the last `send_webhooks`, for redeliveries.
+    pub secret: Mutex<String>,
+    pub next_delivery: AtomicU64,
+    pub client: reqwest::Client,
+}
+
+impl State {
+    pub fn count(&self, key: String) {
+        *self.counters.lock().expect("counter lock").entry(key).or_default() += 1;
+    }
+
+    /// Deliver one body to `url`, signed; record the attempt. `None` status when the receiver was unreachable.
+    pub async fn deliver(&self, url: &str, event: &str, action: Option<&str>, guid: &str, body: Arc<Vec<u8>>, secret: &str, redelivery: bool) -> u16 {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+        mac.update(&body);
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let hook_id = self.config.hook_id.to_string();
+        let sent = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("user-agent", "GitHub-Hookshot/fakehub")
+            .header("x-github-event", event)
+            .header("x-github-delivery", guid)
+            .header("x-github-hook-id", &hook_id)
+            .header("x-github-hook-installation-target-type", "organization")
+            .header("x-github-hook-installation-target-id", self.org.id.to_string())
+            .header("x-hub-signature-256", signature)
+            .body(body.to_vec())
+            .send()
+            .await;
+        let status = match sent {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook receiver unreachable");
+                0
+            }
+        };
+        self.record(url, event, action, guid, body, status, redelivery);
+        status
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(&self, url: &str, event: &str, action: Option<&str>, guid: &str, body: Arc<Vec<u8>>, status: u16, redelivery: bool) -> u64 {
+        let id = self.next_delivery.fetch_add(1, Ordering::Relaxed);
+        self.deliveries.lock().expect("deliveries lock").push(Delivery {
+            id,
+            guid: guid.to_owned(),
+            event: event.to_owned(),
+            action: action.map(str::to_owned),
+            delivered_at: chrono::Utc::now(),
+            status_code: status,
+            redelivery,
+            url: url.to_owned(),
+            body,
+        });
+        id
+    }
+}
+
+/// A running fake GitHub. Dropping it stops the server.
+pub struct FakeHub {
+    /// `http://127.0.0.1:PORT`: the REST base and `{url}/graphql`.
+    pub url: String,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl FakeHub {
+    /// Generate the organisation of `spec` and serve it with the default config.
+    pub async fn start(spec: OrgSpec) -> anyhow::Result<FakeHub> {
+        Self::start_with(spec, HubConfig::default()).await
+    }
+
+    pub async fn start_with(spec: OrgSpec, config: HubConfig) -> anyhow::Result<FakeHub> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the fake GitHub")?;
+        let url = format!("http://{}", listener.local_addr().context("the fake's address")?);
+        let org = Org::generate(&spec);
+        let index = graphql::Index::new(&org);
+        let faults = FaultState { queue: VecDeque::new(), rng: fastrand::Rng::with_seed(config.faults.seed), faults: config.faults.clone() };
+        let state = Arc::new(State {
+            org,
+            index,
+            config,
+            base_url: url.clone(),
+            counters: Mutex::default(),
+            buckets: Mutex::default(),
+            faults: Mutex::new(faults),
+            deliveries: Mutex::default(),
+            secret: Mutex::new(WebhookSpec::default().secret),
+            next_delivery: AtomicU64::new(90_000_001),
+            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().context("the webhook client")?,
+        });
+        let app = server::router(state.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "the fake GitHub stopped");
+            }
+        });
+        Ok(FakeHub { url, state, stop: Some(stop) })
+    }
+
+    /// The ground truth.
+    pub fn org(&self) -> &Org {
+        &self.state.org
+    }
+
+    /// The bearer token the fake accepts.
+    pub fn token(&self) -> &str {
+        &self.state.config.token
+    }
+
+    pub fn hook_id(&self) -> u64 {
+        self.state.config.hook_id
+    }
+
+    /// Requests received per endpoint: `"GET /repos/{owner}/{repo}/hooks"`,
+    /// `"POST /graphql"`, and per GraphQL operation `"graphql PullRequests"`.
+    /// Every request counts, refused ones (rate limit, injected faults) too.
+    pub fn request_counts(&self) -> BTreeMap<String, u64> {
+        self.state.counters.lock().expect("counter lock").clone()
+    }
+
+    /// Requests received on one endpoint key (see [`Self::request_counts`]).
+    pub fn requests(&self, key: &str) -> u64 {
+        self.request_counts().get(key).copied().unwrap_or_default()
+    }
+
+    /// Every HTTP request received (GraphQL operations are counted once, under `POST /graphql`).
+    pub fn total_requests(&self) -> u64 {
+        self.request_counts().iter().filter(|(k, _)| !k.starts_with("graphql ")).map(|(_, v)| v).sum()
+    }
+
+    pub fn reset_counters(&self) {
+        self.state.counters.lock().expect("counter lock").clear();
+    }
+
+    /// Fail the next requests with these faults, in order.
+    pub fn fail_next(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.faults.lock().expect("fault lock").queue.extend(faults);
+    }
+
+    /// Change the random fault shares from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        let mut f = self.state.faults.lock().expect("fault lock");
+        f.rng = fastrand::Rng::with_seed(faults.seed);
+        f.faults = faults;
+    }
+
+    /// Spend the rest of the budget of `resource` (`core` or `graphql`) now.
+    pub fn exhaust_rate_limit(&self, resource: &'static str) {
+        let mut buckets = self.state.buckets.lock().expect("bucket lock");
+        let window = chrono::Duration::from_std(self.state.config.rate_limit.window).unwrap_or_default();
+        let b = buckets.entry(resource).or_insert_with(|| Bucket { remaining: 0, reset_at: chrono::Utc::now() + window });
+        b.remaining = 0;
+    }
+
+    /// The organisation's history as webhook events, oldest first.
+    pub fn history(&self, oversized: bool) -> Vec<Event> {
+        webhooks::history(&self.state.org, oversized)
+    }
+
+    /// Every recorded delivery attempt of the organisation hook, oldest first.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.state.deliveries.lock().expect("deliveries lock").clone()
+    }
+
+    /// Deliver the history to `url` as signed webhooks, one at a time, as
+    /// `spec` says. Dropped events are recorded as failed deliveries; a later
+    /// REST redelivery (`POST .../deliveries/{id}/attempts`) sends them.
+    pub async fn send_webhooks(&self, url: &str, spec: &WebhookSpec) -> anyhow::Result<SendReport> {
+        spec.secret.clone_into(&mut self.state.secret.lock().expect("secret lock"));
+        let mut rng = fastrand::Rng::with_seed(spec.seed);
+        let events = self.history(spec.oversized_event);
+        let mut report = SendReport { events: events.len(), ..SendReport::default() };
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        for i in 0..order.len().saturating_sub(1) {
+            if rng.f64() < spec.reorder_share {
+                let j = (i + rng.usize(1..=5)).min(order.len() - 1);
+                order.swap(i, j);
+            }
+        }
+        report.reordered = order.iter().enumerate().filter(|(pos, i)| pos != *i).count();
+        for i in order {
+            let e = &events[i];
+            let guid = uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes()).into_uuid().to_string();
+            let body = Arc::new(serde_json::to_vec(&e.payload).context("serialising a payload")?);
+            if e.payload["pull_request"]["body"].as_str().is_some_and(|b| b.len() >= OVERSIZED_BODY_BYTES) {
+                report.oversized_guid = Some(guid.clone());
+            }
+            if rng.f64() < spec.drop_share {
+                let id = self.state.record(url, e.name, e.action.as_deref(), &guid, body, 0, false);
+                report.dropped.push((id, guid));
+                continue;
+            }
+            let copies = if rng.f64() < spec.duplicate_share { 2 } else { 1 };
+            for _ in 0..copies {
+                let status = self.state.deliver(url, e.name, e.action.as_deref(), &guid, body.clone(), &spec.secret, false).await;
+                report.sent += 1;
+                *report.statuses.entry(status).or_default() += 1;
+            }
+            if copies == 2 {
+                report.duplicated.push(guid);
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl Drop for FakeHub {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

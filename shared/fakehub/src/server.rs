@@ -1,0 +1,336 @@
+//! The HTTP side: one gate for every request (counter, credentials, injected
+//! faults, rate limit, ETag) and the handlers of the endpoints served.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{MatchedPath, Path, Query, Request, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{Bucket, Fault, State};
+
+type St = AxState<Arc<State>>;
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/graphql", post(graphql))
+        .route("/api/graphql", post(graphql))
+        .route("/repos/{owner}/{repo}/actions/runs", get(workflow_runs))
+        .route("/repos/{owner}/{repo}/hooks", get(repo_hooks))
+        .route("/orgs/{org}/hooks", get(org_hooks))
+        .route("/repos/{owner}/{repo}/hooks/{hook}/deliveries", get(repo_deliveries))
+        .route("/orgs/{org}/hooks/{hook}/deliveries", get(org_deliveries))
+        .route("/repos/{owner}/{repo}/hooks/{hook}/deliveries/{id}/attempts", post(repo_redeliver))
+        .route("/orgs/{org}/hooks/{hook}/deliveries/{id}/attempts", post(org_redeliver))
+        .route_layer(middleware::from_fn_with_state(state.clone(), gate))
+        .with_state(state)
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    (status, Json(json!({ "message": text, "documentation_url": "https://docs.github.com/rest" }))).into_response()
+}
+
+fn rate_headers(headers: &mut HeaderMap, limit: u64, remaining: u64, reset_at: DateTime<Utc>, resource: &str) {
+    // The reset is announced in whole seconds, rounded up so that it is never early.
+    let reset = reset_at.timestamp() + i64::from(reset_at.timestamp_subsec_nanos() > 0);
+    for (name, value) in [
+        ("x-ratelimit-limit", limit.to_string()),
+        ("x-ratelimit-remaining", remaining.to_string()),
+        ("x-ratelimit-reset", reset.to_string()),
+        ("x-ratelimit-used", (limit - remaining).to_string()),
+        ("x-ratelimit-resource", resource.to_owned()),
+    ] {
+        headers.insert(name, HeaderValue::from_str(&value).expect("ASCII header"));
+    }
+}
+
+/// Every request passes here: counted, authenticated, maybe faulted, charged
+/// to its rate-limit bucket, and given an ETag.
+async fn gate(AxState(st): St, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = matched.map(|m| m.as_str().to_owned()).unwrap_or_else(|| req.uri().path().to_owned());
+    st.count(format!("{method} {path}"));
+
+    let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let token = presented.strip_prefix("Bearer ").or_else(|| presented.strip_prefix("token ")).unwrap_or_default();
+    if token != st.config.token {
+        return message(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+
+    let resource: &'static str = if path.ends_with("/graphql") { "graphql" } else { "core" };
+    let limit = st.config.rate_limit.limit;
+    let window = chrono::Duration::from_std(st.config.rate_limit.window).unwrap_or_default();
+    let now = Utc::now();
+    let (remaining, reset_at) = {
+        let mut buckets = st.buckets.lock().expect("bucket lock");
+        let b = buckets.entry(resource).or_insert_with(|| Bucket { remaining: limit, reset_at: now + window });
+        if now >= b.reset_at {
+            *b = Bucket { remaining: limit, reset_at: now + window };
+        }
+        (b.remaining, b.reset_at)
+    };
+
+    let fault = {
+        let mut f = st.faults.lock().expect("fault lock");
+        f.queue.pop_front().or_else(|| {
+            let roll = f.rng.f64();
+            if roll < f.faults.server_error_share {
+                Some(Fault::ServerError(502))
+            } else if roll < f.faults.server_error_share + f.faults.secondary_limit_share {
+                let status = if f.rng.bool() { 403 } else { 429 };
+                Some(Fault::SecondaryLimit { status, retry_after_secs: st.config.retry_after_secs })
+            } else {
+                None
+            }
+        })
+    };
+    match fault {
+        Some(Fault::ServerError(code)) => {
+            let mut r = (StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY), "Server Error").into_response();
+            rate_headers(r.headers_mut(), limit, remaining, reset_at, resource);
+            return r;
+        }
+        Some(Fault::SecondaryLimit { status, retry_after_secs }) => {
+            let mut r = message(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN),
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            );
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            rate_headers(r.headers_mut(), limit, remaining, reset_at, resource);
+            return r;
+        }
+        None => {}
+    }
+
+    if remaining == 0 {
+        let mut r = message(StatusCode::FORBIDDEN, "API rate limit exceeded for user ID 1.");
+        rate_headers(r.headers_mut(), limit, 0, reset_at, resource);
+        return r;
+    }
+    let remaining = {
+        let mut buckets = st.buckets.lock().expect("bucket lock");
+        let b = buckets.get_mut(resource).expect("created above");
+        b.remaining = b.remaining.saturating_sub(1);
+        b.remaining
+    };
+
+    let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
+    let response = next.run(req).await;
+    let (mut parts, body) = response.into_parts();
+    let mut remaining = remaining;
+    let body = if method == Method::GET && parts.status == StatusCode::OK {
+        let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let etag = format!("\"{}\"", hex::encode(Sha256::digest(&bytes)));
+        if if_none_match.as_ref().and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+            // A conditional request that hits costs nothing, as on GitHub.
+            let mut buckets = st.buckets.lock().expect("bucket lock");
+            if let Some(b) = buckets.get_mut(resource) {
+                b.remaining = (b.remaining + 1).min(limit);
+                remaining = b.remaining;
+            }
+            parts.status = StatusCode::NOT_MODIFIED;
+            parts.headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
+            Body::empty()
+        } else {
+            parts.headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
+            Body::from(bytes)
+        }
+    } else {
+        body
+    };
+    rate_headers(&mut parts.headers, limit, remaining, reset_at, resource);
+    Response::from_parts(parts, body)
+}
+
+#[derive(serde::Deserialize)]
+struct GraphqlRequest {
+    query: String,
+    #[serde(default)]
+    variables: Value,
+}
+
+async fn graphql(AxState(st): St, Json(req): Json<GraphqlRequest>) -> Response {
+    let (remaining, reset) = {
+        let buckets = st.buckets.lock().expect("bucket lock");
+        buckets.get("graphql").map(|b| (b.remaining, b.reset_at)).unwrap_or((st.config.rate_limit.limit, Utc::now()))
+    };
+    let answer = crate::graphql::execute(&st.org, &st.index, &req.query, &req.variables, (st.config.rate_limit.limit, remaining, reset));
+    st.count(format!("graphql {}", answer.operation));
+    Json(answer.body).into_response()
+}
+
+fn per_page(q: &HashMap<String, String>) -> Result<usize, Response> {
+    match q.get("per_page").map(|p| p.parse::<usize>()) {
+        None => Ok(30),
+        Some(Ok(n)) if (1..=100).contains(&n) => Ok(n),
+        _ => Err(message(StatusCode::UNPROCESSABLE_ENTITY, "per_page must be 1..100")),
+    }
+}
+
+fn link(st: &State, path: &str, params: &[(&str, String)]) -> HeaderValue {
+    let query: String = params.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+    HeaderValue::from_str(&format!("<{}{path}?{query}>; rel=\"next\"", st.base_url)).expect("ASCII link")
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `created=>=DATE` (also `>DATE`, `DATE..DATE` lower bound, or a bare date).
+fn created_since(q: &HashMap<String, String>) -> Result<Option<DateTime<Utc>>, Response> {
+    let Some(c) = q.get("created") else { return Ok(None) };
+    let raw = c.trim_start_matches(">=").trim_start_matches('>').split("..").next().unwrap_or_default();
+    let parsed = DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc)).or_else(|_| {
+        chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+    });
+    parsed.map(Some).map_err(|_| message(StatusCode::UNPROCESSABLE_ENTITY, "created is not a date"))
+}
+
+async fn workflow_runs(AxState(st): St, Path((owner, repo)): Path<(String, String)>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let Some(r) = st.org.repo(&format!("{owner}/{repo}")) else { return message(StatusCode::NOT_FOUND, "Not Found") };
+    let per_page = match per_page(&q) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let since = match created_since(&q) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+    let mut runs: Vec<_> = r.runs.iter().filter(|w| since.is_none_or(|s| w.created_at >= s)).collect();
+    runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let total = runs.len();
+    let items: Vec<Value> = runs
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|w| {
+            json!({
+                "id": w.id, "name": w.name, "node_id": format!("WFR_{}", w.id), "head_branch": w.head_branch,
+                "head_sha": w.head_sha, "event": w.event, "status": w.status, "conclusion": w.conclusion,
+                "workflow_id": w.workflow_id, "run_number": w.run_number, "run_attempt": w.run_attempt,
+                "created_at": ts(w.created_at), "updated_at": ts(w.updated_at), "run_started_at": ts(w.run_started_at),
+                "actor": crate::webhooks::user(&w.actor), "triggering_actor": crate::webhooks::user(&w.actor),
+                "url": format!("{}/repos/{owner}/{repo}/actions/runs/{}", st.base_url, w.id)
+            })
+        })
+        .collect();
+    let mut resp = Json(json!({ "total_count": total, "workflow_runs": items })).into_response();
+    if page * per_page < total {
+        let mut params = vec![("per_page", per_page.to_string()), ("page", (page + 1).to_string())];
+        if let Some(c) = q.get("created") {
+            params.insert(0, ("created", c.clone()));
+        }
+        resp.headers_mut().insert(header::LINK, link(&st, &format!("/repos/{owner}/{repo}/actions/runs"), &params));
+    }
+    resp
+}
+
+fn hook_json(st: &State, path: &str) -> Value {
+    let id = st.config.hook_id;
+    json!({
+        "type": "Organization", "id": id, "name": "web", "active": true, "events": ["*"],
+        "config": { "content_type": "json", "insecure_ssl": "0", "url": "https://octoscope.example/webhook" },
+        "updated_at": "2024-01-01T00:00:00Z", "created_at": "2024-01-01T00:00:00Z",
+        "url": format!("{}{path}/{id}", st.base_url),
+        "ping_url": format!("{}{path}/{id}/pings", st.base_url),
+        "deliveries_url": format!("{}{path}/{id}/deliveries", st.base_url)
+    })
+}
+
+async fn repo_hooks(AxState(st): St, Path((owner, repo)): Path<(String, String)>) -> Response {
+    if st.org.repo(&format!("{owner}/{repo}")).is_none() {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    // The history is delivered by the organisation hook; repositories have none.
+    Json(json!([])).into_response()
+}
+
+async fn org_hooks(AxState(st): St, Path(org): Path<String>) -> Response {
+    if !org.eq_ignore_ascii_case(&st.org.login) {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    Json(json!([hook_json(&st, &format!("/orgs/{org}/hooks"))])).into_response()
+}
+
+async fn repo_deliveries(
+    AxState(_st): St,
+    Path((_owner, _repo, _hook)): Path<(String, String, u64)>,
+    Query(_q): Query<HashMap<String, String>>,
+) -> Response {
+    message(StatusCode::NOT_FOUND, "Not Found")
+}
+
+async fn org_deliveries(AxState(st): St, Path((org, hook)): Path<(String, u64)>, Query(q): Query<HashMap<String, String>>) -> Response {
+    if !org.eq_ignore_ascii_case(&st.org.login) || hook != st.config.hook_id {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    let per_page = match per_page(&q) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    // Newest first; the cursor is the id of the last delivery of the previous page.
+    let before: Option<u64> = q.get("cursor").and_then(|c| c.parse().ok());
+    let all = st.deliveries.lock().expect("deliveries lock").clone();
+    let mut newest_first: Vec<_> = all.iter().rev().filter(|d| before.is_none_or(|b| d.id < b)).collect();
+    let more = newest_first.len() > per_page;
+    newest_first.truncate(per_page);
+    let items: Vec<Value> = newest_first
+        .iter()
+        .map(|d| {
+            let status = match d.status_code {
+                0 => "failed to connect to host".to_owned(),
+                200..=299 => "OK".to_owned(),
+                code => format!("Invalid HTTP Response: {code}"),
+            };
+            json!({
+                "id": d.id, "guid": d.guid, "delivered_at": ts(d.delivered_at), "redelivery": d.redelivery,
+                "duration": 0.01, "status": status, "status_code": d.status_code, "event": d.event, "action": d.action,
+                "installation_id": null, "repository_id": null, "throttled_at": null
+            })
+        })
+        .collect();
+    let mut resp = Json(Value::Array(items)).into_response();
+    if more {
+        if let Some(last) = newest_first.last() {
+            let params = [("per_page", per_page.to_string()), ("cursor", last.id.to_string())];
+            resp.headers_mut().insert(header::LINK, link(&st, &format!("/orgs/{org}/hooks/{hook}/deliveries"), &params));
+        }
+    }
+    resp
+}
+
+async fn repo_redeliver(AxState(_st): St, Path((_owner, _repo, _hook, _id)): Path<(String, String, u64, u64)>) -> Response {
+    message(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// Send the delivery again, to the same URL with the same GUID, and record
+/// the attempt as a redelivery (GitHub queues it; the fake sends before answering).
+async fn org_redeliver(AxState(st): St, Path((org, hook, id)): Path<(String, u64, u64)>) -> Response {
+    if !org.eq_ignore_ascii_case(&st.org.login) || hook != st.config.hook_id {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    let Some(d) = st.deliveries.lock().expect("deliveries lock").iter().find(|d| d.id == id).cloned() else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let secret = st.secret.lock().expect("secret lock").clone();
+    st.deliver(&d.url, &d.event, d.action.as_deref(), &d.guid, d.body.clone(), &secret, true).await;
+    (StatusCode::ACCEPTED, Json(json!({}))).into_response()
+}

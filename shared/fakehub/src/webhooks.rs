@@ -1,0 +1,323 @@
+//! The organisation's history as webhook events, with payloads shaped like
+//! GitHub's (see the vendored octokit examples): pull requests opened, closed,
+//! reopened, merged and edited; reviews submitted; team membership added and
+//! removed; pushes of branch heads; workflow runs requested, started, completed.
+
+use chrono::SecondsFormat;
+use serde_json::{Value as Json, json};
+
+use crate::model::*;
+
+/// One event of the history, before it is delivered.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// `X-GitHub-Event`.
+    pub name: &'static str,
+    pub action: Option<String>,
+    /// When it happened on GitHub (events are delivered in this order unless reordered).
+    pub at: Time,
+    pub payload: Json,
+}
+
+/// The size of the padded pull request body of the oversized event.
+pub const OVERSIZED_BODY_BYTES: usize = 7 * 1024 * 1024 + 512 * 1024;
+
+fn ts(t: Time) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn user_id(login: &str) -> u64 {
+    // Stable small ids derived from the login (FNV-1a).
+    login.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)) % 90_000_000 + 1_000
+}
+
+pub fn user(login: &str) -> Json {
+    json!({
+        "login": login, "id": user_id(login), "node_id": format!("U_{}", user_id(login)),
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{}?v=4", user_id(login)), "gravatar_id": "",
+        "url": format!("https://api.github.com/users/{login}"), "html_url": format!("https://github.com/{login}"),
+        "type": "User", "site_admin": false
+    })
+}
+
+fn org_json(org: &Org) -> Json {
+    json!({
+        "login": org.login, "id": org.id, "node_id": format!("O_{}", org.id),
+        "url": format!("https://api.github.com/orgs/{}", org.login),
+        "repos_url": format!("https://api.github.com/orgs/{}/repos", org.login),
+        "hooks_url": format!("https://api.github.com/orgs/{}/hooks", org.login),
+        "members_url": format!("https://api.github.com/orgs/{}/members{{/member}}", org.login),
+        "avatar_url": "", "description": "A generated organisation"
+    })
+}
+
+fn repo_json(org: &Org, repo: &Repo, pushed_at_epoch: bool) -> Json {
+    let full = repo.full_name();
+    let pushed_at = if pushed_at_epoch { json!(repo.pushed_at.timestamp()) } else { json!(ts(repo.pushed_at)) };
+    json!({
+        "id": repo.id, "node_id": format!("R_{}", repo.id), "name": repo.name, "full_name": full, "private": false,
+        "owner": { "login": org.login, "id": org.id, "node_id": format!("O_{}", org.id), "type": "Organization", "site_admin": false },
+        "html_url": format!("https://github.com/{full}"), "description": null, "fork": false,
+        "url": format!("https://api.github.com/repos/{full}"),
+        "created_at": if pushed_at_epoch { json!(repo.created_at.timestamp()) } else { json!(ts(repo.created_at)) },
+        "updated_at": ts(repo.created_at), "pushed_at": pushed_at,
+        "default_branch": repo.default_branch, "archived": false, "disabled": false, "visibility": "public",
+        "open_issues_count": 0, "forks_count": 0, "stargazers_count": 0, "watchers_count": 0, "size": 0, "language": "Rust"
+    })
+}
+
+fn team_json(org: &Org, t: &Team) -> Json {
+    json!({
+        "name": t.name, "id": t.id, "node_id": format!("T_{}", t.id), "slug": t.slug, "description": t.description,
+        "privacy": t.privacy, "notification_setting": "notifications_enabled",
+        "url": format!("https://api.github.com/organizations/{}/team/{}", org.id, t.id),
+        "html_url": format!("https://github.com/orgs/{}/teams/{}", org.login, t.slug),
+        "members_url": format!("https://api.github.com/organizations/{}/team/{}/members{{/member}}", org.id, t.id),
+        "repositories_url": format!("https://api.github.com/organizations/{}/team/{}/repos", org.id, t.id),
+        "permission": "pull", "parent": null
+    })
+}
+
+/// How a pull request looked at one point of its history.
+struct PullAt {
+    at: Time,
+    open: bool,
+    closed_at: Option<Time>,
+    merged_at: Option<Time>,
+}
+
+fn pull_json(org: &Org, repo: &Repo, p: &Pull, s: &PullAt, with_size: bool, body: Option<&str>) -> Json {
+    let full = repo.full_name();
+    let branch = |r: &str, sha: &str| {
+        json!({ "label": format!("{}:{r}", org.login), "ref": r, "sha": sha, "user": user(&org.login), "repo": repo_json(org, repo, false) })
+    };
+    let base_sha = repo.branches.iter().find(|b| b.name == p.base_ref).map(|b| b.head_sha.as_str()).unwrap_or("");
+    let mut v = json!({
+        "url": format!("https://api.github.com/repos/{full}/pulls/{}", p.number),
+        "id": p.id, "node_id": format!("PR_{}", p.id),
+        "html_url": format!("https://github.com/{full}/pull/{}", p.number),
+        "number": p.number, "state": if s.open { "open" } else { "closed" }, "locked": false,
+        "title": p.title, "user": user(&p.author), "body": body.unwrap_or(&p.body),
+        "created_at": ts(p.created_at), "updated_at": ts(s.at),
+        "closed_at": s.closed_at.map(ts), "merged_at": s.merged_at.map(ts),
+        "merge_commit_sha": s.merged_at.map(|_| p.head_sha.clone()),
+        "assignee": null, "assignees": [],
+        "requested_reviewers": if s.open { p.requested_reviewers.iter().map(|u| user(u)).collect::<Vec<_>>() } else { Vec::new() },
+        "requested_teams": if s.open {
+            p.requested_teams.iter().filter_map(|slug| org.team(slug)).map(|t| team_json(org, t)).collect::<Vec<_>>()
+        } else { Vec::new() },
+        "labels": p.labels.iter().map(|l| json!({ "id": user_id(l), "node_id": format!("LA_{l}"), "name": l, "color": "ededed", "default": false, "description": null })).collect::<Vec<_>>(),
+        "milestone": null, "draft": p.draft,
+        "head": branch(&p.head_ref, &p.head_sha), "base": branch(&p.base_ref, base_sha),
+        "author_association": "MEMBER", "auto_merge": null, "active_lock_reason": null
+    });
+    if with_size {
+        let extra = json!({
+            "merged": s.merged_at.is_some(), "mergeable": null, "rebaseable": null, "mergeable_state": "unknown",
+            "merged_by": s.merged_at.map(|_| user(&p.author)), "comments": 0, "review_comments": 0,
+            "maintainer_can_modify": false, "commits": p.commits, "additions": p.additions,
+            "deletions": p.deletions, "changed_files": p.changed_files
+        });
+        if let (Some(o), Json::Object(e)) = (v.as_object_mut(), extra) {
+            o.extend(e);
+        }
+    }
+    v
+}
+
+fn final_state(p: &Pull) -> PullAt {
+    PullAt { at: p.updated_at, open: p.state == PullState::Open, closed_at: p.closed_at, merged_at: p.merged_at }
+}
+
+fn pull_events(org: &Org, repo: &Repo, p: &Pull, out: &mut Vec<Event>) {
+    let ev = |action: &str, s: &PullAt, out: &mut Vec<Event>| {
+        out.push(Event {
+            name: "pull_request",
+            action: Some(action.to_owned()),
+            at: s.at,
+            payload: json!({
+                "action": action, "number": p.number, "pull_request": pull_json(org, repo, p, s, true, None),
+                "repository": repo_json(org, repo, false), "organization": org_json(org), "sender": user(&p.author)
+            }),
+        });
+    };
+    ev("opened", &PullAt { at: p.created_at, open: true, closed_at: None, merged_at: None }, out);
+    for r in &p.reviews {
+        let s = PullAt { at: r.submitted_at, open: true, closed_at: None, merged_at: None };
+        let mut review = json!({
+            "id": r.id, "node_id": r.node_id, "user": user(&r.author), "body": null, "commit_id": r.commit_id,
+            "submitted_at": ts(r.submitted_at), "state": r.state.webhook(),
+            "html_url": format!("https://github.com/{}/pull/{}#pullrequestreview-{}", repo.full_name(), p.number, r.id),
+            "pull_request_url": format!("https://api.github.com/repos/{}/pulls/{}", repo.full_name(), p.number),
+            "author_association": "MEMBER"
+        });
+        if r.state == ReviewState::Dismissed {
+            // A dismissed review was submitted (as approved) and dismissed later; the
+            // submitted event carries what it said at the time.
+            review["state"] = json!("approved");
+        }
+        out.push(Event {
+            name: "pull_request_review",
+            action: Some("submitted".into()),
+            at: r.submitted_at,
+            payload: json!({
+                "action": "submitted", "review": review, "pull_request": pull_json(org, repo, p, &s, false, None),
+                "repository": repo_json(org, repo, false), "organization": org_json(org), "sender": user(&r.author)
+            }),
+        });
+        if r.state == ReviewState::Dismissed {
+            let mut dismissed = out.last().expect("just pushed").clone();
+            dismissed.action = Some("dismissed".into());
+            dismissed.payload["action"] = json!("dismissed");
+            dismissed.payload["review"]["state"] = json!("dismissed");
+            out.push(dismissed);
+        }
+    }
+    if let Some((closed, reopened)) = p.reopened {
+        ev("closed", &PullAt { at: closed, open: false, closed_at: Some(closed), merged_at: None }, out);
+        ev("reopened", &PullAt { at: reopened, open: true, closed_at: None, merged_at: None }, out);
+    }
+    if let Some(closed_at) = p.closed_at {
+        ev("closed", &PullAt { at: closed_at, open: false, closed_at: Some(closed_at), merged_at: p.merged_at }, out);
+    }
+    if p.edited_last {
+        ev("edited", &final_state(p), out);
+    }
+}
+
+/// The org's whole history, oldest first. With `oversized`, one extra
+/// `pull_request` `edited` event whose body is over 7 MB comes last; it
+/// repeats the final state of the first pull request, so it changes no truth.
+pub fn history(org: &Org, oversized: bool) -> Vec<Event> {
+    let mut out = Vec::new();
+    for t in &org.teams {
+        let membership = |action: &str, login: &str, at: Time| Event {
+            name: "membership",
+            action: Some(action.to_owned()),
+            at,
+            payload: json!({
+                "action": action, "scope": "team", "member": user(login), "sender": user(&org.members[0]),
+                "team": team_json(org, t), "organization": org_json(org)
+            }),
+        };
+        for (login, at) in t.members.iter().zip(&t.added_at) {
+            out.push(membership("added", login, *at));
+        }
+        for (login, added, removed) in &t.former_members {
+            out.push(membership("added", login, *added));
+            out.push(membership("removed", login, *removed));
+        }
+    }
+    for repo in &org.repos {
+        for b in &repo.branches {
+            let mut r = repo.clone();
+            r.pushed_at = b.pushed_at;
+            let commit = json!({
+                "id": b.head_sha, "tree_id": b.head_sha, "distinct": true, "message": format!("Update {}", b.name),
+                "timestamp": ts(b.pushed_at), "url": format!("https://github.com/{}/commit/{}", repo.full_name(), b.head_sha),
+                "author": { "name": org.members[0], "email": format!("{}@example.com", org.members[0]), "username": org.members[0] },
+                "committer": { "name": "GitHub", "email": "noreply@github.com", "username": "web-flow" },
+                "added": [], "removed": [], "modified": ["README.md"]
+            });
+            out.push(Event {
+                name: "push",
+                action: None,
+                at: b.pushed_at,
+                payload: json!({
+                    "ref": format!("refs/heads/{}", b.name), "before": "0000000000000000000000000000000000000000",
+                    "after": b.head_sha, "created": false, "deleted": false, "forced": false, "base_ref": null,
+                    "compare": format!("https://github.com/{}/compare/{}", repo.full_name(), b.name),
+                    "commits": [commit.clone()], "head_commit": commit,
+                    "repository": repo_json(org, &r, true), "pusher": { "name": org.members[0], "email": null },
+                    "organization": org_json(org), "sender": user(&org.members[0])
+                }),
+            });
+        }
+        for p in &repo.pulls {
+            pull_events(org, repo, p, &mut out);
+        }
+        for run in &repo.runs {
+            let run_at = |status: &str, conclusion: Option<&str>, updated: Time| {
+                json!({
+                    "id": run.id, "name": run.name, "node_id": format!("WFR_{}", run.id), "head_branch": run.head_branch,
+                    "head_sha": run.head_sha, "path": ".github/workflows/ci.yml", "display_title": run.name,
+                    "run_number": run.run_number, "event": run.event, "status": status, "conclusion": conclusion,
+                    "workflow_id": run.workflow_id, "check_suite_id": run.id + 1, "run_attempt": run.run_attempt,
+                    "url": format!("https://api.github.com/repos/{}/actions/runs/{}", repo.full_name(), run.id),
+                    "html_url": format!("https://github.com/{}/actions/runs/{}", repo.full_name(), run.id),
+                    "pull_requests": [], "created_at": ts(run.created_at), "updated_at": ts(updated),
+                    "run_started_at": ts(run.run_started_at), "actor": user(&run.actor), "triggering_actor": user(&run.actor),
+                    "head_commit": { "id": run.head_sha, "message": "Update", "timestamp": ts(run.created_at) },
+                    "repository": repo_json(org, repo, false), "head_repository": repo_json(org, repo, false)
+                })
+            };
+            let ev = |action: &str, at: Time, wr: Json| Event {
+                name: "workflow_run",
+                action: Some(action.to_owned()),
+                at,
+                payload: json!({
+                    "action": action, "workflow_run": wr, "workflow": { "id": run.workflow_id, "name": run.name },
+                    "repository": repo_json(org, repo, false), "organization": org_json(org), "sender": user(&run.actor)
+                }),
+            };
+            out.push(ev("requested", run.created_at, run_at("queued", None, run.created_at)));
+            if run.status != "queued" {
+                out.push(ev("in_progress", run.run_started_at, run_at("in_progress", None, run.run_started_at)));
+            }
+            if run.status == "completed" {
+                out.push(ev("completed", run.updated_at, run_at("completed", run.conclusion.as_deref(), run.updated_at)));
+            }
+        }
+    }
+    out.sort_by_key(|e| e.at);
+    if oversized {
+        if let Some((repo, p)) = org.repos.iter().find_map(|r| r.pulls.first().map(|p| (r, p))) {
+            let body = "x".repeat(OVERSIZED_BODY_BYTES);
+            out.push(Event {
+                name: "pull_request",
+                action: Some("edited".into()),
+                at: p.updated_at,
+                payload: json!({
+                    "action": "edited", "number": p.number, "changes": { "body": { "from": p.body } },
+                    "pull_request": pull_json(org, repo, p, &final_state(p), true, Some(&body)),
+                    "repository": repo_json(org, repo, false), "organization": org_json(org), "sender": user(&p.author)
+                }),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_pull_request_event_carries_the_final_state() {
+        // GIVEN a generated org WHEN its history is built
+        let org = Org::generate(&OrgSpec::default());
+        let events = history(&org, false);
+        // THEN for each pull request the newest event says what the truth says
+        for repo in &org.repos {
+            for p in &repo.pulls {
+                let last = events
+                    .iter()
+                    .filter(|e| e.payload["pull_request"]["id"] == p.id)
+                    .max_by_key(|e| e.at)
+                    .expect("every pull request has events");
+                let pr = &last.payload["pull_request"];
+                assert_eq!(pr["updated_at"], ts(p.updated_at));
+                assert_eq!(pr["state"], if p.state == PullState::Open { "open" } else { "closed" });
+                assert_eq!(pr["merged_at"], json!(p.merged_at.map(ts)));
+            }
+        }
+        assert!(events.windows(2).all(|w| w[0].at <= w[1].at));
+    }
+
+    #[test]
+    fn the_oversized_event_is_over_seven_megabytes() {
+        let org = Org::generate(&OrgSpec { repos: 1, pulls: 2, ..OrgSpec::default() });
+        let last = history(&org, true).pop().unwrap();
+        assert!(serde_json::to_vec(&last.payload).unwrap().len() > 7 * 1024 * 1024);
+    }
+}
