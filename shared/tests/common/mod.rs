@@ -1,8 +1,7 @@
 //! Test harness: the real router over the real SQLite store and archive, in a
 //! temporary data directory, driven with `tower::ServiceExt::oneshot`.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -134,26 +133,4 @@ pub fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github-webhooks/api.github.com")
-}
-
-/// Every vendored example payload: (event type, file name, body), sorted.
-pub fn all_fixtures() -> Vec<(String, String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut events: Vec<_> = std::fs::read_dir(fixtures_dir()).unwrap().map(|e| e.unwrap().path()).collect();
-    events.sort();
-    for dir in events.into_iter().filter(|p| p.is_dir()) {
-        let event = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
-        for f in files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
-            out.push((event.clone(), f.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&f).unwrap()));
-        }
-    }
-    out
-}
-
-pub fn fixture(event: &str, name: &str) -> Vec<u8> {
-    std::fs::read(fixtures_dir().join(event).join(name)).unwrap()
-}
+pub use octoscope_testkit::{all_fixtures, fixture};
