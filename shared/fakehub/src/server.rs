@@ -19,10 +19,21 @@ use crate::{Bucket, Fault, State};
 
 type St = AxState<Arc<State>>;
 
+/// The endpoints at the root (like api.github.com) and under `/api/v3` with
+/// GraphQL at `/api/graphql` (like GitHub Enterprise Server).
 pub(crate) fn router(state: Arc<State>) -> Router {
+    let rest = rest_routes(state.clone());
     Router::new()
         .route("/graphql", post(graphql))
         .route("/api/graphql", post(graphql))
+        .route_layer(middleware::from_fn_with_state(state.clone(), gate))
+        .merge(rest.clone())
+        .nest("/api/v3", rest)
+        .with_state(state)
+}
+
+fn rest_routes(state: Arc<State>) -> Router<Arc<State>> {
+    Router::new()
         .route("/repos/{owner}/{repo}/actions/runs", get(workflow_runs))
         .route("/repos/{owner}/{repo}/hooks", get(repo_hooks))
         .route("/orgs/{org}/hooks", get(org_hooks))
@@ -30,8 +41,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/orgs/{org}/hooks/{hook}/deliveries", get(org_deliveries))
         .route("/repos/{owner}/{repo}/hooks/{hook}/deliveries/{id}/attempts", post(repo_redeliver))
         .route("/orgs/{org}/hooks/{hook}/deliveries/{id}/attempts", post(org_redeliver))
-        .route_layer(middleware::from_fn_with_state(state.clone(), gate))
-        .with_state(state)
+        .route_layer(middleware::from_fn_with_state(state, gate))
 }
 
 fn message(status: StatusCode, text: &str) -> Response {

@@ -1,0 +1,485 @@
+//! The GitHub adapter against the fake GitHub (`octoscope-fakehub`): what it
+//! reads matches the ground truth, pages cost what the design says, and rate
+//! limits, secondary limits and 5xx are survived.
+#![cfg(feature = "github")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use chrono::Utc;
+use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig, RetryPolicy};
+use octoscope::domain::*;
+use octoscope::github::*;
+use octoscope_fakehub::{self as fake, FakeHub, Fault, Faults, HubConfig, OrgSpec, RateLimit, WebhookSpec};
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 5,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        max_rate_limit_wait: Duration::from_secs(10),
+        secondary_limit_wait: Duration::from_millis(200),
+        request_timeout: Duration::from_secs(30),
+    }
+}
+
+async fn client_for(hub: &FakeHub, retry: RetryPolicy) -> GitHubClient {
+    client_at(&hub.url, hub.token(), retry).await
+}
+
+async fn client_at(url: &str, token: &str, retry: RetryPolicy) -> GitHubClient {
+    let mut config = GitHubConfig::new(url, GitHubAuth::Token(token.to_owned()));
+    config.retry = retry;
+    GitHubClient::new(config).await.expect("a client")
+}
+
+fn repo_name(r: &fake::Repo) -> RepoName {
+    RepoName::parse(&r.full_name()).expect("generated names are valid")
+}
+
+fn expected_state(s: fake::PullState) -> PrState {
+    match s {
+        fake::PullState::Open => PrState::Open,
+        fake::PullState::Closed => PrState::Closed,
+        fake::PullState::Merged => PrState::Merged,
+    }
+}
+
+fn expected_review_state(s: fake::ReviewState) -> ReviewState {
+    match s {
+        fake::ReviewState::Approved => ReviewState::Approved,
+        fake::ReviewState::ChangesRequested => ReviewState::ChangesRequested,
+        fake::ReviewState::Commented => ReviewState::Commented,
+        fake::ReviewState::Dismissed => ReviewState::Dismissed,
+    }
+}
+
+/// The domain pull request and reviews the truth says the adapter must return.
+fn expected_pull(repo: &RepoName, p: &fake::Pull) -> (PullRequest, Vec<Review>) {
+    let pr = PullRequest {
+        repo: repo.clone(),
+        number: p.number,
+        id: Some(p.id),
+        title: p.title.clone(),
+        state: expected_state(p.state),
+        draft: p.draft,
+        author: Some(p.author.clone()),
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+        closed_at: p.closed_at,
+        merged_at: p.merged_at,
+        additions: Some(p.additions),
+        deletions: Some(p.deletions),
+        changed_files: Some(p.changed_files),
+        commits: Some(p.commits),
+        labels: Some(p.labels.clone()),
+        requested_reviewers: Some(p.requested_reviewers.clone()),
+        requested_teams: Some(p.requested_teams.clone()),
+        base_ref: Some(p.base_ref.clone()),
+        head_ref: Some(p.head_ref.clone()),
+        head_sha: Some(p.head_sha.clone()),
+    };
+    let reviews = p
+        .reviews
+        .iter()
+        .map(|r| Review {
+            repo: repo.clone(),
+            pr_number: p.number,
+            id: r.id,
+            author: Some(r.author.clone()),
+            state: expected_review_state(r.state),
+            submitted_at: Some(r.submitted_at),
+            commit_id: Some(r.commit_id.clone()),
+        })
+        .collect();
+    (pr, reviews)
+}
+
+/// Page through every pull request of `repo`; returns them and the number of pages.
+async fn all_pulls(client: &GitHubClient, repo: &RepoName) -> (Vec<(PullRequest, Vec<Review>)>, usize) {
+    let (mut out, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let page = client.pull_requests(repo, cursor.as_deref()).await.expect("a page of pull requests");
+        pages += 1;
+        out.extend(page.pulls);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return (out, pages),
+        }
+    }
+}
+
+fn assert_pulls_match_truth(repo: &fake::Repo, got: &[(PullRequest, Vec<Review>)]) {
+    let name = repo_name(repo);
+    assert_eq!(got.len(), repo.pulls.len(), "every pull request once");
+    let by_number: BTreeMap<u64, &(PullRequest, Vec<Review>)> = got.iter().map(|x| (x.0.number, x)).collect();
+    assert_eq!(by_number.len(), repo.pulls.len(), "no pull request twice");
+    for p in &repo.pulls {
+        let (pr, reviews) = by_number[&p.number];
+        let (want_pr, want_reviews) = expected_pull(&name, p);
+        assert_eq!(pr, &want_pr, "pull request #{}", p.number);
+        assert_eq!(reviews, &want_reviews, "reviews of #{}", p.number);
+    }
+    // Newest-updated first, as the resync's watermark walk needs.
+    assert!(got.windows(2).all(|w| w[0].0.updated_at >= w[1].0.updated_at), "ordered by updatedAt descending");
+}
+
+#[tokio::test]
+async fn repository_and_org_snapshots_match_the_ground_truth() {
+    // GIVEN a fake org of 5 repositories and 4 teams
+    let hub = FakeHub::start(OrgSpec { repos: 5, pulls: 120, teams: 4, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let org = hub.org();
+    let mut names: Vec<RepoName> = org.repos.iter().map(repo_name).collect();
+    names.push(RepoName::parse("octo-org/does-not-exist").unwrap());
+
+    // WHEN the integrity check's snapshots are read
+    let snaps = client.repo_snapshots(&names).await.unwrap();
+    let orgs = client.org_snapshots(&[org.login.clone()]).await.unwrap();
+
+    // THEN every existing repository's counts, newest update and branch heads are the truth's
+    assert_eq!(snaps.len(), org.repos.len(), "the missing repository is left out, the others are there");
+    for (snap, repo) in snaps.iter().zip(&org.repos) {
+        let mut want_branches: Vec<(String, String)> = repo.branches.iter().map(|b| (b.name.clone(), b.head_sha.clone())).collect();
+        want_branches.sort();
+        let mut got_branches = snap.branches.clone();
+        got_branches.sort();
+        assert_eq!(
+            snap,
+            &RepoSnapshot {
+                repo: repo_name(repo),
+                open: repo.count(fake::PullState::Open) as u64,
+                closed: repo.count(fake::PullState::Closed) as u64,
+                merged: repo.count(fake::PullState::Merged) as u64,
+                newest_pr_updated_at: repo.newest_pull_update(),
+                branches: snap.branches.clone(),
+                branches_truncated: false,
+                default_branch: Some(repo.default_branch.clone()),
+            }
+        );
+        assert_eq!(got_branches, want_branches);
+    }
+    // AND the teams' member counts are the truth's
+    let want: BTreeMap<String, u64> = org.teams.iter().map(|t| (t.slug.clone(), t.members.len() as u64)).collect();
+    let got: BTreeMap<String, u64> = orgs[0].teams.iter().cloned().collect();
+    assert_eq!(got, want);
+    // AND one request each was enough
+    assert_eq!(hub.requests("graphql RepoSnapshots"), 1);
+    assert_eq!(hub.requests("graphql OrgTeams"), 1);
+}
+
+#[tokio::test]
+async fn a_hundred_repositories_snapshot_in_at_most_two_requests() {
+    // GIVEN 100 repositories
+    let hub = FakeHub::start(OrgSpec { repos: 100, pulls: 5, runs: 0, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let names: Vec<RepoName> = hub.org().repos.iter().map(repo_name).collect();
+    // WHEN all are snapshotted
+    let snaps = client.repo_snapshots(&names).await.unwrap();
+    // THEN all came back, correct, for at most 2 requests
+    assert_eq!(snaps.len(), 100);
+    for (s, r) in snaps.iter().zip(&hub.org().repos) {
+        assert_eq!(s.repo, repo_name(r));
+        assert_eq!(s.open + s.closed + s.merged, r.pulls.len() as u64);
+        assert_eq!(s.merged, r.count(fake::PullState::Merged) as u64);
+    }
+    let requests = hub.total_requests();
+    println!("100 repository snapshots cost {requests} requests");
+    assert!(requests <= 2, "{requests} requests");
+    assert_eq!(client.budget().requests, requests);
+}
+
+#[tokio::test]
+async fn paging_all_pull_requests_returns_each_with_all_its_reviews() {
+    // GIVEN a repository whose first two pull requests have 150 reviews each
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 250, pulls_with_many_reviews: 2, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[0];
+    // WHEN every page is read
+    let (pulls, pages) = all_pulls(&client, &repo_name(repo)).await;
+    // THEN every pull request and review is the truth's, and only those two needed extra review pages
+    assert_eq!(pages, 3);
+    assert_pulls_match_truth(repo, &pulls);
+    assert_eq!(hub.requests("graphql PullRequests"), 3);
+    assert_eq!(hub.requests("graphql PullReviews"), 2);
+}
+
+#[tokio::test]
+async fn ten_thousand_pull_requests_page_fully_in_at_most_102_requests() {
+    // GIVEN one repository with 10,000 pull requests (one with 150 reviews)
+    let spec = OrgSpec { repos: 1, pulls: 10_000, pulls_with_many_reviews: 1, branches: 1, runs: 0, ..OrgSpec::default() };
+    let hub = FakeHub::start(spec).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[0];
+    // WHEN all are paged, reviews included
+    let started = std::time::Instant::now();
+    let (pulls, pages) = all_pulls(&client, &repo_name(repo)).await;
+    // THEN all arrived and the cost stayed within 102 requests
+    let requests = client.budget().requests;
+    println!("10,000 pull requests: {pages} pages, {requests} requests, {:?}", started.elapsed());
+    assert_eq!(requests, hub.total_requests(), "the adapter counts what the server saw");
+    assert!(requests <= 102, "{requests} requests");
+    assert_pulls_match_truth(repo, &pulls);
+    let reviews: usize = pulls.iter().map(|(_, r)| r.len()).sum();
+    assert_eq!(reviews, repo.pulls.iter().map(|p| p.reviews.len()).sum::<usize>());
+}
+
+#[tokio::test]
+async fn teams_repositories_and_branches_are_read_whole() {
+    // GIVEN an org with 120 repositories (more than a page) and teams
+    let hub = FakeHub::start(OrgSpec { repos: 120, pulls: 0, runs: 0, teams: 5, branches: 2, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let org = hub.org();
+    // WHEN the full reads run
+    let repos = client.org_repos(&org.login).await.unwrap();
+    let teams = client.teams(&org.login).await.unwrap();
+    let branches = client.branches(&repo_name(&org.repos[3])).await.unwrap();
+    // THEN they hold everything the truth holds
+    let want: BTreeSet<String> = org.repos.iter().map(|r| r.full_name()).collect();
+    assert_eq!(repos.iter().map(|r| r.to_string()).collect::<BTreeSet<_>>(), want);
+    assert_eq!(hub.requests("graphql OrgRepos"), 2);
+    assert_eq!(teams.len(), org.teams.len());
+    for roster in &teams {
+        let truth = org.team(&roster.team.slug).expect("a true team");
+        assert_eq!(roster.members, truth.members);
+        assert_eq!(roster.team.id, Some(truth.id));
+        assert_eq!(roster.team.privacy.as_deref(), Some(truth.privacy.as_str()));
+    }
+    let got: BTreeSet<(String, Option<String>)> = branches.iter().map(|b| (b.name.clone(), b.head_sha.clone())).collect();
+    let want: BTreeSet<(String, Option<String>)> =
+        org.repos[3].branches.iter().map(|b| (b.name.clone(), Some(b.head_sha.clone()))).collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn workflow_runs_since_a_date_are_paged_over_rest() {
+    // GIVEN a repository with 250 workflow runs
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 250, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[0];
+    let since = hub.org().repos[0].runs.iter().map(|r| r.created_at).min().unwrap() + chrono::Duration::days(30);
+    // WHEN the runs created since a date are read
+    let runs = client.workflow_runs(&repo_name(repo), since).await.unwrap();
+    // THEN exactly those came, with their fields
+    let want: BTreeMap<i64, &fake::WorkflowRun> = repo.runs.iter().filter(|r| r.created_at >= since).map(|r| (r.id, r)).collect();
+    assert!(want.len() > 100, "the test needs more than one page");
+    assert_eq!(runs.len(), want.len());
+    for run in &runs {
+        let truth = want[&run.id];
+        assert_eq!(run.status.as_str(), truth.status);
+        assert_eq!(run.conclusion, truth.conclusion);
+        assert_eq!((run.created_at, run.updated_at), (truth.created_at, truth.updated_at));
+        assert_eq!(run.head_sha.as_deref(), Some(truth.head_sha.as_str()));
+    }
+    assert_eq!(hub.requests("GET /repos/{owner}/{repo}/actions/runs") as usize, want.len().div_ceil(100));
+}
+
+#[tokio::test]
+async fn an_exhausted_rate_limit_is_waited_out() {
+    // GIVEN a budget of 3 GraphQL requests per 2 seconds
+    let config = HubConfig { rate_limit: RateLimit { limit: 3, window: Duration::from_secs(2) }, ..HubConfig::default() };
+    let hub = FakeHub::start_with(OrgSpec { repos: 1, pulls: 700, ..OrgSpec::default() }, config).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[0];
+    // WHEN 7 pages are read
+    let (pulls, pages) = all_pulls(&client, &repo_name(repo)).await;
+    // THEN all arrived, after waiting for the budget's reset (never more than 3 per window were served)
+    assert_eq!(pages, 7);
+    assert_pulls_match_truth(repo, &pulls);
+    let budget = client.budget();
+    assert_eq!(budget.limit, Some(3));
+    assert!(budget.reset_at.is_some());
+    assert!(budget.requests >= 7, "{budget:?}");
+}
+
+#[tokio::test]
+async fn a_rate_limit_reset_too_far_away_is_reported_not_waited() {
+    // GIVEN a spent budget that resets in an hour
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 10, ..OrgSpec::default() }).await.unwrap();
+    hub.exhaust_rate_limit("graphql");
+    let client = client_for(&hub, fast_retries()).await;
+    // WHEN a page is asked for
+    let started = std::time::Instant::now();
+    let err = client.pull_requests(&repo_name(&hub.org().repos[0]), None).await.unwrap_err();
+    // THEN the caller hears when to come back, at once
+    let GitHubError::RateLimited { retry_at } = &err else { panic!("expected RateLimited, got {err:?}") };
+    assert!(*retry_at > Utc::now() + chrono::Duration::minutes(50));
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn server_errors_and_secondary_limits_are_retried() {
+    // GIVEN the next four requests fail: two 5xx and two secondary limits (403 and 429)
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 50, ..OrgSpec::default() }).await.unwrap();
+    hub.fail_next([
+        Fault::ServerError(502),
+        Fault::SecondaryLimit { status: 403, retry_after_secs: 1 },
+        Fault::ServerError(503),
+        Fault::SecondaryLimit { status: 429, retry_after_secs: 1 },
+    ]);
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[1];
+    // WHEN a page is read
+    let (pulls, _) = all_pulls(&client, &repo_name(repo)).await;
+    // THEN it arrived whole, after four retries, each counted
+    assert_pulls_match_truth(repo, &pulls);
+    assert_eq!(client.budget().requests, 5);
+    assert_eq!(hub.total_requests(), 5);
+}
+
+#[tokio::test]
+async fn a_share_of_random_faults_does_not_change_what_is_read() {
+    // GIVEN 15% of requests fail with 5xx and 5% with secondary limits
+    let config = HubConfig { faults: Faults { server_error_share: 0.15, secondary_limit_share: 0.05, seed: 3 }, ..HubConfig::default() };
+    let hub = FakeHub::start_with(OrgSpec { repos: 1, pulls: 2000, ..OrgSpec::default() }, config).await.unwrap();
+    let mut policy = fast_retries();
+    policy.max_attempts = 8;
+    let client = client_for(&hub, policy).await;
+    let repo = &hub.org().repos[0];
+    // WHEN every pull request is paged
+    let (pulls, pages) = all_pulls(&client, &repo_name(repo)).await;
+    // THEN the result is the truth, and the faults cost extra requests
+    assert_eq!(pages, 20);
+    assert_pulls_match_truth(repo, &pulls);
+    assert!(client.budget().requests > 20, "some faults must have happened: {:?}", client.budget());
+}
+
+#[tokio::test]
+async fn lasting_server_errors_give_up_as_unavailable_after_the_attempts() {
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 5, ..OrgSpec::default() }).await.unwrap();
+    hub.fail_next([Fault::ServerError(500); 10]);
+    let mut policy = fast_retries();
+    policy.max_attempts = 3;
+    let client = client_for(&hub, policy).await;
+    let err = client.pull_requests(&repo_name(&hub.org().repos[0]), None).await.unwrap_err();
+    assert!(matches!(err, GitHubError::Unavailable(_)), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(hub.total_requests(), 3);
+}
+
+#[tokio::test]
+async fn bad_credentials_and_unknown_repositories_are_not_retried() {
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 5, ..OrgSpec::default() }).await.unwrap();
+    let wrong = client_at(&hub.url, "ghp_wrong", fast_retries()).await;
+    let err = wrong.org_repos("octo-org").await.unwrap_err();
+    assert!(matches!(err, GitHubError::Forbidden(_)), "{err:?}");
+    assert!(!err.is_retryable());
+    assert!(!format!("{err:?}").contains("ghp_wrong"), "the token must not leak into errors");
+
+    let client = client_for(&hub, fast_retries()).await;
+    let err = client.pull_requests(&RepoName::parse("octo-org/nope").unwrap(), None).await.unwrap_err();
+    assert!(matches!(err, GitHubError::NotFound(_)), "{err:?}");
+    assert_eq!(hub.total_requests(), 2);
+}
+
+#[tokio::test]
+async fn an_enterprise_server_base_url_reaches_rest_under_api_v3_and_graphql_under_api() {
+    // GIVEN the fake addressed like GitHub Enterprise Server
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 5, runs: 3, ..OrgSpec::default() }).await.unwrap();
+    let client = client_at(&format!("{}/api/v3", hub.url), hub.token(), fast_retries()).await;
+    let repo = repo_name(&hub.org().repos[0]);
+    // WHEN a GraphQL and a REST call are made
+    client.repo_snapshots(std::slice::from_ref(&repo)).await.unwrap();
+    client.workflow_runs(&repo, Utc::now() - chrono::Duration::days(3650)).await.unwrap();
+    // THEN they went to /api/graphql and /api/v3/...
+    assert_eq!(hub.requests("POST /api/graphql"), 1, "{:?}", hub.request_counts());
+    assert_eq!(hub.requests("GET /api/v3/repos/{owner}/{repo}/actions/runs"), 1, "{:?}", hub.request_counts());
+}
+
+/// A webhook receiver that verifies signatures and records deliveries.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<(String, String, usize)>>>);
+
+async fn receiver(secret: &str) -> (String, Received) {
+    let received = Received::default();
+    let secrets = octoscope::webhook::verify::WebhookSecrets::parse(secret).unwrap();
+    let log = received.clone();
+    let app = axum::Router::new().route(
+        "/webhook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let (log, secrets) = (log.clone(), secrets.clone());
+            async move {
+                let sig = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
+                if secrets.verify(sig, &body).is_err() {
+                    return StatusCode::UNAUTHORIZED;
+                }
+                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                log.0.lock().unwrap().push((h("x-github-delivery"), h("x-github-event"), body.len()));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+#[tokio::test]
+async fn dropped_deliveries_are_found_and_redelivery_really_sends_them() {
+    // GIVEN the org's history sent with 20% dropped and 10% duplicated
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 30, teams: 2, runs: 5, ..OrgSpec::default() }).await.unwrap();
+    let spec = WebhookSpec { drop_share: 0.2, duplicate_share: 0.1, reorder_share: 0.1, ..WebhookSpec::default() };
+    let (url, received) = receiver(&spec.secret).await;
+    let since = Utc::now() - chrono::Duration::seconds(5);
+    let report = hub.send_webhooks(&url, &spec).await.unwrap();
+    assert!(!report.dropped.is_empty() && !report.duplicated.is_empty() && report.reordered > 0, "{report:?}");
+    assert_eq!(report.statuses.get(&200).copied().unwrap_or_default(), report.sent, "every signature verified");
+    let got_first: BTreeSet<String> = received.0.lock().unwrap().iter().map(|(g, _, _)| g.clone()).collect();
+    let dropped: BTreeSet<String> = report.dropped.iter().map(|(_, g)| g.clone()).collect();
+    assert!(got_first.is_disjoint(&dropped));
+
+    // WHEN the adapter finds the org hook's failed deliveries and asks for each again
+    let client = client_for(&hub, fast_retries()).await;
+    let hooks = client.hooks(&HookTarget::Org(hub.org().login.clone())).await.unwrap();
+    assert_eq!(hooks, vec![HookRef::Org { org: hub.org().login.clone(), id: hub.hook_id() }]);
+    let failed = client.failed_deliveries(&hooks[0], since).await.unwrap();
+    assert_eq!(failed.iter().map(|d| d.guid.clone()).collect::<BTreeSet<_>>(), dropped);
+    assert!(hub.requests("GET /orgs/{org}/hooks/{hook}/deliveries") >= 2, "more than 100 deliveries: cursor pages");
+    for d in &failed {
+        client.redeliver(&hooks[0], d.id).await.unwrap();
+    }
+
+    // THEN the receiver now has every event of the history
+    let got: BTreeSet<String> = received.0.lock().unwrap().iter().map(|(g, _, _)| g.clone()).collect();
+    assert!(dropped.is_subset(&got));
+    assert_eq!(got.len(), report.events);
+    // AND the redeliveries are recorded as such, successful
+    let redelivered = hub.deliveries().into_iter().filter(|d| d.redelivery).collect::<Vec<_>>();
+    assert_eq!(redelivered.len(), dropped.len());
+    assert!(redelivered.iter().all(|d| d.status_code == 200));
+    // AND a time after everything finds nothing older
+    assert!(client.failed_deliveries(&hooks[0], Utc::now() + chrono::Duration::seconds(1)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn every_event_of_the_history_normalises_with_the_product_parser() {
+    // GIVEN the history of an org, the oversized event included
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 40, teams: 3, runs: 10, ..OrgSpec::default() }).await.unwrap();
+    let events = hub.history(true);
+    let kinds: BTreeSet<(&str, Option<String>)> = events.iter().map(|e| (e.name, e.action.clone())).collect();
+    for want in [
+        ("pull_request", Some("opened")),
+        ("pull_request", Some("closed")),
+        ("pull_request", Some("edited")),
+        ("pull_request_review", Some("submitted")),
+        ("membership", Some("added")),
+        ("membership", Some("removed")),
+        ("push", None),
+        ("workflow_run", Some("completed")),
+    ] {
+        assert!(kinds.contains(&(want.0, want.1.map(str::to_owned))), "no {want:?} event");
+    }
+    // WHEN each payload goes through the product's normaliser THEN none fails and each yields changes
+    for e in &events {
+        let body = serde_json::to_vec(&e.payload).unwrap();
+        let normalized = octoscope::webhook::normalize::normalize(e.name, &body, Utc::now())
+            .unwrap_or_else(|err| panic!("{} {:?} did not normalise: {err}", e.name, e.action));
+        assert!(normalized.tracked && !normalized.changes.is_empty(), "{} {:?} gave no change", e.name, e.action);
+    }
+    assert!(serde_json::to_vec(&events.last().unwrap().payload).unwrap().len() > 7 * 1024 * 1024);
+}
