@@ -138,12 +138,13 @@ async fn repository_and_org_snapshots_match_the_ground_truth() {
 
     // WHEN the integrity check's snapshots are read
     let snaps = client.repo_snapshots(&names).await.unwrap();
-    let orgs = client.org_snapshots(&[org.login.clone()]).await.unwrap();
+    let orgs = client.org_snapshots(std::slice::from_ref(&org.login)).await.unwrap();
 
     // THEN every existing repository's counts, newest update and branch heads are the truth's
     assert_eq!(snaps.len(), org.repos.len(), "the missing repository is left out, the others are there");
     for (snap, repo) in snaps.iter().zip(&org.repos) {
-        let mut want_branches: Vec<(String, String)> = repo.branches.iter().map(|b| (b.name.clone(), b.head_sha.clone())).collect();
+        let mut want_branches: Vec<(String, String)> =
+            repo.branches.iter().map(|b| (b.name.clone(), b.head_sha.clone())).collect();
         want_branches.sort();
         let mut got_branches = snap.branches.clone();
         got_branches.sort();
@@ -195,7 +196,9 @@ async fn a_hundred_repositories_snapshot_in_at_most_two_requests() {
 #[tokio::test]
 async fn paging_all_pull_requests_returns_each_with_all_its_reviews() {
     // GIVEN a repository whose first two pull requests have 150 reviews each
-    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 250, pulls_with_many_reviews: 2, ..OrgSpec::default() }).await.unwrap();
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 250, pulls_with_many_reviews: 2, ..OrgSpec::default() })
+        .await
+        .unwrap();
     let client = client_for(&hub, fast_retries()).await;
     let repo = &hub.org().repos[0];
     // WHEN every page is read
@@ -210,7 +213,8 @@ async fn paging_all_pull_requests_returns_each_with_all_its_reviews() {
 #[tokio::test]
 async fn ten_thousand_pull_requests_page_fully_in_at_most_102_requests() {
     // GIVEN one repository with 10,000 pull requests (one with 150 reviews)
-    let spec = OrgSpec { repos: 1, pulls: 10_000, pulls_with_many_reviews: 1, branches: 1, runs: 0, ..OrgSpec::default() };
+    let spec =
+        OrgSpec { repos: 1, pulls: 10_000, pulls_with_many_reviews: 1, branches: 1, runs: 0, ..OrgSpec::default() };
     let hub = FakeHub::start(spec).await.unwrap();
     let client = client_for(&hub, fast_retries()).await;
     let repo = &hub.org().repos[0];
@@ -230,7 +234,9 @@ async fn ten_thousand_pull_requests_page_fully_in_at_most_102_requests() {
 #[tokio::test]
 async fn teams_repositories_and_branches_are_read_whole() {
     // GIVEN an org with 120 repositories (more than a page) and teams
-    let hub = FakeHub::start(OrgSpec { repos: 120, pulls: 0, runs: 0, teams: 5, branches: 2, ..OrgSpec::default() }).await.unwrap();
+    let hub = FakeHub::start(OrgSpec { repos: 120, pulls: 0, runs: 0, teams: 5, branches: 2, ..OrgSpec::default() })
+        .await
+        .unwrap();
     let client = client_for(&hub, fast_retries()).await;
     let org = hub.org();
     // WHEN the full reads run
@@ -248,7 +254,8 @@ async fn teams_repositories_and_branches_are_read_whole() {
         assert_eq!(roster.team.id, Some(truth.id));
         assert_eq!(roster.team.privacy.as_deref(), Some(truth.privacy.as_str()));
     }
-    let got: BTreeSet<(String, Option<String>)> = branches.iter().map(|b| (b.name.clone(), b.head_sha.clone())).collect();
+    let got: BTreeSet<(String, Option<String>)> =
+        branches.iter().map(|b| (b.name.clone(), b.head_sha.clone())).collect();
     let want: BTreeSet<(String, Option<String>)> =
         org.repos[3].branches.iter().map(|b| (b.name.clone(), Some(b.head_sha.clone()))).collect();
     assert_eq!(got, want);
@@ -264,7 +271,8 @@ async fn workflow_runs_since_a_date_are_paged_over_rest() {
     // WHEN the runs created since a date are read
     let runs = client.workflow_runs(&repo_name(repo), since).await.unwrap();
     // THEN exactly those came, with their fields
-    let want: BTreeMap<i64, &fake::WorkflowRun> = repo.runs.iter().filter(|r| r.created_at >= since).map(|r| (r.id, r)).collect();
+    let want: BTreeMap<i64, &fake::WorkflowRun> =
+        repo.runs.iter().filter(|r| r.created_at >= since).map(|r| (r.id, r)).collect();
     assert!(want.len() > 100, "the test needs more than one page");
     assert_eq!(runs.len(), want.len());
     for run in &runs {
@@ -280,7 +288,8 @@ async fn workflow_runs_since_a_date_are_paged_over_rest() {
 #[tokio::test]
 async fn an_exhausted_rate_limit_is_waited_out() {
     // GIVEN a budget of 3 GraphQL requests per 2 seconds
-    let config = HubConfig { rate_limit: RateLimit { limit: 3, window: Duration::from_secs(2) }, ..HubConfig::default() };
+    let config =
+        HubConfig { rate_limit: RateLimit { limit: 3, window: Duration::from_secs(2) }, ..HubConfig::default() };
     let hub = FakeHub::start_with(OrgSpec { repos: 1, pulls: 700, ..OrgSpec::default() }, config).await.unwrap();
     let client = client_for(&hub, fast_retries()).await;
     let repo = &hub.org().repos[0];
@@ -334,7 +343,10 @@ async fn server_errors_and_secondary_limits_are_retried() {
 #[tokio::test]
 async fn a_share_of_random_faults_does_not_change_what_is_read() {
     // GIVEN 15% of requests fail with 5xx and 5% with secondary limits
-    let config = HubConfig { faults: Faults { server_error_share: 0.15, secondary_limit_share: 0.05, seed: 3 }, ..HubConfig::default() };
+    let config = HubConfig {
+        faults: Faults { server_error_share: 0.15, secondary_limit_share: 0.05, seed: 3 },
+        ..HubConfig::default()
+    };
     let hub = FakeHub::start_with(OrgSpec { repos: 1, pulls: 2000, ..OrgSpec::default() }, config).await.unwrap();
     let mut policy = fast_retries();
     policy.max_attempts = 8;

@@ -44,7 +44,8 @@ fn every_document_the_adapter_sends_validates_against_the_schema() {
     let docs = queries::all_documents();
     assert!(docs.len() >= 9, "the adapter's documents went missing: {}", docs.len());
     // WHEN each is validated against GitHub's schema
-    let failures: Vec<String> = docs.iter().filter_map(|(name, doc)| validate(name, doc).err().map(|e| format!("{name}:\n{e}"))).collect();
+    let failures: Vec<String> =
+        docs.iter().filter_map(|(name, doc)| validate(name, doc).err().map(|e| format!("{name}:\n{e}"))).collect();
     // THEN none has an error
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -79,10 +79,10 @@ pub fn execute(org: &Org, index: &Index, query: &str, variables: &Json, budget: 
     };
     let mut vars = variables.as_object().cloned().unwrap_or_default();
     for d in var_defs {
-        if !vars.contains_key(&d.name) {
-            if let Some(default) = &d.default_value {
-                vars.insert(d.name.clone(), to_json(default, &Map::new()));
-            }
+        if !vars.contains_key(&d.name)
+            && let Some(default) = &d.default_value
+        {
+            vars.insert(d.name.clone(), to_json(default, &Map::new()));
         }
     }
     let mut exec = Exec { org, index, vars, fragments, errors: Vec::new(), budget };
@@ -200,7 +200,9 @@ impl<'a> Obj<'a> {
         let t = self.typename();
         t == cond
             || match cond {
-                "Node" => !matches!(self, Obj::Query | Obj::RateLimit | Obj::Conn(_) | Obj::PageInfo { .. } | Obj::Edge(..)),
+                "Node" => {
+                    !matches!(self, Obj::Query | Obj::RateLimit | Obj::Conn(_) | Obj::PageInfo { .. } | Obj::Edge(..))
+                }
                 "Actor" | "RequestedReviewer" => matches!(self, Obj::User(_) | Obj::Team(_)),
                 "GitObject" => matches!(self, Obj::Commit(_)),
                 "UniformResourceLocatable" | "RepositoryInfo" => matches!(self, Obj::Repo(_) | Obj::Pull(..)),
@@ -210,13 +212,24 @@ impl<'a> Obj<'a> {
 }
 
 impl<'a> Exec<'a> {
-    fn selection(&mut self, obj: &Obj<'a>, set: &'a SelectionSet<'a, String>, path: &mut Vec<String>) -> Result<Json, String> {
+    fn selection(
+        &mut self,
+        obj: &Obj<'a>,
+        set: &'a SelectionSet<'a, String>,
+        path: &mut Vec<String>,
+    ) -> Result<Json, String> {
         let mut out = Map::new();
         self.fill(obj, set, path, &mut out)?;
         Ok(Json::Object(out))
     }
 
-    fn fill(&mut self, obj: &Obj<'a>, set: &'a SelectionSet<'a, String>, path: &mut Vec<String>, out: &mut Map<String, Json>) -> Result<(), String> {
+    fn fill(
+        &mut self,
+        obj: &Obj<'a>,
+        set: &'a SelectionSet<'a, String>,
+        path: &mut Vec<String>,
+        out: &mut Map<String, Json>,
+    ) -> Result<(), String> {
         for item in &set.items {
             match item {
                 Selection::Field(f) => {
@@ -278,14 +291,22 @@ impl<'a> Exec<'a> {
     }
 
     /// A connection over `items` paginated by `first`/`after`.
-    fn connection(&self, f: &Field<'a, String>, typename: &'static str, items: Vec<Obj<'a>>) -> Result<Out<'a>, String> {
+    fn connection(
+        &self,
+        f: &Field<'a, String>,
+        typename: &'static str,
+        items: Vec<Obj<'a>>,
+    ) -> Result<Out<'a>, String> {
         let wants_nodes = f.selection_set.items.iter().any(|s| match s {
             Selection::Field(x) => x.name == "nodes" || x.name == "edges",
             _ => true,
         });
         let first = self.arg(f, "first").as_i64();
         if wants_nodes && first.is_none() {
-            return Err(format!("You must provide a `first` or `last` value to properly paginate the `{}` connection.", f.name));
+            return Err(format!(
+                "You must provide a `first` or `last` value to properly paginate the `{}` connection.",
+                f.name
+            ));
         }
         let first = first.unwrap_or(0);
         if !(0..=100).contains(&first) {
@@ -295,7 +316,9 @@ impl<'a> Exec<'a> {
             ));
         }
         let start = match self.arg(f, "after").as_str() {
-            Some(c) => decode_cursor(c).map(|p| p + 1).ok_or_else(|| format!("`{c}` does not appear to be a valid cursor."))?,
+            Some(c) => {
+                decode_cursor(c).map(|p| p + 1).ok_or_else(|| format!("`{c}` does not appear to be a valid cursor."))?
+            }
             None => 0,
         };
         let total = items.len();
@@ -311,10 +334,16 @@ impl<'a> Exec<'a> {
         Ok(match obj {
             Obj::Query => match name {
                 "repository" => {
-                    let full = format!("{}/{}", self.str_arg(f, "owner").unwrap_or_default(), self.str_arg(f, "name").unwrap_or_default());
+                    let full = format!(
+                        "{}/{}",
+                        self.str_arg(f, "owner").unwrap_or_default(),
+                        self.str_arg(f, "name").unwrap_or_default()
+                    );
                     match org.repos.iter().position(|r| r.full_name().eq_ignore_ascii_case(&full)) {
                         Some(i) => Out::Obj(Obj::Repo(i)),
-                        None => self.not_found(path, format!("Could not resolve to a Repository with the name '{full}'.")),
+                        None => {
+                            self.not_found(path, format!("Could not resolve to a Repository with the name '{full}'."))
+                        }
                     }
                 }
                 "organization" => {
@@ -322,7 +351,10 @@ impl<'a> Exec<'a> {
                     if login.eq_ignore_ascii_case(&org.login) {
                         Out::Obj(Obj::Org)
                     } else {
-                        self.not_found(path, format!("Could not resolve to an Organization with the login of '{login}'."))
+                        self.not_found(
+                            path,
+                            format!("Could not resolve to an Organization with the login of '{login}'."),
+                        )
                     }
                 }
                 "rateLimit" => Out::Obj(Obj::RateLimit),
@@ -361,7 +393,11 @@ impl<'a> Exec<'a> {
                     return self.connection(f, "RepositoryConnection", repos.into_iter().map(Obj::Repo).collect());
                 }
                 "membersWithRole" => {
-                    return self.connection(f, "OrganizationMemberConnection", org.members.iter().map(|m| Obj::User(m)).collect());
+                    return self.connection(
+                        f,
+                        "OrganizationMemberConnection",
+                        org.members.iter().map(|m| Obj::User(m)).collect(),
+                    );
                 }
                 _ => return unknown(),
             },
@@ -392,7 +428,8 @@ impl<'a> Exec<'a> {
                         let n = self.arg(f, "number").as_u64().unwrap_or_default();
                         match repo.pulls.iter().find(|p| p.number == n) {
                             Some(p) => Out::Obj(Obj::Pull(p)),
-                            None => self.not_found(path, format!("Could not resolve to a PullRequest with the number of {n}.")),
+                            None => self
+                                .not_found(path, format!("Could not resolve to a PullRequest with the number of {n}.")),
                         }
                     }
                     "pullRequests" => {
@@ -408,9 +445,9 @@ impl<'a> Exec<'a> {
                                 .iter()
                                 .map(|&k| &repo.pulls[k])
                                 .filter(|p| keep(p))
-                                .map(|p| Obj::Pull(p))
+                                .map(Obj::Pull)
                                 .collect(),
-                            (None, _) => repo.pulls.iter().filter(|p| keep(p)).map(|p| Obj::Pull(p)).collect(),
+                            (None, _) => repo.pulls.iter().filter(|p| keep(p)).map(Obj::Pull).collect(),
                             other => return Err(format!("the fake does not order pull requests by {other:?}")),
                         };
                         return self.connection(f, "PullRequestConnection", items);
@@ -443,7 +480,9 @@ impl<'a> Exec<'a> {
                     let placeholders = vec![Obj::Commit(&p.head_sha); p.commits as usize];
                     return self.connection(f, "PullRequestCommitConnection", placeholders);
                 }
-                "labels" => return self.connection(f, "LabelConnection", p.labels.iter().map(|l| Obj::Label(l)).collect()),
+                "labels" => {
+                    return self.connection(f, "LabelConnection", p.labels.iter().map(|l| Obj::Label(l)).collect());
+                }
                 "reviewRequests" => {
                     let items = p
                         .requested_reviewers
@@ -453,7 +492,13 @@ impl<'a> Exec<'a> {
                         .collect();
                     return self.connection(f, "ReviewRequestConnection", items);
                 }
-                "reviews" => return self.connection(f, "PullRequestReviewConnection", p.reviews.iter().map(Obj::Review).collect()),
+                "reviews" => {
+                    return self.connection(
+                        f,
+                        "PullRequestReviewConnection",
+                        p.reviews.iter().map(Obj::Review).collect(),
+                    );
+                }
                 _ => return unknown(),
             }),
             Obj::Review(r) => Out::Json(match name {
@@ -475,7 +520,11 @@ impl<'a> Exec<'a> {
                 "parentTeam" => Out::Json(Json::Null),
                 "members" => {
                     // Teams are flat here, so IMMEDIATE and ALL membership agree.
-                    return self.connection(f, "TeamMemberConnection", t.members.iter().map(|m| Obj::User(m)).collect());
+                    return self.connection(
+                        f,
+                        "TeamMemberConnection",
+                        t.members.iter().map(|m| Obj::User(m)).collect(),
+                    );
                 }
                 _ => return unknown(),
             },
@@ -511,7 +560,11 @@ impl<'a> Exec<'a> {
                 "totalCount" => Out::Json(json!(c.total)),
                 "nodes" => Out::List(c.items.clone()),
                 "edges" => Out::List(
-                    c.items.iter().enumerate().map(|(k, o)| Obj::Edge(Box::new(o.clone()), cursor(c.offset + k))).collect(),
+                    c.items
+                        .iter()
+                        .enumerate()
+                        .map(|(k, o)| Obj::Edge(Box::new(o.clone()), cursor(c.offset + k)))
+                        .collect(),
                 ),
                 "pageInfo" => {
                     let n = c.items.len();

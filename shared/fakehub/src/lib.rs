@@ -159,6 +159,15 @@ pub(crate) struct FaultState {
     pub rng: fastrand::Rng,
 }
 
+/// One webhook request to send.
+pub(crate) struct Outgoing<'a> {
+    pub url: &'a str,
+    pub event: &'a str,
+    pub action: Option<&'a str>,
+    pub guid: &'a str,
+    pub body: Arc<Vec<u8>>,
+}
+
 /// What the server and the handle share.
 pub(crate) struct State {
     pub org: Org,
@@ -180,24 +189,24 @@ impl State {
         *self.counters.lock().expect("counter lock").entry(key).or_default() += 1;
     }
 
-    /// Deliver one body to `url`, signed; record the attempt. `None` status when the receiver was unreachable.
-    pub async fn deliver(&self, url: &str, event: &str, action: Option<&str>, guid: &str, body: Arc<Vec<u8>>, secret: &str, redelivery: bool) -> u16 {
+    /// Deliver one body, signed, and record the attempt. Status 0 when the receiver was unreachable.
+    pub async fn deliver(&self, o: &Outgoing<'_>, secret: &str, redelivery: bool) -> u16 {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-        mac.update(&body);
+        mac.update(&o.body);
         let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
         let hook_id = self.config.hook_id.to_string();
         let sent = self
             .client
-            .post(url)
+            .post(o.url)
             .header("content-type", "application/json")
             .header("user-agent", "GitHub-Hookshot/fakehub")
-            .header("x-github-event", event)
-            .header("x-github-delivery", guid)
+            .header("x-github-event", o.event)
+            .header("x-github-delivery", o.guid)
             .header("x-github-hook-id", &hook_id)
             .header("x-github-hook-installation-target-type", "organization")
             .header("x-github-hook-installation-target-id", self.org.id.to_string())
             .header("x-hub-signature-256", signature)
-            .body(body.to_vec())
+            .body(o.body.to_vec())
             .send()
             .await;
         let status = match sent {
@@ -207,23 +216,22 @@ impl State {
                 0
             }
         };
-        self.record(url, event, action, guid, body, status, redelivery);
+        self.record(o, status, redelivery);
         status
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn record(&self, url: &str, event: &str, action: Option<&str>, guid: &str, body: Arc<Vec<u8>>, status: u16, redelivery: bool) -> u64 {
+    pub fn record(&self, o: &Outgoing<'_>, status: u16, redelivery: bool) -> u64 {
         let id = self.next_delivery.fetch_add(1, Ordering::Relaxed);
         self.deliveries.lock().expect("deliveries lock").push(Delivery {
             id,
-            guid: guid.to_owned(),
-            event: event.to_owned(),
-            action: action.map(str::to_owned),
+            guid: o.guid.to_owned(),
+            event: o.event.to_owned(),
+            action: o.action.map(str::to_owned),
             delivered_at: chrono::Utc::now(),
             status_code: status,
             redelivery,
-            url: url.to_owned(),
-            body,
+            url: o.url.to_owned(),
+            body: o.body.clone(),
         });
         id
     }
@@ -248,7 +256,11 @@ impl FakeHub {
         let url = format!("http://{}", listener.local_addr().context("the fake's address")?);
         let org = Org::generate(&spec);
         let index = graphql::Index::new(&org);
-        let faults = FaultState { queue: VecDeque::new(), rng: fastrand::Rng::with_seed(config.faults.seed), faults: config.faults.clone() };
+        let faults = FaultState {
+            queue: VecDeque::new(),
+            rng: fastrand::Rng::with_seed(config.faults.seed),
+            faults: config.faults.clone(),
+        };
         let state = Arc::new(State {
             org,
             index,
@@ -260,7 +272,10 @@ impl FakeHub {
             deliveries: Mutex::default(),
             secret: Mutex::new(WebhookSpec::default().secret),
             next_delivery: AtomicU64::new(90_000_001),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().context("the webhook client")?,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .context("the webhook client")?,
         });
         let app = server::router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -326,7 +341,8 @@ impl FakeHub {
     pub fn exhaust_rate_limit(&self, resource: &'static str) {
         let mut buckets = self.state.buckets.lock().expect("bucket lock");
         let window = chrono::Duration::from_std(self.state.config.rate_limit.window).unwrap_or_default();
-        let b = buckets.entry(resource).or_insert_with(|| Bucket { remaining: 0, reset_at: chrono::Utc::now() + window });
+        let b =
+            buckets.entry(resource).or_insert_with(|| Bucket { remaining: 0, reset_at: chrono::Utc::now() + window });
         b.remaining = 0;
     }
 
@@ -363,14 +379,15 @@ impl FakeHub {
             if e.payload["pull_request"]["body"].as_str().is_some_and(|b| b.len() >= OVERSIZED_BODY_BYTES) {
                 report.oversized_guid = Some(guid.clone());
             }
+            let outgoing = Outgoing { url, event: e.name, action: e.action.as_deref(), guid: &guid, body };
             if rng.f64() < spec.drop_share {
-                let id = self.state.record(url, e.name, e.action.as_deref(), &guid, body, 0, false);
+                let id = self.state.record(&outgoing, 0, false);
                 report.dropped.push((id, guid));
                 continue;
             }
             let copies = if rng.f64() < spec.duplicate_share { 2 } else { 1 };
             for _ in 0..copies {
-                let status = self.state.deliver(url, e.name, e.action.as_deref(), &guid, body.clone(), &spec.secret, false).await;
+                let status = self.state.deliver(&outgoing, &spec.secret, false).await;
                 report.sent += 1;
                 *report.statuses.entry(status).or_default() += 1;
             }

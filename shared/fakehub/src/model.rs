@@ -288,7 +288,11 @@ impl Org {
         for r in 0..spec.repos {
             let name = format!("repo-{r}");
             let created_at = spec.start - Duration::days(30);
-            let mut branches = vec![Branch { name: "main".into(), head_sha: sha(&mut rng), pushed_at: spec.start + secs(&mut rng, 0, span) }];
+            let mut branches = vec![Branch {
+                name: "main".into(),
+                head_sha: sha(&mut rng),
+                pushed_at: spec.start + secs(&mut rng, 0, span),
+            }];
             for b in 0..spec.branches {
                 branches.push(Branch {
                     name: format!("feature/{b}"),
@@ -299,7 +303,16 @@ impl Org {
             let mut pulls = Vec::with_capacity(spec.pulls);
             for n in 1..=spec.pulls {
                 let many = r == 0 && n <= spec.pulls_with_many_reviews;
-                pulls.push(generate_pull(&mut rng, spec, &members, &team_slugs, &branches, n as u64, many, &mut next_id));
+                pulls.push(generate_pull(
+                    &mut rng,
+                    spec,
+                    &members,
+                    &team_slugs,
+                    &branches,
+                    n as u64,
+                    many,
+                    &mut next_id,
+                ));
             }
             let mut runs = Vec::with_capacity(spec.runs);
             for i in 0..spec.runs {

@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::{Bucket, Fault, State};
+use crate::{Bucket, Fault, Outgoing, State};
 
 type St = AxState<Arc<State>>;
 
@@ -172,16 +172,22 @@ async fn graphql(AxState(st): St, Json(req): Json<GraphqlRequest>) -> Response {
         let buckets = st.buckets.lock().expect("bucket lock");
         buckets.get("graphql").map(|b| (b.remaining, b.reset_at)).unwrap_or((st.config.rate_limit.limit, Utc::now()))
     };
-    let answer = crate::graphql::execute(&st.org, &st.index, &req.query, &req.variables, (st.config.rate_limit.limit, remaining, reset));
+    let answer = crate::graphql::execute(
+        &st.org,
+        &st.index,
+        &req.query,
+        &req.variables,
+        (st.config.rate_limit.limit, remaining, reset),
+    );
     st.count(format!("graphql {}", answer.operation));
     Json(answer.body).into_response()
 }
 
-fn per_page(q: &HashMap<String, String>) -> Result<usize, Response> {
+fn per_page(q: &HashMap<String, String>) -> Result<usize, &'static str> {
     match q.get("per_page").map(|p| p.parse::<usize>()) {
         None => Ok(30),
         Some(Ok(n)) if (1..=100).contains(&n) => Ok(n),
-        _ => Err(message(StatusCode::UNPROCESSABLE_ENTITY, "per_page must be 1..100")),
+        _ => Err("per_page must be 1..100"),
     }
 }
 
@@ -204,24 +210,24 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// `created=>=DATE` (also `>DATE`, `DATE..DATE` lower bound, or a bare date).
-fn created_since(q: &HashMap<String, String>) -> Result<Option<DateTime<Utc>>, Response> {
+fn created_since(q: &HashMap<String, String>) -> Result<Option<DateTime<Utc>>, &'static str> {
     let Some(c) = q.get("created") else { return Ok(None) };
     let raw = c.trim_start_matches(">=").trim_start_matches('>').split("..").next().unwrap_or_default();
     let parsed = DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc)).or_else(|_| {
         chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
     });
-    parsed.map(Some).map_err(|_| message(StatusCode::UNPROCESSABLE_ENTITY, "created is not a date"))
+    parsed.map(Some).map_err(|_| "created is not a date")
 }
 
-async fn workflow_runs(AxState(st): St, Path((owner, repo)): Path<(String, String)>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn workflow_runs(
+    AxState(st): St,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let Some(r) = st.org.repo(&format!("{owner}/{repo}")) else { return message(StatusCode::NOT_FOUND, "Not Found") };
-    let per_page = match per_page(&q) {
-        Ok(n) => n,
-        Err(e) => return e,
-    };
-    let since = match created_since(&q) {
-        Ok(s) => s,
-        Err(e) => return e,
+    let (per_page, since) = match (per_page(&q), created_since(&q)) {
+        (Ok(n), Ok(s)) => (n, s),
+        (Err(e), _) | (_, Err(e)) => return message(StatusCode::UNPROCESSABLE_ENTITY, e),
     };
     let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
     let mut runs: Vec<_> = r.runs.iter().filter(|w| since.is_none_or(|s| w.created_at >= s)).collect();
@@ -288,13 +294,17 @@ async fn repo_deliveries(
     message(StatusCode::NOT_FOUND, "Not Found")
 }
 
-async fn org_deliveries(AxState(st): St, Path((org, hook)): Path<(String, u64)>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn org_deliveries(
+    AxState(st): St,
+    Path((org, hook)): Path<(String, u64)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     if !org.eq_ignore_ascii_case(&st.org.login) || hook != st.config.hook_id {
         return message(StatusCode::NOT_FOUND, "Not Found");
     }
     let per_page = match per_page(&q) {
         Ok(n) => n,
-        Err(e) => return e,
+        Err(e) => return message(StatusCode::UNPROCESSABLE_ENTITY, e),
     };
     // Newest first; the cursor is the id of the last delivery of the previous page.
     let before: Option<u64> = q.get("cursor").and_then(|c| c.parse().ok());
@@ -318,16 +328,17 @@ async fn org_deliveries(AxState(st): St, Path((org, hook)): Path<(String, u64)>,
         })
         .collect();
     let mut resp = Json(Value::Array(items)).into_response();
-    if more {
-        if let Some(last) = newest_first.last() {
-            let params = [("per_page", per_page.to_string()), ("cursor", last.id.to_string())];
-            resp.headers_mut().insert(header::LINK, link(&st, &format!("/orgs/{org}/hooks/{hook}/deliveries"), &params));
-        }
+    if more && let Some(last) = newest_first.last() {
+        let params = [("per_page", per_page.to_string()), ("cursor", last.id.to_string())];
+        resp.headers_mut().insert(header::LINK, link(&st, &format!("/orgs/{org}/hooks/{hook}/deliveries"), &params));
     }
     resp
 }
 
-async fn repo_redeliver(AxState(_st): St, Path((_owner, _repo, _hook, _id)): Path<(String, String, u64, u64)>) -> Response {
+async fn repo_redeliver(
+    AxState(_st): St,
+    Path((_owner, _repo, _hook, _id)): Path<(String, String, u64, u64)>,
+) -> Response {
     message(StatusCode::NOT_FOUND, "Not Found")
 }
 
@@ -341,6 +352,8 @@ async fn org_redeliver(AxState(st): St, Path((org, hook, id)): Path<(String, u64
         return message(StatusCode::NOT_FOUND, "Not Found");
     };
     let secret = st.secret.lock().expect("secret lock").clone();
-    st.deliver(&d.url, &d.event, d.action.as_deref(), &d.guid, d.body.clone(), &secret, true).await;
+    let outgoing =
+        Outgoing { url: &d.url, event: &d.event, action: d.action.as_deref(), guid: &d.guid, body: d.body.clone() };
+    st.deliver(&outgoing, &secret, true).await;
     (StatusCode::ACCEPTED, Json(json!({}))).into_response()
 }

@@ -28,7 +28,8 @@ fn ts(t: Time) -> String {
 
 fn user_id(login: &str) -> u64 {
     // Stable small ids derived from the login (FNV-1a).
-    login.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)) % 90_000_000 + 1_000
+    login.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)) % 90_000_000
+        + 1_000
 }
 
 pub fn user(login: &str) -> Json {
@@ -88,9 +89,7 @@ struct PullAt {
 
 fn pull_json(org: &Org, repo: &Repo, p: &Pull, s: &PullAt, with_size: bool, body: Option<&str>) -> Json {
     let full = repo.full_name();
-    let branch = |r: &str, sha: &str| {
-        json!({ "label": format!("{}:{r}", org.login), "ref": r, "sha": sha, "user": user(&org.login), "repo": repo_json(org, repo, false) })
-    };
+    let branch = |r: &str, sha: &str| json!({ "label": format!("{}:{r}", org.login), "ref": r, "sha": sha, "user": user(&org.login), "repo": repo_json(org, repo, false) });
     let base_sha = repo.branches.iter().find(|b| b.name == p.base_ref).map(|b| b.head_sha.as_str()).unwrap_or("");
     let mut v = json!({
         "url": format!("https://api.github.com/repos/{full}/pulls/{}", p.number),
@@ -265,25 +264,27 @@ pub fn history(org: &Org, oversized: bool) -> Vec<Event> {
                 out.push(ev("in_progress", run.run_started_at, run_at("in_progress", None, run.run_started_at)));
             }
             if run.status == "completed" {
-                out.push(ev("completed", run.updated_at, run_at("completed", run.conclusion.as_deref(), run.updated_at)));
+                out.push(ev(
+                    "completed",
+                    run.updated_at,
+                    run_at("completed", run.conclusion.as_deref(), run.updated_at),
+                ));
             }
         }
     }
     out.sort_by_key(|e| e.at);
-    if oversized {
-        if let Some((repo, p)) = org.repos.iter().find_map(|r| r.pulls.first().map(|p| (r, p))) {
-            let body = "x".repeat(OVERSIZED_BODY_BYTES);
-            out.push(Event {
-                name: "pull_request",
-                action: Some("edited".into()),
-                at: p.updated_at,
-                payload: json!({
-                    "action": "edited", "number": p.number, "changes": { "body": { "from": p.body } },
-                    "pull_request": pull_json(org, repo, p, &final_state(p), true, Some(&body)),
-                    "repository": repo_json(org, repo, false), "organization": org_json(org), "sender": user(&p.author)
-                }),
-            });
-        }
+    if oversized && let Some((repo, p)) = org.repos.iter().find_map(|r| r.pulls.first().map(|p| (r, p))) {
+        let body = "x".repeat(OVERSIZED_BODY_BYTES);
+        out.push(Event {
+            name: "pull_request",
+            action: Some("edited".into()),
+            at: p.updated_at,
+            payload: json!({
+                "action": "edited", "number": p.number, "changes": { "body": { "from": p.body } },
+                "pull_request": pull_json(org, repo, p, &final_state(p), true, Some(&body)),
+                "repository": repo_json(org, repo, false), "organization": org_json(org), "sender": user(&p.author)
+            }),
+        });
     }
     out
 }

@@ -115,8 +115,9 @@ impl GitHubClient {
         let token = match config.auth {
             GitHubAuth::Token(t) => TokenSource::Static(t.into()),
             GitHubAuth::App { app_id, private_key_pem, installation_id } => {
-                let key = octocrab::EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
-                    .map_err(|e| GitHubError::Forbidden(format!("the GitHub App private key is not an RSA PEM key: {e}")))?;
+                let key = octocrab::EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).map_err(|e| {
+                    GitHubError::Forbidden(format!("the GitHub App private key is not an RSA PEM key: {e}"))
+                })?;
                 let app = Octocrab::builder()
                     .base_uri(rest_base.as_str())
                     .context("GitHub API URL")
@@ -334,9 +335,12 @@ impl GitHubSource for GitHubClient {
         loop {
             let vars = json!({ "org": org, "after": after });
             let data: OrgData<ReposOf> = self.transport.graphql(queries::ORG_REPOS, vars).await?;
-            let page = data.organization.ok_or_else(|| GitHubError::NotFound(format!("organization {org}")))?.repositories;
+            let page =
+                data.organization.ok_or_else(|| GitHubError::NotFound(format!("organization {org}")))?.repositories;
             for r in page.nodes {
-                out.push(RepoName::parse(&r.name_with_owner).map_err(|e| GitHubError::Protocol(anyhow::Error::new(e)))?);
+                out.push(
+                    RepoName::parse(&r.name_with_owner).map_err(|e| GitHubError::Protocol(anyhow::Error::new(e)))?,
+                );
             }
             after = page.page_info.next();
             if after.is_none() {
@@ -450,7 +454,11 @@ mod tests {
     #[test]
     fn secrets_never_show_in_debug() {
         let token = GitHubConfig::new(PUBLIC_API_URL, GitHubAuth::Token("ghp_secret123".into()));
-        let app = GitHubAuth::App { app_id: 1, private_key_pem: "-----BEGIN RSA PRIVATE KEY-----abc".into(), installation_id: None };
+        let app = GitHubAuth::App {
+            app_id: 1,
+            private_key_pem: "-----BEGIN RSA PRIVATE KEY-----abc".into(),
+            installation_id: None,
+        };
         let shown = format!("{token:?} {app:?}");
         assert!(!shown.contains("ghp_secret123") && !shown.contains("BEGIN RSA"), "{shown}");
         assert!(shown.contains("redacted"));

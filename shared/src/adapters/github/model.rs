@@ -255,8 +255,12 @@ pub struct ReviewRequestNode {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "__typename")]
 pub enum Reviewer {
-    User { login: String },
-    Team { slug: String },
+    User {
+        login: String,
+    },
+    Team {
+        slug: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -306,7 +310,8 @@ impl PullNode {
         let (reviews, next) = match self.reviews {
             Some(c) => {
                 let next = c.page_info.next();
-                let reviews = c.nodes.into_iter().map(|r| r.into_review(repo, number)).collect::<anyhow::Result<_>>()?;
+                let reviews =
+                    c.nodes.into_iter().map(|r| r.into_review(repo, number)).collect::<anyhow::Result<_>>()?;
                 (reviews, next)
             }
             None => (Vec::new(), None),

@@ -85,9 +85,7 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, GitHubError> {
-        serde_json::from_slice(&self.body)
-            .with_context(|| format!("decoding {what}"))
-            .map_err(GitHubError::Protocol)
+        serde_json::from_slice(&self.body).with_context(|| format!("decoding {what}")).map_err(GitHubError::Protocol)
     }
 }
 
@@ -118,14 +116,22 @@ pub(crate) struct Transport {
 enum Outcome {
     Done(Reply),
     /// Wait this long, then try again (rate limits: does not use up attempts).
-    RateLimited { until: Timestamp },
+    RateLimited {
+        until: Timestamp,
+    },
     /// Back off and try again (5xx, timeout).
     Transient(anyhow::Error),
     Fatal(GitHubError),
 }
 
 impl Transport {
-    pub fn new(rest: Octocrab, graphql: Octocrab, token: TokenSource, max_concurrency: usize, policy: RetryPolicy) -> Self {
+    pub fn new(
+        rest: Octocrab,
+        graphql: Octocrab,
+        token: TokenSource,
+        max_concurrency: usize,
+        policy: RetryPolicy,
+    ) -> Self {
         let empty = Bucket::default();
         Self {
             rest,
@@ -149,7 +155,11 @@ impl Transport {
     }
 
     /// A GraphQL query; GraphQL errors in a 200 answer are mapped too.
-    pub async fn graphql<T: DeserializeOwned>(&self, query: &str, variables: serde_json::Value) -> Result<T, GitHubError> {
+    pub async fn graphql<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<T, GitHubError> {
         let (name, answer) = self.graphql_answer::<T>(query, variables).await?;
         if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
             return Err(self.graphql_error(&name, &errors));
@@ -159,7 +169,11 @@ impl Transport {
 
     /// A GraphQL query whose `NOT_FOUND` errors are tolerated: the data of
     /// the aliases that were found comes back, the others are null.
-    pub async fn graphql_partial<T: DeserializeOwned>(&self, query: &str, variables: serde_json::Value) -> Result<T, GitHubError> {
+    pub async fn graphql_partial<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<T, GitHubError> {
         let (name, answer) = self.graphql_answer::<T>(query, variables).await?;
         if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
             let fatal: Vec<_> = errors.into_iter().filter(|e| e.kind.as_deref() != Some("NOT_FOUND")).collect();
@@ -187,9 +201,9 @@ impl Transport {
         match first.kind.as_deref() {
             Some("NOT_FOUND") => GitHubError::NotFound(first.message.clone()),
             Some("FORBIDDEN") | Some("INSUFFICIENT_SCOPES") => GitHubError::Forbidden(first.message.clone()),
-            Some("RATE_LIMITED") => GitHubError::RateLimited {
-                retry_at: self.bucket(Api::Graphql).reset_at.unwrap_or_else(Utc::now),
-            },
+            Some("RATE_LIMITED") => {
+                GitHubError::RateLimited { retry_at: self.bucket(Api::Graphql).reset_at.unwrap_or_else(Utc::now) }
+            }
             _ => GitHubError::Protocol(anyhow!(
                 "{name}: {}",
                 errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
@@ -198,7 +212,12 @@ impl Transport {
     }
 
     /// A REST call; `path` is relative to the API base and may carry a query.
-    pub async fn rest(&self, method: Method, path: &str, body: Option<&serde_json::Value>) -> Result<Reply, GitHubError> {
+    pub async fn rest(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, GitHubError> {
         let what = format!("{method} {}", path.split('?').next().unwrap_or(path));
         self.send(Api::Rest, method, path, body, &what).await
     }
@@ -231,7 +250,9 @@ impl Transport {
                 Outcome::Transient(e) => {
                     failures += 1;
                     if failures >= self.policy.max_attempts {
-                        return Err(GitHubError::Unavailable(e.context(format!("{what}: gave up after {failures} attempts"))));
+                        return Err(GitHubError::Unavailable(
+                            e.context(format!("{what}: gave up after {failures} attempts")),
+                        ));
                     }
                     let delay = self.backoff(failures);
                     tracing::warn!(what, attempt = failures, delay_ms = delay.as_millis() as u64, error = %format!("{e:#}"), "GitHub request failed: retrying");
@@ -275,7 +296,14 @@ impl Transport {
         Ok(())
     }
 
-    async fn attempt(&self, api: Api, method: Method, path: &str, body: Option<&serde_json::Value>, what: &str) -> Outcome {
+    async fn attempt(
+        &self,
+        api: Api,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        what: &str,
+    ) -> Outcome {
         let token = match self.token.bearer().await {
             Ok(t) => t,
             Err(e) if e.is_retryable() => return Outcome::Transient(anyhow::Error::new(e)),
@@ -297,7 +325,9 @@ impl Transport {
         auth.set_sensitive(true);
         let request = match crab.build_request(builder.header(header::AUTHORIZATION, auth), body) {
             Ok(r) => r,
-            Err(e) => return Outcome::Fatal(GitHubError::Protocol(anyhow::Error::new(e).context(format!("building {what}")))),
+            Err(e) => {
+                return Outcome::Fatal(GitHubError::Protocol(anyhow::Error::new(e).context(format!("building {what}"))));
+            }
         };
 
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
@@ -319,16 +349,14 @@ impl Transport {
     }
 
     fn record_budget(&self, api: Api, headers: &HeaderMap) {
-        let num = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-        let (remaining, limit, reset) = (num("x-ratelimit-remaining"), num("x-ratelimit-limit"), num("x-ratelimit-reset"));
+        let num =
+            |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+        let (remaining, limit, reset) =
+            (num("x-ratelimit-remaining"), num("x-ratelimit-limit"), num("x-ratelimit-reset"));
         if remaining.is_none() && limit.is_none() && reset.is_none() {
             return;
         }
-        let bucket = Bucket {
-            remaining,
-            limit,
-            reset_at: reset.and_then(|s| Utc.timestamp_opt(s as i64, 0).single()),
-        };
+        let bucket = Bucket { remaining, limit, reset_at: reset.and_then(|s| Utc.timestamp_opt(s as i64, 0).single()) };
         if let Ok(mut b) = self.budgets.lock() {
             match api {
                 Api::Rest => b.rest = bucket,
