@@ -1,12 +1,11 @@
 use std::path::Path;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
-use tokio::sync::oneshot;
 
+use super::writer::Writer;
 use super::{configure, parse_ts, ts};
 use crate::domain::*;
 use crate::ports::{ArchiveError, RawArchive};
@@ -24,21 +23,12 @@ CREATE TABLE IF NOT EXISTS raw_deliveries (
     UNIQUE (hook_id, delivery_id)
 );";
 
-/// How many queued deliveries one archive transaction (one fsync) takes at most.
-const GROUP_COMMIT_MAX: usize = 256;
-
-struct Job {
-    delivery: RawDelivery,
-    compressed: Vec<u8>,
-    done: oneshot::Sender<Result<(), Arc<rusqlite::Error>>>,
-}
-
 /// The raw archive in `archive.db`: every accepted body, zstd-compressed, in
 /// arrival order. Writes are fully synchronous (an acknowledged delivery
 /// survives a power cut) and group-committed: deliveries that arrive while a
 /// commit is in flight share the next one.
 pub struct SqliteArchive {
-    jobs: mpsc::Sender<Job>,
+    writer: Writer,
     reader: Arc<Mutex<Connection>>,
 }
 
@@ -49,68 +39,34 @@ impl SqliteArchive {
         conn.execute_batch(SCHEMA).context("creating the archive schema")?;
         let reader = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
-        let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("octoscope-archive".into())
-            .spawn(move || writer_loop(conn, rx))
-            .context("starting the archive writer")?;
-        Ok(Self { jobs: tx, reader: Arc::new(Mutex::new(reader)) })
+        let writer = Writer::start(conn, "octoscope-archive").context("starting the archive writer")?;
+        Ok(Self { writer, reader: Arc::new(Mutex::new(reader)) })
     }
-}
-
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < GROUP_COMMIT_MAX {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let result = write_batch(&mut conn, &batch).map_err(Arc::new);
-        for job in batch {
-            // The caller may have gone (client hung up): nothing to tell.
-            let _ = job.done.send(result.clone());
-        }
-    }
-}
-
-fn write_batch(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT OR IGNORE INTO raw_deliveries (hook_id, delivery_id, event, received_at, content_type, encoding, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'zstd', ?6)",
-        )?;
-        for job in batch {
-            let d = &job.delivery;
-            stmt.execute(params![
-                d.key.hook_id.as_str(),
-                d.key.delivery_id.as_str(),
-                d.event.as_str(),
-                ts(&d.received_at),
-                d.content_type,
-                job.compressed
-            ])?;
-        }
-    }
-    tx.commit()
 }
 
 #[async_trait]
 impl RawArchive for SqliteArchive {
     async fn put(&self, delivery: &RawDelivery) -> Result<(), ArchiveError> {
         let compressed = zstd::bulk::compress(&delivery.body, 3).map_err(|e| ArchiveError(e.into()))?;
-        let (done, wait) = oneshot::channel();
-        let job = Job { delivery: delivery.clone(), compressed, done };
-        self.jobs
-            .send(job)
-            .map_err(|_| ArchiveError(anyhow::anyhow!("the archive writer has stopped")))?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ArchiveError(anyhow::Error::new(e).context("archive write failed"))),
-            Err(_) => Err(ArchiveError(anyhow::anyhow!("the archive writer has stopped"))),
-        }
+        let d = delivery.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT OR IGNORE INTO raw_deliveries (hook_id, delivery_id, event, received_at, content_type, encoding, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'zstd', ?6)",
+                )?
+                .execute(params![
+                    d.key.hook_id.as_str(),
+                    d.key.delivery_id.as_str(),
+                    d.event.as_str(),
+                    ts(&d.received_at),
+                    d.content_type,
+                    compressed
+                ])
+                .map(drop)
+            })
+            .await
+            .map_err(|e| ArchiveError(e.into()))
     }
 
     async fn scan(&self, after: Option<u64>, limit: usize) -> Result<Vec<(u64, RawDelivery)>, ArchiveError> {

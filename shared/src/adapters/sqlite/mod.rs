@@ -4,6 +4,7 @@
 
 mod archive;
 mod store;
+mod writer;
 
 pub use archive::SqliteArchive;
 pub use store::SqliteStore;

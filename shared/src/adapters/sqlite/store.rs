@@ -1,13 +1,14 @@
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
 
+use super::writer::{Writer, WriterError};
 use super::{configure, parse_ts, parse_ts_opt, store_error, ts, ts_opt};
 use crate::domain::*;
 use crate::ports::*;
@@ -21,11 +22,11 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![M::up(include_str!("schema_v1.sql"))])
 }
 
-/// The store on SQLite: one writer connection (SQLite has one writer at a
-/// time anyway) and a pool of readers, which WAL lets run beside it.
+/// The store on SQLite: one writer thread with group commit (SQLite has one
+/// writer at a time anyway) and a pool of readers, which WAL lets run beside it.
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: Arc<Mutex<Connection>>,
+    writer: Arc<Writer>,
     readers: r2d2::Pool<SqliteConnectionManager>,
 }
 
@@ -41,20 +42,22 @@ impl SqliteStore {
             .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| c.busy_timeout(std::time::Duration::from_secs(5)));
         let readers = r2d2::Pool::builder().max_size(8).build(manager).context("opening store readers")?;
-        Ok(Self { writer: Arc::new(Mutex::new(conn)), readers })
+        let writer = Writer::start(conn, "octoscope-store").context("starting the store writer")?;
+        Ok(Self { writer: Arc::new(writer), readers })
     }
 
+    /// Run `f` atomically on the writer thread.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn).map_err(store_error)
+        self.writer.write(f).await.map_err(|e| match e {
+            WriterError::Stopped => StoreError::Unavailable(e.into()),
+            WriterError::Sqlite(inner) => match Arc::try_unwrap(inner) {
+                Ok(sqlite) => store_error(sqlite),
+                Err(shared) => StoreError::Unavailable(WriterError::Sqlite(shared).into()),
+            },
         })
-        .await
-        .map_err(|e| StoreError::Internal(e.into()))?
     }
 
     async fn read<T: Send + 'static>(
@@ -80,7 +83,7 @@ fn parse_list(s: Option<String>) -> Vec<String> {
 }
 
 /// Apply one change under the LWW rules; true if it changed the store.
-fn apply(tx: &Transaction, change: &Change) -> rusqlite::Result<bool> {
+fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> {
     let n = match change {
         Change::Repository(r) => tx.prepare_cached(
             "INSERT INTO repos (full_name, id, default_branch, private, archived, deleted, version, last_activity_at)
@@ -376,7 +379,7 @@ fn apply(tx: &Transaction, change: &Change) -> rusqlite::Result<bool> {
     Ok(n > 0)
 }
 
-fn apply_all(tx: &Transaction, changes: &[Change]) -> rusqlite::Result<ApplyReport> {
+fn apply_all(tx: &Connection, changes: &[Change]) -> rusqlite::Result<ApplyReport> {
     let mut report = ApplyReport::default();
     for c in changes {
         if apply(tx, c)? {
@@ -501,9 +504,8 @@ impl Store for SqliteStore {
         outcome: &DeliveryOutcome,
     ) -> Result<ApplyReport, StoreError> {
         let (key, changes, outcome) = (key.clone(), changes.to_vec(), outcome.clone());
-        self.write(move |conn| {
-            let tx = conn.transaction()?;
-            let report = apply_all(&tx, &changes)?;
+        self.write(move |tx| {
+            let report = apply_all(tx, &changes)?;
             tx.prepare_cached(
                 "UPDATE deliveries SET status = ?3, reason = ?4, changes = ?5 WHERE hook_id = ?1 AND delivery_id = ?2",
             )?
@@ -514,7 +516,6 @@ impl Store for SqliteStore {
                 outcome.reason,
                 report.applied
             ])?;
-            tx.commit()?;
             Ok(report)
         })
         .await
@@ -522,22 +523,16 @@ impl Store for SqliteStore {
 
     async fn apply_changes(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
         let changes = changes.to_vec();
-        self.write(move |conn| {
-            let tx = conn.transaction()?;
-            let report = apply_all(&tx, &changes)?;
-            tx.commit()?;
-            Ok(report)
-        })
+        self.write(move |tx| apply_all(tx, &changes))
         .await
     }
 
     async fn reset_entities(&self) -> Result<(), StoreError> {
-        self.write(|conn| {
-            let tx = conn.transaction()?;
+        self.write(|tx| {
             for table in ENTITY_TABLES {
                 tx.execute(&format!("DELETE FROM {table}"), [])?;
             }
-            tx.commit()
+            Ok(())
         })
         .await
     }
