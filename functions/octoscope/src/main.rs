@@ -110,18 +110,17 @@ fn print_welcome(config: &ServeConfig, addr: SocketAddr) {
             format!("the contents of {}{}", path.display(), if *created { " (just created)" } else { "" })
         }
     };
-    println!("octoscope listening on http://{addr}");
-    println!();
-    println!("Point a GitHub webhook (organization or repository → Settings → Webhooks → Add webhook) at it:");
-    println!("  Payload URL   http://{addr}/webhook   (GitHub needs to reach it: use your public URL or a tunnel)");
+    println!("Octoscope is ready. Point a GitHub webhook at it (organization or repository → Settings → Webhooks):");
+    println!("  Payload URL   http://{addr}/webhook   (GitHub must reach it: use your public URL or a tunnel)");
     println!("  Content type  application/json");
     println!("  Secret        {secret}");
     println!("  Events        Send me everything");
-    println!();
     println!("API: http://{addr}/api/health  (repos, pulls, teams, commits, workflow-runs, deliveries)");
     if !config.api_tokens.is_empty() {
         println!("API calls need 'Authorization: Bearer <token>' with a token from OCTOSCOPE_API_TOKENS.");
     }
+    // Last, and in this exact form: scripts and tests wait for this line.
+    println!("octoscope listening on http://{addr}");
 }
 
 async fn shutdown() {
