@@ -13,7 +13,7 @@ use chrono::Utc;
 use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig, RetryPolicy};
 use octoscope::domain::*;
 use octoscope::github::*;
-use octoscope_fakehub::{self as fake, FakeHub, Fault, Faults, HubConfig, OrgSpec, RateLimit, WebhookSpec};
+use octoscope_fakehub::{self as fake, AppSpec, FakeHub, Fault, Faults, HubConfig, OrgSpec, RateLimit, WebhookSpec};
 
 fn fast_retries() -> RetryPolicy {
     RetryPolicy {
@@ -400,6 +400,65 @@ async fn an_enterprise_server_base_url_reaches_rest_under_api_v3_and_graphql_und
     // THEN they went to /api/graphql and /api/v3/...
     assert_eq!(hub.requests("POST /api/graphql"), 1, "{:?}", hub.request_counts());
     assert_eq!(hub.requests("GET /api/v3/repos/{owner}/{repo}/actions/runs"), 1, "{:?}", hub.request_counts());
+}
+
+async fn app_client(hub: &FakeHub, installation_id: Option<u64>) -> GitHubClient {
+    let auth = GitHubAuth::App {
+        app_id: hub.app().app_id,
+        private_key_pem: fake::TEST_APP_PRIVATE_KEY.to_owned(),
+        installation_id,
+    };
+    let mut config = GitHubConfig::new(&hub.url, auth);
+    config.retry = fast_retries();
+    GitHubClient::new(config).await.expect("an app client")
+}
+
+#[tokio::test]
+async fn a_github_app_finds_its_installation_and_reuses_one_token() {
+    // GIVEN a GitHub App installed on the fake org, and no installation id configured
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 20, ..OrgSpec::default() }).await.unwrap();
+    let client = app_client(&hub, None).await;
+    // WHEN several calls are made
+    let repos = client.org_repos(&hub.org().login).await.unwrap();
+    client.repo_snapshots(&repos).await.unwrap();
+    client.hooks(&HookTarget::Org(hub.org().login.clone())).await.unwrap();
+    // THEN the installation was looked up with the app's JWT, and one installation token served every call
+    assert_eq!(repos.len(), 2);
+    assert_eq!(hub.requests("GET /app/installations"), 1);
+    assert_eq!(hub.installation_tokens_minted(), 1);
+    assert_eq!(client.budget().requests, 3);
+}
+
+#[tokio::test]
+async fn an_installation_token_close_to_expiry_is_replaced_before_use() {
+    // GIVEN installation tokens that live 2 minutes (less than the adapter's 5-minute margin)
+    let config = HubConfig {
+        app: AppSpec { token_ttl: Duration::from_secs(120), ..AppSpec::default() },
+        ..HubConfig::default()
+    };
+    let hub = FakeHub::start_with(OrgSpec { repos: 1, pulls: 5, ..OrgSpec::default() }, config).await.unwrap();
+    let client = app_client(&hub, Some(hub.app().installation_id)).await;
+    // WHEN three calls are made
+    for _ in 0..3 {
+        client.org_repos(&hub.org().login).await.unwrap();
+    }
+    // THEN each got a fresh token, and none was refused
+    assert_eq!(hub.installation_tokens_minted(), 3);
+    assert_eq!(hub.requests("GET /app/installations"), 0, "the configured installation id is used");
+}
+
+#[tokio::test]
+async fn an_app_key_the_fake_does_not_know_is_refused() {
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 1, ..OrgSpec::default() }).await.unwrap();
+    let auth = GitHubAuth::App {
+        app_id: hub.app().app_id + 1,
+        private_key_pem: fake::TEST_APP_PRIVATE_KEY.to_owned(),
+        installation_id: None,
+    };
+    let err = GitHubClient::new(GitHubConfig::new(&hub.url, auth)).await.unwrap_err();
+    assert!(matches!(err, GitHubError::Forbidden(_)), "{err:?}");
+    let garbage = GitHubAuth::App { app_id: 1, private_key_pem: "not a key".into(), installation_id: Some(1) };
+    assert!(matches!(GitHubClient::new(GitHubConfig::new(&hub.url, garbage)).await, Err(GitHubError::Forbidden(_))));
 }
 
 /// A webhook receiver that verifies signatures and records deliveries.

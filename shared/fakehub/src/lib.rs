@@ -54,8 +54,32 @@ pub enum Fault {
     SecondaryLimit { status: u16, retry_after_secs: u64 },
 }
 
+/// The private key of the fake's GitHub App (test-only, see `keys/README.md`):
+/// JWTs signed with it mint installation tokens.
+pub const TEST_APP_PRIVATE_KEY: &str = include_str!("../keys/test-app.private.pem");
+pub(crate) const TEST_APP_PUBLIC_KEY: &str = include_str!("../keys/test-app.public.pem");
+
+/// A GitHub App installed on the organisation. Its JWTs (RS256, signed with
+/// [`TEST_APP_PRIVATE_KEY`], `iss` = `app_id`) are accepted on `/app/...`;
+/// `POST /app/installations/{installation_id}/access_tokens` mints tokens
+/// valid for `token_ttl`, accepted everywhere until they expire.
+#[derive(Debug, Clone)]
+pub struct AppSpec {
+    pub app_id: u64,
+    pub installation_id: u64,
+    pub token_ttl: Duration,
+}
+
+impl Default for AppSpec {
+    fn default() -> Self {
+        Self { app_id: 31_337, installation_id: 77_001, token_ttl: Duration::from_secs(3600) }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HubConfig {
+    /// The GitHub App installed on the organisation.
+    pub app: AppSpec,
     /// The bearer token the fake accepts.
     pub token: String,
     pub rate_limit: RateLimit,
@@ -69,6 +93,7 @@ pub struct HubConfig {
 impl Default for HubConfig {
     fn default() -> Self {
         Self {
+            app: AppSpec::default(),
             token: "ghp_fakehub_token".into(),
             rate_limit: RateLimit { limit: 5000, window: Duration::from_secs(3600) },
             faults: Faults::default(),
@@ -178,6 +203,8 @@ pub(crate) struct State {
     pub buckets: Mutex<BTreeMap<&'static str, Bucket>>,
     pub faults: Mutex<FaultState>,
     pub deliveries: Mutex<Vec<Delivery>>,
+    /// Installation tokens minted, with their expiry.
+    pub installation_tokens: Mutex<Vec<(String, Time)>>,
     /// The secret of the last `send_webhooks`, for redeliveries.
     pub secret: Mutex<String>,
     pub next_delivery: AtomicU64,
@@ -270,6 +297,7 @@ impl FakeHub {
             buckets: Mutex::default(),
             faults: Mutex::new(faults),
             deliveries: Mutex::default(),
+            installation_tokens: Mutex::default(),
             secret: Mutex::new(WebhookSpec::default().secret),
             next_delivery: AtomicU64::new(90_000_001),
             client: reqwest::Client::builder()
@@ -298,6 +326,16 @@ impl FakeHub {
     /// The bearer token the fake accepts.
     pub fn token(&self) -> &str {
         &self.state.config.token
+    }
+
+    /// The GitHub App installed on the organisation.
+    pub fn app(&self) -> &AppSpec {
+        &self.state.config.app
+    }
+
+    /// Installation tokens minted so far.
+    pub fn installation_tokens_minted(&self) -> usize {
+        self.state.installation_tokens.lock().expect("token lock").len()
     }
 
     pub fn hook_id(&self) -> u64 {

@@ -41,7 +41,63 @@ fn rest_routes(state: Arc<State>) -> Router<Arc<State>> {
         .route("/orgs/{org}/hooks/{hook}/deliveries", get(org_deliveries))
         .route("/repos/{owner}/{repo}/hooks/{hook}/deliveries/{id}/attempts", post(repo_redeliver))
         .route("/orgs/{org}/hooks/{hook}/deliveries/{id}/attempts", post(org_redeliver))
+        .route("/app/installations", get(app_installations))
+        .route("/app/installations/{id}/access_tokens", post(mint_installation_token))
         .route_layer(middleware::from_fn_with_state(state, gate))
+}
+
+/// A JWT of the installed app: RS256 with the test key, unexpired, `iss` = the app id.
+fn app_jwt_valid(st: &State, token: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        iss: Value,
+    }
+    let Ok(key) = jsonwebtoken::DecodingKey::from_rsa_pem(crate::TEST_APP_PUBLIC_KEY.as_bytes()) else {
+        return false;
+    };
+    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    match jsonwebtoken::decode::<Claims>(token, &key, &validation) {
+        Ok(data) => {
+            let iss = data.claims.iss;
+            iss.as_u64() == Some(st.config.app.app_id) || iss.as_str() == Some(&st.config.app.app_id.to_string())
+        }
+        Err(_) => false,
+    }
+}
+
+fn installation_token_valid(st: &State, token: &str) -> bool {
+    let now = Utc::now();
+    st.installation_tokens.lock().expect("token lock").iter().any(|(t, expires)| t == token && *expires > now)
+}
+
+async fn app_installations(AxState(st): St) -> Response {
+    let app = &st.config.app;
+    Json(json!([{
+        "id": app.installation_id, "app_id": app.app_id, "target_type": "Organization", "target_id": st.org.id,
+        "account": { "login": st.org.login, "id": st.org.id, "type": "Organization" },
+        "repository_selection": "all", "permissions": { "metadata": "read", "pull_requests": "read" }, "events": ["*"],
+        "access_tokens_url": format!("{}/app/installations/{}/access_tokens", st.base_url, app.installation_id)
+    }]))
+    .into_response()
+}
+
+async fn mint_installation_token(AxState(st): St, Path(id): Path<u64>) -> Response {
+    if id != st.config.app.installation_id {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    let ttl = chrono::Duration::from_std(st.config.app.token_ttl).unwrap_or_default();
+    let expires = Utc::now() + ttl;
+    let token = {
+        let mut tokens = st.installation_tokens.lock().expect("token lock");
+        let token = format!("ghs_fakehub_{}", tokens.len() + 1);
+        tokens.push((token.clone(), expires));
+        token
+    };
+    let body = json!({
+        "token": token, "expires_at": ts(expires), "repository_selection": "all",
+        "permissions": { "metadata": "read", "pull_requests": "read", "members": "read" }
+    });
+    (StatusCode::CREATED, Json(body)).into_response()
 }
 
 fn message(status: StatusCode, text: &str) -> Response {
@@ -71,7 +127,12 @@ async fn gate(AxState(st): St, matched: Option<MatchedPath>, req: Request, next:
 
     let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let token = presented.strip_prefix("Bearer ").or_else(|| presented.strip_prefix("token ")).unwrap_or_default();
-    if token != st.config.token {
+    let authorized = if path.starts_with("/app/") || path.starts_with("/api/v3/app/") {
+        app_jwt_valid(&st, token)
+    } else {
+        token == st.config.token || installation_token_valid(&st, token)
+    };
+    if !authorized {
         return message(StatusCode::UNAUTHORIZED, "Bad credentials");
     }
 

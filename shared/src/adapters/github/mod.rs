@@ -84,6 +84,25 @@ pub fn graphql_base(api_url: &str) -> String {
     }
 }
 
+/// The one installation of a GitHub App (`GET /app/installations`, as the app).
+async fn sole_installation(app: &Octocrab) -> Result<u64, GitHubError> {
+    #[derive(serde::Deserialize)]
+    struct Installation {
+        id: u64,
+    }
+    let installs: Vec<Installation> = app
+        .get("/app/installations", Some(&[("per_page", "100")]))
+        .await
+        .map_err(|e| transport::classify_octocrab(e, "listing the app's installations"))?;
+    match installs.as_slice() {
+        [one] => Ok(one.id),
+        other => Err(GitHubError::Forbidden(format!(
+            "the GitHub App has {} installations: set its installation id",
+            other.len()
+        ))),
+    }
+}
+
 /// The GitHub API client behind [`GitHubSource`].
 pub struct GitHubClient {
     transport: Transport,
@@ -128,23 +147,7 @@ impl GitHubClient {
                     .map_err(GitHubError::Protocol)?;
                 let id = match installation_id {
                     Some(id) => id,
-                    None => {
-                        let installs = app
-                            .apps()
-                            .installations()
-                            .send()
-                            .await
-                            .map_err(|e| transport::classify_octocrab(e, "listing the app's installations"))?;
-                        match installs.items.as_slice() {
-                            [one] => one.id.0,
-                            other => {
-                                return Err(GitHubError::Forbidden(format!(
-                                    "the GitHub App has {} installations: set its installation id",
-                                    other.len()
-                                )));
-                            }
-                        }
-                    }
+                    None => sole_installation(&app).await?,
                 };
                 let installation = app
                     .installation(InstallationId(id))

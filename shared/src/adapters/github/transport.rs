@@ -326,7 +326,9 @@ impl Transport {
         let request = match crab.build_request(builder.header(header::AUTHORIZATION, auth), body) {
             Ok(r) => r,
             Err(e) => {
-                return Outcome::Fatal(GitHubError::Protocol(anyhow::Error::new(e).context(format!("building {what}"))));
+                return Outcome::Fatal(GitHubError::Protocol(
+                    anyhow::Error::new(e).context(format!("building {what}")),
+                ));
             }
         };
 
