@@ -305,6 +305,29 @@ async fn an_exhausted_rate_limit_is_waited_out() {
 }
 
 #[tokio::test]
+async fn a_budget_found_spent_is_waited_for_on_graphql_and_rest() {
+    // GIVEN budgets that reset every 2 seconds
+    let config =
+        HubConfig { rate_limit: RateLimit { limit: 100, window: Duration::from_secs(2) }, ..HubConfig::default() };
+    let hub =
+        FakeHub::start_with(OrgSpec { repos: 1, pulls: 10, runs: 5, ..OrgSpec::default() }, config).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = repo_name(&hub.org().repos[0]);
+    // WHEN a GraphQL and a REST call are made, each right after its budget was spent
+    hub.exhaust_rate_limit("graphql");
+    let page = client.pull_requests(&repo, None).await.unwrap();
+    hub.exhaust_rate_limit("core");
+    let runs = client.workflow_runs(&repo, Utc::now() - chrono::Duration::days(3650)).await.unwrap();
+    // THEN each was refused once (GraphQL: 200 RATE_LIMITED; REST: 403), waited for the reset, and succeeded
+    assert_eq!(page.pulls.len(), 10);
+    assert_eq!(runs.len(), 5);
+    assert_eq!(hub.requests("POST /graphql"), 2);
+    assert_eq!(hub.requests("graphql PullRequests"), 1, "refused requests reach no operation");
+    assert_eq!(hub.requests("GET /repos/{owner}/{repo}/actions/runs"), 2);
+    assert_eq!(client.budget().requests, 4);
+}
+
+#[tokio::test]
 async fn a_rate_limit_reset_too_far_away_is_reported_not_waited() {
     // GIVEN a spent budget that resets in an hour
     let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 10, ..OrgSpec::default() }).await.unwrap();

@@ -343,8 +343,9 @@ impl FakeHub {
     }
 
     /// Requests received per endpoint: `"GET /repos/{owner}/{repo}/hooks"`,
-    /// `"POST /graphql"`, and per GraphQL operation `"graphql PullRequests"`.
-    /// Every request counts, refused ones (rate limit, injected faults) too.
+    /// `"POST /graphql"`; every request counts, refused ones (credentials,
+    /// rate limit, injected faults) too. GraphQL operations that were served
+    /// are also counted by name: `"graphql PullRequests"`.
     pub fn request_counts(&self) -> BTreeMap<String, u64> {
         self.state.counters.lock().expect("counter lock").clone()
     }

@@ -182,7 +182,13 @@ async fn gate(AxState(st): St, matched: Option<MatchedPath>, req: Request, next:
     }
 
     if remaining == 0 {
-        let mut r = message(StatusCode::FORBIDDEN, "API rate limit exceeded for user ID 1.");
+        // REST refuses with 403; GraphQL answers 200 with a RATE_LIMITED error, as GitHub does.
+        let text = "API rate limit exceeded for user ID 1.";
+        let mut r = if resource == "graphql" {
+            Json(json!({ "errors": [{ "type": "RATE_LIMITED", "message": text }] })).into_response()
+        } else {
+            message(StatusCode::FORBIDDEN, text)
+        };
         rate_headers(r.headers_mut(), limit, 0, reset_at, resource);
         return r;
     }

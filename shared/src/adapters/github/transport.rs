@@ -370,6 +370,11 @@ impl Transport {
 
     fn judge(&self, api: Api, status: StatusCode, headers: HeaderMap, body: Vec<u8>, what: &str) -> Outcome {
         if status.is_success() {
+            // GraphQL reports a spent budget as a 200 with a RATE_LIMITED error.
+            if api == Api::Graphql && graphql_rate_limited(&body) {
+                let until = self.bucket(api).reset_at.unwrap_or_else(|| Utc::now() + self.policy.secondary_limit_wait);
+                return Outcome::RateLimited { until };
+            }
             return Outcome::Done(Reply { headers, body });
         }
         let message = error_message(&body);
@@ -402,6 +407,19 @@ impl Transport {
             _ => Outcome::Fatal(GitHubError::Protocol(anyhow!("{what}: GitHub answered {status}: {message}"))),
         }
     }
+}
+
+/// Whether a GraphQL answer is a RATE_LIMITED error (checked cheaply first:
+/// most answers are data only).
+fn graphql_rate_limited(body: &[u8]) -> bool {
+    const MARK: &[u8] = b"RATE_LIMITED";
+    if !body.windows(MARK.len()).any(|w| w == MARK) {
+        return false;
+    }
+    serde_json::from_slice::<GraphqlAnswer<serde::de::IgnoredAny>>(body)
+        .ok()
+        .and_then(|a| a.errors)
+        .is_some_and(|errors| errors.iter().any(|e| e.kind.as_deref() == Some("RATE_LIMITED")))
 }
 
 /// GitHub's JSON error `message`, or the start of the body.
@@ -467,6 +485,13 @@ mod tests {
     fn operation_names_come_from_the_document() {
         assert_eq!(operation_name("# c\nquery PullRequests($owner: String!) {"), "PullRequests");
         assert_eq!(operation_name("query RepoSnapshots($o0: String!) {"), "RepoSnapshots");
+    }
+
+    #[test]
+    fn graphql_rate_limits_are_told_from_other_errors() {
+        assert!(graphql_rate_limited(br#"{"errors":[{"type":"RATE_LIMITED","message":"API rate limit exceeded"}]}"#));
+        assert!(!graphql_rate_limited(br#"{"data":{"title":"RATE_LIMITED"}}"#));
+        assert!(!graphql_rate_limited(br#"{"errors":[{"type":"NOT_FOUND","message":"x"}]}"#));
     }
 
     #[test]
