@@ -4,8 +4,8 @@
 //! Run: `cargo bench -p octoscope-core --bench ingest` (figures in shared/docs/benchmarks.md).
 
 use chrono::Utc;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use octoscope::webhook::{normalize, sign, WebhookSecrets};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use octoscope::webhook::{WebhookSecrets, normalize, sign};
 use std::hint::black_box;
 
 fn payload(name: &str) -> Vec<u8> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -151,7 +151,8 @@ async fn webhook(
     let outcome = state.ingest.ingest(req).await?;
     Ok(match outcome {
         Ingested::Stored { applied, skipped } => {
-            (StatusCode::OK, Json(json!({ "status": "stored", "applied": applied, "skipped": skipped }))).into_response()
+            (StatusCode::OK, Json(json!({ "status": "stored", "applied": applied, "skipped": skipped })))
+                .into_response()
         }
         Ingested::Duplicate(first) => {
             (StatusCode::OK, Json(json!({ "status": "duplicate", "first_outcome": first }))).into_response()
@@ -197,9 +198,11 @@ impl Query {
     fn page(&self) -> Result<PageRequest, ApiError> {
         let limit = match self.get("limit") {
             None => PageRequest::DEFAULT_LIMIT,
-            Some(l) => l.parse::<usize>().ok().filter(|n| (1..=PageRequest::MAX_LIMIT).contains(n)).ok_or_else(|| {
-                ApiError::BadRequest(format!("limit must be a whole number from 1 to {}", PageRequest::MAX_LIMIT))
-            })?,
+            Some(l) => {
+                l.parse::<usize>().ok().filter(|n| (1..=PageRequest::MAX_LIMIT).contains(n)).ok_or_else(|| {
+                    ApiError::BadRequest(format!("limit must be a whole number from 1 to {}", PageRequest::MAX_LIMIT))
+                })?
+            }
         };
         Ok(PageRequest { limit, cursor: self.get("cursor").map(str::to_owned) })
     }
@@ -233,7 +236,10 @@ async fn pulls(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<R
     let state_filter = match q.get("state").unwrap_or("all") {
         "all" => None,
         s => Some(PrState::parse(s).ok_or_else(|| {
-            ApiError::BadRequest(format!("state must be open, closed, merged or all, not {:?}", s.chars().take(40).collect::<String>()))
+            ApiError::BadRequest(format!(
+                "state must be open, closed, merged or all, not {:?}",
+                s.chars().take(40).collect::<String>()
+            ))
         })?),
     };
     let filter = PullFilter { repo: q.repo()?, state: state_filter, author: q.get("author").map(str::to_owned) };
@@ -247,8 +253,9 @@ async fn pull(
 ) -> Result<Response, ApiError> {
     Query::parse(q, &[])?;
     let repo = RepoName::parse(&format!("{owner}/{name}")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let number: u64 =
-        number.parse().map_err(|_| ApiError::BadRequest("pull request number must be a positive whole number".into()))?;
+    let number: u64 = number
+        .parse()
+        .map_err(|_| ApiError::BadRequest("pull request number must be a positive whole number".into()))?;
     match state.store.get_pull(&repo, number).await? {
         Some(p) => Ok(Json(p).into_response()),
         None => Err(ApiError::NotFound),
@@ -280,7 +287,8 @@ async fn deliveries(State(state): State<AppState>, RawQuery(q): RawQuery) -> Res
                 .ok_or_else(|| ApiError::BadRequest("status must be pending, stored, ignored or failed".into()))
         })
         .transpose()?;
-    let event = q.get("event").map(|e| EventName::parse(e).map_err(|e| ApiError::BadRequest(e.to_string()))).transpose()?;
+    let event =
+        q.get("event").map(|e| EventName::parse(e).map_err(|e| ApiError::BadRequest(e.to_string()))).transpose()?;
     let filter = DeliveryFilter { status, event, repo: q.repo()? };
     Ok(Json(state.store.list_deliveries(&filter, &q.page()?).await?).into_response())
 }

@@ -88,7 +88,11 @@ pub struct ServeConfig {
 impl ServeConfig {
     /// Build from the command line's `listen` and `data_dir` and the
     /// environment (`env` looks a variable up; the process environment in production).
-    pub fn load(listen: SocketAddr, data_dir: PathBuf, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn load(
+        listen: SocketAddr,
+        data_dir: PathBuf,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let api_tokens = match env("OCTOSCOPE_API_TOKENS").filter(|s| !s.trim().is_empty()) {
             Some(list) => ApiTokens::parse(&list)?,
             None => ApiTokens::default(),
@@ -96,16 +100,17 @@ impl ServeConfig {
         if api_tokens.is_empty() && !listen.ip().is_loopback() {
             return Err(ConfigError::new(
                 "OCTOSCOPE_API_TOKENS",
-                format!("required when listening on {listen}, which is not a loopback address: the API would be open to the network"),
+                format!(
+                    "required when listening on {listen}, which is not a loopback address: the API would be open to the network"
+                ),
             ));
         }
         let max_body_bytes = match env("OCTOSCOPE_MAX_BODY_BYTES") {
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1024..=100 * 1024 * 1024).contains(n))
-                .ok_or_else(|| ConfigError::new("OCTOSCOPE_MAX_BODY_BYTES", "expected a number of bytes from 1024 to 104857600"))?,
+            Some(v) => {
+                v.trim().parse::<usize>().ok().filter(|n| (1024..=100 * 1024 * 1024).contains(n)).ok_or_else(|| {
+                    ConfigError::new("OCTOSCOPE_MAX_BODY_BYTES", "expected a number of bytes from 1024 to 104857600")
+                })?
+            }
             None => DEFAULT_MAX_BODY_BYTES,
         };
         let (secrets, secret_source) = match env("GITHUB_WEBHOOK_SECRET") {
@@ -134,7 +139,8 @@ pub fn secret_from_file(data_dir: &Path) -> Result<(WebhookSecrets, SecretSource
         write_private(&path, hex::encode(bytes).as_bytes())
             .map_err(|e| fail(format!("not set, and {} cannot be written: {e}", path.display())))?;
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| fail(format!("not set, and {} cannot be read: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| fail(format!("not set, and {} cannot be read: {e}", path.display())))?;
     let secrets = WebhookSecrets::parse(text.trim()).map_err(|e| fail(format!("{}: {e}", path.display())))?;
     Ok((secrets, SecretSource::File { path, created }))
 }
@@ -162,8 +168,12 @@ mod tests {
     fn non_loopback_without_tokens_is_refused_naming_the_variable() {
         // GIVEN a public listen address and no tokens WHEN loading THEN the error names OCTOSCOPE_API_TOKENS
         let dir = tempfile::tempdir().unwrap();
-        let err = ServeConfig::load("0.0.0.0:8080".parse().unwrap(), dir.path().into(), env(&[("GITHUB_WEBHOOK_SECRET", "s")]))
-            .unwrap_err();
+        let err = ServeConfig::load(
+            "0.0.0.0:8080".parse().unwrap(),
+            dir.path().into(),
+            env(&[("GITHUB_WEBHOOK_SECRET", "s")]),
+        )
+        .unwrap_err();
         assert_eq!(err.var, "OCTOSCOPE_API_TOKENS");
         assert!(err.to_string().contains("0.0.0.0:8080"));
         let ok = ServeConfig::load(

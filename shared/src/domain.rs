@@ -516,11 +516,25 @@ pub enum Change {
     Review(Review),
     ReviewComment(ReviewComment),
     Team(Team),
-    TeamMember { org: String, team_slug: String, member: Membership },
-    OrgMember { org: String, member: Membership },
-    Collaborator { repo: RepoName, member: Membership },
+    TeamMember {
+        org: String,
+        team_slug: String,
+        member: Membership,
+    },
+    OrgMember {
+        org: String,
+        member: Membership,
+    },
+    Collaborator {
+        repo: RepoName,
+        member: Membership,
+    },
     /// Commits are immutable: inserted once, with the branch they were pushed to.
-    Commit { commit: Commit, branch: Option<String>, pushed_at: Option<Timestamp> },
+    Commit {
+        commit: Commit,
+        branch: Option<String>,
+        pushed_at: Option<Timestamp>,
+    },
     WorkflowRun(WorkflowRun),
     WorkflowJob(WorkflowJob),
     Deployment(Deployment),

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::domain::*;
 use crate::views::*;
@@ -127,12 +127,22 @@ pub trait Store: Send + Sync {
     async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullView>, StoreError>;
     async fn get_pull(&self, repo: &RepoName, number: u64) -> Result<Option<PullDetail>, StoreError>;
     async fn list_teams(&self, org: Option<&str>, page: &PageRequest) -> Result<Page<TeamView>, StoreError>;
-    async fn list_commits(&self, repo: &RepoName, branch: Option<&str>, page: &PageRequest)
-        -> Result<Page<CommitView>, StoreError>;
-    async fn list_workflow_runs(&self, repo: Option<&RepoName>, page: &PageRequest)
-        -> Result<Page<WorkflowRunView>, StoreError>;
-    async fn list_deliveries(&self, filter: &DeliveryFilter, page: &PageRequest)
-        -> Result<Page<DeliveryView>, StoreError>;
+    async fn list_commits(
+        &self,
+        repo: &RepoName,
+        branch: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<CommitView>, StoreError>;
+    async fn list_workflow_runs(
+        &self,
+        repo: Option<&RepoName>,
+        page: &PageRequest,
+    ) -> Result<Page<WorkflowRunView>, StoreError>;
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeliveryView>, StoreError>;
     async fn stats(&self) -> Result<StoreStats, StoreError>;
 }
 

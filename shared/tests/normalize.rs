@@ -39,7 +39,9 @@ fn merged_closed_and_review_embedded_pull_requests() {
     let c = changes("pull_request_review", "dismissed.payload.json");
     assert!(c.iter().any(|c| matches!(c, Change::Review(r) if r.state == ReviewState::Dismissed)));
     let c = changes("pull_request", "closed.payload.json");
-    assert!(c.iter().any(|c| matches!(c, Change::PullRequest(p) if p.state == PrState::Closed && p.closed_at.is_some())));
+    assert!(
+        c.iter().any(|c| matches!(c, Change::PullRequest(p) if p.state == PrState::Closed && p.closed_at.is_some()))
+    );
 }
 
 #[test]
@@ -48,7 +50,11 @@ fn a_push_moves_the_branch_head_and_records_its_commits() {
     let branch = c.iter().find_map(|c| if let Change::Branch(b) = c { Some(b) } else { None }).unwrap();
     assert_eq!(branch.name, "master");
     assert!(branch.head_sha.as_deref().is_some_and(|s| s.len() == 40) && !branch.deleted);
-    assert_eq!(branch.version.timestamp(), 1557933657, "version is the repository's pushed_at (epoch seconds in push events)");
+    assert_eq!(
+        branch.version.timestamp(),
+        1557933657,
+        "version is the repository's pushed_at (epoch seconds in push events)"
+    );
     assert!(c.iter().any(|c| matches!(c, Change::Commit { branch: Some(b), .. } if b == "master")));
     // A tag push touches no branch.
     assert!(!changes("push", "payload.json").iter().any(|c| matches!(c, Change::Branch(_))));
@@ -73,18 +79,35 @@ fn team_membership_and_org_membership_are_set_patches_at_receipt_time() {
     let c = changes("membership", "removed.payload.json");
     assert!(c.iter().any(|c| matches!(c, Change::TeamMember { member, .. } if !member.present)));
     // A removal from a team that no longer exists (no slug) changes nothing, and is no error.
-    assert!(changes("membership", "removed.with-deleted-team.payload.json").iter().all(|c| !matches!(c, Change::TeamMember { .. })));
+    assert!(
+        changes("membership", "removed.with-deleted-team.payload.json")
+            .iter()
+            .all(|c| !matches!(c, Change::TeamMember { .. }))
+    );
     let c = changes("organization", "member_added.payload.json");
-    assert!(c.iter().any(|c| matches!(c, Change::OrgMember { member, .. } if member.login == "hacktocat" && member.present)));
-    assert!(changes("organization", "member_invited.payload.json").iter().all(|c| !matches!(c, Change::OrgMember { .. })));
+    assert!(
+        c.iter()
+            .any(|c| matches!(c, Change::OrgMember { member, .. } if member.login == "hacktocat" && member.present))
+    );
+    assert!(
+        changes("organization", "member_invited.payload.json").iter().all(|c| !matches!(c, Change::OrgMember { .. }))
+    );
 }
 
 #[test]
 fn repository_deletion_wins_over_its_last_update_and_installations_track_repos() {
-    let c = normalize("repository", br#"{"action":"deleted","repository":{"full_name":"o/r","updated_at":"2019-01-01T00:00:00Z"}}"#, at()).unwrap().changes;
+    let c = normalize(
+        "repository",
+        br#"{"action":"deleted","repository":{"full_name":"o/r","updated_at":"2019-01-01T00:00:00Z"}}"#,
+        at(),
+    )
+    .unwrap()
+    .changes;
     assert!(matches!(&c[0], Change::Repository(r) if r.deleted && r.version == Some(at())));
     let c = changes("installation_repositories", "added.payload.json");
-    assert!(c.iter().any(|c| matches!(c, Change::Repository(r) if r.full_name.as_str() == "Codertocat/Space" && r.version.is_none())));
+    assert!(c.iter().any(
+        |c| matches!(c, Change::Repository(r) if r.full_name.as_str() == "Codertocat/Space" && r.version.is_none())
+    ));
 }
 
 #[test]
@@ -101,7 +124,8 @@ fn syntax_and_shape_errors_are_told_apart() {
     assert!(normalize("gollum", b"[1,", at()).unwrap_err().is_syntax());
     let shape = normalize("pull_request", br#"{"action":"opened"}"#, at()).unwrap_err();
     assert!(!shape.is_syntax());
-    let bad_repo = normalize("push", br#"{"ref":"refs/heads/x","repository":{"full_name":"no slash"}}"#, at()).unwrap_err();
+    let bad_repo =
+        normalize("push", br#"{"ref":"refs/heads/x","repository":{"full_name":"no slash"}}"#, at()).unwrap_err();
     assert!(!bad_repo.is_syntax() && bad_repo.to_string().contains("repository"));
 }
 
@@ -110,6 +134,7 @@ fn timestamps_with_offsets_and_epochs_normalise_to_utc() {
     let body = br#"{"ref":"refs/heads/main","after":"abc","commits":[{"id":"abc","message":"m","timestamp":"2019-05-15T15:20:30-05:00"}],
         "repository":{"full_name":"o/r","pushed_at":1557933657,"created_at":1557933565,"updated_at":"2019-05-15T15:20:41Z"}}"#;
     let c = normalize("push", body, at()).unwrap().changes;
-    let commit = c.iter().find_map(|c| if let Change::Commit { commit, .. } = c { Some(commit) } else { None }).unwrap();
+    let commit =
+        c.iter().find_map(|c| if let Change::Commit { commit, .. } = c { Some(commit) } else { None }).unwrap();
     assert_eq!(commit.committed_at.unwrap().to_rfc3339(), "2019-05-15T20:20:30+00:00");
 }

@@ -73,7 +73,9 @@ async fn team_membership_is_order_proof_with_tombstones() {
     ];
     // WHEN applied in several orders THEN members are [bob] each time: a late "added" cannot resurrect alice
     let members = same_in_any_order(&changes, &[&[0, 1, 2, 3], &[0, 3, 2, 1], &[3, 1, 0, 2], &[2, 3, 1, 0]], |s| {
-        Box::pin(async move { s.list_teams(Some("acme"), &PageRequest::first(10)).await.unwrap().items[0].members.clone() })
+        Box::pin(
+            async move { s.list_teams(Some("acme"), &PageRequest::first(10)).await.unwrap().items[0].members.clone() },
+        )
     })
     .await;
     assert_eq!(members, ["bob"]);
@@ -82,7 +84,13 @@ async fn team_membership_is_order_proof_with_tombstones() {
 #[tokio::test]
 async fn branch_heads_and_deletions_are_order_proof() {
     let b = |sha: Option<&str>, deleted, at| {
-        Change::Branch(Branch { repo: repo(), name: "feature".into(), head_sha: sha.map(Into::into), deleted, version: at })
+        Change::Branch(Branch {
+            repo: repo(),
+            name: "feature".into(),
+            head_sha: sha.map(Into::into),
+            deleted,
+            version: at,
+        })
     };
     let repo_seen = Change::Repository(Repository {
         full_name: repo(),
@@ -95,7 +103,8 @@ async fn branch_heads_and_deletions_are_order_proof() {
         activity_at: Some(t(0)),
     });
     // pushed a1 at 1, created (no sha) at 1, pushed b2 at 2, deleted at 5
-    let changes = [repo_seen, b(Some("a1"), false, t(1)), b(None, false, t(1)), b(Some("b2"), false, t(2)), b(None, true, t(5))];
+    let changes =
+        [repo_seen, b(Some("a1"), false, t(1)), b(None, false, t(1)), b(Some("b2"), false, t(2)), b(None, true, t(5))];
     let branches = same_in_any_order(&changes, &[&[0, 1, 2, 3, 4], &[0, 4, 3, 2, 1], &[4, 0, 2, 1, 3]], |s| {
         Box::pin(async move { s.list_repos(&PageRequest::first(10)).await.unwrap().items[0].branches.clone() })
     })

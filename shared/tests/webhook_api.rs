@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
 use octoscope::webhook::sign;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 async fn counts(app: &TestApp) -> Value {
     let (status, health) = app.get("/api/health").await;
@@ -40,13 +40,27 @@ async fn every_example_payload_is_accepted_and_none_gets_a_5xx() {
 
     // AND the read API shows what they said
     let repos = app.all("/api/repos").await;
-    let hello = repos.iter().find(|r| r["full_name"] == "Codertocat/Hello-World").expect("Codertocat/Hello-World listed");
+    let hello =
+        repos.iter().find(|r| r["full_name"] == "Codertocat/Hello-World").expect("Codertocat/Hello-World listed");
     assert_eq!(hello["default_branch"], "master");
     assert!(hello["last_activity_at"].is_string());
     let pulls = app.all("/api/pulls?repo=Codertocat/Hello-World&state=all").await;
     assert!(!pulls.is_empty());
     for p in &pulls {
-        for field in ["repo", "number", "title", "state", "draft", "author", "created_at", "updated_at", "closed_at", "merged_at", "additions", "deletions"] {
+        for field in [
+            "repo",
+            "number",
+            "title",
+            "state",
+            "draft",
+            "author",
+            "created_at",
+            "updated_at",
+            "closed_at",
+            "merged_at",
+            "additions",
+            "deletions",
+        ] {
             assert!(p.get(field).is_some(), "pull lacks {field}: {p}");
         }
     }
@@ -60,7 +74,8 @@ async fn every_example_payload_is_accepted_and_none_gets_a_5xx() {
     assert!(runs.iter().any(|r| r["status"] == "completed" && r["duration_seconds"].is_number()), "{runs:?}");
     let commits = app.all("/api/commits?repo=Codertocat/Hello-World&branch=master").await;
     assert!(!commits.is_empty(), "pushed commits are listed by branch");
-    let branches: Vec<&str> = hello["branches"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    let branches: Vec<&str> =
+        hello["branches"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
     assert!(branches.contains(&"master") && !branches.contains(&"simple-tag"), "tags are not branches: {branches:?}");
     let deliveries = app.all("/api/deliveries?limit=100").await;
     assert_eq!(deliveries.len(), fixtures.len());
@@ -82,14 +97,34 @@ async fn hostile_requests_get_their_4xx_and_leave_the_store_unchanged() {
     let cases: Vec<(&str, Request<Body>, StatusCode)> = vec![
         ("no signature", webhook_request("pull_request", &body, &uuid(), None), StatusCode::UNAUTHORIZED),
         ("wrong secret", webhook_request("pull_request", &body, &uuid(), Some(&wrong)), StatusCode::UNAUTHORIZED),
-        ("truncated", webhook_request("pull_request", &body, &uuid(), Some(&good[..good.len() - 8])), StatusCode::UNAUTHORIZED),
+        (
+            "truncated",
+            webhook_request("pull_request", &body, &uuid(), Some(&good[..good.len() - 8])),
+            StatusCode::UNAUTHORIZED,
+        ),
         ("empty", webhook_request("pull_request", &body, &uuid(), Some("")), StatusCode::UNAUTHORIZED),
-        ("not hex", webhook_request("pull_request", &body, &uuid(), Some(&format!("sha256={}", "zz".repeat(32)))), StatusCode::UNAUTHORIZED),
+        (
+            "not hex",
+            webhook_request("pull_request", &body, &uuid(), Some(&format!("sha256={}", "zz".repeat(32)))),
+            StatusCode::UNAUTHORIZED,
+        ),
         ("other body", webhook_request("pull_request", b"{}", &uuid(), Some(&good)), StatusCode::UNAUTHORIZED),
         ("oversize", webhook_request("pull_request", &big, &uuid(), Some(&big_sig)), StatusCode::PAYLOAD_TOO_LARGE),
-        ("malformed json", webhook_request("pull_request", &malformed, &uuid(), Some(&malformed_sig)), StatusCode::BAD_REQUEST),
-        ("malformed json, unknown event", webhook_request("gollum", &malformed, &uuid(), Some(&malformed_sig)), StatusCode::BAD_REQUEST),
-        ("bad delivery id", webhook_request("pull_request", &body, "not a guid!", Some(&good)), StatusCode::BAD_REQUEST),
+        (
+            "malformed json",
+            webhook_request("pull_request", &malformed, &uuid(), Some(&malformed_sig)),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "malformed json, unknown event",
+            webhook_request("gollum", &malformed, &uuid(), Some(&malformed_sig)),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad delivery id",
+            webhook_request("pull_request", &body, "not a guid!", Some(&good)),
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (label, req, expected) in cases {
         let (status, resp) = app.send(req).await;
@@ -135,8 +170,13 @@ async fn the_same_delivery_twice_has_one_effect() {
 }
 
 /// Real payloads of one pull request, oldest to newest `updated_at`.
-const PR_HISTORY: [&str; 5] =
-    ["opened.payload.json", "labeled.payload.json", "locked.payload.json", "unlocked.payload.json", "closed.payload.json"];
+const PR_HISTORY: [&str; 5] = [
+    "opened.payload.json",
+    "labeled.payload.json",
+    "locked.payload.json",
+    "unlocked.payload.json",
+    "closed.payload.json",
+];
 
 async fn pull_after(order: &[usize]) -> Value {
     let app = TestApp::new();
@@ -201,7 +241,9 @@ async fn form_encoded_deliveries_are_understood() {
     // GIVEN a hook with content type application/x-www-form-urlencoded
     let app = TestApp::new();
     let json = fixture("pull_request", "opened.payload.json");
-    let body: String = form_urlencoded::Serializer::new(String::new()).append_pair("payload", std::str::from_utf8(&json).unwrap()).finish();
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", std::str::from_utf8(&json).unwrap())
+        .finish();
     let req = Request::post("/webhook")
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-github-event", "pull_request")
@@ -283,7 +325,8 @@ async fn bad_queries_are_400_with_a_message_and_unknown_things_404() {
 #[tokio::test]
 async fn with_tokens_every_api_call_needs_a_bearer_token_but_webhooks_do_not() {
     // GIVEN a server with API tokens
-    let app = TestApp::with(Options { tokens: Some("first-token-0123456789,second-token-0123456789"), ..Options::default() });
+    let app =
+        TestApp::with(Options { tokens: Some("first-token-0123456789,second-token-0123456789"), ..Options::default() });
     // THEN the API refuses calls without a valid token
     for auth in [None, Some("Bearer wrong-token-0123456789"), Some("Basic Zmlyc3Q=")] {
         let mut req = Request::get("/api/health");
@@ -296,7 +339,8 @@ async fn with_tokens_every_api_call_needs_a_bearer_token_but_webhooks_do_not() {
     assert_eq!(app.get("/api/unknown").await.0, StatusCode::UNAUTHORIZED, "no probing for routes either");
     // AND accepts either token
     for token in ["first-token-0123456789", "second-token-0123456789"] {
-        let req = Request::get("/api/repos").header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+        let req =
+            Request::get("/api/repos").header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
         assert_eq!(app.send(req).await.0, StatusCode::OK);
     }
     // AND webhooks are authenticated by their signature alone
@@ -333,7 +377,9 @@ async fn replay_rebuilds_the_store_from_the_archive() {
 
 async fn snapshot(app: &TestApp) -> Vec<Value> {
     let mut out = Vec::new();
-    for path in ["/api/repos", "/api/pulls", "/api/teams", "/api/workflow-runs", "/api/commits?repo=Codertocat/Hello-World"] {
+    for path in
+        ["/api/repos", "/api/pulls", "/api/teams", "/api/workflow-runs", "/api/commits?repo=Codertocat/Hello-World"]
+    {
         out.push(Value::Array(app.all(path).await));
     }
     out.push(app.get("/api/pulls/Codertocat/Hello-World/2").await.1);

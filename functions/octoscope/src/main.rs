@@ -12,7 +12,7 @@ use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
 use octoscope::api::{self, AppState};
 use octoscope::config::{SecretSource, ServeConfig};
 use octoscope::ports::{RawArchive, Store};
-use octoscope::services::{replay, IngestService};
+use octoscope::services::{IngestService, replay};
 
 /// GitHub engineering analytics that is complete: webhooks in, a JSON API out.
 #[derive(Parser)]

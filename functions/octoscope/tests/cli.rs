@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use octoscope_testkit::{all_fixtures, deliver, Server};
+use octoscope_testkit::{Server, all_fixtures, deliver};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_octoscope");
@@ -43,7 +43,8 @@ async fn serve_accepts_every_example_and_replay_rebuilds_after_a_hard_kill() {
     let client = reqwest::Client::new();
     // WHEN every example payload is delivered over HTTP
     for (event, name, body) in all_fixtures() {
-        let (status, text) = deliver(&client, &server.base, SECRET, &event, body, &uuid::Uuid::new_v4().to_string()).await.unwrap();
+        let (status, text) =
+            deliver(&client, &server.base, SECRET, &event, body, &uuid::Uuid::new_v4().to_string()).await.unwrap();
         // THEN none gets anything but a 2xx
         assert!((200..300).contains(&status), "{event}/{name}: {status} {text}");
     }
@@ -126,7 +127,8 @@ fn every_command_has_help() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Usage"), "{args:?}: {text}");
     }
-    let serve = String::from_utf8_lossy(&Command::new(BIN).args(["serve", "--help"]).output().unwrap().stdout).into_owned();
+    let serve =
+        String::from_utf8_lossy(&Command::new(BIN).args(["serve", "--help"]).output().unwrap().stdout).into_owned();
     for flag in ["--listen", "--data-dir", "GITHUB_WEBHOOK_SECRET", "OCTOSCOPE_API_TOKENS"] {
         assert!(serve.contains(flag), "serve --help mentions {flag}");
     }

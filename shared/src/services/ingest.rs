@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::domain::*;
 use crate::ports::{ArchiveError, Claim, Clock, RawArchive, Store, StoreError};
-use crate::webhook::{self, json_payload, NormalizeError, SignatureError, WebhookSecrets};
+use crate::webhook::{self, NormalizeError, SignatureError, WebhookSecrets, json_payload};
 
 /// A webhook request as it arrived: raw header values and the raw body.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +77,12 @@ pub struct IngestService {
 }
 
 impl IngestService {
-    pub fn new(store: Arc<dyn Store>, archive: Arc<dyn RawArchive>, clock: Arc<dyn Clock>, secrets: WebhookSecrets) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        archive: Arc<dyn RawArchive>,
+        clock: Arc<dyn Clock>,
+        secrets: WebhookSecrets,
+    ) -> Self {
         Self { store, archive, clock, secrets }
     }
 
@@ -156,7 +161,10 @@ impl IngestService {
 }
 
 /// The changes, ledger outcome and answer for a normalisation result.
-pub fn outcome(event: &str, normalized: Result<webhook::Normalized, NormalizeError>) -> (Vec<Change>, DeliveryOutcome, Ingested) {
+pub fn outcome(
+    event: &str,
+    normalized: Result<webhook::Normalized, NormalizeError>,
+) -> (Vec<Change>, DeliveryOutcome, Ingested) {
     match normalized {
         Ok(n) if n.tracked => (
             n.changes,

@@ -187,10 +187,10 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
             if let Some(r) = &e.repository {
                 cx.repository(r, None)?;
             }
-            if let Some(org) = cx.org(&e.organization) {
-                if let Some(team) = team(&org, &e.team, deleted, received_at) {
-                    cx.push(Change::Team(team));
-                }
+            if let Some(org) = cx.org(&e.organization)
+                && let Some(team) = team(&org, &e.team, deleted, received_at)
+            {
+                cx.push(Change::Team(team));
             }
         }
         "membership" => {
@@ -203,18 +203,18 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
             cx.out.action = e.action;
             let org = cx.org(&e.organization);
             let member = login(&e.member);
-            if let (Some(org), Some(team_p), Some(login)) = (org, &e.team, member) {
-                if let Some(slug) = &team_p.slug {
-                    if let Some(t) = team(&org, team_p, team_p.deleted, received_at) {
-                        cx.push(Change::Team(t));
-                    }
-                    if let Some(present) = present.filter(|_| e.scope.as_deref().unwrap_or("team") == "team") {
-                        cx.push(Change::TeamMember {
-                            org,
-                            team_slug: slug.clone(),
-                            member: Membership { login, role: None, present, version: received_at },
-                        });
-                    }
+            if let (Some(org), Some(team_p), Some(login)) = (org, &e.team, member)
+                && let Some(slug) = &team_p.slug
+            {
+                if let Some(t) = team(&org, team_p, team_p.deleted, received_at) {
+                    cx.push(Change::Team(t));
+                }
+                if let Some(present) = present.filter(|_| e.scope.as_deref().unwrap_or("team") == "team") {
+                    cx.push(Change::TeamMember {
+                        org,
+                        team_slug: slug.clone(),
+                        member: Membership { login, role: None, present, version: received_at },
+                    });
                 }
             }
         }
@@ -227,13 +227,13 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
             };
             cx.out.action = e.action;
             let org = cx.org(&e.organization);
-            if let (Some(org), Some(present), Some(m)) = (org, present, &e.membership) {
-                if let Some(login) = login(&m.user) {
-                    cx.push(Change::OrgMember {
-                        org,
-                        member: Membership { login, role: m.role.clone(), present, version: received_at },
-                    });
-                }
+            if let (Some(org), Some(present), Some(m)) = (org, present, &e.membership)
+                && let Some(login) = login(&m.user)
+            {
+                cx.push(Change::OrgMember {
+                    org,
+                    member: Membership { login, role: m.role.clone(), present, version: received_at },
+                });
             }
         }
         "member" => {
@@ -243,7 +243,10 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
             let repo = cx.repository(&e.repository, None)?;
             if let Some(login) = login(&e.member) {
                 let role = e.changes.and_then(|c| c.permission).and_then(|p| p.to);
-                cx.push(Change::Collaborator { repo, member: Membership { login, role, present, version: received_at } });
+                cx.push(Change::Collaborator {
+                    repo,
+                    member: Membership { login, role, present, version: received_at },
+                });
             }
         }
         "repository" => {
@@ -252,12 +255,10 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
             cx.out.action = e.action;
             let activity = if cx.out.action.as_deref() == Some("created") { t(e.repository.created_at) } else { None };
             cx.repository(&e.repository, activity)?;
-            if deleted {
-                if let Some(Change::Repository(r)) = cx.out.changes.last_mut() {
-                    // A deletion must win over the repository's last metadata update.
-                    r.deleted = true;
-                    r.version = Some(r.version.map_or(received_at, |v| v.max(received_at)));
-                }
+            if deleted && let Some(Change::Repository(r)) = cx.out.changes.last_mut() {
+                // A deletion must win over the repository's last metadata update.
+                r.deleted = true;
+                r.version = Some(r.version.map_or(received_at, |v| v.max(received_at)));
             }
         }
         "push" => {

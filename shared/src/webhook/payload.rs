@@ -4,8 +4,8 @@
 //! `Option` or defaulted, so an unusual payload still normalises.
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use crate::domain::Timestamp;
 
@@ -29,7 +29,10 @@ impl<'de> Deserialize<'de> for GhTime {
                     .map_err(|_| E::invalid_value(de::Unexpected::Str(s), &self))
             }
             fn visit_i64<E: de::Error>(self, n: i64) -> Result<GhTime, E> {
-                Utc.timestamp_opt(n, 0).single().map(GhTime).ok_or_else(|| E::invalid_value(de::Unexpected::Signed(n), &self))
+                Utc.timestamp_opt(n, 0)
+                    .single()
+                    .map(GhTime)
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Signed(n), &self))
             }
             fn visit_u64<E: de::Error>(self, n: u64) -> Result<GhTime, E> {
                 self.visit_i64(i64::try_from(n).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(n), &self))?)

@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(secrets.verify(None, body), Err(SignatureError::Missing));
         assert_eq!(secrets.verify(Some(b""), body), Err(SignatureError::Malformed));
         assert_eq!(secrets.verify(Some(&VECTOR.as_bytes()[..VECTOR.len() - 8]), body), Err(SignatureError::Malformed));
-        assert_eq!(secrets.verify(Some(VECTOR[7..].as_bytes()), body), Err(SignatureError::Malformed));
+        assert_eq!(secrets.verify(Some(&VECTOR.as_bytes()[7..]), body), Err(SignatureError::Malformed));
         let not_hex = format!("sha256={}", "zz".repeat(32));
         assert_eq!(secrets.verify(Some(not_hex.as_bytes()), body), Err(SignatureError::Malformed));
         let sha1 = b"sha1=0123456789abcdef0123456789abcdef01234567";

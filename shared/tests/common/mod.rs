@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use http_body_util::BodyExt;
 use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
@@ -14,7 +14,7 @@ use octoscope::api::{self, AppState};
 use octoscope::config::ApiTokens;
 use octoscope::ports::{RawArchive, Store};
 use octoscope::services::IngestService;
-use octoscope::webhook::{sign, WebhookSecrets};
+use octoscope::webhook::{WebhookSecrets, sign};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -72,7 +72,11 @@ impl TestApp {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
         (status, json)
     }
 

@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use rusqlite::{params, Connection};
+use rusqlite::{Connection, params};
 
 use super::writer::Writer;
 use super::{configure, parse_ts, ts};
@@ -93,7 +93,8 @@ impl RawArchive for SqliteArchive {
             for row in rows {
                 let (seq, hook, delivery, event, received_at, content_type, encoding, body) = row?;
                 anyhow::ensure!(encoding == "zstd", "archive row {seq} has unknown encoding {encoding:?}");
-                let body = zstd::stream::decode_all(&body[..]).with_context(|| format!("decompressing archive row {seq}"))?;
+                let body =
+                    zstd::stream::decode_all(&body[..]).with_context(|| format!("decompressing archive row {seq}"))?;
                 out.push((
                     seq,
                     RawDelivery {

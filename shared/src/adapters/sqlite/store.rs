@@ -5,8 +5,8 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
-use rusqlite_migration::{Migrations, M};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite_migration::{M, Migrations};
 
 use super::writer::{Writer, WriterError};
 use super::{configure, parse_ts, parse_ts_opt, store_error, ts, ts_opt};
@@ -490,9 +490,11 @@ impl Store for SqliteStore {
     async fn release_delivery(&self, key: &DeliveryKey) -> Result<(), StoreError> {
         let key = key.clone();
         self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM deliveries WHERE hook_id = ?1 AND delivery_id = ?2 AND status = 'pending'")?
-                .execute(params![key.hook_id.as_str(), key.delivery_id.as_str()])
-                .map(drop)
+            conn.prepare_cached(
+                "DELETE FROM deliveries WHERE hook_id = ?1 AND delivery_id = ?2 AND status = 'pending'",
+            )?
+            .execute(params![key.hook_id.as_str(), key.delivery_id.as_str()])
+            .map(drop)
         })
         .await
     }
@@ -523,8 +525,7 @@ impl Store for SqliteStore {
 
     async fn apply_changes(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
         let changes = changes.to_vec();
-        self.write(move |tx| apply_all(tx, &changes))
-        .await
+        self.write(move |tx| apply_all(tx, &changes)).await
     }
 
     async fn reset_entities(&self) -> Result<(), StoreError> {
@@ -845,9 +846,8 @@ impl Store for SqliteStore {
             )? {
                 stats.ignored_events.insert(event, n);
             }
-            let count = |sql: &str| -> Result<u64, StoreError> {
-                conn.query_row(sql, [], |r| r.get(0)).map_err(store_error)
-            };
+            let count =
+                |sql: &str| -> Result<u64, StoreError> { conn.query_row(sql, [], |r| r.get(0)).map_err(store_error) };
             stats.repositories = count("SELECT COUNT(*) FROM repos WHERE deleted = 0")?;
             stats.pull_requests = count("SELECT COUNT(*) FROM pull_requests")?;
             stats.teams = count("SELECT COUNT(*) FROM teams WHERE deleted = 0")?;

@@ -5,8 +5,8 @@
 //! transaction. Each write runs in its own savepoint, so one failing write is
 //! rolled back alone, and each caller hears back only after the commit.
 
-use std::sync::mpsc;
 use std::sync::Arc;
+use std::sync::mpsc;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;

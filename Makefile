@@ -1,0 +1,52 @@
+# Octoscope. `make run` starts it on this machine; `make test` runs every test.
+SHELL := /bin/bash
+CARGO ?= cargo
+TARGET_DIR := $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || echo target)
+SHARED ?= ../shared
+LISTEN ?= 127.0.0.1:8080
+DATA_DIR ?= ./octoscope-data
+
+.PHONY: run build test lint bench bench-ingest bench-load drive clean help
+
+help:
+	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
+	@echo "make test         the whole test suite"
+	@echo "make bench        the ingest benchmark and the end-to-end load test"
+	@echo "make drive        post every shared example payload and hostile input to a running build"
+
+run:
+	$(CARGO) run --release -p octoscope -- serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+build:
+	$(CARGO) build --release -p octoscope
+
+# Every test of every crate, benches compiled and run once as tests.
+test:
+	$(CARGO) test --workspace --all-targets --no-fail-fast
+	$(CARGO) test --workspace --doc
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: bench-ingest bench-load
+
+# verify + parse + normalise of the example pull_request payload (criterion).
+bench-ingest:
+	$(CARGO) bench -p octoscope-core --bench ingest
+
+# Signed deliveries posted to a release build on loopback; prints throughput and latency.
+bench-load:
+	$(CARGO) build --release -p octoscope -p octoscope-testkit
+	shared/testkit/scripts/with-server.sh $(TARGET_DIR)/release/octoscope load-test-secret \
+	  bash -c '$(TARGET_DIR)/release/loadgen --url $$OCTOSCOPE_URL --secret load-test-secret --requests 2000 >/dev/null && \
+	           $(TARGET_DIR)/release/loadgen --url $$OCTOSCOPE_URL --secret load-test-secret --requests 20000 --concurrency 16'
+
+# The shared driver (every example payload, hostile inputs, API shapes) against a debug build.
+drive:
+	$(CARGO) build -p octoscope
+	shared/testkit/scripts/with-server.sh $(TARGET_DIR)/debug/octoscope drive-secret-1,drive-secret-2 \
+	  bash -c 'python3 $(SHARED)/tools/drive-webhooks.py $$OCTOSCOPE_URL drive-secret-1,drive-secret-2 $(SHARED)/fixtures/github-webhooks/api.github.com'
+
+clean:
+	$(CARGO) clean
