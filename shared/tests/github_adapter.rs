@@ -364,6 +364,46 @@ async fn server_errors_and_secondary_limits_are_retried() {
 }
 
 #[tokio::test]
+async fn a_request_that_outlasts_the_timeout_is_retried() {
+    // GIVEN the next request stalls for 3 seconds and the client waits 300 ms
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 5, ..OrgSpec::default() }).await.unwrap();
+    hub.fail_next([Fault::Stall(Duration::from_secs(3))]);
+    let client = client_for(&hub, RetryPolicy { request_timeout: Duration::from_millis(300), ..fast_retries() }).await;
+    // WHEN the repositories are read
+    let started = std::time::Instant::now();
+    let repos = client.org_repos(&hub.org().login).await.unwrap();
+    // THEN the second attempt answered, long before the stall ended
+    assert_eq!(repos.len(), 1);
+    assert_eq!(client.budget().requests, 2);
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
+async fn most_in_flight(max_concurrency: usize) -> u64 {
+    let config = HubConfig { latency: Duration::from_millis(100), ..HubConfig::default() };
+    let hub = FakeHub::start_with(OrgSpec { repos: 1, pulls: 1, ..OrgSpec::default() }, config).await.unwrap();
+    let mut config = GitHubConfig::new(&hub.url, GitHubAuth::Token(hub.token().to_owned()));
+    config.max_concurrency = max_concurrency;
+    let client = Arc::new(GitHubClient::new(config).await.unwrap());
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (client, org) = (client.clone(), hub.org().login.clone());
+        calls.spawn(async move { client.org_repos(&org).await });
+    }
+    while let Some(done) = calls.join_next().await {
+        done.unwrap().unwrap();
+    }
+    hub.max_in_flight()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_are_capped_by_max_concurrency() {
+    // GIVEN 8 calls at once against a slow server WHEN the cap is 2 THEN at most 2 are ever in flight
+    assert_eq!(most_in_flight(2).await, 2);
+    // AND without a tight cap more are (so the measure is real)
+    assert!(most_in_flight(8).await > 2);
+}
+
+#[tokio::test]
 async fn a_share_of_random_faults_does_not_change_what_is_read() {
     // GIVEN 15% of requests fail with 5xx and 5% with secondary limits
     let config = HubConfig {

@@ -8,6 +8,19 @@
 //! per endpoint. [`FakeHub::send_webhooks`] delivers the organisation's history
 //! as signed webhooks, with a share dropped (recorded as failed deliveries that
 //! the REST redelivery endpoint really sends), duplicated or reordered.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use octoscope_fakehub::{FakeHub, Fault, OrgSpec, WebhookSpec};
+//!
+//! let hub = FakeHub::start(OrgSpec { repos: 3, pulls: 200, ..OrgSpec::default() }).await?;
+//! // Point the adapter at `hub.url` with `hub.token()`; compare what it reads with `hub.org()`.
+//! hub.fail_next([Fault::ServerError(502)]);
+//! let spec = WebhookSpec { drop_share: 0.1, duplicate_share: 0.05, ..WebhookSpec::default() };
+//! let report = hub.send_webhooks("http://127.0.0.1:8080/webhook", &spec).await?;
+//! println!("{} events, {} dropped, {:?}", report.events, report.dropped.len(), hub.request_counts());
+//! # Ok(()) }
+//! ```
 
 pub mod graphql;
 pub mod model;
@@ -52,6 +65,8 @@ pub enum Fault {
     ServerError(u16),
     /// A secondary rate limit: `status` 403 or 429 with `Retry-After: retry_after_secs`.
     SecondaryLimit { status: u16, retry_after_secs: u64 },
+    /// Hold the request this long before serving it (a client timeout).
+    Stall(Duration),
 }
 
 /// The private key of the fake's GitHub App (test-only, see `keys/README.md`):
@@ -88,6 +103,8 @@ pub struct HubConfig {
     pub hook_id: u64,
     /// `Retry-After` of secondary limits drawn from [`Faults`].
     pub retry_after_secs: u64,
+    /// Added to every request's service time (to observe concurrency).
+    pub latency: Duration,
 }
 
 impl Default for HubConfig {
@@ -99,6 +116,7 @@ impl Default for HubConfig {
             faults: Faults::default(),
             hook_id: 4242,
             retry_after_secs: 1,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -200,6 +218,9 @@ pub(crate) struct State {
     pub config: HubConfig,
     pub base_url: String,
     pub counters: Mutex<BTreeMap<String, u64>>,
+    /// Requests being served now, and the most ever at once.
+    pub in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
     pub buckets: Mutex<BTreeMap<&'static str, Bucket>>,
     pub faults: Mutex<FaultState>,
     pub deliveries: Mutex<Vec<Delivery>>,
@@ -294,6 +315,8 @@ impl FakeHub {
             config,
             base_url: url.clone(),
             counters: Mutex::default(),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
             buckets: Mutex::default(),
             faults: Mutex::new(faults),
             deliveries: Mutex::default(),
@@ -358,6 +381,11 @@ impl FakeHub {
     /// Every HTTP request received (GraphQL operations are counted once, under `POST /graphql`).
     pub fn total_requests(&self) -> u64 {
         self.request_counts().iter().filter(|(k, _)| !k.starts_with("graphql ")).map(|(_, v)| v).sum()
+    }
+
+    /// The most requests the fake was serving at once.
+    pub fn max_in_flight(&self) -> u64 {
+        self.state.max_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn reset_counters(&self) {

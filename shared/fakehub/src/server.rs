@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Path, Query, Request, State as AxState};
@@ -121,6 +122,17 @@ fn rate_headers(headers: &mut HeaderMap, limit: u64, remaining: u64, reset_at: D
 /// Every request passes here: counted, authenticated, maybe faulted, charged
 /// to its rate-limit bucket, and given an ETag.
 async fn gate(AxState(st): St, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let now_serving = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    st.max_in_flight.fetch_max(now_serving, Ordering::SeqCst);
+    if !st.config.latency.is_zero() {
+        tokio::time::sleep(st.config.latency).await;
+    }
+    let response = serve(&st, matched, req, next).await;
+    st.in_flight.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = matched.map(|m| m.as_str().to_owned()).unwrap_or_else(|| req.uri().path().to_owned());
     st.count(format!("{method} {path}"));
@@ -164,6 +176,7 @@ async fn gate(AxState(st): St, matched: Option<MatchedPath>, req: Request, next:
         })
     };
     match fault {
+        Some(Fault::Stall(pause)) => tokio::time::sleep(pause).await,
         Some(Fault::ServerError(code)) => {
             let mut r = (StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY), "Server Error").into_response();
             rate_headers(r.headers_mut(), limit, remaining, reset_at, resource);
