@@ -135,6 +135,8 @@ pub struct WebhookSpec {
     /// Append one `pull_request` event whose body is over 7 MB.
     pub oversized_event: bool,
     pub seed: u64,
+    /// Deliveries in flight at once (1: one after the other, in order).
+    pub concurrency: usize,
 }
 
 impl Default for WebhookSpec {
@@ -146,6 +148,7 @@ impl Default for WebhookSpec {
             reorder_share: 0.0,
             oversized_event: false,
             seed: 7,
+            concurrency: 1,
         }
     }
 }
@@ -203,11 +206,12 @@ pub(crate) struct FaultState {
 }
 
 /// One webhook request to send.
-pub(crate) struct Outgoing<'a> {
-    pub url: &'a str,
-    pub event: &'a str,
-    pub action: Option<&'a str>,
-    pub guid: &'a str,
+#[derive(Clone)]
+pub(crate) struct Outgoing {
+    pub url: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub guid: String,
     pub body: Arc<Vec<u8>>,
 }
 
@@ -238,18 +242,18 @@ impl State {
     }
 
     /// Deliver one body, signed, and record the attempt. Status 0 when the receiver was unreachable.
-    pub async fn deliver(&self, o: &Outgoing<'_>, secret: &str, redelivery: bool) -> u16 {
+    pub async fn deliver(&self, o: &Outgoing, secret: &str, redelivery: bool) -> u16 {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
         mac.update(&o.body);
         let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
         let hook_id = self.config.hook_id.to_string();
         let sent = self
             .client
-            .post(o.url)
+            .post(&o.url)
             .header("content-type", "application/json")
             .header("user-agent", "GitHub-Hookshot/fakehub")
-            .header("x-github-event", o.event)
-            .header("x-github-delivery", o.guid)
+            .header("x-github-event", &o.event)
+            .header("x-github-delivery", &o.guid)
             .header("x-github-hook-id", &hook_id)
             .header("x-github-hook-installation-target-type", "organization")
             .header("x-github-hook-installation-target-id", self.org.id.to_string())
@@ -268,17 +272,17 @@ impl State {
         status
     }
 
-    pub fn record(&self, o: &Outgoing<'_>, status: u16, redelivery: bool) -> u64 {
+    pub fn record(&self, o: &Outgoing, status: u16, redelivery: bool) -> u64 {
         let id = self.next_delivery.fetch_add(1, Ordering::Relaxed);
         self.deliveries.lock().expect("deliveries lock").push(Delivery {
             id,
-            guid: o.guid.to_owned(),
-            event: o.event.to_owned(),
-            action: o.action.map(str::to_owned),
+            guid: o.guid.clone(),
+            event: o.event.clone(),
+            action: o.action.clone(),
             delivered_at: chrono::Utc::now(),
             status_code: status,
             redelivery,
-            url: o.url.to_owned(),
+            url: o.url.clone(),
             body: o.body.clone(),
         });
         id
@@ -439,6 +443,9 @@ impl FakeHub {
             }
         }
         report.reordered = order.iter().enumerate().filter(|(pos, i)| pos != *i).count();
+        // Sends start in order; with `concurrency` > 1 up to that many are in flight at once.
+        let permits = Arc::new(tokio::sync::Semaphore::new(spec.concurrency.max(1)));
+        let mut sending = tokio::task::JoinSet::new();
         for i in order {
             let e = &events[i];
             let guid = uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes()).into_uuid().to_string();
@@ -446,21 +453,38 @@ impl FakeHub {
             if e.payload["pull_request"]["body"].as_str().is_some_and(|b| b.len() >= OVERSIZED_BODY_BYTES) {
                 report.oversized_guid = Some(guid.clone());
             }
-            let outgoing = Outgoing { url, event: e.name, action: e.action.as_deref(), guid: &guid, body };
+            let outgoing = Outgoing {
+                url: url.to_owned(),
+                event: e.name.to_owned(),
+                action: e.action.clone(),
+                guid: guid.clone(),
+                body,
+            };
             if rng.f64() < spec.drop_share {
                 let id = self.state.record(&outgoing, 0, false);
                 report.dropped.push((id, guid));
                 continue;
             }
             let copies = if rng.f64() < spec.duplicate_share { 2 } else { 1 };
-            for _ in 0..copies {
-                let status = self.state.deliver(&outgoing, &spec.secret, false).await;
-                report.sent += 1;
-                *report.statuses.entry(status).or_default() += 1;
-            }
             if copies == 2 {
                 report.duplicated.push(guid);
             }
+            for _ in 0..copies {
+                let permit = permits.clone().acquire_owned().await.context("the send semaphore")?;
+                let (state, outgoing, secret) = (self.state.clone(), outgoing.clone(), spec.secret.clone());
+                sending.spawn(async move {
+                    let status = state.deliver(&outgoing, &secret, false).await;
+                    drop(permit);
+                    status
+                });
+                report.sent += 1;
+                while let Some(done) = sending.try_join_next() {
+                    *report.statuses.entry(done.context("a webhook send task")?).or_default() += 1;
+                }
+            }
+        }
+        while let Some(done) = sending.join_next().await {
+            *report.statuses.entry(done.context("a webhook send task")?).or_default() += 1;
         }
         Ok(report)
     }

@@ -432,8 +432,7 @@ async fn org_redeliver(AxState(st): St, Path((org, hook, id)): Path<(String, u64
         return message(StatusCode::NOT_FOUND, "Not Found");
     };
     let secret = st.secret.lock().expect("secret lock").clone();
-    let outgoing =
-        Outgoing { url: &d.url, event: &d.event, action: d.action.as_deref(), guid: &d.guid, body: d.body.clone() };
+    let outgoing = Outgoing { url: d.url, event: d.event, action: d.action, guid: d.guid, body: d.body };
     st.deliver(&outgoing, &secret, true).await;
     (StatusCode::ACCEPTED, Json(json!({}))).into_response()
 }

@@ -160,3 +160,33 @@ async fn webhooks_are_signed_and_deliveries_page_by_cursor() {
     assert_eq!(ids.len(), report.events);
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first, no repeats");
 }
+
+#[tokio::test]
+async fn concurrent_sending_delivers_every_event_once() {
+    // GIVEN a receiver that counts deliveries per GUID
+    let seen: Arc<Mutex<std::collections::BTreeMap<String, usize>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let log = log.clone();
+            async move {
+                let guid =
+                    headers.get("x-github-delivery").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                *log.lock().unwrap().entry(guid).or_default() += 1;
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let hub = FakeHub::start(OrgSpec { repos: 3, pulls: 40, ..OrgSpec::default() }).await.unwrap();
+    // WHEN the history is sent 8 at a time
+    let report = hub.send_webhooks(&url, &WebhookSpec { concurrency: 8, ..WebhookSpec::default() }).await.unwrap();
+    // THEN each event arrived exactly once and every answer was counted
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), report.events);
+    assert!(seen.values().all(|n| *n == 1));
+    assert_eq!(report.statuses.get(&200), Some(&report.events));
+}
