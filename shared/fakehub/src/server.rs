@@ -140,9 +140,9 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
     let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let token = presented.strip_prefix("Bearer ").or_else(|| presented.strip_prefix("token ")).unwrap_or_default();
     let authorized = if path.starts_with("/app/") || path.starts_with("/api/v3/app/") {
-        app_jwt_valid(&st, token)
+        app_jwt_valid(st, token)
     } else {
-        token == st.config.token || installation_token_valid(&st, token)
+        token == st.config.token || installation_token_valid(st, token)
     };
     if !authorized {
         return message(StatusCode::UNAUTHORIZED, "Bad credentials");
