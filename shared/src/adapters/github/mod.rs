@@ -264,6 +264,9 @@ impl GitHubClient {
 
 #[async_trait]
 impl GitHubSource for GitHubClient {
+    /// Batches of [`queries::SNAPSHOT_BATCH`] repositories per request. A
+    /// repository GitHub does not know (or these credentials cannot see) is
+    /// left out of the result, with a warning, rather than failing the batch.
     async fn repo_snapshots(&self, repos: &[RepoName]) -> Result<Vec<RepoSnapshot>, GitHubError> {
         let mut out = Vec::with_capacity(repos.len());
         for batch in repos.chunks(queries::SNAPSHOT_BATCH) {
