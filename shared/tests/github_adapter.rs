@@ -349,9 +349,9 @@ async fn server_errors_and_secondary_limits_are_retried() {
     let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 50, ..OrgSpec::default() }).await.unwrap();
     hub.fail_next([
         Fault::ServerError(502),
-        Fault::SecondaryLimit { status: 403, retry_after_secs: 1 },
+        Fault::SecondaryLimit { status: 403, retry_after_secs: Some(1) },
         Fault::ServerError(503),
-        Fault::SecondaryLimit { status: 429, retry_after_secs: 1 },
+        Fault::SecondaryLimit { status: 429, retry_after_secs: Some(1) },
     ]);
     let client = client_for(&hub, fast_retries()).await;
     let repo = &hub.org().repos[1];
@@ -361,6 +361,22 @@ async fn server_errors_and_secondary_limits_are_retried() {
     assert_pulls_match_truth(repo, &pulls);
     assert_eq!(client.budget().requests, 5);
     assert_eq!(hub.total_requests(), 5);
+}
+
+#[tokio::test]
+async fn a_secondary_limit_without_retry_after_waits_the_configured_pause() {
+    // GIVEN a secondary limit (403, no Retry-After) on the next request, and a 600 ms pause configured
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 5, ..OrgSpec::default() }).await.unwrap();
+    hub.fail_next([Fault::SecondaryLimit { status: 403, retry_after_secs: None }]);
+    let policy = RetryPolicy { secondary_limit_wait: Duration::from_millis(600), ..fast_retries() };
+    let client = client_for(&hub, policy).await;
+    // WHEN the repositories are read
+    let started = std::time::Instant::now();
+    let repos = client.org_repos(&hub.org().login).await.unwrap();
+    // THEN the second attempt succeeded after that pause (not a backoff of milliseconds)
+    assert_eq!(repos.len(), 1);
+    assert_eq!(client.budget().requests, 2);
+    assert!(started.elapsed() >= Duration::from_millis(550), "{:?}", started.elapsed());
 }
 
 #[tokio::test]

@@ -63,8 +63,9 @@ pub struct Faults {
 pub enum Fault {
     /// Answer this 5xx status.
     ServerError(u16),
-    /// A secondary rate limit: `status` 403 or 429 with `Retry-After: retry_after_secs`.
-    SecondaryLimit { status: u16, retry_after_secs: u64 },
+    /// A secondary rate limit: `status` 403 or 429, with `Retry-After` when
+    /// `retry_after_secs` is set (GitHub sometimes sends none).
+    SecondaryLimit { status: u16, retry_after_secs: Option<u64> },
     /// Hold the request this long before serving it (a client timeout).
     Stall(Duration),
 }

@@ -169,7 +169,7 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
                 Some(Fault::ServerError(502))
             } else if roll < f.faults.server_error_share + f.faults.secondary_limit_share {
                 let status = if f.rng.bool() { 403 } else { 429 };
-                Some(Fault::SecondaryLimit { status, retry_after_secs: st.config.retry_after_secs })
+                Some(Fault::SecondaryLimit { status, retry_after_secs: Some(st.config.retry_after_secs) })
             } else {
                 None
             }
@@ -187,7 +187,9 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
                 StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN),
                 "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
             );
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            if let Some(secs) = retry_after_secs {
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
             rate_headers(r.headers_mut(), limit, remaining, reset_at, resource);
             return r;
         }

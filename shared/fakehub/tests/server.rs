@@ -89,7 +89,7 @@ async fn a_matching_etag_gets_304_for_free() {
 #[tokio::test]
 async fn injected_faults_come_in_order_then_stop() {
     let hub = FakeHub::start(small()).await.unwrap();
-    hub.fail_next([Fault::ServerError(503), Fault::SecondaryLimit { status: 429, retry_after_secs: 7 }]);
+    hub.fail_next([Fault::ServerError(503), Fault::SecondaryLimit { status: 429, retry_after_secs: Some(7) }]);
     let a = get(&hub, "/orgs/octo-org/hooks", None).await;
     let b = get(&hub, "/orgs/octo-org/hooks", None).await;
     let c = get(&hub, "/orgs/octo-org/hooks", None).await;
