@@ -633,3 +633,67 @@ async fn every_event_of_the_history_normalises_with_the_product_parser() {
     }
     assert!(serde_json::to_vec(&events.last().unwrap().payload).unwrap().len() > 7 * 1024 * 1024);
 }
+
+/// Last-writer-wins as the store applies it: newer `updated_at` (then state
+/// rank) wins; a field the newer write lacks (None) keeps the older value.
+fn merge_pull(old: Option<PullRequest>, new: PullRequest) -> PullRequest {
+    let Some(old) = old else { return new };
+    let (newer, older) =
+        if (new.updated_at, new.state.rank()) >= (old.updated_at, old.state.rank()) { (new, old) } else { (old, new) };
+    PullRequest {
+        additions: newer.additions.or(older.additions),
+        deletions: newer.deletions.or(older.deletions),
+        changed_files: newer.changed_files.or(older.changed_files),
+        commits: newer.commits.or(older.commits),
+        labels: newer.labels.clone().or(older.labels),
+        requested_reviewers: newer.requested_reviewers.clone().or(older.requested_reviewers),
+        requested_teams: newer.requested_teams.clone().or(older.requested_teams),
+        ..newer
+    }
+}
+
+#[tokio::test]
+async fn the_history_replayed_last_writer_wins_gives_the_ground_truth() {
+    // GIVEN the whole history of an org, normalised by the product's parser
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 60, ..OrgSpec::default() }).await.unwrap();
+    let mut pulls: BTreeMap<(String, u64), PullRequest> = BTreeMap::new();
+    let mut reviews: BTreeMap<i64, Review> = BTreeMap::new();
+    // WHEN its changes are applied in a shuffled order, last writer wins
+    let mut changes: Vec<Change> = hub
+        .history(false)
+        .iter()
+        .flat_map(|e| {
+            octoscope::webhook::normalize(e.name, &serde_json::to_vec(&e.payload).unwrap(), Utc::now()).unwrap().changes
+        })
+        .collect();
+    fastrand::Rng::with_seed(11).shuffle(&mut changes);
+    for change in changes {
+        match change {
+            Change::PullRequest(p) => {
+                let key = (p.repo.to_string(), p.number);
+                let merged = merge_pull(pulls.remove(&key), *p);
+                pulls.insert(key, merged);
+            }
+            Change::Review(r) => {
+                let newer = reviews
+                    .get(&r.id)
+                    .is_none_or(|old| (r.submitted_at, r.state.rank()) >= (old.submitted_at, old.state.rank()));
+                if newer {
+                    reviews.insert(r.id, r);
+                }
+            }
+            _ => {}
+        }
+    }
+    // THEN every pull request and review is exactly the truth
+    for repo in &hub.org().repos {
+        let name = repo_name(repo);
+        for p in &repo.pulls {
+            let (want_pr, want_reviews) = expected_pull(&name, p);
+            assert_eq!(pulls[&(name.to_string(), p.number)], want_pr, "#{}", p.number);
+            for want in want_reviews {
+                assert_eq!(reviews[&want.id], want);
+            }
+        }
+    }
+}
