@@ -288,8 +288,7 @@ async fn workflow_runs_since_a_date_are_paged_over_rest() {
 #[tokio::test]
 async fn an_exhausted_rate_limit_is_waited_out() {
     // GIVEN a budget of 3 GraphQL requests per 2 seconds
-    let config =
-        HubConfig { rate_limit: RateLimit { limit: 3, window: Duration::from_secs(2) }, ..HubConfig::default() };
+    let config = HubConfig { rate_limit: RateLimit::new(3, Duration::from_secs(2)), ..HubConfig::default() };
     let hub = FakeHub::start_with(OrgSpec { repos: 1, pulls: 700, ..OrgSpec::default() }, config).await.unwrap();
     let client = client_for(&hub, fast_retries()).await;
     let repo = &hub.org().repos[0];
@@ -306,9 +305,16 @@ async fn an_exhausted_rate_limit_is_waited_out() {
 
 #[tokio::test]
 async fn a_budget_found_spent_is_waited_for_on_graphql_and_rest() {
+    budget_found_spent_is_waited_for(200).await;
+    budget_found_spent_is_waited_for(403).await;
+}
+
+async fn budget_found_spent_is_waited_for(graphql_refusal_status: u16) {
     // GIVEN budgets that reset every 2 seconds
-    let config =
-        HubConfig { rate_limit: RateLimit { limit: 100, window: Duration::from_secs(2) }, ..HubConfig::default() };
+    let config = HubConfig {
+        rate_limit: RateLimit { graphql_refusal_status, ..RateLimit::new(100, Duration::from_secs(2)) },
+        ..HubConfig::default()
+    };
     let hub =
         FakeHub::start_with(OrgSpec { repos: 1, pulls: 10, runs: 5, ..OrgSpec::default() }, config).await.unwrap();
     let client = client_for(&hub, fast_retries()).await;
@@ -318,7 +324,7 @@ async fn a_budget_found_spent_is_waited_for_on_graphql_and_rest() {
     let page = client.pull_requests(&repo, None).await.unwrap();
     hub.exhaust_rate_limit("core");
     let runs = client.workflow_runs(&repo, Utc::now() - chrono::Duration::days(3650)).await.unwrap();
-    // THEN each was refused once (GraphQL: 200 RATE_LIMITED; REST: 403), waited for the reset, and succeeded
+    // THEN each was refused once (GraphQL: 200 RATE_LIMITED or 403; REST: 403), waited for the reset, and succeeded
     assert_eq!(page.pulls.len(), 10);
     assert_eq!(runs.len(), 5);
     assert_eq!(hub.requests("POST /graphql"), 2);

@@ -46,6 +46,21 @@ pub use webhooks::{Event, OVERSIZED_BODY_BYTES};
 pub struct RateLimit {
     pub limit: u64,
     pub window: Duration,
+    /// How a spent GraphQL budget is refused: 200 with a `RATE_LIMITED`
+    /// error (what GitHub documents for GraphQL) or 403 like REST.
+    pub graphql_refusal_status: u16,
+}
+
+impl RateLimit {
+    pub fn new(limit: u64, window: Duration) -> Self {
+        Self { limit, window, ..Self::default() }
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self { limit: 5000, window: Duration::from_secs(3600), graphql_refusal_status: 200 }
+    }
 }
 
 /// Faults drawn at random (seeded) for every request.
@@ -113,7 +128,7 @@ impl Default for HubConfig {
         Self {
             app: AppSpec::default(),
             token: "ghp_fakehub_token".into(),
-            rate_limit: RateLimit { limit: 5000, window: Duration::from_secs(3600) },
+            rate_limit: RateLimit::default(),
             faults: Faults::default(),
             hook_id: 4242,
             retry_after_secs: 1,

@@ -197,9 +197,10 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
     }
 
     if remaining == 0 {
-        // REST refuses with 403; GraphQL answers 200 with a RATE_LIMITED error, as GitHub does.
+        // REST refuses with 403; GraphQL answers 200 with a RATE_LIMITED error, as GitHub
+        // documents (or 403 too, if so configured).
         let text = "API rate limit exceeded for user ID 1.";
-        let mut r = if resource == "graphql" {
+        let mut r = if resource == "graphql" && st.config.rate_limit.graphql_refusal_status == 200 {
             Json(json!({ "errors": [{ "type": "RATE_LIMITED", "message": text }] })).into_response()
         } else {
             message(StatusCode::FORBIDDEN, text)

@@ -49,8 +49,7 @@ async fn requests_without_the_token_are_refused_and_counted() {
 #[tokio::test]
 async fn the_budget_runs_out_and_resets_after_its_window() {
     // GIVEN a budget of 2 REST requests per second
-    let config =
-        HubConfig { rate_limit: RateLimit { limit: 2, window: Duration::from_secs(1) }, ..HubConfig::default() };
+    let config = HubConfig { rate_limit: RateLimit::new(2, Duration::from_secs(1)), ..HubConfig::default() };
     let hub = FakeHub::start_with(small(), config).await.unwrap();
     // WHEN three requests are made at once
     let a = get(&hub, "/orgs/octo-org/hooks", None).await;
