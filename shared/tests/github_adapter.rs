@@ -173,6 +173,30 @@ async fn repository_and_org_snapshots_match_the_ground_truth() {
 }
 
 #[tokio::test]
+async fn a_change_on_github_shows_in_the_next_snapshot_and_page() {
+    // GIVEN a snapshot of a repository
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 30, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = repo_name(&hub.org().repos[0]);
+    let before = client.repo_snapshots(std::slice::from_ref(&repo)).await.unwrap().remove(0);
+    // WHEN an open pull request is merged on GitHub
+    let merged_at = before.newest_pr_updated_at.unwrap() + chrono::Duration::hours(1);
+    let number = hub.org().repos[0].pulls.iter().find(|p| p.state == fake::PullState::Open).unwrap().number;
+    hub.update(|org| {
+        let p = org.repos[0].pulls.iter_mut().find(|p| p.number == number).unwrap();
+        p.state = fake::PullState::Merged;
+        (p.closed_at, p.merged_at, p.updated_at) = (Some(merged_at), Some(merged_at), merged_at);
+    });
+    // THEN the next snapshot counts it as merged with the new newest update, and it leads the first page
+    let after = client.repo_snapshots(std::slice::from_ref(&repo)).await.unwrap().remove(0);
+    assert_eq!((after.open, after.merged), (before.open - 1, before.merged + 1));
+    assert_eq!(after.newest_pr_updated_at, Some(merged_at));
+    let page = client.pull_requests(&repo, None).await.unwrap();
+    assert_eq!(page.pulls[0].0.number, number);
+    assert_eq!(page.pulls[0].0.state, PrState::Merged);
+}
+
+#[tokio::test]
 async fn a_hundred_repositories_snapshot_in_at_most_two_requests() {
     // GIVEN 100 repositories
     let hub = FakeHub::start(OrgSpec { repos: 100, pulls: 5, runs: 0, ..OrgSpec::default() }).await.unwrap();

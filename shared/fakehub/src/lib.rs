@@ -28,8 +28,9 @@ mod server;
 pub mod webhooks;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -233,8 +234,8 @@ pub(crate) struct Outgoing {
 
 /// What the server and the handle share.
 pub(crate) struct State {
-    pub org: Org,
-    pub index: graphql::Index,
+    /// The ground truth; [`FakeHub::update`] changes it.
+    pub world: RwLock<World>,
     pub config: HubConfig,
     pub base_url: String,
     pub counters: Mutex<BTreeMap<String, u64>>,
@@ -252,7 +253,34 @@ pub(crate) struct State {
     pub client: reqwest::Client,
 }
 
+/// The organisation and the orderings its connections need.
+pub(crate) struct World {
+    pub org: Org,
+    pub index: graphql::Index,
+}
+
+impl World {
+    fn new(org: Org) -> Self {
+        let index = graphql::Index::new(&org);
+        Self { org, index }
+    }
+}
+
+/// A read view of the ground truth (see [`FakeHub::org`]).
+pub struct OrgView<'a>(RwLockReadGuard<'a, World>);
+
+impl Deref for OrgView<'_> {
+    type Target = Org;
+    fn deref(&self) -> &Org {
+        &self.0.org
+    }
+}
+
 impl State {
+    /// Read the world; never hold the guard across an await.
+    pub fn world(&self) -> RwLockReadGuard<'_, World> {
+        self.world.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
     pub fn count(&self, key: String) {
         *self.counters.lock().expect("counter lock").entry(key).or_default() += 1;
     }
@@ -263,6 +291,7 @@ impl State {
         mac.update(&o.body);
         let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
         let hook_id = self.config.hook_id.to_string();
+        let org_id = self.world().org.id.to_string();
         let sent = self
             .client
             .post(&o.url)
@@ -272,7 +301,7 @@ impl State {
             .header("x-github-delivery", &o.guid)
             .header("x-github-hook-id", &hook_id)
             .header("x-github-hook-installation-target-type", "organization")
-            .header("x-github-hook-installation-target-id", self.org.id.to_string())
+            .header("x-github-hook-installation-target-id", org_id)
             .header("x-hub-signature-256", signature)
             .body(o.body.to_vec())
             .send()
@@ -322,16 +351,14 @@ impl FakeHub {
     pub async fn start_with(spec: OrgSpec, config: HubConfig) -> anyhow::Result<FakeHub> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the fake GitHub")?;
         let url = format!("http://{}", listener.local_addr().context("the fake's address")?);
-        let org = Org::generate(&spec);
-        let index = graphql::Index::new(&org);
+        let world = RwLock::new(World::new(Org::generate(&spec)));
         let faults = FaultState {
             queue: VecDeque::new(),
             rng: fastrand::Rng::with_seed(config.faults.seed),
             faults: config.faults.clone(),
         };
         let state = Arc::new(State {
-            org,
-            index,
+            world,
             config,
             base_url: url.clone(),
             counters: Mutex::default(),
@@ -361,9 +388,23 @@ impl FakeHub {
         Ok(FakeHub { url, state, stop: Some(stop) })
     }
 
-    /// The ground truth.
-    pub fn org(&self) -> &Org {
-        &self.state.org
+    /// The ground truth, as it is now. Do not hold the view across
+    /// [`FakeHub::update`] (it would wait for the view to be dropped).
+    pub fn org(&self) -> OrgView<'_> {
+        OrgView(self.state.world())
+    }
+
+    /// Change the ground truth (GitHub moved on): what the fake serves and
+    /// the history it sends from now on follow. Webhooks for the change are
+    /// not sent; a test sends what it wants with [`FakeHub::send_webhooks`].
+    pub fn update(&self, change: impl FnOnce(&mut Org)) {
+        let mut world = self.state.world.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut org = std::mem::replace(
+            &mut world.org,
+            Org { login: String::new(), id: 0, members: Vec::new(), repos: Vec::new(), teams: Vec::new() },
+        );
+        change(&mut org);
+        *world = World::new(org);
     }
 
     /// The bearer token the fake accepts.
@@ -435,7 +476,7 @@ impl FakeHub {
 
     /// The organisation's history as webhook events, oldest first.
     pub fn history(&self, oversized: bool) -> Vec<Event> {
-        webhooks::history(&self.state.org, oversized)
+        webhooks::history(&self.state.world().org, oversized)
     }
 
     /// Every recorded delivery attempt of the organisation hook, oldest first.

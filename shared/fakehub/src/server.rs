@@ -73,9 +73,10 @@ fn installation_token_valid(st: &State, token: &str) -> bool {
 
 async fn app_installations(AxState(st): St) -> Response {
     let app = &st.config.app;
+    let world = st.world();
     Json(json!([{
-        "id": app.installation_id, "app_id": app.app_id, "target_type": "Organization", "target_id": st.org.id,
-        "account": { "login": st.org.login, "id": st.org.id, "type": "Organization" },
+        "id": app.installation_id, "app_id": app.app_id, "target_type": "Organization", "target_id": world.org.id,
+        "account": { "login": world.org.login, "id": world.org.id, "type": "Organization" },
         "repository_selection": "all", "permissions": { "metadata": "read", "pull_requests": "read" }, "events": ["*"],
         "access_tokens_url": format!("{}/app/installations/{}/access_tokens", st.base_url, app.installation_id)
     }]))
@@ -255,9 +256,10 @@ async fn graphql(AxState(st): St, Json(req): Json<GraphqlRequest>) -> Response {
         let buckets = st.buckets.lock().expect("bucket lock");
         buckets.get("graphql").map(|b| (b.remaining, b.reset_at)).unwrap_or((st.config.rate_limit.limit, Utc::now()))
     };
+    let world = st.world();
     let answer = crate::graphql::execute(
-        &st.org,
-        &st.index,
+        &world.org,
+        &world.index,
         &req.query,
         &req.variables,
         (st.config.rate_limit.limit, remaining, reset),
@@ -307,7 +309,10 @@ async fn workflow_runs(
     Path((owner, repo)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(r) = st.org.repo(&format!("{owner}/{repo}")) else { return message(StatusCode::NOT_FOUND, "Not Found") };
+    let world = st.world();
+    let Some(r) = world.org.repo(&format!("{owner}/{repo}")) else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
     let (per_page, since) = match (per_page(&q), created_since(&q)) {
         (Ok(n), Ok(s)) => (n, s),
         (Err(e), _) | (_, Err(e)) => return message(StatusCode::UNPROCESSABLE_ENTITY, e),
@@ -355,7 +360,7 @@ fn hook_json(st: &State, path: &str) -> Value {
 }
 
 async fn repo_hooks(AxState(st): St, Path((owner, repo)): Path<(String, String)>) -> Response {
-    if st.org.repo(&format!("{owner}/{repo}")).is_none() {
+    if st.world().org.repo(&format!("{owner}/{repo}")).is_none() {
         return message(StatusCode::NOT_FOUND, "Not Found");
     }
     // The history is delivered by the organisation hook; repositories have none.
@@ -363,7 +368,7 @@ async fn repo_hooks(AxState(st): St, Path((owner, repo)): Path<(String, String)>
 }
 
 async fn org_hooks(AxState(st): St, Path(org): Path<String>) -> Response {
-    if !org.eq_ignore_ascii_case(&st.org.login) {
+    if !org.eq_ignore_ascii_case(&st.world().org.login) {
         return message(StatusCode::NOT_FOUND, "Not Found");
     }
     Json(json!([hook_json(&st, &format!("/orgs/{org}/hooks"))])).into_response()
@@ -382,7 +387,7 @@ async fn org_deliveries(
     Path((org, hook)): Path<(String, u64)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if !org.eq_ignore_ascii_case(&st.org.login) || hook != st.config.hook_id {
+    if !org.eq_ignore_ascii_case(&st.world().org.login) || hook != st.config.hook_id {
         return message(StatusCode::NOT_FOUND, "Not Found");
     }
     let per_page = match per_page(&q) {
@@ -428,7 +433,7 @@ async fn repo_redeliver(
 /// Send the delivery again, to the same URL with the same GUID, and record
 /// the attempt as a redelivery (GitHub queues it; the fake sends before answering).
 async fn org_redeliver(AxState(st): St, Path((org, hook, id)): Path<(String, u64, u64)>) -> Response {
-    if !org.eq_ignore_ascii_case(&st.org.login) || hook != st.config.hook_id {
+    if !org.eq_ignore_ascii_case(&st.world().org.login) || hook != st.config.hook_id {
         return message(StatusCode::NOT_FOUND, "Not Found");
     }
     let Some(d) = st.deliveries.lock().expect("deliveries lock").iter().find(|d| d.id == id).cloned() else {
