@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/commits", get(commits))
         .route("/workflow-runs", get(workflow_runs))
         .route("/deliveries", get(deliveries))
+        .route("/integrity", get(integrity))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -291,4 +292,21 @@ async fn deliveries(State(state): State<AppState>, RawQuery(q): RawQuery) -> Res
         q.get("event").map(|e| EventName::parse(e).map_err(|e| ApiError::BadRequest(e.to_string()))).transpose()?;
     let filter = DeliveryFilter { status, event, repo: q.repo()? };
     Ok(Json(state.store.list_deliveries(&filter, &q.page()?).await?).into_response())
+}
+
+/// The completeness loop's state: recent integrity checks (paginated) with the
+/// gaps they found, and the most recent resync jobs with their state.
+async fn integrity(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let q = Query::parse(q, &PAGE)?;
+    let checks = state.store.list_checks(&q.page()?).await?;
+    let jobs = state.store.list_jobs(&PageRequest::first(PageRequest::DEFAULT_LIMIT)).await?;
+    let open_gaps = checks.items.first().map(|c| c.gaps.len()).unwrap_or(0);
+    Ok(Json(json!({
+        "last_check_at": checks.items.first().map(|c| c.finished_at),
+        "open_gaps": open_gaps,
+        "items": checks.items,
+        "next_cursor": checks.next_cursor,
+        "jobs": jobs.items,
+    }))
+    .into_response())
 }

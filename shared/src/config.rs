@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::domain::RepoName;
+use crate::ports::Tracked;
 use crate::webhook::WebhookSecrets;
 
 /// GitHub's own cap on a webhook payload.
@@ -154,6 +156,97 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     opts.open(path)?.write_all(bytes)
 }
 
+/// How Octoscope authenticates to GitHub's API.
+#[derive(Clone, PartialEq, Eq)]
+pub enum GitHubCredentials {
+    /// `GITHUB_TOKEN`: a personal access token or an installation token.
+    Token(String),
+    /// `GITHUB_APP_ID` + `GITHUB_APP_PRIVATE_KEY` (PEM text) or `GITHUB_APP_PRIVATE_KEY_PATH`,
+    /// optionally `GITHUB_APP_INSTALLATION_ID`.
+    App { app_id: u64, private_key_pem: String, installation_id: Option<u64> },
+}
+
+impl fmt::Debug for GitHubCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Token(_) => f.write_str("Token(redacted)"),
+            Self::App { app_id, installation_id, .. } => {
+                write!(f, "App {{ app_id: {app_id}, installation_id: {installation_id:?}, private key redacted }}")
+            }
+        }
+    }
+}
+
+/// GitHub API settings and what to track, for `check`, `backfill` and the
+/// scheduled check of `serve`.
+#[derive(Debug, Clone)]
+pub struct GitHubSettings {
+    /// `GITHUB_API_URL`: `https://api.github.com` by default; `https://HOST/api/v3` on Enterprise Server.
+    pub api_url: String,
+    pub credentials: GitHubCredentials,
+    /// `OCTOSCOPE_REPOS` and `OCTOSCOPE_ORGS` (comma-separated).
+    pub tracked: Tracked,
+}
+
+impl GitHubSettings {
+    /// None when no credentials are configured (completeness checks are then off).
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let set = |k: &str| env(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let api_url = set("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_owned());
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            return Err(ConfigError::new("GITHUB_API_URL", "expected an http(s) URL, e.g. https://github.example.com/api/v3"));
+        }
+        let mut tracked = Tracked::default();
+        for r in set("OCTOSCOPE_REPOS").unwrap_or_default().split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            tracked.repos.push(RepoName::parse(r).map_err(|e| ConfigError::new("OCTOSCOPE_REPOS", e.to_string()))?);
+        }
+        for o in set("OCTOSCOPE_ORGS").unwrap_or_default().split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            if !o.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err(ConfigError::new("OCTOSCOPE_ORGS", format!("{o:?} is not an organisation login")));
+            }
+            tracked.orgs.push(o.to_owned());
+        }
+        let credentials = match (set("GITHUB_TOKEN"), set("GITHUB_APP_ID")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new("GITHUB_TOKEN", "set either GITHUB_TOKEN or GITHUB_APP_ID, not both"));
+            }
+            (Some(token), None) => GitHubCredentials::Token(token),
+            (None, Some(id)) => {
+                let app_id = id.parse().map_err(|_| ConfigError::new("GITHUB_APP_ID", "expected the app's numeric id"))?;
+                let private_key_pem = match (set("GITHUB_APP_PRIVATE_KEY"), set("GITHUB_APP_PRIVATE_KEY_PATH")) {
+                    (Some(pem), _) => pem.replace("\\n", "\n"),
+                    (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
+                        ConfigError::new("GITHUB_APP_PRIVATE_KEY_PATH", format!("cannot read {path}: {e}"))
+                    })?,
+                    (None, None) => {
+                        return Err(ConfigError::new(
+                            "GITHUB_APP_PRIVATE_KEY",
+                            "required with GITHUB_APP_ID (or GITHUB_APP_PRIVATE_KEY_PATH)",
+                        ));
+                    }
+                };
+                if !private_key_pem.contains("PRIVATE KEY") {
+                    return Err(ConfigError::new("GITHUB_APP_PRIVATE_KEY", "expected a PEM private key"));
+                }
+                let installation_id = set("GITHUB_APP_INSTALLATION_ID")
+                    .map(|v| v.parse().map_err(|_| ConfigError::new("GITHUB_APP_INSTALLATION_ID", "expected a number")))
+                    .transpose()?;
+                GitHubCredentials::App { app_id, private_key_pem, installation_id }
+            }
+            (None, None) => {
+                if !tracked.repos.is_empty() || !tracked.orgs.is_empty() {
+                    return Err(ConfigError::new(
+                        "GITHUB_TOKEN",
+                        "OCTOSCOPE_REPOS/OCTOSCOPE_ORGS need GitHub credentials: set GITHUB_TOKEN or a GitHub App",
+                    ));
+                }
+                return Ok(None);
+            }
+        };
+        Ok(Some(Self { api_url, credentials, tracked }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +292,23 @@ mod tests {
         for (var, value) in cases {
             let err = ServeConfig::load(l, dir.path().into(), env(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn github_settings_validate_and_redact() {
+        assert!(GitHubSettings::load(env(&[])).unwrap().is_none());
+        let s = GitHubSettings::load(env(&[("GITHUB_TOKEN", "ghp_secret"), ("OCTOSCOPE_REPOS", "a/b, c/d")])).unwrap().unwrap();
+        assert_eq!(s.tracked.repos.len(), 2);
+        assert!(!format!("{s:?}").contains("ghp_secret"));
+        for (pairs, var) in [
+            (&[("OCTOSCOPE_REPOS", "a/b")][..], "GITHUB_TOKEN"),
+            (&[("GITHUB_TOKEN", "t"), ("OCTOSCOPE_REPOS", "nope")], "OCTOSCOPE_REPOS"),
+            (&[("GITHUB_TOKEN", "t"), ("GITHUB_API_URL", "ftp://x")], "GITHUB_API_URL"),
+            (&[("GITHUB_APP_ID", "12")], "GITHUB_APP_PRIVATE_KEY"),
+            (&[("GITHUB_APP_ID", "x")], "GITHUB_APP_ID"),
+        ] {
+            assert_eq!(GitHubSettings::load(env(pairs)).unwrap_err().var, var);
         }
     }
 

@@ -10,6 +10,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod github;
+pub mod integrity;
 pub mod ports;
 pub mod services;
 pub mod views;

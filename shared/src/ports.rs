@@ -7,6 +7,8 @@ use base64::Engine as _;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::domain::*;
+use crate::github::{OrgSnapshot, RepoSnapshot};
+use crate::integrity::{CheckRun, Gap, JobRecord, ResyncJob, Target};
 use crate::views::*;
 
 /// A store failure. `is_retryable` says whether trying again can help (a busy
@@ -144,6 +146,53 @@ pub trait Store: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<DeliveryView>, StoreError>;
     async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    // Completeness.
+
+    /// Repositories and organisations Octoscope has heard of (entities and ledger).
+    async fn tracked(&self) -> Result<Tracked, StoreError>;
+    /// The store's side of the integrity comparison, in GitHub's terms.
+    async fn repo_summaries(&self, repos: &[RepoName]) -> Result<Vec<RepoSnapshot>, StoreError>;
+    async fn org_summaries(&self, orgs: &[String]) -> Result<Vec<OrgSnapshot>, StoreError>;
+    /// Current members of each team of `org`: (slug, logins).
+    async fn team_rosters(&self, org: &str) -> Result<Vec<(String, Vec<String>)>, StoreError>;
+    /// Which of these deliveries the ledger already holds (in the same order).
+    async fn known_deliveries(&self, keys: &[DeliveryKey]) -> Result<Vec<bool>, StoreError>;
+    /// The hooks deliveries came from, with where they came from.
+    async fn delivery_hooks(&self) -> Result<Vec<HookSeen>, StoreError>;
+    async fn record_check(&self, run: &CheckRun) -> Result<(), StoreError>;
+    /// When `target` last matched GitHub in a check (not a dry run).
+    async fn verified_at(&self, target: &Target) -> Result<Option<Timestamp>, StoreError>;
+    async fn list_checks(&self, page: &PageRequest) -> Result<Page<CheckRun>, StoreError>;
+    async fn save_job(&self, job: &JobRecord) -> Result<(), StoreError>;
+    async fn list_jobs(&self, page: &PageRequest) -> Result<Page<JobRecord>, StoreError>;
+    /// Take (or renew, for the same owner) the lock `key` until `now + ttl`;
+    /// false if someone else holds it unexpired.
+    async fn try_lock(&self, key: &str, owner: &str, now: Timestamp, ttl: chrono::TimeDelta)
+        -> Result<bool, StoreError>;
+    async fn release_lock(&self, key: &str, owner: &str) -> Result<(), StoreError>;
+    async fn checkpoint(&self, job_id: &str) -> Result<Option<String>, StoreError>;
+    /// Save where `job_id` got to; None clears it (the job finished).
+    async fn save_checkpoint(&self, job_id: &str, cursor: Option<&str>, at: Timestamp) -> Result<(), StoreError>;
+}
+
+/// What Octoscope tracks, as the store knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tracked {
+    pub repos: Vec<RepoName>,
+    pub orgs: Vec<String>,
+}
+
+/// A webhook configuration deliveries came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookSeen {
+    pub hook_id: HookId,
+    /// Organisation of its deliveries.
+    pub org: Option<String>,
+    /// A repository it delivered for.
+    pub repo: Option<RepoName>,
+    /// It delivered organisation-only events (teams, members): an organisation hook.
+    pub org_events: bool,
 }
 
 /// The raw body of every accepted delivery, kept before normalisation so that
@@ -154,6 +203,28 @@ pub trait RawArchive: Send + Sync {
     async fn put(&self, delivery: &RawDelivery) -> Result<(), ArchiveError>;
     /// Deliveries in the order they were archived, `limit` at a time after `after`.
     async fn scan(&self, after: Option<u64>, limit: usize) -> Result<Vec<(u64, RawDelivery)>, ArchiveError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the gap queue is unavailable")]
+pub struct QueueError(#[source] pub anyhow::Error);
+
+/// Where the integrity check sends gaps. At most one pending message per
+/// (target, kind): a gap already waiting is not queued again.
+#[async_trait]
+pub trait GapQueue: Send + Sync {
+    /// Queue `gaps`; returns how many were new.
+    async fn send(&self, gaps: &[Gap]) -> Result<usize, QueueError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the resync job could not be started")]
+pub struct LaunchError(#[source] pub anyhow::Error);
+
+/// Starts a resync job: in-process on one machine, an ECS task on AWS.
+#[async_trait]
+pub trait JobLauncher: Send + Sync {
+    async fn launch(&self, job: &ResyncJob) -> Result<(), LaunchError>;
 }
 
 /// The time, as a port, so tests can hold it still.

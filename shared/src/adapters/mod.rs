@@ -1,7 +1,8 @@
 //! Adapters: one real implementation of each port per mode.
 
 pub mod clock;
-#[cfg(feature = "sqlite")]
-pub mod sqlite;
+pub mod local;
 #[cfg(feature = "github")]
 pub mod github;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;

@@ -1,6 +1,9 @@
 //! Services: the product's behaviour, over ports only.
 
+pub mod dispatch;
 pub mod ingest;
+pub mod integrity;
 pub mod replay;
+pub mod resync;
 
 pub use ingest::{IngestError, IngestService, Ingested, WebhookRequest};

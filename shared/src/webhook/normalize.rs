@@ -115,6 +115,11 @@ impl Ctx<'_> {
             activity_at,
         }));
         self.out.repo = Some(name.clone());
+        if let Some(OwnerRef { login: Some(login), kind: Some(kind) }) = &r.owner
+            && kind == "Organization"
+        {
+            self.out.org.get_or_insert_with(|| login.clone());
+        }
         Ok(name)
     }
 
@@ -407,9 +412,6 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
             cx.out.repo = e.repository.and_then(|r| r.full_name).and_then(|n| RepoName::parse(&n).ok());
             cx.org(&e.organization);
         }
-    }
-    if cx.out.org.is_none() {
-        cx.out.org = cx.out.repo.as_ref().map(|r| r.owner().to_owned());
     }
     Ok(cx.out)
 }

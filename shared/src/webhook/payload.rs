@@ -64,9 +64,17 @@ pub struct OrgRef {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct OwnerRef {
+    pub login: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
 pub struct RepoPayload {
     pub id: Option<i64>,
     pub full_name: String,
+    pub owner: Option<OwnerRef>,
     pub default_branch: Option<String>,
     pub private: Option<bool>,
     pub archived: Option<bool>,
