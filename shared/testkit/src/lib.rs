@@ -71,9 +71,16 @@ impl Server {
     /// Start `bin serve` on a free loopback port over `data_dir` with `env`,
     /// and wait until it says where it listens.
     pub fn start(bin: &Path, data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_with_args(bin, data_dir, env, &[])
+    }
+
+    /// As [`Server::start`], with more `serve` arguments.
+    pub fn start_with_args(bin: &Path, data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> anyhow::Result<Self> {
         let mut cmd = Command::new(bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(args)
+            .env_remove("GITHUB_TOKEN")
             .env_remove("GITHUB_WEBHOOK_SECRET")
             .env_remove("OCTOSCOPE_API_TOKENS")
             .stdout(Stdio::piped())

@@ -1,0 +1,197 @@
+//! Completeness end to end: a fake GitHub holding a ground-truth organisation
+//! delivers its history to a real `octoscope serve` with losses, duplicates and
+//! reordering; one `octoscope check` must make the store equal the truth.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use octoscope_fakehub::{FakeHub, Faults, HubConfig, Org, OrgSpec, RateLimit, WebhookSpec};
+use octoscope_testkit::Server;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_octoscope");
+const SECRET: &str = "fakehub-webhook-secret";
+
+async fn all(client: &reqwest::Client, base: &str, path: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor = None::<String>;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{base}{path}{sep}limit=500&cursor={c}"),
+            None => format!("{base}{path}{sep}limit=500"),
+        };
+        let page: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+        items.extend(page["items"].as_array().unwrap_or_else(|| panic!("{url}: {page}")).iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return items,
+        }
+    }
+}
+
+fn time(v: &Value) -> Option<DateTime<Utc>> {
+    v.as_str().map(|s| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc))
+}
+
+/// Every difference between the store (through the API) and the ground truth.
+async fn differences(client: &reqwest::Client, base: &str, org: &Org) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let repos = all(client, base, "/api/repos").await;
+    for repo in &org.repos {
+        let name = repo.full_name();
+        let pulls = all(client, base, &format!("/api/pulls?repo={name}&state=all")).await;
+        let ours: BTreeMap<u64, &Value> = pulls.iter().map(|p| (p["number"].as_u64().unwrap(), p)).collect();
+        if ours.len() != repo.pulls.len() {
+            diffs.push(format!("{name}: {} pull requests here, {} on GitHub", ours.len(), repo.pulls.len()));
+        }
+        for truth in &repo.pulls {
+            let Some(p) = ours.get(&truth.number) else {
+                diffs.push(format!("{name}#{} missing", truth.number));
+                continue;
+            };
+            let state = truth.state.graphql().to_ascii_lowercase();
+            if p["state"] != state.as_str() || time(&p["merged_at"]) != truth.merged_at || time(&p["closed_at"]) != truth.closed_at {
+                diffs.push(format!(
+                    "{name}#{}: state {} merged {} closed {}, truth {state} {:?} {:?}",
+                    truth.number, p["state"], p["merged_at"], p["closed_at"], truth.merged_at, truth.closed_at
+                ));
+            }
+            let detail: Value =
+                client.get(format!("{base}/api/pulls/{name}/{}", truth.number)).send().await.unwrap().json().await.unwrap();
+            let mut got: Vec<(i64, String)> = detail["reviews"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["id"].as_i64().unwrap(), r["state"].as_str().unwrap().to_owned()))
+                .collect();
+            let mut want: Vec<(i64, String)> = truth.reviews.iter().map(|r| (r.id, r.state.webhook().to_owned())).collect();
+            got.sort();
+            want.sort();
+            if got != want {
+                diffs.push(format!("{name}#{} reviews: {got:?} vs truth {want:?}", truth.number));
+            }
+        }
+        let ours_repo = repos.iter().find(|r| r["full_name"] == name.as_str());
+        let heads: BTreeMap<String, String> = ours_repo
+            .map(|r| {
+                r["branches"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| (b["name"].as_str().unwrap().to_owned(), b["head_sha"].as_str().unwrap_or("").to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let truth_heads: BTreeMap<String, String> =
+            repo.branches.iter().map(|b| (b.name.clone(), b.head_sha.clone())).collect();
+        if heads != truth_heads {
+            diffs.push(format!("{name} branch heads: {heads:?} vs truth {truth_heads:?}"));
+        }
+    }
+    let teams = all(client, base, &format!("/api/teams?org={}", org.login)).await;
+    for team in &org.teams {
+        let mut truth = team.members.clone();
+        truth.sort();
+        let ours: Vec<String> = teams
+            .iter()
+            .find(|t| t["slug"] == team.slug.as_str())
+            .map(|t| t["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        if ours != truth {
+            diffs.push(format!("team {}: {ours:?} vs truth {truth:?}", team.slug));
+        }
+    }
+    if teams.len() != org.teams.len() {
+        diffs.push(format!("{} teams here, {} on GitHub", teams.len(), org.teams.len()));
+    }
+    diffs
+}
+
+fn check(data_dir: &Path, hub: &FakeHub, org: &str, dry_run: bool) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["check", "--data-dir"]).arg(data_dir);
+    if dry_run {
+        cmd.arg("--dry-run");
+    }
+    let out = cmd
+        .env("GITHUB_API_URL", &hub.url)
+        .env("GITHUB_TOKEN", hub.token())
+        .env("OCTOSCOPE_ORGS", org)
+        .env_remove("GITHUB_APP_ID")
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "octoscope check failed: {said}");
+    said
+}
+
+async fn converges(config: HubConfig) {
+    // GIVEN a ground-truth org of 5 repositories × 100 pull requests, 4 teams
+    let spec = OrgSpec { repos: 5, pulls: 100, teams: 4, members: 20, ..OrgSpec::default() };
+    let hub = FakeHub::start_with(spec.clone(), config).await.unwrap();
+    let org = hub.org().clone();
+    assert_eq!(org.repos.iter().map(|r| r.pulls.len()).sum::<usize>(), 500);
+    // AND octoscope serve with AWS's payload limit (a 7 MB event is refused, as API Gateway would)
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_args(
+        Path::new(BIN),
+        dir.path(),
+        &[("GITHUB_WEBHOOK_SECRET", SECRET), ("OCTOSCOPE_MAX_BODY_BYTES", "6291456")],
+        &["--check-interval", "0"],
+    )
+    .unwrap();
+    // WHEN the history arrives with 10 % dropped, 5 % duplicated, 20 % reordered, and one oversized event
+    let spec = WebhookSpec {
+        secret: SECRET.into(),
+        drop_share: 0.10,
+        duplicate_share: 0.05,
+        reorder_share: 0.20,
+        oversized_event: true,
+        concurrency: 4,
+        ..WebhookSpec::default()
+    };
+    let sent = hub.send_webhooks(&format!("{}/webhook", server.base), &spec).await.unwrap();
+    assert!(!sent.dropped.is_empty() && !sent.duplicated.is_empty() && sent.reordered > 0, "{sent:?}");
+    assert_eq!(sent.statuses.get(&413), Some(&1), "the oversized event is refused on arrival: {:?}", sent.statuses);
+    assert!(!sent.statuses.keys().any(|s| *s >= 500), "no 5xx: {:?}", sent.statuses);
+    let client = reqwest::Client::new();
+    let before = differences(&client, &server.base, &org).await;
+    assert!(!before.is_empty(), "the losses must show before the check");
+
+    // THEN a dry run finds gaps and repairs nothing
+    let said = check(dir.path(), &hub, &org.login, true);
+    assert!(said.contains("gaps:"), "{said}");
+    assert_eq!(differences(&client, &server.base, &org).await.len(), before.len());
+
+    // AND one check makes the store equal the ground truth
+    let said = check(dir.path(), &hub, &org.login, false);
+    let after = differences(&client, &server.base, &org).await;
+    assert!(after.is_empty(), "after one check, {} differences remain (first: {:?})\n{said}", after.len(), &after[..after.len().min(5)]);
+    let integrity: Value = client.get(format!("{}/api/integrity", server.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(integrity["items"].as_array().unwrap().len(), 2, "both checks are recorded: {integrity}");
+    assert!(integrity["jobs"].as_array().unwrap().iter().all(|j| j["state"] == "succeeded"), "{integrity}");
+
+    // AND a second check finds nothing left to do
+    let said = check(dir.path(), &hub, &org.login, false);
+    assert!(said.contains("no gaps"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_check_repairs_drops_duplicates_reordering_and_an_oversized_event() {
+    converges(HubConfig::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn it_still_converges_with_5xx_secondary_limits_and_a_rate_limit_that_runs_out() {
+    converges(HubConfig {
+        rate_limit: RateLimit::new(12, Duration::from_secs(2)),
+        faults: Faults { server_error_share: 0.05, secondary_limit_share: 0.03, seed: 11 },
+        retry_after_secs: 1,
+        ..HubConfig::default()
+    })
+    .await;
+}
