@@ -194,7 +194,10 @@ impl GitHubSettings {
         let set = |k: &str| env(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let api_url = set("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_owned());
         if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            return Err(ConfigError::new("GITHUB_API_URL", "expected an http(s) URL, e.g. https://github.example.com/api/v3"));
+            return Err(ConfigError::new(
+                "GITHUB_API_URL",
+                "expected an http(s) URL, e.g. https://github.example.com/api/v3",
+            ));
         }
         let mut tracked = Tracked::default();
         for r in set("OCTOSCOPE_REPOS").unwrap_or_default().split(',').map(str::trim).filter(|r| !r.is_empty()) {
@@ -212,7 +215,8 @@ impl GitHubSettings {
             }
             (Some(token), None) => GitHubCredentials::Token(token),
             (None, Some(id)) => {
-                let app_id = id.parse().map_err(|_| ConfigError::new("GITHUB_APP_ID", "expected the app's numeric id"))?;
+                let app_id =
+                    id.parse().map_err(|_| ConfigError::new("GITHUB_APP_ID", "expected the app's numeric id"))?;
                 let private_key_pem = match (set("GITHUB_APP_PRIVATE_KEY"), set("GITHUB_APP_PRIVATE_KEY_PATH")) {
                     (Some(pem), _) => pem.replace("\\n", "\n"),
                     (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
@@ -298,7 +302,9 @@ mod tests {
     #[test]
     fn github_settings_validate_and_redact() {
         assert!(GitHubSettings::load(env(&[])).unwrap().is_none());
-        let s = GitHubSettings::load(env(&[("GITHUB_TOKEN", "ghp_secret"), ("OCTOSCOPE_REPOS", "a/b, c/d")])).unwrap().unwrap();
+        let s = GitHubSettings::load(env(&[("GITHUB_TOKEN", "ghp_secret"), ("OCTOSCOPE_REPOS", "a/b, c/d")]))
+            .unwrap()
+            .unwrap();
         assert_eq!(s.tracked.repos.len(), 2);
         assert!(!format!("{s:?}").contains("ghp_secret"));
         for (pairs, var) in [

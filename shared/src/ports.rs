@@ -168,8 +168,13 @@ pub trait Store: Send + Sync {
     async fn list_jobs(&self, page: &PageRequest) -> Result<Page<JobRecord>, StoreError>;
     /// Take (or renew, for the same owner) the lock `key` until `now + ttl`;
     /// false if someone else holds it unexpired.
-    async fn try_lock(&self, key: &str, owner: &str, now: Timestamp, ttl: chrono::TimeDelta)
-        -> Result<bool, StoreError>;
+    async fn try_lock(
+        &self,
+        key: &str,
+        owner: &str,
+        now: Timestamp,
+        ttl: chrono::TimeDelta,
+    ) -> Result<bool, StoreError>;
     async fn release_lock(&self, key: &str, owner: &str) -> Result<(), StoreError>;
     async fn checkpoint(&self, job_id: &str) -> Result<Option<String>, StoreError>;
     /// Save where `job_id` got to; None clears it (the job finished).

@@ -119,7 +119,10 @@ async fn main() -> anyhow::Result<()> {
                 refuse(ConfigError::new("--repo/--org", "name at least one repository or organisation"));
             }
             let github = refuse_bad(GitHubSettings::load(env)).unwrap_or_else(|| {
-                refuse(ConfigError::new("GITHUB_TOKEN", "backfill needs GitHub credentials: GITHUB_TOKEN or a GitHub App"))
+                refuse(ConfigError::new(
+                    "GITHUB_TOKEN",
+                    "backfill needs GitHub credentials: GITHUB_TOKEN or a GitHub App",
+                ))
             });
             let (store, _) = open(&data_dir)?;
             let loop_ = Completeness::new(store.clone(), &github).await?;
@@ -171,7 +174,9 @@ impl Completeness {
             },
         };
         let github = Arc::new(
-            GitHubClient::new(GitHubConfig::new(settings.api_url.clone(), auth)).await.context("connecting to GitHub")?,
+            GitHubClient::new(GitHubConfig::new(settings.api_url.clone(), auth))
+                .await
+                .context("connecting to GitHub")?,
         );
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let queue = Arc::new(LocalQueue::default());
@@ -209,7 +214,11 @@ async fn check(c: &Completeness, store: Arc<dyn Store>, dry_run: bool) -> anyhow
         return Ok(());
     }
     let (jobs, failed) = c.repair(store.as_ref()).await?;
-    println!("{jobs} resync jobs ran; {} failed; {} GitHub requests remaining", failed.len(), remaining(c.github.as_ref()));
+    println!(
+        "{jobs} resync jobs ran; {} failed; {} GitHub requests remaining",
+        failed.len(),
+        remaining(c.github.as_ref())
+    );
     for (id, e) in &failed {
         println!("  {id}: {e}");
     }
@@ -257,7 +266,10 @@ async fn backfill(c: &Completeness, mut repos: Vec<RepoName>, orgs: Vec<String>)
             })
             .await
             .with_context(|| format!("backfilling {target}"))?;
-        bar.println(format!("{target}: {} pull requests in {} pages, {} written", done.pulls, done.pages, done.written));
+        bar.println(format!(
+            "{target}: {} pull requests in {} pages, {} written",
+            done.pulls, done.pages, done.written
+        ));
     }
     bar.finish_with_message(format!("backfill done; GitHub budget left: {}", remaining(c.github.as_ref())));
     Ok(())

@@ -54,21 +54,31 @@ async fn differences(client: &reqwest::Client, base: &str, org: &Org) -> Vec<Str
                 continue;
             };
             let state = truth.state.graphql().to_ascii_lowercase();
-            if p["state"] != state.as_str() || time(&p["merged_at"]) != truth.merged_at || time(&p["closed_at"]) != truth.closed_at {
+            if p["state"] != state.as_str()
+                || time(&p["merged_at"]) != truth.merged_at
+                || time(&p["closed_at"]) != truth.closed_at
+            {
                 diffs.push(format!(
                     "{name}#{}: state {} merged {} closed {}, truth {state} {:?} {:?}",
                     truth.number, p["state"], p["merged_at"], p["closed_at"], truth.merged_at, truth.closed_at
                 ));
             }
-            let detail: Value =
-                client.get(format!("{base}/api/pulls/{name}/{}", truth.number)).send().await.unwrap().json().await.unwrap();
+            let detail: Value = client
+                .get(format!("{base}/api/pulls/{name}/{}", truth.number))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             let mut got: Vec<(i64, String)> = detail["reviews"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|r| (r["id"].as_i64().unwrap(), r["state"].as_str().unwrap().to_owned()))
                 .collect();
-            let mut want: Vec<(i64, String)> = truth.reviews.iter().map(|r| (r.id, r.state.webhook().to_owned())).collect();
+            let mut want: Vec<(i64, String)> =
+                truth.reviews.iter().map(|r| (r.id, r.state.webhook().to_owned())).collect();
             got.sort();
             want.sort();
             if got != want {
@@ -170,8 +180,14 @@ async fn converges(config: HubConfig) {
     // AND one check makes the store equal the ground truth
     let said = check(dir.path(), &hub, &org.login, false);
     let after = differences(&client, &server.base, &org).await;
-    assert!(after.is_empty(), "after one check, {} differences remain (first: {:?})\n{said}", after.len(), &after[..after.len().min(5)]);
-    let integrity: Value = client.get(format!("{}/api/integrity", server.base)).send().await.unwrap().json().await.unwrap();
+    assert!(
+        after.is_empty(),
+        "after one check, {} differences remain (first: {:?})\n{said}",
+        after.len(),
+        &after[..after.len().min(5)]
+    );
+    let integrity: Value =
+        client.get(format!("{}/api/integrity", server.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(integrity["items"].as_array().unwrap().len(), 2, "both checks are recorded: {integrity}");
     assert!(integrity["jobs"].as_array().unwrap().iter().all(|j| j["state"] == "succeeded"), "{integrity}");
 

@@ -12,10 +12,13 @@ use crate::integrity::{Gap, GapKind, ResyncJob, Target};
 use crate::ports::{GapQueue, JobLauncher, LaunchError, QueueError};
 use crate::services::resync::ResyncService;
 
+/// The waiting gaps, and the (target, kind) of each, for dedupe.
+type Waiting = (VecDeque<Gap>, HashSet<(Target, GapKind)>);
+
 /// Gaps waiting for the worker. A (target, kind) already waiting is not queued again.
 #[derive(Default)]
 pub struct LocalQueue {
-    state: Mutex<(VecDeque<Gap>, HashSet<(Target, GapKind)>)>,
+    state: Mutex<Waiting>,
     ready: Notify,
 }
 

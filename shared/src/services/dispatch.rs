@@ -2,8 +2,8 @@
 //! it, and launch it. The same on one machine (in-process) and on AWS (an SQS
 //! batch in, ECS tasks out).
 
-use std::collections::BTreeMap;
 use anyhow::Context as _;
+use std::collections::BTreeMap;
 
 use crate::integrity::{Gap, JobRecord, JobState, ResyncJob, Target};
 use crate::ports::{Clock, JobLauncher, Store};

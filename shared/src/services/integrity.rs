@@ -146,7 +146,14 @@ impl IntegrityService {
             // The newest failed attempt per delivery GUID.
             let mut latest: BTreeMap<String, &crate::github::HookDelivery> = BTreeMap::new();
             for d in &failed {
-                latest.entry(d.guid.clone()).and_modify(|cur| if d.delivered_at > cur.delivered_at { *cur = d }).or_insert(d);
+                latest
+                    .entry(d.guid.clone())
+                    .and_modify(|cur| {
+                        if d.delivered_at > cur.delivered_at {
+                            *cur = d
+                        }
+                    })
+                    .or_insert(d);
             }
             let keys: Vec<DeliveryKey> = latest
                 .keys()
@@ -245,8 +252,12 @@ pub fn compare_repo(theirs: &RepoSnapshot, ours: Option<&RepoSnapshot>) -> Vec<(
         ));
     }
     let ours_heads: BTreeMap<&str, &str> = ours.branches.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
-    let mut differ: Vec<&str> =
-        theirs.branches.iter().filter(|(n, s)| ours_heads.get(n.as_str()) != Some(&s.as_str())).map(|(n, _)| n.as_str()).collect();
+    let mut differ: Vec<&str> = theirs
+        .branches
+        .iter()
+        .filter(|(n, s)| ours_heads.get(n.as_str()) != Some(&s.as_str()))
+        .map(|(n, _)| n.as_str())
+        .collect();
     if !theirs.branches_truncated {
         let theirs_names: HashSet<&str> = theirs.branches.iter().map(|(n, _)| n.as_str()).collect();
         differ.extend(ours.branches.iter().map(|(n, _)| n.as_str()).filter(|n| !theirs_names.contains(n)));

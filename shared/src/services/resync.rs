@@ -63,7 +63,11 @@ impl ResyncService {
     }
 
     /// Run `job` to the end (or to its first error), resuming from its checkpoint.
-    pub async fn run(&self, job: &ResyncJob, mut progress: impl FnMut(&Progress) + Send) -> Result<Progress, ResyncError> {
+    pub async fn run(
+        &self,
+        job: &ResyncJob,
+        mut progress: impl FnMut(&Progress) + Send,
+    ) -> Result<Progress, ResyncError> {
         let lock = job.target.to_string();
         let failed = |source: anyhow::Error| ResyncError::Failed { target: job.target.clone(), source };
         let now = self.clock.now();
@@ -152,7 +156,8 @@ impl ResyncService {
         let branches = self.github.branches(repo).await.context("reading branches")?;
         let names: HashSet<String> = branches.iter().map(|b| b.name.clone()).collect();
         let ours = self.store.repo_summaries(std::slice::from_ref(repo)).await?;
-        let mut changes: Vec<Change> = branches.into_iter().map(|b| Change::Branch(Branch { version: now, ..b })).collect();
+        let mut changes: Vec<Change> =
+            branches.into_iter().map(|b| Change::Branch(Branch { version: now, ..b })).collect();
         for (name, _) in ours.iter().flat_map(|o| o.branches.iter()) {
             if !names.contains(name) {
                 changes.push(Change::Branch(Branch {

@@ -24,6 +24,23 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![M::up(include_str!("schema_v1.sql")), M::up(include_str!("schema_v2.sql"))])
 }
 
+/// Bring the schema to the latest version. Each migration is one transaction;
+/// when another process (`serve` and `check` started together) migrates the
+/// same file at the same moment, the loser's transaction fails and a retry
+/// finds the schema current.
+fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
+    let mut attempt = 0;
+    loop {
+        match migrations().to_latest(conn) {
+            Err(_) if attempt < 5 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50 * attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The store on SQLite: one writer thread with group commit (SQLite has one
 /// writer at a time anyway) and a pool of readers, which WAL lets run beside it.
 #[derive(Clone)]
@@ -39,7 +56,7 @@ impl SqliteStore {
         // The store can be rebuilt from the archive (`octoscope replay`), so it
         // trades the last moments before a power cut for speed; the archive does not.
         configure(&conn, "NORMAL").context("configuring the store database")?;
-        migrations().to_latest(&mut conn).context("migrating the store schema")?;
+        migrate(&mut conn).context("migrating the store schema")?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| c.busy_timeout(std::time::Duration::from_secs(5)));
@@ -881,11 +898,7 @@ impl Store for SqliteStore {
             let deleted: Vec<String> =
                 query(conn, "SELECT full_name FROM repos WHERE deleted = 1", vec![], |r| r.get(0))?;
             Ok(Tracked {
-                repos: repos
-                    .iter()
-                    .filter(|r| !deleted.contains(r))
-                    .filter_map(|r| RepoName::parse(r).ok())
-                    .collect(),
+                repos: repos.iter().filter(|r| !deleted.contains(r)).filter_map(|r| RepoName::parse(r).ok()).collect(),
                 orgs,
             })
         })
@@ -906,7 +919,9 @@ impl Store for SqliteStore {
                 )?;
                 let count = |s: &str| counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
                 let newest: Option<String> = conn
-                    .query_row("SELECT MAX(updated_at) FROM pull_requests WHERE repo = ?1", [repo.as_str()], |r| r.get(0))
+                    .query_row("SELECT MAX(updated_at) FROM pull_requests WHERE repo = ?1", [repo.as_str()], |r| {
+                        r.get(0)
+                    })
                     .map_err(store_error)?;
                 let branches = query(
                     conn,
@@ -984,7 +999,9 @@ impl Store for SqliteStore {
         let keys = keys.to_vec();
         self.read(move |conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT 1 FROM deliveries WHERE hook_id = ?1 AND delivery_id = ?2 AND status != 'pending'")
+                .prepare_cached(
+                    "SELECT 1 FROM deliveries WHERE hook_id = ?1 AND delivery_id = ?2 AND status != 'pending'",
+                )
                 .map_err(store_error)?;
             keys.iter()
                 .map(|k| stmt.exists(params![k.hook_id.as_str(), k.delivery_id.as_str()]).map_err(store_error))
@@ -1165,7 +1182,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn try_lock(&self, key: &str, owner: &str, now: Timestamp, ttl: chrono::TimeDelta) -> Result<bool, StoreError> {
+    async fn try_lock(
+        &self,
+        key: &str,
+        owner: &str,
+        now: Timestamp,
+        ttl: chrono::TimeDelta,
+    ) -> Result<bool, StoreError> {
         let (key, owner, now_s, until) = (key.to_owned(), owner.to_owned(), ts(&now), ts(&(now + ttl)));
         self.write(move |conn| {
             let n = conn
@@ -1183,7 +1206,9 @@ impl Store for SqliteStore {
     async fn release_lock(&self, key: &str, owner: &str) -> Result<(), StoreError> {
         let (key, owner) = (key.to_owned(), owner.to_owned());
         self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM locks WHERE key = ?1 AND owner = ?2")?.execute(params![key, owner]).map(drop)
+            conn.prepare_cached("DELETE FROM locks WHERE key = ?1 AND owner = ?2")?
+                .execute(params![key, owner])
+                .map(drop)
         })
         .await
     }
@@ -1212,5 +1237,4 @@ impl Store for SqliteStore {
         })
         .await
     }
-
 }
