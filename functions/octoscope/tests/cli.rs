@@ -10,28 +10,8 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_octoscope");
 const SECRET: &str = "cli-test-secret";
 
-async fn get(client: &reqwest::Client, url: String) -> Value {
-    let resp = client.get(&url).send().await.unwrap();
-    assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
-    resp.json().await.unwrap()
-}
-
 async fn all(client: &reqwest::Client, base: &str, path: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut cursor = None::<String>;
-    loop {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let url = match &cursor {
-            Some(c) => format!("{base}{path}{sep}cursor={c}"),
-            None => format!("{base}{path}"),
-        };
-        let page = get(client, url).await;
-        items.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return items,
-        }
-    }
+    octoscope_testkit::all_items(client, base, path).await
 }
 
 #[tokio::test]

@@ -16,21 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_octoscope");
 const SECRET: &str = "fakehub-webhook-secret";
 
 async fn all(client: &reqwest::Client, base: &str, path: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut cursor = None::<String>;
-    loop {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let url = match &cursor {
-            Some(c) => format!("{base}{path}{sep}limit=500&cursor={c}"),
-            None => format!("{base}{path}{sep}limit=500"),
-        };
-        let page: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
-        items.extend(page["items"].as_array().unwrap_or_else(|| panic!("{url}: {page}")).iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return items,
-        }
-    }
+    octoscope_testkit::all_items(client, base, path).await
 }
 
 fn time(v: &Value) -> Option<DateTime<Utc>> {

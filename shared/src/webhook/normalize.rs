@@ -310,25 +310,8 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
         "workflow_run" => {
             let e: WorkflowRunEvent = parse(event, body)?;
             cx.out.action = e.action;
-            let r = e.workflow_run;
-            let repo = cx.repository(&e.repository, Some(r.updated_at.0))?;
-            cx.push(Change::WorkflowRun(WorkflowRun {
-                repo,
-                id: r.id,
-                name: r.name,
-                workflow_id: r.workflow_id,
-                head_branch: r.head_branch,
-                head_sha: r.head_sha,
-                event: r.event,
-                status: RunStatus::parse(r.status.as_deref().unwrap_or("queued")),
-                conclusion: r.conclusion,
-                run_number: r.run_number,
-                run_attempt: r.run_attempt,
-                actor: login(&r.actor),
-                created_at: r.created_at.0,
-                run_started_at: t(r.run_started_at),
-                updated_at: r.updated_at.0,
-            }));
+            let repo = cx.repository(&e.repository, Some(e.workflow_run.updated_at.0))?;
+            cx.push(Change::WorkflowRun(workflow_run(repo, e.workflow_run)));
         }
         "workflow_job" => {
             let e: WorkflowJobEvent = parse(event, body)?;
@@ -447,6 +430,27 @@ pub fn pull_request(repo: RepoName, p: &PullRequestPayload) -> PullRequest {
         base_ref: p.base.as_ref().and_then(|b| b.git_ref.clone()),
         head_ref: p.head.as_ref().and_then(|h| h.git_ref.clone()),
         head_sha: p.head.as_ref().and_then(|h| h.sha.clone()),
+    }
+}
+
+/// A workflow run as both the `workflow_run` webhook and the REST API describe it.
+pub fn workflow_run(repo: RepoName, r: WorkflowRunPayload) -> WorkflowRun {
+    WorkflowRun {
+        repo,
+        id: r.id,
+        name: r.name,
+        workflow_id: r.workflow_id,
+        head_branch: r.head_branch,
+        head_sha: r.head_sha,
+        event: r.event,
+        status: RunStatus::parse(r.status.as_deref().unwrap_or("queued")),
+        conclusion: r.conclusion,
+        run_number: r.run_number,
+        run_attempt: r.run_attempt,
+        actor: login(&r.actor),
+        created_at: r.created_at.0,
+        run_started_at: t(r.run_started_at),
+        updated_at: r.updated_at.0,
     }
 }
 

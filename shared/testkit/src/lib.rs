@@ -116,3 +116,25 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Every item of a paginated API list (`{"items": [...], "next_cursor": ...}`),
+/// 500 a page, following `next_cursor`.
+pub async fn all_items(client: &reqwest::Client, base: &str, path: &str) -> Vec<serde_json::Value> {
+    let mut items = Vec::new();
+    let mut cursor = None::<String>;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{base}{path}{sep}limit=500&cursor={c}"),
+            None => format!("{base}{path}{sep}limit=500"),
+        };
+        let resp = client.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
+        let page: serde_json::Value = resp.json().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        items.extend(page["items"].as_array().unwrap_or_else(|| panic!("{url}: {page}")).iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return items,
+        }
+    }
+}

@@ -391,7 +391,9 @@ impl GitHubSource for GitHubClient {
         let mut out = Vec::new();
         self.rest_pages(first, |page: WorkflowRunsPage| {
             let any = !page.workflow_runs.is_empty();
-            out.extend(page.workflow_runs.into_iter().map(|r| r.into_run(repo)));
+            out.extend(
+                page.workflow_runs.into_iter().map(|r| crate::webhook::normalize::workflow_run(repo.clone(), r)),
+            );
             any
         })
         .await?;

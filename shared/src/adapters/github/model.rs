@@ -345,54 +345,11 @@ impl PullNode {
 
 // ---- REST
 
-#[derive(Debug, Deserialize)]
-pub struct RestUser {
-    pub login: Option<String>,
-}
-
+/// A page of `GET /repos/{owner}/{repo}/actions/runs`: each run has the same
+/// shape as the `workflow_run` webhook's, so it is read by the same type.
 #[derive(Debug, Deserialize)]
 pub struct WorkflowRunsPage {
-    pub workflow_runs: Vec<RestWorkflowRun>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RestWorkflowRun {
-    pub id: i64,
-    pub name: Option<String>,
-    pub workflow_id: Option<i64>,
-    pub head_branch: Option<String>,
-    pub head_sha: Option<String>,
-    pub event: Option<String>,
-    pub status: Option<String>,
-    pub conclusion: Option<String>,
-    pub run_number: Option<i64>,
-    pub run_attempt: Option<i64>,
-    pub actor: Option<RestUser>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub run_started_at: Option<Timestamp>,
-}
-
-impl RestWorkflowRun {
-    pub fn into_run(self, repo: &RepoName) -> WorkflowRun {
-        WorkflowRun {
-            repo: repo.clone(),
-            id: self.id,
-            name: self.name,
-            workflow_id: self.workflow_id,
-            head_branch: self.head_branch,
-            head_sha: self.head_sha,
-            event: self.event,
-            status: RunStatus::parse(self.status.as_deref().unwrap_or("queued")),
-            conclusion: self.conclusion,
-            run_number: self.run_number,
-            run_attempt: self.run_attempt,
-            actor: self.actor.and_then(|a| a.login),
-            created_at: self.created_at,
-            run_started_at: self.run_started_at,
-            updated_at: self.updated_at,
-        }
-    }
+    pub workflow_runs: Vec<crate::webhook::payload::WorkflowRunPayload>,
 }
 
 #[derive(Debug, Deserialize)]
