@@ -40,6 +40,11 @@ pub fn router(state: AppState) -> Router {
         .route("/workflow-runs", get(workflow_runs))
         .route("/deliveries", get(deliveries))
         .route("/integrity", get(integrity))
+        .route("/metrics/pulls", get(metrics_pulls))
+        .route("/metrics/ci", get(metrics_ci))
+        .route("/metrics/dora", get(metrics_dora))
+        .route("/metrics/health", get(metrics_health))
+        .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -309,4 +314,116 @@ async fn integrity(State(state): State<AppState>, RawQuery(q): RawQuery) -> Resu
         "jobs": jobs.items,
     }))
     .into_response())
+}
+
+// Metrics (definitions in shared/docs/metrics.md) and the API's description.
+
+/// The OpenAPI 3.1 description of this Router, kept by hand beside the docs.
+pub const OPENAPI_JSON: &str = include_str!("../docs/openapi.json");
+
+async fn openapi(RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    Query::parse(q, &[])?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], OPENAPI_JSON).into_response())
+}
+
+/// The default window: the 90 days before `until`; the longest: about ten years.
+const DEFAULT_WINDOW_DAYS: i64 = 90;
+const MAX_WINDOW_DAYS: i64 = 3660;
+
+/// An ISO-8601 time (`2026-03-02T09:00:00Z`, any offset) or a date (`2026-03-02`, midnight UTC).
+fn parse_time(name: &str, v: &str) -> Result<Timestamp, ApiError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    Err(ApiError::BadRequest(format!(
+        "{name} must be an ISO-8601 time (2026-03-02T09:00:00Z) or date (2026-03-02), not {:?}",
+        v.chars().take(40).collect::<String>()
+    )))
+}
+
+impl Query {
+    /// `since` (inclusive) and `until` (exclusive) with the shared filters.
+    fn metrics_filter(&self) -> Result<crate::ports::MetricsFilter, ApiError> {
+        let until = self.get("until").map(|v| parse_time("until", v)).transpose()?.unwrap_or_else(chrono::Utc::now);
+        let since = match self.get("since") {
+            Some(v) => parse_time("since", v)?,
+            None => until - chrono::TimeDelta::days(DEFAULT_WINDOW_DAYS),
+        };
+        if since >= until {
+            return Err(ApiError::BadRequest("since must be before until".into()));
+        }
+        if until - since > chrono::TimeDelta::days(MAX_WINDOW_DAYS) {
+            return Err(ApiError::BadRequest(format!("the window can be at most {MAX_WINDOW_DAYS} days long")));
+        }
+        let team = self
+            .get("team")
+            .map(|t| match t.split_once('/') {
+                Some((org, slug)) if !org.is_empty() && !slug.is_empty() && !slug.contains('/') => {
+                    Ok(crate::ports::TeamRef { org: Some(org.to_owned()), slug: slug.to_owned() })
+                }
+                None => Ok(crate::ports::TeamRef { org: None, slug: t.to_owned() }),
+                _ => Err(ApiError::BadRequest("team must be ORG/SLUG or SLUG".into())),
+            })
+            .transpose()?;
+        let mut f = crate::ports::MetricsFilter::window(since, until);
+        f.repo = self.repo()?;
+        f.author = self.get("author").map(str::to_owned);
+        f.team = team;
+        f.workflow = self.get("workflow").map(str::to_owned);
+        f.branch = self.get("branch").map(str::to_owned);
+        f.environment = self.get("environment").map(str::to_owned);
+        Ok(f)
+    }
+
+    fn group_by(
+        &self,
+        allowed: &[crate::services::metrics::GroupBy],
+    ) -> Result<Option<crate::services::metrics::GroupBy>, ApiError> {
+        let Some(v) = self.get("group_by") else { return Ok(None) };
+        crate::services::metrics::GroupBy::parse(v).filter(|g| allowed.contains(g)).map(Some).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "group_by must be one of {}",
+                allowed.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}
+
+const METRIC_PARAMS: [&str; 6] = ["since", "until", "repo", "team", "author", "group_by"];
+
+fn metrics_service(state: &AppState) -> crate::services::metrics::MetricsService {
+    crate::services::metrics::MetricsService::new(state.store.clone())
+}
+
+/// Pull request flow: throughput, cycle time, time to first review, review
+/// rounds, size, open pull requests by age.
+async fn metrics_pulls(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let q = Query::parse(q, &METRIC_PARAMS)?;
+    let (filter, group_by) = (q.metrics_filter()?, q.group_by(crate::services::metrics::PULL_GROUPS)?);
+    Ok(Json(metrics_service(&state).pulls(&filter, group_by, chrono::Utc::now()).await?).into_response())
+}
+
+/// CI: run duration, job queue time, failure rates.
+async fn metrics_ci(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let params: Vec<&str> = METRIC_PARAMS.iter().copied().chain(["workflow", "branch"]).collect();
+    let q = Query::parse(q, &params)?;
+    let (filter, group_by) = (q.metrics_filter()?, q.group_by(crate::services::metrics::CI_GROUPS)?);
+    Ok(Json(metrics_service(&state).ci(&filter, group_by).await?).into_response())
+}
+
+/// DORA: deployment frequency, lead time for changes, change failure rate.
+async fn metrics_dora(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let params: Vec<&str> = METRIC_PARAMS.iter().copied().chain(["environment"]).collect();
+    let q = Query::parse(q, &params)?;
+    let (filter, group_by) = (q.metrics_filter()?, q.group_by(crate::services::metrics::DORA_GROUPS)?);
+    Ok(Json(metrics_service(&state).dora(&filter, group_by).await?).into_response())
+}
+
+/// Data health per repository: last webhook, last check, its gaps, resync jobs.
+async fn metrics_health(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let q = Query::parse(q, &["repo"])?;
+    Ok(Json(metrics_service(&state).health(q.repo()?.as_ref()).await?).into_response())
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod github;
 pub mod integrity;
+pub mod metrics_views;
 pub mod ports;
 pub mod services;
 pub mod views;

@@ -9,6 +9,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::domain::*;
 use crate::github::{OrgSnapshot, RepoSnapshot};
 use crate::integrity::{CheckRun, Gap, JobRecord, ResyncJob, Target};
+use crate::metrics_views::*;
 use crate::views::*;
 
 /// A store failure. `is_retryable` says whether trying again can help (a busy
@@ -179,6 +180,58 @@ pub trait Store: Send + Sync {
     async fn checkpoint(&self, job_id: &str) -> Result<Option<String>, StoreError>;
     /// Save where `job_id` got to; None clears it (the job finished).
     async fn save_checkpoint(&self, job_id: &str, cursor: Option<&str>, at: Timestamp) -> Result<(), StoreError>;
+
+    // Metrics (definitions in shared/docs/metrics.md). Plain rows; the
+    // metrics service computes. `repo`, `author` and `team` filters apply to
+    // the pull request's author or the run's actor.
+
+    /// Pull requests merged in the window, created in the window, or open now
+    /// and created before `until`; with their first non-author review and
+    /// changes-requested count.
+    async fn metric_pulls(&self, filter: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError>;
+    /// Workflow runs created in the window (`repo`, `workflow`, `branch`, actor filters).
+    async fn metric_runs(&self, filter: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError>;
+    /// Workflow jobs created in the window (a job without `created_at`: its
+    /// `started_at`); filters as for runs, the actor being its run's.
+    async fn metric_jobs(&self, filter: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError>;
+    /// Deployments created at or after `since` (no upper bound: lead time looks
+    /// past `until`), with their outcome; `repo` and `environment` filters.
+    async fn metric_deployments(&self, filter: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError>;
+    /// Present members of every team (of `org` if given).
+    async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError>;
+    /// The newest delivery received for each repository.
+    async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError>;
+}
+
+/// A team, as `ORG/SLUG` or a bare `SLUG` (that slug in any organisation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamRef {
+    pub org: Option<String>,
+    pub slug: String,
+}
+
+/// What a metric covers: `since` inclusive, `until` exclusive, and filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsFilter {
+    pub since: Timestamp,
+    pub until: Timestamp,
+    pub repo: Option<RepoName>,
+    /// Pull request author / run actor.
+    pub author: Option<String>,
+    /// Authors (actors) who are present members of the team.
+    pub team: Option<TeamRef>,
+    /// Workflow name (runs and jobs).
+    pub workflow: Option<String>,
+    /// Head branch (runs and jobs).
+    pub branch: Option<String>,
+    /// Deployment environment.
+    pub environment: Option<String>,
+}
+
+impl MetricsFilter {
+    pub fn window(since: Timestamp, until: Timestamp) -> Self {
+        Self { since, until, repo: None, author: None, team: None, workflow: None, branch: None, environment: None }
+    }
 }
 
 /// What Octoscope tracks, as the store knows it.

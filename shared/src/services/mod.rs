@@ -3,6 +3,7 @@
 pub mod dispatch;
 pub mod ingest;
 pub mod integrity;
+pub mod metrics;
 pub mod replay;
 pub mod resync;
 

@@ -3,6 +3,7 @@
 //! second SQLite file, both under the data directory.
 
 mod archive;
+mod metrics;
 mod store;
 mod writer;
 

@@ -13,6 +13,7 @@ use super::{configure, parse_ts, parse_ts_opt, store_error, ts, ts_opt};
 use crate::domain::*;
 use crate::github::{OrgSnapshot, RepoSnapshot};
 use crate::integrity::{CheckRun, GapKind, JobRecord, JobState, Target};
+use crate::metrics_views::*;
 use crate::ports::*;
 use crate::views::*;
 
@@ -21,7 +22,11 @@ use crate::views::*;
 const CLAIM_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("schema_v1.sql")), M::up(include_str!("schema_v2.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("schema_v1.sql")),
+        M::up(include_str!("schema_v2.sql")),
+        M::up(include_str!("schema_v3.sql")),
+    ])
 }
 
 /// Bring the schema to the latest version. Each migration is one transaction;
@@ -1236,5 +1241,36 @@ impl Store for SqliteStore {
             None => conn.prepare_cached("DELETE FROM checkpoints WHERE job_id = ?1")?.execute([job_id]).map(drop),
         })
         .await
+    }
+
+    // Metrics: one-line delegations to `metrics.rs`.
+
+    async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| super::metrics::pulls(c, &f)).await
+    }
+
+    async fn metric_runs(&self, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| super::metrics::runs(c, &f)).await
+    }
+
+    async fn metric_jobs(&self, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| super::metrics::jobs(c, &f)).await
+    }
+
+    async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| super::metrics::deployments(c, &f)).await
+    }
+
+    async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError> {
+        let org = org.map(str::to_owned);
+        self.read(move |c| super::metrics::team_memberships(c, org.as_deref())).await
+    }
+
+    async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError> {
+        self.read(super::metrics::last_deliveries).await
     }
 }

@@ -1,0 +1,209 @@
+//! The store's metric reads on SQLite: plain rows for the metrics service
+//! (`services::metrics`), filtered and windowed in SQL so that only the rows a
+//! metric needs leave the database. Indexes for them are in `schema_v3.sql`.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
+
+use super::{parse_ts, parse_ts_opt, store_error, ts};
+use crate::metrics_views::*;
+use crate::ports::{MetricsFilter, StoreError, TeamRef};
+
+/// A WHERE clause under construction with numbered parameters.
+struct Sql {
+    text: String,
+    args: Vec<Value>,
+}
+
+impl Sql {
+    fn new(text: &str) -> Self {
+        Self { text: text.to_owned(), args: Vec::new() }
+    }
+
+    /// Append `clause`, each `?` in it bound to the next of `values`.
+    fn push(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        let mut values = values.into_iter();
+        for part in clause.split_inclusive('?') {
+            match part.strip_suffix('?') {
+                Some(head) => {
+                    self.args.push(values.next().expect("a value for every placeholder"));
+                    self.text.push_str(head);
+                    self.text.push_str(&format!("?{}", self.args.len()));
+                }
+                None => self.text.push_str(part),
+            }
+        }
+        self
+    }
+
+    fn text(v: &str) -> Value {
+        Value::Text(v.to_owned())
+    }
+
+    /// `AND column IN (present members of team)`.
+    fn team(&mut self, column: &str, team: &TeamRef) -> &mut Self {
+        let members = "SELECT login FROM team_members WHERE present = 1 AND team_slug = ?";
+        match &team.org {
+            Some(org) => self
+                .push(&format!(" AND {column} IN ({members} AND org = ?)"), [Self::text(&team.slug), Self::text(org)]),
+            None => self.push(&format!(" AND {column} IN ({members})"), [Self::text(&team.slug)]),
+        }
+    }
+
+    /// The filters every metric shares: repository, author (or actor), team.
+    fn who(&mut self, f: &MetricsFilter, repo: &str, person: &str) -> &mut Self {
+        if let Some(r) = &f.repo {
+            self.push(&format!(" AND {repo} = ?"), [Self::text(r.as_str())]);
+        }
+        if let Some(a) = &f.author {
+            self.push(&format!(" AND {person} = ?"), [Self::text(a)]);
+        }
+        if let Some(t) = &f.team {
+            self.team(person, t);
+        }
+        self
+    }
+
+    fn rows<T>(&self, conn: &Connection, map: impl FnMut(&Row) -> rusqlite::Result<T>) -> Result<Vec<T>, StoreError> {
+        let mut stmt = conn.prepare_cached(&self.text).map_err(store_error)?;
+        let rows = stmt.query_map(params_from_iter(self.args.iter()), map).map_err(store_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(store_error)
+    }
+}
+
+pub(super) fn pulls(conn: &Connection, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
+    let (since, until) = (Value::Text(ts(&f.since)), Value::Text(ts(&f.until)));
+    let mut sql = Sql::new(
+        "SELECT p.repo, p.number, p.author, p.state, p.created_at, p.merged_at, p.additions, p.deletions,
+           (SELECT MIN(r.submitted_at) FROM reviews r
+             WHERE r.repo = p.repo AND r.pr_number = p.number AND r.submitted_at IS NOT NULL AND r.state != 'pending'
+               AND (p.author IS NULL OR r.author IS NULL OR r.author != p.author)),
+           (SELECT COUNT(*) FROM reviews r
+             WHERE r.repo = p.repo AND r.pr_number = p.number AND r.state = 'changes_requested')
+         FROM pull_requests p WHERE",
+    );
+    sql.push(
+        " ((p.merged_at >= ? AND p.merged_at < ?) OR (p.created_at >= ? AND p.created_at < ?)
+           OR (p.state = 'open' AND p.created_at < ?))",
+        [since.clone(), until.clone(), since, until.clone(), until],
+    );
+    sql.who(f, "p.repo", "p.author");
+    sql.rows(conn, |r| {
+        Ok(PullMetricRow {
+            repo: r.get(0)?,
+            number: r.get(1)?,
+            author: r.get(2)?,
+            state: r.get(3)?,
+            created_at: parse_ts(&r.get::<_, String>(4)?)?,
+            merged_at: parse_ts_opt(r.get(5)?)?,
+            additions: r.get(6)?,
+            deletions: r.get(7)?,
+            first_review_at: parse_ts_opt(r.get(8)?)?,
+            changes_requested: r.get(9)?,
+        })
+    })
+}
+
+/// Workflow and branch filters, on runs and jobs alike.
+fn ci_filters(sql: &mut Sql, f: &MetricsFilter, workflow: &str, branch: &str) {
+    if let Some(w) = &f.workflow {
+        sql.push(&format!(" AND {workflow} = ?"), [Sql::text(w)]);
+    }
+    if let Some(b) = &f.branch {
+        sql.push(&format!(" AND {branch} = ?"), [Sql::text(b)]);
+    }
+}
+
+pub(super) fn runs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
+    let mut sql = Sql::new(
+        "SELECT repo, name, head_branch, actor, status, conclusion, created_at, run_started_at, updated_at
+         FROM workflow_runs WHERE",
+    );
+    sql.push(" created_at >= ? AND created_at < ?", [Value::Text(ts(&f.since)), Value::Text(ts(&f.until))]);
+    sql.who(f, "repo", "actor");
+    ci_filters(&mut sql, f, "name", "head_branch");
+    sql.rows(conn, |r| {
+        Ok(RunMetricRow {
+            repo: r.get(0)?,
+            workflow: r.get(1)?,
+            branch: r.get(2)?,
+            actor: r.get(3)?,
+            status: r.get(4)?,
+            conclusion: r.get(5)?,
+            created_at: parse_ts(&r.get::<_, String>(6)?)?,
+            run_started_at: parse_ts_opt(r.get(7)?)?,
+            updated_at: parse_ts(&r.get::<_, String>(8)?)?,
+        })
+    })
+}
+
+pub(super) fn jobs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
+    let mut sql = Sql::new(
+        "SELECT j.repo, j.workflow_name, j.head_branch, w.actor, j.status, j.conclusion, j.labels, j.os,
+           j.created_at, j.started_at, j.completed_at
+         FROM workflow_jobs j LEFT JOIN workflow_runs w ON w.id = j.run_id WHERE",
+    );
+    sql.push(" j.created_at >= ? AND j.created_at < ?", [Value::Text(ts(&f.since)), Value::Text(ts(&f.until))]);
+    sql.who(f, "j.repo", "w.actor");
+    ci_filters(&mut sql, f, "j.workflow_name", "j.head_branch");
+    sql.rows(conn, |r| {
+        Ok(JobMetricRow {
+            repo: r.get(0)?,
+            workflow: r.get(1)?,
+            branch: r.get(2)?,
+            actor: r.get(3)?,
+            status: r.get(4)?,
+            conclusion: r.get(5)?,
+            labels: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+            os: r.get(7)?,
+            created_at: parse_ts_opt(r.get(8)?)?,
+            started_at: parse_ts_opt(r.get(9)?)?,
+            completed_at: parse_ts_opt(r.get(10)?)?,
+        })
+    })
+}
+
+pub(super) fn deployments(conn: &Connection, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
+    let mut sql = Sql::new(
+        "SELECT d.id, d.repo, d.environment, d.created_at,
+           (SELECT s.state FROM deployment_statuses s
+             WHERE s.deployment_id = d.id AND s.state IN ('success', 'failure', 'error')
+             ORDER BY s.created_at DESC, s.id DESC LIMIT 1)
+         FROM deployments d WHERE",
+    );
+    sql.push(" d.created_at >= ?", [Value::Text(ts(&f.since))]);
+    if let Some(r) = &f.repo {
+        sql.push(" AND d.repo = ?", [Sql::text(r.as_str())]);
+    }
+    if let Some(e) = &f.environment {
+        sql.push(" AND d.environment = ?", [Sql::text(e)]);
+    }
+    sql.push(" ORDER BY d.created_at, d.id", []);
+    sql.rows(conn, |r| {
+        Ok(DeploymentMetricRow {
+            id: r.get(0)?,
+            repo: r.get(1)?,
+            environment: r.get(2)?,
+            created_at: parse_ts(&r.get::<_, String>(3)?)?,
+            outcome: r.get(4)?,
+        })
+    })
+}
+
+pub(super) fn team_memberships(conn: &Connection, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError> {
+    let mut sql = Sql::new(
+        "SELECT m.org, m.team_slug, m.login FROM team_members m
+         WHERE m.present = 1
+           AND NOT EXISTS (SELECT 1 FROM teams t WHERE t.org = m.org AND t.slug = m.team_slug AND t.deleted = 1)",
+    );
+    if let Some(org) = org {
+        sql.push(" AND m.org = ?", [Sql::text(org)]);
+    }
+    sql.push(" ORDER BY m.org, m.team_slug, m.login", []);
+    sql.rows(conn, |r| Ok(TeamMembershipRow { org: r.get(0)?, team_slug: r.get(1)?, login: r.get(2)? }))
+}
+
+pub(super) fn last_deliveries(conn: &Connection) -> Result<Vec<RepoDeliveryRow>, StoreError> {
+    Sql::new("SELECT repo, MAX(received_at) FROM deliveries WHERE repo IS NOT NULL GROUP BY repo ORDER BY repo")
+        .rows(conn, |r| Ok(RepoDeliveryRow { repo: r.get(0)?, last_received_at: parse_ts(&r.get::<_, String>(1)?)? }))
+}
