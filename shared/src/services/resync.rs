@@ -72,6 +72,21 @@ impl ResyncService {
         let failed = |source: anyhow::Error| ResyncError::Failed { target: job.target.clone(), source };
         let now = self.clock.now();
         if !self.store.try_lock(&lock, &job.id, now, LOCK_TTL).await.map_err(|e| failed(e.into()))? {
+            // Say so in the job's record: the gap stays, and the next check queues it again.
+            let refused = JobRecord {
+                id: job.id.clone(),
+                target: job.target.clone(),
+                kinds: job.kinds.clone(),
+                watermark: job.watermark,
+                state: JobState::Failed,
+                created_at: now,
+                started_at: None,
+                finished_at: Some(now),
+                written: 0,
+                requests: 0,
+                error: Some(format!("{} is being resynced by another job", job.target)),
+            };
+            let _ = self.store.save_job(&refused).await;
             return Err(ResyncError::Locked(job.target.clone()));
         }
         let requests_before = self.github.budget().requests;

@@ -48,21 +48,22 @@ impl SqliteArchive {
 impl RawArchive for SqliteArchive {
     async fn put(&self, delivery: &RawDelivery) -> Result<(), ArchiveError> {
         let compressed = zstd::bulk::compress(&delivery.body, 3).map_err(|e| ArchiveError(e.into()))?;
-        let d = delivery.clone();
+        let d = delivery;
+        let row = (
+            d.key.hook_id.to_string(),
+            d.key.delivery_id.to_string(),
+            d.event.to_string(),
+            ts(&d.received_at),
+            d.content_type.clone(),
+        );
         self.writer
             .write(move |conn| {
+                let (hook_id, delivery_id, event, received_at, content_type) = row;
                 conn.prepare_cached(
                     "INSERT OR IGNORE INTO raw_deliveries (hook_id, delivery_id, event, received_at, content_type, encoding, body)
                      VALUES (?1, ?2, ?3, ?4, ?5, 'zstd', ?6)",
                 )?
-                .execute(params![
-                    d.key.hook_id.as_str(),
-                    d.key.delivery_id.as_str(),
-                    d.event.as_str(),
-                    ts(&d.received_at),
-                    d.content_type,
-                    compressed
-                ])
+                .execute(params![hook_id, delivery_id, event, received_at, content_type, compressed])
                 .map(drop)
             })
             .await
