@@ -67,6 +67,8 @@ pub struct PullPage {
     pub pulls: Vec<(PullRequest, Vec<Review>)>,
     /// Opaque: pass back to get the next page; None on the last page.
     pub next_cursor: Option<String>,
+    /// How many pull requests the repository has in all, when GitHub said.
+    pub total: Option<u64>,
 }
 
 /// A team and its full member list, read at `version` time.

@@ -44,7 +44,7 @@ async fn a_held_lock_refuses_a_second_job_until_it_expires() {
             .unwrap()
     );
     let done = resync.run(&job, |_| {}).await.unwrap();
-    assert_eq!(done.pulls, 20);
+    assert_eq!((done.pulls, done.total_pulls), (20, Some(20)), "the walk knows the total, for an ETA");
     assert!(store.try_lock(&target.to_string(), "third-job", Utc::now(), TimeDelta::minutes(5)).await.unwrap());
     assert_eq!(store.list_jobs(&PageRequest::first(5)).await.unwrap().items[0].state, JobState::Succeeded);
 }

@@ -238,9 +238,12 @@ async fn backfill(c: &Completeness, mut repos: Vec<RepoName>, orgs: Vec<String>)
     repos.dedup();
     let mut targets: Vec<Target> = orgs.iter().cloned().map(Target::Org).collect();
     targets.extend(repos.into_iter().map(Target::Repo));
-    let bar = indicatif::ProgressBar::new_spinner();
+    let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("a valid template"),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} pull requests, ETA {eta} — {msg}",
+        )
+        .expect("a valid template"),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     for (i, target) in targets.iter().enumerate() {
@@ -250,28 +253,32 @@ async fn backfill(c: &Completeness, mut repos: Vec<RepoName>, orgs: Vec<String>)
         };
         // A stable id: a stopped backfill of the same target resumes from its checkpoint.
         let job = ResyncJob { id: format!("backfill-{target}"), target: target.clone(), kinds, watermark: None };
-        let started = std::time::Instant::now();
         let github = c.github.clone();
         let (n, total) = (i + 1, targets.len());
+        bar.reset();
+        bar.set_length(0);
         let done = c
             .resync
             .run(&job, |p| {
-                let rate = p.pulls as f64 / started.elapsed().as_secs_f64().max(0.001);
+                if let Some(all) = p.total_pulls {
+                    bar.set_length(all);
+                }
+                bar.set_position(p.pulls);
                 bar.set_message(format!(
-                    "{n}/{total} {target}: {} pull requests ({rate:.0}/s), {} written; GitHub budget left: {}",
-                    p.pulls,
+                    "{n}/{total} {target}: {} written; GitHub budget left: {}",
                     p.written,
                     remaining(github.as_ref())
                 ));
             })
             .await
             .with_context(|| format!("backfilling {target}"))?;
-        bar.println(format!(
-            "{target}: {} pull requests in {} pages, {} written",
-            done.pulls, done.pages, done.written
-        ));
+        // Printed, not drawn: the bar is hidden when stdout is not a terminal.
+        bar.suspend(|| {
+            println!("{target}: {} pull requests in {} pages, {} written", done.pulls, done.pages, done.written)
+        });
     }
-    bar.finish_with_message(format!("backfill done; GitHub budget left: {}", remaining(c.github.as_ref())));
+    bar.finish_and_clear();
+    println!("backfill done; GitHub budget left: {}", remaining(c.github.as_ref()));
     Ok(())
 }
 

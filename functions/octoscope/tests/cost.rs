@@ -44,7 +44,8 @@ async fn a_backfill_of_ten_thousand_pull_requests_takes_at_most_102_requests() {
     let dir = tempfile::tempdir().unwrap();
     // WHEN it is backfilled
     let t0 = Instant::now();
-    run(octoscope(&hub, dir.path(), &["backfill", "--repo", &repo]));
+    let said = run(octoscope(&hub, dir.path(), &["backfill", "--repo", &repo]));
+    assert!(said.contains(&format!("repo:{repo}: 10000 pull requests in 100 pages")), "{said}");
     let requests = hub.total_requests();
     eprintln!(
         "cost: backfill of 10,000 pull requests ({reviews} reviews) took {requests} GitHub requests in {:.1} s: {:?}",

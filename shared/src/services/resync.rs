@@ -48,6 +48,8 @@ impl ResyncError {
 pub struct Progress {
     pub pages: u64,
     pub pulls: u64,
+    /// Pull requests the repository has in all (for an ETA), when known.
+    pub total_pulls: Option<u64>,
     pub written: u64,
 }
 
@@ -143,6 +145,7 @@ impl ResyncService {
             loop {
                 let page = self.github.pull_requests(repo, cursor.as_deref()).await.context("reading pull requests")?;
                 let oldest = page.pulls.last().map(|(pr, _)| pr.updated_at);
+                p.total_pulls = page.total.or(p.total_pulls);
                 let mut changes = Vec::with_capacity(page.pulls.len() * 2);
                 for (pr, reviews) in page.pulls {
                     changes.push(Change::PullRequest(Box::new(pr)));

@@ -300,6 +300,7 @@ impl GitHubSource for GitHubClient {
         let data: RepoData<PullsOf> = self.transport.graphql(&queries::pull_requests(), vars).await?;
         let page = data.repository.ok_or_else(|| GitHubError::NotFound(format!("repository {repo}")))?.pull_requests;
         let next_cursor = page.page_info.next();
+        let total = page.total_count;
         let mut pulls = Vec::with_capacity(page.nodes.len());
         for node in page.nodes {
             let (pr, mut reviews, more) = node.into_parts(repo).map_err(GitHubError::Protocol)?;
@@ -308,7 +309,7 @@ impl GitHubSource for GitHubClient {
             }
             pulls.push((pr, reviews));
         }
-        Ok(PullPage { pulls, next_cursor })
+        Ok(PullPage { pulls, next_cursor, total })
     }
 
     async fn teams(&self, org: &str) -> Result<Vec<TeamRoster>, GitHubError> {

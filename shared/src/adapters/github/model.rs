@@ -26,6 +26,9 @@ pub struct Connection<T> {
     pub nodes: Vec<T>,
     #[serde(rename = "pageInfo")]
     pub page_info: PageInfo,
+    /// Asked for where a caller needs it (the pull request walk's progress).
+    #[serde(rename = "totalCount", default)]
+    pub total_count: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
