@@ -197,3 +197,39 @@ async fn it_still_converges_with_5xx_secondary_limits_and_a_rate_limit_that_runs
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_checks_on_its_schedule_and_repairs_by_itself() {
+    // GIVEN octoscope serve with GitHub credentials and a 1 s check interval
+    let hub =
+        FakeHub::start(OrgSpec { repos: 2, pulls: 30, teams: 2, members: 8, ..OrgSpec::default() }).await.unwrap();
+    let org = hub.org().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_args(
+        Path::new(BIN),
+        dir.path(),
+        &[("GITHUB_WEBHOOK_SECRET", SECRET), ("GITHUB_API_URL", &hub.url), ("GITHUB_TOKEN", hub.token())],
+        &["--check-interval", "1s"],
+    )
+    .unwrap();
+    // WHEN the history arrives with a fifth of it lost
+    let spec = WebhookSpec { secret: SECRET.into(), drop_share: 0.2, concurrency: 4, ..WebhookSpec::default() };
+    hub.send_webhooks(&format!("{}/webhook", server.base), &spec).await.unwrap();
+    // THEN, with nobody running a command, the store comes to equal the ground truth
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let diffs = differences(&client, &server.base, &org).await;
+        if diffs.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {} differences, e.g. {:?}", diffs.len(), &diffs[..1]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let integrity: Value =
+        client.get(format!("{}/api/integrity", server.base)).send().await.unwrap().json().await.unwrap();
+    let checks = integrity["items"].as_array().unwrap();
+    let redelivered: u64 = checks.iter().map(|c| c["redelivered"].as_u64().unwrap()).sum();
+    let written: u64 = integrity["jobs"].as_array().unwrap().iter().map(|j| j["written"].as_u64().unwrap()).sum();
+    assert!(redelivered + written > 0, "the scheduled checks did the repair: {integrity}");
+}
