@@ -10,10 +10,12 @@ use anyhow::Context as _;
 use crate::domain::*;
 use crate::github::{GitHubError, GitHubSource, HookRef, HookTarget, OrgSnapshot, RepoSnapshot};
 use crate::integrity::{CheckRun, Gap, GapKind, Target};
-use crate::ports::{Clock, GapQueue, Store, Tracked};
+use crate::ports::{Clock, GapQueue, PageRequest, Store, Tracked};
 
 /// How far back GitHub keeps hook deliveries.
 const REDELIVERY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(3);
+/// How far before the previous check's start a check looks for failed deliveries.
+const REDELIVERY_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 /// Repositories compared per round (the adapter batches them further).
 const REPO_CHUNK: usize = 100;
 
@@ -136,9 +138,20 @@ impl IntegrityService {
             return Ok(0);
         }
         let hooks = self.resolve_hooks(&seen).await?;
+        // Failures before the previous completed check were handled by it: read
+        // the hook's delivery log back to then (newest first, so a page or so).
+        let previous = self
+            .store
+            .list_checks(&PageRequest::first(20))
+            .await?
+            .items
+            .into_iter()
+            .find(|c| !c.dry_run && c.error.is_none())
+            .map(|c| c.started_at);
+        let since = previous.map_or(now - REDELIVERY_WINDOW, |p| (p - REDELIVERY_OVERLAP).max(now - REDELIVERY_WINDOW));
         let mut asked = 0;
         for (hook, hook_id) in hooks {
-            let failed = match self.github.failed_deliveries(&hook, now - REDELIVERY_WINDOW).await {
+            let failed = match self.github.failed_deliveries(&hook, since).await {
                 Ok(f) => f,
                 Err(GitHubError::NotFound(_) | GitHubError::Forbidden(_)) => continue,
                 Err(e) => return Err(e).context("listing failed deliveries"),
