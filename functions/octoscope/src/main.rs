@@ -51,6 +51,9 @@ enum Command {
         /// How often the integrity check runs (e.g. 15m, 1h; 0 turns it off).
         #[arg(long, env = "OCTOSCOPE_CHECK_INTERVAL", default_value = "15m", value_parser = humantime::parse_duration)]
         check_interval: Duration,
+        /// The built dashboard (`make dashboard`), served at /; not served if the directory is missing.
+        #[arg(long, env = "OCTOSCOPE_DASHBOARD_DIR", default_value = "frontend/dist")]
+        dashboard_dir: PathBuf,
     },
     /// Compare GitHub with the store, and (unless --dry-run) repair every gap before exiting.
     ///
@@ -101,10 +104,10 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { listen, data_dir, check_interval } => {
+        Command::Serve { listen, data_dir, check_interval, dashboard_dir } => {
             let config = refuse_bad(ServeConfig::load(listen, data_dir, env));
             let github = refuse_bad(GitHubSettings::load(env));
-            serve(config, github, check_interval).await
+            serve(config, github, check_interval, &dashboard_dir).await
         }
         Command::Check { dry_run, data_dir } => {
             let github = refuse_bad(GitHubSettings::load(env)).unwrap_or_else(|| {
@@ -282,7 +285,12 @@ async fn backfill(c: &Completeness, mut repos: Vec<RepoName>, orgs: Vec<String>)
     Ok(())
 }
 
-async fn serve(config: ServeConfig, github: Option<GitHubSettings>, check_interval: Duration) -> anyhow::Result<()> {
+async fn serve(
+    config: ServeConfig,
+    github: Option<GitHubSettings>,
+    check_interval: Duration,
+    dashboard_dir: &Path,
+) -> anyhow::Result<()> {
     let (store, archive) = open(&config.data_dir)?;
     match (&github, check_interval.is_zero()) {
         (Some(settings), false) => {
@@ -301,17 +309,33 @@ async fn serve(config: ServeConfig, github: Option<GitHubSettings>, check_interv
         tokens: config.api_tokens.clone(),
         max_body_bytes: config.max_body_bytes,
     });
+    // The dashboard at /: /api/* and /webhook answer as before (the API's own
+    // 404s stay JSON); any other path is a file of the build, or its index.html.
+    let dashboard = dashboard_dir.join("index.html").is_file();
+    let app = if dashboard {
+        tracing::info!(dir = %dashboard_dir.display(), "serving the dashboard at /");
+        app.fallback_service(
+            tower_http::services::ServeDir::new(dashboard_dir)
+                .fallback(tower_http::services::ServeFile::new(dashboard_dir.join("index.html"))),
+        )
+    } else {
+        tracing::info!(
+            dir = %dashboard_dir.display(),
+            "no dashboard: build it with `make dashboard` (or set --dashboard-dir / OCTOSCOPE_DASHBOARD_DIR)"
+        );
+        app
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    print_welcome(&config, addr);
+    print_welcome(&config, addr, dashboard);
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("serving")?;
     eprintln!("octoscope: stopped");
     Ok(())
 }
 
-fn print_welcome(config: &ServeConfig, addr: SocketAddr) {
+fn print_welcome(config: &ServeConfig, addr: SocketAddr, dashboard: bool) {
     let secret = match &config.secret_source {
         SecretSource::Environment => "from GITHUB_WEBHOOK_SECRET".to_owned(),
         SecretSource::File { path, created } => {
@@ -324,6 +348,9 @@ fn print_welcome(config: &ServeConfig, addr: SocketAddr) {
     println!("  Secret        {secret}");
     println!("  Events        Send me everything");
     println!("API: http://{addr}/api/health  (repos, pulls, teams, commits, workflow-runs, deliveries)");
+    if dashboard {
+        println!("Dashboard: http://{addr}/");
+    }
     if !config.api_tokens.is_empty() {
         println!("API calls need 'Authorization: Bearer <token>' with a token from OCTOSCOPE_API_TOKENS.");
     }
