@@ -1,0 +1,134 @@
+// The API client: base URL and bearer token from the settings panel
+// (localStorage), errors carrying the HTTP status and the API's message.
+
+import type { Page } from './types';
+
+const BASE_KEY = 'octoscope.apiBase';
+const TOKEN_KEY = 'octoscope.token';
+
+export interface Settings {
+  /** '' = the page's own origin. */
+  base: string;
+  token: string;
+}
+
+function storage(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null; // blocked (private mode, sandboxed frame)
+  }
+}
+
+export function loadSettings(): Settings {
+  const s = storage();
+  return { base: s?.getItem(BASE_KEY) ?? '', token: s?.getItem(TOKEN_KEY) ?? '' };
+}
+
+export function saveSettings(next: Settings): void {
+  const s = storage();
+  if (!s) return;
+  const base = next.base.trim().replace(/\/+$/, '');
+  const token = next.token.trim();
+  if (base) s.setItem(BASE_KEY, base);
+  else s.removeItem(BASE_KEY);
+  if (token) s.setItem(TOKEN_KEY, token);
+  else s.removeItem(TOKEN_KEY);
+}
+
+/** Where the API lives, as people should read it (for messages). */
+export function apiOrigin(): string {
+  return loadSettings().base || window.location.origin;
+}
+
+/** An answer that was not 2xx, or no answer at all (status 0). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly statusText: string,
+    readonly apiMessage: string,
+    readonly url: string,
+  ) {
+    super(status ? `HTTP ${status}${statusText ? ' ' + statusText : ''}: ${apiMessage}` : apiMessage);
+  }
+}
+
+export type Params = Record<string, string | number | null | undefined>;
+
+function query(params: Params | undefined): string {
+  if (!params) return '';
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+export async function get<T>(path: string, params?: Params, signal?: AbortSignal): Promise<T> {
+  const { base, token } = loadSettings();
+  const url = `${base}${path}${query(params)}`;
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let resp: Response;
+  try {
+    resp = await fetch(url, { headers, signal });
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    throw new ApiError(
+      0,
+      '',
+      `Could not reach the API at ${base || window.location.origin} (${(e as Error).message}). Is octoscope serve running, and is the API base URL in Settings right?`,
+      url,
+    );
+  }
+  const text = await resp.text();
+  if (!resp.ok) {
+    let message = text.trim().slice(0, 300) || '(empty answer)';
+    try {
+      const body = JSON.parse(text) as { error?: unknown; status?: unknown };
+      if (typeof body.error === 'string') message = body.error;
+      else if (typeof body.status === 'string') message = body.status;
+    } catch {
+      /* not JSON: keep the text */
+    }
+    throw new ApiError(resp.status, resp.statusText, message, url);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(
+      resp.status,
+      resp.statusText,
+      `the answer from ${path} is not JSON — is the API base URL in Settings pointing at Octoscope?`,
+      url,
+    );
+  }
+}
+
+/** Every item of a paginated list, up to `max` items. */
+export async function getAll<T>(path: string, params: Params = {}, max = 2000, signal?: AbortSignal): Promise<T[]> {
+  const out: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const limit = Math.min(500, max - out.length);
+    const page: Page<T> = await get<Page<T>>(path, { ...params, limit, cursor }, signal);
+    out.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor && out.length < max);
+  return out;
+}
+
+/** Run `fn` over `items`, at most `limit` at a time, keeping order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
