@@ -548,3 +548,28 @@ async fn openapi_describes_every_route() {
         assert!(routes.contains(path), "openapi.json has {path}, the Router does not");
     }
 }
+
+#[tokio::test]
+async fn review_facts_do_not_depend_on_arrival_order() {
+    // GIVEN reviews that arrive before their pull request, one by the author and one by bob,
+    // then a change request by bob that is later dismissed
+    let changes = vec![
+        review(1, 10, "alice", ReviewState::Commented, mon(1)),
+        review(1, 11, "bob", ReviewState::ChangesRequested, mon(2)),
+        review(1, 12, "carol", ReviewState::ChangesRequested, mon(3)),
+        Pr::new(1, "alice", mon(0), Some(mon(5))).change(),
+        review(1, 12, "carol", ReviewState::Dismissed, mon(3)),
+    ];
+    for order in [vec![0, 1, 2, 3, 4], vec![3, 4, 2, 1, 0], vec![1, 3, 0, 4, 2]] {
+        let app = TestApp::new();
+        for i in &order {
+            app.store.apply_changes(std::slice::from_ref(&changes[*i])).await.unwrap();
+        }
+        // WHEN pull request flow is asked for
+        let body = metrics(&app, &format!("/api/metrics/pulls?{WEEK}")).await;
+        let g = group(&body, None);
+        // THEN in every order: first review by someone else after 2 h, 2 rounds (carol's request was dismissed)
+        assert_eq!(g["time_to_first_review_seconds"]["p50"], 7_200, "order {order:?}");
+        assert_eq!(g["review_rounds"]["p50"], 2, "order {order:?}");
+    }
+}

@@ -1,0 +1,304 @@
+//! Metrics API latency over a generated org on SQLite: 100,000 pull requests
+//! (with reviews), teams, workflow runs and jobs, deployments, written into a
+//! temporary store through `Store::apply_changes`, then each endpoint asked
+//! through the real Router; prints p50 / p99 / max per endpoint.
+//!
+//! `cargo bench -p octoscope-core --bench metrics` (release; the full size).
+//! Under `cargo test` (no `--bench`) it runs a small smoke size instead.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::{TimeDelta, TimeZone, Utc};
+use http_body_util::BodyExt;
+use octoscope::adapters::clock::SystemClock;
+use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
+use octoscope::api::{self, AppState};
+use octoscope::config::ApiTokens;
+use octoscope::domain::*;
+use octoscope::ports::{RawArchive, Store};
+use octoscope::services::IngestService;
+use octoscope::webhook::WebhookSecrets;
+use tower::ServiceExt;
+
+/// splitmix64: deterministic data without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+struct Size {
+    pulls: u64,
+    runs: u64,
+    deployments: u64,
+    requests: usize,
+}
+
+const REPOS: u64 = 20;
+const AUTHORS: u64 = 200;
+const TEAMS: u64 = 10;
+const DAYS: i64 = 730;
+
+fn end() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap()
+}
+
+fn repo(i: u64) -> RepoName {
+    RepoName::parse(&format!("acme/service-{i:02}")).unwrap()
+}
+
+fn generate(size: &Size) -> Vec<Change> {
+    let mut rng = Rng(42);
+    let start = end() - TimeDelta::days(DAYS);
+    let span = (DAYS * 86_400) as u64;
+    let mut out = Vec::new();
+    for a in 0..AUTHORS {
+        out.push(Change::TeamMember {
+            org: "acme".into(),
+            team_slug: format!("team-{}", a % TEAMS),
+            member: Membership { login: format!("dev{a:03}"), role: None, present: true, version: start },
+        });
+    }
+    let mut review_id = 0;
+    for n in 0..size.pulls {
+        let created = start + TimeDelta::seconds(rng.below(span) as i64);
+        let author = rng.below(AUTHORS);
+        let r = repo(n % REPOS);
+        let number = n / REPOS + 1;
+        let roll = rng.below(100);
+        let done = created + TimeDelta::seconds(600 + rng.below(10 * 86_400) as i64);
+        let (state, merged_at, closed_at) = match roll {
+            0..85 if done < end() => (PrState::Merged, Some(done), Some(done)),
+            85..95 if done < end() => (PrState::Closed, None, Some(done)),
+            _ => (PrState::Open, None, None),
+        };
+        let mut at = created;
+        for _ in 0..rng.below(4) {
+            at += TimeDelta::seconds(60 + rng.below(86_400) as i64);
+            review_id += 1;
+            let state = match rng.below(10) {
+                0..3 => ReviewState::ChangesRequested,
+                3..7 => ReviewState::Approved,
+                _ => ReviewState::Commented,
+            };
+            out.push(Change::Review(Review {
+                repo: r.clone(),
+                pr_number: number,
+                id: review_id,
+                author: Some(format!("dev{:03}", rng.below(AUTHORS))),
+                state,
+                submitted_at: Some(at),
+                commit_id: None,
+            }));
+        }
+        out.push(Change::PullRequest(Box::new(PullRequest {
+            repo: r,
+            number,
+            id: Some(n as i64),
+            title: format!("Change {n}"),
+            state,
+            draft: false,
+            author: Some(format!("dev{author:03}")),
+            created_at: created,
+            updated_at: closed_at.unwrap_or(created),
+            closed_at,
+            merged_at,
+            additions: Some(rng.below(800) as i64),
+            deletions: Some(rng.below(300) as i64),
+            changed_files: Some(1 + rng.below(30) as i64),
+            commits: Some(1 + rng.below(10) as i64),
+            labels: Some(vec![]),
+            requested_reviewers: Some(vec![]),
+            requested_teams: Some(vec![]),
+            base_ref: Some("main".into()),
+            head_ref: Some(format!("change-{n}")),
+            head_sha: None,
+        })));
+    }
+    let runners: [(&[&str], &str); 3] =
+        [(&["ubuntu-latest"], "linux"), (&["macos-14"], "macos"), (&["self-hosted", "linux", "x64"], "linux")];
+    for id in 0..size.runs as i64 {
+        let created = start + TimeDelta::seconds(rng.below(span) as i64);
+        let started = created + TimeDelta::seconds(rng.below(120) as i64);
+        let updated = started + TimeDelta::seconds(60 + rng.below(1_800) as i64);
+        let r = repo(id as u64 % REPOS);
+        let workflow = ["CI", "Lint", "Release"][rng.below(3) as usize];
+        let branch = if rng.chance(60) { "main".to_owned() } else { format!("change-{}", rng.below(1000)) };
+        let conclusion = if rng.chance(12) { "failure" } else { "success" };
+        out.push(Change::WorkflowRun(WorkflowRun {
+            repo: r.clone(),
+            id,
+            name: Some(workflow.into()),
+            workflow_id: Some(1),
+            head_branch: Some(branch.clone()),
+            head_sha: None,
+            event: Some("push".into()),
+            status: RunStatus::Completed,
+            conclusion: Some(conclusion.into()),
+            run_number: Some(id),
+            run_attempt: Some(1),
+            actor: Some(format!("dev{:03}", rng.below(AUTHORS))),
+            created_at: created,
+            run_started_at: Some(started),
+            updated_at: updated,
+        }));
+        for j in 0..2 {
+            let (labels, os) = runners[rng.below(3) as usize];
+            let job_created = started + TimeDelta::seconds(j);
+            let job_started = job_created + TimeDelta::seconds(rng.below(300) as i64);
+            out.push(Change::WorkflowJob(WorkflowJob {
+                repo: r.clone(),
+                id: id * 2 + j,
+                run_id: id,
+                name: format!("job {j}"),
+                workflow_name: Some(workflow.into()),
+                head_branch: Some(branch.clone()),
+                status: RunStatus::Completed,
+                conclusion: Some(conclusion.into()),
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+                runner_name: None,
+                runner_group: None,
+                os: Some(os.into()),
+                created_at: Some(job_created),
+                started_at: Some(job_started),
+                completed_at: Some(job_started + TimeDelta::seconds(30 + rng.below(900) as i64)),
+            }));
+        }
+    }
+    for id in 0..size.deployments as i64 {
+        let created = start + TimeDelta::seconds(rng.below(span) as i64);
+        let r = repo(id as u64 % REPOS);
+        let env = if rng.chance(70) { "production" } else { "staging" };
+        out.push(Change::Deployment(Deployment {
+            repo: r.clone(),
+            id,
+            sha: None,
+            git_ref: Some("main".into()),
+            environment: Some(env.into()),
+            task: Some("deploy".into()),
+            creator: Some("deploy-bot".into()),
+            created_at: created,
+            updated_at: created,
+        }));
+        let state = if rng.chance(10) { "failure" } else { "success" };
+        out.push(Change::DeploymentStatus(DeploymentStatus {
+            repo: r,
+            deployment_id: id,
+            id: id * 10,
+            state: state.into(),
+            environment: Some(env.into()),
+            creator: None,
+            created_at: created + TimeDelta::seconds(120),
+            updated_at: created + TimeDelta::seconds(120),
+        }));
+    }
+    out
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[((p * sorted.len()).div_ceil(100)).max(1) - 1]
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let size = if full {
+        Size { pulls: 100_000, runs: 50_000, deployments: 5_000, requests: 200 }
+    } else {
+        Size { pulls: 2_000, runs: 500, deployments: 100, requests: 3 }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(run(size));
+}
+
+async fn run(size: Size) {
+    // OCTOSCOPE_BENCH_DIR keeps the data (and reuses it when already there), to inspect it with sqlite3.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("OCTOSCOPE_BENCH_DIR").map(std::path::PathBuf::from);
+    let dir = dir.as_deref().unwrap_or(tmp.path());
+    let reuse = dir.join("octoscope.db").exists();
+    let store = Arc::new(SqliteStore::open(&dir.join("octoscope.db")).unwrap());
+    let archive = Arc::new(SqliteArchive::open(&dir.join("archive.db")).unwrap());
+    if !reuse {
+        let t = Instant::now();
+        let changes = generate(&size);
+        for batch in changes.chunks(5_000) {
+            store.apply_changes(batch).await.unwrap();
+        }
+        println!(
+            "generated {} pull requests, {} runs ({} jobs), {} deployments: {} changes in {:.1} s",
+            size.pulls,
+            size.runs,
+            size.runs * 2,
+            size.deployments,
+            changes.len(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let ingest = IngestService::new(
+        store.clone() as Arc<dyn Store>,
+        archive as Arc<dyn RawArchive>,
+        Arc::new(SystemClock),
+        WebhookSecrets::parse("bench-secret").unwrap(),
+    );
+    let router = api::router(AppState {
+        ingest: Arc::new(ingest),
+        store,
+        tokens: ApiTokens::default(),
+        max_body_bytes: 1 << 20,
+    });
+    let last90 = "since=2026-08-04&until=2026-11-02";
+    let last28 = "since=2026-10-05&until=2026-11-02";
+    let all = "since=2024-11-01&until=2026-11-02";
+    let endpoints = [
+        format!("/api/metrics/pulls?{last90}"),
+        format!("/api/metrics/pulls?{last28}"),
+        format!("/api/metrics/pulls?{last90}&group_by=author"),
+        format!("/api/metrics/pulls?{last90}&group_by=team"),
+        format!("/api/metrics/pulls?{last90}&team=acme/team-3"),
+        format!("/api/metrics/pulls?{last90}&repo=acme/service-07"),
+        format!("/api/metrics/pulls?{all}"),
+        format!("/api/metrics/ci?{last90}"),
+        format!("/api/metrics/ci?{last90}&group_by=runner"),
+        format!("/api/metrics/dora?{last90}"),
+        format!("/api/metrics/dora?{all}&group_by=repo"),
+        "/api/metrics/health".to_owned(),
+    ];
+    println!("{:<62} {:>9} {:>9} {:>9}", "endpoint", "p50 ms", "p99 ms", "max ms");
+    for path in &endpoints {
+        let mut times = Vec::with_capacity(size.requests);
+        for i in 0..size.requests + 5 {
+            let t = Instant::now();
+            let resp = router.clone().oneshot(Request::get(path.as_str()).body(Body::empty()).unwrap()).await.unwrap();
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(status, StatusCode::OK, "{path}: {}", String::from_utf8_lossy(&body));
+            if i >= 5 {
+                times.push(t.elapsed());
+            }
+        }
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "{:<62} {:>9.2} {:>9.2} {:>9.2}",
+            path,
+            ms(percentile(&times, 50)),
+            ms(percentile(&times, 99)),
+            ms(*times.last().unwrap())
+        );
+    }
+}
