@@ -120,7 +120,7 @@ export function barChart(labels: string[], series: Series[], opts: ChartOpts): H
         backgroundColor: color,
         borderDash: s.dashed ? [6, 4] : undefined,
         pointRadius: 2,
-        tension: 0.25,
+        cubicInterpolationMode: 'monotone' as const,
         spanGaps: true,
       };
     }
@@ -135,7 +135,16 @@ export function barChart(labels: string[], series: Series[], opts: ChartOpts): H
       indexAxis: opts.horizontal ? 'y' : 'x',
       interaction: { mode: 'index', intersect: false },
       plugins: {
-        legend: { display: series.length > 1, position: 'bottom', labels: { boxWidth: 12 } },
+        legend: {
+          display: series.length > 1,
+          position: 'bottom',
+          labels: {
+            boxWidth: 12,
+            // Plain colour boxes (a dashed line's legend box would be drawn dashed).
+            generateLabels: (chart: Chart) =>
+              Chart.defaults.plugins.legend.labels.generateLabels(chart).map((l) => ({ ...l, lineDash: [], lineWidth: 0 })),
+          },
+        },
         tooltip: {
           callbacks: {
             label: (ctx: TooltipItem<'bar'>) => {

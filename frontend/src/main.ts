@@ -168,6 +168,7 @@ async function render() {
   document.title = `${VIEW_TITLES[view]} · Octoscope`;
   document.body.dataset.view = view;
   document.body.dataset.state = 'loading';
+  document.body.dataset.renders = String(Number(document.body.dataset.renders ?? 0) + 1);
   renderNav(view, params);
   destroyCharts();
   main.replaceChildren(loading(`Loading ${VIEW_TITLES[view].toLowerCase()}…`));
@@ -184,6 +185,7 @@ async function render() {
     const delivered = Object.values(healthInfo.stats.deliveries).reduce((a, b) => a + b, 0);
     const noData = delivered === 0 && healthInfo.stats.pull_requests === 0 && healthInfo.stats.workflow_runs === 0;
     if (noData && view !== 'health') {
+      filters.hidden = true;
       done('empty', noDataYet());
       return;
     }

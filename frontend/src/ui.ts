@@ -85,11 +85,11 @@ export interface Column<T> {
   num?: boolean;
 }
 
-export function table<T>(columns: Column<T>[], rows: T[], opts: { id?: string; empty?: string } = {}) {
+export function table<T>(columns: Column<T>[], rows: T[], opts: { id?: string; empty?: string; scroll?: boolean } = {}) {
   if (!rows.length) return h('p', { class: 'empty-inline' }, opts.empty ?? 'Nothing here.');
   return h(
     'div',
-    { class: 'table-wrap' },
+    { class: opts.scroll ? 'table-wrap scroll' : 'table-wrap' },
     h(
       'table',
       { id: opts.id, 'data-rows': rows.length },
@@ -131,7 +131,9 @@ export function noDataYet() {
       null,
       'For history, run ',
       h('code', null, 'octoscope backfill --org YOUR_ORG'),
-      ' with GITHUB_TOKEN set. Details: the README, section “Connect GitHub”.',
+      ' with GITHUB_TOKEN set. Details: the README, section “Connect GitHub”. ',
+      h('a', { href: '#/health' }, 'Data health'),
+      ' shows every delivery as it arrives.',
     ),
   );
 }

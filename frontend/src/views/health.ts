@@ -74,20 +74,6 @@ export async function health(ctx: ViewContext): Promise<HTMLElement[]> {
       Object.keys(st.ignored_events).length
         ? h('p', { class: 'hint' }, 'Ignored (archived, not tracked): ', Object.entries(st.ignored_events).map(([e, n]) => `${e} ${n}`).join(', '))
         : null,
-      table(
-        [
-          { label: 'Received', cell: (d) => h('span', { title: d.received_at }, ago(d.received_at)) },
-          { label: 'Event', cell: (d) => [d.event, d.action ? h('span', { class: 'muted' }, `.${d.action}`) : null] },
-          { label: 'Repository', cell: (d) => d.repo ?? d.org ?? '—' },
-          { label: 'Status', cell: (d) => [badge(d.status), d.reason ? h('div', { class: 'muted small' }, d.reason) : null] },
-          { label: 'Changes', num: true, cell: (d) => num(d.changes) },
-          { label: 'Size', num: true, cell: (d) => bytes(d.body_bytes) },
-          { label: 'Delivery', cell: (d) => h('code', { class: 'small' }, d.delivery_id.slice(0, 13)) },
-        ] as Column<Delivery>[],
-        deliveries.items,
-        { id: 'deliveries-table', empty: 'No deliveries match these filters.' },
-      ),
-      deliveries.next_cursor ? h('p', { class: 'hint' }, 'The newest 100 are shown; narrow with the filters above, or page through GET /api/deliveries.') : null,
     ], { wide: true }),
   );
 
@@ -172,6 +158,28 @@ export async function health(ctx: ViewContext): Promise<HTMLElement[]> {
       ], { wide: true, hint: '“Verified” is when the integrity check last found the repository matching GitHub.' }),
     );
   }
+  out.push(
+    panel('Latest deliveries', [
+      table(
+        [
+          { label: 'Received', cell: (d) => h('span', { title: d.received_at }, ago(d.received_at)) },
+          { label: 'Event', cell: (d) => [d.event, d.action ? h('span', { class: 'muted' }, `.${d.action}`) : null] },
+          { label: 'Repository', cell: (d) => d.repo ?? d.org ?? '—' },
+          { label: 'Status', cell: (d) => [badge(d.status), d.reason ? h('div', { class: 'muted small' }, d.reason) : null] },
+          { label: 'Changes', num: true, cell: (d) => num(d.changes) },
+          { label: 'Size', num: true, cell: (d) => bytes(d.body_bytes) },
+          { label: 'Delivery', cell: (d) => h('code', { class: 'small' }, d.delivery_id.slice(0, 13)) },
+        ] as Column<Delivery>[],
+        deliveries.items,
+        { id: 'deliveries-table', scroll: true, empty: 'No deliveries match these filters.' },
+      ),
+    ], {
+      wide: true,
+      hint: deliveries.next_cursor
+        ? 'The newest 100; narrow them with the filters above (status, event, repository), or page through GET /api/deliveries.'
+        : 'Newest first; filter by status, event and repository above.',
+    }),
+  );
   return out;
 }
 

@@ -58,7 +58,7 @@ export async function pulls(ctx: ViewContext): Promise<HTMLElement[]> {
     .sort((a, b) => b.wait - a.wait)
     .slice(0, 10);
 
-  const stale = [...open].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at)).slice(0, 15);
+  const stale = [...open].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at)).slice(0, 10);
 
   // The list, with "load more".
   const listColumns: Column<Pull>[] = [
@@ -96,6 +96,7 @@ export async function pulls(ctx: ViewContext): Promise<HTMLElement[]> {
     listHolder.replaceChildren(
       table(listColumns, rows, {
         id: 'pulls-table',
+        scroll: true,
         empty: 'No pull requests match these filters. Clear the filters, or check the author’s login.',
       }),
       more ?? '',
@@ -142,10 +143,6 @@ export async function pulls(ctx: ViewContext): Promise<HTMLElement[]> {
         ),
       ),
     ], { wide: true }),
-    panel('All pull requests', [listHolder], {
-      wide: true,
-      hint: 'Newest update first. Filter by repository, state and author above; the link is shareable.',
-    }),
     grid(
       panel('Slowest first reviews', [
         table(
@@ -169,7 +166,11 @@ export async function pulls(ctx: ViewContext): Promise<HTMLElement[]> {
           stale,
           { id: 'stale-pulls', empty: 'No open pull requests. Nice.' },
         ),
-      ], { hint: `${num(open.length)} open in all; the 15 opened longest ago.` }),
+      ], { hint: `${num(open.length)} open in all; the 10 opened longest ago.` }),
     ),
+    panel('All pull requests', [listHolder], {
+      wide: true,
+      hint: 'Newest update first. Filter by repository, state and author above; the link is shareable.',
+    }),
   ];
 }

@@ -1,0 +1,375 @@
+// Browser tests of the dashboard: Debian's Chromium driven by playwright-core,
+// against a real `octoscope serve` fed through its real webhook endpoint.
+//
+//   npm test                       (builds the dashboard and octoscope first)
+//   OCTOSCOPE_BIN=path npm test    (use an existing octoscope binary)
+//   CHROMIUM=/path/to/chromium     (default /usr/bin/chromium)
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { PULLS, generate, post } from './data.mjs';
+import { FRONTEND, buildFrontend, buildServer, startServer } from './server.mjs';
+
+const SHOTS = join(FRONTEND, 'test-results/screenshots');
+const TOKEN = 'dashboard-test-token-0123456789';
+const LAUNCH_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let browser;
+let full; // a server with data
+let empty; // a server with nothing
+let locked; // a server that wants a token
+let delivered = 0;
+const servers = [];
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  buildFrontend();
+  const bin = buildServer();
+  [full, empty, locked] = await Promise.all([
+    startServer(bin),
+    startServer(bin),
+    startServer(bin, { env: { OCTOSCOPE_API_TOKENS: TOKEN } }),
+  ]);
+  servers.push(full, empty, locked);
+  const deliveries = generate();
+  delivered = deliveries.length;
+  const statuses = await post(full.url, full.secret, deliveries);
+  assert.deepEqual(statuses, { '200 stored': delivered });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: LAUNCH_ARGS,
+  });
+}, { timeout: 30 * 60_000 });
+
+after(async () => {
+  await browser?.close();
+  await Promise.all(servers.map((s) => s.stop()));
+});
+
+/** A fresh page (own storage) at `hash`; resolves when the view has settled. */
+async function open(server, hash, { viewport = { width: 1366, height: 900 }, token } = {}) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+  if (token) await context.addInitScript((t) => localStorage.setItem('octoscope.token', t), token);
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && !/status of 401/.test(m.text()) && problems.push(`console: ${m.text()}`));
+  await page.goto(`${server.url}/${hash}`);
+  await settled(page, 0);
+  return { page, problems, close: () => context.close() };
+}
+
+/** Wait for render number > `renders` to finish (not loading). */
+async function settled(page, renders) {
+  await page.waitForFunction(
+    (n) => Number(document.body.dataset.renders ?? 0) > n && document.body.dataset.state !== 'loading',
+    renders,
+    { timeout: 30_000 },
+  );
+  return page.evaluate(() => document.body.dataset.state);
+}
+
+async function renders(page) {
+  return page.evaluate(() => Number(document.body.dataset.renders ?? 0));
+}
+
+/** Change a filter and wait for the new render. */
+async function filter(page, name, value) {
+  const n = await renders(page);
+  const el = page.locator(`[data-filter="${name}"]`);
+  if ((await el.evaluate((e) => e.tagName)) === 'SELECT') await el.selectOption(value);
+  else {
+    await el.fill(value);
+    await el.press('Enter');
+  }
+  return settled(page, n);
+}
+
+async function tileValue(page, id) {
+  const v = await page.locator(`[data-tile="${id}"]`).getAttribute('data-value');
+  return v === null ? null : Number(v);
+}
+
+/** The chart is present, drawn (painted pixels on its canvas), and has non-zero data. */
+async function assertChart(page, id) {
+  const fig = page.locator(`figure[data-chart="${id}"]`);
+  assert.equal(await fig.count(), 1, `chart ${id} is on the page`);
+  const points = Number(await fig.getAttribute('data-points'));
+  const sum = Number(await fig.getAttribute('data-sum'));
+  assert.ok(points > 0 && sum > 0, `chart ${id} has data (points ${points}, sum ${sum})`);
+  const paint = await fig.locator('canvas').evaluate((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let painted = 0;
+    for (let i = 3; i < d.length; i += 4 * 5) if (d[i] > 0) painted++;
+    return { w: c.width, h: c.height, painted };
+  });
+  assert.ok(paint.w > 100 && paint.h > 100, `chart ${id} canvas is sized (${paint.w}×${paint.h})`);
+  assert.ok(paint.painted > 500, `chart ${id} is drawn (${paint.painted} painted pixels sampled)`);
+  return { points, sum };
+}
+
+async function rows(page, tableId) {
+  return page.locator(`#${tableId} tbody tr`).count();
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+function hashParams(page) {
+  return new URLSearchParams(new URL(page.url()).hash.split('?')[1] ?? '');
+}
+
+describe('with data', () => {
+  test('overview: PR flow, CI and DORA charts with numbers and trends', async () => {
+    const { page, problems, close } = await open(full, '#/overview');
+    try {
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
+      for (const id of ['throughput', 'cycle-trend', 'ci-trend', 'deploy-frequency']) await assertChart(page, id);
+      for (const id of ['merged', 'cycle-p50', 'review-p50', 'ci-runs', 'ci-duration', 'ci-queue']) {
+        assert.ok((await tileValue(page, id)) > 0, `tile ${id} is non-zero`);
+      }
+      assert.ok((await tileValue(page, 'dora-frequency-production')) > 0, 'DORA tile for production');
+      assert.ok((await page.locator('.tile .trend').count()) > 0, 'trend arrows against the previous period');
+      await shot(page, 'overview');
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test('overview: the repository and team filters change the URL and the numbers', async () => {
+    const { page, problems, close } = await open(full, '#/overview');
+    try {
+      const all = await tileValue(page, 'merged');
+      assert.equal(await filter(page, 'repo', 'acme/api'), 'ready');
+      assert.equal(hashParams(page).get('repo'), 'acme/api');
+      const api = await tileValue(page, 'merged');
+      assert.ok(api > 0 && api < all, `merged: all ${all}, acme/api ${api}`);
+      await assertChart(page, 'throughput');
+
+      assert.equal(await filter(page, 'team', 'acme/backend'), 'ready');
+      assert.equal(hashParams(page).get('team'), 'acme/backend');
+      assert.equal(hashParams(page).get('repo'), 'acme/api', 'filters combine');
+      const backend = await tileValue(page, 'merged');
+      assert.ok(backend < api, `merged: acme/api ${backend} for the backend team, ${api} for everyone`);
+
+      assert.equal(await filter(page, 'days', '30'), 'ready');
+      assert.equal(hashParams(page).get('days'), '30');
+      const n = await renders(page);
+      await page.goBack();
+      await settled(page, n);
+      assert.equal(hashParams(page).get('days'), null, 'back goes to the previous filters');
+      assert.equal(await tileValue(page, 'merged'), backend);
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test('pull requests: filterable list, slowest reviews, stale pull requests', async () => {
+    const { page, problems, close } = await open(full, '#/pulls');
+    try {
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
+      await assertChart(page, 'review-by-group');
+      await assertChart(page, 'open-by-age');
+      assert.equal(await rows(page, 'pulls-table'), 50, 'a first page of 50');
+      assert.ok((await rows(page, 'slowest-reviews')) > 0);
+      assert.ok((await rows(page, 'stale-pulls')) > 0);
+      await shot(page, 'pulls');
+      // Load more: the next page.
+      await page.getByRole('button', { name: 'Load more' }).click();
+      await page.waitForFunction(() => document.querySelectorAll('#pulls-table tbody tr').length > 50);
+      assert.equal(await rows(page, 'pulls-table'), Math.min(100, PULLS));
+
+      const merged = await tileValue(page, 'merged');
+      assert.equal(await filter(page, 'repo', 'acme/web'), 'ready');
+      assert.equal(await filter(page, 'state', 'open'), 'ready');
+      const p = hashParams(page);
+      assert.equal(p.get('repo'), 'acme/web');
+      assert.equal(p.get('state'), 'open');
+      const repos = await page.locator('#pulls-table tbody tr td:first-child .muted').allTextContents();
+      assert.ok(repos.length > 0 && repos.every((r) => r === 'acme/web'), `only acme/web: ${repos}`);
+      const states = await page.locator('#pulls-table tbody tr .badge').allTextContents();
+      assert.ok(states.every((s) => s === 'open' || s === 'draft'), `only open: ${states}`);
+      assert.ok((await tileValue(page, 'merged')) < merged, 'the merged count follows the repository');
+
+      assert.equal(await filter(page, 'author', 'nobody-at-all'), 'ready');
+      assert.equal(hashParams(page).get('author'), 'nobody-at-all');
+      assert.match(await page.locator('#pull-list').innerText(), /No pull requests match/);
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test('a shared link opens the same view and filters', async () => {
+    const { page, close } = await open(full, '#/pulls?repo=acme/infra&state=merged&days=180');
+    try {
+      assert.equal(await page.locator('[data-filter="repo"]').inputValue(), 'acme/infra');
+      assert.equal(await page.locator('[data-filter="state"]').inputValue(), 'merged');
+      assert.equal(await page.locator('[data-filter="days"]').inputValue(), '180');
+      const states = await page.locator('#pulls-table tbody tr .badge').allTextContents();
+      assert.ok(states.length > 0 && states.every((s) => s === 'merged'), `${states}`);
+      assert.equal(await page.locator('nav a[aria-current="page"]').innerText(), 'Pull requests');
+    } finally {
+      await close();
+    }
+  });
+
+  test('teams: per-team metrics and members', async () => {
+    const { page, problems, close } = await open(full, '#/teams');
+    try {
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
+      await assertChart(page, 'team-flow');
+      assert.equal(await rows(page, 'teams-table'), 2);
+      assert.equal(await page.locator('.team-card').count(), 2);
+      const members = await page.locator('[data-team="acme/backend"] .chips li').allTextContents();
+      assert.deepEqual(members.sort(), ['alice', 'bob', 'carol']);
+      await shot(page, 'teams');
+      // A team links to the overview filtered by it.
+      const n = await renders(page);
+      await page.locator('#teams-table a', { hasText: 'acme/frontend' }).click();
+      await settled(page, n);
+      assert.equal(await page.evaluate(() => document.body.dataset.view), 'overview');
+      assert.equal(hashParams(page).get('team'), 'acme/frontend');
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test('CI: slowest and flakiest workflows, queue time by runner label and OS', async () => {
+    const { page, problems, close } = await open(full, '#/ci');
+    try {
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
+      for (const id of ['slowest-workflows', 'flakiest-workflows', 'queue-by-runner', 'queue-by-os']) await assertChart(page, id);
+      assert.equal(await rows(page, 'workflows-table'), 4);
+      const oses = await page.locator('figure[data-chart="queue-by-os"]').getAttribute('data-points');
+      assert.equal(Number(oses), 6, 'p50 and p90 for linux, macos, windows');
+      const runs = await tileValue(page, 'ci-runs');
+      await filter(page, 'repo', 'acme/infra');
+      assert.equal(hashParams(page).get('repo'), 'acme/infra');
+      assert.ok((await tileValue(page, 'ci-runs')) < runs);
+      await shot(page, 'ci');
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test('data health: deliveries, integrity check state, per-repository health', async () => {
+    const { page, problems, close } = await open(full, '#/health');
+    try {
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
+      assert.equal(await tileValue(page, 'deliveries'), delivered);
+      const { sum } = await assertChart(page, 'deliveries-by-status');
+      assert.equal(sum, delivered);
+      await assertChart(page, 'deliveries-by-event');
+      assert.equal(await rows(page, 'deliveries-table'), 100);
+      assert.equal(await rows(page, 'repo-health-table'), 3);
+      assert.equal(await page.locator('[data-state="no-checks"]').count(), 1, 'says how to turn the integrity check on');
+      await shot(page, 'health');
+      await filter(page, 'event', 'deployment');
+      assert.equal(hashParams(page).get('event'), 'deployment');
+      const events = await page.locator('#deliveries-table tbody tr td:nth-child(2)').allTextContents();
+      assert.ok(events.length > 0 && events.every((e) => e.startsWith('deployment.')), `${events.slice(0, 3)}`);
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test('a phone screen: every view fits the width', async () => {
+    const { page, problems, close } = await open(full, '#/overview', { viewport: { width: 390, height: 844 } });
+    try {
+      for (const view of ['overview', 'pulls', 'teams', 'ci', 'health']) {
+        const n = await renders(page);
+        await page.evaluate((v) => (window.location.hash = `#/${v}`), view);
+        if (view !== 'overview') assert.equal(await settled(page, n), 'ready');
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 1, `${view}: no sideways scrolling on a phone (overflow ${overflow}px)`);
+        const figs = await page.locator('figure.chart canvas').count();
+        assert.ok(figs > 0, `${view}: charts on a phone`);
+        await shot(page, `phone-${view}`);
+      }
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('states', () => {
+  test('an empty server says what to do next', async () => {
+    const { page, problems, close } = await open(empty, '#/overview');
+    try {
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'empty');
+      const text = await page.locator('main').innerText();
+      assert.match(text, /No data yet/);
+      assert.ok(text.includes(`${empty.url}/webhook`), 'names the webhook URL');
+      assert.match(text, /README/);
+      await shot(page, 'empty');
+      // Data health renders the (empty) ledger beside the hint.
+      const n = await renders(page);
+      await page.locator('nav a[data-view="health"]').click();
+      await settled(page, n);
+      assert.match(await page.locator('main').innerText(), /No data yet/);
+      assert.equal(await tileValue(page, 'deliveries'), 0);
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test('a 401 is shown plainly; a token in Settings fixes it', async () => {
+    const { page, problems, close } = await open(locked, '#/ci');
+    try {
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'error');
+      const err = page.locator('main [data-state="error"]');
+      assert.equal(await err.getAttribute('data-status'), '401');
+      const text = await err.innerText();
+      assert.match(text, /HTTP 401/);
+      assert.match(text, /missing or invalid bearer token/, "the API's own message");
+      assert.match(text, /Settings/);
+      await shot(page, 'error-401');
+      // Enter the token: sent as a bearer token, kept in localStorage.
+      const n = await renders(page);
+      await page.locator('#settings-open').click();
+      await page.locator('#settings-token').fill(TOKEN);
+      await page.locator('#settings-save').click();
+      assert.equal(await settled(page, n), 'empty', 'authorised now (and the server has no data)');
+      assert.equal(await page.evaluate(() => localStorage.getItem('octoscope.token')), TOKEN);
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test('an unreachable API base is an error with a hint, not a blank page', async () => {
+    const { page, close } = await open(full, '#/overview');
+    try {
+      const n = await renders(page);
+      await page.locator('#settings-open').click();
+      await page.locator('#settings-base').fill('http://127.0.0.1:9');
+      await page.locator('#settings-save').click();
+      assert.equal(await settled(page, n), 'error');
+      assert.match(await page.locator('main').innerText(), /Could not reach the API at http:\/\/127\.0\.0\.1:9/);
+    } finally {
+      await close();
+    }
+  });
+});
