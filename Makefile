@@ -6,13 +6,15 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: run build test lint bench bench-ingest bench-load drive clean help
+.PHONY: run build test lint bench bench-ingest bench-load drive dashboard test-dashboard clean help
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
 	@echo "make test         the whole test suite"
 	@echo "make bench        the ingest benchmark and the end-to-end load test"
 	@echo "make drive        post every shared example payload and hostile input to a running build"
+	@echo "make dashboard    build the dashboard (frontend/dist), served by octoscope serve at /"
+	@echo "make test-dashboard  the dashboard's browser tests (Chromium, node >= 20.19)"
 
 run:
 	$(CARGO) run --release -p octoscope -- serve --listen $(LISTEN) --data-dir $(DATA_DIR)
@@ -47,6 +49,14 @@ drive:
 	$(CARGO) build -p octoscope
 	shared/testkit/scripts/with-server.sh $(TARGET_DIR)/debug/octoscope drive-secret-1,drive-secret-2 \
 	  bash -c 'python3 $(SHARED)/tools/drive-webhooks.py $$OCTOSCOPE_URL drive-secret-1,drive-secret-2 $(SHARED)/fixtures/github-webhooks/api.github.com'
+
+# The dashboard: frontend/dist, served by `octoscope serve` at / (needs node >= 20.19 and npm).
+dashboard:
+	cd frontend && npm ci --no-audit --no-fund && npm run build
+
+# Its browser tests: apt chromium if missing, npm ci, build, then Chromium against real servers.
+test-dashboard:
+	frontend/scripts/ci.sh
 
 clean:
 	$(CARGO) clean
