@@ -54,7 +54,6 @@ let pending: { canvas: HTMLCanvasElement; config: ChartConfiguration }[] = [];
 export function destroyCharts(): void {
   for (const c of live) c.destroy();
   live.clear();
-  pending = [];
 }
 
 export interface Series {

@@ -4,7 +4,7 @@
 import './style.css';
 import { get, getAll, loadSettings, saveSettings } from './api';
 import { destroyCharts, flushCharts } from './charts';
-import { DAY_CHOICES, DEFAULT_DAYS, parseRoute, routeHash, setParams, VIEW_TITLES, VIEWS, windowOf, type ViewName } from './route';
+import { DAY_CHOICES, parseRoute, routeHash, setParams, VIEW_TITLES, VIEWS, windowOf, type ViewName } from './route';
 import type { Health, Repo, Team } from './types';
 import { errorState, h, loading, noDataYet } from './ui';
 import type { ViewContext, ViewFn } from './views/context';
@@ -97,7 +97,7 @@ function renderFilters(view: ViewName, params: URLSearchParams, repos: string[],
     const days = String(windowOf(params).days);
     const choices: [string, string][] = DAY_CHOICES.map((d) => [String(d), `Last ${d} days`]);
     if (!DAY_CHOICES.includes(Number(days))) choices.push([days, `Last ${days} days`]);
-    parts.push(select('days', 'Period', choices, days === String(DEFAULT_DAYS) && !params.get('days') ? days : days));
+    parts.push(select('days', 'Period', choices, days));
   }
   if (want.includes('repo')) {
     const cur = p('repo');
@@ -170,10 +170,20 @@ async function render() {
   document.body.dataset.state = 'loading';
   document.body.dataset.renders = String(Number(document.body.dataset.renders ?? 0) + 1);
   renderNav(view, params);
-  destroyCharts();
-  main.replaceChildren(loading(`Loading ${VIEW_TITLES[view].toLowerCase()}…`));
+  // The same view with other filters keeps its content, dimmed, until the new one is ready.
+  if (main.dataset.view === view && main.childElementCount && !main.querySelector('.state.loading')) {
+    main.classList.add('busy');
+    main.setAttribute('aria-busy', 'true');
+  } else {
+    destroyCharts();
+    main.replaceChildren(loading(`Loading ${VIEW_TITLES[view].toLowerCase()}…`));
+  }
+  main.dataset.view = view;
   const done = (state: string, ...content: HTMLElement[]) => {
     if (ctl.signal.aborted) return;
+    destroyCharts();
+    main.classList.remove('busy');
+    main.removeAttribute('aria-busy');
     main.replaceChildren(...content);
     flushCharts();
     document.body.dataset.state = state;
