@@ -350,10 +350,27 @@ describe('states', () => {
       const n = await renders(page);
       await page.locator('#settings-open').click();
       await page.locator('#settings-token').fill(TOKEN);
+      await shot(page, 'settings');
       await page.locator('#settings-save').click();
       assert.equal(await settled(page, n), 'empty', 'authorised now (and the server has no data)');
       assert.equal(await page.evaluate(() => localStorage.getItem('octoscope.token')), TOKEN);
       assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test("a refused filter shows the API's 400 message, and the filters to fix it", async () => {
+    const { page, close } = await open(full, '#/pulls?repo=bad');
+    try {
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'error');
+      const err = page.locator('main [data-state="error"]');
+      assert.equal(await err.getAttribute('data-status'), '400');
+      assert.match(await err.innerText(), /HTTP 400[\s\S]*repository "bad" is not valid: expected OWNER\/NAME/);
+      const n = await renders(page);
+      await page.locator('[data-action="clear-filters"]').click();
+      assert.equal(await settled(page, n), 'ready');
+      assert.equal(hashParams(page).get('repo'), null);
     } finally {
       await close();
     }
