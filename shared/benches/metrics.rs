@@ -18,7 +18,7 @@ use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
 use octoscope::api::{self, AppState};
 use octoscope::config::ApiTokens;
 use octoscope::domain::*;
-use octoscope::ports::{RawArchive, Store};
+use octoscope::ports::{MetricsFilter, RawArchive, Store};
 use octoscope::services::IngestService;
 use octoscope::webhook::WebhookSecrets;
 use tower::ServiceExt;
@@ -248,6 +248,25 @@ async fn run(size: Size) {
             changes.len(),
             t.elapsed().as_secs_f64()
         );
+    }
+    // The store's reads alone (what the service then computes over), 90 days.
+    let filter = MetricsFilter::window(end() - TimeDelta::days(90), end());
+    println!("{:<62} {:>9} {:>9}", "store read, last 90 days", "rows", "p50 ms");
+    for name in ["metric_pulls", "metric_runs", "metric_jobs", "metric_deployments"] {
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for _ in 0..size.requests.min(20) + 2 {
+            let t = Instant::now();
+            rows = match name {
+                "metric_pulls" => store.metric_pulls(&filter).await.unwrap().len(),
+                "metric_runs" => store.metric_runs(&filter).await.unwrap().len(),
+                "metric_jobs" => store.metric_jobs(&filter).await.unwrap().len(),
+                _ => store.metric_deployments(&filter).await.unwrap().len(),
+            };
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!("{:<62} {:>9} {:>9.2}", name, rows, percentile(&times, 50).as_secs_f64() * 1000.0);
     }
     let ingest = IngestService::new(
         store.clone() as Arc<dyn Store>,
