@@ -1,8 +1,9 @@
 import { defineConfig } from 'vite';
 
-// Relative asset URLs: the build works at / (octoscope serve) and under any prefix (S3, a proxy).
+// Assets from /assets/ (octoscope serve answers any other path with index.html,
+// so absolute URLs keep working there); DASHBOARD_BASE=/prefix/ to host under a prefix.
 export default defineConfig({
-  base: './',
+  base: process.env.DASHBOARD_BASE || '/',
   build: { outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 600 },
   // `npm run dev` proxies the API to a local `octoscope serve`.
   server: {

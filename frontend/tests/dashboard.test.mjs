@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { PULLS, generate, post } from './data.mjs';
+import { PULLS, expected, generate, post } from './data.mjs';
 import { FRONTEND, buildFrontend, buildServer, startServer } from './server.mjs';
 
 const SHOTS = join(FRONTEND, 'test-results/screenshots');
@@ -46,7 +46,8 @@ before(async () => {
   const deliveries = generate();
   delivered = deliveries.length;
   const statuses = await post(full.url, full.secret, deliveries);
-  assert.deepEqual(statuses, { '200 stored': delivered });
+  assert.deepEqual(statuses, expected(deliveries));
+  assert.ok(statuses['202 ignored'] > 0 && statuses['202 failed'] > 0);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -216,6 +217,20 @@ describe('with data', () => {
     }
   });
 
+  test('any other path serves the dashboard; the API keeps its JSON 404', async () => {
+    const { page, close } = await open(full, 'some/deep/path#/ci');
+    try {
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
+      await assertChart(page, 'slowest-workflows');
+      const resp = await fetch(`${full.url}/api/no-such-thing`);
+      assert.equal(resp.status, 404);
+      assert.deepEqual(await resp.json(), { error: 'not found' });
+      assert.equal((await fetch(`${full.url}/webhook`)).status, 405, 'GET /webhook as before');
+    } finally {
+      await close();
+    }
+  });
+
   test('a shared link opens the same view and filters', async () => {
     const { page, close } = await open(full, '#/pulls?repo=acme/infra&state=merged&days=180');
     try {
@@ -276,13 +291,19 @@ describe('with data', () => {
     try {
       assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
       assert.equal(await tileValue(page, 'deliveries'), delivered);
-      const { sum } = await assertChart(page, 'deliveries-by-status');
+      assert.equal(await tileValue(page, 'deliveries-failed'), 2);
+      const { sum, points } = await assertChart(page, 'deliveries-by-status');
       assert.equal(sum, delivered);
+      assert.equal(points, 3, 'stored, ignored, failed');
       await assertChart(page, 'deliveries-by-event');
       assert.equal(await rows(page, 'deliveries-table'), 100);
       assert.equal(await rows(page, 'repo-health-table'), 3);
       assert.equal(await page.locator('[data-state="no-checks"]').count(), 1, 'says how to turn the integrity check on');
       await shot(page, 'health');
+      assert.equal(await filter(page, 'status', 'failed'), 'ready');
+      assert.equal(await rows(page, 'deliveries-table'), 2);
+      assert.match(await page.locator('#deliveries-table').innerText(), /pull_request/);
+      await filter(page, 'status', '');
       await filter(page, 'event', 'deployment');
       assert.equal(hashParams(page).get('event'), 'deployment');
       const events = await page.locator('#deliveries-table tbody tr td:nth-child(2)').allTextContents();
