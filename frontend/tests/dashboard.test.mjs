@@ -397,6 +397,25 @@ describe('states', () => {
     }
   });
 
+  test('a slow API shows a loading state, then the view', async () => {
+    const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    try {
+      const page = await context.newPage();
+      await page.route('**/api/metrics/**', async (route) => {
+        await new Promise((r) => setTimeout(r, 700));
+        await route.continue();
+      });
+      await page.goto(`${full.url}/#/overview`);
+      const spinner = page.locator('main .state.loading');
+      await spinner.waitFor({ state: 'visible', timeout: 5000 });
+      assert.match(await spinner.innerText(), /Loading overview/);
+      assert.equal(await settled(page, 0), 'ready');
+      assert.equal(await spinner.count(), 0);
+    } finally {
+      await context.close();
+    }
+  });
+
   test('an unreachable API base is an error with a hint, not a blank page', async () => {
     const { page, close } = await open(full, '#/overview');
     try {
