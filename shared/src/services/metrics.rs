@@ -371,9 +371,14 @@ impl MetricsService {
                 None => {}
             }
         }
+        let mut merged: HashMap<&str, Vec<Timestamp>> = HashMap::new();
+        for p in &pulls {
+            if let Some(m) = p.merged_at.filter(|m| in_window(*m, &w)) {
+                merged.entry(p.repo.as_str()).or_default().push(m);
+            }
+        }
         for ((repo, env), times) in &successes {
-            for p in pulls.iter().filter(|p| &p.repo == repo) {
-                let Some(merged_at) = p.merged_at.filter(|m| in_window(*m, &w)) else { continue };
+            for &merged_at in merged.get(repo.as_str()).into_iter().flatten() {
                 let acc = groups.entry(key(repo, env)).or_default();
                 let first = times.partition_point(|t| *t < merged_at);
                 match times.get(first) {
