@@ -553,7 +553,7 @@ async fn openapi_describes_every_route() {
 async fn review_facts_do_not_depend_on_arrival_order() {
     // GIVEN reviews that arrive before their pull request, one by the author and one by bob,
     // then a change request by bob that is later dismissed
-    let changes = vec![
+    let changes = [
         review(1, 10, "alice", ReviewState::Commented, mon(1)),
         review(1, 11, "bob", ReviewState::ChangesRequested, mon(2)),
         review(1, 12, "carol", ReviewState::ChangesRequested, mon(3)),
