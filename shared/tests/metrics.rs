@@ -573,3 +573,62 @@ async fn review_facts_do_not_depend_on_arrival_order() {
         assert_eq!(g["review_rounds"]["p50"], 2, "order {order:?}");
     }
 }
+
+#[tokio::test]
+async fn dora_groups_by_repository_and_filters_lead_time_by_author() {
+    // GIVEN acme/api: alice's PR merged Monday 10:00, bob's merged Monday 11:00, a successful production
+    // deployment Monday 12:00; and acme/web: a staging deployment that failed
+    let mut web = Pr::new(7, "alice", mon(-24), Some(mon(1)));
+    web.repo = "acme/web";
+    let web_deployment = Change::Deployment(Deployment {
+        repo: repo("acme/web"),
+        id: 9,
+        sha: None,
+        git_ref: None,
+        environment: Some("staging".into()),
+        task: None,
+        creator: None,
+        created_at: mon(5),
+        updated_at: mon(5),
+    });
+    let web_status = Change::DeploymentStatus(DeploymentStatus {
+        repo: repo("acme/web"),
+        deployment_id: 9,
+        id: 91,
+        state: "failure".into(),
+        environment: None,
+        creator: None,
+        created_at: mon(5),
+        updated_at: mon(5),
+    });
+    let app = given(vec![
+        Pr::new(1, "alice", mon(-24), Some(mon(1))).change(),
+        Pr::new(2, "bob", mon(-24), Some(mon(2))).change(),
+        deployment(1, "production", mon(3)),
+        status(1, 11, "success", mon(3)),
+        web.change(),
+        web_deployment,
+        web_status,
+    ])
+    .await;
+    // WHEN grouped by repository
+    let body = metrics(&app, &format!("/api/metrics/dora?{WEEK}&group_by=repo")).await;
+    let groups = body["groups"].as_array().unwrap();
+    // THEN one group per (repository, environment)
+    assert_eq!(groups.len(), 2, "{body}");
+    let api = groups.iter().find(|g| g["repo"] == "acme/api").unwrap();
+    assert_eq!(api["environment"], "production");
+    // AND acme/api's lead times are 2 h and 1 h; acme/web's PR is not counted there (no successful deployment)
+    assert_eq!(api["lead_time_seconds"]["count"], 2);
+    assert_eq!(api["lead_time_seconds"]["p50"], 3_600);
+    let web = groups.iter().find(|g| g["repo"] == "acme/web").unwrap();
+    assert_eq!(web["change_failure_rate"], 1.0);
+    assert_eq!(web["lead_time_seconds"]["count"], 0);
+    // WHEN lead time is filtered by author THEN only alice's PR (2 h); deployments are unaffected
+    let body = metrics(&app, &format!("/api/metrics/dora?{WEEK}&author=alice&environment=production")).await;
+    let g = &body["groups"][0];
+    assert_eq!(g["lead_time_seconds"]["count"], 1);
+    assert_eq!(g["lead_time_seconds"]["p50"], 7_200);
+    assert_eq!(g["deployments"], 1);
+    assert_eq!(body["groups"].as_array().unwrap().len(), 1);
+}
