@@ -6,24 +6,32 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: run build test lint bench bench-ingest bench-load drive dashboard test-dashboard clean help
+.PHONY: run build test test-rust lint bench bench-ingest bench-load drive dashboard test-dashboard clean help
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
-	@echo "make test         the whole test suite"
+	@echo "make test         the whole test suite (test-rust, then test-dashboard)"
+	@echo "make test-rust    every Rust test of every crate"
 	@echo "make bench        the ingest benchmark and the end-to-end load test"
 	@echo "make drive        post every shared example payload and hostile input to a running build"
 	@echo "make dashboard    build the dashboard (frontend/dist), served by octoscope serve at /"
 	@echo "make test-dashboard  the dashboard's browser tests (Chromium, node >= 20.19)"
 
-run:
+# With npm present, the dashboard is (re)built first when its sources changed.
+run: $(if $(shell command -v npm 2>/dev/null),frontend/dist/index.html)
 	$(CARGO) run --release -p octoscope -- serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+frontend/dist/index.html: $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund && npm run build
 
 build:
 	$(CARGO) build --release -p octoscope
 
+# The whole suite: every Rust test, then the dashboard in a real browser.
+test: test-rust test-dashboard
+
 # Every test of every crate, benches compiled and run once as tests.
-test:
+test-rust:
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test --workspace --doc
 
