@@ -1,14 +1,5 @@
 -- Octoscope store, schema version 3: what the metrics API reads (shared/docs/metrics.md).
 
--- A first draft of this version (never released) created some of these
--- indexes; dropping them lets a store migrated by it be brought here again by
--- `PRAGMA user_version = 2` and a restart.
-DROP INDEX IF EXISTS pull_requests_merged;
-DROP INDEX IF EXISTS pull_requests_created;
-DROP INDEX IF EXISTS pull_requests_state_created;
-DROP INDEX IF EXISTS workflow_jobs_created;
-DROP INDEX IF EXISTS deployments_created;
-
 -- Each pull request's review facts, kept current by the triggers below so that a
 -- metrics query reads one covering index instead of seeking reviews per pull request:
 --   first_review_at:   earliest submitted_at of a review (not pending) by someone other than the author;
