@@ -6,10 +6,11 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: run build test test-rust lint bench bench-ingest bench-load drive dashboard test-dashboard clean help
+.PHONY: run demo build test test-rust lint bench bench-ingest bench-load drive dashboard test-dashboard clean help
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
+	@echo "make demo         load a generated sample organisation into $(DATA_DIR) (then make run)"
 	@echo "make test         the whole test suite (test-rust, then test-dashboard)"
 	@echo "make test-rust    every Rust test of every crate"
 	@echo "make bench        the ingest benchmark and the end-to-end load test"
@@ -20,6 +21,10 @@ help:
 # With npm present, the dashboard is (re)built first when its sources changed.
 run: $(if $(shell command -v npm 2>/dev/null),frontend/dist/index.html)
 	$(CARGO) run --release -p octoscope -- serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+# A generated sample organisation through the real webhook path (then `make run`).
+demo:
+	$(CARGO) run --release -p octoscope -- demo --data-dir $(DATA_DIR)
 
 frontend/dist/index.html: $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund && npm run build

@@ -30,6 +30,7 @@ let browser;
 let full; // a server with data
 let empty; // a server with nothing
 let locked; // a server that wants a token
+let demo; // a server over `octoscope demo`
 let delivered = 0;
 const servers = [];
 
@@ -37,12 +38,13 @@ before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   buildFrontend();
   const bin = buildServer();
-  [full, empty, locked] = await Promise.all([
+  [full, empty, locked, demo] = await Promise.all([
     startServer(bin),
     startServer(bin),
     startServer(bin, { env: { OCTOSCOPE_API_TOKENS: TOKEN } }),
+    startServer(bin, { demo: true }),
   ]);
-  servers.push(full, empty, locked);
+  servers.push(full, empty, locked, demo);
   const deliveries = generate();
   delivered = deliveries.length;
   const statuses = await post(full.url, full.secret, deliveries);
@@ -427,6 +429,29 @@ describe('states', () => {
       assert.match(await page.locator('main').innerText(), /Could not reach the API at http:\/\/127\.0\.0\.1:9/);
     } finally {
       await close();
+    }
+  });
+});
+
+describe('with the demo organisation', () => {
+  test('octoscope demo: every view renders its charts with data', async () => {
+    const views = {
+      '#/overview': ['throughput', 'cycle-trend', 'ci-trend', 'deploy-frequency'],
+      '#/pulls': ['review-by-group', 'open-by-age'],
+      '#/teams': ['team-flow'],
+      '#/ci': ['slowest-workflows', 'flakiest-workflows', 'queue-by-runner', 'queue-by-os'],
+      '#/health': ['deliveries-by-status', 'deliveries-by-event'],
+    };
+    for (const [hash, charts] of Object.entries(views)) {
+      const { page, problems, close } = await open(demo, hash);
+      try {
+        assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready', hash);
+        for (const id of charts) await assertChart(page, id);
+        await shot(page, `demo-${hash.slice(2)}`);
+        assert.deepEqual(problems, [], hash);
+      } finally {
+        await close();
+      }
     }
   });
 });

@@ -46,11 +46,16 @@ function freePort() {
 }
 
 /**
- * Start `octoscope serve`; resolves once it prints its "listening" line.
+ * Start `octoscope serve` (over `octoscope demo`'s sample organisation with
+ * `demo: true`); resolves once it prints its "listening" line.
  * Returns { url, secret, stop() }.
  */
-export async function startServer(bin, { secret = 'dashboard-test-secret', env = {} } = {}) {
+export async function startServer(bin, { secret = 'dashboard-test-secret', env = {}, demo = false } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'octoscope-dashboard-'));
+  if (demo) {
+    // The sample organisation, through the real webhook path (`octoscope demo`).
+    execFileSync(bin, ['demo', '--data-dir', dataDir], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
   const port = await freePort();
   const child = spawn(
     bin,

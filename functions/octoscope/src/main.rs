@@ -20,7 +20,8 @@ use octoscope::integrity::{GapKind, ResyncJob, Target};
 use octoscope::ports::{Clock, RawArchive, Store};
 use octoscope::services::integrity::IntegrityService;
 use octoscope::services::resync::ResyncService;
-use octoscope::services::{IngestService, dispatch, replay};
+use octoscope::services::{IngestService, demo, dispatch, replay};
+use octoscope::webhook::WebhookSecrets;
 
 /// GitHub engineering analytics that is complete: webhooks in, a JSON API out.
 #[derive(Parser)]
@@ -80,6 +81,14 @@ enum Command {
         #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
         data_dir: PathBuf,
     },
+    /// Load a generated sample organisation (4 repositories, 3 teams, four months of
+    /// pull requests, reviews, CI and deployments) through the real webhook path.
+    ///
+    /// Loading it again changes nothing (its deliveries are already in the ledger).
+    Demo {
+        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
+        data_dir: PathBuf,
+    },
     /// Rebuild the store from the raw archive (stop `serve` first).
     Replay {
         /// The data directory `serve` uses.
@@ -131,6 +140,22 @@ async fn main() -> anyhow::Result<()> {
             let (store, _) = open(&data_dir)?;
             let loop_ = Completeness::new(store.clone(), &github).await?;
             backfill(&loop_, repos, orgs).await
+        }
+        Command::Demo { data_dir } => {
+            let (store, archive) = open(&data_dir)?;
+            let secrets = WebhookSecrets::parse(demo::DEMO_SECRET).expect("the demo secret is valid");
+            let ingest = IngestService::new(store, archive, Arc::new(SystemClock), secrets);
+            let deliveries = demo::generate(SystemClock.now(), 42);
+            let report = demo::load(&ingest, &deliveries).await.context("loading the demo organisation")?;
+            println!(
+                "demo: {} deliveries of the sample organisation {} through the webhook path: {} stored, {} already there",
+                report.deliveries,
+                demo::DEMO_ORG,
+                report.stored,
+                report.duplicates
+            );
+            println!("now `make run` (or `octoscope serve`) and open http://127.0.0.1:8080/");
+            Ok(())
         }
         Command::Replay { data_dir } => {
             let (store, archive) = open(&data_dir)?;
@@ -306,7 +331,7 @@ async fn serve(
     let ingest = IngestService::new(store.clone(), archive, Arc::new(SystemClock), config.secrets.clone());
     let app = api::router(AppState {
         ingest: Arc::new(ingest),
-        store,
+        store: store.clone(),
         tokens: config.api_tokens.clone(),
         max_body_bytes: config.max_body_bytes,
     });
@@ -330,13 +355,14 @@ async fn serve(
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    print_welcome(&config, addr, dashboard);
+    let empty = store.stats().await.map(|s| s.deliveries.is_empty()).unwrap_or(false);
+    print_welcome(&config, addr, dashboard, empty);
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("serving")?;
     eprintln!("octoscope: stopped");
     Ok(())
 }
 
-fn print_welcome(config: &ServeConfig, addr: SocketAddr, dashboard: bool) {
+fn print_welcome(config: &ServeConfig, addr: SocketAddr, dashboard: bool, empty: bool) {
     let secret = match &config.secret_source {
         SecretSource::Environment => "from GITHUB_WEBHOOK_SECRET".to_owned(),
         SecretSource::File { path, created } => {
@@ -351,6 +377,9 @@ fn print_welcome(config: &ServeConfig, addr: SocketAddr, dashboard: bool) {
     println!("API: http://{addr}/api/health  (repos, pulls, teams, commits, workflow-runs, deliveries)");
     if dashboard {
         println!("Dashboard: http://{addr}/");
+    }
+    if empty {
+        println!("The store is empty. To look around first: `make demo` (octoscope demo) loads a sample organisation.");
     }
     if !config.api_tokens.is_empty() {
         println!("API calls need 'Authorization: Bearer <token>' with a token from OCTOSCOPE_API_TOKENS.");

@@ -113,3 +113,47 @@ fn every_command_has_help() {
         assert!(serve.contains(flag), "serve --help mentions {flag}");
     }
 }
+
+#[tokio::test]
+async fn demo_loads_a_sample_org_through_the_webhook_path_once() {
+    // GIVEN an empty data directory; serve says how to get a sample
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Path::new(BIN), dir.path(), &[("GITHUB_WEBHOOK_SECRET", SECRET)]).unwrap();
+    assert!(server.banner.contains("octoscope demo"), "an empty store offers the sample: {}", server.banner);
+    drop(server);
+    // WHEN the demo is loaded, twice
+    let run = || {
+        let out = Command::new(BIN).args(["demo", "--data-dir"]).arg(dir.path()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = run();
+    let second = run();
+    // THEN the first stores every delivery and the second nothing
+    assert!(first.contains(" 0 already there"), "{first}");
+    assert!(second.contains(": 0 stored"), "{second}");
+    // AND every part of the dashboard has data: pull request flow, CI, DORA, teams, deliveries
+    let server = Server::start(Path::new(BIN), dir.path(), &[("GITHUB_WEBHOOK_SECRET", SECRET)]).unwrap();
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        let (client, url) = (client.clone(), format!("{}{path}", server.base));
+        async move { client.get(&url).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let pulls = get("/api/metrics/pulls").await;
+    assert!(pulls["groups"][0]["merged"].as_u64().unwrap() > 100, "{pulls}");
+    assert!(pulls["groups"][0]["time_to_first_review_seconds"]["p50"].as_i64().unwrap() > 0);
+    let ci = get("/api/metrics/ci?group_by=os").await;
+    let os: Vec<&str> = ci["groups"].as_array().unwrap().iter().filter_map(|g| g["key"].as_str()).collect();
+    assert!(os.contains(&"linux") && os.contains(&"macos"), "{ci}");
+    let dora = get("/api/metrics/dora").await;
+    assert!(
+        dora["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["environment"] == "production" && g["successful"].as_u64().unwrap() > 10),
+        "{dora}"
+    );
+    assert_eq!(all(&client, &server.base, "/api/teams").await.len(), 3);
+    assert!(get("/api/health").await["stats"]["deliveries"].get("failed").is_none(), "every demo delivery normalises");
+}

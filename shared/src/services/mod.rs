@@ -1,5 +1,6 @@
 //! Services: the product's behaviour, over ports only.
 
+pub mod demo;
 pub mod dispatch;
 pub mod ingest;
 pub mod integrity;
