@@ -76,7 +76,7 @@ impl Sql {
 
 /// Pull requests in three disjoint parts, each one covering-index range scan
 /// (`schema_v3.sql`): merged in the window; created in it and not merged in it;
-/// open and created before it. Review facts are columns kept by triggers. The
+/// open and created before it. Review facts are columns the store keeps current on every write. The
 /// filters' columns carry a unary `+` so the planner keeps the window's index
 /// (bounded by the window) rather than scanning a repository's or author's history.
 /// Metric reads touch thousands of rows: let this reader map the database

@@ -1,7 +1,9 @@
 -- Octoscope store, schema version 3: what the metrics API reads (shared/docs/metrics.md).
 
--- Each pull request's review facts, kept current by the triggers below so that a
--- metrics query reads one covering index instead of seeking reviews per pull request:
+-- Each pull request's review facts, so that a metrics query reads one covering
+-- index instead of seeking reviews per pull request. The store refreshes them
+-- whenever it writes a review or a pull request (store.rs, REFRESH_REVIEW_FACTS);
+-- this fills them for a store migrated from version 2:
 --   first_review_at:   earliest submitted_at of a review (not pending) by someone other than the author;
 --   changes_requested: reviews whose current state is changes_requested.
 ALTER TABLE pull_requests ADD COLUMN first_review_at TEXT;
@@ -15,57 +17,6 @@ UPDATE pull_requests SET
                        WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number AND r.state = 'changes_requested');
 
 CREATE INDEX reviews_pr_state ON reviews (repo, pr_number, state, submitted_at, author);
-
-CREATE TRIGGER reviews_facts_insert AFTER INSERT ON reviews BEGIN
-  UPDATE pull_requests SET
-    first_review_at = (SELECT MIN(r.submitted_at) FROM reviews r
-                       WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number AND r.submitted_at IS NOT NULL
-                         AND r.state != 'pending' AND (pull_requests.author IS NULL OR r.author IS NULL OR r.author != pull_requests.author)),
-    changes_requested = (SELECT COUNT(*) FROM reviews r
-                         WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number AND r.state = 'changes_requested')
-  WHERE repo = NEW.repo AND number = NEW.pr_number;
-END;
-
-CREATE TRIGGER reviews_facts_update AFTER UPDATE ON reviews BEGIN
-  UPDATE pull_requests SET
-    first_review_at = (SELECT MIN(r.submitted_at) FROM reviews r
-                       WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number AND r.submitted_at IS NOT NULL
-                         AND r.state != 'pending' AND (pull_requests.author IS NULL OR r.author IS NULL OR r.author != pull_requests.author)),
-    changes_requested = (SELECT COUNT(*) FROM reviews r
-                         WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number AND r.state = 'changes_requested')
-  WHERE (repo = NEW.repo AND number = NEW.pr_number) OR (repo = OLD.repo AND number = OLD.pr_number);
-END;
-
-CREATE TRIGGER reviews_facts_delete AFTER DELETE ON reviews BEGIN
-  UPDATE pull_requests SET
-    first_review_at = (SELECT MIN(r.submitted_at) FROM reviews r
-                       WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number AND r.submitted_at IS NOT NULL
-                         AND r.state != 'pending' AND (pull_requests.author IS NULL OR r.author IS NULL OR r.author != pull_requests.author)),
-    changes_requested = (SELECT COUNT(*) FROM reviews r
-                         WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number AND r.state = 'changes_requested')
-  WHERE repo = OLD.repo AND number = OLD.pr_number;
-END;
-
--- A pull request stored after its reviews, or whose author becomes known.
-CREATE TRIGGER pull_requests_facts_insert AFTER INSERT ON pull_requests BEGIN
-  UPDATE pull_requests SET
-    first_review_at = (SELECT MIN(r.submitted_at) FROM reviews r
-                       WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number AND r.submitted_at IS NOT NULL
-                         AND r.state != 'pending' AND (pull_requests.author IS NULL OR r.author IS NULL OR r.author != pull_requests.author)),
-    changes_requested = (SELECT COUNT(*) FROM reviews r
-                         WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number AND r.state = 'changes_requested')
-  WHERE repo = NEW.repo AND number = NEW.number
-    AND EXISTS (SELECT 1 FROM reviews r WHERE r.repo = NEW.repo AND r.pr_number = NEW.number);
-END;
-
-CREATE TRIGGER pull_requests_facts_author AFTER UPDATE OF author ON pull_requests
-WHEN OLD.author IS NOT NEW.author BEGIN
-  UPDATE pull_requests SET
-    first_review_at = (SELECT MIN(r.submitted_at) FROM reviews r
-                       WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number AND r.submitted_at IS NOT NULL
-                         AND r.state != 'pending' AND (pull_requests.author IS NULL OR r.author IS NULL OR r.author != pull_requests.author))
-  WHERE repo = NEW.repo AND number = NEW.number;
-END;
 
 -- Covering indexes: pull requests merged in, created in, or open at a window.
 CREATE INDEX pull_requests_merged ON pull_requests

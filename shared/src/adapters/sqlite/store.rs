@@ -403,11 +403,33 @@ fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> {
     Ok(n > 0)
 }
 
+/// Recompute one pull request's review facts (schema v3): the earliest
+/// non-pending review by someone other than the author, and the reviews whose
+/// current state is changes requested. Run after every write of a review or
+/// of its pull request, whichever arrives first.
+const REFRESH_REVIEW_FACTS: &str = "UPDATE pull_requests SET
+    first_review_at = (SELECT MIN(r.submitted_at) FROM reviews r
+                       WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number
+                         AND r.submitted_at IS NOT NULL AND r.state != 'pending'
+                         AND (pull_requests.author IS NULL OR r.author IS NULL OR r.author != pull_requests.author)),
+    changes_requested = (SELECT COUNT(*) FROM reviews r
+                         WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number
+                           AND r.state = 'changes_requested')
+  WHERE repo = ?1 AND number = ?2";
+
 fn apply_all(tx: &Connection, changes: &[Change]) -> rusqlite::Result<ApplyReport> {
     let mut report = ApplyReport::default();
     for c in changes {
         if apply(tx, c)? {
             report.applied += 1;
+            let pull = match c {
+                Change::Review(r) => Some((&r.repo, r.pr_number)),
+                Change::PullRequest(p) => Some((&p.repo, p.number)),
+                _ => None,
+            };
+            if let Some((repo, number)) = pull {
+                tx.prepare_cached(REFRESH_REVIEW_FACTS)?.execute(params![repo.as_str(), number])?;
+            }
         } else {
             report.skipped += 1;
         }
