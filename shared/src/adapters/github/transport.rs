@@ -160,11 +160,7 @@ impl Transport {
         query: &str,
         variables: serde_json::Value,
     ) -> Result<T, GitHubError> {
-        let (name, answer) = self.graphql_answer::<T>(query, variables).await?;
-        if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
-            return Err(self.graphql_error(&name, &errors));
-        }
-        answer.data.ok_or_else(|| GitHubError::Protocol(anyhow!("{name}: answer without data")))
+        self.graphql_tolerating(query, variables, &[]).await
     }
 
     /// A GraphQL query whose `NOT_FOUND` errors are tolerated: the data of
@@ -174,12 +170,25 @@ impl Transport {
         query: &str,
         variables: serde_json::Value,
     ) -> Result<T, GitHubError> {
+        self.graphql_tolerating(query, variables, &["NOT_FOUND"]).await
+    }
+
+    /// A GraphQL query; errors of the `tolerated` types do not fail it.
+    async fn graphql_tolerating<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+        tolerated: &[&str],
+    ) -> Result<T, GitHubError> {
         let (name, answer) = self.graphql_answer::<T>(query, variables).await?;
-        if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
-            let fatal: Vec<_> = errors.into_iter().filter(|e| e.kind.as_deref() != Some("NOT_FOUND")).collect();
-            if !fatal.is_empty() {
-                return Err(self.graphql_error(&name, &fatal));
-            }
+        let fatal: Vec<_> = answer
+            .errors
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| !e.kind.as_deref().is_some_and(|k| tolerated.contains(&k)))
+            .collect();
+        if !fatal.is_empty() {
+            return Err(self.graphql_error(&name, &fatal));
         }
         answer.data.ok_or_else(|| GitHubError::Protocol(anyhow!("{name}: answer without data")))
     }
