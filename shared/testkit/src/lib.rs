@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 
 pub use octoscope::webhook::sign;
 
+pub mod moto;
+
 /// The vendored copy of GitHub's example payloads (octokit/webhooks, MIT).
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/github-webhooks/api.github.com")

@@ -1173,10 +1173,7 @@ impl Store for SqliteStore {
         let page = page.clone();
         self.read(move |conn| {
             let mut args = Vec::new();
-            let mut sql = String::from(
-                "SELECT id, target, kinds, watermark, state, created_at, started_at, finished_at, written, requests,
-                   error FROM jobs WHERE 1 = 1",
-            );
+            let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1");
             if let Some(c) = &page.cursor {
                 let (at, id): (String, String) = decode_cursor(c)?;
                 sql.push_str(" AND (created_at, id) < (?1, ?2)");
@@ -1184,27 +1181,17 @@ impl Store for SqliteStore {
             }
             sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ?{}", args.len() + 1));
             args.push(limit_arg(&page));
-            let rows = query(conn, &sql, args, |r| {
-                let bad = |i: usize, e: serde_json::Error| {
-                    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-                };
-                let target: Target = serde_json::from_str(&r.get::<_, String>(1)?).map_err(|e| bad(1, e))?;
-                let kinds: Vec<GapKind> = serde_json::from_str(&r.get::<_, String>(2)?).map_err(|e| bad(2, e))?;
-                Ok(JobRecord {
-                    id: r.get(0)?,
-                    target,
-                    kinds,
-                    watermark: parse_ts_opt(r.get(3)?)?,
-                    state: JobState::parse(&r.get::<_, String>(4)?).unwrap_or(JobState::Failed),
-                    created_at: parse_ts(&r.get::<_, String>(5)?)?,
-                    started_at: parse_ts_opt(r.get(6)?)?,
-                    finished_at: parse_ts_opt(r.get(7)?)?,
-                    written: r.get(8)?,
-                    requests: r.get(9)?,
-                    error: r.get(10)?,
-                })
-            })?;
+            let rows = query(conn, &sql, args, job_row)?;
             Ok(page_from(rows, page.limit, |j| (ts(&j.created_at), j.id.clone())))
+        })
+        .await
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
+            Ok(query(conn, &sql, vec![Value::Text(id)], job_row)?.pop())
         })
         .await
     }
@@ -1295,4 +1282,28 @@ impl Store for SqliteStore {
     async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError> {
         self.read(super::metrics::last_deliveries).await
     }
+}
+
+const JOB_COLUMNS: &str =
+    "id, target, kinds, watermark, state, created_at, started_at, finished_at, written, requests, error";
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+    let bad = |i: usize, e: serde_json::Error| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    };
+    let target: Target = serde_json::from_str(&r.get::<_, String>(1)?).map_err(|e| bad(1, e))?;
+    let kinds: Vec<GapKind> = serde_json::from_str(&r.get::<_, String>(2)?).map_err(|e| bad(2, e))?;
+    Ok(JobRecord {
+        id: r.get(0)?,
+        target,
+        kinds,
+        watermark: parse_ts_opt(r.get(3)?)?,
+        state: JobState::parse(&r.get::<_, String>(4)?).unwrap_or(JobState::Failed),
+        created_at: parse_ts(&r.get::<_, String>(5)?)?,
+        started_at: parse_ts_opt(r.get(6)?)?,
+        finished_at: parse_ts_opt(r.get(7)?)?,
+        written: r.get(8)?,
+        requests: r.get(9)?,
+        error: r.get(10)?,
+    })
 }

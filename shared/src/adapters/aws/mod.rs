@@ -1,0 +1,79 @@
+//! AWS mode: the SDK configuration every AWS adapter shares, and the one rule
+//! for which SDK errors are worth retrying.
+//!
+//! The HTTPS client is the SDK's current one (hyper 1 + rustls 0.23), with ring
+//! for crypto, set explicitly. `AWS_ENDPOINT_URL` (and the per-service
+//! `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by the SDK itself: tests point it
+//! at a moto server, production leaves it unset.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::{Builder, tls};
+
+/// Load the SDK configuration from the environment (region, credentials,
+/// endpoint overrides), with the crate's HTTPS client and the SDK's standard
+/// retry (3 attempts, exponential backoff with jitter, throttling aware).
+pub async fn sdk_config() -> SdkConfig {
+    loader().load().await
+}
+
+/// The same, with an explicit endpoint (tests against a local AWS).
+pub async fn sdk_config_with_endpoint(endpoint: &str) -> SdkConfig {
+    loader().endpoint_url(endpoint).load().await
+}
+
+fn loader() -> aws_config::ConfigLoader {
+    let http = Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring)).build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http)
+}
+
+/// Whether an SDK error, after the SDK's own retries, may still go away:
+/// throttling, a 5xx, a timeout or a connection that could not be made. A
+/// 4xx that is not throttling (a missing table, access denied, a bad request)
+/// will not.
+pub fn is_retryable<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+    R: HttpStatus,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(e) => {
+            let status = e.raw().status_code();
+            let code = e.err().code().unwrap_or_default();
+            status >= 500 || status == 429 || THROTTLING.contains(&code)
+        }
+        _ => false,
+    }
+}
+
+/// Error codes AWS uses for "slow down" (the SDK's own list, plus SQS's and
+/// DynamoDB's own names for it).
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "ThrottlingError",
+];
+
+/// The HTTP status of a raw response, whatever its type.
+pub trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
