@@ -1,0 +1,84 @@
+# EventBridge Scheduler runs the integrity check; failed invocations are
+# retried twice within an hour, then land in a dead-letter queue.
+
+data "aws_caller_identity" "current" {}
+
+resource "aws_sqs_queue" "dlq" {
+  name                      = "${var.name}-dlq"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+  tags                      = var.tags
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name               = "${var.name}-scheduler"
+  description        = "EventBridge Scheduler: invoke the integrity check."
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "this" {
+  statement {
+    sid       = "InvokeTarget"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [var.target_function_arn]
+  }
+  statement {
+    sid       = "DeadLetter"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+  }
+  statement {
+    sid       = "ScheduleKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "${var.name}-scheduler"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.this.json
+}
+
+resource "aws_scheduler_schedule" "this" {
+  name                = var.name
+  description         = "Octoscope integrity check"
+  schedule_expression = var.schedule_expression
+  state               = var.enabled ? "ENABLED" : "DISABLED"
+  kms_key_arn         = var.kms_key_arn
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = var.target_function_arn
+    role_arn = aws_iam_role.this.arn
+    input    = jsonencode({ source = "octoscope.schedule" })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 3600
+      maximum_retry_attempts       = 2
+    }
+
+    dead_letter_config {
+      arn = aws_sqs_queue.dlq.arn
+    }
+  }
+}
