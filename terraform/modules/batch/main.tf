@@ -136,7 +136,7 @@ resource "aws_iam_role" "task" {
 
 data "aws_iam_policy_document" "task" {
   dynamic "statement" {
-    for_each = var.task_policy_statements
+    for_each = { for k, v in var.task_policy_statements : k => v if v.enabled }
     content {
       sid       = replace(title(replace(statement.key, "_", " ")), " ", "")
       actions   = statement.value.actions

@@ -52,6 +52,7 @@ variable "task_policy_statements" {
   type = map(object({
     actions   = list(string)
     resources = list(string)
+    enabled   = optional(bool, true)
     conditions = optional(list(object({
       test     = string
       variable = string

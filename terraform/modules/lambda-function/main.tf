@@ -70,7 +70,7 @@ data "aws_iam_policy_document" "this" {
   }
 
   dynamic "statement" {
-    for_each = var.policy_statements
+    for_each = { for k, v in var.policy_statements : k => v if v.enabled }
     content {
       sid       = replace(title(replace(statement.key, "_", " ")), " ", "")
       actions   = statement.value.actions

@@ -68,6 +68,7 @@ variable "policy_statements" {
   type = map(object({
     actions   = list(string)
     resources = list(string)
+    enabled   = optional(bool, true)
     conditions = optional(list(object({
       test     = string
       variable = string

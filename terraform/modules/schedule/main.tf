@@ -2,6 +2,7 @@
 # retried twice within an hour, then land in a dead-letter queue.
 
 data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
 
 resource "aws_sqs_queue" "dlq" {
   name                      = "${var.name}-dlq"
@@ -70,7 +71,19 @@ resource "aws_scheduler_schedule" "this" {
   target {
     arn      = var.target_function_arn
     role_arn = aws_iam_role.this.arn
-    input    = jsonencode({ source = "octoscope.schedule" })
+    # The function takes an EventBridge event; Scheduler passes this input
+    # as is, with its context attributes filled in.
+    input = jsonencode({
+      version       = "0"
+      id            = "<aws.scheduler.execution-id>"
+      "detail-type" = "Scheduled Event"
+      source        = "aws.scheduler"
+      account       = data.aws_caller_identity.current.account_id
+      time          = "<aws.scheduler.scheduled-time>"
+      region        = data.aws_region.current.region
+      resources     = ["<aws.scheduler.schedule-arn>"]
+      detail        = {}
+    })
 
     retry_policy {
       maximum_event_age_in_seconds = 3600

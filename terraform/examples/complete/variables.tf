@@ -1,0 +1,78 @@
+variable "region" {
+  description = "AWS region to deploy to."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "octoscope"
+}
+
+variable "batch_image_tag" {
+  description = "Tag of the batch-job image in the stack's ECR repository (scripts/deploy.sh sets it to the git revision)."
+  type        = string
+}
+
+variable "lambda_zip_dir" {
+  description = "Directory of the `make lambdas` zips; null means the repository's target/lambda."
+  type        = string
+  default     = null
+}
+
+variable "github_app" {
+  description = "The GitHub App Octoscope authenticates as: its id, installation id, and the SecureString parameter holding its PEM private key."
+  type = object({
+    id                        = string
+    installation_id           = string
+    private_key_parameter     = string
+    enterprise_server_api_url = optional(string)
+  })
+}
+
+variable "tracked_orgs" {
+  description = "Organisations the integrity check always covers."
+  type        = list(string)
+  default     = []
+}
+
+variable "tracked_repos" {
+  description = "Repositories (OWNER/NAME) the integrity check always covers."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_id" {
+  description = "VPC of the resync tasks."
+  type        = string
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets (with a NAT route) for the resync tasks."
+  type        = list(string)
+}
+
+variable "api_jwt_authorizer" {
+  description = "Your OIDC provider, to authenticate /api/* with JWTs at API Gateway instead of bearer tokens; null keeps bearer tokens."
+  type = object({
+    issuer   = string
+    audience = list(string)
+  })
+  default = null
+}
+
+variable "dashboard_domain" {
+  description = "Custom domain of the dashboard and its ACM certificate (us-east-1); null serves on *.cloudfront.net."
+  type = object({
+    name                = string
+    acm_certificate_arn = string
+  })
+  default = null
+}
+
+variable "alarm_email" {
+  description = "Email address told when resync messages land in a dead-letter queue; null creates no alarm."
+  type        = string
+  default     = null
+}

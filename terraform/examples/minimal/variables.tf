@@ -1,0 +1,22 @@
+variable "region" {
+  description = "AWS region to deploy to."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "batch_image_tag" {
+  description = "Tag of the batch-job image in the stack's ECR repository (scripts/deploy.sh sets it to the git revision)."
+  type        = string
+}
+
+variable "github_token_parameter_name" {
+  description = "SecureString parameter holding a GitHub token (create it first: see terraform/README.md)."
+  type        = string
+  default     = "/octoscope/github-token"
+}
+
+variable "lambda_zip_dir" {
+  description = "Directory of the `make lambdas` zips; null means the repository's target/lambda."
+  type        = string
+  default     = null
+}

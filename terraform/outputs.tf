@@ -1,0 +1,66 @@
+output "webhook" {
+  description = "What to enter on GitHub (Settings -> Webhooks): the payload URL, the content type, and the SSM parameter holding the secret (read it with `aws ssm get-parameter --with-decryption --name <secret_parameter_name>`)."
+  value = {
+    url                   = module.http_api.webhook_url
+    content_type          = "application/json"
+    secret_parameter_name = module.secrets.webhook_secret_parameter_name
+  }
+}
+
+output "api" {
+  description = "The JSON API: through the dashboard's origin (url) or API Gateway directly (direct_url); bearer tokens are in tokens_parameter_name (null with the JWT authorizer)."
+  value = {
+    url                   = module.dashboard.api_url
+    direct_url            = module.http_api.api_url
+    tokens_parameter_name = module.secrets.api_tokens_parameter_name
+    access_log_group      = module.http_api.access_log_group_name
+  }
+}
+
+output "dashboard" {
+  description = "The dashboard: its URL, bucket, CloudFront distribution and how many files were uploaded."
+  value = {
+    url             = module.dashboard.url
+    bucket          = module.dashboard.bucket_name
+    distribution_id = module.dashboard.distribution_id
+    file_count      = module.dashboard.file_count
+  }
+}
+
+output "functions" {
+  description = "The Lambda functions: name, role and log group of each."
+  value = {
+    for k, m in {
+      webhook         = module.webhook
+      api             = module.api
+      integrity_check = module.integrity_check
+      dispatcher      = module.dispatcher
+      } : k => {
+      name      = m.function_name
+      role_arn  = m.role_arn
+      log_group = m.log_group_name
+    }
+  }
+}
+
+output "batch" {
+  description = "The resync job: ECR repository to push batch-job images to, cluster, task definition family and log group."
+  value = {
+    repository_url         = module.batch.repository_url
+    cluster                = module.batch.cluster_name
+    task_definition_family = module.batch.task_definition_family
+    log_group              = module.batch.log_group_name
+  }
+}
+
+output "data" {
+  description = "Where the data lives: table, raw archive bucket, gap queue and dead-letter queues, and the KMS key."
+  value = {
+    table_name       = module.table.table_name
+    archive_bucket   = module.archive.bucket_name
+    gap_queue_url    = module.gap_queue.queue_url
+    gap_dlq_url      = module.gap_queue.dlq_url
+    schedule_dlq_url = module.integrity_schedule.dlq_url
+    kms_key_arn      = local.kms_key_arn
+  }
+}
