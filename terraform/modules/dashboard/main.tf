@@ -128,7 +128,7 @@ resource "aws_cloudfront_response_headers_policy" "this" {
 
 resource "aws_cloudfront_distribution" "this" {
   #checkov:skip=CKV_AWS_68:WAF costs at least $5/month plus $0.60 per million requests against a stack that idles at ~$1; the API behind /api/* is throttled at API Gateway and needs a bearer token or JWT. Attach one with web_acl_id.
-  #checkov:skip=CKV2_AWS_47:As CKV_AWS_68: no WAF by default (web_acl_id attaches one); the API is Rust, not Log4j.
+  #checkov:skip=CKV2_AWS_47:No WAF by default (see CKV_AWS_68; web_acl_id attaches one), so no Log4j rule set; nothing behind the distribution runs Java.
   #checkov:skip=CKV_AWS_86:CloudFront standard logs need a log bucket with ACLs enabled; the API's requests are already in its access log and the static files carry no data.
   #checkov:skip=CKV_AWS_310:Single-region stack: there is no second origin to fail over to.
   #checkov:skip=CKV_AWS_174:With no custom domain the *.cloudfront.net default certificate is used, whose TLS policy CloudFront fixes; with acm_certificate_arn set the distribution requires TLSv1.2_2021.

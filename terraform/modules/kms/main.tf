@@ -16,8 +16,8 @@ locals {
 
 data "aws_iam_policy_document" "key" {
   #checkov:skip=CKV_AWS_109:A key policy's Resource "*" means this key; the root statement is AWS's default delegation to IAM, and every principal's use is then limited by its own IAM policy.
-  #checkov:skip=CKV_AWS_111:As above: key policies can only name "*" (the key itself) as resource.
-  #checkov:skip=CKV_AWS_356:As above: key policies can only name "*" (the key itself) as resource.
+  #checkov:skip=CKV_AWS_111:A key policy can only name "*" (this key) as resource; write use of the key is limited by each principal's IAM policy, and the service statements by their conditions.
+  #checkov:skip=CKV_AWS_356:A key policy can only name "*" (this key) as resource; it cannot be narrowed further.
   statement {
     sid       = "AccountAdministersThroughIam"
     actions   = ["kms:*"]
