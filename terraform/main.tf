@@ -342,6 +342,8 @@ module "batch" {
     GITHUB_APP_INSTALLATION_ID   = var.github.app_installation_id
     GITHUB_APP_PRIVATE_KEY_PARAM = var.github.app_private_key_parameter_name
     GITHUB_API_URL               = var.github.api_url
+    OCTOSCOPE_ORGS               = length(var.tracked_orgs) > 0 ? join(",", var.tracked_orgs) : null
+    OCTOSCOPE_REPOS              = length(var.tracked_repos) > 0 ? join(",", var.tracked_repos) : null
     RUST_LOG                     = var.log_level
   }
 

@@ -28,6 +28,7 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
+  # In a key policy, "*" is this key (the only resource a key policy can name).
   statement {
     sid = "CloudWatchLogs"
     actions = [
@@ -49,7 +50,8 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
-  # CloudWatch alarms publishing to an SNS topic encrypted with this key.
+  # CloudWatch alarms publishing to an SNS topic encrypted with this key
+  # ("*": this key).
   statement {
     sid       = "CloudWatchAlarmsToEncryptedTopics"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]

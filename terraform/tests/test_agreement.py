@@ -1,0 +1,747 @@
+#!/usr/bin/env python3
+"""The Terraform and the Rust workspace agree.
+
+    test_agreement.py [--repo DIR]   check the real workspace against terraform/
+    test_agreement.py --self-test    show that the checker catches what it should
+
+What is checked, for every Lambda crate (Cargo packages under functions/ that
+link a Lambda runtime) and for the Fargate batch job:
+
+1. Deployment. Each Lambda crate has a `./modules/lambda-function` call in
+   terraform/main.tf whose zip_path is `<lambda_zip_dir>/<crate>/bootstrap.zip`
+   (what `make lambdas` leaves), the module deploys handler `bootstrap` on
+   `provided.al2023` / arm64, and no module call deploys a crate that does not
+   exist. The batch job's module builds the `batch-job` container.
+
+2. Environment. The variables a function reads are the string literals of the
+   form OCTOSCOPE_*, GITHUB_*, RUST_LOG in its code path: the crate's src/
+   (test modules left out) plus the impl blocks of shared/src/config_aws.rs it
+   calls (`WebhookConfig::load` -> `impl WebhookConfig`, and, to a fixed point,
+   every config type and helper fn those blocks call). Every such name must be
+   a key of the module call's `environment` map (values may be null when a
+   setting is optional) and every key there must be read by the code. Names in
+   TRANSLATED are the one-machine names that AWS mode fills from an SSM
+   parameter value, never from the environment.
+
+3. IAM. The AWS actions a function's code can call are found from the AWS SDK
+   calls in the code it links: the crate's src/ plus every file of
+   shared/src/ that is compiled with the octoscope-core features the crate
+   enables (from `cargo metadata`: a module declared under
+   `#[cfg(feature = "x")]` is linked only when feature x is on, features
+   expanded through octoscope-core's feature table). A call is a zero-argument
+   method call `.op()` whose name is in SDK_ACTIONS for an aws_sdk_<service>
+   crate the file (or its module directory) uses; SDK_ACTIONS maps it to the
+   IAM action(s) AWS authorises it with (e.g. `.send_message_batch()` ->
+   sqs:SendMessage, since SQS batch calls are authorised per message).
+   Then:
+   - every action granted in the function's policy_statements (and by the
+     module itself) is used: by a call, as IMPLIED by a call (the KMS use of
+     encrypted resources, iam:PassRole for RunTask), or by the PLATFORM on the
+     function's behalf (log delivery, X-Ray, environment decryption, the SQS
+     event source mapping's polling);
+   - every action a linked call needs is granted, or is listed in NOT_GRANTED
+     with the reason the function never reaches that call (stale entries fail);
+   - no granted action is "*" or "service:*".
+   Every `resources = ["*"]` in terraform/ must carry a comment saying why.
+
+4. Event source. A crate that answers SqsBatchResponse has an SQS event source
+   mapping with function_response_types = ["ReportBatchItemFailures"].
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# --------------------------------------------------------------------------- tables
+
+# (sdk service crate suffix, operation method) -> IAM actions that authorise it.
+SDK_ACTIONS: dict[tuple[str, str], list[str]] = {
+    ("dynamodb", "get_item"): ["dynamodb:GetItem"],
+    ("dynamodb", "batch_get_item"): ["dynamodb:BatchGetItem"],
+    ("dynamodb", "query"): ["dynamodb:Query"],
+    ("dynamodb", "scan"): ["dynamodb:Scan"],
+    ("dynamodb", "put_item"): ["dynamodb:PutItem"],
+    ("dynamodb", "update_item"): ["dynamodb:UpdateItem"],
+    ("dynamodb", "delete_item"): ["dynamodb:DeleteItem"],
+    ("dynamodb", "batch_write_item"): ["dynamodb:BatchWriteItem"],
+    # Transactions have no IAM action of their own: each item is authorised
+    # by the action it performs.
+    ("dynamodb", "transact_write_items"): [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+    ],
+    ("dynamodb", "transact_get_items"): ["dynamodb:GetItem"],
+    ("dynamodb", "create_table"): ["dynamodb:CreateTable"],
+    ("dynamodb", "describe_table"): ["dynamodb:DescribeTable"],
+    ("dynamodb", "update_time_to_live"): ["dynamodb:UpdateTimeToLive"],
+    ("dynamodb", "delete_table"): ["dynamodb:DeleteTable"],
+    ("s3", "put_object"): ["s3:PutObject"],
+    ("s3", "get_object"): ["s3:GetObject"],
+    ("s3", "head_object"): ["s3:GetObject"],
+    ("s3", "list_objects_v2"): ["s3:ListBucket"],
+    ("s3", "delete_object"): ["s3:DeleteObject"],
+    ("s3", "copy_object"): ["s3:GetObject", "s3:PutObject"],
+    ("s3", "create_multipart_upload"): ["s3:PutObject"],
+    ("s3", "create_bucket"): ["s3:CreateBucket"],
+    ("sqs", "send_message"): ["sqs:SendMessage"],
+    ("sqs", "send_message_batch"): ["sqs:SendMessage"],
+    ("sqs", "receive_message"): ["sqs:ReceiveMessage"],
+    ("sqs", "delete_message"): ["sqs:DeleteMessage"],
+    ("sqs", "delete_message_batch"): ["sqs:DeleteMessage"],
+    ("sqs", "change_message_visibility"): ["sqs:ChangeMessageVisibility"],
+    ("sqs", "change_message_visibility_batch"): ["sqs:ChangeMessageVisibility"],
+    ("sqs", "get_queue_attributes"): ["sqs:GetQueueAttributes"],
+    ("sqs", "get_queue_url"): ["sqs:GetQueueUrl"],
+    ("sqs", "create_queue"): ["sqs:CreateQueue"],
+    ("ecs", "run_task"): ["ecs:RunTask"],
+    ("ecs", "describe_tasks"): ["ecs:DescribeTasks"],
+    ("ecs", "list_tasks"): ["ecs:ListTasks"],
+    ("ecs", "stop_task"): ["ecs:StopTask"],
+    ("ecs", "tag_resource"): ["ecs:TagResource"],
+    ("ssm", "get_parameter"): ["ssm:GetParameter"],
+    ("ssm", "get_parameters"): ["ssm:GetParameters"],
+    ("ssm", "get_parameters_by_path"): ["ssm:GetParametersByPath"],
+    ("ssm", "put_parameter"): ["ssm:PutParameter"],
+}
+
+# action -> actions AWS also checks when that call runs against this stack.
+IMPLIED: dict[str, list[str]] = {
+    # The stack's resources are encrypted with its KMS key (SSE-KMS).
+    "ssm:GetParameter": ["kms:Decrypt"],  # SecureString, with_decryption
+    "s3:PutObject": ["kms:GenerateDataKey"],
+    "s3:GetObject": ["kms:Decrypt"],
+    "sqs:SendMessage": ["kms:GenerateDataKey", "kms:Decrypt"],
+    "sqs:ReceiveMessage": ["kms:Decrypt"],
+    # RunTask hands the task definition's task and execution roles to ECS.
+    "ecs:RunTask": ["iam:PassRole"],
+}
+# RunTask with tags (`.tags(` in the same file) also needs ecs:TagResource.
+RUN_TASK_TAGS = "ecs:TagResource"
+
+# Granted because AWS acts with the function's role, not because its code calls them.
+PLATFORM_ALL_LAMBDAS = {
+    "logs:CreateLogStream": "the Lambda runtime ships the function's logs",
+    "logs:PutLogEvents": "the Lambda runtime ships the function's logs",
+    "kms:Decrypt": "Lambda decrypts the environment (encrypted with the stack's key) with the role",
+    "xray:PutTraceSegments": "active X-Ray tracing",
+    "xray:PutTelemetryRecords": "active X-Ray tracing",
+}
+PLATFORM_SQS_EVENT_SOURCE = {
+    "sqs:ReceiveMessage": "the SQS event source mapping polls with the function's role",
+    "sqs:DeleteMessage": "the event source mapping deletes what the function processed",
+    "sqs:GetQueueAttributes": "the event source mapping reads the queue's attributes",
+    "kms:Decrypt": "messages on the SSE-KMS queue are decrypted for the poller",
+}
+
+# One-machine variable names that AWS mode resolves from an SSM parameter's
+# value (the key is read from the parameter named by the value here).
+TRANSLATED = {
+    "GITHUB_TOKEN": "GITHUB_TOKEN_PARAM",
+    "GITHUB_APP_PRIVATE_KEY": "GITHUB_APP_PRIVATE_KEY_PARAM",
+    "GITHUB_WEBHOOK_SECRET": "GITHUB_WEBHOOK_SECRET_PARAM",
+    "OCTOSCOPE_API_TOKENS": "OCTOSCOPE_API_TOKENS_PARAM",
+}
+# Set per run by the dispatcher's RunTask override, not by Terraform.
+SET_AT_RUN_TIME = {"batch-job": {"OCTOSCOPE_JOB_ID"}}
+
+_LINKED_NOT_CALLED = "linked with the Store adapter but"
+# Actions a linked call would need that a function deliberately lacks, and why
+# it never reaches that call. An entry whose action is not linked fails (stale).
+_STORE_ADMIN = {
+    "dynamodb:CreateTable": "create_table() is the test harness's table setup; the table is Terraform's",
+    "dynamodb:UpdateTimeToLive": "create_table() is the test harness's table setup; TTL is set by Terraform",
+    "dynamodb:Scan": "Store::reset_entities (the only Scan) is called by `octoscope replay` alone, which is not deployed",
+}
+NOT_GRANTED: dict[str, dict[str, str]] = {
+    "webhook": {
+        **_STORE_ADMIN,
+        "s3:GetObject": "RawArchive::get serves replay; the webhook only appends to the archive",
+        "s3:ListBucket": "RawArchive::list serves replay; the webhook only appends to the archive",
+    },
+    "api": {
+        **_STORE_ADMIN,
+        "dynamodb:PutItem": "the api serves GET routes only: it reads the store and never writes",
+        "dynamodb:UpdateItem": "the api serves GET routes only: it reads the store and never writes",
+        "dynamodb:DeleteItem": "the api serves GET routes only: it reads the store and never writes",
+        "dynamodb:BatchWriteItem": "the api serves GET routes only: it reads the store and never writes",
+    },
+    "integrity-check": {**_STORE_ADMIN},
+    "dispatcher": {
+        **_STORE_ADMIN,
+        "sqs:SendMessage": "SqsGapQueue (the producer) is the integrity check's; the dispatcher only parses messages the event source delivers",
+    },
+    "batch-job": {**_STORE_ADMIN},
+}
+
+LAMBDA_MODULE = "./modules/lambda-function"
+BATCH_MODULE = "./modules/batch"
+LAMBDA_RUNTIMES = {"lambda_runtime", "lambda_http"}
+ENV_RE = re.compile(r'"((?:OCTOSCOPE|GITHUB)_[A-Z0-9_]+|RUST_LOG)"')
+CALL_RE = re.compile(r"\.\s*([a-z_][a-z0-9_]*)\s*\(\s*\)")
+SDK_RE = re.compile(r"\baws_sdk_([a-z0-9]+)\b")
+
+
+# --------------------------------------------------------------------------- rust side
+
+
+def strip_tests(src: str) -> str:
+    """Drop `#[cfg(test)] mod ... { }` blocks (brace-matched)."""
+    out, i = [], 0
+    for m in re.finditer(r"#\[cfg\(test\)\]\s*(pub\s+)?mod\s+\w+\s*\{", src):
+        if m.start() < i:
+            continue
+        out.append(src[i : m.start()])
+        j = block_end(src, m.end() - 1)
+        i = j
+    out.append(src[i:])
+    return "".join(out)
+
+
+def block_end(src: str, open_brace: int) -> int:
+    """Index after the brace matching src[open_brace] (strings and comments are rare enough to ignore braces in)."""
+    depth = 0
+    k = open_brace
+    in_str = False
+    while k < len(src):
+        c = src[k]
+        if in_str:
+            if c == "\\":
+                k += 2
+                continue
+            if c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif src.startswith("//", k):
+            nl = src.find("\n", k)
+            k = len(src) if nl < 0 else nl
+            continue
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return k + 1
+        k += 1
+    return len(src)
+
+
+@dataclass
+class Crate:
+    name: str
+    src: str  # the crate's own non-test sources, concatenated
+    linked: dict[str, str]  # path -> non-test source of every linked shared file
+    deps: set[str] = field(default_factory=set)
+
+    @property
+    def is_lambda(self) -> bool:
+        return bool(self.deps & LAMBDA_RUNTIMES)
+
+
+def read_rs(d: Path) -> str:
+    return "\n".join(strip_tests(p.read_text()) for p in sorted(d.rglob("*.rs")))
+
+
+def gated_modules(shared_src: Path) -> dict[Path, str]:
+    """Module paths (file or directory, without extension) -> the feature that gates them."""
+    gated = {}
+    for f in shared_src.rglob("*.rs"):
+        text = f.read_text()
+        for m in re.finditer(r'#\[cfg\(feature\s*=\s*"([\w-]+)"\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;', text):
+            base = f.parent if f.name in ("mod.rs", "lib.rs") else f.parent / f.stem
+            gated[base / m.group(2)] = m.group(1)
+    return gated
+
+
+def expand_features(enabled: set[str], table: dict[str, list[str]]) -> set[str]:
+    todo, out = list(enabled), set()
+    while todo:
+        f = todo.pop()
+        if f in out or f.startswith("dep:"):
+            continue
+        out.add(f)
+        todo += [x for x in table.get(f, []) if "/" not in x]
+    return out
+
+
+def linked_shared_files(shared_src: Path, features: set[str]) -> dict[str, str]:
+    gated = gated_modules(shared_src)
+    files = {}
+    for f in sorted(shared_src.rglob("*.rs")):
+        off = False
+        for base, feat in gated.items():
+            if feat in features:
+                continue
+            if f == base.with_suffix(".rs") or base in f.parents:
+                off = True
+                break
+        if not off:
+            files[str(f)] = strip_tests(f.read_text())
+    return files
+
+
+def workspace_crates(repo: Path) -> dict[str, Crate]:
+    out = subprocess.run(
+        ["cargo", "metadata", "--no-deps", "--format-version", "1"],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    meta = json.loads(out)
+    core = next(p for p in meta["packages"] if p["name"] == "octoscope-core")
+    shared_src = Path(core["manifest_path"]).parent / "src"
+    crates = {}
+    for p in meta["packages"]:
+        manifest = Path(p["manifest_path"])
+        rel = manifest.parent.relative_to(repo).as_posix()
+        if not (rel.startswith("functions/") or rel == "batch-job"):
+            continue
+        dep = next((d for d in p["dependencies"] if d["name"] == "octoscope-core" and d["kind"] is None), None)
+        feats = set(dep["features"]) if dep else set()
+        if dep and dep["uses_default_features"]:
+            feats |= set(core["features"].get("default", []))
+        feats = expand_features(feats, core["features"])
+        crates[p["name"]] = Crate(
+            name=p["name"],
+            src=read_rs(manifest.parent / "src"),
+            linked=linked_shared_files(shared_src, feats) if dep else {},
+            deps={d["name"] for d in p["dependencies"] if d["kind"] is None},
+        )
+    return crates
+
+
+def sdk_actions(files: dict[str, str]) -> dict[str, set[str]]:
+    """IAM action -> the files whose SDK calls need it."""
+    by_dir: dict[str, set[str]] = {}
+    for path, text in files.items():
+        by_dir.setdefault(str(Path(path).parent), set()).update(SDK_RE.findall(text))
+    found: dict[str, set[str]] = {}
+    for path, text in files.items():
+        services = set(SDK_RE.findall(text)) or by_dir.get(str(Path(path).parent), set())
+        for op in CALL_RE.findall(text):
+            for svc in services:
+                for action in SDK_ACTIONS.get((svc, op), []):
+                    found.setdefault(action, set()).add(path)
+        if "ecs" in services and ".run_task()" in re.sub(r"\s+", "", text) and ".tags(" in text:
+            found.setdefault(RUN_TASK_TAGS, set()).add(path)
+    return found
+
+
+def config_items(config_src: str) -> dict[str, str]:
+    """Name -> source of each `impl Name { }` block and top-level `fn name()` of config_aws.rs."""
+    items: dict[str, str] = {}
+    for m in re.finditer(r"^impl\s+(\w+)\s*\{", config_src, re.M):
+        items[m.group(1)] = items.get(m.group(1), "") + config_src[m.start() : block_end(config_src, m.end() - 1)]
+    for m in re.finditer(r"^(?:pub(?:\([^)]*\))?\s+)?fn\s+(\w+)[^{]*\{", config_src, re.M):
+        items["fn " + m.group(1)] = config_src[m.start() : block_end(config_src, m.end() - 1)]
+    return items
+
+
+def env_reads(crate: Crate, config_src: str) -> set[str]:
+    """Environment names the crate's code path reads."""
+    items = config_items(strip_tests(config_src))
+    text, seen = crate.src, set()
+    while True:
+        new = set()
+        for name in items:
+            if name in seen:
+                continue
+            if name.startswith("fn "):
+                if re.search(r"(?<![\w.:])" + re.escape(name[3:]) + r"\s*\(", text):
+                    new.add(name)
+            elif re.search(r"\b" + name + r"::", text) or re.search(r"\b" + name + r"\b", text) and name.endswith("Params"):
+                new.add(name)
+        if not new:
+            break
+        seen |= new
+        text += "\n".join(items[n] for n in new)
+    return set(ENV_RE.findall(text))
+
+
+# --------------------------------------------------------------------------- terraform side
+
+
+def load_hcl(d: Path) -> dict:
+    import hcl2
+
+    merged: dict[str, list] = {}
+    for f in sorted(d.glob("*.tf")):
+        with f.open() as fh:
+            for k, v in hcl2.load(fh).items():
+                merged.setdefault(k, []).extend(v)
+    return merged
+
+
+def one(v):
+    return v[0] if isinstance(v, list) and len(v) == 1 else v
+
+
+def resolve_list(expr, locals_: dict) -> list[str] | None:
+    """A literal list, `${local.x}` or `${concat(local.a, local.b, ...)}` -> list of strings."""
+    if isinstance(expr, list) and len(expr) == 1 and (isinstance(expr[0], list) or str(expr[0]).startswith("${")):
+        expr = expr[0]  # top-level attributes come wrapped in a list
+    if isinstance(expr, list):
+        return [e for e in expr if isinstance(e, str)]
+    if not isinstance(expr, str):
+        return None
+    m = re.fullmatch(r"\$\{local\.(\w+)\}", expr)
+    if m:
+        return resolve_list(locals_.get(m.group(1)), locals_)
+    m = re.fullmatch(r"\$\{concat\(([^)]*)\)\}", expr)
+    if m:
+        out = []
+        for part in m.group(1).split(","):
+            part = part.strip()
+            sub = resolve_list("${" + part + "}", locals_) if part.startswith("local.") else None
+            if sub is None:
+                return None
+            out += sub
+        return out
+    return None
+
+
+@dataclass
+class Deployed:
+    module: str
+    zip_path: str | None
+    environment: set[str]
+    statements: dict[str, list[str]]  # statement key -> actions
+    is_lambda: bool
+
+
+def terraform_side(tf: Path) -> tuple[dict[str, Deployed], dict, list[str]]:
+    root = load_hcl(tf)
+    locals_ = {k: v for entry in root.get("locals", []) for k, v in entry.items()}
+    errors: list[str] = []
+    deployed: dict[str, Deployed] = {}
+    for entry in root.get("module", []):
+        for name, body in entry.items():
+            source = one(body.get("source"))
+            if source not in (LAMBDA_MODULE, BATCH_MODULE):
+                continue
+            env = one(body.get("environment")) or {}
+            stmts_key = "policy_statements" if source == LAMBDA_MODULE else "task_policy_statements"
+            stmts = {}
+            for key, st in (one(body.get(stmts_key)) or {}).items():
+                if key.startswith("__"):
+                    continue
+                actions = resolve_list(st.get("actions"), locals_)
+                if actions is None:
+                    errors.append(f"module {name}: statement {key}: actions must be a literal list or local lists")
+                    actions = []
+                stmts[key] = actions
+            zip_path = one(body.get("zip_path"))
+            deployed[name] = Deployed(
+                module=name,
+                zip_path=zip_path,
+                environment={k for k in env if not k.startswith("__")},
+                statements=stmts,
+                is_lambda=source == LAMBDA_MODULE,
+            )
+    return deployed, root, errors
+
+
+def module_fixed_actions(tf: Path) -> set[str]:
+    """Actions the lambda-function module grants by itself."""
+    mod = load_hcl(tf / LAMBDA_MODULE)
+    actions: set[str] = set()
+    for s in json_strings(mod.get("data", [])):
+        actions.update(re.findall(r"\b(?:logs|kms|xray):[A-Za-z]+\b", s))
+    return actions
+
+
+def json_strings(node) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for k, v in node.items() for s in json_strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in json_strings(v)]
+    return []
+
+
+def star_resource_comments(tf: Path) -> list[str]:
+    errors = []
+    for f in sorted(tf.rglob("*.tf")):
+        lines = f.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if re.search(r'resources\s*=\s*\[\s*"\*"\s*\]', line):
+                context = "\n".join(lines[max(0, i - 12) : i])
+                if "#" not in context:
+                    errors.append(f'{f.relative_to(tf)}:{i + 1}: resources = ["*"] without a comment saying why AWS requires it')
+    return errors
+
+
+# --------------------------------------------------------------------------- the check
+
+
+def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str], list[str]]:
+    """Returns (errors, report lines)."""
+    errors: list[str] = []
+    report: list[str] = []
+    deployed, root, errs = terraform_side(tf)
+    errors += errs
+    fixed = module_fixed_actions(tf)
+
+    # The lambda module deploys the `make lambdas` artefact as the contract says.
+    lam = (tf / LAMBDA_MODULE / "main.tf").read_text()
+    for needle in ('handler          = "bootstrap"', 'runtime          = "provided.al2023"', 'architectures    = ["arm64"]'):
+        if needle.split("=")[1].strip() not in lam:
+            errors.append(f"{LAMBDA_MODULE}: expected {needle.strip()}")
+
+    lambdas = {n: c for n, c in crates.items() if c.is_lambda}
+    if not lambdas:
+        errors.append("no Lambda crates found under functions/ (packages depending on lambda_runtime or lambda_http)")
+    if "batch-job" not in crates:
+        errors.append("the batch-job crate (batch-job/Cargo.toml) is missing")
+
+    by_crate: dict[str, Deployed] = {}
+    for d in deployed.values():
+        if d.is_lambda:
+            m = re.search(r"/([\w-]+)/bootstrap\.zip$", d.zip_path or "")
+            if not m:
+                errors.append(f"module {d.module}: zip_path {d.zip_path!r} is not <dir>/<crate>/bootstrap.zip")
+                continue
+            if m.group(1) not in lambdas:
+                errors.append(f"module {d.module} deploys {m.group(1)}, which is not a Lambda crate of the workspace")
+            by_crate[m.group(1)] = d
+        else:
+            by_crate["batch-job"] = d
+    for name in sorted(lambdas):
+        if name not in by_crate:
+            errors.append(f"Lambda crate {name} has no module \"{name.replace('-', '_')}\" (source {LAMBDA_MODULE}) with zip_path .../{name}/bootstrap.zip")
+
+    esm_targets = set()
+    for entry in root.get("resource", []):
+        for rtype, named in entry.items():
+            if rtype != "aws_lambda_event_source_mapping":
+                continue
+            for _, body in named.items():
+                m = re.search(r"module\.(\w+)\.", str(one(body.get("function_name"))))
+                if m:
+                    esm_targets.add(m.group(1))
+                    if one(body.get("function_response_types")) != ["ReportBatchItemFailures"] and body.get(
+                        "function_response_types"
+                    ) != ["ReportBatchItemFailures"]:
+                        errors.append(f"event source mapping of module.{m.group(1)}: function_response_types must be [\"ReportBatchItemFailures\"]")
+
+    for name, crate in sorted(crates.items()):
+        if not (crate.is_lambda or name == "batch-job"):
+            continue
+        d = by_crate.get(name)
+        if d is None:
+            continue
+        files = {f"functions/{name}/src": crate.src, **crate.linked}
+
+        # Environment.
+        reads = env_reads(crate, config_src)
+        needed = set()
+        for v in reads:
+            if v in TRANSLATED and TRANSLATED[v] in reads:
+                continue
+            if v in SET_AT_RUN_TIME.get(name, set()):
+                continue
+            needed.add(v)
+        for v in sorted(needed - d.environment):
+            errors.append(f"{name}: reads {v} but module {d.module} does not set it")
+        for v in sorted(d.environment - reads):
+            errors.append(f"{name}: module {d.module} sets {v} but the code never reads it")
+        for v in sorted(SET_AT_RUN_TIME.get(name, set())):
+            if not any(v in c.src or any(v in t for t in c.linked.values()) for c in crates.values() if c.name == "dispatcher"):
+                errors.append(f"{name}: {v} is said to be set at run time by the dispatcher, but the dispatcher's code never names it")
+
+        # IAM.
+        used = sdk_actions(files)
+        implied = {a for u in used for a in IMPLIED.get(u, [])}
+        platform = dict(PLATFORM_ALL_LAMBDAS) if d.is_lambda else {}
+        if d.module in esm_targets:
+            platform.update(PLATFORM_SQS_EVENT_SOURCE)
+            if "SqsBatchResponse" not in crate.src:
+                errors.append(f"{name}: has an SQS event source but does not answer SqsBatchResponse (partial batch failures)")
+        elif "SqsBatchResponse" in crate.src:
+            errors.append(f"{name}: answers SqsBatchResponse but no aws_lambda_event_source_mapping targets module.{d.module}")
+
+        granted = {a for acts in d.statements.values() for a in acts}
+        if d.is_lambda:
+            granted_all = granted | fixed
+        else:
+            granted_all = granted
+        for a in sorted(granted_all):
+            if a == "*" or a.endswith(":*"):
+                errors.append(f"{name}: grants wildcard action {a}")
+        for key, acts in sorted(d.statements.items()):
+            for a in acts:
+                if a not in used and a not in implied and a not in platform:
+                    errors.append(f"{name}: statement {key} grants {a}, which no code path of {name} uses")
+        if d.is_lambda:
+            for a in sorted(fixed):
+                if a not in used and a not in implied and a not in platform:
+                    errors.append(f"{name}: the lambda-function module grants {a}, which nothing explains")
+        exempt = NOT_GRANTED.get(name, {})
+        for a in sorted(used):
+            if a in granted_all:
+                continue
+            if a in exempt:
+                continue
+            where = ", ".join(sorted(Path(p).name for p in used[a]))
+            errors.append(f"{name}: linked code calls {a} ({where}) but it is not granted: grant it in module {d.module}, or record in NOT_GRANTED why {name} never reaches that call")
+        for a, why in sorted(exempt.items()):
+            if a not in used:
+                errors.append(f"{name}: NOT_GRANTED lists {a}, which its linked code no longer calls: remove the entry")
+            elif a in granted_all:
+                errors.append(f"{name}: NOT_GRANTED lists {a}, but module {d.module} grants it")
+
+        report.append(f"{name} (module.{d.module}):")
+        report.append(f"  environment (set and read): {', '.join(sorted(d.environment))}")
+        report.append(f"  granted by its statements: {', '.join(sorted(granted))}")
+        calls = sorted(a for a in used if a in granted_all)
+        report.append(f"  of which SDK calls: {', '.join(calls)}")
+        report.append(f"  implied by a call or by the platform: {', '.join(sorted(granted_all - set(used)))}")
+        if exempt:
+            report.append(f"  linked, never reached (NOT_GRANTED): {', '.join(sorted(exempt))}")
+
+    errors += star_resource_comments(tf)
+    return errors, report
+
+
+def run(repo: Path) -> int:
+    tf = repo / "terraform"
+    config_path = repo / "shared" / "src" / "config_aws.rs"
+    if not config_path.exists():
+        print(f"FAIL {config_path.relative_to(repo)} is missing: the functions' configuration loader")
+        return 1
+    crates = workspace_crates(repo)
+    expected = {"webhook", "api", "integrity-check", "dispatcher"}
+    missing = sorted(expected - {n for n, c in crates.items() if c.is_lambda})
+    errors, report = check(crates, config_path.read_text(), tf)
+    for m in missing:
+        errors.insert(0, f"Lambda crate {m} is missing: expected functions/{m} (a Cargo package with a bin {m} on lambda_runtime/lambda_http)")
+    print("\n".join(report))
+    for e in errors:
+        print(f"FAIL {e}")
+    n = len([c for c in crates.values() if c.is_lambda or c.name == "batch-job"])
+    print(f"agreement: {n} deployables checked, {len(errors)} disagreements")
+    return 1 if errors else 0
+
+
+# --------------------------------------------------------------------------- self-test
+
+
+def self_test(repo: Path) -> int:
+    """The checker catches a missing variable, an unused action, a missing
+    grant and an undeployed crate; and the SDK scanner maps calls as documented."""
+    failures, passed = [], []
+
+    def expect(cond: bool, what: str):
+        print(("ok   " if cond else "FAIL ") + what)
+        (passed if cond else failures).append(what)
+
+    # 1. The SDK scanner on a snippet.
+    snippet = """use aws_sdk_sqs::Client;
+        async fn f(c: &Client) { c.send_message_batch().queue_url(u).send().await; c
+            .delete_message()
+            .send().await; x.iter().query(); }"""
+    found = sdk_actions({"a.rs": snippet})
+    expect(set(found) == {"sqs:SendMessage", "sqs:DeleteMessage"}, f"scanner: send_message_batch -> sqs:SendMessage, delete_message -> sqs:DeleteMessage, query() outside dynamodb ignored (got {sorted(found)})")
+    found = sdk_actions({"b.rs": "use aws_sdk_ecs::types::Tag; client.run_task().tags(tag).send()"})
+    expect(set(found) == {"ecs:RunTask", "ecs:TagResource"}, "scanner: run_task() with .tags( -> ecs:RunTask + ecs:TagResource")
+    found = sdk_actions({"d/mod.rs": "use aws_sdk_dynamodb::Client;", "d/ops.rs": "self.client.transact_write_items().send()"})
+    expect("dynamodb:ConditionCheckItem" in found, "scanner: a file using its module's SDK import; transact_write_items -> per-item actions")
+
+    # 2. env_reads follows config types and helper fns of config_aws.rs.
+    cfg = """fn table(env: &E) -> R { required(env, "OCTOSCOPE_TABLE") }
+fn required(env: &E, v: &str) -> R { x }
+impl FooConfig {
+    pub fn load(env: E) -> R { table(&env); set(&env, "OCTOSCOPE_FOO"); BarParams::load(&env) }
+}
+impl BarParams {
+    pub fn load(env: &E) -> R { set(env, "GITHUB_BAR_PARAM") }
+}
+impl OtherConfig {
+    pub fn load(env: E) -> R { set(&env, "OCTOSCOPE_OTHER") }
+}
+#[cfg(test)]
+mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
+"""
+    c = Crate("foo", 'let c = FooConfig::load(|k| std::env::var(k).ok()); EnvFilter::try_from_env("RUST_LOG")', {})
+    expect(env_reads(c, cfg) == {"OCTOSCOPE_TABLE", "OCTOSCOPE_FOO", "GITHUB_BAR_PARAM", "RUST_LOG"}, f"env: follows FooConfig -> table(), BarParams; skips OtherConfig and tests (got {sorted(env_reads(c, cfg))})")
+
+    # 3. The real workspace against deliberately wrong copies of terraform/.
+    config_path = repo / "shared" / "src" / "config_aws.rs"
+    try:
+        crates = workspace_crates(repo)
+    except Exception as e:  # noqa: BLE001
+        print(f"FAIL cannot read the workspace: {e}")
+        return 1
+    if not config_path.exists() or not {"webhook", "integrity-check", "dispatcher"} <= set(crates):
+        print("FAIL the Lambda crates or shared/src/config_aws.rs are missing: the mutation self-test needs them")
+        return 1
+    config_src = config_path.read_text()
+
+    def mutated(edit) -> list[str]:
+        with tempfile.TemporaryDirectory() as tmp:
+            tf = Path(tmp) / "terraform"
+            shutil.copytree(repo / "terraform", tf, ignore=shutil.ignore_patterns(".terraform", "tests", "scripts"))
+            main = tf / "main.tf"
+            text = main.read_text()
+            new = edit(text)
+            assert new != text, "the mutation did not apply"
+            main.write_text(new)
+            return check(crates, config_src, tf)[0]
+
+    baseline = check(crates, config_src, repo / "terraform")[0]
+
+    def caught(errs: list[str], needle: str) -> bool:
+        return any(needle in e for e in errs if e not in baseline)
+
+    errs = mutated(lambda t: re.sub(r"\n\s*OCTOSCOPE_GAP_QUEUE_URL\s*=.*", "", t, count=1))
+    expect(caught(errs, "integrity-check: reads OCTOSCOPE_GAP_QUEUE_URL but module integrity_check does not set it"), "missing env var: integrity-check without OCTOSCOPE_GAP_QUEUE_URL is caught")
+
+    errs = mutated(lambda t: t.replace('OCTOSCOPE_ECS_CLUSTER          =', 'OCTOSCOPE_ECS_CLUSTR           =', 1))
+    expect(caught(errs, "sets OCTOSCOPE_ECS_CLUSTR but the code never reads it"), "misspelt env var: OCTOSCOPE_ECS_CLUSTR is caught (both ways)")
+
+    errs = mutated(lambda t: t.replace('actions   = ["ecs:RunTask"]', 'actions   = ["ecs:RunTask", "ecs:StopTask"]', 1))
+    expect(caught(errs, "dispatcher: statement run_task grants ecs:StopTask, which no code path of dispatcher uses"), "unused action: ecs:StopTask on the dispatcher is caught")
+
+    errs = mutated(lambda t: t.replace('actions   = ["s3:PutObject"]', 'actions   = ["s3:PutObject", "s3:DeleteObject"]', 1))
+    expect(caught(errs, "webhook: statement archive grants s3:DeleteObject"), "unused action: s3:DeleteObject on the webhook is caught")
+
+    errs = mutated(lambda t: t.replace('actions   = ["ecs:RunTask"]', 'actions   = ["ecs:DescribeTasks"]', 1))
+    expect(caught(errs, "dispatcher: linked code calls ecs:RunTask"), "missing grant: the dispatcher without ecs:RunTask is caught")
+
+    errs = mutated(lambda t: t.replace('actions   = ["ecs:RunTask"]', 'actions   = ["ecs:*"]', 1))
+    expect(caught(errs, "grants wildcard action ecs:*"), "wildcard action ecs:* is caught")
+
+    errs = mutated(lambda t: t.replace('"${local.lambda_zip_dir}/api/bootstrap.zip"', '"${local.lambda_zip_dir}/apis/bootstrap.zip"', 1))
+    expect(caught(errs, "Lambda crate api has no module"), "wrong artefact: api deployed from .../apis/bootstrap.zip is caught")
+
+    errs = mutated(lambda t: t.replace('function_response_types            = ["ReportBatchItemFailures"]', "", 1))
+    expect(caught(errs, "function_response_types must be"), "event source without ReportBatchItemFailures is caught")
+
+    print(f"self-test: {len(passed)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[2])
+    ap.add_argument("--self-test", action="store_true")
+    args = ap.parse_args()
+    repo = args.repo.resolve()
+    return self_test(repo) if args.self_test else run(repo)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
