@@ -184,7 +184,7 @@ variable "functions" {
     integrity_check = optional(object({
       memory_size                    = optional(number, 256)
       timeout                        = optional(number, 300)
-      reserved_concurrent_executions = optional(number, 1)
+      reserved_concurrent_executions = optional(number, -1)
     }), {})
     dispatcher = optional(object({
       memory_size                    = optional(number, 256)

@@ -544,6 +544,8 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
         if d is None:
             continue
         files = {f"functions/{name}/src": crate.src, **crate.linked}
+        if not crate.src.strip() or "fn main" not in crate.src:
+            errors.append(f"{name}: the crate has no main yet (src/ holds no code): it cannot be checked")
 
         # Environment.
         reads = env_reads(crate, config_src)
@@ -611,6 +613,12 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
         report.append(f"  implied by a call or by the platform: {', '.join(sorted(granted_all - set(used)))}")
         if exempt:
             report.append(f"  linked, never reached (NOT_GRANTED): {', '.join(sorted(exempt))}")
+
+    # The archive prefix the webhook writes under is the one its policy allows.
+    prefix = next((one(v) for e in root.get("locals", []) for k, v in e.items() if k == "archive_prefix"), None)
+    m = re.search(r'ARCHIVE_PREFIX:\s*&str\s*=\s*"([^"]*)"', crates["webhook"].src) if "webhook" in crates else None
+    if m and prefix != m.group(1):
+        errors.append(f"webhook: writes the archive under {m.group(1)!r} but local.archive_prefix is {prefix!r} (s3:PutObject is scoped to it)")
 
     errors += star_resource_comments(tf)
     return errors, report
@@ -726,6 +734,9 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
 
     errs = mutated(lambda t: t.replace('"${local.lambda_zip_dir}/api/bootstrap.zip"', '"${local.lambda_zip_dir}/apis/bootstrap.zip"', 1))
     expect(caught(errs, "Lambda crate api has no module"), "wrong artefact: api deployed from .../apis/bootstrap.zip is caught")
+
+    errs = mutated(lambda t: t.replace('archive_prefix = "raw/"', 'archive_prefix = "deliveries/"', 1))
+    expect(caught(errs, "writes the archive under 'raw/'"), "archive prefix: s3:PutObject scoped to another prefix than the webhook's is caught")
 
     errs = mutated(lambda t: t.replace('function_response_types            = ["ReportBatchItemFailures"]', "", 1))
     expect(caught(errs, "function_response_types must be"), "event source without ReportBatchItemFailures is caught")

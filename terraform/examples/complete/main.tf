@@ -58,7 +58,7 @@ module "octoscope" {
   }
 
   archive_expiration_days = 1096
-  deletion_protection     = true
+  deletion_protection     = var.deletion_protection
 
   dashboard = {
     price_class         = "PriceClass_100"

@@ -26,6 +26,8 @@ module "octoscope" {
   batch_image_tag = var.batch_image_tag
   lambda_zip_dir  = var.lambda_zip_dir
 
+  deletion_protection = var.deletion_protection
+
   github = {
     token_parameter_name = var.github_token_parameter_name
   }

@@ -20,3 +20,9 @@ variable "lambda_zip_dir" {
   type        = string
   default     = null
 }
+
+variable "deletion_protection" {
+  description = "Protect the table and keep non-empty buckets and the ECR repository on destroy; set false (and apply) before `terraform destroy`."
+  type        = bool
+  default     = true
+}
