@@ -19,7 +19,8 @@ configuration holding an operator (`!`, `||`, `==`, ...) to JSON.
 `interface` does, statically, the part of `terraform validate` that does not
 need provider schemas: every argument of a module call is a variable of the
 called module, every required variable is set, and every `module.NAME.OUTPUT`,
-`var.NAME` and `local.NAME` reference names something that exists.
+`var.NAME` and `local.NAME` reference names something that exists; and every
+variable has a type and a description, every output a description.
 """
 
 from __future__ import annotations
@@ -132,6 +133,13 @@ def check_interface(d: Path, root: Path) -> list[str]:
         return [f"{rel}: cannot be parsed: {str(e).splitlines()[0]}"]
     errors = []
     variables = blocks(mod, "variable")
+    for v, vbody in variables.items():
+        for attr in ("type", "description"):
+            if attr not in vbody:
+                errors.append(f"{rel}: variable {v} has no {attr}")
+    for o, obody in blocks(mod, "output").items():
+        if "description" not in obody:
+            errors.append(f"{rel}: output {o} has no description")
     local_names = {k for entry in mod.get("locals", []) for k in entry if not k.startswith("__")}
     calls = blocks(mod, "module")
     called_outputs: dict[str, set[str]] = {}
@@ -182,7 +190,7 @@ def cmd_interface(root: Path) -> int:
     for e in errors:
         print(f"FAIL {e}")
     if not errors:
-        print(f"module interfaces: {len(config_dirs(root))} configurations, every call and reference resolves")
+        print(f"module interfaces: {len(config_dirs(root))} configurations, every call and reference resolves, every variable typed and described")
     return 1 if errors else 0
 
 

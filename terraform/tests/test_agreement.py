@@ -686,7 +686,15 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
     c = Crate("foo", 'let c = FooConfig::load(|k| std::env::var(k).ok()); EnvFilter::try_from_env("RUST_LOG")', {})
     expect(env_reads(c, cfg) == {"OCTOSCOPE_TABLE", "OCTOSCOPE_FOO", "GITHUB_BAR_PARAM", "RUST_LOG"}, f"env: follows FooConfig -> table(), BarParams; skips OtherConfig and tests (got {sorted(env_reads(c, cfg))})")
 
-    # 3. The real workspace against deliberately wrong copies of terraform/.
+    # 3. "*" resources need a comment.
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "a.tf").write_text('data "aws_iam_policy_document" "x" {\n  statement {\n    actions   = ["s3:GetObject"]\n    resources = ["*"]\n  }\n}\n')
+        bare = star_resource_comments(Path(tmp))
+        Path(tmp, "a.tf").write_text('data "aws_iam_policy_document" "x" {\n  # X-Ray has no resource-level permissions: AWS requires "*".\n  statement {\n    actions   = ["xray:PutTraceSegments"]\n    resources = ["*"]\n  }\n}\n')
+        commented = star_resource_comments(Path(tmp))
+    expect(len(bare) == 1 and not commented, 'resources = ["*"] without a comment is caught; with one it passes')
+
+    # 4. The real workspace against deliberately wrong copies of terraform/.
     config_path = repo / "shared" / "src" / "config_aws.rs"
     try:
         crates = workspace_crates(repo)

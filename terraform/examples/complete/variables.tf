@@ -2,6 +2,11 @@ variable "region" {
   description = "AWS region to deploy to."
   type        = string
   default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
 }
 
 variable "name_prefix" {
@@ -29,6 +34,11 @@ variable "github_app" {
     private_key_parameter     = string
     enterprise_server_api_url = optional(string)
   })
+
+  validation {
+    condition     = can(regex("^[0-9]+$", var.github_app.id)) && can(regex("^[0-9]+$", var.github_app.installation_id))
+    error_message = "github_app.id and github_app.installation_id must be numbers."
+  }
 }
 
 variable "tracked_orgs" {
@@ -51,6 +61,11 @@ variable "vpc_id" {
 variable "private_subnet_ids" {
   description = "Private subnets (with a NAT route) for the resync tasks."
   type        = list(string)
+
+  validation {
+    condition     = length(var.private_subnet_ids) > 0 && alltrue([for s in var.private_subnet_ids : startswith(s, "subnet-")])
+    error_message = "private_subnet_ids must name at least one subnet (subnet-...)."
+  }
 }
 
 variable "api_jwt_authorizer" {

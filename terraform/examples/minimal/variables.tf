@@ -2,6 +2,11 @@ variable "region" {
   description = "AWS region to deploy to."
   type        = string
   default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
 }
 
 variable "batch_image_tag" {
@@ -13,6 +18,11 @@ variable "github_token_parameter_name" {
   description = "SecureString parameter holding a GitHub token (create it first: see terraform/README.md)."
   type        = string
   default     = "/octoscope/github-token"
+
+  validation {
+    condition     = can(regex("^(/?[A-Za-z0-9_.-]+)+$", var.github_token_parameter_name))
+    error_message = "github_token_parameter_name must be an SSM parameter name such as /octoscope/github-token."
+  }
 }
 
 variable "lambda_zip_dir" {
