@@ -639,8 +639,11 @@ def run(repo: Path) -> int:
     print("\n".join(report))
     for e in errors:
         print(f"FAIL {e}")
-    n = len([c for c in crates.values() if c.is_lambda or c.name == "batch-job"])
-    print(f"agreement: {n} deployables checked, {len(errors)} disagreements")
+    names = sorted(set(expected) | {c.name for c in crates.values() if c.is_lambda or c.name == "batch-job"} | {"batch-job"})
+    bad = {n for n in names if any(e.startswith(f"{n}:") or f" {n} " in e or e.endswith(f" {n}") for e in errors)}
+    general = [e for e in errors if not any(e.startswith(f"{n}:") for n in names)]
+    print(f"agreement: {len(errors)} disagreements ({len(general)} not specific to one deployable)")
+    print(f"agreement: {len(names) - len(bad)} passed, {len(bad) + len(general)} failed")
     return 1 if errors else 0
 
 
