@@ -1,0 +1,347 @@
+//! Items: key layout, attribute encoding, and the `UpdateItem` expression builder.
+
+use std::collections::HashMap;
+
+use anyhow::{Context as _, anyhow};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+
+use crate::domain::Timestamp;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+/// Stored time format (as on SQLite): fixed width, so string order is time order.
+pub(super) fn ts(t: &Timestamp) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+pub(super) fn parse_ts(s: &str) -> anyhow::Result<Timestamp> {
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).with_context(|| format!("stored time {s:?}"))
+}
+
+/// Fixed-width ids and numbers, so string order is numeric order.
+pub(super) fn num(n: i64) -> String {
+    format!("{n:020}")
+}
+
+/// A newest-first sort key that a forward (ascending) Query reads: each digit
+/// of the time inverted; "no time" sorts after every time.
+pub(super) fn newest_first(t: Option<&Timestamp>) -> String {
+    match t {
+        Some(t) => {
+            let inverted: String = ts(t)
+                .chars()
+                .map(|c| c.to_digit(10).and_then(|d| char::from_digit(9 - d, 10)).unwrap_or(c))
+                .collect();
+            format!("0{inverted}")
+        }
+        None => "1".to_owned(),
+    }
+}
+
+/// Truncate `s` to at most `max` bytes on a character boundary (item size bound).
+pub(super) fn bounded(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// Partition and sort keys of every item type (see `shared/docs/dynamodb.md`).
+pub(super) mod key {
+    use super::num;
+    use crate::domain::{DeliveryKey, RepoName};
+
+    pub fn repo(r: &RepoName) -> String {
+        format!("REPO#{r}")
+    }
+    pub const REPO_SK: &str = "REPO";
+    pub fn branch_sk(name: &str) -> String {
+        format!("BR#{name}")
+    }
+    pub fn pull_sk(number: u64) -> String {
+        format!("PR#{}", num(number as i64))
+    }
+    pub fn review_sk(number: u64, id: i64) -> String {
+        format!("PR#{}#REV#{}", num(number as i64), num(id))
+    }
+    pub fn review_comment_sk(number: u64, id: i64) -> String {
+        format!("PR#{}#RC#{}", num(number as i64), num(id))
+    }
+    pub fn collaborator_sk(login: &str) -> String {
+        format!("COLLAB#{login}")
+    }
+    pub fn commit_sk(sha: &str) -> String {
+        format!("C#{sha}")
+    }
+    pub fn branch_commit_sk(branch: &str, sha: &str) -> String {
+        format!("BC#{branch}#{sha}")
+    }
+    pub fn org(org: &str) -> String {
+        format!("ORG#{org}")
+    }
+    pub fn team_sk(slug: &str) -> String {
+        format!("TEAM#{slug}")
+    }
+    pub fn team_member_prefix(slug: &str) -> String {
+        format!("TM#{slug}#")
+    }
+    pub fn team_member_sk(slug: &str, login: &str) -> String {
+        format!("TM#{slug}#{login}")
+    }
+    pub fn org_member_sk(login: &str) -> String {
+        format!("OM#{login}")
+    }
+    pub fn run(id: i64) -> String {
+        format!("RUN#{}", num(id))
+    }
+    pub fn workflow_job(id: i64) -> String {
+        format!("WJ#{}", num(id))
+    }
+    pub fn deployment(id: i64) -> String {
+        format!("DEP#{}", num(id))
+    }
+    pub fn deployment_status_sk(id: i64) -> String {
+        format!("ST#{}", num(id))
+    }
+    pub fn delivery(k: &DeliveryKey) -> String {
+        format!("DLV#{}#{}", k.hook_id, k.delivery_id)
+    }
+    pub fn check(id: &str) -> String {
+        format!("CHECK#{id}")
+    }
+    pub fn verified(target_json: &str) -> String {
+        format!("VERIFIED#{target_json}")
+    }
+    pub fn resync_job(id: &str) -> String {
+        format!("RJOB#{id}")
+    }
+    pub fn lock(k: &str) -> String {
+        format!("LOCK#{k}")
+    }
+    pub fn checkpoint(job: &str) -> String {
+        format!("CKPT#{job}")
+    }
+    /// The registry partition: tracked repositories and organisations.
+    pub const TRACKED: &str = "TRACKED";
+    pub fn tracked_repo_sk(r: &RepoName) -> String {
+        format!("REPO#{r}")
+    }
+    pub fn tracked_org_sk(org: &str) -> String {
+        format!("ORG#{org}")
+    }
+    /// The registry partition of webhook configurations seen.
+    pub const HOOKS: &str = "HOOKS";
+    /// The sort key of single-item partitions.
+    pub const ONE: &str = "_";
+
+    // GSI partitions.
+    pub const REPOS: &str = "REPOS";
+    pub const REPOS_DELETED: &str = "REPOS#deleted";
+    pub fn pulls_by_state(state: &str) -> String {
+        format!("PRS#{state}")
+    }
+    pub const PULLS_CREATED: &str = "PRC";
+    pub const PULLS_MERGED: &str = "PRM";
+    pub const TEAMS: &str = "TEAMS";
+    pub fn commits(r: &RepoName) -> String {
+        format!("COMMITS#{r}")
+    }
+    pub fn branch_commits(r: &RepoName, branch: &str) -> String {
+        format!("COMMITS#{r}#{branch}")
+    }
+    pub const RUNS: &str = "RUNS";
+    pub fn runs_of(r: &str) -> String {
+        format!("RUNS#{r}")
+    }
+    pub const WORKFLOW_JOBS: &str = "WJS";
+    pub const DEPLOYMENTS: &str = "DEPS";
+    pub const DELIVERIES: &str = "DLVS";
+    pub fn deliveries_of_repo(r: &str) -> String {
+        format!("DLVS#repo#{r}")
+    }
+    pub fn deliveries_by_status(s: &str) -> String {
+        format!("DLVS#status#{s}")
+    }
+    pub const CHECKS: &str = "CHECKS";
+    pub const RESYNC_JOBS: &str = "RJOBS";
+}
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(super) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(super) fn b(v: bool) -> AttributeValue {
+    AttributeValue::Bool(v)
+}
+
+pub(super) fn t(v: &Timestamp) -> AttributeValue {
+    AttributeValue::S(ts(v))
+}
+
+pub(super) fn list(v: &[String]) -> AttributeValue {
+    AttributeValue::L(v.iter().map(|x| AttributeValue::S(x.clone())).collect())
+}
+
+pub(super) fn key_of(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+/// Typed reads of an item's attributes.
+pub(super) trait Attrs {
+    fn str(&self, name: &str) -> Option<String>;
+    fn num<T: std::str::FromStr>(&self, name: &str) -> Option<T>;
+    fn flag(&self, name: &str) -> Option<bool>;
+    fn strings(&self, name: &str) -> Vec<String>;
+
+    fn req_str(&self, name: &str) -> anyhow::Result<String> {
+        self.str(name).ok_or_else(|| anyhow!("item without {name}"))
+    }
+    fn time(&self, name: &str) -> anyhow::Result<Option<Timestamp>> {
+        self.str(name).as_deref().map(parse_ts).transpose()
+    }
+    fn req_time(&self, name: &str) -> anyhow::Result<Timestamp> {
+        self.time(name)?.ok_or_else(|| anyhow!("item without {name}"))
+    }
+}
+
+impl Attrs for Item {
+    fn str(&self, name: &str) -> Option<String> {
+        match self.get(name)? {
+            AttributeValue::S(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+    fn num<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        match self.get(name)? {
+            AttributeValue::N(v) => v.parse().ok(),
+            _ => None,
+        }
+    }
+    fn flag(&self, name: &str) -> Option<bool> {
+        match self.get(name)? {
+            AttributeValue::Bool(v) => Some(*v),
+            _ => None,
+        }
+    }
+    fn strings(&self, name: &str) -> Vec<String> {
+        match self.get(name) {
+            Some(AttributeValue::L(v)) => {
+                v.iter().filter_map(|x| if let AttributeValue::S(s) = x { Some(s.clone()) } else { None }).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// An `UpdateItem` under construction: SET/REMOVE clauses, a condition, and
+/// the attribute names and values they use (each registered on first use, as
+/// DynamoDB refuses unused ones).
+#[derive(Default)]
+pub(super) struct Update {
+    set: Vec<String>,
+    remove: Vec<String>,
+    pub names: HashMap<String, String>,
+    pub values: HashMap<String, AttributeValue>,
+    condition: Option<String>,
+}
+
+impl Update {
+    /// `#attr`, registered.
+    pub fn name(&mut self, attr: &str) -> String {
+        let k = format!("#{attr}");
+        self.names.insert(k.clone(), attr.to_owned());
+        k
+    }
+
+    /// `:vN`, registered.
+    pub fn value(&mut self, v: AttributeValue) -> String {
+        let k = format!(":v{}", self.values.len());
+        self.values.insert(k.clone(), v);
+        k
+    }
+
+    /// `attr = v` (the incoming value replaces the stored one).
+    pub fn set(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        let (a, v) = (self.name(attr), self.value(v));
+        self.set.push(format!("{a} = {v}"));
+        self
+    }
+
+    /// `attr = v`, or removed when the incoming value is absent.
+    pub fn set_or_remove(&mut self, attr: &str, v: Option<AttributeValue>) -> &mut Self {
+        match v {
+            Some(v) => self.set(attr, v),
+            None => {
+                let a = self.name(attr);
+                self.remove.push(a);
+                self
+            }
+        }
+    }
+
+    /// `attr = COALESCE(v, attr)`: an absent incoming value keeps the stored one.
+    pub fn coalesce(&mut self, attr: &str, v: Option<AttributeValue>) -> &mut Self {
+        if let Some(v) = v {
+            self.set(attr, v);
+        }
+        self
+    }
+
+    /// Set only when the item is created (`if_not_exists`).
+    pub fn init(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        let (a, v) = (self.name(attr), self.value(v));
+        self.set.push(format!("{a} = if_not_exists({a}, {v})"));
+        self
+    }
+
+    pub fn condition(&mut self, c: String) -> &mut Self {
+        self.condition = Some(c);
+        self
+    }
+
+    pub fn expression(&self) -> String {
+        let mut e = String::new();
+        if !self.set.is_empty() {
+            e.push_str("SET ");
+            e.push_str(&self.set.join(", "));
+        }
+        if !self.remove.is_empty() {
+            e.push_str(" REMOVE ");
+            e.push_str(&self.remove.join(", "));
+        }
+        e
+    }
+
+    pub fn condition_expression(&self) -> Option<String> {
+        self.condition.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn newest_first_keys_sort_newest_first_and_unknown_last() {
+        let old = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+        let new = Utc.with_ymd_and_hms(2025, 6, 1, 12, 30, 0).unwrap();
+        let (a, b, none) = (newest_first(Some(&new)), newest_first(Some(&old)), newest_first(None));
+        assert!(a < b && b < none, "{a} {b} {none}");
+    }
+
+    #[test]
+    fn bounded_cuts_on_a_character_boundary() {
+        assert_eq!(bounded("héllo", 2), "h");
+        assert_eq!(bounded("abc", 10), "abc");
+    }
+}

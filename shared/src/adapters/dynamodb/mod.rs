@@ -1,0 +1,101 @@
+//! AWS mode: the [`Store`](crate::ports::Store) on one DynamoDB table.
+//!
+//! The table design, every access pattern and the cost per delivery are in
+//! `shared/docs/dynamodb.md`; [`create_table`] is the table definition the
+//! Terraform module must match. In short: one table (`pk`/`sk`), three
+//! generic GSIs (`gsi1`..`gsi3`, `gsiNpk`/`gsiNsk`, projection ALL), TTL on
+//! `expires_at`. Every entity write is one conditional `UpdateItem` whose
+//! condition is the last-writer-wins rule; a `ConditionalCheckFailed` means
+//! "older, skipped". No request path scans.
+
+mod codec;
+mod ops;
+mod store;
+mod write;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+
+/// How long the ledger keeps a delivery (DynamoDB TTL on `expires_at`):
+/// well past GitHub's 3-day redelivery window, and the span `list_deliveries`
+/// and the integrity check's redelivery look-back can see.
+pub const LEDGER_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(90);
+
+/// How long a check's per-target "verified" marks are kept (TTL).
+pub const VERIFIED_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(90);
+
+/// How long a claimed-but-unfinished delivery blocks a redelivery (as on SQLite).
+pub(crate) const CLAIM_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// The global secondary indexes, by name; each has `<name>pk` / `<name>sk`.
+pub const INDEXES: [&str; 3] = ["gsi1", "gsi2", "gsi3"];
+
+/// The TTL attribute (Number, epoch seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// The store on one DynamoDB table.
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// Registry items (tracked orgs, hooks) this process already wrote: a
+    /// warm Lambda writes each once, not once per delivery.
+    registered: Mutex<HashSet<String>>,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
+        DynamoStore { client, table: table.into(), registered: Mutex::new(HashSet::new()) }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+/// Create the store's table (tests, local development). Terraform creates the
+/// production table with exactly this definition: on-demand billing, `pk`/`sk`
+/// strings, GSIs `gsi1`..`gsi3` on `gsiNpk`/`gsiNsk` (strings, projection ALL),
+/// and TTL on `expires_at`.
+pub async fn create_table(client: &Client, name: &str) -> anyhow::Result<()> {
+    let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let string = |name: &str| {
+        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+    };
+    let mut create = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(string("pk")?)
+        .attribute_definitions(string("sk")?);
+    for index in INDEXES {
+        let (pk, sk) = (format!("{index}pk"), format!("{index}sk"));
+        create = create.attribute_definitions(string(&pk)?).attribute_definitions(string(&sk)?).global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(key(&pk, KeyType::Hash)?)
+                .key_schema(key(&sk, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()?,
+        );
+    }
+    create.send().await.with_context(|| format!("creating table {name}"))?;
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTRIBUTE).build()?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("enabling TTL on {name}"))?;
+    Ok(())
+}

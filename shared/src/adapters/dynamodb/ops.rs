@@ -1,0 +1,297 @@
+//! The DynamoDB calls the store makes: Query with a sort-key range, batched
+//! reads and writes (retrying unprocessed items), conditional updates, and
+//! the mapping of SDK errors to [`StoreError`].
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, Select, WriteRequest};
+use aws_smithy_runtime_api::http::Response;
+
+use super::DynamoStore;
+use super::codec::{Item, Update};
+use crate::adapters::aws::is_retryable;
+use crate::ports::StoreError;
+
+/// An SDK error as a store error: retryable (throttling, 5xx, timeouts) or not.
+pub(super) fn sdk_error<E>(what: &'static str) -> impl FnOnce(SdkError<E, Response>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |e| {
+        let retryable = is_retryable(&e);
+        let e = anyhow::Error::new(e).context(what);
+        if retryable { StoreError::Unavailable(e) } else { StoreError::Internal(e) }
+    }
+}
+
+/// A stored item that does not read back as what was written.
+pub(super) fn corrupt(e: anyhow::Error) -> StoreError {
+    StoreError::Internal(e.context("a stored item is malformed"))
+}
+
+/// A sort-key condition of a Query.
+#[derive(Debug, Clone)]
+pub(super) enum Range {
+    All,
+    Prefix(String),
+    Below(String),
+    Above(String),
+    AtLeast(String),
+    Between(String, String),
+}
+
+/// One Query: a partition of the table or of a GSI, a sort-key range, a direction.
+#[derive(Debug, Clone)]
+pub(super) struct Query {
+    pub index: Option<&'static str>,
+    pub pk: String,
+    pub range: Range,
+    pub forward: bool,
+    /// Items per request (the Query's `Limit`); reads stop early when the caller has enough.
+    pub page: i32,
+}
+
+impl Query {
+    pub fn table(pk: impl Into<String>, range: Range) -> Self {
+        Self { index: None, pk: pk.into(), range, forward: true, page: 1000 }
+    }
+    pub fn index(index: &'static str, pk: impl Into<String>, range: Range) -> Self {
+        Self { index: Some(index), pk: pk.into(), range, forward: true, page: 1000 }
+    }
+    pub fn backward(mut self) -> Self {
+        self.forward = false;
+        self
+    }
+    pub fn page(mut self, n: usize) -> Self {
+        self.page = i32::try_from(n.clamp(1, 1000)).unwrap_or(1000);
+        self
+    }
+    /// The sort-key attribute of this Query's index.
+    pub fn sk_name(&self) -> String {
+        self.index.map_or_else(|| "sk".to_owned(), |i| format!("{i}sk"))
+    }
+}
+
+const BATCH_ATTEMPTS: u32 = 8;
+
+async fn backoff(attempt: u32) {
+    let ms = 25u64 << attempt.min(6);
+    tokio::time::sleep(Duration::from_millis(ms + fastrand::u64(0..ms))).await;
+}
+
+impl DynamoStore {
+    /// Run `q`, handing items to `each` in key order until it returns false
+    /// or the range ends. Reads of the base table are strongly consistent.
+    pub(super) async fn query_each(&self, q: &Query, mut each: impl FnMut(Item) -> bool) -> Result<(), StoreError> {
+        let pk_name = q.index.map_or_else(|| "pk".to_owned(), |i| format!("{i}pk"));
+        let sk_name = q.sk_name();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(q.index.map(str::to_owned))
+                .scan_index_forward(q.forward)
+                .limit(q.page)
+                .consistent_read(q.index.is_none())
+                .expression_attribute_names("#pk", &pk_name)
+                .expression_attribute_values(":pk", AttributeValue::S(q.pk.clone()))
+                .set_exclusive_start_key(start.take());
+            let cond = match &q.range {
+                Range::All => "#pk = :pk".to_owned(),
+                Range::Prefix(p) => {
+                    req = req.expression_attribute_values(":a", AttributeValue::S(p.clone()));
+                    "#pk = :pk AND begins_with(#sk, :a)".to_owned()
+                }
+                Range::Below(v) | Range::Above(v) | Range::AtLeast(v) => {
+                    req = req.expression_attribute_values(":a", AttributeValue::S(v.clone()));
+                    let op = match q.range {
+                        Range::Below(_) => "<",
+                        Range::Above(_) => ">",
+                        _ => ">=",
+                    };
+                    format!("#pk = :pk AND #sk {op} :a")
+                }
+                Range::Between(lo, hi) => {
+                    req = req
+                        .expression_attribute_values(":a", AttributeValue::S(lo.clone()))
+                        .expression_attribute_values(":b", AttributeValue::S(hi.clone()));
+                    "#pk = :pk AND #sk BETWEEN :a AND :b".to_owned()
+                }
+            };
+            if !matches!(q.range, Range::All) {
+                req = req.expression_attribute_names("#sk", &sk_name);
+            }
+            let out = req.key_condition_expression(cond).send().await.map_err(sdk_error("querying the store"))?;
+            for item in out.items.unwrap_or_default() {
+                if !each(item) {
+                    return Ok(());
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    pub(super) async fn query_all(&self, q: &Query) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        self.query_each(q, |i| {
+            items.push(i);
+            true
+        })
+        .await?;
+        Ok(items)
+    }
+
+    /// How many items a partition holds (`Select: COUNT`; still reads them).
+    pub(super) async fn count(&self, index: &'static str, pk: &str) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .select(Select::Count)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", format!("{index}pk"))
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error("counting items"))?;
+            total += u64::try_from(out.count).unwrap_or(0);
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(total),
+            }
+        }
+    }
+
+    pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error("reading an item"))?;
+        Ok(out.item)
+    }
+
+    /// Items by key, 100 per BatchGetItem, unprocessed keys retried; absent keys
+    /// are simply not returned (in no particular order).
+    pub(super) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Internal(e.into()))?,
+            );
+            let mut attempt = 0;
+            while let Some(request) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(sdk_error("reading items in a batch"))?;
+                if let Some(mut r) = out.responses {
+                    found.extend(r.remove(&self.table).unwrap_or_default());
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+                if pending.is_some() {
+                    attempt += 1;
+                    if attempt >= BATCH_ATTEMPTS {
+                        return Err(StoreError::Unavailable(anyhow::anyhow!("batch read left keys unprocessed")));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Puts and deletes, 25 per BatchWriteItem, unprocessed items retried with backoff.
+    pub(super) async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(sdk_error("writing items in a batch"))?;
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt >= BATCH_ATTEMPTS {
+                        return Err(StoreError::Unavailable(anyhow::anyhow!("batch write left items unprocessed")));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One `UpdateItem`; false if its condition failed (an older write, skipped).
+    pub(super) async fn update(&self, key: Item, u: Update) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(u.expression())
+            .set_condition_expression(u.condition_expression())
+            .set_expression_attribute_names(Some(u.names).filter(|m| !m.is_empty()))
+            .set_expression_attribute_values(Some(u.values).filter(|m| !m.is_empty()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(sdk_error("writing an item")(e)),
+        }
+    }
+
+    /// Delete `key` if `condition` holds (or unconditionally); false if it did not hold.
+    pub(super) async fn delete(&self, key: Item, condition: Option<Update>) -> Result<bool, StoreError> {
+        let mut req = self.client.delete_item().table_name(&self.table).set_key(Some(key));
+        if let Some(c) = condition {
+            req = req
+                .set_condition_expression(c.condition_expression())
+                .set_expression_attribute_names(Some(c.names).filter(|m| !m.is_empty()))
+                .set_expression_attribute_values(Some(c.values).filter(|m| !m.is_empty()));
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(sdk_error("deleting an item")(e)),
+        }
+    }
+}
+
+pub(super) fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
+    let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| StoreError::Internal(e.into()))?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
+pub(super) fn delete_request(key: Item) -> Result<WriteRequest, StoreError> {
+    let delete = DeleteRequest::builder().set_key(Some(key)).build().map_err(|e| StoreError::Internal(e.into()))?;
+    Ok(WriteRequest::builder().delete_request(delete).build())
+}

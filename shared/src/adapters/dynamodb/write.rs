@@ -1,0 +1,468 @@
+//! Entity writes: each [`Change`] is one conditional `UpdateItem` whose
+//! condition is its last-writer-wins rule (the same rules as the SQLite
+//! adapter's `ON CONFLICT … WHERE`), so a failed condition means "older,
+//! skipped". Commits (immutable) are read and written in batches.
+
+use std::collections::HashSet;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::DynamoStore;
+use super::codec::*;
+use super::ops::{Query, Range, corrupt, put_request};
+use crate::domain::*;
+use crate::ports::StoreError;
+
+/// Bounds that keep every item far below DynamoDB's 400 KB.
+const MAX_TITLE: usize = 1024;
+const MAX_MESSAGE: usize = 16 * 1024;
+const MAX_TEXT: usize = 4 * 1024;
+
+/// Optimistic retries of a read-modify-write (repositories) under contention.
+const RMW_ATTEMPTS: u32 = 10;
+
+fn opt_s(v: &Option<String>) -> Option<AttributeValue> {
+    v.as_ref().map(|x| s(x.clone()))
+}
+fn opt_n(v: Option<i64>) -> Option<AttributeValue> {
+    v.map(n)
+}
+fn opt_t(v: &Option<Timestamp>) -> Option<AttributeValue> {
+    v.as_ref().map(t)
+}
+
+/// `attribute_not_exists(pk) OR stored <= incoming` on `attr`.
+fn not_older(u: &mut Update, attr: &str, incoming: &Timestamp) {
+    let (pk, a, v) = (u.name("pk"), u.name(attr), u.value(t(incoming)));
+    u.condition(format!("attribute_not_exists({pk}) OR {a} <= {v}"));
+}
+
+/// `attribute_not_exists(pk) OR stored < incoming OR (stored = incoming AND rank <= incoming rank)`.
+fn newer_or_ranked(u: &mut Update, attr: &str, incoming: &Timestamp, rank: i64) {
+    let (pk, a, v, r, rv) = (u.name("pk"), u.name(attr), u.value(t(incoming)), u.name("rank"), u.value(n(rank)));
+    u.condition(format!("attribute_not_exists({pk}) OR {a} < {v} OR ({a} = {v} AND {r} <= {rv})"));
+}
+
+impl DynamoStore {
+    /// Apply changes in order under the LWW rules; consecutive commits are batched.
+    pub(super) async fn apply_all(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
+        let mut report = ApplyReport::default();
+        let mut i = 0;
+        while i < changes.len() {
+            let run = changes[i..].iter().take_while(|c| matches!(c, Change::Commit { .. })).count();
+            if run > 0 {
+                let applied = self.apply_commits(&changes[i..i + run]).await?;
+                report.applied += applied;
+                report.skipped += run as u32 - applied;
+                i += run;
+                continue;
+            }
+            if self.apply_one(&changes[i]).await? {
+                report.applied += 1;
+            } else {
+                report.skipped += 1;
+            }
+            i += 1;
+        }
+        Ok(report)
+    }
+
+    async fn apply_one(&self, change: &Change) -> Result<bool, StoreError> {
+        match change {
+            Change::Repository(r) => self.apply_repository(r).await,
+            Change::Branch(b) => {
+                let mut u = Update::default();
+                u.set("entity", s("branch")).set("repo", s(b.repo.as_str())).set("name", s(&b.name));
+                u.set("deleted", self::b(b.deleted)).set("version", t(&b.version));
+                if b.deleted {
+                    u.set_or_remove("head_sha", None);
+                } else {
+                    u.coalesce("head_sha", opt_s(&b.head_sha));
+                }
+                not_older(&mut u, "version", &b.version);
+                self.update(key_of(key::repo(&b.repo), key::branch_sk(&b.name)), u).await
+            }
+            Change::PullRequest(p) => {
+                let applied = self.apply_pull(p).await?;
+                if applied {
+                    self.refresh_review_facts(&p.repo, p.number).await?;
+                }
+                Ok(applied)
+            }
+            Change::Review(r) => {
+                let mut u = Update::default();
+                u.set("entity", s("review")).set("repo", s(r.repo.as_str())).set("pr_number", n(r.pr_number));
+                u.set("id", n(r.id)).set("state", s(r.state.as_str())).set("rank", n(r.state.rank()));
+                u.coalesce("author", opt_s(&r.author)).coalesce("submitted_at", opt_t(&r.submitted_at));
+                u.coalesce("commit_id", opt_s(&r.commit_id));
+                let (pk, at) = (u.name("pk"), u.name("submitted_at"));
+                let mut cond = format!("attribute_not_exists({pk}) OR attribute_not_exists({at})");
+                if let Some(sub) = &r.submitted_at {
+                    let (v, rk, rv) = (u.value(t(sub)), u.name("rank"), u.value(n(r.state.rank())));
+                    cond.push_str(&format!(" OR {at} < {v} OR ({at} = {v} AND {rk} <= {rv})"));
+                }
+                u.condition(cond);
+                let applied = self.update(key_of(key::repo(&r.repo), key::review_sk(r.pr_number, r.id)), u).await?;
+                if applied {
+                    self.refresh_review_facts(&r.repo, r.pr_number).await?;
+                }
+                Ok(applied)
+            }
+            Change::ReviewComment(c) => {
+                let mut u = Update::default();
+                u.set("entity", s("review_comment")).set("repo", s(c.repo.as_str())).set("pr_number", n(c.pr_number));
+                u.set("id", n(c.id)).init("created_at", t(&c.created_at)).set("updated_at", t(&c.updated_at));
+                u.coalesce("review_id", opt_n(c.review_id)).set_or_remove("author", opt_s(&c.author));
+                u.set("deleted", b(c.deleted));
+                not_older(&mut u, "updated_at", &c.updated_at);
+                self.update(key_of(key::repo(&c.repo), key::review_comment_sk(c.pr_number, c.id)), u).await
+            }
+            Change::Team(tm) => {
+                let mut u = Update::default();
+                u.set("entity", s("team")).set("org", s(&tm.org)).set("slug", s(&tm.slug));
+                u.coalesce("id", opt_n(tm.id)).set("name", s(bounded(&tm.name, MAX_TEXT)));
+                u.set_or_remove("description", tm.description.as_deref().map(|d| s(bounded(d, MAX_TEXT))));
+                u.set_or_remove("privacy", opt_s(&tm.privacy)).set_or_remove("parent_slug", opt_s(&tm.parent_slug));
+                u.set("deleted", b(tm.deleted)).set("version", t(&tm.version));
+                if tm.deleted {
+                    u.set_or_remove("gsi1pk", None).set_or_remove("gsi1sk", None);
+                } else {
+                    u.set("gsi1pk", s(key::TEAMS)).set("gsi1sk", s(format!("{}#{}", tm.org, tm.slug)));
+                }
+                not_older(&mut u, "version", &tm.version);
+                self.register(key::tracked_org_sk(&tm.org), &[("org", &tm.org)]).await?;
+                self.update(key_of(key::org(&tm.org), key::team_sk(&tm.slug)), u).await
+            }
+            Change::TeamMember { org, team_slug, member: m } => {
+                let mut u = Update::default();
+                u.set("entity", s("team_member")).set("org", s(org)).set("team_slug", s(team_slug));
+                u.set("login", s(&m.login)).set("present", b(m.present)).set("version", t(&m.version));
+                not_older(&mut u, "version", &m.version);
+                self.update(key_of(key::org(org), key::team_member_sk(team_slug, &m.login)), u).await
+            }
+            Change::OrgMember { org, member: m } => {
+                let mut u = Update::default();
+                u.set("entity", s("org_member")).set("org", s(org)).set("login", s(&m.login));
+                u.coalesce("role", opt_s(&m.role)).set("present", b(m.present)).set("version", t(&m.version));
+                not_older(&mut u, "version", &m.version);
+                self.register(key::tracked_org_sk(org), &[("org", org)]).await?;
+                self.update(key_of(key::org(org), key::org_member_sk(&m.login)), u).await
+            }
+            Change::Collaborator { repo, member: m } => {
+                let mut u = Update::default();
+                u.set("entity", s("collaborator")).set("repo", s(repo.as_str())).set("login", s(&m.login));
+                u.coalesce("role", opt_s(&m.role)).set("present", b(m.present)).set("version", t(&m.version));
+                not_older(&mut u, "version", &m.version);
+                self.update(key_of(key::repo(repo), key::collaborator_sk(&m.login)), u).await
+            }
+            Change::Commit { .. } => Ok(self.apply_commits(std::slice::from_ref(change)).await? > 0),
+            Change::WorkflowRun(r) => {
+                let mut u = Update::default();
+                let sort = format!("{}#{}", ts(&r.created_at), num(r.id));
+                u.set("entity", s("workflow_run")).set("repo", s(r.repo.as_str())).set("id", n(r.id));
+                u.set_or_remove("name", opt_s(&r.name)).set_or_remove("workflow_id", opt_n(r.workflow_id));
+                u.set_or_remove("head_branch", opt_s(&r.head_branch)).set_or_remove("head_sha", opt_s(&r.head_sha));
+                u.set_or_remove("event", opt_s(&r.event)).set("status", s(r.status.as_str()));
+                u.set_or_remove("conclusion", opt_s(&r.conclusion)).set_or_remove("run_number", opt_n(r.run_number));
+                u.set_or_remove("run_attempt", opt_n(r.run_attempt)).coalesce("actor", opt_s(&r.actor));
+                u.set("created_at", t(&r.created_at)).coalesce("run_started_at", opt_t(&r.run_started_at));
+                u.set("updated_at", t(&r.updated_at)).set("rank", n(r.status.rank()));
+                u.set("gsi1pk", s(key::RUNS)).set("gsi1sk", s(sort.clone()));
+                u.set("gsi2pk", s(key::runs_of(r.repo.as_str()))).set("gsi2sk", s(sort));
+                newer_or_ranked(&mut u, "updated_at", &r.updated_at, r.status.rank());
+                self.update(key_of(key::run(r.id), key::ONE), u).await
+            }
+            Change::WorkflowJob(j) => {
+                let mut u = Update::default();
+                u.set("entity", s("workflow_job")).set("repo", s(j.repo.as_str())).set("id", n(j.id));
+                u.set("run_id", n(j.run_id)).set("name", s(bounded(&j.name, MAX_TEXT)));
+                u.coalesce("workflow_name", opt_s(&j.workflow_name)).coalesce("head_branch", opt_s(&j.head_branch));
+                u.set("status", s(j.status.as_str())).set_or_remove("conclusion", opt_s(&j.conclusion));
+                u.set("labels", list(&j.labels)).coalesce("runner_name", opt_s(&j.runner_name));
+                u.coalesce("runner_group", opt_s(&j.runner_group)).coalesce("os", opt_s(&j.os));
+                u.coalesce("created_at", opt_t(&j.created_at)).coalesce("started_at", opt_t(&j.started_at));
+                u.coalesce("completed_at", opt_t(&j.completed_at));
+                u.set_or_remove("version", opt_t(&j.version())).set("rank", n(j.status.rank()));
+                if let Some(c) = &j.created_at {
+                    u.set("gsi1pk", s(key::WORKFLOW_JOBS)).set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
+                }
+                let (pk, ver) = (u.name("pk"), u.name("version"));
+                let mut cond = format!("attribute_not_exists({pk}) OR attribute_not_exists({ver})");
+                if let Some(v) = j.version() {
+                    let (vv, rk, rv) = (u.value(t(&v)), u.name("rank"), u.value(n(j.status.rank())));
+                    cond.push_str(&format!(" OR {ver} < {vv} OR ({ver} = {vv} AND {rk} <= {rv})"));
+                }
+                u.condition(cond);
+                self.update(key_of(key::workflow_job(j.id), key::ONE), u).await
+            }
+            Change::Deployment(d) => {
+                let mut u = Update::default();
+                u.set("entity", s("deployment")).init("repo", s(d.repo.as_str())).set("id", n(d.id));
+                u.set_or_remove("sha", opt_s(&d.sha)).set_or_remove("git_ref", opt_s(&d.git_ref));
+                u.set_or_remove("environment", opt_s(&d.environment)).set_or_remove("task", opt_s(&d.task));
+                u.coalesce("creator", opt_s(&d.creator)).init("created_at", t(&d.created_at));
+                u.set("updated_at", t(&d.updated_at)).init("gsi1pk", s(key::DEPLOYMENTS));
+                u.init("gsi1sk", s(format!("{}#{}", ts(&d.created_at), num(d.id))));
+                not_older(&mut u, "updated_at", &d.updated_at);
+                let applied = self.update(key_of(key::deployment(d.id), key::ONE), u).await?;
+                if applied {
+                    self.refresh_outcome(d.id).await?;
+                }
+                Ok(applied)
+            }
+            Change::DeploymentStatus(st) => {
+                let mut u = Update::default();
+                u.set("entity", s("deployment_status")).init("repo", s(st.repo.as_str())).set("id", n(st.id));
+                u.init("deployment_id", n(st.deployment_id)).set("state", s(&st.state));
+                u.set_or_remove("environment", opt_s(&st.environment)).init("created_at", t(&st.created_at));
+                if let Some(c) = &st.creator {
+                    u.init("creator", s(c));
+                }
+                u.set("updated_at", t(&st.updated_at));
+                not_older(&mut u, "updated_at", &st.updated_at);
+                let applied =
+                    self.update(key_of(key::deployment(st.deployment_id), key::deployment_status_sk(st.id)), u).await?;
+                if applied {
+                    self.refresh_outcome(st.deployment_id).await?;
+                }
+                Ok(applied)
+            }
+        }
+    }
+
+    async fn apply_pull(&self, p: &PullRequest) -> Result<bool, StoreError> {
+        let mut u = Update::default();
+        let tail = format!("{}#{}", p.repo, num(p.number as i64));
+        u.set("entity", s("pull_request")).set("repo", s(p.repo.as_str())).set("number", n(p.number));
+        u.coalesce("id", opt_n(p.id)).set("title", s(bounded(&p.title, MAX_TITLE)));
+        u.set("state", s(p.state.as_str())).set("draft", b(p.draft)).coalesce("author", opt_s(&p.author));
+        u.set("created_at", t(&p.created_at)).set("updated_at", t(&p.updated_at));
+        u.set_or_remove("closed_at", opt_t(&p.closed_at)).set_or_remove("merged_at", opt_t(&p.merged_at));
+        u.coalesce("additions", opt_n(p.additions)).coalesce("deletions", opt_n(p.deletions));
+        u.coalesce("changed_files", opt_n(p.changed_files)).coalesce("commits", opt_n(p.commits));
+        let bounded_list = |l: &Option<Vec<String>>| l.as_ref().map(|l| list(&l[..l.len().min(100)]));
+        u.coalesce("labels", bounded_list(&p.labels));
+        u.coalesce("requested_reviewers", bounded_list(&p.requested_reviewers));
+        u.coalesce("requested_teams", bounded_list(&p.requested_teams));
+        u.coalesce("base_ref", opt_s(&p.base_ref)).coalesce("head_ref", opt_s(&p.head_ref));
+        u.coalesce("head_sha", opt_s(&p.head_sha)).set("rank", n(p.state.rank()));
+        u.set("gsi1pk", s(key::pulls_by_state(p.state.as_str())));
+        u.set("gsi1sk", s(format!("{}#{tail}", ts(&p.updated_at))));
+        u.set("gsi2pk", s(key::PULLS_CREATED)).set("gsi2sk", s(format!("{}#{tail}", ts(&p.created_at))));
+        match &p.merged_at {
+            Some(m) => u.set("gsi3pk", s(key::PULLS_MERGED)).set("gsi3sk", s(format!("{}#{tail}", ts(m)))),
+            None => u.set_or_remove("gsi3pk", None).set_or_remove("gsi3sk", None),
+        };
+        newer_or_ranked(&mut u, "updated_at", &p.updated_at, p.state.rank());
+        self.update(key_of(key::repo(&p.repo), key::pull_sk(p.number)), u).await
+    }
+
+    /// Repositories mix rules per field (version-guarded fields, the newest
+    /// activity time, a never-forgotten id), so they are read, merged as on
+    /// SQLite, and written back conditioned on the revision read.
+    async fn apply_repository(&self, r: &Repository) -> Result<bool, StoreError> {
+        self.register(key::tracked_repo_sk(&r.full_name), &[("repo", r.full_name.as_str())]).await?;
+        let k = key_of(key::repo(&r.full_name), key::REPO_SK);
+        for _ in 0..RMW_ATTEMPTS {
+            let old = self.get(k.clone()).await?;
+            let mut u = Update::default();
+            let (mut id, mut branch, mut private, mut archived) =
+                (r.id, r.default_branch.clone(), r.private, r.archived);
+            let (mut deleted, mut version, mut activity) = (r.deleted, r.version, r.activity_at);
+            match &old {
+                None => {
+                    let pk = u.name("pk");
+                    u.condition(format!("attribute_not_exists({pk})"));
+                    u.set("rev", n(1));
+                }
+                Some(old) => {
+                    let old_version = old.time("version").map_err(corrupt)?;
+                    let wins = match (old_version, r.version) {
+                        (None, _) => true,
+                        (Some(o), Some(v)) => v >= o,
+                        (Some(_), None) => false,
+                    };
+                    id = id.or(old.num("id"));
+                    if wins {
+                        branch = branch.or(old.str("default_branch"));
+                        private = private.or(old.flag("private"));
+                        archived = archived.or(old.flag("archived"));
+                        version = version.or(old_version);
+                    } else {
+                        branch = old.str("default_branch");
+                        private = old.flag("private");
+                        archived = old.flag("archived");
+                        deleted = old.flag("deleted").unwrap_or(false);
+                        version = old_version;
+                    }
+                    let old_activity = old.time("last_activity_at").map_err(corrupt)?;
+                    activity = match (old_activity, r.activity_at) {
+                        (Some(o), Some(a)) if a > o => Some(a),
+                        (Some(o), _) => Some(o),
+                        (None, a) => a,
+                    };
+                    let rev: i64 = old.num("rev").unwrap_or(0);
+                    let (a, v) = (u.name("rev"), u.value(n(rev)));
+                    u.condition(format!("{a} = {v}"));
+                    u.set("rev", n(rev + 1));
+                }
+            }
+            u.set("entity", s("repository")).set("full_name", s(r.full_name.as_str()));
+            u.set_or_remove("id", opt_n(id)).set_or_remove("default_branch", branch.map(s));
+            u.set_or_remove("private", private.map(b)).set_or_remove("archived", archived.map(b));
+            u.set("deleted", b(deleted)).set_or_remove("version", opt_t(&version));
+            u.set_or_remove("last_activity_at", opt_t(&activity));
+            u.set("gsi1pk", s(if deleted { key::REPOS_DELETED } else { key::REPOS }));
+            u.set("gsi1sk", s(format!("{}#{}", newest_first(activity.as_ref()), r.full_name)));
+            if self.update(k.clone(), u).await? {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!("repository {} kept changing under a write", r.full_name)))
+    }
+
+    /// Insert-once commits: one batch read of which exist, one batch write of the rest.
+    async fn apply_commits(&self, changes: &[Change]) -> Result<u32, StoreError> {
+        let mut wanted = Vec::new();
+        for c in changes {
+            if let Change::Commit { commit, branch, pushed_at } = c {
+                let pk = key::repo(&commit.repo);
+                let sort = format!("{}#{}", commit.committed_at.as_ref().map(ts).unwrap_or_default(), commit.sha);
+                let mut item = key_of(&pk, key::commit_sk(&commit.sha));
+                item.insert("entity".into(), s("commit"));
+                item.insert("repo".into(), s(commit.repo.as_str()));
+                item.insert("sha".into(), s(&commit.sha));
+                item.insert("message".into(), s(bounded(&commit.message, MAX_MESSAGE)));
+                for (k, v) in [("author_name", &commit.author_name), ("author_login", &commit.author_login)] {
+                    if let Some(v) = v {
+                        item.insert(k.into(), s(v));
+                    }
+                }
+                if let Some(at) = &commit.committed_at {
+                    item.insert("committed_at".into(), t(at));
+                }
+                item.insert("gsi1sk".into(), s(sort));
+                let mut of_branch = None;
+                if let Some(branch) = branch {
+                    let mut bc = item.clone();
+                    bc.insert("sk".into(), s(key::branch_commit_sk(branch, &commit.sha)));
+                    bc.insert("entity".into(), s("branch_commit"));
+                    bc.insert("branch".into(), s(branch));
+                    if let Some(p) = pushed_at {
+                        bc.insert("pushed_at".into(), t(p));
+                    }
+                    bc.insert("gsi1pk".into(), s(key::branch_commits(&commit.repo, branch)));
+                    of_branch = Some(bc);
+                }
+                item.insert("gsi1pk".into(), s(key::commits(&commit.repo)));
+                wanted.push((item, of_branch));
+            }
+        }
+        let key_str = |i: &Item| (i.str("pk").unwrap_or_default(), i.str("sk").unwrap_or_default());
+        let mut keys = Vec::new();
+        let mut seen = HashSet::new();
+        for (c, bc) in &wanted {
+            for i in std::iter::once(c).chain(bc.as_ref()) {
+                let (pk, sk) = key_str(i);
+                if seen.insert((pk.clone(), sk.clone())) {
+                    keys.push(key_of(pk, sk));
+                }
+            }
+        }
+        let existing: HashSet<(String, String)> = self.batch_get(keys).await?.iter().map(key_str).collect();
+        let mut written = HashSet::new();
+        let mut puts = Vec::new();
+        let mut applied = 0;
+        for (c, bc) in wanted {
+            let mut new = false;
+            for i in std::iter::once(c).chain(bc) {
+                let k = key_str(&i);
+                if !existing.contains(&k) && written.insert(k) {
+                    new = true;
+                    puts.push(put_request(i)?);
+                }
+            }
+            applied += u32::from(new);
+        }
+        self.batch_write(puts).await?;
+        Ok(applied)
+    }
+
+    /// Recompute a pull request's review facts (as SQLite's REFRESH_REVIEW_FACTS)
+    /// from its item collection: the PR and its reviews are one Query.
+    async fn refresh_review_facts(&self, repo: &RepoName, number: u64) -> Result<(), StoreError> {
+        let items = self.query_all(&Query::table(key::repo(repo), Range::Prefix(key::pull_sk(number)))).await?;
+        let pull_sk = key::pull_sk(number);
+        let Some(pull) = items.iter().find(|i| i.str("sk").as_deref() == Some(pull_sk.as_str())) else {
+            return Ok(());
+        };
+        let author = pull.str("author");
+        let reviews = items.iter().filter(|i| i.str("entity").as_deref() == Some("review"));
+        let mut first: Option<String> = None;
+        let mut changes_requested = 0u32;
+        for r in reviews {
+            let state = r.str("state").unwrap_or_default();
+            if state == "changes_requested" {
+                changes_requested += 1;
+            }
+            let by_other = match (&author, r.str("author")) {
+                (Some(a), Some(ra)) => *a != ra,
+                _ => true,
+            };
+            if let Some(at) = r.str("submitted_at")
+                && state != "pending"
+                && by_other
+                && first.as_ref().is_none_or(|f| at < *f)
+            {
+                first = Some(at);
+            }
+        }
+        let mut u = Update::default();
+        u.set_or_remove("first_review_at", first.map(s)).set("changes_requested", n(changes_requested));
+        let pk = u.name("pk");
+        u.condition(format!("attribute_exists({pk})"));
+        self.update(key_of(key::repo(repo), pull_sk), u).await.map(drop)
+    }
+
+    /// Recompute a deployment's outcome: the state of its latest status among
+    /// success, failure and error (by status `created_at`, then id).
+    async fn refresh_outcome(&self, deployment: i64) -> Result<(), StoreError> {
+        let items = self.query_all(&Query::table(key::deployment(deployment), Range::Prefix("ST#".into()))).await?;
+        let outcome = items
+            .iter()
+            .filter_map(|i| {
+                let state = i.str("state")?;
+                matches!(state.as_str(), "success" | "failure" | "error").then(|| {
+                    (i.str("created_at").unwrap_or_default(), i.str("sk").unwrap_or_default(), state)
+                })
+            })
+            .max()
+            .map(|(_, _, state)| state);
+        let mut u = Update::default();
+        u.set_or_remove("outcome", outcome.map(s));
+        let pk = u.name("pk");
+        u.condition(format!("attribute_exists({pk})"));
+        self.update(key_of(key::deployment(deployment), key::ONE), u).await.map(drop)
+    }
+
+    /// Write a registry item (`TRACKED`/`HOOKS` partitions) once per process.
+    pub(super) async fn register(&self, sk: String, attrs: &[(&str, &str)]) -> Result<(), StoreError> {
+        self.register_in(key::TRACKED, sk, attrs).await
+    }
+
+    pub(super) async fn register_in(&self, pk: &str, sk: String, attrs: &[(&str, &str)]) -> Result<(), StoreError> {
+        let cache_key = format!("{pk}/{sk}");
+        if self.registered.lock().map(|r| r.contains(&cache_key)).unwrap_or(false) {
+            return Ok(());
+        }
+        let mut u = Update::default();
+        for (k, v) in attrs {
+            u.set(k, s(*v));
+        }
+        self.update(key_of(pk, sk), u).await?;
+        if let Ok(mut r) = self.registered.lock() {
+            r.insert(cache_key);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1149 @@
+//! The `Store` contract: one set of tests, run against every adapter: SQLite
+//! on disk, and DynamoDB on a local moto server (feature `dynamodb`). Each test
+//! takes a [`Backend`] that makes fresh, empty stores, and speaks only
+//! `dyn Store`, so both adapters must give the same answers.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{Duration, TimeDelta, TimeZone, Utc};
+use octoscope::domain::*;
+use octoscope::integrity::{CheckRun, Gap, GapKind, JobRecord, JobState, Target};
+use octoscope::metrics_views::*;
+use octoscope::ports::*;
+use octoscope::views::{CommitView, DeliveryView, WorkflowRunView};
+
+/// Makes fresh, empty stores of one adapter.
+#[async_trait]
+trait Backend: Send + Sync {
+    async fn store(&self) -> Arc<dyn Store>;
+}
+
+struct Sqlite(Mutex<Vec<tempfile::TempDir>>);
+
+#[async_trait]
+impl Backend for Sqlite {
+    async fn store(&self) -> Arc<dyn Store> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = octoscope::adapters::sqlite::SqliteStore::open(&dir.path().join("store.db")).expect("open store");
+        self.0.lock().expect("dirs").push(dir);
+        Arc::new(store)
+    }
+}
+
+#[cfg(feature = "dynamodb")]
+struct Dynamo;
+
+#[cfg(feature = "dynamodb")]
+#[async_trait]
+impl Backend for Dynamo {
+    async fn store(&self) -> Arc<dyn Store> {
+        use octoscope::adapters::dynamodb::{DynamoStore, create_table};
+        let client = dynamo_client().await;
+        let table = octoscope_testkit::moto::unique("octoscope");
+        create_table(&client, &table).await.expect("create table");
+        Arc::new(DynamoStore::new(client, table))
+    }
+}
+
+/// A DynamoDB client for the shared moto server: fake credentials, fixed region.
+#[cfg(feature = "dynamodb")]
+async fn dynamo_client() -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    let moto = octoscope_testkit::moto::MotoServer::shared();
+    let sdk = octoscope::adapters::aws::sdk_config_with_endpoint(&moto.endpoint).await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .region(Region::new(octoscope_testkit::moto::REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// Instantiate every contract test for every backend.
+macro_rules! contract {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(&super::Sqlite(std::sync::Mutex::new(Vec::new()))).await;
+                }
+            )*
+        }
+        #[cfg(feature = "dynamodb")]
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(&super::Dynamo).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    ledger_claims_once_releases_and_reports_status,
+    complete_delivery_applies_changes_and_records_the_outcome,
+    pull_requests_are_last_writer_wins_in_any_order,
+    reviews_are_last_writer_wins_and_a_dismissal_wins_the_tie,
+    memberships_runs_jobs_and_branches_are_order_proof,
+    repositories_merge_fields_and_keep_the_newest_activity,
+    stale_writes_are_reported_as_skipped,
+    list_repos_orders_by_activity_and_pages_without_gaps,
+    list_pulls_filters_and_pages_to_the_end,
+    get_pull_returns_reviews_in_submission_order,
+    list_teams_filters_by_org_and_lists_present_members,
+    list_commits_by_repo_and_branch,
+    list_workflow_runs_by_repo_newest_first,
+    list_deliveries_filters_and_pages,
+    stats_count_what_the_store_holds,
+    garbage_cursors_are_refused,
+    completeness_reads_summarise_the_store,
+    known_deliveries_and_delivery_hooks,
+    checks_are_recorded_listed_and_verify_targets,
+    jobs_are_saved_listed_and_fetched,
+    locks_expire_and_renew,
+    checkpoints_save_load_and_clear,
+    metric_reads_window_and_filter,
+    reset_entities_keeps_the_ledger,
+);
+
+// Builders.
+
+fn t(min: i64) -> Timestamp {
+    Utc.with_ymd_and_hms(2030, 3, 4, 9, 0, 0).unwrap() + Duration::minutes(min)
+}
+
+fn repo(name: &str) -> RepoName {
+    RepoName::parse(name).unwrap()
+}
+
+fn page(limit: usize) -> PageRequest {
+    PageRequest::first(limit)
+}
+
+fn pull(repo_name: &str, number: u64, state: PrState, author: &str, created: i64, updated: i64) -> PullRequest {
+    PullRequest {
+        repo: repo(repo_name),
+        number,
+        id: Some(number as i64 * 100),
+        title: format!("PR {number}"),
+        state,
+        draft: false,
+        author: Some(author.into()),
+        created_at: t(created),
+        updated_at: t(updated),
+        closed_at: (state != PrState::Open).then(|| t(updated)),
+        merged_at: (state == PrState::Merged).then(|| t(updated)),
+        additions: Some(10),
+        deletions: Some(2),
+        changed_files: Some(1),
+        commits: Some(1),
+        labels: Some(vec!["bug".into()]),
+        requested_reviewers: None,
+        requested_teams: None,
+        base_ref: Some("main".into()),
+        head_ref: Some(format!("f{number}")),
+        head_sha: None,
+    }
+}
+
+fn pr(repo_name: &str, number: u64, state: PrState, author: &str, created: i64, updated: i64) -> Change {
+    Change::PullRequest(Box::new(pull(repo_name, number, state, author, created, updated)))
+}
+
+fn review(repo_name: &str, pr: u64, id: i64, author: &str, state: ReviewState, at: i64) -> Change {
+    Change::Review(Review {
+        repo: repo(repo_name),
+        pr_number: pr,
+        id,
+        author: Some(author.into()),
+        state,
+        submitted_at: Some(t(at)),
+        commit_id: None,
+    })
+}
+
+fn team(org: &str, slug: &str, deleted: bool, at: i64) -> Change {
+    Change::Team(Team {
+        org: org.into(),
+        slug: slug.into(),
+        id: Some(1),
+        name: slug.to_uppercase(),
+        description: Some("d".into()),
+        privacy: Some("closed".into()),
+        parent_slug: None,
+        deleted,
+        version: t(at),
+    })
+}
+
+fn member(org: &str, slug: &str, login: &str, present: bool, at: i64) -> Change {
+    Change::TeamMember {
+        org: org.into(),
+        team_slug: slug.into(),
+        member: Membership { login: login.into(), role: None, present, version: t(at) },
+    }
+}
+
+fn repository(name: &str, activity: Option<i64>, deleted: bool, version: i64) -> Change {
+    Change::Repository(Repository {
+        full_name: repo(name),
+        id: Some(1),
+        default_branch: Some("main".into()),
+        private: Some(false),
+        archived: Some(false),
+        deleted,
+        version: Some(t(version)),
+        activity_at: activity.map(t),
+    })
+}
+
+fn branch(repo_name: &str, name: &str, sha: Option<&str>, deleted: bool, at: i64) -> Change {
+    Change::Branch(Branch {
+        repo: repo(repo_name),
+        name: name.into(),
+        head_sha: sha.map(Into::into),
+        deleted,
+        version: t(at),
+    })
+}
+
+fn run(repo_name: &str, id: i64, status: &str, actor: &str, created: i64, updated: i64) -> Change {
+    Change::WorkflowRun(WorkflowRun {
+        repo: repo(repo_name),
+        id,
+        name: Some("CI".into()),
+        workflow_id: Some(1),
+        head_branch: Some("main".into()),
+        head_sha: Some("abc".into()),
+        event: Some("push".into()),
+        status: RunStatus::parse(status),
+        conclusion: (status == "completed").then(|| "success".into()),
+        run_number: Some(id),
+        run_attempt: Some(1),
+        actor: Some(actor.into()),
+        created_at: t(created),
+        run_started_at: (status != "queued").then(|| t(created + 1)),
+        updated_at: t(updated),
+    })
+}
+
+fn job(id: i64, run_id: i64, status: &str, created: i64, done: Option<i64>) -> Change {
+    Change::WorkflowJob(WorkflowJob {
+        repo: repo("acme/api"),
+        id,
+        run_id,
+        name: "build".into(),
+        workflow_name: Some("CI".into()),
+        head_branch: Some("main".into()),
+        status: RunStatus::parse(status),
+        conclusion: done.map(|_| "success".into()),
+        labels: vec!["ubuntu-latest".into()],
+        runner_name: None,
+        runner_group: None,
+        os: Some("linux".into()),
+        created_at: Some(t(created)),
+        started_at: Some(t(created + 1)),
+        completed_at: done.map(t),
+    })
+}
+
+fn commit(repo_name: &str, sha: &str, at: Option<i64>, branch: Option<&str>) -> Change {
+    Change::Commit {
+        commit: Commit {
+            repo: repo(repo_name),
+            sha: sha.into(),
+            message: format!("commit {sha}"),
+            author_name: Some("Alice".into()),
+            author_login: Some("alice".into()),
+            committed_at: at.map(t),
+        },
+        branch: branch.map(Into::into),
+        pushed_at: at.map(t),
+    }
+}
+
+fn key(hook: &str, delivery: &str) -> DeliveryKey {
+    DeliveryKey { hook_id: HookId::parse(hook).unwrap(), delivery_id: DeliveryId::parse(delivery).unwrap() }
+}
+
+fn claim(hook: &str, delivery: &str, event: &str, repo_name: Option<&str>, org: Option<&str>, at: i64) -> DeliveryClaim {
+    DeliveryClaim {
+        key: key(hook, delivery),
+        event: EventName::parse(event).unwrap(),
+        action: Some("opened".into()),
+        repo: repo_name.map(repo),
+        org: org.map(Into::into),
+        received_at: t(at),
+        body_bytes: 100,
+    }
+}
+
+fn outcome(status: DeliveryStatus) -> DeliveryOutcome {
+    DeliveryOutcome { status, reason: None, changes: 0 }
+}
+
+/// Every page of a list, following cursors; fails on a repeated item.
+async fn walk<T: Clone + std::fmt::Debug>(
+    limit: usize,
+    mut next: impl AsyncFnMut(PageRequest) -> Page<T>,
+) -> Vec<T> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    for _ in 0..1000 {
+        let got = next(PageRequest { limit, cursor: cursor.clone() }).await;
+        assert!(got.items.len() <= limit, "a page holds at most its limit");
+        all.extend(got.items);
+        match got.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return all,
+        }
+    }
+    panic!("pagination did not end");
+}
+
+/// Apply `changes` one write at a time in each order, on a fresh store; every order must read the same.
+async fn same_in_any_order<T: PartialEq + std::fmt::Debug>(
+    b: &dyn Backend,
+    changes: &[Change],
+    orders: &[&[usize]],
+    read: impl AsyncFn(&dyn Store) -> T,
+) -> T {
+    let mut first = None;
+    for order in orders {
+        let s = b.store().await;
+        for &i in *order {
+            s.apply_changes(std::slice::from_ref(&changes[i])).await.unwrap();
+        }
+        let got = read(&*s).await;
+        match &first {
+            None => first = Some(got),
+            Some(f) => assert_eq!(&got, f, "order {order:?}"),
+        }
+    }
+    first.unwrap()
+}
+
+// The ledger.
+
+async fn ledger_claims_once_releases_and_reports_status(b: &dyn Backend) {
+    // GIVEN a fresh ledger
+    let s = b.store().await;
+    let c = claim("1", "d-1", "push", Some("acme/api"), Some("acme"), 0);
+    // WHEN a delivery is claimed twice THEN the second is a pending duplicate
+    assert_eq!(s.claim_delivery(&c).await.unwrap(), Claim::Claimed);
+    assert_eq!(s.claim_delivery(&c).await.unwrap(), Claim::Duplicate(DeliveryStatus::Pending));
+    // WHEN the claimant crashed THEN a redelivery after the lease claims it again
+    assert_eq!(s.claim_delivery(&claim("1", "d-1", "push", None, None, 2)).await.unwrap(), Claim::Claimed);
+    // WHEN completed THEN every later claim is a duplicate with its status
+    s.complete_delivery(&c.key, &[], &outcome(DeliveryStatus::Ignored)).await.unwrap();
+    assert_eq!(
+        s.claim_delivery(&claim("1", "d-1", "push", None, None, 600)).await.unwrap(),
+        Claim::Duplicate(DeliveryStatus::Ignored)
+    );
+    // WHEN a claim is released THEN it is claimable at once; a completed one cannot be released
+    let d2 = claim("1", "d-2", "push", None, None, 0);
+    assert_eq!(s.claim_delivery(&d2).await.unwrap(), Claim::Claimed);
+    s.release_delivery(&d2.key).await.unwrap();
+    assert_eq!(s.claim_delivery(&d2).await.unwrap(), Claim::Claimed);
+    s.release_delivery(&c.key).await.unwrap();
+    assert_eq!(s.claim_delivery(&c).await.unwrap(), Claim::Duplicate(DeliveryStatus::Ignored));
+    // AND the same delivery id from another hook is another delivery
+    assert_eq!(s.claim_delivery(&claim("2", "d-1", "push", None, None, 0)).await.unwrap(), Claim::Claimed);
+}
+
+async fn complete_delivery_applies_changes_and_records_the_outcome(b: &dyn Backend) {
+    // GIVEN a claimed delivery carrying a pull request and a stale copy of it
+    let s = b.store().await;
+    let c = claim("1", "d-1", "pull_request", Some("acme/api"), Some("acme"), 0);
+    s.claim_delivery(&c).await.unwrap();
+    let changes = [pr("acme/api", 1, PrState::Open, "alice", 0, 5), pr("acme/api", 1, PrState::Open, "alice", 0, 1)];
+    // WHEN completed
+    let report = s
+        .complete_delivery(&c.key, &changes, &DeliveryOutcome { status: DeliveryStatus::Stored, reason: None, changes: 1 })
+        .await
+        .unwrap();
+    // THEN the newer write applied, the older skipped, and the ledger says so
+    assert_eq!(report, ApplyReport { applied: 1, skipped: 1 });
+    let got = s.get_pull(&repo("acme/api"), 1).await.unwrap().unwrap();
+    assert_eq!(got.pull.updated_at, t(5));
+    let d = s.list_deliveries(&DeliveryFilter::default(), &page(10)).await.unwrap().items;
+    assert_eq!((d.len(), d[0].status.as_str(), d[0].changes), (1, "stored", 1));
+    // WHEN a failed delivery is completed with a reason THEN the reason is kept
+    let f = claim("1", "d-2", "push", None, None, 1);
+    s.claim_delivery(&f).await.unwrap();
+    let failed = DeliveryOutcome { status: DeliveryStatus::Failed, reason: Some("bad payload".into()), changes: 0 };
+    s.complete_delivery(&f.key, &[], &failed).await.unwrap();
+    let d = s.list_deliveries(&DeliveryFilter::default(), &page(10)).await.unwrap().items;
+    assert_eq!((d[0].status.as_str(), d[0].reason.as_deref()), ("failed", Some("bad payload")));
+}
+
+// Last-writer-wins.
+
+const ORDERS_4: &[&[usize]] = &[&[0, 1, 2, 3], &[3, 2, 1, 0], &[2, 0, 3, 1], &[1, 3, 0, 2], &[3, 0, 1, 2]];
+
+async fn pull_requests_are_last_writer_wins_in_any_order(b: &dyn Backend) {
+    // GIVEN opened at 1, closed at 3, merged at 3 (ties with the close), and a
+    // review event's copy at 2 without sizes
+    let mut no_sizes = pull("acme/api", 7, PrState::Open, "alice", 0, 2);
+    (no_sizes.additions, no_sizes.deletions, no_sizes.labels) = (None, None, None);
+    no_sizes.title = "renamed".into();
+    let changes = [
+        pr("acme/api", 7, PrState::Open, "alice", 0, 1),
+        Change::PullRequest(Box::new(no_sizes)),
+        pr("acme/api", 7, PrState::Closed, "alice", 0, 3),
+        pr("acme/api", 7, PrState::Merged, "alice", 0, 3),
+    ];
+    // WHEN applied in any order THEN the pull request is merged, and sizes from older writes are kept
+    let got = same_in_any_order(b, &changes, ORDERS_4, async |s| {
+        s.get_pull(&repo("acme/api"), 7).await.unwrap().unwrap().pull
+    })
+    .await;
+    assert_eq!((got.state.as_str(), got.merged_at, got.title.as_str()), ("merged", Some(t(3)), "PR 7"));
+    assert_eq!((got.additions, got.deletions, got.labels), (Some(10), Some(2), vec!["bug".to_owned()]));
+}
+
+async fn reviews_are_last_writer_wins_and_a_dismissal_wins_the_tie(b: &dyn Backend) {
+    // GIVEN a review approved at 2 and dismissed (same submitted_at), and another commented at 4
+    let changes = [
+        pr("acme/api", 1, PrState::Open, "alice", 0, 1),
+        review("acme/api", 1, 11, "bob", ReviewState::Approved, 2),
+        review("acme/api", 1, 11, "bob", ReviewState::Dismissed, 2),
+        review("acme/api", 1, 12, "carol", ReviewState::Commented, 4),
+    ];
+    // WHEN applied in any order THEN the dismissal stands
+    let reviews = same_in_any_order(b, &changes, ORDERS_4, async |s| {
+        s.get_pull(&repo("acme/api"), 1).await.unwrap().unwrap().reviews
+    })
+    .await;
+    let got: Vec<_> = reviews.iter().map(|r| (r.id, r.state.as_str(), r.author.as_deref())).collect();
+    assert_eq!(got, [(11, "dismissed", Some("bob")), (12, "commented", Some("carol"))]);
+}
+
+async fn memberships_runs_jobs_and_branches_are_order_proof(b: &dyn Backend) {
+    // GIVEN alice added at 1 and removed at 3, bob added at 2
+    let changes = [
+        team("acme", "core", false, 0),
+        member("acme", "core", "alice", true, 1),
+        member("acme", "core", "bob", true, 2),
+        member("acme", "core", "alice", false, 3),
+    ];
+    // WHEN applied in any order THEN a late "added" never resurrects alice
+    let members = same_in_any_order(b, &changes, ORDERS_4, async |s| {
+        s.list_teams(Some("acme"), &page(10)).await.unwrap().items[0].members.clone()
+    })
+    .await;
+    assert_eq!(members, ["bob"]);
+
+    // GIVEN a run queued, in progress, completed; its job queued then completed
+    let changes = [
+        run("acme/api", 7, "queued", "alice", 0, 0),
+        run("acme/api", 7, "in_progress", "alice", 0, 2),
+        run("acme/api", 7, "completed", "alice", 0, 9),
+        job(70, 7, "completed", 0, Some(8)),
+        job(70, 7, "queued", 0, None),
+    ];
+    // WHEN applied in any order THEN the run is completed with its timings, and the job too
+    let orders: &[&[usize]] = &[&[0, 1, 2, 3, 4], &[2, 1, 0, 4, 3], &[1, 2, 0, 3, 4]];
+    let (runs, jobs) = same_in_any_order(b, &changes, orders, async |s| {
+        let runs = s.list_workflow_runs(None, &page(10)).await.unwrap().items;
+        let jobs = s.metric_jobs(&MetricsFilter::window(t(-60), t(60))).await.unwrap();
+        (runs, jobs)
+    })
+    .await;
+    assert_eq!(runs[0].status, "completed");
+    assert_eq!((runs[0].queue_seconds, runs[0].duration_seconds), (Some(60), Some(480)));
+    assert_eq!((jobs[0].status.as_str(), jobs[0].completed_at), ("completed", Some(t(8))));
+
+    // GIVEN a branch pushed at 1 and 2, deleted at 5
+    let changes = [
+        repository("acme/api", Some(0), false, 0),
+        branch("acme/api", "feature", Some("a1"), false, 1),
+        branch("acme/api", "feature", Some("b2"), false, 2),
+        branch("acme/api", "feature", None, true, 5),
+    ];
+    // WHEN applied in any order THEN it is gone; without the deletion the newest push is the head
+    let branches = same_in_any_order(b, &changes, ORDERS_4, async |s| {
+        s.list_repos(&page(10)).await.unwrap().items[0].branches.clone()
+    })
+    .await;
+    assert!(branches.is_empty(), "{branches:?}");
+    let heads = same_in_any_order(b, &changes[..3], &[&[0, 1, 2], &[0, 2, 1], &[2, 1, 0]], async |s| {
+        s.list_repos(&page(10)).await.unwrap().items[0].branches.clone()
+    })
+    .await;
+    assert_eq!(heads.iter().map(|h| h.head_sha.as_deref()).collect::<Vec<_>>(), [Some("b2")]);
+}
+
+async fn repositories_merge_fields_and_keep_the_newest_activity(b: &dyn Backend) {
+    // GIVEN a repository at version 5 with activity at 3, then an older write (version 1) with newer activity
+    let s = b.store().await;
+    let mut old = Repository {
+        full_name: repo("acme/api"),
+        id: None,
+        default_branch: Some("master".into()),
+        private: Some(true),
+        archived: None,
+        deleted: false,
+        version: Some(t(1)),
+        activity_at: Some(t(9)),
+    };
+    s.apply_changes(&[repository("acme/api", Some(3), false, 5)]).await.unwrap();
+    s.apply_changes(&[Change::Repository(old.clone())]).await.unwrap();
+    // THEN the newer version's fields stand, and the newest activity is kept
+    let r = &s.list_repos(&page(10)).await.unwrap().items[0];
+    assert_eq!((r.default_branch.as_deref(), r.private, r.last_activity_at), (Some("main"), Some(false), Some(t(9))));
+    // WHEN a newer version says it was deleted THEN it leaves the list
+    old.version = Some(t(8));
+    old.deleted = true;
+    s.apply_changes(&[Change::Repository(old)]).await.unwrap();
+    assert!(s.list_repos(&page(10)).await.unwrap().items.is_empty());
+}
+
+async fn stale_writes_are_reported_as_skipped(b: &dyn Backend) {
+    // GIVEN newer state of several entity types
+    let s = b.store().await;
+    let newer = [
+        member("acme", "core", "alice", true, 5),
+        pr("acme/api", 1, PrState::Open, "alice", 0, 5),
+        run("acme/api", 1, "completed", "alice", 0, 5),
+        team("acme", "core", false, 5),
+        commit("acme/api", "aaa", Some(1), Some("main")),
+    ];
+    let r1 = s.apply_changes(&newer).await.unwrap();
+    // WHEN older versions arrive (and the same commit again)
+    let older = [
+        member("acme", "core", "alice", false, 1),
+        pr("acme/api", 1, PrState::Closed, "alice", 0, 1),
+        run("acme/api", 1, "in_progress", "alice", 0, 1),
+        team("acme", "core", true, 1),
+        commit("acme/api", "aaa", Some(1), Some("main")),
+    ];
+    let r2 = s.apply_changes(&older).await.unwrap();
+    // THEN the first were applied and the older all skipped
+    assert_eq!(r1, ApplyReport { applied: 5, skipped: 0 });
+    assert_eq!(r2, ApplyReport { applied: 0, skipped: 5 });
+}
+
+// The read API.
+
+async fn list_repos_orders_by_activity_and_pages_without_gaps(b: &dyn Backend) {
+    // GIVEN repositories with activity at various times, one never active, one deleted
+    let s = b.store().await;
+    let mut changes = vec![
+        repository("acme/zeta", Some(5), false, 0),
+        repository("acme/alpha", Some(5), false, 0),
+        repository("acme/old", Some(1), false, 0),
+        repository("acme/new", Some(9), false, 0),
+        repository("acme/quiet", None, false, 0),
+        repository("acme/gone", Some(7), true, 0),
+        branch("acme/alpha", "main", Some("m1"), false, 1),
+        branch("acme/alpha", "dev", Some("d1"), false, 1),
+    ];
+    changes.push(branch("acme/alpha", "old", None, true, 1));
+    s.apply_changes(&changes).await.unwrap();
+    // WHEN listed two at a time
+    let all = walk(2, async |p| s.list_repos(&p).await.unwrap()).await;
+    // THEN newest activity first, ties by name, never-active last, deleted absent
+    let names: Vec<_> = all.iter().map(|r| r.full_name.as_str()).collect();
+    assert_eq!(names, ["acme/new", "acme/alpha", "acme/zeta", "acme/old", "acme/quiet"]);
+    let alpha: Vec<_> = all[1].branches.iter().map(|b| (b.name.as_str(), b.head_sha.as_deref())).collect();
+    assert_eq!(alpha, [("dev", Some("d1")), ("main", Some("m1"))]);
+}
+
+async fn list_pulls_filters_and_pages_to_the_end(b: &dyn Backend) {
+    // GIVEN 14 pull requests over two repositories, three states and two authors (some updated at the same time)
+    let s = b.store().await;
+    let states = [PrState::Open, PrState::Closed, PrState::Merged];
+    let mut changes = Vec::new();
+    for n in 1..=14u64 {
+        let repo_name = if n % 2 == 0 { "acme/api" } else { "acme/web" };
+        let author = if n % 3 == 0 { "bob" } else { "alice" };
+        changes.push(pr(repo_name, n, states[(n % 3) as usize], author, 0, (n / 2) as i64));
+    }
+    s.apply_changes(&changes).await.unwrap();
+    let expected = |f: &PullFilter| -> Vec<(String, u64)> {
+        let mut v: Vec<_> = changes
+            .iter()
+            .filter_map(|c| if let Change::PullRequest(p) = c { Some(p) } else { None })
+            .filter(|p| f.repo.as_ref().is_none_or(|r| &p.repo == r))
+            .filter(|p| f.state.is_none_or(|st| p.state == st))
+            .filter(|p| f.author.as_ref().is_none_or(|a| p.author.as_ref() == Some(a)))
+            .map(|p| (p.updated_at, p.repo.to_string(), p.number))
+            .collect();
+        v.sort_by(|a, b| b.cmp(a));
+        v.into_iter().map(|(_, r, n)| (r, n)).collect()
+    };
+    let filters = [
+        PullFilter::default(),
+        PullFilter { repo: Some(repo("acme/api")), ..PullFilter::default() },
+        PullFilter { state: Some(PrState::Merged), ..PullFilter::default() },
+        PullFilter { state: Some(PrState::Open), ..PullFilter::default() },
+        PullFilter { author: Some("bob".into()), ..PullFilter::default() },
+        PullFilter { repo: Some(repo("acme/web")), state: Some(PrState::Closed), author: Some("alice".into()) },
+        PullFilter { repo: Some(repo("acme/none")), ..PullFilter::default() },
+    ];
+    for f in &filters {
+        for limit in [1, 3, 50] {
+            // WHEN walked page by page THEN every match appears once, newest-updated first
+            let got: Vec<_> = walk(limit, async |p| s.list_pulls(f, &p).await.unwrap())
+                .await
+                .into_iter()
+                .map(|p| (p.repo, p.number))
+                .collect();
+            assert_eq!(got, expected(f), "filter {f:?}, limit {limit}");
+        }
+    }
+    assert_eq!(expected(&filters[0]).len(), 14);
+}
+
+async fn get_pull_returns_reviews_in_submission_order(b: &dyn Backend) {
+    // GIVEN a pull request with reviews submitted out of id order, and one pending (no time)
+    let s = b.store().await;
+    let pending = Change::Review(Review {
+        repo: repo("acme/api"),
+        pr_number: 3,
+        id: 40,
+        author: Some("dave".into()),
+        state: ReviewState::Pending,
+        submitted_at: None,
+        commit_id: None,
+    });
+    s.apply_changes(&[
+        pr("acme/api", 3, PrState::Open, "alice", 0, 1),
+        review("acme/api", 3, 20, "bob", ReviewState::ChangesRequested, 5),
+        review("acme/api", 3, 30, "carol", ReviewState::Approved, 2),
+        pending,
+        review("acme/api", 4, 50, "bob", ReviewState::Approved, 1),
+    ])
+    .await
+    .unwrap();
+    // WHEN read
+    let got = s.get_pull(&repo("acme/api"), 3).await.unwrap().unwrap();
+    // THEN its fields, and its own reviews by submission time (none first)
+    assert_eq!((got.pull.number, got.pull.title.as_str(), got.pull.author.as_deref()), (3, "PR 3", Some("alice")));
+    assert_eq!(got.pull.labels, ["bug"]);
+    let ids: Vec<_> = got.reviews.iter().map(|r| (r.id, r.submitted_at)).collect();
+    assert_eq!(ids, [(40, None), (30, Some(t(2))), (20, Some(t(5)))]);
+    // AND an unknown pull request is None
+    assert!(s.get_pull(&repo("acme/api"), 4).await.unwrap().is_none());
+}
+
+async fn list_teams_filters_by_org_and_lists_present_members(b: &dyn Backend) {
+    // GIVEN teams in two organisations (one deleted), with members
+    let s = b.store().await;
+    s.apply_changes(&[
+        team("acme", "web", false, 0),
+        team("acme", "core", false, 0),
+        team("acme", "core-x", false, 0),
+        team("acme", "old", true, 0),
+        team("beta", "ops", false, 0),
+        member("acme", "core", "bob", true, 1),
+        member("acme", "core", "alice", true, 1),
+        member("acme", "core", "eve", false, 1),
+        member("beta", "ops", "zed", true, 1),
+    ])
+    .await
+    .unwrap();
+    // WHEN listed one at a time, and for one organisation
+    let all = walk(1, async |p| s.list_teams(None, &p).await.unwrap()).await;
+    let acme = walk(2, async |p| s.list_teams(Some("acme"), &p).await.unwrap()).await;
+    // THEN ordered by (org, slug), deleted absent, present members sorted
+    let keys: Vec<_> = all.iter().map(|t| format!("{}/{}", t.org, t.slug)).collect();
+    assert_eq!(keys, ["acme/core", "acme/core-x", "acme/web", "beta/ops"]);
+    assert_eq!(acme.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(), ["core", "core-x", "web"]);
+    assert_eq!((all[0].name.as_str(), all[0].members.clone()), ("CORE", vec!["alice".to_owned(), "bob".to_owned()]));
+    assert_eq!(all[3].members, ["zed"]);
+}
+
+async fn list_commits_by_repo_and_branch(b: &dyn Backend) {
+    // GIVEN commits on two branches of a repository, one without a time, and another repository's
+    let s = b.store().await;
+    s.apply_changes(&[
+        commit("acme/api", "c1", Some(1), Some("main")),
+        commit("acme/api", "c3", Some(3), Some("main")),
+        commit("acme/api", "c2", Some(2), Some("dev")),
+        commit("acme/api", "c0", None, Some("dev")),
+        commit("acme/api", "c3", Some(3), Some("dev")),
+        commit("acme/web", "w1", Some(5), Some("main")),
+    ])
+    .await
+    .unwrap();
+    let shas = |v: Vec<CommitView>| v.into_iter().map(|c| c.sha).collect::<Vec<_>>();
+    // WHEN listed for the repository and per branch, a page at a time
+    let all = walk(2, async |p| s.list_commits(&repo("acme/api"), None, &p).await.unwrap()).await;
+    let dev = walk(1, async |p| s.list_commits(&repo("acme/api"), Some("dev"), &p).await.unwrap()).await;
+    let main = walk(5, async |p| s.list_commits(&repo("acme/api"), Some("main"), &p).await.unwrap()).await;
+    // THEN newest first, untimed last, each commit once
+    assert_eq!(all[0].message, "commit c3");
+    assert_eq!((all[0].author_login.as_deref(), all[0].committed_at), (Some("alice"), Some(t(3))));
+    assert_eq!(shas(all), ["c3", "c2", "c1", "c0"]);
+    assert_eq!(shas(dev), ["c3", "c2", "c0"]);
+    assert_eq!(shas(main), ["c3", "c1"]);
+}
+
+async fn list_workflow_runs_by_repo_newest_first(b: &dyn Backend) {
+    // GIVEN runs in two repositories
+    let s = b.store().await;
+    let mut changes = Vec::new();
+    for id in 1..=7 {
+        let repo_name = if id % 2 == 0 { "acme/api" } else { "acme/web" };
+        changes.push(run(repo_name, id, "completed", "alice", id / 2, id / 2 + 3));
+    }
+    s.apply_changes(&changes).await.unwrap();
+    let ids = |v: Vec<WorkflowRunView>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    // WHEN listed two at a time, all and for one repository
+    let all = walk(2, async |p| s.list_workflow_runs(None, &p).await.unwrap()).await;
+    let api = walk(2, async |p| s.list_workflow_runs(Some(&repo("acme/api")), &p).await.unwrap()).await;
+    // THEN newest created first (ties: higher id first), with timings
+    assert_eq!((all[0].queue_seconds, all[0].duration_seconds), (Some(60), Some(120)));
+    assert_eq!(ids(all), [7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(ids(api), [6, 4, 2]);
+}
+
+async fn list_deliveries_filters_and_pages(b: &dyn Backend) {
+    // GIVEN deliveries of several events, repositories and outcomes
+    let s = b.store().await;
+    let rows = [
+        ("d1", "push", Some("acme/api"), DeliveryStatus::Stored),
+        ("d2", "pull_request", Some("acme/api"), DeliveryStatus::Stored),
+        ("d3", "star", Some("acme/web"), DeliveryStatus::Ignored),
+        ("d4", "team", None, DeliveryStatus::Stored),
+        ("d5", "push", Some("acme/web"), DeliveryStatus::Failed),
+        ("d6", "push", Some("acme/api"), DeliveryStatus::Pending),
+    ];
+    for (i, (id, event, r, status)) in rows.iter().enumerate() {
+        let c = claim("9", id, event, *r, Some("acme"), i as i64);
+        s.claim_delivery(&c).await.unwrap();
+        if *status != DeliveryStatus::Pending {
+            s.complete_delivery(&c.key, &[], &outcome(*status)).await.unwrap();
+        }
+    }
+    let ids = |v: Vec<DeliveryView>| v.into_iter().map(|d| d.delivery_id).collect::<Vec<_>>();
+    let list = async |f: DeliveryFilter, limit| ids(walk(limit, async |p| s.list_deliveries(&f, &p).await.unwrap()).await);
+    // WHEN listed with each filter THEN newest first, only matches, each once
+    assert_eq!(list(DeliveryFilter::default(), 4).await, ["d6", "d5", "d4", "d3", "d2", "d1"]);
+    let push = EventName::parse("push").unwrap();
+    assert_eq!(list(DeliveryFilter { event: Some(push.clone()), ..Default::default() }, 1).await, ["d6", "d5", "d1"]);
+    let stored = DeliveryFilter { status: Some(DeliveryStatus::Stored), ..Default::default() };
+    assert_eq!(list(stored, 2).await, ["d4", "d2", "d1"]);
+    let api = DeliveryFilter { repo: Some(repo("acme/api")), ..Default::default() };
+    assert_eq!(list(api, 2).await, ["d6", "d2", "d1"]);
+    let all3 = DeliveryFilter { status: Some(DeliveryStatus::Stored), event: Some(push), repo: Some(repo("acme/api")) };
+    assert_eq!(list(all3, 1).await, ["d1"]);
+    // AND a row carries what the claim said
+    let d = &s.list_deliveries(&DeliveryFilter::default(), &page(1)).await.unwrap().items[0];
+    assert_eq!((d.hook_id.as_str(), d.event.as_str(), d.action.as_deref()), ("9", "push", Some("opened")));
+    assert_eq!((d.org.as_deref(), d.received_at, d.body_bytes, d.status.as_str()), (Some("acme"), t(5), 100, "pending"));
+}
+
+async fn stats_count_what_the_store_holds(b: &dyn Backend) {
+    // GIVEN an empty store THEN everything is zero
+    let s = b.store().await;
+    assert_eq!(s.stats().await.unwrap(), Default::default());
+    // GIVEN deliveries and entities
+    for (id, event, status) in
+        [("a", "push", DeliveryStatus::Stored), ("b", "star", DeliveryStatus::Ignored), ("c", "fork", DeliveryStatus::Ignored)]
+    {
+        let c = claim("1", id, event, Some("acme/api"), None, 1);
+        s.claim_delivery(&c).await.unwrap();
+        s.complete_delivery(&c.key, &[], &outcome(status)).await.unwrap();
+    }
+    s.claim_delivery(&claim("1", "d", "push", None, None, 7)).await.unwrap();
+    s.apply_changes(&[
+        repository("acme/api", Some(1), false, 0),
+        repository("acme/gone", Some(1), true, 0),
+        pr("acme/api", 1, PrState::Open, "a", 0, 1),
+        pr("acme/api", 2, PrState::Merged, "a", 0, 1),
+        team("acme", "core", false, 0),
+        team("acme", "old", true, 0),
+        run("acme/api", 1, "queued", "a", 0, 0),
+    ])
+    .await
+    .unwrap();
+    // WHEN counted THEN the counts and the newest delivery
+    let st = s.stats().await.unwrap();
+    let deliveries: Vec<_> = st.deliveries.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(deliveries, [("ignored", 2), ("pending", 1), ("stored", 1)]);
+    let ignored: Vec<_> = st.ignored_events.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(ignored, [("fork", 1), ("star", 1)]);
+    assert_eq!((st.repositories, st.pull_requests, st.teams, st.workflow_runs), (1, 2, 1, 1));
+    assert_eq!(st.last_delivery_at, Some(t(7)));
+}
+
+async fn garbage_cursors_are_refused(b: &dyn Backend) {
+    // GIVEN a cursor no list returned
+    let s = b.store().await;
+    let bad = PageRequest { limit: 5, cursor: Some("!!not-a-cursor!!".into()) };
+    // WHEN any list is asked for it THEN BadCursor
+    let r = repo("acme/api");
+    let errors = [
+        s.list_repos(&bad).await.err(),
+        s.list_pulls(&PullFilter::default(), &bad).await.err(),
+        s.list_teams(None, &bad).await.err(),
+        s.list_commits(&r, None, &bad).await.err(),
+        s.list_workflow_runs(None, &bad).await.err(),
+        s.list_deliveries(&DeliveryFilter::default(), &bad).await.err(),
+        s.list_checks(&bad).await.err(),
+        s.list_jobs(&bad).await.err(),
+    ];
+    for (i, e) in errors.into_iter().enumerate() {
+        assert!(matches!(e, Some(StoreError::BadCursor)), "list {i}: {e:?}");
+    }
+}
+
+// Completeness.
+
+async fn completeness_reads_summarise_the_store(b: &dyn Backend) {
+    // GIVEN entities of two repositories and an organisation, and deliveries naming others
+    let s = b.store().await;
+    s.apply_changes(&[
+        repository("acme/api", Some(1), false, 0),
+        repository("acme/gone", Some(1), true, 0),
+        branch("acme/api", "main", Some("m1"), false, 1),
+        branch("acme/api", "dead", None, true, 1),
+        branch("acme/api", "dev", Some("d1"), false, 1),
+        pr("acme/api", 1, PrState::Open, "a", 0, 1),
+        pr("acme/api", 2, PrState::Open, "a", 0, 4),
+        pr("acme/api", 3, PrState::Merged, "a", 0, 2),
+        pr("acme/api", 4, PrState::Closed, "a", 0, 3),
+        team("acme", "core", false, 0),
+        team("acme", "web", false, 0),
+        team("acme", "old", true, 0),
+        member("acme", "core", "bob", true, 1),
+        member("acme", "core", "alice", true, 1),
+        member("acme", "core", "eve", false, 1),
+    ])
+    .await
+    .unwrap();
+    s.claim_delivery(&claim("1", "x", "push", Some("acme/hooked"), Some("beta"), 0)).await.unwrap();
+    s.claim_delivery(&claim("1", "y", "push", Some("acme/gone"), Some("acme"), 0)).await.unwrap();
+    // WHEN asked what is tracked THEN live repositories and organisations, sorted, deleted absent
+    let tracked = s.tracked().await.unwrap();
+    assert_eq!(tracked.repos, [repo("acme/api"), repo("acme/hooked")]);
+    assert_eq!(tracked.orgs, ["acme", "beta"]);
+    // WHEN summarised THEN counts per state, newest update, live branches, default branch
+    let sums = s.repo_summaries(&[repo("acme/api"), repo("acme/none")]).await.unwrap();
+    assert_eq!((sums[0].open, sums[0].closed, sums[0].merged), (2, 1, 1));
+    assert_eq!(sums[0].newest_pr_updated_at, Some(t(4)));
+    assert_eq!(sums[0].branches, [("dev".to_owned(), "d1".to_owned()), ("main".to_owned(), "m1".to_owned())]);
+    assert_eq!((sums[0].default_branch.as_deref(), sums[0].branches_truncated), (Some("main"), false));
+    assert_eq!((sums[1].open, sums[1].newest_pr_updated_at, sums[1].branches.len()), (0, None, 0));
+    let orgs = s.org_summaries(&["acme".into(), "none".into()]).await.unwrap();
+    assert_eq!(orgs[0].teams, [("core".to_owned(), 2), ("web".to_owned(), 0)]);
+    assert!(orgs[1].teams.is_empty());
+    let rosters = s.team_rosters("acme").await.unwrap();
+    assert_eq!(rosters, [("core".to_owned(), vec!["alice".to_owned(), "bob".to_owned()]), ("web".to_owned(), vec![])]);
+}
+
+async fn known_deliveries_and_delivery_hooks(b: &dyn Backend) {
+    // GIVEN deliveries from a repository hook, an organisation hook and an unknown hook
+    let s = b.store().await;
+    let done = claim("11", "a", "push", Some("acme/api"), Some("acme"), 0);
+    s.claim_delivery(&done).await.unwrap();
+    s.complete_delivery(&done.key, &[], &outcome(DeliveryStatus::Stored)).await.unwrap();
+    s.claim_delivery(&claim("11", "b", "push", Some("acme/web"), Some("acme"), 1)).await.unwrap();
+    let org = claim("22", "c", "team", None, Some("acme"), 2);
+    s.claim_delivery(&org).await.unwrap();
+    s.complete_delivery(&org.key, &[], &outcome(DeliveryStatus::Stored)).await.unwrap();
+    s.claim_delivery(&claim("0", "d", "push", Some("acme/api"), None, 3)).await.unwrap();
+    // WHEN asked which are known THEN finished ones only, in the order asked
+    let known = s.known_deliveries(&[key("11", "b"), key("22", "c"), key("11", "zz"), key("11", "a")]).await.unwrap();
+    assert_eq!(known, [false, true, false, true]);
+    // WHEN asked for hooks THEN each hook once, with where it delivered from (not the unknown hook)
+    let hooks = s.delivery_hooks().await.unwrap();
+    let got: Vec<_> =
+        hooks.iter().map(|h| (h.hook_id.as_str(), h.org.as_deref(), h.repo.as_ref().map(RepoName::as_str), h.org_events)).collect();
+    assert_eq!(got, [("11", Some("acme"), Some("acme/web"), false), ("22", Some("acme"), None, true)]);
+}
+
+fn check(id: &str, at: i64, dry_run: bool, verified: Vec<Target>) -> CheckRun {
+    CheckRun {
+        id: id.into(),
+        started_at: t(at),
+        finished_at: t(at + 1),
+        repos_compared: 2,
+        orgs_compared: 1,
+        gaps: vec![Gap {
+            target: Target::Repo(repo("acme/api")),
+            kind: GapKind::Pulls,
+            watermark: Some(t(0)),
+            reason: "counts differ".into(),
+        }],
+        redelivered: 1,
+        requests: 12,
+        dry_run,
+        verified,
+        error: None,
+    }
+}
+
+async fn checks_are_recorded_listed_and_verify_targets(b: &dyn Backend) {
+    // GIVEN three checks: two real ones verifying targets, and a newer dry run
+    let s = b.store().await;
+    let api = Target::Repo(repo("acme/api"));
+    let web = Target::Repo(repo("acme/web"));
+    s.record_check(&check("c1", 1, false, vec![api.clone(), web.clone()])).await.unwrap();
+    s.record_check(&check("c2", 5, false, vec![api.clone()])).await.unwrap();
+    s.record_check(&check("c3", 9, true, vec![api.clone(), web.clone()])).await.unwrap();
+    // WHEN asked when targets last matched THEN the newest real check that verified them
+    assert_eq!(s.verified_at(&api).await.unwrap(), Some(t(5)));
+    assert_eq!(s.verified_at(&web).await.unwrap(), Some(t(1)));
+    assert_eq!(s.verified_at(&Target::Org("acme".into())).await.unwrap(), None);
+    // WHEN listed one at a time THEN newest first, as recorded
+    let all = walk(1, async |p| s.list_checks(&p).await.unwrap()).await;
+    assert_eq!(all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c3", "c2", "c1"]);
+    let mut expected = check("c2", 5, false, vec![]);
+    expected.verified = Vec::new();
+    assert_eq!(all[1], expected);
+}
+
+fn job_record(id: &str, at: i64) -> JobRecord {
+    JobRecord {
+        id: id.into(),
+        target: Target::Repo(repo("acme/api")),
+        kinds: vec![GapKind::Pulls, GapKind::Branches],
+        watermark: Some(t(0)),
+        state: JobState::Queued,
+        created_at: t(at),
+        started_at: None,
+        finished_at: None,
+        written: 0,
+        requests: 0,
+        error: None,
+    }
+}
+
+async fn jobs_are_saved_listed_and_fetched(b: &dyn Backend) {
+    // GIVEN three jobs, one of which ran and failed
+    let s = b.store().await;
+    for (id, at) in [("j1", 1), ("j2", 2), ("j3", 3)] {
+        s.save_job(&job_record(id, at)).await.unwrap();
+    }
+    let mut ran = job_record("j2", 2);
+    (ran.state, ran.started_at, ran.finished_at) = (JobState::Failed, Some(t(4)), Some(t(5)));
+    (ran.written, ran.requests, ran.error) = (7, 3, Some("rate limited".into()));
+    s.save_job(&ran).await.unwrap();
+    // WHEN fetched THEN the latest record
+    assert_eq!(s.get_job("j2").await.unwrap(), Some(ran.clone()));
+    assert_eq!(s.get_job("nope").await.unwrap(), None);
+    // WHEN listed two at a time THEN newest created first
+    let all = walk(2, async |p| s.list_jobs(&p).await.unwrap()).await;
+    assert_eq!(all.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["j3", "j2", "j1"]);
+    assert_eq!(all[1], ran);
+}
+
+async fn locks_expire_and_renew(b: &dyn Backend) {
+    // GIVEN a lock held by job A for five minutes
+    let s = b.store().await;
+    let ttl = TimeDelta::minutes(5);
+    assert!(s.try_lock("repo:acme/api", "A", t(0), ttl).await.unwrap());
+    // THEN B is refused while it is unexpired, and another key is free
+    assert!(!s.try_lock("repo:acme/api", "B", t(4), ttl).await.unwrap());
+    assert!(s.try_lock("repo:acme/web", "B", t(4), ttl).await.unwrap());
+    // WHEN A renews THEN it holds it longer
+    assert!(s.try_lock("repo:acme/api", "A", t(4), ttl).await.unwrap());
+    assert!(!s.try_lock("repo:acme/api", "B", t(8), ttl).await.unwrap());
+    // WHEN it expires THEN B takes it, and A cannot release B's lock
+    assert!(s.try_lock("repo:acme/api", "B", t(10), ttl).await.unwrap());
+    s.release_lock("repo:acme/api", "A").await.unwrap();
+    assert!(!s.try_lock("repo:acme/api", "A", t(11), ttl).await.unwrap());
+    // WHEN B releases THEN anyone may take it at once
+    s.release_lock("repo:acme/api", "B").await.unwrap();
+    assert!(s.try_lock("repo:acme/api", "C", t(11), ttl).await.unwrap());
+}
+
+async fn checkpoints_save_load_and_clear(b: &dyn Backend) {
+    // GIVEN no checkpoint
+    let s = b.store().await;
+    assert_eq!(s.checkpoint("j1").await.unwrap(), None);
+    // WHEN saved twice THEN the latest is loaded, per job
+    s.save_checkpoint("j1", Some("page-1"), t(1)).await.unwrap();
+    s.save_checkpoint("j1", Some("page-2"), t(2)).await.unwrap();
+    s.save_checkpoint("j2", Some("other"), t(2)).await.unwrap();
+    assert_eq!(s.checkpoint("j1").await.unwrap().as_deref(), Some("page-2"));
+    // WHEN cleared THEN gone, the other kept
+    s.save_checkpoint("j1", None, t(3)).await.unwrap();
+    assert_eq!(s.checkpoint("j1").await.unwrap(), None);
+    assert_eq!(s.checkpoint("j2").await.unwrap().as_deref(), Some("other"));
+}
+
+// Metrics.
+
+async fn metric_reads_window_and_filter(b: &dyn Backend) {
+    // GIVEN a window [100, 200) and pull requests, runs, jobs and deployments around it
+    let s = b.store().await;
+    let mut reviewed = pull("acme/api", 2, PrState::Merged, "alice", 110, 150);
+    reviewed.additions = Some(30);
+    s.apply_changes(&[
+        team("acme", "core", false, 0),
+        member("acme", "core", "alice", true, 1),
+        member("acme", "core", "bob", false, 1),
+        team("acme", "gone", true, 0),
+        member("acme", "gone", "carol", true, 1),
+        pr("acme/api", 1, PrState::Merged, "bob", 50, 120), // created before, merged in
+        Change::PullRequest(Box::new(reviewed)),             // created and merged in
+        pr("acme/web", 3, PrState::Open, "alice", 150, 150), // created in, open
+        pr("acme/api", 4, PrState::Open, "carol", 10, 10),   // open since before
+        pr("acme/api", 5, PrState::Closed, "alice", 10, 20), // closed before: out
+        pr("acme/api", 6, PrState::Open, "alice", 200, 200), // created at until: out
+        pr("acme/api", 7, PrState::Merged, "bob", 120, 250), // created in, merged after
+        review("acme/api", 2, 21, "alice", ReviewState::Commented, 115), // the author's own: not a first review
+        review("acme/api", 2, 22, "bob", ReviewState::ChangesRequested, 120),
+        review("acme/api", 2, 23, "carol", ReviewState::ChangesRequested, 130),
+        review("acme/api", 2, 23, "carol", ReviewState::Dismissed, 130),
+        run("acme/api", 1, "completed", "alice", 100, 105),
+        run("acme/web", 2, "completed", "bob", 199, 205),
+        run("acme/api", 3, "completed", "alice", 200, 205),
+        run("acme/api", 4, "in_progress", "alice", 99, 120),
+        job(10, 1, "completed", 100, Some(104)),
+        job(11, 2, "completed", 199, Some(203)),
+        job(12, 3, "queued", 200, None),
+        job(13, 99, "queued", 150, None),
+        Change::Deployment(Deployment {
+            repo: repo("acme/api"),
+            id: 1,
+            sha: Some("abc".into()),
+            git_ref: Some("main".into()),
+            environment: Some("production".into()),
+            task: None,
+            creator: Some("alice".into()),
+            created_at: t(90),
+            updated_at: t(90),
+        }),
+        Change::Deployment(Deployment {
+            repo: repo("acme/api"),
+            id: 2,
+            sha: None,
+            git_ref: None,
+            environment: Some("production".into()),
+            task: None,
+            creator: None,
+            created_at: t(150),
+            updated_at: t(150),
+        }),
+        Change::Deployment(Deployment {
+            repo: repo("acme/web"),
+            id: 3,
+            sha: None,
+            git_ref: None,
+            environment: Some("staging".into()),
+            task: None,
+            creator: None,
+            created_at: t(300),
+            updated_at: t(300),
+        }),
+    ])
+    .await
+    .unwrap();
+    let status = |deployment_id, id, state: &str, at| {
+        Change::DeploymentStatus(DeploymentStatus {
+            repo: repo("acme/api"),
+            deployment_id,
+            id,
+            state: state.into(),
+            environment: Some("production".into()),
+            creator: None,
+            created_at: t(at),
+            updated_at: t(at),
+        })
+    };
+    // Statuses of deployment 2 arrive out of order; "in_progress" is not an outcome.
+    s.apply_changes(&[status(2, 202, "success", 160), status(2, 201, "failure", 155), status(2, 203, "in_progress", 170)])
+        .await
+        .unwrap();
+    s.apply_changes(&[status(1, 101, "error", 91)]).await.unwrap();
+    let window = MetricsFilter::window(t(100), t(200));
+
+    // WHEN pull requests are read THEN merged in, created in, and open-before rows, with review facts
+    let mut pulls = s.metric_pulls(&window).await.unwrap();
+    pulls.sort_by_key(|p| p.number);
+    let got: Vec<_> = pulls.iter().map(|p| (p.number, p.state.as_str(), p.first_review_at, p.changes_requested)).collect();
+    assert_eq!(
+        got,
+        [(1, "merged", None, 0), (2, "merged", Some(t(120)), 1), (3, "open", None, 0), (4, "open", None, 0), (7, "merged", None, 0)]
+    );
+    assert_eq!((pulls[1].additions, pulls[1].created_at, pulls[1].merged_at), (Some(30), t(110), Some(t(150))));
+    // AND filters by repository, author and team (present members only)
+    let by = async |f: MetricsFilter| {
+        let mut v: Vec<_> = s.metric_pulls(&f).await.unwrap().into_iter().map(|p| p.number).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(by(MetricsFilter { repo: Some(repo("acme/web")), ..window.clone() }).await, [3]);
+    assert_eq!(by(MetricsFilter { author: Some("bob".into()), ..window.clone() }).await, [1, 7]);
+    let core = TeamRef { org: Some("acme".into()), slug: "core".into() };
+    assert_eq!(by(MetricsFilter { team: Some(core.clone()), ..window.clone() }).await, [2, 3]);
+    let bare = TeamRef { org: None, slug: "core".into() };
+    assert_eq!(by(MetricsFilter { team: Some(bare), ..window.clone() }).await, [2, 3]);
+
+    // WHEN runs and jobs are read THEN those created in the window, with the run's actor on jobs
+    let mut runs = s.metric_runs(&window).await.unwrap();
+    runs.sort_by_key(|r| r.created_at);
+    let got: Vec<_> = runs.iter().map(|r| (r.repo.as_str(), r.actor.as_deref(), r.created_at)).collect();
+    assert_eq!(got, [("acme/api", Some("alice"), t(100)), ("acme/web", Some("bob"), t(199))]);
+    assert_eq!((runs[0].workflow.as_deref(), runs[0].branch.as_deref(), runs[0].status.as_str()), (Some("CI"), Some("main"), "completed"));
+    let team_runs = s.metric_runs(&MetricsFilter { team: Some(core.clone()), ..window.clone() }).await.unwrap();
+    assert_eq!(team_runs.len(), 1);
+    let no_runs = s.metric_runs(&MetricsFilter { workflow: Some("Deploy".into()), ..window.clone() }).await.unwrap();
+    assert!(no_runs.is_empty());
+    let mut jobs = s.metric_jobs(&window).await.unwrap();
+    jobs.sort_by_key(|j| j.created_at);
+    let got: Vec<_> = jobs.iter().map(|j| (j.created_at, j.actor.as_deref(), j.status.as_str())).collect();
+    assert_eq!(got, [(Some(t(100)), Some("alice"), "completed"), (Some(t(150)), None, "queued"), (Some(t(199)), Some("bob"), "completed")]);
+    assert_eq!((jobs[0].labels.clone(), jobs[0].os.as_deref()), (vec!["ubuntu-latest".to_owned()], Some("linux")));
+    let bobs = s.metric_jobs(&MetricsFilter { author: Some("bob".into()), ..window.clone() }).await.unwrap();
+    assert_eq!(bobs.len(), 1);
+
+    // WHEN deployments are read THEN created at or after since (no upper bound), oldest first, with outcomes
+    let deps = s.metric_deployments(&window).await.unwrap();
+    let got: Vec<_> = deps.iter().map(|d| (d.id, d.repo.as_str(), d.environment.as_deref(), d.outcome.as_deref())).collect();
+    assert_eq!(got, [(2, "acme/api", Some("production"), Some("success")), (3, "acme/web", Some("staging"), None)]);
+    let all = s.metric_deployments(&MetricsFilter::window(t(0), t(1))).await.unwrap();
+    assert_eq!(all.iter().map(|d| (d.id, d.outcome.as_deref())).collect::<Vec<_>>(), [(1, Some("error")), (2, Some("success")), (3, None)]);
+    let staging = s.metric_deployments(&MetricsFilter { environment: Some("staging".into()), ..window.clone() }).await.unwrap();
+    assert_eq!(staging.len(), 1);
+
+    // WHEN memberships are read THEN present members of live teams
+    let rows = s.team_memberships(None).await.unwrap();
+    assert_eq!(rows, [TeamMembershipRow { org: "acme".into(), team_slug: "core".into(), login: "alice".into() }]);
+    assert_eq!(s.team_memberships(Some("acme")).await.unwrap(), rows);
+    assert!(s.team_memberships(Some("beta")).await.unwrap().is_empty());
+
+    // WHEN the newest delivery per repository is read THEN one row per repository, sorted
+    s.claim_delivery(&claim("1", "a", "push", Some("acme/web"), None, 5)).await.unwrap();
+    s.claim_delivery(&claim("1", "b", "push", Some("acme/api"), None, 9)).await.unwrap();
+    s.claim_delivery(&claim("1", "c", "push", Some("acme/api"), None, 7)).await.unwrap();
+    s.claim_delivery(&claim("1", "d", "team", None, Some("acme"), 11)).await.unwrap();
+    let last = s.last_deliveries().await.unwrap();
+    assert_eq!(
+        last,
+        [
+            RepoDeliveryRow { repo: "acme/api".into(), last_received_at: t(9) },
+            RepoDeliveryRow { repo: "acme/web".into(), last_received_at: t(5) }
+        ]
+    );
+}
+
+async fn reset_entities_keeps_the_ledger(b: &dyn Backend) {
+    // GIVEN entities and a completed delivery
+    let s = b.store().await;
+    let c = claim("1", "a", "push", Some("acme/api"), None, 1);
+    s.claim_delivery(&c).await.unwrap();
+    s.complete_delivery(&c.key, &[pr("acme/api", 1, PrState::Open, "a", 0, 1), team("acme", "core", false, 0)], &outcome(DeliveryStatus::Stored))
+        .await
+        .unwrap();
+    s.apply_changes(&[commit("acme/api", "c1", Some(1), Some("main")), run("acme/api", 1, "queued", "a", 0, 0)]).await.unwrap();
+    // WHEN reset
+    s.reset_entities().await.unwrap();
+    // THEN no entity is left, the ledger still knows the delivery, and replaying applies again
+    assert!(s.get_pull(&repo("acme/api"), 1).await.unwrap().is_none());
+    assert!(s.list_teams(None, &page(5)).await.unwrap().items.is_empty());
+    assert!(s.list_commits(&repo("acme/api"), None, &page(5)).await.unwrap().items.is_empty());
+    assert!(s.list_workflow_runs(None, &page(5)).await.unwrap().items.is_empty());
+    assert_eq!(s.known_deliveries(std::slice::from_ref(&c.key)).await.unwrap(), [true]);
+    let again = s.apply_changes(&[pr("acme/api", 1, PrState::Open, "a", 0, 1)]).await.unwrap();
+    assert_eq!(again.applied, 1);
+}
