@@ -92,6 +92,7 @@ module "secrets" {
   create_api_tokens             = var.api_jwt_authorizer == null
   api_tokens_parameter_name     = var.api_tokens_parameter_name
   github_parameter_names        = local.github_parameter_names
+  generated_secrets_version     = var.generated_secrets_version
   tags                          = local.tags
 }
 

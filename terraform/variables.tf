@@ -123,6 +123,17 @@ variable "webhook_secret_parameter_name" {
   default     = null
 }
 
+variable "generated_secrets_version" {
+  description = "Bump to make Terraform write a freshly generated webhook secret and API token into the parameters it created (this replaces them: update GitHub and API clients). Rotating by hand with `aws ssm put-parameter` needs no bump."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.generated_secrets_version >= 1 && floor(var.generated_secrets_version) == var.generated_secrets_version
+    error_message = "generated_secrets_version must be a whole number >= 1."
+  }
+}
+
 variable "webhook_max_body_bytes" {
   description = "Largest webhook body accepted (413 above); null means Lambda's 6 MB request limit."
   type        = number
