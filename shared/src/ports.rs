@@ -8,7 +8,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::domain::*;
 use crate::github::{OrgSnapshot, RepoSnapshot};
-use crate::integrity::{CheckRun, Gap, JobRecord, ResyncJob, Target};
+use crate::integrity::{CheckRun, Gap, GapKind, JobRecord, ResyncJob, Target};
 use crate::metrics_views::*;
 use crate::views::*;
 
@@ -30,11 +30,39 @@ impl StoreError {
     }
 }
 
-/// An archive failure. Always retryable from the caller's side: the delivery
-/// is released so that GitHub's redelivery can try again.
+/// An archive failure. `is_retryable` says whether the same call can succeed
+/// later unchanged: the archive is down, slow, or misconfigured (a missing
+/// bucket, a permission) — for `put`, the delivery is released so that
+/// GitHub's redelivery tries again — or not (a corrupt object, a cursor this
+/// archive never returned).
 #[derive(Debug, thiserror::Error)]
-#[error("the raw archive is unavailable")]
-pub struct ArchiveError(#[source] pub anyhow::Error);
+pub enum ArchiveError {
+    #[error("the raw archive is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("the raw archive failed")]
+    Failed(#[source] anyhow::Error),
+}
+
+impl ArchiveError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// A position in a [`RawArchive`], opaque to its callers: each archive makes
+/// its own (a sequence number on one machine, an object key on S3) and only
+/// ever reads back the ones it made.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArchiveCursor(String);
+
+impl ArchiveCursor {
+    pub fn new(position: impl Into<String>) -> Self {
+        Self(position.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// What the ledger says about a delivery being claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,13 +289,47 @@ pub struct HookSeen {
 pub trait RawArchive: Send + Sync {
     /// Durably keep `delivery` (idempotent per delivery key).
     async fn put(&self, delivery: &RawDelivery) -> Result<(), ArchiveError>;
-    /// Deliveries in the order they were archived, `limit` at a time after `after`.
-    async fn scan(&self, after: Option<u64>, limit: usize) -> Result<Vec<(u64, RawDelivery)>, ArchiveError>;
+    /// Deliveries in archive order, at most `limit`, after the position
+    /// `after` (None: from the start); each with its own position, to pass
+    /// back as `after`. An empty answer: nothing more.
+    async fn scan(
+        &self,
+        after: Option<&ArchiveCursor>,
+        limit: usize,
+    ) -> Result<Vec<(ArchiveCursor, RawDelivery)>, ArchiveError>;
 }
 
+/// A gap queue failure. `Partial`: some gaps were queued and the others were
+/// not (they are not left pending, so the next check queues them again).
 #[derive(Debug, thiserror::Error)]
-#[error("the gap queue is unavailable")]
-pub struct QueueError(#[source] pub anyhow::Error);
+pub enum QueueError {
+    #[error("the gap queue is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("the gap queue refused the gaps")]
+    Rejected(#[source] anyhow::Error),
+    #[error("{} gap(s) could not be queued ({new} new gap(s) were)", failed.len())]
+    Partial { new: usize, failed: Vec<GapFailure> },
+}
+
+impl QueueError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Rejected(_) => false,
+            Self::Partial { failed, .. } => failed.iter().any(|f| f.retryable),
+        }
+    }
+}
+
+/// One gap a queue did not take, and why (the queue's own code and message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapFailure {
+    pub target: Target,
+    pub kind: GapKind,
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
 
 /// Where the integrity check sends gaps. At most one pending message per
 /// (target, kind): a gap already waiting is not queued again.
@@ -277,9 +339,22 @@ pub trait GapQueue: Send + Sync {
     async fn send(&self, gaps: &[Gap]) -> Result<usize, QueueError>;
 }
 
+/// A launch failure: `Unavailable` may go away (throttling, no capacity
+/// right now, an outage), `Failed` will not (a missing task definition, a
+/// refused configuration).
 #[derive(Debug, thiserror::Error)]
-#[error("the resync job could not be started")]
-pub struct LaunchError(#[source] pub anyhow::Error);
+pub enum LaunchError {
+    #[error("the job launcher is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("the resync job could not be started")]
+    Failed(#[source] anyhow::Error),
+}
+
+impl LaunchError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
 
 /// Starts a resync job: in-process on one machine, an ECS task on AWS.
 #[async_trait]

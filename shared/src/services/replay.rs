@@ -28,12 +28,12 @@ pub async fn replay(
     let mut report = ReplayReport::default();
     let mut after = None;
     loop {
-        let batch = archive.scan(after, 500).await.context("reading the archive")?;
+        let batch = archive.scan(after.as_ref(), 500).await.context("reading the archive")?;
         if batch.is_empty() {
             break;
         }
-        for (seq, raw) in batch {
-            after = Some(seq);
+        for (position, raw) in batch {
+            after = Some(position);
             report.deliveries += 1;
             let normalized = match json_payload(raw.content_type.as_deref(), &raw.body) {
                 Ok(payload) => webhook::normalize(raw.event.as_str(), &payload, raw.received_at),

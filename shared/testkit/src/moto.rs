@@ -93,6 +93,122 @@ impl MotoServer {
     }
 }
 
+impl MotoServer {
+    /// A VPC (DNS hostnames on), a subnet in it and a security group, made
+    /// through moto's EC2 Query API (plain form POSTs: the EC2 SDK is not a
+    /// dependency). Returns (subnet id, security group id), for ECS tasks in
+    /// `awsvpc` mode.
+    pub async fn ec2_network(&self) -> anyhow::Result<(String, String)> {
+        let vpc = self.ec2("CreateVpc", &[("CidrBlock", "10.0.0.0/16")]).await?;
+        let vpc_id = xml_value(&vpc, "vpcId")?;
+        self.ec2("ModifyVpcAttribute", &[("VpcId", &vpc_id), ("EnableDnsHostnames.Value", "true")]).await?;
+        let subnet = self.ec2("CreateSubnet", &[("VpcId", &vpc_id), ("CidrBlock", "10.0.1.0/24")]).await?;
+        let subnet_id = xml_value(&subnet, "subnetId")?;
+        let name = unique("octoscope-sg");
+        let sg = self
+            .ec2(
+                "CreateSecurityGroup",
+                &[("VpcId", &vpc_id), ("GroupName", &name), ("GroupDescription", "octoscope test tasks")],
+            )
+            .await?;
+        Ok((subnet_id, xml_value(&sg, "groupId")?))
+    }
+
+    /// One EC2 Query API call (`Action=...&Version=2016-11-15&...`); the
+    /// response XML. moto routes on the credential scope and checks no signature.
+    pub async fn ec2(&self, action: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
+        let mut form: Vec<(&str, &str)> = vec![("Action", action), ("Version", "2016-11-15")];
+        form.extend_from_slice(params);
+        let body =
+            form.iter().map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v))).collect::<Vec<_>>().join("&");
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/ec2/aws4_request, SignedHeaders=host, Signature=00"
+        );
+        let response = reqwest::Client::new()
+            .post(format!("{}/", self.endpoint))
+            .header("Authorization", auth)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.text().await?;
+        anyhow::ensure!(status.is_success(), "EC2 {action} answered {status}: {body}");
+        Ok(body)
+    }
+}
+
+/// An HTTP answer, as [`MotoServer::forward`] returns it.
+pub struct Forwarded {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl MotoServer {
+    /// Pass one request through to the server as is (for a test proxy that
+    /// corrects a moto answer before the SDK reads it). `Host` and
+    /// `Content-Length` are set anew.
+    pub async fn forward(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<Forwarded> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut request = reqwest::Client::new().request(method, format!("{}{path_and_query}", self.endpoint));
+        for (k, v) in headers {
+            if !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("content-length") {
+                request = request.header(k, v);
+            }
+        }
+        let response = request.body(body).send().await?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter(|(k, _)| *k != "content-length" && *k != "transfer-encoding")
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+            .collect();
+        Ok(Forwarded { status, headers, body: response.bytes().await?.to_vec() })
+    }
+}
+
+/// moto (5.2) answers ECS `RunTask` / `DescribeTasks` with each container's
+/// `cpu` and `memory` as JSON numbers, copied from the task definition; in
+/// the ECS API (and so in the Rust SDK, which refuses the answer) they are
+/// strings. This turns them into strings, changing nothing else.
+pub fn ecs_container_numbers_as_strings(body: &[u8]) -> Vec<u8> {
+    let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(body) else { return body.to_vec() };
+    let tasks = json.get_mut("tasks").and_then(|t| t.as_array_mut()).into_iter().flatten();
+    for container in tasks.filter_map(|t| t.get_mut("containers")?.as_array_mut()).flatten() {
+        for field in ["cpu", "memory", "memoryReservation"] {
+            if let Some(v) = container.get_mut(field).filter(|v| v.is_number()) {
+                *v = serde_json::Value::String(v.to_string());
+            }
+        }
+    }
+    serde_json::to_vec(&json).expect("JSON serialises")
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The text of the first `<tag>...</tag>` in an XML answer.
+fn xml_value(xml: &str, tag: &str) -> anyhow::Result<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open).ok_or_else(|| anyhow::anyhow!("no <{tag}> in {xml}"))? + open.len();
+    let end = xml[start..].find('<').ok_or_else(|| anyhow::anyhow!("unterminated <{tag}> in {xml}"))?;
+    Ok(xml[start..start + end].to_owned())
+}
+
 impl Drop for MotoServer {
     fn drop(&mut self) {
         // Closing stdin makes the wrapper kill the server.

@@ -6,6 +6,15 @@
 //! `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by the SDK itself: tests point it
 //! at a moto server, production leaves it unset.
 
+#[cfg(feature = "ecs")]
+pub mod ecs;
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(feature = "sqs")]
+pub mod sqs;
+#[cfg(feature = "ssm")]
+pub mod ssm;
+
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::{Builder, tls};
 
@@ -19,6 +28,12 @@ pub async fn sdk_config() -> SdkConfig {
 /// The same, with an explicit endpoint (tests against a local AWS).
 pub async fn sdk_config_with_endpoint(endpoint: &str) -> SdkConfig {
     loader().endpoint_url(endpoint).load().await
+}
+
+/// The configuration loader with the crate's HTTPS client, to set more
+/// before loading (a region, credentials: tests against a local AWS).
+pub fn config_loader() -> aws_config::ConfigLoader {
+    loader()
 }
 
 fn loader() -> aws_config::ConfigLoader {

@@ -8,7 +8,7 @@ use rusqlite::{Connection, params};
 use super::writer::Writer;
 use super::{configure, parse_ts, ts};
 use crate::domain::*;
-use crate::ports::{ArchiveError, RawArchive};
+use crate::ports::{ArchiveCursor, ArchiveError, RawArchive};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS raw_deliveries (
@@ -47,7 +47,7 @@ impl SqliteArchive {
 #[async_trait]
 impl RawArchive for SqliteArchive {
     async fn put(&self, delivery: &RawDelivery) -> Result<(), ArchiveError> {
-        let compressed = zstd::bulk::compress(&delivery.body, 3).map_err(|e| ArchiveError(e.into()))?;
+        let compressed = zstd::bulk::compress(&delivery.body, 3).map_err(|e| ArchiveError::Failed(e.into()))?;
         let d = delivery;
         let row = (
             d.key.hook_id.to_string(),
@@ -67,50 +67,82 @@ impl RawArchive for SqliteArchive {
                 .map(drop)
             })
             .await
-            .map_err(|e| ArchiveError(e.into()))
+            .map_err(|e| ArchiveError::Unavailable(e.into()))
     }
 
-    async fn scan(&self, after: Option<u64>, limit: usize) -> Result<Vec<(u64, RawDelivery)>, ArchiveError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(u64, RawDelivery)>> {
-            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq, hook_id, delivery_id, event, received_at, content_type, encoding, body
-                 FROM raw_deliveries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after.unwrap_or(0), limit as i64], |r| {
-                Ok((
-                    r.get::<_, u64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, Vec<u8>>(7)?,
+    async fn scan(
+        &self,
+        after: Option<&ArchiveCursor>,
+        limit: usize,
+    ) -> Result<Vec<(ArchiveCursor, RawDelivery)>, ArchiveError> {
+        // The cursor is the row's sequence number.
+        let after = match after {
+            None => 0,
+            Some(c) => c.as_str().parse::<u64>().map_err(|_| {
+                ArchiveError::Failed(anyhow::anyhow!(
+                    "archive cursor {:?} is not one this archive returned",
+                    c.as_str()
                 ))
-            })?;
+            })?,
+        };
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || -> Result<Vec<(ArchiveCursor, RawDelivery)>, ArchiveError> {
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            let unavailable = |e: rusqlite::Error| ArchiveError::Unavailable(e.into());
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, hook_id, delivery_id, event, received_at, content_type, encoding, body
+                     FROM raw_deliveries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![after, limit as i64], |r| {
+                    Ok((
+                        r.get::<_, u64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, Vec<u8>>(7)?,
+                    ))
+                })
+                .map_err(unavailable)?;
             let mut out = Vec::new();
             for row in rows {
-                let (seq, hook, delivery, event, received_at, content_type, encoding, body) = row?;
-                anyhow::ensure!(encoding == "zstd", "archive row {seq} has unknown encoding {encoding:?}");
-                let body =
-                    zstd::stream::decode_all(&body[..]).with_context(|| format!("decompressing archive row {seq}"))?;
-                out.push((
-                    seq,
-                    RawDelivery {
-                        key: DeliveryKey { hook_id: HookId::parse(&hook)?, delivery_id: DeliveryId::parse(&delivery)? },
-                        event: EventName::parse(&event)?,
-                        received_at: parse_ts(&received_at)?,
-                        content_type,
-                        body,
-                    },
-                ));
+                let (seq, hook, delivery, event, received_at, content_type, encoding, body) =
+                    row.map_err(unavailable)?;
+                let raw = decode_row(seq, hook, delivery, event, received_at, content_type, encoding, body)
+                    .map_err(ArchiveError::Failed)?;
+                out.push((ArchiveCursor::new(seq.to_string()), raw));
             }
             Ok(out)
         })
         .await
-        .map_err(|e| ArchiveError(e.into()))?
-        .map_err(ArchiveError)
+        .map_err(|e| ArchiveError::Failed(e.into()))?
     }
+}
+
+/// One archived row back into a delivery (a row that does not decode is corrupt).
+#[allow(clippy::too_many_arguments)]
+fn decode_row(
+    seq: u64,
+    hook: String,
+    delivery: String,
+    event: String,
+    received_at: String,
+    content_type: Option<String>,
+    encoding: String,
+    body: Vec<u8>,
+) -> anyhow::Result<RawDelivery> {
+    anyhow::ensure!(encoding == "zstd", "archive row {seq} has unknown encoding {encoding:?}");
+    let body = zstd::stream::decode_all(&body[..]).with_context(|| format!("decompressing archive row {seq}"))?;
+    Ok(RawDelivery {
+        key: DeliveryKey { hook_id: HookId::parse(&hook)?, delivery_id: DeliveryId::parse(&delivery)? },
+        event: EventName::parse(&event)?,
+        received_at: parse_ts(&received_at)?,
+        content_type,
+        body,
+    })
 }
