@@ -269,7 +269,14 @@ fn key(hook: &str, delivery: &str) -> DeliveryKey {
     DeliveryKey { hook_id: HookId::parse(hook).unwrap(), delivery_id: DeliveryId::parse(delivery).unwrap() }
 }
 
-fn claim(hook: &str, delivery: &str, event: &str, repo_name: Option<&str>, org: Option<&str>, at: i64) -> DeliveryClaim {
+fn claim(
+    hook: &str,
+    delivery: &str,
+    event: &str,
+    repo_name: Option<&str>,
+    org: Option<&str>,
+    at: i64,
+) -> DeliveryClaim {
     DeliveryClaim {
         key: key(hook, delivery),
         event: EventName::parse(event).unwrap(),
@@ -286,10 +293,7 @@ fn outcome(status: DeliveryStatus) -> DeliveryOutcome {
 }
 
 /// Every page of a list, following cursors; fails on a repeated item.
-async fn walk<T: Clone + std::fmt::Debug>(
-    limit: usize,
-    mut next: impl AsyncFnMut(PageRequest) -> Page<T>,
-) -> Vec<T> {
+async fn walk<T: Clone + std::fmt::Debug>(limit: usize, mut next: impl AsyncFnMut(PageRequest) -> Page<T>) -> Vec<T> {
     let mut all = Vec::new();
     let mut cursor = None;
     for _ in 0..1000 {
@@ -362,7 +366,11 @@ async fn complete_delivery_applies_changes_and_records_the_outcome(b: &dyn Backe
     let changes = [pr("acme/api", 1, PrState::Open, "alice", 0, 5), pr("acme/api", 1, PrState::Open, "alice", 0, 1)];
     // WHEN completed
     let report = s
-        .complete_delivery(&c.key, &changes, &DeliveryOutcome { status: DeliveryStatus::Stored, reason: None, changes: 1 })
+        .complete_delivery(
+            &c.key,
+            &changes,
+            &DeliveryOutcome { status: DeliveryStatus::Stored, reason: None, changes: 1 },
+        )
         .await
         .unwrap();
     // THEN the newer write applied, the older skipped, and the ledger says so
@@ -722,7 +730,8 @@ async fn list_deliveries_filters_and_pages(b: &dyn Backend) {
         }
     }
     let ids = |v: Vec<DeliveryView>| v.into_iter().map(|d| d.delivery_id).collect::<Vec<_>>();
-    let list = async |f: DeliveryFilter, limit| ids(walk(limit, async |p| s.list_deliveries(&f, &p).await.unwrap()).await);
+    let list =
+        async |f: DeliveryFilter, limit| ids(walk(limit, async |p| s.list_deliveries(&f, &p).await.unwrap()).await);
     // WHEN listed with each filter THEN newest first, only matches, each once
     assert_eq!(list(DeliveryFilter::default(), 4).await, ["d6", "d5", "d4", "d3", "d2", "d1"]);
     let push = EventName::parse("push").unwrap();
@@ -736,7 +745,10 @@ async fn list_deliveries_filters_and_pages(b: &dyn Backend) {
     // AND a row carries what the claim said
     let d = &s.list_deliveries(&DeliveryFilter::default(), &page(1)).await.unwrap().items[0];
     assert_eq!((d.hook_id.as_str(), d.event.as_str(), d.action.as_deref()), ("9", "push", Some("opened")));
-    assert_eq!((d.org.as_deref(), d.received_at, d.body_bytes, d.status.as_str()), (Some("acme"), t(5), 100, "pending"));
+    assert_eq!(
+        (d.org.as_deref(), d.received_at, d.body_bytes, d.status.as_str()),
+        (Some("acme"), t(5), 100, "pending")
+    );
 }
 
 async fn stats_count_what_the_store_holds(b: &dyn Backend) {
@@ -744,9 +756,11 @@ async fn stats_count_what_the_store_holds(b: &dyn Backend) {
     let s = b.store().await;
     assert_eq!(s.stats().await.unwrap(), Default::default());
     // GIVEN deliveries and entities
-    for (id, event, status) in
-        [("a", "push", DeliveryStatus::Stored), ("b", "star", DeliveryStatus::Ignored), ("c", "fork", DeliveryStatus::Ignored)]
-    {
+    for (id, event, status) in [
+        ("a", "push", DeliveryStatus::Stored),
+        ("b", "star", DeliveryStatus::Ignored),
+        ("c", "fork", DeliveryStatus::Ignored),
+    ] {
         let c = claim("1", id, event, Some("acme/api"), None, 1);
         s.claim_delivery(&c).await.unwrap();
         s.complete_delivery(&c.key, &[], &outcome(status)).await.unwrap();
@@ -854,8 +868,10 @@ async fn known_deliveries_and_delivery_hooks(b: &dyn Backend) {
     assert_eq!(known, [false, true, false, true]);
     // WHEN asked for hooks THEN each hook once, with where it delivered from (not the unknown hook)
     let hooks = s.delivery_hooks().await.unwrap();
-    let got: Vec<_> =
-        hooks.iter().map(|h| (h.hook_id.as_str(), h.org.as_deref(), h.repo.as_ref().map(RepoName::as_str), h.org_events)).collect();
+    let got: Vec<_> = hooks
+        .iter()
+        .map(|h| (h.hook_id.as_str(), h.org.as_deref(), h.repo.as_ref().map(RepoName::as_str), h.org_events))
+        .collect();
     assert_eq!(got, [("11", Some("acme"), Some("acme/web"), false), ("22", Some("acme"), None, true)]);
 }
 
@@ -984,9 +1000,9 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
         team("acme", "gone", true, 0),
         member("acme", "gone", "carol", true, 1),
         pr("acme/api", 1, PrState::Merged, "bob", 50, 120), // created before, merged in
-        Change::PullRequest(Box::new(reviewed)),             // created and merged in
+        Change::PullRequest(Box::new(reviewed)),            // created and merged in
         pr("acme/web", 3, PrState::Open, "alice", 150, 150), // created in, open
-        pr("acme/api", 4, PrState::Open, "carol", 10, 10),   // open since before
+        pr("acme/api", 4, PrState::Open, "carol", 10, 10),  // open since before
         pr("acme/api", 5, PrState::Closed, "alice", 10, 20), // closed before: out
         pr("acme/api", 6, PrState::Open, "alice", 200, 200), // created at until: out
         pr("acme/api", 7, PrState::Merged, "bob", 120, 250), // created in, merged after
@@ -1051,19 +1067,30 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
         })
     };
     // Statuses of deployment 2 arrive out of order; "in_progress" is not an outcome.
-    s.apply_changes(&[status(2, 202, "success", 160), status(2, 201, "failure", 155), status(2, 203, "in_progress", 170)])
-        .await
-        .unwrap();
+    s.apply_changes(&[
+        status(2, 202, "success", 160),
+        status(2, 201, "failure", 155),
+        status(2, 203, "in_progress", 170),
+    ])
+    .await
+    .unwrap();
     s.apply_changes(&[status(1, 101, "error", 91)]).await.unwrap();
     let window = MetricsFilter::window(t(100), t(200));
 
     // WHEN pull requests are read THEN merged in, created in, and open-before rows, with review facts
     let mut pulls = s.metric_pulls(&window).await.unwrap();
     pulls.sort_by_key(|p| p.number);
-    let got: Vec<_> = pulls.iter().map(|p| (p.number, p.state.as_str(), p.first_review_at, p.changes_requested)).collect();
+    let got: Vec<_> =
+        pulls.iter().map(|p| (p.number, p.state.as_str(), p.first_review_at, p.changes_requested)).collect();
     assert_eq!(
         got,
-        [(1, "merged", None, 0), (2, "merged", Some(t(120)), 1), (3, "open", None, 0), (4, "open", None, 0), (7, "merged", None, 0)]
+        [
+            (1, "merged", None, 0),
+            (2, "merged", Some(t(120)), 1),
+            (3, "open", None, 0),
+            (4, "open", None, 0),
+            (7, "merged", None, 0)
+        ]
     );
     assert_eq!((pulls[1].additions, pulls[1].created_at, pulls[1].merged_at), (Some(30), t(110), Some(t(150))));
     // AND filters by repository, author and team (present members only)
@@ -1084,7 +1111,10 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
     runs.sort_by_key(|r| r.created_at);
     let got: Vec<_> = runs.iter().map(|r| (r.repo.as_str(), r.actor.as_deref(), r.created_at)).collect();
     assert_eq!(got, [("acme/api", Some("alice"), t(100)), ("acme/web", Some("bob"), t(199))]);
-    assert_eq!((runs[0].workflow.as_deref(), runs[0].branch.as_deref(), runs[0].status.as_str()), (Some("CI"), Some("main"), "completed"));
+    assert_eq!(
+        (runs[0].workflow.as_deref(), runs[0].branch.as_deref(), runs[0].status.as_str()),
+        (Some("CI"), Some("main"), "completed")
+    );
     let team_runs = s.metric_runs(&MetricsFilter { team: Some(core.clone()), ..window.clone() }).await.unwrap();
     assert_eq!(team_runs.len(), 1);
     let no_runs = s.metric_runs(&MetricsFilter { workflow: Some("Deploy".into()), ..window.clone() }).await.unwrap();
@@ -1092,18 +1122,30 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
     let mut jobs = s.metric_jobs(&window).await.unwrap();
     jobs.sort_by_key(|j| j.created_at);
     let got: Vec<_> = jobs.iter().map(|j| (j.created_at, j.actor.as_deref(), j.status.as_str())).collect();
-    assert_eq!(got, [(Some(t(100)), Some("alice"), "completed"), (Some(t(150)), None, "queued"), (Some(t(199)), Some("bob"), "completed")]);
+    assert_eq!(
+        got,
+        [
+            (Some(t(100)), Some("alice"), "completed"),
+            (Some(t(150)), None, "queued"),
+            (Some(t(199)), Some("bob"), "completed")
+        ]
+    );
     assert_eq!((jobs[0].labels.clone(), jobs[0].os.as_deref()), (vec!["ubuntu-latest".to_owned()], Some("linux")));
     let bobs = s.metric_jobs(&MetricsFilter { author: Some("bob".into()), ..window.clone() }).await.unwrap();
     assert_eq!(bobs.len(), 1);
 
     // WHEN deployments are read THEN created at or after since (no upper bound), oldest first, with outcomes
     let deps = s.metric_deployments(&window).await.unwrap();
-    let got: Vec<_> = deps.iter().map(|d| (d.id, d.repo.as_str(), d.environment.as_deref(), d.outcome.as_deref())).collect();
+    let got: Vec<_> =
+        deps.iter().map(|d| (d.id, d.repo.as_str(), d.environment.as_deref(), d.outcome.as_deref())).collect();
     assert_eq!(got, [(2, "acme/api", Some("production"), Some("success")), (3, "acme/web", Some("staging"), None)]);
     let all = s.metric_deployments(&MetricsFilter::window(t(0), t(1))).await.unwrap();
-    assert_eq!(all.iter().map(|d| (d.id, d.outcome.as_deref())).collect::<Vec<_>>(), [(1, Some("error")), (2, Some("success")), (3, None)]);
-    let staging = s.metric_deployments(&MetricsFilter { environment: Some("staging".into()), ..window.clone() }).await.unwrap();
+    assert_eq!(
+        all.iter().map(|d| (d.id, d.outcome.as_deref())).collect::<Vec<_>>(),
+        [(1, Some("error")), (2, Some("success")), (3, None)]
+    );
+    let staging =
+        s.metric_deployments(&MetricsFilter { environment: Some("staging".into()), ..window.clone() }).await.unwrap();
     assert_eq!(staging.len(), 1);
 
     // WHEN memberships are read THEN present members of live teams
@@ -1132,10 +1174,16 @@ async fn reset_entities_keeps_the_ledger(b: &dyn Backend) {
     let s = b.store().await;
     let c = claim("1", "a", "push", Some("acme/api"), None, 1);
     s.claim_delivery(&c).await.unwrap();
-    s.complete_delivery(&c.key, &[pr("acme/api", 1, PrState::Open, "a", 0, 1), team("acme", "core", false, 0)], &outcome(DeliveryStatus::Stored))
+    s.complete_delivery(
+        &c.key,
+        &[pr("acme/api", 1, PrState::Open, "a", 0, 1), team("acme", "core", false, 0)],
+        &outcome(DeliveryStatus::Stored),
+    )
+    .await
+    .unwrap();
+    s.apply_changes(&[commit("acme/api", "c1", Some(1), Some("main")), run("acme/api", 1, "queued", "a", 0, 0)])
         .await
         .unwrap();
-    s.apply_changes(&[commit("acme/api", "c1", Some(1), Some("main")), run("acme/api", 1, "queued", "a", 0, 0)]).await.unwrap();
     // WHEN reset
     s.reset_entities().await.unwrap();
     // THEN no entity is left, the ledger still knows the delivery, and replaying applies again

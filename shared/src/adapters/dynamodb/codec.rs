@@ -29,10 +29,8 @@ pub(super) fn num(n: i64) -> String {
 pub(super) fn newest_first(t: Option<&Timestamp>) -> String {
     match t {
         Some(t) => {
-            let inverted: String = ts(t)
-                .chars()
-                .map(|c| c.to_digit(10).and_then(|d| char::from_digit(9 - d, 10)).unwrap_or(c))
-                .collect();
+            let inverted: String =
+                ts(t).chars().map(|c| c.to_digit(10).and_then(|d| char::from_digit(9 - d, 10)).unwrap_or(c)).collect();
             format!("0{inverted}")
         }
         None => "1".to_owned(),

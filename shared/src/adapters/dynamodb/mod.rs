@@ -65,9 +65,8 @@ impl DynamoStore {
 /// and TTL on `expires_at`.
 pub async fn create_table(client: &Client, name: &str) -> anyhow::Result<()> {
     let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-    let string = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
-    };
+    let string =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
     let mut create = client
         .create_table()
         .table_name(name)
@@ -78,14 +77,15 @@ pub async fn create_table(client: &Client, name: &str) -> anyhow::Result<()> {
         .attribute_definitions(string("sk")?);
     for index in INDEXES {
         let (pk, sk) = (format!("{index}pk"), format!("{index}sk"));
-        create = create.attribute_definitions(string(&pk)?).attribute_definitions(string(&sk)?).global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(index)
-                .key_schema(key(&pk, KeyType::Hash)?)
-                .key_schema(key(&sk, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                .build()?,
-        );
+        create =
+            create.attribute_definitions(string(&pk)?).attribute_definitions(string(&sk)?).global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index)
+                    .key_schema(key(&pk, KeyType::Hash)?)
+                    .key_schema(key(&sk, KeyType::Range)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()?,
+            );
     }
     create.send().await.with_context(|| format!("creating table {name}"))?;
     client

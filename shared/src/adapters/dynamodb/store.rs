@@ -307,9 +307,7 @@ impl Store for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(#pk) OR (#status = :pending AND #received_at < :cutoff)",
-            )
+            .condition_expression("attribute_not_exists(#pk) OR (#status = :pending AND #received_at < :cutoff)")
             .expression_attribute_names("#pk", "pk")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#received_at", "received_at")
@@ -410,7 +408,8 @@ impl Store for DynamoStore {
 
     async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError> {
         let range = cursor(page)?.map_or(Range::All, Range::Above);
-        let (items, next_cursor) = self.page_of(Query::index("gsi1", key::REPOS, range), page.limit, |_| Take::Yes).await?;
+        let (items, next_cursor) =
+            self.page_of(Query::index("gsi1", key::REPOS, range), page.limit, |_| Take::Yes).await?;
         let mut out = Vec::with_capacity(items.len());
         for i in items {
             let full_name = i.req_str("full_name").map_err(corrupt)?;
@@ -445,7 +444,7 @@ impl Store for DynamoStore {
         for state in states {
             items.extend(self.pulls_of_state(state, filter, before.as_deref(), page.limit).await?);
         }
-        items.sort_by(|a, b| b.str("gsi1sk").cmp(&a.str("gsi1sk")));
+        items.sort_by_key(|i| std::cmp::Reverse(i.str("gsi1sk")));
         items.truncate(page.limit + 1);
         let (items, next_cursor) = page_cut(items, page.limit, "gsi1sk");
         Ok(Page { items: views(&items, pull_view)?, next_cursor })
@@ -471,10 +470,10 @@ impl Store for DynamoStore {
             })
             .collect::<anyhow::Result<Vec<_>>>()
             .map_err(corrupt)?;
-        reviews.sort_by(|a, b| (a.submitted_at.map(|t| ts(&t)).unwrap_or_default(), a.id).cmp(&(
-            b.submitted_at.map(|t| ts(&t)).unwrap_or_default(),
-            b.id,
-        )));
+        reviews.sort_by(|a, b| {
+            (a.submitted_at.map(|t| ts(&t)).unwrap_or_default(), a.id)
+                .cmp(&(b.submitted_at.map(|t| ts(&t)).unwrap_or_default(), b.id))
+        });
         Ok(Some(PullDetail { pull, reviews }))
     }
 
@@ -759,7 +758,8 @@ impl Store for DynamoStore {
         let mut writes = vec![put_request(item)?];
         if !run.dry_run {
             for target in &run.verified {
-                let json = serde_json::to_string(target).context("serialising a target").map_err(StoreError::Internal)?;
+                let json =
+                    serde_json::to_string(target).context("serialising a target").map_err(StoreError::Internal)?;
                 let mut mark = key_of(key::verified(&json), format!("{started}#{}", run.id));
                 mark.insert("started_at".into(), s(&started));
                 mark.insert(super::TTL_ATTRIBUTE.into(), epoch(&(run.started_at + VERIFIED_RETENTION)));
@@ -792,7 +792,8 @@ impl Store for DynamoStore {
     }
 
     async fn save_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-        let target = serde_json::to_string(&job.target).context("serialising a target").map_err(StoreError::Internal)?;
+        let target =
+            serde_json::to_string(&job.target).context("serialising a target").map_err(StoreError::Internal)?;
         let kinds = serde_json::to_string(&job.kinds).context("serialising kinds").map_err(StoreError::Internal)?;
         let mut u = Update::default();
         u.init("id", s(&job.id)).init("target", s(target)).init("kinds", s(kinds));
@@ -926,12 +927,8 @@ impl Store for DynamoStore {
         // The runs' actors, one batch read.
         let run_ids: HashSet<i64> = items.iter().filter_map(|i| i.num("run_id")).collect();
         let keys = run_ids.iter().map(|id| key_of(key::run(*id), key::ONE)).collect();
-        let actors: HashMap<i64, String> = self
-            .batch_get(keys)
-            .await?
-            .iter()
-            .filter_map(|r| Some((r.num("id")?, r.str("actor")?)))
-            .collect();
+        let actors: HashMap<i64, String> =
+            self.batch_get(keys).await?.iter().filter_map(|r| Some((r.num("id")?, r.str("actor")?))).collect();
         items
             .iter()
             .map(|i| (i, i.num::<i64>("run_id").and_then(|r| actors.get(&r).cloned())))

@@ -432,9 +432,8 @@ impl DynamoStore {
             .iter()
             .filter_map(|i| {
                 let state = i.str("state")?;
-                matches!(state.as_str(), "success" | "failure" | "error").then(|| {
-                    (i.str("created_at").unwrap_or_default(), i.str("sk").unwrap_or_default(), state)
-                })
+                matches!(state.as_str(), "success" | "failure" | "error")
+                    .then(|| (i.str("created_at").unwrap_or_default(), i.str("sk").unwrap_or_default(), state))
             })
             .max()
             .map(|(_, _, state)| state);
