@@ -106,6 +106,7 @@ contract!(
     locks_expire_and_renew,
     checkpoints_save_load_and_clear,
     metric_reads_window_and_filter,
+    review_facts_survive_concurrent_writers,
     reset_entities_keeps_the_ledger,
 );
 
@@ -1167,6 +1168,25 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
             RepoDeliveryRow { repo: "acme/web".into(), last_received_at: t(5) }
         ]
     );
+}
+
+async fn review_facts_survive_concurrent_writers(b: &dyn Backend) {
+    // GIVEN a pull request by alice
+    let s = b.store().await;
+    s.apply_changes(&[pr("acme/api", 1, PrState::Open, "alice", 0, 1)]).await.unwrap();
+    // WHEN twelve reviews of it are written at once by separate writers (as by concurrent Lambdas)
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..12i64 {
+        let s = s.clone();
+        let state = if i % 3 == 0 { ReviewState::ChangesRequested } else { ReviewState::Commented };
+        writers.spawn(async move { s.apply_changes(&[review("acme/api", 1, 100 + i, "bob", state, 50 - i)]).await });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.unwrap().unwrap();
+    }
+    // THEN the facts count every review: the earliest is the first review, four requested changes
+    let rows = s.metric_pulls(&MetricsFilter::window(t(0), t(10))).await.unwrap();
+    assert_eq!(rows.iter().map(|r| (r.first_review_at, r.changes_requested)).collect::<Vec<_>>(), [(Some(t(39)), 4)]);
 }
 
 async fn reset_entities_keeps_the_ledger(b: &dyn Backend) {

@@ -391,57 +391,85 @@ impl DynamoStore {
     /// Recompute a pull request's review facts (as SQLite's REFRESH_REVIEW_FACTS)
     /// from its item collection: the PR and its reviews are one Query.
     async fn refresh_review_facts(&self, repo: &RepoName, number: u64) -> Result<(), StoreError> {
-        let items = self.query_all(&Query::table(key::repo(repo), Range::Prefix(key::pull_sk(number)))).await?;
         let pull_sk = key::pull_sk(number);
-        let Some(pull) = items.iter().find(|i| i.str("sk").as_deref() == Some(pull_sk.as_str())) else {
-            return Ok(());
-        };
-        let author = pull.str("author");
-        let reviews = items.iter().filter(|i| i.str("entity").as_deref() == Some("review"));
-        let mut first: Option<String> = None;
-        let mut changes_requested = 0u32;
-        for r in reviews {
-            let state = r.str("state").unwrap_or_default();
-            if state == "changes_requested" {
-                changes_requested += 1;
+        self.refresh_derived(&key::repo(repo), Range::Prefix(pull_sk.clone()), &pull_sk, |pull, items| {
+            let author = pull.str("author");
+            let mut first: Option<String> = None;
+            let mut changes_requested = 0u32;
+            for r in items.iter().filter(|i| i.str("entity").as_deref() == Some("review")) {
+                let state = r.str("state").unwrap_or_default();
+                if state == "changes_requested" {
+                    changes_requested += 1;
+                }
+                let by_other = match (&author, r.str("author")) {
+                    (Some(a), Some(ra)) => *a != ra,
+                    _ => true,
+                };
+                if let Some(at) = r.str("submitted_at")
+                    && state != "pending"
+                    && by_other
+                    && first.as_ref().is_none_or(|f| at < *f)
+                {
+                    first = Some(at);
+                }
             }
-            let by_other = match (&author, r.str("author")) {
-                (Some(a), Some(ra)) => *a != ra,
-                _ => true,
-            };
-            if let Some(at) = r.str("submitted_at")
-                && state != "pending"
-                && by_other
-                && first.as_ref().is_none_or(|f| at < *f)
-            {
-                first = Some(at);
-            }
-        }
-        let mut u = Update::default();
-        u.set_or_remove("first_review_at", first.map(s)).set("changes_requested", n(changes_requested));
-        let pk = u.name("pk");
-        u.condition(format!("attribute_exists({pk})"));
-        self.update(key_of(key::repo(repo), pull_sk), u).await.map(drop)
+            let mut u = Update::default();
+            u.set_or_remove("first_review_at", first.map(s)).set("changes_requested", n(changes_requested));
+            u
+        })
+        .await
     }
 
     /// Recompute a deployment's outcome: the state of its latest status among
-    /// success, failure and error (by status `created_at`, then id).
+    /// success, failure and error (by status `created_at`, then id). The
+    /// deployment and its statuses are one item collection.
     async fn refresh_outcome(&self, deployment: i64) -> Result<(), StoreError> {
-        let items = self.query_all(&Query::table(key::deployment(deployment), Range::Prefix("ST#".into()))).await?;
-        let outcome = items
-            .iter()
-            .filter_map(|i| {
-                let state = i.str("state")?;
-                matches!(state.as_str(), "success" | "failure" | "error")
-                    .then(|| (i.str("created_at").unwrap_or_default(), i.str("sk").unwrap_or_default(), state))
-            })
-            .max()
-            .map(|(_, _, state)| state);
-        let mut u = Update::default();
-        u.set_or_remove("outcome", outcome.map(s));
-        let pk = u.name("pk");
-        u.condition(format!("attribute_exists({pk})"));
-        self.update(key_of(key::deployment(deployment), key::ONE), u).await.map(drop)
+        self.refresh_derived(&key::deployment(deployment), Range::All, key::ONE, |_, items| {
+            let outcome = items
+                .iter()
+                .filter(|i| i.str("entity").as_deref() == Some("deployment_status"))
+                .filter_map(|i| {
+                    let state = i.str("state")?;
+                    matches!(state.as_str(), "success" | "failure" | "error")
+                        .then(|| (i.str("created_at").unwrap_or_default(), i.str("sk").unwrap_or_default(), state))
+                })
+                .max()
+                .map(|(_, _, state)| state);
+            let mut u = Update::default();
+            u.set_or_remove("outcome", outcome.map(s));
+            u
+        })
+        .await
+    }
+
+    /// Write facts derived from an item collection onto its `target_sk` item,
+    /// optimistically: the write holds only if no other refresh wrote since
+    /// this one read (`derived_rev`), so two concurrent writers (two Lambdas
+    /// handling two reviews of one pull request) cannot leave the facts of
+    /// the earlier read in place. Nothing to do while the target is absent:
+    /// its own write refreshes it.
+    async fn refresh_derived(
+        &self,
+        pk: &str,
+        range: Range,
+        target_sk: &str,
+        derive: impl Fn(&Item, &[Item]) -> Update,
+    ) -> Result<(), StoreError> {
+        for _ in 0..RMW_ATTEMPTS {
+            let items = self.query_all(&Query::table(pk, range.clone())).await?;
+            let Some(target) = items.iter().find(|i| i.str("sk").as_deref() == Some(target_sk)) else {
+                return Ok(());
+            };
+            let rev: i64 = target.num("derived_rev").unwrap_or(0);
+            let mut u = derive(target, &items);
+            let (p, r, v) = (u.name("pk"), u.name("derived_rev"), u.value(n(rev)));
+            u.condition(format!("attribute_exists({p}) AND (attribute_not_exists({r}) OR {r} = {v})"));
+            u.set("derived_rev", n(rev + 1));
+            if self.update(key_of(pk, target_sk), u).await? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!("derived facts of {pk} kept changing under a refresh")))
     }
 
     /// Write a registry item (`TRACKED`/`HOOKS` partitions) once per process.
