@@ -20,7 +20,7 @@ use crate::ports::{DeliveryFilter, PageRequest, PullFilter, Store, StoreError};
 use crate::services::ingest::BadRequest;
 use crate::services::{IngestError, IngestService, Ingested, WebhookRequest};
 
-/// What every handler shares.
+/// What every handler of `octoscope serve` shares: both halves below.
 #[derive(Clone)]
 pub struct AppState {
     pub ingest: Arc<IngestService>,
@@ -29,7 +29,44 @@ pub struct AppState {
     pub max_body_bytes: usize,
 }
 
+/// What `POST /webhook` needs (the webhook Lambda has only this).
+#[derive(Clone)]
+pub struct WebhookState {
+    pub ingest: Arc<IngestService>,
+    pub max_body_bytes: usize,
+}
+
+/// What the read API under `/api` needs (the api Lambda has only this: no
+/// archive, no webhook secret).
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<dyn Store>,
+    pub tokens: ApiTokens,
+}
+
+/// `POST /webhook` and `/api/*`: the whole surface, as `octoscope serve` serves it.
 pub fn router(state: AppState) -> Router {
+    let AppState { ingest, store, tokens, max_body_bytes } = state;
+    webhook_routes(WebhookState { ingest, max_body_bytes })
+        .merge(api_routes(ApiState { store, tokens }))
+        .fallback(not_found)
+}
+
+/// `POST /webhook` alone (every other path is a JSON 404).
+pub fn webhook_router(state: WebhookState) -> Router {
+    webhook_routes(state).fallback(not_found)
+}
+
+/// `/api/*` alone (every other path, `/webhook` included, is a JSON 404).
+pub fn api_router(state: ApiState) -> Router {
+    api_routes(state).fallback(not_found)
+}
+
+fn webhook_routes(state: WebhookState) -> Router {
+    Router::new().route("/webhook", post(webhook).layer(DefaultBodyLimit::max(state.max_body_bytes))).with_state(state)
+}
+
+fn api_routes(state: ApiState) -> Router {
     let api = Router::new()
         .route("/health", get(health))
         .route("/repos", get(repos))
@@ -47,11 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
-        .route("/webhook", post(webhook).layer(DefaultBodyLimit::max(state.max_body_bytes)))
-        .nest("/api", api)
-        .fallback(not_found)
-        .with_state(state)
+    Router::new().nest("/api", api).with_state(state)
 }
 
 /// An API error: a status and a plain message, never internals.
@@ -114,7 +147,7 @@ async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn require_token(State(state): State<ApiState>, req: Request, next: Next) -> Response {
     if state.tokens.is_empty() {
         return next.run(req).await;
     }
@@ -135,7 +168,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 async fn webhook(
-    State(state): State<AppState>,
+    State(state): State<WebhookState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -220,7 +253,7 @@ fn allowed<'a>(own: &[&'a str]) -> Vec<&'a str> {
     own.iter().copied().chain(PAGE).collect()
 }
 
-async fn health(State(state): State<AppState>) -> Response {
+async fn health(State(state): State<ApiState>) -> Response {
     match state.store.stats().await {
         Ok(stats) => {
             Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "stats": stats })).into_response()
@@ -232,12 +265,12 @@ async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn repos(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn repos(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, &PAGE)?;
     Ok(Json(state.store.list_repos(&q.page()?).await?).into_response())
 }
 
-async fn pulls(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn pulls(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, &allowed(&["repo", "state", "author"]))?;
     let state_filter = match q.get("state").unwrap_or("all") {
         "all" => None,
@@ -253,7 +286,7 @@ async fn pulls(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<R
 }
 
 async fn pull(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path((owner, name, number)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -268,23 +301,23 @@ async fn pull(
     }
 }
 
-async fn teams(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn teams(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, &allowed(&["org"]))?;
     Ok(Json(state.store.list_teams(q.get("org"), &q.page()?).await?).into_response())
 }
 
-async fn commits(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn commits(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, &allowed(&["repo", "branch"]))?;
     let repo = q.repo()?.ok_or_else(|| ApiError::BadRequest("repo=OWNER/NAME is required".into()))?;
     Ok(Json(state.store.list_commits(&repo, q.get("branch"), &q.page()?).await?).into_response())
 }
 
-async fn workflow_runs(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn workflow_runs(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, &allowed(&["repo"]))?;
     Ok(Json(state.store.list_workflow_runs(q.repo()?.as_ref(), &q.page()?).await?).into_response())
 }
 
-async fn deliveries(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn deliveries(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, &allowed(&["status", "event", "repo"]))?;
     let status = q
         .get("status")
@@ -301,7 +334,7 @@ async fn deliveries(State(state): State<AppState>, RawQuery(q): RawQuery) -> Res
 
 /// The completeness loop's state: recent integrity checks (paginated) with the
 /// gaps they found, and the most recent resync jobs with their state.
-async fn integrity(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn integrity(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, &PAGE)?;
     let checks = state.store.list_checks(&q.page()?).await?;
     let jobs = state.store.list_jobs(&PageRequest::first(PageRequest::DEFAULT_LIMIT)).await?;
@@ -394,20 +427,20 @@ impl Query {
 
 const METRIC_PARAMS: [&str; 6] = ["since", "until", "repo", "team", "author", "group_by"];
 
-fn metrics_service(state: &AppState) -> crate::services::metrics::MetricsService {
+fn metrics_service(state: &ApiState) -> crate::services::metrics::MetricsService {
     crate::services::metrics::MetricsService::new(state.store.clone())
 }
 
 /// Pull request flow: throughput, cycle time, time to first review, review
 /// rounds, size, open pull requests by age.
-async fn metrics_pulls(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn metrics_pulls(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, &METRIC_PARAMS)?;
     let (filter, group_by) = (q.metrics_filter()?, q.group_by(crate::services::metrics::PULL_GROUPS)?);
     Ok(Json(metrics_service(&state).pulls(&filter, group_by, chrono::Utc::now()).await?).into_response())
 }
 
 /// CI: run duration, job queue time, failure rates.
-async fn metrics_ci(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn metrics_ci(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let params: Vec<&str> = METRIC_PARAMS.iter().copied().chain(["workflow", "branch"]).collect();
     let q = Query::parse(q, &params)?;
     let (filter, group_by) = (q.metrics_filter()?, q.group_by(crate::services::metrics::CI_GROUPS)?);
@@ -415,7 +448,7 @@ async fn metrics_ci(State(state): State<AppState>, RawQuery(q): RawQuery) -> Res
 }
 
 /// DORA: deployment frequency, lead time for changes, change failure rate.
-async fn metrics_dora(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn metrics_dora(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let params: Vec<&str> = METRIC_PARAMS.iter().copied().chain(["environment"]).collect();
     let q = Query::parse(q, &params)?;
     let (filter, group_by) = (q.metrics_filter()?, q.group_by(crate::services::metrics::DORA_GROUPS)?);
@@ -423,7 +456,7 @@ async fn metrics_dora(State(state): State<AppState>, RawQuery(q): RawQuery) -> R
 }
 
 /// Data health per repository: last webhook, last check, its gaps, resync jobs.
-async fn metrics_health(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn metrics_health(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, &["repo"])?;
     Ok(Json(metrics_service(&state).health(q.repo()?.as_ref()).await?).into_response())
 }

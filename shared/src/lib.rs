@@ -8,6 +8,8 @@ pub mod adapters;
 #[cfg(feature = "api")]
 pub mod api;
 pub mod config;
+#[cfg(feature = "aws")]
+pub mod config_aws;
 pub mod domain;
 pub mod github;
 pub mod integrity;

@@ -55,6 +55,8 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Secret(#[from] SecretUnavailable),
 }
 
 impl IngestError {
@@ -64,16 +66,37 @@ impl IngestError {
         match self {
             Self::Signature(_) | Self::BadRequest(_) => false,
             Self::Store(e) => e.is_retryable(),
-            Self::Archive(_) => true,
+            Self::Archive(e) => e.is_retryable(),
+            Self::Secret(_) => true,
         }
     }
+}
+
+/// The webhook secrets could not be read (their store is down): the delivery
+/// is refused with a retryable error, and GitHub's redelivery tries again.
+#[derive(Debug, thiserror::Error)]
+#[error("the webhook secret is unavailable")]
+pub struct SecretUnavailable(#[source] pub anyhow::Error);
+
+/// Where the webhook secrets come from when they can change while the process
+/// runs: on AWS, a parameter read through a short-lived cache, so that a
+/// rotation is picked up without a restart.
+#[async_trait::async_trait]
+pub trait WebhookSecretSource: Send + Sync {
+    async fn secrets(&self) -> Result<Arc<WebhookSecrets>, SecretUnavailable>;
+}
+
+/// The secrets: fixed at start (one machine), or read from a source (AWS).
+enum Secrets {
+    Fixed(WebhookSecrets),
+    Source(Arc<dyn WebhookSecretSource>),
 }
 
 pub struct IngestService {
     store: Arc<dyn Store>,
     archive: Arc<dyn RawArchive>,
     clock: Arc<dyn Clock>,
-    secrets: WebhookSecrets,
+    secrets: Secrets,
 }
 
 impl IngestService {
@@ -83,12 +106,25 @@ impl IngestService {
         clock: Arc<dyn Clock>,
         secrets: WebhookSecrets,
     ) -> Self {
-        Self { store, archive, clock, secrets }
+        Self { store, archive, clock, secrets: Secrets::Fixed(secrets) }
+    }
+
+    /// The same, with secrets read from `source` for every delivery (it caches).
+    pub fn with_secret_source(
+        store: Arc<dyn Store>,
+        archive: Arc<dyn RawArchive>,
+        clock: Arc<dyn Clock>,
+        source: Arc<dyn WebhookSecretSource>,
+    ) -> Self {
+        Self { store, archive, clock, secrets: Secrets::Source(source) }
     }
 
     pub async fn ingest(&self, req: WebhookRequest<'_>) -> Result<Ingested, IngestError> {
         // 1. Verify first: nothing about an unsigned request is looked at.
-        self.secrets.verify(req.signature, req.body)?;
+        match &self.secrets {
+            Secrets::Fixed(secrets) => secrets.verify(req.signature, req.body)?,
+            Secrets::Source(source) => source.secrets().await?.verify(req.signature, req.body)?,
+        }
         let event = EventName::parse(req.event.ok_or(BadRequest::MissingHeader("X-GitHub-Event"))?)
             .map_err(BadRequest::from)?;
         let delivery_id = DeliveryId::parse(req.delivery.ok_or(BadRequest::MissingHeader("X-GitHub-Delivery"))?)

@@ -1,0 +1,450 @@
+//! AWS-mode configuration: what each Lambda function and the batch job read
+//! from their environment, validated once at init. Every error names the
+//! variable at fault and says why, so a bad deployment is refused at start.
+//!
+//! Secrets never travel in the environment: a variable names an SSM
+//! Parameter Store parameter (a `SecureString`), and the function reads it.
+//! The names here are the contract with `terraform/` (its agreement test
+//! looks for each one in this file and the function crates).
+
+use std::time::Duration;
+
+use crate::config::{ConfigError, DEFAULT_MAX_BODY_BYTES, GitHubSettings};
+
+/// The largest request a Lambda function can be invoked with (6 MB,
+/// synchronous invocation): a bigger webhook never reaches the function.
+pub const LAMBDA_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+/// How long a secret read from Parameter Store is trusted before it is read
+/// again (a rotation is picked up within this time).
+pub const SECRET_TTL: Duration = Duration::from_secs(300);
+
+fn set(env: &impl Fn(&str) -> Option<String>, var: &str) -> Option<String> {
+    env(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn required(env: &impl Fn(&str) -> Option<String>, var: &'static str, what: &str) -> Result<String, ConfigError> {
+    set(env, var).ok_or_else(|| ConfigError::new(var, format!("required: {what}")))
+}
+
+/// An SSM parameter name: `name`, `/path/name` or an ARN.
+fn parameter(env: &impl Fn(&str) -> Option<String>, var: &'static str, what: &str) -> Result<String, ConfigError> {
+    let name = required(env, var, what)?;
+    let ok = name.starts_with("arn:")
+        || name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'.' | b'-'));
+    if !ok {
+        return Err(ConfigError::new(var, "expected an SSM parameter name (letters, digits, / _ . -) or ARN"));
+    }
+    Ok(name)
+}
+
+/// `OCTOSCOPE_TABLE`: the DynamoDB table every function shares.
+fn table(env: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let name = required(env, "OCTOSCOPE_TABLE", "the DynamoDB table name")?;
+    let ok = (3..=255).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !ok {
+        return Err(ConfigError::new("OCTOSCOPE_TABLE", "expected a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .)"));
+    }
+    Ok(name)
+}
+
+fn list(env: &impl Fn(&str) -> Option<String>, var: &str) -> Vec<String> {
+    set(env, var).unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// The webhook function: `POST /webhook` into the store and the raw archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// `OCTOSCOPE_TABLE`
+    pub table: String,
+    /// `OCTOSCOPE_ARCHIVE_BUCKET`: the raw archive's S3 bucket.
+    pub archive_bucket: String,
+    /// `GITHUB_WEBHOOK_SECRET_PARAM`: the SSM parameter holding the secret
+    /// (comma-separated secrets during a rotation).
+    pub secret_param: String,
+    /// `OCTOSCOPE_MAX_BODY_BYTES`, at most [`LAMBDA_MAX_BODY_BYTES`] (the default).
+    pub max_body_bytes: usize,
+}
+
+impl WebhookConfig {
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let max_body_bytes = match set(&env, "OCTOSCOPE_MAX_BODY_BYTES") {
+            Some(v) => {
+                v.parse::<usize>().ok().filter(|n| (1024..=LAMBDA_MAX_BODY_BYTES).contains(n)).ok_or_else(|| {
+                    ConfigError::new(
+                        "OCTOSCOPE_MAX_BODY_BYTES",
+                        format!(
+                            "expected a number of bytes from 1024 to {LAMBDA_MAX_BODY_BYTES} (Lambda's request limit)"
+                        ),
+                    )
+                })?
+            }
+            None => LAMBDA_MAX_BODY_BYTES.min(DEFAULT_MAX_BODY_BYTES),
+        };
+        Ok(Self {
+            table: table(&env)?,
+            archive_bucket: required(&env, "OCTOSCOPE_ARCHIVE_BUCKET", "the S3 bucket of the raw archive")?,
+            secret_param: parameter(&env, "GITHUB_WEBHOOK_SECRET_PARAM", "the SSM parameter of the webhook secret")?,
+            max_body_bytes,
+        })
+    }
+}
+
+/// How the api function authenticates `/api/*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiAuth {
+    /// `OCTOSCOPE_API_AUTH=gateway`: API Gateway's authorizer already did.
+    Gateway,
+    /// Bearer tokens from the SSM parameter `OCTOSCOPE_API_TOKENS_PARAM`
+    /// (comma-separated, each at least 16 characters).
+    Tokens { param: String },
+}
+
+/// The api function: the read API over the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// `OCTOSCOPE_TABLE`
+    pub table: String,
+    pub auth: ApiAuth,
+}
+
+impl ApiConfig {
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let auth = match set(&env, "OCTOSCOPE_API_AUTH").as_deref() {
+            Some("gateway") => ApiAuth::Gateway,
+            None | Some("tokens") => ApiAuth::Tokens {
+                param: parameter(
+                    &env,
+                    "OCTOSCOPE_API_TOKENS_PARAM",
+                    "the SSM parameter of the API's bearer tokens (or OCTOSCOPE_API_AUTH=gateway)",
+                )?,
+            },
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "OCTOSCOPE_API_AUTH",
+                    format!("expected gateway or tokens, not {:?}", other.chars().take(40).collect::<String>()),
+                ));
+            }
+        };
+        Ok(Self { table: table(&env)?, auth })
+    }
+}
+
+/// GitHub credentials by SSM parameter name, plus what to track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitHubParams {
+    /// `GITHUB_TOKEN_PARAM`: a personal access or installation token.
+    Token { param: String },
+    /// `GITHUB_APP_ID`, optional `GITHUB_APP_INSTALLATION_ID`, and
+    /// `GITHUB_APP_PRIVATE_KEY_PARAM` (the PEM key).
+    App { app_id: String, installation_id: Option<String>, key_param: String },
+}
+
+impl GitHubParams {
+    pub fn load(env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        match (set(env, "GITHUB_TOKEN_PARAM"), set(env, "GITHUB_APP_ID")) {
+            (Some(_), Some(_)) => {
+                Err(ConfigError::new("GITHUB_TOKEN_PARAM", "set either GITHUB_TOKEN_PARAM or GITHUB_APP_ID, not both"))
+            }
+            (Some(_), None) => Ok(Self::Token {
+                param: parameter(env, "GITHUB_TOKEN_PARAM", "the SSM parameter of the GitHub token")?,
+            }),
+            (None, Some(app_id)) => {
+                if app_id.parse::<u64>().is_err() {
+                    return Err(ConfigError::new("GITHUB_APP_ID", "expected the app's numeric id"));
+                }
+                let installation_id = set(env, "GITHUB_APP_INSTALLATION_ID");
+                if installation_id.as_deref().is_some_and(|i| i.parse::<u64>().is_err()) {
+                    return Err(ConfigError::new("GITHUB_APP_INSTALLATION_ID", "expected a number"));
+                }
+                let key_param = parameter(
+                    env,
+                    "GITHUB_APP_PRIVATE_KEY_PARAM",
+                    "with GITHUB_APP_ID, the SSM parameter of the app's PEM private key",
+                )?;
+                Ok(Self::App { app_id, installation_id, key_param })
+            }
+            (None, None) => Err(ConfigError::new(
+                "GITHUB_TOKEN_PARAM",
+                "GitHub credentials are required: GITHUB_TOKEN_PARAM, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY_PARAM",
+            )),
+        }
+    }
+
+    /// The one SSM parameter to read.
+    pub fn parameter(&self) -> &str {
+        match self {
+            Self::Token { param } => param,
+            Self::App { key_param, .. } => key_param,
+        }
+    }
+
+    /// The settings, with `secret` the value of [`Self::parameter`]; the
+    /// rest (`GITHUB_API_URL`, `OCTOSCOPE_ORGS`, `OCTOSCOPE_REPOS`) from `env`,
+    /// validated as on one machine.
+    pub fn settings(&self, env: &impl Fn(&str) -> Option<String>, secret: &str) -> Result<GitHubSettings, ConfigError> {
+        let resolved = |k: &str| -> Option<String> {
+            match (self, k) {
+                (Self::Token { .. }, "GITHUB_TOKEN") => Some(secret.to_owned()),
+                (Self::App { .. }, "GITHUB_APP_PRIVATE_KEY") => Some(secret.to_owned()),
+                (Self::App { app_id, .. }, "GITHUB_APP_ID") => Some(app_id.clone()),
+                (Self::App { installation_id, .. }, "GITHUB_APP_INSTALLATION_ID") => installation_id.clone(),
+                (_, "GITHUB_API_URL" | "OCTOSCOPE_ORGS" | "OCTOSCOPE_REPOS") => env(k),
+                _ => None,
+            }
+        };
+        let rename = |e: ConfigError| match e.var {
+            "GITHUB_TOKEN" => ConfigError::new("GITHUB_TOKEN_PARAM", format!("the parameter's value: {}", e.why)),
+            "GITHUB_APP_PRIVATE_KEY" => {
+                ConfigError::new("GITHUB_APP_PRIVATE_KEY_PARAM", format!("the parameter's value: {}", e.why))
+            }
+            _ => e,
+        };
+        GitHubSettings::load(resolved)
+            .map_err(rename)?
+            .ok_or_else(|| ConfigError::new("GITHUB_TOKEN_PARAM", "the parameter is empty"))
+    }
+}
+
+/// GitHub settings with the credential read from SSM (`GetParameter`, with
+/// decryption), and the client configuration for them: what the
+/// integrity-check function and the batch job do at init.
+#[cfg(all(feature = "ssm", feature = "github"))]
+pub async fn resolve_github(
+    params: &GitHubParams,
+    env: &impl Fn(&str) -> Option<String>,
+    ssm: aws_sdk_ssm::Client,
+) -> Result<(GitHubSettings, crate::adapters::github::GitHubConfig), ConfigError> {
+    use crate::adapters::github::{GitHubAuth, GitHubConfig};
+    use crate::config::GitHubCredentials;
+    let var = match params {
+        GitHubParams::Token { .. } => "GITHUB_TOKEN_PARAM",
+        GitHubParams::App { .. } => "GITHUB_APP_PRIVATE_KEY_PARAM",
+    };
+    let value = crate::adapters::aws::ssm::SecretParameter::new(ssm, params.parameter())
+        .get()
+        .await
+        .map_err(|e| ConfigError::new(var, crate::services::ingest::error_chain(&e)))?;
+    let settings = params.settings(env, value.expose())?;
+    let auth = match &settings.credentials {
+        GitHubCredentials::Token(t) => GitHubAuth::Token(t.clone()),
+        GitHubCredentials::App { app_id, private_key_pem, installation_id } => GitHubAuth::App {
+            app_id: *app_id,
+            private_key_pem: private_key_pem.clone(),
+            installation_id: *installation_id,
+        },
+    };
+    let config = GitHubConfig::new(settings.api_url.clone(), auth);
+    Ok((settings, config))
+}
+
+/// The integrity-check function: compare GitHub with the store, queue gaps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrityConfig {
+    /// `OCTOSCOPE_TABLE`
+    pub table: String,
+    /// `OCTOSCOPE_GAP_QUEUE_URL`: the SQS queue gaps go to.
+    pub queue_url: String,
+    pub github: GitHubParams,
+}
+
+impl IntegrityConfig {
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let queue_url = required(&env, "OCTOSCOPE_GAP_QUEUE_URL", "the SQS queue URL of the gaps")?;
+        if !(queue_url.starts_with("https://") || queue_url.starts_with("http://")) {
+            return Err(ConfigError::new("OCTOSCOPE_GAP_QUEUE_URL", "expected an SQS queue URL (https://...)"));
+        }
+        // Checked here, so that a bad value is refused before any parameter is read.
+        GitHubSettings::load(|k| match k {
+            "GITHUB_API_URL" | "OCTOSCOPE_ORGS" | "OCTOSCOPE_REPOS" => env(k),
+            "GITHUB_TOKEN" => Some("placeholder".to_owned()),
+            _ => None,
+        })?;
+        Ok(Self { table: table(&env)?, queue_url, github: GitHubParams::load(&env)? })
+    }
+}
+
+/// Where the dispatcher starts resync tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsConfig {
+    /// `OCTOSCOPE_ECS_CLUSTER`
+    pub cluster: String,
+    /// `OCTOSCOPE_ECS_TASK_DEFINITION`: family, family:revision or ARN.
+    pub task_definition: String,
+    /// `OCTOSCOPE_ECS_CONTAINER`: the container that gets `OCTOSCOPE_JOB_ID`.
+    pub container: String,
+    /// `OCTOSCOPE_ECS_SUBNETS` (comma-separated, at least one).
+    pub subnets: Vec<String>,
+    /// `OCTOSCOPE_ECS_SECURITY_GROUPS` (comma-separated).
+    pub security_groups: Vec<String>,
+    /// `OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP`: true/false (default false).
+    pub assign_public_ip: bool,
+}
+
+/// The dispatcher function: gaps from SQS → one ECS task per target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatcherConfig {
+    /// `OCTOSCOPE_TABLE`
+    pub table: String,
+    pub ecs: EcsConfig,
+}
+
+impl DispatcherConfig {
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let subnets = list(&env, "OCTOSCOPE_ECS_SUBNETS");
+        if subnets.is_empty() {
+            return Err(ConfigError::new("OCTOSCOPE_ECS_SUBNETS", "required: the task's subnet ids, comma-separated"));
+        }
+        let assign_public_ip = match set(&env, "OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP").map(|v| v.to_ascii_lowercase()) {
+            None => false,
+            Some(v) if matches!(v.as_str(), "true" | "enabled" | "1" | "yes") => true,
+            Some(v) if matches!(v.as_str(), "false" | "disabled" | "0" | "no") => false,
+            Some(_) => return Err(ConfigError::new("OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP", "expected true or false")),
+        };
+        Ok(Self {
+            table: table(&env)?,
+            ecs: EcsConfig {
+                cluster: required(&env, "OCTOSCOPE_ECS_CLUSTER", "the ECS cluster of the resync tasks")?,
+                task_definition: required(&env, "OCTOSCOPE_ECS_TASK_DEFINITION", "the batch job's task definition")?,
+                container: required(&env, "OCTOSCOPE_ECS_CONTAINER", "the batch job's container name")?,
+                subnets,
+                security_groups: list(&env, "OCTOSCOPE_ECS_SECURITY_GROUPS"),
+                assign_public_ip,
+            },
+        })
+    }
+}
+
+/// The batch job (an ECS task): one resync job, named by `OCTOSCOPE_JOB_ID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchJobConfig {
+    /// `OCTOSCOPE_TABLE`
+    pub table: String,
+    /// `OCTOSCOPE_JOB_ID`: set per task by the dispatcher's RunTask.
+    pub job_id: String,
+    pub github: GitHubParams,
+}
+
+impl BatchJobConfig {
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let job_id = required(&env, "OCTOSCOPE_JOB_ID", "the resync job to run (set by the dispatcher)")?;
+        if job_id.len() > 512 || job_id.chars().any(char::is_control) {
+            return Err(ConfigError::new("OCTOSCOPE_JOB_ID", "expected a job id"));
+        }
+        Ok(Self { table: table(&env)?, job_id, github: GitHubParams::load(&env)? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const WEBHOOK: &[(&str, &str)] = &[
+        ("OCTOSCOPE_TABLE", "octoscope"),
+        ("OCTOSCOPE_ARCHIVE_BUCKET", "octoscope-archive"),
+        ("GITHUB_WEBHOOK_SECRET_PARAM", "/octoscope/webhook-secret"),
+    ];
+
+    fn without(base: &[(&'static str, &'static str)], var: &str) -> Vec<(&'static str, &'static str)> {
+        base.iter().copied().filter(|(k, _)| *k != var).collect()
+    }
+
+    #[test]
+    fn webhook_config_loads_and_names_each_missing_or_bad_variable() {
+        // GIVEN the full contract WHEN loading THEN every value is taken, the body limit is Lambda's
+        let c = WebhookConfig::load(env(WEBHOOK)).unwrap();
+        assert_eq!(c.archive_bucket, "octoscope-archive");
+        assert_eq!(c.max_body_bytes, LAMBDA_MAX_BODY_BYTES);
+        // AND each missing variable is named
+        for (var, _) in WEBHOOK {
+            assert_eq!(WebhookConfig::load(env(&without(WEBHOOK, var))).unwrap_err().var, *var);
+        }
+        // AND bad values are named
+        let mut bad = WEBHOOK.to_vec();
+        bad.push(("OCTOSCOPE_MAX_BODY_BYTES", "7000000"));
+        assert_eq!(WebhookConfig::load(env(&bad)).unwrap_err().var, "OCTOSCOPE_MAX_BODY_BYTES");
+        let bad = [("OCTOSCOPE_TABLE", "a b"), WEBHOOK[1], WEBHOOK[2]];
+        assert_eq!(WebhookConfig::load(env(&bad)).unwrap_err().var, "OCTOSCOPE_TABLE");
+        let bad = [WEBHOOK[0], WEBHOOK[1], ("GITHUB_WEBHOOK_SECRET_PARAM", "the secret itself!")];
+        assert_eq!(WebhookConfig::load(env(&bad)).unwrap_err().var, "GITHUB_WEBHOOK_SECRET_PARAM");
+    }
+
+    #[test]
+    fn api_config_needs_a_token_parameter_unless_the_gateway_authenticates() {
+        let t = [("OCTOSCOPE_TABLE", "octoscope")];
+        assert_eq!(ApiConfig::load(env(&t)).unwrap_err().var, "OCTOSCOPE_API_TOKENS_PARAM");
+        let gw = ApiConfig::load(env(&[t[0], ("OCTOSCOPE_API_AUTH", "gateway")])).unwrap();
+        assert_eq!(gw.auth, ApiAuth::Gateway);
+        let tok = ApiConfig::load(env(&[t[0], ("OCTOSCOPE_API_TOKENS_PARAM", "/o/tokens")])).unwrap();
+        assert_eq!(tok.auth, ApiAuth::Tokens { param: "/o/tokens".into() });
+        assert_eq!(
+            ApiConfig::load(env(&[t[0], ("OCTOSCOPE_API_AUTH", "none")])).unwrap_err().var,
+            "OCTOSCOPE_API_AUTH"
+        );
+    }
+
+    #[test]
+    fn github_params_resolve_through_the_one_machine_rules() {
+        // GIVEN a token parameter WHEN its value is resolved THEN the settings carry it and what to track
+        let e = env(&[("GITHUB_TOKEN_PARAM", "/o/gh"), ("OCTOSCOPE_ORGS", "acme"), ("GITHUB_API_URL", "http://h")]);
+        let p = GitHubParams::load(&e).unwrap();
+        assert_eq!(p.parameter(), "/o/gh");
+        let s = p.settings(&e, "ghp_x").unwrap();
+        assert_eq!(s.tracked.orgs, vec!["acme".to_owned()]);
+        assert_eq!(s.api_url, "http://h");
+        assert!(matches!(s.credentials, crate::config::GitHubCredentials::Token(ref t) if t == "ghp_x"));
+        // AND an app key that is not PEM is refused naming the parameter variable
+        let e = env(&[("GITHUB_APP_ID", "12"), ("GITHUB_APP_PRIVATE_KEY_PARAM", "/o/key")]);
+        let p = GitHubParams::load(&e).unwrap();
+        assert_eq!(p.settings(&e, "not a key").unwrap_err().var, "GITHUB_APP_PRIVATE_KEY_PARAM");
+        // AND missing, doubled or bad credentials are named
+        for (pairs, var) in [
+            (&[][..], "GITHUB_TOKEN_PARAM"),
+            (&[("GITHUB_TOKEN_PARAM", "/a"), ("GITHUB_APP_ID", "1")], "GITHUB_TOKEN_PARAM"),
+            (&[("GITHUB_APP_ID", "x")], "GITHUB_APP_ID"),
+            (&[("GITHUB_APP_ID", "1")], "GITHUB_APP_PRIVATE_KEY_PARAM"),
+            (&[("GITHUB_APP_ID", "1"), ("GITHUB_APP_INSTALLATION_ID", "y")], "GITHUB_APP_INSTALLATION_ID"),
+        ] {
+            assert_eq!(GitHubParams::load(&env(pairs)).unwrap_err().var, var);
+        }
+    }
+
+    #[test]
+    fn integrity_dispatcher_and_batch_configs_name_what_is_wrong() {
+        let base = [("OCTOSCOPE_TABLE", "t-1"), ("GITHUB_TOKEN_PARAM", "/gh")];
+        let q = ("OCTOSCOPE_GAP_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/gaps");
+        assert_eq!(IntegrityConfig::load(env(&base)).unwrap_err().var, "OCTOSCOPE_GAP_QUEUE_URL");
+        assert!(IntegrityConfig::load(env(&[base[0], base[1], q])).is_ok());
+        let bad_repos = [base[0], base[1], q, ("OCTOSCOPE_REPOS", "no-slash")];
+        assert_eq!(IntegrityConfig::load(env(&bad_repos)).unwrap_err().var, "OCTOSCOPE_REPOS");
+
+        let ecs = [
+            ("OCTOSCOPE_TABLE", "t-1"),
+            ("OCTOSCOPE_ECS_CLUSTER", "c"),
+            ("OCTOSCOPE_ECS_TASK_DEFINITION", "octoscope-batch"),
+            ("OCTOSCOPE_ECS_CONTAINER", "batch-job"),
+            ("OCTOSCOPE_ECS_SUBNETS", "subnet-1, subnet-2"),
+            ("OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP", "ENABLED"),
+        ];
+        let d = DispatcherConfig::load(env(&ecs)).unwrap();
+        assert_eq!(d.ecs.subnets, vec!["subnet-1", "subnet-2"]);
+        assert!(d.ecs.assign_public_ip && d.ecs.security_groups.is_empty());
+        for (var, _) in &ecs[..5] {
+            assert_eq!(DispatcherConfig::load(env(&without(&ecs, var))).unwrap_err().var, *var);
+        }
+        let mut bad = ecs.to_vec();
+        bad[5] = ("OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP", "maybe");
+        assert_eq!(DispatcherConfig::load(env(&bad)).unwrap_err().var, "OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP");
+
+        assert_eq!(BatchJobConfig::load(env(&base)).unwrap_err().var, "OCTOSCOPE_JOB_ID");
+        let b = BatchJobConfig::load(env(&[base[0], base[1], ("OCTOSCOPE_JOB_ID", "resync-1")])).unwrap();
+        assert_eq!(b.job_id, "resync-1");
+    }
+}
