@@ -187,6 +187,45 @@ impl SecretParameter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::clock::ManualClock;
+    use chrono::{TimeZone as _, Utc};
+
+    /// Answers from a script: a value, or an error.
+    struct Script(std::sync::Mutex<Vec<Result<&'static str, bool>>>);
+
+    #[async_trait]
+    impl SecretSource for Script {
+        async fn fetch(&self, name: &str) -> Result<SecretValue, SecretError> {
+            let next = self.0.lock().unwrap().remove(0);
+            match next {
+                Ok(v) => Ok(SecretValue(Arc::from(v))),
+                Err(true) => Err(SecretError::Unavailable { name: name.into(), source: anyhow::anyhow!("throttled") }),
+                Err(false) => Err(SecretError::NotFound { name: name.into() }),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_outage_serves_the_expired_value_for_the_grace_only() {
+        // GIVEN a value read at 0, a 5-minute TTL and a 1-hour grace, then SSM unreachable
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(t0));
+        let source = Arc::new(Script(std::sync::Mutex::new(vec![Ok("s1"), Err(true), Err(true), Err(false)])));
+        let secret = SecretParameter::with_source(source, "/p")
+            .with_ttl(chrono::TimeDelta::minutes(5))
+            .with_stale_grace(chrono::TimeDelta::hours(1))
+            .with_clock(clock.clone());
+        assert_eq!(secret.get().await.unwrap().expose(), "s1");
+        // WHEN it expires during the outage THEN the old value is still served
+        clock.set(t0 + chrono::TimeDelta::minutes(30));
+        assert_eq!(secret.get().await.unwrap().expose(), "s1");
+        // AND past TTL + grace the outage is an error
+        clock.set(t0 + chrono::TimeDelta::minutes(66));
+        assert!(secret.get().await.unwrap_err().is_retryable());
+        // AND a parameter that is gone is an error at once, whatever is cached
+        clock.set(t0 + chrono::TimeDelta::minutes(67));
+        assert!(matches!(secret.get().await.unwrap_err(), SecretError::NotFound { .. }));
+    }
 
     #[test]
     fn a_secret_does_not_print() {
