@@ -807,6 +807,12 @@ async fn garbage_cursors_are_refused(b: &dyn Backend) {
     for (i, e) in errors.into_iter().enumerate() {
         assert!(matches!(e, Some(StoreError::BadCursor)), "list {i}: {e:?}");
     }
+    // AND well-formed cursors of the wrong shape are refused too
+    for shape in [encode_cursor(&""), encode_cursor(&"x".repeat(2000)), encode_cursor(&(1, 2, 3))] {
+        let odd = PageRequest { limit: 5, cursor: Some(shape) };
+        let e = s.list_pulls(&PullFilter::default(), &odd).await.err();
+        assert!(matches!(e, Some(StoreError::BadCursor)), "{e:?}");
+    }
 }
 
 // Completeness.
@@ -1106,6 +1112,12 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
     assert_eq!(by(MetricsFilter { team: Some(core.clone()), ..window.clone() }).await, [2, 3]);
     let bare = TeamRef { org: None, slug: "core".into() };
     assert_eq!(by(MetricsFilter { team: Some(bare), ..window.clone() }).await, [2, 3]);
+
+    // AND a reversed window holds nothing but the pull requests open since before it
+    let reversed = MetricsFilter::window(t(200), t(100));
+    assert_eq!(by(reversed.clone()).await, [3, 4]);
+    assert!(s.metric_runs(&reversed).await.unwrap().is_empty());
+    assert!(s.metric_jobs(&reversed).await.unwrap().is_empty());
 
     // WHEN runs and jobs are read THEN those created in the window, with the run's actor on jobs
     let mut runs = s.metric_runs(&window).await.unwrap();

@@ -30,8 +30,20 @@ enum Take {
     Stop,
 }
 
+/// The sort key a cursor carries. DynamoDB sort keys are 1 to 1024 bytes:
+/// anything else was never a cursor this store returned.
 fn cursor(page: &PageRequest) -> Result<Option<String>, StoreError> {
-    page.cursor.as_deref().map(decode_cursor::<String>).transpose()
+    let sk = page.cursor.as_deref().map(decode_cursor::<String>).transpose()?;
+    match sk {
+        Some(sk) if sk.is_empty() || sk.len() > 1024 => Err(StoreError::BadCursor),
+        sk => Ok(sk),
+    }
+}
+
+/// `[since, until)` as a sort-key range over `{time}#…` keys; None when empty
+/// (DynamoDB refuses a BETWEEN whose bounds are reversed).
+fn window(f: &MetricsFilter) -> Option<Range> {
+    (f.since < f.until).then(|| Range::Between(ts(&f.since), ts(&f.until)))
 }
 
 fn epoch(t: &Timestamp) -> AttributeValue {
@@ -358,16 +370,12 @@ impl Store for DynamoStore {
         outcome: &DeliveryOutcome,
     ) -> Result<ApplyReport, StoreError> {
         let report = self.apply_all(changes).await?;
-        let existing = self.get(key_of(key::delivery(key), key::ONE)).await?;
-        let Some(existing) = existing else { return Ok(report) };
+        // The status index's sort key was written with the claim; only its partition moves.
         let mut u = Update::default();
         u.set("status", s(outcome.status.as_str()))
             .set_or_remove("reason", outcome.reason.as_deref().map(|r| s(bounded(r, MAX_TEXT))))
             .set("changes", n(report.applied))
             .set("gsi3pk", s(key::deliveries_by_status(outcome.status.as_str())));
-        if let Some(sort) = existing.str("gsi1sk") {
-            u.set("gsi3sk", s(sort));
-        }
         let pk = u.name("pk");
         u.condition(format!("attribute_exists({pk})"));
         self.update(key_of(key::delivery(key), key::ONE), u).await?;
@@ -866,9 +874,11 @@ impl Store for DynamoStore {
     async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
         let who = self.who(f).await?;
         let (since, until) = (ts(&f.since), ts(&f.until));
-        let window = Range::Between(since.clone(), until.clone());
-        let merged = self.query_all(&Query::index("gsi3", key::PULLS_MERGED, window.clone())).await?;
-        let created = self.query_all(&Query::index("gsi2", key::PULLS_CREATED, window)).await?;
+        let (mut merged, mut created) = (Vec::new(), Vec::new());
+        if let Some(window) = window(f) {
+            merged = self.query_all(&Query::index("gsi3", key::PULLS_MERGED, window.clone())).await?;
+            created = self.query_all(&Query::index("gsi2", key::PULLS_CREATED, window)).await?;
+        }
         let open = self.query_all(&Query::index("gsi1", key::pulls_by_state("open"), Range::All)).await?;
         let in_window = |at: Option<String>| at.is_some_and(|a| a >= since && a < until);
         let rows = merged
@@ -896,8 +906,8 @@ impl Store for DynamoStore {
 
     async fn metric_runs(&self, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
         let who = self.who(f).await?;
-        let q = Query::index("gsi1", key::RUNS, Range::Between(ts(&f.since), ts(&f.until)));
-        let items = self.query_all(&q).await?;
+        let Some(window) = window(f) else { return Ok(Vec::new()) };
+        let items = self.query_all(&Query::index("gsi1", key::RUNS, window)).await?;
         items
             .iter()
             .filter(|i| who.admits(i.str("repo").as_deref(), i.str("actor").as_deref()))
@@ -922,8 +932,8 @@ impl Store for DynamoStore {
 
     async fn metric_jobs(&self, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
         let who = self.who(f).await?;
-        let q = Query::index("gsi1", key::WORKFLOW_JOBS, Range::Between(ts(&f.since), ts(&f.until)));
-        let items = self.query_all(&q).await?;
+        let Some(window) = window(f) else { return Ok(Vec::new()) };
+        let items = self.query_all(&Query::index("gsi1", key::WORKFLOW_JOBS, window)).await?;
         // The runs' actors, one batch read.
         let run_ids: HashSet<i64> = items.iter().filter_map(|i| i.num("run_id")).collect();
         let keys = run_ids.iter().map(|id| key_of(key::run(*id), key::ONE)).collect();
