@@ -8,6 +8,7 @@
 #   BATCH_IMAGE_TAG=...   the batch-job image tag (default: git revision)
 #   SKIP_IMAGE=1          do not build/push the batch-job image
 #   CARGO_TARGET_DIR      where `make lambdas` put target/lambda (as cargo does)
+#   LAMBDA_DIR            the zips' directory, when build-lambdas.sh was given one
 set -euo pipefail
 
 example="${1:-complete}"
@@ -36,7 +37,7 @@ echo "deploy: as $identity"
 # 2. The Lambda artefacts from `make lambdas`.
 target="${CARGO_TARGET_DIR:-$(cd "$repo" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || echo "$repo/target")}"
-zips="$target/lambda"
+zips="${LAMBDA_DIR:-$target/lambda}"
 for f in webhook api integrity-check dispatcher; do
   [ -f "$zips/$f/bootstrap.zip" ] || die "$zips/$f/bootstrap.zip is missing: run 'make lambdas' first"
 done

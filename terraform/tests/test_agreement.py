@@ -7,7 +7,8 @@
 What is checked, for every Lambda crate (Cargo packages under functions/ that
 link a Lambda runtime) and for the Fargate batch job:
 
-1. Deployment. Each Lambda crate has a `./modules/lambda-function` call in
+1. Deployment. `make lambdas` (functions/scripts/build-lambdas.sh) builds
+   exactly the Lambda crates as arm64 zips. Each Lambda crate has a `./modules/lambda-function` call in
    terraform/main.tf whose zip_path is `<lambda_zip_dir>/<crate>/bootstrap.zip`
    (what `make lambdas` leaves), the module deploys handler `bootstrap` on
    `provided.al2023` / arm64, and no module call deploys a crate that does not
@@ -502,6 +503,18 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
             errors.append(f"{LAMBDA_MODULE}: expected {needle.strip()}")
 
     lambdas = {n: c for n, c in crates.items() if c.is_lambda}
+
+    # `make lambdas` builds exactly these crates, as arm64 zips.
+    build = tf.parent / "functions" / "scripts" / "build-lambdas.sh"
+    if build.exists():
+        text = build.read_text()
+        m = re.search(r"FUNCTIONS=\(([^)]*)\)", text)
+        built = set(m.group(1).split()) if m else set()
+        if m and built != set(lambdas):
+            errors.append(f"functions/scripts/build-lambdas.sh builds {sorted(built)}, the Lambda crates are {sorted(lambdas)}")
+        for flag in ("--arm64", "--output-format zip"):
+            if flag not in text:
+                errors.append(f"functions/scripts/build-lambdas.sh: expected cargo lambda build {flag}")
     if not lambdas:
         errors.append("no Lambda crates found under functions/ (packages depending on lambda_runtime or lambda_http)")
     if "batch-job" not in crates:
