@@ -2,6 +2,10 @@
 //! reads and writes (retrying unprocessed items), conditional updates, and
 //! the mapping of SDK errors to [`StoreError`].
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -75,7 +79,7 @@ impl Query {
 
 const BATCH_ATTEMPTS: u32 = 8;
 
-async fn backoff(attempt: u32) {
+pub(super) async fn backoff(attempt: u32) {
     let ms = 25u64 << attempt.min(6);
     tokio::time::sleep(Duration::from_millis(ms + fastrand::u64(0..ms))).await;
 }
@@ -294,4 +298,43 @@ pub(super) fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
 pub(super) fn delete_request(key: Item) -> Result<WriteRequest, StoreError> {
     let delete = DeleteRequest::builder().set_key(Some(key)).build().map_err(|e| StoreError::Internal(e.into()))?;
     Ok(WriteRequest::builder().delete_request(delete).build())
+}
+
+/// A boxed future borrowed from the store.
+pub(super) type Task<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Run `tasks` with at most `limit` in flight; outputs in the tasks' order.
+pub(super) async fn run_bounded<T>(tasks: Vec<Task<'_, T>>, limit: usize) -> Vec<T> {
+    let total = tasks.len();
+    let mut waiting: VecDeque<(usize, Task<'_, T>)> = tasks.into_iter().enumerate().collect();
+    let mut running: Vec<(usize, Task<'_, T>)> = Vec::new();
+    let mut out: Vec<Option<T>> = std::iter::repeat_with(|| None).take(total).collect();
+    std::future::poll_fn(|cx| {
+        loop {
+            while running.len() < limit.max(1)
+                && let Some(next) = waiting.pop_front()
+            {
+                running.push(next);
+            }
+            let mut finished = false;
+            let mut i = 0;
+            while i < running.len() {
+                if let Poll::Ready(v) = running[i].1.as_mut().poll(cx) {
+                    let (index, _) = running.swap_remove(i);
+                    out[index] = Some(v);
+                    finished = true;
+                } else {
+                    i += 1;
+                }
+            }
+            if running.is_empty() && waiting.is_empty() {
+                return Poll::Ready(());
+            }
+            if !finished {
+                return Poll::Pending;
+            }
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }

@@ -3,13 +3,14 @@
 //! adapter's `ON CONFLICT … WHERE`), so a failed condition means "older,
 //! skipped". Commits (immutable) are read and written in batches.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::DynamoStore;
 use super::codec::*;
-use super::ops::{Query, Range, corrupt, put_request};
+use super::ops::{Query, Range, Task, backoff, corrupt, put_request, run_bounded};
 use crate::domain::*;
 use crate::ports::StoreError;
 
@@ -18,8 +19,39 @@ const MAX_TITLE: usize = 1024;
 const MAX_MESSAGE: usize = 16 * 1024;
 const MAX_TEXT: usize = 4 * 1024;
 
-/// Optimistic retries of a read-modify-write (repositories) under contention.
-const RMW_ATTEMPTS: u32 = 10;
+/// Optimistic retries of a read-modify-write (repositories, derived facts)
+/// under contention, with jittered backoff: each round one writer wins.
+const RMW_ATTEMPTS: u32 = 20;
+
+/// Items written at once by one `apply_changes` (a resync page, a delivery).
+const CONCURRENCY: usize = 16;
+
+/// Derived facts a write touched, refreshed once per call.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Refresh {
+    ReviewFacts(RepoName, u64),
+    Outcome(i64),
+}
+
+/// The item a change writes (its `pk`, `sk`): changes to one item apply in order.
+fn item_key(change: &Change) -> (String, String) {
+    match change {
+        Change::Repository(r) => (key::repo(&r.full_name), key::REPO_SK.to_owned()),
+        Change::Branch(b) => (key::repo(&b.repo), key::branch_sk(&b.name)),
+        Change::PullRequest(p) => (key::repo(&p.repo), key::pull_sk(p.number)),
+        Change::Review(r) => (key::repo(&r.repo), key::review_sk(r.pr_number, r.id)),
+        Change::ReviewComment(c) => (key::repo(&c.repo), key::review_comment_sk(c.pr_number, c.id)),
+        Change::Team(t) => (key::org(&t.org), key::team_sk(&t.slug)),
+        Change::TeamMember { org, team_slug, member } => (key::org(org), key::team_member_sk(team_slug, &member.login)),
+        Change::OrgMember { org, member } => (key::org(org), key::org_member_sk(&member.login)),
+        Change::Collaborator { repo, member } => (key::repo(repo), key::collaborator_sk(&member.login)),
+        Change::Commit { commit, .. } => (key::repo(&commit.repo), key::commit_sk(&commit.sha)),
+        Change::WorkflowRun(r) => (key::run(r.id), key::ONE.to_owned()),
+        Change::WorkflowJob(j) => (key::workflow_job(j.id), key::ONE.to_owned()),
+        Change::Deployment(d) => (key::deployment(d.id), key::ONE.to_owned()),
+        Change::DeploymentStatus(s) => (key::deployment(s.deployment_id), key::deployment_status_sk(s.id)),
+    }
+}
 
 fn opt_s(v: &Option<String>) -> Option<AttributeValue> {
     v.as_ref().map(|x| s(x.clone()))
@@ -44,32 +76,90 @@ fn newer_or_ranked(u: &mut Update, attr: &str, incoming: &Timestamp, rank: i64) 
 }
 
 impl DynamoStore {
-    /// Apply changes in order under the LWW rules; consecutive commits are batched.
+    /// Apply changes under the LWW rules. Commits go in batches; the other
+    /// changes are grouped by the item they write: in order within an item
+    /// (so the report counts as a sequential apply would), concurrently
+    /// across items (LWW makes their relative order irrelevant). Derived
+    /// facts are refreshed once per pull request or deployment, at the end.
     pub(super) async fn apply_all(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
+        let (commits, others): (Vec<&Change>, Vec<&Change>) =
+            changes.iter().partition(|c| matches!(c, Change::Commit { .. }));
         let mut report = ApplyReport::default();
-        let mut i = 0;
-        while i < changes.len() {
-            let run = changes[i..].iter().take_while(|c| matches!(c, Change::Commit { .. })).count();
-            if run > 0 {
-                let applied = self.apply_commits(&changes[i..i + run]).await?;
-                report.applied += applied;
-                report.skipped += run as u32 - applied;
-                i += run;
-                continue;
-            }
-            if self.apply_one(&changes[i]).await? {
-                report.applied += 1;
-            } else {
-                report.skipped += 1;
-            }
-            i += 1;
+        if !commits.is_empty() {
+            let applied = self.apply_commits(&commits).await?;
+            report.applied += applied;
+            report.skipped += commits.len() as u32 - applied;
         }
-        Ok(report)
+        let mut groups: Vec<Vec<&Change>> = Vec::new();
+        let mut by_item: HashMap<(String, String), usize> = HashMap::new();
+        for c in others {
+            match by_item.entry(item_key(c)) {
+                Entry::Occupied(e) => groups[*e.get()].push(c),
+                Entry::Vacant(e) => {
+                    e.insert(groups.len());
+                    groups.push(vec![c]);
+                }
+            }
+        }
+        let writes = groups
+            .into_iter()
+            .map(|group| {
+                Box::pin(async move {
+                    let mut done = Vec::with_capacity(group.len());
+                    for c in group {
+                        done.push(self.apply_one(c).await?);
+                    }
+                    Ok(done)
+                }) as Task<'_, Result<Vec<(bool, Option<Refresh>)>, StoreError>>
+            })
+            .collect();
+        let mut refresh = Vec::new();
+        let mut seen = HashSet::new();
+        let mut first_error = None;
+        for result in run_bounded(writes, CONCURRENCY).await {
+            match result {
+                Ok(done) => {
+                    for (applied, r) in done {
+                        if applied {
+                            report.applied += 1;
+                        } else {
+                            report.skipped += 1;
+                        }
+                        if let Some(r) = r
+                            && seen.insert(r.clone())
+                        {
+                            refresh.push(r);
+                        }
+                    }
+                }
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        // Refresh what the writes that did land touched, even if another failed.
+        let refreshes =
+            refresh.into_iter().map(|r| Box::pin(self.refresh(r)) as Task<'_, Result<(), StoreError>>).collect();
+        for result in run_bounded(refreshes, CONCURRENCY).await {
+            if let Err(e) = result {
+                first_error = first_error.or(Some(e));
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
-    async fn apply_one(&self, change: &Change) -> Result<bool, StoreError> {
-        match change {
-            Change::Repository(r) => self.apply_repository(r).await,
+    async fn refresh(&self, r: Refresh) -> Result<(), StoreError> {
+        match r {
+            Refresh::ReviewFacts(repo, number) => self.refresh_review_facts(&repo, number).await,
+            Refresh::Outcome(deployment) => self.refresh_outcome(deployment).await,
+        }
+    }
+
+    /// Apply one change; whether it applied, and what derived facts it touched.
+    async fn apply_one(&self, change: &Change) -> Result<(bool, Option<Refresh>), StoreError> {
+        let applied = match change {
+            Change::Repository(r) => self.apply_repository(r).await?,
             Change::Branch(b) => {
                 let mut u = Update::default();
                 u.set("entity", s("branch")).set("repo", s(b.repo.as_str())).set("name", s(&b.name));
@@ -80,14 +170,11 @@ impl DynamoStore {
                     u.coalesce("head_sha", opt_s(&b.head_sha));
                 }
                 not_older(&mut u, "version", &b.version);
-                self.update(key_of(key::repo(&b.repo), key::branch_sk(&b.name)), u).await
+                self.update(key_of(key::repo(&b.repo), key::branch_sk(&b.name)), u).await?
             }
             Change::PullRequest(p) => {
                 let applied = self.apply_pull(p).await?;
-                if applied {
-                    self.refresh_review_facts(&p.repo, p.number).await?;
-                }
-                Ok(applied)
+                return Ok((applied, applied.then(|| Refresh::ReviewFacts(p.repo.clone(), p.number))));
             }
             Change::Review(r) => {
                 let mut u = Update::default();
@@ -103,10 +190,7 @@ impl DynamoStore {
                 }
                 u.condition(cond);
                 let applied = self.update(key_of(key::repo(&r.repo), key::review_sk(r.pr_number, r.id)), u).await?;
-                if applied {
-                    self.refresh_review_facts(&r.repo, r.pr_number).await?;
-                }
-                Ok(applied)
+                return Ok((applied, applied.then(|| Refresh::ReviewFacts(r.repo.clone(), r.pr_number))));
             }
             Change::ReviewComment(c) => {
                 let mut u = Update::default();
@@ -115,7 +199,7 @@ impl DynamoStore {
                 u.coalesce("review_id", opt_n(c.review_id)).set_or_remove("author", opt_s(&c.author));
                 u.set("deleted", b(c.deleted));
                 not_older(&mut u, "updated_at", &c.updated_at);
-                self.update(key_of(key::repo(&c.repo), key::review_comment_sk(c.pr_number, c.id)), u).await
+                self.update(key_of(key::repo(&c.repo), key::review_comment_sk(c.pr_number, c.id)), u).await?
             }
             Change::Team(tm) => {
                 let mut u = Update::default();
@@ -131,14 +215,14 @@ impl DynamoStore {
                 }
                 not_older(&mut u, "version", &tm.version);
                 self.register(key::tracked_org_sk(&tm.org), &[("org", &tm.org)]).await?;
-                self.update(key_of(key::org(&tm.org), key::team_sk(&tm.slug)), u).await
+                self.update(key_of(key::org(&tm.org), key::team_sk(&tm.slug)), u).await?
             }
             Change::TeamMember { org, team_slug, member: m } => {
                 let mut u = Update::default();
                 u.set("entity", s("team_member")).set("org", s(org)).set("team_slug", s(team_slug));
                 u.set("login", s(&m.login)).set("present", b(m.present)).set("version", t(&m.version));
                 not_older(&mut u, "version", &m.version);
-                self.update(key_of(key::org(org), key::team_member_sk(team_slug, &m.login)), u).await
+                self.update(key_of(key::org(org), key::team_member_sk(team_slug, &m.login)), u).await?
             }
             Change::OrgMember { org, member: m } => {
                 let mut u = Update::default();
@@ -146,16 +230,16 @@ impl DynamoStore {
                 u.coalesce("role", opt_s(&m.role)).set("present", b(m.present)).set("version", t(&m.version));
                 not_older(&mut u, "version", &m.version);
                 self.register(key::tracked_org_sk(org), &[("org", org)]).await?;
-                self.update(key_of(key::org(org), key::org_member_sk(&m.login)), u).await
+                self.update(key_of(key::org(org), key::org_member_sk(&m.login)), u).await?
             }
             Change::Collaborator { repo, member: m } => {
                 let mut u = Update::default();
                 u.set("entity", s("collaborator")).set("repo", s(repo.as_str())).set("login", s(&m.login));
                 u.coalesce("role", opt_s(&m.role)).set("present", b(m.present)).set("version", t(&m.version));
                 not_older(&mut u, "version", &m.version);
-                self.update(key_of(key::repo(repo), key::collaborator_sk(&m.login)), u).await
+                self.update(key_of(key::repo(repo), key::collaborator_sk(&m.login)), u).await?
             }
-            Change::Commit { .. } => Ok(self.apply_commits(std::slice::from_ref(change)).await? > 0),
+            Change::Commit { .. } => self.apply_commits(&[change]).await? > 0,
             Change::WorkflowRun(r) => {
                 let mut u = Update::default();
                 let sort = format!("{}#{}", ts(&r.created_at), num(r.id));
@@ -170,7 +254,7 @@ impl DynamoStore {
                 u.set("gsi1pk", s(key::RUNS)).set("gsi1sk", s(sort.clone()));
                 u.set("gsi2pk", s(key::runs_of(r.repo.as_str()))).set("gsi2sk", s(sort));
                 newer_or_ranked(&mut u, "updated_at", &r.updated_at, r.status.rank());
-                self.update(key_of(key::run(r.id), key::ONE), u).await
+                self.update(key_of(key::run(r.id), key::ONE), u).await?
             }
             Change::WorkflowJob(j) => {
                 let mut u = Update::default();
@@ -193,7 +277,7 @@ impl DynamoStore {
                     cond.push_str(&format!(" OR {ver} < {vv} OR ({ver} = {vv} AND {rk} <= {rv})"));
                 }
                 u.condition(cond);
-                self.update(key_of(key::workflow_job(j.id), key::ONE), u).await
+                self.update(key_of(key::workflow_job(j.id), key::ONE), u).await?
             }
             Change::Deployment(d) => {
                 let mut u = Update::default();
@@ -205,10 +289,7 @@ impl DynamoStore {
                 u.init("gsi1sk", s(format!("{}#{}", ts(&d.created_at), num(d.id))));
                 not_older(&mut u, "updated_at", &d.updated_at);
                 let applied = self.update(key_of(key::deployment(d.id), key::ONE), u).await?;
-                if applied {
-                    self.refresh_outcome(d.id).await?;
-                }
-                Ok(applied)
+                return Ok((applied, applied.then_some(Refresh::Outcome(d.id))));
             }
             Change::DeploymentStatus(st) => {
                 let mut u = Update::default();
@@ -222,12 +303,10 @@ impl DynamoStore {
                 not_older(&mut u, "updated_at", &st.updated_at);
                 let applied =
                     self.update(key_of(key::deployment(st.deployment_id), key::deployment_status_sk(st.id)), u).await?;
-                if applied {
-                    self.refresh_outcome(st.deployment_id).await?;
-                }
-                Ok(applied)
+                return Ok((applied, applied.then_some(Refresh::Outcome(st.deployment_id))));
             }
-        }
+        };
+        Ok((applied, None))
     }
 
     async fn apply_pull(&self, p: &PullRequest) -> Result<bool, StoreError> {
@@ -263,7 +342,10 @@ impl DynamoStore {
     async fn apply_repository(&self, r: &Repository) -> Result<bool, StoreError> {
         self.register(key::tracked_repo_sk(&r.full_name), &[("repo", r.full_name.as_str())]).await?;
         let k = key_of(key::repo(&r.full_name), key::REPO_SK);
-        for _ in 0..RMW_ATTEMPTS {
+        for attempt in 0..RMW_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt.min(4)).await;
+            }
             let old = self.get(k.clone()).await?;
             let mut u = Update::default();
             let (mut id, mut branch, mut private, mut archived) =
@@ -322,10 +404,10 @@ impl DynamoStore {
     }
 
     /// Insert-once commits: one batch read of which exist, one batch write of the rest.
-    async fn apply_commits(&self, changes: &[Change]) -> Result<u32, StoreError> {
+    async fn apply_commits(&self, changes: &[&Change]) -> Result<u32, StoreError> {
         let mut wanted = Vec::new();
         for c in changes {
-            if let Change::Commit { commit, branch, pushed_at } = c {
+            if let Change::Commit { commit, branch, pushed_at } = *c {
                 let pk = key::repo(&commit.repo);
                 let sort = format!("{}#{}", commit.committed_at.as_ref().map(ts).unwrap_or_default(), commit.sha);
                 let mut item = key_of(&pk, key::commit_sk(&commit.sha));
@@ -455,7 +537,10 @@ impl DynamoStore {
         target_sk: &str,
         derive: impl Fn(&Item, &[Item]) -> Update,
     ) -> Result<(), StoreError> {
-        for _ in 0..RMW_ATTEMPTS {
+        for attempt in 0..RMW_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt.min(4)).await;
+            }
             let items = self.query_all(&Query::table(pk, range.clone())).await?;
             let Some(target) = items.iter().find(|i| i.str("sk").as_deref() == Some(target_sk)) else {
                 return Ok(());
