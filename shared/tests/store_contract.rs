@@ -49,14 +49,41 @@ impl Backend for Dynamo {
 /// A DynamoDB client for the shared moto server: fake credentials, fixed region.
 #[cfg(feature = "dynamodb")]
 async fn dynamo_client() -> aws_sdk_dynamodb::Client {
+    dynamo_client_at(&octoscope_testkit::moto::MotoServer::shared().endpoint).await
+}
+
+#[cfg(feature = "dynamodb")]
+async fn dynamo_client_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
     use aws_sdk_dynamodb::config::{Credentials, Region};
-    let moto = octoscope_testkit::moto::MotoServer::shared();
-    let sdk = octoscope::adapters::aws::sdk_config_with_endpoint(&moto.endpoint).await;
+    let sdk = octoscope::adapters::aws::sdk_config_with_endpoint(endpoint).await;
     let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .region(Region::new(octoscope_testkit::moto::REGION))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
         .build();
     aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// DynamoDB only: SDK errors keep their kind.
+#[cfg(feature = "dynamodb")]
+mod dynamodb_errors {
+    use octoscope::adapters::dynamodb::DynamoStore;
+    use octoscope::ports::{PageRequest, Store, StoreError};
+
+    #[tokio::test]
+    async fn a_missing_table_is_not_retryable_and_an_unreachable_store_is() {
+        // GIVEN a store whose table does not exist WHEN read THEN an internal (not retryable) error
+        let missing = DynamoStore::new(super::dynamo_client().await, "no-such-table");
+        let e = missing.list_jobs(&PageRequest::first(5)).await.unwrap_err();
+        assert!(matches!(e, StoreError::Internal(_)) && !e.is_retryable(), "{e:?}");
+        // GIVEN an endpoint nothing listens on WHEN read THEN unavailable, worth a retry
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let down = DynamoStore::new(super::dynamo_client_at(&format!("http://127.0.0.1:{port}")).await, "t");
+        let e = down.get_job("j").await.unwrap_err();
+        assert!(matches!(e, StoreError::Unavailable(_)) && e.is_retryable(), "{e:?}");
+        // AND the SDK error is kept as the source, not flattened into a string
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(format!("{source:?}").contains("dispatch") || format!("{source:?}").contains("Dispatch"), "{source:?}");
+    }
 }
 
 /// Instantiate every contract test for every backend.
