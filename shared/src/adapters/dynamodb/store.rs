@@ -190,6 +190,17 @@ impl DynamoStore {
         Ok(page_cut(items, limit, &sk))
     }
 
+    /// The first item of `q`, reading one.
+    async fn first(&self, q: &Query) -> Result<Option<Item>, StoreError> {
+        let mut first = None;
+        self.query_each(&q.clone().page(1), |i| {
+            first = Some(i);
+            false
+        })
+        .await?;
+        Ok(first)
+    }
+
     /// Present members of a team (of every tracked organisation for a bare slug).
     async fn team_logins(&self, team: &TeamRef) -> Result<HashSet<String>, StoreError> {
         let orgs = match &team.org {
@@ -601,8 +612,8 @@ impl Store for DynamoStore {
         }
         stats.teams = self.count("gsi1", key::TEAMS).await?;
         stats.workflow_runs = self.count("gsi1", key::RUNS).await?;
-        let newest = self.query_all(&Query::index("gsi1", key::DELIVERIES, Range::All).backward().page(1)).await?;
-        stats.last_delivery_at = match newest.first() {
+        let newest = self.first(&Query::index("gsi1", key::DELIVERIES, Range::All).backward()).await?;
+        stats.last_delivery_at = match newest {
             Some(i) => i.time("received_at").map_err(corrupt)?,
             None => None,
         };
@@ -779,14 +790,7 @@ impl Store for DynamoStore {
 
     async fn verified_at(&self, target: &Target) -> Result<Option<Timestamp>, StoreError> {
         let json = serde_json::to_string(target).context("serialising a target").map_err(StoreError::Internal)?;
-        let q = Query::table(key::verified(&json), Range::All).backward().page(1);
-        let mut newest = None;
-        self.query_each(&q, |i| {
-            newest = Some(i);
-            false
-        })
-        .await?;
-        match newest {
+        match self.first(&Query::table(key::verified(&json), Range::All).backward()).await? {
             Some(i) => i.time("started_at").map_err(corrupt),
             None => Ok(None),
         }
