@@ -192,7 +192,10 @@ impl DynamoStore {
 
     /// Items by key, 100 per BatchGetItem, unprocessed keys retried; absent keys
     /// are simply not returned (in no particular order).
-    pub(super) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+    pub(super) async fn batch_get(&self, mut keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        // BatchGetItem refuses a request naming one key twice.
+        let mut seen = std::collections::HashSet::new();
+        keys.retain(|k| seen.insert((format!("{:?}", k.get("pk")), format!("{:?}", k.get("sk")))));
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
             let mut pending = Some(

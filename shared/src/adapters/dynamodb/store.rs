@@ -776,7 +776,9 @@ impl Store for DynamoStore {
         }
         let mut writes = vec![put_request(item)?];
         if !run.dry_run {
-            for target in &run.verified {
+            // One mark per target (BatchWriteItem refuses a key twice in a request).
+            let mut marked = HashSet::new();
+            for target in run.verified.iter().filter(|t| marked.insert(*t)) {
                 let json =
                     serde_json::to_string(target).context("serialising a target").map_err(StoreError::Internal)?;
                 let mut mark = key_of(key::verified(&json), format!("{started}#{}", run.id));
