@@ -307,16 +307,14 @@ impl Update {
     }
 
     pub fn expression(&self) -> String {
-        let mut e = String::new();
+        let mut clauses = Vec::new();
         if !self.set.is_empty() {
-            e.push_str("SET ");
-            e.push_str(&self.set.join(", "));
+            clauses.push(format!("SET {}", self.set.join(", ")));
         }
         if !self.remove.is_empty() {
-            e.push_str(" REMOVE ");
-            e.push_str(&self.remove.join(", "));
+            clauses.push(format!("REMOVE {}", self.remove.join(", ")));
         }
-        e
+        clauses.join(" ")
     }
 
     pub fn condition_expression(&self) -> Option<String> {
@@ -335,6 +333,17 @@ mod tests {
         let new = Utc.with_ymd_and_hms(2025, 6, 1, 12, 30, 0).unwrap();
         let (a, b, none) = (newest_first(Some(&new)), newest_first(Some(&old)), newest_first(None));
         assert!(a < b && b < none, "{a} {b} {none}");
+    }
+
+    #[test]
+    fn update_expressions_name_every_attribute_and_value_once() {
+        let mut u = Update::default();
+        u.set("state", s("open")).coalesce("author", None).set_or_remove("merged_at", None).init("id", n(1));
+        assert_eq!(u.expression(), "SET #state = :v0, #id = if_not_exists(#id, :v1) REMOVE #merged_at");
+        assert_eq!(u.names.len(), 3);
+        let mut only_remove = Update::default();
+        only_remove.set_or_remove("x", None);
+        assert_eq!(only_remove.expression(), "REMOVE #x");
     }
 
     #[test]
