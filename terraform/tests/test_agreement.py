@@ -345,7 +345,7 @@ def config_items(config_src: str) -> dict[str, str]:
     items: dict[str, str] = {}
     for m in re.finditer(r"^impl\s+(\w+)\s*\{", config_src, re.M):
         items[m.group(1)] = items.get(m.group(1), "") + config_src[m.start() : block_end(config_src, m.end() - 1)]
-    for m in re.finditer(r"^(?:pub(?:\([^)]*\))?\s+)?fn\s+(\w+)[^{]*\{", config_src, re.M):
+    for m in re.finditer(r"^(?:pub(?:\([^)]*\))?\s+)?(?:async\s+|const\s+)*fn\s+(\w+)[^{]*\{", config_src, re.M):
         items["fn " + m.group(1)] = config_src[m.start() : block_end(config_src, m.end() - 1)]
     return items
 
