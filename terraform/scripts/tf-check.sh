@@ -78,5 +78,7 @@ PY
 rm -f "$json"
 
 echo "== Terraform/workspace agreement"
-"$py" "$here/tests/test_agreement.py" --self-test
-"$py" "$here/tests/test_agreement.py" --repo "$repo"
+rc=0
+"$py" "$here/tests/test_agreement.py" --self-test || rc=1
+"$py" "$here/tests/test_agreement.py" --repo "$repo" || rc=1
+exit $rc
