@@ -1,0 +1,124 @@
+//! The batch job: one resync job, named by the dispatcher (`OCTOSCOPE_JOB_ID`),
+//! run to its end against the store, from the GitHub API (the same
+//! [`ResyncService`] that `octoscope check` runs in-process).
+//!
+//! The job's record says where it is (`running`, then `succeeded` or
+//! `failed` with the error); the resync holds the target's lock (taken by the
+//! dispatcher under the same owner, the job id) and releases it at the end,
+//! whatever the end; its cursor is checkpointed after every page, so a task
+//! that is stopped and run again resumes where it got to.
+
+use std::sync::Arc;
+
+use octoscope::github::GitHubSource;
+use octoscope::integrity::{JobRecord, JobState, ResyncJob};
+use octoscope::ports::{Clock, Store, StoreError};
+use octoscope::services::ingest::error_chain;
+use octoscope::services::resync::{Progress, ResyncError, ResyncService};
+
+/// Exit codes of the binary.
+pub mod exit {
+    /// The job ran to its end (or had already).
+    pub const OK: i32 = 0;
+    /// The job failed and running it again as it is will not help.
+    pub const FAILED: i32 = 1;
+    /// Bad input: the configuration, or a job id the store does not hold.
+    pub const BAD_INPUT: i32 = 2;
+    /// A failure that may go away (GitHub or AWS unavailable, the target
+    /// locked by another job): the next check queues the gap again.
+    pub const RETRYABLE: i32 = 75;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("job {0} is not in the store")]
+    NotFound(String),
+    #[error("reading job {id}")]
+    Store {
+        id: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error(transparent)]
+    Resync(#[from] ResyncError),
+}
+
+impl JobError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::NotFound(_) => false,
+            Self::Store { source, .. } => source.is_retryable(),
+            Self::Resync(e) => e.is_retryable(),
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::NotFound(_) => exit::BAD_INPUT,
+            e if e.is_retryable() => exit::RETRYABLE,
+            _ => exit::FAILED,
+        }
+    }
+}
+
+/// How the job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done(Progress),
+    /// The record says it succeeded already (a task started twice): nothing to do.
+    AlreadyDone,
+}
+
+/// Run job `job_id`: load it, resync its target, record the end.
+pub async fn run(
+    store: Arc<dyn Store>,
+    github: Arc<dyn GitHubSource>,
+    clock: Arc<dyn Clock>,
+    job_id: &str,
+) -> Result<Outcome, JobError> {
+    let record = load(store.as_ref(), job_id).await?;
+    if record.state == JobState::Succeeded {
+        tracing::info!(job = job_id, "the job has succeeded already");
+        return Ok(Outcome::AlreadyDone);
+    }
+    let job = ResyncJob { id: record.id, target: record.target, kinds: record.kinds, watermark: record.watermark };
+    tracing::info!(job = job.id, target = %job.target, kinds = ?job.kinds, watermark = ?job.watermark, "resync starting");
+    let resync = ResyncService::new(store, github, clock);
+    let progress = resync
+        .run(&job, |p| {
+            tracing::info!(pages = p.pages, pulls = p.pulls, total = ?p.total_pulls, written = p.written, "progress")
+        })
+        .await?;
+    tracing::info!(job = job.id, pages = progress.pages, written = progress.written, "resync done");
+    Ok(Outcome::Done(progress))
+}
+
+async fn load(store: &dyn Store, job_id: &str) -> Result<JobRecord, JobError> {
+    store
+        .get_job(job_id)
+        .await
+        .map_err(|source| JobError::Store { id: job_id.to_owned(), source })?
+        .ok_or_else(|| JobError::NotFound(job_id.to_owned()))
+}
+
+/// The job could not even start (its GitHub credential unreadable, GitHub
+/// unreachable): record it as failed and release the target's lock that the
+/// dispatcher took for it, so the next gap is not blocked until the lock expires.
+pub async fn fail_before_start(store: &dyn Store, clock: &dyn Clock, job_id: &str, error: &anyhow::Error) {
+    let mut record = match load(store, job_id).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(job = job_id, error = %error_chain(&e), "cannot record the failure");
+            return;
+        }
+    };
+    record.state = JobState::Failed;
+    record.finished_at = Some(clock.now());
+    record.error = Some(format!("{error:#}"));
+    if let Err(e) = store.save_job(&record).await {
+        tracing::warn!(job = job_id, error = %error_chain(&e), "cannot record the failure");
+    }
+    if let Err(e) = store.release_lock(&record.target.to_string(), job_id).await {
+        tracing::warn!(job = job_id, error = %error_chain(&e), "cannot release the lock; it expires by itself");
+    }
+}

@@ -1,0 +1,66 @@
+//! `batch-job`: the Fargate task. Wiring only: config, the GitHub credential
+//! (from SSM) and the clients, then one job; the exit code says how it ended
+//! (`octoscope_batch_job::exit`).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use octoscope::adapters::clock::SystemClock;
+use octoscope::adapters::dynamodb::DynamoStore;
+use octoscope::adapters::github::GitHubClient;
+use octoscope::config_aws::{BatchJobConfig, resolve_github};
+use octoscope::github::GitHubSource;
+use octoscope::ports::{Clock, Store};
+use octoscope_batch_job::{exit, fail_before_start, run};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let env = |k: &str| std::env::var(k).ok();
+    let config = match BatchJobConfig::load(env) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("configuration refused: {e}");
+            return code(exit::BAD_INPUT);
+        }
+    };
+    let sdk = octoscope::adapters::aws::sdk_config().await;
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let github = match connect(&config, &env, aws_sdk_ssm::Client::new(&sdk)).await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(job = config.job_id, error = %format!("{e:#}"), "the job cannot start");
+            fail_before_start(store.as_ref(), clock.as_ref(), &config.job_id, &e).await;
+            return code(exit::FAILED);
+        }
+    };
+    match run(store, github, clock, &config.job_id).await {
+        Ok(_) => code(exit::OK),
+        Err(e) => {
+            let chain = octoscope::services::ingest::error_chain(&e);
+            tracing::error!(job = config.job_id, retryable = e.is_retryable(), error = chain, "the job failed");
+            code(e.exit_code())
+        }
+    }
+}
+
+async fn connect(
+    config: &BatchJobConfig,
+    env: &impl Fn(&str) -> Option<String>,
+    ssm: aws_sdk_ssm::Client,
+) -> anyhow::Result<Arc<dyn GitHubSource>> {
+    let (_, github) = resolve_github(&config.github, env, ssm).await?;
+    Ok(Arc::new(GitHubClient::new(github).await.context("connecting to GitHub")?))
+}
+
+fn code(c: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(c).unwrap_or(1))
+}
+
+/// Plain lines to the task's log (CloudWatch stamps the time), filtered by `RUST_LOG`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).without_time().with_target(false).init();
+}

@@ -1,0 +1,46 @@
+//! The api function: the read API under `/api` (the same axum Router as
+//! `octoscope serve`), over DynamoDB, behind API Gateway's HTTP API.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use octoscope::adapters::aws::ssm::SecretParameter;
+use octoscope::adapters::dynamodb::DynamoStore;
+use octoscope::api::{ApiState, api_router};
+use octoscope::config::ApiTokens;
+use octoscope::config_aws::{ApiAuth, ApiConfig};
+
+/// The clients the function is built from (built once, at init).
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self { dynamodb: aws_sdk_dynamodb::Client::new(sdk), ssm: aws_sdk_ssm::Client::new(sdk) }
+    }
+}
+
+/// The function's Router: `/api/*` only. The bearer tokens are read from
+/// their parameter once, at init (a new token is served by new instances;
+/// publish a new version or update the function to roll it at once).
+pub async fn app(config: &ApiConfig, clients: Clients) -> anyhow::Result<Router> {
+    let tokens = match &config.auth {
+        ApiAuth::Gateway => ApiTokens::default(),
+        ApiAuth::Tokens { param } => {
+            let value = SecretParameter::new(clients.ssm, param)
+                .get()
+                .await
+                .context("OCTOSCOPE_API_TOKENS_PARAM: reading the API tokens")?;
+            let tokens = ApiTokens::parse(value.expose()).map_err(|e| {
+                anyhow::anyhow!("OCTOSCOPE_API_TOKENS_PARAM: the value of {param} is refused: {}", e.why)
+            })?;
+            anyhow::ensure!(!tokens.is_empty(), "OCTOSCOPE_API_TOKENS_PARAM: {param} holds no token");
+            tokens
+        }
+    };
+    let store = Arc::new(DynamoStore::new(clients.dynamodb, &config.table));
+    Ok(api_router(ApiState { store, tokens }))
+}

@@ -1,0 +1,151 @@
+//! The api function end to end on moto: what the webhook function stored is
+//! what a GET through API Gateway's HTTP API (v2) event answers.
+
+use std::collections::HashMap;
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use axum::Router;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, Context, LambdaEvent, Service as _};
+use octoscope::adapters::dynamodb::create_table;
+use octoscope::config_aws::{ApiConfig, WebhookConfig};
+use octoscope_testkit::moto::{MotoServer, REGION, unique};
+use serde_json::{Value, json};
+
+const GET_PULLS: &str = include_str!("fixtures/apigw-v2-get-pulls.json");
+const POST_WEBHOOK: &str = include_str!("../../webhook/tests/fixtures/apigw-v2-post-webhook.json");
+const SECRET: &str = "a-webhook-secret-for-the-api-tests";
+const TOKEN: &str = "an-api-token-of-enough-length";
+
+async fn aws() -> SdkConfig {
+    octoscope::adapters::aws::config_loader()
+        .endpoint_url(&MotoServer::shared().endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await
+}
+
+async fn parameter(sdk: &SdkConfig, value: &str) -> String {
+    let name = format!("/octoscope/test/{}", unique("param"));
+    aws_sdk_ssm::Client::new(sdk)
+        .put_parameter()
+        .name(&name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+async fn invoke(app: &Router, event: Value) -> (u64, Value) {
+    let request: LambdaRequest = serde_json::from_value(event).unwrap();
+    let response = Adapter::from(app.clone()).call(LambdaEvent::new(request, Context::default())).await.unwrap();
+    let response = serde_json::to_value(response).unwrap();
+    let body = response["body"].as_str().unwrap_or("null");
+    (response["statusCode"].as_u64().unwrap(), serde_json::from_str(body).unwrap_or(json!(body)))
+}
+
+fn get(path: &str, query: &str, token: Option<&str>) -> Value {
+    let mut e: Value = serde_json::from_str(GET_PULLS).unwrap();
+    e["rawPath"] = json!(path);
+    e["requestContext"]["http"]["path"] = json!(path);
+    e["rawQueryString"] = json!(query);
+    let params: HashMap<String, String> = form_pairs(query);
+    e["queryStringParameters"] = json!(params);
+    match token {
+        Some(t) => e["headers"]["authorization"] = json!(format!("Bearer {t}")),
+        None => {
+            e["headers"].as_object_mut().unwrap().remove("authorization");
+        }
+    }
+    e
+}
+
+fn form_pairs(query: &str) -> HashMap<String, String> {
+    query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+/// A table with one pull request in it, stored by the webhook function.
+async fn table_with_a_pull_request(sdk: &SdkConfig) -> String {
+    let table = unique("octoscope");
+    create_table(&aws_sdk_dynamodb::Client::new(sdk), &table).await.unwrap();
+    let bucket = unique("octoscope-archive");
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let env = HashMap::from([
+        ("OCTOSCOPE_TABLE", table.clone()),
+        ("OCTOSCOPE_ARCHIVE_BUCKET", bucket),
+        ("GITHUB_WEBHOOK_SECRET_PARAM", parameter(sdk, SECRET).await),
+    ]);
+    let config = WebhookConfig::load(|k| env.get(k).cloned()).unwrap();
+    let webhook = octoscope_webhook::app(&config, octoscope_webhook::Clients::new(sdk)).await.unwrap();
+    let body = octoscope_testkit::fixture("pull_request", "opened.payload.json");
+    let mut e: Value = serde_json::from_str(POST_WEBHOOK).unwrap();
+    e["body"] = json!(String::from_utf8(body.clone()).unwrap());
+    e["headers"]["x-github-delivery"] = json!(uuid::Uuid::new_v4().to_string());
+    e["headers"]["x-hub-signature-256"] = json!(octoscope_testkit::sign(SECRET, &body));
+    let (status, answer) = invoke(&webhook, e).await;
+    assert_eq!(status, 200, "{answer}");
+    table
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_get_answers_what_the_webhook_stored_to_a_bearer_of_a_token() {
+    // GIVEN a pull request stored by the webhook function, and the api function with a token parameter
+    let sdk = aws().await;
+    let table = table_with_a_pull_request(&sdk).await;
+    let env = HashMap::from([("OCTOSCOPE_TABLE", table), ("OCTOSCOPE_API_TOKENS_PARAM", parameter(&sdk, TOKEN).await)]);
+    let config = ApiConfig::load(|k| env.get(k).cloned()).unwrap();
+    let app = octoscope_api::app(&config, octoscope_api::Clients::new(&sdk)).await.unwrap();
+
+    // WHEN the dashboard asks for the repository's pull requests
+    let (status, page) = invoke(&app, serde_json::from_str(GET_PULLS).unwrap()).await;
+    assert_eq!(status, 401, "the fixture's token is not a configured one: {page}");
+    let (status, page) = invoke(&app, get("/api/pulls", "repo=Codertocat/Hello-World&state=all", Some(TOKEN))).await;
+
+    // THEN it gets the pull request the webhook stored
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["number"], 2);
+    assert_eq!(items[0]["repo"], "Codertocat/Hello-World");
+    let (status, detail) = invoke(&app, get("/api/pulls/Codertocat/Hello-World/2", "", Some(TOKEN))).await;
+    assert_eq!((status, &detail["number"]), (200, &json!(2)), "{detail}");
+    let (status, deliveries) = invoke(&app, get("/api/deliveries", "", Some(TOKEN))).await;
+    assert_eq!((status, deliveries["items"][0]["status"].as_str()), (200, Some("stored")), "{deliveries}");
+
+    // AND without a token it is refused; the webhook path is not served here
+    let (status, _) = invoke(&app, get("/api/pulls", "", None)).await;
+    assert_eq!(status, 401);
+    let (status, _) = invoke(&app, get("/webhook", "", Some(TOKEN))).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_gateway_auth_no_token_is_asked_and_a_bad_token_parameter_refuses_the_start() {
+    let sdk = aws().await;
+    let table = table_with_a_pull_request(&sdk).await;
+    // GIVEN OCTOSCOPE_API_AUTH=gateway WHEN a request comes without a token THEN it is answered
+    let env = HashMap::from([("OCTOSCOPE_TABLE", table.clone()), ("OCTOSCOPE_API_AUTH", "gateway".to_owned())]);
+    let app = octoscope_api::app(&ApiConfig::load(|k| env.get(k).cloned()).unwrap(), octoscope_api::Clients::new(&sdk))
+        .await
+        .unwrap();
+    let (status, health) = invoke(&app, get("/api/health", "", None)).await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")), "{health}");
+
+    // GIVEN a token parameter holding a short token WHEN the function starts THEN it is refused, naming the variable
+    let env =
+        HashMap::from([("OCTOSCOPE_TABLE", table), ("OCTOSCOPE_API_TOKENS_PARAM", parameter(&sdk, "short").await)]);
+    let err = octoscope_api::app(&ApiConfig::load(|k| env.get(k).cloned()).unwrap(), octoscope_api::Clients::new(&sdk))
+        .await
+        .unwrap_err();
+    let said = format!("{err:#}");
+    assert!(said.contains("OCTOSCOPE_API_TOKENS_PARAM") && !said.contains("short"), "{said}");
+}

@@ -1,0 +1,45 @@
+//! `dispatcher`: wiring only. Config and clients once at init, then the
+//! handler on the Lambda runtime (SQS events, partial batch responses).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
+use octoscope::adapters::aws::ecs::{EcsLauncher, EcsTaskSettings};
+use octoscope::adapters::clock::SystemClock;
+use octoscope::adapters::dynamodb::DynamoStore;
+use octoscope::config_aws::DispatcherConfig;
+use octoscope_dispatcher::{Dispatcher, handle};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let config = DispatcherConfig::load(|k| std::env::var(k).ok()).context("configuration refused")?;
+    let sdk = octoscope::adapters::aws::sdk_config().await;
+    let ecs = config.ecs;
+    let settings = EcsTaskSettings {
+        cluster: ecs.cluster,
+        task_definition: ecs.task_definition,
+        container_name: ecs.container,
+        subnets: ecs.subnets,
+        security_groups: ecs.security_groups,
+        assign_public_ip: ecs.assign_public_ip,
+    };
+    let dispatcher = Dispatcher {
+        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table)),
+        launcher: Arc::new(EcsLauncher::new(aws_sdk_ecs::Client::new(&sdk), settings)),
+        clock: Arc::new(SystemClock),
+    };
+    let dispatcher = &dispatcher;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, lambda_runtime::Error>(handle(dispatcher, event.payload).await)
+    }))
+    .await
+}
+
+/// Plain lines to CloudWatch (which stamps the time), filtered by `RUST_LOG`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).without_time().with_target(false).init();
+}

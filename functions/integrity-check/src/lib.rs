@@ -1,0 +1,78 @@
+//! The integrity-check function: on its EventBridge schedule, compare GitHub
+//! with the store (batched GraphQL counts, watermarks, branch heads, teams),
+//! ask GitHub to redeliver failed webhook deliveries, and send every gap to
+//! the SQS gap queue for the dispatcher.
+//!
+//! A failed check is an invocation error: EventBridge's asynchronous
+//! invocation retries it, and the check is recorded with its error either way.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use octoscope::adapters::aws::sqs::SqsGapQueue;
+use octoscope::adapters::clock::SystemClock;
+use octoscope::adapters::dynamodb::DynamoStore;
+use octoscope::adapters::github::GitHubClient;
+use octoscope::config_aws::{IntegrityConfig, resolve_github};
+use octoscope::ports::{Clock, Store};
+use octoscope::services::integrity::IntegrityService;
+use serde::Serialize;
+
+/// The clients the function is built from (built once, at init).
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
+        }
+    }
+}
+
+/// The check, wired: the store, GitHub (credential read from SSM), the queue.
+pub async fn service(
+    config: &IntegrityConfig,
+    env: &impl Fn(&str) -> Option<String>,
+    clients: Clients,
+) -> anyhow::Result<IntegrityService> {
+    let (settings, github) = resolve_github(&config.github, env, clients.ssm).await?;
+    let github = Arc::new(GitHubClient::new(github).await.context("connecting to GitHub")?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(clients.dynamodb, &config.table));
+    let queue = Arc::new(SqsGapQueue::new(clients.sqs, &config.queue_url, store.clone(), clock.clone()));
+    Ok(IntegrityService::new(store, github, queue, clock, settings.tracked))
+}
+
+/// What one check did: the function's answer (and its log line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub check_id: String,
+    pub repos_compared: u64,
+    pub orgs_compared: u64,
+    pub gaps: usize,
+    pub redelivered: u64,
+    pub github_requests: u64,
+}
+
+/// The Lambda handler: one check per scheduled event.
+pub async fn handle(service: &IntegrityService, event: EventBridgeEvent) -> anyhow::Result<Summary> {
+    tracing::info!(event = event.id.as_deref().unwrap_or("-"), detail_type = event.detail_type, "integrity check");
+    let run = service.check(false).await.context("integrity check")?;
+    let summary = Summary {
+        check_id: run.id,
+        repos_compared: run.repos_compared,
+        orgs_compared: run.orgs_compared,
+        gaps: run.gaps.len(),
+        redelivered: run.redelivered,
+        github_requests: run.requests,
+    };
+    tracing::info!(?summary, "integrity check done");
+    Ok(summary)
+}

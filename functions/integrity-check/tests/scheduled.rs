@@ -1,0 +1,95 @@
+//! The integrity-check function end to end: a real-shaped EventBridge
+//! scheduled event; GitHub is the fake (a ground-truth organisation), the
+//! store, the queue and the token parameter are on moto.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_config::{Region, SdkConfig};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_sdk_dynamodb::config::Credentials;
+use octoscope::adapters::aws::sqs::GapMessage;
+use octoscope::adapters::dynamodb::create_table;
+use octoscope::config_aws::IntegrityConfig;
+use octoscope::integrity::{GapKind, Target};
+use octoscope_fakehub::{FakeHub, OrgSpec};
+use octoscope_integrity_check::{Clients, handle, service};
+use octoscope_testkit::moto::{MotoServer, REGION, unique};
+
+const SCHEDULED: &str = include_str!("fixtures/eventbridge-scheduled.json");
+
+async fn aws() -> SdkConfig {
+    octoscope::adapters::aws::config_loader()
+        .endpoint_url(&MotoServer::shared().endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await
+}
+
+/// Every message on the queue (received, not deleted: they stay in flight).
+async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<GapMessage> {
+    let mut all = Vec::new();
+    loop {
+        let out = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+        if out.messages().is_empty() {
+            return all;
+        }
+        all.extend(out.messages().iter().map(|m| GapMessage::parse(m.body().unwrap()).unwrap()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_check_of_an_empty_store_queues_one_gap_message_per_difference_once() {
+    // GIVEN a ground-truth organisation on the fake GitHub, an empty table, a gap queue, a token parameter
+    let hub =
+        FakeHub::start(OrgSpec { repos: 3, pulls: 20, teams: 2, members: 6, ..OrgSpec::default() }).await.unwrap();
+    let (org, repos) = {
+        let o = hub.org();
+        (o.login.clone(), o.repos.iter().map(|r| r.full_name()).collect::<Vec<_>>())
+    };
+    let sdk = aws().await;
+    let table = unique("octoscope");
+    create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_url = sqs.create_queue().queue_name(unique("gaps")).send().await.unwrap().queue_url().unwrap().to_owned();
+    let param = format!("/octoscope/test/{}", unique("github-token"));
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(&param)
+        .value(hub.token())
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("OCTOSCOPE_TABLE", table),
+        ("OCTOSCOPE_GAP_QUEUE_URL", queue_url.clone()),
+        ("GITHUB_TOKEN_PARAM", param),
+        ("GITHUB_API_URL", hub.url.clone()),
+        ("OCTOSCOPE_ORGS", org.clone()),
+        ("OCTOSCOPE_REPOS", repos.join(",")),
+    ]);
+    let env = move |k: &str| env.get(k).cloned();
+    let config = IntegrityConfig::load(&env).unwrap();
+    let check = service(&config, &env, Clients::new(&sdk)).await.unwrap();
+    let event: EventBridgeEvent = serde_json::from_str(SCHEDULED).unwrap();
+
+    // WHEN the schedule fires
+    let summary = handle(&check, event.clone()).await.unwrap();
+
+    // THEN every repository and the organisation were compared, and each difference is one message
+    assert_eq!((summary.repos_compared, summary.orgs_compared), (3, 1), "{summary:?}");
+    let messages = drain(&sqs, &queue_url).await;
+    assert_eq!(messages.len(), summary.gaps, "{summary:?}");
+    let queued: BTreeSet<(String, GapKind)> = messages.iter().map(|m| (m.gap.target.to_string(), m.gap.kind)).collect();
+    for repo in &repos {
+        let target = Target::Repo(octoscope::domain::RepoName::parse(repo).unwrap()).to_string();
+        assert!(queued.contains(&(target, GapKind::Pulls)), "{queued:?}");
+    }
+    assert!(queued.contains(&(Target::Org(org).to_string(), GapKind::Teams)), "{queued:?}");
+
+    // WHEN it fires again before the dispatcher took them THEN the gaps are found again but not queued twice
+    let again = handle(&check, event).await.unwrap();
+    assert_eq!(again.gaps, summary.gaps);
+    assert!(drain(&sqs, &queue_url).await.is_empty(), "pending gaps are not sent twice");
+}
