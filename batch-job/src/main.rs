@@ -61,6 +61,12 @@ fn code(c: i32) -> ExitCode {
 
 /// Plain lines to the task's log (CloudWatch stamps the time), filtered by `RUST_LOG`.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).without_time().with_target(false).init();
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+    let log = tracing_subscriber::fmt::layer().with_ansi(false).without_time().with_target(false);
+    tracing_subscriber::registry().with(log).with(filter).init();
 }
