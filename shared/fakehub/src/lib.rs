@@ -89,7 +89,6 @@ pub enum Fault {
 /// The private key of the fake's GitHub App (test-only, see `keys/README.md`):
 /// JWTs signed with it mint installation tokens.
 pub const TEST_APP_PRIVATE_KEY: &str = include_str!("../keys/test-app.private.pem");
-pub(crate) const TEST_APP_PUBLIC_KEY: &str = include_str!("../keys/test-app.public.pem");
 
 /// A GitHub App installed on the organisation. Its JWTs (RS256, signed with
 /// [`TEST_APP_PRIVATE_KEY`], `iss` = `app_id`) are accepted on `/app/...`;

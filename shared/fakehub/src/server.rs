@@ -49,17 +49,16 @@ fn rest_routes(state: Arc<State>) -> Router<Arc<State>> {
 
 /// A JWT of the installed app: RS256 with the test key, unexpired, `iss` = the app id.
 fn app_jwt_valid(st: &State, token: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Claims {
-        iss: Value,
-    }
-    let Ok(key) = jsonwebtoken::DecodingKey::from_rsa_pem(crate::TEST_APP_PUBLIC_KEY.as_bytes()) else {
-        return false;
-    };
-    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    match jsonwebtoken::decode::<Claims>(token, &key, &validation) {
-        Ok(data) => {
-            let iss = data.claims.iss;
+    static PUBLIC: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let public = PUBLIC.get_or_init(|| {
+        octoscope::adapters::github::jwt::AppKey::from_pem(crate::TEST_APP_PRIVATE_KEY)
+            .expect("the test app key parses")
+            .public_key_der()
+            .to_vec()
+    });
+    match octoscope::adapters::github::jwt::verify(token, public, Utc::now()) {
+        Ok(claims) => {
+            let iss = &claims["iss"];
             iss.as_u64() == Some(st.config.app.app_id) || iss.as_str() == Some(&st.config.app.app_id.to_string())
         }
         Err(_) => false,

@@ -7,6 +7,7 @@
 //! `Retry-After` and secondary limits, and jittered exponential backoff on 5xx
 //! and timeouts. See [`RetryPolicy`].
 
+pub mod jwt;
 pub mod queries;
 
 mod model;
@@ -19,14 +20,14 @@ use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
 use http::Method;
 use octocrab::Octocrab;
-use octocrab::models::{AppId, InstallationId};
 use serde_json::json;
 
 use crate::domain::*;
 use crate::github::*;
+use jwt::AppKey;
 use model::*;
 pub use transport::RetryPolicy;
-use transport::{TokenSource, Transport};
+use transport::{AppTokens, TokenSource, Transport};
 
 /// `https://api.github.com`, when `GITHUB_API_URL` is not set.
 pub const PUBLIC_API_URL: &str = "https://api.github.com";
@@ -85,15 +86,20 @@ pub fn graphql_base(api_url: &str) -> String {
 }
 
 /// The one installation of a GitHub App (`GET /app/installations`, as the app).
-async fn sole_installation(app: &Octocrab) -> Result<u64, GitHubError> {
+async fn sole_installation(client: &Octocrab, key: &AppKey, app_id: u64) -> Result<u64, GitHubError> {
     #[derive(serde::Deserialize)]
     struct Installation {
         id: u64,
     }
-    let installs: Vec<Installation> = app
-        .get("/app/installations", Some(&[("per_page", "100")]))
-        .await
-        .map_err(|e| transport::classify_octocrab(e, "listing the app's installations"))?;
+    let installs: Vec<Installation> = transport::app_request(
+        client,
+        key,
+        app_id,
+        Method::GET,
+        "/app/installations?per_page=100",
+        "listing the app's installations",
+    )
+    .await?;
     match installs.as_slice() {
         [one] => Ok(one.id),
         other => Err(GitHubError::Forbidden(format!(
@@ -134,25 +140,21 @@ impl GitHubClient {
         let token = match config.auth {
             GitHubAuth::Token(t) => TokenSource::Static(t.into()),
             GitHubAuth::App { app_id, private_key_pem, installation_id } => {
-                let key = octocrab::EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).map_err(|e| {
+                let key = AppKey::from_pem(&private_key_pem).map_err(|e| {
                     GitHubError::Forbidden(format!("the GitHub App private key is not an RSA PEM key: {e}"))
                 })?;
-                let app = Octocrab::builder()
-                    .base_uri(rest_base.as_str())
-                    .context("GitHub API URL")
-                    .map_err(GitHubError::Protocol)?
-                    .app(AppId(app_id), key)
-                    .build()
-                    .context("building the GitHub App client")
-                    .map_err(GitHubError::Protocol)?;
-                let id = match installation_id {
+                let client = crab(&rest_base)?;
+                let installation_id = match installation_id {
                     Some(id) => id,
-                    None => sole_installation(&app).await?,
+                    None => sole_installation(&client, &key, app_id).await?,
                 };
-                let installation = app
-                    .installation(InstallationId(id))
-                    .map_err(|e| transport::classify_octocrab(e, "preparing the installation client"))?;
-                TokenSource::Installation(Box::new(installation))
+                TokenSource::App(Box::new(AppTokens {
+                    app_id,
+                    key,
+                    installation_id,
+                    client,
+                    cached: tokio::sync::Mutex::new(None),
+                }))
             }
         };
         Ok(Self { transport: Transport::new(rest, graphql, token, config.max_concurrency, config.retry), rest_base })

@@ -14,6 +14,7 @@ use octocrab::secrecy::{ExposeSecret as _, SecretString};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 
+use super::jwt::AppKey;
 use crate::domain::Timestamp;
 use crate::github::{GitHubError, RateBudget};
 
@@ -53,21 +54,88 @@ impl Default for RetryPolicy {
 /// Where the bearer token comes from.
 pub(crate) enum TokenSource {
     Static(SecretString),
-    /// A GitHub App installation client: octocrab mints the installation token
-    /// from the app's JWT and caches it until shortly before it expires.
-    Installation(Box<Octocrab>),
+    /// A GitHub App installation: the app's JWT mints an installation token,
+    /// cached until five minutes before it expires.
+    App(Box<AppTokens>),
 }
 
 impl TokenSource {
     async fn bearer(&self) -> Result<SecretString, GitHubError> {
         match self {
             Self::Static(t) => Ok(t.clone()),
-            Self::Installation(crab) => crab
-                .installation_token_with_buffer(chrono::Duration::minutes(5))
-                .await
-                .map_err(|e| classify_octocrab(e, "minting the app installation token")),
+            Self::App(app) => app.installation_token().await,
         }
     }
+}
+
+/// A GitHub App installation's tokens.
+pub(crate) struct AppTokens {
+    pub app_id: u64,
+    pub key: AppKey,
+    pub installation_id: u64,
+    /// The REST base, without credentials: the app's requests carry its JWT.
+    pub client: Octocrab,
+    pub cached: tokio::sync::Mutex<Option<(SecretString, Timestamp)>>,
+}
+
+impl AppTokens {
+    async fn installation_token(&self) -> Result<SecretString, GitHubError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((token, expires_at)) = cached.as_ref()
+            && *expires_at - Utc::now() > chrono::TimeDelta::minutes(5)
+        {
+            return Ok(token.clone());
+        }
+        #[derive(serde::Deserialize)]
+        struct Minted {
+            token: String,
+            expires_at: Timestamp,
+        }
+        let path = format!("/app/installations/{}/access_tokens", self.installation_id);
+        let minted: Minted = app_request(
+            &self.client,
+            &self.key,
+            self.app_id,
+            Method::POST,
+            &path,
+            "minting the app installation token",
+        )
+        .await?;
+        let token = SecretString::from(minted.token);
+        *cached = Some((token.clone(), minted.expires_at));
+        Ok(token)
+    }
+}
+
+/// One request as the app itself (its JWT as the bearer).
+pub(crate) async fn app_request<T: DeserializeOwned>(
+    crab: &Octocrab,
+    key: &AppKey,
+    app_id: u64,
+    method: Method,
+    path: &str,
+    what: &str,
+) -> Result<T, GitHubError> {
+    let jwt = key.jwt(app_id, Utc::now()).map_err(GitHubError::Protocol)?;
+    let mut auth = http::HeaderValue::try_from(format!("Bearer {jwt}"))
+        .map_err(|e| GitHubError::Protocol(anyhow::Error::new(e).context("the app JWT as a header")))?;
+    auth.set_sensitive(true);
+    let builder = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::ACCEPT, "application/vnd.github+json")
+        .header("x-github-api-version", "2022-11-28")
+        .header(header::AUTHORIZATION, auth);
+    let request = crab
+        .build_request::<()>(builder, None)
+        .map_err(|e| GitHubError::Protocol(anyhow::Error::new(e).context(format!("building {what}"))))?;
+    let response = crab.execute(request).await.map_err(|e| classify_octocrab(e, what))?;
+    let response = octocrab::map_github_error(response).await.map_err(|e| classify_octocrab(e, what))?;
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .map_err(|e| classify_octocrab(e, what))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).with_context(|| format!("decoding {what}")).map_err(GitHubError::Protocol)
 }
 
 /// Which API (and so which rate-limit bucket and base URL).
