@@ -11,7 +11,7 @@ DATA_DIR ?= ./octoscope-data
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
 	@echo "make demo         load a generated sample organisation into $(DATA_DIR) (then make run)"
-	@echo "make test         the whole test suite (test-rust, then test-dashboard)"
+	@echo "make test         the whole test suite (test-rust, test-dashboard, tf-check)"
 	@echo "make test-rust    every Rust test of every crate"
 	@echo "make bench        the ingest benchmark and the end-to-end load test"
 	@echo "make drive        post every shared example payload and hostile input to a running build"
@@ -36,8 +36,9 @@ frontend/dist/index.html: $(shell find frontend/src -type f 2>/dev/null) fronten
 build:
 	$(CARGO) build --release -p octoscope
 
-# The whole suite: every Rust test, then the dashboard in a real browser.
-test: test-rust test-dashboard
+# The whole suite: every Rust test (AWS adapters and functions against a local
+# moto server), the dashboard in a real browser, then the Terraform checks.
+test: test-rust test-dashboard tf-check
 
 # Every test of every crate, benches compiled and run once as tests.
 test-rust:
