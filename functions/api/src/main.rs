@@ -8,7 +8,7 @@ use octoscope::config_aws::ApiConfig;
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let config = ApiConfig::load(|k| std::env::var(k).ok()).context("configuration refused")?;
-    let sdk = octoscope::adapters::aws::sdk_config().await;
+    let sdk = octoscope::adapters::aws::lambda_sdk_config();
     let app = octoscope_api::app(&config, octoscope_api::Clients::new(&sdk)).await?;
     lambda_http::run(app).await
 }

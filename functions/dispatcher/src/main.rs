@@ -16,7 +16,7 @@ use octoscope_dispatcher::{Dispatcher, handle};
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let config = DispatcherConfig::load(|k| std::env::var(k).ok()).context("configuration refused")?;
-    let sdk = octoscope::adapters::aws::sdk_config().await;
+    let sdk = octoscope::adapters::aws::lambda_sdk_config();
     let ecs = config.ecs;
     let settings = EcsTaskSettings {
         cluster: ecs.cluster,

@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let env = |k: &str| std::env::var(k).ok();
     let config = IntegrityConfig::load(env).context("configuration refused")?;
-    let sdk = octoscope::adapters::aws::sdk_config().await;
+    let sdk = octoscope::adapters::aws::lambda_sdk_config();
     let service = service(&config, &env, Clients::new(&sdk)).await?;
     let service = &service;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| async move {

@@ -8,7 +8,7 @@ use octoscope::config_aws::WebhookConfig;
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let config = WebhookConfig::load(|k| std::env::var(k).ok()).context("configuration refused")?;
-    let sdk = octoscope::adapters::aws::sdk_config().await;
+    let sdk = octoscope::adapters::aws::lambda_sdk_config();
     let app = octoscope_webhook::app(&config, octoscope_webhook::Clients::new(&sdk)).await?;
     lambda_http::run(app).await
 }

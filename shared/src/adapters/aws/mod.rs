@@ -37,8 +37,35 @@ pub fn config_loader() -> aws_config::ConfigLoader {
 }
 
 fn loader() -> aws_config::ConfigLoader {
-    let http = Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring)).build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http)
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https())
+}
+
+fn https() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring)).build_https()
+}
+
+/// The SDK configuration inside a Lambda function, from what the Lambda
+/// runtime puts in the environment: the region (`AWS_REGION`), the execution
+/// role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`), and `AWS_ENDPOINT_URL` when set (tests). The same
+/// HTTPS client, retry and timeouts as [`sdk_config`], but without the
+/// provider chain (profiles, SSO, STS web identity, container and instance
+/// metadata): a function never needs them, and leaving them unreferenced
+/// keeps them (and the STS client) out of each function's zip.
+pub fn lambda_sdk_config() -> SdkConfig {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(https())
+        .credentials_provider(SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new()))
+        .time_source(aws_smithy_async::time::SharedTimeSource::default())
+        .retry_config(aws_config::retry::RetryConfig::standard());
+    config.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
+    config.set_region(var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).map(aws_config::Region::new));
+    config.set_endpoint_url(var("AWS_ENDPOINT_URL"));
+    config.build()
 }
 
 /// Whether an SDK error, after the SDK's own retries, may still go away:
