@@ -16,7 +16,7 @@ use octoscope_batch_job::{exit, fail_before_start, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
+    octoscope::adapters::aws::init_logging();
     let env = |k: &str| std::env::var(k).ok();
     let config = match BatchJobConfig::load(env) {
         Ok(c) => c,
@@ -57,16 +57,4 @@ async fn connect(
 
 fn code(c: i32) -> ExitCode {
     ExitCode::from(u8::try_from(c).unwrap_or(1))
-}
-
-/// Plain lines to the task's log (CloudWatch stamps the time), filtered by `RUST_LOG`.
-fn init_tracing() {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
-        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
-    let log = tracing_subscriber::fmt::layer().with_ansi(false).without_time().with_target(false);
-    tracing_subscriber::registry().with(log).with(filter).init();
 }

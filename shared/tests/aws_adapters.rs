@@ -18,7 +18,7 @@ use octoscope::domain::*;
 use octoscope::integrity::{Gap, GapKind, ResyncJob, Target};
 use octoscope::ports::{ArchiveCursor, GapQueue, JobLauncher, QueueError, RawArchive, Store};
 use octoscope::webhook::WebhookSecrets;
-use octoscope_testkit::moto::{MotoServer, REGION, ecs_container_numbers_as_strings, unique};
+use octoscope_testkit::moto::{MotoServer, REGION, unique};
 
 async fn aws() -> SdkConfig {
     config_loader()
@@ -318,39 +318,9 @@ fn sqs_a_malformed_body_names_the_problem() {
 
 // ---- ECS ------------------------------------------------------------------
 
-/// moto for ECS behind a small proxy that corrects one field type in its
-/// answers (see `ecs_container_numbers_as_strings`): without it the SDK
-/// refuses moto's RunTask and DescribeTasks answers. Everything else passes
-/// through unchanged. Returns the proxy's endpoint.
-async fn ecs_proxy() -> String {
-    use axum::body::{Body, Bytes};
-    use axum::http::{HeaderMap, Method, StatusCode, Uri};
-    use axum::response::{IntoResponse, Response};
-
-    async fn pass(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-        let headers: Vec<(String, String)> =
-            headers.iter().filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned()))).collect();
-        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        match MotoServer::shared().forward(method.as_str(), path, &headers, body.to_vec()).await {
-            Ok(f) => {
-                let mut response = Response::builder().status(f.status);
-                for (k, v) in &f.headers {
-                    response = response.header(k, v);
-                }
-                response.body(Body::from(ecs_container_numbers_as_strings(&f.body))).unwrap()
-            }
-            Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-        }
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(pass)).await.unwrap() });
-    format!("http://{addr}")
-}
-
 async fn ecs_setup(cfg: &SdkConfig) -> (aws_sdk_ecs::Client, EcsTaskSettings) {
     use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
-    let proxy = ecs_proxy().await;
+    let proxy = octoscope_testkit::moto::ecs_proxy().await;
     let client = aws_sdk_ecs::Client::from_conf(aws_sdk_ecs::config::Builder::from(cfg).endpoint_url(proxy).build());
     let cluster = unique("octoscope");
     client.create_cluster().cluster_name(&cluster).send().await.unwrap();

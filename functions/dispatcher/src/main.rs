@@ -14,7 +14,7 @@ use octoscope_dispatcher::{Dispatcher, handle};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_tracing();
+    octoscope::adapters::aws::init_logging();
     let config = DispatcherConfig::load(|k| std::env::var(k).ok()).context("configuration refused")?;
     let sdk = octoscope::adapters::aws::lambda_sdk_config();
     let ecs = config.ecs;
@@ -36,16 +36,4 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Ok::<SqsBatchResponse, lambda_runtime::Error>(handle(dispatcher, event.payload).await)
     }))
     .await
-}
-
-/// Plain lines to CloudWatch (which stamps the time), filtered by `RUST_LOG`.
-fn init_tracing() {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
-        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
-    let log = tracing_subscriber::fmt::layer().with_ansi(false).without_time().with_target(false);
-    tracing_subscriber::registry().with(log).with(filter).init();
 }

@@ -35,44 +35,15 @@ struct World {
     settings: EcsTaskSettings,
 }
 
-/// moto's ECS behind a small proxy that turns the task containers' `cpu` and
-/// `memory` into strings, as ECS defines them (moto 5 answers numbers, which
-/// the SDK refuses); nothing else changes. Returns the proxy's endpoint.
-async fn ecs_proxy() -> String {
-    use axum::body::{Body, Bytes};
-    use axum::http::{HeaderMap, Method, StatusCode, Uri};
-    use axum::response::{IntoResponse, Response};
-    use octoscope_testkit::moto::ecs_container_numbers_as_strings;
-
-    async fn pass(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-        let headers: Vec<(String, String)> =
-            headers.iter().filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned()))).collect();
-        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        match MotoServer::shared().forward(method.as_str(), path, &headers, body.to_vec()).await {
-            Ok(f) => {
-                let mut response = Response::builder().status(f.status);
-                for (k, v) in &f.headers {
-                    response = response.header(k, v);
-                }
-                response.body(Body::from(ecs_container_numbers_as_strings(&f.body))).unwrap()
-            }
-            Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-        }
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(pass)).await.unwrap() });
-    format!("http://{addr}")
-}
-
 /// A table, an ECS cluster with a Fargate task definition, a VPC network.
 async fn world(sdk: &SdkConfig) -> World {
     use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let table = unique("octoscope");
     create_table(&dynamodb, &table).await.unwrap();
-    let ecs =
-        aws_sdk_ecs::Client::from_conf(aws_sdk_ecs::config::Builder::from(sdk).endpoint_url(ecs_proxy().await).build());
+    let ecs = aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(sdk).endpoint_url(octoscope_testkit::moto::ecs_proxy().await).build(),
+    );
     let cluster = unique("octoscope");
     ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
     let family = unique("octoscope-batch-job");

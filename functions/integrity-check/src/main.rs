@@ -10,7 +10,7 @@ use octoscope_integrity_check::{Clients, handle, service};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_tracing();
+    octoscope::adapters::aws::init_logging();
     let env = |k: &str| std::env::var(k).ok();
     let config = IntegrityConfig::load(env).context("configuration refused")?;
     let sdk = octoscope::adapters::aws::lambda_sdk_config();
@@ -20,16 +20,4 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         handle(service, event.payload).await.map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
     }))
     .await
-}
-
-/// Plain lines to CloudWatch (which stamps the time), filtered by `RUST_LOG`.
-fn init_tracing() {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
-        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
-    let log = tracing_subscriber::fmt::layer().with_ansi(false).without_time().with_target(false);
-    tracing_subscriber::registry().with(log).with(filter).init();
 }

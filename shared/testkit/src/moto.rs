@@ -175,6 +175,40 @@ impl MotoServer {
     }
 }
 
+/// moto for ECS behind a small proxy on a free loopback port that corrects
+/// one field type in its answers ([`ecs_container_numbers_as_strings`]):
+/// without it the SDK refuses moto's RunTask and DescribeTasks answers.
+/// Everything else passes through unchanged. Returns the proxy's endpoint.
+pub async fn ecs_proxy() -> String {
+    use axum::body::{Body, Bytes};
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    use axum::response::{IntoResponse, Response};
+
+    async fn pass(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+        let headers: Vec<(String, String)> =
+            headers.iter().filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned()))).collect();
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        match MotoServer::shared().forward(method.as_str(), path, &headers, body.to_vec()).await {
+            Ok(f) => {
+                let mut response = Response::builder().status(f.status);
+                for (k, v) in &f.headers {
+                    response = response.header(k, v);
+                }
+                response
+                    .body(Body::from(ecs_container_numbers_as_strings(&f.body)))
+                    .unwrap_or_else(|e| (StatusCode::BAD_GATEWAY, e.to_string()).into_response())
+            }
+            Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(
+        async move { axum::serve(listener, axum::Router::new().fallback(pass)).await.expect("the ECS proxy") },
+    );
+    format!("http://{addr}")
+}
+
 /// moto (5.2) answers ECS `RunTask` / `DescribeTasks` with each container's
 /// `cpu` and `memory` as JSON numbers, copied from the task definition; in
 /// the ECS API (and so in the Rust SDK, which refuses the answer) they are

@@ -68,6 +68,22 @@ pub fn lambda_sdk_config() -> SdkConfig {
     config.build()
 }
 
+/// Logging for the functions and the batch job: plain lines on stdout (which
+/// CloudWatch stamps with the time), filtered by `RUST_LOG` read as targets
+/// (`info`, `octoscope=debug,warn`; no regex engine linked), `info` when unset
+/// or unreadable.
+pub fn init_logging() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let log = tracing_subscriber::fmt::layer().with_ansi(false).without_time().with_target(false);
+    tracing_subscriber::registry().with(log).with(filter).init();
+}
+
 /// Whether an SDK error, after the SDK's own retries, may still go away:
 /// throttling, a 5xx, a timeout or a connection that could not be made. A
 /// 4xx that is not throttling (a missing table, access denied, a bad request)
