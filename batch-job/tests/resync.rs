@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use aws_config::{Region, SdkConfig};
-use aws_sdk_dynamodb::config::Credentials;
+use aws_config::SdkConfig;
 use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::dynamodb::{DynamoStore, create_table};
 use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig};
@@ -18,17 +17,12 @@ use octoscope::integrity::{GapKind, JobRecord, JobState, Target};
 use octoscope::ports::{PageRequest, PullFilter, Store};
 use octoscope_batch_job::{Outcome, exit, run};
 use octoscope_fakehub::{FakeHub, Org, OrgSpec};
-use octoscope_testkit::moto::{MotoServer, REGION, unique};
+use octoscope_testkit::moto::{MotoServer, unique};
 
 const BIN: &str = env!("CARGO_BIN_EXE_batch-job");
 
 async fn aws() -> SdkConfig {
-    octoscope::adapters::aws::config_loader()
-        .endpoint_url(&MotoServer::shared().endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    MotoServer::shared().sdk_config().await
 }
 
 async fn table(sdk: &SdkConfig) -> (String, Arc<DynamoStore>) {

@@ -4,29 +4,23 @@
 
 use std::sync::Arc;
 
-use aws_config::{Region, SdkConfig};
-use aws_sdk_s3::config::Credentials;
+use aws_config::SdkConfig;
 use chrono::{TimeDelta, TimeZone as _, Utc};
 use octoscope::adapters::aws::ecs::{EcsLauncher, EcsTaskSettings, JOB_ID_ENV, JOB_ID_TAG, started_by};
 use octoscope::adapters::aws::s3::S3Archive;
+use octoscope::adapters::aws::sqs;
 use octoscope::adapters::aws::sqs::{GapMessage, SqsGapQueue, release_pending};
 use octoscope::adapters::aws::ssm::{SecretError, SecretParameter};
-use octoscope::adapters::aws::{config_loader, sqs};
 use octoscope::adapters::clock::ManualClock;
 use octoscope::adapters::sqlite::SqliteStore;
 use octoscope::domain::*;
 use octoscope::integrity::{Gap, GapKind, ResyncJob, Target};
 use octoscope::ports::{ArchiveCursor, GapQueue, JobLauncher, QueueError, RawArchive, Store};
 use octoscope::webhook::WebhookSecrets;
-use octoscope_testkit::moto::{MotoServer, REGION, unique};
+use octoscope_testkit::moto::{MotoServer, unique};
 
 async fn aws() -> SdkConfig {
-    config_loader()
-        .endpoint_url(&MotoServer::shared().endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    MotoServer::shared().sdk_config().await
 }
 
 fn s3(cfg: &SdkConfig) -> aws_sdk_s3::Client {

@@ -3,14 +3,13 @@
 
 use std::collections::HashMap;
 
-use aws_config::{Region, SdkConfig};
-use aws_sdk_dynamodb::config::Credentials;
+use aws_config::SdkConfig;
 use axum::Router;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service as _};
 use octoscope::adapters::dynamodb::create_table;
 use octoscope::config_aws::{ApiConfig, WebhookConfig};
-use octoscope_testkit::moto::{MotoServer, REGION, unique};
+use octoscope_testkit::moto::{MotoServer, unique};
 use serde_json::{Value, json};
 
 const GET_PULLS: &str = include_str!("fixtures/apigw-v2-get-pulls.json");
@@ -19,12 +18,7 @@ const SECRET: &str = "a-webhook-secret-for-the-api-tests";
 const TOKEN: &str = "an-api-token-of-enough-length";
 
 async fn aws() -> SdkConfig {
-    octoscope::adapters::aws::config_loader()
-        .endpoint_url(&MotoServer::shared().endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    MotoServer::shared().sdk_config().await
 }
 
 async fn parameter(sdk: &SdkConfig, value: &str) -> String {

@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_dynamodb::config::Credentials;
 use octoscope::adapters::aws::ecs::{EcsLauncher, EcsTaskSettings, JOB_ID_ENV};
 use octoscope::adapters::aws::sqs::GapMessage;
 use octoscope::adapters::clock::SystemClock;
@@ -14,19 +13,14 @@ use octoscope::domain::RepoName;
 use octoscope::integrity::{Gap, GapKind, JobState, Target};
 use octoscope::ports::Store;
 use octoscope_dispatcher::{Dispatcher, dispatch, handle};
-use octoscope_testkit::moto::{MotoServer, REGION, unique};
+use octoscope_testkit::moto::{MotoServer, unique};
 use serde_json::{Value, json};
 
 const FIXTURE: &str = include_str!("fixtures/sqs-gap-batch.json");
 const TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 async fn aws() -> SdkConfig {
-    octoscope::adapters::aws::config_loader()
-        .endpoint_url(&MotoServer::shared().endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    MotoServer::shared().sdk_config().await
 }
 
 struct World {

@@ -4,26 +4,20 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use aws_sdk_dynamodb::config::Credentials;
 use octoscope::adapters::aws::sqs::GapMessage;
 use octoscope::adapters::dynamodb::create_table;
 use octoscope::config_aws::IntegrityConfig;
 use octoscope::integrity::{GapKind, Target};
 use octoscope_fakehub::{FakeHub, OrgSpec};
 use octoscope_integrity_check::{Clients, handle, service};
-use octoscope_testkit::moto::{MotoServer, REGION, unique};
+use octoscope_testkit::moto::{MotoServer, unique};
 
 const SCHEDULED: &str = include_str!("fixtures/eventbridge-scheduled.json");
 
 async fn aws() -> SdkConfig {
-    octoscope::adapters::aws::config_loader()
-        .endpoint_url(&MotoServer::shared().endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    MotoServer::shared().sdk_config().await
 }
 
 /// Every message on the queue (received, not deleted: they stay in flight).

@@ -4,8 +4,7 @@
 
 use std::collections::HashMap;
 
-use aws_config::{Region, SdkConfig};
-use aws_sdk_dynamodb::config::Credentials;
+use aws_config::SdkConfig;
 use axum::Router;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service as _};
@@ -13,7 +12,7 @@ use octoscope::adapters::dynamodb::{DynamoStore, create_table};
 use octoscope::config_aws::WebhookConfig;
 use octoscope::domain::RepoName;
 use octoscope::ports::{DeliveryFilter, PageRequest, Store};
-use octoscope_testkit::moto::{MotoServer, REGION, unique};
+use octoscope_testkit::moto::{MotoServer, unique};
 use octoscope_webhook::{Clients, app};
 use serde_json::{Value, json};
 
@@ -21,12 +20,7 @@ const SECRET: &str = "a-webhook-secret-for-the-lambda-tests";
 const FIXTURE: &str = include_str!("fixtures/apigw-v2-post-webhook.json");
 
 async fn aws() -> SdkConfig {
-    octoscope::adapters::aws::config_loader()
-        .endpoint_url(&MotoServer::shared().endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    MotoServer::shared().sdk_config().await
 }
 
 /// A table, a bucket (unless `bucket` is false: the name only) and the

@@ -79,6 +79,17 @@ impl MotoServer {
         }
     }
 
+    /// The SDK configuration for this server: its endpoint, [`REGION`], fake
+    /// credentials, and the product's HTTPS client and retry settings.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        octoscope::adapters::aws::config_loader()
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "moto"))
+            .load()
+            .await
+    }
+
     /// Environment for a process that should talk to this server (a spawned
     /// binary, `cargo lambda watch`): endpoint, region and fake credentials.
     pub fn env(&self) -> Vec<(&'static str, String)> {
