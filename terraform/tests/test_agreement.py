@@ -18,7 +18,8 @@ link a Lambda runtime) and for the Fargate batch job:
    form OCTOSCOPE_*, GITHUB_*, RUST_LOG in its code path: the crate's src/
    (test modules left out) plus the impl blocks of shared/src/config_aws.rs it
    calls (`WebhookConfig::load` -> `impl WebhookConfig`, and, to a fixed point,
-   every config type and helper fn those blocks call). Every such name must be
+   every config type and helper fn those blocks call), and the fns of
+   shared/src/adapters/aws/mod.rs it calls by path (`aws::init_logging()`). Every such name must be
    a key of the module call's `environment` map (values may be null when a
    setting is optional) and every key there must be read by the code. Names in
    TRANSLATED are the one-machine names that AWS mode fills from an SSM
@@ -340,6 +341,13 @@ def sdk_actions(files: dict[str, str]) -> dict[str, set[str]]:
     return found
 
 
+def config_sources(repo: Path) -> str:
+    """config_aws.rs and the AWS adapters' shared module (SDK config, logging:
+    `aws::init_logging()` reads RUST_LOG), whose fns a function calls by path."""
+    shared = repo / "shared" / "src"
+    return (shared / "config_aws.rs").read_text() + "\n" + (shared / "adapters" / "aws" / "mod.rs").read_text()
+
+
 def config_items(config_src: str) -> dict[str, str]:
     """Name -> source of each `impl Name { }` block and top-level `fn name()` of config_aws.rs."""
     items: dict[str, str] = {}
@@ -360,7 +368,8 @@ def env_reads(crate: Crate, config_src: str) -> set[str]:
             if name in seen:
                 continue
             if name.startswith("fn "):
-                if re.search(r"(?<![\w.:])" + re.escape(name[3:]) + r"\s*\(", text):
+                fn = re.escape(name[3:])
+                if re.search(r"(?<![\w.:])" + fn + r"\s*\(", text) or re.search(r"\baws::" + fn + r"\s*\(", text):
                     new.add(name)
             elif re.search(r"\b" + name + r"::", text) or re.search(r"\b" + name + r"\b", text) and name.endswith("Params"):
                 new.add(name)
@@ -646,7 +655,7 @@ def run(repo: Path) -> int:
     crates = workspace_crates(repo)
     expected = {"webhook", "api", "integrity-check", "dispatcher"}
     missing = sorted(expected - {n for n, c in crates.items() if c.is_lambda})
-    errors, report = check(crates, config_path.read_text(), tf)
+    errors, report = check(crates, config_sources(repo), tf)
     for m in missing:
         errors.insert(0, f"Lambda crate {m} is missing: expected functions/{m} (a Cargo package with a bin {m} on lambda_runtime/lambda_http)")
     print("\n".join(report))
@@ -720,7 +729,7 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
     if not config_path.exists() or not {"webhook", "integrity-check", "dispatcher"} <= set(crates):
         print("FAIL the Lambda crates or shared/src/config_aws.rs are missing: the mutation self-test needs them")
         return 1
-    config_src = config_path.read_text()
+    config_src = config_sources(repo)
 
     def mutated(edit) -> list[str]:
         with tempfile.TemporaryDirectory() as tmp:
