@@ -13,7 +13,7 @@ use octoscope::adapters::dynamodb::{DynamoStore, create_table};
 use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig};
 use octoscope::domain::*;
 use octoscope::github::*;
-use octoscope::integrity::{GapKind, JobRecord, JobState, Target};
+use octoscope::integrity::{GapKind, JobRecord, JobState, ResyncJob, Target};
 use octoscope::ports::{PageRequest, PullFilter, Store};
 use octoscope_batch_job::{Outcome, exit, run};
 use octoscope_fakehub::{FakeHub, Org, OrgSpec};
@@ -41,22 +41,8 @@ async fn github(hub: &FakeHub) -> Arc<GitHubClient> {
 async fn queued(store: &dyn Store, target: Target, kinds: Vec<GapKind>) -> String {
     let id = format!("resync-{}-{target}", unique("test"));
     let now = chrono::Utc::now();
-    store
-        .save_job(&JobRecord {
-            id: id.clone(),
-            target: target.clone(),
-            kinds,
-            watermark: None,
-            state: JobState::Queued,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            written: 0,
-            requests: 0,
-            error: None,
-        })
-        .await
-        .unwrap();
+    let job = ResyncJob { id: id.clone(), target: target.clone(), kinds, watermark: None };
+    store.save_job(&JobRecord::queued(&job, now)).await.unwrap();
     assert!(store.try_lock(&target.to_string(), &id, now, chrono::TimeDelta::minutes(15)).await.unwrap());
     id
 }

@@ -119,6 +119,25 @@ pub struct JobRecord {
     pub error: Option<String>,
 }
 
+impl JobRecord {
+    /// A job as the dispatcher records it before starting it.
+    pub fn queued(job: &ResyncJob, at: Timestamp) -> Self {
+        Self {
+            id: job.id.clone(),
+            target: job.target.clone(),
+            kinds: job.kinds.clone(),
+            watermark: job.watermark,
+            state: JobState::Queued,
+            created_at: at,
+            started_at: None,
+            finished_at: None,
+            written: 0,
+            requests: 0,
+            error: None,
+        }
+    }
+}
+
 /// One run of the integrity check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckRun {

@@ -121,19 +121,7 @@ async fn start(d: &Dispatcher, job: &ResyncJob) -> anyhow::Result<Started> {
         tracing::info!(target = %job.target, "a resync of this target is running; the next check queues what is left");
         return Ok(Started::Busy);
     }
-    let mut record = JobRecord {
-        id: job.id.clone(),
-        target: job.target.clone(),
-        kinds: job.kinds.clone(),
-        watermark: job.watermark,
-        state: JobState::Queued,
-        created_at: now,
-        started_at: None,
-        finished_at: None,
-        written: 0,
-        requests: 0,
-        error: None,
-    };
+    let mut record = JobRecord::queued(job, now);
     let launched = match d.store.save_job(&record).await {
         Ok(()) => d.launcher.launch(job).await.map_err(|e| {
             let retryable = e.is_retryable();

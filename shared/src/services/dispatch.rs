@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use std::collections::BTreeMap;
 
-use crate::integrity::{Gap, JobRecord, JobState, ResyncJob, Target};
+use crate::integrity::{Gap, JobRecord, ResyncJob, Target};
 use crate::ports::{Clock, JobLauncher, Store};
 
 /// Coalesce `gaps` by target: one job per target, every kind, the oldest watermark.
@@ -30,22 +30,7 @@ pub async fn dispatch(
 ) -> anyhow::Result<Vec<ResyncJob>> {
     let jobs = coalesce(gaps, clock);
     for job in &jobs {
-        store
-            .save_job(&JobRecord {
-                id: job.id.clone(),
-                target: job.target.clone(),
-                kinds: job.kinds.clone(),
-                watermark: job.watermark,
-                state: JobState::Queued,
-                created_at: clock.now(),
-                started_at: None,
-                finished_at: None,
-                written: 0,
-                requests: 0,
-                error: None,
-            })
-            .await
-            .context("recording a resync job")?;
+        store.save_job(&JobRecord::queued(job, clock.now())).await.context("recording a resync job")?;
         launcher.launch(job).await.with_context(|| format!("launching {}", job.id))?;
     }
     Ok(jobs)
