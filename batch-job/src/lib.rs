@@ -10,10 +10,10 @@
 
 use std::sync::Arc;
 
-use octoscope::github::GitHubSource;
-use octoscope::integrity::{JobRecord, JobState, ResyncJob};
+use octoscope::domain::{JobRecord, JobState, ResyncJob};
+use octoscope::error::error_chain;
+use octoscope::ports::GitHubSource;
 use octoscope::ports::{Clock, Store, StoreError};
-use octoscope::services::ingest::error_chain;
 use octoscope::services::resync::{Progress, ResyncError, ResyncService};
 
 /// Exit codes of the binary.

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::dynamodb::DynamoStore;
 use octoscope::adapters::github::GitHubClient;
-use octoscope::config_aws::{BatchJobConfig, resolve_github};
-use octoscope::github::GitHubSource;
+use octoscope::config::aws::{BatchJobConfig, resolve_github};
+use octoscope::ports::GitHubSource;
 use octoscope::ports::{Clock, Store};
 use octoscope_batch_job::{exit, fail_before_start, run};
 
@@ -39,7 +39,7 @@ async fn main() -> ExitCode {
     match run(store, github, clock, &config.job_id).await {
         Ok(_) => code(exit::OK),
         Err(e) => {
-            let chain = octoscope::services::ingest::error_chain(&e);
+            let chain = octoscope::error::error_chain(&e);
             tracing::error!(job = config.job_id, retryable = e.is_retryable(), error = chain, "the job failed");
             code(e.exit_code())
         }

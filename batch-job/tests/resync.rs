@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::dynamodb::{DynamoStore, create_table};
 use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig};
 use octoscope::domain::*;
-use octoscope::github::*;
-use octoscope::integrity::{GapKind, JobRecord, JobState, ResyncJob, Target};
+use octoscope::domain::{GapKind, JobRecord, JobState, ResyncJob, Target};
+use octoscope::ports::*;
 use octoscope::ports::{PageRequest, PullFilter, Store};
 use octoscope_batch_job::{Outcome, exit, run};
 use octoscope_fakehub::{FakeHub, Org, OrgSpec};

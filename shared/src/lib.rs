@@ -8,13 +8,9 @@ pub mod adapters;
 #[cfg(feature = "api")]
 pub mod api;
 pub mod config;
-#[cfg(feature = "aws")]
-pub mod config_aws;
 pub mod domain;
-pub mod github;
-pub mod integrity;
-pub mod metrics_views;
+pub mod error;
 pub mod ports;
+pub mod read;
 pub mod services;
-pub mod views;
 pub mod webhook;

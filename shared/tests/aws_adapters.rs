@@ -14,7 +14,7 @@ use octoscope::adapters::aws::ssm::{SecretError, SecretParameter};
 use octoscope::adapters::clock::ManualClock;
 use octoscope::adapters::sqlite::SqliteStore;
 use octoscope::domain::*;
-use octoscope::integrity::{Gap, GapKind, ResyncJob, Target};
+use octoscope::domain::{Gap, GapKind, ResyncJob, Target};
 use octoscope::ports::{ArchiveCursor, GapQueue, JobLauncher, QueueError, RawArchive, Store};
 use octoscope::webhook::WebhookSecrets;
 use octoscope_testkit::moto::{MotoServer, unique};

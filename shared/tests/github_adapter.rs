@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig, RetryPolicy};
 use octoscope::domain::*;
-use octoscope::github::*;
+use octoscope::ports::*;
 use octoscope_fakehub::{self as fake, AppSpec, FakeHub, Fault, Faults, HubConfig, OrgSpec, RateLimit, WebhookSpec};
 
 fn fast_retries() -> RetryPolicy {

@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use chrono::{Duration, TimeZone, Utc};
 use common::TestApp;
 use octoscope::domain::*;
-use octoscope::integrity::{CheckRun, Gap, GapKind, JobRecord, JobState, Target};
-use octoscope::ports::Store;
+use octoscope::domain::{CheckRun, Gap, GapKind, JobRecord, JobState, Target};
+use octoscope::ports::store::*;
 use serde_json::Value;
 
 /// Monday 2026-03-02 09:00 UTC (ISO week 2026-W10), plus `hours`.
@@ -519,7 +519,7 @@ async fn query_parameters_are_strict() {
 
 /// Every `.route("…")` in api.rs, as the client sees it (under `/api` unless the webhook).
 fn router_paths() -> Vec<String> {
-    let src = include_str!("../src/api.rs");
+    let src = include_str!("../src/api/mod.rs");
     src.split(".route(\"")
         .skip(1)
         .map(|rest| rest.split('"').next().unwrap())

@@ -8,8 +8,9 @@ use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig};
 use octoscope::adapters::sqlite::SqliteStore;
 use octoscope::domain::RepoName;
-use octoscope::integrity::{GapKind, JobState, ResyncJob, Target};
-use octoscope::ports::{PageRequest, Store};
+use octoscope::domain::{GapKind, JobState, ResyncJob, Target};
+use octoscope::ports::PageRequest;
+use octoscope::ports::store::*;
 use octoscope::services::resync::{ResyncError, ResyncService};
 use octoscope_fakehub::{FakeHub, OrgSpec};
 

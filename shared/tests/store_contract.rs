@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{Duration, TimeDelta, TimeZone, Utc};
 use octoscope::domain::*;
-use octoscope::integrity::{CheckRun, Gap, GapKind, JobRecord, JobState, Target};
-use octoscope::metrics_views::*;
+use octoscope::domain::{CheckRun, Gap, GapKind, JobRecord, JobState, Target};
 use octoscope::ports::*;
-use octoscope::views::{CommitView, DeliveryView, WorkflowRunView};
+use octoscope::read::*;
+use octoscope::read::{CommitView, DeliveryView, WorkflowRunView};
 
 /// Makes fresh, empty stores of one adapter.
 #[async_trait]
@@ -38,7 +38,7 @@ struct Dynamo;
 #[async_trait]
 impl Backend for Dynamo {
     async fn store(&self) -> Arc<dyn Store> {
-        use octoscope::adapters::dynamodb::{DynamoStore, create_table};
+        use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
         let client = dynamo_client().await;
         let table = octoscope_testkit::moto::unique("octoscope");
         create_table(&client, &table).await.expect("create table");
@@ -66,8 +66,8 @@ async fn dynamo_client_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
 /// DynamoDB only: SDK errors keep their kind.
 #[cfg(feature = "dynamodb")]
 mod dynamodb_errors {
-    use octoscope::adapters::dynamodb::DynamoStore;
-    use octoscope::ports::{PageRequest, Store, StoreError};
+    use octoscope::adapters::aws::dynamodb::DynamoStore;
+    use octoscope::ports::{JobStore, PageRequest, StoreError};
 
     #[tokio::test]
     async fn a_missing_table_is_not_retryable_and_an_unreachable_store_is() {

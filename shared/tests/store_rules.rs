@@ -4,7 +4,8 @@
 use chrono::{Duration, TimeZone, Utc};
 use octoscope::adapters::sqlite::SqliteStore;
 use octoscope::domain::*;
-use octoscope::ports::{Claim, PageRequest, PullFilter, Store};
+use octoscope::ports::store::*;
+use octoscope::ports::{Claim, PageRequest, PullFilter};
 
 fn t(min: i64) -> Timestamp {
     Utc.with_ymd_and_hms(2024, 3, 1, 9, 0, 0).unwrap() + Duration::minutes(min)

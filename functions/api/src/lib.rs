@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
+use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::aws::ssm::SecretParameter;
-use octoscope::adapters::dynamodb::DynamoStore;
 use octoscope::api::{ApiState, api_router};
 use octoscope::config::ApiTokens;
-use octoscope::config_aws::{ApiAuth, ApiConfig};
+use octoscope::config::aws::{ApiAuth, ApiConfig};
 
 /// The clients the function is built from (built once, at init).
 pub struct Clients {

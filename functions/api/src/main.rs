@@ -2,7 +2,7 @@
 //! Router on the Lambda runtime (API Gateway HTTP API events).
 
 use anyhow::Context as _;
-use octoscope::config_aws::ApiConfig;
+use octoscope::config::aws::ApiConfig;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {

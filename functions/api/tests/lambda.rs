@@ -7,8 +7,8 @@ use aws_config::SdkConfig;
 use axum::Router;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service as _};
-use octoscope::adapters::dynamodb::create_table;
-use octoscope::config_aws::{ApiConfig, WebhookConfig};
+use octoscope::adapters::aws::dynamodb::create_table;
+use octoscope::config::aws::{ApiConfig, WebhookConfig};
 use octoscope_testkit::moto::{MotoServer, unique};
 use serde_json::{Value, json};
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use octoscope::adapters::dynamodb::create_table;
+use octoscope::adapters::aws::dynamodb::create_table;
 use octoscope_testkit::moto::{MotoServer, unique};
 use serde_json::Value;
 

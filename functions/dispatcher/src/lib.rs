@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use octoscope::adapters::aws::sqs::{GapMessage, release_pending};
-use octoscope::integrity::{JobRecord, JobState, ResyncJob, Target};
+use octoscope::domain::{JobRecord, JobState, ResyncJob, Target};
+use octoscope::error::error_chain;
 use octoscope::ports::{Clock, JobLauncher, Store};
 use octoscope::services::dispatch::coalesce;
-use octoscope::services::ingest::error_chain;
 use octoscope::services::resync::LOCK_TTL;
 
 /// What the handler works with (built once, at init).

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
+use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::aws::ecs::{EcsLauncher, EcsTaskSettings};
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::dynamodb::DynamoStore;
-use octoscope::config_aws::DispatcherConfig;
+use octoscope::config::aws::DispatcherConfig;
 use octoscope_dispatcher::{Dispatcher, handle};
 
 #[tokio::main(flavor = "current_thread")]

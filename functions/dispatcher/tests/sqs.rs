@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
+use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
 use octoscope::adapters::aws::ecs::{EcsLauncher, EcsTaskSettings, JOB_ID_ENV};
 use octoscope::adapters::aws::sqs::GapMessage;
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::dynamodb::{DynamoStore, create_table};
 use octoscope::domain::RepoName;
-use octoscope::integrity::{Gap, GapKind, JobState, Target};
-use octoscope::ports::Store;
+use octoscope::domain::{Gap, GapKind, JobState, Target};
+use octoscope::ports::store::*;
 use octoscope_dispatcher::{Dispatcher, dispatch, handle};
 use octoscope_testkit::moto::{MotoServer, unique};
 use serde_json::{Value, json};

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::aws::sqs::SqsGapQueue;
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::dynamodb::DynamoStore;
 use octoscope::adapters::github::GitHubClient;
-use octoscope::config_aws::{IntegrityConfig, resolve_github};
+use octoscope::config::aws::{IntegrityConfig, resolve_github};
 use octoscope::ports::{Clock, Store};
 use octoscope::services::integrity::IntegrityService;
 use serde::Serialize;

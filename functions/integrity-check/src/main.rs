@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use octoscope::config_aws::IntegrityConfig;
+use octoscope::config::aws::IntegrityConfig;
 use octoscope_integrity_check::{Clients, handle, service};
 
 #[tokio::main(flavor = "current_thread")]

@@ -6,10 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use octoscope::adapters::aws::dynamodb::create_table;
 use octoscope::adapters::aws::sqs::GapMessage;
-use octoscope::adapters::dynamodb::create_table;
-use octoscope::config_aws::IntegrityConfig;
-use octoscope::integrity::{GapKind, Target};
+use octoscope::config::aws::IntegrityConfig;
+use octoscope::domain::{GapKind, Target};
 use octoscope_fakehub::{FakeHub, OrgSpec};
 use octoscope_integrity_check::{Clients, handle, service};
 use octoscope_testkit::moto::{MotoServer, unique};

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use octoscope::adapters::sqlite::SqliteStore;
 use octoscope::domain::RepoName;
-use octoscope::ports::{PageRequest, PullFilter, Store};
+use octoscope::ports::store::*;
+use octoscope::ports::{PageRequest, PullFilter};
 use octoscope_fakehub::{FakeHub, HubConfig, OrgSpec, WebhookSpec};
 use octoscope_testkit::Server;
 use serde_json::Value;

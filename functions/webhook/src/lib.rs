@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use axum::Router;
+use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::aws::s3::S3Archive;
 use octoscope::adapters::aws::ssm::{SecretParameter, SecretValue};
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::dynamodb::DynamoStore;
 use octoscope::api::{WebhookState, webhook_router};
-use octoscope::config_aws::WebhookConfig;
+use octoscope::config::aws::WebhookConfig;
+use octoscope::ports::{SecretUnavailable, WebhookSecretSource};
 use octoscope::services::IngestService;
-use octoscope::services::ingest::{SecretUnavailable, WebhookSecretSource};
 use octoscope::webhook::WebhookSecrets;
 
 /// Where the raw archive's objects go in the bucket.
@@ -86,9 +86,10 @@ pub async fn app(config: &WebhookConfig, clients: Clients) -> anyhow::Result<Rou
     let store = Arc::new(DynamoStore::new(clients.dynamodb, &config.table));
     let archive = Arc::new(S3Archive::new(clients.s3, &config.archive_bucket, ARCHIVE_PREFIX));
     let secrets = Arc::new(SsmWebhookSecrets::new(SecretParameter::new(clients.ssm, &config.secret_param)));
-    secrets.secrets().await.map_err(|e| {
-        anyhow::anyhow!("GITHUB_WEBHOOK_SECRET_PARAM: {}", octoscope::services::ingest::error_chain(&e))
-    })?;
+    secrets
+        .secrets()
+        .await
+        .map_err(|e| anyhow::anyhow!("GITHUB_WEBHOOK_SECRET_PARAM: {}", octoscope::error::error_chain(&e)))?;
     let ingest = IngestService::with_secret_source(store, archive, Arc::new(SystemClock), secrets);
     Ok(webhook_router(WebhookState { ingest: Arc::new(ingest), max_body_bytes: config.max_body_bytes }))
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::integrity::{Gap, GapKind, ResyncJob, Target};
+use crate::domain::{Gap, GapKind, ResyncJob, Target};
 use crate::ports::{GapQueue, JobLauncher, LaunchError, QueueError};
 use crate::services::resync::ResyncService;
 
@@ -104,9 +104,9 @@ impl JobLauncher for InProcessLauncher {
             let _permit = permits.acquire_owned().await;
             let result = resync.run(&job, |_| {}).await;
             if let Err(e) = &result {
-                tracing::warn!(job = job.id, error = %crate::services::ingest::error_chain(e), "resync failed");
+                tracing::warn!(job = job.id, error = %crate::error::error_chain(e), "resync failed");
             }
-            (job.id.clone(), result.map(drop).map_err(|e| crate::services::ingest::error_chain(&e)))
+            (job.id.clone(), result.map(drop).map_err(|e| crate::error::error_chain(&e)))
         });
         Ok(())
     }

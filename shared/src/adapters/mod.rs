@@ -3,8 +3,6 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod clock;
-#[cfg(feature = "dynamodb")]
-pub mod dynamodb;
 #[cfg(feature = "github")]
 pub mod github;
 pub mod local;

@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use std::collections::BTreeMap;
 
-use crate::integrity::{Gap, JobRecord, ResyncJob, Target};
+use crate::domain::{Gap, JobRecord, ResyncJob, Target};
 use crate::ports::{Clock, JobLauncher, Store};
 
 /// Coalesce `gaps` by target: one job per target, every kind, the oldest watermark.

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use crate::domain::*;
-use crate::ports::{ArchiveError, Claim, Clock, RawArchive, Store, StoreError};
+use crate::error::{ArchiveError, SecretUnavailable, StoreError, error_chain};
+use crate::ports::{Claim, Clock, RawArchive, Store, WebhookSecretSource};
 use crate::webhook::{self, NormalizeError, SignatureError, WebhookSecrets, json_payload};
 
 /// A webhook request as it arrived: raw header values and the raw body.
@@ -70,20 +71,6 @@ impl IngestError {
             Self::Secret(_) => true,
         }
     }
-}
-
-/// The webhook secrets could not be read (their store is down): the delivery
-/// is refused with a retryable error, and GitHub's redelivery tries again.
-#[derive(Debug, thiserror::Error)]
-#[error("the webhook secret is unavailable")]
-pub struct SecretUnavailable(#[source] pub anyhow::Error);
-
-/// Where the webhook secrets come from when they can change while the process
-/// runs: on AWS, a parameter read through a short-lived cache, so that a
-/// rotation is picked up without a restart.
-#[async_trait::async_trait]
-pub trait WebhookSecretSource: Send + Sync {
-    async fn secrets(&self) -> Result<Arc<WebhookSecrets>, SecretUnavailable>;
 }
 
 /// The secrets: fixed at start (one machine), or read from a source (AWS).
@@ -237,19 +224,4 @@ fn ledger_fields(payload: &[u8]) -> (Option<String>, Option<RepoName>, Option<St
         ),
         Err(_) => (None, None, None),
     }
-}
-
-/// An error and its causes on one line, for the delivery log.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let next = c.to_string();
-        if !s.contains(&next) {
-            s.push_str(": ");
-            s.push_str(&next);
-        }
-        cur = c.source();
-    }
-    s
 }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::domain::*;
-use crate::github::{GitHubError, GitHubSource, HookRef, HookTarget, OrgSnapshot, RepoSnapshot};
-use crate::integrity::{CheckRun, Gap, GapKind, Target};
+use crate::domain::{CheckRun, Gap, GapKind, Target};
 use crate::ports::{Clock, GapQueue, PageRequest, Store, Tracked};
+use crate::ports::{GitHubError, GitHubSource, HookRef, HookTarget, OrgSnapshot, RepoSnapshot};
 
 /// How far back GitHub keeps hook deliveries.
 const REDELIVERY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(3);
@@ -71,7 +71,7 @@ impl IntegrityService {
         };
         let result = self.compare(&mut run).await;
         if let Err(e) = &result {
-            run.error = Some(crate::services::ingest::error_chain(e.as_ref()));
+            run.error = Some(crate::error::error_chain(e.as_ref()));
         }
         if !dry_run && result.is_ok() {
             self.queue.send(&run.gaps).await.context("queueing gaps")?;
@@ -157,7 +157,7 @@ impl IntegrityService {
                 Err(e) => return Err(e).context("listing failed deliveries"),
             };
             // The newest failed attempt per delivery GUID.
-            let mut latest: BTreeMap<String, &crate::github::HookDelivery> = BTreeMap::new();
+            let mut latest: BTreeMap<String, &crate::ports::HookDelivery> = BTreeMap::new();
             for d in &failed {
                 latest
                     .entry(d.guid.clone())

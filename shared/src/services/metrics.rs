@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate, TimeDelta};
 
+use crate::domain::{JobState, Target};
 use crate::domain::{RepoName, Timestamp};
-use crate::integrity::{JobState, Target};
-use crate::metrics_views::*;
 use crate::ports::{MetricsFilter, PageRequest, Store, StoreError};
+use crate::read::*;
 
 /// How a metric's results are split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

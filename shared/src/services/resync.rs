@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::domain::*;
-use crate::github::GitHubSource;
-use crate::integrity::{GapKind, JobRecord, JobState, ResyncJob, Target};
+use crate::domain::{GapKind, JobRecord, JobState, ResyncJob, Target};
+use crate::ports::GitHubSource;
 use crate::ports::{Clock, Store};
 
 /// How long a resync's lock lasts without renewal (it renews after every page).
@@ -36,8 +36,8 @@ impl ResyncError {
         match self {
             Self::Locked(_) => true,
             Self::Failed { source, .. } => source
-                .downcast_ref::<crate::github::GitHubError>()
-                .map(crate::github::GitHubError::is_retryable)
+                .downcast_ref::<crate::ports::GitHubError>()
+                .map(crate::ports::GitHubError::is_retryable)
                 .unwrap_or(true),
         }
     }
@@ -118,7 +118,7 @@ impl ResyncService {
             Ok(()) => record.state = JobState::Succeeded,
             Err(e) => {
                 record.state = JobState::Failed;
-                record.error = Some(crate::services::ingest::error_chain(e.as_ref()));
+                record.error = Some(crate::error::error_chain(e.as_ref()));
             }
         }
         if let Err(e) = self.store.save_job(&record).await {

@@ -16,7 +16,7 @@ use aws_sdk_ecs::types::{
 };
 use sha2::{Digest as _, Sha256};
 
-use crate::integrity::ResyncJob;
+use crate::domain::ResyncJob;
 use crate::ports::{JobLauncher, LaunchError};
 
 /// The environment variable the batch job reads its job id from.

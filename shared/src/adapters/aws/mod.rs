@@ -6,6 +6,8 @@
 //! `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by the SDK itself: tests point it
 //! at a moto server, production leaves it unset.
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 #[cfg(feature = "ecs")]
 pub mod ecs;
 #[cfg(feature = "s3")]

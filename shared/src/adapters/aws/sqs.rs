@@ -20,7 +20,7 @@ use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
 use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
 use serde::{Deserialize, Serialize};
 
-use crate::integrity::{Gap, GapKind};
+use crate::domain::{Gap, GapKind};
 use crate::ports::{Clock, GapFailure, GapQueue, QueueError, Store, StoreError};
 
 /// SQS's limits: entries per `SendMessageBatch`, and bytes per batch (the
@@ -181,7 +181,7 @@ impl GapQueue for SqsGapQueue {
                         QueueError::Unavailable(_) => ("Unavailable", true),
                         _ => ("Rejected", false),
                     };
-                    let message = crate::services::ingest::error_chain(&e);
+                    let message = crate::error::error_chain(&e);
                     failed.extend(unsent.into_iter().map(|m| GapFailure {
                         target: m.gap.target,
                         kind: m.gap.kind,
@@ -269,7 +269,7 @@ fn new_owner() -> String {
 mod tests {
     use super::*;
     use crate::domain::RepoName;
-    use crate::integrity::Target;
+    use crate::domain::Target;
 
     fn gap(repo: &str, kind: GapKind, reason: &str) -> Gap {
         Gap { target: Target::Repo(RepoName::parse(repo).unwrap()), kind, watermark: None, reason: reason.to_owned() }

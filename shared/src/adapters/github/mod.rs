@@ -23,7 +23,7 @@ use octocrab::Octocrab;
 use serde_json::json;
 
 use crate::domain::*;
-use crate::github::*;
+use crate::ports::*;
 use jwt::AppKey;
 use model::*;
 pub use transport::RetryPolicy;

@@ -5,7 +5,7 @@ use anyhow::{Context as _, anyhow};
 use serde::Deserialize;
 
 use crate::domain::*;
-use crate::github::{HookDelivery, RepoSnapshot};
+use crate::ports::{HookDelivery, RepoSnapshot};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 
 use super::jwt::AppKey;
 use crate::domain::Timestamp;
-use crate::github::{GitHubError, RateBudget};
+use crate::ports::{GitHubError, RateBudget};
 
 /// How long and how often to wait and retry. The defaults suit GitHub; tests
 /// use short ones.

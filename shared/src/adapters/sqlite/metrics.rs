@@ -8,8 +8,8 @@ use rusqlite::{Connection, Row, params_from_iter};
 
 use super::{parse_ts, store_error, ts};
 use crate::domain::Timestamp;
-use crate::metrics_views::*;
 use crate::ports::{MetricsFilter, StoreError, TeamRef};
+use crate::read::*;
 
 /// A WHERE clause under construction with numbered parameters.
 struct Sql {

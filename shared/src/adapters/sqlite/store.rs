@@ -11,11 +11,10 @@ use rusqlite_migration::{M, Migrations};
 use super::writer::{Writer, WriterError};
 use super::{configure, parse_ts, parse_ts_opt, store_error, ts, ts_opt};
 use crate::domain::*;
-use crate::github::{OrgSnapshot, RepoSnapshot};
-use crate::integrity::{CheckRun, GapKind, JobRecord, JobState, Target};
-use crate::metrics_views::*;
+use crate::domain::{CheckRun, GapKind, JobRecord, JobState, Target};
 use crate::ports::*;
-use crate::views::*;
+use crate::ports::{OrgSnapshot, RepoSnapshot};
+use crate::read::*;
 
 /// How long a claimed-but-unfinished delivery blocks a redelivery. After a
 /// crash, GitHub's redelivery (same delivery id) is processed once this passed.
@@ -499,7 +498,7 @@ fn limit_arg(page: &PageRequest) -> Value {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl DeliveryLedger for SqliteStore {
     async fn claim_delivery(&self, claim: &DeliveryClaim) -> Result<Claim, StoreError> {
         let c = claim.clone();
         let cutoff = ts(&(claim.received_at - CLAIM_LEASE));
@@ -568,7 +567,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl ChangeSink for SqliteStore {
     async fn apply_changes(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
         let changes = changes.to_vec();
         self.write(move |tx| apply_all(tx, &changes)).await
@@ -583,7 +585,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl ReadModel for SqliteStore {
     async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError> {
         let page = page.clone();
         self.read(move |conn| {
@@ -905,7 +910,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl CompletenessStore for SqliteStore {
     async fn tracked(&self) -> Result<Tracked, StoreError> {
         self.read(|conn| {
             let repos: Vec<String> = query(
@@ -1139,7 +1147,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl JobStore for SqliteStore {
     async fn save_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let job = job.clone();
         self.write(move |conn| {
@@ -1196,6 +1207,34 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn checkpoint(&self, job_id: &str) -> Result<Option<String>, StoreError> {
+        let job_id = job_id.to_owned();
+        self.read(move |conn| {
+            conn.query_row("SELECT cursor FROM checkpoints WHERE job_id = ?1", [job_id], |r| r.get(0))
+                .optional()
+                .map_err(store_error)
+        })
+        .await
+    }
+
+    async fn save_checkpoint(&self, job_id: &str, cursor: Option<&str>, at: Timestamp) -> Result<(), StoreError> {
+        let (job_id, cursor) = (job_id.to_owned(), cursor.map(str::to_owned));
+        self.write(move |conn| match cursor {
+            Some(c) => conn
+                .prepare_cached(
+                    "INSERT INTO checkpoints (job_id, cursor, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (job_id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                )?
+                .execute(params![job_id, c, ts(&at)])
+                .map(drop),
+            None => conn.prepare_cached("DELETE FROM checkpoints WHERE job_id = ?1")?.execute([job_id]).map(drop),
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Locks for SqliteStore {
     async fn try_lock(
         &self,
         key: &str,
@@ -1226,32 +1265,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
-    async fn checkpoint(&self, job_id: &str) -> Result<Option<String>, StoreError> {
-        let job_id = job_id.to_owned();
-        self.read(move |conn| {
-            conn.query_row("SELECT cursor FROM checkpoints WHERE job_id = ?1", [job_id], |r| r.get(0))
-                .optional()
-                .map_err(store_error)
-        })
-        .await
-    }
-
-    async fn save_checkpoint(&self, job_id: &str, cursor: Option<&str>, at: Timestamp) -> Result<(), StoreError> {
-        let (job_id, cursor) = (job_id.to_owned(), cursor.map(str::to_owned));
-        self.write(move |conn| match cursor {
-            Some(c) => conn
-                .prepare_cached(
-                    "INSERT INTO checkpoints (job_id, cursor, updated_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (job_id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-                )?
-                .execute(params![job_id, c, ts(&at)])
-                .map(drop),
-            None => conn.prepare_cached("DELETE FROM checkpoints WHERE job_id = ?1")?.execute([job_id]).map(drop),
-        })
-        .await
-    }
-
+#[async_trait]
+impl MetricRows for SqliteStore {
     // Metrics: one-line delegations to `metrics.rs`.
 
     async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {

@@ -135,7 +135,7 @@ fn bad_request_message(e: &BadRequest) -> String {
 
 /// Log the whole error chain; answer with a short message only.
 fn server_error(e: &dyn std::error::Error, retryable: bool) -> (StatusCode, String) {
-    tracing::error!(error = %crate::services::ingest::error_chain(e), retryable, "request failed");
+    tracing::error!(error = %crate::error::error_chain(e), retryable, "request failed");
     if retryable {
         (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable, try again".to_owned())
     } else {
@@ -259,7 +259,7 @@ async fn health(State(state): State<ApiState>) -> Response {
             Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "stats": stats })).into_response()
         }
         Err(e) => {
-            tracing::error!(error = %crate::services::ingest::error_chain(&e), "health check: store unavailable");
+            tracing::error!(error = %crate::error::error_chain(&e), "health check: store unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" }))).into_response()
         }
     }
@@ -352,7 +352,7 @@ async fn integrity(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Resu
 // Metrics (definitions in shared/docs/metrics.md) and the API's description.
 
 /// The OpenAPI 3.1 description of this Router, kept by hand beside the docs.
-pub const OPENAPI_JSON: &str = include_str!("../docs/openapi.json");
+pub const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");
 
 async fn openapi(RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     Query::parse(q, &[])?;

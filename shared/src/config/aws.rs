@@ -225,7 +225,7 @@ pub async fn resolve_github(
     let value = crate::adapters::aws::ssm::SecretParameter::new(ssm, params.parameter())
         .get()
         .await
-        .map_err(|e| ConfigError::new(var, crate::services::ingest::error_chain(&e)))?;
+        .map_err(|e| ConfigError::new(var, crate::error::error_chain(&e)))?;
     let settings = params.settings(env, value.expose())?;
     let auth = match &settings.credentials {
         GitHubCredentials::Token(t) => GitHubAuth::Token(t.clone()),

@@ -1,68 +1,13 @@
-//! Ports: the small traits services depend on. Each has a real adapter per
-//! mode (SQLite and files on one machine; DynamoDB, S3, SQS, ECS on AWS), and
-//! services only ever see `Arc<dyn Port>`.
+//! The store: the normalised entities plus the delivery ledger, the
+//! completeness records (checks, jobs, locks, checkpoints) and the metric rows.
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use serde::{Serialize, de::DeserializeOwned};
 
+use super::github::{OrgSnapshot, RepoSnapshot};
+use super::paging::{Page, PageRequest};
 use crate::domain::*;
-use crate::github::{OrgSnapshot, RepoSnapshot};
-use crate::integrity::{CheckRun, Gap, GapKind, JobRecord, ResyncJob, Target};
-use crate::metrics_views::*;
-use crate::views::*;
-
-/// A store failure. `is_retryable` says whether trying again can help (a busy
-/// or unreachable database) or not (a bad cursor, a corrupt file).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the store is unavailable")]
-    Unavailable(#[source] anyhow::Error),
-    #[error("cursor is not one this API returned")]
-    BadCursor,
-    #[error("the store failed")]
-    Internal(#[source] anyhow::Error),
-}
-
-impl StoreError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
-    }
-}
-
-/// An archive failure. `is_retryable` says whether the same call can succeed
-/// later unchanged: the archive is down, slow, or misconfigured (a missing
-/// bucket, a permission) — for `put`, the delivery is released so that
-/// GitHub's redelivery tries again — or not (a corrupt object, a cursor this
-/// archive never returned).
-#[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
-    #[error("the raw archive is unavailable")]
-    Unavailable(#[source] anyhow::Error),
-    #[error("the raw archive failed")]
-    Failed(#[source] anyhow::Error),
-}
-
-impl ArchiveError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
-    }
-}
-
-/// A position in a [`RawArchive`], opaque to its callers: each archive makes
-/// its own (a sequence number on one machine, an object key on S3) and only
-/// ever reads back the ones it made.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ArchiveCursor(String);
-
-impl ArchiveCursor {
-    pub fn new(position: impl Into<String>) -> Self {
-        Self(position.into())
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+use crate::error::StoreError;
+use crate::read::*;
 
 /// What the ledger says about a delivery being claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,50 +16,6 @@ pub enum Claim {
     Claimed,
     /// Already processed (or being processed): no second effect.
     Duplicate(DeliveryStatus),
-}
-
-/// A page request: at most `limit` items after the opaque `cursor`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageRequest {
-    pub limit: usize,
-    pub cursor: Option<String>,
-}
-
-impl PageRequest {
-    pub const DEFAULT_LIMIT: usize = 50;
-    pub const MAX_LIMIT: usize = 500;
-    pub fn first(limit: usize) -> Self {
-        Self { limit, cursor: None }
-    }
-}
-
-/// A page of results: `{"items": [...], "next_cursor": "..." | null}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
-/// Cursors are the last item's sort key, opaque to clients (base64url JSON).
-pub fn encode_cursor<K: Serialize>(key: &K) -> String {
-    let json = serde_json::to_vec(key).expect("cursor keys serialise");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
-}
-
-pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, StoreError> {
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::BadCursor)?;
-    serde_json::from_slice(&json).map_err(|_| StoreError::BadCursor)
-}
-
-/// Build a page from up to `limit + 1` rows: the extra row only says there is more.
-pub fn page_from<T, K: Serialize>(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> K) -> Page<T> {
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|last| encode_cursor(&key(last)))
-    } else {
-        None
-    };
-    Page { items: rows, next_cursor }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -132,9 +33,9 @@ pub struct DeliveryFilter {
     pub repo: Option<RepoName>,
 }
 
-/// The normalised store plus the delivery ledger.
+/// The delivery ledger: exactly one effect per (hook, delivery). What ingest needs.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait DeliveryLedger: Send + Sync {
     /// Claim a delivery before any effect. A delivery already stored, ignored
     /// or failed for good is a [`Claim::Duplicate`]; one left pending by a
     /// crash (older than the store's lease) may be claimed again.
@@ -149,11 +50,20 @@ pub trait Store: Send + Sync {
         changes: &[Change],
         outcome: &DeliveryOutcome,
     ) -> Result<ApplyReport, StoreError>;
+}
+
+/// Writes outside any delivery (resync, replay), under the same last-writer-wins rules.
+#[async_trait]
+pub trait ChangeSink: Send + Sync {
     /// Apply changes outside any delivery (resync, replay), same LWW rules.
     async fn apply_changes(&self, changes: &[Change]) -> Result<ApplyReport, StoreError>;
     /// Drop every normalised entity (not the ledger), before a replay.
     async fn reset_entities(&self) -> Result<(), StoreError>;
+}
 
+/// What the read API lists and shows.
+#[async_trait]
+pub trait ReadModel: Send + Sync {
     async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError>;
     async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullView>, StoreError>;
     async fn get_pull(&self, repo: &RepoName, number: u64) -> Result<Option<PullDetail>, StoreError>;
@@ -175,9 +85,11 @@ pub trait Store: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<DeliveryView>, StoreError>;
     async fn stats(&self) -> Result<StoreStats, StoreError>;
+}
 
-    // Completeness.
-
+/// The store's side of the integrity check, and the record of its runs.
+#[async_trait]
+pub trait CompletenessStore: Send + Sync {
     /// Repositories and organisations Octoscope has heard of (entities and ledger).
     async fn tracked(&self) -> Result<Tracked, StoreError>;
     /// The store's side of the integrity comparison, in GitHub's terms.
@@ -193,10 +105,23 @@ pub trait Store: Send + Sync {
     /// When `target` last matched GitHub in a check (not a dry run).
     async fn verified_at(&self, target: &Target) -> Result<Option<Timestamp>, StoreError>;
     async fn list_checks(&self, page: &PageRequest) -> Result<Page<CheckRun>, StoreError>;
+}
+
+/// Resync jobs: their records and checkpoints.
+#[async_trait]
+pub trait JobStore: Send + Sync {
     async fn save_job(&self, job: &JobRecord) -> Result<(), StoreError>;
     async fn list_jobs(&self, page: &PageRequest) -> Result<Page<JobRecord>, StoreError>;
     /// One job by id (the batch job is handed only its id).
     async fn get_job(&self, id: &str) -> Result<Option<JobRecord>, StoreError>;
+    async fn checkpoint(&self, job_id: &str) -> Result<Option<String>, StoreError>;
+    /// Save where `job_id` got to; None clears it (the job finished).
+    async fn save_checkpoint(&self, job_id: &str, cursor: Option<&str>, at: Timestamp) -> Result<(), StoreError>;
+}
+
+/// Expiring locks (one resync per target at a time).
+#[async_trait]
+pub trait Locks: Send + Sync {
     /// Take (or renew, for the same owner) the lock `key` until `now + ttl`;
     /// false if someone else holds it unexpired.
     async fn try_lock(
@@ -207,14 +132,13 @@ pub trait Store: Send + Sync {
         ttl: chrono::TimeDelta,
     ) -> Result<bool, StoreError>;
     async fn release_lock(&self, key: &str, owner: &str) -> Result<(), StoreError>;
-    async fn checkpoint(&self, job_id: &str) -> Result<Option<String>, StoreError>;
-    /// Save where `job_id` got to; None clears it (the job finished).
-    async fn save_checkpoint(&self, job_id: &str, cursor: Option<&str>, at: Timestamp) -> Result<(), StoreError>;
+}
 
-    // Metrics (definitions in shared/docs/metrics.md). Plain rows; the
-    // metrics service computes. `repo`, `author` and `team` filters apply to
-    // the pull request's author or the run's actor.
-
+/// Plain rows for the metrics service, which computes (definitions in
+/// shared/docs/metrics.md). `repo`, `author` and `team` filters apply to the
+/// pull request's author or the run's actor.
+#[async_trait]
+pub trait MetricRows: Send + Sync {
     /// Pull requests merged in the window, created in the window, or open now
     /// and created before `until`; with their first non-author review and
     /// changes-requested count.
@@ -231,6 +155,16 @@ pub trait Store: Send + Sync {
     async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError>;
     /// The newest delivery received for each repository.
     async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError>;
+}
+
+/// Every store port at once: what an adapter implements and what wiring
+/// hands around. A service takes only the narrow ports it uses
+/// (`Arc<dyn Store>` coerces to any of them).
+pub trait Store: DeliveryLedger + ChangeSink + ReadModel + CompletenessStore + JobStore + Locks + MetricRows {}
+
+impl<T: DeliveryLedger + ChangeSink + ReadModel + CompletenessStore + JobStore + Locks + MetricRows + ?Sized> Store
+    for T
+{
 }
 
 /// A team, as `ORG/SLUG` or a bare `SLUG` (that slug in any organisation).
@@ -281,88 +215,4 @@ pub struct HookSeen {
     pub repo: Option<RepoName>,
     /// It delivered organisation-only events (teams, members): an organisation hook.
     pub org_events: bool,
-}
-
-/// The raw body of every accepted delivery, kept before normalisation so that
-/// `replay` can rebuild the store.
-#[async_trait]
-pub trait RawArchive: Send + Sync {
-    /// Durably keep `delivery` (idempotent per delivery key).
-    async fn put(&self, delivery: &RawDelivery) -> Result<(), ArchiveError>;
-    /// Deliveries in archive order, at most `limit`, after the position
-    /// `after` (None: from the start); each with its own position, to pass
-    /// back as `after`. An empty answer: nothing more.
-    async fn scan(
-        &self,
-        after: Option<&ArchiveCursor>,
-        limit: usize,
-    ) -> Result<Vec<(ArchiveCursor, RawDelivery)>, ArchiveError>;
-}
-
-/// A gap queue failure. `Partial`: some gaps were queued and the others were
-/// not (they are not left pending, so the next check queues them again).
-#[derive(Debug, thiserror::Error)]
-pub enum QueueError {
-    #[error("the gap queue is unavailable")]
-    Unavailable(#[source] anyhow::Error),
-    #[error("the gap queue refused the gaps")]
-    Rejected(#[source] anyhow::Error),
-    #[error("{} gap(s) could not be queued ({new} new gap(s) were)", failed.len())]
-    Partial { new: usize, failed: Vec<GapFailure> },
-}
-
-impl QueueError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Unavailable(_) => true,
-            Self::Rejected(_) => false,
-            Self::Partial { failed, .. } => failed.iter().any(|f| f.retryable),
-        }
-    }
-}
-
-/// One gap a queue did not take, and why (the queue's own code and message).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GapFailure {
-    pub target: Target,
-    pub kind: GapKind,
-    pub code: String,
-    pub message: String,
-    pub retryable: bool,
-}
-
-/// Where the integrity check sends gaps. At most one pending message per
-/// (target, kind): a gap already waiting is not queued again.
-#[async_trait]
-pub trait GapQueue: Send + Sync {
-    /// Queue `gaps`; returns how many were new.
-    async fn send(&self, gaps: &[Gap]) -> Result<usize, QueueError>;
-}
-
-/// A launch failure: `Unavailable` may go away (throttling, no capacity
-/// right now, an outage), `Failed` will not (a missing task definition, a
-/// refused configuration).
-#[derive(Debug, thiserror::Error)]
-pub enum LaunchError {
-    #[error("the job launcher is unavailable")]
-    Unavailable(#[source] anyhow::Error),
-    #[error("the resync job could not be started")]
-    Failed(#[source] anyhow::Error),
-}
-
-impl LaunchError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
-    }
-}
-
-/// Starts a resync job: in-process on one machine, an ECS task on AWS.
-#[async_trait]
-pub trait JobLauncher: Send + Sync {
-    async fn launch(&self, job: &ResyncJob) -> Result<(), LaunchError>;
-}
-
-/// The time, as a port, so tests can hold it still.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Timestamp;
 }

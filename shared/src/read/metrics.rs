@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::domain::Timestamp;
-use crate::integrity::{CheckRun, Gap, JobRecord};
+use crate::domain::{CheckRun, Gap, JobRecord};
 
 // Rows: what `Store` returns for metrics, one per entity, no computation.
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{RepoName, Timestamp};
+use super::ids::{RepoName, Timestamp};
 
 /// What a gap or a resync is about: one repository, or one organisation's teams.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

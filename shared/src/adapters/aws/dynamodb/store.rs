@@ -11,11 +11,10 @@ use super::codec::*;
 use super::ops::{Query, Range, corrupt, delete_request, put_request, sdk_error};
 use super::{CLAIM_LEASE, DynamoStore, LEDGER_RETENTION, VERIFIED_RETENTION};
 use crate::domain::*;
-use crate::github::{OrgSnapshot, RepoSnapshot};
-use crate::integrity::{CheckRun, GapKind, JobRecord, JobState, Target};
-use crate::metrics_views::*;
+use crate::domain::{CheckRun, GapKind, JobRecord, JobState, Target};
 use crate::ports::*;
-use crate::views::*;
+use crate::ports::{OrgSnapshot, RepoSnapshot};
+use crate::read::*;
 
 /// A check's gaps are kept as JSON on its item; beyond this the list is cut
 /// (the item must stay under 400 KB).
@@ -296,7 +295,7 @@ fn page_cut(mut items: Vec<Item>, limit: usize, sk: &str) -> (Vec<Item>, Option<
 }
 
 #[async_trait]
-impl Store for DynamoStore {
+impl DeliveryLedger for DynamoStore {
     async fn claim_delivery(&self, claim: &DeliveryClaim) -> Result<Claim, StoreError> {
         let c = claim;
         let received = ts(&c.received_at);
@@ -392,7 +391,10 @@ impl Store for DynamoStore {
         self.update(key_of(key::delivery(key), key::ONE), u).await?;
         Ok(report)
     }
+}
 
+#[async_trait]
+impl ChangeSink for DynamoStore {
     async fn apply_changes(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
         self.apply_all(changes).await
     }
@@ -424,7 +426,10 @@ impl Store for DynamoStore {
             }
         }
     }
+}
 
+#[async_trait]
+impl ReadModel for DynamoStore {
     async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError> {
         let range = cursor(page)?.map_or(Range::All, Range::Above);
         let (items, next_cursor) =
@@ -619,7 +624,10 @@ impl Store for DynamoStore {
         };
         Ok(stats)
     }
+}
 
+#[async_trait]
+impl CompletenessStore for DynamoStore {
     async fn tracked(&self) -> Result<Tracked, StoreError> {
         let deleted: HashSet<String> = self
             .query_all(&Query::index("gsi1", key::REPOS_DELETED, Range::All))
@@ -804,7 +812,10 @@ impl Store for DynamoStore {
         let (items, next_cursor) = self.page_of(q, page.limit, |_| Take::Yes).await?;
         Ok(Page { items: views(&items, check_run)?, next_cursor })
     }
+}
 
+#[async_trait]
+impl JobStore for DynamoStore {
     async fn save_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let target =
             serde_json::to_string(&job.target).context("serialising a target").map_err(StoreError::Internal)?;
@@ -837,6 +848,25 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn checkpoint(&self, job_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.get(key_of(key::checkpoint(job_id), key::ONE)).await?.and_then(|i| i.str("cursor")))
+    }
+
+    async fn save_checkpoint(&self, job_id: &str, cursor: Option<&str>, at: Timestamp) -> Result<(), StoreError> {
+        let k = key_of(key::checkpoint(job_id), key::ONE);
+        match cursor {
+            Some(c) => {
+                let mut u = Update::default();
+                u.set("cursor", s(c)).set("updated_at", t(&at));
+                self.update(k, u).await.map(drop)
+            }
+            None => self.delete(k, None).await.map(drop),
+        }
+    }
+}
+
+#[async_trait]
+impl Locks for DynamoStore {
     async fn try_lock(
         &self,
         key: &str,
@@ -860,23 +890,10 @@ impl Store for DynamoStore {
         c.condition(format!("{o} = {v}"));
         self.delete(key_of(key::lock(key), key::ONE), Some(c)).await.map(drop)
     }
+}
 
-    async fn checkpoint(&self, job_id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.get(key_of(key::checkpoint(job_id), key::ONE)).await?.and_then(|i| i.str("cursor")))
-    }
-
-    async fn save_checkpoint(&self, job_id: &str, cursor: Option<&str>, at: Timestamp) -> Result<(), StoreError> {
-        let k = key_of(key::checkpoint(job_id), key::ONE);
-        match cursor {
-            Some(c) => {
-                let mut u = Update::default();
-                u.set("cursor", s(c)).set("updated_at", t(&at));
-                self.update(k, u).await.map(drop)
-            }
-            None => self.delete(k, None).await.map(drop),
-        }
-    }
-
+#[async_trait]
+impl MetricRows for DynamoStore {
     async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
         let who = self.who(f).await?;
         let (since, until) = (ts(&f.since), ts(&f.until));

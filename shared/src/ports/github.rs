@@ -9,32 +9,7 @@
 use async_trait::async_trait;
 
 use crate::domain::*;
-
-/// A GitHub API failure. `is_retryable` says whether the same call can succeed
-/// later (rate limits, 5xx, timeouts) or not (bad credentials, not found).
-#[derive(Debug, thiserror::Error)]
-pub enum GitHubError {
-    /// Primary or secondary rate limit: wait until `retry_at` (or longer).
-    #[error("GitHub rate limit reached; retry after {retry_at}")]
-    RateLimited { retry_at: Timestamp },
-    /// 5xx, timeouts, connection failures that outlasted the adapter's own retries.
-    #[error("GitHub is unavailable")]
-    Unavailable(#[source] anyhow::Error),
-    /// 401/403 that is not a rate limit: the token or app lacks access.
-    #[error("GitHub refused the credentials or permission: {0}")]
-    Forbidden(String),
-    #[error("not found on GitHub: {0}")]
-    NotFound(String),
-    /// GitHub answered something the adapter did not expect (a GraphQL error, a bad shape).
-    #[error("unexpected answer from GitHub")]
-    Protocol(#[source] anyhow::Error),
-}
-
-impl GitHubError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::RateLimited { .. } | Self::Unavailable(_))
-    }
-}
+use crate::error::GitHubError;
 
 /// What GitHub says about one repository, for the integrity check.
 #[derive(Debug, Clone, PartialEq)]
