@@ -8,8 +8,9 @@ What is checked, for every Lambda crate (Cargo packages under functions/ that
 link a Lambda runtime) and for the Fargate batch job:
 
 1. Deployment. `make lambdas` (functions/scripts/build-lambdas.sh) builds
-   exactly the Lambda crates as arm64 zips. Each Lambda crate has a `./modules/lambda-function` call in
-   terraform/main.tf whose zip_path is `<lambda_zip_dir>/<crate>/bootstrap.zip`
+   exactly the Lambda crates as arm64 zips. Each Lambda crate has a
+   `./modules/lambda-function` call in the root module (terraform/*.tf, one
+   file per concern) whose zip_path is `<lambda_zip_dir>/<crate>/bootstrap.zip`
    (what `make lambdas` leaves), the module deploys handler `bootstrap` on
    `provided.al2023` / arm64, and no module call deploys a crate that does not
    exist. The batch job's module builds the `batch-job` container.
@@ -735,11 +736,15 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         with tempfile.TemporaryDirectory() as tmp:
             tf = Path(tmp) / "terraform"
             shutil.copytree(repo / "terraform", tf, ignore=shutil.ignore_patterns(".terraform", "tests", "scripts"))
-            main = tf / "main.tf"
-            text = main.read_text()
-            new = edit(text)
-            assert new != text, "the mutation did not apply"
-            main.write_text(new)
+            # The root is split by concern: apply the edit to the file it changes.
+            for f in sorted(tf.glob("*.tf")):
+                text = f.read_text()
+                new = edit(text)
+                if new != text:
+                    f.write_text(new)
+                    break
+            else:
+                raise AssertionError("the mutation did not apply")
             return check(crates, config_src, tf)[0]
 
     baseline = check(crates, config_src, repo / "terraform")[0]
