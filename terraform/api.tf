@@ -15,12 +15,11 @@ module "api" {
   tracing_enabled                = var.tracing_enabled
   tags                           = local.tags
 
-  environment = {
+  environment = merge(local.common_environment, {
     OCTOSCOPE_TABLE            = module.table.table_name
     OCTOSCOPE_API_AUTH         = var.api_jwt_authorizer == null ? "tokens" : "gateway"
     OCTOSCOPE_API_TOKENS_PARAM = module.secrets.api_tokens_parameter_name
-    RUST_LOG                   = var.log_level
-  }
+  })
 
   # With the JWT authorizer the function reads no token parameter.
   policy_statements = {

@@ -31,18 +31,10 @@ module "integrity_check" {
   tracing_enabled                = var.tracing_enabled
   tags                           = local.tags
 
-  environment = {
-    OCTOSCOPE_TABLE              = module.table.table_name
-    OCTOSCOPE_GAP_QUEUE_URL      = module.gap_queue.queue_url
-    GITHUB_TOKEN_PARAM           = var.github.token_parameter_name
-    GITHUB_APP_ID                = var.github.app_id
-    GITHUB_APP_INSTALLATION_ID   = var.github.app_installation_id
-    GITHUB_APP_PRIVATE_KEY_PARAM = var.github.app_private_key_parameter_name
-    GITHUB_API_URL               = var.github.api_url
-    OCTOSCOPE_ORGS               = length(var.tracked_orgs) > 0 ? join(",", var.tracked_orgs) : null
-    OCTOSCOPE_REPOS              = length(var.tracked_repos) > 0 ? join(",", var.tracked_repos) : null
-    RUST_LOG                     = var.log_level
-  }
+  environment = merge(local.common_environment, local.github_environment, {
+    OCTOSCOPE_TABLE         = module.table.table_name
+    OCTOSCOPE_GAP_QUEUE_URL = module.gap_queue.queue_url
+  })
 
   policy_statements = {
     store = {
@@ -89,7 +81,7 @@ module "dispatcher" {
   tracing_enabled                = var.tracing_enabled
   tags                           = local.tags
 
-  environment = {
+  environment = merge(local.common_environment, {
     OCTOSCOPE_TABLE                = module.table.table_name
     OCTOSCOPE_ECS_CLUSTER          = module.batch.cluster_name
     OCTOSCOPE_ECS_TASK_DEFINITION  = module.batch.task_definition_family
@@ -97,8 +89,7 @@ module "dispatcher" {
     OCTOSCOPE_ECS_SUBNETS          = join(",", var.batch_network.subnet_ids)
     OCTOSCOPE_ECS_SECURITY_GROUPS  = module.batch.security_group_id
     OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP = tostring(var.batch_network.assign_public_ip)
-    RUST_LOG                       = var.log_level
-  }
+  })
 
   policy_statements = {
     store = {
@@ -177,17 +168,9 @@ module "batch" {
   tags                    = local.tags
 
   # OCTOSCOPE_JOB_ID is set per task by the dispatcher's RunTask override.
-  environment = {
-    OCTOSCOPE_TABLE              = module.table.table_name
-    GITHUB_TOKEN_PARAM           = var.github.token_parameter_name
-    GITHUB_APP_ID                = var.github.app_id
-    GITHUB_APP_INSTALLATION_ID   = var.github.app_installation_id
-    GITHUB_APP_PRIVATE_KEY_PARAM = var.github.app_private_key_parameter_name
-    GITHUB_API_URL               = var.github.api_url
-    OCTOSCOPE_ORGS               = length(var.tracked_orgs) > 0 ? join(",", var.tracked_orgs) : null
-    OCTOSCOPE_REPOS              = length(var.tracked_repos) > 0 ? join(",", var.tracked_repos) : null
-    RUST_LOG                     = var.log_level
-  }
+  environment = merge(local.common_environment, local.github_environment, {
+    OCTOSCOPE_TABLE = module.table.table_name
+  })
 
   task_policy_statements = {
     store = {

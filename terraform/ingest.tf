@@ -21,13 +21,12 @@ module "webhook" {
   tracing_enabled                = var.tracing_enabled
   tags                           = local.tags
 
-  environment = {
+  environment = merge(local.common_environment, {
     OCTOSCOPE_TABLE             = module.table.table_name
     OCTOSCOPE_ARCHIVE_BUCKET    = module.archive.bucket_name
     GITHUB_WEBHOOK_SECRET_PARAM = module.secrets.webhook_secret_parameter_name
     OCTOSCOPE_MAX_BODY_BYTES    = var.webhook_max_body_bytes == null ? null : tostring(var.webhook_max_body_bytes)
-    RUST_LOG                    = var.log_level
-  }
+  })
 
   policy_statements = {
     store = {

@@ -22,7 +22,9 @@ link a Lambda runtime) and for the Fargate batch job:
    every config type and helper fn those blocks call), and the fns of
    shared/src/adapters/aws/mod.rs it calls by path (`aws::init_logging()`). Every such name must be
    a key of the module call's `environment` map (values may be null when a
-   setting is optional) and every key there must be read by the code. Names in
+   setting is optional; the map may be written as `merge()` of local maps and
+   an object, as the root does with local.common_environment and
+   local.github_environment) and every key there must be read by the code. Names in
    TRANSLATED are the one-machine names that AWS mode fills from an SSM
    parameter value, never from the environment.
 
@@ -54,6 +56,7 @@ link a Lambda runtime) and for the Fargate batch job:
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import json
 import re
@@ -423,6 +426,61 @@ def resolve_list(expr, locals_: dict) -> list[str] | None:
     return None
 
 
+def split_args(s: str) -> list[str]:
+    """Top-level comma-separated arguments of a call's argument string."""
+    parts, depth, quote, cur = [], 0, None, []
+    for c in s:
+        if quote:
+            if c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(c)
+    if "".join(cur).strip():
+        parts.append("".join(cur).strip())
+    return parts
+
+
+def resolve_keys(expr, locals_: dict) -> set[str] | None:
+    """The keys of a map: a literal map, `local.x`, or `merge()` of those (as
+    `environment = merge(local.common_environment, { ... })` writes it).
+    None when the expression is anything else."""
+    expr = one(expr)
+    if isinstance(expr, dict):
+        return {k for k in expr if not k.startswith("__")}
+    if not isinstance(expr, str):
+        return None
+    inner = expr[2:-1].strip() if expr.startswith("${") and expr.endswith("}") else expr.strip()
+    m = re.fullmatch(r"local\.(\w+)", inner)
+    if m:
+        return resolve_keys(locals_.get(m.group(1)), locals_) if m.group(1) in locals_ else None
+    if inner.startswith("{") and inner.endswith("}"):
+        # An object inside an expression comes back from hcl2 as a Python dict's repr.
+        try:
+            obj = ast.literal_eval(inner)
+        except (ValueError, SyntaxError):
+            return None
+        return {k for k in obj if isinstance(k, str)} if isinstance(obj, dict) else None
+    m = re.fullmatch(r"merge\((.*)\)", inner, re.S)
+    if m:
+        keys: set[str] = set()
+        for arg in split_args(m.group(1)):
+            sub = resolve_keys(arg, locals_)
+            if sub is None:
+                return None
+            keys |= sub
+        return keys
+    return None
+
+
 @dataclass
 class Deployed:
     module: str
@@ -442,7 +500,10 @@ def terraform_side(tf: Path) -> tuple[dict[str, Deployed], dict, list[str]]:
             source = one(body.get("source"))
             if source not in (LAMBDA_MODULE, BATCH_MODULE):
                 continue
-            env = one(body.get("environment")) or {}
+            env = resolve_keys(body.get("environment"), locals_) if "environment" in body else set()
+            if env is None:
+                errors.append(f"module {name}: environment must be a map, a local map, or merge() of those")
+                env = set()
             stmts_key = "policy_statements" if source == LAMBDA_MODULE else "task_policy_statements"
             stmts = {}
             for key, st in (one(body.get(stmts_key)) or {}).items():
@@ -457,7 +518,7 @@ def terraform_side(tf: Path) -> tuple[dict[str, Deployed], dict, list[str]]:
             deployed[name] = Deployed(
                 module=name,
                 zip_path=zip_path,
-                environment={k for k in env if not k.startswith("__")},
+                environment=env,
                 statements=stmts,
                 is_lambda=source == LAMBDA_MODULE,
             )
@@ -720,7 +781,14 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         commented = star_resource_comments(Path(tmp))
     expect(len(bare) == 1 and not commented, 'resources = ["*"] without a comment is caught; with one it passes')
 
-    # 4. The real workspace against deliberately wrong copies of terraform/.
+    # 4. Environment maps: literal, local, merge() of locals and an inline object.
+    locals_ = {"common": [{"RUST_LOG": "${var.log_level}"}], "gh": [{"GITHUB_API_URL": "${var.github.api_url}"}]}
+    expr = ["${merge(local.common,local.gh,{'OCTOSCOPE_TABLE': '${module.table.table_name}', 'OCTOSCOPE_ORGS': '${length(var.o) > 0 ? join(\",\",var.o) : None}'})}"]
+    got = resolve_keys(expr, locals_)
+    expect(got == {"RUST_LOG", "GITHUB_API_URL", "OCTOSCOPE_TABLE", "OCTOSCOPE_ORGS"}, f"environment: merge(local.a, local.b, {{...}}) resolves to the union of keys (got {sorted(got or [])})")
+    expect(resolve_keys(["${merge(local.common,var.extra)}"], locals_) is None, "environment: merge() with anything but locals and objects is unresolved")
+
+    # 5. The real workspace against deliberately wrong copies of terraform/.
     config_path = repo / "shared" / "src" / "config_aws.rs"
     try:
         crates = workspace_crates(repo)
@@ -755,8 +823,18 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
     errs = mutated(lambda t: re.sub(r"\n\s*OCTOSCOPE_GAP_QUEUE_URL\s*=.*", "", t, count=1))
     expect(caught(errs, "integrity-check: reads OCTOSCOPE_GAP_QUEUE_URL but module integrity_check does not set it"), "missing env var: integrity-check without OCTOSCOPE_GAP_QUEUE_URL is caught")
 
-    errs = mutated(lambda t: t.replace('OCTOSCOPE_ECS_CLUSTER          =', 'OCTOSCOPE_ECS_CLUSTR           =', 1))
+    errs = mutated(lambda t: re.sub(r"\bOCTOSCOPE_ECS_CLUSTER(\s*)=", r"OCTOSCOPE_ECS_CLUSTR \1=", t, count=1))
     expect(caught(errs, "sets OCTOSCOPE_ECS_CLUSTR but the code never reads it"), "misspelt env var: OCTOSCOPE_ECS_CLUSTR is caught (both ways)")
+
+    errs = mutated(lambda t: re.sub(r"\n\s*GITHUB_API_URL\s*=.*", "", t, count=1) if "github_environment = {" in t else t)
+    expect(
+        caught(errs, "integrity-check: reads GITHUB_API_URL but module integrity_check does not set it")
+        and caught(errs, "batch-job: reads GITHUB_API_URL but module batch does not set it"),
+        "shared environment: GITHUB_API_URL left out of local.github_environment is caught for both its users",
+    )
+
+    errs = mutated(lambda t: t.replace("merge(local.common_environment, {", "merge(local.common_environment, local.no_such_map, {", 1))
+    expect(caught(errs, "environment must be a map, a local map, or merge() of those"), "an environment the checker cannot resolve is an error, not an empty set")
 
     errs = mutated(lambda t: t.replace('actions   = ["ecs:RunTask"]', 'actions   = ["ecs:RunTask", "ecs:StopTask"]', 1))
     expect(caught(errs, "dispatcher: statement run_task grants ecs:StopTask, which no code path of dispatcher uses"), "unused action: ecs:StopTask on the dispatcher is caught")
