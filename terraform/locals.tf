@@ -13,7 +13,7 @@ locals {
   # The table and its GSIs (Query on an index needs the index ARN).
   table_arns = concat([module.table.table_arn], module.table.index_arns)
 
-  # The Store adapter's data-plane operations (shared/src/adapters/dynamodb).
+  # The Store adapter's data-plane operations (shared/src/adapters/aws/dynamodb).
   dynamodb_read  = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
   dynamodb_write = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
 
