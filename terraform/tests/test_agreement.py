@@ -8,20 +8,25 @@ What is checked, for every Lambda crate (Cargo packages under functions/ that
 link a Lambda runtime) and for the Fargate batch job:
 
 1. Deployment. `make lambdas` (functions/scripts/build-lambdas.sh) builds
-   exactly the Lambda crates as arm64 zips. Each Lambda crate has a `./modules/lambda-function` call in
-   terraform/main.tf whose zip_path is `<lambda_zip_dir>/<crate>/bootstrap.zip`
+   exactly the Lambda crates as arm64 zips. Each Lambda crate has a
+   `./modules/lambda-function` call in the root module (terraform/*.tf, one
+   file per concern) whose zip_path is `<lambda_zip_dir>/<crate>/bootstrap.zip`
    (what `make lambdas` leaves), the module deploys handler `bootstrap` on
    `provided.al2023` / arm64, and no module call deploys a crate that does not
    exist. The batch job's module builds the `batch-job` container.
 
 2. Environment. The variables a function reads are the string literals of the
    form OCTOSCOPE_*, GITHUB_*, RUST_LOG in its code path: the crate's src/
-   (test modules left out) plus the impl blocks of shared/src/config_aws.rs it
-   calls (`WebhookConfig::load` -> `impl WebhookConfig`, and, to a fixed point,
+   (test modules left out) plus the impl blocks of the AWS configuration
+   loader, `octoscope::config::aws` (shared/src/config/aws.rs), it calls
+   (`WebhookConfig::load` -> `impl WebhookConfig`, and, to a fixed point,
    every config type and helper fn those blocks call), and the fns of
-   shared/src/adapters/aws/mod.rs it calls by path (`aws::init_logging()`). Every such name must be
+   shared/src/adapters/aws/mod.rs it calls by path (`aws::init_logging()`).
+   Every such name must be
    a key of the module call's `environment` map (values may be null when a
-   setting is optional) and every key there must be read by the code. Names in
+   setting is optional; the map may be written as `merge()` of local maps and
+   an object, as the root does with local.common_environment and
+   local.github_environment) and every key there must be read by the code. Names in
    TRANSLATED are the one-machine names that AWS mode fills from an SSM
    parameter value, never from the environment.
 
@@ -53,6 +58,7 @@ link a Lambda runtime) and for the Fargate batch job:
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import json
 import re
@@ -341,15 +347,40 @@ def sdk_actions(files: dict[str, str]) -> dict[str, set[str]]:
     return found
 
 
+# The AWS configuration loader, `octoscope::config::aws` (either file layout of
+# that module), and the AWS adapters' shared module.
+CONFIG_AWS = ("shared/src/config/aws.rs", "shared/src/config/aws/mod.rs")
+AWS_ADAPTERS = "shared/src/adapters/aws/mod.rs"
+
+
+def config_aws_files(repo: Path) -> list[Path]:
+    """The files of `octoscope::config::aws`: config/aws.rs, or config/aws/ as a directory module."""
+    for rel in CONFIG_AWS:
+        f = repo / rel
+        if f.exists():
+            return [f] if f.name != "mod.rs" else sorted(f.parent.rglob("*.rs"))
+    return []
+
+
 def config_sources(repo: Path) -> str:
-    """config_aws.rs and the AWS adapters' shared module (SDK config, logging:
-    `aws::init_logging()` reads RUST_LOG), whose fns a function calls by path."""
-    shared = repo / "shared" / "src"
-    return (shared / "config_aws.rs").read_text() + "\n" + (shared / "adapters" / "aws" / "mod.rs").read_text()
+    """The AWS configuration loader (`config::aws`) and the AWS adapters' shared
+    module (SDK config, logging: `aws::init_logging()` reads RUST_LOG), whose
+    fns a function calls by path."""
+    files = config_aws_files(repo) + [repo / AWS_ADAPTERS]
+    return "\n".join(f.read_text() for f in files)
+
+
+def missing_config(repo: Path) -> str | None:
+    """Why the configuration sources cannot be read, or None."""
+    if not config_aws_files(repo):
+        return f"{' or '.join(CONFIG_AWS)} is missing: the functions' configuration loader (octoscope::config::aws)"
+    if not (repo / AWS_ADAPTERS).exists():
+        return f"{AWS_ADAPTERS} is missing: the AWS adapters' shared module (SDK config, logging)"
+    return None
 
 
 def config_items(config_src: str) -> dict[str, str]:
-    """Name -> source of each `impl Name { }` block and top-level `fn name()` of config_aws.rs."""
+    """Name -> source of each `impl Name { }` block and top-level `fn name()` of the configuration sources."""
     items: dict[str, str] = {}
     for m in re.finditer(r"^impl\s+(\w+)\s*\{", config_src, re.M):
         items[m.group(1)] = items.get(m.group(1), "") + config_src[m.start() : block_end(config_src, m.end() - 1)]
@@ -422,6 +453,61 @@ def resolve_list(expr, locals_: dict) -> list[str] | None:
     return None
 
 
+def split_args(s: str) -> list[str]:
+    """Top-level comma-separated arguments of a call's argument string."""
+    parts, depth, quote, cur = [], 0, None, []
+    for c in s:
+        if quote:
+            if c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(c)
+    if "".join(cur).strip():
+        parts.append("".join(cur).strip())
+    return parts
+
+
+def resolve_keys(expr, locals_: dict) -> set[str] | None:
+    """The keys of a map: a literal map, `local.x`, or `merge()` of those (as
+    `environment = merge(local.common_environment, { ... })` writes it).
+    None when the expression is anything else."""
+    expr = one(expr)
+    if isinstance(expr, dict):
+        return {k for k in expr if not k.startswith("__")}
+    if not isinstance(expr, str):
+        return None
+    inner = expr[2:-1].strip() if expr.startswith("${") and expr.endswith("}") else expr.strip()
+    m = re.fullmatch(r"local\.(\w+)", inner)
+    if m:
+        return resolve_keys(locals_.get(m.group(1)), locals_) if m.group(1) in locals_ else None
+    if inner.startswith("{") and inner.endswith("}"):
+        # An object inside an expression comes back from hcl2 as a Python dict's repr.
+        try:
+            obj = ast.literal_eval(inner)
+        except (ValueError, SyntaxError):
+            return None
+        return {k for k in obj if isinstance(k, str)} if isinstance(obj, dict) else None
+    m = re.fullmatch(r"merge\((.*)\)", inner, re.S)
+    if m:
+        keys: set[str] = set()
+        for arg in split_args(m.group(1)):
+            sub = resolve_keys(arg, locals_)
+            if sub is None:
+                return None
+            keys |= sub
+        return keys
+    return None
+
+
 @dataclass
 class Deployed:
     module: str
@@ -441,7 +527,10 @@ def terraform_side(tf: Path) -> tuple[dict[str, Deployed], dict, list[str]]:
             source = one(body.get("source"))
             if source not in (LAMBDA_MODULE, BATCH_MODULE):
                 continue
-            env = one(body.get("environment")) or {}
+            env = resolve_keys(body.get("environment"), locals_) if "environment" in body else set()
+            if env is None:
+                errors.append(f"module {name}: environment must be a map, a local map, or merge() of those")
+                env = set()
             stmts_key = "policy_statements" if source == LAMBDA_MODULE else "task_policy_statements"
             stmts = {}
             for key, st in (one(body.get(stmts_key)) or {}).items():
@@ -456,7 +545,7 @@ def terraform_side(tf: Path) -> tuple[dict[str, Deployed], dict, list[str]]:
             deployed[name] = Deployed(
                 module=name,
                 zip_path=zip_path,
-                environment={k for k in env if not k.startswith("__")},
+                environment=env,
                 statements=stmts,
                 is_lambda=source == LAMBDA_MODULE,
             )
@@ -648,9 +737,9 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
 
 def run(repo: Path) -> int:
     tf = repo / "terraform"
-    config_path = repo / "shared" / "src" / "config_aws.rs"
-    if not config_path.exists():
-        print(f"FAIL {config_path.relative_to(repo)} is missing: the functions' configuration loader")
+    why = missing_config(repo)
+    if why:
+        print(f"FAIL {why}")
         return 1
     crates = workspace_crates(repo)
     expected = {"webhook", "api", "integrity-check", "dispatcher"}
@@ -693,7 +782,7 @@ def self_test(repo: Path) -> int:
     found = sdk_actions({"d/mod.rs": "use aws_sdk_dynamodb::Client;", "d/ops.rs": "self.client.transact_write_items().send()"})
     expect("dynamodb:ConditionCheckItem" in found, "scanner: a file using its module's SDK import; transact_write_items -> per-item actions")
 
-    # 2. env_reads follows config types and helper fns of config_aws.rs.
+    # 2. env_reads follows config types and helper fns of config::aws.
     cfg = """fn table(env: &E) -> R { required(env, "OCTOSCOPE_TABLE") }
 fn required(env: &E, v: &str) -> R { x }
 impl FooConfig {
@@ -719,15 +808,52 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         commented = star_resource_comments(Path(tmp))
     expect(len(bare) == 1 and not commented, 'resources = ["*"] without a comment is caught; with one it passes')
 
-    # 4. The real workspace against deliberately wrong copies of terraform/.
-    config_path = repo / "shared" / "src" / "config_aws.rs"
+    # 4. Feature gates on the workspace's layout: config::aws and
+    # adapters::aws::dynamodb are linked only with their features.
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp)
+        layout = {
+            "lib.rs": "pub mod adapters;\npub mod config;\npub mod error;\n",
+            "error.rs": "pub fn error_chain() {}\n",
+            "config/mod.rs": '#[cfg(feature = "aws")]\npub mod aws;\n',
+            "config/aws.rs": 'impl WebhookConfig { fn load() { "OCTOSCOPE_TABLE" } }\n',
+            "adapters/mod.rs": '#[cfg(feature = "aws")]\npub mod aws;\n',
+            "adapters/aws/mod.rs": '#[cfg(feature = "dynamodb")]\npub mod dynamodb;\n',
+            "adapters/aws/dynamodb/ops.rs": "use aws_sdk_dynamodb::Client;\n",
+        }
+        for rel, text in layout.items():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            (src / rel).write_text(text)
+
+        def linked(*features: str) -> set[str]:
+            return {Path(f).relative_to(src).as_posix() for f in linked_shared_files(src, set(features))}
+
+        none, aws, dynamodb = linked(), linked("aws"), linked("aws", "dynamodb")
+        expect(
+            "config/aws.rs" not in none
+            and "config/aws.rs" in aws
+            and "adapters/aws/dynamodb/ops.rs" not in aws
+            and "adapters/aws/dynamodb/ops.rs" in dynamodb
+            and "error.rs" in none,
+            f"gates: config/aws.rs with aws, adapters/aws/dynamodb/ with dynamodb (got {sorted(none)}, {sorted(aws)}, {sorted(dynamodb)})",
+        )
+
+    # 5. Environment maps: literal, local, merge() of locals and an inline object.
+    locals_ = {"common": [{"RUST_LOG": "${var.log_level}"}], "gh": [{"GITHUB_API_URL": "${var.github.api_url}"}]}
+    expr = ["${merge(local.common,local.gh,{'OCTOSCOPE_TABLE': '${module.table.table_name}', 'OCTOSCOPE_ORGS': '${length(var.o) > 0 ? join(\",\",var.o) : None}'})}"]
+    got = resolve_keys(expr, locals_)
+    expect(got == {"RUST_LOG", "GITHUB_API_URL", "OCTOSCOPE_TABLE", "OCTOSCOPE_ORGS"}, f"environment: merge(local.a, local.b, {{...}}) resolves to the union of keys (got {sorted(got or [])})")
+    expect(resolve_keys(["${merge(local.common,var.extra)}"], locals_) is None, "environment: merge() with anything but locals and objects is unresolved")
+
+    # 6. The real workspace against deliberately wrong copies of terraform/.
     try:
         crates = workspace_crates(repo)
     except Exception as e:  # noqa: BLE001
         print(f"FAIL cannot read the workspace: {e}")
         return 1
-    if not config_path.exists() or not {"webhook", "integrity-check", "dispatcher"} <= set(crates):
-        print("FAIL the Lambda crates or shared/src/config_aws.rs are missing: the mutation self-test needs them")
+    why = missing_config(repo)
+    if why or not {"webhook", "integrity-check", "dispatcher"} <= set(crates):
+        print(f"FAIL the mutation self-test needs the Lambda crates and the configuration sources: {why or 'a Lambda crate is missing'}")
         return 1
     config_src = config_sources(repo)
 
@@ -735,11 +861,15 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         with tempfile.TemporaryDirectory() as tmp:
             tf = Path(tmp) / "terraform"
             shutil.copytree(repo / "terraform", tf, ignore=shutil.ignore_patterns(".terraform", "tests", "scripts"))
-            main = tf / "main.tf"
-            text = main.read_text()
-            new = edit(text)
-            assert new != text, "the mutation did not apply"
-            main.write_text(new)
+            # The root is split by concern: apply the edit to the file it changes.
+            for f in sorted(tf.glob("*.tf")):
+                text = f.read_text()
+                new = edit(text)
+                if new != text:
+                    f.write_text(new)
+                    break
+            else:
+                raise AssertionError("the mutation did not apply")
             return check(crates, config_src, tf)[0]
 
     baseline = check(crates, config_src, repo / "terraform")[0]
@@ -750,8 +880,18 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
     errs = mutated(lambda t: re.sub(r"\n\s*OCTOSCOPE_GAP_QUEUE_URL\s*=.*", "", t, count=1))
     expect(caught(errs, "integrity-check: reads OCTOSCOPE_GAP_QUEUE_URL but module integrity_check does not set it"), "missing env var: integrity-check without OCTOSCOPE_GAP_QUEUE_URL is caught")
 
-    errs = mutated(lambda t: t.replace('OCTOSCOPE_ECS_CLUSTER          =', 'OCTOSCOPE_ECS_CLUSTR           =', 1))
+    errs = mutated(lambda t: re.sub(r"\bOCTOSCOPE_ECS_CLUSTER(\s*)=", r"OCTOSCOPE_ECS_CLUSTR \1=", t, count=1))
     expect(caught(errs, "sets OCTOSCOPE_ECS_CLUSTR but the code never reads it"), "misspelt env var: OCTOSCOPE_ECS_CLUSTR is caught (both ways)")
+
+    errs = mutated(lambda t: re.sub(r"\n\s*GITHUB_API_URL\s*=.*", "", t, count=1) if "github_environment = {" in t else t)
+    expect(
+        caught(errs, "integrity-check: reads GITHUB_API_URL but module integrity_check does not set it")
+        and caught(errs, "batch-job: reads GITHUB_API_URL but module batch does not set it"),
+        "shared environment: GITHUB_API_URL left out of local.github_environment is caught for both its users",
+    )
+
+    errs = mutated(lambda t: t.replace("merge(local.common_environment, {", "merge(local.common_environment, local.no_such_map, {", 1))
+    expect(caught(errs, "environment must be a map, a local map, or merge() of those"), "an environment the checker cannot resolve is an error, not an empty set")
 
     errs = mutated(lambda t: t.replace('actions   = ["ecs:RunTask"]', 'actions   = ["ecs:RunTask", "ecs:StopTask"]', 1))
     expect(caught(errs, "dispatcher: statement run_task grants ecs:StopTask, which no code path of dispatcher uses"), "unused action: ecs:StopTask on the dispatcher is caught")

@@ -1,0 +1,190 @@
+# Completeness: what repairs the store when webhooks are lost.
+#
+#   Scheduler ──▶ integrity-check ──gaps──▶ SQS gap queue ──▶ dispatcher ──RunTask──▶ Fargate batch-job
+#                                            └─ DLQ after 5 receives
+#
+# The integrity check compares GitHub with the store on a schedule, asks GitHub
+# to redeliver failed deliveries and queues the gaps; the dispatcher coalesces
+# them and runs the resync job.
+
+module "integrity_schedule" {
+  source = "./modules/schedule"
+
+  name                = "${var.name_prefix}-integrity-check"
+  schedule_expression = var.integrity_check_schedule
+  target_function_arn = module.integrity_check.function_arn
+  kms_key_arn         = local.kms_key_arn
+  tags                = local.tags
+}
+
+module "integrity_check" {
+  source = "./modules/lambda-function"
+
+  function_name                  = "${var.name_prefix}-integrity-check"
+  description                    = "Scheduled: compare GitHub with the store, redeliver failures, queue gaps"
+  zip_path                       = "${local.lambda_zip_dir}/integrity-check/bootstrap.zip"
+  memory_size                    = var.functions.integrity_check.memory_size
+  timeout                        = var.functions.integrity_check.timeout
+  reserved_concurrent_executions = var.functions.integrity_check.reserved_concurrent_executions
+  kms_key_arn                    = local.kms_key_arn
+  log_retention_days             = var.log_retention_days
+  tracing_enabled                = var.tracing_enabled
+  tags                           = local.tags
+
+  environment = merge(local.common_environment, local.github_environment, {
+    OCTOSCOPE_TABLE         = module.table.table_name
+    OCTOSCOPE_GAP_QUEUE_URL = module.gap_queue.queue_url
+  })
+
+  policy_statements = {
+    store = {
+      actions   = concat(local.dynamodb_read, local.dynamodb_write)
+      resources = local.table_arns
+    }
+    gap_queue = {
+      actions   = ["sqs:SendMessage"] # SendMessageBatch is authorised as sqs:SendMessage
+      resources = [module.gap_queue.queue_arn]
+    }
+    github_credentials = {
+      actions   = ["ssm:GetParameter"]
+      resources = module.secrets.github_parameter_arns
+    }
+    # SSE-KMS on the queue (SendMessage needs a data key) and the SecureString.
+    stack_key = {
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [local.kms_key_arn]
+    }
+  }
+}
+
+module "gap_queue" {
+  source = "./modules/queue"
+
+  queue_name               = "${var.name_prefix}-gaps"
+  kms_key_arn              = local.kms_key_arn
+  consumer_timeout_seconds = var.functions.dispatcher.timeout
+  max_receive_count        = 5
+  tags                     = local.tags
+}
+
+module "dispatcher" {
+  source = "./modules/lambda-function"
+
+  function_name                  = "${var.name_prefix}-dispatcher"
+  description                    = "Gap queue consumer: coalesce, lock, RunTask the resync job"
+  zip_path                       = "${local.lambda_zip_dir}/dispatcher/bootstrap.zip"
+  memory_size                    = var.functions.dispatcher.memory_size
+  timeout                        = var.functions.dispatcher.timeout
+  reserved_concurrent_executions = var.functions.dispatcher.reserved_concurrent_executions
+  kms_key_arn                    = local.kms_key_arn
+  log_retention_days             = var.log_retention_days
+  tracing_enabled                = var.tracing_enabled
+  tags                           = local.tags
+
+  environment = merge(local.common_environment, {
+    OCTOSCOPE_TABLE                = module.table.table_name
+    OCTOSCOPE_ECS_CLUSTER          = module.batch.cluster_name
+    OCTOSCOPE_ECS_TASK_DEFINITION  = module.batch.task_definition_family
+    OCTOSCOPE_ECS_CONTAINER        = module.batch.container_name
+    OCTOSCOPE_ECS_SUBNETS          = join(",", var.batch_network.subnet_ids)
+    OCTOSCOPE_ECS_SECURITY_GROUPS  = module.batch.security_group_id
+    OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP = tostring(var.batch_network.assign_public_ip)
+  })
+
+  policy_statements = {
+    store = {
+      actions   = concat(local.dynamodb_read, local.dynamodb_write)
+      resources = local.table_arns
+    }
+    run_task = {
+      actions   = ["ecs:RunTask"]
+      resources = [module.batch.task_definition_family_arn]
+      conditions = [{
+        test     = "ArnEquals"
+        variable = "ecs:cluster"
+        values   = [module.batch.cluster_arn]
+      }]
+    }
+    # RunTask with tags (the job id) tags the new task.
+    tag_task = {
+      actions   = ["ecs:TagResource"]
+      resources = [module.batch.task_arn_pattern]
+      conditions = [{
+        test     = "StringEquals"
+        variable = "ecs:CreateAction"
+        values   = ["RunTask"]
+      }]
+    }
+    # RunTask hands the task and execution roles to ECS.
+    pass_roles = {
+      actions   = ["iam:PassRole"]
+      resources = [module.batch.task_role_arn, module.batch.execution_role_arn]
+      conditions = [{
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["ecs-tasks.amazonaws.com"]
+      }]
+    }
+    # Lambda's SQS event source polls with the function's role.
+    gap_queue_events = {
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+      resources = [module.gap_queue.queue_arn]
+    }
+    # The queue's SSE-KMS key (received messages are decrypted).
+    stack_key = {
+      actions   = ["kms:Decrypt"]
+      resources = [local.kms_key_arn]
+    }
+  }
+}
+
+resource "aws_lambda_event_source_mapping" "gaps" {
+  event_source_arn                   = module.gap_queue.queue_arn
+  function_name                      = module.dispatcher.function_arn
+  batch_size                         = 10
+  maximum_batching_window_in_seconds = 5
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.dispatcher_max_concurrency
+  }
+
+  tags = local.tags
+}
+
+# The resync job (batch-job on Fargate), run by the dispatcher.
+
+module "batch" {
+  source = "./modules/batch"
+
+  name                    = "${var.name_prefix}-resync"
+  image_tag               = var.batch_image_tag
+  cpu                     = var.batch_task.cpu
+  memory                  = var.batch_task.memory
+  vpc_id                  = var.batch_network.vpc_id
+  kms_key_arn             = local.kms_key_arn
+  log_retention_days      = var.log_retention_days
+  force_delete_repository = !var.deletion_protection
+  tags                    = local.tags
+
+  # OCTOSCOPE_JOB_ID is set per task by the dispatcher's RunTask override.
+  environment = merge(local.common_environment, local.github_environment, {
+    OCTOSCOPE_TABLE = module.table.table_name
+  })
+
+  task_policy_statements = {
+    store = {
+      actions   = concat(local.dynamodb_read, local.dynamodb_write)
+      resources = local.table_arns
+    }
+    github_credentials = {
+      actions   = ["ssm:GetParameter"]
+      resources = module.secrets.github_parameter_arns
+    }
+    # The SecureString's key (GetParameter with decryption).
+    stack_key = {
+      actions   = ["kms:Decrypt"]
+      resources = [local.kms_key_arn]
+    }
+  }
+}
