@@ -2,13 +2,15 @@
 //! (`services::metrics`), filtered and windowed in SQL so that only the rows a
 //! metric needs leave the database. Indexes for them are in `schema_v3.sql`.
 
+use async_trait::async_trait;
 use chrono::NaiveDate;
 use rusqlite::types::{Type, Value, ValueRef};
 use rusqlite::{Connection, Row, params_from_iter};
 
+use super::store::SqliteStore;
 use super::{parse_ts, store_error, ts};
 use crate::domain::Timestamp;
-use crate::ports::{MetricsFilter, StoreError, TeamRef};
+use crate::ports::{MetricRows, MetricsFilter, StoreError, TeamRef};
 use crate::read::*;
 
 /// A WHERE clause under construction with numbered parameters.
@@ -271,5 +273,37 @@ mod tests {
         assert_eq!(parse_time("2026-03-02T10:00:00+01:00").unwrap(), parse_ts("2026-03-02T09:00:00.000Z").unwrap());
         assert!(parse_time("2026-02-30T09:00:00.000Z").is_err());
         assert!(parse_time("not a time at all, 24 ch").is_err());
+    }
+}
+
+#[async_trait]
+impl MetricRows for SqliteStore {
+    async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| pulls(c, &f)).await
+    }
+
+    async fn metric_runs(&self, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| runs(c, &f)).await
+    }
+
+    async fn metric_jobs(&self, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| jobs(c, &f)).await
+    }
+
+    async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| deployments(c, &f)).await
+    }
+
+    async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError> {
+        let org = org.map(str::to_owned);
+        self.read(move |c| team_memberships(c, org.as_deref())).await
+    }
+
+    async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError> {
+        self.read(last_deliveries).await
     }
 }

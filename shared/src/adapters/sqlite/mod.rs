@@ -2,8 +2,13 @@
 //! the [`RawArchive`](crate::ports::RawArchive) as zstd-compressed rows in a
 //! second SQLite file, both under the data directory.
 
+mod apply;
 mod archive;
+mod completeness;
+mod jobs;
+mod ledger;
 mod metrics;
+mod read;
 mod store;
 mod writer;
 
