@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate, TimeDelta};
 
-use crate::domain::{JobState, Target};
+use crate::domain::{JobState, PrState, RunStatus, Target};
 use crate::domain::{RepoName, Timestamp};
 use crate::ports::{CompletenessStore, JobStore, MetricRows, MetricsFilter, PageRequest, Store, StoreError};
 use crate::read::*;
@@ -236,7 +236,7 @@ impl MetricsService {
                         None => acc.unreviewed += 1,
                     }
                 }
-                if row.state == "open" && row.created_at < w.until {
+                if row.state == PrState::Open && row.created_at < w.until {
                     let age = seconds(row.created_at, age_at);
                     let o = &mut acc.open;
                     o.total += 1;
@@ -295,7 +295,7 @@ impl MetricsService {
                 for key in keys(&run.repo, &run.workflow, &run.branch, &run.actor) {
                     let acc = groups.entry(key).or_default();
                     acc.runs.count += 1;
-                    if run.status == "completed" {
+                    if run.status == RunStatus::Completed {
                         acc.runs.completed += 1;
                         if run.conclusion.as_deref() == Some("failure") {
                             acc.runs.failed += 1;
@@ -320,7 +320,7 @@ impl MetricsService {
                 if let (Some(created), Some(started)) = (job.created_at, job.started_at) {
                     acc.queue.push(seconds(created, started));
                 }
-                if job.status == "completed" {
+                if job.status == RunStatus::Completed {
                     acc.jobs.completed += 1;
                     if job.conclusion.as_deref() == Some("failure") {
                         acc.jobs.failed += 1;

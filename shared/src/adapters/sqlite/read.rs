@@ -78,7 +78,7 @@ impl ReadModel for SqliteStore {
                 repo.branches = query(
                     conn,
                     "SELECT name, head_sha FROM branches WHERE repo = ?1 AND deleted = 0 ORDER BY name",
-                    vec![Value::Text(repo.full_name.clone())],
+                    vec![Value::Text(repo.full_name.to_string())],
                     |r| Ok(BranchView { name: r.get(0)?, head_sha: r.get(1)? }),
                 )?;
                 items.push(repo);
@@ -255,7 +255,7 @@ impl ReadModel for SqliteStore {
             sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ?{}", args.len() + 1));
             args.push(limit_arg(&page));
             let rows = query(conn, &sql, args, |r| {
-                Ok(WorkflowRunView {
+                Ok(WorkflowRunView::from(WorkflowRun {
                     repo: r.get(0)?,
                     id: r.get(1)?,
                     name: r.get(2)?,
@@ -271,12 +271,9 @@ impl ReadModel for SqliteStore {
                     created_at: parse_ts(&r.get::<_, String>(12)?)?,
                     run_started_at: parse_ts_opt(r.get(13)?)?,
                     updated_at: parse_ts(&r.get::<_, String>(14)?)?,
-                    queue_seconds: None,
-                    duration_seconds: None,
-                }
-                .with_timings())
+                }))
             })?;
-            Ok(page_from(rows, page.limit, |r| (ts(&r.created_at), r.id)))
+            Ok(page_from(rows, page.limit, |r| (ts(&r.run.created_at), r.run.id)))
         })
         .await
     }

@@ -13,10 +13,10 @@ use crate::read::*;
 
 fn pull_view(i: &Item) -> anyhow::Result<PullView> {
     Ok(PullView {
-        repo: i.req_str("repo")?,
+        repo: i.req_typed("repo")?,
         number: i.num("number").context("pull request number")?,
         title: i.req_str("title")?,
-        state: i.req_str("state")?,
+        state: i.req_typed("state")?,
         draft: i.flag("draft").unwrap_or(false),
         author: i.str("author"),
         created_at: i.req_time("created_at")?,
@@ -36,15 +36,15 @@ fn pull_view(i: &Item) -> anyhow::Result<PullView> {
 }
 
 fn run_view(i: &Item) -> anyhow::Result<WorkflowRunView> {
-    Ok(WorkflowRunView {
-        repo: i.req_str("repo")?,
+    Ok(WorkflowRunView::from(WorkflowRun {
+        repo: i.req_typed("repo")?,
         id: i.num("id").context("run id")?,
         name: i.str("name"),
         workflow_id: i.num("workflow_id"),
         head_branch: i.str("head_branch"),
         head_sha: i.str("head_sha"),
         event: i.str("event"),
-        status: i.req_str("status")?,
+        status: i.req_typed("status")?,
         conclusion: i.str("conclusion"),
         run_number: i.num("run_number"),
         run_attempt: i.num("run_attempt"),
@@ -52,22 +52,19 @@ fn run_view(i: &Item) -> anyhow::Result<WorkflowRunView> {
         created_at: i.req_time("created_at")?,
         run_started_at: i.time("run_started_at")?,
         updated_at: i.req_time("updated_at")?,
-        queue_seconds: None,
-        duration_seconds: None,
-    }
-    .with_timings())
+    }))
 }
 
 fn delivery_view(i: &Item) -> anyhow::Result<DeliveryView> {
     Ok(DeliveryView {
-        hook_id: i.req_str("hook_id")?,
-        delivery_id: i.req_str("delivery_id")?,
-        event: i.req_str("event")?,
+        hook_id: i.req_typed("hook_id")?,
+        delivery_id: i.req_typed("delivery_id")?,
+        event: i.req_typed("event")?,
         action: i.str("action"),
-        repo: i.str("repo"),
+        repo: i.typed("repo")?,
         org: i.str("org"),
         received_at: i.req_time("received_at")?,
-        status: i.req_str("status")?,
+        status: i.req_typed("status")?,
         reason: i.str("reason"),
         changes: i.num("changes").unwrap_or(0),
         body_bytes: i.num("body_bytes").unwrap_or(0),
@@ -104,8 +101,7 @@ impl ReadModel for DynamoStore {
             self.page_of(Query::index("gsi1", key::REPOS, range), page.limit, |_| Take::Yes).await?;
         let mut out = Vec::with_capacity(items.len());
         for i in items {
-            let full_name = i.req_str("full_name").map_err(corrupt)?;
-            let repo = RepoName::parse(&full_name).context("stored repository name").map_err(corrupt)?;
+            let repo: RepoName = i.req_typed("full_name").map_err(corrupt)?;
             let branches = self
                 .query_all(&Query::table(key::repo(&repo), Range::Prefix("BR#".into())))
                 .await?
@@ -114,7 +110,7 @@ impl ReadModel for DynamoStore {
                 .filter_map(|b| Some(BranchView { name: b.str("name")?, head_sha: b.str("head_sha") }))
                 .collect();
             out.push(RepoView {
-                full_name,
+                full_name: repo,
                 default_branch: i.str("default_branch"),
                 private: i.flag("private"),
                 archived: i.flag("archived"),
@@ -156,7 +152,7 @@ impl ReadModel for DynamoStore {
                 Ok(ReviewView {
                     id: r.num("id").context("review id")?,
                     author: r.str("author"),
-                    state: r.req_str("state")?,
+                    state: r.req_typed("state")?,
                     submitted_at: r.time("submitted_at")?,
                 })
             })
@@ -217,7 +213,7 @@ impl ReadModel for DynamoStore {
             self.page_of(Query::index("gsi1", pk, range).backward(), page.limit, |_| Take::Yes).await?;
         let items = views(&items, |i| {
             Ok(CommitView {
-                repo: i.req_str("repo")?,
+                repo: i.req_typed("repo")?,
                 sha: i.req_str("sha")?,
                 message: i.str("message").unwrap_or_default(),
                 author_login: i.str("author_login"),
