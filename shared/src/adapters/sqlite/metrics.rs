@@ -260,22 +260,6 @@ fn at(r: &Row, i: usize) -> rusqlite::Result<Timestamp> {
     at_opt(r, i)?.ok_or(rusqlite::Error::InvalidColumnType(i, "time".into(), Type::Null))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_times_parse_like_rfc3339() {
-        for s in ["2026-03-02T09:00:00.000Z", "2024-02-29T23:59:59.999Z", "1999-12-31T00:00:00.001Z"] {
-            assert_eq!(parse_time(s).unwrap(), parse_ts(s).unwrap(), "{s}");
-        }
-        // Other forms still parse; nonsense does not.
-        assert_eq!(parse_time("2026-03-02T10:00:00+01:00").unwrap(), parse_ts("2026-03-02T09:00:00.000Z").unwrap());
-        assert!(parse_time("2026-02-30T09:00:00.000Z").is_err());
-        assert!(parse_time("not a time at all, 24 ch").is_err());
-    }
-}
-
 #[async_trait]
 impl MetricRows for SqliteStore {
     async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
@@ -305,5 +289,21 @@ impl MetricRows for SqliteStore {
 
     async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError> {
         self.read(last_deliveries).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_times_parse_like_rfc3339() {
+        for s in ["2026-03-02T09:00:00.000Z", "2024-02-29T23:59:59.999Z", "1999-12-31T00:00:00.001Z"] {
+            assert_eq!(parse_time(s).unwrap(), parse_ts(s).unwrap(), "{s}");
+        }
+        // Other forms still parse; nonsense does not.
+        assert_eq!(parse_time("2026-03-02T10:00:00+01:00").unwrap(), parse_ts("2026-03-02T09:00:00.000Z").unwrap());
+        assert!(parse_time("2026-02-30T09:00:00.000Z").is_err());
+        assert!(parse_time("not a time at all, 24 ch").is_err());
     }
 }
