@@ -78,11 +78,12 @@ async fn differences(store: &dyn Store, org: &Org, teams: bool) -> Vec<String> {
                 continue;
             };
             let state = truth.state.graphql().to_ascii_lowercase();
-            if p.state != state || p.merged_at != truth.merged_at || p.closed_at != truth.closed_at {
-                diffs.push(format!("{name}#{}: {} vs {state}", truth.number, p.state));
+            if p.state.as_str() != state || p.merged_at != truth.merged_at || p.closed_at != truth.closed_at {
+                diffs.push(format!("{name}#{}: {} vs {state}", truth.number, p.state.as_str()));
             }
             let detail = store.get_pull(&name, truth.number).await.unwrap().unwrap();
-            let mut got: Vec<(i64, String)> = detail.reviews.iter().map(|r| (r.id, r.state.clone())).collect();
+            let mut got: Vec<(i64, String)> =
+                detail.reviews.iter().map(|r| (r.id, r.state.as_str().to_owned())).collect();
             let mut want: Vec<(i64, String)> =
                 truth.reviews.iter().map(|r| (r.id, r.state.webhook().to_owned())).collect();
             got.sort();

@@ -489,7 +489,7 @@ async fn memberships_runs_jobs_and_branches_are_order_proof(b: &dyn Backend) {
         (runs, jobs)
     })
     .await;
-    assert_eq!(runs[0].status, "completed");
+    assert_eq!(runs[0].run.status.as_str(), "completed");
     assert_eq!((runs[0].queue_seconds, runs[0].duration_seconds), (Some(60), Some(480)));
     assert_eq!((jobs[0].status.as_str(), jobs[0].completed_at), ("completed", Some(t(8))));
 
@@ -627,7 +627,7 @@ async fn list_pulls_filters_and_pages_to_the_end(b: &dyn Backend) {
             let got: Vec<_> = walk(limit, async |p| s.list_pulls(f, &p).await.unwrap())
                 .await
                 .into_iter()
-                .map(|p| (p.repo, p.number))
+                .map(|p| (p.repo.to_string(), p.number))
                 .collect();
             assert_eq!(got, expected(f), "filter {f:?}, limit {limit}");
         }
@@ -729,7 +729,7 @@ async fn list_workflow_runs_by_repo_newest_first(b: &dyn Backend) {
         changes.push(run(repo_name, id, "completed", "alice", id / 2, id / 2 + 3));
     }
     s.apply_changes(&changes).await.unwrap();
-    let ids = |v: Vec<WorkflowRunView>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let ids = |v: Vec<WorkflowRunView>| v.into_iter().map(|r| r.run.id).collect::<Vec<_>>();
     // WHEN listed two at a time, all and for one repository
     let all = walk(2, async |p| s.list_workflow_runs(None, &p).await.unwrap()).await;
     let api = walk(2, async |p| s.list_workflow_runs(Some(&repo("acme/api")), &p).await.unwrap()).await;
@@ -757,7 +757,7 @@ async fn list_deliveries_filters_and_pages(b: &dyn Backend) {
             s.complete_delivery(&c.key, &[], &outcome(*status)).await.unwrap();
         }
     }
-    let ids = |v: Vec<DeliveryView>| v.into_iter().map(|d| d.delivery_id).collect::<Vec<_>>();
+    let ids = |v: Vec<DeliveryView>| v.into_iter().map(|d| d.delivery_id.to_string()).collect::<Vec<_>>();
     let list =
         async |f: DeliveryFilter, limit| ids(walk(limit, async |p| s.list_deliveries(&f, &p).await.unwrap()).await);
     // WHEN listed with each filter THEN newest first, only matches, each once

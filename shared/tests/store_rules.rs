@@ -145,7 +145,7 @@ async fn workflow_runs_only_move_forward() {
         Box::pin(async move { s.list_workflow_runs(None, &PageRequest::first(10)).await.unwrap().items })
     })
     .await;
-    assert_eq!(runs[0].status, "completed");
+    assert_eq!(runs[0].run.status.as_str(), "completed");
     assert_eq!((runs[0].queue_seconds, runs[0].duration_seconds), (Some(120), Some(420)));
 }
 

@@ -6,58 +6,20 @@
 //! retryable store, archive or secret failure): GitHub then shows it as
 //! failed, and the integrity check has it redelivered.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::Router;
 use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::aws::s3::S3Archive;
-use octoscope::adapters::aws::ssm::{SecretParameter, SecretValue};
+use octoscope::adapters::aws::ssm::{SecretParameter, SsmWebhookSecrets};
 use octoscope::adapters::clock::SystemClock;
 use octoscope::api::{WebhookState, webhook_router};
 use octoscope::config::aws::WebhookConfig;
-use octoscope::ports::{SecretUnavailable, WebhookSecretSource};
+use octoscope::ports::WebhookSecretSource;
 use octoscope::services::IngestService;
-use octoscope::webhook::WebhookSecrets;
 
 /// Where the raw archive's objects go in the bucket.
 pub const ARCHIVE_PREFIX: &str = "raw/";
-
-/// The webhook secrets from an SSM parameter (cached with a TTL by
-/// [`SecretParameter`]), parsed again only when the value changes.
-pub struct SsmWebhookSecrets {
-    param: SecretParameter,
-    parsed: Mutex<Option<(SecretValue, Arc<WebhookSecrets>)>>,
-}
-
-impl SsmWebhookSecrets {
-    pub fn new(param: SecretParameter) -> Self {
-        Self { param, parsed: Mutex::new(None) }
-    }
-}
-
-#[async_trait]
-impl WebhookSecretSource for SsmWebhookSecrets {
-    async fn secrets(&self) -> Result<Arc<WebhookSecrets>, SecretUnavailable> {
-        let value = self.param.get().await.map_err(|e| SecretUnavailable(e.into()))?;
-        let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((seen, secrets)) = parsed.as_ref()
-            && *seen == value
-        {
-            return Ok(secrets.clone());
-        }
-        // A bad value is a deployment error; retryable, so that fixing the
-        // parameter lets GitHub's redelivery through.
-        let secrets = Arc::new(WebhookSecrets::parse(value.expose()).map_err(|e| {
-            SecretUnavailable(anyhow::anyhow!(
-                "SSM parameter {} does not hold a webhook secret list: {e}",
-                self.param.name()
-            ))
-        })?);
-        *parsed = Some((value, secrets.clone()));
-        Ok(secrets)
-    }
-}
 
 /// The clients the function is built from (built once, at init).
 pub struct Clients {

@@ -88,7 +88,7 @@ async fn archived(sdk: &SdkConfig, config: &WebhookConfig) -> Vec<String> {
 
 async fn ledger(store: &DynamoStore) -> Vec<(String, String)> {
     let page = store.list_deliveries(&DeliveryFilter::default(), &PageRequest::first(100)).await.unwrap();
-    page.items.iter().map(|d| (d.delivery_id.clone(), d.status.clone())).collect()
+    page.items.iter().map(|d| (d.delivery_id.to_string(), d.status.as_str().to_owned())).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::domain::Timestamp;
 use crate::domain::{CheckRun, Gap, JobRecord};
+use crate::domain::{PrState, RunStatus, Timestamp};
 
 // Rows: what `Store` returns for metrics, one per entity, no computation.
 
@@ -14,8 +14,7 @@ pub struct PullMetricRow {
     pub repo: String,
     pub number: u64,
     pub author: Option<String>,
-    /// `open`, `closed` or `merged`.
-    pub state: String,
+    pub state: PrState,
     pub created_at: Timestamp,
     pub merged_at: Option<Timestamp>,
     pub additions: Option<i64>,
@@ -33,8 +32,7 @@ pub struct RunMetricRow {
     pub workflow: Option<String>,
     pub branch: Option<String>,
     pub actor: Option<String>,
-    /// `queued`, `in_progress` or `completed`.
-    pub status: String,
+    pub status: RunStatus,
     pub conclusion: Option<String>,
     pub created_at: Timestamp,
     pub run_started_at: Option<Timestamp>,
@@ -48,7 +46,7 @@ pub struct JobMetricRow {
     pub branch: Option<String>,
     /// The actor of the job's run, when the run is known.
     pub actor: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub conclusion: Option<String>,
     pub labels: Vec<String>,
     pub os: Option<String>,

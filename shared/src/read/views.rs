@@ -1,10 +1,13 @@
-//! What the read API returns: JSON shapes, computed from the store.
+//! What the read API returns: JSON shapes, computed from the store. Each
+//! entity has one shape: a view embeds the domain type or carries its typed
+//! fields (states, names), which serialise as the API's strings.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::domain::Timestamp;
+use crate::domain::{DeliveryId, DeliveryStatus, EventName, HookId, PrState, RepoName, ReviewState, RunStatus};
+use crate::domain::{Timestamp, WorkflowRun};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BranchView {
@@ -14,7 +17,7 @@ pub struct BranchView {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RepoView {
-    pub full_name: String,
+    pub full_name: RepoName,
     pub default_branch: Option<String>,
     pub private: Option<bool>,
     pub archived: Option<bool>,
@@ -24,10 +27,10 @@ pub struct RepoView {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PullView {
-    pub repo: String,
+    pub repo: RepoName,
     pub number: u64,
     pub title: String,
-    pub state: String,
+    pub state: PrState,
     pub draft: bool,
     pub author: Option<String>,
     pub created_at: Timestamp,
@@ -49,7 +52,7 @@ pub struct PullView {
 pub struct ReviewView {
     pub id: i64,
     pub author: Option<String>,
-    pub state: String,
+    pub state: ReviewState,
     pub submitted_at: Option<Timestamp>,
 }
 
@@ -73,7 +76,7 @@ pub struct TeamView {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CommitView {
-    pub repo: String,
+    pub repo: RepoName,
     pub sha: String,
     pub message: String,
     pub author_login: Option<String>,
@@ -81,51 +84,38 @@ pub struct CommitView {
     pub committed_at: Option<Timestamp>,
 }
 
+/// A workflow run with the times derived from its own.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkflowRunView {
-    pub repo: String,
-    pub id: i64,
-    pub name: Option<String>,
-    pub workflow_id: Option<i64>,
-    pub head_branch: Option<String>,
-    pub head_sha: Option<String>,
-    pub event: Option<String>,
-    pub status: String,
-    pub conclusion: Option<String>,
-    pub run_number: Option<i64>,
-    pub run_attempt: Option<i64>,
-    pub actor: Option<String>,
-    pub created_at: Timestamp,
-    pub run_started_at: Option<Timestamp>,
-    pub updated_at: Timestamp,
+    #[serde(flatten)]
+    pub run: WorkflowRun,
     /// Seconds from the run's creation to its start (`run_started_at − created_at`).
     pub queue_seconds: Option<i64>,
     /// Seconds from start to completion (`updated_at − run_started_at`), for completed runs.
     pub duration_seconds: Option<i64>,
 }
 
-impl WorkflowRunView {
-    /// Fill the derived times from the stored ones.
-    pub fn with_timings(mut self) -> Self {
-        self.queue_seconds = self.run_started_at.map(|s| (s - self.created_at).num_seconds().max(0));
-        self.duration_seconds = match (self.status.as_str(), self.run_started_at) {
-            ("completed", Some(s)) => Some((self.updated_at - s).num_seconds().max(0)),
+impl From<WorkflowRun> for WorkflowRunView {
+    fn from(run: WorkflowRun) -> Self {
+        let queue_seconds = run.run_started_at.map(|s| (s - run.created_at).num_seconds().max(0));
+        let duration_seconds = match (run.status, run.run_started_at) {
+            (RunStatus::Completed, Some(s)) => Some((run.updated_at - s).num_seconds().max(0)),
             _ => None,
         };
-        self
+        Self { run, queue_seconds, duration_seconds }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeliveryView {
-    pub hook_id: String,
-    pub delivery_id: String,
-    pub event: String,
+    pub hook_id: HookId,
+    pub delivery_id: DeliveryId,
+    pub event: EventName,
     pub action: Option<String>,
-    pub repo: Option<String>,
+    pub repo: Option<RepoName>,
     pub org: Option<String>,
     pub received_at: Timestamp,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub reason: Option<String>,
     pub changes: u32,
     pub body_bytes: u64,

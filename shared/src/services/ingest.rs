@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::domain::*;
 use crate::error::{ArchiveError, SecretUnavailable, StoreError, error_chain};
-use crate::ports::{Claim, Clock, RawArchive, Store, WebhookSecretSource};
+use crate::ports::{Claim, Clock, DeliveryLedger, RawArchive, WebhookSecretSource};
 use crate::webhook::{self, NormalizeError, SignatureError, WebhookSecrets, json_payload};
 
 /// A webhook request as it arrived: raw header values and the raw body.
@@ -80,30 +80,31 @@ enum Secrets {
 }
 
 pub struct IngestService {
-    store: Arc<dyn Store>,
+    ledger: Arc<dyn DeliveryLedger>,
     archive: Arc<dyn RawArchive>,
     clock: Arc<dyn Clock>,
     secrets: Secrets,
 }
 
 impl IngestService {
+    /// `ledger`: any store (an `Arc<dyn Store>` coerces); ingest uses only its ledger.
     pub fn new(
-        store: Arc<dyn Store>,
+        ledger: Arc<dyn DeliveryLedger>,
         archive: Arc<dyn RawArchive>,
         clock: Arc<dyn Clock>,
         secrets: WebhookSecrets,
     ) -> Self {
-        Self { store, archive, clock, secrets: Secrets::Fixed(secrets) }
+        Self { ledger, archive, clock, secrets: Secrets::Fixed(secrets) }
     }
 
     /// The same, with secrets read from `source` for every delivery (it caches).
     pub fn with_secret_source(
-        store: Arc<dyn Store>,
+        ledger: Arc<dyn DeliveryLedger>,
         archive: Arc<dyn RawArchive>,
         clock: Arc<dyn Clock>,
         source: Arc<dyn WebhookSecretSource>,
     ) -> Self {
-        Self { store, archive, clock, secrets: Secrets::Source(source) }
+        Self { ledger, archive, clock, secrets: Secrets::Source(source) }
     }
 
     pub async fn ingest(&self, req: WebhookRequest<'_>) -> Result<Ingested, IngestError> {
@@ -145,7 +146,7 @@ impl IngestService {
             received_at,
             body_bytes: req.body.len() as u64,
         };
-        if let Claim::Duplicate(status) = self.store.claim_delivery(&claim).await? {
+        if let Claim::Duplicate(status) = self.ledger.claim_delivery(&claim).await? {
             return Ok(Ingested::Duplicate(status));
         }
 
@@ -164,7 +165,7 @@ impl IngestService {
 
         // 5. Store the effects and the outcome together.
         let (changes, outcome, result) = outcome(event.as_str(), normalized);
-        match self.store.complete_delivery(&key, &changes, &outcome).await {
+        match self.ledger.complete_delivery(&key, &changes, &outcome).await {
             Ok(report) => Ok(match result {
                 Ingested::Stored { .. } => Ingested::Stored { applied: report.applied, skipped: report.skipped },
                 other => other,
@@ -177,7 +178,7 @@ impl IngestService {
     }
 
     async fn release(&self, key: &DeliveryKey) {
-        if let Err(e) = self.store.release_delivery(key).await {
+        if let Err(e) = self.ledger.release_delivery(key).await {
             tracing::error!(error = ?e, delivery = %key.delivery_id, "could not release a failed delivery's claim");
         }
     }

@@ -1,5 +1,5 @@
 //! Metrics: pull request flow, CI, DORA and data health, computed over the
-//! [`Store`] port's plain rows, so every store adapter serves the same numbers.
+//! [`MetricRows`] port's plain rows, so every store adapter serves the same numbers.
 //! Every definition is in `shared/docs/metrics.md`; percentiles are nearest-rank.
 
 use std::collections::{BTreeMap, HashMap};
@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate, TimeDelta};
 
-use crate::domain::{JobState, Target};
+use crate::domain::{JobState, PrState, RunStatus, Target};
 use crate::domain::{RepoName, Timestamp};
-use crate::ports::{MetricsFilter, PageRequest, Store, StoreError};
+use crate::ports::{CompletenessStore, JobStore, MetricRows, MetricsFilter, PageRequest, Store, StoreError};
 use crate::read::*;
 
 /// How a metric's results are split.
@@ -119,7 +119,7 @@ fn weekly(w: &Window, counts: &BTreeMap<NaiveDate, u64>) -> Vec<WeekCount> {
 struct Teams(HashMap<String, Vec<String>>);
 
 impl Teams {
-    async fn load(store: &dyn Store, filter: &MetricsFilter) -> Result<Self, StoreError> {
+    async fn load(store: &dyn MetricRows, filter: &MetricsFilter) -> Result<Self, StoreError> {
         let mut map: HashMap<String, Vec<String>> = HashMap::new();
         for m in store.team_memberships(filter.team.as_ref().and_then(|t| t.org.as_deref())).await? {
             // With a team filter, grouping by team shows that team only.
@@ -139,10 +139,14 @@ impl Teams {
     }
 }
 
-/// The metrics service: reads rows through the [`Store`] port and computes.
+/// The metrics service: reads rows through the [`MetricRows`] port and
+/// computes; data health also reads checks ([`CompletenessStore`]) and resync
+/// jobs ([`JobStore`]).
 #[derive(Clone)]
 pub struct MetricsService {
-    store: Arc<dyn Store>,
+    rows: Arc<dyn MetricRows>,
+    checks: Arc<dyn CompletenessStore>,
+    jobs: Arc<dyn JobStore>,
 }
 
 #[derive(Default)]
@@ -180,8 +184,13 @@ struct DoraAcc {
 const DAY: i64 = 86_400;
 
 impl MetricsService {
+    /// Everything from one store.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self::from_ports(store.clone(), store.clone(), store)
+    }
+
+    pub fn from_ports(rows: Arc<dyn MetricRows>, checks: Arc<dyn CompletenessStore>, jobs: Arc<dyn JobStore>) -> Self {
+        Self { rows, checks, jobs }
     }
 
     /// Pull request flow. `now` bounds the age of open pull requests: their age
@@ -193,9 +202,9 @@ impl MetricsService {
         now: Timestamp,
     ) -> Result<PullFlowMetrics, StoreError> {
         let w = Window { since: filter.since, until: filter.until };
-        let rows = self.store.metric_pulls(filter).await?;
+        let rows = self.rows.metric_pulls(filter).await?;
         let teams = match group_by {
-            Some(GroupBy::Team) => Some(Teams::load(self.store.as_ref(), filter).await?),
+            Some(GroupBy::Team) => Some(Teams::load(self.rows.as_ref(), filter).await?),
             _ => None,
         };
         let age_at = w.until.min(now);
@@ -227,7 +236,7 @@ impl MetricsService {
                         None => acc.unreviewed += 1,
                     }
                 }
-                if row.state == "open" && row.created_at < w.until {
+                if row.state == PrState::Open && row.created_at < w.until {
                     let age = seconds(row.created_at, age_at);
                     let o = &mut acc.open;
                     o.total += 1;
@@ -261,10 +270,10 @@ impl MetricsService {
     /// CI: workflow runs and jobs created in the window.
     pub async fn ci(&self, filter: &MetricsFilter, group_by: Option<GroupBy>) -> Result<CiMetrics, StoreError> {
         let w = Window { since: filter.since, until: filter.until };
-        let runs = self.store.metric_runs(filter).await?;
-        let jobs = self.store.metric_jobs(filter).await?;
+        let runs = self.rows.metric_runs(filter).await?;
+        let jobs = self.rows.metric_jobs(filter).await?;
         let teams = match group_by {
-            Some(GroupBy::Team) => Some(Teams::load(self.store.as_ref(), filter).await?),
+            Some(GroupBy::Team) => Some(Teams::load(self.rows.as_ref(), filter).await?),
             _ => None,
         };
         let per_job = matches!(group_by, Some(GroupBy::Runner | GroupBy::Os));
@@ -286,7 +295,7 @@ impl MetricsService {
                 for key in keys(&run.repo, &run.workflow, &run.branch, &run.actor) {
                     let acc = groups.entry(key).or_default();
                     acc.runs.count += 1;
-                    if run.status == "completed" {
+                    if run.status == RunStatus::Completed {
                         acc.runs.completed += 1;
                         if run.conclusion.as_deref() == Some("failure") {
                             acc.runs.failed += 1;
@@ -311,7 +320,7 @@ impl MetricsService {
                 if let (Some(created), Some(started)) = (job.created_at, job.started_at) {
                     acc.queue.push(seconds(created, started));
                 }
-                if job.status == "completed" {
+                if job.status == RunStatus::Completed {
                     acc.jobs.completed += 1;
                     if job.conclusion.as_deref() == Some("failure") {
                         acc.jobs.failed += 1;
@@ -341,8 +350,8 @@ impl MetricsService {
     pub async fn dora(&self, filter: &MetricsFilter, group_by: Option<GroupBy>) -> Result<DoraMetrics, StoreError> {
         let w = Window { since: filter.since, until: filter.until };
         let by_repo = group_by == Some(GroupBy::Repo);
-        let deployments = self.store.metric_deployments(filter).await?;
-        let pulls = self.store.metric_pulls(filter).await?;
+        let deployments = self.rows.metric_deployments(filter).await?;
+        let pulls = self.rows.metric_pulls(filter).await?;
         type Key = (Option<String>, Option<String>);
         let key = |repo: &str, env: &Option<String>| -> Key { (by_repo.then(|| repo.to_owned()), env.clone()) };
         let mut groups: BTreeMap<Key, DoraAcc> = BTreeMap::new();
@@ -412,15 +421,15 @@ impl MetricsService {
     pub async fn health(&self, repo: Option<&RepoName>) -> Result<DataHealth, StoreError> {
         let repos: Vec<RepoName> = match repo {
             Some(r) => vec![r.clone()],
-            None => self.store.tracked().await?.repos,
+            None => self.checks.tracked().await?.repos,
         };
         let last_webhook: HashMap<String, Timestamp> =
-            self.store.last_deliveries().await?.into_iter().map(|r| (r.repo, r.last_received_at)).collect();
-        let last_check = self.store.list_checks(&PageRequest::first(1)).await?.items.into_iter().next();
+            self.rows.last_deliveries().await?.into_iter().map(|r| (r.repo, r.last_received_at)).collect();
+        let last_check = self.checks.list_checks(&PageRequest::first(1)).await?.items.into_iter().next();
         let mut jobs = Vec::new();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         while jobs.len() < 1_000 {
-            let got = self.store.list_jobs(&page).await?;
+            let got = self.jobs.list_jobs(&page).await?;
             jobs.extend(got.items);
             match got.next_cursor {
                 Some(c) => page.cursor = Some(c),
@@ -447,7 +456,7 @@ impl MetricsService {
             out.push(RepoHealth {
                 last_webhook_at: last_webhook.get(repo.as_str()).copied(),
                 last_check_at: last_check.as_ref().map(|c| c.finished_at),
-                verified_at: self.store.verified_at(&target).await?,
+                verified_at: self.checks.verified_at(&target).await?,
                 open_gaps: last_check
                     .as_ref()
                     .map(|c| c.gaps.iter().filter(|g| g.target == target).cloned().collect())

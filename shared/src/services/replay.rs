@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::ports::{RawArchive, Store};
+use crate::ports::{ChangeSink, DeliveryLedger, RawArchive};
 use crate::webhook::{self, json_payload};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -18,9 +18,10 @@ pub struct ReplayReport {
 
 /// Drop every entity, then normalise every archived delivery again, in
 /// arrival order, recording each delivery's new outcome in the ledger. The
-/// LWW rules make the result independent of that order anyway.
-pub async fn replay(
-    store: Arc<dyn Store>,
+/// LWW rules make the result independent of that order anyway. `store`: any
+/// store (an `Arc<dyn Store>` will do); replay clears entities and completes deliveries.
+pub async fn replay<S: ChangeSink + DeliveryLedger + ?Sized>(
+    store: Arc<S>,
     archive: Arc<dyn RawArchive>,
     mut progress: impl FnMut(&ReplayReport),
 ) -> anyhow::Result<ReplayReport> {

@@ -3,7 +3,8 @@
 //! rotated value is picked up within the TTL without a cold start.
 //!
 //! The value is a [`SecretValue`]: no `Display`, a redacted `Debug`, and
-//! errors name the parameter, never its value.
+//! errors name the parameter, never its value. [`SsmWebhookSecrets`] is the
+//! webhook's secret list read this way.
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use tokio::sync::Mutex;
 
 use crate::adapters::clock::SystemClock;
 use crate::domain::Timestamp;
-use crate::ports::Clock;
+use crate::error::SecretUnavailable;
+use crate::ports::{Clock, WebhookSecretSource};
+use crate::webhook::WebhookSecrets;
 
 /// How long a read value is used before SSM is asked again.
 pub const DEFAULT_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
@@ -181,6 +184,42 @@ impl SecretParameter {
     /// Forget the cached value (the next `get` reads SSM).
     pub async fn invalidate(&self) {
         *self.cached.lock().await = None;
+    }
+}
+
+/// The webhook secrets from an SSM parameter (cached with a TTL by
+/// [`SecretParameter`]), parsed again only when the value changes.
+pub struct SsmWebhookSecrets {
+    param: SecretParameter,
+    parsed: std::sync::Mutex<Option<(SecretValue, Arc<WebhookSecrets>)>>,
+}
+
+impl SsmWebhookSecrets {
+    pub fn new(param: SecretParameter) -> Self {
+        Self { param, parsed: std::sync::Mutex::new(None) }
+    }
+}
+
+#[async_trait]
+impl WebhookSecretSource for SsmWebhookSecrets {
+    async fn secrets(&self) -> Result<Arc<WebhookSecrets>, SecretUnavailable> {
+        let value = self.param.get().await.map_err(|e| SecretUnavailable(e.into()))?;
+        let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, secrets)) = parsed.as_ref()
+            && *seen == value
+        {
+            return Ok(secrets.clone());
+        }
+        // A bad value is a deployment error; retryable, so that fixing the
+        // parameter lets GitHub's redelivery through.
+        let secrets = Arc::new(WebhookSecrets::parse(value.expose()).map_err(|e| {
+            SecretUnavailable(
+                anyhow::Error::new(e)
+                    .context(format!("SSM parameter {} does not hold a webhook secret list", self.param.name())),
+            )
+        })?);
+        *parsed = Some((value, secrets.clone()));
+        Ok(secrets)
     }
 }
 

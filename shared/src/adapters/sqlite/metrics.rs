@@ -2,13 +2,15 @@
 //! (`services::metrics`), filtered and windowed in SQL so that only the rows a
 //! metric needs leave the database. Indexes for them are in `schema_v3.sql`.
 
+use async_trait::async_trait;
 use chrono::NaiveDate;
 use rusqlite::types::{Type, Value, ValueRef};
 use rusqlite::{Connection, Row, params_from_iter};
 
+use super::store::SqliteStore;
 use super::{parse_ts, store_error, ts};
 use crate::domain::Timestamp;
-use crate::ports::{MetricsFilter, StoreError, TeamRef};
+use crate::ports::{MetricRows, MetricsFilter, StoreError, TeamRef};
 use crate::read::*;
 
 /// A WHERE clause under construction with numbered parameters.
@@ -256,6 +258,38 @@ fn at_opt(r: &Row, i: usize) -> rusqlite::Result<Option<Timestamp>> {
 
 fn at(r: &Row, i: usize) -> rusqlite::Result<Timestamp> {
     at_opt(r, i)?.ok_or(rusqlite::Error::InvalidColumnType(i, "time".into(), Type::Null))
+}
+
+#[async_trait]
+impl MetricRows for SqliteStore {
+    async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| pulls(c, &f)).await
+    }
+
+    async fn metric_runs(&self, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| runs(c, &f)).await
+    }
+
+    async fn metric_jobs(&self, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| jobs(c, &f)).await
+    }
+
+    async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
+        let f = f.clone();
+        self.read(move |c| deployments(c, &f)).await
+    }
+
+    async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError> {
+        let org = org.map(str::to_owned);
+        self.read(move |c| team_memberships(c, org.as_deref())).await
+    }
+
+    async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError> {
+        self.read(last_deliveries).await
+    }
 }
 
 #[cfg(test)]

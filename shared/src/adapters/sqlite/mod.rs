@@ -2,8 +2,13 @@
 //! the [`RawArchive`](crate::ports::RawArchive) as zstd-compressed rows in a
 //! second SQLite file, both under the data directory.
 
+mod apply;
 mod archive;
+mod completeness;
+mod jobs;
+mod ledger;
 mod metrics;
+mod read;
 mod store;
 mod writer;
 
@@ -11,10 +16,14 @@ pub use archive::SqliteArchive;
 pub use store::SqliteStore;
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, ErrorCode};
 
-use crate::domain::Timestamp;
+use crate::domain::{
+    DeliveryId, DeliveryStatus, EventName, HookId, PrState, RepoName, ReviewState, RunStatus, Timestamp,
+};
 use crate::ports::StoreError;
+use crate::read::StoredText;
 
 /// Stored time format: fixed width, so text order is time order.
 pub(crate) fn ts(t: &Timestamp) -> String {
@@ -34,6 +43,22 @@ pub(crate) fn parse_ts(s: &str) -> rusqlite::Result<Timestamp> {
 pub(crate) fn parse_ts_opt(s: Option<String>) -> rusqlite::Result<Option<Timestamp>> {
     s.as_deref().map(parse_ts).transpose()
 }
+
+/// Typed columns: a stored text reads back as the domain value it was written
+/// from; text that does not parse is a conversion failure.
+macro_rules! text_columns {
+    ($($t:ty),* $(,)?) => {$(
+        impl FromSql for $t {
+            fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+                let s = v.as_str()?;
+                <$t as StoredText>::from_stored(s)
+                    .ok_or_else(|| FromSqlError::Other(format!("stored {} {s:?} does not parse", stringify!($t)).into()))
+            }
+        }
+    )*};
+}
+
+text_columns!(RepoName, PrState, ReviewState, RunStatus, DeliveryStatus, HookId, DeliveryId, EventName);
 
 /// Busy or locked databases may succeed on a retry; everything else will not.
 pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use crate::domain::Timestamp;
+use crate::read::StoredText;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -208,6 +209,15 @@ pub(super) trait Attrs {
     }
     fn req_time(&self, name: &str) -> anyhow::Result<Timestamp> {
         self.time(name)?.ok_or_else(|| anyhow!("item without {name}"))
+    }
+    /// A string attribute as the domain value it was written from (a state, a name).
+    fn typed<T: StoredText>(&self, name: &str) -> anyhow::Result<Option<T>> {
+        self.str(name)
+            .map(|v| T::from_stored(&v).ok_or_else(|| anyhow!("item with an invalid {name}: {v:?}")))
+            .transpose()
+    }
+    fn req_typed<T: StoredText>(&self, name: &str) -> anyhow::Result<T> {
+        self.typed(name)?.ok_or_else(|| anyhow!("item without {name}"))
     }
 }
 

@@ -8,8 +8,14 @@
 //! condition is the last-writer-wins rule; a `ConditionalCheckFailed` means
 //! "older, skipped". No request path scans.
 
+mod apply;
 mod codec;
+mod completeness;
+mod jobs;
+mod ledger;
+mod metrics;
 mod ops;
+mod read;
 mod store;
 mod write;
 

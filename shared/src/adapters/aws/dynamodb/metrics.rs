@@ -1,0 +1,221 @@
+//! [`MetricRows`] on DynamoDB: plain rows for the metrics service, read by
+//! time-ordered Queries and filtered here.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+
+use super::DynamoStore;
+use super::codec::*;
+use super::ops::{Query, Range, corrupt};
+use crate::domain::*;
+use crate::ports::*;
+use crate::read::*;
+
+/// `[since, until)` as a sort-key range over `{time}#…` keys; None when empty
+/// (DynamoDB refuses a BETWEEN whose bounds are reversed).
+fn window(f: &MetricsFilter) -> Option<Range> {
+    (f.since < f.until).then(|| Range::Between(ts(&f.since), ts(&f.until)))
+}
+
+/// The repository/author/team filters every metric shares, on one person field.
+struct Who<'a> {
+    repo: Option<&'a str>,
+    person: Option<&'a str>,
+    team: Option<HashSet<String>>,
+}
+
+impl Who<'_> {
+    fn admits(&self, repo: Option<&str>, person: Option<&str>) -> bool {
+        self.repo.is_none_or(|r| repo == Some(r))
+            && self.person.is_none_or(|a| person == Some(a))
+            && self.team.as_ref().is_none_or(|members| person.is_some_and(|p| members.contains(p)))
+    }
+}
+
+impl DynamoStore {
+    /// Present members of a team (of every tracked organisation for a bare slug).
+    async fn team_logins(&self, team: &TeamRef) -> Result<HashSet<String>, StoreError> {
+        let orgs = match &team.org {
+            Some(o) => vec![o.clone()],
+            None => self.tracked_orgs().await?,
+        };
+        let mut logins = HashSet::new();
+        for org in orgs {
+            let q = Query::table(key::org(&org), Range::Prefix(key::team_member_prefix(&team.slug)));
+            for m in self.query_all(&q).await? {
+                if m.flag("present") == Some(true)
+                    && let Some(l) = m.str("login")
+                {
+                    logins.insert(l);
+                }
+            }
+        }
+        Ok(logins)
+    }
+
+    async fn tracked_orgs(&self) -> Result<Vec<String>, StoreError> {
+        let items = self.query_all(&Query::table(key::TRACKED, Range::Prefix("ORG#".into()))).await?;
+        Ok(items.iter().filter_map(|i| i.str("org")).collect())
+    }
+
+    async fn who<'a>(&self, f: &'a MetricsFilter) -> Result<Who<'a>, StoreError> {
+        let team = match &f.team {
+            Some(t) => Some(self.team_logins(t).await?),
+            None => None,
+        };
+        Ok(Who { repo: f.repo.as_ref().map(RepoName::as_str), person: f.author.as_deref(), team })
+    }
+}
+
+#[async_trait]
+impl MetricRows for DynamoStore {
+    async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
+        let who = self.who(f).await?;
+        let (since, until) = (ts(&f.since), ts(&f.until));
+        let (mut merged, mut created) = (Vec::new(), Vec::new());
+        if let Some(window) = window(f) {
+            merged = self.query_all(&Query::index("gsi3", key::PULLS_MERGED, window.clone())).await?;
+            created = self.query_all(&Query::index("gsi2", key::PULLS_CREATED, window)).await?;
+        }
+        let open = self.query_all(&Query::index("gsi1", key::pulls_by_state("open"), Range::All)).await?;
+        let in_window = |at: Option<String>| at.is_some_and(|a| a >= since && a < until);
+        let rows = merged
+            .iter()
+            .chain(created.iter().filter(|i| !in_window(i.str("merged_at"))))
+            .chain(open.iter().filter(|i| i.str("created_at").is_some_and(|c| c < since)))
+            .filter(|i| who.admits(i.str("repo").as_deref(), i.str("author").as_deref()));
+        rows.map(|i| {
+            Ok(PullMetricRow {
+                repo: i.req_str("repo")?,
+                number: i.num("number").context("pull request number")?,
+                author: i.str("author"),
+                state: i.req_typed("state")?,
+                created_at: i.req_time("created_at")?,
+                merged_at: i.time("merged_at")?,
+                additions: i.num("additions"),
+                deletions: i.num("deletions"),
+                first_review_at: i.time("first_review_at")?,
+                changes_requested: i.num("changes_requested").unwrap_or(0),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(corrupt)
+    }
+
+    async fn metric_runs(&self, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
+        let who = self.who(f).await?;
+        let Some(window) = window(f) else { return Ok(Vec::new()) };
+        let items = self.query_all(&Query::index("gsi1", key::RUNS, window)).await?;
+        items
+            .iter()
+            .filter(|i| who.admits(i.str("repo").as_deref(), i.str("actor").as_deref()))
+            .filter(|i| f.workflow.as_ref().is_none_or(|w| i.str("name").as_ref() == Some(w)))
+            .filter(|i| f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b)))
+            .map(|i| {
+                Ok(RunMetricRow {
+                    repo: i.req_str("repo")?,
+                    workflow: i.str("name"),
+                    branch: i.str("head_branch"),
+                    actor: i.str("actor"),
+                    status: i.req_typed("status")?,
+                    conclusion: i.str("conclusion"),
+                    created_at: i.req_time("created_at")?,
+                    run_started_at: i.time("run_started_at")?,
+                    updated_at: i.req_time("updated_at")?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(corrupt)
+    }
+
+    async fn metric_jobs(&self, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
+        let who = self.who(f).await?;
+        let Some(window) = window(f) else { return Ok(Vec::new()) };
+        let items = self.query_all(&Query::index("gsi1", key::WORKFLOW_JOBS, window)).await?;
+        // The runs' actors, one batch read.
+        let run_ids: HashSet<i64> = items.iter().filter_map(|i| i.num("run_id")).collect();
+        let keys = run_ids.iter().map(|id| key_of(key::run(*id), key::ONE)).collect();
+        let actors: HashMap<i64, String> =
+            self.batch_get(keys).await?.iter().filter_map(|r| Some((r.num("id")?, r.str("actor")?))).collect();
+        items
+            .iter()
+            .map(|i| (i, i.num::<i64>("run_id").and_then(|r| actors.get(&r).cloned())))
+            .filter(|(i, actor)| who.admits(i.str("repo").as_deref(), actor.as_deref()))
+            .filter(|(i, _)| f.workflow.as_ref().is_none_or(|w| i.str("workflow_name").as_ref() == Some(w)))
+            .filter(|(i, _)| f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b)))
+            .map(|(i, actor)| {
+                Ok(JobMetricRow {
+                    repo: i.req_str("repo")?,
+                    workflow: i.str("workflow_name"),
+                    branch: i.str("head_branch"),
+                    actor,
+                    status: i.req_typed("status")?,
+                    conclusion: i.str("conclusion"),
+                    labels: i.strings("labels"),
+                    os: i.str("os"),
+                    created_at: i.time("created_at")?,
+                    started_at: i.time("started_at")?,
+                    completed_at: i.time("completed_at")?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(corrupt)
+    }
+
+    async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
+        let q = Query::index("gsi1", key::DEPLOYMENTS, Range::AtLeast(ts(&f.since)));
+        let items = self.query_all(&q).await?;
+        items
+            .iter()
+            .filter(|i| f.repo.as_ref().is_none_or(|r| i.str("repo").as_deref() == Some(r.as_str())))
+            .filter(|i| f.environment.as_ref().is_none_or(|e| i.str("environment").as_ref() == Some(e)))
+            .map(|i| {
+                Ok(DeploymentMetricRow {
+                    id: i.num("id").context("deployment id")?,
+                    repo: i.req_str("repo")?,
+                    environment: i.str("environment"),
+                    created_at: i.req_time("created_at")?,
+                    outcome: i.str("outcome"),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(corrupt)
+    }
+
+    async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError> {
+        let orgs = match org {
+            Some(o) => vec![o.to_owned()],
+            None => self.tracked_orgs().await?,
+        };
+        let mut rows = Vec::new();
+        for org in orgs {
+            let items = self.query_all(&Query::table(key::org(&org), Range::All)).await?;
+            let deleted: HashSet<String> = items
+                .iter()
+                .filter(|i| i.str("entity").as_deref() == Some("team") && i.flag("deleted") == Some(true))
+                .filter_map(|i| i.str("slug"))
+                .collect();
+            for i in items.iter().filter(|i| i.str("entity").as_deref() == Some("team_member")) {
+                if i.flag("present") == Some(true)
+                    && let (Some(slug), Some(login)) = (i.str("team_slug"), i.str("login"))
+                    && !deleted.contains(&slug)
+                {
+                    rows.push(TeamMembershipRow { org: org.clone(), team_slug: slug, login });
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError> {
+        let items = self.query_all(&Query::table(key::TRACKED, Range::Prefix("REPO#".into()))).await?;
+        items
+            .iter()
+            .filter_map(|i| Some((i.str("repo")?, i.time("last_received_at").transpose()?)))
+            .map(|(repo, at)| Ok(RepoDeliveryRow { repo, last_received_at: at? }))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(corrupt)
+    }
+}

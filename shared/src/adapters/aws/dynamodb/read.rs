@@ -1,0 +1,291 @@
+//! [`ReadModel`] on DynamoDB: the lists and details the read API serves.
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+
+use super::DynamoStore;
+use super::codec::*;
+use super::ops::{Query, Range, corrupt};
+use super::store::{Take, cursor, page_cut, views};
+use crate::domain::*;
+use crate::ports::*;
+use crate::read::*;
+
+fn pull_view(i: &Item) -> anyhow::Result<PullView> {
+    Ok(PullView {
+        repo: i.req_typed("repo")?,
+        number: i.num("number").context("pull request number")?,
+        title: i.req_str("title")?,
+        state: i.req_typed("state")?,
+        draft: i.flag("draft").unwrap_or(false),
+        author: i.str("author"),
+        created_at: i.req_time("created_at")?,
+        updated_at: i.req_time("updated_at")?,
+        closed_at: i.time("closed_at")?,
+        merged_at: i.time("merged_at")?,
+        additions: i.num("additions"),
+        deletions: i.num("deletions"),
+        changed_files: i.num("changed_files"),
+        commits: i.num("commits"),
+        labels: i.strings("labels"),
+        requested_reviewers: i.strings("requested_reviewers"),
+        requested_teams: i.strings("requested_teams"),
+        base_ref: i.str("base_ref"),
+        head_ref: i.str("head_ref"),
+    })
+}
+
+fn run_view(i: &Item) -> anyhow::Result<WorkflowRunView> {
+    Ok(WorkflowRunView::from(WorkflowRun {
+        repo: i.req_typed("repo")?,
+        id: i.num("id").context("run id")?,
+        name: i.str("name"),
+        workflow_id: i.num("workflow_id"),
+        head_branch: i.str("head_branch"),
+        head_sha: i.str("head_sha"),
+        event: i.str("event"),
+        status: i.req_typed("status")?,
+        conclusion: i.str("conclusion"),
+        run_number: i.num("run_number"),
+        run_attempt: i.num("run_attempt"),
+        actor: i.str("actor"),
+        created_at: i.req_time("created_at")?,
+        run_started_at: i.time("run_started_at")?,
+        updated_at: i.req_time("updated_at")?,
+    }))
+}
+
+fn delivery_view(i: &Item) -> anyhow::Result<DeliveryView> {
+    Ok(DeliveryView {
+        hook_id: i.req_typed("hook_id")?,
+        delivery_id: i.req_typed("delivery_id")?,
+        event: i.req_typed("event")?,
+        action: i.str("action"),
+        repo: i.typed("repo")?,
+        org: i.str("org"),
+        received_at: i.req_time("received_at")?,
+        status: i.req_typed("status")?,
+        reason: i.str("reason"),
+        changes: i.num("changes").unwrap_or(0),
+        body_bytes: i.num("body_bytes").unwrap_or(0),
+    })
+}
+
+impl DynamoStore {
+    async fn pulls_of_state(
+        &self,
+        state: PrState,
+        filter: &PullFilter,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let range = before.map_or(Range::All, |c| Range::Below(c.to_owned()));
+        let q = Query::index("gsi1", key::pulls_by_state(state.as_str()), range).backward();
+        let (mut items, _) = self
+            .page_of(q, limit + 1, |i| {
+                let repo_ok = filter.repo.as_ref().is_none_or(|r| i.str("repo").as_deref() == Some(r.as_str()));
+                let author_ok = filter.author.as_ref().is_none_or(|a| i.str("author").as_ref() == Some(a));
+                if repo_ok && author_ok { Take::Yes } else { Take::No }
+            })
+            .await?;
+        items.truncate(limit + 1);
+        Ok(items)
+    }
+}
+
+#[async_trait]
+impl ReadModel for DynamoStore {
+    async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError> {
+        let range = cursor(page)?.map_or(Range::All, Range::Above);
+        let (items, next_cursor) =
+            self.page_of(Query::index("gsi1", key::REPOS, range), page.limit, |_| Take::Yes).await?;
+        let mut out = Vec::with_capacity(items.len());
+        for i in items {
+            let repo: RepoName = i.req_typed("full_name").map_err(corrupt)?;
+            let branches = self
+                .query_all(&Query::table(key::repo(&repo), Range::Prefix("BR#".into())))
+                .await?
+                .iter()
+                .filter(|b| b.flag("deleted") != Some(true))
+                .filter_map(|b| Some(BranchView { name: b.str("name")?, head_sha: b.str("head_sha") }))
+                .collect();
+            out.push(RepoView {
+                full_name: repo,
+                default_branch: i.str("default_branch"),
+                private: i.flag("private"),
+                archived: i.flag("archived"),
+                branches,
+                last_activity_at: i.time("last_activity_at").map_err(corrupt)?,
+            });
+        }
+        Ok(Page { items: out, next_cursor })
+    }
+
+    async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullView>, StoreError> {
+        let before = cursor(page)?;
+        let states = match filter.state {
+            Some(s) => vec![s],
+            None => vec![PrState::Open, PrState::Closed, PrState::Merged],
+        };
+        // One newest-first stream per state, merged: each holds at most limit + 1.
+        let mut items = Vec::new();
+        for state in states {
+            items.extend(self.pulls_of_state(state, filter, before.as_deref(), page.limit).await?);
+        }
+        items.sort_by_key(|i| std::cmp::Reverse(i.str("gsi1sk")));
+        items.truncate(page.limit + 1);
+        let (items, next_cursor) = page_cut(items, page.limit, "gsi1sk");
+        Ok(Page { items: views(&items, pull_view)?, next_cursor })
+    }
+
+    async fn get_pull(&self, repo: &RepoName, number: u64) -> Result<Option<PullDetail>, StoreError> {
+        let pull_sk = key::pull_sk(number);
+        let items = self.query_all(&Query::table(key::repo(repo), Range::Prefix(pull_sk.clone()))).await?;
+        let Some(pull) = items.iter().find(|i| i.str("sk").as_deref() == Some(pull_sk.as_str())) else {
+            return Ok(None);
+        };
+        let pull = pull_view(pull).map_err(corrupt)?;
+        let mut reviews = items
+            .iter()
+            .filter(|i| i.str("entity").as_deref() == Some("review"))
+            .map(|r| {
+                Ok(ReviewView {
+                    id: r.num("id").context("review id")?,
+                    author: r.str("author"),
+                    state: r.req_typed("state")?,
+                    submitted_at: r.time("submitted_at")?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(corrupt)?;
+        reviews.sort_by(|a, b| {
+            (a.submitted_at.map(|t| ts(&t)).unwrap_or_default(), a.id)
+                .cmp(&(b.submitted_at.map(|t| ts(&t)).unwrap_or_default(), b.id))
+        });
+        Ok(Some(PullDetail { pull, reviews }))
+    }
+
+    async fn list_teams(&self, org: Option<&str>, page: &PageRequest) -> Result<Page<TeamView>, StoreError> {
+        let prefix = org.map(|o| format!("{o}#"));
+        let range = match (cursor(page)?, &prefix) {
+            (Some(c), _) => Range::Above(c),
+            (None, Some(p)) => Range::Prefix(p.clone()),
+            (None, None) => Range::All,
+        };
+        let (items, next_cursor) = self
+            .page_of(Query::index("gsi1", key::TEAMS, range), page.limit, |i| match &prefix {
+                Some(p) if !i.str("gsi1sk").is_some_and(|k| k.starts_with(p.as_str())) => Take::Stop,
+                _ => Take::Yes,
+            })
+            .await?;
+        let mut out = Vec::with_capacity(items.len());
+        for i in items {
+            let (org, slug) = (i.req_str("org").map_err(corrupt)?, i.req_str("slug").map_err(corrupt)?);
+            let members = self
+                .query_all(&Query::table(key::org(&org), Range::Prefix(key::team_member_prefix(&slug))))
+                .await?
+                .iter()
+                .filter(|m| m.flag("present") == Some(true))
+                .filter_map(|m| m.str("login"))
+                .collect();
+            out.push(TeamView {
+                name: i.str("name").unwrap_or_default(),
+                description: i.str("description"),
+                privacy: i.str("privacy"),
+                parent: i.str("parent_slug"),
+                members,
+                org,
+                slug,
+            });
+        }
+        Ok(Page { items: out, next_cursor })
+    }
+
+    async fn list_commits(
+        &self,
+        repo: &RepoName,
+        branch: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<CommitView>, StoreError> {
+        let pk = branch.map_or_else(|| key::commits(repo), |b| key::branch_commits(repo, b));
+        let range = cursor(page)?.map_or(Range::All, Range::Below);
+        let (items, next_cursor) =
+            self.page_of(Query::index("gsi1", pk, range).backward(), page.limit, |_| Take::Yes).await?;
+        let items = views(&items, |i| {
+            Ok(CommitView {
+                repo: i.req_typed("repo")?,
+                sha: i.req_str("sha")?,
+                message: i.str("message").unwrap_or_default(),
+                author_login: i.str("author_login"),
+                author_name: i.str("author_name"),
+                committed_at: i.time("committed_at")?,
+            })
+        })?;
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn list_workflow_runs(
+        &self,
+        repo: Option<&RepoName>,
+        page: &PageRequest,
+    ) -> Result<Page<WorkflowRunView>, StoreError> {
+        let range = cursor(page)?.map_or(Range::All, Range::Below);
+        let q = match repo {
+            Some(r) => Query::index("gsi2", key::runs_of(r.as_str()), range),
+            None => Query::index("gsi1", key::RUNS, range),
+        };
+        let (items, next_cursor) = self.page_of(q.backward(), page.limit, |_| Take::Yes).await?;
+        Ok(Page { items: views(&items, run_view)?, next_cursor })
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeliveryView>, StoreError> {
+        let range = cursor(page)?.map_or(Range::All, Range::Below);
+        // The most selective index; the other filters are applied to what it reads.
+        let q = match (&filter.repo, filter.status) {
+            (Some(r), _) => Query::index("gsi2", key::deliveries_of_repo(r.as_str()), range),
+            (None, Some(s)) => Query::index("gsi3", key::deliveries_by_status(s.as_str()), range),
+            (None, None) => Query::index("gsi1", key::DELIVERIES, range),
+        };
+        let (items, next_cursor) = self
+            .page_of(q.backward(), page.limit, |i| {
+                let status_ok = filter.status.is_none_or(|s| i.str("status").as_deref() == Some(s.as_str()));
+                let event_ok = filter.event.as_ref().is_none_or(|e| i.str("event").as_deref() == Some(e.as_str()));
+                if status_ok && event_ok { Take::Yes } else { Take::No }
+            })
+            .await?;
+        Ok(Page { items: views(&items, delivery_view)?, next_cursor })
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut stats = StoreStats::default();
+        for status in [DeliveryStatus::Pending, DeliveryStatus::Stored, DeliveryStatus::Ignored, DeliveryStatus::Failed]
+        {
+            let count = self.count("gsi3", &key::deliveries_by_status(status.as_str())).await?;
+            if count > 0 {
+                stats.deliveries.insert(status.as_str().to_owned(), count);
+            }
+        }
+        if stats.deliveries.contains_key("ignored") {
+            let q = Query::index("gsi3", key::deliveries_by_status("ignored"), Range::All);
+            for i in self.query_all(&q).await? {
+                *stats.ignored_events.entry(i.str("event").unwrap_or_default()).or_default() += 1;
+            }
+        }
+        stats.repositories = self.count("gsi1", key::REPOS).await?;
+        for state in [PrState::Open, PrState::Closed, PrState::Merged] {
+            stats.pull_requests += self.count("gsi1", &key::pulls_by_state(state.as_str())).await?;
+        }
+        stats.teams = self.count("gsi1", key::TEAMS).await?;
+        stats.workflow_runs = self.count("gsi1", key::RUNS).await?;
+        let newest = self.first(&Query::index("gsi1", key::DELIVERIES, Range::All).backward()).await?;
+        stats.last_delivery_at = match newest {
+            Some(i) => i.time("received_at").map_err(corrupt)?,
+            None => None,
+        };
+        Ok(stats)
+    }
+}

@@ -1,0 +1,364 @@
+//! [`ReadModel`] on SQLite: the lists and details the read API serves.
+
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::store::{SqliteStore, limit_arg, query};
+use super::{parse_ts, parse_ts_opt, store_error, ts};
+use crate::domain::*;
+use crate::ports::*;
+use crate::read::*;
+
+fn parse_list(s: Option<String>) -> Vec<String> {
+    s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
+}
+
+const PULL_COLUMNS: &str = "repo, number, title, state, draft, author, created_at, updated_at, closed_at, merged_at,
+    additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams, base_ref, head_ref";
+
+fn pull_from_row(r: &Row) -> rusqlite::Result<PullView> {
+    Ok(PullView {
+        repo: r.get(0)?,
+        number: r.get(1)?,
+        title: r.get(2)?,
+        state: r.get(3)?,
+        draft: r.get(4)?,
+        author: r.get(5)?,
+        created_at: parse_ts(&r.get::<_, String>(6)?)?,
+        updated_at: parse_ts(&r.get::<_, String>(7)?)?,
+        closed_at: parse_ts_opt(r.get(8)?)?,
+        merged_at: parse_ts_opt(r.get(9)?)?,
+        additions: r.get(10)?,
+        deletions: r.get(11)?,
+        changed_files: r.get(12)?,
+        commits: r.get(13)?,
+        labels: parse_list(r.get(14)?),
+        requested_reviewers: parse_list(r.get(15)?),
+        requested_teams: parse_list(r.get(16)?),
+        base_ref: r.get(17)?,
+        head_ref: r.get(18)?,
+    })
+}
+
+#[async_trait]
+impl ReadModel for SqliteStore {
+    async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError> {
+        let page = page.clone();
+        self.read(move |conn| {
+            let mut args = Vec::new();
+            let mut sql = String::from(
+                "SELECT full_name, default_branch, private, archived, last_activity_at FROM repos WHERE deleted = 0",
+            );
+            if let Some(c) = &page.cursor {
+                let (at, name): (String, String) = decode_cursor(c)?;
+                sql.push_str(
+                    " AND (COALESCE(last_activity_at, '') < ?1 OR (COALESCE(last_activity_at, '') = ?1 AND full_name > ?2))",
+                );
+                args.extend([Value::Text(at), Value::Text(name)]);
+            }
+            sql.push_str(&format!(" ORDER BY COALESCE(last_activity_at, '') DESC, full_name ASC LIMIT ?{}", args.len() + 1));
+            args.push(limit_arg(&page));
+            let rows = query(conn, &sql, args, |r| {
+                Ok((
+                    RepoView {
+                        full_name: r.get(0)?,
+                        default_branch: r.get(1)?,
+                        private: r.get(2)?,
+                        archived: r.get(3)?,
+                        branches: Vec::new(),
+                        last_activity_at: parse_ts_opt(r.get(4)?)?,
+                    },
+                    r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                ))
+            })?;
+            let mut page = page_from(rows, page.limit, |(v, at)| (at.clone(), v.full_name.clone()));
+            let mut items = Vec::with_capacity(page.items.len());
+            for (mut repo, _) in page.items.drain(..) {
+                repo.branches = query(
+                    conn,
+                    "SELECT name, head_sha FROM branches WHERE repo = ?1 AND deleted = 0 ORDER BY name",
+                    vec![Value::Text(repo.full_name.to_string())],
+                    |r| Ok(BranchView { name: r.get(0)?, head_sha: r.get(1)? }),
+                )?;
+                items.push(repo);
+            }
+            Ok(Page { items, next_cursor: page.next_cursor })
+        })
+        .await
+    }
+
+    async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullView>, StoreError> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.read(move |conn| {
+            let mut args = Vec::new();
+            let mut sql = format!("SELECT {PULL_COLUMNS} FROM pull_requests WHERE 1 = 1");
+            let mut arg = |sql: &mut String, clause: &str, v: Value| {
+                args.push(v);
+                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+            };
+            if let Some(repo) = &filter.repo {
+                arg(&mut sql, " AND repo = ?", Value::Text(repo.to_string()));
+            }
+            if let Some(state) = filter.state {
+                arg(&mut sql, " AND state = ?", Value::Text(state.as_str().into()));
+            }
+            if let Some(author) = &filter.author {
+                arg(&mut sql, " AND author = ?", Value::Text(author.clone()));
+            }
+            if let Some(c) = &page.cursor {
+                let (at, repo, number): (String, String, i64) = decode_cursor(c)?;
+                arg(&mut sql, " AND (updated_at, repo, number) < (?", Value::Text(at));
+                arg(&mut sql, ", ?", Value::Text(repo));
+                arg(&mut sql, ", ?)", Value::Integer(number));
+            }
+            arg(&mut sql, " ORDER BY updated_at DESC, repo DESC, number DESC LIMIT ?", limit_arg(&page));
+            let rows = query(conn, &sql, args, pull_from_row)?;
+            Ok(page_from(rows, page.limit, |p| (ts(&p.updated_at), p.repo.clone(), p.number)))
+        })
+        .await
+    }
+
+    async fn get_pull(&self, repo: &RepoName, number: u64) -> Result<Option<PullDetail>, StoreError> {
+        let repo = repo.to_string();
+        self.read(move |conn| {
+            let pull = conn
+                .prepare_cached(&format!("SELECT {PULL_COLUMNS} FROM pull_requests WHERE repo = ?1 AND number = ?2"))
+                .and_then(|mut s| s.query_row(params![repo, number], pull_from_row).optional())
+                .map_err(store_error)?;
+            let Some(pull) = pull else { return Ok(None) };
+            let reviews = query(
+                conn,
+                "SELECT id, author, state, submitted_at FROM reviews WHERE repo = ?1 AND pr_number = ?2
+                 ORDER BY COALESCE(submitted_at, ''), id",
+                vec![Value::Text(repo), Value::Integer(number as i64)],
+                |r| {
+                    Ok(ReviewView {
+                        id: r.get(0)?,
+                        author: r.get(1)?,
+                        state: r.get(2)?,
+                        submitted_at: parse_ts_opt(r.get(3)?)?,
+                    })
+                },
+            )?;
+            Ok(Some(PullDetail { pull, reviews }))
+        })
+        .await
+    }
+
+    async fn list_teams(&self, org: Option<&str>, page: &PageRequest) -> Result<Page<TeamView>, StoreError> {
+        let (org, page) = (org.map(str::to_owned), page.clone());
+        self.read(move |conn| {
+            let mut args = Vec::new();
+            let mut sql =
+                String::from("SELECT org, slug, name, description, privacy, parent_slug FROM teams WHERE deleted = 0");
+            if let Some(org) = org {
+                args.push(Value::Text(org));
+                sql.push_str(" AND org = ?1");
+            }
+            if let Some(c) = &page.cursor {
+                let (org, slug): (String, String) = decode_cursor(c)?;
+                sql.push_str(&format!(" AND (org, slug) > (?{}, ?{})", args.len() + 1, args.len() + 2));
+                args.extend([Value::Text(org), Value::Text(slug)]);
+            }
+            sql.push_str(&format!(" ORDER BY org, slug LIMIT ?{}", args.len() + 1));
+            args.push(limit_arg(&page));
+            let rows = query(conn, &sql, args, |r| {
+                Ok(TeamView {
+                    org: r.get(0)?,
+                    slug: r.get(1)?,
+                    name: r.get(2)?,
+                    description: r.get(3)?,
+                    privacy: r.get(4)?,
+                    parent: r.get(5)?,
+                    members: Vec::new(),
+                })
+            })?;
+            let mut page = page_from(rows, page.limit, |t| (t.org.clone(), t.slug.clone()));
+            for team in &mut page.items {
+                team.members = query(
+                    conn,
+                    "SELECT login FROM team_members WHERE org = ?1 AND team_slug = ?2 AND present = 1 ORDER BY login",
+                    vec![Value::Text(team.org.clone()), Value::Text(team.slug.clone())],
+                    |r| r.get(0),
+                )?;
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn list_commits(
+        &self,
+        repo: &RepoName,
+        branch: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<CommitView>, StoreError> {
+        let (repo, branch, page) = (repo.to_string(), branch.map(str::to_owned), page.clone());
+        self.read(move |conn| {
+            let mut args = vec![Value::Text(repo)];
+            let mut sql = String::from(
+                "SELECT c.repo, c.sha, c.message, c.author_login, c.author_name, c.committed_at FROM commits c",
+            );
+            if let Some(branch) = branch {
+                sql.push_str(" JOIN branch_commits b ON b.repo = c.repo AND b.sha = c.sha AND b.branch = ?2");
+                args.push(Value::Text(branch));
+            }
+            sql.push_str(" WHERE c.repo = ?1");
+            if let Some(cur) = &page.cursor {
+                let (at, sha): (String, String) = decode_cursor(cur)?;
+                sql.push_str(&format!(
+                    " AND (COALESCE(c.committed_at, ''), c.sha) < (?{}, ?{})",
+                    args.len() + 1,
+                    args.len() + 2
+                ));
+                args.extend([Value::Text(at), Value::Text(sha)]);
+            }
+            sql.push_str(&format!(" ORDER BY COALESCE(c.committed_at, '') DESC, c.sha DESC LIMIT ?{}", args.len() + 1));
+            args.push(limit_arg(&page));
+            let rows = query(conn, &sql, args, |r| {
+                Ok(CommitView {
+                    repo: r.get(0)?,
+                    sha: r.get(1)?,
+                    message: r.get(2)?,
+                    author_login: r.get(3)?,
+                    author_name: r.get(4)?,
+                    committed_at: parse_ts_opt(r.get(5)?)?,
+                })
+            })?;
+            Ok(page_from(rows, page.limit, |c| (c.committed_at.as_ref().map(ts).unwrap_or_default(), c.sha.clone())))
+        })
+        .await
+    }
+
+    async fn list_workflow_runs(
+        &self,
+        repo: Option<&RepoName>,
+        page: &PageRequest,
+    ) -> Result<Page<WorkflowRunView>, StoreError> {
+        let (repo, page) = (repo.map(RepoName::to_string), page.clone());
+        self.read(move |conn| {
+            let mut args = Vec::new();
+            let mut sql = String::from(
+                "SELECT repo, id, name, workflow_id, head_branch, head_sha, event, status, conclusion, run_number,
+                   run_attempt, actor, created_at, run_started_at, updated_at FROM workflow_runs WHERE 1 = 1",
+            );
+            if let Some(repo) = repo {
+                args.push(Value::Text(repo));
+                sql.push_str(" AND repo = ?1");
+            }
+            if let Some(cur) = &page.cursor {
+                let (at, id): (String, i64) = decode_cursor(cur)?;
+                sql.push_str(&format!(" AND (created_at, id) < (?{}, ?{})", args.len() + 1, args.len() + 2));
+                args.extend([Value::Text(at), Value::Integer(id)]);
+            }
+            sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ?{}", args.len() + 1));
+            args.push(limit_arg(&page));
+            let rows = query(conn, &sql, args, |r| {
+                Ok(WorkflowRunView::from(WorkflowRun {
+                    repo: r.get(0)?,
+                    id: r.get(1)?,
+                    name: r.get(2)?,
+                    workflow_id: r.get(3)?,
+                    head_branch: r.get(4)?,
+                    head_sha: r.get(5)?,
+                    event: r.get(6)?,
+                    status: r.get(7)?,
+                    conclusion: r.get(8)?,
+                    run_number: r.get(9)?,
+                    run_attempt: r.get(10)?,
+                    actor: r.get(11)?,
+                    created_at: parse_ts(&r.get::<_, String>(12)?)?,
+                    run_started_at: parse_ts_opt(r.get(13)?)?,
+                    updated_at: parse_ts(&r.get::<_, String>(14)?)?,
+                }))
+            })?;
+            Ok(page_from(rows, page.limit, |r| (ts(&r.run.created_at), r.run.id)))
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeliveryView>, StoreError> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.read(move |conn| {
+            let mut args = Vec::new();
+            let mut sql = String::from(
+                "SELECT seq, hook_id, delivery_id, event, action, repo, org, received_at, status, reason, changes,
+                   body_bytes FROM deliveries WHERE 1 = 1",
+            );
+            let mut arg = |sql: &mut String, clause: &str, v: Value| {
+                args.push(v);
+                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+            };
+            if let Some(s) = filter.status {
+                arg(&mut sql, " AND status = ?", Value::Text(s.as_str().into()));
+            }
+            if let Some(e) = &filter.event {
+                arg(&mut sql, " AND event = ?", Value::Text(e.to_string()));
+            }
+            if let Some(r) = &filter.repo {
+                arg(&mut sql, " AND repo = ?", Value::Text(r.to_string()));
+            }
+            if let Some(cur) = &page.cursor {
+                let seq: i64 = decode_cursor(cur)?;
+                arg(&mut sql, " AND seq < ?", Value::Integer(seq));
+            }
+            arg(&mut sql, " ORDER BY seq DESC LIMIT ?", limit_arg(&page));
+            let rows = query(conn, &sql, args, |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    DeliveryView {
+                        hook_id: r.get(1)?,
+                        delivery_id: r.get(2)?,
+                        event: r.get(3)?,
+                        action: r.get(4)?,
+                        repo: r.get(5)?,
+                        org: r.get(6)?,
+                        received_at: parse_ts(&r.get::<_, String>(7)?)?,
+                        status: r.get(8)?,
+                        reason: r.get(9)?,
+                        changes: r.get(10)?,
+                        body_bytes: r.get(11)?,
+                    },
+                ))
+            })?;
+            let page = page_from(rows, page.limit, |(seq, _)| *seq);
+            Ok(Page { items: page.items.into_iter().map(|(_, d)| d).collect(), next_cursor: page.next_cursor })
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.read(|conn| {
+            let mut stats = StoreStats::default();
+            for (status, n) in query(conn, "SELECT status, COUNT(*) FROM deliveries GROUP BY status", vec![], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+            })? {
+                stats.deliveries.insert(status, n);
+            }
+            for (event, n) in query(
+                conn,
+                "SELECT event, COUNT(*) FROM deliveries WHERE status = 'ignored' GROUP BY event",
+                vec![],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)),
+            )? {
+                stats.ignored_events.insert(event, n);
+            }
+            let count =
+                |sql: &str| -> Result<u64, StoreError> { conn.query_row(sql, [], |r| r.get(0)).map_err(store_error) };
+            stats.repositories = count("SELECT COUNT(*) FROM repos WHERE deleted = 0")?;
+            stats.pull_requests = count("SELECT COUNT(*) FROM pull_requests")?;
+            stats.teams = count("SELECT COUNT(*) FROM teams WHERE deleted = 0")?;
+            stats.workflow_runs = count("SELECT COUNT(*) FROM workflow_runs")?;
+            let last: Option<String> =
+                conn.query_row("SELECT MAX(received_at) FROM deliveries", [], |r| r.get(0)).map_err(store_error)?;
+            stats.last_delivery_at = parse_ts_opt(last).map_err(store_error)?;
+            Ok(stats)
+        })
+        .await
+    }
+}
