@@ -34,6 +34,19 @@ pub enum GapKind {
     WorkflowRuns,
 }
 
+impl GapKind {
+    /// The kind as it is written in gap messages and lock keys (`workflow_runs`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pulls => "pulls",
+            Self::Reviews => "reviews",
+            Self::Teams => "teams",
+            Self::Branches => "branches",
+            Self::WorkflowRuns => "workflow_runs",
+        }
+    }
+}
+
 /// A difference between GitHub and the store, to be repaired.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gap {
@@ -44,6 +57,41 @@ pub struct Gap {
     pub watermark: Option<Timestamp>,
     /// What differed, for people.
     pub reason: String,
+}
+
+impl Gap {
+    /// The lock key of this gap's pending marker: `pending-gap:<target>:<kind>`,
+    /// e.g. `pending-gap:repo:octo/hello:pulls`.
+    pub fn pending_key(&self) -> String {
+        format!("pending-gap:{}:{}", self.target, self.kind.as_str())
+    }
+}
+
+/// At most one gap of each (target, kind) waits in the queue: while one
+/// waits, its pending marker is held, the lock [`Gap::pending_key`] under a
+/// fresh owner, for a limited time (a lost gap cannot block its kind for
+/// longer). The owner travels with the gap, so that the dispatcher, once it
+/// has taken the gap (its job launched, or its target busy), releases exactly
+/// that marker; a gap that could not be queued has its marker released at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMarker {
+    pub key: String,
+    pub owner: String,
+}
+
+impl PendingMarker {
+    pub fn of(gap: &Gap, owner: impl Into<String>) -> Self {
+        Self { key: gap.pending_key(), owner: owner.into() }
+    }
+}
+
+/// A gap as the queue hands it to the dispatcher: with its pending marker
+/// when the queue keeps one (SQS); without on one machine, where the
+/// in-process queue forgets a gap as soon as it is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedGap {
+    pub gap: Gap,
+    pub pending: Option<PendingMarker>,
 }
 
 /// A resync request: one target, the kinds to repair, from a watermark.
@@ -135,6 +183,30 @@ impl JobRecord {
             requests: 0,
             error: None,
         }
+    }
+
+    /// The job started (the resync has its target's lock).
+    #[must_use]
+    pub fn running(self, at: Timestamp) -> Self {
+        Self { state: JobState::Running, started_at: Some(at), finished_at: None, error: None, ..self }
+    }
+
+    /// What the job did so far: entities written, GitHub requests made.
+    #[must_use]
+    pub fn progress(self, written: u64, requests: u64) -> Self {
+        Self { written, requests, ..self }
+    }
+
+    /// The job ran to its end.
+    #[must_use]
+    pub fn succeeded(self, at: Timestamp) -> Self {
+        Self { state: JobState::Succeeded, finished_at: Some(at), error: None, ..self }
+    }
+
+    /// The job ended (or could not start) with `error` (its chain, for people).
+    #[must_use]
+    pub fn failed(self, at: Timestamp, error: impl Into<String>) -> Self {
+        Self { state: JobState::Failed, finished_at: Some(at), error: Some(error.into()), ..self }
     }
 }
 
