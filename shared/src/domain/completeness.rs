@@ -229,3 +229,40 @@ pub struct CheckRun {
     pub verified: Vec<Target>,
     pub error: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone as _, Utc};
+
+    #[test]
+    fn a_job_record_moves_through_its_states() {
+        let at = |s| Utc.timestamp_opt(s, 0).unwrap();
+        let job = ResyncJob {
+            id: "j".into(),
+            target: Target::Org("octo".into()),
+            kinds: vec![GapKind::Teams],
+            watermark: None,
+        };
+        let queued = JobRecord::queued(&job, at(1));
+        assert_eq!((queued.state, queued.created_at, queued.started_at), (JobState::Queued, at(1), None));
+        let running = queued.running(at(2));
+        assert_eq!((running.state, running.started_at, running.finished_at), (JobState::Running, Some(at(2)), None));
+        let done = running.clone().progress(7, 3).succeeded(at(3));
+        assert_eq!(
+            (done.state, done.finished_at, done.written, done.requests),
+            (JobState::Succeeded, Some(at(3)), 7, 3)
+        );
+        let failed = running.failed(at(4), "boom");
+        assert_eq!(
+            (failed.state, failed.finished_at, failed.error.as_deref()),
+            (JobState::Failed, Some(at(4)), Some("boom"))
+        );
+        assert_eq!(failed.created_at, at(1));
+        assert_eq!(
+            Gap { target: job.target, kind: GapKind::WorkflowRuns, watermark: None, reason: String::new() }
+                .pending_key(),
+            "pending-gap:org:octo:workflow_runs"
+        );
+    }
+}
