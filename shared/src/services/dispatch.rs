@@ -136,3 +136,91 @@ impl DispatchService {
         Err(e)
     }
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::Utc;
+
+    use super::*;
+    use crate::adapters::clock::SystemClock;
+    use crate::adapters::sqlite::SqliteStore;
+    use crate::domain::{GapKind, JobState, RepoName};
+    use crate::ports::{PageRequest, Store};
+    use crate::services::pending::PendingMarkers;
+
+    /// Launches nothing; refuses when told to.
+    #[derive(Default)]
+    struct Launcher {
+        refuse: bool,
+        launched: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl JobLauncher for Launcher {
+        async fn launch(&self, job: &ResyncJob) -> Result<(), LaunchError> {
+            if self.refuse {
+                return Err(LaunchError::Failed(anyhow::anyhow!("no such task definition")));
+            }
+            self.launched.lock().unwrap().push(job.id.clone());
+            Ok(())
+        }
+    }
+
+    fn gap(repo: &str, kind: GapKind) -> Gap {
+        Gap { target: Target::Repo(RepoName::parse(repo).unwrap()), kind, watermark: None, reason: "x".into() }
+    }
+
+    async fn queued(markers: &PendingMarkers, gap: Gap) -> QueuedGap {
+        let pending = markers.hold(&gap, Utc::now()).await.unwrap();
+        assert!(pending.is_some());
+        QueuedGap { gap, pending }
+    }
+
+    #[tokio::test]
+    async fn one_job_per_target_under_its_lock_and_a_failed_launch_is_recorded_and_unlocked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let markers = PendingMarkers::new(store.clone());
+        let (a, busy) = (gap("o/a", GapKind::Pulls), gap("o/busy", GapKind::Pulls));
+        let gaps = [
+            queued(&markers, a.clone()).await,
+            queued(&markers, gap("o/a", GapKind::Branches)).await,
+            queued(&markers, busy.clone()).await,
+        ];
+        assert!(store.try_lock("repo:o/busy", "running-job", Utc::now(), LOCK_TTL).await.unwrap());
+
+        // GIVEN a launcher that starts jobs WHEN two targets' gaps are dispatched, one of them busy
+        let launcher = Arc::new(Launcher::default());
+        let d = DispatchService::new(store.clone(), store.clone(), launcher.clone(), Arc::new(SystemClock));
+        let out = d.dispatch(&gaps).await;
+        // THEN one job starts for the free target, under its lock, and every gap taken has its marker released
+        assert!(
+            matches!(out[0].outcome, Dispatched::Launched) && matches!(out[1].outcome, Dispatched::Busy),
+            "{out:?}"
+        );
+        let job = &out[0].job;
+        assert_eq!(*launcher.launched.lock().unwrap(), [job.id.clone()]);
+        assert!(!store.try_lock("repo:o/a", "other", Utc::now(), LOCK_TTL).await.unwrap());
+        assert!(store.try_lock("repo:o/a", &job.id, Utc::now(), LOCK_TTL).await.unwrap(), "the job renews it");
+        assert!(markers.hold(&a, Utc::now()).await.unwrap().is_some());
+        assert!(markers.hold(&busy, Utc::now()).await.unwrap().is_some());
+
+        // GIVEN a launcher that refuses WHEN a gap is dispatched
+        let refusing = Arc::new(Launcher { refuse: true, ..Launcher::default() });
+        let d = DispatchService::new(store.clone(), store.clone(), refusing, Arc::new(SystemClock));
+        let c = queued(&markers, gap("o/c", GapKind::Pulls)).await;
+        let out = d.dispatch(std::slice::from_ref(&c)).await;
+        // THEN it failed for good, the job is recorded failed, the lock is free, the marker still held
+        let Dispatched::Failed(e) = &out[0].outcome else { panic!("{out:?}") };
+        assert!(!e.is_retryable(), "{e:?}");
+        let jobs = store.list_jobs(&PageRequest::first(10)).await.unwrap().items;
+        let failed = jobs.iter().find(|j| j.id == out[0].job.id).unwrap();
+        assert_eq!(failed.state, JobState::Failed);
+        assert!(failed.error.as_deref().unwrap().contains("no such task definition"), "{failed:?}");
+        assert!(store.try_lock("repo:o/c", "other", Utc::now(), LOCK_TTL).await.unwrap());
+        assert!(markers.hold(&c.gap, Utc::now()).await.unwrap().is_none());
+    }
+}
