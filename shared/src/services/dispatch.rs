@@ -202,7 +202,7 @@ mod tests {
             "{out:?}"
         );
         let job = &out[0].job;
-        assert_eq!(*launcher.launched.lock().unwrap(), [job.id.clone()]);
+        assert_eq!(launcher.launched.lock().unwrap().as_slice(), std::slice::from_ref(&job.id));
         assert!(!store.try_lock("repo:o/a", "other", Utc::now(), LOCK_TTL).await.unwrap());
         assert!(store.try_lock("repo:o/a", &job.id, Utc::now(), LOCK_TTL).await.unwrap(), "the job renews it");
         assert!(markers.hold(&a, Utc::now()).await.unwrap().is_some());
