@@ -13,8 +13,8 @@ use std::sync::Arc;
 use octoscope::domain::{JobRecord, JobState, ResyncJob};
 use octoscope::error::error_chain;
 use octoscope::ports::GitHubSource;
-use octoscope::ports::{Clock, Store, StoreError};
-use octoscope::services::resync::{Progress, ResyncError, ResyncService};
+use octoscope::ports::{Clock, JobStore, Store, StoreError};
+use octoscope::services::resync::{Progress, ResyncError, ResyncService, ResyncStores};
 
 /// Exit codes of the binary.
 pub mod exit {
@@ -83,7 +83,7 @@ pub async fn run(
     }
     let job = ResyncJob { id: record.id, target: record.target, kinds: record.kinds, watermark: record.watermark };
     tracing::info!(job = job.id, target = %job.target, kinds = ?job.kinds, watermark = ?job.watermark, "resync starting");
-    let resync = ResyncService::new(store, github, clock);
+    let resync = ResyncService::new(ResyncStores::of(store), github, clock);
     let progress = resync
         .run(&job, |p| {
             tracing::info!(pages = p.pages, pulls = p.pulls, total = ?p.total_pulls, written = p.written, "progress")
@@ -93,7 +93,7 @@ pub async fn run(
     Ok(Outcome::Done(progress))
 }
 
-async fn load(store: &dyn Store, job_id: &str) -> Result<JobRecord, JobError> {
+async fn load(store: &dyn JobStore, job_id: &str) -> Result<JobRecord, JobError> {
     store
         .get_job(job_id)
         .await
@@ -105,16 +105,13 @@ async fn load(store: &dyn Store, job_id: &str) -> Result<JobRecord, JobError> {
 /// unreachable): record it as failed and release the target's lock that the
 /// dispatcher took for it, so the next gap is not blocked until the lock expires.
 pub async fn fail_before_start(store: &dyn Store, clock: &dyn Clock, job_id: &str, error: &anyhow::Error) {
-    let mut record = match load(store, job_id).await {
-        Ok(r) => r,
+    let record = match load(store, job_id).await {
+        Ok(r) => r.failed(clock.now(), format!("{error:#}")),
         Err(e) => {
             tracing::warn!(job = job_id, error = %error_chain(&e), "cannot record the failure");
             return;
         }
     };
-    record.state = JobState::Failed;
-    record.finished_at = Some(clock.now());
-    record.error = Some(format!("{error:#}"));
     if let Err(e) = store.save_job(&record).await {
         tracing::warn!(job = job_id, error = %error_chain(&e), "cannot record the failure");
     }

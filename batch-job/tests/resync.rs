@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig};
+use octoscope::adapters::github::{GitHubClient, GitHubConfig};
+use octoscope::config::GitHubCredentials;
 use octoscope::domain::*;
 use octoscope::domain::{GapKind, JobRecord, JobState, ResyncJob, Target};
 use octoscope::ports::*;
@@ -33,7 +34,7 @@ async fn table(sdk: &SdkConfig) -> (String, Arc<DynamoStore>) {
 }
 
 async fn github(hub: &FakeHub) -> Arc<GitHubClient> {
-    let config = GitHubConfig::new(hub.url.clone(), GitHubAuth::Token(hub.token().to_owned()));
+    let config = GitHubConfig::new(hub.url.clone(), GitHubCredentials::Token(hub.token().to_owned()));
     Arc::new(GitHubClient::new(config).await.unwrap())
 }
 

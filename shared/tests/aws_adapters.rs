@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use chrono::{TimeDelta, TimeZone as _, Utc};
-use octoscope::adapters::aws::ecs::{EcsLauncher, EcsTaskSettings, JOB_ID_ENV, JOB_ID_TAG, started_by};
+use octoscope::adapters::aws::ecs::{EcsLauncher, JOB_ID_ENV, JOB_ID_TAG, started_by};
 use octoscope::adapters::aws::s3::S3Archive;
-use octoscope::adapters::aws::sqs;
-use octoscope::adapters::aws::sqs::{GapMessage, SqsGapQueue, release_pending};
+use octoscope::adapters::aws::sqs::{GapMessage, SqsGapQueue};
 use octoscope::adapters::aws::ssm::{SecretError, SecretParameter};
 use octoscope::adapters::clock::ManualClock;
 use octoscope::adapters::sqlite::SqliteStore;
+use octoscope::config::aws::EcsConfig;
 use octoscope::domain::*;
 use octoscope::domain::{Gap, GapKind, ResyncJob, Target};
 use octoscope::ports::{ArchiveCursor, GapQueue, JobLauncher, QueueError, RawArchive, Store};
+use octoscope::services::pending;
 use octoscope::webhook::WebhookSecrets;
 use octoscope_testkit::moto::{MotoServer, unique};
 
@@ -227,7 +228,7 @@ async fn sqs_sends_one_message_per_pending_target_and_kind() {
     assert!(q.receive_all().await.is_empty());
 
     // WHEN the dispatcher takes the message and releases its marker
-    release_pending(q.store.as_ref(), &messages[0]).await.unwrap();
+    pending::release(q.store.as_ref(), &messages[0].marker()).await.unwrap();
     // THEN the next gap of that (target, kind) is queued
     assert_eq!(queue.send(&[gap("octo/a", GapKind::Pulls)]).await.unwrap(), 1);
     assert_eq!(q.receive_all().await.len(), 1);
@@ -307,12 +308,12 @@ async fn sqs_a_missing_queue_fails_and_releases_every_marker() {
 fn sqs_a_malformed_body_names_the_problem() {
     let err = GapMessage::parse("{\"gap\": {\"target\": 1}}").unwrap_err();
     assert!(err.to_string().contains("not a gap message"));
-    assert_eq!(sqs::pending_key(&gap("o/r", GapKind::Teams)), "pending-gap:repo:o/r:teams");
+    assert_eq!(gap("o/r", GapKind::Teams).pending_key(), "pending-gap:repo:o/r:teams");
 }
 
 // ---- ECS ------------------------------------------------------------------
 
-async fn ecs_setup(cfg: &SdkConfig) -> (aws_sdk_ecs::Client, EcsTaskSettings) {
+async fn ecs_setup(cfg: &SdkConfig) -> (aws_sdk_ecs::Client, EcsConfig) {
     use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
     let proxy = octoscope_testkit::moto::ecs_proxy().await;
     let client = aws_sdk_ecs::Client::from_conf(aws_sdk_ecs::config::Builder::from(cfg).endpoint_url(proxy).build());
@@ -333,10 +334,10 @@ async fn ecs_setup(cfg: &SdkConfig) -> (aws_sdk_ecs::Client, EcsTaskSettings) {
         .await
         .unwrap();
     let (subnet, sg) = MotoServer::shared().ec2_network().await.unwrap();
-    let settings = EcsTaskSettings {
+    let settings = EcsConfig {
         cluster,
         task_definition: family,
-        container_name: "resync".into(),
+        container: "resync".into(),
         subnets: vec![subnet],
         security_groups: vec![sg],
         assign_public_ip: false,

@@ -10,7 +10,8 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig, RetryPolicy};
+use octoscope::adapters::github::{GitHubClient, GitHubConfig, RetryPolicy};
+use octoscope::config::GitHubCredentials;
 use octoscope::domain::*;
 use octoscope::ports::*;
 use octoscope_fakehub::{self as fake, AppSpec, FakeHub, Fault, Faults, HubConfig, OrgSpec, RateLimit, WebhookSpec};
@@ -31,7 +32,7 @@ async fn client_for(hub: &FakeHub, retry: RetryPolicy) -> GitHubClient {
 }
 
 async fn client_at(url: &str, token: &str, retry: RetryPolicy) -> GitHubClient {
-    let mut config = GitHubConfig::new(url, GitHubAuth::Token(token.to_owned()));
+    let mut config = GitHubConfig::new(url, GitHubCredentials::Token(token.to_owned()));
     config.retry = retry;
     GitHubClient::new(config).await.expect("a client")
 }
@@ -427,7 +428,7 @@ async fn a_request_that_outlasts_the_timeout_is_retried() {
 async fn most_in_flight(max_concurrency: usize) -> u64 {
     let config = HubConfig { latency: Duration::from_millis(100), ..HubConfig::default() };
     let hub = FakeHub::start_with(OrgSpec { repos: 1, pulls: 1, ..OrgSpec::default() }, config).await.unwrap();
-    let mut config = GitHubConfig::new(&hub.url, GitHubAuth::Token(hub.token().to_owned()));
+    let mut config = GitHubConfig::new(&hub.url, GitHubCredentials::Token(hub.token().to_owned()));
     config.max_concurrency = max_concurrency;
     let client = Arc::new(GitHubClient::new(config).await.unwrap());
     let mut calls = tokio::task::JoinSet::new();
@@ -512,7 +513,7 @@ async fn an_enterprise_server_base_url_reaches_rest_under_api_v3_and_graphql_und
 }
 
 async fn app_client(hub: &FakeHub, installation_id: Option<u64>) -> GitHubClient {
-    let auth = GitHubAuth::App {
+    let auth = GitHubCredentials::App {
         app_id: hub.app().app_id,
         private_key_pem: fake::TEST_APP_PRIVATE_KEY.to_owned(),
         installation_id,
@@ -559,14 +560,14 @@ async fn an_installation_token_close_to_expiry_is_replaced_before_use() {
 #[tokio::test]
 async fn an_app_key_the_fake_does_not_know_is_refused() {
     let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 1, ..OrgSpec::default() }).await.unwrap();
-    let auth = GitHubAuth::App {
+    let auth = GitHubCredentials::App {
         app_id: hub.app().app_id + 1,
         private_key_pem: fake::TEST_APP_PRIVATE_KEY.to_owned(),
         installation_id: None,
     };
     let err = GitHubClient::new(GitHubConfig::new(&hub.url, auth)).await.unwrap_err();
     assert!(matches!(err, GitHubError::Forbidden(_)), "{err:?}");
-    let garbage = GitHubAuth::App { app_id: 1, private_key_pem: "not a key".into(), installation_id: Some(1) };
+    let garbage = GitHubCredentials::App { app_id: 1, private_key_pem: "not a key".into(), installation_id: Some(1) };
     assert!(matches!(GitHubClient::new(GitHubConfig::new(&hub.url, garbage)).await, Err(GitHubError::Forbidden(_))));
 }
 

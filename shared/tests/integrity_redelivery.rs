@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
 use octoscope::adapters::clock::ManualClock;
-use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig};
+use octoscope::adapters::github::{GitHubClient, GitHubConfig};
 use octoscope::adapters::local::LocalQueue;
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
 use octoscope::api::{self, AppState};
 use octoscope::config::ApiTokens;
+use octoscope::config::GitHubCredentials;
 use octoscope::ports::Tracked;
 use octoscope::ports::store::*;
 use octoscope::services::IngestService;
@@ -47,8 +48,9 @@ async fn redelivery_asks_once_and_reads_the_log_back_to_the_previous_check_only(
     let delivered_before = store.stats().await.unwrap().deliveries["stored"];
 
     // WHEN checks run an hour, then two hours, after the deliveries
-    let github =
-        GitHubClient::new(GitHubConfig::new(hub.url.clone(), GitHubAuth::Token(hub.token().into()))).await.unwrap();
+    let github = GitHubClient::new(GitHubConfig::new(hub.url.clone(), GitHubCredentials::Token(hub.token().into())))
+        .await
+        .unwrap();
     let clock = Arc::new(ManualClock::new(Utc::now() + TimeDelta::hours(1)));
     let queue = Arc::new(LocalQueue::default());
     let integrity = IntegrityService::new(store.clone(), Arc::new(github), queue, clock.clone(), Tracked::default());

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig};
+use octoscope::adapters::github::{GitHubClient, GitHubConfig};
 use octoscope::adapters::sqlite::SqliteStore;
+use octoscope::config::GitHubCredentials;
 use octoscope::domain::RepoName;
 use octoscope::domain::{GapKind, JobState, ResyncJob, Target};
 use octoscope::ports::PageRequest;
 use octoscope::ports::store::*;
-use octoscope::services::resync::{ResyncError, ResyncService};
+use octoscope::services::resync::{ResyncError, ResyncService, ResyncStores};
 use octoscope_fakehub::{FakeHub, OrgSpec};
 
 #[tokio::test]
@@ -21,9 +22,10 @@ async fn a_held_lock_refuses_a_second_job_until_it_expires() {
     let repo = RepoName::parse(&hub.org().repos[0].full_name()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
-    let github =
-        GitHubClient::new(GitHubConfig::new(hub.url.clone(), GitHubAuth::Token(hub.token().into()))).await.unwrap();
-    let resync = ResyncService::new(store.clone(), Arc::new(github), Arc::new(SystemClock));
+    let github = GitHubClient::new(GitHubConfig::new(hub.url.clone(), GitHubCredentials::Token(hub.token().into())))
+        .await
+        .unwrap();
+    let resync = ResyncService::new(ResyncStores::of(store.clone()), Arc::new(github), Arc::new(SystemClock));
     let target = Target::Repo(repo.clone());
     assert!(store.try_lock(&target.to_string(), "other-job", Utc::now(), TimeDelta::minutes(5)).await.unwrap());
     hub.reset_counters();

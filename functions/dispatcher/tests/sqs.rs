@@ -6,13 +6,15 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
 use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
-use octoscope::adapters::aws::ecs::{EcsLauncher, EcsTaskSettings, JOB_ID_ENV};
+use octoscope::adapters::aws::ecs::{EcsLauncher, JOB_ID_ENV};
 use octoscope::adapters::aws::sqs::GapMessage;
 use octoscope::adapters::clock::SystemClock;
+use octoscope::config::aws::EcsConfig;
 use octoscope::domain::RepoName;
 use octoscope::domain::{Gap, GapKind, JobState, Target};
 use octoscope::ports::store::*;
-use octoscope_dispatcher::{Dispatcher, dispatch, handle};
+use octoscope::services::dispatch::DispatchService;
+use octoscope_dispatcher::{dispatch, handle};
 use octoscope_testkit::moto::{MotoServer, unique};
 use serde_json::{Value, json};
 
@@ -26,7 +28,7 @@ async fn aws() -> SdkConfig {
 struct World {
     store: Arc<DynamoStore>,
     ecs: aws_sdk_ecs::Client,
-    settings: EcsTaskSettings,
+    settings: EcsConfig,
 }
 
 /// A table, an ECS cluster with a Fargate task definition, a VPC network.
@@ -54,10 +56,10 @@ async fn world(sdk: &SdkConfig) -> World {
         .await
         .unwrap();
     let (subnet, sg) = MotoServer::shared().ec2_network().await.unwrap();
-    let settings = EcsTaskSettings {
+    let settings = EcsConfig {
         cluster,
         task_definition: family,
-        container_name: "batch-job".into(),
+        container: "batch-job".into(),
         subnets: vec![subnet],
         security_groups: vec![sg],
         assign_public_ip: false,
@@ -65,12 +67,9 @@ async fn world(sdk: &SdkConfig) -> World {
     World { store: Arc::new(DynamoStore::new(dynamodb, table)), ecs, settings }
 }
 
-fn dispatcher(w: &World) -> Dispatcher {
-    Dispatcher {
-        store: w.store.clone(),
-        launcher: Arc::new(EcsLauncher::new(w.ecs.clone(), w.settings.clone())),
-        clock: Arc::new(SystemClock),
-    }
+fn dispatcher(w: &World) -> DispatchService {
+    let launcher = Arc::new(EcsLauncher::new(w.ecs.clone(), w.settings.clone()));
+    DispatchService::new(w.store.clone(), w.store.clone(), launcher, Arc::new(SystemClock))
 }
 
 fn gap(repo: &str, kind: GapKind) -> Gap {

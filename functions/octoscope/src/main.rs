@@ -1,107 +1,64 @@
 //! `octoscope`: Octoscope on one machine. Wiring only: parse the command line,
 //! load the config once, build the adapters, hand them to the services.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+mod cli;
+mod say;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
+use cli::{Cli, Command, env, refuse, refuse_bad};
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::github::{GitHubAuth, GitHubClient, GitHubConfig};
+use octoscope::adapters::github::{GitHubClient, GitHubConfig};
 use octoscope::adapters::local::{InProcessLauncher, LocalQueue};
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
 use octoscope::api::{self, AppState};
-use octoscope::config::{ConfigError, GitHubCredentials, GitHubSettings, SecretSource, ServeConfig};
-use octoscope::domain::RepoName;
-use octoscope::domain::{GapKind, ResyncJob, Target};
-use octoscope::ports::GitHubSource;
-use octoscope::ports::{Clock, RawArchive, Store};
+use octoscope::config::{ConfigError, GitHubSettings, ServeConfig};
+use octoscope::ports::{Clock, GitHubSource, RawArchive, Store};
+use octoscope::services::backfill::BackfillService;
+use octoscope::services::completeness::CompletenessLoop;
+use octoscope::services::dispatch::DispatchService;
 use octoscope::services::integrity::IntegrityService;
-use octoscope::services::resync::ResyncService;
-use octoscope::services::{IngestService, demo, dispatch, replay};
+use octoscope::services::resync::{ResyncService, ResyncStores};
+use octoscope::services::{IngestService, demo, replay};
 use octoscope::webhook::WebhookSecrets;
-
-/// GitHub engineering analytics that is complete: webhooks in, a JSON API out.
-#[derive(Parser)]
-#[command(name = "octoscope", version, about, long_about = None)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Receive GitHub webhooks at /webhook and serve the API at /api.
-    ///
-    /// Environment: GITHUB_WEBHOOK_SECRET (comma-separated for rotation; if unset,
-    /// DATA_DIR/webhook-secret is used, created on first start), OCTOSCOPE_API_TOKENS
-    /// (comma-separated bearer tokens; required on a non-loopback address),
-    /// OCTOSCOPE_MAX_BODY_BYTES (default 26214400, GitHub's 25 MB cap).
-    ///
-    /// With GitHub credentials (GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY),
-    /// it also runs the integrity check every --check-interval and repairs what it finds.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "OCTOSCOPE_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Where the store (octoscope.db), the raw archive (archive.db) and the secret file live.
-        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
-        data_dir: PathBuf,
-        /// How often the integrity check runs (e.g. 15m, 1h; 0 turns it off).
-        #[arg(long, env = "OCTOSCOPE_CHECK_INTERVAL", default_value = "15m", value_parser = humantime::parse_duration)]
-        check_interval: Duration,
-        /// The built dashboard (`make dashboard`), served at /; not served if the directory is missing.
-        #[arg(long, env = "OCTOSCOPE_DASHBOARD_DIR", default_value = "frontend/dist")]
-        dashboard_dir: PathBuf,
-    },
-    /// Compare GitHub with the store, and (unless --dry-run) repair every gap before exiting.
-    ///
-    /// Needs GITHUB_TOKEN (or a GitHub App); GITHUB_API_URL for GitHub Enterprise Server.
-    /// Tracks OCTOSCOPE_REPOS, OCTOSCOPE_ORGS and every repository that delivered a webhook.
-    Check {
-        /// Find and record gaps, repair nothing, redeliver nothing.
-        #[arg(long)]
-        dry_run: bool,
-        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
-        data_dir: PathBuf,
-    },
-    /// Load full history from the GitHub API: every pull request with its reviews,
-    /// branches, recent workflow runs, and (for --org) teams with members.
-    ///
-    /// A backfill that is stopped resumes where it got to when run again.
-    Backfill {
-        /// OWNER/NAME; repeat for more.
-        #[arg(long = "repo", value_parser = RepoName::parse)]
-        repos: Vec<RepoName>,
-        /// An organisation: all its repositories and its teams; repeat for more.
-        #[arg(long = "org")]
-        orgs: Vec<String>,
-        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
-        data_dir: PathBuf,
-    },
-    /// Load a generated sample organisation (4 repositories, 3 teams, four months of
-    /// pull requests, reviews, CI and deployments) through the real webhook path.
-    ///
-    /// Loading it again changes nothing (its deliveries are already in the ledger).
-    Demo {
-        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
-        data_dir: PathBuf,
-    },
-    /// Rebuild the store from the raw archive (stop `serve` first).
-    Replay {
-        /// The data directory `serve` uses.
-        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
-        data_dir: PathBuf,
-    },
-}
 
 fn open(data_dir: &Path) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn RawArchive>)> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let store = SqliteStore::open(&data_dir.join("octoscope.db"))?;
     let archive = SqliteArchive::open(&data_dir.join("archive.db"))?;
     Ok((Arc::new(store), Arc::new(archive)))
+}
+
+/// GitHub settings, or refuse to start: `command` needs them.
+fn needs_github(command: &str) -> GitHubSettings {
+    refuse_bad(GitHubSettings::load(env)).unwrap_or_else(|| {
+        let why = format!("{command} needs GitHub credentials: GITHUB_TOKEN or a GitHub App");
+        refuse(ConfigError::new("GITHUB_TOKEN", why))
+    })
+}
+
+/// The completeness loop on one machine: GitHub, the check, an in-process queue and jobs.
+struct Wired {
+    github: Arc<GitHubClient>,
+    resync: Arc<ResyncService>,
+    completeness: CompletenessLoop,
+}
+
+async fn connect(store: Arc<dyn Store>, settings: &GitHubSettings) -> anyhow::Result<Wired> {
+    let github = GitHubClient::new(GitHubConfig::of(settings)).await.context("connecting to GitHub")?;
+    let github = Arc::new(github);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let queue = Arc::new(LocalQueue::default());
+    let resync = Arc::new(ResyncService::new(ResyncStores::of(store.clone()), github.clone(), clock.clone()));
+    let launcher = Arc::new(InProcessLauncher::new(resync.clone(), 2));
+    let tracked = settings.tracked.clone();
+    let integrity = IntegrityService::new(store.clone(), github.clone(), queue.clone(), clock.clone(), tracked);
+    let dispatcher = DispatchService::new(store.clone(), store, launcher.clone(), clock);
+    Ok(Wired { github, resync, completeness: CompletenessLoop::new(integrity, dispatcher, queue, launcher) })
 }
 
 #[tokio::main]
@@ -120,26 +77,32 @@ async fn main() -> anyhow::Result<()> {
             serve(config, github, check_interval, &dashboard_dir).await
         }
         Command::Check { dry_run, data_dir } => {
-            let github = refuse_bad(GitHubSettings::load(env)).unwrap_or_else(|| {
-                refuse(ConfigError::new("GITHUB_TOKEN", "check needs GitHub credentials: GITHUB_TOKEN or a GitHub App"))
-            });
-            let (store, _) = open(&data_dir)?;
-            let loop_ = Completeness::new(store.clone(), &github).await?;
-            check(&loop_, store, dry_run).await
+            let github = needs_github("check");
+            let wired = connect(open(&data_dir)?.0, &github).await?;
+            let run = wired.completeness.check(dry_run).await?;
+            say::checked(&run);
+            if run.gaps.is_empty() {
+                return Ok(());
+            } else if dry_run {
+                println!("dry run: nothing repaired");
+                return Ok(());
+            }
+            let repair = wired.completeness.repair().await;
+            say::repaired(&repair, wired.github.as_ref());
+            anyhow::ensure!(repair.failed.is_empty(), "{} resync jobs failed", repair.failed.len());
+            Ok(())
         }
         Command::Backfill { repos, orgs, data_dir } => {
             if repos.is_empty() && orgs.is_empty() {
                 refuse(ConfigError::new("--repo/--org", "name at least one repository or organisation"));
             }
-            let github = refuse_bad(GitHubSettings::load(env)).unwrap_or_else(|| {
-                refuse(ConfigError::new(
-                    "GITHUB_TOKEN",
-                    "backfill needs GitHub credentials: GITHUB_TOKEN or a GitHub App",
-                ))
-            });
-            let (store, _) = open(&data_dir)?;
-            let loop_ = Completeness::new(store.clone(), &github).await?;
-            backfill(&loop_, repos, orgs).await
+            let github = needs_github("backfill");
+            let wired = connect(open(&data_dir)?.0, &github).await?;
+            let (bar, report) = say::backfill_progress();
+            BackfillService::new(wired.github.clone(), wired.resync).run(repos, orgs, report).await?;
+            bar.finish_and_clear();
+            println!("backfill done; GitHub budget left: {}", say::remaining(wired.github.budget().remaining));
+            Ok(())
         }
         Command::Demo { data_dir } => {
             let (store, archive) = open(&data_dir)?;
@@ -169,148 +132,6 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-fn env(k: &str) -> Option<String> {
-    std::env::var(k).ok()
-}
-
-fn refuse(e: ConfigError) -> ! {
-    eprintln!("octoscope: configuration refused: {e}");
-    std::process::exit(2);
-}
-
-fn refuse_bad<T>(r: Result<T, ConfigError>) -> T {
-    r.unwrap_or_else(|e| refuse(e))
-}
-
-/// The completeness loop on one machine: GitHub client, check, in-process queue and jobs.
-struct Completeness {
-    github: Arc<GitHubClient>,
-    integrity: IntegrityService,
-    resync: Arc<ResyncService>,
-    queue: Arc<LocalQueue>,
-    launcher: Arc<InProcessLauncher>,
-    clock: Arc<dyn Clock>,
-}
-
-impl Completeness {
-    async fn new(store: Arc<dyn Store>, settings: &GitHubSettings) -> anyhow::Result<Self> {
-        let auth = match &settings.credentials {
-            GitHubCredentials::Token(t) => GitHubAuth::Token(t.clone()),
-            GitHubCredentials::App { app_id, private_key_pem, installation_id } => GitHubAuth::App {
-                app_id: *app_id,
-                private_key_pem: private_key_pem.clone(),
-                installation_id: *installation_id,
-            },
-        };
-        let github = Arc::new(
-            GitHubClient::new(GitHubConfig::new(settings.api_url.clone(), auth))
-                .await
-                .context("connecting to GitHub")?,
-        );
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let queue = Arc::new(LocalQueue::default());
-        let resync = Arc::new(ResyncService::new(store.clone(), github.clone(), clock.clone()));
-        let launcher = Arc::new(InProcessLauncher::new(resync.clone(), 2));
-        let integrity =
-            IntegrityService::new(store, github.clone(), queue.clone(), clock.clone(), settings.tracked.clone());
-        Ok(Self { github, integrity, resync, queue, launcher, clock })
-    }
-
-    /// Dispatch what is queued and wait for the jobs; returns the failures.
-    async fn repair(&self, store: &dyn Store) -> anyhow::Result<(usize, Vec<(String, String)>)> {
-        let gaps = self.queue.take_all();
-        let jobs = dispatch::dispatch(&gaps, store, self.launcher.as_ref(), self.clock.as_ref()).await?;
-        Ok((jobs.len(), self.launcher.wait_idle().await))
-    }
-}
-
-async fn check(c: &Completeness, store: Arc<dyn Store>, dry_run: bool) -> anyhow::Result<()> {
-    let run = c.integrity.check(dry_run).await?;
-    println!(
-        "checked {} repositories and {} organisations with {} GitHub requests; {} failed deliveries redelivered",
-        run.repos_compared, run.orgs_compared, run.requests, run.redelivered
-    );
-    if run.gaps.is_empty() {
-        println!("no gaps: the store matches GitHub");
-        return Ok(());
-    }
-    println!("{} gaps:", run.gaps.len());
-    for g in &run.gaps {
-        println!("  {} {:?}: {}", g.target, g.kind, g.reason);
-    }
-    if dry_run {
-        println!("dry run: nothing repaired");
-        return Ok(());
-    }
-    let (jobs, failed) = c.repair(store.as_ref()).await?;
-    println!(
-        "{jobs} resync jobs ran; {} failed; {} GitHub requests remaining",
-        failed.len(),
-        remaining(c.github.as_ref())
-    );
-    for (id, e) in &failed {
-        println!("  {id}: {e}");
-    }
-    anyhow::ensure!(failed.is_empty(), "{} resync jobs failed", failed.len());
-    Ok(())
-}
-
-fn remaining(github: &dyn GitHubSource) -> String {
-    github.budget().remaining.map_or_else(|| "unknown".to_owned(), |n| n.to_string())
-}
-
-async fn backfill(c: &Completeness, mut repos: Vec<RepoName>, orgs: Vec<String>) -> anyhow::Result<()> {
-    for org in &orgs {
-        repos.extend(c.github.org_repos(org).await.with_context(|| format!("listing the repositories of {org}"))?);
-    }
-    repos.sort();
-    repos.dedup();
-    let mut targets: Vec<Target> = orgs.iter().cloned().map(Target::Org).collect();
-    targets.extend(repos.into_iter().map(Target::Repo));
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} pull requests, ETA {eta} — {msg}",
-        )
-        .expect("a valid template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
-    for (i, target) in targets.iter().enumerate() {
-        let kinds = match target {
-            Target::Org(_) => vec![GapKind::Teams],
-            Target::Repo(_) => vec![GapKind::Pulls, GapKind::Branches, GapKind::WorkflowRuns],
-        };
-        // A stable id: a stopped backfill of the same target resumes from its checkpoint.
-        let job = ResyncJob { id: format!("backfill-{target}"), target: target.clone(), kinds, watermark: None };
-        let github = c.github.clone();
-        let (n, total) = (i + 1, targets.len());
-        bar.reset();
-        bar.set_length(0);
-        let done = c
-            .resync
-            .run(&job, |p| {
-                if let Some(all) = p.total_pulls {
-                    bar.set_length(all);
-                }
-                bar.set_position(p.pulls);
-                bar.set_message(format!(
-                    "{n}/{total} {target}: {} written; GitHub budget left: {}",
-                    p.written,
-                    remaining(github.as_ref())
-                ));
-            })
-            .await
-            .with_context(|| format!("backfilling {target}"))?;
-        // Printed, not drawn: the bar is hidden when stdout is not a terminal.
-        bar.suspend(|| {
-            println!("{target}: {} pull requests in {} pages, {} written", done.pulls, done.pages, done.written)
-        });
-    }
-    bar.finish_and_clear();
-    println!("backfill done; GitHub budget left: {}", remaining(c.github.as_ref()));
-    Ok(())
-}
-
 async fn serve(
     config: ServeConfig,
     github: Option<GitHubSettings>,
@@ -320,8 +141,8 @@ async fn serve(
     let (store, archive) = open(&config.data_dir)?;
     match (&github, check_interval.is_zero()) {
         (Some(settings), false) => {
-            let c = Completeness::new(store.clone(), settings).await?;
-            tokio::spawn(check_on_schedule(c, store.clone(), check_interval));
+            let wired = connect(store.clone(), settings).await?;
+            tokio::spawn(wired.completeness.run_on_schedule(check_interval));
         }
         (None, false) => tracing::warn!(
             "integrity check off: set GITHUB_TOKEN (or a GitHub App) to find and repair what webhooks missed"
@@ -356,54 +177,10 @@ async fn serve(
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let empty = store.stats().await.map(|s| s.deliveries.is_empty()).unwrap_or(false);
-    print_welcome(&config, addr, dashboard, empty);
+    say::welcome(&config, addr, dashboard, empty);
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("serving")?;
     eprintln!("octoscope: stopped");
     Ok(())
-}
-
-fn print_welcome(config: &ServeConfig, addr: SocketAddr, dashboard: bool, empty: bool) {
-    let secret = match &config.secret_source {
-        SecretSource::Environment => "from GITHUB_WEBHOOK_SECRET".to_owned(),
-        SecretSource::File { path, created } => {
-            format!("the contents of {}{}", path.display(), if *created { " (just created)" } else { "" })
-        }
-    };
-    println!("Octoscope is ready. Point a GitHub webhook at it (organization or repository → Settings → Webhooks):");
-    println!("  Payload URL   http://{addr}/webhook   (GitHub must reach it: use your public URL or a tunnel)");
-    println!("  Content type  application/json");
-    println!("  Secret        {secret}");
-    println!("  Events        Send me everything");
-    println!("API: http://{addr}/api/health  (repos, pulls, teams, commits, workflow-runs, deliveries)");
-    if dashboard {
-        println!("Dashboard: http://{addr}/");
-    }
-    if empty {
-        println!("The store is empty. To look around first: `make demo` (octoscope demo) loads a sample organisation.");
-    }
-    if !config.api_tokens.is_empty() {
-        println!("API calls need 'Authorization: Bearer <token>' with a token from OCTOSCOPE_API_TOKENS.");
-    }
-    // Last, and in this exact form: scripts and tests wait for this line.
-    println!("octoscope listening on http://{addr}");
-}
-
-/// The scheduled check and its worker: gaps are repaired as soon as they are queued.
-async fn check_on_schedule(c: Completeness, store: Arc<dyn Store>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match c.integrity.check(false).await {
-            Ok(run) => tracing::info!(gaps = run.gaps.len(), requests = run.requests, "integrity check done"),
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "integrity check failed; retrying next time"),
-        }
-        match c.repair(store.as_ref()).await {
-            Ok((jobs, failed)) if jobs > 0 => tracing::info!(jobs, failed = failed.len(), "resync jobs done"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "dispatching resync jobs failed"),
-        }
-    }
 }
 
 async fn shutdown() {

@@ -8,14 +8,16 @@ use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::domain::{Gap, GapKind, ResyncJob, Target};
+use crate::domain::{Gap, GapKind, QueuedGap, ResyncJob, Target};
 use crate::ports::{GapQueue, JobLauncher, LaunchError, QueueError};
-use crate::services::resync::ResyncService;
+use crate::services::completeness::{GapInbox, RunningJobs};
+use crate::services::resync::{ResyncError, ResyncService};
 
 /// The waiting gaps, and the (target, kind) of each, for dedupe.
 type Waiting = (VecDeque<Gap>, HashSet<(Target, GapKind)>);
 
-/// Gaps waiting for the worker. A (target, kind) already waiting is not queued again.
+/// Gaps waiting for the worker. A (target, kind) already waiting is not
+/// queued again; a gap taken stops being pending (there is no marker to release).
 #[derive(Default)]
 pub struct LocalQueue {
     state: Mutex<Waiting>,
@@ -23,13 +25,6 @@ pub struct LocalQueue {
 }
 
 impl LocalQueue {
-    /// Take every waiting gap (they stop being pending).
-    pub fn take_all(&self) -> Vec<Gap> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.1.clear();
-        state.0.drain(..).collect()
-    }
-
     /// Wait until something is queued.
     pub async fn ready(&self) {
         self.ready.notified().await;
@@ -41,6 +36,14 @@ impl LocalQueue {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl GapInbox for LocalQueue {
+    fn take_all(&self) -> Vec<QueuedGap> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.1.clear();
+        state.0.drain(..).map(|gap| QueuedGap { gap, pending: None }).collect()
     }
 }
 
@@ -68,16 +71,19 @@ impl GapQueue for LocalQueue {
 pub struct InProcessLauncher {
     resync: Arc<ResyncService>,
     permits: Arc<Semaphore>,
-    running: Mutex<JoinSet<(String, Result<(), String>)>>,
+    running: Mutex<JoinSet<(String, Result<(), ResyncError>)>>,
 }
 
 impl InProcessLauncher {
     pub fn new(resync: Arc<ResyncService>, concurrency: usize) -> Self {
         Self { resync, permits: Arc::new(Semaphore::new(concurrency.max(1))), running: Mutex::new(JoinSet::new()) }
     }
+}
 
+#[async_trait]
+impl RunningJobs for InProcessLauncher {
     /// Wait for every launched job; returns (job id, error) of those that failed.
-    pub async fn wait_idle(&self) -> Vec<(String, String)> {
+    async fn wait_idle(&self) -> Vec<(String, ResyncError)> {
         let mut failed = Vec::new();
         loop {
             let next = {
@@ -106,7 +112,7 @@ impl JobLauncher for InProcessLauncher {
             if let Err(e) = &result {
                 tracing::warn!(job = job.id, error = %crate::error::error_chain(e), "resync failed");
             }
-            (job.id.clone(), result.map(drop).map_err(|e| crate::error::error_chain(&e)))
+            (job.id.clone(), result.map(drop))
         });
         Ok(())
     }

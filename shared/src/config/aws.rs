@@ -216,8 +216,7 @@ pub async fn resolve_github(
     env: &impl Fn(&str) -> Option<String>,
     ssm: aws_sdk_ssm::Client,
 ) -> Result<(GitHubSettings, crate::adapters::github::GitHubConfig), ConfigError> {
-    use crate::adapters::github::{GitHubAuth, GitHubConfig};
-    use crate::config::GitHubCredentials;
+    use crate::adapters::github::GitHubConfig;
     let var = match params {
         GitHubParams::Token { .. } => "GITHUB_TOKEN_PARAM",
         GitHubParams::App { .. } => "GITHUB_APP_PRIVATE_KEY_PARAM",
@@ -227,15 +226,7 @@ pub async fn resolve_github(
         .await
         .map_err(|e| ConfigError::new(var, crate::error::error_chain(&e)))?;
     let settings = params.settings(env, value.expose())?;
-    let auth = match &settings.credentials {
-        GitHubCredentials::Token(t) => GitHubAuth::Token(t.clone()),
-        GitHubCredentials::App { app_id, private_key_pem, installation_id } => GitHubAuth::App {
-            app_id: *app_id,
-            private_key_pem: private_key_pem.clone(),
-            installation_id: *installation_id,
-        },
-    };
-    let config = GitHubConfig::new(settings.api_url.clone(), auth);
+    let config = GitHubConfig::of(&settings);
     Ok((settings, config))
 }
 
@@ -265,12 +256,12 @@ impl IntegrityConfig {
     }
 }
 
-/// Where the dispatcher starts resync tasks.
+/// Where and what the dispatcher runs as resync tasks (the ECS launcher's settings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EcsConfig {
-    /// `OCTOSCOPE_ECS_CLUSTER`
+    /// `OCTOSCOPE_ECS_CLUSTER`: cluster name or ARN.
     pub cluster: String,
-    /// `OCTOSCOPE_ECS_TASK_DEFINITION`: family, family:revision or ARN.
+    /// `OCTOSCOPE_ECS_TASK_DEFINITION`: family (latest ACTIVE revision), family:revision or ARN.
     pub task_definition: String,
     /// `OCTOSCOPE_ECS_CONTAINER`: the container that gets `OCTOSCOPE_JOB_ID`.
     pub container: String,
@@ -278,7 +269,8 @@ pub struct EcsConfig {
     pub subnets: Vec<String>,
     /// `OCTOSCOPE_ECS_SECURITY_GROUPS` (comma-separated).
     pub security_groups: Vec<String>,
-    /// `OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP`: true/false (default false).
+    /// `OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP`: true/false (default false). Public
+    /// subnets without a NAT need a public IP to reach GitHub and AWS.
     pub assign_public_ip: bool,
 }
 

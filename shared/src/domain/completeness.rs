@@ -34,6 +34,19 @@ pub enum GapKind {
     WorkflowRuns,
 }
 
+impl GapKind {
+    /// The kind as it is written in gap messages and lock keys (`workflow_runs`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pulls => "pulls",
+            Self::Reviews => "reviews",
+            Self::Teams => "teams",
+            Self::Branches => "branches",
+            Self::WorkflowRuns => "workflow_runs",
+        }
+    }
+}
+
 /// A difference between GitHub and the store, to be repaired.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gap {
@@ -44,6 +57,41 @@ pub struct Gap {
     pub watermark: Option<Timestamp>,
     /// What differed, for people.
     pub reason: String,
+}
+
+impl Gap {
+    /// The lock key of this gap's pending marker: `pending-gap:<target>:<kind>`,
+    /// e.g. `pending-gap:repo:octo/hello:pulls`.
+    pub fn pending_key(&self) -> String {
+        format!("pending-gap:{}:{}", self.target, self.kind.as_str())
+    }
+}
+
+/// At most one gap of each (target, kind) waits in the queue: while one
+/// waits, its pending marker is held, the lock [`Gap::pending_key`] under a
+/// fresh owner, for a limited time (a lost gap cannot block its kind for
+/// longer). The owner travels with the gap, so that the dispatcher, once it
+/// has taken the gap (its job launched, or its target busy), releases exactly
+/// that marker; a gap that could not be queued has its marker released at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMarker {
+    pub key: String,
+    pub owner: String,
+}
+
+impl PendingMarker {
+    pub fn of(gap: &Gap, owner: impl Into<String>) -> Self {
+        Self { key: gap.pending_key(), owner: owner.into() }
+    }
+}
+
+/// A gap as the queue hands it to the dispatcher: with its pending marker
+/// when the queue keeps one (SQS); without on one machine, where the
+/// in-process queue forgets a gap as soon as it is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedGap {
+    pub gap: Gap,
+    pub pending: Option<PendingMarker>,
 }
 
 /// A resync request: one target, the kinds to repair, from a watermark.
@@ -136,6 +184,30 @@ impl JobRecord {
             error: None,
         }
     }
+
+    /// The job started (the resync has its target's lock).
+    #[must_use]
+    pub fn running(self, at: Timestamp) -> Self {
+        Self { state: JobState::Running, started_at: Some(at), finished_at: None, error: None, ..self }
+    }
+
+    /// What the job did so far: entities written, GitHub requests made.
+    #[must_use]
+    pub fn progress(self, written: u64, requests: u64) -> Self {
+        Self { written, requests, ..self }
+    }
+
+    /// The job ran to its end.
+    #[must_use]
+    pub fn succeeded(self, at: Timestamp) -> Self {
+        Self { state: JobState::Succeeded, finished_at: Some(at), error: None, ..self }
+    }
+
+    /// The job ended (or could not start) with `error` (its chain, for people).
+    #[must_use]
+    pub fn failed(self, at: Timestamp, error: impl Into<String>) -> Self {
+        Self { state: JobState::Failed, finished_at: Some(at), error: Some(error.into()), ..self }
+    }
 }
 
 /// One run of the integrity check.
@@ -156,4 +228,41 @@ pub struct CheckRun {
     #[serde(skip)]
     pub verified: Vec<Target>,
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone as _, Utc};
+
+    #[test]
+    fn a_job_record_moves_through_its_states() {
+        let at = |s| Utc.timestamp_opt(s, 0).unwrap();
+        let job = ResyncJob {
+            id: "j".into(),
+            target: Target::Org("octo".into()),
+            kinds: vec![GapKind::Teams],
+            watermark: None,
+        };
+        let queued = JobRecord::queued(&job, at(1));
+        assert_eq!((queued.state, queued.created_at, queued.started_at), (JobState::Queued, at(1), None));
+        let running = queued.running(at(2));
+        assert_eq!((running.state, running.started_at, running.finished_at), (JobState::Running, Some(at(2)), None));
+        let done = running.clone().progress(7, 3).succeeded(at(3));
+        assert_eq!(
+            (done.state, done.finished_at, done.written, done.requests),
+            (JobState::Succeeded, Some(at(3)), 7, 3)
+        );
+        let failed = running.failed(at(4), "boom");
+        assert_eq!(
+            (failed.state, failed.finished_at, failed.error.as_deref()),
+            (JobState::Failed, Some(at(4)), Some("boom"))
+        );
+        assert_eq!(failed.created_at, at(1));
+        assert_eq!(
+            Gap { target: job.target, kind: GapKind::WorkflowRuns, watermark: None, reason: String::new() }
+                .pending_key(),
+            "pending-gap:org:octo:workflow_runs"
+        );
+    }
 }

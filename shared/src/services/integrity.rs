@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use crate::domain::*;
 use crate::domain::{CheckRun, Gap, GapKind, Target};
-use crate::ports::{Clock, GapQueue, PageRequest, Store, Tracked};
+use crate::ports::{Clock, CompletenessStore, GapQueue, PageRequest, Tracked};
 use crate::ports::{GitHubError, GitHubSource, HookRef, HookTarget, OrgSnapshot, RepoSnapshot};
 
 /// How far back GitHub keeps hook deliveries.
@@ -20,7 +20,7 @@ const REDELIVERY_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 const REPO_CHUNK: usize = 100;
 
 pub struct IntegrityService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn CompletenessStore>,
     github: Arc<dyn GitHubSource>,
     queue: Arc<dyn GapQueue>,
     clock: Arc<dyn Clock>,
@@ -30,7 +30,7 @@ pub struct IntegrityService {
 
 impl IntegrityService {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn CompletenessStore>,
         github: Arc<dyn GitHubSource>,
         queue: Arc<dyn GapQueue>,
         clock: Arc<dyn Clock>,

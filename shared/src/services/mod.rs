@@ -1,10 +1,13 @@
 //! Services: the product's behaviour, over ports only.
 
+pub mod backfill;
+pub mod completeness;
 pub mod demo;
 pub mod dispatch;
 pub mod ingest;
 pub mod integrity;
 pub mod metrics;
+pub mod pending;
 pub mod replay;
 pub mod resync;
 

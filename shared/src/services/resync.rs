@@ -9,9 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::domain::*;
-use crate::domain::{GapKind, JobRecord, JobState, ResyncJob, Target};
-use crate::ports::GitHubSource;
-use crate::ports::{Clock, Store};
+use crate::ports::{ChangeSink, Clock, CompletenessStore, GitHubSource, JobStore, Locks, Store};
 
 /// How long a resync's lock lasts without renewal (it renews after every page).
 pub const LOCK_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
@@ -53,14 +51,34 @@ pub struct Progress {
     pub written: u64,
 }
 
+/// The store ports the resync uses.
+#[derive(Clone)]
+pub struct ResyncStores {
+    /// Where repaired entities go, under the webhooks' rules.
+    pub changes: Arc<dyn ChangeSink>,
+    /// The job's record and checkpoint.
+    pub jobs: Arc<dyn JobStore>,
+    /// The target's lock.
+    pub locks: Arc<dyn Locks>,
+    /// What the store holds of a target (branches, team rosters), to replace it whole.
+    pub summaries: Arc<dyn CompletenessStore>,
+}
+
+impl ResyncStores {
+    /// Every port from one store, as wiring holds it.
+    pub fn of(store: Arc<dyn Store>) -> Self {
+        Self { changes: store.clone(), jobs: store.clone(), locks: store.clone(), summaries: store }
+    }
+}
+
 pub struct ResyncService {
-    store: Arc<dyn Store>,
+    store: ResyncStores,
     github: Arc<dyn GitHubSource>,
     clock: Arc<dyn Clock>,
 }
 
 impl ResyncService {
-    pub fn new(store: Arc<dyn Store>, github: Arc<dyn GitHubSource>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: ResyncStores, github: Arc<dyn GitHubSource>, clock: Arc<dyn Clock>) -> Self {
         Self { store, github, clock }
     }
 
@@ -73,58 +91,31 @@ impl ResyncService {
         let lock = job.target.to_string();
         let failed = |source: anyhow::Error| ResyncError::Failed { target: job.target.clone(), source };
         let now = self.clock.now();
-        if !self.store.try_lock(&lock, &job.id, now, LOCK_TTL).await.map_err(|e| failed(e.into()))? {
+        if !self.store.locks.try_lock(&lock, &job.id, now, LOCK_TTL).await.map_err(|e| failed(e.into()))? {
             // Say so in the job's record: the gap stays, and the next check queues it again.
-            let refused = JobRecord {
-                id: job.id.clone(),
-                target: job.target.clone(),
-                kinds: job.kinds.clone(),
-                watermark: job.watermark,
-                state: JobState::Failed,
-                created_at: now,
-                started_at: None,
-                finished_at: Some(now),
-                written: 0,
-                requests: 0,
-                error: Some(format!("{} is being resynced by another job", job.target)),
-            };
-            let _ = self.store.save_job(&refused).await;
+            let refused =
+                JobRecord::queued(job, now).failed(now, format!("{} is being resynced by another job", job.target));
+            let _ = self.store.jobs.save_job(&refused).await;
             return Err(ResyncError::Locked(job.target.clone()));
         }
         let requests_before = self.github.budget().requests;
-        let mut record = JobRecord {
-            id: job.id.clone(),
-            target: job.target.clone(),
-            kinds: job.kinds.clone(),
-            watermark: job.watermark,
-            state: JobState::Running,
-            created_at: now,
-            started_at: Some(now),
-            finished_at: None,
-            written: 0,
-            requests: 0,
-            error: None,
-        };
-        let _ = self.store.save_job(&record).await;
+        let record = JobRecord::queued(job, now).running(now);
+        let _ = self.store.jobs.save_job(&record).await;
         let mut p = Progress::default();
         let result = match &job.target {
             Target::Repo(repo) => self.repo(job, repo, &lock, &mut p, &mut progress).await,
             Target::Org(org) => self.org(org, &mut p).await,
         };
-        record.finished_at = Some(self.clock.now());
-        record.written = p.written;
-        record.requests = self.github.budget().requests.saturating_sub(requests_before);
-        match &result {
-            Ok(()) => record.state = JobState::Succeeded,
-            Err(e) => {
-                record.state = JobState::Failed;
-                record.error = Some(crate::error::error_chain(e.as_ref()));
-            }
-        }
-        if let Err(e) = self.store.save_job(&record).await {
+        let record = record.progress(p.written, self.github.budget().requests.saturating_sub(requests_before));
+        let end = self.clock.now();
+        let record = match &result {
+            Ok(()) => record.succeeded(end),
+            Err(e) => record.failed(end, crate::error::error_chain(e.as_ref())),
+        };
+        if let Err(e) = self.store.jobs.save_job(&record).await {
             tracing::warn!(error = ?e, job = job.id, "could not record the job's end");
         }
-        if let Err(e) = self.store.release_lock(&lock, &job.id).await {
+        if let Err(e) = self.store.locks.release_lock(&lock, &job.id).await {
             tracing::warn!(error = ?e, job = job.id, "could not release the lock; it expires by itself");
         }
         progress(&p);
@@ -141,7 +132,7 @@ impl ResyncService {
     ) -> anyhow::Result<()> {
         let kinds: HashSet<GapKind> = job.kinds.iter().copied().collect();
         if kinds.contains(&GapKind::Pulls) || kinds.contains(&GapKind::Reviews) {
-            let mut cursor = self.store.checkpoint(&job.id).await?;
+            let mut cursor = self.store.jobs.checkpoint(&job.id).await?;
             loop {
                 let page = self.github.pull_requests(repo, cursor.as_deref()).await.context("reading pull requests")?;
                 let oldest = page.pulls.last().map(|(pr, _)| pr.updated_at);
@@ -152,14 +143,14 @@ impl ResyncService {
                     changes.extend(reviews.into_iter().map(Change::Review));
                     p.pulls += 1;
                 }
-                p.written += u64::from(self.store.apply_changes(&changes).await?.applied);
+                p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
                 p.pages += 1;
                 let below_watermark = matches!((job.watermark, oldest), (Some(w), Some(o)) if o < w);
                 let next = if below_watermark { None } else { page.next_cursor };
                 let now = self.clock.now();
-                self.store.save_checkpoint(&job.id, next.as_deref(), now).await?;
+                self.store.jobs.save_checkpoint(&job.id, next.as_deref(), now).await?;
                 anyhow::ensure!(
-                    self.store.try_lock(lock, &job.id, now, LOCK_TTL).await?,
+                    self.store.locks.try_lock(lock, &job.id, now, LOCK_TTL).await?,
                     "lost the lock on {repo} to another job"
                 );
                 progress(p);
@@ -173,7 +164,7 @@ impl ResyncService {
         // Branch heads: a full read replaces what the store has.
         let branches = self.github.branches(repo).await.context("reading branches")?;
         let names: HashSet<String> = branches.iter().map(|b| b.name.clone()).collect();
-        let ours = self.store.repo_summaries(std::slice::from_ref(repo)).await?;
+        let ours = self.store.summaries.repo_summaries(std::slice::from_ref(repo)).await?;
         let mut changes: Vec<Change> =
             branches.into_iter().map(|b| Change::Branch(Branch { version: now, ..b })).collect();
         for (name, _) in ours.iter().flat_map(|o| o.branches.iter()) {
@@ -192,7 +183,7 @@ impl ResyncService {
             let runs = self.github.workflow_runs(repo, since).await.context("reading workflow runs")?;
             changes.extend(runs.into_iter().map(Change::WorkflowRun));
         }
-        p.written += u64::from(self.store.apply_changes(&changes).await?.applied);
+        p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
         Ok(())
     }
 
@@ -200,7 +191,7 @@ impl ResyncService {
     async fn org(&self, org: &str, p: &mut Progress) -> anyhow::Result<()> {
         let rosters = self.github.teams(org).await.context("reading teams")?;
         let now = self.clock.now();
-        let ours = self.store.team_rosters(org).await?;
+        let ours = self.store.summaries.team_rosters(org).await?;
         let mut changes = Vec::new();
         let slugs: HashSet<&str> = rosters.iter().map(|r| r.team.slug.as_str()).collect();
         for roster in &rosters {
@@ -230,7 +221,7 @@ impl ResyncService {
             }));
         }
         p.pages += 1;
-        p.written += u64::from(self.store.apply_changes(&changes).await?.applied);
+        p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use aws_sdk_ecs::types::{
 };
 use sha2::{Digest as _, Sha256};
 
+use crate::config::aws::EcsConfig;
 use crate::domain::ResyncJob;
 use crate::ports::{JobLauncher, LaunchError};
 
@@ -24,30 +25,15 @@ pub const JOB_ID_ENV: &str = "OCTOSCOPE_JOB_ID";
 /// The tag that names a task's job.
 pub const JOB_ID_TAG: &str = "octoscope:job-id";
 
-/// Where and what to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EcsTaskSettings {
-    /// Cluster name or ARN.
-    pub cluster: String,
-    /// Task definition family (latest ACTIVE revision), `family:revision` or ARN.
-    pub task_definition: String,
-    /// The container that gets the job id.
-    pub container_name: String,
-    pub subnets: Vec<String>,
-    pub security_groups: Vec<String>,
-    /// Public subnets without a NAT need a public IP to reach GitHub and AWS.
-    pub assign_public_ip: bool,
-}
-
 /// Launches resync jobs as Fargate tasks.
 #[derive(Debug, Clone)]
 pub struct EcsLauncher {
     client: Client,
-    settings: EcsTaskSettings,
+    settings: EcsConfig,
 }
 
 impl EcsLauncher {
-    pub fn new(client: Client, settings: EcsTaskSettings) -> Self {
+    pub fn new(client: Client, settings: EcsConfig) -> Self {
         Self { client, settings }
     }
 }
@@ -66,7 +52,7 @@ impl JobLauncher for EcsLauncher {
         let overrides = TaskOverride::builder()
             .container_overrides(
                 ContainerOverride::builder()
-                    .name(&s.container_name)
+                    .name(&s.container)
                     .environment(KeyValuePair::builder().name(JOB_ID_ENV).value(&job.id).build())
                     .build(),
             )

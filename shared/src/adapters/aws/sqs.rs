@@ -1,15 +1,13 @@
 //! The gap queue on SQS (a standard queue): one JSON message per gap, at most
 //! one pending message per (target, kind).
 //!
-//! SQS cannot answer "is a message like this one waiting?", so the pending
-//! rule is kept in the [`Store`]: before sending a gap, the queue takes the
-//! lock `pending-gap:<target>:<kind>` with a fresh owner for `pending_ttl`
-//! (1 h by default, so a lost message cannot block its gap for longer). A
-//! marker already held means a message is pending: the gap is not sent. The
-//! owner travels in the message ([`GapMessage::pending_owner`]) so that the
-//! dispatcher, once it has taken the message (recorded and launched its job),
-//! releases exactly that marker ([`release_pending`]). A gap that could not be
-//! sent has its marker released at once.
+//! SQS cannot answer "is a message like this one waiting?", so the queue
+//! follows the pending-marker protocol ([`PendingMarker`], [`PendingMarkers`]):
+//! before sending a gap it holds the gap's marker; a marker already held
+//! means a message is pending, and the gap is not sent. The marker's owner
+//! travels in the message ([`GapMessage::pending_owner`]) so that the
+//! dispatcher, once it has taken the message, releases exactly that marker. A
+//! gap that could not be sent has its marker released at once.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,8 +18,9 @@ use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
 use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Gap, GapKind};
-use crate::ports::{Clock, GapFailure, GapQueue, QueueError, Store, StoreError};
+use crate::domain::{Gap, PendingMarker, QueuedGap};
+use crate::ports::{Clock, GapFailure, GapQueue, Locks, QueueError};
+use crate::services::pending::PendingMarkers;
 
 /// SQS's limits: entries per `SendMessageBatch`, and bytes per batch (the
 /// sum of its bodies; a single message has the same limit).
@@ -30,9 +29,6 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// A gap's `reason` is for people; longer ones are cut here so that a message
 /// always fits (targets are at most a few hundred bytes).
 const MAX_REASON_BYTES: usize = 16 * 1024;
-
-/// The default life of a pending marker.
-pub const DEFAULT_PENDING_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// The body of a gap message: `{"gap": {...}, "pending_owner": "<hex>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,60 +52,49 @@ impl GapMessage {
         serde_json::to_string(self).expect("a gap message serialises")
     }
 
+    /// The message for `gap`, whose marker is held.
+    fn new(gap: &Gap, marker: PendingMarker) -> Self {
+        Self { gap: trimmed(gap), pending_owner: marker.owner }
+    }
+
     /// The lock key of this message's pending marker.
     pub fn pending_key(&self) -> String {
-        pending_key(&self.gap)
+        self.gap.pending_key()
     }
-}
 
-/// The lock key of a gap's pending marker: `pending-gap:<target>:<kind>`,
-/// e.g. `pending-gap:repo:octo/hello:pulls`.
-pub fn pending_key(gap: &Gap) -> String {
-    format!("pending-gap:{}:{}", gap.target, kind_name(gap.kind))
-}
-
-fn kind_name(kind: GapKind) -> String {
-    match serde_json::to_value(kind) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{kind:?}"),
+    /// The pending marker this message holds.
+    pub fn marker(&self) -> PendingMarker {
+        PendingMarker::of(&self.gap, self.pending_owner.clone())
     }
-}
 
-/// Release the pending marker a message holds (the dispatcher calls this once
-/// it has taken the message): the next gap of that (target, kind) is queued.
-/// Releasing a marker that expired or was taken over does nothing.
-pub async fn release_pending(store: &dyn Store, message: &GapMessage) -> Result<(), StoreError> {
-    store.release_lock(&message.pending_key(), &message.pending_owner).await
+    /// The gap as the dispatcher takes it.
+    pub fn queued(&self) -> QueuedGap {
+        QueuedGap { gap: self.gap.clone(), pending: Some(self.marker()) }
+    }
 }
 
 /// Gaps as messages on an SQS queue.
 pub struct SqsGapQueue {
     client: Client,
     queue_url: String,
-    store: Arc<dyn Store>,
+    markers: PendingMarkers,
     clock: Arc<dyn Clock>,
-    pending_ttl: chrono::TimeDelta,
 }
 
 impl SqsGapQueue {
-    pub fn new(client: Client, queue_url: impl Into<String>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self { client, queue_url: queue_url.into(), store, clock, pending_ttl: DEFAULT_PENDING_TTL }
+    pub fn new(client: Client, queue_url: impl Into<String>, locks: Arc<dyn Locks>, clock: Arc<dyn Clock>) -> Self {
+        Self { client, queue_url: queue_url.into(), markers: PendingMarkers::new(locks), clock }
     }
 
     /// How long a pending marker holds when its message is never taken.
-    pub fn with_pending_ttl(mut self, ttl: chrono::TimeDelta) -> Self {
-        self.pending_ttl = ttl;
-        self
+    pub fn with_pending_ttl(self, ttl: chrono::TimeDelta) -> Self {
+        Self { markers: self.markers.with_ttl(ttl), ..self }
     }
 
-    /// Release the markers of messages that were not sent (best effort: an
-    /// unreleased marker expires after the TTL).
+    /// Release the markers of messages that were not sent (best effort).
     async fn release_all(&self, messages: &[GapMessage]) {
-        for m in messages {
-            if let Err(e) = release_pending(self.store.as_ref(), m).await {
-                tracing::warn!(key = m.pending_key(), error = ?e, "could not release a pending gap marker; it expires on its own");
-            }
-        }
+        let markers: Vec<PendingMarker> = messages.iter().map(GapMessage::marker).collect();
+        self.markers.release_all(&markers).await;
     }
 
     async fn send_batch(&self, batch: &[GapMessage]) -> Result<SendMessageBatchOutput, QueueError> {
@@ -145,10 +130,9 @@ impl GapQueue for SqsGapQueue {
             if !seen.insert((&gap.target, gap.kind)) {
                 continue;
             }
-            let message = GapMessage { gap: trimmed(gap), pending_owner: new_owner() };
-            match self.store.try_lock(&message.pending_key(), &message.pending_owner, now, self.pending_ttl).await {
-                Ok(true) => taken.push(message),
-                Ok(false) => {} // a message for it is pending
+            match self.markers.hold(gap, now).await {
+                Ok(Some(marker)) => taken.push(GapMessage::new(gap, marker)),
+                Ok(None) => {} // a message for it is pending
                 Err(e) => {
                     self.release_all(&taken).await;
                     let retryable = e.is_retryable();
@@ -255,21 +239,10 @@ fn trimmed(gap: &Gap) -> Gap {
     gap
 }
 
-/// A marker owner no other send uses: 128 random bits, hex.
-fn new_owner() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // No OS randomness (never on Lambda): still unique enough per process.
-        bytes = fastrand::u128(..).to_le_bytes();
-    }
-    hex::encode(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::RepoName;
-    use crate::domain::Target;
+    use crate::domain::{GapKind, RepoName, Target};
 
     fn gap(repo: &str, kind: GapKind, reason: &str) -> Gap {
         Gap { target: Target::Repo(RepoName::parse(repo).unwrap()), kind, watermark: None, reason: reason.to_owned() }
@@ -339,11 +312,5 @@ mod tests {
     #[test]
     fn characters_sqs_refuses_are_replaced() {
         assert_eq!(trimmed(&gap("o/r", GapKind::Pulls, "a\u{FFFF}b")).reason, "a\u{FFFD}b");
-    }
-
-    #[test]
-    fn owners_are_unique() {
-        assert_ne!(new_owner(), new_owner());
-        assert_eq!(new_owner().len(), 32);
     }
 }

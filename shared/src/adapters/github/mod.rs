@@ -22,6 +22,7 @@ use http::Method;
 use octocrab::Octocrab;
 use serde_json::json;
 
+use crate::config::{GitHubCredentials, GitHubSettings};
 use crate::domain::*;
 use crate::ports::*;
 use jwt::AppKey;
@@ -32,45 +33,27 @@ use transport::{AppTokens, TokenSource, Transport};
 /// `https://api.github.com`, when `GITHUB_API_URL` is not set.
 pub const PUBLIC_API_URL: &str = "https://api.github.com";
 
-/// How the adapter authenticates.
-#[derive(Clone)]
-pub enum GitHubAuth {
-    /// A personal access token (`GITHUB_TOKEN`).
-    Token(String),
-    /// A GitHub App: the app's JWT mints installation tokens, refreshed
-    /// before they expire. Without `installation_id` the app must have
-    /// exactly one installation.
-    App { app_id: u64, private_key_pem: String, installation_id: Option<u64> },
-}
-
-impl fmt::Debug for GitHubAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Token(_) => f.debug_tuple("Token").field(&"<redacted>").finish(),
-            Self::App { app_id, installation_id, .. } => f
-                .debug_struct("App")
-                .field("app_id", app_id)
-                .field("private_key_pem", &"<redacted>")
-                .field("installation_id", installation_id)
-                .finish(),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct GitHubConfig {
     /// The REST base URL: `https://api.github.com`, or `https://HOST/api/v3`
     /// on GitHub Enterprise Server (GraphQL is then `https://HOST/api/graphql`).
     pub api_url: String,
-    pub auth: GitHubAuth,
+    /// A GitHub App without an installation id must have exactly one
+    /// installation; its installation tokens are refreshed before they expire.
+    pub auth: GitHubCredentials,
     /// Requests in flight at once.
     pub max_concurrency: usize,
     pub retry: RetryPolicy,
 }
 
 impl GitHubConfig {
-    pub fn new(api_url: impl Into<String>, auth: GitHubAuth) -> Self {
+    pub fn new(api_url: impl Into<String>, auth: GitHubCredentials) -> Self {
         Self { api_url: api_url.into(), auth, max_concurrency: 4, retry: RetryPolicy::default() }
+    }
+
+    /// The client configuration of loaded settings.
+    pub fn of(settings: &GitHubSettings) -> Self {
+        Self::new(settings.api_url.clone(), settings.credentials.clone())
     }
 }
 
@@ -138,8 +121,8 @@ impl GitHubClient {
         let rest = crab(&rest_base)?;
         let graphql = crab(&graphql_base(&rest_base))?;
         let token = match config.auth {
-            GitHubAuth::Token(t) => TokenSource::Static(t.into()),
-            GitHubAuth::App { app_id, private_key_pem, installation_id } => {
+            GitHubCredentials::Token(t) => TokenSource::Static(t.into()),
+            GitHubCredentials::App { app_id, private_key_pem, installation_id } => {
                 let key = AppKey::from_pem(&private_key_pem).map_err(|e| {
                     GitHubError::Forbidden(format!("the GitHub App private key is not an RSA PEM key: {e}"))
                 })?;
@@ -464,8 +447,8 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug() {
-        let token = GitHubConfig::new(PUBLIC_API_URL, GitHubAuth::Token("ghp_secret123".into()));
-        let app = GitHubAuth::App {
+        let token = GitHubConfig::new(PUBLIC_API_URL, GitHubCredentials::Token("ghp_secret123".into()));
+        let app = GitHubCredentials::App {
             app_id: 1,
             private_key_pem: "-----BEGIN RSA PRIVATE KEY-----abc".into(),
             installation_id: None,

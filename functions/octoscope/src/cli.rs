@@ -1,0 +1,98 @@
+//! The command line: commands, flags and their environment variables, and
+//! how a bad configuration is refused.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use octoscope::config::ConfigError;
+use octoscope::domain::RepoName;
+
+/// GitHub engineering analytics that is complete: webhooks in, a JSON API out.
+#[derive(Parser)]
+#[command(name = "octoscope", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Receive GitHub webhooks at /webhook and serve the API at /api.
+    ///
+    /// Environment: GITHUB_WEBHOOK_SECRET (comma-separated for rotation; if unset,
+    /// DATA_DIR/webhook-secret is used, created on first start), OCTOSCOPE_API_TOKENS
+    /// (comma-separated bearer tokens; required on a non-loopback address),
+    /// OCTOSCOPE_MAX_BODY_BYTES (default 26214400, GitHub's 25 MB cap).
+    ///
+    /// With GitHub credentials (GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY),
+    /// it also runs the integrity check every --check-interval and repairs what it finds.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "OCTOSCOPE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Where the store (octoscope.db), the raw archive (archive.db) and the secret file live.
+        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
+        data_dir: PathBuf,
+        /// How often the integrity check runs (e.g. 15m, 1h; 0 turns it off).
+        #[arg(long, env = "OCTOSCOPE_CHECK_INTERVAL", default_value = "15m", value_parser = humantime::parse_duration)]
+        check_interval: Duration,
+        /// The built dashboard (`make dashboard`), served at /; not served if the directory is missing.
+        #[arg(long, env = "OCTOSCOPE_DASHBOARD_DIR", default_value = "frontend/dist")]
+        dashboard_dir: PathBuf,
+    },
+    /// Compare GitHub with the store, and (unless --dry-run) repair every gap before exiting.
+    ///
+    /// Needs GITHUB_TOKEN (or a GitHub App); GITHUB_API_URL for GitHub Enterprise Server.
+    /// Tracks OCTOSCOPE_REPOS, OCTOSCOPE_ORGS and every repository that delivered a webhook.
+    Check {
+        /// Find and record gaps, repair nothing, redeliver nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
+        data_dir: PathBuf,
+    },
+    /// Load full history from the GitHub API: every pull request with its reviews,
+    /// branches, recent workflow runs, and (for --org) teams with members.
+    ///
+    /// A backfill that is stopped resumes where it got to when run again.
+    Backfill {
+        /// OWNER/NAME; repeat for more.
+        #[arg(long = "repo", value_parser = RepoName::parse)]
+        repos: Vec<RepoName>,
+        /// An organisation: all its repositories and its teams; repeat for more.
+        #[arg(long = "org")]
+        orgs: Vec<String>,
+        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
+        data_dir: PathBuf,
+    },
+    /// Load a generated sample organisation (4 repositories, 3 teams, four months of
+    /// pull requests, reviews, CI and deployments) through the real webhook path.
+    ///
+    /// Loading it again changes nothing (its deliveries are already in the ledger).
+    Demo {
+        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
+        data_dir: PathBuf,
+    },
+    /// Rebuild the store from the raw archive (stop `serve` first).
+    Replay {
+        /// The data directory `serve` uses.
+        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
+        data_dir: PathBuf,
+    },
+}
+
+pub fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+/// Refuse to start: the error names the variable (or flag) at fault; exit code 2.
+pub fn refuse(e: ConfigError) -> ! {
+    eprintln!("octoscope: configuration refused: {e}");
+    std::process::exit(2);
+}
+
+pub fn refuse_bad<T>(r: Result<T, ConfigError>) -> T {
+    r.unwrap_or_else(|e| refuse(e))
+}
