@@ -9,6 +9,7 @@ use super::ids::{RepoName, Timestamp};
 /// `closed` means closed without merging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub enum PrState {
     Open,
     Closed,
@@ -97,6 +98,8 @@ pub struct PullRequest {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(rename_all = "snake_case"))]
 pub enum ReviewState {
     Approved,
     ChangesRequested,
@@ -195,6 +198,8 @@ pub struct Commit {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(rename_all = "snake_case"))]
 pub enum RunStatus {
     Queued,
     InProgress,

@@ -87,6 +87,7 @@ pub struct RepoDeliveryRow {
 
 /// The window a metric covers: `since` inclusive, `until` exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Window {
     pub since: Timestamp,
     pub until: Timestamp,
@@ -94,6 +95,7 @@ pub struct Window {
 
 /// Nearest-rank percentiles of a set of whole numbers (seconds, lines, rounds).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Distribution {
     pub count: u64,
     pub p50: Option<i64>,
@@ -103,6 +105,7 @@ pub struct Distribution {
 
 /// A count in one ISO week (`2026-W07`, starting Monday `week_start`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct WeekCount {
     pub week: String,
     pub week_start: String,
@@ -111,6 +114,7 @@ pub struct WeekCount {
 
 /// Open pull requests by age at the end of the window (lower bounds inclusive).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct OpenByAge {
     pub total: u64,
     pub lt_1d: u64,
@@ -121,6 +125,7 @@ pub struct OpenByAge {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct PullFlowGroup {
     /// The group (repository, author login or `ORG/TEAM`); null for "everything"
     /// without `group_by`, or for pull requests outside every group.
@@ -139,6 +144,7 @@ pub struct PullFlowGroup {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct PullFlowMetrics {
     pub window: Window,
     pub group_by: Option<String>,
@@ -146,6 +152,7 @@ pub struct PullFlowMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct RunStats {
     pub count: u64,
     pub completed: u64,
@@ -156,6 +163,7 @@ pub struct RunStats {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct JobStats {
     pub count: u64,
     pub completed: u64,
@@ -166,6 +174,7 @@ pub struct JobStats {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct CiGroup {
     pub key: Option<String>,
     /// Null when grouped by runner or OS (runs have no runner; jobs do).
@@ -174,6 +183,7 @@ pub struct CiGroup {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct CiMetrics {
     pub window: Window,
     pub group_by: Option<String>,
@@ -181,6 +191,7 @@ pub struct CiMetrics {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct DoraGroup {
     /// Set when grouped by repository.
     pub repo: Option<String>,
@@ -202,6 +213,7 @@ pub struct DoraGroup {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct DoraMetrics {
     pub window: Window,
     pub group_by: Option<String>,
@@ -209,6 +221,7 @@ pub struct DoraMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct JobCounts {
     pub queued: u64,
     pub running: u64,
@@ -217,6 +230,7 @@ pub struct JobCounts {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct RepoHealth {
     pub repo: String,
     pub last_webhook_at: Option<Timestamp>,
@@ -232,6 +246,7 @@ pub struct RepoHealth {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct DataHealth {
     pub last_check: Option<CheckRun>,
     pub repos: Vec<RepoHealth>,

@@ -7,12 +7,16 @@ use serde::Serialize;
 use crate::domain::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Branch))]
 pub struct BranchView {
     pub name: String,
     pub head_sha: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Repo))]
 pub struct RepoView {
     pub full_name: String,
     pub default_branch: Option<String>,
@@ -23,6 +27,8 @@ pub struct RepoView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Pull))]
 pub struct PullView {
     pub repo: String,
     pub number: u64,
@@ -46,6 +52,8 @@ pub struct PullView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Review))]
 pub struct ReviewView {
     pub id: i64,
     pub author: Option<String>,
@@ -54,6 +62,7 @@ pub struct ReviewView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct PullDetail {
     #[serde(flatten)]
     pub pull: PullView,
@@ -61,6 +70,8 @@ pub struct PullDetail {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Team))]
 pub struct TeamView {
     pub org: String,
     pub slug: String,
@@ -72,6 +83,8 @@ pub struct TeamView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Commit))]
 pub struct CommitView {
     pub repo: String,
     pub sha: String,
@@ -82,6 +95,8 @@ pub struct CommitView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = WorkflowRun))]
 pub struct WorkflowRunView {
     pub repo: String,
     pub id: i64,
@@ -117,6 +132,8 @@ impl WorkflowRunView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Delivery))]
 pub struct DeliveryView {
     pub hook_id: String,
     pub delivery_id: String,
@@ -133,6 +150,7 @@ pub struct DeliveryView {
 
 /// Counts for `/api/health`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct StoreStats {
     /// Deliveries by status (`stored`, `ignored`, `failed`, `pending`).
     pub deliveries: BTreeMap<String, u64>,
