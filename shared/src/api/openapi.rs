@@ -76,8 +76,12 @@ fn contract(doc: &mut Value) {
     let paths = doc["paths"].as_object_mut().expect("paths");
     for (path, item) in paths.iter_mut() {
         let Some(op) = item.as_object_mut().and_then(|i| i.values_mut().next()) else { continue };
-        // One API, no grouping: no tags.
-        op.as_object_mut().expect("operation").remove("tags");
+        // One API, no grouping: no tags; an operation without parameters lists none.
+        let fields = op.as_object_mut().expect("operation");
+        fields.remove("tags");
+        if !fields.get("parameters").is_some_and(Value::is_array) {
+            fields.insert("parameters".to_owned(), json!([]));
+        }
         if path == "/webhook" {
             // GitHub signs; no bearer token.
             op["security"] = json!([]);
@@ -100,6 +104,10 @@ fn contract(doc: &mut Value) {
             _ => &[],
         };
         for param in op["parameters"].as_array_mut().into_iter().flatten() {
+            // An optional query parameter given empty (`?repo=`) is one not given.
+            if param["in"] == "query" && param["required"] != json!(true) {
+                param["allowEmptyValue"] = json!(true);
+            }
             match param["name"].as_str() {
                 Some("group_by") => {
                     let values: Vec<&str> = groups.iter().copied().map(GroupBy::as_str).collect();
@@ -115,6 +123,8 @@ fn contract(doc: &mut Value) {
                     param["schema"]["pattern"] = json!(if required { query::REPO } else { query::REPO_OR_EMPTY });
                 }
                 Some("owner" | "name") => param["schema"]["pattern"] = json!(query::SEGMENT),
+                // A pull request number: what the stores can hold.
+                Some("number") => param["schema"]["maximum"] = json!(i64::MAX),
                 _ => {}
             }
         }

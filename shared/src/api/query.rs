@@ -199,7 +199,7 @@ pub(super) struct PullPath {
     /// The repository's name.
     name: String,
     /// The pull request's number.
-    #[param(minimum = 1, maximum = 9223372036854775807_f64)]
+    #[param(minimum = 1)]
     number: u64,
 }
 

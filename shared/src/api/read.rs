@@ -83,6 +83,10 @@ pub(super) async fn pull(
     let number: u64 = number
         .parse()
         .map_err(|_| ApiError::BadRequest("pull request number must be a positive whole number".into()))?;
+    // GitHub numbers fit in an i64; the stores key on one.
+    if number > i64::MAX as u64 {
+        return Err(ApiError::NotFound);
+    }
     match state.store.get_pull(&repo, number).await? {
         Some(p) => Ok(Json(p).into_response()),
         None => Err(ApiError::NotFound),
