@@ -1,11 +1,11 @@
 //! The HTTP surface: `POST /webhook` and the read API under `/api`, as one
 //! axum [`Router`] — served by `axum::serve` locally and by `lambda_http` on AWS.
 //!
-//! - [`webhook`]: `POST /webhook`;
-//! - [`read`]: the lists and records under `/api`;
-//! - [`metrics`]: `/api/metrics/*`;
-//! - [`query`]: the strict query string parser and each endpoint's parameters;
-//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers and views.
+//! - [`webhook`] — `POST /webhook`;
+//! - [`read`] — the lists and records under `/api`;
+//! - [`metrics`] — the figures under `/api/metrics/`;
+//! - [`query`] — the strict query string parser and each endpoint's parameters;
+//! - [`openapi`] — the OpenAPI 3.1 document, generated from the handlers and views.
 
 mod metrics;
 pub mod openapi;
