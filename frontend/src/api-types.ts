@@ -809,7 +809,7 @@ export interface components {
             /** @description `unavailable`. */
             status: string;
         };
-        /** @description The parts of the multipart-free form GitHub sends with `application/x-www-form-urlencoded`. */
+        /** @description The form GitHub sends when a webhook is set to `application/x-www-form-urlencoded`. */
         WebhookForm: {
             /** @description The event's JSON. */
             payload: string;

@@ -129,6 +129,8 @@ fn contract(doc: &mut Value) {
             }
         }
     }
+    // A repository name in a response is one `RepoName::parse` accepted.
+    doc["components"]["schemas"]["RepoName"]["pattern"] = json!(query::REPO);
     // Every property of every object the API sends is present (null when empty).
     for schema in doc["components"]["schemas"].as_object_mut().expect("schemas").values_mut() {
         require_all(schema);

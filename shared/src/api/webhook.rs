@@ -46,7 +46,7 @@ impl WebhookReply {
     }
 }
 
-/// The parts of the multipart-free form GitHub sends with `application/x-www-form-urlencoded`.
+/// The form GitHub sends when a webhook is set to `application/x-www-form-urlencoded`.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // describes the request body; the ingest service parses it
 pub(super) struct WebhookForm {

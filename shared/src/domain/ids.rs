@@ -40,14 +40,7 @@ fn valid_segment(s: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
-#[cfg_attr(
-    feature = "api",
-    schema(
-        value_type = String,
-        pattern = r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,98}|\.\.[A-Za-z0-9._-]{1,98})/(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,98}|\.\.[A-Za-z0-9._-]{1,98})$",
-        example = "octo-org/octo-repo"
-    )
-)]
+#[cfg_attr(feature = "api", schema(value_type = String, example = "octo-org/octo-repo"))]
 pub struct RepoName(String);
 
 impl RepoName {
