@@ -6,7 +6,7 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: run demo build test test-rust lint bench bench-ingest bench-load drive dashboard test-dashboard lambdas audit tf-check deploy clean help
+.PHONY: openapi run demo build test test-rust lint bench bench-ingest bench-load drive dashboard test-dashboard lambdas audit tf-check deploy clean help
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
@@ -95,3 +95,8 @@ deploy: lambdas
 
 clean:
 	$(CARGO) clean
+
+# Regenerate the API contract from the code (shared/docs/openapi.json) and the dashboard's types from it.
+openapi:
+	OCTOSCOPE_UPDATE_OPENAPI=1 $(CARGO) test -p octoscope-core --test openapi
+	cd frontend && npm run generate:types

@@ -10,6 +10,7 @@ use super::ids::{RepoName, Timestamp};
 /// What a gap or a resync is about: one repository, or one organisation's teams.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", content = "name", rename_all = "lowercase")]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub enum Target {
     Repo(RepoName),
     Org(String),
@@ -26,6 +27,7 @@ impl fmt::Display for Target {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub enum GapKind {
     Pulls,
     Reviews,
@@ -49,6 +51,7 @@ impl GapKind {
 
 /// A difference between GitHub and the store, to be repaired.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Gap {
     pub target: Target,
     pub kind: GapKind,
@@ -122,6 +125,7 @@ impl ResyncJob {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub enum JobState {
     Queued,
     Running,
@@ -151,6 +155,8 @@ impl JobState {
 
 /// A resync job's record, as `/api/integrity` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Job))]
 pub struct JobRecord {
     pub id: String,
     pub target: Target,
@@ -212,6 +218,7 @@ impl JobRecord {
 
 /// One run of the integrity check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct CheckRun {
     pub id: String,
     pub started_at: Timestamp,

@@ -14,6 +14,7 @@ pub struct DeliveryKey {
 /// What became of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub enum DeliveryStatus {
     /// Claimed, not yet finished (a crash here lets a redelivery retry it).
     Pending,

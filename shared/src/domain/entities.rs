@@ -9,6 +9,7 @@ use super::ids::{RepoName, Timestamp};
 /// `closed` means closed without merging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub enum PrState {
     Open,
     Closed,
@@ -98,6 +99,7 @@ pub struct PullRequest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub enum ReviewState {
     Approved,
     ChangesRequested,
@@ -197,6 +199,7 @@ pub struct Commit {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub enum RunStatus {
     Queued,
     InProgress,
@@ -229,6 +232,8 @@ impl RunStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = WorkflowRunFields))]
 pub struct WorkflowRun {
     pub repo: RepoName,
     pub id: i64,

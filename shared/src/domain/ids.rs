@@ -39,6 +39,8 @@ fn valid_segment(s: &str) -> bool {
 /// `OWNER/NAME` of a repository, as GitHub spells it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(value_type = String, example = "octo-org/octo-repo"))]
 pub struct RepoName(String);
 
 impl RepoName {
@@ -93,6 +95,8 @@ macro_rules! header_token {
     ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal, $extra:pat) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "api", schema(value_type = String))]
         #[serde(transparent)]
         pub struct $name(String);
 

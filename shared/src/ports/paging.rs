@@ -23,6 +23,7 @@ impl PageRequest {
 
 /// A page of results: `{"items": [...], "next_cursor": "..." | null}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

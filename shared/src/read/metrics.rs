@@ -85,6 +85,7 @@ pub struct RepoDeliveryRow {
 
 /// The window a metric covers: `since` inclusive, `until` exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Window {
     pub since: Timestamp,
     pub until: Timestamp,
@@ -92,6 +93,7 @@ pub struct Window {
 
 /// Nearest-rank percentiles of a set of whole numbers (seconds, lines, rounds).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Distribution {
     pub count: u64,
     pub p50: Option<i64>,
@@ -101,6 +103,7 @@ pub struct Distribution {
 
 /// A count in one ISO week (`2026-W07`, starting Monday `week_start`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct WeekCount {
     pub week: String,
     pub week_start: String,
@@ -109,6 +112,7 @@ pub struct WeekCount {
 
 /// Open pull requests by age at the end of the window (lower bounds inclusive).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct OpenByAge {
     pub total: u64,
     pub lt_1d: u64,
@@ -119,6 +123,7 @@ pub struct OpenByAge {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct PullFlowGroup {
     /// The group (repository, author login or `ORG/TEAM`); null for "everything"
     /// without `group_by`, or for pull requests outside every group.
@@ -137,6 +142,7 @@ pub struct PullFlowGroup {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct PullFlowMetrics {
     pub window: Window,
     pub group_by: Option<String>,
@@ -144,6 +150,7 @@ pub struct PullFlowMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct RunStats {
     pub count: u64,
     pub completed: u64,
@@ -154,6 +161,7 @@ pub struct RunStats {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct JobStats {
     pub count: u64,
     pub completed: u64,
@@ -164,6 +172,7 @@ pub struct JobStats {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct CiGroup {
     pub key: Option<String>,
     /// Null when grouped by runner or OS (runs have no runner; jobs do).
@@ -172,6 +181,7 @@ pub struct CiGroup {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct CiMetrics {
     pub window: Window,
     pub group_by: Option<String>,
@@ -179,6 +189,7 @@ pub struct CiMetrics {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct DoraGroup {
     /// Set when grouped by repository.
     pub repo: Option<String>,
@@ -200,6 +211,7 @@ pub struct DoraGroup {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct DoraMetrics {
     pub window: Window,
     pub group_by: Option<String>,
@@ -207,6 +219,7 @@ pub struct DoraMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct JobCounts {
     pub queued: u64,
     pub running: u64,
@@ -215,6 +228,7 @@ pub struct JobCounts {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct RepoHealth {
     pub repo: String,
     pub last_webhook_at: Option<Timestamp>,
@@ -230,6 +244,7 @@ pub struct RepoHealth {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct DataHealth {
     pub last_check: Option<CheckRun>,
     pub repos: Vec<RepoHealth>,

@@ -10,12 +10,16 @@ use crate::domain::{DeliveryId, DeliveryStatus, EventName, HookId, PrState, Repo
 use crate::domain::{Timestamp, WorkflowRun};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Branch))]
 pub struct BranchView {
     pub name: String,
     pub head_sha: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Repo))]
 pub struct RepoView {
     pub full_name: RepoName,
     pub default_branch: Option<String>,
@@ -26,6 +30,8 @@ pub struct RepoView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Pull))]
 pub struct PullView {
     pub repo: RepoName,
     pub number: u64,
@@ -49,6 +55,8 @@ pub struct PullView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Review))]
 pub struct ReviewView {
     pub id: i64,
     pub author: Option<String>,
@@ -57,6 +65,7 @@ pub struct ReviewView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct PullDetail {
     #[serde(flatten)]
     pub pull: PullView,
@@ -64,6 +73,8 @@ pub struct PullDetail {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Team))]
 pub struct TeamView {
     pub org: String,
     pub slug: String,
@@ -75,6 +86,8 @@ pub struct TeamView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Commit))]
 pub struct CommitView {
     pub repo: RepoName,
     pub sha: String,
@@ -86,8 +99,11 @@ pub struct CommitView {
 
 /// A workflow run with the times derived from its own.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = WorkflowRun))]
 pub struct WorkflowRunView {
     #[serde(flatten)]
+    #[cfg_attr(feature = "api", schema(inline))]
     pub run: WorkflowRun,
     /// Seconds from the run's creation to its start (`run_started_at − created_at`).
     pub queue_seconds: Option<i64>,
@@ -107,6 +123,8 @@ impl From<WorkflowRun> for WorkflowRunView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Delivery))]
 pub struct DeliveryView {
     pub hook_id: HookId,
     pub delivery_id: DeliveryId,
@@ -123,6 +141,7 @@ pub struct DeliveryView {
 
 /// Counts for `/api/health`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct StoreStats {
     /// Deliveries by status (`stored`, `ignored`, `failed`, `pending`).
     pub deliveries: BTreeMap<String, u64>,
