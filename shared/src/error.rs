@@ -136,3 +136,29 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+/// A resync that did not finish: another job holds its target (retry later), or
+/// it failed (retryable when GitHub was unavailable or rate-limited).
+#[derive(Debug, thiserror::Error)]
+pub enum ResyncError {
+    /// Another job holds the target's lock: try later.
+    #[error("{0} is being resynced by another job")]
+    Locked(Target),
+    #[error("resync of {target} failed")]
+    Failed {
+        target: Target,
+        #[source]
+        source: anyhow::Error,
+    },
+}
+
+impl ResyncError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Locked(_) => true,
+            Self::Failed { source, .. } => {
+                source.downcast_ref::<GitHubError>().map(GitHubError::is_retryable).unwrap_or(true)
+            }
+        }
+    }
+}

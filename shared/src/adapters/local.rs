@@ -9,8 +9,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::domain::{Gap, GapKind, QueuedGap, ResyncJob, Target};
+use crate::ports::{GapInbox, RunningJobs};
 use crate::ports::{GapQueue, JobLauncher, LaunchError, QueueError};
-use crate::services::completeness::{GapInbox, RunningJobs};
 use crate::services::resync::{ResyncError, ResyncService};
 
 /// The waiting gaps, and the (target, kind) of each, for dedupe.

@@ -18,4 +18,6 @@ pub use paging::*;
 pub use secrets::*;
 pub use store::*;
 // The errors that cross these ports.
-pub use crate::error::{ArchiveError, GapFailure, GitHubError, LaunchError, QueueError, SecretUnavailable, StoreError};
+pub use crate::error::{
+    ArchiveError, GapFailure, GitHubError, LaunchError, QueueError, ResyncError, SecretUnavailable, StoreError,
+};

@@ -7,26 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-
-use crate::domain::{CheckRun, QueuedGap};
+use crate::domain::CheckRun;
 use crate::error::error_chain;
+use crate::ports::{GapInbox, RunningJobs};
 use crate::services::dispatch::{DispatchError, DispatchService, Dispatched};
 use crate::services::integrity::IntegrityService;
 use crate::services::resync::ResyncError;
-
-/// Where the one-machine loop takes the gaps the check queued.
-pub trait GapInbox: Send + Sync {
-    /// Every waiting gap (they stop being pending).
-    fn take_all(&self) -> Vec<QueuedGap>;
-}
-
-/// Resync jobs running in this process.
-#[async_trait]
-pub trait RunningJobs: Send + Sync {
-    /// Wait for every launched job; the ones that failed.
-    async fn wait_idle(&self) -> Vec<(String, ResyncError)>;
-}
 
 /// Why a job of a repair did not succeed.
 #[derive(Debug, thiserror::Error)]

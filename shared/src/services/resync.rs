@@ -9,37 +9,13 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::domain::*;
+pub use crate::error::ResyncError;
 use crate::ports::{ChangeSink, Clock, CompletenessStore, GitHubSource, JobStore, Locks, Store};
 
 /// How long a resync's lock lasts without renewal (it renews after every page).
 pub const LOCK_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 /// Workflow runs refreshed when no watermark bounds the repair.
 const RUNS_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::days(7);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ResyncError {
-    /// Another job holds the target's lock: try later.
-    #[error("{0} is being resynced by another job")]
-    Locked(Target),
-    #[error("resync of {target} failed")]
-    Failed {
-        target: Target,
-        #[source]
-        source: anyhow::Error,
-    },
-}
-
-impl ResyncError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Locked(_) => true,
-            Self::Failed { source, .. } => source
-                .downcast_ref::<crate::ports::GitHubError>()
-                .map(crate::ports::GitHubError::is_retryable)
-                .unwrap_or(true),
-        }
-    }
-}
 
 /// Progress, after each page.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
