@@ -18,7 +18,7 @@ use octoscope::ports::*;
 use octoscope::ports::{PageRequest, PullFilter, Store};
 use octoscope_batch_job::{Outcome, exit, run};
 use octoscope_fakehub::{FakeHub, Org, OrgSpec};
-use octoscope_testkit::moto::{MotoServer, unique};
+use octoscope_testkit::moto::{MotoServer, secure_parameter, unique};
 
 const BIN: &str = env!("CARGO_BIN_EXE_batch-job");
 
@@ -252,16 +252,7 @@ fn batch_job(table: &str, job_id: &str, token_param: &str, hub: &FakeHub) -> std
 }
 
 async fn parameter(sdk: &SdkConfig, value: &str) -> String {
-    let name = format!("/octoscope/test/{}", unique("github-token"));
-    aws_sdk_ssm::Client::new(sdk)
-        .put_parameter()
-        .name(&name)
-        .value(value)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
-    name
+    secure_parameter(sdk, "github-token", value).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

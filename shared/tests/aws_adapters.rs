@@ -12,13 +12,12 @@ use octoscope::adapters::aws::sqs::{GapMessage, SqsGapQueue};
 use octoscope::adapters::aws::ssm::{SecretError, SecretParameter};
 use octoscope::adapters::clock::ManualClock;
 use octoscope::adapters::sqlite::SqliteStore;
-use octoscope::config::aws::EcsConfig;
 use octoscope::domain::*;
 use octoscope::domain::{Gap, GapKind, ResyncJob, Target};
 use octoscope::ports::{ArchiveCursor, GapQueue, JobLauncher, QueueError, RawArchive, Store};
 use octoscope::services::pending;
 use octoscope::webhook::WebhookSecrets;
-use octoscope_testkit::moto::{MotoServer, unique};
+use octoscope_testkit::moto::{MotoServer, ecs_fargate, unique};
 
 async fn aws() -> SdkConfig {
     MotoServer::shared().sdk_config().await
@@ -313,38 +312,6 @@ fn sqs_a_malformed_body_names_the_problem() {
 
 // ---- ECS ------------------------------------------------------------------
 
-async fn ecs_setup(cfg: &SdkConfig) -> (aws_sdk_ecs::Client, EcsConfig) {
-    use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
-    let proxy = octoscope_testkit::moto::ecs_proxy().await;
-    let client = aws_sdk_ecs::Client::from_conf(aws_sdk_ecs::config::Builder::from(cfg).endpoint_url(proxy).build());
-    let cluster = unique("octoscope");
-    client.create_cluster().cluster_name(&cluster).send().await.unwrap();
-    let family = unique("octoscope-resync");
-    client
-        .register_task_definition()
-        .family(&family)
-        .requires_compatibilities(Compatibility::Fargate)
-        .network_mode(NetworkMode::Awsvpc)
-        .cpu("256")
-        .memory("512")
-        .container_definitions(
-            ContainerDefinition::builder().name("resync").image("octoscope-batch-job:latest").memory(512).build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let (subnet, sg) = MotoServer::shared().ec2_network().await.unwrap();
-    let settings = EcsConfig {
-        cluster,
-        task_definition: family,
-        container: "resync".into(),
-        subnets: vec![subnet],
-        security_groups: vec![sg],
-        assign_public_ip: false,
-    };
-    (client, settings)
-}
-
 fn job() -> ResyncJob {
     ResyncJob {
         id: "resync-20261122T100000.000Z-repo:octo/hello-world".into(),
@@ -358,7 +325,7 @@ fn job() -> ResyncJob {
 async fn ecs_launch_starts_a_fargate_task_that_is_handed_the_job_id() {
     // GIVEN a cluster, a Fargate task definition and a network
     let cfg = aws().await;
-    let (client, settings) = ecs_setup(&cfg).await;
+    let (client, settings) = ecs_fargate(&cfg, "resync").await.unwrap();
     let launcher = EcsLauncher::new(client.clone(), settings.clone());
 
     // WHEN a job is launched
@@ -399,7 +366,7 @@ async fn ecs_launch_starts_a_fargate_task_that_is_handed_the_job_id() {
 async fn ecs_an_unknown_task_definition_is_not_retryable() {
     // GIVEN settings naming a task definition that was never registered
     let cfg = aws().await;
-    let (client, mut settings) = ecs_setup(&cfg).await;
+    let (client, mut settings) = ecs_fargate(&cfg, "resync").await.unwrap();
     settings.task_definition = unique("no-such-definition");
     // WHEN a job is launched
     let err = EcsLauncher::new(client, settings).launch(&job()).await.unwrap_err();

@@ -9,7 +9,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service as _};
 use octoscope::adapters::aws::dynamodb::create_table;
 use octoscope::config::aws::{ApiConfig, WebhookConfig};
-use octoscope_testkit::moto::{MotoServer, unique};
+use octoscope_testkit::moto::{MotoServer, secure_parameter, unique};
 use serde_json::{Value, json};
 
 const GET_PULLS: &str = include_str!("fixtures/apigw-v2-get-pulls.json");
@@ -22,16 +22,7 @@ async fn aws() -> SdkConfig {
 }
 
 async fn parameter(sdk: &SdkConfig, value: &str) -> String {
-    let name = format!("/octoscope/test/{}", unique("param"));
-    aws_sdk_ssm::Client::new(sdk)
-        .put_parameter()
-        .name(&name)
-        .value(value)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
-    name
+    secure_parameter(sdk, "param", value).await.unwrap()
 }
 
 async fn invoke(app: &Router, event: Value) -> (u64, Value) {

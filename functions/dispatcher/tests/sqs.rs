@@ -15,7 +15,7 @@ use octoscope::domain::{Gap, GapKind, JobState, Target};
 use octoscope::ports::store::*;
 use octoscope::services::dispatch::DispatchService;
 use octoscope_dispatcher::{dispatch, handle};
-use octoscope_testkit::moto::{MotoServer, unique};
+use octoscope_testkit::moto::{MotoServer, ecs_fargate, unique};
 use serde_json::{Value, json};
 
 const FIXTURE: &str = include_str!("fixtures/sqs-gap-batch.json");
@@ -33,37 +33,10 @@ struct World {
 
 /// A table, an ECS cluster with a Fargate task definition, a VPC network.
 async fn world(sdk: &SdkConfig) -> World {
-    use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let table = unique("octoscope");
     create_table(&dynamodb, &table).await.unwrap();
-    let ecs = aws_sdk_ecs::Client::from_conf(
-        aws_sdk_ecs::config::Builder::from(sdk).endpoint_url(octoscope_testkit::moto::ecs_proxy().await).build(),
-    );
-    let cluster = unique("octoscope");
-    ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
-    let family = unique("octoscope-batch-job");
-    ecs.register_task_definition()
-        .family(&family)
-        .requires_compatibilities(Compatibility::Fargate)
-        .network_mode(NetworkMode::Awsvpc)
-        .cpu("256")
-        .memory("512")
-        .container_definitions(
-            ContainerDefinition::builder().name("batch-job").image("octoscope-batch-job:latest").memory(512).build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let (subnet, sg) = MotoServer::shared().ec2_network().await.unwrap();
-    let settings = EcsConfig {
-        cluster,
-        task_definition: family,
-        container: "batch-job".into(),
-        subnets: vec![subnet],
-        security_groups: vec![sg],
-        assign_public_ip: false,
-    };
+    let (ecs, settings) = ecs_fargate(sdk, "batch-job").await.unwrap();
     World { store: Arc::new(DynamoStore::new(dynamodb, table)), ecs, settings }
 }
 

@@ -12,7 +12,7 @@ use octoscope::config::aws::IntegrityConfig;
 use octoscope::domain::{GapKind, Target};
 use octoscope_fakehub::{FakeHub, OrgSpec};
 use octoscope_integrity_check::{Clients, handle, service};
-use octoscope_testkit::moto::{MotoServer, unique};
+use octoscope_testkit::moto::{MotoServer, secure_parameter, unique};
 
 const SCHEDULED: &str = include_str!("fixtures/eventbridge-scheduled.json");
 
@@ -46,15 +46,7 @@ async fn a_scheduled_check_of_an_empty_store_queues_one_gap_message_per_differen
     create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await.unwrap();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue_url = sqs.create_queue().queue_name(unique("gaps")).send().await.unwrap().queue_url().unwrap().to_owned();
-    let param = format!("/octoscope/test/{}", unique("github-token"));
-    aws_sdk_ssm::Client::new(&sdk)
-        .put_parameter()
-        .name(&param)
-        .value(hub.token())
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
+    let param = secure_parameter(&sdk, "github-token", hub.token()).await.unwrap();
     let env: HashMap<&str, String> = HashMap::from([
         ("OCTOSCOPE_TABLE", table),
         ("OCTOSCOPE_GAP_QUEUE_URL", queue_url.clone()),

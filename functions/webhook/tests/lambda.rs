@@ -13,7 +13,7 @@ use octoscope::config::aws::WebhookConfig;
 use octoscope::domain::RepoName;
 use octoscope::ports::store::*;
 use octoscope::ports::{DeliveryFilter, PageRequest};
-use octoscope_testkit::moto::{MotoServer, unique};
+use octoscope_testkit::moto::{MotoServer, secure_parameter, unique};
 use octoscope_webhook::{Clients, app};
 use serde_json::{Value, json};
 
@@ -33,15 +33,7 @@ async fn resources(sdk: &SdkConfig, bucket: bool) -> WebhookConfig {
     if bucket {
         s3(sdk).create_bucket().bucket(&bucket_name).send().await.unwrap();
     }
-    let param = format!("/octoscope/test/{}", unique("webhook-secret"));
-    aws_sdk_ssm::Client::new(sdk)
-        .put_parameter()
-        .name(&param)
-        .value(SECRET)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
+    let param = secure_parameter(sdk, "webhook-secret", SECRET).await.unwrap();
     let env: HashMap<&str, String> = HashMap::from([
         ("OCTOSCOPE_TABLE", table),
         ("OCTOSCOPE_ARCHIVE_BUCKET", bucket_name),

@@ -28,6 +28,22 @@ pub struct RepoSnapshot {
     pub default_branch: Option<String>,
 }
 
+impl RepoSnapshot {
+    /// A repository with no pull requests, no branches and no default branch.
+    pub fn empty(repo: RepoName) -> Self {
+        Self {
+            repo,
+            open: 0,
+            closed: 0,
+            merged: 0,
+            newest_pr_updated_at: None,
+            branches: Vec::new(),
+            branches_truncated: false,
+            default_branch: None,
+        }
+    }
+}
+
 /// What GitHub says about an organisation's teams, for the integrity check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrgSnapshot {

@@ -235,16 +235,7 @@ fn hook_id(h: &HookRef) -> u64 {
 /// The differences between GitHub's and the store's view of one repository.
 pub fn compare_repo(theirs: &RepoSnapshot, ours: Option<&RepoSnapshot>) -> Vec<(GapKind, String)> {
     let mut gaps = Vec::new();
-    let empty = RepoSnapshot {
-        repo: theirs.repo.clone(),
-        open: 0,
-        closed: 0,
-        merged: 0,
-        newest_pr_updated_at: None,
-        branches: Vec::new(),
-        branches_truncated: false,
-        default_branch: None,
-    };
+    let empty = RepoSnapshot::empty(theirs.repo.clone());
     let ours = ours.unwrap_or(&empty);
     let secs = |t: Option<Timestamp>| t.map(|t| t.timestamp());
     let counts = (theirs.open, theirs.closed, theirs.merged) != (ours.open, ours.closed, ours.merged);

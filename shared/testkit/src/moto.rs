@@ -220,6 +220,57 @@ pub async fn ecs_proxy() -> String {
     format!("http://{addr}")
 }
 
+/// An ECS cluster with a Fargate task definition whose one container is
+/// `container`, on a fresh VPC network: the ECS client (through
+/// [`ecs_proxy`]) and the launcher's settings for them.
+pub async fn ecs_fargate(
+    sdk: &aws_config::SdkConfig,
+    container: &str,
+) -> anyhow::Result<(aws_sdk_ecs::Client, octoscope::config::aws::EcsConfig)> {
+    use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
+    let client =
+        aws_sdk_ecs::Client::from_conf(aws_sdk_ecs::config::Builder::from(sdk).endpoint_url(ecs_proxy().await).build());
+    let cluster = unique("octoscope");
+    client.create_cluster().cluster_name(&cluster).send().await?;
+    let family = unique(&format!("octoscope-{container}"));
+    client
+        .register_task_definition()
+        .family(&family)
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder().name(container).image("octoscope-batch-job:latest").memory(512).build(),
+        )
+        .send()
+        .await?;
+    let (subnet, sg) = MotoServer::shared().ec2_network().await?;
+    let settings = octoscope::config::aws::EcsConfig {
+        cluster,
+        task_definition: family,
+        container: container.into(),
+        subnets: vec![subnet],
+        security_groups: vec![sg],
+        assign_public_ip: false,
+    };
+    Ok((client, settings))
+}
+
+/// A SecureString SSM parameter holding `value`, named uniquely under
+/// `/octoscope/test/` after `what`; its name.
+pub async fn secure_parameter(sdk: &aws_config::SdkConfig, what: &str, value: &str) -> anyhow::Result<String> {
+    let name = format!("/octoscope/test/{}", unique(what));
+    aws_sdk_ssm::Client::new(sdk)
+        .put_parameter()
+        .name(&name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await?;
+    Ok(name)
+}
+
 /// moto (5.2) answers ECS `RunTask` / `DescribeTasks` with each container's
 /// `cpu` and `memory` as JSON numbers, copied from the task definition; in
 /// the ECS API (and so in the Rust SDK, which refuses the answer) they are

@@ -62,16 +62,7 @@ impl CompletenessStore for DynamoStore {
         let mut out = Vec::with_capacity(repos.len());
         for repo in repos {
             let items = self.query_all(&Query::table(key::repo(repo), Range::All)).await?;
-            let mut snap = RepoSnapshot {
-                repo: repo.clone(),
-                open: 0,
-                closed: 0,
-                merged: 0,
-                newest_pr_updated_at: None,
-                branches: Vec::new(),
-                branches_truncated: false,
-                default_branch: None,
-            };
+            let mut snap = RepoSnapshot::empty(repo.clone());
             for i in &items {
                 match i.str("entity").as_deref() {
                     Some("repository") => snap.default_branch = i.str("default_branch"),
