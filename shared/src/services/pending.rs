@@ -35,18 +35,13 @@ impl PendingMarkers {
         Ok(self.locks.try_lock(&marker.key, &marker.owner, now, self.ttl).await?.then_some(marker))
     }
 
-    /// Release `marker`. Releasing a marker that expired or was taken over does nothing.
-    pub async fn release(&self, marker: &PendingMarker) -> Result<(), StoreError> {
-        release(self.locks.as_ref(), marker).await
-    }
-
     /// Release every marker, best effort: one that stays held expires by itself.
     pub async fn release_all(&self, markers: &[PendingMarker]) {
         release_all(self.locks.as_ref(), markers).await;
     }
 }
 
-/// Release `marker` (see [`PendingMarkers::release`]).
+/// Release `marker`. Releasing a marker that expired or was taken over does nothing.
 pub async fn release(locks: &dyn Locks, marker: &PendingMarker) -> Result<(), StoreError> {
     locks.release_lock(&marker.key, &marker.owner).await
 }
