@@ -93,7 +93,7 @@ async fn differences(store: &dyn Store, org: &Org, teams: bool) -> Vec<String> {
                 diffs.push(format!("{name}#{} reviews differ", truth.number));
             }
         }
-        let ours = store.repo_summaries(std::slice::from_ref(&name)).await.unwrap();
+        let ours = store.repo_summaries(&[SnapshotRequest::new(name.clone(), None)]).await.unwrap();
         let mut heads: Vec<(String, String)> = ours.iter().flat_map(|o| o.branches.clone()).collect();
         let mut truth: Vec<(String, String)> =
             repo.branches.iter().map(|b| (b.name.clone(), b.head_sha.clone())).collect();
@@ -161,14 +161,30 @@ struct StopsAfter {
     cursors: std::sync::Mutex<Vec<Option<String>>>,
 }
 
+impl Budgeted for StopsAfter {
+    fn budget(&self) -> RateBudget {
+        self.inner.budget()
+    }
+}
+
 #[async_trait]
-impl GitHubSource for StopsAfter {
-    async fn repo_snapshots(&self, repos: &[RepoName]) -> Result<Vec<RepoSnapshot>, GitHubError> {
+impl GitHubChecks for StopsAfter {
+    async fn repo_snapshots(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, GitHubError> {
         self.inner.repo_snapshots(repos).await
     }
     async fn org_snapshots(&self, orgs: &[String]) -> Result<Vec<OrgSnapshot>, GitHubError> {
         self.inner.org_snapshots(orgs).await
     }
+    async fn run_window(&self, repo: &RepoName, since: Option<Timestamp>) -> Result<RunWindow, GitHubError> {
+        self.inner.run_window(repo, since).await
+    }
+    async fn job_counts(&self, node_ids: &[String]) -> Result<Vec<(i64, u64)>, GitHubError> {
+        self.inner.job_counts(node_ids).await
+    }
+}
+
+#[async_trait]
+impl GitHubSource for StopsAfter {
     async fn pull_requests(&self, repo: &RepoName, cursor: Option<&str>) -> Result<PullPage, GitHubError> {
         self.cursors.lock().unwrap().push(cursor.map(str::to_owned));
         if self.pages.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_err() {
@@ -185,20 +201,26 @@ impl GitHubSource for StopsAfter {
     async fn branches(&self, repo: &RepoName) -> Result<Vec<Branch>, GitHubError> {
         self.inner.branches(repo).await
     }
-    async fn workflow_runs(&self, repo: &RepoName, since: Timestamp) -> Result<Vec<WorkflowRun>, GitHubError> {
+    async fn workflow_runs(&self, repo: &RepoName, since: Option<Timestamp>) -> Result<Vec<ListedRun>, GitHubError> {
         self.inner.workflow_runs(repo, since).await
     }
-    async fn hooks(&self, target: &HookTarget) -> Result<Vec<HookRef>, GitHubError> {
-        self.inner.hooks(target).await
+    async fn workflow_jobs(&self, repo: &RepoName, run_id: i64) -> Result<Vec<WorkflowJob>, GitHubError> {
+        self.inner.workflow_jobs(repo, run_id).await
     }
-    async fn failed_deliveries(&self, hook: &HookRef, since: Timestamp) -> Result<Vec<HookDelivery>, GitHubError> {
-        self.inner.failed_deliveries(hook, since).await
+    async fn deployments(
+        &self,
+        repo: &RepoName,
+        since: Option<Timestamp>,
+    ) -> Result<Vec<DeploymentWithStatuses>, GitHubError> {
+        self.inner.deployments(repo, since).await
     }
-    async fn redeliver(&self, hook: &HookRef, delivery_id: u64) -> Result<(), GitHubError> {
-        self.inner.redeliver(hook, delivery_id).await
-    }
-    fn budget(&self) -> RateBudget {
-        self.inner.budget()
+    async fn branch_commits(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        since: Option<Timestamp>,
+    ) -> Result<Vec<Commit>, GitHubError> {
+        self.inner.branch_commits(repo, branch, since).await
     }
 }
 

@@ -128,6 +128,11 @@ fn assert_pulls_match_truth(repo: &fake::Repo, got: &[(PullRequest, Vec<Review>)
     assert!(got.windows(2).all(|w| w[0].0.updated_at >= w[1].0.updated_at), "ordered by updatedAt descending");
 }
 
+/// Snapshot requests for every repository, never verified.
+fn requests(repos: &[RepoName]) -> Vec<SnapshotRequest> {
+    repos.iter().map(|r| SnapshotRequest::new(r.clone(), None)).collect()
+}
+
 #[tokio::test]
 async fn repository_and_org_snapshots_match_the_ground_truth() {
     // GIVEN a fake org of 5 repositories and 4 teams
@@ -138,7 +143,7 @@ async fn repository_and_org_snapshots_match_the_ground_truth() {
     names.push(RepoName::parse("octo-org/does-not-exist").unwrap());
 
     // WHEN the integrity check's snapshots are read
-    let snaps = client.repo_snapshots(&names).await.unwrap();
+    let snaps = client.repo_snapshots(&requests(&names)).await.unwrap();
     let orgs = client.org_snapshots(std::slice::from_ref(&org.login)).await.unwrap();
 
     // THEN every existing repository's counts, newest update and branch heads are the truth's
@@ -160,6 +165,7 @@ async fn repository_and_org_snapshots_match_the_ground_truth() {
                 branches: snap.branches.clone(),
                 branches_truncated: false,
                 default_branch: Some(repo.default_branch.clone()),
+                ..RepoSnapshot::empty(repo_name(repo))
             }
         );
         assert_eq!(got_branches, want_branches);
@@ -179,7 +185,7 @@ async fn a_change_on_github_shows_in_the_next_snapshot_and_page() {
     let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 30, ..OrgSpec::default() }).await.unwrap();
     let client = client_for(&hub, fast_retries()).await;
     let repo = repo_name(&hub.org().repos[0]);
-    let before = client.repo_snapshots(std::slice::from_ref(&repo)).await.unwrap().remove(0);
+    let before = client.repo_snapshots(&requests(std::slice::from_ref(&repo))).await.unwrap().remove(0);
     // WHEN an open pull request is merged on GitHub
     let merged_at = before.newest_pr_updated_at.unwrap() + chrono::Duration::hours(1);
     let number = hub.org().repos[0].pulls.iter().find(|p| p.state == fake::PullState::Open).unwrap().number;
@@ -189,7 +195,7 @@ async fn a_change_on_github_shows_in_the_next_snapshot_and_page() {
         (p.closed_at, p.merged_at, p.updated_at) = (Some(merged_at), Some(merged_at), merged_at);
     });
     // THEN the next snapshot counts it as merged with the new newest update, and it leads the first page
-    let after = client.repo_snapshots(std::slice::from_ref(&repo)).await.unwrap().remove(0);
+    let after = client.repo_snapshots(&requests(std::slice::from_ref(&repo))).await.unwrap().remove(0);
     assert_eq!((after.open, after.merged), (before.open - 1, before.merged + 1));
     assert_eq!(after.newest_pr_updated_at, Some(merged_at));
     let page = client.pull_requests(&repo, None).await.unwrap();
@@ -204,7 +210,7 @@ async fn a_hundred_repositories_snapshot_in_at_most_two_requests() {
     let client = client_for(&hub, fast_retries()).await;
     let names: Vec<RepoName> = hub.org().repos.iter().map(repo_name).collect();
     // WHEN all are snapshotted
-    let snaps = client.repo_snapshots(&names).await.unwrap();
+    let snaps = client.repo_snapshots(&requests(&names)).await.unwrap();
     // THEN all came back, correct, for at most 2 requests
     assert_eq!(snaps.len(), 100);
     for (s, r) in snaps.iter().zip(&hub.org().repos) {
@@ -294,13 +300,13 @@ async fn workflow_runs_since_a_date_are_paged_over_rest() {
     let repo = &hub.org().repos[0];
     let since = hub.org().repos[0].runs.iter().map(|r| r.created_at).min().unwrap() + chrono::Duration::days(30);
     // WHEN the runs created since a date are read
-    let runs = client.workflow_runs(&repo_name(repo), since).await.unwrap();
+    let runs = client.workflow_runs(&repo_name(repo), Some(since)).await.unwrap();
     // THEN exactly those came, with their fields
     let want: BTreeMap<i64, &fake::WorkflowRun> =
         repo.runs.iter().filter(|r| r.created_at >= since).map(|r| (r.id, r)).collect();
     assert!(want.len() > 100, "the test needs more than one page");
     assert_eq!(runs.len(), want.len());
-    for run in &runs {
+    for ListedRun { run, .. } in &runs {
         let truth = want[&run.id];
         assert_eq!(run.status.as_str(), truth.status);
         assert_eq!(run.conclusion, truth.conclusion);
@@ -348,7 +354,7 @@ async fn budget_found_spent_is_waited_for(graphql_refusal_status: u16) {
     hub.exhaust_rate_limit("graphql");
     let page = client.pull_requests(&repo, None).await.unwrap();
     hub.exhaust_rate_limit("core");
-    let runs = client.workflow_runs(&repo, Utc::now() - chrono::Duration::days(3650)).await.unwrap();
+    let runs = client.workflow_runs(&repo, Some(Utc::now() - chrono::Duration::days(3650))).await.unwrap();
     // THEN each was refused once (GraphQL: 200 RATE_LIMITED or 403; REST: 403), waited for the reset, and succeeded
     assert_eq!(page.pulls.len(), 10);
     assert_eq!(runs.len(), 5);
@@ -505,8 +511,8 @@ async fn an_enterprise_server_base_url_reaches_rest_under_api_v3_and_graphql_und
     let client = client_at(&format!("{}/api/v3", hub.url), hub.token(), fast_retries()).await;
     let repo = repo_name(&hub.org().repos[0]);
     // WHEN a GraphQL and a REST call are made
-    client.repo_snapshots(std::slice::from_ref(&repo)).await.unwrap();
-    client.workflow_runs(&repo, Utc::now() - chrono::Duration::days(3650)).await.unwrap();
+    client.repo_snapshots(&requests(std::slice::from_ref(&repo))).await.unwrap();
+    client.workflow_runs(&repo, Some(Utc::now() - chrono::Duration::days(3650))).await.unwrap();
     // THEN they went to /api/graphql and /api/v3/...
     assert_eq!(hub.requests("POST /api/graphql"), 1, "{:?}", hub.request_counts());
     assert_eq!(hub.requests("GET /api/v3/repos/{owner}/{repo}/actions/runs"), 1, "{:?}", hub.request_counts());
@@ -530,7 +536,7 @@ async fn a_github_app_finds_its_installation_and_reuses_one_token() {
     let client = app_client(&hub, None).await;
     // WHEN several calls are made
     let repos = client.org_repos(&hub.org().login).await.unwrap();
-    client.repo_snapshots(&repos).await.unwrap();
+    client.repo_snapshots(&requests(&repos)).await.unwrap();
     client.hooks(&HookTarget::Org(hub.org().login.clone())).await.unwrap();
     // THEN the installation was looked up with the app's JWT, and one installation token served every call
     assert_eq!(repos.len(), 2);

@@ -53,7 +53,9 @@ async fn redelivery_asks_once_and_reads_the_log_back_to_the_previous_check_only(
         .unwrap();
     let clock = Arc::new(ManualClock::new(Utc::now() + TimeDelta::hours(1)));
     let queue = Arc::new(LocalQueue::default());
-    let integrity = IntegrityService::new(store.clone(), Arc::new(github), queue, clock.clone(), Tracked::default());
+    let github = Arc::new(github);
+    let integrity =
+        IntegrityService::new(store.clone(), github.clone(), github, queue, clock.clone(), Tracked::default());
     hub.reset_counters();
     let first = integrity.check(false).await.unwrap();
 

@@ -469,6 +469,7 @@ async fn data_health_shows_last_webhook_check_gaps_and_jobs() {
             finished_at: Some(mon(1)),
             written: 0,
             requests: 1,
+            skipped: Vec::new(),
             error: Some("boom".into()),
         })
         .await

@@ -873,7 +873,10 @@ async fn completeness_reads_summarise_the_store(b: &dyn Backend) {
     assert_eq!(tracked.repos, [repo("acme/api"), repo("acme/hooked")]);
     assert_eq!(tracked.orgs, ["acme", "beta"]);
     // WHEN summarised THEN counts per state, newest update, live branches, default branch
-    let sums = s.repo_summaries(&[repo("acme/api"), repo("acme/none")]).await.unwrap();
+    let sums = s
+        .repo_summaries(&[SnapshotRequest::new(repo("acme/api"), None), SnapshotRequest::new(repo("acme/none"), None)])
+        .await
+        .unwrap();
     assert_eq!((sums[0].open, sums[0].closed, sums[0].merged), (2, 1, 1));
     assert_eq!(sums[0].newest_pr_updated_at, Some(t(4)));
     assert_eq!(sums[0].branches, [("dev".to_owned(), "d1".to_owned()), ("main".to_owned(), "m1".to_owned())]);
@@ -963,6 +966,7 @@ fn job_record(id: &str, at: i64) -> JobRecord {
         finished_at: None,
         written: 0,
         requests: 0,
+        skipped: Vec::new(),
         error: None,
     }
 }

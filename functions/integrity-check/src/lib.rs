@@ -47,7 +47,7 @@ pub async fn service(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Arc<dyn Store> = Arc::new(DynamoStore::new(clients.dynamodb, &config.table));
     let queue = Arc::new(SqsGapQueue::new(clients.sqs, &config.queue_url, store.clone(), clock.clone()));
-    Ok(IntegrityService::new(store, github, queue, clock, settings.tracked))
+    Ok(IntegrityService::new(store, github.clone(), github, queue, clock, settings.tracked))
 }
 
 /// What one check did: the function's answer (and its log line).

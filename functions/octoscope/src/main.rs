@@ -17,7 +17,7 @@ use octoscope::adapters::local::{InProcessLauncher, LocalQueue};
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
 use octoscope::api::{self, AppState};
 use octoscope::config::{ConfigError, GitHubSettings, ServeConfig};
-use octoscope::ports::{Clock, GitHubSource, RawArchive, Store};
+use octoscope::ports::{Budgeted, Clock, RawArchive, Store};
 use octoscope::services::backfill::BackfillService;
 use octoscope::services::completeness::CompletenessLoop;
 use octoscope::services::dispatch::DispatchService;
@@ -56,7 +56,8 @@ async fn connect(store: Arc<dyn Store>, settings: &GitHubSettings) -> anyhow::Re
     let resync = Arc::new(ResyncService::new(ResyncStores::of(store.clone()), github.clone(), clock.clone()));
     let launcher = Arc::new(InProcessLauncher::new(resync.clone(), 2));
     let tracked = settings.tracked.clone();
-    let integrity = IntegrityService::new(store.clone(), github.clone(), queue.clone(), clock.clone(), tracked);
+    let integrity =
+        IntegrityService::new(store.clone(), github.clone(), github.clone(), queue.clone(), clock.clone(), tracked);
     let dispatcher = DispatchService::new(store.clone(), store, launcher.clone(), clock);
     Ok(Wired { github, resync, completeness: CompletenessLoop::new(integrity, dispatcher, queue, launcher) })
 }

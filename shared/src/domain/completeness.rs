@@ -34,6 +34,12 @@ pub enum GapKind {
     Teams,
     Branches,
     WorkflowRuns,
+    WorkflowJobs,
+    Deployments,
+    /// Commits of the default branch.
+    Commits,
+    /// An organisation's repositories.
+    Repos,
 }
 
 impl GapKind {
@@ -45,6 +51,10 @@ impl GapKind {
             Self::Teams => "teams",
             Self::Branches => "branches",
             Self::WorkflowRuns => "workflow_runs",
+            Self::WorkflowJobs => "workflow_jobs",
+            Self::Deployments => "deployments",
+            Self::Commits => "commits",
+            Self::Repos => "repos",
         }
     }
 }
@@ -170,6 +180,10 @@ pub struct JobRecord {
     pub written: u64,
     /// GitHub requests made so far.
     pub requests: u64,
+    /// Items the job had to leave out, and why (a `null` node, a partial
+    /// error): their gaps stay open for the next check. At most
+    /// [`JobRecord::MAX_SKIPPED`] are kept.
+    pub skipped: Vec<String>,
     pub error: Option<String>,
 }
 
@@ -187,6 +201,7 @@ impl JobRecord {
             finished_at: None,
             written: 0,
             requests: 0,
+            skipped: Vec::new(),
             error: None,
         }
     }
@@ -197,10 +212,19 @@ impl JobRecord {
         Self { state: JobState::Running, started_at: Some(at), finished_at: None, error: None, ..self }
     }
 
+    /// How many skipped items a record keeps (the first ones).
+    pub const MAX_SKIPPED: usize = 20;
+
     /// What the job did so far: entities written, GitHub requests made.
     #[must_use]
     pub fn progress(self, written: u64, requests: u64) -> Self {
         Self { written, requests, ..self }
+    }
+
+    /// Items the job left out so far, and why.
+    #[must_use]
+    pub fn skipping(self, skipped: &[String]) -> Self {
+        Self { skipped: skipped.iter().take(Self::MAX_SKIPPED).cloned().collect(), ..self }
     }
 
     /// The job ran to its end.

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::github::{OrgSnapshot, RepoSnapshot};
+use super::github::{OrgSnapshot, RepoSnapshot, SnapshotRequest, StoredRuns};
 use super::paging::{Page, PageRequest};
 use crate::domain::*;
 use crate::error::StoreError;
@@ -92,8 +92,18 @@ pub trait ReadModel: Send + Sync {
 pub trait CompletenessStore: Send + Sync {
     /// Repositories and organisations Octoscope has heard of (entities and ledger).
     async fn tracked(&self) -> Result<Tracked, StoreError>;
-    /// The store's side of the integrity comparison, in GitHub's terms.
-    async fn repo_summaries(&self, repos: &[RepoName]) -> Result<Vec<RepoSnapshot>, StoreError>;
+    /// The store's side of the integrity comparison, in GitHub's terms: one
+    /// snapshot per repository asked for, in the same order (an unknown
+    /// repository gives an empty one).
+    async fn repo_summaries(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, StoreError>;
+    /// `repo`'s workflow runs created at or after `since` (all when None): how
+    /// many, and, of the runs `ids`, those the store has, with their job counts.
+    async fn stored_runs(
+        &self,
+        repo: &RepoName,
+        since: Option<Timestamp>,
+        ids: &[i64],
+    ) -> Result<StoredRuns, StoreError>;
     async fn org_summaries(&self, orgs: &[String]) -> Result<Vec<OrgSnapshot>, StoreError>;
     /// Current members of each team of `org`: (slug, logins).
     async fn team_rosters(&self, org: &str) -> Result<Vec<(String, Vec<String>)>, StoreError>;

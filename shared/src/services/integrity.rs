@@ -10,7 +10,9 @@ use anyhow::Context as _;
 use crate::domain::*;
 use crate::domain::{CheckRun, Gap, GapKind, Target};
 use crate::ports::{Clock, CompletenessStore, GapQueue, PageRequest, Tracked};
-use crate::ports::{GitHubError, GitHubSource, HookRef, HookTarget, OrgSnapshot, RepoSnapshot};
+use crate::ports::{
+    GitHubChecks, GitHubError, GitHubHooks, HookRef, HookTarget, OrgSnapshot, RepoSnapshot, SnapshotRequest,
+};
 
 /// How far back GitHub keeps hook deliveries.
 const REDELIVERY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(3);
@@ -21,7 +23,8 @@ const REPO_CHUNK: usize = 100;
 
 pub struct IntegrityService {
     store: Arc<dyn CompletenessStore>,
-    github: Arc<dyn GitHubSource>,
+    github: Arc<dyn GitHubChecks>,
+    hooks: Arc<dyn GitHubHooks>,
     queue: Arc<dyn GapQueue>,
     clock: Arc<dyn Clock>,
     /// Tracked by configuration (`OCTOSCOPE_REPOS`, `OCTOSCOPE_ORGS`) besides what the store knows.
@@ -31,12 +34,13 @@ pub struct IntegrityService {
 impl IntegrityService {
     pub fn new(
         store: Arc<dyn CompletenessStore>,
-        github: Arc<dyn GitHubSource>,
+        github: Arc<dyn GitHubChecks>,
+        hooks: Arc<dyn GitHubHooks>,
         queue: Arc<dyn GapQueue>,
         clock: Arc<dyn Clock>,
         configured: Tracked,
     ) -> Self {
-        Self { store, github, queue, clock, configured }
+        Self { store, github, hooks, queue, clock, configured }
     }
 
     /// What is tracked: configured, plus every repository and organisation the store has heard of.
@@ -88,8 +92,9 @@ impl IntegrityService {
             run.redelivered = self.redeliver_failed(run.started_at).await?;
         }
         for chunk in tracked.repos.chunks(REPO_CHUNK) {
-            let theirs = self.github.repo_snapshots(chunk).await.context("reading repositories from GitHub")?;
-            let ours = self.store.repo_summaries(chunk).await.context("summarising the store")?;
+            let chunk: Vec<SnapshotRequest> = chunk.iter().map(|r| SnapshotRequest::new(r.clone(), None)).collect();
+            let theirs = self.github.repo_snapshots(&chunk).await.context("reading repositories from GitHub")?;
+            let ours = self.store.repo_summaries(&chunk).await.context("summarising the store")?;
             run.repos_compared += theirs.len() as u64;
             for t in &theirs {
                 let target = Target::Repo(t.repo.clone());
@@ -151,7 +156,7 @@ impl IntegrityService {
         let since = previous.map_or(now - REDELIVERY_WINDOW, |p| (p - REDELIVERY_OVERLAP).max(now - REDELIVERY_WINDOW));
         let mut asked = 0;
         for (hook, hook_id) in hooks {
-            let failed = match self.github.failed_deliveries(&hook, since).await {
+            let failed = match self.hooks.failed_deliveries(&hook, since).await {
                 Ok(f) => f,
                 Err(GitHubError::NotFound(_) | GitHubError::Forbidden(_)) => continue,
                 Err(e) => return Err(e).context("listing failed deliveries"),
@@ -179,7 +184,7 @@ impl IntegrityService {
                     continue;
                 }
                 let attempt = latest[key.delivery_id.as_str()];
-                match self.github.redeliver(&hook, attempt.id).await {
+                match self.hooks.redeliver(&hook, attempt.id).await {
                     Ok(()) => asked += 1,
                     Err(e) if !e.is_retryable() => {
                         tracing::warn!(error = %e, delivery = %key.delivery_id, "redelivery refused")
@@ -210,7 +215,7 @@ impl IntegrityService {
             }
             for target in targets {
                 if listed.insert(target.clone()) {
-                    match self.github.hooks(&target).await {
+                    match self.hooks.hooks(&target).await {
                         Ok(hooks) => known.extend(hooks),
                         Err(GitHubError::NotFound(_) | GitHubError::Forbidden(_)) => {}
                         Err(e) => return Err(e).context("listing webhooks"),

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 
 use crate::domain::*;
 pub use crate::error::ResyncError;
-use crate::ports::{ChangeSink, Clock, CompletenessStore, GitHubSource, JobStore, Locks, Store};
+use crate::ports::{ChangeSink, Clock, CompletenessStore, GitHubSource, JobStore, Locks, SnapshotRequest, Store};
 
 /// How long a resync's lock lasts without renewal (it renews after every page).
 pub const LOCK_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
@@ -140,7 +140,7 @@ impl ResyncService {
         // Branch heads: a full read replaces what the store has.
         let branches = self.github.branches(repo).await.context("reading branches")?;
         let names: HashSet<String> = branches.iter().map(|b| b.name.clone()).collect();
-        let ours = self.store.summaries.repo_summaries(std::slice::from_ref(repo)).await?;
+        let ours = self.store.summaries.repo_summaries(&[SnapshotRequest::new(repo.clone(), None)]).await?;
         let mut changes: Vec<Change> =
             branches.into_iter().map(|b| Change::Branch(Branch { version: now, ..b })).collect();
         for (name, _) in ours.iter().flat_map(|o| o.branches.iter()) {
@@ -156,8 +156,8 @@ impl ResyncService {
         }
         if kinds.contains(&GapKind::Pulls) || kinds.contains(&GapKind::WorkflowRuns) {
             let since = job.watermark.unwrap_or(now - RUNS_LOOKBACK);
-            let runs = self.github.workflow_runs(repo, since).await.context("reading workflow runs")?;
-            changes.extend(runs.into_iter().map(Change::WorkflowRun));
+            let runs = self.github.workflow_runs(repo, Some(since)).await.context("reading workflow runs")?;
+            changes.extend(runs.into_iter().map(|r| Change::WorkflowRun(r.run)));
         }
         p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
         Ok(())

@@ -247,14 +247,21 @@ impl GitHubClient {
     }
 }
 
+impl Budgeted for GitHubClient {
+    fn budget(&self) -> RateBudget {
+        self.transport.budget()
+    }
+}
+
 #[async_trait]
-impl GitHubSource for GitHubClient {
+impl GitHubChecks for GitHubClient {
     /// Batches of [`queries::SNAPSHOT_BATCH`] repositories per request. A
     /// repository GitHub does not know (or these credentials cannot see) is
     /// left out of the result, with a warning, rather than failing the batch.
-    async fn repo_snapshots(&self, repos: &[RepoName]) -> Result<Vec<RepoSnapshot>, GitHubError> {
+    async fn repo_snapshots(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, GitHubError> {
+        let names: Vec<RepoName> = repos.iter().map(|r| r.repo.clone()).collect();
         let mut out = Vec::with_capacity(repos.len());
-        for batch in repos.chunks(queries::SNAPSHOT_BATCH) {
+        for batch in names.chunks(queries::SNAPSHOT_BATCH) {
             out.extend(self.repo_batch(batch).await?);
         }
         Ok(out)
@@ -275,11 +282,22 @@ impl GitHubSource for GitHubClient {
                     break;
                 }
             }
-            out.push(OrgSnapshot { org: org.clone(), teams });
+            out.push(OrgSnapshot { org: org.clone(), teams, repos_total: None, recent_repos: Vec::new() });
         }
         Ok(out)
     }
 
+    async fn run_window(&self, _repo: &RepoName, _since: Option<Timestamp>) -> Result<RunWindow, GitHubError> {
+        Err(GitHubError::Protocol(anyhow::anyhow!("run_window: being built")))
+    }
+
+    async fn job_counts(&self, _node_ids: &[String]) -> Result<Vec<(i64, u64)>, GitHubError> {
+        Err(GitHubError::Protocol(anyhow::anyhow!("job_counts: being built")))
+    }
+}
+
+#[async_trait]
+impl GitHubSource for GitHubClient {
     async fn pull_requests(&self, repo: &RepoName, cursor: Option<&str>) -> Result<PullPage, GitHubError> {
         let vars = json!({ "owner": repo.owner(), "name": repo.name(), "after": cursor });
         let data: RepoData<PullsOf> = self.transport.graphql(&queries::pull_requests(), vars).await?;
@@ -294,7 +312,7 @@ impl GitHubSource for GitHubClient {
             }
             pulls.push((pr, reviews));
         }
-        Ok(PullPage { pulls, next_cursor, total })
+        Ok(PullPage { pulls, next_cursor, total, skipped: Vec::new() })
     }
 
     async fn teams(&self, org: &str) -> Result<Vec<TeamRoster>, GitHubError> {
@@ -367,7 +385,8 @@ impl GitHubSource for GitHubClient {
         }
     }
 
-    async fn workflow_runs(&self, repo: &RepoName, since: Timestamp) -> Result<Vec<WorkflowRun>, GitHubError> {
+    async fn workflow_runs(&self, repo: &RepoName, since: Option<Timestamp>) -> Result<Vec<ListedRun>, GitHubError> {
+        let since = since.unwrap_or(chrono::DateTime::UNIX_EPOCH);
         let created = format!(">={}", since.to_rfc3339_opts(SecondsFormat::Secs, true));
         let query: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("created", &created)
@@ -378,7 +397,10 @@ impl GitHubSource for GitHubClient {
         self.rest_pages(first, |page: WorkflowRunsPage| {
             let any = !page.workflow_runs.is_empty();
             out.extend(
-                page.workflow_runs.into_iter().map(|r| crate::webhook::normalize::workflow_run(repo.clone(), r)),
+                page.workflow_runs.into_iter().map(|r| ListedRun {
+                    run: crate::webhook::normalize::workflow_run(repo.clone(), r),
+                    node_id: None,
+                }),
             );
             any
         })
@@ -386,6 +408,30 @@ impl GitHubSource for GitHubClient {
         Ok(out)
     }
 
+    async fn workflow_jobs(&self, _repo: &RepoName, _run_id: i64) -> Result<Vec<WorkflowJob>, GitHubError> {
+        Err(GitHubError::Protocol(anyhow::anyhow!("workflow_jobs: being built")))
+    }
+
+    async fn deployments(
+        &self,
+        _repo: &RepoName,
+        _since: Option<Timestamp>,
+    ) -> Result<Vec<DeploymentWithStatuses>, GitHubError> {
+        Err(GitHubError::Protocol(anyhow::anyhow!("deployments: being built")))
+    }
+
+    async fn branch_commits(
+        &self,
+        _repo: &RepoName,
+        _branch: &str,
+        _since: Option<Timestamp>,
+    ) -> Result<Vec<Commit>, GitHubError> {
+        Err(GitHubError::Protocol(anyhow::anyhow!("branch_commits: being built")))
+    }
+}
+
+#[async_trait]
+impl GitHubHooks for GitHubClient {
     async fn hooks(&self, target: &HookTarget) -> Result<Vec<HookRef>, GitHubError> {
         let first = match target {
             HookTarget::Repo(repo) => format!("/repos/{}/{}/hooks?per_page=100", repo.owner(), repo.name()),
@@ -427,10 +473,6 @@ impl GitHubSource for GitHubClient {
     async fn redeliver(&self, hook: &HookRef, delivery_id: u64) -> Result<(), GitHubError> {
         let path = format!("{}/deliveries/{delivery_id}/attempts", Self::hook_path(hook));
         self.transport.rest(Method::POST, &path, Some(&json!({}))).await.map(|_| ())
-    }
-
-    fn budget(&self) -> RateBudget {
-        self.transport.budget()
     }
 }
 

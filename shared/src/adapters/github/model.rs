@@ -105,7 +105,7 @@ impl RepoSnapshotNode {
             None => (Vec::new(), false),
         };
         RepoSnapshot {
-            repo,
+            repo: repo.clone(),
             open: self.open.total_count,
             closed: self.closed.total_count,
             merged: self.merged.total_count,
@@ -113,6 +113,7 @@ impl RepoSnapshotNode {
             branches,
             branches_truncated,
             default_branch: self.default_branch_ref.map(|b| b.name),
+            ..RepoSnapshot::empty(repo)
         }
     }
 }

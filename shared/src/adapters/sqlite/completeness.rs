@@ -38,8 +38,8 @@ impl CompletenessStore for SqliteStore {
         .await
     }
 
-    async fn repo_summaries(&self, repos: &[RepoName]) -> Result<Vec<RepoSnapshot>, StoreError> {
-        let repos = repos.to_vec();
+    async fn repo_summaries(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, StoreError> {
+        let repos: Vec<RepoName> = repos.iter().map(|r| r.repo.clone()).collect();
         self.read(move |conn| {
             let mut out = Vec::with_capacity(repos.len());
             for repo in repos {
@@ -75,7 +75,7 @@ impl CompletenessStore for SqliteStore {
                     branches,
                     branches_truncated: false,
                     default_branch,
-                    repo,
+                    ..RepoSnapshot::empty(repo)
                 });
             }
             Ok(out)
@@ -96,7 +96,7 @@ impl CompletenessStore for SqliteStore {
                     vec![Value::Text(org.clone())],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
-                out.push(OrgSnapshot { org, teams });
+                out.push(OrgSnapshot { org, teams, repos_total: None, recent_repos: Vec::new() });
             }
             Ok(out)
         })
@@ -209,6 +209,15 @@ impl CompletenessStore for SqliteStore {
             parse_ts_opt(at).map_err(store_error)
         })
         .await
+    }
+
+    async fn stored_runs(
+        &self,
+        _repo: &RepoName,
+        _since: Option<Timestamp>,
+        _ids: &[i64],
+    ) -> Result<StoredRuns, StoreError> {
+        Err(StoreError::Unavailable(anyhow::anyhow!("stored_runs: being built")))
     }
 
     async fn list_checks(&self, page: &PageRequest) -> Result<Page<CheckRun>, StoreError> {

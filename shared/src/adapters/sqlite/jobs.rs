@@ -148,6 +148,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         finished_at: parse_ts_opt(r.get(7)?)?,
         written: r.get(8)?,
         requests: r.get(9)?,
+        skipped: Vec::new(),
         error: r.get(10)?,
     })
 }

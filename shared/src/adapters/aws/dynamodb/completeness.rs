@@ -58,9 +58,9 @@ impl CompletenessStore for DynamoStore {
         Ok(tracked)
     }
 
-    async fn repo_summaries(&self, repos: &[RepoName]) -> Result<Vec<RepoSnapshot>, StoreError> {
+    async fn repo_summaries(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, StoreError> {
         let mut out = Vec::with_capacity(repos.len());
-        for repo in repos {
+        for SnapshotRequest { repo, .. } in repos {
             let items = self.query_all(&Query::table(key::repo(repo), Range::All)).await?;
             let mut snap = RepoSnapshot::empty(repo.clone());
             for i in &items {
@@ -91,7 +91,7 @@ impl CompletenessStore for DynamoStore {
         let mut out = Vec::with_capacity(orgs.len());
         for org in orgs {
             let teams = self.team_rosters(org).await?.into_iter().map(|(slug, m)| (slug, m.len() as u64)).collect();
-            out.push(OrgSnapshot { org: org.clone(), teams });
+            out.push(OrgSnapshot { org: org.clone(), teams, repos_total: None, recent_repos: Vec::new() });
         }
         Ok(out)
     }
@@ -202,6 +202,15 @@ impl CompletenessStore for DynamoStore {
             Some(i) => i.time("started_at").map_err(corrupt),
             None => Ok(None),
         }
+    }
+
+    async fn stored_runs(
+        &self,
+        _repo: &RepoName,
+        _since: Option<Timestamp>,
+        _ids: &[i64],
+    ) -> Result<StoredRuns, StoreError> {
+        Err(StoreError::Unavailable(anyhow::anyhow!("stored_runs: being built")))
     }
 
     async fn list_checks(&self, page: &PageRequest) -> Result<Page<CheckRun>, StoreError> {

@@ -25,6 +25,7 @@ fn job_record(i: &Item) -> anyhow::Result<JobRecord> {
         finished_at: i.time("finished_at")?,
         written: i.num("written").unwrap_or(0),
         requests: i.num("requests").unwrap_or(0),
+        skipped: Vec::new(),
         error: i.str("error"),
     })
 }
