@@ -178,7 +178,7 @@ impl GitHubChecks for StopsAfter {
     async fn run_window(&self, repo: &RepoName, since: Option<Timestamp>) -> Result<RunWindow, GitHubError> {
         self.inner.run_window(repo, since).await
     }
-    async fn job_counts(&self, node_ids: &[String]) -> Result<Vec<(i64, u64)>, GitHubError> {
+    async fn job_counts(&self, node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError> {
         self.inner.job_counts(node_ids).await
     }
 }

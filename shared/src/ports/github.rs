@@ -117,6 +117,14 @@ pub struct RunWindow {
     pub runs: Vec<ListedRun>,
 }
 
+/// How many jobs one workflow run has (every attempt), and how many of them completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCount {
+    pub run_id: i64,
+    pub jobs: u64,
+    pub completed: u64,
+}
+
 /// What the store holds of one repository's workflow runs since a time.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StoredRuns {
@@ -124,6 +132,10 @@ pub struct StoredRuns {
     pub total: u64,
     /// The runs asked for by id that the store has, with their job counts.
     pub runs: Vec<StoredRun>,
+    /// The creation time of the oldest run (any age) that is not completed
+    /// or has a job that is not: the check widens its window back to it, so
+    /// a completion that webhooks lost is found.
+    pub oldest_unfinished: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,8 +144,9 @@ pub struct StoredRun {
     pub status: RunStatus,
     pub conclusion: Option<String>,
     pub updated_at: Timestamp,
-    /// Jobs the store holds of this run (every attempt).
+    /// Jobs the store holds of this run (every attempt), and how many of them completed.
     pub jobs: u64,
+    pub jobs_completed: u64,
 }
 
 /// A deployment with every status it has had.
@@ -230,9 +243,9 @@ pub trait GitHubChecks: Budgeted {
     /// when None), and the newest page of them: one REST request.
     async fn run_window(&self, repo: &RepoName, since: Option<Timestamp>) -> Result<RunWindow, GitHubError>;
     /// Jobs per workflow run (every attempt), for runs given by their node
-    /// ids, batched (GraphQL `nodes`, 100 per request): (run id, jobs). A run
-    /// GitHub no longer has is left out.
-    async fn job_counts(&self, node_ids: &[String]) -> Result<Vec<(i64, u64)>, GitHubError>;
+    /// ids, batched (GraphQL `nodes`, 100 per request). A run GitHub no
+    /// longer has (a `null` node) is left out.
+    async fn job_counts(&self, node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError>;
 }
 
 /// The resync's reads: whole entities, paged. It also counts, as the check does.

@@ -291,7 +291,7 @@ impl GitHubChecks for GitHubClient {
         Err(GitHubError::Protocol(anyhow::anyhow!("run_window: being built")))
     }
 
-    async fn job_counts(&self, _node_ids: &[String]) -> Result<Vec<(i64, u64)>, GitHubError> {
+    async fn job_counts(&self, _node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError> {
         Err(GitHubError::Protocol(anyhow::anyhow!("job_counts: being built")))
     }
 }
