@@ -316,24 +316,7 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
         "workflow_job" => {
             let e: WorkflowJobEvent = parse(event, body)?;
             cx.out.action = e.action;
-            let j = e.workflow_job;
-            let job = WorkflowJob {
-                repo: cx.repo_name(&e.repository.full_name)?,
-                id: j.id,
-                run_id: j.run_id,
-                name: j.name,
-                workflow_name: j.workflow_name,
-                head_branch: j.head_branch,
-                status: RunStatus::parse(j.status.as_deref().unwrap_or("queued")),
-                conclusion: j.conclusion,
-                os: runner_os(&j.labels),
-                labels: j.labels,
-                runner_name: j.runner_name,
-                runner_group: j.runner_group_name,
-                created_at: t(j.created_at),
-                started_at: t(j.started_at),
-                completed_at: t(j.completed_at),
-            };
+            let job = workflow_job(cx.repo_name(&e.repository.full_name)?, e.workflow_job);
             cx.repository(&e.repository, job.version())?;
             cx.push(Change::WorkflowJob(job));
         }
@@ -348,16 +331,7 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
             cx.out.action = e.action;
             let s = e.deployment_status;
             let repo = cx.repository(&e.repository, Some(s.updated_at.0))?;
-            cx.push(Change::DeploymentStatus(DeploymentStatus {
-                repo: repo.clone(),
-                deployment_id: e.deployment.id,
-                id: s.id,
-                state: s.state,
-                environment: s.environment,
-                creator: login(&s.creator),
-                created_at: s.created_at.0,
-                updated_at: s.updated_at.0,
-            }));
+            cx.push(Change::DeploymentStatus(deployment_status(repo.clone(), e.deployment.id, s)));
             cx.push(Change::Deployment(deployment(repo, e.deployment)));
         }
         "installation" | "installation_repositories" => {
@@ -468,7 +442,43 @@ fn team(org: &str, t: &TeamPayload, deleted: bool, version: Timestamp) -> Option
     })
 }
 
-fn deployment(repo: RepoName, d: DeploymentPayload) -> Deployment {
+/// A workflow job as both the `workflow_job` webhook and the REST API describe it.
+pub fn workflow_job(repo: RepoName, j: WorkflowJobPayload) -> WorkflowJob {
+    WorkflowJob {
+        repo,
+        id: j.id,
+        run_id: j.run_id,
+        name: j.name,
+        workflow_name: j.workflow_name,
+        head_branch: j.head_branch,
+        status: RunStatus::parse(j.status.as_deref().unwrap_or("queued")),
+        conclusion: j.conclusion,
+        os: runner_os(&j.labels),
+        labels: j.labels,
+        runner_name: j.runner_name,
+        runner_group: j.runner_group_name,
+        created_at: t(j.created_at),
+        started_at: t(j.started_at),
+        completed_at: t(j.completed_at),
+    }
+}
+
+/// A deployment status as both the `deployment_status` webhook and the REST API describe it.
+pub fn deployment_status(repo: RepoName, deployment_id: i64, s: DeploymentStatusPayload) -> DeploymentStatus {
+    DeploymentStatus {
+        repo,
+        deployment_id,
+        id: s.id,
+        state: s.state,
+        environment: s.environment,
+        creator: login(&s.creator),
+        created_at: s.created_at.0,
+        updated_at: s.updated_at.0,
+    }
+}
+
+/// A deployment as both the `deployment` webhook and the REST API describe it.
+pub fn deployment(repo: RepoName, d: DeploymentPayload) -> Deployment {
     Deployment {
         repo,
         id: d.id,

@@ -25,10 +25,11 @@ use serde_json::json;
 use crate::config::{GitHubCredentials, GitHubSettings};
 use crate::domain::*;
 use crate::ports::*;
+use crate::webhook::normalize;
 use jwt::AppKey;
 use model::*;
 pub use transport::RetryPolicy;
-use transport::{AppTokens, TokenSource, Transport};
+use transport::{AppTokens, PathSegment, TokenSource, Transport};
 
 /// `https://api.github.com`, when `GITHUB_API_URL` is not set.
 pub const PUBLIC_API_URL: &str = "https://api.github.com";
@@ -175,48 +176,56 @@ impl GitHubClient {
         Ok(())
     }
 
-    async fn repo_batch(&self, repos: &[RepoName]) -> Result<Vec<RepoSnapshot>, GitHubError> {
+    async fn repo_batch(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, GitHubError> {
         let mut vars = serde_json::Map::new();
         for (i, r) in repos.iter().enumerate() {
-            vars.insert(format!("o{i}"), json!(r.owner()));
-            vars.insert(format!("n{i}"), json!(r.name()));
+            vars.insert(format!("o{i}"), json!(r.repo.owner()));
+            vars.insert(format!("n{i}"), json!(r.repo.name()));
+            vars.insert(format!("s{i}"), json!(r.since.map(git_timestamp)));
         }
         let doc = queries::repo_snapshots_document(repos.len());
-        let mut data: serde_json::Map<String, serde_json::Value> =
-            self.transport.graphql_partial(&doc, serde_json::Value::Object(vars)).await?;
+        let (mut data, errors): (serde_json::Map<String, serde_json::Value>, _) =
+            self.transport.graphql_lenient(&doc, serde_json::Value::Object(vars)).await?;
         let mut out = Vec::with_capacity(repos.len());
-        for (i, repo) in repos.iter().enumerate() {
-            match data.remove(&queries::repo_alias(i)) {
+        for (i, req) in repos.iter().enumerate() {
+            let repo = &req.repo;
+            let alias = queries::repo_alias(i);
+            let at = At::new(&errors, &[alias.as_str()]);
+            match data.remove(&alias) {
                 Some(serde_json::Value::Null) | None => {
-                    tracing::warn!(%repo, "repository not found on GitHub (or not visible to these credentials)");
+                    let why: Vec<String> = errors.iter().filter(|e| e.is_under(&at.path)).map(|e| e.reason()).collect();
+                    tracing::warn!(%repo, why = %why.join("; "), "repository not found on GitHub (or not visible to these credentials)");
                 }
-                Some(v) => {
-                    let node: RepoSnapshotNode = serde_json::from_value(v)
-                        .with_context(|| format!("snapshot of {repo}"))
-                        .map_err(GitHubError::Protocol)?;
-                    out.push(node.into_snapshot(repo.clone()));
-                }
+                Some(v) => match serde_json::from_value::<RepoSnapshotNode>(v) {
+                    Ok(node) => out.push(node.into_snapshot(repo.clone(), req.since, &at)),
+                    Err(e) => tracing::warn!(%repo, error = %e, "snapshot left out: GitHub's answer for it is unreadable"),
+                },
             }
         }
         Ok(out)
     }
 
-    async fn more_reviews(&self, repo: &RepoName, number: u64, mut after: String) -> Result<Vec<Review>, GitHubError> {
-        let mut out = Vec::new();
+    async fn more_reviews(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        mut after: String,
+    ) -> Result<(Vec<Review>, Vec<Skipped>), GitHubError> {
+        let (mut out, mut skipped) = (Vec::new(), Vec::new());
         loop {
             let vars = json!({ "owner": repo.owner(), "name": repo.name(), "number": number, "after": after });
-            let data: RepoData<PullOf> = self.transport.graphql(&queries::pull_reviews(), vars).await?;
-            let reviews = data
-                .repository
-                .and_then(|r| r.pull_request)
-                .ok_or_else(|| GitHubError::NotFound(format!("{repo}#{number}")))?
-                .reviews;
-            for r in reviews.nodes {
-                out.push(r.into_review(repo, number).map_err(GitHubError::Protocol)?);
-            }
+            let (data, errors): (RepoData<PullOf>, _) =
+                self.transport.graphql_lenient(&queries::pull_reviews(), vars).await?;
+            let Some(reviews) = data.repository.and_then(|r| r.pull_request).map(|p| p.reviews) else {
+                return Err(self.transport.graphql_failure("PullReviews", &errors, format!("{repo}#{number}")));
+            };
+            let at = At::new(&errors, &["repository", "pullRequest", "reviews", "nodes"]);
+            let (page, left_out) = reviews_of(reviews.nodes, repo, number, &at);
+            out.extend(page);
+            skipped.extend(left_out);
             match reviews.page_info.next() {
                 Some(c) => after = c,
-                None => return Ok(out),
+                None => return Ok((out, skipped)),
             }
         }
     }
@@ -231,12 +240,49 @@ impl GitHubClient {
                 .and_then(|o| o.team)
                 .ok_or_else(|| GitHubError::NotFound(format!("team {org}/{slug}")))?
                 .members;
-            out.extend(members.nodes.into_iter().map(|m| m.login));
-            match members.page_info.next() {
+            let next = members.page_info.next();
+            out.extend(
+                readable(members.nodes, &At::none(), |i| format!("member #{i} of team {org}/{slug}"))
+                    .into_iter()
+                    .map(|m| m.login),
+            );
+            match next {
                 Some(c) => after = c,
                 None => return Ok(out),
             }
         }
+    }
+
+    /// One page of a repository's workflow runs created in `created` (a
+    /// GitHub `created` filter): its total, and its runs.
+    async fn runs_page(
+        &self,
+        repo: &RepoName,
+        created: Option<&str>,
+        page: u32,
+    ) -> Result<(u64, Vec<Item<RestRun>>), GitHubError> {
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if let Some(created) = created {
+                query.append_pair("created", created);
+            }
+            query.append_pair("per_page", &RUNS_PER_PAGE.to_string());
+            if page > 1 {
+                query.append_pair("page", &page.to_string());
+            }
+            query.finish()
+        };
+        let path = format!("/repos/{}/{}/actions/runs?{query}", repo.owner(), repo.name());
+        let reply = self.transport.rest(Method::GET, &path, None).await?;
+        let page: WorkflowRunsPage = reply.json(&path)?;
+        Ok((page.total_count, page.workflow_runs))
+    }
+
+    fn listed_runs(repo: &RepoName, runs: Vec<Item<RestRun>>) -> Vec<ListedRun> {
+        readable(runs, &At::none(), |i| format!("listed workflow run #{i} of {repo}"))
+            .into_iter()
+            .map(|r| ListedRun { run: normalize::workflow_run(repo.clone(), r.run), node_id: r.node_id })
+            .collect()
     }
 
     fn hook_path(hook: &HookRef) -> String {
@@ -244,6 +290,32 @@ impl GitHubClient {
             HookRef::Repo { repo, id } => format!("/repos/{}/{}/hooks/{id}", repo.owner(), repo.name()),
             HookRef::Org { org, id } => format!("/orgs/{org}/hooks/{id}"),
         }
+    }
+}
+
+/// Runs per REST page (GitHub's most).
+const RUNS_PER_PAGE: usize = 100;
+
+/// GitHub lists at most this many results of a run list filtered by
+/// `created` (or by actor, branch, event, ...); later pages are refused.
+pub const FILTERED_RUNS_CAP: usize = 1_000;
+
+/// A time as GitHub's `GitTimestamp` and REST `created` filters take it.
+fn git_timestamp(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Whole seconds: GitHub's `created` filter has no finer grain.
+fn to_second(t: Timestamp) -> Timestamp {
+    chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+/// The `created` filter of a window of runs: from `since` (inclusive) to
+/// `until` (inclusive; open when None).
+fn created_filter(since: Timestamp, until: Option<Timestamp>) -> String {
+    match until {
+        None => format!(">={}", git_timestamp(since)),
+        Some(until) => format!("{}..{}", git_timestamp(since), git_timestamp(until)),
     }
 }
 
@@ -259,60 +331,119 @@ impl GitHubChecks for GitHubClient {
     /// repository GitHub does not know (or these credentials cannot see) is
     /// left out of the result, with a warning, rather than failing the batch.
     async fn repo_snapshots(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, GitHubError> {
-        let names: Vec<RepoName> = repos.iter().map(|r| r.repo.clone()).collect();
         let mut out = Vec::with_capacity(repos.len());
-        for batch in names.chunks(queries::SNAPSHOT_BATCH) {
+        for batch in repos.chunks(queries::SNAPSHOT_BATCH) {
             out.extend(self.repo_batch(batch).await?);
         }
         Ok(out)
     }
 
+    /// One request per organisation with up to 100 teams (the newest
+    /// repositories come with the first page), one more per further 100 teams.
     async fn org_snapshots(&self, orgs: &[String]) -> Result<Vec<OrgSnapshot>, GitHubError> {
         let mut out = Vec::with_capacity(orgs.len());
         for org in orgs {
-            let mut teams = Vec::new();
+            let mut snapshot = OrgSnapshot { org: org.clone(), teams: Vec::new(), repos_total: None, recent_repos: Vec::new() };
             let mut after: Option<String> = None;
             loop {
+                let first_page = after.is_none();
                 let vars = json!({ "org": org, "after": after });
-                let data: OrgData<TeamsOf<TeamCountNode>> = self.transport.graphql(queries::ORG_TEAMS, vars).await?;
-                let page = data.organization.ok_or_else(|| GitHubError::NotFound(format!("organization {org}")))?.teams;
-                teams.extend(page.nodes.into_iter().map(|t| (t.slug, t.members.total_count)));
+                let (data, errors): (OrgData<OrgTeamsOf>, _) =
+                    self.transport.graphql_lenient(queries::ORG_TEAMS, vars).await?;
+                let Some(found) = data.organization else {
+                    return Err(self.transport.graphql_failure("OrgTeams", &errors, format!("organization {org}")));
+                };
+                let page = found.teams;
+                let at = At::new(&errors, &["organization", "teams", "nodes"]);
+                snapshot.teams.extend(
+                    readable(page.nodes, &at, |i| format!("team #{i} of {org}"))
+                        .into_iter()
+                        .map(|t| (t.slug, t.members.total_count)),
+                );
+                if first_page && let Some(repos) = found.repositories {
+                    snapshot.repos_total = Some(repos.total_count);
+                    let at = At::new(&errors, &["organization", "repositories", "nodes"]);
+                    for r in readable(repos.nodes, &at, |i| format!("repository #{i} of {org}")) {
+                        match RepoName::parse(&r.name_with_owner) {
+                            Ok(name) => snapshot.recent_repos.push(name),
+                            Err(e) => tracing::warn!(name = %r.name_with_owner, error = %e, "repository name left out"),
+                        }
+                    }
+                }
                 after = page.page_info.next();
                 if after.is_none() {
                     break;
                 }
             }
-            out.push(OrgSnapshot { org: org.clone(), teams, repos_total: None, recent_repos: Vec::new() });
+            out.push(snapshot);
         }
         Ok(out)
     }
 
-    async fn run_window(&self, _repo: &RepoName, _since: Option<Timestamp>) -> Result<RunWindow, GitHubError> {
-        Err(GitHubError::Protocol(anyhow::anyhow!("run_window: being built")))
+    async fn run_window(&self, repo: &RepoName, since: Option<Timestamp>) -> Result<RunWindow, GitHubError> {
+        let created = since.map(|s| created_filter(s, None));
+        let (total, runs) = self.runs_page(repo, created.as_deref(), 1).await?;
+        Ok(RunWindow { total, runs: Self::listed_runs(repo, runs) })
     }
 
-    async fn job_counts(&self, _node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError> {
-        Err(GitHubError::Protocol(anyhow::anyhow!("job_counts: being built")))
+    async fn job_counts(&self, node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError> {
+        let mut out = Vec::with_capacity(node_ids.len());
+        for ids in node_ids.chunks(queries::NODES_BATCH) {
+            let (data, errors): (NodesData<RunJobsNode>, _) =
+                self.transport.graphql_lenient(queries::RUN_JOB_COUNTS, json!({ "ids": ids })).await?;
+            let at = At::new(&errors, &["nodes"]);
+            let (nodes, gone) = sort_items(data.nodes, &at, |i| format!("workflow run {}", ids.get(i).map_or("?", |s| s)));
+            for g in gone {
+                // A run deleted since it was listed: nothing to count.
+                tracing::info!(what = %g.what, why = %g.why, "job count left out");
+            }
+            for (i, node) in nodes.into_iter().enumerate() {
+                match node.job_count() {
+                    Some(c) => out.push(c),
+                    None => tracing::warn!(node = i, "a node that is not a workflow run (or has no check suite) left out"),
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
 #[async_trait]
 impl GitHubSource for GitHubClient {
+    /// A `null` pull request node (or one GitHub answered with an error) is
+    /// left out and named in [`PullPage::skipped`]; the rest of the page is kept.
     async fn pull_requests(&self, repo: &RepoName, cursor: Option<&str>) -> Result<PullPage, GitHubError> {
         let vars = json!({ "owner": repo.owner(), "name": repo.name(), "after": cursor });
-        let data: RepoData<PullsOf> = self.transport.graphql(&queries::pull_requests(), vars).await?;
-        let page = data.repository.ok_or_else(|| GitHubError::NotFound(format!("repository {repo}")))?.pull_requests;
+        let (data, errors): (RepoData<PullsOf>, _) =
+            self.transport.graphql_lenient(&queries::pull_requests(), vars).await?;
+        let Some(found) = data.repository else {
+            return Err(self.transport.graphql_failure("PullRequests", &errors, format!("repository {repo}")));
+        };
+        let page = found.pull_requests;
         let next_cursor = page.page_info.next();
         let total = page.total_count;
+        let nodes_at = At::new(&errors, &["repository", "pullRequests", "nodes"]);
+        let what = |i: usize| format!("pull request #{i} of the page of {repo}");
         let mut pulls = Vec::with_capacity(page.nodes.len());
-        for node in page.nodes {
-            let (pr, mut reviews, more) = node.into_parts(repo).map_err(GitHubError::Protocol)?;
-            if let Some(after) = more {
-                reviews.extend(self.more_reviews(repo, pr.number, after).await?);
+        let (nodes, mut skipped) = sort_items_indexed(page.nodes, &nodes_at, what);
+        for (i, node) in nodes {
+            let mut at = nodes_at.clone();
+            at.path.push(PathSegment::Index(i));
+            match node.into_parts(repo, &at) {
+                Ok((pr, mut reviews, more, left_out)) => {
+                    skipped.extend(left_out);
+                    if let Some(after) = more {
+                        let (rest, left_out) = self.more_reviews(repo, pr.number, after).await?;
+                        reviews.extend(rest);
+                        skipped.extend(left_out);
+                    }
+                    pulls.push((pr, reviews));
+                }
+                Err(e) => skipped.push(Skipped { what: what(i), why: format!("{e:#}") }),
             }
-            pulls.push((pr, reviews));
         }
-        Ok(PullPage { pulls, next_cursor, total, skipped: Vec::new() })
+        warn_skipped(&skipped);
+        Ok(PullPage { pulls, next_cursor, total, skipped })
     }
 
     async fn teams(&self, org: &str) -> Result<Vec<TeamRoster>, GitHubError> {
@@ -321,12 +452,21 @@ impl GitHubSource for GitHubClient {
         let mut after: Option<String> = None;
         loop {
             let vars = json!({ "org": org, "after": after });
-            let data: OrgData<TeamsOf<TeamNode>> = self.transport.graphql(queries::TEAMS, vars).await?;
-            let page = data.organization.ok_or_else(|| GitHubError::NotFound(format!("organization {org}")))?.teams;
-            for node in page.nodes {
+            let (data, errors): (OrgData<TeamsOf<TeamNode>>, _) =
+                self.transport.graphql_lenient(queries::TEAMS, vars).await?;
+            let Some(found) = data.organization else {
+                return Err(self.transport.graphql_failure("Teams", &errors, format!("organization {org}")));
+            };
+            let page = found.teams;
+            let at = At::new(&errors, &["organization", "teams", "nodes"]);
+            for node in readable(page.nodes, &at, |i| format!("team #{i} of {org}")) {
                 let team = node.team(org, read_at);
                 let more = node.members.page_info.next();
-                let mut members: Vec<String> = node.members.nodes.into_iter().map(|m| m.login).collect();
+                let mut members: Vec<String> =
+                    readable(node.members.nodes, &At::none(), |i| format!("member #{i} of team {org}/{}", node.slug))
+                        .into_iter()
+                        .map(|m| m.login)
+                        .collect();
                 if let Some(after) = more {
                     members.extend(self.more_members(org, &node.slug, after).await?);
                 }
@@ -344,13 +484,17 @@ impl GitHubSource for GitHubClient {
         let mut after: Option<String> = None;
         loop {
             let vars = json!({ "org": org, "after": after });
-            let data: OrgData<ReposOf> = self.transport.graphql(queries::ORG_REPOS, vars).await?;
-            let page =
-                data.organization.ok_or_else(|| GitHubError::NotFound(format!("organization {org}")))?.repositories;
-            for r in page.nodes {
-                out.push(
-                    RepoName::parse(&r.name_with_owner).map_err(|e| GitHubError::Protocol(anyhow::Error::new(e)))?,
-                );
+            let (data, errors): (OrgData<ReposOf>, _) = self.transport.graphql_lenient(queries::ORG_REPOS, vars).await?;
+            let Some(found) = data.organization else {
+                return Err(self.transport.graphql_failure("OrgRepos", &errors, format!("organization {org}")));
+            };
+            let page = found.repositories;
+            let at = At::new(&errors, &["organization", "repositories", "nodes"]);
+            for r in readable(page.nodes, &at, |i| format!("repository #{i} of {org}")) {
+                match RepoName::parse(&r.name_with_owner) {
+                    Ok(name) => out.push(name),
+                    Err(e) => tracing::warn!(name = %r.name_with_owner, error = %e, "repository name left out"),
+                }
             }
             after = page.page_info.next();
             if after.is_none() {
@@ -365,11 +509,15 @@ impl GitHubSource for GitHubClient {
         let mut after: Option<String> = None;
         loop {
             let vars = json!({ "owner": repo.owner(), "name": repo.name(), "after": after });
-            let data: RepoData<BranchesOf> = self.transport.graphql(queries::BRANCHES, vars).await?;
-            let found = data.repository.ok_or_else(|| GitHubError::NotFound(format!("repository {repo}")))?;
+            let (data, errors): (RepoData<BranchesOf>, _) =
+                self.transport.graphql_lenient(queries::BRANCHES, vars).await?;
+            let Some(found) = data.repository else {
+                return Err(self.transport.graphql_failure("Branches", &errors, format!("repository {repo}")));
+            };
             let version = found.pushed_at.unwrap_or(read_at);
             let Some(refs) = found.refs else { return Ok(out) };
-            for r in refs.nodes {
+            let at = At::new(&errors, &["repository", "refs", "nodes"]);
+            for r in readable(refs.nodes, &at, |i| format!("branch #{i} of {repo}")) {
                 out.push(Branch {
                     repo: repo.clone(),
                     name: r.name,
@@ -385,22 +533,66 @@ impl GitHubSource for GitHubClient {
         }
     }
 
+    /// Newest first, 100 per page, as windows of `created`. GitHub lists at
+    /// most [`FILTERED_RUNS_CAP`] runs of a filtered list, so a window whose
+    /// list reaches that cap is split in two by time, the way Apache DevLake's
+    /// collector splits its windows: the newer part is what GitHub listed (all
+    /// of it read), the older part — from `since` to the creation second of
+    /// the oldest run listed, inclusive — is the next window. Splitting there
+    /// rather than at the window's middle wastes no request: every page read
+    /// is kept, so N runs cost ⌈N/100⌉ pages plus about one page per 1,000
+    /// runs (a window's overlap, and its last, short page). A run listed twice
+    /// (the shared second, or a run created while paging) is kept once.
     async fn workflow_runs(&self, repo: &RepoName, since: Option<Timestamp>) -> Result<Vec<ListedRun>, GitHubError> {
-        let since = since.unwrap_or(chrono::DateTime::UNIX_EPOCH);
-        let created = format!(">={}", since.to_rfc3339_opts(SecondsFormat::Secs, true));
-        let query: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("created", &created)
-            .append_pair("per_page", "100")
-            .finish();
-        let first = format!("/repos/{}/{}/actions/runs?{query}", repo.owner(), repo.name());
+        let since = to_second(since.unwrap_or(chrono::DateTime::UNIX_EPOCH));
+        let mut until: Option<Timestamp> = None;
+        let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        self.rest_pages(first, |page: WorkflowRunsPage| {
-            let any = !page.workflow_runs.is_empty();
+        loop {
+            let created = created_filter(since, until);
+            let (mut listed, mut oldest) = (0usize, None::<Timestamp>);
+            for page in 1u32.. {
+                let (total, runs) = self.runs_page(repo, Some(&created), page).await?;
+                let on_page = runs.len();
+                listed += on_page;
+                for run in Self::listed_runs(repo, runs) {
+                    oldest = Some(oldest.map_or(run.run.created_at, |o: Timestamp| o.min(run.run.created_at)));
+                    if seen.insert(run.run.id) {
+                        out.push(run);
+                    }
+                }
+                let reachable = (total as usize).min(FILTERED_RUNS_CAP);
+                if on_page < RUNS_PER_PAGE || listed >= reachable {
+                    break;
+                }
+            }
+            if listed < FILTERED_RUNS_CAP {
+                break; // the window was listed whole
+            }
+            let Some(oldest) = oldest.map(to_second) else { break };
+            if until == Some(oldest) || oldest < since {
+                return Err(GitHubError::Protocol(anyhow::anyhow!(
+                    "{repo}: {FILTERED_RUNS_CAP} or more workflow runs created within the second {}: \
+                     GitHub cannot list them all",
+                    git_timestamp(oldest)
+                )));
+            }
+            until = Some(oldest);
+        }
+        out.sort_by(|a, b| b.run.created_at.cmp(&a.run.created_at).then(b.run.id.cmp(&a.run.id)));
+        Ok(out)
+    }
+
+    async fn workflow_jobs(&self, repo: &RepoName, run_id: i64) -> Result<Vec<WorkflowJob>, GitHubError> {
+        let first =
+            format!("/repos/{}/{}/actions/runs/{run_id}/jobs?filter=all&per_page=100", repo.owner(), repo.name());
+        let mut out = Vec::new();
+        self.rest_pages(first, |page: WorkflowJobsPage| {
+            let any = !page.jobs.is_empty();
             out.extend(
-                page.workflow_runs.into_iter().map(|r| ListedRun {
-                    run: crate::webhook::normalize::workflow_run(repo.clone(), r),
-                    node_id: None,
-                }),
+                readable(page.jobs, &At::none(), |i| format!("job #{i} of run {run_id} of {repo}"))
+                    .into_iter()
+                    .map(|j| normalize::workflow_job(repo.clone(), j)),
             );
             any
         })
@@ -408,25 +600,83 @@ impl GitHubSource for GitHubClient {
         Ok(out)
     }
 
-    async fn workflow_jobs(&self, _repo: &RepoName, _run_id: i64) -> Result<Vec<WorkflowJob>, GitHubError> {
-        Err(GitHubError::Protocol(anyhow::anyhow!("workflow_jobs: being built")))
-    }
-
+    /// One request per 100 deployments (newest first, stopping at the first
+    /// created before `since`), and one per deployment for its statuses.
     async fn deployments(
         &self,
-        _repo: &RepoName,
-        _since: Option<Timestamp>,
+        repo: &RepoName,
+        since: Option<Timestamp>,
     ) -> Result<Vec<DeploymentWithStatuses>, GitHubError> {
-        Err(GitHubError::Protocol(anyhow::anyhow!("deployments: being built")))
+        let first = format!("/repos/{}/{}/deployments?per_page=100", repo.owner(), repo.name());
+        let mut found = Vec::new();
+        self.rest_pages(first, |page: DeploymentsList| {
+            let mut reached_older = page.is_empty();
+            for d in readable(page, &At::none(), |i| format!("listed deployment #{i} of {repo}")) {
+                if since.is_some_and(|s| d.created_at.0 < s) {
+                    reached_older = true;
+                    continue;
+                }
+                found.push(normalize::deployment(repo.clone(), d));
+            }
+            !reached_older
+        })
+        .await?;
+        let mut out = Vec::with_capacity(found.len());
+        for deployment in found {
+            let id = deployment.id;
+            let first = format!("/repos/{}/{}/deployments/{id}/statuses?per_page=100", repo.owner(), repo.name());
+            let mut statuses = Vec::new();
+            self.rest_pages(first, |page: DeploymentStatusesList| {
+                let any = !page.is_empty();
+                statuses.extend(
+                    readable(page, &At::none(), |i| format!("status #{i} of deployment {id} of {repo}"))
+                        .into_iter()
+                        .map(|s| normalize::deployment_status(repo.clone(), id, s)),
+                );
+                any
+            })
+            .await?;
+            out.push(DeploymentWithStatuses { deployment, statuses });
+        }
+        Ok(out)
     }
 
     async fn branch_commits(
         &self,
-        _repo: &RepoName,
-        _branch: &str,
-        _since: Option<Timestamp>,
+        repo: &RepoName,
+        branch: &str,
+        since: Option<Timestamp>,
     ) -> Result<Vec<Commit>, GitHubError> {
-        Err(GitHubError::Protocol(anyhow::anyhow!("branch_commits: being built")))
+        let qualified = format!("refs/heads/{branch}");
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let vars = json!({
+                "owner": repo.owner(), "name": repo.name(), "qualified": qualified,
+                "since": since.map(git_timestamp), "after": after,
+            });
+            let (data, errors): (RepoData<RefOf>, _) =
+                self.transport.graphql_lenient(queries::BRANCH_COMMITS, vars).await?;
+            let Some(found) = data.repository else {
+                return Err(self.transport.graphql_failure("BranchCommits", &errors, format!("repository {repo}")));
+            };
+            let Some(history) = found.git_ref.and_then(|r| r.target).and_then(|t| t.history) else {
+                if after.is_none() {
+                    return Err(GitHubError::NotFound(format!("branch {branch} of {repo}")));
+                }
+                return Ok(out);
+            };
+            let at = At::new(&errors, &["repository", "ref", "target", "history", "nodes"]);
+            out.extend(
+                readable(history.nodes, &at, |i| format!("commit #{i} of {repo}@{branch}"))
+                    .into_iter()
+                    .map(|c| c.into_commit(repo)),
+            );
+            after = history.page_info.next();
+            if after.is_none() {
+                return Ok(out);
+            }
+        }
     }
 }
 

@@ -2,10 +2,103 @@
 //! their mapping into domain types.
 
 use anyhow::{Context as _, anyhow};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
+use super::transport::{GraphqlError, PathSegment};
 use crate::domain::*;
-use crate::ports::{HookDelivery, RepoSnapshot};
+use crate::ports::{DeploymentMark, HookDelivery, JobCount, PullMark, RepoSnapshot, Skipped};
+use crate::webhook::payload::{DeploymentPayload, DeploymentStatusPayload, WorkflowJobPayload, WorkflowRunPayload};
+
+/// One element of a list GitHub sent (a GraphQL connection's `nodes`, which
+/// are nullable, or a REST array), read on its own: a `null` or an element
+/// of another shape is kept as such instead of failing the whole answer.
+#[derive(Debug)]
+pub enum Item<T> {
+    Ok(T),
+    Null,
+    Unreadable(String),
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Item<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        if value.is_null() {
+            return Ok(Item::Null);
+        }
+        Ok(match serde_json::from_value(value) {
+            Ok(t) => Item::Ok(t),
+            Err(e) => Item::Unreadable(e.to_string()),
+        })
+    }
+}
+
+/// Where a list sits in a GraphQL answer's `data`, to tell which errors are
+/// about which of its items.
+#[derive(Debug, Clone, Default)]
+pub struct At<'a> {
+    pub path: Vec<PathSegment>,
+    pub errors: &'a [GraphqlError],
+}
+
+impl<'a> At<'a> {
+    pub fn new(errors: &'a [GraphqlError], path: &[&str]) -> Self {
+        Self { path: path.iter().map(|f| PathSegment::Field((*f).to_owned())).collect(), errors }
+    }
+
+    /// No answer errors (a REST list, or a GraphQL answer without errors).
+    pub fn none() -> At<'static> {
+        At { path: Vec::new(), errors: &[] }
+    }
+
+    /// Why the item at `index` of this list could not be read.
+    fn why(&self, index: usize, item_error: Option<String>) -> String {
+        let mut path = self.path.clone();
+        path.push(PathSegment::Index(index));
+        let mut reasons: Vec<String> =
+            self.errors.iter().filter(|e| !self.path.is_empty() && e.is_under(&path)).map(|e| e.reason()).collect();
+        reasons.extend(item_error);
+        if reasons.is_empty() { "GitHub sent null for it".to_owned() } else { reasons.join("; ") }
+    }
+}
+
+/// The items that could be read, and a [`Skipped`] for each one that could
+/// not (`what` names an item by its index).
+pub fn sort_items<T>(items: Vec<Item<T>>, at: &At<'_>, what: impl Fn(usize) -> String) -> (Vec<T>, Vec<Skipped>) {
+    let (ok, skipped) = sort_items_indexed(items, at, what);
+    (ok.into_iter().map(|(_, t)| t).collect(), skipped)
+}
+
+/// As [`sort_items`], each readable item with its index in the list.
+pub fn sort_items_indexed<T>(
+    items: Vec<Item<T>>,
+    at: &At<'_>,
+    what: impl Fn(usize) -> String,
+) -> (Vec<(usize, T)>, Vec<Skipped>) {
+    let mut ok = Vec::with_capacity(items.len());
+    let mut skipped = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match item {
+            Item::Ok(t) => ok.push((i, t)),
+            Item::Null => skipped.push(Skipped { what: what(i), why: at.why(i, None) }),
+            Item::Unreadable(e) => skipped.push(Skipped { what: what(i), why: at.why(i, Some(format!("unreadable: {e}"))) }),
+        }
+    }
+    (ok, skipped)
+}
+
+/// The items that could be read; each that could not is logged and left out.
+pub fn readable<T>(items: Vec<Item<T>>, at: &At<'_>, what: impl Fn(usize) -> String) -> Vec<T> {
+    let (ok, skipped) = sort_items(items, at, what);
+    warn_skipped(&skipped);
+    ok
+}
+
+pub fn warn_skipped(skipped: &[Skipped]) {
+    for s in skipped {
+        tracing::warn!(what = %s.what, why = %s.why, "left out of a GitHub read");
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -22,8 +115,9 @@ impl PageInfo {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "T: DeserializeOwned"))]
 pub struct Connection<T> {
-    pub nodes: Vec<T>,
+    pub nodes: Vec<Item<T>>,
     #[serde(rename = "pageInfo")]
     pub page_info: PageInfo,
     /// Asked for where a caller needs it (the pull request walk's progress).
@@ -58,18 +152,18 @@ pub struct RefNode {
     pub target: Option<Oid>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "T: DeserializeOwned"))]
+pub struct Nodes<T> {
+    pub nodes: Vec<Item<T>>,
+}
+
 // ---- repository snapshots
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UpdatedAt {
-    pub updated_at: Timestamp,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct RefsPage {
-    pub nodes: Vec<RefNode>,
+    pub nodes: Vec<Item<RefNode>>,
     pub page_info: HasNext,
 }
 
@@ -81,41 +175,144 @@ pub struct HasNext {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct RecentPulls {
+    pub nodes: Vec<Item<PullMarkNode>>,
+    pub page_info: HasNext,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullMarkNode {
+    pub number: u64,
+    pub updated_at: Timestamp,
+    pub reviews: Option<TotalCount>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DefaultBranchRef {
+    pub name: String,
+    pub target: Option<HistoryOf>,
+}
+
+/// `... on Commit { history { totalCount } }`: empty for another object.
+#[derive(Debug, Deserialize)]
+pub struct HistoryOf {
+    #[serde(default)]
+    pub history: Option<TotalCount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentsPage {
+    pub total_count: u64,
+    pub nodes: Vec<Item<DeploymentMarkNode>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentMarkNode {
+    pub database_id: Option<i64>,
+    pub latest_status: Option<StateOf>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StateOf {
+    pub state: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RepoSnapshotNode {
     pub open: TotalCount,
     pub closed: TotalCount,
     pub merged: TotalCount,
-    pub newest: Nodes<UpdatedAt>,
-    pub default_branch_ref: Option<Named>,
+    pub recent: Option<RecentPulls>,
+    pub default_branch_ref: Option<DefaultBranchRef>,
     pub refs: Option<RefsPage>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Nodes<T> {
-    pub nodes: Vec<T>,
+    pub deployments: Option<DeploymentsPage>,
 }
 
 impl RepoSnapshotNode {
-    pub fn into_snapshot(self, repo: RepoName) -> RepoSnapshot {
+    /// The snapshot of `repo` as asked for with `since`; `at` is where this
+    /// repository's answer sits (its alias), for the errors of its items.
+    pub fn into_snapshot(self, repo: RepoName, since: Option<Timestamp>, at: &At<'_>) -> RepoSnapshot {
+        let sub = |field: &str| {
+            let mut path = at.path.clone();
+            path.push(PathSegment::Field(field.to_owned()));
+            path.push(PathSegment::Field("nodes".to_owned()));
+            At { path, errors: at.errors }
+        };
         let (branches, branches_truncated) = match self.refs {
             Some(refs) => (
-                refs.nodes.into_iter().filter_map(|r| Some((r.name, r.target?.oid))).collect(),
+                readable(refs.nodes, &sub("refs"), |i| format!("branch #{i} of {repo}"))
+                    .into_iter()
+                    .filter_map(|r| Some((r.name, r.target?.oid)))
+                    .collect(),
                 refs.page_info.has_next_page,
             ),
             None => (Vec::new(), false),
         };
+        let (newest_pr_updated_at, recent_pulls, recent_pulls_truncated) = match self.recent {
+            Some(page) => {
+                let marks = readable(page.nodes, &sub("recent"), |i| format!("recent pull request #{i} of {repo}"));
+                let newest = marks.first().map(|m| m.updated_at);
+                let listed = marks.len();
+                let recent: Vec<PullMark> = marks
+                    .into_iter()
+                    .filter(|m| since.is_none_or(|s| m.updated_at >= s))
+                    .map(|m| PullMark {
+                        number: m.number,
+                        updated_at: m.updated_at,
+                        reviews: m.reviews.map_or(0, |r| r.total_count),
+                    })
+                    .collect();
+                // Every listed one is recent and GitHub has more: the list was cut.
+                let truncated = page.page_info.has_next_page && recent.len() == listed;
+                (newest, recent, truncated)
+            }
+            None => (None, Vec::new(), false),
+        };
+        let (default_branch, default_branch_commits) = match self.default_branch_ref {
+            Some(b) => (Some(b.name), b.target.and_then(|t| t.history).map(|h| h.total_count)),
+            None => (None, None),
+        };
+        let (deployments, recent_deployments) = match self.deployments {
+            Some(page) => {
+                let marks = readable(page.nodes, &sub("deployments"), |i| format!("recent deployment #{i} of {repo}"))
+                    .into_iter()
+                    .filter_map(|d| {
+                        Some(DeploymentMark {
+                            id: d.database_id?,
+                            latest_state: d.latest_status.map(|s| deployment_state(&s.state)),
+                        })
+                    })
+                    .collect();
+                (page.total_count, marks)
+            }
+            None => (0, Vec::new()),
+        };
         RepoSnapshot {
-            repo: repo.clone(),
+            repo,
             open: self.open.total_count,
             closed: self.closed.total_count,
             merged: self.merged.total_count,
-            newest_pr_updated_at: self.newest.nodes.first().map(|n| n.updated_at),
+            newest_pr_updated_at,
+            recent_pulls,
+            recent_pulls_truncated,
             branches,
             branches_truncated,
-            default_branch: self.default_branch_ref.map(|b| b.name),
-            ..RepoSnapshot::empty(repo)
+            default_branch,
+            default_branch_commits,
+            deployments,
+            recent_deployments,
         }
     }
+}
+
+/// A deployment state as webhooks and REST spell it (`success`), from
+/// GraphQL's `DeploymentStatusState` (`SUCCESS`).
+pub fn deployment_state(graphql: &str) -> String {
+    graphql.to_ascii_lowercase()
 }
 
 // ---- organisations and teams
@@ -131,6 +328,7 @@ pub struct RepoData<T> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "T: DeserializeOwned"))]
 pub struct TeamsOf<T> {
     pub teams: Connection<T>,
 }
@@ -176,6 +374,20 @@ impl TeamNode {
             version: read_at,
         }
     }
+}
+
+/// The first page of an organisation's teams, with its newest repositories.
+#[derive(Debug, Deserialize)]
+pub struct OrgTeamsOf {
+    pub teams: Connection<TeamCountNode>,
+    pub repositories: Option<RepoCount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepoCount {
+    pub total_count: u64,
+    pub nodes: Vec<Item<NameWithOwner>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,31 +506,41 @@ impl ReviewNode {
 }
 
 impl PullNode {
-    /// The pull request, its first page of reviews and the cursor of the next one.
-    pub fn into_parts(self, repo: &RepoName) -> anyhow::Result<(PullRequest, Vec<Review>, Option<String>)> {
+    /// The pull request, its first page of reviews, the cursor of the next
+    /// one, and the reviews that could not be read. `at` is where this pull
+    /// request sits in the answer.
+    pub fn into_parts(
+        self,
+        repo: &RepoName,
+        at: &At<'_>,
+    ) -> anyhow::Result<(PullRequest, Vec<Review>, Option<String>, Vec<Skipped>)> {
         let state = match self.state.as_str() {
             "OPEN" => PrState::Open,
             "CLOSED" => PrState::Closed,
             "MERGED" => PrState::Merged,
             other => return Err(anyhow!("unknown pull request state {other:?}")),
         };
+        let number = self.number;
         let (mut users, mut teams) = (Vec::new(), Vec::new());
-        for r in self.review_requests.map(|r| r.nodes).unwrap_or_default() {
+        let requests = self.review_requests.map(|r| r.nodes).unwrap_or_default();
+        for r in readable(requests, &At::none(), |i| format!("review request #{i} of {repo}#{number}")) {
             match r.requested_reviewer {
                 Some(Reviewer::User { login }) => users.push(login),
                 Some(Reviewer::Team { slug }) => teams.push(slug),
                 _ => {}
             }
         }
-        let number = self.number;
-        let (reviews, next) = match self.reviews {
+        let labels = self.labels.map(|l| l.nodes).unwrap_or_default();
+        let labels = readable(labels, &At::none(), |i| format!("label #{i} of {repo}#{number}"));
+        let (reviews, next, skipped) = match self.reviews {
             Some(c) => {
                 let next = c.page_info.next();
-                let reviews =
-                    c.nodes.into_iter().map(|r| r.into_review(repo, number)).collect::<anyhow::Result<_>>()?;
-                (reviews, next)
+                let mut path = at.path.clone();
+                path.extend(["reviews", "nodes"].map(|f| PathSegment::Field(f.to_owned())));
+                let (reviews, skipped) = reviews_of(c.nodes, repo, number, &At { path, errors: at.errors });
+                (reviews, next, skipped)
             }
-            None => (Vec::new(), None),
+            None => (Vec::new(), None, Vec::new()),
         };
         let pr = PullRequest {
             repo: repo.clone(),
@@ -336,14 +558,115 @@ impl PullNode {
             deletions: Some(self.deletions),
             changed_files: Some(self.changed_files),
             commits: Some(self.commits.total_count as i64),
-            labels: Some(self.labels.map(|l| l.nodes.into_iter().map(|n| n.name).collect()).unwrap_or_default()),
+            labels: Some(labels.into_iter().map(|n| n.name).collect()),
             requested_reviewers: Some(users),
             requested_teams: Some(teams),
             base_ref: Some(self.base_ref_name),
             head_ref: Some(self.head_ref_name),
             head_sha: Some(self.head_ref_oid),
         };
-        Ok((pr, reviews, next))
+        Ok((pr, reviews, next, skipped))
+    }
+}
+
+/// The reviews of one page that could be read, and those that could not.
+pub fn reviews_of(
+    nodes: Vec<Item<ReviewNode>>,
+    repo: &RepoName,
+    number: u64,
+    at: &At<'_>,
+) -> (Vec<Review>, Vec<Skipped>) {
+    let what = |i: usize| format!("review #{i} of {repo}#{number}");
+    let (nodes, mut skipped) = sort_items(nodes, at, what);
+    let mut reviews = Vec::with_capacity(nodes.len());
+    for (i, node) in nodes.into_iter().enumerate() {
+        match node.into_review(repo, number) {
+            Ok(r) => reviews.push(r),
+            Err(e) => skipped.push(Skipped { what: what(i), why: format!("{e:#}") }),
+        }
+    }
+    (reviews, skipped)
+}
+
+// ---- workflow runs' jobs (GraphQL `nodes`)
+
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "T: DeserializeOwned"))]
+pub struct NodesData<T> {
+    pub nodes: Vec<Item<T>>,
+}
+
+/// A `WorkflowRun` node (any other node reads as empty).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunJobsNode {
+    pub database_id: Option<i64>,
+    pub check_suite: Option<CheckSuiteCounts>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckSuiteCounts {
+    pub all: TotalCount,
+    pub done: TotalCount,
+}
+
+impl RunJobsNode {
+    pub fn job_count(self) -> Option<JobCount> {
+        let suite = self.check_suite?;
+        Some(JobCount { run_id: self.database_id?, jobs: suite.all.total_count, completed: suite.done.total_count })
+    }
+}
+
+// ---- commits of a branch
+
+#[derive(Debug, Deserialize)]
+pub struct RefOf {
+    #[serde(rename = "ref")]
+    pub git_ref: Option<TargetOf>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TargetOf {
+    pub target: Option<HistoryPage>,
+}
+
+/// `... on Commit { history(..) }`: empty when the ref points elsewhere.
+#[derive(Debug, Deserialize)]
+pub struct HistoryPage {
+    #[serde(default)]
+    pub history: Option<Connection<CommitNode>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitNode {
+    pub oid: String,
+    #[serde(default)]
+    pub message: String,
+    pub committed_date: Option<Timestamp>,
+    pub author: Option<GitActor>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GitActor {
+    pub name: Option<String>,
+    pub user: Option<Login>,
+}
+
+impl CommitNode {
+    pub fn into_commit(self, repo: &RepoName) -> Commit {
+        let (author_name, author_login) = match self.author {
+            Some(a) => (a.name, a.user.map(|u| u.login)),
+            None => (None, None),
+        };
+        Commit {
+            repo: repo.clone(),
+            sha: self.oid,
+            message: self.message,
+            author_name,
+            author_login,
+            committed_at: self.committed_date,
+        }
     }
 }
 
@@ -353,8 +676,30 @@ impl PullNode {
 /// shape as the `workflow_run` webhook's, so it is read by the same type.
 #[derive(Debug, Deserialize)]
 pub struct WorkflowRunsPage {
-    pub workflow_runs: Vec<crate::webhook::payload::WorkflowRunPayload>,
+    pub total_count: u64,
+    pub workflow_runs: Vec<Item<RestRun>>,
 }
+
+/// A run as REST lists it: the webhook's run, and its GraphQL node id.
+#[derive(Debug, Deserialize)]
+pub struct RestRun {
+    #[serde(flatten)]
+    pub run: WorkflowRunPayload,
+    pub node_id: Option<String>,
+}
+
+/// A page of `GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs`: each
+/// job has the shape of the `workflow_job` webhook's.
+#[derive(Debug, Deserialize)]
+pub struct WorkflowJobsPage {
+    pub jobs: Vec<Item<WorkflowJobPayload>>,
+}
+
+/// `GET /repos/{owner}/{repo}/deployments` (the `deployment` webhook's shape).
+pub type DeploymentsList = Vec<Item<DeploymentPayload>>;
+
+/// `GET .../deployments/{id}/statuses` (the `deployment_status` webhook's shape).
+pub type DeploymentStatusesList = Vec<Item<DeploymentStatusPayload>>;
 
 #[derive(Debug, Deserialize)]
 pub struct RestHook {

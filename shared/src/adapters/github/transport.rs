@@ -2,6 +2,7 @@
 //! primary and secondary limits, jittered exponential backoff for 5xx and
 //! timeouts, and a count of every attempt.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -170,6 +171,70 @@ struct Budgets {
     last: Bucket,
 }
 
+/// Answers to REST GETs kept by URL with their `ETag`, so a repeated read is
+/// sent as a conditional request: a `304 Not Modified` (which GitHub does not
+/// count against the rate limit) is answered from here. Bounded by entries
+/// and bytes; the oldest entries go first.
+pub(crate) struct EtagCache {
+    inner: Mutex<CacheInner>,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    entries: HashMap<String, Cached>,
+    /// Insertion order, oldest first (a key appears once).
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+#[derive(Clone)]
+struct Cached {
+    etag: http::HeaderValue,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl EtagCache {
+    /// Entries kept at most, and bytes of bodies kept at most.
+    pub const DEFAULT_ENTRIES: usize = 2_048;
+    pub const DEFAULT_BYTES: usize = 64 * 1024 * 1024;
+
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        Self { inner: Mutex::new(CacheInner::default()), max_entries, max_bytes }
+    }
+
+    fn get(&self, key: &str) -> Option<Cached> {
+        self.inner.lock().ok()?.entries.get(key).cloned()
+    }
+
+    fn put(&self, key: &str, value: Cached) {
+        if value.body.len() > self.max_bytes / 8 || self.max_entries == 0 {
+            return; // one huge answer would push out everything else
+        }
+        let Ok(mut inner) = self.inner.lock() else { return };
+        if let Some(old) = inner.entries.remove(key) {
+            inner.bytes -= old.body.len();
+            inner.order.retain(|k| k != key);
+        }
+        inner.bytes += value.body.len();
+        inner.entries.insert(key.to_owned(), value);
+        inner.order.push_back(key.to_owned());
+        while inner.entries.len() > self.max_entries || inner.bytes > self.max_bytes {
+            let Some(oldest) = inner.order.pop_front() else { break };
+            if let Some(gone) = inner.entries.remove(&oldest) {
+                inner.bytes -= gone.body.len();
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner.lock().map(|i| i.entries.len()).unwrap_or_default()
+    }
+}
+
 pub(crate) struct Transport {
     rest: Octocrab,
     graphql: Octocrab,
@@ -178,11 +243,14 @@ pub(crate) struct Transport {
     policy: RetryPolicy,
     budgets: Mutex<Budgets>,
     requests: AtomicU64,
+    etags: EtagCache,
 }
 
 /// What one attempt came to.
 enum Outcome {
     Done(Reply),
+    /// `304 Not Modified`: the cached answer stands.
+    NotModified,
     /// Wait this long, then try again (rate limits: does not use up attempts).
     RateLimited {
         until: Timestamp,
@@ -209,6 +277,7 @@ impl Transport {
             policy,
             budgets: Mutex::new(Budgets { rest: empty, graphql: empty, last: empty }),
             requests: AtomicU64::new(0),
+            etags: EtagCache::new(EtagCache::DEFAULT_ENTRIES, EtagCache::DEFAULT_BYTES),
         }
     }
 
@@ -231,14 +300,22 @@ impl Transport {
         self.graphql_tolerating(query, variables, &[]).await
     }
 
-    /// A GraphQL query whose `NOT_FOUND` errors are tolerated: the data of
-    /// the aliases that were found comes back, the others are null.
-    pub async fn graphql_partial<T: DeserializeOwned>(
+    /// A GraphQL query whose answer may be partial: when GitHub sent data,
+    /// its errors (a `null` node, an item these credentials cannot read) come
+    /// back beside it for the caller to skip those items; only an answer
+    /// without data fails (mapped as [`Transport::graphql`] does).
+    pub async fn graphql_lenient<T: DeserializeOwned>(
         &self,
         query: &str,
         variables: serde_json::Value,
-    ) -> Result<T, GitHubError> {
-        self.graphql_tolerating(query, variables, &["NOT_FOUND"]).await
+    ) -> Result<(T, Vec<GraphqlError>), GitHubError> {
+        let (name, answer) = self.graphql_answer::<T>(query, variables).await?;
+        let errors = answer.errors.unwrap_or_default();
+        match answer.data {
+            Some(data) => Ok((data, errors)),
+            None if errors.is_empty() => Err(GitHubError::Protocol(anyhow!("{name}: answer without data"))),
+            None => Err(self.graphql_error(&name, &errors)),
+        }
     }
 
     /// A GraphQL query; errors of the `tolerated` types do not fail it.
@@ -271,6 +348,12 @@ impl Transport {
         let reply = self.send(Api::Graphql, Method::POST, "/graphql", Some(&body), &name).await?;
         let answer = reply.json(&name)?;
         Ok((name, answer))
+    }
+
+    /// The error of a partial answer that lacks the object everything hangs
+    /// on (`missing`): GitHub's error for it when it sent one, else NotFound.
+    pub fn graphql_failure(&self, name: &str, errors: &[GraphqlError], missing: String) -> GitHubError {
+        if errors.is_empty() { GitHubError::NotFound(missing) } else { self.graphql_error(name, errors) }
     }
 
     fn graphql_error(&self, name: &str, errors: &[GraphqlError]) -> GitHubError {
@@ -309,11 +392,27 @@ impl Transport {
     ) -> Result<Reply, GitHubError> {
         let mut failures = 0u32;
         let mut waits = 0u32;
+        // Only REST reads are conditional (a GraphQL POST has no ETag).
+        let conditional = api == Api::Rest && method == Method::GET;
         loop {
             self.wait_for_budget(api).await?;
-            let outcome = self.attempt(api, method.clone(), path, body, what).await;
+            let cached = if conditional { self.etags.get(path) } else { None };
+            let etag = cached.as_ref().map(|c| c.etag.clone());
+            let outcome = self.attempt(api, method.clone(), path, body, etag, what).await;
             match outcome {
-                Outcome::Done(reply) => return Ok(reply),
+                Outcome::NotModified => match cached {
+                    Some(c) => return Ok(Reply { headers: c.headers, body: c.body }),
+                    None => {
+                        return Err(GitHubError::Protocol(anyhow!("{what}: 304 Not Modified to an unconditional request")));
+                    }
+                },
+                Outcome::Done(reply) => {
+                    if conditional && let Some(etag) = reply.headers.get(header::ETAG) {
+                        let entry = Cached { etag: etag.clone(), headers: reply.headers.clone(), body: reply.body.clone() };
+                        self.etags.put(path, entry);
+                    }
+                    return Ok(reply);
+                }
                 Outcome::Fatal(e) => return Err(e),
                 Outcome::RateLimited { until } => {
                     waits += 1;
@@ -379,6 +478,7 @@ impl Transport {
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
+        if_none_match: Option<http::HeaderValue>,
         what: &str,
     ) -> Outcome {
         let token = match self.token.bearer().await {
@@ -390,11 +490,14 @@ impl Transport {
             Api::Rest => &self.rest,
             Api::Graphql => &self.graphql,
         };
-        let builder = http::Request::builder()
+        let mut builder = http::Request::builder()
             .method(method)
             .uri(path)
             .header(header::ACCEPT, "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28");
+        if let Some(etag) = if_none_match {
+            builder = builder.header(header::IF_NONE_MATCH, etag);
+        }
         let mut auth = match http::HeaderValue::try_from(format!("Bearer {}", token.expose_secret())) {
             Ok(v) => v,
             Err(_) => return Outcome::Fatal(GitHubError::Forbidden("the token is not a valid header value".into())),
@@ -424,6 +527,9 @@ impl Transport {
         };
         drop(_permit);
         self.record_budget(api, &parts.headers);
+        if parts.status == StatusCode::NOT_MODIFIED {
+            return Outcome::NotModified;
+        }
         self.judge(api, parts.status, parts.headers, bytes.to_vec(), what)
     }
 
@@ -526,11 +632,38 @@ struct GraphqlAnswer<T> {
     errors: Option<Vec<GraphqlError>>,
 }
 
-#[derive(serde::Deserialize)]
-struct GraphqlError {
-    message: String,
+/// One entry of a GraphQL answer's `errors`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(crate) struct GraphqlError {
+    pub message: String,
     #[serde(rename = "type")]
-    kind: Option<String>,
+    pub kind: Option<String>,
+    /// Where in `data` the error is (field names and list indexes).
+    #[serde(default)]
+    pub path: Vec<PathSegment>,
+}
+
+/// A step of a GraphQL error's `path`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub(crate) enum PathSegment {
+    Index(usize),
+    Field(String),
+}
+
+impl GraphqlError {
+    /// Whether this error is about the item at `prefix` (or inside it).
+    pub fn is_under(&self, prefix: &[PathSegment]) -> bool {
+        self.path.len() >= prefix.len() && self.path[..prefix.len()] == *prefix
+    }
+
+    /// The error as a `Skipped` reason: its type and message.
+    pub fn reason(&self) -> String {
+        match &self.kind {
+            Some(kind) => format!("{kind}: {}", self.message),
+            None => self.message.clone(),
+        }
+    }
 }
 
 /// Map an octocrab failure outside a plain request (e.g. minting a token).
