@@ -709,4 +709,33 @@ mod tests {
         assert_eq!(error_message(br#"{"message":"Bad credentials"}"#), "Bad credentials");
         assert_eq!(error_message(b"oops"), "oops");
     }
+
+    fn cached(body: &str) -> Cached {
+        Cached { etag: http::HeaderValue::from_static("\"e\""), headers: HeaderMap::new(), body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn the_etag_cache_keeps_the_newest_within_its_bounds() {
+        // GIVEN a cache of 2 entries and 64 bytes
+        let cache = EtagCache::new(2, 64);
+        // WHEN three answers are kept
+        cache.put("/a", cached("aaaa"));
+        cache.put("/b", cached("bbbb"));
+        cache.put("/c", cached("cccc"));
+        // THEN the oldest went first
+        assert!(cache.get("/a").is_none());
+        assert_eq!(cache.get("/c").map(|c| c.body), Some(b"cccc".to_vec()));
+        assert_eq!(cache.len(), 2);
+        // AND a new answer for a kept URL replaces it rather than adding one
+        cache.put("/c", cached("CCCC"));
+        assert_eq!((cache.len(), cache.get("/c").map(|c| c.body)), (2, Some(b"CCCC".to_vec())));
+        // AND bytes bound it too: a body over an eighth of the bytes is not kept, and the total stays within them
+        cache.put("/big", cached(&"x".repeat(9)));
+        assert!(cache.get("/big").is_none());
+        let small = EtagCache::new(100, 64);
+        for i in 0..20 {
+            small.put(&format!("/{i}"), cached("12345678"));
+        }
+        assert_eq!(small.len(), 8, "64 bytes hold 8 bodies of 8");
+    }
 }
