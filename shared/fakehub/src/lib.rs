@@ -428,7 +428,9 @@ impl FakeHub {
     /// Requests received per endpoint: `"GET /repos/{owner}/{repo}/hooks"`,
     /// `"POST /graphql"`; every request counts, refused ones (credentials,
     /// rate limit, injected faults) too. GraphQL operations that were served
-    /// are also counted by name: `"graphql PullRequests"`.
+    /// are also counted by name: `"graphql PullRequests"`; conditional
+    /// requests answered 304 (free of the rate budget) are also counted under
+    /// `"304 GET /repos/{owner}/{repo}/actions/runs"`.
     pub fn request_counts(&self) -> BTreeMap<String, u64> {
         self.state.counters.lock().expect("counter lock").clone()
     }
@@ -438,9 +440,14 @@ impl FakeHub {
         self.request_counts().get(key).copied().unwrap_or_default()
     }
 
-    /// Every HTTP request received (GraphQL operations are counted once, under `POST /graphql`).
+    /// Every HTTP request received (GraphQL operations are counted once, under
+    /// `POST /graphql`; a 304 once, under its endpoint).
     pub fn total_requests(&self) -> u64 {
-        self.request_counts().iter().filter(|(k, _)| !k.starts_with("graphql ")).map(|(_, v)| v).sum()
+        self.request_counts()
+            .iter()
+            .filter(|(k, _)| !k.starts_with("graphql ") && !k.starts_with("304 "))
+            .map(|(_, v)| v)
+            .sum()
     }
 
     /// The most requests the fake was serving at once.

@@ -19,8 +19,12 @@ pub struct OrgSpec {
     pub members: usize,
     /// Branches per repository besides the default branch.
     pub branches: usize,
-    /// Workflow runs per repository.
+    /// Workflow runs per repository (each with 1..=4 jobs).
     pub runs: usize,
+    /// Deployments per repository (each with 0..=4 statuses).
+    pub deployments: usize,
+    /// Commits of each repository's default branch (its linear history).
+    pub commits: usize,
     /// Reviews per pull request are drawn from 0..=max_reviews.
     pub max_reviews: usize,
     /// Pull requests (the first N of the first repository) that get 150 reviews each,
@@ -42,6 +46,8 @@ impl Default for OrgSpec {
             members: 20,
             branches: 3,
             runs: 10,
+            deployments: 6,
+            commits: 20,
             max_reviews: 4,
             pulls_with_many_reviews: 0,
             start: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().expect("a valid date"),
@@ -150,6 +156,8 @@ pub struct Branch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowRun {
     pub id: i64,
+    /// The GraphQL node id (`WFR_` + the id).
+    pub node_id: String,
     pub name: String,
     pub workflow_id: i64,
     pub head_branch: String,
@@ -164,6 +172,93 @@ pub struct WorkflowRun {
     pub created_at: Time,
     pub run_started_at: Time,
     pub updated_at: Time,
+    /// Its jobs (its check runs), oldest first. A completed run's jobs are all
+    /// completed; a queued run's are all queued; an in-progress run has one in progress.
+    pub jobs: Vec<WorkflowJob>,
+}
+
+/// One job of a workflow run, as the REST API and `workflow_job` events describe it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowJob {
+    pub id: i64,
+    pub run_id: i64,
+    pub run_attempt: i64,
+    pub node_id: String,
+    pub name: String,
+    pub workflow_name: String,
+    pub head_branch: String,
+    pub head_sha: String,
+    /// `completed`, `in_progress` or `queued`.
+    pub status: String,
+    pub conclusion: Option<String>,
+    /// The `runs-on` labels: `["ubuntu-latest"]`, `["self-hosted", "linux", "x64"]` or `["macos-14"]`.
+    pub labels: Vec<String>,
+    /// The runner that took it; None while it is queued.
+    pub runner_id: Option<i64>,
+    pub runner_name: Option<String>,
+    pub runner_group_id: Option<i64>,
+    pub runner_group_name: Option<String>,
+    pub created_at: Time,
+    /// When a runner started it; a queued job reports its creation time, as GitHub does.
+    /// The queue time is `started_at - created_at`.
+    pub started_at: Time,
+    pub completed_at: Option<Time>,
+}
+
+impl WorkflowJob {
+    /// Time spent waiting for a runner (zero while queued).
+    pub fn queue_time(&self) -> Duration {
+        self.started_at - self.created_at
+    }
+}
+
+/// A deployment and its statuses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub id: i64,
+    pub node_id: String,
+    pub sha: String,
+    /// The ref deployed (`main`).
+    pub git_ref: String,
+    /// `production` or `staging`.
+    pub environment: String,
+    pub task: String,
+    pub creator: String,
+    pub created_at: Time,
+    /// The creation time of its newest status (its own creation without one), as GitHub keeps it.
+    pub updated_at: Time,
+    /// Oldest first.
+    pub statuses: Vec<DeploymentStatus>,
+}
+
+impl Deployment {
+    /// The newest status.
+    pub fn latest_status(&self) -> Option<&DeploymentStatus> {
+        self.statuses.last()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentStatus {
+    pub id: i64,
+    pub node_id: String,
+    /// REST's lower case: `queued`, `in_progress`, `success`, `failure`, `error` or `inactive`.
+    pub state: String,
+    pub environment: String,
+    pub creator: String,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+/// A commit of a repository's default branch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub sha: String,
+    pub message: String,
+    pub author_name: String,
+    /// The author's GitHub login; None for an author GitHub does not know.
+    pub author_login: Option<String>,
+    pub committed_at: Time,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,6 +275,11 @@ pub struct Repo {
     pub branches: Vec<Branch>,
     pub pulls: Vec<Pull>,
     pub runs: Vec<WorkflowRun>,
+    /// Oldest first.
+    pub deployments: Vec<Deployment>,
+    /// The default branch's linear history, oldest first: the newest commit's
+    /// sha is the default branch's head.
+    pub commits: Vec<Commit>,
 }
 
 impl Repo {
@@ -191,6 +291,16 @@ impl Repo {
     }
     pub fn newest_pull_update(&self) -> Option<Time> {
         self.pulls.iter().map(|p| p.updated_at).max()
+    }
+    pub fn run(&self, id: i64) -> Option<&WorkflowRun> {
+        self.runs.iter().find(|r| r.id == id)
+    }
+    pub fn deployment(&self, id: i64) -> Option<&Deployment> {
+        self.deployments.iter().find(|d| d.id == id)
+    }
+    /// Commits of the default branch committed at or after `since` (all when None).
+    pub fn commits_since(&self, since: Option<Time>) -> usize {
+        self.commits.iter().filter(|c| since.is_none_or(|s| c.committed_at >= s)).count()
     }
 }
 
@@ -239,12 +349,211 @@ fn secs(rng: &mut Rng, lo: i64, hi: i64) -> Duration {
 
 const LABELS: &[&str] = &["bug", "enhancement", "documentation", "dependencies", "ci", "security"];
 const WORKFLOWS: &[&str] = &["CI", "Lint", "Release"];
+const JOBS: &[&str] = &["build", "test", "lint", "package"];
+
+/// Ids of the things drawn from the second random stream, apart from the first's
+/// (and below 2^31, as GraphQL's `Int` wants).
+const JOB_IDS: i64 = 300_000_000;
+const DEPLOYMENT_IDS: i64 = 400_000_000;
+const STATUS_IDS: i64 = 500_000_000;
+
+/// The second random stream: what was added to the organisation later is drawn
+/// from it, so that the first stream (and every number drawn from it) stays as it was.
+fn second_stream(seed: u64) -> Rng {
+    Rng::with_seed(seed ^ 0x9e37_79b9_7f4a_7c15)
+}
+
+struct Counters {
+    job: i64,
+    deployment: i64,
+    status: i64,
+}
+
+/// The jobs of one run, consistent with its status and times.
+fn generate_jobs(rng: &mut Rng, run: &WorkflowRun, next: &mut Counters) -> Vec<WorkflowJob> {
+    let n = rng.usize(1..=4);
+    let window = (run.updated_at - run.run_started_at).num_seconds().max(30);
+    // A failed or cancelled run has one job that failed or was cancelled.
+    let culprit = rng.usize(..n);
+    let mut jobs = Vec::with_capacity(n);
+    for k in 0..n {
+        next.job += 1;
+        let id = next.job;
+        let (labels, hosted): (Vec<&str>, bool) = match rng.u8(..10) {
+            0..=5 => (vec!["ubuntu-latest"], true),
+            6..=8 => (vec!["self-hosted", "linux", "x64"], false),
+            _ => (vec!["macos-14"], true),
+        };
+        // GitHub-hosted runners come in seconds; self-hosted ones may take minutes.
+        let max_queue = if hosted { 90 } else { 900 };
+        let (status, conclusion, created, started, completed) = match run.status.as_str() {
+            "completed" => {
+                let created_off = rng.i64(0..=window / 5);
+                let queue = rng.i64(1..=((window - created_off) / 3).clamp(1, max_queue));
+                let start_off = created_off + queue;
+                // The last job finishes the run.
+                let done_off = if k + 1 == n { window } else { rng.i64(start_off + 1..=window) };
+                let conclusion = match run.conclusion.as_deref() {
+                    Some(c @ ("failure" | "cancelled")) if k == culprit => c,
+                    _ => "success",
+                };
+                let at = |off: i64| run.run_started_at + Duration::seconds(off);
+                ("completed", Some(conclusion), at(created_off), at(start_off), Some(at(done_off)))
+            }
+            "in_progress" => {
+                let created = run.run_started_at + secs(rng, 0, 30);
+                let state = if k == 0 { 1 } else { rng.u8(..3) };
+                match state {
+                    0 => ("queued", None, created, created, None),
+                    1 => ("in_progress", None, created, created + secs(rng, 1, max_queue), None),
+                    _ => {
+                        let started = created + secs(rng, 1, max_queue);
+                        ("completed", Some("success"), created, started, Some(started + secs(rng, 30, 600)))
+                    }
+                }
+            }
+            _ => ("queued", None, run.created_at, run.created_at, None),
+        };
+        let runner = (status != "queued").then(|| {
+            let n = rng.i64(1..=40);
+            if hosted {
+                (n, format!("GitHub Actions {n}"), 2, "GitHub Actions".to_owned())
+            } else {
+                (100 + n, format!("runner-{n:02}"), 1, "Default".to_owned())
+            }
+        });
+        jobs.push(WorkflowJob {
+            id,
+            run_id: run.id,
+            run_attempt: run.run_attempt,
+            node_id: format!("CR_{id}"),
+            name: JOBS[k % JOBS.len()].to_owned(),
+            workflow_name: run.name.clone(),
+            head_branch: run.head_branch.clone(),
+            head_sha: run.head_sha.clone(),
+            status: status.to_owned(),
+            conclusion: conclusion.map(str::to_owned),
+            labels: labels.into_iter().map(str::to_owned).collect(),
+            runner_id: runner.as_ref().map(|r| r.0),
+            runner_name: runner.as_ref().map(|r| r.1.clone()),
+            runner_group_id: runner.as_ref().map(|r| r.2),
+            runner_group_name: runner.map(|r| r.3),
+            created_at: created,
+            started_at: started,
+            completed_at: completed,
+        });
+    }
+    jobs
+}
+
+/// The default branch's history: `n` commits from `from` to `head_at`, the newest being `head_sha`.
+fn generate_commits(
+    rng: &mut Rng,
+    members: &[String],
+    repo: &str,
+    n: usize,
+    (from, head_at): (Time, Time),
+    head_sha: &str,
+) -> Vec<Commit> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let span = (head_at - from).num_seconds().max(0);
+    let mut times: Vec<Time> = (1..n).map(|_| from + secs(rng, 0, span)).collect();
+    times.sort();
+    times.push(head_at);
+    times
+        .into_iter()
+        .enumerate()
+        .map(|(i, committed_at)| {
+            let login = &members[rng.usize(..members.len())];
+            // Now and then an author whose email GitHub does not know.
+            let known = rng.u8(..10) != 0;
+            Commit {
+                sha: if i + 1 == n { head_sha.to_owned() } else { sha(rng) },
+                message: format!("Change {} of {repo}\n\nWhat it changes and why.", i + 1),
+                author_name: if known { format!("Developer {login}") } else { format!("Guest {}", i + 1) },
+                author_login: known.then(|| login.clone()),
+                committed_at,
+            }
+        })
+        .collect()
+}
+
+fn generate_deployments(
+    rng: &mut Rng,
+    members: &[String],
+    commits: &[Commit],
+    fallback_sha: &str,
+    n: usize,
+    (start, span): (Time, i64),
+    next: &mut Counters,
+) -> Vec<Deployment> {
+    let mut created: Vec<Time> = (0..n).map(|_| start + secs(rng, 0, span)).collect();
+    created.sort();
+    created
+        .into_iter()
+        .map(|created_at| {
+            next.deployment += 1;
+            let id = next.deployment;
+            let environment = if rng.u8(..3) == 0 { "staging" } else { "production" };
+            let creator = members[rng.usize(..members.len())].clone();
+            // The newest commit of the default branch at the time, else its head.
+            let sha = commits
+                .iter()
+                .rev()
+                .find(|c| c.committed_at <= created_at)
+                .map_or(fallback_sha, |c| c.sha.as_str())
+                .to_owned();
+            let states: &[&str] = match rng.u8(..10) {
+                0 => &[],
+                1 => &["queued"],
+                2 => &["queued", "in_progress"],
+                3 | 4 => &["queued", "in_progress", "failure"],
+                5 => &["in_progress", "error"],
+                6 => &["queued", "in_progress", "success", "inactive"],
+                _ => &["queued", "in_progress", "success"],
+            };
+            let mut t = created_at;
+            let statuses: Vec<DeploymentStatus> = states
+                .iter()
+                .map(|state| {
+                    t += secs(rng, 5, 900);
+                    next.status += 1;
+                    DeploymentStatus {
+                        id: next.status,
+                        node_id: format!("DES_{}", next.status),
+                        state: (*state).to_owned(),
+                        environment: environment.to_owned(),
+                        creator: creator.clone(),
+                        created_at: t,
+                        updated_at: t,
+                    }
+                })
+                .collect();
+            Deployment {
+                id,
+                node_id: format!("DE_{id}"),
+                sha,
+                git_ref: "main".into(),
+                environment: environment.to_owned(),
+                task: "deploy".into(),
+                creator,
+                created_at,
+                updated_at: statuses.last().map_or(created_at, |s| s.created_at),
+                statuses,
+            }
+        })
+        .collect()
+}
 
 impl Org {
     /// Generate the organisation `spec` describes. The same spec always gives
     /// the same organisation.
     pub fn generate(spec: &OrgSpec) -> Org {
         let mut rng = Rng::with_seed(spec.seed);
+        let mut later = second_stream(spec.seed);
+        let mut counters = Counters { job: JOB_IDS, deployment: DEPLOYMENT_IDS, status: STATUS_IDS };
         let members: Vec<String> = (0..spec.members.max(1)).map(|i| format!("dev-{i:03}")).collect();
         let end = spec.start + Duration::days(spec.days.max(1));
         let span = (end - spec.start).num_seconds();
@@ -327,8 +636,10 @@ impl Org {
                     _ => ("completed", Some("success"), started + secs(&mut rng, 30, 3600)),
                 };
                 let w = rng.usize(..WORKFLOWS.len());
-                runs.push(WorkflowRun {
-                    id: next_id(),
+                let id = next_id();
+                let mut run = WorkflowRun {
+                    id,
+                    node_id: format!("WFR_{id}"),
                     name: WORKFLOWS[w].into(),
                     workflow_id: 7000 + w as i64,
                     head_branch: branch.name.clone(),
@@ -342,8 +653,29 @@ impl Org {
                     created_at: created,
                     run_started_at: started,
                     updated_at: updated,
-                });
+                    jobs: Vec::new(),
+                };
+                run.jobs = generate_jobs(&mut later, &run, &mut counters);
+                runs.push(run);
             }
+            let head = &branches[0];
+            let commits = generate_commits(
+                &mut later,
+                &members,
+                &name,
+                spec.commits,
+                (created_at.min(head.pushed_at), head.pushed_at),
+                &head.head_sha,
+            );
+            let deployments = generate_deployments(
+                &mut later,
+                &members,
+                &commits,
+                &head.head_sha,
+                spec.deployments,
+                (spec.start, span),
+                &mut counters,
+            );
             let pushed_at = branches.iter().map(|b| b.pushed_at).max().unwrap_or(created_at);
             let updated_at = pulls.iter().map(|p: &Pull| p.updated_at).max().unwrap_or(pushed_at).max(pushed_at);
             repos.push(Repo {
@@ -357,6 +689,8 @@ impl Org {
                 branches,
                 pulls,
                 runs,
+                deployments,
+                commits,
             });
         }
         Org { login: spec.org.clone(), id: 900_000 + spec.seed as i64 % 1000, members, repos, teams }
@@ -489,6 +823,91 @@ mod tests {
             assert_eq!(p.closed_at.is_some(), p.state != PullState::Open);
             assert!(p.closed_at.is_none_or(|c| c <= p.updated_at));
         }
+    }
+
+    #[test]
+    fn the_second_stream_leaves_what_the_first_drew_unchanged() {
+        // GIVEN two specs that differ only in what the second stream draws
+        let base = OrgSpec { deployments: 0, commits: 0, ..OrgSpec::default() };
+        let a = Org::generate(&base);
+        let b = Org::generate(&OrgSpec { deployments: 9, commits: 50, ..base });
+        // THEN pull requests, branches, teams and runs (without their jobs) are the same
+        for (ra, rb) in a.repos.iter().zip(&b.repos) {
+            assert_eq!(ra.pulls, rb.pulls);
+            assert_eq!(ra.branches, rb.branches);
+            let strip =
+                |r: &Repo| r.runs.iter().map(|w| WorkflowRun { jobs: Vec::new(), ..w.clone() }).collect::<Vec<_>>();
+            assert_eq!(strip(ra), strip(rb));
+            assert_eq!((ra.deployments.len(), rb.deployments.len()), (0, 9));
+            assert_eq!((ra.commits.len(), rb.commits.len()), (0, 50));
+        }
+        assert_eq!(a.teams, b.teams);
+    }
+
+    #[test]
+    fn jobs_agree_with_their_run() {
+        // GIVEN an org with many runs
+        let org = Org::generate(&OrgSpec { repos: 2, pulls: 0, runs: 200, ..OrgSpec::default() });
+        let runs: Vec<&WorkflowRun> = org.repos.iter().flat_map(|r| &r.runs).collect();
+        let mut labels = std::collections::BTreeSet::new();
+        for run in &runs {
+            // THEN each run has 1..=4 jobs of its own, in the run's state
+            assert!((1..=4).contains(&run.jobs.len()), "run {} has {} jobs", run.id, run.jobs.len());
+            assert_eq!(run.node_id, format!("WFR_{}", run.id));
+            for j in &run.jobs {
+                assert_eq!((j.run_id, j.run_attempt, &j.head_sha), (run.id, run.run_attempt, &run.head_sha));
+                assert!(j.created_at <= j.started_at, "job {}", j.id);
+                assert!(j.completed_at.is_none_or(|c| c > j.started_at), "job {}", j.id);
+                assert_eq!(j.completed_at.is_some(), j.status == "completed");
+                assert_eq!(j.conclusion.is_some(), j.status == "completed");
+                assert_eq!(j.runner_name.is_some(), j.status != "queued");
+                labels.insert(j.labels.clone());
+            }
+            match run.status.as_str() {
+                "completed" => {
+                    assert!(run.jobs.iter().all(|j| j.status == "completed"), "run {}", run.id);
+                    assert_eq!(run.jobs.iter().filter_map(|j| j.completed_at).max(), Some(run.updated_at));
+                    let failed = run.jobs.iter().filter(|j| j.conclusion.as_deref() != Some("success")).count();
+                    assert_eq!(failed, usize::from(run.conclusion.as_deref() != Some("success")), "run {}", run.id);
+                }
+                "queued" => assert!(run.jobs.iter().all(|j| j.status == "queued" && j.queue_time().is_zero())),
+                _ => assert!(run.jobs.iter().any(|j| j.status == "in_progress"), "run {}", run.id),
+            }
+        }
+        // AND the runners are GitHub-hosted and self-hosted, queued for seconds to minutes
+        assert_eq!(labels.len(), 3, "{labels:?}");
+        let queues: Vec<i64> = runs.iter().flat_map(|r| &r.jobs).map(|j| j.queue_time().num_seconds()).collect();
+        assert!(queues.iter().any(|q| (1..60).contains(q)) && queues.iter().any(|q| *q >= 120), "{queues:?}");
+        let ids: std::collections::BTreeSet<i64> = runs.iter().flat_map(|r| &r.jobs).map(|j| j.id).collect();
+        assert_eq!(ids.len(), runs.iter().map(|r| r.jobs.len()).sum::<usize>(), "job ids are unique");
+    }
+
+    #[test]
+    fn the_default_branch_head_is_its_newest_commit_and_deployments_have_ordered_statuses() {
+        // GIVEN the default org
+        let org = Org::generate(&OrgSpec::default());
+        for repo in &org.repos {
+            // THEN the history is oldest first and ends at the default branch's head
+            assert_eq!(repo.commits.len(), 20);
+            let head = &repo.branches[0];
+            assert_eq!(head.name, repo.default_branch);
+            let newest = repo.commits.last().unwrap();
+            assert_eq!((&newest.sha, newest.committed_at), (&head.head_sha, head.pushed_at));
+            assert!(repo.commits.windows(2).all(|w| w[0].committed_at <= w[1].committed_at));
+            assert_eq!(repo.commits_since(None), 20);
+            assert_eq!(repo.commits_since(Some(newest.committed_at)), 1);
+            // AND deployments are oldest first, each status newer than the one before, updated with the newest
+            assert_eq!(repo.deployments.len(), 6);
+            assert!(repo.deployments.windows(2).all(|w| w[0].created_at <= w[1].created_at));
+            for d in &repo.deployments {
+                assert!(d.statuses.windows(2).all(|w| w[0].created_at < w[1].created_at));
+                assert_eq!(d.updated_at, d.latest_status().map_or(d.created_at, |s| s.created_at));
+                assert!(repo.commits.iter().any(|c| c.sha == d.sha));
+            }
+        }
+        let states: std::collections::BTreeSet<&str> =
+            org.repos.iter().flat_map(|r| &r.deployments).flat_map(|d| &d.statuses).map(|s| s.state.as_str()).collect();
+        assert!(states.contains("success") && states.contains("failure"), "{states:?}");
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub(crate) fn router(state: Arc<State>) -> Router {
 fn rest_routes(state: Arc<State>) -> Router<Arc<State>> {
     Router::new()
         .route("/repos/{owner}/{repo}/actions/runs", get(workflow_runs))
+        .route("/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", get(workflow_jobs))
+        .route("/repos/{owner}/{repo}/deployments", get(deployments))
+        .route("/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", get(deployment_statuses))
         .route("/repos/{owner}/{repo}/hooks", get(repo_hooks))
         .route("/orgs/{org}/hooks", get(org_hooks))
         .route("/repos/{owner}/{repo}/hooks/{hook}/deliveries", get(repo_deliveries))
@@ -222,7 +225,8 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
     let body = if method == Method::GET && parts.status == StatusCode::OK {
         let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
         let etag = format!("\"{}\"", hex::encode(Sha256::digest(&bytes)));
-        if if_none_match.as_ref().and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        if if_none_match.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| etag_matches(v, &etag)) {
+            st.count(format!("304 {method} {path}"));
             // A conditional request that hits costs nothing, as on GitHub.
             let mut buckets = st.buckets.lock().expect("bucket lock");
             if let Some(b) = buckets.get_mut(resource) {
@@ -241,6 +245,11 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
     };
     rate_headers(&mut parts.headers, limit, remaining, reset_at, resource);
     Response::from_parts(parts, body)
+}
+
+/// Whether an `If-None-Match` value (a list of ETags, weak or strong, or `*`) names `etag`.
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    if_none_match.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
 }
 
 #[derive(serde::Deserialize)]
@@ -293,14 +302,101 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// `created=>=DATE` (also `>DATE`, `DATE..DATE` lower bound, or a bare date).
-fn created_since(q: &HashMap<String, String>) -> Result<Option<DateTime<Utc>>, &'static str> {
-    let Some(c) = q.get("created") else { return Ok(None) };
-    let raw = c.trim_start_matches(">=").trim_start_matches('>').split("..").next().unwrap_or_default();
-    let parsed = DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc)).or_else(|_| {
-        chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
-    });
-    parsed.map(Some).map_err(|_| "created is not a date")
+/// A time bound of GitHub's date-filter syntax.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Bound {
+    at: DateTime<Utc>,
+    inclusive: bool,
+}
+
+/// GitHub's date filter (`created=`): `>=T`, `>T`, `<=T`, `<T`, `T1..T2` (either
+/// side `*` for open), or a bare `T`; each T an ISO 8601 time or a date. A bare
+/// date as an upper bound takes in its whole day, as GitHub's search does.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct DateFilter {
+    from: Option<Bound>,
+    to: Option<Bound>,
+}
+
+impl DateFilter {
+    fn parse(raw: &str) -> Result<Self, &'static str> {
+        let raw = raw.trim();
+        let lower = |s: &str, inclusive: bool| -> Result<Option<Bound>, &'static str> {
+            Ok(match point(s)? {
+                None => None,
+                // `>DATE` starts after the whole day.
+                Some((at, true)) if !inclusive => Some(Bound { at: at + chrono::Duration::days(1), inclusive: true }),
+                Some((at, _)) => Some(Bound { at, inclusive }),
+            })
+        };
+        let upper = |s: &str, inclusive: bool| -> Result<Option<Bound>, &'static str> {
+            Ok(match point(s)? {
+                None => None,
+                // `<=DATE` ends with the day: before the next midnight.
+                Some((at, true)) if inclusive => Some(Bound { at: at + chrono::Duration::days(1), inclusive: false }),
+                Some((at, _)) => Some(Bound { at, inclusive }),
+            })
+        };
+        if let Some(rest) = raw.strip_prefix(">=") {
+            Ok(Self { from: lower(rest, true)?, to: None })
+        } else if let Some(rest) = raw.strip_prefix('>') {
+            Ok(Self { from: lower(rest, false)?, to: None })
+        } else if let Some(rest) = raw.strip_prefix("<=") {
+            Ok(Self { from: None, to: upper(rest, true)? })
+        } else if let Some(rest) = raw.strip_prefix('<') {
+            Ok(Self { from: None, to: upper(rest, false)? })
+        } else if let Some((a, b)) = raw.split_once("..") {
+            Ok(Self { from: lower(a, true)?, to: upper(b, true)? })
+        } else {
+            Ok(Self { from: lower(raw, true)?, to: upper(raw, true)? })
+        }
+    }
+
+    fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.from.is_none_or(|b| if b.inclusive { t >= b.at } else { t > b.at })
+            && self.to.is_none_or(|b| if b.inclusive { t <= b.at } else { t < b.at })
+    }
+}
+
+/// One side of a date filter: None for `*`, else the time and whether it was a bare date.
+fn point(s: &str) -> Result<Option<(DateTime<Utc>, bool)>, &'static str> {
+    let s = s.trim();
+    if s == "*" {
+        return Ok(None);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(Some((t.with_timezone(&Utc), false)));
+    }
+    // ISO 8601 without seconds or offset (`2024-01-01T10:00`, `2024-01-01T10:00:00`): UTC.
+    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, format) {
+            return Ok(Some((t.and_utc(), false)));
+        }
+    }
+    match chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Ok(d) => Ok(d.and_hms_opt(0, 0, 0).map(|t| (t.and_utc(), true))),
+        Err(_) => Err("created is not a date filter (>=T, >T, <=T, <T, T1..T2)"),
+    }
+}
+
+/// How far a filtered list of workflow runs reaches, as on GitHub.
+const FILTERED_RUNS_CAP: usize = 1000;
+
+fn page_number(q: &HashMap<String, String>) -> usize {
+    q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1)
+}
+
+/// A `rel="next"` link to `page + 1` with the request's other parameters, when more items follow.
+fn next_link(st: &State, resp: &mut Response, path: &str, q: &HashMap<String, String>, per_page: usize, page: usize) {
+    let mut params: Vec<(&str, String)> = q
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "page" | "per_page"))
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    params.sort();
+    params.push(("per_page", per_page.to_string()));
+    params.push(("page", (page + 1).to_string()));
+    resp.headers_mut().insert(header::LINK, link(st, path, &params));
 }
 
 async fn workflow_runs(
@@ -312,36 +408,186 @@ async fn workflow_runs(
     let Some(r) = world.org.repo(&format!("{owner}/{repo}")) else {
         return message(StatusCode::NOT_FOUND, "Not Found");
     };
-    let (per_page, since) = match (per_page(&q), created_since(&q)) {
-        (Ok(n), Ok(s)) => (n, s),
+    let created = q.get("created").map(|c| DateFilter::parse(c)).transpose();
+    let (per_page, created) = match (per_page(&q), created) {
+        (Ok(n), Ok(c)) => (n, c),
         (Err(e), _) | (_, Err(e)) => return message(StatusCode::UNPROCESSABLE_ENTITY, e),
     };
-    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
-    let mut runs: Vec<_> = r.runs.iter().filter(|w| since.is_none_or(|s| w.created_at >= s)).collect();
+    let page = page_number(&q);
+    let mut runs: Vec<_> = r.runs.iter().filter(|w| created.is_none_or(|c| c.contains(w.created_at))).collect();
     runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     let total = runs.len();
-    let items: Vec<Value> = runs
+    // A filtered list only reaches its first 1,000 runs; `total_count` still says how many match.
+    let reach = if created.is_some() { total.min(FILTERED_RUNS_CAP) } else { total };
+    let items: Vec<Value> = runs[..reach]
         .iter()
-        .skip((page - 1) * per_page)
+        .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
         .map(|w| {
+            let url = format!("{}/repos/{owner}/{repo}/actions/runs/{}", st.base_url, w.id);
             json!({
-                "id": w.id, "name": w.name, "node_id": format!("WFR_{}", w.id), "head_branch": w.head_branch,
-                "head_sha": w.head_sha, "event": w.event, "status": w.status, "conclusion": w.conclusion,
-                "workflow_id": w.workflow_id, "run_number": w.run_number, "run_attempt": w.run_attempt,
+                "id": w.id, "name": w.name, "node_id": w.node_id, "head_branch": w.head_branch,
+                "head_sha": w.head_sha, "path": ".github/workflows/ci.yml", "display_title": w.name,
+                "event": w.event, "status": w.status, "conclusion": w.conclusion,
+                "workflow_id": w.workflow_id, "check_suite_id": w.id + 1, "check_suite_node_id": format!("CS_{}", w.id + 1),
+                "run_number": w.run_number, "run_attempt": w.run_attempt,
                 "created_at": ts(w.created_at), "updated_at": ts(w.updated_at), "run_started_at": ts(w.run_started_at),
                 "actor": crate::webhooks::user(&w.actor), "triggering_actor": crate::webhooks::user(&w.actor),
-                "url": format!("{}/repos/{owner}/{repo}/actions/runs/{}", st.base_url, w.id)
+                "pull_requests": [],
+                "html_url": format!("https://github.com/{owner}/{repo}/actions/runs/{}", w.id),
+                "jobs_url": format!("{url}/jobs"), "url": url
             })
         })
         .collect();
     let mut resp = Json(json!({ "total_count": total, "workflow_runs": items })).into_response();
-    if page * per_page < total {
-        let mut params = vec![("per_page", per_page.to_string()), ("page", (page + 1).to_string())];
-        if let Some(c) = q.get("created") {
-            params.insert(0, ("created", c.clone()));
-        }
-        resp.headers_mut().insert(header::LINK, link(&st, &format!("/repos/{owner}/{repo}/actions/runs"), &params));
+    if page.saturating_mul(per_page) < reach {
+        next_link(&st, &mut resp, &format!("/repos/{owner}/{repo}/actions/runs"), &q, per_page, page);
+    }
+    resp
+}
+
+/// A job in the REST shape (`GET .../runs/{run_id}/jobs`, and the `workflow_job` event's `workflow_job`).
+pub(crate) fn job_json(full_name: &str, j: &crate::model::WorkflowJob) -> Value {
+    let api = format!("https://api.github.com/repos/{full_name}");
+    json!({
+        "id": j.id, "run_id": j.run_id, "run_attempt": j.run_attempt, "node_id": j.node_id,
+        "run_url": format!("{api}/actions/runs/{}", j.run_id),
+        "url": format!("{api}/actions/jobs/{}", j.id),
+        "html_url": format!("https://github.com/{full_name}/actions/runs/{}/job/{}", j.run_id, j.id),
+        "check_run_url": format!("{api}/check-runs/{}", j.id),
+        "head_sha": j.head_sha, "head_branch": j.head_branch, "workflow_name": j.workflow_name, "name": j.name,
+        "status": j.status, "conclusion": j.conclusion,
+        "created_at": ts(j.created_at), "started_at": ts(j.started_at), "completed_at": j.completed_at.map(ts),
+        "labels": j.labels, "runner_id": j.runner_id, "runner_name": j.runner_name,
+        "runner_group_id": j.runner_group_id, "runner_group_name": j.runner_group_name, "steps": []
+    })
+}
+
+async fn workflow_jobs(
+    AxState(st): St,
+    Path((owner, repo, run_id)): Path<(String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let world = st.world();
+    let full = format!("{owner}/{repo}");
+    let Some(run) = world.org.repo(&full).zip(run_id.parse().ok()).and_then(|(r, id)| r.run(id)) else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let per_page = match per_page(&q) {
+        Ok(n) => n,
+        Err(e) => return message(StatusCode::UNPROCESSABLE_ENTITY, e),
+    };
+    // `latest` (the default): the jobs of the run's latest attempt; `all`: of every attempt.
+    let latest_only = match q.get("filter").map(String::as_str) {
+        None | Some("latest") => true,
+        Some("all") => false,
+        Some(_) => return message(StatusCode::UNPROCESSABLE_ENTITY, "filter must be latest or all"),
+    };
+    let jobs: Vec<_> = run.jobs.iter().filter(|j| !latest_only || j.run_attempt == run.run_attempt).collect();
+    let page = page_number(&q);
+    let items: Vec<Value> =
+        jobs.iter().skip((page - 1).saturating_mul(per_page)).take(per_page).map(|j| job_json(&full, j)).collect();
+    let mut resp = Json(json!({ "total_count": jobs.len(), "jobs": items })).into_response();
+    if page.saturating_mul(per_page) < jobs.len() {
+        next_link(&st, &mut resp, &format!("/repos/{full}/actions/runs/{run_id}/jobs"), &q, per_page, page);
+    }
+    resp
+}
+
+/// A deployment in the REST shape, `updated_at` as it stood at `updated_at`.
+pub(crate) fn deployment_json(full_name: &str, d: &crate::model::Deployment, updated_at: DateTime<Utc>) -> Value {
+    let api = format!("https://api.github.com/repos/{full_name}");
+    json!({
+        "url": format!("{api}/deployments/{}", d.id), "id": d.id, "node_id": d.node_id, "sha": d.sha,
+        "ref": d.git_ref, "task": d.task, "payload": {}, "original_environment": d.environment,
+        "environment": d.environment, "description": null, "creator": crate::webhooks::user(&d.creator),
+        "created_at": ts(d.created_at), "updated_at": ts(updated_at),
+        "statuses_url": format!("{api}/deployments/{}/statuses", d.id), "repository_url": api,
+        "transient_environment": false, "production_environment": d.environment == "production",
+        "performed_via_github_app": null
+    })
+}
+
+pub(crate) fn deployment_status_json(
+    full_name: &str,
+    d: &crate::model::Deployment,
+    s: &crate::model::DeploymentStatus,
+) -> Value {
+    let api = format!("https://api.github.com/repos/{full_name}");
+    json!({
+        "url": format!("{api}/deployments/{}/statuses/{}", d.id, s.id), "id": s.id, "node_id": s.node_id,
+        "state": s.state, "creator": crate::webhooks::user(&s.creator), "description": "",
+        "environment": s.environment, "target_url": "", "log_url": "", "environment_url": "",
+        "created_at": ts(s.created_at), "updated_at": ts(s.updated_at),
+        "deployment_url": format!("{api}/deployments/{}", d.id), "repository_url": api,
+        "performed_via_github_app": null
+    })
+}
+
+async fn deployments(
+    AxState(st): St,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let world = st.world();
+    let full = format!("{owner}/{repo}");
+    let Some(r) = world.org.repo(&full) else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let per_page = match per_page(&q) {
+        Ok(n) => n,
+        Err(e) => return message(StatusCode::UNPROCESSABLE_ENTITY, e),
+    };
+    let keep = |d: &&crate::model::Deployment| {
+        q.get("environment").is_none_or(|e| *e == d.environment)
+            && q.get("ref").is_none_or(|g| *g == d.git_ref)
+            && q.get("sha").is_none_or(|s| *s == d.sha)
+            && q.get("task").is_none_or(|t| *t == d.task)
+    };
+    // Newest first.
+    let mut list: Vec<_> = r.deployments.iter().filter(keep).collect();
+    list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let page = page_number(&q);
+    let items: Vec<Value> = list
+        .iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .map(|d| deployment_json(&full, d, d.updated_at))
+        .collect();
+    let mut resp = Json(Value::Array(items)).into_response();
+    if page.saturating_mul(per_page) < list.len() {
+        next_link(&st, &mut resp, &format!("/repos/{full}/deployments"), &q, per_page, page);
+    }
+    resp
+}
+
+async fn deployment_statuses(
+    AxState(st): St,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let world = st.world();
+    let full = format!("{owner}/{repo}");
+    let Some(d) = world.org.repo(&full).zip(id.parse().ok()).and_then(|(r, id)| r.deployment(id)) else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let per_page = match per_page(&q) {
+        Ok(n) => n,
+        Err(e) => return message(StatusCode::UNPROCESSABLE_ENTITY, e),
+    };
+    let page = page_number(&q);
+    // Newest first.
+    let items: Vec<Value> = d
+        .statuses
+        .iter()
+        .rev()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .map(|s| deployment_status_json(&full, d, s))
+        .collect();
+    let mut resp = Json(Value::Array(items)).into_response();
+    if page.saturating_mul(per_page) < d.statuses.len() {
+        next_link(&st, &mut resp, &format!("/repos/{full}/deployments/{id}/statuses"), &q, per_page, page);
     }
     resp
 }
@@ -442,4 +688,51 @@ async fn org_redeliver(AxState(st): St, Path((org, hook, id)): Path<(String, u64
     let outgoing = Outgoing { url: d.url, event: d.event, action: d.action, guid: d.guid, body: d.body };
     st.deliver(&outgoing, &secret, true).await;
     (StatusCode::ACCEPTED, Json(json!({}))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn date_filters_read_github_s_syntax() {
+        // GIVEN a time exactly on each bound and the instants around it
+        let t = at("2024-02-10T12:00:00Z");
+        let (before, after) = (t - chrono::Duration::seconds(1), t + chrono::Duration::seconds(1));
+        let f = |s: &str| DateFilter::parse(s).unwrap();
+        // THEN each operator includes or excludes its bound as GitHub's search does
+        assert!(f(">=2024-02-10T12:00:00Z").contains(t) && !f(">=2024-02-10T12:00:00Z").contains(before));
+        assert!(!f(">2024-02-10T12:00:00Z").contains(t) && f(">2024-02-10T12:00:00Z").contains(after));
+        assert!(f("<=2024-02-10T12:00:00Z").contains(t) && !f("<=2024-02-10T12:00:00Z").contains(after));
+        assert!(!f("<2024-02-10T12:00:00Z").contains(t) && f("<2024-02-10T12:00:00Z").contains(before));
+        let range = f("2024-02-10T12:00:00Z..2024-02-10T12:00:01Z");
+        assert!(range.contains(t) && range.contains(after) && !range.contains(before));
+        assert!(f("2024-02-10T12:00:00Z..*").contains(after) && !f("*..2024-02-10T11:59:59Z").contains(t));
+        // AND an offset is honoured, and a bare date covers its day
+        assert!(f(">=2024-02-10T13:00:00+01:00").contains(t) && !f(">=2024-02-10T13:00:00+01:00").contains(before));
+        assert!(
+            f("<=2024-02-10").contains(at("2024-02-10T23:59:59Z"))
+                && !f("<=2024-02-10").contains(at("2024-02-11T00:00:00Z"))
+        );
+        assert!(
+            !f(">2024-02-10").contains(at("2024-02-10T23:59:59Z"))
+                && f(">2024-02-10").contains(at("2024-02-11T00:00:00Z"))
+        );
+        assert!(f("2024-02-10").contains(t) && !f("2024-02-10").contains(at("2024-02-11T00:00:00Z")));
+        // AND nonsense is refused, not guessed
+        assert!(DateFilter::parse(">=yesterday").is_err());
+        assert!(DateFilter::parse("2024-02-10..soon").is_err());
+    }
+
+    #[test]
+    fn if_none_match_takes_lists_weak_tags_and_stars() {
+        assert!(etag_matches("\"a\"", "\"a\""));
+        assert!(etag_matches("W/\"b\", W/\"a\"", "\"a\""));
+        assert!(etag_matches("*", "\"a\""));
+        assert!(!etag_matches("\"b\"", "\"a\""));
+    }
 }

@@ -189,3 +189,220 @@ async fn concurrent_sending_delivers_every_event_once() {
     assert!(seen.values().all(|n| *n == 1));
     assert_eq!(report.statuses.get(&200), Some(&report.events));
 }
+
+/// Follow `rel="next"` links from `path`; every item of every page.
+async fn walk(hub: &FakeHub, path: &str, items: impl Fn(&Value) -> Vec<Value>) -> (Vec<Value>, usize) {
+    let (mut path, mut out, mut pages) = (path.to_owned(), Vec::new(), 0);
+    loop {
+        let r = get(hub, &path, None).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let link = header(&r, "link");
+        let body: Value = r.json().await.unwrap();
+        out.extend(items(&body));
+        pages += 1;
+        match link.split(';').next().filter(|_| link.contains("rel=\"next\"")) {
+            Some(next) => path = next.trim_matches(['<', '>']).trim_start_matches(&hub.url).to_owned(),
+            None => return (out, pages),
+        }
+    }
+}
+
+fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[tokio::test]
+async fn runs_filter_by_created_newest_first_with_node_ids() {
+    // GIVEN a repository with 60 runs and a time exactly on one of them
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 60, ..OrgSpec::default() }).await.unwrap();
+    let truth = hub.org().repos[0].clone();
+    let mut times: Vec<_> = truth.runs.iter().map(|r| r.created_at).collect();
+    times.sort();
+    let (t1, t2) = (times[20], times[40]);
+    let count =
+        |keep: &dyn Fn(chrono::DateTime<chrono::Utc>) -> bool| truth.runs.iter().filter(|r| keep(r.created_at)).count();
+    for (filter, want) in [
+        (format!(">={}", ts(t1)), count(&|t| t >= t1)),
+        (format!(">{}", ts(t1)), count(&|t| t > t1)),
+        (format!("<={}", ts(t1)), count(&|t| t <= t1)),
+        (format!("<{}", ts(t1)), count(&|t| t < t1)),
+        (format!("{}..{}", ts(t1), ts(t2)), count(&|t| t >= t1 && t <= t2)),
+    ] {
+        // WHEN the runs are listed with the filter, 7 per page
+        let path = format!("/repos/octo-org/repo-0/actions/runs?per_page=7&created={}", urlencode(&filter));
+        let first: Value = get(&hub, &path, None).await.json().await.unwrap();
+        let (runs, _) = walk(&hub, &path, |b| b["workflow_runs"].as_array().unwrap().clone()).await;
+        // THEN total_count and the pages agree with the truth, newest first, each with its node id
+        assert_eq!(first["total_count"], want, "{filter}");
+        assert_eq!(runs.len(), want, "{filter}");
+        let keys: Vec<(String, i64)> =
+            runs.iter().map(|r| (r["created_at"].as_str().unwrap().to_owned(), r["id"].as_i64().unwrap())).collect();
+        assert!(keys.windows(2).all(|w| w[0] > w[1]), "{filter}: newest first");
+        for r in &runs {
+            assert_eq!(r["node_id"], format!("WFR_{}", r["id"]));
+        }
+    }
+    // AND a filter that is no date is refused
+    assert_eq!(get(&hub, "/repos/octo-org/repo-0/actions/runs?created=%3E%3Dsoon", None).await.status(), 422);
+}
+
+#[tokio::test]
+async fn a_filtered_run_list_reaches_only_its_first_thousand() {
+    // GIVEN 1,100 runs, all after the start of the org's history
+    let spec = OrgSpec { repos: 1, pulls: 0, runs: 1100, teams: 0, deployments: 0, commits: 0, ..OrgSpec::default() };
+    let hub = FakeHub::start(spec.clone()).await.unwrap();
+    let created = urlencode(&format!(">={}", ts(spec.start)));
+    // WHEN page 10 and page 11 of 100 are asked with a created filter
+    let p10: Value =
+        get(&hub, &format!("/repos/octo-org/repo-0/actions/runs?per_page=100&page=10&created={created}"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+    let r11 =
+        get(&hub, &format!("/repos/octo-org/repo-0/actions/runs?per_page=100&page=11&created={created}"), None).await;
+    assert_eq!(header(&r11, "link"), "", "no next page past the cap");
+    let p11: Value = r11.json().await.unwrap();
+    // THEN page 10 is full, page 11 is empty, and both still count every match
+    assert_eq!(p10["workflow_runs"].as_array().unwrap().len(), 100);
+    assert_eq!(p11["workflow_runs"].as_array().unwrap().len(), 0);
+    assert_eq!((p10["total_count"].as_u64(), p11["total_count"].as_u64()), (Some(1100), Some(1100)));
+    // AND without a filter every run is reachable
+    let (all, pages) = walk(&hub, "/repos/octo-org/repo-0/actions/runs?per_page=100", |b| {
+        b["workflow_runs"].as_array().unwrap().clone()
+    })
+    .await;
+    assert_eq!((all.len(), pages), (1100, 11));
+}
+
+#[tokio::test]
+async fn jobs_of_a_run_page_in_github_s_shape() {
+    // GIVEN runs with their jobs
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 30, ..OrgSpec::default() }).await.unwrap();
+    let truth = hub.org().repos[0].clone();
+    let run = truth.runs.iter().find(|r| r.jobs.len() >= 3).expect("a run with 3 jobs or more");
+    // WHEN its jobs are listed 2 per page, every attempt
+    let path = format!("/repos/octo-org/repo-0/actions/runs/{}/jobs?filter=all&per_page=2", run.id);
+    let first: Value = get(&hub, &path, None).await.json().await.unwrap();
+    let (jobs, pages) = walk(&hub, &path, |b| b["jobs"].as_array().unwrap().clone()).await;
+    // THEN the pages hold each job once, as the truth has it
+    assert_eq!(first["total_count"], run.jobs.len());
+    assert_eq!(pages, run.jobs.len().div_ceil(2));
+    assert_eq!(jobs.len(), run.jobs.len());
+    for (got, want) in jobs.iter().zip(&run.jobs) {
+        assert_eq!(got["id"], want.id);
+        assert_eq!((got["run_id"].as_i64(), got["run_attempt"].as_i64()), (Some(run.id), Some(want.run_attempt)));
+        assert_eq!(got["node_id"], want.node_id.as_str());
+        assert_eq!(got["labels"], json!(want.labels));
+        assert_eq!(got["status"], want.status.as_str());
+        assert_eq!(got["conclusion"], json!(want.conclusion));
+        assert_eq!(got["runner_name"], json!(want.runner_name));
+        assert_eq!(got["runner_group_name"], json!(want.runner_group_name));
+        assert_eq!(got["created_at"], ts(want.created_at));
+        assert_eq!(got["started_at"], ts(want.started_at));
+        assert_eq!(got["completed_at"], json!(want.completed_at.map(ts)));
+        assert_eq!(got["workflow_name"], run.name.as_str());
+        assert_eq!(
+            (got["head_sha"].as_str(), got["head_branch"].as_str()),
+            (Some(run.head_sha.as_str()), Some(run.head_branch.as_str()))
+        );
+        assert_eq!(got["steps"], json!([]));
+    }
+    // AND the endpoint is counted, and an unknown run is 404
+    assert_eq!(hub.requests("GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs"), 1 + pages as u64);
+    assert_eq!(get(&hub, "/repos/octo-org/repo-0/actions/runs/1/jobs", None).await.status(), 404);
+    assert_eq!(get(&hub, "/repos/octo-org/repo-0/actions/runs/nope/jobs", None).await.status(), 404);
+}
+
+#[tokio::test]
+async fn deployments_and_their_statuses_come_newest_first() {
+    // GIVEN a repository with 12 deployments
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, deployments: 12, ..OrgSpec::default() }).await.unwrap();
+    let truth = hub.org().repos[0].clone();
+    // WHEN they are listed 5 per page
+    let (got, pages) =
+        walk(&hub, "/repos/octo-org/repo-0/deployments?per_page=5", |b| b.as_array().unwrap().clone()).await;
+    // THEN every deployment comes once, newest first, as the truth has it
+    assert_eq!((got.len(), pages), (12, 3));
+    let mut want = truth.deployments.clone();
+    want.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g["id"], w.id);
+        assert_eq!(g["node_id"], w.node_id.as_str());
+        assert_eq!((g["sha"].as_str(), g["ref"].as_str()), (Some(w.sha.as_str()), Some(w.git_ref.as_str())));
+        assert_eq!((g["environment"].as_str(), g["task"].as_str()), (Some(w.environment.as_str()), Some("deploy")));
+        assert_eq!(g["creator"]["login"], w.creator.as_str());
+        assert_eq!(
+            (g["created_at"].as_str(), g["updated_at"].as_str()),
+            (Some(ts(w.created_at).as_str()), Some(ts(w.updated_at).as_str()))
+        );
+    }
+    // AND each deployment's statuses come newest first
+    let d = truth.deployments.iter().max_by_key(|d| d.statuses.len()).unwrap();
+    assert!(d.statuses.len() >= 2, "a deployment with a few statuses");
+    let path = format!("/repos/octo-org/repo-0/deployments/{}/statuses?per_page=1", d.id);
+    let (statuses, pages) = walk(&hub, &path, |b| b.as_array().unwrap().clone()).await;
+    assert_eq!(pages, d.statuses.len());
+    let ids: Vec<i64> = statuses.iter().map(|s| s["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, d.statuses.iter().rev().map(|s| s.id).collect::<Vec<_>>());
+    let newest = &statuses[0];
+    let latest = d.latest_status().unwrap();
+    assert_eq!(
+        (newest["state"].as_str(), newest["node_id"].as_str()),
+        (Some(latest.state.as_str()), Some(latest.node_id.as_str()))
+    );
+    assert_eq!(newest["creator"]["login"], latest.creator.as_str());
+    assert_eq!(newest["environment"], latest.environment.as_str());
+    assert_eq!(newest["created_at"], ts(latest.created_at));
+    // AND the endpoints are counted, and unknown deployments are 404
+    assert_eq!(hub.requests("GET /repos/{owner}/{repo}/deployments"), 3);
+    assert_eq!(hub.requests("GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"), pages as u64);
+    assert_eq!(get(&hub, "/repos/octo-org/repo-0/deployments/5/statuses", None).await.status(), 404);
+    assert_eq!(get(&hub, "/repos/octo-org/nope/deployments", None).await.status(), 404);
+}
+
+#[tokio::test]
+async fn every_rest_get_has_an_etag_and_a_304_is_free_and_counted_apart() {
+    // GIVEN each new REST endpoint answered once
+    let hub = FakeHub::start(small()).await.unwrap();
+    let (run, deployment) = {
+        let org = hub.org();
+        (org.repos[0].runs[0].id, org.repos[0].deployments[0].id)
+    };
+    for (path, key) in [
+        ("/repos/octo-org/repo-0/actions/runs?per_page=1".to_owned(), "GET /repos/{owner}/{repo}/actions/runs"),
+        (
+            format!("/repos/octo-org/repo-0/actions/runs/{run}/jobs"),
+            "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+        ),
+        ("/repos/octo-org/repo-0/deployments".to_owned(), "GET /repos/{owner}/{repo}/deployments"),
+        (
+            format!("/repos/octo-org/repo-0/deployments/{deployment}/statuses"),
+            "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+        ),
+    ] {
+        let first = get(&hub, &path, None).await;
+        let etag = header(&first, "etag");
+        let remaining: u64 = header(&first, "x-ratelimit-remaining").parse().unwrap();
+        assert!(etag.starts_with('"'), "{path}: {etag:?}");
+        let total = hub.total_requests();
+        // WHEN it is asked again with the ETag, weak or not
+        let again = get(&hub, &path, Some(&format!("W/{etag}"))).await;
+        // THEN 304, no body, the budget untouched, counted as a request and as a 304
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(header(&again, "x-ratelimit-remaining").parse::<u64>().unwrap(), remaining, "{path}");
+        assert!(again.bytes().await.unwrap().is_empty());
+        assert_eq!(hub.requests(key), 2, "{key}");
+        assert_eq!(hub.requests(&format!("304 {key}")), 1, "{key}");
+        assert_eq!(hub.total_requests(), total + 1);
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
