@@ -734,3 +734,189 @@ async fn the_history_replayed_last_writer_wins_gives_the_ground_truth() {
         }
     }
 }
+
+// ---- every kind: runs, jobs, deployments, commits
+
+const RUNS_ENDPOINT: &str = "GET /repos/{owner}/{repo}/actions/runs";
+
+fn assert_run_is_truth(run: &WorkflowRun, truth: &fake::WorkflowRun) {
+    assert_eq!(run.id, truth.id);
+    assert_eq!(run.status.as_str(), truth.status, "run {}", run.id);
+    assert_eq!(run.conclusion, truth.conclusion, "run {}", run.id);
+    assert_eq!((run.created_at, run.updated_at), (truth.created_at, truth.updated_at), "run {}", run.id);
+    assert_eq!(run.head_sha.as_deref(), Some(truth.head_sha.as_str()));
+}
+
+#[tokio::test]
+async fn a_run_window_is_one_request_with_the_total_and_the_newest_page() {
+    // GIVEN a repository with 250 workflow runs
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 250, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[0];
+    let mut created: Vec<Timestamp> = repo.runs.iter().map(|r| r.created_at).collect();
+    created.sort();
+    let since = created[100];
+    // WHEN the window since a time, and the whole history, are asked for
+    let window = client.run_window(&repo_name(repo), Some(since)).await.unwrap();
+    let whole = client.run_window(&repo_name(repo), None).await.unwrap();
+    // THEN each says GitHub's total and lists the newest 100, with their node ids, for one request each
+    assert_eq!(window.total, repo.runs.iter().filter(|r| r.created_at >= since).count() as u64);
+    assert_eq!(whole.total, 250);
+    let mut newest: Vec<&fake::WorkflowRun> = repo.runs.iter().collect();
+    newest.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    assert_eq!(window.runs.len(), 100);
+    for (listed, truth) in window.runs.iter().zip(&newest) {
+        assert_run_is_truth(&listed.run, truth);
+        assert_eq!(listed.node_id.as_deref(), Some(truth.node_id.as_str()));
+    }
+    assert_eq!(hub.requests(RUNS_ENDPOINT), 2);
+    assert_eq!(client.budget().requests, 2);
+}
+
+#[tokio::test]
+async fn ten_thousand_runs_are_walked_whole_within_the_budget() {
+    // GIVEN one repository with 10,000 workflow runs (GitHub lists at most 1,000 of a filtered list)
+    let spec = OrgSpec { repos: 1, pulls: 0, branches: 1, runs: 10_000, deployments: 0, ..OrgSpec::default() };
+    let hub = FakeHub::start(spec).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[0];
+    // WHEN every run is read, and then those since the middle of the history
+    let all = client.workflow_runs(&repo_name(repo), None).await.unwrap();
+    let spent = client.budget().requests;
+    let mut created: Vec<Timestamp> = repo.runs.iter().map(|r| r.created_at).collect();
+    created.sort();
+    let since = created[created.len() / 2];
+    let half = client.workflow_runs(&repo_name(repo), Some(since)).await.unwrap();
+    let spent_half = client.budget().requests - spent;
+    // THEN each run came exactly once, as the truth has it, newest first
+    let n = repo.runs.len();
+    let ids: BTreeSet<i64> = all.iter().map(|r| r.run.id).collect();
+    assert_eq!((all.len(), ids.len()), (n, n), "every run once");
+    let truth: BTreeMap<i64, &fake::WorkflowRun> = repo.runs.iter().map(|r| (r.id, r)).collect();
+    for listed in &all {
+        assert_run_is_truth(&listed.run, truth[&listed.run.id]);
+        assert_eq!(listed.node_id.as_deref(), Some(truth[&listed.run.id].node_id.as_str()));
+    }
+    assert!(all.windows(2).all(|w| w[0].run.created_at >= w[1].run.created_at), "newest first");
+    let want_half = repo.runs.iter().filter(|r| r.created_at >= since).count();
+    assert_eq!(half.len(), want_half);
+    // AND the cost stayed within ⌈N/100⌉ + 10 requests
+    println!("{n} runs: {spent} requests; {want_half} runs since the middle: {spent_half} requests");
+    assert!(spent <= n.div_ceil(100) as u64 + 10, "{spent} requests for {n} runs");
+    assert!(spent_half <= want_half.div_ceil(100) as u64 + 10, "{spent_half} requests for {want_half} runs");
+    assert_eq!(client.budget().requests, hub.total_requests(), "the adapter counts what the server saw");
+}
+
+#[tokio::test]
+async fn a_runs_jobs_come_with_runner_labels_and_queue_times() {
+    // GIVEN a repository whose runs have 1 to 4 jobs each
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 30, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[0];
+    for run in &repo.runs {
+        // WHEN a run's jobs are read
+        let jobs = client.workflow_jobs(&repo_name(repo), run.id).await.unwrap();
+        // THEN they are the truth's, mapped as the workflow_job webhook maps them
+        assert_eq!(jobs.len(), run.jobs.len(), "run {}", run.id);
+        for (got, truth) in jobs.iter().zip(&run.jobs) {
+            let want_os = if truth.labels.iter().any(|l| l.contains("macos")) { "macos" } else { "linux" };
+            let want = WorkflowJob {
+                repo: repo_name(repo),
+                id: truth.id,
+                run_id: run.id,
+                name: truth.name.clone(),
+                workflow_name: Some(truth.workflow_name.clone()),
+                head_branch: Some(truth.head_branch.clone()),
+                status: RunStatus::parse(&truth.status),
+                conclusion: truth.conclusion.clone(),
+                labels: truth.labels.clone(),
+                runner_name: truth.runner_name.clone(),
+                runner_group: truth.runner_group_name.clone(),
+                os: Some(want_os.to_owned()),
+                created_at: Some(truth.created_at),
+                started_at: Some(truth.started_at),
+                completed_at: truth.completed_at,
+            };
+            assert_eq!(got, &want);
+        }
+    }
+    // AND each run cost one request
+    assert_eq!(hub.requests("GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs"), repo.runs.len() as u64);
+}
+
+#[tokio::test]
+async fn deployments_since_a_time_come_newest_first_with_every_status() {
+    // GIVEN a repository with 150 deployments (more than a page), each with 0 to 4 statuses
+    let hub =
+        FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 0, deployments: 150, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[0];
+    let name = repo_name(repo);
+    let mut created: Vec<Timestamp> = repo.deployments.iter().map(|d| d.created_at).collect();
+    created.sort();
+    // WHEN every deployment, and those since a time, are read
+    let all = client.deployments(&name, None).await.unwrap();
+    let since = created[created.len() - 30];
+    hub.reset_counters();
+    let recent = client.deployments(&name, Some(since)).await.unwrap();
+    // THEN they are the truth's, newest first, each with its statuses as the webhooks give them
+    assert_eq!(all.len(), repo.deployments.len());
+    assert!(all.windows(2).all(|w| w[0].deployment.created_at >= w[1].deployment.created_at));
+    let truth: BTreeMap<i64, &fake::Deployment> = repo.deployments.iter().map(|d| (d.id, d)).collect();
+    for d in &all {
+        let t = truth[&d.deployment.id];
+        assert_eq!(
+            d.deployment,
+            Deployment {
+                repo: name.clone(),
+                id: t.id,
+                sha: Some(t.sha.clone()),
+                git_ref: Some(t.git_ref.clone()),
+                environment: Some(t.environment.clone()),
+                task: Some(t.task.clone()),
+                creator: Some(t.creator.clone()),
+                created_at: t.created_at,
+                updated_at: t.updated_at,
+            }
+        );
+        let mut got: Vec<(i64, String, Timestamp)> =
+            d.statuses.iter().map(|s| (s.id, s.state.clone(), s.created_at)).collect();
+        got.sort();
+        let mut want: Vec<(i64, String, Timestamp)> =
+            t.statuses.iter().map(|s| (s.id, s.state.clone(), s.created_at)).collect();
+        want.sort();
+        assert_eq!(got, want, "statuses of deployment {}", t.id);
+        assert!(d.statuses.iter().all(|s| s.deployment_id == t.id && s.repo == name));
+    }
+    // AND the recent ones are exactly those created since, for one list page and one statuses request each
+    let want_recent: BTreeSet<i64> = repo.deployments.iter().filter(|d| d.created_at >= since).map(|d| d.id).collect();
+    assert_eq!(recent.iter().map(|d| d.deployment.id).collect::<BTreeSet<_>>(), want_recent);
+    assert_eq!(hub.requests("GET /repos/{owner}/{repo}/deployments"), 1);
+    assert_eq!(hub.requests("GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"), want_recent.len() as u64);
+}
+
+#[tokio::test]
+async fn a_repeated_rest_read_is_answered_from_the_cache_with_a_304() {
+    // GIVEN a run window read once
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 40, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = repo_name(&hub.org().repos[0]);
+    let first = client.run_window(&repo, None).await.unwrap();
+    // WHEN it is read again, unchanged on GitHub
+    let again = client.run_window(&repo, None).await.unwrap();
+    // THEN GitHub answered 304 (free of the rate budget), the answer is the same, and both requests are counted
+    assert_eq!(again, first);
+    assert_eq!(hub.requests(&format!("304 {RUNS_ENDPOINT}")), 1);
+    assert_eq!(hub.requests(RUNS_ENDPOINT), 2);
+    assert_eq!(client.budget().requests, 2);
+    // AND once a run changes on GitHub, the next read has the change
+    let id = first.runs[0].run.id;
+    let later = first.runs[0].run.updated_at + chrono::Duration::minutes(5);
+    hub.update(|org| {
+        let run = org.repos[0].runs.iter_mut().find(|r| r.id == id).unwrap();
+        run.updated_at = later;
+    });
+    let changed = client.run_window(&repo, None).await.unwrap();
+    assert_eq!(changed.runs.iter().find(|r| r.run.id == id).map(|r| r.run.updated_at), Some(later));
+    assert_eq!(hub.requests(&format!("304 {RUNS_ENDPOINT}")), 1);
+}
