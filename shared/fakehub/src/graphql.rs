@@ -17,12 +17,25 @@ use crate::model::*;
 pub struct Answer {
     pub operation: String,
     pub body: Json,
+    /// Positions (in the `nulls` given) of the null nodes this answer held.
+    pub nulled: Vec<usize>,
 }
 
-/// Precomputed orderings the connections need.
+/// Precomputed orderings and lookups the connections need.
 pub struct Index {
     /// Per repository: pull request positions, newest-updated first.
     pub pulls_by_update: Vec<Vec<usize>>,
+    /// Workflow run id: (repository position, run position).
+    pub runs_by_id: HashMap<i64, (usize, usize)>,
+}
+
+/// An item that comes back as `null` in its connection's `nodes` (and its
+/// edge's `node`), with a `FORBIDDEN` error, as GitHub answers for an item the
+/// token may not see (see `FakeHub::null_node`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NullNode {
+    /// Pull request `number` of repository `repo` (`owner/name`).
+    Pull { repo: String, number: u64 },
 }
 
 impl Index {
@@ -39,18 +52,33 @@ impl Index {
                 idx
             })
             .collect();
-        Self { pulls_by_update }
+        let runs_by_id = org
+            .repos
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.runs.iter().enumerate().map(move |(k, w)| (w.id, (i, k))))
+            .collect();
+        Self { pulls_by_update, runs_by_id }
     }
 }
 
-/// Execute `query` with `variables`; `budget` is (limit, remaining, reset) for `rateLimit`.
-pub fn execute(org: &Org, index: &Index, query: &str, variables: &Json, budget: (u64, u64, Time)) -> Answer {
+/// Execute `query` with `variables`; `budget` is (limit, remaining, reset) for
+/// `rateLimit`; the items `nulls` names come back as `null` with an error.
+pub fn execute(
+    org: &Org,
+    index: &Index,
+    query: &str,
+    variables: &Json,
+    budget: (u64, u64, Time),
+    nulls: &[NullNode],
+) -> Answer {
     let doc: Document<String> = match graphql_parser::parse_query(query) {
         Ok(d) => d,
         Err(e) => {
             return Answer {
                 operation: "invalid".into(),
                 body: json!({ "errors": [{ "message": format!("Parse error: {e}") }] }),
+                nulled: Vec::new(),
             };
         }
     };
@@ -65,7 +93,11 @@ pub fn execute(org: &Org, index: &Index, query: &str, variables: &Json, budget: 
         }
     }
     let Some(op) = operation else {
-        return Answer { operation: "none".into(), body: json!({ "errors": [{ "message": "No operation" }] }) };
+        return Answer {
+            operation: "none".into(),
+            body: json!({ "errors": [{ "message": "No operation" }] }),
+            nulled: Vec::new(),
+        };
     };
     let (name, selection, var_defs) = match op {
         OperationDefinition::Query(q) => (q.name.clone(), &q.selection_set, &q.variable_definitions),
@@ -74,6 +106,7 @@ pub fn execute(org: &Org, index: &Index, query: &str, variables: &Json, budget: 
             return Answer {
                 operation: "mutation".into(),
                 body: json!({ "errors": [{ "message": "The fake serves queries only" }] }),
+                nulled: Vec::new(),
             };
         }
     };
@@ -85,7 +118,7 @@ pub fn execute(org: &Org, index: &Index, query: &str, variables: &Json, budget: 
             vars.insert(d.name.clone(), to_json(default, &Map::new()));
         }
     }
-    let mut exec = Exec { org, index, vars, fragments, errors: Vec::new(), budget };
+    let mut exec = Exec { org, index, vars, fragments, errors: Vec::new(), budget, nulls, nulled: Vec::new() };
     let data = exec.selection(&Obj::Query, selection, &mut Vec::new());
     let operation = name.unwrap_or_else(|| "anonymous".into());
     let body = match data {
@@ -93,7 +126,10 @@ pub fn execute(org: &Org, index: &Index, query: &str, variables: &Json, budget: 
         Ok(data) => json!({ "data": data, "errors": exec.errors }),
         Err(message) => json!({ "errors": [{ "message": message }] }),
     };
-    Answer { operation, body }
+    let mut nulled = exec.nulled;
+    nulled.sort_unstable();
+    nulled.dedup();
+    Answer { operation, body, nulled }
 }
 
 #[derive(Clone)]
@@ -102,16 +138,35 @@ enum Obj<'a> {
     RateLimit,
     Org,
     Repo(usize),
-    Pull(&'a Pull),
+    /// A pull request and its repository's position.
+    Pull(usize, &'a Pull),
     Review(&'a Review),
     Team(&'a Team),
     User(&'a str),
-    Ref(&'a Branch),
+    /// A branch and its repository's position.
+    Ref(usize, &'a Branch),
+    /// A commit known by its oid only.
     Commit(&'a str),
+    /// A commit of a repository's default-branch history: (repository, position in `commits`).
+    GitCommit(usize, usize),
+    GitActor(&'a crate::model::Commit),
+    Deployment(usize, &'a Deployment),
+    DeploymentStatus(&'a DeploymentStatus),
+    /// A workflow run: (repository, the run).
+    Run(usize, &'a WorkflowRun),
+    CheckSuite(usize, &'a WorkflowRun),
+    CheckRun(&'a WorkflowJob),
+    /// An id that resolves to nothing: `null` in a list, with this error (type, message).
+    Unresolved(&'static str, String),
     Label(&'a str),
     ReviewRequest(Reviewer<'a>),
     Conn(Conn<'a>),
-    PageInfo { has_next: bool, has_previous: bool, start: Option<String>, end: Option<String> },
+    PageInfo {
+        has_next: bool,
+        has_previous: bool,
+        start: Option<String>,
+        end: Option<String>,
+    },
     Edge(Box<Obj<'a>>, String),
 }
 
@@ -147,6 +202,32 @@ fn decode_cursor(c: &str) -> Option<usize> {
     String::from_utf8(raw).ok()?.strip_prefix("cursor:v2:")?.parse().ok()
 }
 
+/// GraphQL's `CheckStatusState` of a run's or job's REST status.
+fn check_status(status: &str) -> &'static str {
+    match status {
+        "completed" => "COMPLETED",
+        "in_progress" => "IN_PROGRESS",
+        "waiting" => "WAITING",
+        "pending" => "PENDING",
+        "requested" => "REQUESTED",
+        _ => "QUEUED",
+    }
+}
+
+/// GraphQL's `DeploymentState`, from the newest status.
+fn deployment_state(d: &Deployment) -> &'static str {
+    match d.latest_status().map(|s| s.state.as_str()) {
+        None => "PENDING",
+        Some("success") => "ACTIVE",
+        Some("failure") => "FAILURE",
+        Some("error") => "ERROR",
+        Some("inactive") => "INACTIVE",
+        Some("in_progress") => "IN_PROGRESS",
+        Some("queued") => "QUEUED",
+        Some(_) => "PENDING",
+    }
+}
+
 fn time(t: Time) -> Json {
     json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
@@ -172,6 +253,8 @@ struct Exec<'a> {
     fragments: HashMap<&'a str, &'a FragmentDefinition<'a, String>>,
     errors: Vec<Json>,
     budget: (u64, u64, Time),
+    nulls: &'a [NullNode],
+    nulled: Vec<usize>,
 }
 
 impl<'a> Obj<'a> {
@@ -182,10 +265,18 @@ impl<'a> Obj<'a> {
             Obj::Org => "Organization",
             Obj::Repo(_) => "Repository",
             Obj::Pull(..) => "PullRequest",
+            Obj::GitCommit(..) => "Commit",
+            Obj::GitActor(_) => "GitActor",
+            Obj::Deployment(..) => "Deployment",
+            Obj::DeploymentStatus(_) => "DeploymentStatus",
+            Obj::Run(..) => "WorkflowRun",
+            Obj::CheckSuite(..) => "CheckSuite",
+            Obj::CheckRun(_) => "CheckRun",
+            Obj::Unresolved(..) => "Unresolved",
             Obj::Review(_) => "PullRequestReview",
             Obj::Team(_) => "Team",
             Obj::User(_) => "User",
-            Obj::Ref(_) => "Ref",
+            Obj::Ref(..) => "Ref",
             Obj::Commit(_) => "Commit",
             Obj::Label(_) => "Label",
             Obj::ReviewRequest(_) => "ReviewRequest",
@@ -200,12 +291,22 @@ impl<'a> Obj<'a> {
         let t = self.typename();
         t == cond
             || match cond {
-                "Node" => {
-                    !matches!(self, Obj::Query | Obj::RateLimit | Obj::Conn(_) | Obj::PageInfo { .. } | Obj::Edge(..))
-                }
+                "Node" => !matches!(
+                    self,
+                    Obj::Query
+                        | Obj::RateLimit
+                        | Obj::Conn(_)
+                        | Obj::PageInfo { .. }
+                        | Obj::Edge(..)
+                        | Obj::GitActor(_)
+                        | Obj::Unresolved(..)
+                ),
                 "Actor" | "RequestedReviewer" => matches!(self, Obj::User(_) | Obj::Team(_)),
-                "GitObject" => matches!(self, Obj::Commit(_)),
-                "UniformResourceLocatable" | "RepositoryInfo" => matches!(self, Obj::Repo(_) | Obj::Pull(..)),
+                "GitObject" => matches!(self, Obj::Commit(_) | Obj::GitCommit(..)),
+                "UniformResourceLocatable" => {
+                    matches!(self, Obj::Repo(_) | Obj::Pull(..) | Obj::GitCommit(..) | Obj::Run(..) | Obj::CheckRun(_))
+                }
+                "RepositoryInfo" => matches!(self, Obj::Repo(_) | Obj::Pull(..)),
                 _ => false,
             }
     }
@@ -216,7 +317,7 @@ impl<'a> Exec<'a> {
         &mut self,
         obj: &Obj<'a>,
         set: &'a SelectionSet<'a, String>,
-        path: &mut Vec<String>,
+        path: &mut Vec<Json>,
     ) -> Result<Json, String> {
         let mut out = Map::new();
         self.fill(obj, set, path, &mut out)?;
@@ -227,24 +328,33 @@ impl<'a> Exec<'a> {
         &mut self,
         obj: &Obj<'a>,
         set: &'a SelectionSet<'a, String>,
-        path: &mut Vec<String>,
+        path: &mut Vec<Json>,
         out: &mut Map<String, Json>,
     ) -> Result<(), String> {
         for item in &set.items {
             match item {
                 Selection::Field(f) => {
                     let key = f.alias.clone().unwrap_or_else(|| f.name.clone());
-                    path.push(key.clone());
+                    path.push(json!(key));
                     let value = if f.name == "__typename" {
                         json!(obj.typename())
                     } else {
                         match self.field(obj, f, path)? {
                             Out::Json(v) => v,
-                            Out::Obj(o) => self.selection(&o, &f.selection_set, path)?,
+                            Out::Obj(o) => match self.withheld(&o) {
+                                Some((kind, message)) => self.null_with_error(path, kind, message),
+                                None => self.selection(&o, &f.selection_set, path)?,
+                            },
                             Out::List(list) => {
                                 let mut arr = Vec::with_capacity(list.len());
-                                for o in &list {
-                                    arr.push(self.selection(o, &f.selection_set, path)?);
+                                for (k, o) in list.iter().enumerate() {
+                                    path.push(json!(k));
+                                    let item = match self.withheld(o) {
+                                        Some((kind, message)) => self.null_with_error(path, kind, message),
+                                        None => self.selection(o, &f.selection_set, path)?,
+                                    };
+                                    path.pop();
+                                    arr.push(item);
                                 }
                                 Json::Array(arr)
                             }
@@ -285,9 +395,84 @@ impl<'a> Exec<'a> {
         self.arg(f, name).as_str().map(str::to_owned)
     }
 
-    fn not_found(&mut self, path: &[String], message: String) -> Out<'a> {
-        self.errors.push(json!({ "type": "NOT_FOUND", "path": path, "locations": [], "message": message }));
-        Out::Json(Json::Null)
+    /// A `DateTime` or `GitTimestamp` argument (ISO 8601, or a date).
+    fn time_arg(&self, f: &Field<'a, String>, name: &str) -> Result<Option<Time>, String> {
+        let Some(raw) = self.str_arg(f, name) else { return Ok(None) };
+        chrono::DateTime::parse_from_rfc3339(&raw)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .or_else(|_| {
+                chrono::NaiveDate::parse_from_str(&raw, "%Y-%m-%d")
+                    .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+            })
+            .map(Some)
+            .map_err(|_| format!("Argument '{name}' on Field '{}' has an invalid value ({raw:?}).", f.name))
+    }
+
+    /// The node an id names: workflow runs (`WFR_<id>`).
+    fn node(&self, id: &str) -> Option<Obj<'a>> {
+        let org = self.org;
+        let run_id: i64 = id.strip_prefix("WFR_")?.parse().ok()?;
+        let &(i, k) = self.index.runs_by_id.get(&run_id)?;
+        Some(Obj::Run(i, org.repos.get(i)?.runs.get(k)?))
+    }
+
+    /// The jobs of `run` a `checkRuns(filterBy:)` keeps (no filter: the latest attempt's).
+    fn check_runs(&self, f: &Field<'a, String>, run: &'a WorkflowRun) -> Result<Vec<&'a WorkflowJob>, String> {
+        let filter = self.arg(f, "filterBy");
+        let latest = match filter["checkType"].as_str() {
+            None | Some("LATEST") => true,
+            Some("ALL") => false,
+            Some(other) => return Err(format!("Argument 'checkType' has an invalid value ({other}).")),
+        };
+        let strings = |key: &str| -> Option<Vec<String>> {
+            match &filter[key] {
+                Json::Array(a) => Some(a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()),
+                Json::String(s) => Some(vec![s.clone()]),
+                _ => None,
+            }
+        };
+        // `statuses` overrides `status`.
+        let statuses = strings("statuses").or_else(|| strings("status"));
+        let conclusions = strings("conclusions");
+        let check_name = filter["checkName"].as_str();
+        Ok(run
+            .jobs
+            .iter()
+            .filter(|j| !latest || j.run_attempt == run.run_attempt)
+            .filter(|j| statuses.as_ref().is_none_or(|s| s.iter().any(|s| s == check_status(&j.status))))
+            .filter(|j| {
+                conclusions.as_ref().is_none_or(|c| {
+                    j.conclusion.as_deref().is_some_and(|jc| c.iter().any(|c| c.eq_ignore_ascii_case(jc)))
+                })
+            })
+            .filter(|j| check_name.is_none_or(|n| n == j.name))
+            .collect())
+    }
+
+    fn not_found(&mut self, path: &[Json], message: String) -> Out<'a> {
+        Out::Json(self.null_with_error(path, "NOT_FOUND", message))
+    }
+
+    fn null_with_error(&mut self, path: &[Json], kind: &str, message: String) -> Json {
+        self.errors.push(json!({ "type": kind, "path": path, "locations": [], "message": message }));
+        Json::Null
+    }
+
+    /// Whether an item of a list (or an edge's node) comes back as `null`, and the error that says why:
+    /// an id that resolves to nothing, or an item made a null node.
+    fn withheld(&mut self, o: &Obj<'a>) -> Option<(&'static str, String)> {
+        match o {
+            Obj::Unresolved(kind, message) => Some((kind, message.clone())),
+            Obj::Pull(i, p) => {
+                let repo = &self.org.repos[*i];
+                let k = self.nulls.iter().position(
+                    |n| matches!(n, NullNode::Pull { repo: r, number } if *number == p.number && r.eq_ignore_ascii_case(&repo.full_name())),
+                )?;
+                self.nulled.push(k);
+                Some(("FORBIDDEN", "Resource not accessible by integration".to_owned()))
+            }
+            _ => None,
+        }
     }
 
     /// A connection over `items` paginated by `first`/`after`.
@@ -327,7 +512,7 @@ impl<'a> Exec<'a> {
         Ok(Out::Obj(Obj::Conn(Conn { typename, total, offset: start, items: page, has_next: end < total })))
     }
 
-    fn field(&mut self, obj: &Obj<'a>, f: &'a Field<'a, String>, path: &[String]) -> Result<Out<'a>, String> {
+    fn field(&mut self, obj: &Obj<'a>, f: &'a Field<'a, String>, path: &[Json]) -> Result<Out<'a>, String> {
         let org = self.org;
         let name = f.name.as_str();
         let unknown = || Err(format!("Field '{name}' doesn't exist on type '{}'", obj.typename()));
@@ -358,6 +543,41 @@ impl<'a> Exec<'a> {
                     }
                 }
                 "rateLimit" => Out::Obj(Obj::RateLimit),
+                "nodes" => {
+                    let ids = match self.arg(f, "ids") {
+                        Json::Array(ids) => ids,
+                        _ => {
+                            return Err(
+                                "Argument 'ids' on Field 'nodes' has an invalid value. Expected type '[ID!]!'.".into()
+                            );
+                        }
+                    };
+                    if ids.len() > 100 {
+                        return Err(format!("You may not request more than 100 nodes at once ({} asked).", ids.len()));
+                    }
+                    let items = ids
+                        .iter()
+                        .map(|id| {
+                            let id = id.as_str().unwrap_or_default();
+                            self.node(id).unwrap_or_else(|| {
+                                Obj::Unresolved(
+                                    "NOT_FOUND",
+                                    format!("Could not resolve to a node with the global id of '{id}'"),
+                                )
+                            })
+                        })
+                        .collect();
+                    Out::List(items)
+                }
+                "node" => {
+                    let id = self.str_arg(f, "id").unwrap_or_default();
+                    match self.node(&id) {
+                        Some(o) => Out::Obj(o),
+                        None => {
+                            self.not_found(path, format!("Could not resolve to a node with the global id of '{id}'"))
+                        }
+                    }
+                }
                 _ => return unknown(),
             },
             Obj::RateLimit => {
@@ -389,7 +609,18 @@ impl<'a> Exec<'a> {
                 }
                 "repositories" => {
                     let mut repos: Vec<usize> = (0..org.repos.len()).collect();
-                    repos.sort_by(|&a, &b| org.repos[a].name.cmp(&org.repos[b].name));
+                    let order = self.arg(f, "orderBy");
+                    let r = |k: usize| &org.repos[k];
+                    match order["field"].as_str() {
+                        None | Some("NAME") => repos.sort_by(|&a, &b| r(a).name.cmp(&r(b).name)),
+                        Some("CREATED_AT") => repos.sort_by_key(|&k| (r(k).created_at, r(k).id)),
+                        Some("PUSHED_AT") => repos.sort_by_key(|&k| (r(k).pushed_at, r(k).id)),
+                        Some("UPDATED_AT") => repos.sort_by_key(|&k| (r(k).updated_at, r(k).id)),
+                        Some(other) => return Err(format!("the fake does not order repositories by {other}")),
+                    }
+                    if order["direction"].as_str() == Some("DESC") {
+                        repos.reverse();
+                    }
                     return self.connection(f, "RepositoryConnection", repos.into_iter().map(Obj::Repo).collect());
                 }
                 "membersWithRole" => {
@@ -412,9 +643,40 @@ impl<'a> Exec<'a> {
                     "updatedAt" => Out::Json(time(repo.updated_at)),
                     "createdAt" => Out::Json(time(repo.created_at)),
                     "defaultBranchRef" => match repo.branches.iter().find(|b| b.name == repo.default_branch) {
-                        Some(b) => Out::Obj(Obj::Ref(b)),
+                        Some(b) => Out::Obj(Obj::Ref(*i, b)),
                         None => Out::Json(Json::Null),
                     },
+                    "ref" => {
+                        // A fully qualified name first, then a short one, as GitHub resolves it.
+                        let name = self.str_arg(f, "qualifiedName").unwrap_or_default();
+                        let short = name.strip_prefix("refs/heads/").unwrap_or(&name);
+                        match repo.branches.iter().find(|b| b.name == short) {
+                            Some(b) => Out::Obj(Obj::Ref(*i, b)),
+                            None => Out::Json(Json::Null),
+                        }
+                    }
+                    "deployments" => {
+                        let environments: Vec<String> = match self.arg(f, "environments") {
+                            Json::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
+                            Json::String(s) => vec![s],
+                            _ => Vec::new(),
+                        };
+                        let mut list: Vec<&Deployment> = repo
+                            .deployments
+                            .iter()
+                            .filter(|d| environments.is_empty() || environments.contains(&d.environment))
+                            .collect();
+                        // Oldest first unless asked otherwise.
+                        list.sort_by_key(|d| (d.created_at, d.id));
+                        let order = self.arg(f, "orderBy");
+                        match (order["field"].as_str(), order["direction"].as_str()) {
+                            (None, _) | (Some("CREATED_AT"), Some("ASC")) => {}
+                            (Some("CREATED_AT"), Some("DESC")) => list.reverse(),
+                            other => return Err(format!("the fake does not order deployments by {other:?}")),
+                        }
+                        let items = list.into_iter().map(|d| Obj::Deployment(*i, d)).collect();
+                        return self.connection(f, "DeploymentConnection", items);
+                    }
                     "refs" => {
                         let prefix = self.str_arg(f, "refPrefix").unwrap_or_default();
                         if prefix != "refs/heads/" {
@@ -422,12 +684,13 @@ impl<'a> Exec<'a> {
                         }
                         let mut branches: Vec<&Branch> = repo.branches.iter().collect();
                         branches.sort_by(|a, b| a.name.cmp(&b.name));
-                        return self.connection(f, "RefConnection", branches.into_iter().map(Obj::Ref).collect());
+                        let items = branches.into_iter().map(|b| Obj::Ref(*i, b)).collect();
+                        return self.connection(f, "RefConnection", items);
                     }
                     "pullRequest" => {
                         let n = self.arg(f, "number").as_u64().unwrap_or_default();
                         match repo.pulls.iter().find(|p| p.number == n) {
-                            Some(p) => Out::Obj(Obj::Pull(p)),
+                            Some(p) => Out::Obj(Obj::Pull(*i, p)),
                             None => self
                                 .not_found(path, format!("Could not resolve to a PullRequest with the number of {n}.")),
                         }
@@ -445,9 +708,9 @@ impl<'a> Exec<'a> {
                                 .iter()
                                 .map(|&k| &repo.pulls[k])
                                 .filter(|p| keep(p))
-                                .map(Obj::Pull)
+                                .map(|p| Obj::Pull(*i, p))
                                 .collect(),
-                            (None, _) => repo.pulls.iter().filter(|p| keep(p)).map(Obj::Pull).collect(),
+                            (None, _) => repo.pulls.iter().filter(|p| keep(p)).map(|p| Obj::Pull(*i, p)).collect(),
                             other => return Err(format!("the fake does not order pull requests by {other:?}")),
                         };
                         return self.connection(f, "PullRequestConnection", items);
@@ -455,7 +718,7 @@ impl<'a> Exec<'a> {
                     _ => return unknown(),
                 }
             }
-            Obj::Pull(p) => Out::Json(match name {
+            Obj::Pull(_, p) => Out::Json(match name {
                 "databaseId" => json!(p.id),
                 "id" => json!(format!("PR_{}", p.id)),
                 "number" => json!(p.number),
@@ -532,16 +795,142 @@ impl<'a> Exec<'a> {
                 "login" => Out::Json(json!(login)),
                 _ => return unknown(),
             },
-            Obj::Ref(b) => match name {
+            Obj::Ref(i, b) => match name {
                 "name" => Out::Json(json!(b.name)),
                 "prefix" => Out::Json(json!("refs/heads/")),
-                "target" => Out::Obj(Obj::Commit(&b.head_sha)),
+                "id" => Out::Json(json!(format!("REF_{}_{}", org.repos[*i].id, b.name))),
+                // The default branch's head is the newest commit of its history.
+                "target" => match org.repos[*i].commits.iter().rposition(|c| c.sha == b.head_sha) {
+                    Some(k) => Out::Obj(Obj::GitCommit(*i, k)),
+                    None => Out::Obj(Obj::Commit(&b.head_sha)),
+                },
                 _ => return unknown(),
             },
             Obj::Commit(oid) => match name {
                 "oid" => Out::Json(json!(oid)),
+                "history" => {
+                    return Err("the fake serves `history` on the default branch's commits only".into());
+                }
                 _ => return unknown(),
             },
+            Obj::GitCommit(i, k) => {
+                let repo = &org.repos[*i];
+                let c = &repo.commits[*k];
+                Out::Json(match name {
+                    "oid" => json!(c.sha),
+                    "abbreviatedOid" => json!(c.sha.get(..7).unwrap_or(&c.sha)),
+                    "id" => json!(format!("C_{}", c.sha)),
+                    "message" => json!(c.message),
+                    "messageHeadline" => json!(c.message.lines().next().unwrap_or_default()),
+                    "messageBody" => json!(c.message.split_once("\n\n").map(|(_, body)| body).unwrap_or_default()),
+                    "committedDate" | "authoredDate" => time(c.committed_at),
+                    "url" => json!(format!("https://github.com/{}/commit/{}", repo.full_name(), c.sha)),
+                    "author" | "committer" => return Ok(Out::Obj(Obj::GitActor(c))),
+                    "history" => {
+                        let since = self.time_arg(f, "since")?;
+                        let until = self.time_arg(f, "until")?;
+                        // Reachable from this commit, newest first, as `git log` lists them.
+                        let items = (0..=*k)
+                            .rev()
+                            .filter(|&n| {
+                                let t = repo.commits[n].committed_at;
+                                since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u)
+                            })
+                            .map(|n| Obj::GitCommit(*i, n))
+                            .collect();
+                        return self.connection(f, "CommitHistoryConnection", items);
+                    }
+                    _ => return unknown(),
+                })
+            }
+            Obj::GitActor(c) => match name {
+                "name" => Out::Json(json!(c.author_name)),
+                "email" => Out::Json(json!(format!(
+                    "{}@users.noreply.github.com",
+                    c.author_login.as_deref().unwrap_or("guest")
+                ))),
+                "date" => Out::Json(time(c.committed_at)),
+                "user" => match &c.author_login {
+                    Some(login) => Out::Obj(Obj::User(login)),
+                    None => Out::Json(Json::Null),
+                },
+                _ => return unknown(),
+            },
+            Obj::Deployment(i, d) => match name {
+                "databaseId" => Out::Json(json!(d.id)),
+                "id" => Out::Json(json!(d.node_id)),
+                "createdAt" => Out::Json(time(d.created_at)),
+                "updatedAt" => Out::Json(time(d.updated_at)),
+                "environment" | "latestEnvironment" | "originalEnvironment" => Out::Json(json!(d.environment)),
+                "task" => Out::Json(json!(d.task)),
+                "commitOid" => Out::Json(json!(d.sha)),
+                "description" => Out::Json(Json::Null),
+                "payload" => Out::Json(json!("{}")),
+                "creator" => Out::Obj(Obj::User(&d.creator)),
+                "state" => Out::Json(json!(deployment_state(d))),
+                "ref" => match org.repos[*i].branches.iter().find(|b| b.name == d.git_ref) {
+                    Some(b) => Out::Obj(Obj::Ref(*i, b)),
+                    None => Out::Json(Json::Null),
+                },
+                "latestStatus" => match d.latest_status() {
+                    Some(st) => Out::Obj(Obj::DeploymentStatus(st)),
+                    None => Out::Json(Json::Null),
+                },
+                "statuses" => {
+                    // Newest first, as REST lists them.
+                    let items = d.statuses.iter().rev().map(Obj::DeploymentStatus).collect();
+                    return self.connection(f, "DeploymentStatusConnection", items);
+                }
+                _ => return unknown(),
+            },
+            Obj::DeploymentStatus(st) => Out::Json(match name {
+                "id" => json!(st.node_id),
+                "state" => json!(st.state.to_ascii_uppercase()),
+                "environment" => json!(st.environment),
+                "createdAt" => time(st.created_at),
+                "updatedAt" => time(st.updated_at),
+                "description" => json!(""),
+                "logUrl" | "environmentUrl" => Json::Null,
+                "creator" => return Ok(Out::Obj(Obj::User(&st.creator))),
+                _ => return unknown(),
+            }),
+            Obj::Run(i, run) => Out::Json(match name {
+                "databaseId" => json!(run.id),
+                "id" => json!(run.node_id),
+                "runNumber" => json!(run.run_number),
+                "event" => json!(run.event),
+                "createdAt" => time(run.created_at),
+                "updatedAt" => time(run.updated_at),
+                "resourcePath" => json!(format!("/{}/actions/runs/{}", org.repos[*i].full_name(), run.id)),
+                "url" => json!(format!("https://github.com/{}/actions/runs/{}", org.repos[*i].full_name(), run.id)),
+                "checkSuite" => return Ok(Out::Obj(Obj::CheckSuite(*i, run))),
+                _ => return unknown(),
+            }),
+            Obj::CheckSuite(i, run) => Out::Json(match name {
+                "databaseId" => json!(run.id + 1),
+                "id" => json!(format!("CS_{}", run.id + 1)),
+                "status" => json!(check_status(&run.status)),
+                "conclusion" => json!(run.conclusion.as_deref().map(str::to_ascii_uppercase)),
+                "createdAt" => time(run.created_at),
+                "updatedAt" => time(run.updated_at),
+                "workflowRun" => return Ok(Out::Obj(Obj::Run(*i, run))),
+                "checkRuns" => {
+                    let items = self.check_runs(f, run)?.into_iter().map(Obj::CheckRun).collect();
+                    return self.connection(f, "CheckRunConnection", items);
+                }
+                _ => return unknown(),
+            }),
+            Obj::CheckRun(j) => Out::Json(match name {
+                "databaseId" => json!(j.id),
+                "id" => json!(j.node_id),
+                "name" => json!(j.name),
+                "status" => json!(check_status(&j.status)),
+                "conclusion" => json!(j.conclusion.as_deref().map(str::to_ascii_uppercase)),
+                "startedAt" => time(j.started_at),
+                "completedAt" => j.completed_at.map(time).unwrap_or(Json::Null),
+                _ => return unknown(),
+            }),
+            Obj::Unresolved(..) => return unknown(),
             Obj::Label(l) => match name {
                 "name" => Out::Json(json!(l)),
                 _ => return unknown(),
@@ -585,6 +974,7 @@ impl<'a> Exec<'a> {
                 _ => return unknown(),
             }),
             Obj::Edge(node, c) => match name {
+                // A withheld node comes back null, like the list's item.
                 "node" => Out::Obj((**node).clone()),
                 "cursor" => Out::Json(json!(c)),
                 _ => return unknown(),
@@ -598,7 +988,7 @@ mod tests {
     use super::*;
 
     fn run(org: &Org, q: &str, vars: Json) -> Json {
-        execute(org, &Index::new(org), q, &vars, (5000, 5000, chrono::Utc::now())).body
+        execute(org, &Index::new(org), q, &vars, (5000, 5000, chrono::Utc::now()), &[]).body
     }
 
     #[test]

@@ -38,6 +38,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::oneshot;
 
+pub use graphql::NullNode;
 pub use model::*;
 pub use webhooks::{Event, OVERSIZED_BODY_BYTES};
 
@@ -244,6 +245,8 @@ pub(crate) struct State {
     pub buckets: Mutex<BTreeMap<&'static str, Bucket>>,
     pub faults: Mutex<FaultState>,
     pub deliveries: Mutex<Vec<Delivery>>,
+    /// Items GraphQL answers as `null`, and for how many more requests that hold them.
+    pub null_nodes: Mutex<Vec<(graphql::NullNode, usize)>>,
     /// Installation tokens minted, with their expiry.
     pub installation_tokens: Mutex<Vec<(String, Time)>>,
     /// The secret of the last `send_webhooks`, for redeliveries.
@@ -366,6 +369,7 @@ impl FakeHub {
             buckets: Mutex::default(),
             faults: Mutex::new(faults),
             deliveries: Mutex::default(),
+            null_nodes: Mutex::default(),
             installation_tokens: Mutex::default(),
             secret: Mutex::new(WebhookSpec::default().secret),
             next_delivery: AtomicU64::new(90_000_001),
@@ -469,6 +473,20 @@ impl FakeHub {
         let mut f = self.state.faults.lock().expect("fault lock");
         f.rng = fastrand::Rng::with_seed(faults.seed);
         f.faults = faults;
+    }
+
+    /// Make `node` come back as `null` (with a `FORBIDDEN` error whose path
+    /// points at it) wherever GraphQL would return it (a connection's `nodes`,
+    /// an edge's `node`, a field) in the next `times` GraphQL requests that
+    /// would hold it; then it comes back normally. Calling again for the same
+    /// node adds to its count.
+    pub fn null_node(&self, node: NullNode, times: usize) {
+        let mut nulls = self.state.null_nodes.lock().expect("null node lock");
+        match nulls.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, left)) => *left += times,
+            None if times > 0 => nulls.push((node, times)),
+            None => {}
+        }
     }
 
     /// Spend the rest of the budget of `resource` (`core` or `graphql`) now.

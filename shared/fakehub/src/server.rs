@@ -265,13 +265,23 @@ async fn graphql(AxState(st): St, Json(req): Json<GraphqlRequest>) -> Response {
         buckets.get("graphql").map(|b| (b.remaining, b.reset_at)).unwrap_or((st.config.rate_limit.limit, Utc::now()))
     };
     let world = st.world();
-    let answer = crate::graphql::execute(
-        &world.org,
-        &world.index,
-        &req.query,
-        &req.variables,
-        (st.config.rate_limit.limit, remaining, reset),
-    );
+    let budget = (st.config.rate_limit.limit, remaining, reset);
+    let answer = {
+        // Null nodes are spent by the requests that hold them, one request at a time.
+        let mut nulls = st.null_nodes.lock().expect("null node lock");
+        if nulls.is_empty() {
+            drop(nulls);
+            crate::graphql::execute(&world.org, &world.index, &req.query, &req.variables, budget, &[])
+        } else {
+            let active: Vec<crate::graphql::NullNode> = nulls.iter().map(|(n, _)| n.clone()).collect();
+            let answer = crate::graphql::execute(&world.org, &world.index, &req.query, &req.variables, budget, &active);
+            for &k in &answer.nulled {
+                nulls[k].1 = nulls[k].1.saturating_sub(1);
+            }
+            nulls.retain(|(_, times)| *times > 0);
+            answer
+        }
+    };
     st.count(format!("graphql {}", answer.operation));
     Json(answer.body).into_response()
 }

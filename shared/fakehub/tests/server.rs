@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use octoscope_fakehub::{FakeHub, Fault, HubConfig, OrgSpec, RateLimit, WebhookSpec};
+use octoscope_fakehub::{FakeHub, Fault, HubConfig, NullNode, OrgSpec, RateLimit, WebhookSpec};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -405,4 +405,223 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+async fn graphql_vars(hub: &FakeHub, query: &str, variables: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/graphql", hub.url))
+        .bearer_auth(hub.token())
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn graphql_deployments_page_newest_first_with_their_latest_status() {
+    // GIVEN a repository with 9 deployments
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, deployments: 9, ..OrgSpec::default() }).await.unwrap();
+    let truth = hub.org().repos[0].clone();
+    let q = "query D($after: String) { repository(owner: \"octo-org\", name: \"repo-0\") {
+               deployments(first: 4, after: $after, orderBy: {field: CREATED_AT, direction: DESC}) {
+                 totalCount nodes { databaseId createdAt latestStatus { state createdAt updatedAt } }
+                 pageInfo { hasNextPage endCursor } } } }";
+    // WHEN they are walked 4 per page
+    let (mut after, mut got, mut pages) = (Value::Null, Vec::new(), 0);
+    loop {
+        let out = graphql_vars(&hub, q, json!({ "after": after })).await;
+        let conn = &out["data"]["repository"]["deployments"];
+        assert_eq!(conn["totalCount"], 9, "{out}");
+        got.extend(conn["nodes"].as_array().unwrap().clone());
+        pages += 1;
+        if conn["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    // THEN each comes once, newest first, its latest status in GitHub's upper case (null without one)
+    assert_eq!((got.len(), pages), (9, 3));
+    let mut want = truth.deployments.clone();
+    want.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g["databaseId"], w.id);
+        assert_eq!(g["createdAt"], ts(w.created_at));
+        match w.latest_status() {
+            Some(s) => {
+                assert_eq!(g["latestStatus"]["state"], s.state.to_ascii_uppercase());
+                assert_eq!(g["latestStatus"]["createdAt"], ts(s.created_at));
+                assert_eq!(g["latestStatus"]["updatedAt"], ts(s.updated_at));
+            }
+            None => assert_eq!(g["latestStatus"], Value::Null),
+        }
+    }
+    // AND ascending order is the reverse
+    let asc = graphql(&hub, "{ repository(owner: \"octo-org\", name: \"repo-0\") { deployments(first: 100, orderBy: {field: CREATED_AT, direction: ASC}) { nodes { databaseId } } } }")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let asc: Vec<&Value> = asc["data"]["repository"]["deployments"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| &n["databaseId"])
+        .collect();
+    let desc: Vec<&Value> = got.iter().rev().map(|n| &n["databaseId"]).collect();
+    assert_eq!(asc, desc);
+}
+
+#[tokio::test]
+async fn graphql_history_counts_and_pages_the_default_branch_since_a_time() {
+    // GIVEN a repository whose default branch has 30 commits, and a time on the 11th newest
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, commits: 30, ..OrgSpec::default() }).await.unwrap();
+    let truth = hub.org().repos[0].clone();
+    let since = truth.commits[truth.commits.len() - 11].committed_at;
+    let want: Vec<_> = truth.commits.iter().rev().filter(|c| c.committed_at >= since).collect();
+    assert!(want.len() >= 11 && want.len() < 30, "{}", want.len());
+    let history = "history(first: 4, after: $after, since: $since) {
+                     totalCount nodes { oid message committedDate author { name user { login } } }
+                     pageInfo { hasNextPage endCursor } }";
+    for via in [
+        format!("defaultBranchRef {{ name target {{ ... on Commit {{ {history} }} }} }}"),
+        format!("ref(qualifiedName: \"refs/heads/main\") {{ name target {{ ... on Commit {{ {history} }} }} }}"),
+    ] {
+        let q = format!(
+            "query H($after: String, $since: GitTimestamp) {{ repository(owner: \"octo-org\", name: \"repo-0\") {{ b: {via} }} }}"
+        );
+        // WHEN the history since that time is walked 4 per page
+        let (mut after, mut got) = (Value::Null, Vec::new());
+        loop {
+            let out = graphql_vars(&hub, &q, json!({ "after": after, "since": ts(since) })).await;
+            let conn = &out["data"]["repository"]["b"]["target"]["history"];
+            // THEN the total counts the commits since then, and the pages hold them newest first
+            assert_eq!(conn["totalCount"], want.len(), "{out}");
+            got.extend(conn["nodes"].as_array().unwrap().clone());
+            if conn["pageInfo"]["hasNextPage"] != true {
+                break;
+            }
+            after = conn["pageInfo"]["endCursor"].clone();
+        }
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g["oid"], w.sha.as_str());
+            assert_eq!(g["message"], w.message.as_str());
+            assert_eq!(g["committedDate"], ts(w.committed_at));
+            assert_eq!(g["author"]["name"], w.author_name.as_str());
+            assert_eq!(
+                g["author"]["user"]["login"],
+                json!(w.author_login),
+                "a commit of an unknown author has no user"
+            );
+        }
+        assert_eq!(got[0]["oid"], truth.branches[0].head_sha.as_str(), "the head first");
+    }
+    // AND without `since` every commit counts, and a missing ref is null
+    let out: Value = graphql(&hub, "{ repository(owner: \"octo-org\", name: \"repo-0\") { defaultBranchRef { target { ... on Commit { history { totalCount } } } } nope: ref(qualifiedName: \"refs/heads/nope\") { name } } }")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(out["data"]["repository"]["defaultBranchRef"]["target"]["history"]["totalCount"], 30, "{out}");
+    assert_eq!(out["data"]["repository"]["nope"], Value::Null);
+}
+
+#[tokio::test]
+async fn graphql_nodes_count_the_jobs_of_workflow_runs_and_null_unknown_ids() {
+    // GIVEN runs in every state, and an id that names nothing
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 40, ..OrgSpec::default() }).await.unwrap();
+    let truth = hub.org().repos[0].clone();
+    let mut ids: Vec<String> = truth.runs.iter().map(|r| r.node_id.clone()).collect();
+    ids.insert(3, "WFR_999".into());
+    let q = "query J($ids: [ID!]!) { nodes(ids: $ids) { __typename ... on WorkflowRun { databaseId checkSuite {
+               all: checkRuns(filterBy: {checkType: ALL}) { totalCount }
+               done: checkRuns(filterBy: {checkType: ALL, status: COMPLETED}) { totalCount } } } } }";
+    // WHEN their job counts are asked in one request
+    let out = graphql_vars(&hub, q, json!({ "ids": ids })).await;
+    let nodes = out["data"]["nodes"].as_array().unwrap();
+    // THEN each run has its jobs and its completed jobs counted, in the order asked
+    assert_eq!(nodes.len(), ids.len());
+    let runs = nodes.iter().enumerate().filter(|(k, _)| *k != 3).map(|(_, n)| n);
+    for (n, run) in runs.zip(&truth.runs) {
+        assert_eq!(n["__typename"], "WorkflowRun");
+        assert_eq!(n["databaseId"], run.id);
+        assert_eq!(n["checkSuite"]["all"]["totalCount"], run.jobs.len());
+        let done = run.jobs.iter().filter(|j| j.status == "completed").count();
+        assert_eq!(n["checkSuite"]["done"]["totalCount"], done);
+    }
+    assert!(truth.runs.iter().any(|r| r.jobs.iter().any(|j| j.status != "completed")), "some jobs unfinished");
+    // AND the unknown id is null, with GitHub's NOT_FOUND error pointing at it
+    assert_eq!(nodes[3], Value::Null);
+    let errors = out["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert_eq!(errors[0]["type"], "NOT_FOUND");
+    assert_eq!(errors[0]["path"], json!(["nodes", 3]));
+    assert_eq!(errors[0]["message"], "Could not resolve to a node with the global id of 'WFR_999'");
+}
+
+#[tokio::test]
+async fn graphql_org_repositories_newest_first_and_review_counts() {
+    // GIVEN an org of 4 repositories, one of them created later
+    let hub = FakeHub::start(OrgSpec { repos: 4, pulls: 5, ..OrgSpec::default() }).await.unwrap();
+    hub.update(|org| org.repos[1].created_at += chrono::Duration::days(3));
+    let (late, pulls) = {
+        let org = hub.org();
+        (org.repos[1].full_name(), org.repos[0].pulls.clone())
+    };
+    // WHEN the org's repositories are asked newest first, with the review counts of a repository's pulls
+    let out: Value = graphql(&hub, "{ organization(login: \"octo-org\") { repositories(first: 2, orderBy: {field: CREATED_AT, direction: DESC}) { totalCount nodes { databaseId nameWithOwner } } }
+                                      repository(owner: \"octo-org\", name: \"repo-0\") { pullRequests(first: 100) { nodes { number reviews { totalCount } } } } }")
+        .await
+        .json()
+        .await
+        .unwrap();
+    // THEN the total counts all, the newest comes first, and each pull request counts its reviews
+    let repos = &out["data"]["organization"]["repositories"];
+    assert_eq!(repos["totalCount"], 4, "{out}");
+    assert_eq!(repos["nodes"][0]["nameWithOwner"], late.as_str());
+    assert_eq!(repos["nodes"].as_array().unwrap().len(), 2);
+    for (n, p) in out["data"]["repository"]["pullRequests"]["nodes"].as_array().unwrap().iter().zip(&pulls) {
+        assert_eq!(
+            (n["number"].as_u64(), n["reviews"]["totalCount"].as_u64()),
+            (Some(p.number), Some(p.reviews.len() as u64))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_null_node_comes_back_null_for_as_many_requests_as_asked() {
+    // GIVEN pull request #3 of repo-0 made a null node for 2 requests
+    let hub = FakeHub::start(small()).await.unwrap();
+    hub.null_node(NullNode::Pull { repo: "octo-org/repo-0".into(), number: 3 }, 2);
+    let q = "{ repository(owner: \"octo-org\", name: \"repo-0\") { pullRequests(first: 100) { nodes { number } edges { node { number } } } } }";
+    let other =
+        "{ repository(owner: \"octo-org\", name: \"repo-1\") { pullRequests(first: 100) { nodes { number } } } }";
+    let nulls = |out: &Value| {
+        out["data"]["repository"]["pullRequests"]["nodes"].as_array().unwrap().iter().filter(|n| n.is_null()).count()
+    };
+    // WHEN a request that does not hold it is made THEN nothing is null and nothing is spent
+    let out: Value = graphql(&hub, other).await.json().await.unwrap();
+    assert_eq!((nulls(&out), out.get("errors")), (0, None));
+    // WHEN the pull requests are read THEN #3 is null in nodes and edges, with FORBIDDEN errors pointing at it
+    for _ in 0..2 {
+        let out: Value = graphql(&hub, q).await.json().await.unwrap();
+        assert_eq!(nulls(&out), 1, "{out}");
+        let pos = 2; // #3 in creation order
+        let conn = &out["data"]["repository"]["pullRequests"];
+        assert_eq!(conn["nodes"][pos], Value::Null);
+        assert_eq!(conn["edges"][pos]["node"], Value::Null);
+        assert_eq!(conn["nodes"][pos + 1]["number"], 4, "the rest is served");
+        let errors = out["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 2);
+        assert!(errors.iter().all(|e| e["type"] == "FORBIDDEN"));
+        assert_eq!(errors[0]["path"], json!(["repository", "pullRequests", "nodes", pos]));
+        assert_eq!(errors[1]["path"], json!(["repository", "pullRequests", "edges", pos, "node"]));
+    }
+    // AND the third time it comes back normally
+    let out: Value = graphql(&hub, q).await.json().await.unwrap();
+    assert_eq!((nulls(&out), out.get("errors")), (0, None), "{out}");
+    assert_eq!(out["data"]["repository"]["pullRequests"]["nodes"][2]["number"], 3);
 }
