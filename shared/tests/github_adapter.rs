@@ -133,10 +133,54 @@ fn requests(repos: &[RepoName]) -> Vec<SnapshotRequest> {
     repos.iter().map(|r| SnapshotRequest::new(r.clone(), None)).collect()
 }
 
+/// The snapshot the truth says GitHub gives of `repo` asked `since` (branch heads sorted).
+fn expected_snapshot(repo: &fake::Repo, since: Option<Timestamp>) -> RepoSnapshot {
+    let mut pulls: Vec<&fake::Pull> = repo.pulls.iter().collect();
+    pulls.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.number.cmp(&a.number)));
+    let listed = &pulls[..pulls.len().min(RECENT_PULLS)];
+    let recent_pulls: Vec<PullMark> = listed
+        .iter()
+        .filter(|p| since.is_none_or(|s| p.updated_at >= s))
+        .map(|p| PullMark { number: p.number, updated_at: p.updated_at, reviews: p.reviews.len() as u64 })
+        .collect();
+    let mut branches: Vec<(String, String)> =
+        repo.branches.iter().map(|b| (b.name.clone(), b.head_sha.clone())).collect();
+    branches.sort();
+    let mut deployments: Vec<&fake::Deployment> = repo.deployments.iter().collect();
+    deployments.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    RepoSnapshot {
+        repo: repo_name(repo),
+        open: repo.count(fake::PullState::Open) as u64,
+        closed: repo.count(fake::PullState::Closed) as u64,
+        merged: repo.count(fake::PullState::Merged) as u64,
+        newest_pr_updated_at: repo.newest_pull_update(),
+        recent_pulls_truncated: pulls.len() > RECENT_PULLS && recent_pulls.len() == RECENT_PULLS,
+        recent_pulls,
+        branches,
+        branches_truncated: false,
+        default_branch: Some(repo.default_branch.clone()),
+        default_branch_commits: Some(
+            repo.commits.iter().filter(|c| since.is_none_or(|s| c.committed_at >= s)).count() as u64
+        ),
+        deployments: repo.deployments.len() as u64,
+        recent_deployments: deployments
+            .iter()
+            .take(RECENT_DEPLOYMENTS)
+            .map(|d| DeploymentMark { id: d.id, latest_state: d.latest_status().map(|s| s.state.clone()) })
+            .collect(),
+    }
+}
+
+fn sorted_branches(mut s: RepoSnapshot) -> RepoSnapshot {
+    s.branches.sort();
+    s
+}
+
 #[tokio::test]
 async fn repository_and_org_snapshots_match_the_ground_truth() {
-    // GIVEN a fake org of 5 repositories and 4 teams
-    let hub = FakeHub::start(OrgSpec { repos: 5, pulls: 120, teams: 4, ..OrgSpec::default() }).await.unwrap();
+    // GIVEN a fake org of 5 repositories (120 pull requests, commits and deployments each) and 4 teams
+    let spec = OrgSpec { repos: 5, pulls: 120, teams: 4, deployments: 25, commits: 30, ..OrgSpec::default() };
+    let hub = FakeHub::start(spec).await.unwrap();
     let client = client_for(&hub, fast_retries()).await;
     let org = hub.org();
     let mut names: Vec<RepoName> = org.repos.iter().map(repo_name).collect();
@@ -146,37 +190,51 @@ async fn repository_and_org_snapshots_match_the_ground_truth() {
     let snaps = client.repo_snapshots(&requests(&names)).await.unwrap();
     let orgs = client.org_snapshots(std::slice::from_ref(&org.login)).await.unwrap();
 
-    // THEN every existing repository's counts, newest update and branch heads are the truth's
+    // THEN every existing repository's counts, recent pull requests with their reviews, branch
+    // heads, default-branch commits and deployments are the truth's
     assert_eq!(snaps.len(), org.repos.len(), "the missing repository is left out, the others are there");
-    for (snap, repo) in snaps.iter().zip(&org.repos) {
-        let mut want_branches: Vec<(String, String)> =
-            repo.branches.iter().map(|b| (b.name.clone(), b.head_sha.clone())).collect();
-        want_branches.sort();
-        let mut got_branches = snap.branches.clone();
-        got_branches.sort();
-        assert_eq!(
-            snap,
-            &RepoSnapshot {
-                repo: repo_name(repo),
-                open: repo.count(fake::PullState::Open) as u64,
-                closed: repo.count(fake::PullState::Closed) as u64,
-                merged: repo.count(fake::PullState::Merged) as u64,
-                newest_pr_updated_at: repo.newest_pull_update(),
-                branches: snap.branches.clone(),
-                branches_truncated: false,
-                default_branch: Some(repo.default_branch.clone()),
-                ..RepoSnapshot::empty(repo_name(repo))
-            }
-        );
-        assert_eq!(got_branches, want_branches);
+    for (snap, repo) in snaps.into_iter().zip(&org.repos) {
+        assert_eq!(sorted_branches(snap), expected_snapshot(repo, None));
     }
-    // AND the teams' member counts are the truth's
+    // AND the teams' member counts, and the organisation's repositories, are the truth's
     let want: BTreeMap<String, u64> = org.teams.iter().map(|t| (t.slug.clone(), t.members.len() as u64)).collect();
     let got: BTreeMap<String, u64> = orgs[0].teams.iter().cloned().collect();
     assert_eq!(got, want);
+    assert_eq!(orgs[0].repos_total, Some(org.repos.len() as u64));
+    let mut newest_repos: Vec<&fake::Repo> = org.repos.iter().collect();
+    newest_repos.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    assert_eq!(orgs[0].recent_repos, newest_repos.iter().map(|r| repo_name(r)).collect::<Vec<_>>());
     // AND one request each was enough
     assert_eq!(hub.requests("graphql RepoSnapshots"), 1);
     assert_eq!(hub.requests("graphql OrgTeams"), 1);
+}
+
+#[tokio::test]
+async fn a_snapshot_since_a_watermark_lists_only_what_changed_since() {
+    // GIVEN repositories and a watermark in the middle of their history
+    let spec = OrgSpec { repos: 3, pulls: 150, deployments: 25, commits: 40, ..OrgSpec::default() };
+    let hub = FakeHub::start(spec).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let org = hub.org();
+    let since = org.repos[0].newest_pull_update().unwrap() - chrono::Duration::days(20);
+    let asked: Vec<SnapshotRequest> = org
+        .repos
+        .iter()
+        .enumerate()
+        .map(|(i, r)| SnapshotRequest::new(repo_name(r), (i != 1).then_some(since)))
+        .collect();
+    // WHEN snapshotted, the second repository never verified
+    let snaps = client.repo_snapshots(&asked).await.unwrap();
+    // THEN each lists the pull requests updated since its own watermark and counts its commits since it
+    for ((snap, repo), req) in snaps.into_iter().zip(&org.repos).zip(&asked) {
+        let want = expected_snapshot(repo, req.since);
+        if req.since.is_some() {
+            assert!(want.recent_pulls.len() < RECENT_PULLS, "the test needs a watermark inside the list");
+            assert!(want.default_branch_commits < Some(repo.commits.len() as u64), "and inside the history");
+        }
+        assert_eq!(sorted_branches(snap), want);
+    }
+    assert_eq!(hub.requests("graphql RepoSnapshots"), 1);
 }
 
 #[tokio::test]
@@ -892,7 +950,10 @@ async fn deployments_since_a_time_come_newest_first_with_every_status() {
     let want_recent: BTreeSet<i64> = repo.deployments.iter().filter(|d| d.created_at >= since).map(|d| d.id).collect();
     assert_eq!(recent.iter().map(|d| d.deployment.id).collect::<BTreeSet<_>>(), want_recent);
     assert_eq!(hub.requests("GET /repos/{owner}/{repo}/deployments"), 1);
-    assert_eq!(hub.requests("GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"), want_recent.len() as u64);
+    assert_eq!(
+        hub.requests("GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
+        want_recent.len() as u64
+    );
 }
 
 #[tokio::test]
@@ -919,4 +980,91 @@ async fn a_repeated_rest_read_is_answered_from_the_cache_with_a_304() {
     let changed = client.run_window(&repo, None).await.unwrap();
     assert_eq!(changed.runs.iter().find(|r| r.run.id == id).map(|r| r.run.updated_at), Some(later));
     assert_eq!(hub.requests(&format!("304 {RUNS_ENDPOINT}")), 1);
+}
+
+#[tokio::test]
+async fn job_counts_are_read_by_node_id_a_hundred_per_request() {
+    // GIVEN 250 runs listed with their node ids, and the id of a run GitHub no longer has
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 250, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[0];
+    let mut ids: Vec<String> = repo.runs.iter().map(|r| r.node_id.clone()).collect();
+    ids.insert(17, "WFR_999999999999".to_owned());
+    // WHEN their job counts are asked for
+    let counts = client.job_counts(&ids).await.unwrap();
+    // THEN every existing run has its jobs (every attempt) and completed jobs counted; the gone one is left out
+    let got: BTreeMap<i64, (u64, u64)> = counts.iter().map(|c| (c.run_id, (c.jobs, c.completed))).collect();
+    let want: BTreeMap<i64, (u64, u64)> = repo
+        .runs
+        .iter()
+        .map(|r| (r.id, (r.jobs.len() as u64, r.jobs.iter().filter(|j| j.status == "completed").count() as u64)))
+        .collect();
+    assert_eq!(got, want);
+    assert!(want.values().any(|(jobs, done)| done < jobs), "the test needs unfinished jobs");
+    // AND 251 ids cost 3 requests
+    assert_eq!(hub.requests("graphql RunJobCounts"), 3);
+}
+
+#[tokio::test]
+async fn a_branchs_commits_since_a_time_are_paged_newest_first() {
+    // GIVEN a default branch with 250 commits
+    let hub =
+        FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 0, commits: 250, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[0];
+    let name = repo_name(repo);
+    // WHEN all of them, and those since a time, are read
+    let all = client.branch_commits(&name, &repo.default_branch, None).await.unwrap();
+    let pages = hub.requests("graphql BranchCommits");
+    let since = repo.commits[200].committed_at;
+    let recent = client.branch_commits(&name, &repo.default_branch, Some(since)).await.unwrap();
+    // THEN they are the truth's commits, newest first, with author name and login
+    let want: Vec<Commit> = repo
+        .commits
+        .iter()
+        .rev()
+        .map(|c| Commit {
+            repo: name.clone(),
+            sha: c.sha.clone(),
+            message: c.message.clone(),
+            author_name: Some(c.author_name.clone()),
+            author_login: c.author_login.clone(),
+            committed_at: Some(c.committed_at),
+        })
+        .collect();
+    assert_eq!(all, want);
+    assert_eq!(pages, 3, "100 per page");
+    let want_recent: Vec<Commit> = want.iter().filter(|c| c.committed_at >= Some(since)).cloned().collect();
+    assert_eq!(recent, want_recent);
+    // AND a branch that does not exist is not found
+    let err = client.branch_commits(&name, "no-such-branch", None).await.unwrap_err();
+    assert!(matches!(err, GitHubError::NotFound(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_null_pull_request_is_skipped_and_reported_and_the_next_read_has_it() {
+    // GIVEN a page of pull requests where GitHub answers one with null and a FORBIDDEN error
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 60, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let repo = &hub.org().repos[0];
+    let number = repo.pulls[7].number;
+    hub.null_node(fake::NullNode::Pull { repo: repo.full_name(), number }, 1);
+    // WHEN the page is read
+    let page = client.pull_requests(&repo_name(repo), None).await.unwrap();
+    // THEN every other pull request is there with its reviews, and the null one is reported with GitHub's reason
+    assert_eq!(page.pulls.len(), repo.pulls.len() - 1);
+    assert!(page.pulls.iter().all(|(p, _)| p.number != number));
+    for (pr, reviews) in &page.pulls {
+        let truth = repo.pulls.iter().find(|p| p.number == pr.number).unwrap();
+        assert_eq!(
+            (pr, reviews),
+            (&expected_pull(&repo_name(repo), truth).0, &expected_pull(&repo_name(repo), truth).1)
+        );
+    }
+    assert_eq!(page.skipped.len(), 1, "{:?}", page.skipped);
+    assert!(page.skipped[0].what.contains(&repo.full_name()), "{:?}", page.skipped);
+    assert!(page.skipped[0].why.contains("FORBIDDEN"), "{:?}", page.skipped);
+    // AND the next read (GitHub answering it again) has it
+    let (pulls, _) = all_pulls(&client, &repo_name(repo)).await;
+    assert_pulls_match_truth(repo, &pulls);
 }

@@ -103,7 +103,8 @@ fn node_count(doc: &ExecutableDocument, set: &SelectionSet, parents: u64) -> u64
 }
 
 fn document_nodes(name: &str, text: &str) -> u64 {
-    let doc = ExecutableDocument::parse_and_validate(schema(), text, format!("{name}.graphql")).expect("a valid document");
+    let doc =
+        ExecutableDocument::parse_and_validate(schema(), text, format!("{name}.graphql")).expect("a valid document");
     doc.operations.iter().map(|op| node_count(&doc, &op.selection_set, 1)).sum()
 }
 

@@ -198,7 +198,9 @@ impl GitHubClient {
                 }
                 Some(v) => match serde_json::from_value::<RepoSnapshotNode>(v) {
                     Ok(node) => out.push(node.into_snapshot(repo.clone(), req.since, &at)),
-                    Err(e) => tracing::warn!(%repo, error = %e, "snapshot left out: GitHub's answer for it is unreadable"),
+                    Err(e) => {
+                        tracing::warn!(%repo, error = %e, "snapshot left out: GitHub's answer for it is unreadable")
+                    }
                 },
             }
         }
@@ -343,7 +345,8 @@ impl GitHubChecks for GitHubClient {
     async fn org_snapshots(&self, orgs: &[String]) -> Result<Vec<OrgSnapshot>, GitHubError> {
         let mut out = Vec::with_capacity(orgs.len());
         for org in orgs {
-            let mut snapshot = OrgSnapshot { org: org.clone(), teams: Vec::new(), repos_total: None, recent_repos: Vec::new() };
+            let mut snapshot =
+                OrgSnapshot { org: org.clone(), teams: Vec::new(), repos_total: None, recent_repos: Vec::new() };
             let mut after: Option<String> = None;
             loop {
                 let first_page = after.is_none();
@@ -392,7 +395,8 @@ impl GitHubChecks for GitHubClient {
             let (data, errors): (NodesData<RunJobsNode>, _) =
                 self.transport.graphql_lenient(queries::RUN_JOB_COUNTS, json!({ "ids": ids })).await?;
             let at = At::new(&errors, &["nodes"]);
-            let (nodes, gone) = sort_items(data.nodes, &at, |i| format!("workflow run {}", ids.get(i).map_or("?", |s| s)));
+            let (nodes, gone) =
+                sort_items(data.nodes, &at, |i| format!("workflow run {}", ids.get(i).map_or("?", |s| s)));
             for g in gone {
                 // A run deleted since it was listed: nothing to count.
                 tracing::info!(what = %g.what, why = %g.why, "job count left out");
@@ -400,7 +404,9 @@ impl GitHubChecks for GitHubClient {
             for (i, node) in nodes.into_iter().enumerate() {
                 match node.job_count() {
                     Some(c) => out.push(c),
-                    None => tracing::warn!(node = i, "a node that is not a workflow run (or has no check suite) left out"),
+                    None => {
+                        tracing::warn!(node = i, "a node that is not a workflow run (or has no check suite) left out")
+                    }
                 }
             }
         }
@@ -484,7 +490,8 @@ impl GitHubSource for GitHubClient {
         let mut after: Option<String> = None;
         loop {
             let vars = json!({ "org": org, "after": after });
-            let (data, errors): (OrgData<ReposOf>, _) = self.transport.graphql_lenient(queries::ORG_REPOS, vars).await?;
+            let (data, errors): (OrgData<ReposOf>, _) =
+                self.transport.graphql_lenient(queries::ORG_REPOS, vars).await?;
             let Some(found) = data.organization else {
                 return Err(self.transport.graphql_failure("OrgRepos", &errors, format!("organization {org}")));
             };

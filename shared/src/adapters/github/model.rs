@@ -81,7 +81,9 @@ pub fn sort_items_indexed<T>(
         match item {
             Item::Ok(t) => ok.push((i, t)),
             Item::Null => skipped.push(Skipped { what: what(i), why: at.why(i, None) }),
-            Item::Unreadable(e) => skipped.push(Skipped { what: what(i), why: at.why(i, Some(format!("unreadable: {e}"))) }),
+            Item::Unreadable(e) => {
+                skipped.push(Skipped { what: what(i), why: at.why(i, Some(format!("unreadable: {e}"))) })
+            }
         }
     }
     (ok, skipped)
@@ -779,7 +781,8 @@ mod tests {
         assert_eq!(next.as_deref(), Some("c1"));
     }
 
-    const RUN: &str = include_str!("../../../tests/fixtures/github-webhooks/api.github.com/workflow_run/completed.payload.json");
+    const RUN: &str =
+        include_str!("../../../tests/fixtures/github-webhooks/api.github.com/workflow_run/completed.payload.json");
     const JOB: &str = include_str!(
         "../../../tests/fixtures/github-webhooks/api.github.com/workflow_job/completed.success.with-organization.payload.json"
     );
@@ -862,7 +865,8 @@ mod tests {
         );
         assert_eq!(snap.branches, vec![("main".to_owned(), "abc".to_owned())]);
         // AND every one listed being recent, with more on GitHub, says the list was cut
-        let all_recent = node(serde_json::json!([recent[0].clone()]), true).into_snapshot(repo(), Some(since), &At::none());
+        let all_recent =
+            node(serde_json::json!([recent[0].clone()]), true).into_snapshot(repo(), Some(since), &At::none());
         assert!(all_recent.recent_pulls_truncated);
         // AND without a watermark every one listed is kept
         assert_eq!(node(recent, false).into_snapshot(repo(), None, &At::none()).recent_pulls.len(), 3);
@@ -941,7 +945,10 @@ mod tests {
         }))
         .unwrap();
         let c = node.into_commit(&repo());
-        assert_eq!((c.sha.as_str(), c.author_name.as_deref(), c.author_login.as_deref()), ("abc", Some("Mona"), Some("mona")));
+        assert_eq!(
+            (c.sha.as_str(), c.author_name.as_deref(), c.author_login.as_deref()),
+            ("abc", Some("Mona"), Some("mona"))
+        );
         assert_eq!(c.committed_at, Some("2024-01-01T00:00:00Z".parse().unwrap()));
     }
 }

@@ -403,12 +403,15 @@ impl Transport {
                 Outcome::NotModified => match cached {
                     Some(c) => return Ok(Reply { headers: c.headers, body: c.body }),
                     None => {
-                        return Err(GitHubError::Protocol(anyhow!("{what}: 304 Not Modified to an unconditional request")));
+                        return Err(GitHubError::Protocol(anyhow!(
+                            "{what}: 304 Not Modified to an unconditional request"
+                        )));
                     }
                 },
                 Outcome::Done(reply) => {
                     if conditional && let Some(etag) = reply.headers.get(header::ETAG) {
-                        let entry = Cached { etag: etag.clone(), headers: reply.headers.clone(), body: reply.body.clone() };
+                        let entry =
+                            Cached { etag: etag.clone(), headers: reply.headers.clone(), body: reply.body.clone() };
                         self.etags.put(path, entry);
                     }
                     return Ok(reply);
@@ -711,7 +714,11 @@ mod tests {
     }
 
     fn cached(body: &str) -> Cached {
-        Cached { etag: http::HeaderValue::from_static("\"e\""), headers: HeaderMap::new(), body: body.as_bytes().to_vec() }
+        Cached {
+            etag: http::HeaderValue::from_static("\"e\""),
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     #[test]
