@@ -12,7 +12,8 @@ use crate::domain::*;
 use crate::ports::{Clock, CompletenessStore, GapQueue, PageRequest, Tracked};
 use crate::ports::{GitHubChecks, GitHubError, GitHubHooks, HookRef, HookTarget, SnapshotRequest};
 
-/// How far back GitHub keeps hook deliveries.
+/// How far back GitHub.com keeps hook deliveries (Enterprise Server: see
+/// [`IntegrityService::with_redelivery_window`]).
 const REDELIVERY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(3);
 /// How far before the previous check's start a check looks for failed deliveries.
 const REDELIVERY_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
@@ -30,6 +31,8 @@ pub struct IntegrityService {
     clock: Arc<dyn Clock>,
     /// Tracked by configuration (`OCTOSCOPE_REPOS`, `OCTOSCOPE_ORGS`) besides what the store knows.
     configured: Tracked,
+    /// How far back GitHub keeps hook deliveries to redeliver.
+    redelivery_window: chrono::TimeDelta,
 }
 
 impl IntegrityService {
@@ -41,7 +44,14 @@ impl IntegrityService {
         clock: Arc<dyn Clock>,
         configured: Tracked,
     ) -> Self {
-        Self { store, github, hooks, queue, clock, configured }
+        Self { store, github, hooks, queue, clock, configured, redelivery_window: REDELIVERY_WINDOW }
+    }
+
+    /// GitHub keeps deliveries longer than GitHub.com's 3 days (Enterprise
+    /// Server: 7; `GitHubSettings::redelivery_window`).
+    #[must_use]
+    pub fn with_redelivery_window(self, window: chrono::TimeDelta) -> Self {
+        Self { redelivery_window: window, ..self }
     }
 
     /// What is tracked: configured, plus every repository and organisation the store has heard of.
@@ -206,7 +216,8 @@ impl IntegrityService {
             .into_iter()
             .find(|c| !c.dry_run && c.error.is_none())
             .map(|c| c.started_at);
-        let since = previous.map_or(now - REDELIVERY_WINDOW, |p| (p - REDELIVERY_OVERLAP).max(now - REDELIVERY_WINDOW));
+        let window = self.redelivery_window;
+        let since = previous.map_or(now - window, |p| (p - REDELIVERY_OVERLAP).max(now - window));
         let mut asked = 0;
         for (hook, hook_id) in hooks {
             let failed = match self.hooks.failed_deliveries(&hook, since).await {
