@@ -57,7 +57,8 @@ async fn connect(store: Arc<dyn Store>, settings: &GitHubSettings) -> anyhow::Re
     let launcher = Arc::new(InProcessLauncher::new(resync.clone(), 2));
     let tracked = settings.tracked.clone();
     let integrity =
-        IntegrityService::new(store.clone(), github.clone(), github.clone(), queue.clone(), clock.clone(), tracked);
+        IntegrityService::new(store.clone(), github.clone(), github.clone(), queue.clone(), clock.clone(), tracked)
+            .with_redelivery_window(settings.redelivery_window());
     let dispatcher = DispatchService::new(store.clone(), store, launcher.clone(), clock);
     Ok(Wired { github, resync, completeness: CompletenessLoop::new(integrity, dispatcher, queue, launcher) })
 }

@@ -23,8 +23,168 @@ fn time(v: &Value) -> Option<DateTime<Utc>> {
     v.as_str().map(|s| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc))
 }
 
-/// Every difference between the store (through the API) and the ground truth.
+/// Every difference between the store and the ground truth: pull requests,
+/// reviews, branch heads and teams through the API; workflow runs, jobs,
+/// deployments and default-branch commits read from the store's file.
 async fn differences(client: &reqwest::Client, base: &str, org: &Org) -> Vec<String> {
+    let mut diffs = api_differences(client, base, org).await;
+    diffs.extend(store_differences(base, org));
+    diffs
+}
+
+/// The data directory of the server at `base` (each test's server has its own).
+fn data_dir(base: &str) -> std::path::PathBuf {
+    DATA_DIRS.lock().unwrap().get(base).cloned().expect("a server started by this test")
+}
+
+static DATA_DIRS: std::sync::Mutex<BTreeMap<String, std::path::PathBuf>> = std::sync::Mutex::new(BTreeMap::new());
+
+fn remember(server: &Server, dir: &Path) {
+    DATA_DIRS.lock().unwrap().insert(server.base.clone(), dir.to_path_buf());
+}
+
+/// A time as the store writes it, or as the truth has it, compared to the second.
+fn secs(t: Option<String>) -> Option<i64> {
+    t.map(|t| DateTime::parse_from_rfc3339(&t).unwrap().timestamp())
+}
+
+/// Runs (status, conclusion, times), jobs (status, conclusion, runner labels,
+/// times: queue time is started − created), deployments (latest status) and
+/// the default branch's commits, from the store's SQLite file (read-only, beside
+/// the running server) against the truth.
+fn store_differences(base: &str, org: &Org) -> Vec<String> {
+    let db = rusqlite::Connection::open_with_flags(
+        data_dir(base).join("octoscope.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let rows = |sql: &str, repo: &str| -> BTreeMap<String, String> {
+        let mut stmt = db.prepare(sql).unwrap();
+        stmt.query_map([repo], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let t = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
+    let mut diffs = Vec::new();
+    let mut compare = |what: String, ours: BTreeMap<String, String>, truth: BTreeMap<String, String>| {
+        let differ: Vec<String> = truth
+            .iter()
+            .filter(|(k, v)| ours.get(*k) != Some(v))
+            .map(|(k, v)| format!("{k}: {:?} here, truth {v}", ours.get(k)))
+            .chain(ours.keys().filter(|k| !truth.contains_key(*k)).map(|k| format!("{k}: here, not on GitHub")))
+            .collect();
+        if !differ.is_empty() {
+            diffs.push(format!("{what}: {} differ, e.g. {:?}", differ.len(), &differ[..differ.len().min(3)]));
+        }
+    };
+    for repo in &org.repos {
+        let name = repo.full_name();
+        let ours = rows(
+            "SELECT CAST(id AS TEXT), status || ' ' || COALESCE(conclusion, '-') || ' ' || created_at || ' ' ||
+                    COALESCE(run_started_at, '-') || ' ' || updated_at
+             FROM workflow_runs WHERE repo = ?1",
+            &name,
+        );
+        let ours: BTreeMap<String, String> = ours
+            .into_iter()
+            .map(|(id, v)| {
+                let f: Vec<&str> = v.split(' ').collect();
+                let time = |s: &str| (s != "-").then(|| s.to_owned());
+                (id, format!("{} {} {:?} {:?} {:?}", f[0], f[1], secs(time(f[2])), secs(time(f[3])), secs(time(f[4]))))
+            })
+            .collect();
+        let truth = repo
+            .runs
+            .iter()
+            .map(|r| {
+                let v = format!(
+                    "{} {} {:?} {:?} {:?}",
+                    r.status,
+                    r.conclusion.as_deref().unwrap_or("-"),
+                    t(Some(r.created_at)),
+                    t(Some(r.run_started_at)),
+                    t(Some(r.updated_at))
+                );
+                (r.id.to_string(), v)
+            })
+            .collect();
+        compare(format!("{name} workflow runs"), ours, truth);
+
+        let ours = rows(
+            "SELECT CAST(id AS TEXT), CAST(run_id AS TEXT) || ' ' || status || ' ' || COALESCE(conclusion, '-') || ' ' ||
+                    labels || ' ' || COALESCE(created_at, '-') || ' ' || COALESCE(started_at, '-') || ' ' ||
+                    COALESCE(completed_at, '-')
+             FROM workflow_jobs WHERE repo = ?1",
+            &name,
+        );
+        let ours: BTreeMap<String, String> = ours
+            .into_iter()
+            .map(|(id, v)| {
+                let f: Vec<&str> = v.split(' ').collect();
+                let time = |s: &str| (s != "-").then(|| s.to_owned());
+                let labels: Vec<String> = serde_json::from_str(f[4]).unwrap();
+                let v = format!(
+                    "{} {} {} {} {:?} {:?} {:?}",
+                    f[0],
+                    f[1],
+                    f[2],
+                    labels.join(","),
+                    secs(time(f[5])),
+                    secs(time(f[6])),
+                    secs(time(f[7]))
+                );
+                (id, v)
+            })
+            .collect();
+        let truth = repo
+            .runs
+            .iter()
+            .flat_map(|r| r.jobs.iter())
+            .map(|j| {
+                let v = format!(
+                    "{} {} {} {} {:?} {:?} {:?}",
+                    j.run_id,
+                    j.status,
+                    j.conclusion.as_deref().unwrap_or("-"),
+                    j.labels.join(","),
+                    t(Some(j.created_at)),
+                    t(j.started_at),
+                    t(j.completed_at)
+                );
+                (j.id.to_string(), v)
+            })
+            .collect();
+        compare(format!("{name} workflow jobs"), ours, truth);
+
+        let ours = rows(
+            "SELECT CAST(d.id AS TEXT), COALESCE((SELECT s.state FROM deployment_statuses s WHERE s.deployment_id = d.id
+                                                   ORDER BY s.created_at DESC, s.id DESC LIMIT 1), '-')
+             FROM deployments d WHERE d.repo = ?1",
+            &name,
+        );
+        let truth = repo
+            .deployments
+            .iter()
+            .map(|d| (d.id.to_string(), d.statuses.last().map_or("-".to_owned(), |s| s.state.clone())))
+            .collect();
+        compare(format!("{name} deployments (latest status)"), ours, truth);
+
+        let mut stmt =
+            db.prepare("SELECT sha, '' FROM branch_commits WHERE repo = ?1 AND branch = ?2").unwrap();
+        let ours = stmt
+            .query_map([name.as_str(), repo.default_branch.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let truth = repo.commits.iter().map(|c| (c.sha.clone(), String::new())).collect();
+        compare(format!("{name} commits on {}", repo.default_branch), ours, truth);
+    }
+    diffs
+}
+
+/// Every difference the API shows between the store and the ground truth.
+async fn api_differences(client: &reqwest::Client, base: &str, org: &Org) -> Vec<String> {
     let mut diffs = Vec::new();
     let repos = all(client, base, "/api/repos").await;
     for repo in &org.repos {
@@ -125,12 +285,27 @@ fn check(data_dir: &Path, hub: &FakeHub, org: &str, dry_run: bool) -> String {
     said
 }
 
-async fn converges(config: HubConfig) {
-    // GIVEN a ground-truth org of 5 repositories × 100 pull requests, 4 teams
-    let spec = OrgSpec { repos: 5, pulls: 100, teams: 4, members: 20, ..OrgSpec::default() };
-    let hub = FakeHub::start_with(spec.clone(), config).await.unwrap();
+/// How the history is delivered in [`converges`].
+fn lossy() -> WebhookSpec {
+    WebhookSpec {
+        secret: SECRET.into(),
+        drop_share: 0.10,
+        duplicate_share: 0.05,
+        reorder_share: 0.20,
+        oversized_event: true,
+        concurrency: 4,
+        ..WebhookSpec::default()
+    }
+}
+
+async fn converges(config: HubConfig, spec: WebhookSpec) {
+    // GIVEN a ground-truth org of 5 repositories × 100 pull requests, 4 teams,
+    // with workflow runs and their jobs, deployments and default-branch history
+    let org_spec = OrgSpec { repos: 5, pulls: 100, teams: 4, members: 20, runs: 12, ..OrgSpec::default() };
+    let hub = FakeHub::start_with(org_spec, config).await.unwrap();
     let org = hub.org().clone();
     assert_eq!(org.repos.iter().map(|r| r.pulls.len()).sum::<usize>(), 500);
+    assert_eq!(org.repos.iter().map(|r| r.runs.len()).sum::<usize>(), 60);
     // AND octoscope serve with AWS's payload limit (a 7 MB event is refused, as API Gateway would)
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with_args(
@@ -140,19 +315,16 @@ async fn converges(config: HubConfig) {
         &["--check-interval", "0"],
     )
     .unwrap();
-    // WHEN the history arrives with 10 % dropped, 5 % duplicated, 20 % reordered, and one oversized event
-    let spec = WebhookSpec {
-        secret: SECRET.into(),
-        drop_share: 0.10,
-        duplicate_share: 0.05,
-        reorder_share: 0.20,
-        oversized_event: true,
-        concurrency: 4,
-        ..WebhookSpec::default()
-    };
+    remember(&server, dir.path());
+    // WHEN the history arrives as `spec` says (e.g. 10 % dropped, 5 % duplicated, 20 % reordered, one oversized event)
     let sent = hub.send_webhooks(&format!("{}/webhook", server.base), &spec).await.unwrap();
-    assert!(!sent.dropped.is_empty() && !sent.duplicated.is_empty() && sent.reordered > 0, "{sent:?}");
-    assert_eq!(sent.statuses.get(&413), Some(&1), "the oversized event is refused on arrival: {:?}", sent.statuses);
+    if spec.drop_share > 0.0 {
+        assert!(!sent.dropped.is_empty() && !sent.duplicated.is_empty() && sent.reordered > 0, "{sent:?}");
+    }
+    if spec.oversized_event {
+        let refused = sent.statuses.get(&413);
+        assert_eq!(refused, Some(&1), "the oversized event is refused on arrival: {:?}", sent.statuses);
+    }
     assert!(!sent.statuses.keys().any(|s| *s >= 500), "no 5xx: {:?}", sent.statuses);
     let client = reqwest::Client::new();
     let before = differences(&client, &server.base, &org).await;
@@ -184,7 +356,16 @@ async fn converges(config: HubConfig) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_check_repairs_drops_duplicates_reordering_and_an_oversized_event() {
-    converges(HubConfig::default()).await;
+    converges(HubConfig::default(), lossy()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_check_finds_every_run_job_and_deployment_status_that_webhooks_never_brought() {
+    // Every workflow_run, workflow_job and deployment_status delivery lost for
+    // good (not even in the hook's delivery log): only the comparison finds them.
+    let lost = ["workflow_run", "workflow_job", "deployment_status"].map(String::from).to_vec();
+    converges(HubConfig::default(), WebhookSpec { secret: SECRET.into(), lost_events: lost, ..WebhookSpec::default() })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -194,7 +375,7 @@ async fn it_still_converges_with_5xx_secondary_limits_and_a_rate_limit_that_runs
         faults: Faults { server_error_share: 0.05, secondary_limit_share: 0.03, seed: 11 },
         retry_after_secs: 1,
         ..HubConfig::default()
-    })
+    }, lossy())
     .await;
 }
 
@@ -212,6 +393,7 @@ async fn serve_checks_on_its_schedule_and_repairs_by_itself() {
         &["--check-interval", "1s"],
     )
     .unwrap();
+    remember(&server, dir.path());
     // WHEN the history arrives with a fifth of it lost
     let spec = WebhookSpec { secret: SECRET.into(), drop_share: 0.2, concurrency: 4, ..WebhookSpec::default() };
     hub.send_webhooks(&format!("{}/webhook", server.base), &spec).await.unwrap();

@@ -36,9 +36,10 @@ fn run(mut cmd: Command) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_backfill_of_ten_thousand_pull_requests_takes_at_most_102_requests() {
-    // GIVEN a repository with 10,000 pull requests and their reviews
-    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 10_000, teams: 0, ..OrgSpec::default() }).await.unwrap();
+async fn a_backfill_of_ten_thousand_pull_requests_takes_at_most_107_requests() {
+    // GIVEN a repository with 10,000 pull requests and their reviews (and no CI or deployments)
+    let spec = OrgSpec { repos: 1, pulls: 10_000, teams: 0, runs: 0, deployments: 0, ..OrgSpec::default() };
+    let hub = FakeHub::start(spec).await.unwrap();
     let repo = hub.org().repos[0].full_name();
     let reviews: usize = hub.org().repos[0].pulls.iter().map(|p| p.reviews.len()).sum();
     assert!(reviews > 10_000, "reviews included: {reviews}");
@@ -53,8 +54,10 @@ async fn a_backfill_of_ten_thousand_pull_requests_takes_at_most_102_requests() {
         t0.elapsed().as_secs_f64(),
         hub.request_counts()
     );
-    // THEN it took at most 102 requests and the store holds every pull request with its reviews
-    assert!(requests <= 102, "{requests} requests: {:?}", hub.request_counts());
+    // THEN it took at most 102 requests for the pull requests and their reviews, 5 for
+    // the other kinds (branches, runs, deployments, the default branch and its history),
+    // and the store holds every pull request with its reviews
+    assert!(requests <= 107, "{requests} requests: {:?}", hub.request_counts());
     let store = SqliteStore::open(&dir.path().join("octoscope.db")).unwrap();
     assert_eq!(store.stats().await.unwrap().pull_requests, 10_000);
     let name = RepoName::parse(&repo).unwrap();
@@ -65,8 +68,9 @@ async fn a_backfill_of_ten_thousand_pull_requests_takes_at_most_102_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_check_of_a_hundred_unchanged_repositories_takes_two_graphql_requests_and_changes_nothing() {
-    // GIVEN 100 repositories whose whole history arrived by webhook
+async fn a_check_of_a_hundred_unchanged_repositories_takes_three_graphql_requests_and_one_rest_request_each() {
+    // GIVEN 100 repositories whose whole history (pull requests, reviews, runs and
+    // their jobs, deployments, commits) arrived by webhook
     let hub = FakeHub::start(OrgSpec {
         repos: 100,
         pulls: 3,
@@ -99,24 +103,39 @@ async fn a_check_of_a_hundred_unchanged_repositories_takes_two_graphql_requests_
     };
     let before = health(client.clone(), server.base.clone()).await;
     assert_eq!(before["repositories"], 100);
+    // AND a first check, which compares the whole history (every run's job counts too)
     hub.reset_counters();
-    // WHEN the integrity check runs
     let said = run(octoscope(&hub, dir.path(), &["check"]));
-    let graphql = hub.requests("POST /graphql");
+    assert!(said.contains("no gaps"), "{said}");
     eprintln!(
-        "cost: check of 100 unchanged repositories: {graphql} GraphQL requests, {} in all: {:?}",
+        "cost: first check of 100 repositories: {} GraphQL requests, {} in all: {:?}",
+        hub.requests("POST /graphql"),
         hub.total_requests(),
         hub.request_counts()
     );
-    // THEN it asks GitHub at most 2 GraphQL requests, finds no gap, and writes no entity
+    hub.reset_counters();
+    // WHEN the integrity check runs again, nothing having changed
+    let said = run(octoscope(&hub, dir.path(), &["check"]));
+    let graphql = hub.requests("POST /graphql");
+    let runs = hub.requests("GET /repos/{owner}/{repo}/actions/runs");
+    eprintln!(
+        "cost: check of 100 unchanged repositories: {graphql} GraphQL requests, {runs} REST requests for runs, \
+         {} in all: {:?}",
+        hub.total_requests(),
+        hub.request_counts()
+    );
+    // THEN it asks GitHub at most 3 GraphQL requests and 1 REST request per repository for runs,
+    // finds no gap, and writes no entity
     assert!(said.contains("checked 100 repositories and 1 organisations"), "{said}");
     assert!(said.contains("no gaps"), "{said}");
-    assert!(graphql <= 2, "{graphql} GraphQL requests: {:?}", hub.request_counts());
+    assert!(graphql <= 3, "{graphql} GraphQL requests: {:?}", hub.request_counts());
+    assert!(runs <= 100, "{runs} REST requests for runs: {:?}", hub.request_counts());
     assert_eq!(health(client.clone(), server.base.clone()).await, before);
     let integrity: Value =
         client.get(format!("{}/api/integrity", server.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(integrity["open_gaps"], 0);
     assert!(integrity["jobs"].as_array().unwrap().is_empty(), "no resync job: {integrity}");
+    assert_eq!(integrity["items"].as_array().unwrap().len(), 2, "both checks are recorded: {integrity}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

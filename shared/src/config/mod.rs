@@ -165,6 +165,18 @@ impl GitHubSettings {
         };
         Ok(Some(Self { api_url, credentials, tracked }))
     }
+
+    /// How long GitHub keeps a hook's deliveries for redelivery: 3 days on
+    /// GitHub.com (and GHE.com), 7 days on GitHub Enterprise Server.
+    pub fn redelivery_window(&self) -> chrono::TimeDelta {
+        let rest = self.api_url.split_once("://").map_or(self.api_url.as_str(), |(_, r)| r);
+        let host = rest.split(['/', ':']).next().unwrap_or_default().to_ascii_lowercase();
+        if host == "api.github.com" || host.ends_with(".ghe.com") {
+            chrono::TimeDelta::days(3)
+        } else {
+            chrono::TimeDelta::days(7)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +244,22 @@ mod tests {
         ] {
             assert_eq!(GitHubSettings::load(env(pairs)).unwrap_err().var, var);
         }
+    }
+
+    #[test]
+    fn enterprise_server_keeps_deliveries_longer_than_github_com() {
+        let window = |url: &str| {
+            GitHubSettings::load(env(&[("GITHUB_TOKEN", "t"), ("GITHUB_API_URL", url)]))
+                .unwrap()
+                .unwrap()
+                .redelivery_window()
+                .num_days()
+        };
+        assert_eq!(window("https://api.github.com"), 3);
+        assert_eq!(window("https://API.GitHub.com/"), 3);
+        assert_eq!(window("https://api.octo.ghe.com"), 3, "GHE.com is GitHub's cloud");
+        assert_eq!(window("https://github.example.com/api/v3"), 7);
+        assert_eq!(window("http://127.0.0.1:8080/api/v3"), 7);
     }
 
     #[test]

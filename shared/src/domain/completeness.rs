@@ -43,6 +43,17 @@ pub enum GapKind {
 }
 
 impl GapKind {
+    /// Every kind a repository's resync can repair.
+    pub const REPO: [GapKind; 7] = [
+        Self::Pulls,
+        Self::Reviews,
+        Self::Branches,
+        Self::WorkflowRuns,
+        Self::WorkflowJobs,
+        Self::Deployments,
+        Self::Commits,
+    ];
+
     /// The kind as it is written in gap messages and lock keys (`workflow_runs`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -59,6 +59,23 @@ pub struct Repository {
     pub activity_at: Option<Timestamp>,
 }
 
+impl Repository {
+    /// A repository known by name only (no GitHub timestamp): tracked, and
+    /// never overriding what a versioned write said.
+    pub fn named(full_name: RepoName) -> Self {
+        Self {
+            full_name,
+            id: None,
+            default_branch: None,
+            private: None,
+            archived: None,
+            deleted: false,
+            version: None,
+            activity_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Branch {
     pub repo: RepoName,

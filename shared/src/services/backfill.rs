@@ -51,7 +51,7 @@ impl BackfillService {
             let n = i + 1;
             let kinds = match target {
                 Target::Org(_) => vec![GapKind::Teams],
-                Target::Repo(_) => vec![GapKind::Pulls, GapKind::Branches, GapKind::WorkflowRuns],
+                Target::Repo(_) => GapKind::REPO.to_vec(),
             };
             // A stable id: a stopped backfill of the same target resumes from its checkpoint.
             let job = ResyncJob { id: format!("backfill-{target}"), target: target.clone(), kinds, watermark: None };

@@ -7,19 +7,21 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use super::compare::*;
 use crate::domain::*;
-use crate::domain::{CheckRun, Gap, GapKind, Target};
 use crate::ports::{Clock, CompletenessStore, GapQueue, PageRequest, Tracked};
-use crate::ports::{
-    GitHubChecks, GitHubError, GitHubHooks, HookRef, HookTarget, OrgSnapshot, RepoSnapshot, SnapshotRequest,
-};
+use crate::ports::{GitHubChecks, GitHubError, GitHubHooks, HookRef, HookTarget, SnapshotRequest};
 
-/// How far back GitHub keeps hook deliveries.
+/// How far back GitHub.com keeps hook deliveries (Enterprise Server: see
+/// [`IntegrityService::with_redelivery_window`]).
 const REDELIVERY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(3);
 /// How far before the previous check's start a check looks for failed deliveries.
 const REDELIVERY_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 /// Repositories compared per round (the adapter batches them further).
 const REPO_CHUNK: usize = 100;
+/// How far back a run the store holds as unfinished widens the runs window.
+/// Older ones (a run GitHub lost, or one stuck for weeks) stop widening it.
+const UNFINISHED_HORIZON: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
 pub struct IntegrityService {
     store: Arc<dyn CompletenessStore>,
@@ -29,6 +31,8 @@ pub struct IntegrityService {
     clock: Arc<dyn Clock>,
     /// Tracked by configuration (`OCTOSCOPE_REPOS`, `OCTOSCOPE_ORGS`) besides what the store knows.
     configured: Tracked,
+    /// How far back GitHub keeps hook deliveries to redeliver.
+    redelivery_window: chrono::TimeDelta,
 }
 
 impl IntegrityService {
@@ -40,7 +44,14 @@ impl IntegrityService {
         clock: Arc<dyn Clock>,
         configured: Tracked,
     ) -> Self {
-        Self { store, github, hooks, queue, clock, configured }
+        Self { store, github, hooks, queue, clock, configured, redelivery_window: REDELIVERY_WINDOW }
+    }
+
+    /// GitHub keeps deliveries longer than GitHub.com's 3 days (Enterprise
+    /// Server: 7; `GitHubSettings::redelivery_window`).
+    #[must_use]
+    pub fn with_redelivery_window(self, window: chrono::TimeDelta) -> Self {
+        Self { redelivery_window: window, ..self }
     }
 
     /// What is tracked: configured, plus every repository and organisation the store has heard of.
@@ -91,48 +102,100 @@ impl IntegrityService {
         if !run.dry_run {
             run.redelivered = self.redeliver_failed(run.started_at).await?;
         }
-        for chunk in tracked.repos.chunks(REPO_CHUNK) {
-            let chunk: Vec<SnapshotRequest> = chunk.iter().map(|r| SnapshotRequest::new(r.clone(), None)).collect();
-            let theirs = self.github.repo_snapshots(&chunk).await.context("reading repositories from GitHub")?;
-            let ours = self.store.repo_summaries(&chunk).await.context("summarising the store")?;
-            run.repos_compared += theirs.len() as u64;
-            for t in &theirs {
-                let target = Target::Repo(t.repo.clone());
-                let o = ours.iter().find(|o| o.repo == t.repo);
-                let gaps = compare_repo(t, o);
-                if gaps.is_empty() {
-                    run.verified.push(target);
-                } else {
-                    let watermark = self.store.verified_at(&target).await?;
-                    run.gaps.extend(gaps.into_iter().map(|(kind, reason)| Gap {
-                        target: target.clone(),
-                        kind,
-                        watermark,
-                        reason,
-                    }));
-                }
-            }
-        }
+        // Organisations first: a repository created while webhooks were down
+        // is compared in this same check.
+        let mut repos = tracked.repos.clone();
         if !tracked.orgs.is_empty() {
-            let theirs = match self.github.org_snapshots(&tracked.orgs).await {
-                Ok(t) => t,
-                Err(GitHubError::NotFound(what)) => {
-                    tracing::warn!(what, "an organisation was not found on GitHub; teams not compared");
-                    Vec::new()
-                }
-                Err(e) => return Err(e).context("reading organisations from GitHub"),
+            repos.extend(self.compare_orgs(&tracked, run).await?);
+        }
+        for chunk in repos.chunks(REPO_CHUNK) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for repo in chunk {
+                let since = self.store.verified_at(&Target::Repo(repo.clone())).await?;
+                requests.push(SnapshotRequest::new(repo.clone(), since));
+            }
+            let theirs = self.github.repo_snapshots(&requests).await.context("reading repositories from GitHub")?;
+            let ours = self.store.repo_summaries(&requests).await.context("summarising the store")?;
+            run.repos_compared += theirs.len() as u64;
+            let mut found: Vec<(SnapshotRequest, Vec<Difference>, RunComparison)> = Vec::new();
+            for request in &requests {
+                // A repository GitHub does not show is left out (the adapter warned).
+                let Some(t) = theirs.iter().find(|t| t.repo == request.repo) else { continue };
+                let differences = compare_repo(t, ours.iter().find(|o| o.repo == request.repo), request.since);
+                let runs = self.compare_runs(request, run.started_at).await?;
+                found.push((request.clone(), differences, runs));
+            }
+            // Job counts of every listed run of the chunk, in as few requests as GitHub allows.
+            let node_ids: Vec<String> = found.iter().flat_map(|(_, _, r)| r.node_ids()).collect();
+            let counts = if node_ids.is_empty() {
+                Vec::new()
+            } else {
+                self.github.job_counts(&node_ids).await.context("counting workflow jobs on GitHub")?
             };
-            let ours = self.store.org_summaries(&tracked.orgs).await?;
-            run.orgs_compared = theirs.len() as u64;
-            for t in &theirs {
-                let target = Target::Org(t.org.clone());
-                match compare_org(t, ours.iter().find(|o| o.org == t.org)) {
-                    None => run.verified.push(target),
-                    Some(reason) => run.gaps.push(Gap { target, kind: GapKind::Teams, watermark: None, reason }),
+            for (request, mut differences, runs) in found {
+                differences.extend(runs.differences());
+                differences.extend(runs.job_differences(&counts));
+                let target = Target::Repo(request.repo.clone());
+                if differences.is_empty() {
+                    run.verified.push(target);
+                    continue;
                 }
+                run.gaps.extend(differences.into_iter().map(|d| Gap {
+                    target: target.clone(),
+                    kind: d.kind,
+                    watermark: d.since,
+                    reason: d.reason,
+                }));
             }
         }
         Ok(())
+    }
+
+    /// Teams and repositories of every tracked organisation; returns the
+    /// repositories GitHub lists that the store does not know yet.
+    async fn compare_orgs(&self, tracked: &Tracked, run: &mut CheckRun) -> anyhow::Result<Vec<RepoName>> {
+        let theirs = match self.github.org_snapshots(&tracked.orgs).await {
+            Ok(t) => t,
+            Err(GitHubError::NotFound(what)) => {
+                tracing::warn!(what, "an organisation was not found on GitHub; teams not compared");
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e).context("reading organisations from GitHub"),
+        };
+        let ours = self.store.org_summaries(&tracked.orgs).await?;
+        run.orgs_compared = theirs.len() as u64;
+        let mut unknown = Vec::new();
+        for t in &theirs {
+            let target = Target::Org(t.org.clone());
+            let mut gaps = Vec::new();
+            if let Some(reason) = compare_org(t, ours.iter().find(|o| o.org == t.org)) {
+                gaps.push(Gap { target: target.clone(), kind: GapKind::Teams, watermark: None, reason });
+            }
+            let (missing, reason) = compare_org_repos(t, &tracked.repos);
+            if let Some(reason) = reason {
+                gaps.push(Gap { target: target.clone(), kind: GapKind::Repos, watermark: None, reason });
+            }
+            unknown.extend(missing);
+            if gaps.is_empty() {
+                run.verified.push(target);
+            }
+            run.gaps.extend(gaps);
+        }
+        Ok(unknown)
+    }
+
+    /// One repository's workflow runs: GitHub's count and newest page since
+    /// the watermark, against the store's. The window reaches back to the
+    /// oldest run the store still holds as unfinished (within
+    /// [`UNFINISHED_HORIZON`]), so a lost completion is found too.
+    async fn compare_runs(&self, request: &SnapshotRequest, now: Timestamp) -> anyhow::Result<RunComparison> {
+        let repo = &request.repo;
+        let summary = self.store.stored_runs(repo, request.since, &[]).await.context("counting stored runs")?;
+        let since = widen(request.since, summary.oldest_unfinished, now - UNFINISHED_HORIZON);
+        let theirs = self.github.run_window(repo, since).await.context("counting workflow runs on GitHub")?;
+        let ids: Vec<i64> = theirs.runs.iter().map(|r| r.run.id).collect();
+        let ours = self.store.stored_runs(repo, since, &ids).await.context("reading stored runs")?;
+        Ok(RunComparison { since, theirs, ours })
     }
 
     /// Ask GitHub to redeliver every recent failed delivery of the hooks that
@@ -153,7 +216,8 @@ impl IntegrityService {
             .into_iter()
             .find(|c| !c.dry_run && c.error.is_none())
             .map(|c| c.started_at);
-        let since = previous.map_or(now - REDELIVERY_WINDOW, |p| (p - REDELIVERY_OVERLAP).max(now - REDELIVERY_WINDOW));
+        let window = self.redelivery_window;
+        let since = previous.map_or(now - window, |p| (p - REDELIVERY_OVERLAP).max(now - window));
         let mut asked = 0;
         for (hook, hook_id) in hooks {
             let failed = match self.hooks.failed_deliveries(&hook, since).await {
@@ -235,64 +299,4 @@ fn hook_id(h: &HookRef) -> u64 {
     match h {
         HookRef::Repo { id, .. } | HookRef::Org { id, .. } => *id,
     }
-}
-
-/// The differences between GitHub's and the store's view of one repository.
-pub fn compare_repo(theirs: &RepoSnapshot, ours: Option<&RepoSnapshot>) -> Vec<(GapKind, String)> {
-    let mut gaps = Vec::new();
-    let empty = RepoSnapshot::empty(theirs.repo.clone());
-    let ours = ours.unwrap_or(&empty);
-    let secs = |t: Option<Timestamp>| t.map(|t| t.timestamp());
-    let counts = (theirs.open, theirs.closed, theirs.merged) != (ours.open, ours.closed, ours.merged);
-    if counts || secs(theirs.newest_pr_updated_at) != secs(ours.newest_pr_updated_at) {
-        gaps.push((
-            GapKind::Pulls,
-            format!(
-                "pull requests open/closed/merged {}/{}/{} on GitHub, {}/{}/{} here; newest update {:?} vs {:?}",
-                theirs.open,
-                theirs.closed,
-                theirs.merged,
-                ours.open,
-                ours.closed,
-                ours.merged,
-                theirs.newest_pr_updated_at,
-                ours.newest_pr_updated_at
-            ),
-        ));
-    }
-    let ours_heads: BTreeMap<&str, &str> = ours.branches.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
-    let mut differ: Vec<&str> = theirs
-        .branches
-        .iter()
-        .filter(|(n, s)| ours_heads.get(n.as_str()) != Some(&s.as_str()))
-        .map(|(n, _)| n.as_str())
-        .collect();
-    if !theirs.branches_truncated {
-        let theirs_names: HashSet<&str> = theirs.branches.iter().map(|(n, _)| n.as_str()).collect();
-        differ.extend(ours.branches.iter().map(|(n, _)| n.as_str()).filter(|n| !theirs_names.contains(n)));
-    }
-    if !differ.is_empty() {
-        differ.sort();
-        differ.truncate(10);
-        gaps.push((GapKind::Branches, format!("branch heads differ: {}", differ.join(", "))));
-    }
-    gaps
-}
-
-/// The difference between GitHub's and the store's teams of one organisation.
-pub fn compare_org(theirs: &OrgSnapshot, ours: Option<&OrgSnapshot>) -> Option<String> {
-    let mut t = theirs.teams.clone();
-    let mut o = ours.map(|o| o.teams.clone()).unwrap_or_default();
-    t.sort();
-    o.sort();
-    (t != o).then(|| {
-        let differ: Vec<String> = t
-            .iter()
-            .filter(|x| !o.contains(x))
-            .chain(o.iter().filter(|x| !t.contains(x)))
-            .map(|(slug, n)| format!("{slug}({n})"))
-            .take(10)
-            .collect();
-        format!("teams or member counts differ: {}", differ.join(", "))
-    })
 }

@@ -1,6 +1,7 @@
 //! Services: the product's behaviour, over ports only.
 
 pub mod backfill;
+pub mod compare;
 pub mod completeness;
 pub mod demo;
 pub mod dispatch;

@@ -14,8 +14,8 @@ use crate::ports::{ChangeSink, Clock, CompletenessStore, GitHubSource, JobStore,
 
 /// How long a resync's lock lasts without renewal (it renews after every page).
 pub const LOCK_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
-/// Workflow runs refreshed when no watermark bounds the repair.
-const RUNS_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::days(7);
+/// Workflow runs whose jobs are counted per GitHub request.
+const JOB_COUNT_BATCH: usize = 100;
 
 /// Progress, after each page.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub struct Progress {
     /// Pull requests the repository has in all (for an ETA), when known.
     pub total_pulls: Option<u64>,
     pub written: u64,
+    /// Items left out (null nodes, partial errors): their gaps stay open.
+    pub skipped: u64,
 }
 
 /// The store ports the resync uses.
@@ -78,11 +80,18 @@ impl ResyncService {
         let record = JobRecord::queued(job, now).running(now);
         let _ = self.store.jobs.save_job(&record).await;
         let mut p = Progress::default();
+        let mut skipped = Vec::new();
         let result = match &job.target {
-            Target::Repo(repo) => self.repo(job, repo, &lock, &mut p, &mut progress).await,
-            Target::Org(org) => self.org(org, &mut p).await,
+            Target::Repo(repo) => self.repo(job, repo, &lock, &mut p, &mut skipped, &mut progress).await,
+            Target::Org(org) => self.org(org, &job.kinds, &mut p).await,
         };
-        let record = record.progress(p.written, self.github.budget().requests.saturating_sub(requests_before));
+        p.skipped = skipped.len() as u64;
+        if !skipped.is_empty() {
+            tracing::warn!(job = job.id, skipped = ?skipped, "items left out; their gaps stay open for the next check");
+        }
+        let record = record
+            .progress(p.written, self.github.budget().requests.saturating_sub(requests_before))
+            .skipping(&skipped);
         let end = self.clock.now();
         let record = match &result {
             Ok(()) => record.succeeded(end),
@@ -104,15 +113,19 @@ impl ResyncService {
         repo: &RepoName,
         lock: &str,
         p: &mut Progress,
+        skipped: &mut Vec<String>,
         progress: &mut (impl FnMut(&Progress) + Send),
     ) -> anyhow::Result<()> {
         let kinds: HashSet<GapKind> = job.kinds.iter().copied().collect();
-        if kinds.contains(&GapKind::Pulls) || kinds.contains(&GapKind::Reviews) {
+        let wants = |k: GapKind| kinds.contains(&k);
+        let since = job.watermark;
+        if wants(GapKind::Pulls) || wants(GapKind::Reviews) {
             let mut cursor = self.store.jobs.checkpoint(&job.id).await?;
             loop {
                 let page = self.github.pull_requests(repo, cursor.as_deref()).await.context("reading pull requests")?;
                 let oldest = page.pulls.last().map(|(pr, _)| pr.updated_at);
                 p.total_pulls = page.total.or(p.total_pulls);
+                skipped.extend(page.skipped.iter().map(|s| format!("{}: {}", s.what, s.why)));
                 let mut changes = Vec::with_capacity(page.pulls.len() * 2);
                 for (pr, reviews) in page.pulls {
                     changes.push(Change::PullRequest(Box::new(pr)));
@@ -121,14 +134,10 @@ impl ResyncService {
                 }
                 p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
                 p.pages += 1;
-                let below_watermark = matches!((job.watermark, oldest), (Some(w), Some(o)) if o < w);
+                let below_watermark = matches!((since, oldest), (Some(w), Some(o)) if o < w);
                 let next = if below_watermark { None } else { page.next_cursor };
-                let now = self.clock.now();
-                self.store.jobs.save_checkpoint(&job.id, next.as_deref(), now).await?;
-                anyhow::ensure!(
-                    self.store.locks.try_lock(lock, &job.id, now, LOCK_TTL).await?,
-                    "lost the lock on {repo} to another job"
-                );
+                self.store.jobs.save_checkpoint(&job.id, next.as_deref(), self.clock.now()).await?;
+                self.renew(lock, job, repo).await?;
                 progress(p);
                 match next {
                     Some(c) => cursor = Some(c),
@@ -136,8 +145,41 @@ impl ResyncService {
                 }
             }
         }
+        self.branches(repo, p).await?;
+        if wants(GapKind::WorkflowRuns) || wants(GapKind::WorkflowJobs) {
+            self.renew(lock, job, repo).await?;
+            self.runs(repo, since, p).await?;
+        }
+        if wants(GapKind::Deployments) {
+            self.renew(lock, job, repo).await?;
+            let found = self.github.deployments(repo, since).await.context("reading deployments")?;
+            let mut changes = Vec::new();
+            for d in found {
+                changes.push(Change::Deployment(d.deployment));
+                changes.extend(d.statuses.into_iter().map(Change::DeploymentStatus));
+            }
+            p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
+        }
+        if wants(GapKind::Commits) {
+            self.renew(lock, job, repo).await?;
+            self.commits(repo, since, p).await?;
+        }
+        progress(p);
+        Ok(())
+    }
+
+    /// Keep the target's lock (it expires after [`LOCK_TTL`] without renewal).
+    async fn renew(&self, lock: &str, job: &ResyncJob, repo: &RepoName) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.store.locks.try_lock(lock, &job.id, self.clock.now(), LOCK_TTL).await?,
+            "lost the lock on {repo} to another job"
+        );
+        Ok(())
+    }
+
+    /// Branch heads: a full read replaces what the store has.
+    async fn branches(&self, repo: &RepoName, p: &mut Progress) -> anyhow::Result<()> {
         let now = self.clock.now();
-        // Branch heads: a full read replaces what the store has.
         let branches = self.github.branches(repo).await.context("reading branches")?;
         let names: HashSet<String> = branches.iter().map(|b| b.name.clone()).collect();
         let ours = self.store.summaries.repo_summaries(&[SnapshotRequest::new(repo.clone(), None)]).await?;
@@ -154,17 +196,94 @@ impl ResyncService {
                 }));
             }
         }
-        if kinds.contains(&GapKind::Pulls) || kinds.contains(&GapKind::WorkflowRuns) {
-            let since = job.watermark.unwrap_or(now - RUNS_LOOKBACK);
-            let runs = self.github.workflow_runs(repo, Some(since)).await.context("reading workflow runs")?;
-            changes.extend(runs.into_iter().map(|r| Change::WorkflowRun(r.run)));
+        p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
+        Ok(())
+    }
+
+    /// Workflow runs created since the watermark, newest first, then the jobs
+    /// of every run whose job counts differ from the store's (counted in
+    /// batches of [`JOB_COUNT_BATCH`], so unchanged runs cost no job reads).
+    async fn runs(&self, repo: &RepoName, since: Option<Timestamp>, p: &mut Progress) -> anyhow::Result<()> {
+        let listed = self.github.workflow_runs(repo, since).await.context("reading workflow runs")?;
+        let runs: Vec<Change> = listed.iter().map(|l| Change::WorkflowRun(l.run.clone())).collect();
+        p.written += u64::from(self.store.changes.apply_changes(&runs).await?.applied);
+        for chunk in listed.chunks(JOB_COUNT_BATCH) {
+            let node_ids: Vec<String> = chunk.iter().filter_map(|l| l.node_id.clone()).collect();
+            let counts = if node_ids.is_empty() {
+                Vec::new()
+            } else {
+                self.github.job_counts(&node_ids).await.context("counting workflow jobs")?
+            };
+            let ids: Vec<i64> = chunk.iter().map(|l| l.run.id).collect();
+            let ours = self.store.summaries.stored_runs(repo, since, &ids).await?;
+            let stored = |id: i64| ours.runs.iter().find(|r| r.id == id).map_or((0, 0), |r| (r.jobs, r.jobs_completed));
+            // A run GitHub gave no node id (or no count) for: read its jobs unless the store has them all completed.
+            let uncounted = chunk.iter().filter(|l| !counts.iter().any(|c| c.run_id == l.run.id)).filter(|l| {
+                let (jobs, done) = stored(l.run.id);
+                jobs == 0 || done < jobs
+            });
+            let differ = counts.iter().filter(|c| stored(c.run_id) != (c.jobs, c.completed)).map(|c| c.run_id);
+            let mut changes = Vec::new();
+            for run_id in differ.chain(uncounted.map(|l| l.run.id)) {
+                let jobs = self.github.workflow_jobs(repo, run_id).await.context("reading workflow jobs")?;
+                changes.extend(jobs.into_iter().map(Change::WorkflowJob));
+            }
+            p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
         }
+        Ok(())
+    }
+
+    /// Commits of the default branch since the watermark, recorded on it.
+    async fn commits(&self, repo: &RepoName, since: Option<Timestamp>, p: &mut Progress) -> anyhow::Result<()> {
+        let request = SnapshotRequest::new(repo.clone(), since);
+        let snapshot =
+            self.github.repo_snapshots(std::slice::from_ref(&request)).await.context("reading the repository")?;
+        let Some(branch) = snapshot.into_iter().find_map(|s| s.default_branch) else {
+            return Ok(());
+        };
+        let commits = self.github.branch_commits(repo, &branch, since).await.context("reading commits")?;
+        let mut changes = vec![Change::Repository(Repository {
+            default_branch: Some(branch.clone()),
+            ..Repository::named(repo.clone())
+        })];
+        changes.extend(commits.into_iter().map(|commit| Change::Commit {
+            commit,
+            branch: Some(branch.clone()),
+            pushed_at: None,
+        }));
+        p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
+        Ok(())
+    }
+
+    /// An organisation: its teams, its repositories, or both.
+    async fn org(&self, org: &str, kinds: &[GapKind], p: &mut Progress) -> anyhow::Result<()> {
+        if kinds.contains(&GapKind::Teams) {
+            self.teams(org, p).await?;
+        }
+        if kinds.contains(&GapKind::Repos) {
+            self.org_repos(org, p).await?;
+        }
+        Ok(())
+    }
+
+    /// Repositories of the organisation the store does not know yet are
+    /// recorded, so that they are tracked (the check compares their contents).
+    async fn org_repos(&self, org: &str, p: &mut Progress) -> anyhow::Result<()> {
+        let theirs = self.github.org_repos(org).await.context("reading repositories")?;
+        let tracked = self.store.summaries.tracked().await?;
+        let known: HashSet<String> = tracked.repos.iter().map(|r| r.as_str().to_ascii_lowercase()).collect();
+        let changes: Vec<Change> = theirs
+            .into_iter()
+            .filter(|r| !known.contains(&r.as_str().to_ascii_lowercase()))
+            .map(|full_name| Change::Repository(Repository::named(full_name)))
+            .collect();
+        p.pages += 1;
         p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
         Ok(())
     }
 
     /// Teams and their members: replaced whole from a full read.
-    async fn org(&self, org: &str, p: &mut Progress) -> anyhow::Result<()> {
+    async fn teams(&self, org: &str, p: &mut Progress) -> anyhow::Result<()> {
         let rosters = self.github.teams(org).await.context("reading teams")?;
         let now = self.clock.now();
         let ours = self.store.summaries.team_rosters(org).await?;
