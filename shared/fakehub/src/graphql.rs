@@ -548,7 +548,7 @@ impl<'a> Exec<'a> {
                         Json::Array(ids) => ids,
                         _ => {
                             return Err(
-                                "Argument 'ids' on Field 'nodes' has an invalid value. Expected type '[ID!]!'.".into()
+                                "Argument 'ids' on Field 'nodes' has an invalid value. Expected type '[ID!]!'.".into(),
                             );
                         }
                     };
