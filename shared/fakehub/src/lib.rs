@@ -154,6 +154,11 @@ pub struct WebhookSpec {
     pub seed: u64,
     /// Deliveries in flight at once (1: one after the other, in order).
     pub concurrency: usize,
+    /// Events (by `X-GitHub-Event` name, e.g. `"workflow_run"`) lost for good:
+    /// neither delivered nor recorded in the hook's delivery log (as if older
+    /// than the redelivery window), so only the integrity check's comparison
+    /// with GitHub can find them.
+    pub lost_events: Vec<String>,
 }
 
 impl Default for WebhookSpec {
@@ -166,6 +171,7 @@ impl Default for WebhookSpec {
             oversized_event: false,
             seed: 7,
             concurrency: 1,
+            lost_events: Vec::new(),
         }
     }
 }
@@ -195,8 +201,10 @@ impl Delivery {
 /// What one [`FakeHub::send_webhooks`] did.
 #[derive(Debug, Clone, Default)]
 pub struct SendReport {
-    /// Events of the history (the oversized one included).
+    /// Events of the history the hook knows (the oversized one included, the lost ones not).
     pub events: usize,
+    /// Events of the history lost for good ([`WebhookSpec::lost_events`]): never sent nor recorded.
+    pub lost: usize,
     /// Requests sent to the receiver (duplicates included).
     pub sent: usize,
     /// Delivery ids (for redelivery) and GUIDs of the dropped events.
@@ -514,8 +522,10 @@ impl FakeHub {
     pub async fn send_webhooks(&self, url: &str, spec: &WebhookSpec) -> anyhow::Result<SendReport> {
         spec.secret.clone_into(&mut self.state.secret.lock().expect("secret lock"));
         let mut rng = fastrand::Rng::with_seed(spec.seed);
-        let events = self.history(spec.oversized_event);
-        let mut report = SendReport { events: events.len(), ..SendReport::default() };
+        let mut events = self.history(spec.oversized_event);
+        let before = events.len();
+        events.retain(|e| !spec.lost_events.iter().any(|lost| lost == e.name));
+        let mut report = SendReport { events: events.len(), lost: before - events.len(), ..SendReport::default() };
         let mut order: Vec<usize> = (0..events.len()).collect();
         for i in 0..order.len().saturating_sub(1) {
             if rng.f64() < spec.reorder_share {

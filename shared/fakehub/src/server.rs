@@ -456,23 +456,6 @@ async fn workflow_runs(
     resp
 }
 
-/// A job in the REST shape (`GET .../runs/{run_id}/jobs`, and the `workflow_job` event's `workflow_job`).
-pub(crate) fn job_json(full_name: &str, j: &crate::model::WorkflowJob) -> Value {
-    let api = format!("https://api.github.com/repos/{full_name}");
-    json!({
-        "id": j.id, "run_id": j.run_id, "run_attempt": j.run_attempt, "node_id": j.node_id,
-        "run_url": format!("{api}/actions/runs/{}", j.run_id),
-        "url": format!("{api}/actions/jobs/{}", j.id),
-        "html_url": format!("https://github.com/{full_name}/actions/runs/{}/job/{}", j.run_id, j.id),
-        "check_run_url": format!("{api}/check-runs/{}", j.id),
-        "head_sha": j.head_sha, "head_branch": j.head_branch, "workflow_name": j.workflow_name, "name": j.name,
-        "status": j.status, "conclusion": j.conclusion,
-        "created_at": ts(j.created_at), "started_at": ts(j.started_at), "completed_at": j.completed_at.map(ts),
-        "labels": j.labels, "runner_id": j.runner_id, "runner_name": j.runner_name,
-        "runner_group_id": j.runner_group_id, "runner_group_name": j.runner_group_name, "steps": []
-    })
-}
-
 async fn workflow_jobs(
     AxState(st): St,
     Path((owner, repo, run_id)): Path<(String, String, String)>,
@@ -495,43 +478,17 @@ async fn workflow_jobs(
     };
     let jobs: Vec<_> = run.jobs.iter().filter(|j| !latest_only || j.run_attempt == run.run_attempt).collect();
     let page = page_number(&q);
-    let items: Vec<Value> =
-        jobs.iter().skip((page - 1).saturating_mul(per_page)).take(per_page).map(|j| job_json(&full, j)).collect();
+    let items: Vec<Value> = jobs
+        .iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .map(|j| crate::webhooks::job_json(&full, j))
+        .collect();
     let mut resp = Json(json!({ "total_count": jobs.len(), "jobs": items })).into_response();
     if page.saturating_mul(per_page) < jobs.len() {
         next_link(&st, &mut resp, &format!("/repos/{full}/actions/runs/{run_id}/jobs"), &q, per_page, page);
     }
     resp
-}
-
-/// A deployment in the REST shape, `updated_at` as it stood at `updated_at`.
-pub(crate) fn deployment_json(full_name: &str, d: &crate::model::Deployment, updated_at: DateTime<Utc>) -> Value {
-    let api = format!("https://api.github.com/repos/{full_name}");
-    json!({
-        "url": format!("{api}/deployments/{}", d.id), "id": d.id, "node_id": d.node_id, "sha": d.sha,
-        "ref": d.git_ref, "task": d.task, "payload": {}, "original_environment": d.environment,
-        "environment": d.environment, "description": null, "creator": crate::webhooks::user(&d.creator),
-        "created_at": ts(d.created_at), "updated_at": ts(updated_at),
-        "statuses_url": format!("{api}/deployments/{}/statuses", d.id), "repository_url": api,
-        "transient_environment": false, "production_environment": d.environment == "production",
-        "performed_via_github_app": null
-    })
-}
-
-pub(crate) fn deployment_status_json(
-    full_name: &str,
-    d: &crate::model::Deployment,
-    s: &crate::model::DeploymentStatus,
-) -> Value {
-    let api = format!("https://api.github.com/repos/{full_name}");
-    json!({
-        "url": format!("{api}/deployments/{}/statuses/{}", d.id, s.id), "id": s.id, "node_id": s.node_id,
-        "state": s.state, "creator": crate::webhooks::user(&s.creator), "description": "",
-        "environment": s.environment, "target_url": "", "log_url": "", "environment_url": "",
-        "created_at": ts(s.created_at), "updated_at": ts(s.updated_at),
-        "deployment_url": format!("{api}/deployments/{}", d.id), "repository_url": api,
-        "performed_via_github_app": null
-    })
 }
 
 async fn deployments(
@@ -562,7 +519,7 @@ async fn deployments(
         .iter()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
-        .map(|d| deployment_json(&full, d, d.updated_at))
+        .map(|d| crate::webhooks::deployment_json(&full, d, d.updated_at))
         .collect();
     let mut resp = Json(Value::Array(items)).into_response();
     if page.saturating_mul(per_page) < list.len() {
@@ -593,7 +550,7 @@ async fn deployment_statuses(
         .rev()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
-        .map(|s| deployment_status_json(&full, d, s))
+        .map(|s| crate::webhooks::deployment_status_json(&full, d, s))
         .collect();
     let mut resp = Json(Value::Array(items)).into_response();
     if page.saturating_mul(per_page) < d.statuses.len() {

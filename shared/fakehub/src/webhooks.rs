@@ -1,7 +1,9 @@
 //! The organisation's history as webhook events, with payloads shaped like
 //! GitHub's (see the vendored octokit examples): pull requests opened, closed,
 //! reopened, merged and edited; reviews submitted; team membership added and
-//! removed; pushes of branch heads; workflow runs requested, started, completed.
+//! removed; pushes of branch heads (the default branch's carrying its commit
+//! history); workflow runs requested, started, completed; workflow jobs queued,
+//! in progress, completed; deployments created and their statuses created.
 
 use chrono::SecondsFormat;
 use serde_json::{Value as Json, json};
@@ -38,6 +40,49 @@ pub fn user(login: &str) -> Json {
         "avatar_url": format!("https://avatars.githubusercontent.com/u/{}?v=4", user_id(login)), "gravatar_id": "",
         "url": format!("https://api.github.com/users/{login}"), "html_url": format!("https://github.com/{login}"),
         "type": "User", "site_admin": false
+    })
+}
+
+/// A job in the REST shape (`GET .../runs/{run_id}/jobs`, and the `workflow_job` event's `workflow_job`).
+pub(crate) fn job_json(full_name: &str, j: &WorkflowJob) -> Json {
+    let api = format!("https://api.github.com/repos/{full_name}");
+    json!({
+        "id": j.id, "run_id": j.run_id, "run_attempt": j.run_attempt, "node_id": j.node_id,
+        "run_url": format!("{api}/actions/runs/{}", j.run_id),
+        "url": format!("{api}/actions/jobs/{}", j.id),
+        "html_url": format!("https://github.com/{full_name}/actions/runs/{}/job/{}", j.run_id, j.id),
+        "check_run_url": format!("{api}/check-runs/{}", j.id),
+        "head_sha": j.head_sha, "head_branch": j.head_branch, "workflow_name": j.workflow_name, "name": j.name,
+        "status": j.status, "conclusion": j.conclusion,
+        "created_at": ts(j.created_at), "started_at": ts(j.started_at), "completed_at": j.completed_at.map(ts),
+        "labels": j.labels, "runner_id": j.runner_id, "runner_name": j.runner_name,
+        "runner_group_id": j.runner_group_id, "runner_group_name": j.runner_group_name, "steps": []
+    })
+}
+
+/// A deployment in the REST shape, `updated_at` as it stood at `updated_at`.
+pub(crate) fn deployment_json(full_name: &str, d: &Deployment, updated_at: Time) -> Json {
+    let api = format!("https://api.github.com/repos/{full_name}");
+    json!({
+        "url": format!("{api}/deployments/{}", d.id), "id": d.id, "node_id": d.node_id, "sha": d.sha,
+        "ref": d.git_ref, "task": d.task, "payload": {}, "original_environment": d.environment,
+        "environment": d.environment, "description": null, "creator": user(&d.creator),
+        "created_at": ts(d.created_at), "updated_at": ts(updated_at),
+        "statuses_url": format!("{api}/deployments/{}/statuses", d.id), "repository_url": api,
+        "transient_environment": false, "production_environment": d.environment == "production",
+        "performed_via_github_app": null
+    })
+}
+
+pub(crate) fn deployment_status_json(full_name: &str, d: &Deployment, s: &DeploymentStatus) -> Json {
+    let api = format!("https://api.github.com/repos/{full_name}");
+    json!({
+        "url": format!("{api}/deployments/{}/statuses/{}", d.id, s.id), "id": s.id, "node_id": s.node_id,
+        "state": s.state, "creator": user(&s.creator), "description": "",
+        "environment": s.environment, "target_url": "", "log_url": "", "environment_url": "",
+        "created_at": ts(s.created_at), "updated_at": ts(s.updated_at),
+        "deployment_url": format!("{api}/deployments/{}", d.id), "repository_url": api,
+        "performed_via_github_app": null
     })
 }
 
@@ -184,6 +229,120 @@ fn pull_events(org: &Org, repo: &Repo, p: &Pull, out: &mut Vec<Event>) {
     }
 }
 
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+/// The commit of a push payload.
+fn push_commit(repo: &Repo, c: &Commit) -> Json {
+    let email = format!("{}@users.noreply.github.com", c.author_login.as_deref().unwrap_or("guest"));
+    let mut author = json!({ "name": c.author_name, "email": email });
+    if let Some(login) = &c.author_login {
+        author["username"] = json!(login);
+    }
+    json!({
+        "id": c.sha, "tree_id": c.sha, "distinct": true, "message": c.message, "timestamp": ts(c.committed_at),
+        "url": format!("https://github.com/{}/commit/{}", repo.full_name(), c.sha),
+        "author": author, "committer": { "name": "GitHub", "email": "noreply@github.com", "username": "web-flow" },
+        "added": [], "removed": [], "modified": ["README.md"]
+    })
+}
+
+/// The default branch's history as pushes of 1 to 3 commits each (oldest first
+/// in each push, as GitHub lists them); the last one leaves the branch at its head.
+fn history_pushes(org: &Org, repo: &Repo, out: &mut Vec<Event>) {
+    let branch = &repo.default_branch;
+    let mut sizes = fastrand::Rng::with_seed(repo.id as u64);
+    let mut before = "0000000000000000000000000000000000000000".to_owned();
+    let mut rest: &[Commit] = &repo.commits;
+    while !rest.is_empty() {
+        let (group, tail) = rest.split_at(sizes.usize(1..=3).min(rest.len()));
+        rest = tail;
+        let head = group.last().expect("a group has a commit");
+        let mut r = repo.clone();
+        r.pushed_at = head.committed_at;
+        let commits: Vec<Json> = group.iter().map(|c| push_commit(repo, c)).collect();
+        let pusher = head.author_login.clone().unwrap_or_else(|| org.members[0].clone());
+        out.push(Event {
+            name: "push",
+            action: None,
+            at: head.committed_at,
+            payload: json!({
+                "ref": format!("refs/heads/{branch}"), "before": before, "after": head.sha,
+                "created": before.bytes().all(|b| b == b'0'), "deleted": false, "forced": false, "base_ref": null,
+                "compare": format!("https://github.com/{}/compare/{}...{}", repo.full_name(), short(&before), short(&head.sha)),
+                "commits": commits, "head_commit": commits.last().cloned(),
+                "repository": repo_json(org, &r, true), "pusher": { "name": pusher, "email": null },
+                "organization": org_json(org), "sender": user(&pusher)
+            }),
+        });
+        before.clone_from(&head.sha);
+    }
+}
+
+/// A job's `queued`, `in_progress` and `completed` events, each with the job as it was then.
+fn job_events(org: &Org, repo: &Repo, job: &WorkflowJob, out: &mut Vec<Event>) {
+    let full = repo.full_name();
+    let queued = WorkflowJob {
+        status: "queued".into(),
+        conclusion: None,
+        started_at: job.created_at,
+        completed_at: None,
+        runner_id: None,
+        runner_name: None,
+        runner_group_id: None,
+        runner_group_name: None,
+        ..job.clone()
+    };
+    let in_progress = WorkflowJob { status: "in_progress".into(), conclusion: None, completed_at: None, ..job.clone() };
+    let mut stages = vec![("queued", job.created_at, queued)];
+    if job.status != "queued" {
+        stages.push(("in_progress", job.started_at, in_progress));
+    }
+    if let Some(done) = job.completed_at {
+        stages.push(("completed", done, job.clone()));
+    }
+    for (action, at, j) in stages {
+        out.push(Event {
+            name: "workflow_job",
+            action: Some(action.to_owned()),
+            at,
+            payload: json!({
+                "action": action, "workflow_job": job_json(&full, &j), "repository": repo_json(org, repo, false),
+                "organization": org_json(org), "sender": user(&org.members[0])
+            }),
+        });
+    }
+}
+
+/// A deployment's `created` event and one `deployment_status` `created` per status,
+/// the deployment's `updated_at` moving with them as on GitHub.
+fn deployment_events(org: &Org, repo: &Repo, d: &Deployment, out: &mut Vec<Event>) {
+    let full = repo.full_name();
+    out.push(Event {
+        name: "deployment",
+        action: Some("created".into()),
+        at: d.created_at,
+        payload: json!({
+            "action": "created", "deployment": deployment_json(&full, d, d.created_at), "workflow": null,
+            "workflow_run": null, "repository": repo_json(org, repo, false), "organization": org_json(org),
+            "sender": user(&d.creator)
+        }),
+    });
+    for s in &d.statuses {
+        out.push(Event {
+            name: "deployment_status",
+            action: Some("created".into()),
+            at: s.created_at,
+            payload: json!({
+                "action": "created", "deployment_status": deployment_status_json(&full, d, s),
+                "deployment": deployment_json(&full, d, s.created_at), "workflow": null, "workflow_run": null,
+                "repository": repo_json(org, repo, false), "organization": org_json(org), "sender": user(&s.creator)
+            }),
+        });
+    }
+}
+
 /// The org's whole history, oldest first. With `oversized`, one extra
 /// `pull_request` `edited` event whose body is over 7 MB comes last; it
 /// repeats the final state of the first pull request, so it changes no truth.
@@ -209,6 +368,10 @@ pub fn history(org: &Org, oversized: bool) -> Vec<Event> {
     }
     for repo in &org.repos {
         for b in &repo.branches {
+            if b.name == repo.default_branch && !repo.commits.is_empty() {
+                history_pushes(org, repo, &mut out);
+                continue;
+            }
             let mut r = repo.clone();
             r.pushed_at = b.pushed_at;
             let commit = json!({
@@ -270,6 +433,12 @@ pub fn history(org: &Org, oversized: bool) -> Vec<Event> {
                     run_at("completed", run.conclusion.as_deref(), run.updated_at),
                 ));
             }
+            for job in &run.jobs {
+                job_events(org, repo, job, &mut out);
+            }
+        }
+        for d in &repo.deployments {
+            deployment_events(org, repo, d, &mut out);
         }
     }
     out.sort_by_key(|e| e.at);

@@ -625,3 +625,166 @@ async fn a_null_node_comes_back_null_for_as_many_requests_as_asked() {
     assert_eq!((nulls(&out), out.get("errors")), (0, None), "{out}");
     assert_eq!(out["data"]["repository"]["pullRequests"]["nodes"][2]["number"], 3);
 }
+
+/// Every change the history gives, normalised by the product's parser.
+fn normalised(events: &[octoscope_fakehub::Event]) -> Vec<octoscope::domain::Change> {
+    events
+        .iter()
+        .flat_map(|e| {
+            let body = serde_json::to_vec(&e.payload).unwrap();
+            let n = octoscope::webhook::normalize(e.name, &body, chrono::Utc::now())
+                .unwrap_or_else(|err| panic!("{} {:?} did not normalise: {err}", e.name, e.action));
+            assert!(n.tracked && !n.changes.is_empty(), "{} {:?} gave no change", e.name, e.action);
+            n.changes
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_history_replayed_gives_every_job_deployment_status_and_commit() {
+    use octoscope::domain::Change;
+    use std::collections::BTreeMap;
+    // GIVEN an org's history with jobs, deployments and the default branches' commits
+    let hub =
+        FakeHub::start(OrgSpec { repos: 2, pulls: 3, runs: 12, deployments: 5, commits: 9, ..OrgSpec::default() })
+            .await
+            .unwrap();
+    let org = hub.org().clone();
+    let events = hub.history(false);
+    let kinds: std::collections::BTreeSet<(&str, Option<&str>)> =
+        events.iter().map(|e| (e.name, e.action.as_deref())).collect();
+    for want in [
+        ("workflow_job", Some("queued")),
+        ("workflow_job", Some("in_progress")),
+        ("workflow_job", Some("completed")),
+        ("deployment", Some("created")),
+        ("deployment_status", Some("created")),
+    ] {
+        assert!(kinds.contains(&want), "no {want:?} event");
+    }
+    // WHEN the product normalises each event and keeps the newest version of each entity (in reverse order)
+    let mut changes = normalised(&events);
+    changes.reverse();
+    let (mut jobs, mut deployments, mut statuses, mut commits) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut heads: BTreeMap<(String, String), (chrono::DateTime<chrono::Utc>, Option<String>)> = BTreeMap::new();
+    for c in changes {
+        match c {
+            Change::WorkflowJob(j) => {
+                if jobs.get(&j.id).is_none_or(|old: &octoscope::domain::WorkflowJob| j.version() >= old.version()) {
+                    jobs.insert(j.id, j);
+                }
+            }
+            Change::Deployment(d) => {
+                if deployments
+                    .get(&d.id)
+                    .is_none_or(|old: &octoscope::domain::Deployment| d.updated_at >= old.updated_at)
+                {
+                    deployments.insert(d.id, d);
+                }
+            }
+            Change::DeploymentStatus(s) => {
+                statuses.insert(s.id, s);
+            }
+            // (Other branches' pushes carry their head commit only.)
+            Change::Commit { commit, branch, .. } if branch.as_deref() == Some("main") => {
+                commits.insert((commit.repo.to_string(), commit.sha.clone()), commit);
+            }
+            Change::Branch(b) => {
+                let key = (b.repo.to_string(), b.name.clone());
+                if heads.get(&key).is_none_or(|(v, _)| b.version >= *v) {
+                    heads.insert(key, (b.version, b.head_sha));
+                }
+            }
+            _ => {}
+        }
+    }
+    // THEN every job is there as the truth has it: status, conclusion, runner labels, queue times
+    for repo in &org.repos {
+        for run in &repo.runs {
+            for want in &run.jobs {
+                let got = &jobs[&want.id];
+                assert_eq!((got.run_id, got.name.as_str()), (run.id, want.name.as_str()));
+                assert_eq!(got.status, octoscope::domain::RunStatus::parse(&want.status), "job {}", want.id);
+                assert_eq!(got.conclusion, want.conclusion);
+                assert_eq!(got.labels, want.labels);
+                assert_eq!(got.runner_name, want.runner_name);
+                assert_eq!(got.runner_group, want.runner_group_name);
+                assert_eq!(
+                    (got.created_at, got.started_at, got.completed_at),
+                    (Some(want.created_at), Some(want.started_at), want.completed_at)
+                );
+            }
+        }
+        // AND every deployment and status, the deployment updated with its newest status
+        for want in &repo.deployments {
+            let got = &deployments[&want.id];
+            assert_eq!(
+                (got.sha.as_deref(), got.environment.as_deref()),
+                (Some(want.sha.as_str()), Some(want.environment.as_str()))
+            );
+            assert_eq!((got.created_at, got.updated_at), (want.created_at, want.updated_at));
+            for s in &want.statuses {
+                let got = &statuses[&s.id];
+                assert_eq!(
+                    (got.deployment_id, got.state.as_str(), got.created_at),
+                    (want.id, s.state.as_str(), s.created_at)
+                );
+            }
+        }
+        // AND every commit of the default branch, whose head is the newest
+        for want in &repo.commits {
+            let got = &commits[&(repo.full_name(), want.sha.clone())];
+            assert_eq!((got.message.as_str(), got.committed_at), (want.message.as_str(), Some(want.committed_at)));
+            assert_eq!(
+                (got.author_name.as_deref(), got.author_login.as_deref()),
+                (Some(want.author_name.as_str()), want.author_login.as_deref())
+            );
+        }
+        assert_eq!(
+            heads[&(repo.full_name(), "main".to_owned())].1.as_deref(),
+            Some(repo.branches[0].head_sha.as_str())
+        );
+    }
+    let total = |f: fn(&octoscope_fakehub::Repo) -> usize| org.repos.iter().map(f).sum::<usize>();
+    assert_eq!(jobs.len(), total(|r| r.runs.iter().map(|w| w.jobs.len()).sum()));
+    assert_eq!(deployments.len(), total(|r| r.deployments.len()));
+    assert_eq!(statuses.len(), total(|r| r.deployments.iter().map(|d| d.statuses.len()).sum()));
+    assert_eq!(commits.len(), total(|r| r.commits.len()));
+}
+
+#[tokio::test]
+async fn lost_events_are_neither_delivered_nor_logged() {
+    // GIVEN a receiver that records the event names it gets
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let log = log.clone();
+            async move {
+                let event = headers.get("x-github-event").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                log.lock().unwrap().push(event);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let hub = FakeHub::start(small()).await.unwrap();
+    let history = hub.history(false);
+    let lost = ["workflow_run", "workflow_job", "deployment_status"];
+    let lost_in_history = history.iter().filter(|e| lost.contains(&e.name)).count();
+    assert!(lost_in_history > 0);
+    // WHEN the history is sent with every workflow_run, workflow_job and deployment_status event lost
+    let spec = WebhookSpec { lost_events: lost.iter().map(|s| (*s).to_owned()).collect(), ..WebhookSpec::default() };
+    let report = hub.send_webhooks(&url, &spec).await.unwrap();
+    // THEN none of them arrived, none is in the hook's delivery log, and the rest arrived
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|e| !lost.contains(&e.as_str())), "a lost event arrived");
+    assert!(hub.deliveries().iter().all(|d| !lost.contains(&d.event.as_str())), "a lost event is logged");
+    assert_eq!((report.lost, report.events), (lost_in_history, history.len() - lost_in_history));
+    assert_eq!(seen.len(), report.events);
+    assert_eq!(hub.deliveries().len(), report.events);
+}
