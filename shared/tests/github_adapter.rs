@@ -202,7 +202,7 @@ async fn repository_and_org_snapshots_match_the_ground_truth() {
     assert_eq!(got, want);
     assert_eq!(orgs[0].repos_total, Some(org.repos.len() as u64));
     let mut newest_repos: Vec<&fake::Repo> = org.repos.iter().collect();
-    newest_repos.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    newest_repos.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
     assert_eq!(orgs[0].recent_repos, newest_repos.iter().map(|r| repo_name(r)).collect::<Vec<_>>());
     // AND one request each was enough
     assert_eq!(hub.requests("graphql RepoSnapshots"), 1);

@@ -436,9 +436,9 @@ impl GitHubSource for GitHubClient {
             let mut at = nodes_at.clone();
             at.path.push(PathSegment::Index(i));
             match node.into_parts(repo, &at) {
-                Ok((pr, mut reviews, more, left_out)) => {
+                Ok(PullParts { pr, mut reviews, more_reviews, skipped: left_out }) => {
                     skipped.extend(left_out);
-                    if let Some(after) = more {
+                    if let Some(after) = more_reviews {
                         let (rest, left_out) = self.more_reviews(repo, pr.number, after).await?;
                         reviews.extend(rest);
                         skipped.extend(left_out);

@@ -507,15 +507,19 @@ impl ReviewNode {
     }
 }
 
+/// A pull request node read: the pull request, its first page of reviews,
+/// the cursor of the next one, and the reviews that could not be read.
+#[derive(Debug)]
+pub struct PullParts {
+    pub pr: PullRequest,
+    pub reviews: Vec<Review>,
+    pub more_reviews: Option<String>,
+    pub skipped: Vec<Skipped>,
+}
+
 impl PullNode {
-    /// The pull request, its first page of reviews, the cursor of the next
-    /// one, and the reviews that could not be read. `at` is where this pull
-    /// request sits in the answer.
-    pub fn into_parts(
-        self,
-        repo: &RepoName,
-        at: &At<'_>,
-    ) -> anyhow::Result<(PullRequest, Vec<Review>, Option<String>, Vec<Skipped>)> {
+    /// The node's parts; `at` is where this pull request sits in the answer.
+    pub fn into_parts(self, repo: &RepoName, at: &At<'_>) -> anyhow::Result<PullParts> {
         let state = match self.state.as_str() {
             "OPEN" => PrState::Open,
             "CLOSED" => PrState::Closed,
@@ -567,7 +571,7 @@ impl PullNode {
             head_ref: Some(self.head_ref_name),
             head_sha: Some(self.head_ref_oid),
         };
-        Ok((pr, reviews, next, skipped))
+        Ok(PullParts { pr, reviews, more_reviews: next, skipped })
     }
 }
 
@@ -771,7 +775,7 @@ mod tests {
         }))
         .unwrap();
         let repo = RepoName::parse("o/r").unwrap();
-        let (pr, reviews, next, skipped) = node.into_parts(&repo, &At::none()).unwrap();
+        let PullParts { pr, reviews, more_reviews: next, skipped } = node.into_parts(&repo, &At::none()).unwrap();
         assert!(skipped.is_empty(), "{skipped:?}");
         assert_eq!(pr.state, PrState::Merged);
         assert_eq!((pr.additions, pr.commits), (Some(1), Some(4)));
