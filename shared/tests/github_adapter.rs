@@ -1068,3 +1068,25 @@ async fn a_null_pull_request_is_skipped_and_reported_and_the_next_read_has_it() 
     let (pulls, _) = all_pulls(&client, &repo_name(repo)).await;
     assert_pulls_match_truth(repo, &pulls);
 }
+
+#[tokio::test]
+async fn a_null_pull_request_in_a_snapshot_leaves_only_it_out() {
+    // GIVEN the newest-updated pull request of a repository comes back null (with a FORBIDDEN error) once
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 30, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let org = hub.org();
+    let names: Vec<RepoName> = org.repos.iter().map(repo_name).collect();
+    let want = expected_snapshot(&org.repos[0], None);
+    let nulled = want.recent_pulls[3].number;
+    hub.null_node(fake::NullNode::Pull { repo: org.repos[0].full_name(), number: nulled }, 1);
+    // WHEN the repositories are snapshotted
+    let snaps = client.repo_snapshots(&requests(&names)).await.unwrap();
+    // THEN that pull request alone is missing from its repository's recent list; the rest is the truth
+    let mut without = want.clone();
+    without.recent_pulls.retain(|m| m.number != nulled);
+    assert_eq!(sorted_branches(snaps[0].clone()), without);
+    assert_eq!(sorted_branches(snaps[1].clone()), expected_snapshot(&org.repos[1], None));
+    // AND the next snapshot has it again
+    let again = client.repo_snapshots(&requests(&names[..1])).await.unwrap();
+    assert_eq!(sorted_branches(again[0].clone()), want);
+}

@@ -1,6 +1,15 @@
 //! The [`GitHubSource`] adapter on octocrab: GraphQL for bulk reads (batched
-//! repository snapshots, pull requests with nested reviews, teams), REST where
-//! GraphQL has no equivalent (workflow runs, hooks and their deliveries).
+//! repository snapshots, pull requests with nested reviews, teams, job counts
+//! by run node id, branch history), REST where GraphQL has no equivalent
+//! (workflow runs and their jobs, deployments and their statuses, hooks and
+//! their deliveries).
+//!
+//! GitHub's answers are outside input: a list item that is `null` (GraphQL
+//! connection `nodes` are nullable; a partial answer nulls what it could not
+//! read, with an error naming its path) or of an unexpected shape is left out
+//! and reported, never failing the rest of the read. REST reads are
+//! conditional (`If-None-Match`), so repeating one that did not change costs
+//! no rate budget.
 //!
 //! Every request goes through one polite transport: a concurrency cap, the
 //! `x-ratelimit-*` headers (waiting for the reset when the budget is spent),
@@ -197,7 +206,12 @@ impl GitHubClient {
                     tracing::warn!(%repo, why = %why.join("; "), "repository not found on GitHub (or not visible to these credentials)");
                 }
                 Some(v) => match serde_json::from_value::<RepoSnapshotNode>(v) {
-                    Ok(node) => out.push(node.into_snapshot(repo.clone(), req.since, &at)),
+                    Ok(node) => {
+                        for e in errors.iter().filter(|e| e.is_under(&at.path)) {
+                            tracing::warn!(%repo, why = %e.reason(), "part of a snapshot left out");
+                        }
+                        out.push(node.into_snapshot(repo.clone(), req.since, &at));
+                    }
                     Err(e) => {
                         tracing::warn!(%repo, error = %e, "snapshot left out: GitHub's answer for it is unreadable")
                     }
