@@ -1090,3 +1090,20 @@ async fn a_null_pull_request_in_a_snapshot_leaves_only_it_out() {
     let again = client.repo_snapshots(&requests(&names[..1])).await.unwrap();
     assert_eq!(sorted_branches(again[0].clone()), want);
 }
+
+#[tokio::test]
+async fn more_runs_in_one_second_than_github_can_list_is_an_error_not_a_silent_gap() {
+    // GIVEN 1,050 runs created within the same second (no `created` window can list them all)
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 1_050, deployments: 0, ..OrgSpec::default() })
+        .await
+        .unwrap();
+    let at = hub.org().repos[0].runs[0].created_at;
+    hub.update(|org| org.repos[0].runs.iter_mut().for_each(|r| r.created_at = at));
+    let client = client_for(&hub, fast_retries()).await;
+    // WHEN the runs are walked
+    let err = client.workflow_runs(&repo_name(&hub.org().repos[0]), None).await.unwrap_err();
+    // THEN the walk says why it cannot finish, after the pages GitHub could list
+    assert!(matches!(err, GitHubError::Protocol(_)), "{err:?}");
+    assert!(format!("{err:?}").contains("within the second"), "{err:?}");
+    assert!(hub.requests(RUNS_ENDPOINT) <= 21, "{:?}", hub.request_counts());
+}
