@@ -1,7 +1,7 @@
 //! The store on SQLite: opening and migrating the file, the writer thread and
 //! the reader pool every concern's queries run on. Each port is implemented
-//! in its own file: `ledger.rs`, `apply.rs`, `read.rs`, `completeness.rs`,
-//! `jobs.rs`, `metrics.rs`.
+//! in its own file: `ledger.rs`, `apply.rs`, `read.rs`, `completeness.rs`
+//! (its integrity reads in `summaries.rs`), `jobs.rs`, `metrics.rs`.
 
 use std::path::Path;
 use std::sync::Arc;
