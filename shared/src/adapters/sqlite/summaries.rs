@@ -163,8 +163,7 @@ pub(super) fn stored_runs(
             |r| r.get(0),
         )
         .map_err(store_error)?;
-    let oldest_unfinished = parse_ts_opt(oldest)
-        .context("reading where unfinished runs begin")
-        .map_err(StoreError::Internal)?;
+    let oldest_unfinished =
+        parse_ts_opt(oldest).context("reading where unfinished runs begin").map_err(StoreError::Internal)?;
     Ok(StoredRuns { total, runs, oldest_unfinished })
 }
