@@ -127,6 +127,11 @@ contract!(
     stats_count_what_the_store_holds,
     garbage_cursors_are_refused,
     completeness_reads_summarise_the_store,
+    snapshots_list_recent_pulls_with_every_review,
+    snapshots_cut_recent_pulls_at_the_limit,
+    snapshots_count_default_branch_commits_and_deployments,
+    stored_runs_count_the_window_and_the_jobs_of_asked_runs,
+    stored_runs_find_where_unfinished_runs_begin,
     known_deliveries_and_delivery_hooks,
     checks_are_recorded_listed_and_verify_targets,
     jobs_are_saved_listed_and_fetched,
@@ -291,6 +296,33 @@ fn commit(repo_name: &str, sha: &str, at: Option<i64>, branch: Option<&str>) -> 
         branch: branch.map(Into::into),
         pushed_at: at.map(t),
     }
+}
+
+fn deployment(repo_name: &str, id: i64, created: i64) -> Change {
+    Change::Deployment(Deployment {
+        repo: repo(repo_name),
+        id,
+        sha: Some("abc".into()),
+        git_ref: Some("main".into()),
+        environment: Some("production".into()),
+        task: None,
+        creator: Some("alice".into()),
+        created_at: t(created),
+        updated_at: t(created),
+    })
+}
+
+fn deployment_status(repo_name: &str, deployment: i64, id: i64, state: &str, created: i64) -> Change {
+    Change::DeploymentStatus(DeploymentStatus {
+        repo: repo(repo_name),
+        deployment_id: deployment,
+        id,
+        state: state.into(),
+        environment: Some("production".into()),
+        creator: Some("alice".into()),
+        created_at: t(created),
+        updated_at: t(created),
+    })
 }
 
 fn key(hook: &str, delivery: &str) -> DeliveryKey {
@@ -889,6 +921,197 @@ async fn completeness_reads_summarise_the_store(b: &dyn Backend) {
     assert_eq!(rosters, [("core".to_owned(), vec!["alice".to_owned(), "bob".to_owned()]), ("web".to_owned(), vec![])]);
 }
 
+fn snapshot(repo_name: &str, since: Option<i64>) -> SnapshotRequest {
+    SnapshotRequest::new(repo(repo_name), since.map(t))
+}
+
+fn pull_marks(snap: &RepoSnapshot) -> Vec<(u64, Timestamp, u64)> {
+    snap.recent_pulls.iter().map(|p| (p.number, p.updated_at, p.reviews)).collect()
+}
+
+async fn snapshots_list_recent_pulls_with_every_review(b: &dyn Backend) {
+    // GIVEN pull requests updated at 1, 3, 5 and 5 (a tie), with reviews in every
+    // state (one pending, one dismissed), and a same-numbered pull request elsewhere
+    let s = b.store().await;
+    s.apply_changes(&[
+        pr("acme/api", 1, PrState::Open, "a", 0, 1),
+        pr("acme/api", 2, PrState::Merged, "a", 0, 5),
+        pr("acme/api", 3, PrState::Open, "a", 0, 5),
+        pr("acme/api", 4, PrState::Closed, "a", 0, 3),
+        review("acme/api", 1, 11, "b", ReviewState::Approved, 1),
+        review("acme/api", 2, 21, "b", ReviewState::Approved, 2),
+        review("acme/api", 2, 22, "c", ReviewState::Dismissed, 3),
+        review("acme/api", 2, 23, "d", ReviewState::Commented, 4),
+        review("acme/api", 3, 31, "b", ReviewState::Pending, 4),
+        pr("acme/web", 2, PrState::Open, "a", 0, 9),
+        review("acme/web", 2, 91, "b", ReviewState::Approved, 9),
+    ])
+    .await
+    .unwrap();
+    // WHEN summarised without a watermark, beside an unknown repository, in a mixed order
+    let sums = s.repo_summaries(&[snapshot("acme/none", None), snapshot("acme/api", None)]).await.unwrap();
+    // THEN one snapshot per request in request order; the unknown one empty
+    assert_eq!(sums.len(), 2);
+    assert_eq!(sums[0], RepoSnapshot::empty(repo("acme/none")));
+    // AND every pull request, newest updated first (tie: higher number first), with all its reviews
+    assert_eq!(pull_marks(&sums[1]), [(3, t(5), 1), (2, t(5), 3), (4, t(3), 0), (1, t(1), 1)]);
+    assert!(!sums[1].recent_pulls_truncated);
+    // WHEN summarised since 3 (inclusive), and since after the newest update
+    let sums = s.repo_summaries(&[snapshot("acme/api", Some(3)), snapshot("acme/api", Some(6))]).await.unwrap();
+    // THEN only those updated at or after it
+    assert_eq!(pull_marks(&sums[0]), [(3, t(5), 1), (2, t(5), 3), (4, t(3), 0)]);
+    assert!(sums[1].recent_pulls.is_empty() && !sums[1].recent_pulls_truncated);
+    // AND the counts per state and the newest update do not depend on the watermark
+    assert_eq!((sums[1].open, sums[1].closed, sums[1].merged, sums[1].newest_pr_updated_at), (2, 1, 1, Some(t(5))));
+}
+
+async fn snapshots_cut_recent_pulls_at_the_limit(b: &dyn Backend) {
+    // GIVEN one more pull request than a snapshot lists, pull request n updated at n
+    let s = b.store().await;
+    let n = RECENT_PULLS as u64 + 1;
+    let changes: Vec<Change> = (1..=n).map(|i| pr("acme/api", i, PrState::Open, "a", 0, i as i64)).collect();
+    s.apply_changes(&changes).await.unwrap();
+    // WHEN summarised without a watermark
+    let sums = s.repo_summaries(&[snapshot("acme/api", None), snapshot("acme/api", Some(2))]).await.unwrap();
+    // THEN the newest RECENT_PULLS, newest first, and it says more matched
+    let numbers: Vec<u64> = sums[0].recent_pulls.iter().map(|p| p.number).collect();
+    assert_eq!(numbers, (2..=n).rev().collect::<Vec<_>>());
+    assert!(sums[0].recent_pulls_truncated);
+    assert_eq!(sums[0].open, n);
+    // WHEN exactly RECENT_PULLS match (updated at or after 2) THEN all of them, not truncated
+    assert_eq!(sums[1].recent_pulls.len(), RECENT_PULLS);
+    assert!(!sums[1].recent_pulls_truncated);
+}
+
+async fn snapshots_count_default_branch_commits_and_deployments(b: &dyn Backend) {
+    // GIVEN a repository whose default branch is main: commits on main at 1, 3 and
+    // without a time, one on dev, one on no branch; and a repository whose
+    // default branch the store does not know, with commits on main
+    let s = b.store().await;
+    s.apply_changes(&[
+        repository("acme/api", Some(0), false, 0),
+        commit("acme/api", "c1", Some(1), Some("main")),
+        commit("acme/api", "c2", Some(3), Some("main")),
+        commit("acme/api", "c3", None, Some("main")),
+        commit("acme/api", "c4", Some(4), Some("dev")),
+        commit("acme/api", "c5", Some(5), None),
+        commit("acme/web", "w1", Some(5), Some("main")),
+    ])
+    .await
+    .unwrap();
+    // AND deployments: 10 (pending then success), 11 (two statuses at the same
+    // time: the higher id is the newest), 12 created at the same time as 11
+    // without statuses; and 21 deployments of another repository, without statuses
+    let mut changes = vec![
+        deployment("acme/api", 10, 1),
+        deployment_status("acme/api", 10, 1, "pending", 1),
+        deployment_status("acme/api", 10, 2, "success", 2),
+        deployment("acme/api", 11, 2),
+        deployment_status("acme/api", 11, 4, "success", 3),
+        deployment_status("acme/api", 11, 3, "failure", 3),
+        deployment("acme/api", 12, 2),
+    ];
+    changes.extend((1..=RECENT_DEPLOYMENTS as i64 + 1).map(|i| deployment("acme/ops", 100 + i, i)));
+    s.apply_changes(&changes).await.unwrap();
+    // WHEN summarised without a watermark
+    let sums = s
+        .repo_summaries(&[snapshot("acme/api", None), snapshot("acme/web", None), snapshot("acme/ops", None)])
+        .await
+        .unwrap();
+    // THEN every commit of the default branch, with or without a time
+    assert_eq!((sums[0].default_branch.as_deref(), sums[0].default_branch_commits), (Some("main"), Some(3)));
+    // AND none counted where the default branch is unknown
+    assert_eq!((sums[1].default_branch.as_deref(), sums[1].default_branch_commits), (None, None));
+    // AND the deployments, newest created first (tie: higher id first), each with its newest status' state
+    let marks: Vec<(i64, Option<&str>)> =
+        sums[0].recent_deployments.iter().map(|d| (d.id, d.latest_state.as_deref())).collect();
+    assert_eq!(marks, [(12, None), (11, Some("success")), (10, Some("success"))]);
+    assert_eq!((sums[0].deployments, sums[1].deployments), (3, 0));
+    // AND beyond RECENT_DEPLOYMENTS all are counted, the newest listed
+    let ops: Vec<i64> = sums[2].recent_deployments.iter().map(|d| d.id).collect();
+    assert_eq!(sums[2].deployments, RECENT_DEPLOYMENTS as u64 + 1);
+    assert_eq!(ops, (102..=101 + RECENT_DEPLOYMENTS as i64).rev().collect::<Vec<_>>());
+    // WHEN summarised since 3 THEN the commits of the default branch committed at or after it
+    let sums = s.repo_summaries(&[snapshot("acme/api", Some(3)), snapshot("acme/api", Some(4))]).await.unwrap();
+    assert_eq!((sums[0].default_branch_commits, sums[1].default_branch_commits), (Some(1), Some(0)));
+    // AND the deployments are not windowed
+    assert_eq!(sums[1].deployments, 3);
+}
+
+async fn stored_runs_count_the_window_and_the_jobs_of_asked_runs(b: &dyn Backend) {
+    // GIVEN runs created at 0, 2, 4 and 5, one of another repository at 3; run 2 with
+    // two completed jobs, run 4 with one completed job and one still running
+    let s = b.store().await;
+    s.apply_changes(&[
+        run("acme/api", 1, "completed", "a", 0, 1),
+        run("acme/api", 2, "completed", "a", 2, 3),
+        run("acme/api", 3, "in_progress", "a", 4, 4),
+        run("acme/api", 4, "completed", "a", 5, 7),
+        run("acme/web", 9, "queued", "a", 3, 3),
+        job(21, 2, "completed", 2, Some(3)),
+        job(22, 2, "completed", 2, Some(3)),
+        job(41, 4, "completed", 5, Some(6)),
+        job(42, 4, "in_progress", 5, None),
+    ])
+    .await
+    .unwrap();
+    // WHEN asked without a watermark for runs 4, 2, another repository's, an unknown one, 1, and 4 again
+    let got = s.stored_runs(&repo("acme/api"), None, &[4, 2, 9, 77, 1, 4]).await.unwrap();
+    // THEN every run of the repository is counted
+    assert_eq!(got.total, 4);
+    // AND the asked runs it has, in the order asked, each once, with their job counts
+    let runs: Vec<_> = got.runs.iter().map(|r| (r.id, r.status, r.jobs, r.jobs_completed)).collect();
+    assert_eq!(
+        runs,
+        [(4, RunStatus::Completed, 2, 1), (2, RunStatus::Completed, 2, 2), (1, RunStatus::Completed, 0, 0)]
+    );
+    assert_eq!((got.runs[0].conclusion.as_deref(), got.runs[0].updated_at), (Some("success"), t(7)));
+    // WHEN asked since 2 (inclusive), and since after the newest run
+    let since = s.stored_runs(&repo("acme/api"), Some(t(2)), &[]).await.unwrap();
+    let later = s.stored_runs(&repo("acme/api"), Some(t(6)), &[3]).await.unwrap();
+    // THEN the runs created at or after it; asked runs are found whatever their age
+    assert_eq!((since.total, since.runs.len()), (3, 0));
+    assert_eq!(later.total, 0);
+    assert_eq!(later.runs.iter().map(|r| (r.id, r.status)).collect::<Vec<_>>(), [(3, RunStatus::InProgress)]);
+    // WHEN asked about an unknown repository THEN nothing
+    assert_eq!(s.stored_runs(&repo("acme/none"), None, &[1, 2]).await.unwrap(), StoredRuns::default());
+}
+
+async fn stored_runs_find_where_unfinished_runs_begin(b: &dyn Backend) {
+    // GIVEN finished runs created at 0 and 2, run 3 in progress (created at 4) with a
+    // running job, run 4 completed (created at 5) with a job still running, and a
+    // running job of a run the store does not have
+    let s = b.store().await;
+    s.apply_changes(&[
+        run("acme/api", 1, "completed", "a", 0, 1),
+        run("acme/api", 2, "completed", "a", 2, 3),
+        run("acme/api", 3, "in_progress", "a", 4, 4),
+        run("acme/api", 4, "completed", "a", 5, 7),
+        job(31, 3, "in_progress", 4, None),
+        job(41, 4, "completed", 5, Some(6)),
+        job(42, 4, "in_progress", 5, None),
+        job(99, 98, "queued", 1, None),
+        run("acme/web", 9, "queued", "a", 1, 1),
+    ])
+    .await
+    .unwrap();
+    let oldest = async || s.stored_runs(&repo("acme/api"), Some(t(9)), &[]).await.unwrap().oldest_unfinished;
+    // WHEN asked (whatever the window) THEN the oldest run not completed
+    assert_eq!(oldest().await, Some(t(4)));
+    // WHEN run 3 completes but its job does not THEN still run 3, through its job
+    s.apply_changes(&[run("acme/api", 3, "completed", "a", 4, 8)]).await.unwrap();
+    assert_eq!(oldest().await, Some(t(4)));
+    // WHEN its job completes THEN run 4, completed but with a job still running
+    s.apply_changes(&[job(31, 3, "completed", 4, Some(8))]).await.unwrap();
+    assert_eq!(oldest().await, Some(t(5)));
+    // WHEN that job completes too THEN nothing is unfinished
+    s.apply_changes(&[job(42, 4, "completed", 5, Some(9))]).await.unwrap();
+    assert_eq!(oldest().await, None);
+    // AND another repository's unfinished run is its own
+    let web = s.stored_runs(&repo("acme/web"), None, &[]).await.unwrap();
+    assert_eq!((web.total, web.oldest_unfinished), (1, Some(t(1))));
+}
+
 async fn known_deliveries_and_delivery_hooks(b: &dyn Backend) {
     // GIVEN deliveries from a repository hook, an organisation hook and an unknown hook
     let s = b.store().await;
@@ -980,14 +1203,25 @@ async fn jobs_are_saved_listed_and_fetched(b: &dyn Backend) {
     let mut ran = job_record("j2", 2);
     (ran.state, ran.started_at, ran.finished_at) = (JobState::Failed, Some(t(4)), Some(t(5)));
     (ran.written, ran.requests, ran.error) = (7, 3, Some("rate limited".into()));
+    ran.skipped = vec!["acme/api#7: null node".into(), "acme/api#9: partial error".into()];
     s.save_job(&ran).await.unwrap();
-    // WHEN fetched THEN the latest record
+    // WHEN fetched THEN the latest record, with what it skipped
     assert_eq!(s.get_job("j2").await.unwrap(), Some(ran.clone()));
+    assert_eq!(s.get_job("j1").await.unwrap().map(|j| j.skipped), Some(vec![]));
     assert_eq!(s.get_job("nope").await.unwrap(), None);
     // WHEN listed two at a time THEN newest created first
     let all = walk(2, async |p| s.list_jobs(&p).await.unwrap()).await;
     assert_eq!(all.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["j3", "j2", "j1"]);
     assert_eq!(all[1], ran);
+    // WHEN saved with more skipped items than a record keeps THEN the first ones are kept
+    let mut many = job_record("j4", 4);
+    many.skipped = (0..JobRecord::MAX_SKIPPED + 5).map(|i| format!("item {i}")).collect();
+    s.save_job(&many).await.unwrap();
+    let kept = s.get_job("j4").await.unwrap().map(|j| j.skipped).unwrap_or_default();
+    assert_eq!(kept, many.skipped[..JobRecord::MAX_SKIPPED]);
+    // WHEN saved again with none THEN none
+    s.save_job(&job_record("j2", 2)).await.unwrap();
+    assert_eq!(s.get_job("j2").await.unwrap().map(|j| j.skipped), Some(vec![]));
 }
 
 async fn locks_expire_and_renew(b: &dyn Backend) {

@@ -195,9 +195,10 @@ fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> {
             if let Some(branch) = branch {
                 n += tx
                     .prepare_cached(
-                        "INSERT OR IGNORE INTO branch_commits (repo, branch, sha, pushed_at) VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT OR IGNORE INTO branch_commits (repo, branch, sha, pushed_at, committed_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
                     )?
-                    .execute(params![c.repo.as_str(), branch, c.sha, ts_opt(pushed_at)])?;
+                    .execute(params![c.repo.as_str(), branch, c.sha, ts_opt(pushed_at), ts_opt(&c.committed_at)])?;
             }
             n
         }

@@ -6,6 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params};
 
 use super::store::{SqliteStore, limit_arg, query};
+use super::summaries;
 use super::{parse_ts, parse_ts_opt, store_error, ts};
 use crate::domain::*;
 use crate::ports::*;
@@ -39,48 +40,8 @@ impl CompletenessStore for SqliteStore {
     }
 
     async fn repo_summaries(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, StoreError> {
-        let repos: Vec<RepoName> = repos.iter().map(|r| r.repo.clone()).collect();
-        self.read(move |conn| {
-            let mut out = Vec::with_capacity(repos.len());
-            for repo in repos {
-                let name = Value::Text(repo.to_string());
-                let counts: Vec<(String, u64)> = query(
-                    conn,
-                    "SELECT state, COUNT(*) FROM pull_requests WHERE repo = ?1 GROUP BY state",
-                    vec![name.clone()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                let count = |s: &str| counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
-                let newest: Option<String> = conn
-                    .query_row("SELECT MAX(updated_at) FROM pull_requests WHERE repo = ?1", [repo.as_str()], |r| {
-                        r.get(0)
-                    })
-                    .map_err(store_error)?;
-                let branches = query(
-                    conn,
-                    "SELECT name, COALESCE(head_sha, '') FROM branches WHERE repo = ?1 AND deleted = 0 ORDER BY name",
-                    vec![name.clone()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                let default_branch: Option<String> = conn
-                    .query_row("SELECT default_branch FROM repos WHERE full_name = ?1", [repo.as_str()], |r| r.get(0))
-                    .optional()
-                    .map_err(store_error)?
-                    .flatten();
-                out.push(RepoSnapshot {
-                    open: count("open"),
-                    closed: count("closed"),
-                    merged: count("merged"),
-                    newest_pr_updated_at: parse_ts_opt(newest).map_err(store_error)?,
-                    branches,
-                    branches_truncated: false,
-                    default_branch,
-                    ..RepoSnapshot::empty(repo)
-                });
-            }
-            Ok(out)
-        })
-        .await
+        let repos = repos.to_vec();
+        self.read(move |conn| repos.iter().map(|req| summaries::repo_snapshot(conn, req)).collect()).await
     }
 
     async fn org_summaries(&self, orgs: &[String]) -> Result<Vec<OrgSnapshot>, StoreError> {
@@ -213,11 +174,12 @@ impl CompletenessStore for SqliteStore {
 
     async fn stored_runs(
         &self,
-        _repo: &RepoName,
-        _since: Option<Timestamp>,
-        _ids: &[i64],
+        repo: &RepoName,
+        since: Option<Timestamp>,
+        ids: &[i64],
     ) -> Result<StoredRuns, StoreError> {
-        Err(StoreError::Unavailable(anyhow::anyhow!("stored_runs: being built")))
+        let (repo, ids) = (repo.clone(), ids.to_vec());
+        self.read(move |conn| summaries::stored_runs(conn, &repo, &since, &ids)).await
     }
 
     async fn list_checks(&self, page: &PageRequest) -> Result<Page<CheckRun>, StoreError> {

@@ -17,11 +17,11 @@ impl JobStore for SqliteStore {
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO jobs (id, target, kinds, watermark, state, created_at, started_at, finished_at, written,
-                   requests, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                   requests, error, skipped)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (id) DO UPDATE SET state = excluded.state, started_at = excluded.started_at,
                    finished_at = excluded.finished_at, written = excluded.written, requests = excluded.requests,
-                   error = excluded.error",
+                   error = excluded.error, skipped = excluded.skipped",
             )?
             .execute(params![
                 job.id,
@@ -34,7 +34,9 @@ impl JobStore for SqliteStore {
                 ts_opt(&job.finished_at),
                 job.written,
                 job.requests,
-                job.error
+                job.error,
+                serde_json::to_string(&job.skipped[..job.skipped.len().min(JobRecord::MAX_SKIPPED)])
+                    .expect("strings serialise")
             ])
             .map(drop)
         })
@@ -129,7 +131,7 @@ impl Locks for SqliteStore {
 }
 
 const JOB_COLUMNS: &str =
-    "id, target, kinds, watermark, state, created_at, started_at, finished_at, written, requests, error";
+    "id, target, kinds, watermark, state, created_at, started_at, finished_at, written, requests, error, skipped";
 
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let bad = |i: usize, e: serde_json::Error| {
@@ -137,6 +139,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     };
     let target: Target = serde_json::from_str(&r.get::<_, String>(1)?).map_err(|e| bad(1, e))?;
     let kinds: Vec<GapKind> = serde_json::from_str(&r.get::<_, String>(2)?).map_err(|e| bad(2, e))?;
+    let skipped: Vec<String> = serde_json::from_str(&r.get::<_, String>(11)?).map_err(|e| bad(11, e))?;
     Ok(JobRecord {
         id: r.get(0)?,
         target,
@@ -148,7 +151,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         finished_at: parse_ts_opt(r.get(7)?)?,
         written: r.get(8)?,
         requests: r.get(9)?,
-        skipped: Vec::new(),
+        skipped,
         error: r.get(10)?,
     })
 }

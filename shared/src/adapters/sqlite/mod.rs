@@ -10,6 +10,7 @@ mod ledger;
 mod metrics;
 mod read;
 mod store;
+mod summaries;
 mod writer;
 
 pub use archive::SqliteArchive;

@@ -1,7 +1,7 @@
 //! The store on SQLite: opening and migrating the file, the writer thread and
 //! the reader pool every concern's queries run on. Each port is implemented
-//! in its own file: `ledger.rs`, `apply.rs`, `read.rs`, `completeness.rs`,
-//! `jobs.rs`, `metrics.rs`.
+//! in its own file: `ledger.rs`, `apply.rs`, `read.rs`, `completeness.rs`
+//! (its integrity reads in `summaries.rs`), `jobs.rs`, `metrics.rs`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v1.sql")),
         M::up(include_str!("schema_v2.sql")),
         M::up(include_str!("schema_v3.sql")),
+        M::up(include_str!("schema_v4.sql")),
     ])
 }
 
@@ -107,4 +108,46 @@ pub(super) fn query<T>(
 
 pub(super) fn limit_arg(page: &PageRequest) -> Value {
     Value::Integer(page.limit as i64 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{JobRecord, RepoName, Target};
+
+    #[tokio::test]
+    async fn version_4_fills_what_it_adds_for_rows_already_there() {
+        // GIVEN a store at schema version 3 holding a repository, two commits of its
+        // default branch (committed at 09:00 and 10:00) and a resync job
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let mut conn = Connection::open(&path).unwrap();
+        migrations().to_version(&mut conn, 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO repos (full_name, default_branch, deleted) VALUES ('acme/api', 'main', 0);
+             INSERT INTO commits (repo, sha, message, committed_at) VALUES
+               ('acme/api', 'a', 'm', '2030-03-04T09:00:00.000Z'), ('acme/api', 'b', 'm', '2030-03-04T10:00:00.000Z');
+             INSERT INTO branch_commits (repo, branch, sha) VALUES ('acme/api', 'main', 'a'), ('acme/api', 'main', 'b');
+             INSERT INTO jobs (id, target, kinds, state, created_at)
+               VALUES ('j1', '{\"type\":\"repo\",\"name\":\"acme/api\"}', '[]', 'queued', '2030-03-04T09:00:00.000Z');",
+        )
+        .unwrap();
+        drop(conn);
+        // WHEN opened (migrated to the latest version)
+        let store = SqliteStore::open(&path).unwrap();
+        // THEN the branch's commits are counted by their time, as for rows written after
+        let repo = RepoName::parse("acme/api").unwrap();
+        let since = chrono::DateTime::parse_from_rfc3339("2030-03-04T09:30:00Z").unwrap().to_utc();
+        let sums = store
+            .repo_summaries(&[
+                SnapshotRequest::new(repo.clone(), None),
+                SnapshotRequest::new(repo.clone(), Some(since)),
+            ])
+            .await
+            .unwrap();
+        assert_eq!((sums[0].default_branch_commits, sums[1].default_branch_commits), (Some(2), Some(1)));
+        // AND the old job reads back with nothing skipped
+        let job: Option<JobRecord> = store.get_job("j1").await.unwrap();
+        assert_eq!(job.map(|j| (j.target, j.skipped)), Some((Target::Repo(repo), Vec::new())));
+    }
 }

@@ -62,6 +62,8 @@ pub(super) mod key {
     pub fn branch_sk(name: &str) -> String {
         format!("BR#{name}")
     }
+    /// The pull requests of a repository with their reviews and review comments.
+    pub const PULLS_PREFIX: &str = "PR#";
     pub fn pull_sk(number: u64) -> String {
         format!("PR#{}", num(number as i64))
     }
@@ -157,8 +159,22 @@ pub(super) mod key {
     pub fn runs_of(r: &str) -> String {
         format!("RUNS#{r}")
     }
+    /// Runs of a repository that are not completed (sparse).
+    pub fn unfinished_runs(r: &RepoName) -> String {
+        format!("RUNS#unfinished#{r}")
+    }
     pub const WORKFLOW_JOBS: &str = "WJS";
+    pub fn jobs_of_run(run_id: i64) -> String {
+        format!("WJS#run#{}", num(run_id))
+    }
+    /// Jobs of a repository that are not completed (sparse).
+    pub fn unfinished_jobs(r: &RepoName) -> String {
+        format!("WJS#unfinished#{r}")
+    }
     pub const DEPLOYMENTS: &str = "DEPS";
+    pub fn deployments_of(r: &RepoName) -> String {
+        format!("DEPS#{r}")
+    }
     pub const DELIVERIES: &str = "DLVS";
     pub fn deliveries_of_repo(r: &str) -> String {
         format!("DLVS#repo#{r}")

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::codec::*;
-use super::ops::{Query, Range, corrupt, put_request};
+use super::ops::{Query, Range, Task, corrupt, put_request, run_bounded};
 use super::store::{MAX_TEXT, Take, cursor, epoch, views};
 use super::{DynamoStore, VERIFIED_RETENTION};
 use crate::domain::*;
@@ -16,6 +16,9 @@ use crate::ports::*;
 /// A check's gaps are kept as JSON on its item; beyond this the list is cut
 /// (the item must stay under 400 KB).
 const MAX_GAPS_JSON: usize = 300 * 1024;
+
+/// Repositories summarised at once.
+const SUMMARY_CONCURRENCY: usize = 8;
 
 fn check_run(i: &Item) -> anyhow::Result<CheckRun> {
     Ok(CheckRun {
@@ -58,33 +61,10 @@ impl CompletenessStore for DynamoStore {
         Ok(tracked)
     }
 
+    /// Repositories are read [`SUMMARY_CONCURRENCY`] at a time (see `summaries.rs`).
     async fn repo_summaries(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, StoreError> {
-        let mut out = Vec::with_capacity(repos.len());
-        for SnapshotRequest { repo, .. } in repos {
-            let items = self.query_all(&Query::table(key::repo(repo), Range::All)).await?;
-            let mut snap = RepoSnapshot::empty(repo.clone());
-            for i in &items {
-                match i.str("entity").as_deref() {
-                    Some("repository") => snap.default_branch = i.str("default_branch"),
-                    Some("branch") if i.flag("deleted") != Some(true) => {
-                        snap.branches.push((i.str("name").unwrap_or_default(), i.str("head_sha").unwrap_or_default()));
-                    }
-                    Some("pull_request") => {
-                        match i.str("state").as_deref() {
-                            Some("open") => snap.open += 1,
-                            Some("closed") => snap.closed += 1,
-                            Some("merged") => snap.merged += 1,
-                            _ => {}
-                        }
-                        let at = i.time("updated_at").map_err(corrupt)?;
-                        snap.newest_pr_updated_at = snap.newest_pr_updated_at.max(at);
-                    }
-                    _ => {}
-                }
-            }
-            out.push(snap);
-        }
-        Ok(out)
+        let reads = repos.iter().map(|req| Box::pin(self.repo_snapshot(req)) as Task<'_, _>).collect();
+        run_bounded(reads, SUMMARY_CONCURRENCY).await.into_iter().collect()
     }
 
     async fn org_summaries(&self, orgs: &[String]) -> Result<Vec<OrgSnapshot>, StoreError> {
@@ -206,11 +186,11 @@ impl CompletenessStore for DynamoStore {
 
     async fn stored_runs(
         &self,
-        _repo: &RepoName,
-        _since: Option<Timestamp>,
-        _ids: &[i64],
+        repo: &RepoName,
+        since: Option<Timestamp>,
+        ids: &[i64],
     ) -> Result<StoredRuns, StoreError> {
-        Err(StoreError::Unavailable(anyhow::anyhow!("stored_runs: being built")))
+        self.runs_of(repo, &since, ids).await
     }
 
     async fn list_checks(&self, page: &PageRequest) -> Result<Page<CheckRun>, StoreError> {

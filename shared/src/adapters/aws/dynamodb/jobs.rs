@@ -11,6 +11,9 @@ use super::store::{MAX_TEXT, Take, cursor, epoch, views};
 use crate::domain::*;
 use crate::ports::*;
 
+/// Each skipped item's text is cut to this many bytes (the item stays small).
+const MAX_SKIPPED_TEXT: usize = 1024;
+
 fn job_record(i: &Item) -> anyhow::Result<JobRecord> {
     let target: Target = serde_json::from_str(&i.req_str("target")?).context("stored job target")?;
     let kinds: Vec<GapKind> = serde_json::from_str(&i.req_str("kinds")?).context("stored job kinds")?;
@@ -25,7 +28,7 @@ fn job_record(i: &Item) -> anyhow::Result<JobRecord> {
         finished_at: i.time("finished_at")?,
         written: i.num("written").unwrap_or(0),
         requests: i.num("requests").unwrap_or(0),
-        skipped: Vec::new(),
+        skipped: i.strings("skipped"),
         error: i.str("error"),
     })
 }
@@ -47,6 +50,9 @@ impl JobStore for DynamoStore {
         u.set_or_remove("finished_at", job.finished_at.as_ref().map(t));
         u.set("written", n(job.written)).set("requests", n(job.requests));
         u.set_or_remove("error", job.error.as_deref().map(|e| s(bounded(e, MAX_TEXT))));
+        let skipped: Vec<String> =
+            job.skipped.iter().take(JobRecord::MAX_SKIPPED).map(|x| bounded(x, MAX_SKIPPED_TEXT)).collect();
+        u.set_or_remove("skipped", (!skipped.is_empty()).then(|| list(&skipped)));
         self.update(key_of(key::resync_job(&job.id), key::ONE), u).await.map(drop)
     }
 

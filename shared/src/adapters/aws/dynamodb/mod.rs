@@ -11,12 +11,14 @@
 mod apply;
 mod codec;
 mod completeness;
+mod derived;
 mod jobs;
 mod ledger;
 mod metrics;
 mod ops;
 mod read;
 mod store;
+mod summaries;
 mod write;
 
 use std::collections::HashSet;

@@ -9,6 +9,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, Select, WriteRequest};
 use aws_smithy_runtime_api::http::Response;
 
@@ -85,50 +86,59 @@ pub(super) async fn backoff(attempt: u32) {
 }
 
 impl DynamoStore {
+    /// A Query request for `q`'s partition and sort-key range (table, index,
+    /// key condition); reads of the base table are strongly consistent.
+    fn keyed(&self, q: &Query) -> QueryFluentBuilder {
+        let pk_name = q.index.map_or_else(|| "pk".to_owned(), |i| format!("{i}pk"));
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(q.index.map(str::to_owned))
+            .consistent_read(q.index.is_none())
+            .expression_attribute_names("#pk", &pk_name)
+            .expression_attribute_values(":pk", AttributeValue::S(q.pk.clone()));
+        let cond = match &q.range {
+            Range::All => "#pk = :pk".to_owned(),
+            Range::Prefix(p) => {
+                req = req.expression_attribute_values(":a", AttributeValue::S(p.clone()));
+                "#pk = :pk AND begins_with(#sk, :a)".to_owned()
+            }
+            Range::Below(v) | Range::Above(v) | Range::AtLeast(v) => {
+                req = req.expression_attribute_values(":a", AttributeValue::S(v.clone()));
+                let op = match q.range {
+                    Range::Below(_) => "<",
+                    Range::Above(_) => ">",
+                    _ => ">=",
+                };
+                format!("#pk = :pk AND #sk {op} :a")
+            }
+            Range::Between(lo, hi) => {
+                req = req
+                    .expression_attribute_values(":a", AttributeValue::S(lo.clone()))
+                    .expression_attribute_values(":b", AttributeValue::S(hi.clone()));
+                "#pk = :pk AND #sk BETWEEN :a AND :b".to_owned()
+            }
+        };
+        if !matches!(q.range, Range::All) {
+            req = req.expression_attribute_names("#sk", q.sk_name());
+        }
+        req.key_condition_expression(cond)
+    }
+
     /// Run `q`, handing items to `each` in key order until it returns false
     /// or the range ends. Reads of the base table are strongly consistent.
     pub(super) async fn query_each(&self, q: &Query, mut each: impl FnMut(Item) -> bool) -> Result<(), StoreError> {
-        let pk_name = q.index.map_or_else(|| "pk".to_owned(), |i| format!("{i}pk"));
-        let sk_name = q.sk_name();
         let mut start: Option<Item> = None;
         loop {
-            let mut req = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .set_index_name(q.index.map(str::to_owned))
+            let out = self
+                .keyed(q)
                 .scan_index_forward(q.forward)
                 .limit(q.page)
-                .consistent_read(q.index.is_none())
-                .expression_attribute_names("#pk", &pk_name)
-                .expression_attribute_values(":pk", AttributeValue::S(q.pk.clone()))
-                .set_exclusive_start_key(start.take());
-            let cond = match &q.range {
-                Range::All => "#pk = :pk".to_owned(),
-                Range::Prefix(p) => {
-                    req = req.expression_attribute_values(":a", AttributeValue::S(p.clone()));
-                    "#pk = :pk AND begins_with(#sk, :a)".to_owned()
-                }
-                Range::Below(v) | Range::Above(v) | Range::AtLeast(v) => {
-                    req = req.expression_attribute_values(":a", AttributeValue::S(v.clone()));
-                    let op = match q.range {
-                        Range::Below(_) => "<",
-                        Range::Above(_) => ">",
-                        _ => ">=",
-                    };
-                    format!("#pk = :pk AND #sk {op} :a")
-                }
-                Range::Between(lo, hi) => {
-                    req = req
-                        .expression_attribute_values(":a", AttributeValue::S(lo.clone()))
-                        .expression_attribute_values(":b", AttributeValue::S(hi.clone()));
-                    "#pk = :pk AND #sk BETWEEN :a AND :b".to_owned()
-                }
-            };
-            if !matches!(q.range, Range::All) {
-                req = req.expression_attribute_names("#sk", &sk_name);
-            }
-            let out = req.key_condition_expression(cond).send().await.map_err(sdk_error("querying the store"))?;
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error("querying the store"))?;
             for item in out.items.unwrap_or_default() {
                 if !each(item) {
                     return Ok(());
@@ -153,18 +163,17 @@ impl DynamoStore {
 
     /// How many items a partition holds (`Select: COUNT`; still reads them).
     pub(super) async fn count(&self, index: &'static str, pk: &str) -> Result<u64, StoreError> {
+        self.count_in(&Query::index(index, pk, Range::All)).await
+    }
+
+    /// How many items `q`'s range holds (`Select: COUNT`; still reads them).
+    pub(super) async fn count_in(&self, q: &Query) -> Result<u64, StoreError> {
         let mut total = 0u64;
         let mut start: Option<Item> = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
+                .keyed(q)
                 .select(Select::Count)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", format!("{index}pk"))
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

@@ -1,7 +1,8 @@
 //! The store on DynamoDB: what every concern's reads share (pages, cursors,
 //! item mapping). Each port is implemented in its own file: `ledger.rs`,
-//! `apply.rs`, `read.rs`, `completeness.rs`, `jobs.rs`, `metrics.rs`. Every
-//! read is a GetItem, BatchGetItem or Query (see `shared/docs/dynamodb.md`).
+//! `apply.rs`, `read.rs`, `completeness.rs` (its integrity reads in
+//! `summaries.rs`), `jobs.rs`, `metrics.rs`. Every read is a GetItem,
+//! BatchGetItem or Query (see `shared/docs/dynamodb.md`).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::DynamoStore;
 use super::codec::*;
-use super::ops::{Query, Range, Task, backoff, corrupt, put_request, run_bounded};
+use super::ops::{Task, backoff, corrupt, put_request, run_bounded};
 use crate::domain::*;
 use crate::ports::StoreError;
 
@@ -21,7 +21,7 @@ const MAX_TEXT: usize = 4 * 1024;
 
 /// Optimistic retries of a read-modify-write (repositories, derived facts)
 /// under contention, with jittered backoff: each round one writer wins.
-const RMW_ATTEMPTS: u32 = 20;
+pub(super) const RMW_ATTEMPTS: u32 = 20;
 
 /// Items written at once by one `apply_changes` (a resync page, a delivery).
 const CONCURRENCY: usize = 16;
@@ -252,7 +252,13 @@ impl DynamoStore {
                 u.set("created_at", t(&r.created_at)).coalesce("run_started_at", opt_t(&r.run_started_at));
                 u.set("updated_at", t(&r.updated_at)).set("rank", n(r.status.rank()));
                 u.set("gsi1pk", s(key::RUNS)).set("gsi1sk", s(sort.clone()));
-                u.set("gsi2pk", s(key::runs_of(r.repo.as_str()))).set("gsi2sk", s(sort));
+                u.set("gsi2pk", s(key::runs_of(r.repo.as_str()))).set("gsi2sk", s(sort.clone()));
+                // Sparse: only runs not completed, for where unfinished runs begin.
+                if r.status == RunStatus::Completed {
+                    u.set_or_remove("gsi3pk", None).set_or_remove("gsi3sk", None);
+                } else {
+                    u.set("gsi3pk", s(key::unfinished_runs(&r.repo))).set("gsi3sk", s(sort));
+                }
                 newer_or_ranked(&mut u, "updated_at", &r.updated_at, r.status.rank());
                 self.update(key_of(key::run(r.id), key::ONE), u).await?
             }
@@ -269,6 +275,14 @@ impl DynamoStore {
                 u.set_or_remove("version", opt_t(&j.version())).set("rank", n(j.status.rank()));
                 if let Some(c) = &j.created_at {
                     u.set("gsi1pk", s(key::WORKFLOW_JOBS)).set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
+                }
+                u.set("gsi2pk", s(key::jobs_of_run(j.run_id))).set("gsi2sk", s(num(j.id)));
+                // Sparse: only jobs not completed, for where unfinished runs begin.
+                if j.status == RunStatus::Completed {
+                    u.set_or_remove("gsi3pk", None).set_or_remove("gsi3sk", None);
+                } else {
+                    u.set("gsi3pk", s(key::unfinished_jobs(&j.repo)));
+                    u.set("gsi3sk", s(format!("{}#{}", num(j.run_id), num(j.id))));
                 }
                 let (pk, ver) = (u.name("pk"), u.name("version"));
                 let mut cond = format!("attribute_not_exists({pk}) OR attribute_not_exists({ver})");
@@ -287,6 +301,8 @@ impl DynamoStore {
                 u.coalesce("creator", opt_s(&d.creator)).init("created_at", t(&d.created_at));
                 u.set("updated_at", t(&d.updated_at)).init("gsi1pk", s(key::DEPLOYMENTS));
                 u.init("gsi1sk", s(format!("{}#{}", ts(&d.created_at), num(d.id))));
+                u.init("gsi2pk", s(key::deployments_of(&d.repo)));
+                u.init("gsi2sk", s(format!("{}#{}", ts(&d.created_at), num(d.id))));
                 not_older(&mut u, "updated_at", &d.updated_at);
                 let applied = self.update(key_of(key::deployment(d.id), key::ONE), u).await?;
                 return Ok((applied, applied.then_some(Refresh::Outcome(d.id))));
@@ -468,93 +484,6 @@ impl DynamoStore {
         }
         self.batch_write(puts).await?;
         Ok(applied)
-    }
-
-    /// Recompute a pull request's review facts (as SQLite's REFRESH_REVIEW_FACTS)
-    /// from its item collection: the PR and its reviews are one Query.
-    async fn refresh_review_facts(&self, repo: &RepoName, number: u64) -> Result<(), StoreError> {
-        let pull_sk = key::pull_sk(number);
-        self.refresh_derived(&key::repo(repo), Range::Prefix(pull_sk.clone()), &pull_sk, |pull, items| {
-            let author = pull.str("author");
-            let mut first: Option<String> = None;
-            let mut changes_requested = 0u32;
-            for r in items.iter().filter(|i| i.str("entity").as_deref() == Some("review")) {
-                let state = r.str("state").unwrap_or_default();
-                if state == "changes_requested" {
-                    changes_requested += 1;
-                }
-                let by_other = match (&author, r.str("author")) {
-                    (Some(a), Some(ra)) => *a != ra,
-                    _ => true,
-                };
-                if let Some(at) = r.str("submitted_at")
-                    && state != "pending"
-                    && by_other
-                    && first.as_ref().is_none_or(|f| at < *f)
-                {
-                    first = Some(at);
-                }
-            }
-            let mut u = Update::default();
-            u.set_or_remove("first_review_at", first.map(s)).set("changes_requested", n(changes_requested));
-            u
-        })
-        .await
-    }
-
-    /// Recompute a deployment's outcome: the state of its latest status among
-    /// success, failure and error (by status `created_at`, then id). The
-    /// deployment and its statuses are one item collection.
-    async fn refresh_outcome(&self, deployment: i64) -> Result<(), StoreError> {
-        self.refresh_derived(&key::deployment(deployment), Range::All, key::ONE, |_, items| {
-            let outcome = items
-                .iter()
-                .filter(|i| i.str("entity").as_deref() == Some("deployment_status"))
-                .filter_map(|i| {
-                    let state = i.str("state")?;
-                    matches!(state.as_str(), "success" | "failure" | "error")
-                        .then(|| (i.str("created_at").unwrap_or_default(), i.str("sk").unwrap_or_default(), state))
-                })
-                .max()
-                .map(|(_, _, state)| state);
-            let mut u = Update::default();
-            u.set_or_remove("outcome", outcome.map(s));
-            u
-        })
-        .await
-    }
-
-    /// Write facts derived from an item collection onto its `target_sk` item,
-    /// optimistically: the write holds only if no other refresh wrote since
-    /// this one read (`derived_rev`), so two concurrent writers (two Lambdas
-    /// handling two reviews of one pull request) cannot leave the facts of
-    /// the earlier read in place. Nothing to do while the target is absent:
-    /// its own write refreshes it.
-    async fn refresh_derived(
-        &self,
-        pk: &str,
-        range: Range,
-        target_sk: &str,
-        derive: impl Fn(&Item, &[Item]) -> Update,
-    ) -> Result<(), StoreError> {
-        for attempt in 0..RMW_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt.min(4)).await;
-            }
-            let items = self.query_all(&Query::table(pk, range.clone())).await?;
-            let Some(target) = items.iter().find(|i| i.str("sk").as_deref() == Some(target_sk)) else {
-                return Ok(());
-            };
-            let rev: i64 = target.num("derived_rev").unwrap_or(0);
-            let mut u = derive(target, &items);
-            let (p, r, v) = (u.name("pk"), u.name("derived_rev"), u.value(n(rev)));
-            u.condition(format!("attribute_exists({p}) AND (attribute_not_exists({r}) OR {r} = {v})"));
-            u.set("derived_rev", n(rev + 1));
-            if self.update(key_of(pk, target_sk), u).await? {
-                return Ok(());
-            }
-        }
-        Err(StoreError::Unavailable(anyhow::anyhow!("derived facts of {pk} kept changing under a refresh")))
     }
 
     /// Write a registry item (`TRACKED`/`HOOKS` partitions) once per process.
