@@ -670,18 +670,17 @@ async fn the_history_replayed_gives_every_job_deployment_status_and_commit() {
     let mut heads: BTreeMap<(String, String), (chrono::DateTime<chrono::Utc>, Option<String>)> = BTreeMap::new();
     for c in changes {
         match c {
-            Change::WorkflowJob(j) => {
-                if jobs.get(&j.id).is_none_or(|old: &octoscope::domain::WorkflowJob| j.version() >= old.version()) {
-                    jobs.insert(j.id, j);
-                }
+            Change::WorkflowJob(j)
+                if jobs.get(&j.id).is_none_or(|old: &octoscope::domain::WorkflowJob| j.version() >= old.version()) =>
+            {
+                jobs.insert(j.id, j);
             }
-            Change::Deployment(d) => {
+            Change::Deployment(d)
                 if deployments
                     .get(&d.id)
-                    .is_none_or(|old: &octoscope::domain::Deployment| d.updated_at >= old.updated_at)
-                {
-                    deployments.insert(d.id, d);
-                }
+                    .is_none_or(|old: &octoscope::domain::Deployment| d.updated_at >= old.updated_at) =>
+            {
+                deployments.insert(d.id, d);
             }
             Change::DeploymentStatus(s) => {
                 statuses.insert(s.id, s);
