@@ -359,6 +359,11 @@ async fn deployments_and_their_statuses_come_newest_first() {
     assert_eq!(hub.requests("GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"), pages as u64);
     assert_eq!(get(&hub, "/repos/octo-org/repo-0/deployments/5/statuses", None).await.status(), 404);
     assert_eq!(get(&hub, "/repos/octo-org/nope/deployments", None).await.status(), 404);
+    // AND a deployment's statuses_url leads to its statuses on the fake
+    let statuses_url = got[0]["statuses_url"].as_str().unwrap();
+    assert!(statuses_url.starts_with(&hub.url), "{statuses_url}");
+    let listed: Value = get(&hub, statuses_url.trim_start_matches(&hub.url), None).await.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), want[0].statuses.len());
 }
 
 #[tokio::test]
