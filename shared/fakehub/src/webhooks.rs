@@ -392,7 +392,9 @@ pub fn history(org: &Org, oversized: bool) -> Vec<Event> {
                     "ref": format!("refs/heads/{}", b.name), "before": "0000000000000000000000000000000000000000",
                     "after": b.head_sha, "created": false, "deleted": false, "forced": false, "base_ref": null,
                     "compare": format!("https://github.com/{}/compare/{}", repo.full_name(), b.name),
-                    "commits": [commit.clone()], "head_commit": commit,
+                    // A default branch without history (`OrgSpec.commits` 0) pushes no commit.
+                    "commits": if b.name == repo.default_branch { Vec::new() } else { vec![commit.clone()] },
+                    "head_commit": commit,
                     "repository": repo_json(org, &r, true), "pusher": { "name": org.members[0], "email": null },
                     "organization": org_json(org), "sender": user(&org.members[0])
                 }),

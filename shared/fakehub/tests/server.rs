@@ -931,3 +931,24 @@ async fn every_field_the_schema_test_names_is_served() {
     assert!(out["data"]["node"]["checkSuite"]["checkRuns"]["nodes"].as_array().is_some_and(|n| !n.is_empty()));
     assert_eq!(out["data"]["repository"]["defaultBranchRef"]["target"]["history"]["totalCount"], 20);
 }
+
+#[tokio::test]
+async fn a_default_branch_generated_without_history_counts_none_everywhere() {
+    // GIVEN repositories generated with no default-branch commits
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 2, commits: 0, ..OrgSpec::default() }).await.unwrap();
+    // WHEN GitHub's history is asked and the webhook history is normalised
+    let out: Value = graphql(&hub, "{ repository(owner: \"octo-org\", name: \"repo-0\") { defaultBranchRef { target { oid ... on Commit { history(first: 5) { totalCount nodes { oid } } } } } } }")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let main_commits = normalised(&hub.history(false))
+        .into_iter()
+        .filter(|c| matches!(c, octoscope::domain::Change::Commit { branch, .. } if branch.as_deref() == Some("main")))
+        .count();
+    // THEN both say none, and the head is still there
+    let target = &out["data"]["repository"]["defaultBranchRef"]["target"];
+    assert_eq!(target["history"]["totalCount"], 0, "{out}");
+    assert_eq!(target["oid"], hub.org().repos[0].branches[0].head_sha.as_str());
+    assert_eq!(main_commits, 0);
+}
