@@ -809,7 +809,15 @@ impl<'a> Exec<'a> {
             Obj::Commit(oid) => match name {
                 "oid" => Out::Json(json!(oid)),
                 "history" => {
-                    return Err("the fake serves `history` on the default branch's commits only".into());
+                    // The head of a default branch generated without history (`OrgSpec.commits` 0) has none.
+                    let bare_head = org.repos.iter().any(|r| {
+                        r.commits.is_empty()
+                            && r.branches.iter().any(|b| b.name == r.default_branch && b.head_sha == *oid)
+                    });
+                    if !bare_head {
+                        return Err("the fake serves `history` on the default branch's commits only".into());
+                    }
+                    return self.connection(f, "CommitHistoryConnection", Vec::new());
                 }
                 _ => return unknown(),
             },

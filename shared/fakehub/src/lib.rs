@@ -7,7 +7,44 @@
 //! resets, injectable secondary limits and 5xx, ETags, and a request counter
 //! per endpoint. [`FakeHub::send_webhooks`] delivers the organisation's history
 //! as signed webhooks, with a share dropped (recorded as failed deliveries that
-//! the REST redelivery endpoint really sends), duplicated or reordered.
+//! the REST redelivery endpoint really sends), duplicated or reordered, and
+//! whole event kinds lost for good ([`WebhookSpec::lost_events`]).
+//!
+//! The ground truth holds, per repository: branches, pull requests with
+//! reviews, workflow runs ([`WorkflowRun`], node id `WFR_<id>`) each with 1 to 4
+//! jobs ([`WorkflowJob`]: runner labels, runner, queue time), deployments
+//! ([`Deployment`]) with their statuses, and the default branch's linear
+//! history ([`Repo::commits`], oldest first, the newest being the branch head);
+//! and teams with members. What was added later is drawn from a second random
+//! stream, so the rest stays as it was for the same seed.
+//!
+//! Served:
+//! - REST: `GET /repos/{owner}/{repo}/actions/runs` (newest first; `created` in
+//!   GitHub's date-filter syntax `>=T`, `>T`, `<=T`, `<T`, `T1..T2`, `*` for an
+//!   open side; a filtered list only reaches its first 1,000 runs, like
+//!   GitHub's, while `total_count` counts every match),
+//!   `GET .../actions/runs/{run_id}/jobs` (`filter=latest|all`),
+//!   `GET .../deployments` and `GET .../deployments/{deployment_id}/statuses`
+//!   (newest first), hooks, deliveries and redelivery, App installations and
+//!   tokens. Lists page with `per_page`/`page` (deliveries with `cursor`) and a
+//!   `Link` `rel="next"`. Every successful GET has an `ETag`; a matching
+//!   `If-None-Match` gets 304, spends no budget and is counted again under
+//!   `"304 GET /path"`.
+//! - GraphQL (fields as GitHub's schema types them): repositories and their pull
+//!   requests (reviews, `totalCount`s), branches (`refs`, `ref(qualifiedName:)`,
+//!   `defaultBranchRef`), `Commit.history(first, after, since, until)` on the
+//!   default branch's commits, `Repository.deployments(orderBy:, environments:)`
+//!   with `latestStatus` and `statuses`, `Query.nodes(ids:)`/`node(id:)` for
+//!   workflow runs with `checkSuite { checkRuns(filterBy:) }` (their jobs),
+//!   organisation teams, members and `repositories(orderBy:)`. An id that
+//!   resolves to nothing is `null` with a `NOT_FOUND` error; an item made a
+//!   null node ([`FakeHub::null_node`]) is `null` with a `FORBIDDEN` error, its
+//!   `path` pointing at it.
+//! - Webhook history: pull requests, reviews, team membership, pushes (the
+//!   default branch's carrying its commits, 1 to 3 per push), workflow runs,
+//!   workflow jobs (queued, in progress, completed), deployments and deployment
+//!   statuses (created). Normalised by Octoscope's parser and applied
+//!   last-writer-wins in any order, it gives the ground truth.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {

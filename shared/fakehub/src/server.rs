@@ -370,7 +370,9 @@ impl DateFilter {
 
 /// One side of a date filter: None for `*`, else the time and whether it was a bare date.
 fn point(s: &str) -> Result<Option<(DateTime<Utc>, bool)>, &'static str> {
-    let s = s.trim();
+    // A `+` of an offset that was not percent-encoded arrives as a space.
+    let s = s.trim().replace(' ', "+");
+    let s = s.as_str();
     if s == "*" {
         return Ok(None);
     }
@@ -482,7 +484,7 @@ async fn workflow_jobs(
         .iter()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
-        .map(|j| crate::webhooks::job_json(&full, j))
+        .map(|j| crate::webhooks::job_json(&st.base_url, &full, j))
         .collect();
     let mut resp = Json(json!({ "total_count": jobs.len(), "jobs": items })).into_response();
     if page.saturating_mul(per_page) < jobs.len() {
@@ -519,7 +521,7 @@ async fn deployments(
         .iter()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
-        .map(|d| crate::webhooks::deployment_json(&full, d, d.updated_at))
+        .map(|d| crate::webhooks::deployment_json(&st.base_url, &full, d, d.updated_at))
         .collect();
     let mut resp = Json(Value::Array(items)).into_response();
     if page.saturating_mul(per_page) < list.len() {
@@ -550,7 +552,7 @@ async fn deployment_statuses(
         .rev()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
-        .map(|s| crate::webhooks::deployment_status_json(&full, d, s))
+        .map(|s| crate::webhooks::deployment_status_json(&st.base_url, &full, d, s))
         .collect();
     let mut resp = Json(Value::Array(items)).into_response();
     if page.saturating_mul(per_page) < d.statuses.len() {
@@ -690,6 +692,8 @@ mod tests {
                 && f(">2024-02-10").contains(at("2024-02-11T00:00:00Z"))
         );
         assert!(f("2024-02-10").contains(t) && !f("2024-02-10").contains(at("2024-02-11T00:00:00Z")));
+        // AND an offset's `+` that arrived as a space (not percent-encoded) is still an offset
+        assert!(f(">=2024-02-10T13:00:00 01:00").contains(t) && !f(">=2024-02-10T13:00:00 01:00").contains(before));
         // AND nonsense is refused, not guessed
         assert!(DateFilter::parse(">=yesterday").is_err());
         assert!(DateFilter::parse("2024-02-10..soon").is_err());

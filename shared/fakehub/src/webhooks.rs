@@ -24,6 +24,9 @@ pub struct Event {
 /// The size of the padded pull request body of the oversized event.
 pub const OVERSIZED_BODY_BYTES: usize = 7 * 1024 * 1024 + 512 * 1024;
 
+/// The API root webhook payloads link to (REST answers link to the fake itself).
+const GITHUB_API: &str = "https://api.github.com";
+
 fn ts(t: Time) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -44,8 +47,8 @@ pub fn user(login: &str) -> Json {
 }
 
 /// A job in the REST shape (`GET .../runs/{run_id}/jobs`, and the `workflow_job` event's `workflow_job`).
-pub(crate) fn job_json(full_name: &str, j: &WorkflowJob) -> Json {
-    let api = format!("https://api.github.com/repos/{full_name}");
+pub(crate) fn job_json(api_root: &str, full_name: &str, j: &WorkflowJob) -> Json {
+    let api = format!("{api_root}/repos/{full_name}");
     json!({
         "id": j.id, "run_id": j.run_id, "run_attempt": j.run_attempt, "node_id": j.node_id,
         "run_url": format!("{api}/actions/runs/{}", j.run_id),
@@ -61,8 +64,8 @@ pub(crate) fn job_json(full_name: &str, j: &WorkflowJob) -> Json {
 }
 
 /// A deployment in the REST shape, `updated_at` as it stood at `updated_at`.
-pub(crate) fn deployment_json(full_name: &str, d: &Deployment, updated_at: Time) -> Json {
-    let api = format!("https://api.github.com/repos/{full_name}");
+pub(crate) fn deployment_json(api_root: &str, full_name: &str, d: &Deployment, updated_at: Time) -> Json {
+    let api = format!("{api_root}/repos/{full_name}");
     json!({
         "url": format!("{api}/deployments/{}", d.id), "id": d.id, "node_id": d.node_id, "sha": d.sha,
         "ref": d.git_ref, "task": d.task, "payload": {}, "original_environment": d.environment,
@@ -74,8 +77,8 @@ pub(crate) fn deployment_json(full_name: &str, d: &Deployment, updated_at: Time)
     })
 }
 
-pub(crate) fn deployment_status_json(full_name: &str, d: &Deployment, s: &DeploymentStatus) -> Json {
-    let api = format!("https://api.github.com/repos/{full_name}");
+pub(crate) fn deployment_status_json(api_root: &str, full_name: &str, d: &Deployment, s: &DeploymentStatus) -> Json {
+    let api = format!("{api_root}/repos/{full_name}");
     json!({
         "url": format!("{api}/deployments/{}/statuses/{}", d.id, s.id), "id": s.id, "node_id": s.node_id,
         "state": s.state, "creator": user(&s.creator), "description": "",
@@ -308,7 +311,7 @@ fn job_events(org: &Org, repo: &Repo, job: &WorkflowJob, out: &mut Vec<Event>) {
             action: Some(action.to_owned()),
             at,
             payload: json!({
-                "action": action, "workflow_job": job_json(&full, &j), "repository": repo_json(org, repo, false),
+                "action": action, "workflow_job": job_json(GITHUB_API, &full, &j), "repository": repo_json(org, repo, false),
                 "organization": org_json(org), "sender": user(&org.members[0])
             }),
         });
@@ -324,7 +327,7 @@ fn deployment_events(org: &Org, repo: &Repo, d: &Deployment, out: &mut Vec<Event
         action: Some("created".into()),
         at: d.created_at,
         payload: json!({
-            "action": "created", "deployment": deployment_json(&full, d, d.created_at), "workflow": null,
+            "action": "created", "deployment": deployment_json(GITHUB_API, &full, d, d.created_at), "workflow": null,
             "workflow_run": null, "repository": repo_json(org, repo, false), "organization": org_json(org),
             "sender": user(&d.creator)
         }),
@@ -335,8 +338,8 @@ fn deployment_events(org: &Org, repo: &Repo, d: &Deployment, out: &mut Vec<Event
             action: Some("created".into()),
             at: s.created_at,
             payload: json!({
-                "action": "created", "deployment_status": deployment_status_json(&full, d, s),
-                "deployment": deployment_json(&full, d, s.created_at), "workflow": null, "workflow_run": null,
+                "action": "created", "deployment_status": deployment_status_json(GITHUB_API, &full, d, s),
+                "deployment": deployment_json(GITHUB_API, &full, d, s.created_at), "workflow": null, "workflow_run": null,
                 "repository": repo_json(org, repo, false), "organization": org_json(org), "sender": user(&s.creator)
             }),
         });
@@ -389,7 +392,9 @@ pub fn history(org: &Org, oversized: bool) -> Vec<Event> {
                     "ref": format!("refs/heads/{}", b.name), "before": "0000000000000000000000000000000000000000",
                     "after": b.head_sha, "created": false, "deleted": false, "forced": false, "base_ref": null,
                     "compare": format!("https://github.com/{}/compare/{}", repo.full_name(), b.name),
-                    "commits": [commit.clone()], "head_commit": commit,
+                    // A default branch without history (`OrgSpec.commits` 0) pushes no commit.
+                    "commits": if b.name == repo.default_branch { Vec::new() } else { vec![commit.clone()] },
+                    "head_commit": commit,
                     "repository": repo_json(org, &r, true), "pusher": { "name": org.members[0], "email": null },
                     "organization": org_json(org), "sender": user(&org.members[0])
                 }),

@@ -359,6 +359,11 @@ async fn deployments_and_their_statuses_come_newest_first() {
     assert_eq!(hub.requests("GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"), pages as u64);
     assert_eq!(get(&hub, "/repos/octo-org/repo-0/deployments/5/statuses", None).await.status(), 404);
     assert_eq!(get(&hub, "/repos/octo-org/nope/deployments", None).await.status(), 404);
+    // AND a deployment's statuses_url leads to its statuses on the fake
+    let statuses_url = got[0]["statuses_url"].as_str().unwrap();
+    assert!(statuses_url.starts_with(&hub.url), "{statuses_url}");
+    let listed: Value = get(&hub, statuses_url.trim_start_matches(&hub.url), None).await.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), want[0].statuses.len());
 }
 
 #[tokio::test]
@@ -407,7 +412,9 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Send a document that must be valid on GitHub (its fields and arguments are in GitHub's schema).
 async fn graphql_vars(hub: &FakeHub, query: &str, variables: Value) -> Value {
+    assert_eq!(schema_errors(query), Vec::<String>::new(), "not in GitHub's schema: {query}");
     reqwest::Client::new()
         .post(format!("{}/graphql", hub.url))
         .bearer_auth(hub.token())
@@ -670,18 +677,17 @@ async fn the_history_replayed_gives_every_job_deployment_status_and_commit() {
     let mut heads: BTreeMap<(String, String), (chrono::DateTime<chrono::Utc>, Option<String>)> = BTreeMap::new();
     for c in changes {
         match c {
-            Change::WorkflowJob(j) => {
-                if jobs.get(&j.id).is_none_or(|old: &octoscope::domain::WorkflowJob| j.version() >= old.version()) {
-                    jobs.insert(j.id, j);
-                }
+            Change::WorkflowJob(j)
+                if jobs.get(&j.id).is_none_or(|old: &octoscope::domain::WorkflowJob| j.version() >= old.version()) =>
+            {
+                jobs.insert(j.id, j);
             }
-            Change::Deployment(d) => {
+            Change::Deployment(d)
                 if deployments
                     .get(&d.id)
-                    .is_none_or(|old: &octoscope::domain::Deployment| d.updated_at >= old.updated_at)
-                {
-                    deployments.insert(d.id, d);
-                }
+                    .is_none_or(|old: &octoscope::domain::Deployment| d.updated_at >= old.updated_at) =>
+            {
+                deployments.insert(d.id, d);
             }
             Change::DeploymentStatus(s) => {
                 statuses.insert(s.id, s);
@@ -787,4 +793,162 @@ async fn lost_events_are_neither_delivered_nor_logged() {
     assert_eq!((report.lost, report.events), (lost_in_history, history.len() - lost_in_history));
     assert_eq!(seen.len(), report.events);
     assert_eq!(hub.deliveries().len(), report.events);
+}
+
+/// GitHub's public schema (vendored with the adapter's tests): the fields and
+/// arguments of each object and interface type, and each field's named type.
+type Fields = std::collections::HashMap<String, (Vec<String>, String)>;
+
+fn github_schema() -> &'static std::collections::HashMap<String, Fields> {
+    use graphql_parser::schema::{Definition, Type, TypeDefinition};
+    static SCHEMA: std::sync::OnceLock<std::collections::HashMap<String, Fields>> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        fn named(t: &Type<'_, String>) -> String {
+            match t {
+                Type::NamedType(n) => n.clone(),
+                Type::ListType(t) | Type::NonNullType(t) => named(t),
+            }
+        }
+        let text = include_str!("../../tests/fixtures/github-graphql/schema.graphql");
+        let doc = graphql_parser::parse_schema::<String>(text).expect("GitHub's schema parses");
+        let mut types = std::collections::HashMap::new();
+        for def in doc.definitions {
+            let (name, fields) = match def {
+                Definition::TypeDefinition(TypeDefinition::Object(o)) => (o.name, o.fields),
+                Definition::TypeDefinition(TypeDefinition::Interface(i)) => (i.name, i.fields),
+                _ => continue,
+            };
+            let fields = fields
+                .into_iter()
+                .map(|f| (f.name, (f.arguments.into_iter().map(|a| a.name).collect(), named(&f.field_type))))
+                .collect();
+            types.insert(name, fields);
+        }
+        types
+    })
+}
+
+/// The fields and arguments `doc` selects that GitHub's schema does not have.
+fn schema_errors(doc: &str) -> Vec<String> {
+    use graphql_parser::query::{Definition, OperationDefinition, Selection, SelectionSet, TypeCondition};
+    fn walk(
+        on: &str,
+        set: &SelectionSet<'_, String>,
+        doc: &graphql_parser::query::Document<'_, String>,
+        errors: &mut Vec<String>,
+    ) {
+        let schema = github_schema();
+        for item in &set.items {
+            match item {
+                Selection::Field(f) if f.name == "__typename" => {}
+                Selection::Field(f) => match schema.get(on).and_then(|t| t.get(&f.name)) {
+                    None => errors.push(format!("{on}.{}", f.name)),
+                    Some((args, ty)) => {
+                        for (a, _) in &f.arguments {
+                            if !args.contains(a) {
+                                errors.push(format!("{on}.{}({a}:)", f.name));
+                            }
+                        }
+                        walk(ty, &f.selection_set, doc, errors);
+                    }
+                },
+                Selection::InlineFragment(i) => {
+                    let ty = match &i.type_condition {
+                        Some(TypeCondition::On(t)) => t.as_str(),
+                        None => on,
+                    };
+                    walk(ty, &i.selection_set, doc, errors);
+                }
+                Selection::FragmentSpread(s) => {
+                    for def in &doc.definitions {
+                        if let Definition::Fragment(frag) = def
+                            && frag.name == s.fragment_name
+                        {
+                            let TypeCondition::On(t) = &frag.type_condition;
+                            walk(t, &frag.selection_set, doc, errors);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let parsed = graphql_parser::parse_query::<String>(doc).expect("the document parses");
+    let mut errors = Vec::new();
+    for def in &parsed.definitions {
+        if let Definition::Operation(op) = def {
+            let set = match op {
+                OperationDefinition::Query(q) => &q.selection_set,
+                OperationDefinition::SelectionSet(s) => s,
+                _ => continue,
+            };
+            walk("Query", set, &parsed, &mut errors);
+        }
+    }
+    errors
+}
+
+#[test]
+fn the_documents_these_tests_send_use_only_github_s_fields() {
+    // GIVEN the documents of the tests above, and one with an invented field
+    let history = "history(first: 4, after: $after, since: $since) { totalCount nodes { oid message committedDate author { name user { login } } } pageInfo { hasNextPage endCursor } }";
+    let docs = [
+        "query D($after: String) { repository(owner: \"o\", name: \"r\") { deployments(first: 4, after: $after, orderBy: {field: CREATED_AT, direction: DESC}) { totalCount nodes { databaseId createdAt latestStatus { state createdAt updatedAt } } pageInfo { hasNextPage endCursor } } } }".to_owned(),
+        format!("query H($after: String, $since: GitTimestamp) {{ repository(owner: \"o\", name: \"r\") {{ defaultBranchRef {{ name target {{ ... on Commit {{ {history} }} }} }} b: ref(qualifiedName: \"refs/heads/main\") {{ name target {{ ... on Commit {{ {history} }} }} }} }} }}"),
+        "query J($ids: [ID!]!) { nodes(ids: $ids) { __typename ... on WorkflowRun { databaseId checkSuite { all: checkRuns(filterBy: {checkType: ALL}) { totalCount } done: checkRuns(filterBy: {checkType: ALL, status: COMPLETED}) { totalCount } } } } }".to_owned(),
+        "{ organization(login: \"o\") { repositories(first: 2, orderBy: {field: CREATED_AT, direction: DESC}) { totalCount nodes { databaseId nameWithOwner } } } repository(owner: \"o\", name: \"r\") { pullRequests(first: 100) { nodes { number reviews { totalCount } } edges { node { number } } } } }".to_owned(),
+        "{ node(id: \"WFR_1\") { ... on WorkflowRun { id runNumber event createdAt updatedAt url resourcePath checkSuite { databaseId id status conclusion createdAt updatedAt workflowRun { databaseId } checkRuns(first: 10, filterBy: {checkType: LATEST, statuses: [COMPLETED], conclusions: [SUCCESS], checkName: \"build\"}) { nodes { databaseId id name status conclusion startedAt completedAt } } } } } }".to_owned(),
+        "{ repository(owner: \"o\", name: \"r\") { deployments(first: 1, environments: [\"production\"]) { nodes { id databaseId createdAt updatedAt environment latestEnvironment originalEnvironment task commitOid description payload state creator { login } ref { name } latestStatus { id state environment createdAt updatedAt description logUrl environmentUrl creator { login } } statuses(first: 5) { totalCount } } } defaultBranchRef { id prefix target { ... on Commit { oid abbreviatedOid id message messageHeadline messageBody committedDate authoredDate url committer { name email date } history(first: 1, since: \"2024-01-01T00:00:00Z\", until: \"2024-02-01T00:00:00Z\") { totalCount } } } } } }".to_owned(),
+    ];
+    // WHEN each is checked against GitHub's schema THEN only the invented field is refused
+    for doc in &docs {
+        assert_eq!(schema_errors(doc), Vec::<String>::new(), "{doc}");
+    }
+    assert_eq!(
+        schema_errors("{ repository(owner: \"o\", name: \"r\") { deployments(first: 1) { nodes { latestState } } } }"),
+        vec!["Deployment.latestState"]
+    );
+    assert_eq!(
+        schema_errors(
+            "{ nodes(ids: []) { ... on WorkflowRun { checkSuite { checkRuns(filter: {}) { totalCount } } } } }"
+        ),
+        vec!["CheckSuite.checkRuns(filter:)"]
+    );
+}
+
+#[tokio::test]
+async fn every_field_the_schema_test_names_is_served() {
+    // GIVEN the broadest document of the schema test, against a real repository and run
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 3, ..OrgSpec::default() }).await.unwrap();
+    let run = hub.org().repos[0].runs[0].node_id.clone();
+    let q = "{ node(id: \"RUN\") { ... on WorkflowRun { id runNumber event createdAt updatedAt url resourcePath checkSuite { databaseId id status conclusion createdAt updatedAt workflowRun { databaseId } checkRuns(first: 10, filterBy: {checkType: LATEST}) { nodes { databaseId id name status conclusion startedAt completedAt } } } } }
+              repository(owner: \"octo-org\", name: \"repo-0\") { deployments(first: 1, environments: [\"production\", \"staging\"]) { nodes { id databaseId createdAt updatedAt environment latestEnvironment originalEnvironment task commitOid description payload state creator { login } ref { name } latestStatus { id state environment createdAt updatedAt description logUrl environmentUrl creator { login } } statuses(first: 5) { totalCount } } } defaultBranchRef { id prefix target { ... on Commit { oid abbreviatedOid id message messageHeadline messageBody committedDate authoredDate url committer { name email date } history(first: 1, since: \"2000-01-01T00:00:00Z\", until: \"2030-02-01T00:00:00Z\") { totalCount } } } } } }"
+        .replace("RUN", &run);
+    assert_eq!(schema_errors(&q), Vec::<String>::new());
+    // WHEN it is asked THEN every field resolves, without an error
+    let out: Value = graphql(&hub, &q).await.json().await.unwrap();
+    assert_eq!(out.get("errors"), None, "{out}");
+    assert_eq!(out["data"]["node"]["id"], run.as_str());
+    assert!(out["data"]["node"]["checkSuite"]["checkRuns"]["nodes"].as_array().is_some_and(|n| !n.is_empty()));
+    assert_eq!(out["data"]["repository"]["defaultBranchRef"]["target"]["history"]["totalCount"], 20);
+}
+
+#[tokio::test]
+async fn a_default_branch_generated_without_history_counts_none_everywhere() {
+    // GIVEN repositories generated with no default-branch commits
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 2, commits: 0, ..OrgSpec::default() }).await.unwrap();
+    // WHEN GitHub's history is asked and the webhook history is normalised
+    let out: Value = graphql(&hub, "{ repository(owner: \"octo-org\", name: \"repo-0\") { defaultBranchRef { target { oid ... on Commit { history(first: 5) { totalCount nodes { oid } } } } } } }")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let main_commits = normalised(&hub.history(false))
+        .into_iter()
+        .filter(|c| matches!(c, octoscope::domain::Change::Commit { branch, .. } if branch.as_deref() == Some("main")))
+        .count();
+    // THEN both say none, and the head is still there
+    let target = &out["data"]["repository"]["defaultBranchRef"]["target"];
+    assert_eq!(target["history"]["totalCount"], 0, "{out}");
+    assert_eq!(target["oid"], hub.org().repos[0].branches[0].head_sha.as_str());
+    assert_eq!(main_commits, 0);
 }
