@@ -48,7 +48,8 @@ pub async fn service(
     let store: Arc<dyn Store> = Arc::new(DynamoStore::new(clients.dynamodb, &config.table));
     let queue = Arc::new(SqsGapQueue::new(clients.sqs, &config.queue_url, store.clone(), clock.clone()));
     let window = settings.redelivery_window();
-    Ok(IntegrityService::new(store, github.clone(), github, queue, clock, settings.tracked).with_redelivery_window(window))
+    Ok(IntegrityService::new(store, github.clone(), github, queue, clock, settings.tracked)
+        .with_redelivery_window(window))
 }
 
 /// What one check did: the function's answer (and its log line).

@@ -327,6 +327,16 @@ pub struct DeploymentStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     Repository(Repository),
+    /// A repository renamed or transferred (the same GitHub `id`): everything
+    /// the store holds under `from` moves to `to`, and `from` stays an alias
+    /// of `to` (filters accept it; a late write under it lands on `to`).
+    RepositoryMoved {
+        id: Option<i64>,
+        from: RepoName,
+        to: RepoName,
+        /// When GitHub says it happened (or when it was found).
+        at: Timestamp,
+    },
     Branch(Branch),
     PullRequest(Box<PullRequest>),
     Review(Review),

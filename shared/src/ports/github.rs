@@ -52,6 +52,11 @@ pub const RECENT_PULLS: usize = 100;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RepoSnapshot {
     pub repo: RepoName,
+    /// GitHub's `databaseId` of the repository (GitHub's side only).
+    pub id: Option<i64>,
+    /// The repository's name now, when GitHub answered `repo` with another
+    /// (renamed or transferred: GitHub follows the old name). GitHub's side only.
+    pub moved_to: Option<RepoName>,
     /// Pull request `totalCount` per state (closed = closed without merge).
     pub open: u64,
     pub closed: u64,
@@ -84,6 +89,8 @@ impl RepoSnapshot {
     pub fn empty(repo: RepoName) -> Self {
         Self {
             repo,
+            id: None,
+            moved_to: None,
             open: 0,
             closed: 0,
             merged: 0,

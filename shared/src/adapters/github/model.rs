@@ -295,6 +295,8 @@ impl RepoSnapshotNode {
         };
         RepoSnapshot {
             repo,
+            id: None,
+            moved_to: None,
             open: self.open.total_count,
             closed: self.closed.total_count,
             merged: self.merged.total_count,

@@ -16,6 +16,9 @@ fn json_list(v: &Option<Vec<String>>) -> Option<String> {
 /// Apply one change under the LWW rules; true if it changed the store.
 fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> {
     let n = match change {
+        Change::RepositoryMoved { .. } => {
+            return Err(rusqlite::Error::InvalidParameterName("moving a repository: being built".into()));
+        }
         Change::Repository(r) => tx.prepare_cached(
             "INSERT INTO repos (full_name, id, default_branch, private, archived, deleted, version, last_activity_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)

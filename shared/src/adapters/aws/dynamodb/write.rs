@@ -37,6 +37,7 @@ enum Refresh {
 fn item_key(change: &Change) -> (String, String) {
     match change {
         Change::Repository(r) => (key::repo(&r.full_name), key::REPO_SK.to_owned()),
+        Change::RepositoryMoved { to, .. } => (key::repo(to), key::REPO_SK.to_owned()),
         Change::Branch(b) => (key::repo(&b.repo), key::branch_sk(&b.name)),
         Change::PullRequest(p) => (key::repo(&p.repo), key::pull_sk(p.number)),
         Change::Review(r) => (key::repo(&r.repo), key::review_sk(r.pr_number, r.id)),
@@ -160,6 +161,9 @@ impl DynamoStore {
     async fn apply_one(&self, change: &Change) -> Result<(bool, Option<Refresh>), StoreError> {
         let applied = match change {
             Change::Repository(r) => self.apply_repository(r).await?,
+            Change::RepositoryMoved { .. } => {
+                return Err(StoreError::Internal(anyhow::anyhow!("moving a repository: being built")));
+            }
             Change::Branch(b) => {
                 let mut u = Update::default();
                 u.set("entity", s("branch")).set("repo", s(b.repo.as_str())).set("name", s(&b.name));
