@@ -10,14 +10,6 @@ locals {
   lambda_zip_dir = coalesce(var.lambda_zip_dir, "${path.module}/../target/lambda")
   kms_key_arn    = var.kms_key_arn != null ? var.kms_key_arn : module.kms[0].key_arn
 
-  # What every function shares (modules/lambda-function's `stack`).
-  function_stack = {
-    kms_key_arn        = local.kms_key_arn
-    log_retention_days = var.log_retention_days
-    tracing_enabled    = var.tracing_enabled
-    tags               = local.tags
-  }
-
   # The table and its GSIs (Query on an index needs the index ARN).
   table_arns = concat([module.table.table_arn], module.table.index_arns)
 

@@ -10,7 +10,7 @@ link a Lambda runtime) and for the Fargate batch job:
 1. Deployment. `make lambdas` (functions/scripts/build-lambdas.sh) builds
    exactly the Lambda crates as arm64 zips. Each Lambda crate has a
    `./modules/lambda-function` call, or an instance of one with `for_each`
-   over an object of (local) objects, in the root module (terraform/*.tf, one
+   (over `toset()` of keys, settings from `local.M[each.key]`), in the root module (terraform/*.tf, one
    file per concern) whose zip_path is `<lambda_zip_dir>/<crate>/bootstrap.zip`
    (what `make lambdas` leaves), the module deploys handler `bootstrap` on
    `provided.al2023` / arm64, and no module call deploys a crate that does not
@@ -521,29 +521,30 @@ def resolve_object(expr, locals_: dict) -> dict | None:
 
 def instances(name: str, body: dict, locals_: dict) -> list[tuple[str, dict]] | None:
     """A module call's instances as (address, arguments): the call itself, or,
-    with `for_each` over an object of (local) objects, one per key with
-    `each.value.X` and `each.key` (also as `replace(each.key, "_", "-")`)
-    put in. None when the for_each is anything else."""
+    with `for_each` over `toset([...])` of keys (or an object of objects), one
+    per key with `local.M[each.key].X` (`each.value.X`) and `each.key` (also as
+    `replace(each.key, "_", "-")`) put in. None when anything is left unresolved."""
     if "for_each" not in body:
         return [(name, body)]
     each = one(body["for_each"])
-    if not isinstance(each, dict):
-        return None
-    out = []
-    for key, ref in each.items():
-        if key.startswith("__"):
-            continue
-        value = resolve_object(ref, locals_)
-        if value is None:
+    if isinstance(each, dict):
+        values = {k: v for k, v in each.items() if not k.startswith("__")}
+    else:
+        m = re.fullmatch(r"\$\{toset\(\[(.*)\]\)\}", each) if isinstance(each, str) else None
+        if not m:
             return None
+        values = {k: None for k in re.findall(r"['\"]([\w-]+)['\"]", m.group(1))}
+    out = []
+    for key, ref in values.items():
         args = {}
         for arg, expr in body.items():
             e = one(expr)
-            m = re.fullmatch(r"\$\{each\.value\.(\w+)\}", e) if isinstance(e, str) else None
+            m = re.fullmatch(r"\$\{(?:each\.value|local\.(\w+)\[each\.key\])\.(\w+)\}", e) if isinstance(e, str) else None
             if m:
-                if m.group(1) not in value:
+                value = resolve_object(ref if m.group(1) is None else (resolve_object(f"${{local.{m.group(1)}}}", locals_) or {}).get(key), locals_)
+                if value is None or m.group(2) not in value:
                     return None
-                args[arg] = value[m.group(1)]
+                args[arg] = value[m.group(2)]
             elif isinstance(e, str) and "each.key" in e:
                 e = e.replace('${replace(each.key, "_", "-")}', key.replace("_", "-")).replace("${each.key}", key)
                 # A template wrapped whole (`${"…"}`) is its text.
@@ -575,7 +576,7 @@ def terraform_side(tf: Path) -> tuple[dict[str, Deployed], dict, list[str]]:
                 continue
             each = instances(call, call_body, locals_)
             if each is None:
-                errors.append(f"module {call}: for_each must be an object of objects or local objects, used as each.value.<name>")
+                errors.append(f"module {call}: for_each must be toset() of keys (settings as local.M[each.key].X) or an object of objects (each.value.X)")
                 continue
             for name, body in each:
                 deployed[name] = deployed_from(name, body, source, locals_, errors)
@@ -976,8 +977,8 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         (lit("    api             = local.api_function"), "    apis            = local.api_function",
          ["Lambda crate api has no module"],
          "wrong artefact: api deployed from .../apis/bootstrap.zip is caught"),
-        (lit("policy_statements = each.value.policy_statements"), "policy_statements = each.value.statements",
-         ["for_each must be an object of objects"],
+        (lit("policy_statements = local.functions[each.key].policy_statements"), "policy_statements = local.functions[each.key].statements",
+         ["for_each must be toset() of keys"],
          "a for_each setting the checker cannot resolve is an error, not an empty set"),
         (lit('archive_prefix = "raw/"'), 'archive_prefix = "deliveries/"',
          ["writes the archive under 'raw/'"],

@@ -15,9 +15,9 @@ locals {
 resource "aws_cloudwatch_log_group" "this" {
   #checkov:skip=CKV_AWS_338:Operational logs only; retention is a variable (default 30 days) and the raw deliveries are kept in the S3 archive, which is the durable record.
   name              = local.log_group_name
-  retention_in_days = var.stack.log_retention_days
-  kms_key_id        = var.stack.kms_key_arn
-  tags              = var.stack.tags
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -40,7 +40,7 @@ resource "aws_iam_role" "this" {
   description          = "Execution role of the ${var.function_name} function."
   assume_role_policy   = data.aws_iam_policy_document.assume.json
   max_session_duration = 3600
-  tags                 = var.stack.tags
+  tags                 = var.tags
 }
 
 data "aws_iam_policy_document" "this" {
@@ -56,12 +56,12 @@ data "aws_iam_policy_document" "this" {
   statement {
     sid       = "EnvironmentDecrypt"
     actions   = ["kms:Decrypt"]
-    resources = [var.stack.kms_key_arn]
+    resources = [var.kms_key_arn]
   }
 
   # X-Ray's trace APIs have no resource-level permissions: AWS requires "*".
   dynamic "statement" {
-    for_each = var.stack.tracing_enabled ? [1] : []
+    for_each = var.tracing_enabled ? [1] : []
     content {
       sid       = "XRay"
       actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
@@ -108,10 +108,10 @@ resource "aws_lambda_function" "this" {
   runtime          = "provided.al2023"
   architectures    = ["arm64"]
 
-  memory_size                    = var.sizing.memory_size
-  timeout                        = var.sizing.timeout
-  reserved_concurrent_executions = var.sizing.reserved_concurrent_executions
-  kms_key_arn                    = var.stack.kms_key_arn
+  memory_size                    = var.memory_size
+  timeout                        = var.timeout
+  reserved_concurrent_executions = var.reserved_concurrent_executions
+  kms_key_arn                    = var.kms_key_arn
 
   dynamic "environment" {
     for_each = length(local.environment) > 0 ? [1] : []
@@ -121,7 +121,7 @@ resource "aws_lambda_function" "this" {
   }
 
   tracing_config {
-    mode = var.stack.tracing_enabled ? "Active" : "PassThrough"
+    mode = var.tracing_enabled ? "Active" : "PassThrough"
   }
 
   logging_config {
@@ -129,7 +129,7 @@ resource "aws_lambda_function" "this" {
     log_group  = aws_cloudwatch_log_group.this.name
   }
 
-  tags = var.stack.tags
+  tags = var.tags
 
   depends_on = [aws_iam_role_policy.this]
 }

@@ -24,18 +24,36 @@ variable "zip_path" {
   }
 }
 
-variable "sizing" {
-  description = "Memory in MB (128-10240; CPU scales with it), timeout in seconds (1-900) and reserved concurrency (reserving also caps; -1 leaves it unreserved, which new accounts with a 10-execution quota need)."
-  type = object({
-    memory_size                    = optional(number, 256)
-    timeout                        = optional(number, 30)
-    reserved_concurrent_executions = optional(number, -1)
-  })
-  default = {}
+variable "memory_size" {
+  description = "Memory in MB (CPU scales with it)."
+  type        = number
+  default     = 256
 
   validation {
-    condition     = var.sizing.memory_size >= 128 && var.sizing.memory_size <= 10240 && var.sizing.timeout >= 1 && var.sizing.timeout <= 900 && var.sizing.reserved_concurrent_executions >= -1
-    error_message = "sizing: memory_size must be 128-10240 MB, timeout 1-900 seconds, reserved_concurrent_executions -1 (unreserved) or more."
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240
+    error_message = "memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "timeout" {
+  description = "Timeout in seconds."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.timeout >= 1 && var.timeout <= 900
+    error_message = "timeout must be between 1 and 900 seconds."
+  }
+}
+
+variable "reserved_concurrent_executions" {
+  description = "Concurrency reserved for (and capping) this function; -1 leaves it unreserved, which new accounts with a 10-execution quota need."
+  type        = number
+  default     = -1
+
+  validation {
+    condition     = var.reserved_concurrent_executions >= -1
+    error_message = "reserved_concurrent_executions must be -1 (unreserved) or a non-negative number."
   }
 }
 
@@ -65,17 +83,30 @@ variable "policy_statements" {
   }
 }
 
-variable "stack" {
-  description = "What every function of a stack shares: the customer managed KMS key (environment variables, log group), the log group's retention in days, active X-Ray tracing (when false the function passes an upstream trace header through only), and the tags of every resource."
-  type = object({
-    kms_key_arn        = string
-    log_retention_days = optional(number, 30)
-    tracing_enabled    = optional(bool, true)
-    tags               = optional(map(string), {})
-  })
+variable "kms_key_arn" {
+  description = "Customer managed KMS key encrypting the environment variables and the log group."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Retention of the function's CloudWatch log group, in days."
+  type        = number
+  default     = 30
 
   validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.stack.log_retention_days)
-    error_message = "stack.log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
   }
+}
+
+variable "tracing_enabled" {
+  description = "Active X-Ray tracing (sampled); when false the function passes through an upstream trace header only."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags for every resource of the function."
+  type        = map(string)
+  default     = {}
 }
