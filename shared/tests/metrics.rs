@@ -94,6 +94,27 @@ struct Run {
 }
 
 impl Run {
+    /// Run `id` of `workflow` on `branch`, created and started at `at` and last
+    /// updated `minutes` later: completed with `conclusion`, or in progress.
+    fn new(
+        id: i64,
+        workflow: &'static str,
+        branch: &'static str,
+        at: Timestamp,
+        minutes: i64,
+        conclusion: Option<&'static str>,
+    ) -> Self {
+        Self {
+            id,
+            workflow,
+            branch,
+            created: at,
+            started: Some(at),
+            updated: at + Duration::minutes(minutes),
+            conclusion,
+        }
+    }
+
     fn change(&self) -> Change {
         Change::WorkflowRun(WorkflowRun {
             repo: repo("acme/api"),
@@ -331,36 +352,9 @@ async fn ci_queue_time_duration_and_failure_rate() {
     // GIVEN two completed runs (one failed) of 10 and 30 minutes, one run in progress,
     // and jobs queued 90 s (linux) and 30 s (macOS)
     let app = given(vec![
-        Run {
-            id: 1,
-            workflow: "CI",
-            branch: "main",
-            created: mon(0),
-            started: Some(mon(0)),
-            updated: mon(0) + Duration::minutes(10),
-            conclusion: Some("success"),
-        }
-        .change(),
-        Run {
-            id: 2,
-            workflow: "CI",
-            branch: "feature",
-            created: mon(1),
-            started: Some(mon(1)),
-            updated: mon(1) + Duration::minutes(30),
-            conclusion: Some("failure"),
-        }
-        .change(),
-        Run {
-            id: 3,
-            workflow: "Deploy",
-            branch: "main",
-            created: mon(2),
-            started: Some(mon(2)),
-            updated: mon(2),
-            conclusion: None,
-        }
-        .change(),
+        Run::new(1, "CI", "main", mon(0), 10, Some("success")).change(),
+        Run::new(2, "CI", "feature", mon(1), 30, Some("failure")).change(),
+        Run::new(3, "Deploy", "main", mon(2), 0, None).change(),
         job(100, 1, &["ubuntu-latest"], "linux", mon(0), 90, 300),
         job(101, 2, &["self-hosted", "macos"], "macos", mon(1), 30, 600),
     ])

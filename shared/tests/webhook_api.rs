@@ -273,18 +273,28 @@ async fn a_payload_of_an_unexpected_shape_is_archived_and_logged_as_failed() {
     assert_eq!(app.archive_len().await, 1);
 }
 
+/// Deliver the example `pull_request` opened event as pull requests 1..=n,
+/// each pull request object shaped by `edit` first.
+async fn deliver_pulls(app: &TestApp, n: u32, edit: impl Fn(&mut Value, u32)) {
+    let base: Value = serde_json::from_slice(&fixture("pull_request", "opened.payload.json")).unwrap();
+    for i in 1..=n {
+        let mut p = base.clone();
+        p["pull_request"]["number"] = json!(i);
+        edit(&mut p["pull_request"], i);
+        let (status, body) = app.deliver("pull_request", p.to_string().as_bytes()).await;
+        assert!(status.is_success(), "pull request {i}: {status} {body}");
+    }
+}
+
 #[tokio::test]
 async fn lists_paginate_with_cursors_and_filters() {
     // GIVEN 25 pull requests by two authors
     let app = TestApp::new();
-    let base: Value = serde_json::from_slice(&fixture("pull_request", "opened.payload.json")).unwrap();
-    for n in 1..=25u32 {
-        let mut p = base.clone();
-        p["pull_request"]["number"] = json!(n);
-        p["pull_request"]["updated_at"] = json!(format!("2020-01-01T00:00:{n:02}Z"));
-        p["pull_request"]["user"]["login"] = json!(if n % 2 == 0 { "even" } else { "odd" });
-        app.deliver("pull_request", p.to_string().as_bytes()).await;
-    }
+    deliver_pulls(&app, 25, |p, n| {
+        p["updated_at"] = json!(format!("2020-01-01T00:00:{n:02}Z"));
+        p["user"]["login"] = json!(if n % 2 == 0 { "even" } else { "odd" });
+    })
+    .await;
     // WHEN paged 10 at a time THEN every one comes once, newest first
     let (_, first) = app.get("/api/pulls?limit=10").await;
     assert_eq!(first["items"].as_array().unwrap().len(), 10);
@@ -301,12 +311,7 @@ async fn lists_paginate_with_cursors_and_filters() {
 async fn a_cursor_this_server_did_not_issue_reads_as_the_end_of_the_list() {
     // GIVEN three pull requests, two to a page
     let app = TestApp::new();
-    let base: Value = serde_json::from_slice(&fixture("pull_request", "opened.payload.json")).unwrap();
-    for n in 1..=3u32 {
-        let mut p = base.clone();
-        p["pull_request"]["number"] = json!(n);
-        app.deliver("pull_request", p.to_string().as_bytes()).await;
-    }
+    deliver_pulls(&app, 3, |_, _| {}).await;
     let (_, first) = app.get("/api/pulls?limit=2").await;
     let issued = first["next_cursor"].as_str().unwrap().to_owned();
     // WHEN any list is asked for a page after a cursor it never issued
