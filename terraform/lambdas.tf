@@ -17,13 +17,11 @@ module "function" {
   environment       = local.functions[each.key].environment
   policy_statements = local.functions[each.key].policy_statements
 
-  memory_size                    = var.functions[each.key].memory_size
-  timeout                        = var.functions[each.key].timeout
-  reserved_concurrent_executions = var.functions[each.key].reserved_concurrent_executions
-  kms_key_arn                    = local.kms_key_arn
-  log_retention_days             = var.log_retention_days
-  tracing_enabled                = var.tracing_enabled
-  tags                           = local.tags
+  sizing             = var.functions[each.key]
+  kms_key_arn        = local.kms_key_arn
+  log_retention_days = var.log_retention_days
+  tracing_enabled    = var.tracing_enabled
+  tags               = local.tags
 }
 
 locals {
