@@ -135,8 +135,7 @@ module "batch" {
 
   name                    = "${var.name_prefix}-resync"
   image_tag               = var.batch_image_tag
-  cpu                     = var.batch_task.cpu
-  memory                  = var.batch_task.memory
+  task_size               = var.batch_task
   vpc_id                  = var.batch_network.vpc_id
   kms_key_arn             = local.kms_key_arn
   log_retention_days      = var.log_retention_days
