@@ -158,30 +158,11 @@ fn job(id: i64, run_id: i64, labels: &[&str], os: &str, created: Timestamp, queu
 }
 
 fn deployment(id: i64, env: &str, at: Timestamp) -> Change {
-    Change::Deployment(Deployment {
-        repo: repo("acme/api"),
-        id,
-        sha: None,
-        git_ref: Some("main".into()),
-        environment: Some(env.into()),
-        task: Some("deploy".into()),
-        creator: Some("deploy-bot".into()),
-        created_at: at,
-        updated_at: at,
-    })
+    common::changes::deployment(repo("acme/api"), id, env, at)
 }
 
 fn status(deployment_id: i64, id: i64, state: &str, at: Timestamp) -> Change {
-    Change::DeploymentStatus(DeploymentStatus {
-        repo: repo("acme/api"),
-        deployment_id,
-        id,
-        state: state.into(),
-        environment: None,
-        creator: None,
-        created_at: at,
-        updated_at: at,
-    })
+    common::changes::deployment_status(repo("acme/api"), deployment_id, id, state, None, at)
 }
 
 async fn given(changes: Vec<Change>) -> TestApp {
