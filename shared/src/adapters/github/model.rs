@@ -225,6 +225,12 @@ pub struct StateOf {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepoSnapshotNode {
+    /// The name GitHub answered with: another than the one asked for when the
+    /// repository was renamed or transferred (GitHub follows a former name).
+    #[serde(default)]
+    pub name_with_owner: Option<String>,
+    #[serde(default)]
+    pub database_id: Option<i64>,
     pub open: TotalCount,
     pub closed: TotalCount,
     pub merged: TotalCount,
@@ -293,10 +299,11 @@ impl RepoSnapshotNode {
             }
             None => (0, Vec::new()),
         };
+        let moved_to = self.name_with_owner.as_deref().and_then(|now| moved_to(&repo, now));
         RepoSnapshot {
             repo,
-            id: None,
-            moved_to: None,
+            id: self.database_id,
+            moved_to,
             open: self.open.total_count,
             closed: self.closed.total_count,
             merged: self.merged.total_count,
@@ -309,6 +316,22 @@ impl RepoSnapshotNode {
             default_branch_commits,
             deployments,
             recent_deployments,
+        }
+    }
+}
+
+/// The repository's name now, when GitHub answered `asked` with another one
+/// (names compare case-insensitively, as GitHub's do). A name that is not
+/// `owner/name` is left out with a warning.
+fn moved_to(asked: &RepoName, now: &str) -> Option<RepoName> {
+    if now.eq_ignore_ascii_case(asked.as_str()) {
+        return None;
+    }
+    match RepoName::parse(now) {
+        Ok(name) => Some(name),
+        Err(e) => {
+            tracing::warn!(repo = %asked, error = %e, "GitHub answered with an unreadable repository name: not followed");
+            None
         }
     }
 }
