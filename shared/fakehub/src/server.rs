@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{MatchedPath, OriginalUri, Path, Query, Request, State as AxState};
+use axum::extract::{MatchedPath, Path, Query, Request, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -124,7 +124,14 @@ type Params = HashMap<String, String>;
 /// A former name (renamed or transferred) is answered as GitHub does: `301
 /// Moved Permanently` (`307` for other methods than GET) to the same path
 /// under `/repositories/{id}`, query kept.
-fn locate(st: &State, world: &crate::World, p: &Params, method: &Method, uri: &axum::http::Uri) -> Result<Located, Response> {
+fn locate(
+    st: &State,
+    world: &crate::World,
+    p: &Params,
+    method: &Method,
+    uri: &axum::http::Uri,
+    matched: &MatchedPath,
+) -> Result<Located, Response> {
     let org = &world.org;
     if let Some(id) = p.get("repo_id") {
         let pos = id.parse::<i64>().ok().and_then(|id| org.repos.iter().position(|r| r.id == id));
@@ -137,9 +144,11 @@ fn locate(st: &State, world: &crate::World, p: &Params, method: &Method, uri: &a
     if r.full_name().eq_ignore_ascii_case(&asked) {
         return Ok(Located { pos, full: r.full_name(), api: format!("/repos/{}", r.full_name()) });
     }
-    // `{prefix}/repos/{owner}/{repo}{rest}` -> `{prefix}/repositories/{id}{rest}`.
+    // `{prefix}/repos/{owner}/{repo}{rest}` -> `{prefix}/repositories/{id}{rest}`; the prefix
+    // (`/api/v3` or none) is the matched route's, `uri` being the path under it.
+    let prefix = matched.as_str().split_once("/repos/").map_or("", |(prefix, _)| prefix);
     let path = uri.path();
-    let (prefix, after) = path.split_once("/repos/").unwrap_or(("", path));
+    let after = path.split_once("/repos/").map_or(path, |(_, after)| after);
     let rest = after.splitn(3, '/').nth(2).map(|r| format!("/{r}")).unwrap_or_default();
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     let location = format!("{}{prefix}/repositories/{}{rest}{query}", st.base_url, r.id);
@@ -462,12 +471,12 @@ fn next_link(st: &State, resp: &mut Response, path: &str, q: &HashMap<String, St
 async fn workflow_runs(
     AxState(st): St,
     method: Method,
-    OriginalUri(uri): OriginalUri,
+    uri: axum::http::Uri, matched: MatchedPath,
     Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let world = st.world();
-    let at = match locate(&st, &world, &p, &method, &uri) {
+    let at = match locate(&st, &world, &p, &method, &uri, &matched) {
         Ok(at) => at,
         Err(moved) => return moved,
     };
@@ -513,12 +522,12 @@ async fn workflow_runs(
 async fn workflow_jobs(
     AxState(st): St,
     method: Method,
-    OriginalUri(uri): OriginalUri,
+    uri: axum::http::Uri, matched: MatchedPath,
     Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let world = st.world();
-    let at = match locate(&st, &world, &p, &method, &uri) {
+    let at = match locate(&st, &world, &p, &method, &uri, &matched) {
         Ok(at) => at,
         Err(moved) => return moved,
     };
@@ -554,12 +563,12 @@ async fn workflow_jobs(
 async fn deployments(
     AxState(st): St,
     method: Method,
-    OriginalUri(uri): OriginalUri,
+    uri: axum::http::Uri, matched: MatchedPath,
     Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let world = st.world();
-    let at = match locate(&st, &world, &p, &method, &uri) {
+    let at = match locate(&st, &world, &p, &method, &uri, &matched) {
         Ok(at) => at,
         Err(moved) => return moved,
     };
@@ -594,12 +603,12 @@ async fn deployments(
 async fn deployment_statuses(
     AxState(st): St,
     method: Method,
-    OriginalUri(uri): OriginalUri,
+    uri: axum::http::Uri, matched: MatchedPath,
     Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let world = st.world();
-    let at = match locate(&st, &world, &p, &method, &uri) {
+    let at = match locate(&st, &world, &p, &method, &uri, &matched) {
         Ok(at) => at,
         Err(moved) => return moved,
     };
@@ -640,8 +649,8 @@ fn hook_json(st: &State, path: &str) -> Value {
     })
 }
 
-async fn repo_hooks(AxState(st): St, method: Method, OriginalUri(uri): OriginalUri, Path(p): Path<Params>) -> Response {
-    if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri) {
+async fn repo_hooks(AxState(st): St, method: Method, uri: axum::http::Uri, matched: MatchedPath, Path(p): Path<Params>) -> Response {
+    if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
         return moved;
     }
     // The history is delivered by the organisation hook; repositories have none.
@@ -655,8 +664,8 @@ async fn org_hooks(AxState(st): St, Path(org): Path<String>) -> Response {
     Json(json!([hook_json(&st, &format!("/orgs/{org}/hooks"))])).into_response()
 }
 
-async fn repo_deliveries(AxState(st): St, method: Method, OriginalUri(uri): OriginalUri, Path(p): Path<Params>) -> Response {
-    if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri) {
+async fn repo_deliveries(AxState(st): St, method: Method, uri: axum::http::Uri, matched: MatchedPath, Path(p): Path<Params>) -> Response {
+    if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
         return moved;
     }
     // Repositories have no hook (see `repo_hooks`).
@@ -704,8 +713,8 @@ async fn org_deliveries(
     resp
 }
 
-async fn repo_redeliver(AxState(st): St, method: Method, OriginalUri(uri): OriginalUri, Path(p): Path<Params>) -> Response {
-    if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri) {
+async fn repo_redeliver(AxState(st): St, method: Method, uri: axum::http::Uri, matched: MatchedPath, Path(p): Path<Params>) -> Response {
+    if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
         return moved;
     }
     message(StatusCode::NOT_FOUND, "Not Found")
