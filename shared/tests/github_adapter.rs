@@ -731,6 +731,31 @@ async fn every_event_of_the_history_normalises_with_the_product_parser() {
     assert!(serde_json::to_vec(&events.last().unwrap().payload).unwrap().len() > 7 * 1024 * 1024);
 }
 
+#[tokio::test]
+async fn the_rename_and_transfer_events_of_the_history_normalise_with_the_product_parser() {
+    // GIVEN a history with a repository renamed and then transferred to another account
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 5, runs: 2, ..OrgSpec::default() }).await.unwrap();
+    hub.rename_repo("octo-org/repo-0", "renamed").unwrap();
+    hub.transfer_repo("octo-org/renamed", "someone-else").unwrap();
+    let moves: Vec<fake::Event> = hub.history(false).into_iter().filter(|e| e.name == "repository").collect();
+    assert_eq!(moves.len(), 2);
+    // WHEN each goes through the product's normaliser THEN it reads as the repository it now names
+    for e in &moves {
+        let body = serde_json::to_vec(&e.payload).unwrap();
+        let normalized = octoscope::webhook::normalize::normalize(e.name, &body, Utc::now())
+            .unwrap_or_else(|err| panic!("{} {:?} did not normalise: {err}", e.name, e.action));
+        let named: Vec<String> = normalized
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Repository(r) => Some(r.full_name.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(named, vec![e.payload["repository"]["full_name"].as_str().unwrap().to_owned()], "{:?}", e.action);
+    }
+}
+
 /// Last-writer-wins as the store applies it: newer `updated_at` (then state
 /// rank) wins; a field the newer write lacks (None) keeps the older value.
 fn merge_pull(old: Option<PullRequest>, new: PullRequest) -> PullRequest {

@@ -153,7 +153,8 @@ fn locate(
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     let location = format!("{}{prefix}/repositories/{}{rest}{query}", st.base_url, r.id);
     let status = if *method == Method::GET { StatusCode::MOVED_PERMANENTLY } else { StatusCode::TEMPORARY_REDIRECT };
-    let body = json!({ "message": "Moved Permanently", "url": location, "documentation_url": "https://docs.github.com/rest" });
+    let body =
+        json!({ "message": "Moved Permanently", "url": location, "documentation_url": "https://docs.github.com/rest" });
     let mut resp = (status, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -471,7 +472,8 @@ fn next_link(st: &State, resp: &mut Response, path: &str, q: &HashMap<String, St
 async fn workflow_runs(
     AxState(st): St,
     method: Method,
-    uri: axum::http::Uri, matched: MatchedPath,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
     Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -522,7 +524,8 @@ async fn workflow_runs(
 async fn workflow_jobs(
     AxState(st): St,
     method: Method,
-    uri: axum::http::Uri, matched: MatchedPath,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
     Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -563,7 +566,8 @@ async fn workflow_jobs(
 async fn deployments(
     AxState(st): St,
     method: Method,
-    uri: axum::http::Uri, matched: MatchedPath,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
     Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -603,7 +607,8 @@ async fn deployments(
 async fn deployment_statuses(
     AxState(st): St,
     method: Method,
-    uri: axum::http::Uri, matched: MatchedPath,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
     Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -649,7 +654,13 @@ fn hook_json(st: &State, path: &str) -> Value {
     })
 }
 
-async fn repo_hooks(AxState(st): St, method: Method, uri: axum::http::Uri, matched: MatchedPath, Path(p): Path<Params>) -> Response {
+async fn repo_hooks(
+    AxState(st): St,
+    method: Method,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
+    Path(p): Path<Params>,
+) -> Response {
     if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
         return moved;
     }
@@ -664,7 +675,13 @@ async fn org_hooks(AxState(st): St, Path(org): Path<String>) -> Response {
     Json(json!([hook_json(&st, &format!("/orgs/{org}/hooks"))])).into_response()
 }
 
-async fn repo_deliveries(AxState(st): St, method: Method, uri: axum::http::Uri, matched: MatchedPath, Path(p): Path<Params>) -> Response {
+async fn repo_deliveries(
+    AxState(st): St,
+    method: Method,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
+    Path(p): Path<Params>,
+) -> Response {
     if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
         return moved;
     }
@@ -713,7 +730,13 @@ async fn org_deliveries(
     resp
 }
 
-async fn repo_redeliver(AxState(st): St, method: Method, uri: axum::http::Uri, matched: MatchedPath, Path(p): Path<Params>) -> Response {
+async fn repo_redeliver(
+    AxState(st): St,
+    method: Method,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
+    Path(p): Path<Params>,
+) -> Response {
     if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
         return moved;
     }

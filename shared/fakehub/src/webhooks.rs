@@ -448,11 +448,7 @@ fn repo_events(org: &Org, repo: &Repo, out: &mut Vec<Event>) {
             out.push(ev("in_progress", run.run_started_at, run_at("in_progress", None, run.run_started_at)));
         }
         if run.status == "completed" {
-            out.push(ev(
-                "completed",
-                run.updated_at,
-                run_at("completed", run.conclusion.as_deref(), run.updated_at),
-            ));
+            out.push(ev("completed", run.updated_at, run_at("completed", run.conclusion.as_deref(), run.updated_at)));
         }
         for job in &run.jobs {
             job_events(org, repo, job, out);

@@ -984,7 +984,10 @@ async fn a_renamed_repository_answers_to_its_former_name_on_graphql_and_rest() {
     .await
     .unwrap();
     // THEN it resolves to the repository under its new name, with its id
-    assert_eq!((&out["data"]["a"]["nameWithOwner"], &out["data"]["a"]["databaseId"]), (&json!("octo-org/shiny"), &json!(id)));
+    assert_eq!(
+        (&out["data"]["a"]["nameWithOwner"], &out["data"]["a"]["databaseId"]),
+        (&json!("octo-org/shiny"), &json!(id))
+    );
     assert_eq!(out["data"]["b"]["nameWithOwner"], "octo-org/shiny");
     assert_eq!(out["data"]["c"]["databaseId"], id);
 
@@ -993,7 +996,10 @@ async fn a_renamed_repository_answers_to_its_former_name_on_graphql_and_rest() {
         ("/repos/octo-org/repo-0/actions/runs?per_page=2", "/actions/runs?per_page=2".to_owned()),
         (&*format!("/repos/octo-org/repo-0/actions/runs/{run}/jobs"), format!("/actions/runs/{run}/jobs")),
         ("/repos/octo-org/repo-0/deployments", "/deployments".to_owned()),
-        (&*format!("/repos/octo-org/repo-0/deployments/{deployment}/statuses"), format!("/deployments/{deployment}/statuses")),
+        (
+            &*format!("/repos/octo-org/repo-0/deployments/{deployment}/statuses"),
+            format!("/deployments/{deployment}/statuses"),
+        ),
         ("/repos/octo-org/repo-0/hooks", "/hooks".to_owned()),
     ] {
         let moved = get_unfollowed(&hub, path).await;
@@ -1063,7 +1069,10 @@ async fn a_transferred_repository_belongs_to_its_new_owner() {
     assert_eq!(out["data"]["repository"]["databaseId"], id);
     // AND REST under the former name redirects to it by id
     let moved = get_unfollowed(&hub, "/repos/octo-org/repo-1/actions/runs").await;
-    assert_eq!((moved.status().as_u16(), header(&moved, "location")), (301, format!("{}/repositories/{id}/actions/runs", hub.url)));
+    assert_eq!(
+        (moved.status().as_u16(), header(&moved, "location")),
+        (301, format!("{}/repositories/{id}/actions/runs", hub.url))
+    );
     assert_eq!(get(&hub, "/repos/someone-else/repo-1/actions/runs", None).await.status(), 200);
 }
 
@@ -1088,7 +1097,10 @@ async fn moves_are_repository_events_and_each_event_carries_the_name_of_its_time
     let (renamed, transferred) = (&moves[0].payload, &moves[1].payload);
     assert_eq!((moves[0].action.as_deref(), moves[0].at), (Some("renamed"), renamed_at));
     assert_eq!(renamed["changes"]["repository"]["name"]["from"], "repo-0");
-    assert_eq!((&renamed["repository"]["full_name"], &renamed["repository"]["id"]), (&json!("octo-org/renamed"), &json!(id)));
+    assert_eq!(
+        (&renamed["repository"]["full_name"], &renamed["repository"]["id"]),
+        (&json!("octo-org/renamed"), &json!(id))
+    );
     assert_eq!(renamed["organization"]["login"], "octo-org");
     assert_eq!((moves[1].action.as_deref(), moves[1].at), (Some("transferred"), transferred_at));
     assert_eq!(transferred["changes"]["owner"]["from"]["organization"]["login"], "octo-org");

@@ -827,6 +827,26 @@ mod tests {
         RepoName::parse("o/r").unwrap()
     }
 
+    #[test]
+    fn a_snapshot_answered_under_another_name_says_where_the_repository_moved() {
+        let node = |name: serde_json::Value| -> RepoSnapshotNode {
+            serde_json::from_value(serde_json::json!({
+                "nameWithOwner": name, "databaseId": 42,
+                "open": {"totalCount": 0}, "closed": {"totalCount": 0}, "merged": {"totalCount": 0}
+            }))
+            .unwrap()
+        };
+        // GIVEN GitHub's answers for `o/r`: under another name, the same in another case, an unreadable one, none
+        let moved = node(serde_json::json!("other/r2")).into_snapshot(repo(), None, &At::none());
+        let same = node(serde_json::json!("O/R")).into_snapshot(repo(), None, &At::none());
+        let unreadable = node(serde_json::json!("no-slash")).into_snapshot(repo(), None, &At::none());
+        let absent = node(serde_json::Value::Null).into_snapshot(repo(), None, &At::none());
+        // THEN only the other name is a move; every one carries GitHub's id and the name asked for
+        assert_eq!(moved.moved_to, Some(RepoName::parse("other/r2").unwrap()));
+        assert_eq!((same.moved_to, unreadable.moved_to, absent.moved_to), (None, None, None));
+        assert_eq!((moved.id, moved.repo), (Some(42), repo()));
+    }
+
     fn errors(json: serde_json::Value) -> Vec<GraphqlError> {
         serde_json::from_value(json).unwrap()
     }

@@ -621,7 +621,9 @@ impl Transport {
         if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
             return match headers.get(header::LOCATION).and_then(|v| v.to_str().ok()) {
                 Some(location) => Outcome::Redirect(location.to_owned()),
-                None => Outcome::Fatal(GitHubError::Protocol(anyhow!("{what}: GitHub answered {status} without a Location"))),
+                None => Outcome::Fatal(GitHubError::Protocol(anyhow!(
+                    "{what}: GitHub answered {status} without a Location"
+                ))),
             };
         }
         match status {
