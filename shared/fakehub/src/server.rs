@@ -131,15 +131,15 @@ fn locate(
     method: &Method,
     uri: &axum::http::Uri,
     matched: &MatchedPath,
-) -> Result<Located, Response> {
+) -> Result<Located, Box<Response>> {
     let org = &world.org;
     if let Some(id) = p.get("repo_id") {
         let pos = id.parse::<i64>().ok().and_then(|id| org.repos.iter().position(|r| r.id == id));
-        let pos = pos.ok_or_else(|| message(StatusCode::NOT_FOUND, "Not Found"))?;
+        let pos = pos.ok_or_else(|| Box::new(message(StatusCode::NOT_FOUND, "Not Found")))?;
         return Ok(Located { pos, full: org.repos[pos].full_name(), api: format!("/repositories/{id}") });
     }
     let asked = format!("{}/{}", p.get("owner").map_or("", String::as_str), p.get("repo").map_or("", String::as_str));
-    let pos = org.resolve(&asked).ok_or_else(|| message(StatusCode::NOT_FOUND, "Not Found"))?;
+    let pos = org.resolve(&asked).ok_or_else(|| Box::new(message(StatusCode::NOT_FOUND, "Not Found")))?;
     let r = &org.repos[pos];
     if r.full_name().eq_ignore_ascii_case(&asked) {
         return Ok(Located { pos, full: r.full_name(), api: format!("/repos/{}", r.full_name()) });
@@ -159,7 +159,7 @@ fn locate(
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
-    Err(resp)
+    Err(Box::new(resp))
 }
 
 fn message(status: StatusCode, text: &str) -> Response {
@@ -480,7 +480,7 @@ async fn workflow_runs(
     let world = st.world();
     let at = match locate(&st, &world, &p, &method, &uri, &matched) {
         Ok(at) => at,
-        Err(moved) => return moved,
+        Err(moved) => return *moved,
     };
     let (r, full) = (&world.org.repos[at.pos], &at.full);
     let created = q.get("created").map(|c| DateFilter::parse(c)).transpose();
@@ -532,7 +532,7 @@ async fn workflow_jobs(
     let world = st.world();
     let at = match locate(&st, &world, &p, &method, &uri, &matched) {
         Ok(at) => at,
-        Err(moved) => return moved,
+        Err(moved) => return *moved,
     };
     let (full, run_id) = (&at.full, p.get("run_id").map_or("", String::as_str));
     let Some(run) = run_id.parse().ok().and_then(|id| world.org.repos[at.pos].run(id)) else {
@@ -574,7 +574,7 @@ async fn deployments(
     let world = st.world();
     let at = match locate(&st, &world, &p, &method, &uri, &matched) {
         Ok(at) => at,
-        Err(moved) => return moved,
+        Err(moved) => return *moved,
     };
     let (r, full) = (&world.org.repos[at.pos], &at.full);
     let per_page = match per_page(&q) {
@@ -615,7 +615,7 @@ async fn deployment_statuses(
     let world = st.world();
     let at = match locate(&st, &world, &p, &method, &uri, &matched) {
         Ok(at) => at,
-        Err(moved) => return moved,
+        Err(moved) => return *moved,
     };
     let (full, id) = (&at.full, p.get("deployment_id").map_or("", String::as_str));
     let Some(d) = id.parse().ok().and_then(|id| world.org.repos[at.pos].deployment(id)) else {
@@ -662,7 +662,7 @@ async fn repo_hooks(
     Path(p): Path<Params>,
 ) -> Response {
     if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
-        return moved;
+        return *moved;
     }
     // The history is delivered by the organisation hook; repositories have none.
     Json(json!([])).into_response()
@@ -683,7 +683,7 @@ async fn repo_deliveries(
     Path(p): Path<Params>,
 ) -> Response {
     if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
-        return moved;
+        return *moved;
     }
     // Repositories have no hook (see `repo_hooks`).
     message(StatusCode::NOT_FOUND, "Not Found")
@@ -738,7 +738,7 @@ async fn repo_redeliver(
     Path(p): Path<Params>,
 ) -> Response {
     if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
-        return moved;
+        return *moved;
     }
     message(StatusCode::NOT_FOUND, "Not Found")
 }
