@@ -150,8 +150,7 @@ fn expected_snapshot(repo: &fake::Repo, since: Option<Timestamp>) -> RepoSnapsho
     deployments.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     RepoSnapshot {
         repo: repo_name(repo),
-        // Not read from GitHub yet (repositories followed through renames come next).
-        id: None,
+        id: Some(repo.id),
         moved_to: None,
         open: repo.count(fake::PullState::Open) as u64,
         closed: repo.count(fake::PullState::Closed) as u64,
@@ -732,6 +731,31 @@ async fn every_event_of_the_history_normalises_with_the_product_parser() {
     assert!(serde_json::to_vec(&events.last().unwrap().payload).unwrap().len() > 7 * 1024 * 1024);
 }
 
+#[tokio::test]
+async fn the_rename_and_transfer_events_of_the_history_normalise_with_the_product_parser() {
+    // GIVEN a history with a repository renamed and then transferred to another account
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 5, runs: 2, ..OrgSpec::default() }).await.unwrap();
+    hub.rename_repo("octo-org/repo-0", "renamed").unwrap();
+    hub.transfer_repo("octo-org/renamed", "someone-else").unwrap();
+    let moves: Vec<fake::Event> = hub.history(false).into_iter().filter(|e| e.name == "repository").collect();
+    assert_eq!(moves.len(), 2);
+    // WHEN each goes through the product's normaliser THEN it reads as the repository it now names
+    for e in &moves {
+        let body = serde_json::to_vec(&e.payload).unwrap();
+        let normalized = octoscope::webhook::normalize::normalize(e.name, &body, Utc::now())
+            .unwrap_or_else(|err| panic!("{} {:?} did not normalise: {err}", e.name, e.action));
+        let named: Vec<String> = normalized
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Repository(r) => Some(r.full_name.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(named, vec![e.payload["repository"]["full_name"].as_str().unwrap().to_owned()], "{:?}", e.action);
+    }
+}
+
 /// Last-writer-wins as the store applies it: newer `updated_at` (then state
 /// rank) wins; a field the newer write lacks (None) keeps the older value.
 fn merge_pull(old: Option<PullRequest>, new: PullRequest) -> PullRequest {
@@ -1109,4 +1133,119 @@ async fn more_runs_in_one_second_than_github_can_list_is_an_error_not_a_silent_g
     assert!(matches!(err, GitHubError::Protocol(_)), "{err:?}");
     assert!(format!("{err:?}").contains("within the second"), "{err:?}");
     assert!(hub.requests(RUNS_ENDPOINT) <= 21, "{:?}", hub.request_counts());
+}
+
+#[tokio::test]
+async fn a_renamed_and_a_transferred_repository_show_their_id_and_where_they_moved() {
+    // GIVEN three repositories: one renamed, one transferred to another account, one left as it was
+    let hub = FakeHub::start(OrgSpec { repos: 3, pulls: 12, deployments: 4, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let asked: Vec<RepoName> = hub.org().repos.iter().map(repo_name).collect();
+    hub.rename_repo("octo-org/repo-0", "renamed-0").unwrap();
+    hub.transfer_repo("octo-org/repo-1", "someone-else").unwrap();
+
+    // WHEN the snapshots are read under the names the store knows (the former ones)
+    let snaps = client.repo_snapshots(&requests(&asked)).await.unwrap();
+
+    // THEN each carries GitHub's id, the moved ones where they are now, and otherwise the repository's own snapshot
+    let org = hub.org();
+    assert_eq!(snaps.len(), 3);
+    for ((snap, repo), asked) in snaps.into_iter().zip(&org.repos).zip(&asked) {
+        let now = repo_name(repo);
+        let want = RepoSnapshot {
+            repo: asked.clone(),
+            moved_to: (now != *asked).then(|| now.clone()),
+            ..expected_snapshot(repo, None)
+        };
+        assert_eq!(sorted_branches(snap), want, "{asked}");
+    }
+    let moved: Vec<String> = org.repos.iter().map(|r| r.full_name()).collect();
+    assert_eq!(moved, vec!["octo-org/renamed-0", "someone-else/repo-1", "octo-org/repo-2"]);
+    drop(org);
+
+    // AND a name asked in another case is the same repository, not a move
+    let shouted = RepoName::parse("OCTO-ORG/REPO-2").unwrap();
+    let snap = client.repo_snapshots(&requests(std::slice::from_ref(&shouted))).await.unwrap();
+    assert_eq!((snap[0].moved_to.as_ref(), snap[0].id), (None, Some(hub.org().repos[2].id)));
+
+    // AND the organisation lists the renamed one under its new name and no longer the transferred one
+    let repos = client.org_repos("octo-org").await.unwrap();
+    let names: Vec<&str> = repos.iter().map(RepoName::as_str).collect();
+    assert_eq!(names, vec!["octo-org/renamed-0", "octo-org/repo-2"]);
+}
+
+#[tokio::test]
+async fn rest_reads_under_a_former_name_follow_github_s_redirect() {
+    // GIVEN a repository with 150 runs and 5 deployments, renamed and then transferred
+    let hub =
+        FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 150, deployments: 5, ..OrgSpec::default() }).await.unwrap();
+    let client = client_for(&hub, fast_retries()).await;
+    let old = repo_name(&hub.org().repos[0]);
+    hub.rename_repo("octo-org/repo-0", "renamed").unwrap();
+    hub.transfer_repo("octo-org/renamed", "someone-else").unwrap();
+    let repo = hub.org().repos[0].clone();
+
+    // WHEN its run window, runs, a run's jobs and its deployments are read under the first name
+    let window = client.run_window(&old, None).await.unwrap();
+    let runs = client.workflow_runs(&old, None).await.unwrap();
+    let run = &repo.runs[0];
+    let jobs = client.workflow_jobs(&old, run.id).await.unwrap();
+    let deployments = client.deployments(&old, None).await.unwrap();
+
+    // THEN each is the repository's, read through GitHub's redirect to it by id
+    assert_eq!(window.total, 150);
+    let ids: BTreeSet<i64> = runs.iter().map(|r| r.run.id).collect();
+    assert_eq!(ids, repo.runs.iter().map(|r| r.id).collect::<BTreeSet<_>>());
+    let job_ids: BTreeSet<i64> = jobs.iter().map(|j| j.id).collect();
+    assert_eq!(job_ids, run.jobs.iter().map(|j| j.id).collect::<BTreeSet<_>>());
+    let got: BTreeMap<i64, usize> = deployments.iter().map(|d| (d.deployment.id, d.statuses.len())).collect();
+    let want: BTreeMap<i64, usize> = repo.deployments.iter().map(|d| (d.id, d.statuses.len())).collect();
+    assert_eq!(got, want);
+    assert!(hub.requests("GET /repos/{owner}/{repo}/actions/runs") >= 2, "the former name was asked");
+    assert!(hub.requests("GET /repositories/{repo_id}/actions/runs") >= 2, "the redirect was followed");
+    assert!(hub.requests("GET /repositories/{repo_id}/actions/runs/{run_id}/jobs") >= 1);
+    assert!(hub.requests("GET /repositories/{repo_id}/deployments") >= 1);
+}
+
+/// A server that answers every GET with a redirect to `{location}` (`{self}` is its own address), counting requests.
+async fn redirector(location: impl Fn(&str) -> String + Send + Sync + 'static) -> (String, Arc<Mutex<u64>>) {
+    let hits: Arc<Mutex<u64>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let own = format!("http://{}", listener.local_addr().unwrap());
+    let (count, to) = (hits.clone(), location(&own));
+    let app = axum::Router::new().fallback(move || {
+        let (count, to) = (count.clone(), to.clone());
+        async move {
+            *count.lock().unwrap() += 1;
+            (StatusCode::MOVED_PERMANENTLY, [(axum::http::header::LOCATION, to)], "")
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (own, hits)
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_or_an_endless_one_is_refused() {
+    // GIVEN an API that redirects every read to another server
+    let (elsewhere, elsewhere_hits) = redirector(|_| "/never".to_owned()).await;
+    let target = format!("{elsewhere}/repositories/1/actions/runs");
+    let (api, _) = redirector(move |_| target.clone()).await;
+    let client = client_at(&api, "a-token", fast_retries()).await;
+    let repo = RepoName::parse("octo-org/repo-0").unwrap();
+
+    // WHEN a REST read is made
+    let err = client.workflow_runs(&repo, None).await.unwrap_err();
+    // THEN it is refused with a clear error, and the other server never saw a request (nor the token)
+    assert!(matches!(err, GitHubError::Protocol(_)), "{err:?}");
+    let text = format!("{:#}", anyhow::Error::new(err));
+    assert!(text.contains("redirect") && text.contains("another host"), "{text}");
+    assert_eq!(*elsewhere_hits.lock().unwrap(), 0);
+
+    // GIVEN an API that redirects to itself for ever
+    let (looping, hits) = redirector(|own| format!("{own}/repos/octo-org/repo-0/actions/runs")).await;
+    let client = client_at(&looping, "a-token", fast_retries()).await;
+    // WHEN a REST read is made THEN it gives up after a few hops
+    let err = anyhow::Error::new(client.workflow_runs(&repo, None).await.unwrap_err());
+    assert!(format!("{err:#}").contains("redirects"), "{err:#}");
+    assert_eq!(*hits.lock().unwrap(), 4, "the first request and three hops");
 }

@@ -524,7 +524,8 @@ impl<'a> Exec<'a> {
                         self.str_arg(f, "owner").unwrap_or_default(),
                         self.str_arg(f, "name").unwrap_or_default()
                     );
-                    match org.repos.iter().position(|r| r.full_name().eq_ignore_ascii_case(&full)) {
+                    // A former name (renamed or transferred) resolves to the repository under its new one.
+                    match org.resolve(&full) {
                         Some(i) => Out::Obj(Obj::Repo(i)),
                         None => {
                             self.not_found(path, format!("Could not resolve to a Repository with the name '{full}'."))
@@ -608,7 +609,9 @@ impl<'a> Exec<'a> {
                     }
                 }
                 "repositories" => {
-                    let mut repos: Vec<usize> = (0..org.repos.len()).collect();
+                    // A repository transferred to another account is no longer the organisation's.
+                    let mut repos: Vec<usize> =
+                        (0..org.repos.len()).filter(|&k| org.repos[k].owner.eq_ignore_ascii_case(&org.login)).collect();
                     let order = self.arg(f, "orderBy");
                     let r = |k: usize| &org.repos[k];
                     match order["field"].as_str() {

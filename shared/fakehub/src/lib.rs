@@ -28,7 +28,11 @@
 //!   `GET .../actions/runs/{run_id}/jobs` (`filter=latest`, the default, or `all`),
 //!   `GET .../deployments` and `GET .../deployments/{deployment_id}/statuses`
 //!   (newest first), hooks, deliveries and redelivery, App installations and
-//!   tokens. Lists page with `per_page`/`page` (deliveries with `cursor`) and a
+//!   tokens. Each `/repos/{owner}/{repo}/...` endpoint is also served as
+//!   `/repositories/{id}/...`; under a former name of a repository it answers
+//!   `301 Moved Permanently` (`307` for a POST) with `Location:
+//!   {url}/repositories/{id}/...` (the rest of the path and the query kept), as
+//!   GitHub does after a rename or transfer. Lists page with `per_page`/`page` (deliveries with `cursor`) and a
 //!   `Link` `rel="next"`. Every successful GET has an `ETag`; a matching
 //!   `If-None-Match` gets 304, spends no budget and is counted again under
 //!   `"304 GET /path"`.
@@ -38,15 +42,33 @@
 //!   default branch's commits, `Repository.deployments(orderBy:, environments:)`
 //!   with `latestStatus` and `statuses`, `Query.nodes(ids:)`/`node(id:)` for
 //!   workflow runs with `checkSuite { checkRuns(filterBy:) }` (their jobs),
-//!   organisation teams, members and `repositories(orderBy:)`. An id that
+//!   organisation teams, members and `repositories(orderBy:)` (the
+//!   repositories it owns: one transferred to another account is not listed).
+//!   `repository(owner:, name:)` with a former name resolves to the repository
+//!   under its new name (`nameWithOwner`, `databaseId`). An id that
 //!   resolves to nothing is `null` with a `NOT_FOUND` error; an item made a
 //!   null node ([`FakeHub::null_node`]) is `null` with a `FORBIDDEN` error, its
 //!   `path` pointing at it.
 //! - Webhook history: pull requests, reviews, team membership, pushes (the
 //!   default branch's carrying its commits, 1 to 3 per push), workflow runs,
 //!   workflow jobs (queued, in progress, completed), deployments and deployment
-//!   statuses (created). Normalised by Octoscope's parser and applied
-//!   last-writer-wins in any order, it gives the ground truth.
+//!   statuses (created), and `repository` `renamed` / `transferred` for the
+//!   moves. Normalised by Octoscope's parser and applied last-writer-wins in
+//!   any order, it gives the ground truth.
+//!
+//! Renames and transfers ([`FakeHub::rename_repo`], [`FakeHub::transfer_repo`])
+//! change a repository's name or owner in place (same `id`, same contents) and
+//! are kept, timestamped, in [`Repo::moves`]: `*_at` variants place the move
+//! anywhere in the history (the plain ones at the current time, so after all
+//! of it). In the history each event of the repository carries the name it
+//! had at the event's time, and the move itself is a `repository` event
+//! (`changes.repository.name.from`, or `changes.owner.from.organization` /
+//! `.user`) at the move's time; lose it like any other with
+//! `WebhookSpec { lost_events: vec!["repository".into()], .. }`. The
+//! organisation's hook stands for an App installed on both accounts of a
+//! transfer: it still hears about a repository transferred away (GitHub sends
+//! `transferred` to the new owner's installation), its events then carrying no
+//! `organization`.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -455,6 +477,40 @@ impl FakeHub {
         );
         change(&mut org);
         *world = World::new(org);
+    }
+
+    /// Rename the repository `full_name` (`owner/name`) to `new_name` now, as
+    /// GitHub does: the same `id` and contents under the new name; the old
+    /// name still answers (GraphQL resolves it, REST redirects with 301), and
+    /// the history gains a `repository` `renamed` event. Fails when no
+    /// repository is named `full_name` or the new name is taken.
+    pub fn rename_repo(&self, full_name: &str, new_name: &str) -> anyhow::Result<()> {
+        self.rename_repo_at(full_name, new_name, chrono::Utc::now())
+    }
+
+    /// [`Self::rename_repo`] at time `at` of the history: events of the
+    /// repository from `at` on carry the new name, earlier ones the old.
+    pub fn rename_repo_at(&self, full_name: &str, new_name: &str, at: Time) -> anyhow::Result<()> {
+        self.move_repo(full_name, None, Some(new_name), at)
+    }
+
+    /// Transfer the repository `full_name` to the account `new_owner` now: as
+    /// [`Self::rename_repo`], the history gaining a `repository` `transferred`
+    /// event; owned by another login, it leaves the organisation's
+    /// `repositories`.
+    pub fn transfer_repo(&self, full_name: &str, new_owner: &str) -> anyhow::Result<()> {
+        self.transfer_repo_at(full_name, new_owner, chrono::Utc::now())
+    }
+
+    /// [`Self::transfer_repo`] at time `at` of the history.
+    pub fn transfer_repo_at(&self, full_name: &str, new_owner: &str, at: Time) -> anyhow::Result<()> {
+        self.move_repo(full_name, Some(new_owner), None, at)
+    }
+
+    fn move_repo(&self, full_name: &str, owner: Option<&str>, name: Option<&str>, at: Time) -> anyhow::Result<()> {
+        let mut outcome = Ok(());
+        self.update(|org| outcome = org.move_repo(full_name, owner, name, at));
+        outcome.map_err(|e| anyhow::anyhow!(e))
     }
 
     /// The bearer token the fake accepts.

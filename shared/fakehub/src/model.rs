@@ -283,11 +283,57 @@ pub struct Repo {
     /// The default branch's linear history, oldest first: the newest commit's
     /// sha is the default branch's head.
     pub commits: Vec<Commit>,
+    /// Its renames and transfers, oldest first (see [`crate::FakeHub::rename_repo`]);
+    /// `owner`/`name` are the name after the last one.
+    pub moves: Vec<RepoMove>,
+}
+
+/// How a repository moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MoveKind {
+    /// The same owner, another name (`repository` `renamed`).
+    Renamed,
+    /// Another owner, the same name (`repository` `transferred`).
+    Transferred,
+}
+
+/// One rename or transfer of a repository: its full name before and after, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepoMove {
+    pub kind: MoveKind,
+    pub from_owner: String,
+    pub from_name: String,
+    pub to_owner: String,
+    pub to_name: String,
+    pub at: Time,
+}
+
+impl RepoMove {
+    pub fn from_full_name(&self) -> String {
+        format!("{}/{}", self.from_owner, self.from_name)
+    }
+    pub fn to_full_name(&self) -> String {
+        format!("{}/{}", self.to_owner, self.to_name)
+    }
 }
 
 impl Repo {
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.owner, self.name)
+    }
+    /// The full names it had before its moves, oldest first (GitHub still answers to them).
+    pub fn former_names(&self) -> Vec<String> {
+        self.moves.iter().map(RepoMove::from_full_name).collect()
+    }
+    /// Its (owner, name) at time `t`: a move takes effect at its time.
+    pub fn name_at(&self, t: Time) -> (&str, &str) {
+        match self.moves.iter().rev().find(|m| m.at <= t) {
+            Some(m) => (m.to_owner.as_str(), m.to_name.as_str()),
+            None => match self.moves.first() {
+                Some(m) => (m.from_owner.as_str(), m.from_name.as_str()),
+                None => (self.owner.as_str(), self.name.as_str()),
+            },
+        }
     }
     pub fn count(&self, state: PullState) -> usize {
         self.pulls.iter().filter(|p| p.state == state).count()
@@ -334,8 +380,67 @@ pub struct Org {
 }
 
 impl Org {
+    /// The repository whose full name is `full_name` now.
     pub fn repo(&self, full_name: &str) -> Option<&Repo> {
         self.repos.iter().find(|r| r.full_name() == full_name)
+    }
+    /// The repository GitHub answers `full_name` with (case-insensitively):
+    /// the one named so now, else the one most recently moved away from it.
+    /// Its position in `repos`.
+    pub fn resolve(&self, full_name: &str) -> Option<usize> {
+        self.repos.iter().position(|r| r.full_name().eq_ignore_ascii_case(full_name)).or_else(|| {
+            self.repos
+                .iter()
+                .enumerate()
+                .flat_map(|(i, r)| r.moves.iter().map(move |m| (i, m)))
+                .filter(|(_, m)| m.from_full_name().eq_ignore_ascii_case(full_name))
+                .max_by_key(|(_, m)| m.at)
+                .map(|(i, _)| i)
+        })
+    }
+    /// The repository with GitHub's `id`.
+    pub fn repo_by_id(&self, id: i64) -> Option<&Repo> {
+        self.repos.iter().find(|r| r.id == id)
+    }
+    /// The repositories the organisation owns now (not those transferred to another account).
+    pub fn owned_repos(&self) -> impl Iterator<Item = &Repo> {
+        self.repos.iter().filter(|r| r.owner.eq_ignore_ascii_case(&self.login))
+    }
+    /// Rename (`new_owner` None) or transfer (`new_name` None) a repository at `at`.
+    pub fn move_repo(
+        &mut self,
+        full_name: &str,
+        new_owner: Option<&str>,
+        new_name: Option<&str>,
+        at: Time,
+    ) -> Result<(), String> {
+        let i = self
+            .repos
+            .iter()
+            .position(|r| r.full_name().eq_ignore_ascii_case(full_name))
+            .ok_or_else(|| format!("no repository is named {full_name} now"))?;
+        let r = &self.repos[i];
+        let (to_owner, to_name) = (new_owner.unwrap_or(&r.owner).to_owned(), new_name.unwrap_or(&r.name).to_owned());
+        let kind = if new_owner.is_some() { MoveKind::Transferred } else { MoveKind::Renamed };
+        if to_owner.is_empty() || to_name.is_empty() || to_owner.contains('/') || to_name.contains('/') {
+            return Err(format!("{to_owner}/{to_name} is not a repository name"));
+        }
+        let to = format!("{to_owner}/{to_name}");
+        if to.eq_ignore_ascii_case(&r.full_name()) {
+            return Err(format!("{full_name} is already named {to}"));
+        }
+        if self.repos.iter().any(|o| o.full_name().eq_ignore_ascii_case(&to)) {
+            return Err(format!("{to} is taken"));
+        }
+        if let Some(last) = r.moves.last().filter(|m| m.at >= at) {
+            return Err(format!("{full_name} last moved at {}; a later move must come after it", last.at));
+        }
+        let r = &mut self.repos[i];
+        let m = RepoMove { kind, from_owner: r.owner.clone(), from_name: r.name.clone(), to_owner, to_name, at };
+        r.owner.clone_from(&m.to_owner);
+        r.name.clone_from(&m.to_name);
+        r.moves.push(m);
+        Ok(())
     }
     pub fn team(&self, slug: &str) -> Option<&Team> {
         self.teams.iter().find(|t| t.slug == slug)
@@ -778,6 +883,7 @@ impl Org {
                 runs,
                 deployments,
                 commits,
+                moves: Vec::new(),
             });
         }
         Org { login: spec.org.clone(), id: 900_000 + spec.seed as i64 % 1000, members, repos, teams }

@@ -34,16 +34,21 @@ pub(crate) fn router(state: Arc<State>) -> Router {
 }
 
 fn rest_routes(state: Arc<State>) -> Router<Arc<State>> {
-    Router::new()
-        .route("/repos/{owner}/{repo}/actions/runs", get(workflow_runs))
-        .route("/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", get(workflow_jobs))
-        .route("/repos/{owner}/{repo}/deployments", get(deployments))
-        .route("/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", get(deployment_statuses))
-        .route("/repos/{owner}/{repo}/hooks", get(repo_hooks))
+    let mut router = Router::new();
+    // A repository's endpoints by name and, as GitHub serves them too, by id.
+    for repo in ["/repos/{owner}/{repo}", "/repositories/{repo_id}"] {
+        router = router
+            .route(&format!("{repo}/actions/runs"), get(workflow_runs))
+            .route(&format!("{repo}/actions/runs/{{run_id}}/jobs"), get(workflow_jobs))
+            .route(&format!("{repo}/deployments"), get(deployments))
+            .route(&format!("{repo}/deployments/{{deployment_id}}/statuses"), get(deployment_statuses))
+            .route(&format!("{repo}/hooks"), get(repo_hooks))
+            .route(&format!("{repo}/hooks/{{hook}}/deliveries"), get(repo_deliveries))
+            .route(&format!("{repo}/hooks/{{hook}}/deliveries/{{id}}/attempts"), post(repo_redeliver));
+    }
+    router
         .route("/orgs/{org}/hooks", get(org_hooks))
-        .route("/repos/{owner}/{repo}/hooks/{hook}/deliveries", get(repo_deliveries))
         .route("/orgs/{org}/hooks/{hook}/deliveries", get(org_deliveries))
-        .route("/repos/{owner}/{repo}/hooks/{hook}/deliveries/{id}/attempts", post(repo_redeliver))
         .route("/orgs/{org}/hooks/{hook}/deliveries/{id}/attempts", post(org_redeliver))
         .route("/app/installations", get(app_installations))
         .route("/app/installations/{id}/access_tokens", post(mint_installation_token))
@@ -102,6 +107,59 @@ async fn mint_installation_token(AxState(st): St, Path(id): Path<u64>) -> Respon
         "permissions": { "metadata": "read", "pull_requests": "read", "members": "read" }
     });
     (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// The repository a REST path names: its position in the organisation's
+/// repositories and the path its endpoints are under (`/repos/{owner}/{name}`
+/// or `/repositories/{id}`, as asked).
+struct Located {
+    pos: usize,
+    full: String,
+    api: String,
+}
+
+type Params = HashMap<String, String>;
+
+/// Find the repository of `/repos/{owner}/{repo}/...` or `/repositories/{repo_id}/...`.
+/// A former name (renamed or transferred) is answered as GitHub does: `301
+/// Moved Permanently` (`307` for other methods than GET) to the same path
+/// under `/repositories/{id}`, query kept.
+fn locate(
+    st: &State,
+    world: &crate::World,
+    p: &Params,
+    method: &Method,
+    uri: &axum::http::Uri,
+    matched: &MatchedPath,
+) -> Result<Located, Box<Response>> {
+    let org = &world.org;
+    if let Some(id) = p.get("repo_id") {
+        let pos = id.parse::<i64>().ok().and_then(|id| org.repos.iter().position(|r| r.id == id));
+        let pos = pos.ok_or_else(|| Box::new(message(StatusCode::NOT_FOUND, "Not Found")))?;
+        return Ok(Located { pos, full: org.repos[pos].full_name(), api: format!("/repositories/{id}") });
+    }
+    let asked = format!("{}/{}", p.get("owner").map_or("", String::as_str), p.get("repo").map_or("", String::as_str));
+    let pos = org.resolve(&asked).ok_or_else(|| Box::new(message(StatusCode::NOT_FOUND, "Not Found")))?;
+    let r = &org.repos[pos];
+    if r.full_name().eq_ignore_ascii_case(&asked) {
+        return Ok(Located { pos, full: r.full_name(), api: format!("/repos/{}", r.full_name()) });
+    }
+    // `{prefix}/repos/{owner}/{repo}{rest}` -> `{prefix}/repositories/{id}{rest}`; the prefix
+    // (`/api/v3` or none) is the matched route's, `uri` being the path under it.
+    let prefix = matched.as_str().split_once("/repos/").map_or("", |(prefix, _)| prefix);
+    let path = uri.path();
+    let after = path.split_once("/repos/").map_or(path, |(_, after)| after);
+    let rest = after.splitn(3, '/').nth(2).map(|r| format!("/{r}")).unwrap_or_default();
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let location = format!("{}{prefix}/repositories/{}{rest}{query}", st.base_url, r.id);
+    let status = if *method == Method::GET { StatusCode::MOVED_PERMANENTLY } else { StatusCode::TEMPORARY_REDIRECT };
+    let body =
+        json!({ "message": "Moved Permanently", "url": location, "documentation_url": "https://docs.github.com/rest" });
+    let mut resp = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Err(Box::new(resp))
 }
 
 fn message(status: StatusCode, text: &str) -> Response {
@@ -413,13 +471,18 @@ fn next_link(st: &State, resp: &mut Response, path: &str, q: &HashMap<String, St
 
 async fn workflow_runs(
     AxState(st): St,
-    Path((owner, repo)): Path<(String, String)>,
+    method: Method,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
+    Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let world = st.world();
-    let Some(r) = world.org.repo(&format!("{owner}/{repo}")) else {
-        return message(StatusCode::NOT_FOUND, "Not Found");
+    let at = match locate(&st, &world, &p, &method, &uri, &matched) {
+        Ok(at) => at,
+        Err(moved) => return *moved,
     };
+    let (r, full) = (&world.org.repos[at.pos], &at.full);
     let created = q.get("created").map(|c| DateFilter::parse(c)).transpose();
     let (per_page, created) = match (per_page(&q), created) {
         (Ok(n), Ok(c)) => (n, c),
@@ -436,7 +499,7 @@ async fn workflow_runs(
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
         .map(|w| {
-            let url = format!("{}/repos/{owner}/{repo}/actions/runs/{}", st.base_url, w.id);
+            let url = format!("{}/repos/{full}/actions/runs/{}", st.base_url, w.id);
             json!({
                 "id": w.id, "name": w.name, "node_id": w.node_id, "head_branch": w.head_branch,
                 "head_sha": w.head_sha, "path": ".github/workflows/ci.yml", "display_title": w.name,
@@ -446,26 +509,33 @@ async fn workflow_runs(
                 "created_at": ts(w.created_at), "updated_at": ts(w.updated_at), "run_started_at": ts(w.run_started_at),
                 "actor": crate::webhooks::user(&w.actor), "triggering_actor": crate::webhooks::user(&w.actor),
                 "pull_requests": [],
-                "html_url": format!("https://github.com/{owner}/{repo}/actions/runs/{}", w.id),
+                "html_url": format!("https://github.com/{full}/actions/runs/{}", w.id),
                 "jobs_url": format!("{url}/jobs"), "url": url
             })
         })
         .collect();
     let mut resp = Json(json!({ "total_count": total, "workflow_runs": items })).into_response();
     if page.saturating_mul(per_page) < reach {
-        next_link(&st, &mut resp, &format!("/repos/{owner}/{repo}/actions/runs"), &q, per_page, page);
+        next_link(&st, &mut resp, &format!("{}/actions/runs", at.api), &q, per_page, page);
     }
     resp
 }
 
 async fn workflow_jobs(
     AxState(st): St,
-    Path((owner, repo, run_id)): Path<(String, String, String)>,
+    method: Method,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
+    Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let world = st.world();
-    let full = format!("{owner}/{repo}");
-    let Some(run) = world.org.repo(&full).zip(run_id.parse().ok()).and_then(|(r, id)| r.run(id)) else {
+    let at = match locate(&st, &world, &p, &method, &uri, &matched) {
+        Ok(at) => at,
+        Err(moved) => return *moved,
+    };
+    let (full, run_id) = (&at.full, p.get("run_id").map_or("", String::as_str));
+    let Some(run) = run_id.parse().ok().and_then(|id| world.org.repos[at.pos].run(id)) else {
         return message(StatusCode::NOT_FOUND, "Not Found");
     };
     let per_page = match per_page(&q) {
@@ -484,25 +554,29 @@ async fn workflow_jobs(
         .iter()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
-        .map(|j| crate::webhooks::job_json(&st.base_url, &full, j))
+        .map(|j| crate::webhooks::job_json(&st.base_url, full, j))
         .collect();
     let mut resp = Json(json!({ "total_count": jobs.len(), "jobs": items })).into_response();
     if page.saturating_mul(per_page) < jobs.len() {
-        next_link(&st, &mut resp, &format!("/repos/{full}/actions/runs/{run_id}/jobs"), &q, per_page, page);
+        next_link(&st, &mut resp, &format!("{}/actions/runs/{run_id}/jobs", at.api), &q, per_page, page);
     }
     resp
 }
 
 async fn deployments(
     AxState(st): St,
-    Path((owner, repo)): Path<(String, String)>,
+    method: Method,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
+    Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let world = st.world();
-    let full = format!("{owner}/{repo}");
-    let Some(r) = world.org.repo(&full) else {
-        return message(StatusCode::NOT_FOUND, "Not Found");
+    let at = match locate(&st, &world, &p, &method, &uri, &matched) {
+        Ok(at) => at,
+        Err(moved) => return *moved,
     };
+    let (r, full) = (&world.org.repos[at.pos], &at.full);
     let per_page = match per_page(&q) {
         Ok(n) => n,
         Err(e) => return message(StatusCode::UNPROCESSABLE_ENTITY, e),
@@ -521,23 +595,30 @@ async fn deployments(
         .iter()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
-        .map(|d| crate::webhooks::deployment_json(&st.base_url, &full, d, d.updated_at))
+        .map(|d| crate::webhooks::deployment_json(&st.base_url, full, d, d.updated_at))
         .collect();
     let mut resp = Json(Value::Array(items)).into_response();
     if page.saturating_mul(per_page) < list.len() {
-        next_link(&st, &mut resp, &format!("/repos/{full}/deployments"), &q, per_page, page);
+        next_link(&st, &mut resp, &format!("{}/deployments", at.api), &q, per_page, page);
     }
     resp
 }
 
 async fn deployment_statuses(
     AxState(st): St,
-    Path((owner, repo, id)): Path<(String, String, String)>,
+    method: Method,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
+    Path(p): Path<Params>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let world = st.world();
-    let full = format!("{owner}/{repo}");
-    let Some(d) = world.org.repo(&full).zip(id.parse().ok()).and_then(|(r, id)| r.deployment(id)) else {
+    let at = match locate(&st, &world, &p, &method, &uri, &matched) {
+        Ok(at) => at,
+        Err(moved) => return *moved,
+    };
+    let (full, id) = (&at.full, p.get("deployment_id").map_or("", String::as_str));
+    let Some(d) = id.parse().ok().and_then(|id| world.org.repos[at.pos].deployment(id)) else {
         return message(StatusCode::NOT_FOUND, "Not Found");
     };
     let per_page = match per_page(&q) {
@@ -552,11 +633,11 @@ async fn deployment_statuses(
         .rev()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
-        .map(|s| crate::webhooks::deployment_status_json(&st.base_url, &full, d, s))
+        .map(|s| crate::webhooks::deployment_status_json(&st.base_url, full, d, s))
         .collect();
     let mut resp = Json(Value::Array(items)).into_response();
     if page.saturating_mul(per_page) < d.statuses.len() {
-        next_link(&st, &mut resp, &format!("/repos/{full}/deployments/{id}/statuses"), &q, per_page, page);
+        next_link(&st, &mut resp, &format!("{}/deployments/{id}/statuses", at.api), &q, per_page, page);
     }
     resp
 }
@@ -573,9 +654,15 @@ fn hook_json(st: &State, path: &str) -> Value {
     })
 }
 
-async fn repo_hooks(AxState(st): St, Path((owner, repo)): Path<(String, String)>) -> Response {
-    if st.world().org.repo(&format!("{owner}/{repo}")).is_none() {
-        return message(StatusCode::NOT_FOUND, "Not Found");
+async fn repo_hooks(
+    AxState(st): St,
+    method: Method,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
+    Path(p): Path<Params>,
+) -> Response {
+    if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
+        return *moved;
     }
     // The history is delivered by the organisation hook; repositories have none.
     Json(json!([])).into_response()
@@ -589,10 +676,16 @@ async fn org_hooks(AxState(st): St, Path(org): Path<String>) -> Response {
 }
 
 async fn repo_deliveries(
-    AxState(_st): St,
-    Path((_owner, _repo, _hook)): Path<(String, String, u64)>,
-    Query(_q): Query<HashMap<String, String>>,
+    AxState(st): St,
+    method: Method,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
+    Path(p): Path<Params>,
 ) -> Response {
+    if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
+        return *moved;
+    }
+    // Repositories have no hook (see `repo_hooks`).
     message(StatusCode::NOT_FOUND, "Not Found")
 }
 
@@ -638,9 +731,15 @@ async fn org_deliveries(
 }
 
 async fn repo_redeliver(
-    AxState(_st): St,
-    Path((_owner, _repo, _hook, _id)): Path<(String, String, u64, u64)>,
+    AxState(st): St,
+    method: Method,
+    uri: axum::http::Uri,
+    matched: MatchedPath,
+    Path(p): Path<Params>,
 ) -> Response {
+    if let Err(moved) = locate(&st, &st.world(), &p, &method, &uri, &matched) {
+        return *moved;
+    }
     message(StatusCode::NOT_FOUND, "Not Found")
 }
 

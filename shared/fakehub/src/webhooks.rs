@@ -105,7 +105,7 @@ fn repo_json(org: &Org, repo: &Repo, pushed_at_epoch: bool) -> Json {
     let pushed_at = if pushed_at_epoch { json!(repo.pushed_at.timestamp()) } else { json!(ts(repo.pushed_at)) };
     json!({
         "id": repo.id, "node_id": format!("R_{}", repo.id), "name": repo.name, "full_name": full, "private": false,
-        "owner": { "login": org.login, "id": org.id, "node_id": format!("O_{}", org.id), "type": "Organization", "site_admin": false },
+        "owner": owner_json(org, &repo.owner),
         "html_url": format!("https://github.com/{full}"), "description": null, "fork": false,
         "url": format!("https://api.github.com/repos/{full}"),
         "created_at": if pushed_at_epoch { json!(repo.created_at.timestamp()) } else { json!(ts(repo.created_at)) },
@@ -113,6 +113,44 @@ fn repo_json(org: &Org, repo: &Repo, pushed_at_epoch: bool) -> Json {
         "default_branch": repo.default_branch, "archived": false, "disabled": false, "visibility": "public",
         "open_issues_count": 0, "forks_count": 0, "stargazers_count": 0, "watchers_count": 0, "size": 0, "language": "Rust"
     })
+}
+
+/// A repository's owner: the organisation, or (transferred away) a user account.
+fn owner_json(org: &Org, login: &str) -> Json {
+    if login.eq_ignore_ascii_case(&org.login) {
+        json!({ "login": org.login, "id": org.id, "node_id": format!("O_{}", org.id), "type": "Organization", "site_admin": false })
+    } else {
+        user(login)
+    }
+}
+
+/// The `repository` event of a rename or transfer: `repository` as it is
+/// after it, `changes` saying what it was (the shapes of GitHub's examples).
+fn move_event(org: &Org, repo: &Repo, m: &RepoMove) -> Event {
+    let mut after = repo.clone();
+    after.owner.clone_from(&m.to_owner);
+    after.name.clone_from(&m.to_name);
+    let (action, changes) = match m.kind {
+        MoveKind::Renamed => ("renamed", json!({ "repository": { "name": { "from": m.from_name } } })),
+        MoveKind::Transferred => {
+            let from = if m.from_owner.eq_ignore_ascii_case(&org.login) {
+                json!({ "organization": org_json(org) })
+            } else {
+                json!({ "user": user(&m.from_owner) })
+            };
+            ("transferred", json!({ "owner": { "from": from } }))
+        }
+    };
+    let mut payload = json!({
+        "action": action, "changes": changes, "repository": repo_json(org, &after, false),
+        "sender": user(&org.members[0]), "organization": org_json(org)
+    });
+    if !m.to_owner.eq_ignore_ascii_case(&org.login)
+        && let Some(p) = payload.as_object_mut()
+    {
+        p.remove("organization");
+    }
+    Event { name: "repository", action: Some(action.to_owned()), at: m.at, payload }
 }
 
 fn team_json(org: &Org, t: &Team) -> Json {
@@ -346,6 +384,81 @@ fn deployment_events(org: &Org, repo: &Repo, d: &Deployment, out: &mut Vec<Event
     }
 }
 
+/// One repository's events (branches, pull requests, runs and jobs, deployments), under its name as given.
+fn repo_events(org: &Org, repo: &Repo, out: &mut Vec<Event>) {
+    for b in &repo.branches {
+        if b.name == repo.default_branch && !repo.commits.is_empty() {
+            history_pushes(org, repo, out);
+            continue;
+        }
+        let mut r = repo.clone();
+        r.pushed_at = b.pushed_at;
+        let commit = json!({
+            "id": b.head_sha, "tree_id": b.head_sha, "distinct": true, "message": format!("Update {}", b.name),
+            "timestamp": ts(b.pushed_at), "url": format!("https://github.com/{}/commit/{}", repo.full_name(), b.head_sha),
+            "author": { "name": org.members[0], "email": format!("{}@example.com", org.members[0]), "username": org.members[0] },
+            "committer": { "name": "GitHub", "email": "noreply@github.com", "username": "web-flow" },
+            "added": [], "removed": [], "modified": ["README.md"]
+        });
+        out.push(Event {
+            name: "push",
+            action: None,
+            at: b.pushed_at,
+            payload: json!({
+                "ref": format!("refs/heads/{}", b.name), "before": "0000000000000000000000000000000000000000",
+                "after": b.head_sha, "created": false, "deleted": false, "forced": false, "base_ref": null,
+                "compare": format!("https://github.com/{}/compare/{}", repo.full_name(), b.name),
+                // A default branch without history (`OrgSpec.commits` 0) pushes no commit.
+                "commits": if b.name == repo.default_branch { Vec::new() } else { vec![commit.clone()] },
+                "head_commit": commit,
+                "repository": repo_json(org, &r, true), "pusher": { "name": org.members[0], "email": null },
+                "organization": org_json(org), "sender": user(&org.members[0])
+            }),
+        });
+    }
+    for p in &repo.pulls {
+        pull_events(org, repo, p, out);
+    }
+    for run in &repo.runs {
+        let run_at = |status: &str, conclusion: Option<&str>, updated: Time| {
+            json!({
+                "id": run.id, "name": run.name, "node_id": format!("WFR_{}", run.id), "head_branch": run.head_branch,
+                "head_sha": run.head_sha, "path": ".github/workflows/ci.yml", "display_title": run.name,
+                "run_number": run.run_number, "event": run.event, "status": status, "conclusion": conclusion,
+                "workflow_id": run.workflow_id, "check_suite_id": run.id + 1, "run_attempt": run.run_attempt,
+                "url": format!("https://api.github.com/repos/{}/actions/runs/{}", repo.full_name(), run.id),
+                "html_url": format!("https://github.com/{}/actions/runs/{}", repo.full_name(), run.id),
+                "pull_requests": [], "created_at": ts(run.created_at), "updated_at": ts(updated),
+                "run_started_at": ts(run.run_started_at), "actor": user(&run.actor), "triggering_actor": user(&run.actor),
+                "head_commit": { "id": run.head_sha, "message": "Update", "timestamp": ts(run.created_at) },
+                "repository": repo_json(org, repo, false), "head_repository": repo_json(org, repo, false)
+            })
+        };
+        let ev = |action: &str, at: Time, wr: Json| Event {
+            name: "workflow_run",
+            action: Some(action.to_owned()),
+            at,
+            payload: json!({
+                "action": action, "workflow_run": wr, "workflow": { "id": run.workflow_id, "name": run.name },
+                "repository": repo_json(org, repo, false), "organization": org_json(org), "sender": user(&run.actor)
+            }),
+        };
+        out.push(ev("requested", run.created_at, run_at("queued", None, run.created_at)));
+        if run.status != "queued" {
+            out.push(ev("in_progress", run.run_started_at, run_at("in_progress", None, run.run_started_at)));
+        }
+        if run.status == "completed" {
+            out.push(ev("completed", run.updated_at, run_at("completed", run.conclusion.as_deref(), run.updated_at)));
+        }
+        for job in &run.jobs {
+            job_events(org, repo, job, out);
+        }
+    }
+    for d in &repo.deployments {
+        deployment_events(org, repo, d, out);
+    }
+}
+
 /// The org's whole history, oldest first. With `oversized`, one extra
 /// `pull_request` `edited` event whose body is over 7 MB comes last; it
 /// repeats the final state of the first pull request, so it changes no truth.
@@ -370,81 +483,31 @@ pub fn history(org: &Org, oversized: bool) -> Vec<Event> {
         }
     }
     for repo in &org.repos {
-        for b in &repo.branches {
-            if b.name == repo.default_branch && !repo.commits.is_empty() {
-                history_pushes(org, repo, &mut out);
-                continue;
-            }
-            let mut r = repo.clone();
-            r.pushed_at = b.pushed_at;
-            let commit = json!({
-                "id": b.head_sha, "tree_id": b.head_sha, "distinct": true, "message": format!("Update {}", b.name),
-                "timestamp": ts(b.pushed_at), "url": format!("https://github.com/{}/commit/{}", repo.full_name(), b.head_sha),
-                "author": { "name": org.members[0], "email": format!("{}@example.com", org.members[0]), "username": org.members[0] },
-                "committer": { "name": "GitHub", "email": "noreply@github.com", "username": "web-flow" },
-                "added": [], "removed": [], "modified": ["README.md"]
-            });
-            out.push(Event {
-                name: "push",
-                action: None,
-                at: b.pushed_at,
-                payload: json!({
-                    "ref": format!("refs/heads/{}", b.name), "before": "0000000000000000000000000000000000000000",
-                    "after": b.head_sha, "created": false, "deleted": false, "forced": false, "base_ref": null,
-                    "compare": format!("https://github.com/{}/compare/{}", repo.full_name(), b.name),
-                    // A default branch without history (`OrgSpec.commits` 0) pushes no commit.
-                    "commits": if b.name == repo.default_branch { Vec::new() } else { vec![commit.clone()] },
-                    "head_commit": commit,
-                    "repository": repo_json(org, &r, true), "pusher": { "name": org.members[0], "email": null },
-                    "organization": org_json(org), "sender": user(&org.members[0])
-                }),
-            });
+        if repo.moves.is_empty() {
+            repo_events(org, repo, &mut out);
+            continue;
         }
-        for p in &repo.pulls {
-            pull_events(org, repo, p, &mut out);
-        }
-        for run in &repo.runs {
-            let run_at = |status: &str, conclusion: Option<&str>, updated: Time| {
-                json!({
-                    "id": run.id, "name": run.name, "node_id": format!("WFR_{}", run.id), "head_branch": run.head_branch,
-                    "head_sha": run.head_sha, "path": ".github/workflows/ci.yml", "display_title": run.name,
-                    "run_number": run.run_number, "event": run.event, "status": status, "conclusion": conclusion,
-                    "workflow_id": run.workflow_id, "check_suite_id": run.id + 1, "run_attempt": run.run_attempt,
-                    "url": format!("https://api.github.com/repos/{}/actions/runs/{}", repo.full_name(), run.id),
-                    "html_url": format!("https://github.com/{}/actions/runs/{}", repo.full_name(), run.id),
-                    "pull_requests": [], "created_at": ts(run.created_at), "updated_at": ts(updated),
-                    "run_started_at": ts(run.run_started_at), "actor": user(&run.actor), "triggering_actor": user(&run.actor),
-                    "head_commit": { "id": run.head_sha, "message": "Update", "timestamp": ts(run.created_at) },
-                    "repository": repo_json(org, repo, false), "head_repository": repo_json(org, repo, false)
-                })
-            };
-            let ev = |action: &str, at: Time, wr: Json| Event {
-                name: "workflow_run",
-                action: Some(action.to_owned()),
-                at,
-                payload: json!({
-                    "action": action, "workflow_run": wr, "workflow": { "id": run.workflow_id, "name": run.name },
-                    "repository": repo_json(org, repo, false), "organization": org_json(org), "sender": user(&run.actor)
-                }),
-            };
-            out.push(ev("requested", run.created_at, run_at("queued", None, run.created_at)));
-            if run.status != "queued" {
-                out.push(ev("in_progress", run.run_started_at, run_at("in_progress", None, run.run_started_at)));
-            }
-            if run.status == "completed" {
-                out.push(ev(
-                    "completed",
-                    run.updated_at,
-                    run_at("completed", run.conclusion.as_deref(), run.updated_at),
-                ));
-            }
-            for job in &run.jobs {
-                job_events(org, repo, job, &mut out);
+        // Each event carries the name the repository had at its time: one
+        // version of the repository per name, each keeping the events of its span.
+        for k in 0..=repo.moves.len() {
+            let (from, until) = (k.checked_sub(1).map(|p| repo.moves[p].at), repo.moves.get(k).map(|m| m.at));
+            let mut version = repo.clone();
+            let (owner, name) = repo.name_at(from.unwrap_or(Time::MIN_UTC));
+            (version.owner, version.name) = (owner.to_owned(), name.to_owned());
+            let mut events = Vec::new();
+            repo_events(org, &version, &mut events);
+            let owned = version.owner.eq_ignore_ascii_case(&org.login);
+            for mut e in events {
+                if from.is_none_or(|f| e.at >= f) && until.is_none_or(|u| e.at < u) {
+                    if !owned && let Some(p) = e.payload.as_object_mut() {
+                        // An account's repository, not the organisation's.
+                        p.remove("organization");
+                    }
+                    out.push(e);
+                }
             }
         }
-        for d in &repo.deployments {
-            deployment_events(org, repo, d, &mut out);
-        }
+        out.extend(repo.moves.iter().map(|m| move_event(org, repo, m)));
     }
     out.sort_by_key(|e| e.at);
     if oversized && let Some((repo, p)) = org.repos.iter().find_map(|r| r.pulls.first().map(|p| (r, p))) {

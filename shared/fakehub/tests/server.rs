@@ -987,4 +987,181 @@ async fn a_re_run_lists_its_latest_attempt_by_default_and_every_attempt_when_ask
         (Some(latest.len() as u64), Some(latest.len() as u64), Some(all.len() as u64)),
         "{out}"
     );
+/// A client that does not follow redirects, to see GitHub's 301 itself.
+async fn get_unfollowed(hub: &FakeHub, path: &str) -> reqwest::Response {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    client.get(format!("{}{path}", hub.url)).bearer_auth(hub.token()).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_renamed_repository_answers_to_its_former_name_on_graphql_and_rest() {
+    // GIVEN a repository with runs and deployments, renamed
+    let hub = FakeHub::start(OrgSpec { deployments: 3, ..small() }).await.unwrap();
+    let (id, run, deployment) = {
+        let org = hub.org();
+        let r = &org.repos[0];
+        (r.id, r.runs[0].id, r.deployments[0].id)
+    };
+    hub.rename_repo("octo-org/repo-0", "shiny").unwrap();
+    assert_eq!(hub.org().repos[0].full_name(), "octo-org/shiny");
+    assert_eq!(hub.org().repos[0].former_names(), vec!["octo-org/repo-0".to_owned()]);
+
+    // WHEN GraphQL is asked for it under its former name (in another case too)
+    let out: Value = graphql(
+        &hub,
+        "{ a: repository(owner: \"octo-org\", name: \"repo-0\") { nameWithOwner databaseId }
+           b: repository(owner: \"Octo-Org\", name: \"REPO-0\") { nameWithOwner }
+           c: repository(owner: \"octo-org\", name: \"shiny\") { nameWithOwner databaseId } }",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    // THEN it resolves to the repository under its new name, with its id
+    assert_eq!(
+        (&out["data"]["a"]["nameWithOwner"], &out["data"]["a"]["databaseId"]),
+        (&json!("octo-org/shiny"), &json!(id))
+    );
+    assert_eq!(out["data"]["b"]["nameWithOwner"], "octo-org/shiny");
+    assert_eq!(out["data"]["c"]["databaseId"], id);
+
+    // WHEN REST is asked under the former name
+    for (path, rest) in [
+        ("/repos/octo-org/repo-0/actions/runs?per_page=2", "/actions/runs?per_page=2".to_owned()),
+        (&*format!("/repos/octo-org/repo-0/actions/runs/{run}/jobs"), format!("/actions/runs/{run}/jobs")),
+        ("/repos/octo-org/repo-0/deployments", "/deployments".to_owned()),
+        (
+            &*format!("/repos/octo-org/repo-0/deployments/{deployment}/statuses"),
+            format!("/deployments/{deployment}/statuses"),
+        ),
+        ("/repos/octo-org/repo-0/hooks", "/hooks".to_owned()),
+    ] {
+        let moved = get_unfollowed(&hub, path).await;
+        // THEN it answers 301 to the same path and query under /repositories/{id}
+        assert_eq!(moved.status(), 301, "{path}");
+        let location = header(&moved, "location");
+        assert_eq!(location, format!("{}/repositories/{id}{rest}", hub.url), "{path}");
+        // AND that serves what the new name serves
+        let by_id = get(&hub, location.strip_prefix(&hub.url).unwrap(), None).await;
+        assert_eq!(by_id.status(), 200, "{location}");
+        let by_name = get(&hub, &format!("/repos/octo-org/shiny{rest}"), None).await;
+        assert_eq!(by_name.status(), 200, "{rest}");
+        assert_eq!(by_id.json::<Value>().await.unwrap(), by_name.json::<Value>().await.unwrap(), "{rest}");
+    }
+    // AND the redirects were counted (and charged) under the endpoint asked
+    assert_eq!(hub.requests("GET /repos/{owner}/{repo}/actions/runs"), 2);
+    assert_eq!(hub.requests("GET /repositories/{repo_id}/actions/runs"), 1);
+    // AND under GitHub Enterprise Server's prefix the Location keeps it
+    let moved = get_unfollowed(&hub, "/api/v3/repos/octo-org/repo-0/deployments?per_page=1").await;
+    assert_eq!(header(&moved, "location"), format!("{}/api/v3/repositories/{id}/deployments?per_page=1", hub.url));
+    // AND a name no repository ever had is still not found, nor is an unknown id
+    assert_eq!(get_unfollowed(&hub, "/repos/octo-org/never/actions/runs").await.status(), 404);
+    assert_eq!(get_unfollowed(&hub, "/repositories/1/actions/runs").await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_move_to_a_taken_or_unknown_name_is_refused_and_changes_nothing() {
+    // GIVEN two repositories
+    let hub = FakeHub::start(small()).await.unwrap();
+    let before = hub.org().clone();
+    // WHEN one is renamed to the other's name, a missing one renamed, or one moved onto its own name
+    let taken = hub.rename_repo("octo-org/repo-0", "repo-1");
+    let missing = hub.transfer_repo("octo-org/nope", "someone");
+    let same = hub.transfer_repo("octo-org/repo-0", "octo-org");
+    // THEN each is refused and the truth is as it was
+    assert!(taken.unwrap_err().to_string().contains("taken"));
+    assert!(missing.is_err() && same.is_err());
+    assert_eq!(*hub.org(), before);
+}
+
+#[tokio::test]
+async fn a_transferred_repository_belongs_to_its_new_owner() {
+    // GIVEN three repositories, one transferred to another account
+    let hub = FakeHub::start(OrgSpec { repos: 3, ..small() }).await.unwrap();
+    let id = hub.org().repos[1].id;
+    hub.transfer_repo("octo-org/repo-1", "someone-else").unwrap();
+    // WHEN the organisation's repositories and the repository under its former name are asked
+    let out: Value = graphql(
+        &hub,
+        "{ organization(login: \"octo-org\") { repositories(first: 10) { totalCount nodes { nameWithOwner } } }
+           repository(owner: \"octo-org\", name: \"repo-1\") { nameWithOwner databaseId } }",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    // THEN it has left the organisation's listing, and the former name resolves to its new owner's
+    let names: Vec<&str> = out["data"]["organization"]["repositories"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["nameWithOwner"].as_str())
+        .collect();
+    assert_eq!(names, vec!["octo-org/repo-0", "octo-org/repo-2"], "{out}");
+    assert_eq!(out["data"]["organization"]["repositories"]["totalCount"], 2);
+    assert_eq!(out["data"]["repository"]["nameWithOwner"], "someone-else/repo-1");
+    assert_eq!(out["data"]["repository"]["databaseId"], id);
+    // AND REST under the former name redirects to it by id
+    let moved = get_unfollowed(&hub, "/repos/octo-org/repo-1/actions/runs").await;
+    assert_eq!(
+        (moved.status().as_u16(), header(&moved, "location")),
+        (301, format!("{}/repositories/{id}/actions/runs", hub.url))
+    );
+    assert_eq!(get(&hub, "/repos/someone-else/repo-1/actions/runs", None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn moves_are_repository_events_and_each_event_carries_the_name_of_its_time() {
+    // GIVEN a repository renamed a third into its history and transferred two thirds in
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 20, runs: 10, ..small() }).await.unwrap();
+    let id = hub.org().repos[0].id;
+    let mut times: Vec<_> =
+        hub.history(false).iter().filter(|e| e.payload["repository"]["id"] == id).map(|e| e.at).collect();
+    times.sort();
+    let (renamed_at, transferred_at) = (times[times.len() / 3], times[2 * times.len() / 3]);
+    assert!(renamed_at < transferred_at, "the test needs two distinct times");
+    hub.rename_repo_at("octo-org/repo-0", "renamed", renamed_at).unwrap();
+    hub.transfer_repo_at("octo-org/renamed", "someone-else", transferred_at).unwrap();
+
+    // WHEN the history is built
+    let history = hub.history(false);
+    // THEN the rename and the transfer are `repository` events shaped like GitHub's, at their times
+    let moves: Vec<&octoscope_fakehub::Event> = history.iter().filter(|e| e.name == "repository").collect();
+    assert_eq!(moves.len(), 2);
+    let (renamed, transferred) = (&moves[0].payload, &moves[1].payload);
+    assert_eq!((moves[0].action.as_deref(), moves[0].at), (Some("renamed"), renamed_at));
+    assert_eq!(renamed["changes"]["repository"]["name"]["from"], "repo-0");
+    assert_eq!(
+        (&renamed["repository"]["full_name"], &renamed["repository"]["id"]),
+        (&json!("octo-org/renamed"), &json!(id))
+    );
+    assert_eq!(renamed["organization"]["login"], "octo-org");
+    assert_eq!((moves[1].action.as_deref(), moves[1].at), (Some("transferred"), transferred_at));
+    assert_eq!(transferred["changes"]["owner"]["from"]["organization"]["login"], "octo-org");
+    assert_eq!(transferred["repository"]["full_name"], "someone-else/renamed");
+    assert_eq!(transferred["repository"]["owner"]["login"], "someone-else");
+    assert!(transferred.get("organization").is_none(), "the repository is no longer the organisation's");
+    // AND every other event of the repository carries the name it had then, each name some events
+    let mut per_name: std::collections::BTreeMap<String, usize> = Default::default();
+    for e in history.iter().filter(|e| e.name != "repository" && e.payload["repository"]["id"] == id) {
+        let want = if e.at < renamed_at {
+            "octo-org/repo-0"
+        } else if e.at < transferred_at {
+            "octo-org/renamed"
+        } else {
+            "someone-else/renamed"
+        };
+        assert_eq!(e.payload["repository"]["full_name"], want, "{} {:?} at {}", e.name, e.action, e.at);
+        *per_name.entry(want.to_owned()).or_default() += 1;
+    }
+    assert_eq!(per_name.len(), 3, "{per_name:?}");
+    // AND no event of the repository was lost or doubled by the moves
+    assert_eq!(history.len(), times.len() + 2 + history.iter().filter(|e| e.payload["repository"]["id"] != id).count());
+
+    // WHEN the history is sent with `repository` events lost
+    let spec = WebhookSpec { lost_events: vec!["repository".into()], ..WebhookSpec::default() };
+    let report = hub.send_webhooks("http://127.0.0.1:9/unreachable", &spec).await.unwrap();
+    // THEN the moves are neither sent nor logged
+    assert_eq!(report.lost, 2);
+    assert!(hub.deliveries().iter().all(|d| d.event != "repository"));
 }

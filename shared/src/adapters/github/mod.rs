@@ -150,7 +150,11 @@ impl GitHubClient {
                 }))
             }
         };
-        Ok(Self { transport: Transport::new(rest, graphql, token, config.max_concurrency, config.retry), rest_base })
+        let base_uri: http::Uri = rest_base
+            .parse()
+            .map_err(|e| GitHubError::Protocol(anyhow::anyhow!("GitHub API URL {rest_base:?}: {e}")))?;
+        let transport = Transport::new(rest, base_uri, graphql, token, config.max_concurrency, config.retry);
+        Ok(Self { transport, rest_base })
     }
 
     /// A `Link` URL as a path relative to the REST base (so that the base

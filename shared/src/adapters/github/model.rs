@@ -225,6 +225,12 @@ pub struct StateOf {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepoSnapshotNode {
+    /// The name GitHub answered with: another than the one asked for when the
+    /// repository was renamed or transferred (GitHub follows a former name).
+    #[serde(default)]
+    pub name_with_owner: Option<String>,
+    #[serde(default)]
+    pub database_id: Option<i64>,
     pub open: TotalCount,
     pub closed: TotalCount,
     pub merged: TotalCount,
@@ -293,10 +299,11 @@ impl RepoSnapshotNode {
             }
             None => (0, Vec::new()),
         };
+        let moved_to = self.name_with_owner.as_deref().and_then(|now| moved_to(&repo, now));
         RepoSnapshot {
             repo,
-            id: None,
-            moved_to: None,
+            id: self.database_id,
+            moved_to,
             open: self.open.total_count,
             closed: self.closed.total_count,
             merged: self.merged.total_count,
@@ -309,6 +316,22 @@ impl RepoSnapshotNode {
             default_branch_commits,
             deployments,
             recent_deployments,
+        }
+    }
+}
+
+/// The repository's name now, when GitHub answered `asked` with another one
+/// (names compare case-insensitively, as GitHub's do). A name that is not
+/// `owner/name` is left out with a warning.
+fn moved_to(asked: &RepoName, now: &str) -> Option<RepoName> {
+    if now.eq_ignore_ascii_case(asked.as_str()) {
+        return None;
+    }
+    match RepoName::parse(now) {
+        Ok(name) => Some(name),
+        Err(e) => {
+            tracing::warn!(repo = %asked, error = %e, "GitHub answered with an unreadable repository name: not followed");
+            None
         }
     }
 }
@@ -802,6 +825,26 @@ mod tests {
 
     fn repo() -> RepoName {
         RepoName::parse("o/r").unwrap()
+    }
+
+    #[test]
+    fn a_snapshot_answered_under_another_name_says_where_the_repository_moved() {
+        let node = |name: serde_json::Value| -> RepoSnapshotNode {
+            serde_json::from_value(serde_json::json!({
+                "nameWithOwner": name, "databaseId": 42,
+                "open": {"totalCount": 0}, "closed": {"totalCount": 0}, "merged": {"totalCount": 0}
+            }))
+            .unwrap()
+        };
+        // GIVEN GitHub's answers for `o/r`: under another name, the same in another case, an unreadable one, none
+        let moved = node(serde_json::json!("other/r2")).into_snapshot(repo(), None, &At::none());
+        let same = node(serde_json::json!("O/R")).into_snapshot(repo(), None, &At::none());
+        let unreadable = node(serde_json::json!("no-slash")).into_snapshot(repo(), None, &At::none());
+        let absent = node(serde_json::Value::Null).into_snapshot(repo(), None, &At::none());
+        // THEN only the other name is a move; every one carries GitHub's id and the name asked for
+        assert_eq!(moved.moved_to, Some(RepoName::parse("other/r2").unwrap()));
+        assert_eq!((same.moved_to, unreadable.moved_to, absent.moved_to), (None, None, None));
+        assert_eq!((moved.id, moved.repo), (Some(42), repo()));
     }
 
     fn errors(json: serde_json::Value) -> Vec<GraphqlError> {

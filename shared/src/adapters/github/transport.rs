@@ -1,6 +1,10 @@
 //! Sending one request politely: concurrency cap, rate-limit headers, waits for
 //! primary and secondary limits, jittered exponential backoff for 5xx and
-//! timeouts, and a count of every attempt.
+//! timeouts, and a count of every attempt. REST GETs follow GitHub's redirects
+//! (a renamed or transferred repository answers its former name with `301` to
+//! `/repositories/{id}/...`), a few hops at most and only on the API's own
+//! host: a redirect elsewhere is refused, so no answer can steer requests (and
+//! their credentials) to another address.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -235,8 +239,13 @@ impl EtagCache {
     }
 }
 
+/// Redirects one REST read follows at most.
+pub(crate) const MAX_REDIRECTS: u32 = 3;
+
 pub(crate) struct Transport {
     rest: Octocrab,
+    /// The REST base (scheme, host, port): redirects are followed only within it.
+    rest_base: http::Uri,
     graphql: Octocrab,
     token: TokenSource,
     permits: Semaphore,
@@ -255,6 +264,8 @@ enum Outcome {
     RateLimited {
         until: Timestamp,
     },
+    /// A redirect (3xx) to this `Location`.
+    Redirect(String),
     /// Back off and try again (5xx, timeout).
     Transient(anyhow::Error),
     Fatal(GitHubError),
@@ -263,6 +274,7 @@ enum Outcome {
 impl Transport {
     pub fn new(
         rest: Octocrab,
+        rest_base: http::Uri,
         graphql: Octocrab,
         token: TokenSource,
         max_concurrency: usize,
@@ -271,6 +283,7 @@ impl Transport {
         let empty = Bucket::default();
         Self {
             rest,
+            rest_base,
             graphql,
             token,
             permits: Semaphore::new(max_concurrency.max(1)),
@@ -392,14 +405,32 @@ impl Transport {
     ) -> Result<Reply, GitHubError> {
         let mut failures = 0u32;
         let mut waits = 0u32;
-        // Only REST reads are conditional (a GraphQL POST has no ETag).
+        let mut hops = 0u32;
+        let mut path = path.to_owned();
+        // Only REST reads are conditional (a GraphQL POST has no ETag), and only they follow redirects.
         let conditional = api == Api::Rest && method == Method::GET;
         loop {
             self.wait_for_budget(api).await?;
-            let cached = if conditional { self.etags.get(path) } else { None };
+            let cached = if conditional { self.etags.get(&path) } else { None };
             let etag = cached.as_ref().map(|c| c.etag.clone());
-            let outcome = self.attempt(api, method.clone(), path, body, etag, what).await;
+            let outcome = self.attempt(api, method.clone(), &path, body, etag, what).await;
             match outcome {
+                Outcome::Redirect(location) => {
+                    if !conditional {
+                        return Err(GitHubError::Protocol(anyhow!("{what}: GitHub redirected to {location}")));
+                    }
+                    hops += 1;
+                    if hops > MAX_REDIRECTS {
+                        return Err(GitHubError::Protocol(anyhow!(
+                            "{what}: more than {MAX_REDIRECTS} redirects (the last to {location})"
+                        )));
+                    }
+                    let next = same_origin(&self.rest_base, &location).map_err(|why| {
+                        GitHubError::Protocol(anyhow!("{what}: redirect to {location} refused: {why}"))
+                    })?;
+                    tracing::info!(what, to = %next, "GitHub redirected (a repository renamed or transferred?): following");
+                    path = next;
+                }
                 Outcome::NotModified => match cached {
                     Some(c) => return Ok(Reply { headers: c.headers, body: c.body }),
                     None => {
@@ -412,7 +443,7 @@ impl Transport {
                     if conditional && let Some(etag) = reply.headers.get(header::ETAG) {
                         let entry =
                             Cached { etag: etag.clone(), headers: reply.headers.clone(), body: reply.body.clone() };
-                        self.etags.put(path, entry);
+                        self.etags.put(&path, entry);
                     }
                     return Ok(reply);
                 }
@@ -587,12 +618,48 @@ impl Transport {
         if status.is_server_error() {
             return Outcome::Transient(anyhow!("{what}: GitHub answered {status}: {message}"));
         }
+        if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+            return match headers.get(header::LOCATION).and_then(|v| v.to_str().ok()) {
+                Some(location) => Outcome::Redirect(location.to_owned()),
+                None => Outcome::Fatal(GitHubError::Protocol(anyhow!(
+                    "{what}: GitHub answered {status} without a Location"
+                ))),
+            };
+        }
         match status {
             StatusCode::UNAUTHORIZED => Outcome::Fatal(GitHubError::Forbidden(format!("{what}: {message}"))),
             StatusCode::NOT_FOUND | StatusCode::GONE => Outcome::Fatal(GitHubError::NotFound(what.to_owned())),
             _ => Outcome::Fatal(GitHubError::Protocol(anyhow!("{what}: GitHub answered {status}: {message}"))),
         }
     }
+}
+
+/// The path and query to request for a redirect to `location`, when it stays
+/// on `base`'s scheme, host and port (a relative `location` does); why not otherwise.
+pub(crate) fn same_origin(base: &http::Uri, location: &str) -> Result<String, String> {
+    let to: http::Uri = location.trim().parse().map_err(|e| format!("not a URL ({e})"))?;
+    let path = to.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".to_owned());
+    if !path.starts_with('/') || path.starts_with("//") {
+        return Err("not a path on the API's host".into());
+    }
+    let Some(authority) = to.authority() else {
+        return if to.scheme().is_some() { Err("a URL without a host".into()) } else { Ok(path) };
+    };
+    if authority.as_str().contains('@') {
+        return Err("a URL with credentials".into());
+    }
+    let default_port = |scheme: Option<&http::uri::Scheme>| match scheme.map(|s| s.as_str()) {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    };
+    let same = to.scheme() == base.scheme()
+        && base.host().is_some_and(|h| h.eq_ignore_ascii_case(authority.host()))
+        && authority.port_u16().or(default_port(to.scheme())) == base.port_u16().or(default_port(base.scheme()));
+    if !same {
+        return Err(format!("another host than {}", base.authority().map_or("the API's", |a| a.as_str())));
+    }
+    Ok(path)
 }
 
 /// Whether a GraphQL answer is a RATE_LIMITED error (checked cheaply first:
@@ -711,6 +778,37 @@ mod tests {
     fn error_messages_are_read_from_json_or_body() {
         assert_eq!(error_message(br#"{"message":"Bad credentials"}"#), "Bad credentials");
         assert_eq!(error_message(b"oops"), "oops");
+    }
+
+    #[test]
+    fn redirects_are_followed_only_on_the_api_s_own_host() {
+        // GIVEN GitHub's REST base, and an Enterprise Server's under /api/v3
+        let base: http::Uri = "https://api.github.com".parse().unwrap();
+        let ghes: http::Uri = "http://ghe.example:8080/api/v3".parse().unwrap();
+        // THEN the same scheme, host (any case) and port give the path and query to ask
+        assert_eq!(
+            same_origin(&base, "https://api.github.com/repositories/1/actions/runs?per_page=1"),
+            Ok("/repositories/1/actions/runs?per_page=1".to_owned())
+        );
+        assert_eq!(same_origin(&base, "https://API.GitHub.com:443/repositories/1"), Ok("/repositories/1".to_owned()));
+        assert_eq!(same_origin(&base, "/repositories/1/deployments"), Ok("/repositories/1/deployments".to_owned()));
+        assert_eq!(
+            same_origin(&ghes, "http://ghe.example:8080/api/v3/repositories/1"),
+            Ok("/api/v3/repositories/1".to_owned())
+        );
+        // AND another host, port or scheme, credentials in the URL, a scheme-relative or unreadable one are refused
+        for bad in [
+            "https://evil.example/repositories/1",
+            "https://api.github.com.evil.example/repositories/1",
+            "https://api.github.com:8443/repositories/1",
+            "http://api.github.com/repositories/1",
+            "https://user@api.github.com/repositories/1",
+            "//evil.example/repositories/1",
+            "not a url",
+        ] {
+            assert!(same_origin(&base, bad).is_err(), "{bad} was followed");
+        }
+        assert!(same_origin(&ghes, "http://ghe.example/api/v3/repositories/1").is_err());
     }
 
     fn cached(body: &str) -> Cached {
