@@ -1734,3 +1734,53 @@ async fn deliveries_keep_their_names_and_count_for_the_new_one(b: &dyn Backend) 
     let last = s.last_deliveries().await.unwrap();
     assert_eq!(last.iter().map(|r| (r.repo.as_str(), r.last_received_at)).collect::<Vec<_>>(), [("acme/new", t(2))]);
 }
+
+/// DynamoDB only: a move cut short (its alias written, its items not yet
+/// re-keyed) is finished by applying it again, as a retried delivery does.
+#[cfg(feature = "dynamodb")]
+mod dynamodb_moves {
+    use std::sync::Arc;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
+    use octoscope::ports::*;
+
+    use super::{Backend, history, moved, seen};
+
+    #[tokio::test]
+    async fn a_move_cut_short_after_its_alias_is_finished_by_applying_it_again() {
+        // GIVEN what a store holding the history under the new name reads
+        let reference = super::Dynamo.store().await;
+        reference.apply_changes(&history("acme/api-next")).await.unwrap();
+        let expected = seen(reference.as_ref(), "acme/api-next").await;
+        // AND a store whose move stopped right after writing its alias item
+        let client = super::dynamo_client().await;
+        let table = octoscope_testkit::moto::unique("octoscope");
+        create_table(&client, &table).await.unwrap();
+        let s: Arc<dyn Store> = Arc::new(DynamoStore::new(client.clone(), table.clone()));
+        s.apply_changes(&history("acme/api")).await.unwrap();
+        let text = |v: &str| AttributeValue::S(v.to_owned());
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", text("ALIAS#acme/api"))
+            .item("sk", text("_"))
+            .item("alias", text("acme/api"))
+            .item("canonical", text("acme/api-next"))
+            .item("moved_at", text("2030-03-04T09:30:00.000Z"))
+            .item("gsi1pk", text("ALIASES#acme/api-next"))
+            .item("gsi1sk", text("acme/api"))
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(seen(s.as_ref(), "acme/api-next").await, expected, "the items have not moved yet");
+        // WHEN the move is applied again
+        let report = s.apply_changes(&[moved("acme/api", "acme/api-next", 30)]).await.unwrap();
+        // THEN it finishes: everything reads under the new name as if it had always been there
+        assert_eq!(report.applied, 1);
+        assert_eq!(seen(s.as_ref(), "acme/api-next").await, expected);
+        // AND a third time changes nothing
+        let again = s.apply_changes(&[moved("acme/api", "acme/api-next", 30)]).await.unwrap();
+        assert_eq!((again.applied, again.skipped), (0, 1));
+    }
+}
