@@ -12,47 +12,35 @@ module "integrity_schedule" {
 
   name                = "${var.name_prefix}-integrity-check"
   schedule_expression = var.integrity_check_schedule
-  target_function_arn = module.integrity_check.function_arn
+  target_function_arn = module.function["integrity_check"].function_arn
   kms_key_arn         = local.kms_key_arn
   tags                = local.tags
 }
 
-module "integrity_check" {
-  source = "./modules/lambda-function"
+locals {
+  # The integrity-check function (lambdas.tf deploys it as module.function["integrity_check"]).
+  integrity_check_function = {
+    description = "Scheduled: compare GitHub with the store, redeliver failures, queue gaps"
 
-  function_name                  = "${var.name_prefix}-integrity-check"
-  description                    = "Scheduled: compare GitHub with the store, redeliver failures, queue gaps"
-  zip_path                       = "${local.lambda_zip_dir}/integrity-check/bootstrap.zip"
-  memory_size                    = var.functions.integrity_check.memory_size
-  timeout                        = var.functions.integrity_check.timeout
-  reserved_concurrent_executions = var.functions.integrity_check.reserved_concurrent_executions
-  kms_key_arn                    = local.kms_key_arn
-  log_retention_days             = var.log_retention_days
-  tracing_enabled                = var.tracing_enabled
-  tags                           = local.tags
+    environment = merge(local.common_environment, local.github_environment, {
+      OCTOSCOPE_GAP_QUEUE_URL = module.gap_queue.queue_url
+    })
 
-  environment = merge(local.common_environment, local.github_environment, {
-    OCTOSCOPE_TABLE         = module.table.table_name
-    OCTOSCOPE_GAP_QUEUE_URL = module.gap_queue.queue_url
-  })
-
-  policy_statements = {
-    store = {
-      actions   = concat(local.dynamodb_read, local.dynamodb_write)
-      resources = local.table_arns
-    }
-    gap_queue = {
-      actions   = ["sqs:SendMessage"] # SendMessageBatch is authorised as sqs:SendMessage
-      resources = [module.gap_queue.queue_arn]
-    }
-    github_credentials = {
-      actions   = ["ssm:GetParameter"]
-      resources = module.secrets.github_parameter_arns
-    }
-    # SSE-KMS on the queue (SendMessage needs a data key) and the SecureString.
-    stack_key = {
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [local.kms_key_arn]
+    policy_statements = {
+      store = local.store_read_write
+      gap_queue = {
+        actions   = ["sqs:SendMessage"] # SendMessageBatch is authorised as sqs:SendMessage
+        resources = [module.gap_queue.queue_arn]
+      }
+      github_credentials = {
+        actions   = ["ssm:GetParameter"]
+        resources = module.secrets.github_parameter_arns
+      }
+      # SSE-KMS on the queue (SendMessage needs a data key) and the SecureString.
+      stack_key = {
+        actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+        resources = [local.kms_key_arn]
+      }
     }
   }
 }
@@ -67,80 +55,68 @@ module "gap_queue" {
   tags                     = local.tags
 }
 
-module "dispatcher" {
-  source = "./modules/lambda-function"
+locals {
+  # The dispatcher function (lambdas.tf deploys it as module.function["dispatcher"]).
+  dispatcher_function = {
+    description = "Gap queue consumer: coalesce, lock, RunTask the resync job"
 
-  function_name                  = "${var.name_prefix}-dispatcher"
-  description                    = "Gap queue consumer: coalesce, lock, RunTask the resync job"
-  zip_path                       = "${local.lambda_zip_dir}/dispatcher/bootstrap.zip"
-  memory_size                    = var.functions.dispatcher.memory_size
-  timeout                        = var.functions.dispatcher.timeout
-  reserved_concurrent_executions = var.functions.dispatcher.reserved_concurrent_executions
-  kms_key_arn                    = local.kms_key_arn
-  log_retention_days             = var.log_retention_days
-  tracing_enabled                = var.tracing_enabled
-  tags                           = local.tags
+    environment = merge(local.common_environment, {
+      OCTOSCOPE_ECS_CLUSTER          = module.batch.cluster_name
+      OCTOSCOPE_ECS_TASK_DEFINITION  = module.batch.task_definition_family
+      OCTOSCOPE_ECS_CONTAINER        = module.batch.container_name
+      OCTOSCOPE_ECS_SUBNETS          = join(",", var.batch_network.subnet_ids)
+      OCTOSCOPE_ECS_SECURITY_GROUPS  = module.batch.security_group_id
+      OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP = tostring(var.batch_network.assign_public_ip)
+    })
 
-  environment = merge(local.common_environment, {
-    OCTOSCOPE_TABLE                = module.table.table_name
-    OCTOSCOPE_ECS_CLUSTER          = module.batch.cluster_name
-    OCTOSCOPE_ECS_TASK_DEFINITION  = module.batch.task_definition_family
-    OCTOSCOPE_ECS_CONTAINER        = module.batch.container_name
-    OCTOSCOPE_ECS_SUBNETS          = join(",", var.batch_network.subnet_ids)
-    OCTOSCOPE_ECS_SECURITY_GROUPS  = module.batch.security_group_id
-    OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP = tostring(var.batch_network.assign_public_ip)
-  })
-
-  policy_statements = {
-    store = {
-      actions   = concat(local.dynamodb_read, local.dynamodb_write)
-      resources = local.table_arns
-    }
-    run_task = {
-      actions   = ["ecs:RunTask"]
-      resources = [module.batch.task_definition_family_arn]
-      conditions = [{
-        test     = "ArnEquals"
-        variable = "ecs:cluster"
-        values   = [module.batch.cluster_arn]
-      }]
-    }
-    # RunTask with tags (the job id) tags the new task.
-    tag_task = {
-      actions   = ["ecs:TagResource"]
-      resources = [module.batch.task_arn_pattern]
-      conditions = [{
-        test     = "StringEquals"
-        variable = "ecs:CreateAction"
-        values   = ["RunTask"]
-      }]
-    }
-    # RunTask hands the task and execution roles to ECS.
-    pass_roles = {
-      actions   = ["iam:PassRole"]
-      resources = [module.batch.task_role_arn, module.batch.execution_role_arn]
-      conditions = [{
-        test     = "StringEquals"
-        variable = "iam:PassedToService"
-        values   = ["ecs-tasks.amazonaws.com"]
-      }]
-    }
-    # Lambda's SQS event source polls with the function's role.
-    gap_queue_events = {
-      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
-      resources = [module.gap_queue.queue_arn]
-    }
-    # The queue's SSE-KMS key (received messages are decrypted).
-    stack_key = {
-      actions   = ["kms:Decrypt"]
-      resources = [local.kms_key_arn]
+    policy_statements = {
+      store = local.store_read_write
+      run_task = {
+        actions   = ["ecs:RunTask"]
+        resources = [module.batch.task_definition_family_arn]
+        conditions = [{
+          test     = "ArnEquals"
+          variable = "ecs:cluster"
+          values   = [module.batch.cluster_arn]
+        }]
+      }
+      # RunTask with tags (the job id) tags the new task.
+      tag_task = {
+        actions   = ["ecs:TagResource"]
+        resources = [module.batch.task_arn_pattern]
+        conditions = [{
+          test     = "StringEquals"
+          variable = "ecs:CreateAction"
+          values   = ["RunTask"]
+        }]
+      }
+      # RunTask hands the task and execution roles to ECS.
+      pass_roles = {
+        actions   = ["iam:PassRole"]
+        resources = [module.batch.task_role_arn, module.batch.execution_role_arn]
+        conditions = [{
+          test     = "StringEquals"
+          variable = "iam:PassedToService"
+          values   = ["ecs-tasks.amazonaws.com"]
+        }]
+      }
+      # Lambda's SQS event source polls with the function's role.
+      gap_queue_events = {
+        actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+        resources = [module.gap_queue.queue_arn]
+      }
+      # The queue's SSE-KMS key (received messages are decrypted).
+      stack_key = {
+        actions   = ["kms:Decrypt"]
+        resources = [local.kms_key_arn]
+      }
     }
   }
 }
 
 resource "aws_lambda_event_source_mapping" "gaps" {
   event_source_arn                   = module.gap_queue.queue_arn
-  function_name                      = module.dispatcher.function_arn
+  function_name                      = module.function["dispatcher"].function_arn
   batch_size                         = 10
   maximum_batching_window_in_seconds = 5
   function_response_types            = ["ReportBatchItemFailures"]
@@ -159,8 +135,7 @@ module "batch" {
 
   name                    = "${var.name_prefix}-resync"
   image_tag               = var.batch_image_tag
-  cpu                     = var.batch_task.cpu
-  memory                  = var.batch_task.memory
+  task_size               = var.batch_task
   vpc_id                  = var.batch_network.vpc_id
   kms_key_arn             = local.kms_key_arn
   log_retention_days      = var.log_retention_days
@@ -168,15 +143,10 @@ module "batch" {
   tags                    = local.tags
 
   # OCTOSCOPE_JOB_ID is set per task by the dispatcher's RunTask override.
-  environment = merge(local.common_environment, local.github_environment, {
-    OCTOSCOPE_TABLE = module.table.table_name
-  })
+  environment = merge(local.common_environment, local.github_environment)
 
   task_policy_statements = {
-    store = {
-      actions   = concat(local.dynamodb_read, local.dynamodb_write)
-      resources = local.table_arns
-    }
+    store = local.store_read_write
     github_credentials = {
       actions   = ["ssm:GetParameter"]
       resources = module.secrets.github_parameter_arns

@@ -8,12 +8,9 @@ locals {
 module "dashboard" {
   source = "./modules/dashboard"
 
-  bucket_name         = "${var.name_prefix}-dashboard-${local.account_id}-${local.region}"
-  dist_dir            = local.dashboard_dist_dir
-  api_endpoint        = module.http_api.api_endpoint
-  price_class         = var.dashboard.price_class
-  aliases             = var.dashboard.aliases
-  acm_certificate_arn = var.dashboard.acm_certificate_arn
-  web_acl_id          = var.dashboard.web_acl_id
-  tags                = local.tags
+  bucket_name  = "${var.name_prefix}-dashboard-${local.account_id}-${local.region}"
+  dist_dir     = local.dashboard_dist_dir
+  api_endpoint = module.http_api.api_endpoint
+  distribution = var.dashboard
+  tags         = local.tags
 }

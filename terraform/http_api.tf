@@ -6,8 +6,8 @@ module "http_api" {
   source = "./modules/http-api"
 
   name                   = var.name_prefix
-  webhook_function       = { function_name = module.webhook.function_name, invoke_arn = module.webhook.invoke_arn }
-  api_function           = { function_name = module.api.function_name, invoke_arn = module.api.invoke_arn }
+  webhook_function       = { function_name = module.function["webhook"].function_name, invoke_arn = module.function["webhook"].invoke_arn }
+  api_function           = { function_name = module.function["api"].function_name, invoke_arn = module.function["api"].invoke_arn }
   jwt_authorizer         = var.api_jwt_authorizer
   throttling_burst_limit = var.api_throttling.burst_limit
   throttling_rate_limit  = var.api_throttling.rate_limit

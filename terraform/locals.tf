@@ -17,10 +17,15 @@ locals {
   dynamodb_read  = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
   dynamodb_write = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
 
-  # The environment every function and the resync job start from; each merges
-  # its own settings over it.
+  # The policy statements on the store: the API reads, everything else reads and writes.
+  store_read       = { actions = local.dynamodb_read, resources = local.table_arns }
+  store_read_write = { actions = concat(local.dynamodb_read, local.dynamodb_write), resources = local.table_arns }
+
+  # The environment every function and the resync job start from (each uses
+  # the store); each merges its own settings over it.
   common_environment = {
-    RUST_LOG = var.log_level
+    RUST_LOG        = var.log_level
+    OCTOSCOPE_TABLE = module.table.table_name
   }
 
   # The GitHub client's settings, for the integrity check and the resync job:

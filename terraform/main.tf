@@ -11,11 +11,12 @@
 #                    environment every function shares
 #   storage.tf       the KMS key, the DynamoDB table, the raw archive bucket
 #   secrets.tf       the SSM parameters (webhook secret, API tokens, GitHub credentials)
-#   ingest.tf        the webhook function (POST /webhook)
-#   api.tf           the api function (GET /api/*)
+#   ingest.tf        the webhook function's settings (POST /webhook)
+#   api.tf           the api function's settings (GET /api/*)
 #   http_api.tf      the HTTP API in front of both
 #   completeness.tf  integrity check, its schedule, the gap queue, the dispatcher
 #                    and the Fargate resync job
+#   lambdas.tf       the four functions, one module call over those settings
 #   dashboard.tf     the dashboard bucket and CloudFront
 #
 # Each function's permissions are written in its file, next to the function, as

@@ -30,12 +30,7 @@ output "dashboard" {
 output "functions" {
   description = "The Lambda functions: name, role and log group of each."
   value = {
-    for k, m in {
-      webhook         = module.webhook
-      api             = module.api
-      integrity_check = module.integrity_check
-      dispatcher      = module.dispatcher
-      } : k => {
+    for k, m in module.function : k => {
       name      = m.function_name
       role_arn  = m.role_arn
       log_group = m.log_group_name

@@ -53,6 +53,26 @@ fn repo_target(name: &str) -> Target {
 }
 
 /// Whether another owner could take the target's lock now (it is given back at once).
+/// A fake GitHub organisation of one repository with `pulls` pull requests, a
+/// fresh table on moto, and that repository as a resync target.
+struct OneRepo {
+    hub: FakeHub,
+    org: Org,
+    sdk: SdkConfig,
+    table: String,
+    store: Arc<DynamoStore>,
+    target: Target,
+}
+
+async fn one_repo(pulls: usize) -> OneRepo {
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls, teams: 0, ..OrgSpec::default() }).await.unwrap();
+    let org = hub.org().clone();
+    let sdk = aws().await;
+    let (table, store) = table(&sdk).await;
+    let target = repo_target(&org.repos[0].full_name());
+    OneRepo { hub, org, sdk, table, store, target }
+}
+
 async fn lock_is_free(store: &dyn Store, target: &Target) -> bool {
     let (key, probe) = (target.to_string(), unique("probe"));
     let free = store.try_lock(&key, &probe, chrono::Utc::now(), chrono::TimeDelta::seconds(1)).await.unwrap();
@@ -227,11 +247,7 @@ impl GitHubSource for StopsAfter {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_stopped_mid_way_resumes_from_its_checkpoint() {
     // GIVEN a repository of 250 pull requests (3 pages) and a job for it
-    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 250, teams: 0, ..OrgSpec::default() }).await.unwrap();
-    let org = hub.org().clone();
-    let sdk = aws().await;
-    let (_, store) = table(&sdk).await;
-    let target = repo_target(&org.repos[0].full_name());
+    let OneRepo { hub, org, store, target, .. } = one_repo(250).await;
     let id = queued(store.as_ref(), target.clone(), vec![GapKind::Pulls, GapKind::Branches]).await;
 
     // WHEN the task stops after its first page
@@ -279,11 +295,7 @@ async fn parameter(sdk: &SdkConfig, value: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_exits_zero_when_done_non_zero_on_failure_and_always_releases_the_lock() {
-    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 30, teams: 0, ..OrgSpec::default() }).await.unwrap();
-    let org = hub.org().clone();
-    let sdk = aws().await;
-    let (table, store) = table(&sdk).await;
-    let target = repo_target(&org.repos[0].full_name());
+    let OneRepo { hub, org, sdk, table, store, target } = one_repo(30).await;
 
     // GIVEN a job and a token GitHub refuses WHEN the task runs
     let id = queued(store.as_ref(), target.clone(), vec![GapKind::Pulls]).await;

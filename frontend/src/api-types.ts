@@ -427,7 +427,7 @@ export interface components {
             watermark: string | null;
         };
         /** @enum {string} */
-        GapKind: "pulls" | "reviews" | "teams" | "branches" | "workflow_runs";
+        GapKind: "pulls" | "reviews" | "teams" | "branches" | "workflow_runs" | "workflow_jobs" | "deployments" | "commits" | "repos";
         /** @description `/api/health`: fields in the order the endpoint has always sent them. */
         Health: {
             stats: components["schemas"]["StoreStats"];
@@ -470,6 +470,12 @@ export interface components {
              * @description GitHub requests made so far.
              */
             requests: number;
+            /**
+             * @description Items the job had to leave out, and why (a `null` node, a partial
+             *     error): their gaps stay open for the next check. At most
+             *     [`JobRecord::MAX_SKIPPED`] are kept.
+             */
+            skipped: string[];
             /** Format: date-time */
             started_at: string | null;
             state: components["schemas"]["JobState"];
@@ -905,7 +911,7 @@ export interface components {
         };
     };
     responses: {
-        /** @description an unknown or repeated query parameter, a bad value, a window that is empty or longer than 3660 days, or a cursor this server did not issue */
+        /** @description an unknown or repeated query parameter, or a value the parameter's schema does not allow */
         BadRequest: {
             headers: {
                 [name: string]: unknown;
@@ -960,7 +966,8 @@ export interface operations {
                 limit?: number;
                 /**
                  * @description The previous page's `next_cursor`, unchanged. Opaque (base64url); a
-                 *     cursor this server did not issue is a 400.
+                 *     cursor this server did not issue names no position in the list, so its
+                 *     page is the end: no items and no `next_cursor`.
                  */
                 cursor?: string;
             };
@@ -998,7 +1005,8 @@ export interface operations {
                 limit?: number;
                 /**
                  * @description The previous page's `next_cursor`, unchanged. Opaque (base64url); a
-                 *     cursor this server did not issue is a 400.
+                 *     cursor this server did not issue names no position in the list, so its
+                 *     page is the end: no items and no `next_cursor`.
                  */
                 cursor?: string;
             };
@@ -1061,7 +1069,8 @@ export interface operations {
                 limit?: number;
                 /**
                  * @description The previous page's `next_cursor`, unchanged. Opaque (base64url); a
-                 *     cursor this server did not issue is a 400.
+                 *     cursor this server did not issue names no position in the list, so its
+                 *     page is the end: no items and no `next_cursor`.
                  */
                 cursor?: string;
             };
@@ -1091,7 +1100,8 @@ export interface operations {
             query?: {
                 /**
                  * @description Window start, inclusive: an RFC 3339 time or a date (midnight UTC). Default: 90 days before `until`.
-                 *     The window is at most 3660 days long and `since` must be before `until`, or the answer is a 400.
+                 *     A `since` at or after `until` is the empty window at `until`; a window longer than 3660 days is
+                 *     its last 3660 days. The answer's `window` is the one served.
                  */
                 since?: string;
                 /** @description Window end, exclusive: an RFC 3339 time or a date (midnight UTC). Default: now. */
@@ -1135,7 +1145,8 @@ export interface operations {
             query?: {
                 /**
                  * @description Window start, inclusive: an RFC 3339 time or a date (midnight UTC). Default: 90 days before `until`.
-                 *     The window is at most 3660 days long and `since` must be before `until`, or the answer is a 400.
+                 *     A `since` at or after `until` is the empty window at `until`; a window longer than 3660 days is
+                 *     its last 3660 days. The answer's `window` is the one served.
                  */
                 since?: string;
                 /** @description Window end, exclusive: an RFC 3339 time or a date (midnight UTC). Default: now. */
@@ -1204,7 +1215,8 @@ export interface operations {
             query?: {
                 /**
                  * @description Window start, inclusive: an RFC 3339 time or a date (midnight UTC). Default: 90 days before `until`.
-                 *     The window is at most 3660 days long and `since` must be before `until`, or the answer is a 400.
+                 *     A `since` at or after `until` is the empty window at `until`; a window longer than 3660 days is
+                 *     its last 3660 days. The answer's `window` is the one served.
                  */
                 since?: string;
                 /** @description Window end, exclusive: an RFC 3339 time or a date (midnight UTC). Default: now. */
@@ -1276,7 +1288,8 @@ export interface operations {
                 limit?: number;
                 /**
                  * @description The previous page's `next_cursor`, unchanged. Opaque (base64url); a
-                 *     cursor this server did not issue is a 400.
+                 *     cursor this server did not issue names no position in the list, so its
+                 *     page is the end: no items and no `next_cursor`.
                  */
                 cursor?: string;
             };
@@ -1348,7 +1361,8 @@ export interface operations {
                 limit?: number;
                 /**
                  * @description The previous page's `next_cursor`, unchanged. Opaque (base64url); a
-                 *     cursor this server did not issue is a 400.
+                 *     cursor this server did not issue names no position in the list, so its
+                 *     page is the end: no items and no `next_cursor`.
                  */
                 cursor?: string;
             };
@@ -1382,7 +1396,8 @@ export interface operations {
                 limit?: number;
                 /**
                  * @description The previous page's `next_cursor`, unchanged. Opaque (base64url); a
-                 *     cursor this server did not issue is a 400.
+                 *     cursor this server did not issue names no position in the list, so its
+                 *     page is the end: no items and no `next_cursor`.
                  */
                 cursor?: string;
             };
@@ -1416,7 +1431,8 @@ export interface operations {
                 limit?: number;
                 /**
                  * @description The previous page's `next_cursor`, unchanged. Opaque (base64url); a
-                 *     cursor this server did not issue is a 400.
+                 *     cursor this server did not issue names no position in the list, so its
+                 *     page is the end: no items and no `next_cursor`.
                  */
                 cursor?: string;
             };

@@ -24,6 +24,9 @@ use octoscope::services::IngestService;
 use octoscope::webhook::WebhookSecrets;
 use tower::ServiceExt;
 
+#[path = "../tests/common/changes.rs"]
+mod changes;
+
 /// splitmix64: deterministic data without a dependency.
 struct Rng(u64);
 
@@ -185,28 +188,10 @@ fn generate(size: &Size) -> Vec<Change> {
         let created = start + TimeDelta::seconds(rng.below(span) as i64);
         let r = repo(id as u64 % REPOS);
         let env = if rng.chance(70) { "production" } else { "staging" };
-        out.push(Change::Deployment(Deployment {
-            repo: r.clone(),
-            id,
-            sha: None,
-            git_ref: Some("main".into()),
-            environment: Some(env.into()),
-            task: Some("deploy".into()),
-            creator: Some("deploy-bot".into()),
-            created_at: created,
-            updated_at: created,
-        }));
+        out.push(changes::deployment(r.clone(), id, env, created));
         let state = if rng.chance(10) { "failure" } else { "success" };
-        out.push(Change::DeploymentStatus(DeploymentStatus {
-            repo: r,
-            deployment_id: id,
-            id: id * 10,
-            state: state.into(),
-            environment: Some(env.into()),
-            creator: None,
-            created_at: created + TimeDelta::seconds(120),
-            updated_at: created + TimeDelta::seconds(120),
-        }));
+        let status_at = created + TimeDelta::seconds(120);
+        out.push(changes::deployment_status(r, id, id * 10, state, Some(env), status_at));
     }
     out
 }

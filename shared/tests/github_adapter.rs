@@ -150,6 +150,9 @@ fn expected_snapshot(repo: &fake::Repo, since: Option<Timestamp>) -> RepoSnapsho
     deployments.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     RepoSnapshot {
         repo: repo_name(repo),
+        // Not read from GitHub yet (repositories followed through renames come next).
+        id: None,
+        moved_to: None,
         open: repo.count(fake::PullState::Open) as u64,
         closed: repo.count(fake::PullState::Closed) as u64,
         merged: repo.count(fake::PullState::Merged) as u64,

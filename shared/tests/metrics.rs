@@ -94,6 +94,27 @@ struct Run {
 }
 
 impl Run {
+    /// Run `id` of `workflow` on `branch`, created and started at `at` and last
+    /// updated `minutes` later: completed with `conclusion`, or in progress.
+    fn new(
+        id: i64,
+        workflow: &'static str,
+        branch: &'static str,
+        at: Timestamp,
+        minutes: i64,
+        conclusion: Option<&'static str>,
+    ) -> Self {
+        Self {
+            id,
+            workflow,
+            branch,
+            created: at,
+            started: Some(at),
+            updated: at + Duration::minutes(minutes),
+            conclusion,
+        }
+    }
+
     fn change(&self) -> Change {
         Change::WorkflowRun(WorkflowRun {
             repo: repo("acme/api"),
@@ -137,30 +158,11 @@ fn job(id: i64, run_id: i64, labels: &[&str], os: &str, created: Timestamp, queu
 }
 
 fn deployment(id: i64, env: &str, at: Timestamp) -> Change {
-    Change::Deployment(Deployment {
-        repo: repo("acme/api"),
-        id,
-        sha: None,
-        git_ref: Some("main".into()),
-        environment: Some(env.into()),
-        task: Some("deploy".into()),
-        creator: Some("deploy-bot".into()),
-        created_at: at,
-        updated_at: at,
-    })
+    common::changes::deployment(repo("acme/api"), id, env, at)
 }
 
 fn status(deployment_id: i64, id: i64, state: &str, at: Timestamp) -> Change {
-    Change::DeploymentStatus(DeploymentStatus {
-        repo: repo("acme/api"),
-        deployment_id,
-        id,
-        state: state.into(),
-        environment: None,
-        creator: None,
-        created_at: at,
-        updated_at: at,
-    })
+    common::changes::deployment_status(repo("acme/api"), deployment_id, id, state, None, at)
 }
 
 async fn given(changes: Vec<Change>) -> TestApp {
@@ -331,36 +333,9 @@ async fn ci_queue_time_duration_and_failure_rate() {
     // GIVEN two completed runs (one failed) of 10 and 30 minutes, one run in progress,
     // and jobs queued 90 s (linux) and 30 s (macOS)
     let app = given(vec![
-        Run {
-            id: 1,
-            workflow: "CI",
-            branch: "main",
-            created: mon(0),
-            started: Some(mon(0)),
-            updated: mon(0) + Duration::minutes(10),
-            conclusion: Some("success"),
-        }
-        .change(),
-        Run {
-            id: 2,
-            workflow: "CI",
-            branch: "feature",
-            created: mon(1),
-            started: Some(mon(1)),
-            updated: mon(1) + Duration::minutes(30),
-            conclusion: Some("failure"),
-        }
-        .change(),
-        Run {
-            id: 3,
-            workflow: "Deploy",
-            branch: "main",
-            created: mon(2),
-            started: Some(mon(2)),
-            updated: mon(2),
-            conclusion: None,
-        }
-        .change(),
+        Run::new(1, "CI", "main", mon(0), 10, Some("success")).change(),
+        Run::new(2, "CI", "feature", mon(1), 30, Some("failure")).change(),
+        Run::new(3, "Deploy", "main", mon(2), 0, None).change(),
         job(100, 1, &["ubuntu-latest"], "linux", mon(0), 90, 300),
         job(101, 2, &["self-hosted", "macos"], "macos", mon(1), 30, 600),
     ])
@@ -490,14 +465,41 @@ async fn data_health_shows_last_webhook_check_gaps_and_jobs() {
 }
 
 #[tokio::test]
+async fn any_two_times_make_a_window_and_the_answer_says_which() {
+    let app = TestApp::new();
+    for (query, since, until) in [
+        // GIVEN since after until THEN the empty window at until
+        ("since=2026-03-02&until=2026-03-01", "2026-03-01T00:00:00Z", "2026-03-01T00:00:00Z"),
+        // GIVEN since equal to until THEN that empty window
+        ("since=2026-03-01T00:00:00Z&until=2026-03-01", "2026-03-01T00:00:00Z", "2026-03-01T00:00:00Z"),
+        // GIVEN a window longer than 3660 days THEN its last 3660 days
+        ("since=2000-01-01&until=2026-03-01", "2016-02-22T00:00:00Z", "2026-03-01T00:00:00Z"),
+        // GIVEN exactly 3660 days THEN all of it
+        ("since=2016-02-22&until=2026-03-01", "2016-02-22T00:00:00Z", "2026-03-01T00:00:00Z"),
+    ] {
+        for endpoint in ["pulls", "ci", "dora"] {
+            let path = format!("/api/metrics/{endpoint}?{query}");
+            let body = metrics(&app, &path).await;
+            assert_eq!(body["window"], serde_json::json!({ "since": since, "until": until }), "{path}");
+        }
+    }
+    // AND an empty window counts nothing: a pull request merged in the week
+    // is counted for the week and not for the week turned round
+    let app = given(vec![Pr::new(1, "alice", mon(0), Some(mon(24))).change()]).await;
+    let week = metrics(&app, &format!("/api/metrics/pulls?{WEEK}")).await;
+    assert_eq!(group(&week, None)["merged"], 1, "{week}");
+    let empty = metrics(&app, "/api/metrics/pulls?since=2026-03-09&until=2026-03-02").await;
+    assert_eq!(group(&empty, None)["merged"], 0, "{empty}");
+    assert_eq!(group(&empty, None)["cycle_time_seconds"]["count"], 0, "{empty}");
+}
+
+#[tokio::test]
 async fn query_parameters_are_strict() {
     let app = TestApp::new();
     for (path, needle) in [
         ("/api/metrics/pulls?bogus=1", "unknown query parameter"),
         ("/api/metrics/pulls?group_by=workflow", "group_by must be one of repo, team, author"),
         ("/api/metrics/pulls?since=yesterday", "since must be an ISO-8601"),
-        ("/api/metrics/pulls?since=2026-03-02&until=2026-03-01", "since must be before until"),
-        ("/api/metrics/pulls?since=2000-01-01&until=2026-03-01", "at most"),
         ("/api/metrics/pulls?team=a/b/c", "team must be"),
         ("/api/metrics/pulls?repo=nope", "repo"),
         ("/api/metrics/pulls?author=a&author=b", "given twice"),

@@ -273,18 +273,28 @@ async fn a_payload_of_an_unexpected_shape_is_archived_and_logged_as_failed() {
     assert_eq!(app.archive_len().await, 1);
 }
 
+/// Deliver the example `pull_request` opened event as pull requests 1..=n,
+/// each pull request object shaped by `edit` first.
+async fn deliver_pulls(app: &TestApp, n: u32, edit: impl Fn(&mut Value, u32)) {
+    let base: Value = serde_json::from_slice(&fixture("pull_request", "opened.payload.json")).unwrap();
+    for i in 1..=n {
+        let mut p = base.clone();
+        p["pull_request"]["number"] = json!(i);
+        edit(&mut p["pull_request"], i);
+        let (status, body) = app.deliver("pull_request", p.to_string().as_bytes()).await;
+        assert!(status.is_success(), "pull request {i}: {status} {body}");
+    }
+}
+
 #[tokio::test]
 async fn lists_paginate_with_cursors_and_filters() {
     // GIVEN 25 pull requests by two authors
     let app = TestApp::new();
-    let base: Value = serde_json::from_slice(&fixture("pull_request", "opened.payload.json")).unwrap();
-    for n in 1..=25u32 {
-        let mut p = base.clone();
-        p["pull_request"]["number"] = json!(n);
-        p["pull_request"]["updated_at"] = json!(format!("2020-01-01T00:00:{n:02}Z"));
-        p["pull_request"]["user"]["login"] = json!(if n % 2 == 0 { "even" } else { "odd" });
-        app.deliver("pull_request", p.to_string().as_bytes()).await;
-    }
+    deliver_pulls(&app, 25, |p, n| {
+        p["updated_at"] = json!(format!("2020-01-01T00:00:{n:02}Z"));
+        p["user"]["login"] = json!(if n % 2 == 0 { "even" } else { "odd" });
+    })
+    .await;
     // WHEN paged 10 at a time THEN every one comes once, newest first
     let (_, first) = app.get("/api/pulls?limit=10").await;
     assert_eq!(first["items"].as_array().unwrap().len(), 10);
@@ -298,6 +308,47 @@ async fn lists_paginate_with_cursors_and_filters() {
 }
 
 #[tokio::test]
+async fn a_cursor_this_server_did_not_issue_reads_as_the_end_of_the_list() {
+    // GIVEN three pull requests, two to a page
+    let app = TestApp::new();
+    deliver_pulls(&app, 3, |_, _| {}).await;
+    let (_, first) = app.get("/api/pulls?limit=2").await;
+    let issued = first["next_cursor"].as_str().unwrap().to_owned();
+    // WHEN any list is asked for a page after a cursor it never issued
+    for path in [
+        "/api/pulls?limit=2&cursor=garbage",
+        "/api/pulls?cursor=",
+        "/api/repos?cursor=0000",
+        "/api/teams?cursor=Zm9v",
+        "/api/commits?repo=Codertocat/Hello-World&cursor=garbage",
+        "/api/workflow-runs?cursor=garbage",
+        "/api/deliveries?cursor=garbage",
+    ] {
+        let (status, body) = app.get(path).await;
+        // THEN the answer is the end of the list: 200, no items, no next cursor
+        if path.ends_with("cursor=") {
+            // (an empty cursor is no cursor: the first page)
+            assert_eq!((status, body["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(3)), "{path}: {body}");
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_eq!(body, json!({ "items": [], "next_cursor": null }), "{path}");
+    }
+    let (status, body) = app.get("/api/integrity?cursor=garbage").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["items"].clone(), body["next_cursor"].clone()), (json!([]), Value::Null), "{body}");
+    // AND the longest cursor the grammar allows is a position too, one longer is a 400
+    let longest = "A".repeat(4096);
+    assert_eq!(app.get(&format!("/api/pulls?cursor={longest}")).await.0, StatusCode::OK);
+    assert_eq!(app.get(&format!("/api/pulls?cursor={longest}A")).await.0, StatusCode::BAD_REQUEST);
+    // AND the cursor it issued still reads the rest
+    let (status, rest) = app.get(&format!("/api/pulls?limit=2&cursor={issued}")).await;
+    assert_eq!(status, StatusCode::OK, "{rest}");
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["items"][0]["number"], 1);
+}
+
+#[tokio::test]
 async fn bad_queries_are_400_with_a_message_and_unknown_things_404() {
     let app = TestApp::new();
     for path in [
@@ -307,7 +358,8 @@ async fn bad_queries_are_400_with_a_message_and_unknown_things_404() {
         "/api/pulls?limit=100000",
         "/api/pulls?stat=open",
         "/api/pulls?state=open&state=closed",
-        "/api/pulls?cursor=garbage",
+        "/api/pulls?cursor=0.5",
+        "/api/repos?cursor=a%2Fb",
         "/api/commits",
         "/api/deliveries?status=great",
         "/api/pulls/Codertocat/Hello-World/not-a-number",

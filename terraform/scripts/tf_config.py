@@ -93,7 +93,8 @@ def cmd_load(root: Path) -> int:
 
 # --------------------------------------------------------------------------- interface
 
-REF = re.compile(r"\b(module|var|local)\.([A-Za-z_][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_-]*))?")
+# module.NAME.OUTPUT, or module.NAME["key"].OUTPUT for a call with for_each.
+REF = re.compile(r"\b(module|var|local)\.([A-Za-z_][A-Za-z0-9_-]*)(?:\[[^\]]*\])?(?:\.([A-Za-z_][A-Za-z0-9_-]*))?")
 
 
 def load_module(d: Path) -> dict:
@@ -169,8 +170,9 @@ def check_interface(d: Path, root: Path) -> list[str]:
             if "default" not in vbody and v not in args:
                 errors.append(f"{rel}: module {name}: required variable {v} of {source} is not set")
 
-    # References: everything except the bodies of nested for/dynamic iterators.
-    for s in strings({k: v for k, v in mod.items() if k not in ("terraform",)}):
+    # References: everything except the bodies of nested for/dynamic iterators,
+    # and `moved` blocks (they name addresses that are gone).
+    for s in strings({k: v for k, v in mod.items() if k not in ("terraform", "moved")}):
         for kind, first, second in REF.findall(s):
             if kind == "var" and first not in variables:
                 errors.append(f"{rel}: var.{first} is not declared")
@@ -230,6 +232,11 @@ def cmd_self_test(root: Path) -> int:
         f, good = edit("module.table.table_arn]", "module.table.arn]")
         errs = check_interface(copy, copy)
         results.append(("interface: a reference to a missing module output is reported", any("module.table.arn" in e for e in errs)))
+        f.write_text(good)
+
+        f, good = edit('module.function["api"].invoke_arn', 'module.function["api"].invoke_arm')
+        errs = check_interface(copy, copy)
+        results.append(("interface: a missing output of a for_each instance is reported", any("module.function.invoke_arm" in e for e in errs)))
         f.write_text(good)
 
     for what, ok in results:

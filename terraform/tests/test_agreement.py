@@ -9,7 +9,8 @@ link a Lambda runtime) and for the Fargate batch job:
 
 1. Deployment. `make lambdas` (functions/scripts/build-lambdas.sh) builds
    exactly the Lambda crates as arm64 zips. Each Lambda crate has a
-   `./modules/lambda-function` call in the root module (terraform/*.tf, one
+   `./modules/lambda-function` call, or an instance of one with `for_each`
+   (over `toset()` of keys, settings from `local.M[each.key]`), in the root module (terraform/*.tf, one
    file per concern) whose zip_path is `<lambda_zip_dir>/<crate>/bootstrap.zip`
    (what `make lambdas` leaves), the module deploys handler `bootstrap` on
    `provided.al2023` / arm64, and no module call deploys a crate that does not
@@ -26,7 +27,8 @@ link a Lambda runtime) and for the Fargate batch job:
    a key of the module call's `environment` map (values may be null when a
    setting is optional; the map may be written as `merge()` of local maps and
    an object, as the root does with local.common_environment and
-   local.github_environment) and every key there must be read by the code. Names in
+   local.github_environment; a policy statement may be a local object, as
+   local.store_read_write) and every key there must be read by the code. Names in
    TRANSLATED are the one-machine names that AWS mode fills from an SSM
    parameter value, never from the environment.
 
@@ -415,14 +417,11 @@ def env_reads(crate: Crate, config_src: str) -> set[str]:
 
 
 def load_hcl(d: Path) -> dict:
-    import hcl2
+    """Every block of the module in `d`, as tf_config.py (`make tf-check`) reads it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from tf_config import load_module
 
-    merged: dict[str, list] = {}
-    for f in sorted(d.glob("*.tf")):
-        with f.open() as fh:
-            for k, v in hcl2.load(fh).items():
-                merged.setdefault(k, []).extend(v)
-    return merged
+    return load_module(d)
 
 
 def one(v):
@@ -508,6 +507,54 @@ def resolve_keys(expr, locals_: dict) -> set[str] | None:
     return None
 
 
+def resolve_object(expr, locals_: dict) -> dict | None:
+    """An object, or `local.x` naming one: a policy statement (as `store =
+    local.store_read_write` shares the store's), a function's settings."""
+    expr = one(expr)
+    if isinstance(expr, dict):
+        return expr
+    m = re.fullmatch(r"\$\{local\.(\w+)\}", expr) if isinstance(expr, str) else None
+    if m and m.group(1) in locals_:
+        return resolve_object(locals_[m.group(1)], locals_)
+    return None
+
+
+def instances(name: str, body: dict, locals_: dict) -> list[tuple[str, dict]] | None:
+    """A module call's instances as (address, arguments): the call itself, or,
+    with `for_each` over `toset([...])` of keys (or an object of objects), one
+    per key with `local.M[each.key].X` (`each.value.X`) and `each.key` (also as
+    `replace(each.key, "_", "-")`) put in. None when anything is left unresolved."""
+    if "for_each" not in body:
+        return [(name, body)]
+    each = one(body["for_each"])
+    if isinstance(each, dict):
+        values = {k: v for k, v in each.items() if not k.startswith("__")}
+    else:
+        m = re.fullmatch(r"\$\{toset\(\[(.*)\]\)\}", each) if isinstance(each, str) else None
+        if not m:
+            return None
+        values = {k: None for k in re.findall(r"['\"]([\w-]+)['\"]", m.group(1))}
+    out = []
+    for key, ref in values.items():
+        args = {}
+        for arg, expr in body.items():
+            e = one(expr)
+            m = re.fullmatch(r"\$\{(?:each\.value|local\.(\w+)\[each\.key\])\.(\w+)\}", e) if isinstance(e, str) else None
+            if m:
+                value = resolve_object(ref if m.group(1) is None else (resolve_object(f"${{local.{m.group(1)}}}", locals_) or {}).get(key), locals_)
+                if value is None or m.group(2) not in value:
+                    return None
+                args[arg] = value[m.group(2)]
+            elif isinstance(e, str) and "each.key" in e:
+                e = e.replace('${replace(each.key, "_", "-")}', key.replace("_", "-")).replace("${each.key}", key)
+                # A template wrapped whole (`${"…"}`) is its text.
+                args[arg] = e[3:-2] if e.startswith('${"') and e.endswith('"}') else e
+            else:
+                args[arg] = expr
+        out.append((f'{name}["{key}"]', args))
+    return out
+
+
 @dataclass
 class Deployed:
     module: str
@@ -523,33 +570,47 @@ def terraform_side(tf: Path) -> tuple[dict[str, Deployed], dict, list[str]]:
     errors: list[str] = []
     deployed: dict[str, Deployed] = {}
     for entry in root.get("module", []):
-        for name, body in entry.items():
-            source = one(body.get("source"))
+        for call, call_body in entry.items():
+            source = one(call_body.get("source"))
             if source not in (LAMBDA_MODULE, BATCH_MODULE):
                 continue
-            env = resolve_keys(body.get("environment"), locals_) if "environment" in body else set()
-            if env is None:
-                errors.append(f"module {name}: environment must be a map, a local map, or merge() of those")
-                env = set()
-            stmts_key = "policy_statements" if source == LAMBDA_MODULE else "task_policy_statements"
-            stmts = {}
-            for key, st in (one(body.get(stmts_key)) or {}).items():
-                if key.startswith("__"):
-                    continue
-                actions = resolve_list(st.get("actions"), locals_)
-                if actions is None:
-                    errors.append(f"module {name}: statement {key}: actions must be a literal list or local lists")
-                    actions = []
-                stmts[key] = actions
-            zip_path = one(body.get("zip_path"))
-            deployed[name] = Deployed(
-                module=name,
-                zip_path=zip_path,
-                environment=env,
-                statements=stmts,
-                is_lambda=source == LAMBDA_MODULE,
-            )
+            each = instances(call, call_body, locals_)
+            if each is None:
+                errors.append(f"module {call}: for_each must be toset() of keys (settings as local.M[each.key].X) or an object of objects (each.value.X)")
+                continue
+            for name, body in each:
+                deployed[name] = deployed_from(name, body, source, locals_, errors)
     return deployed, root, errors
+
+
+def deployed_from(name: str, body: dict, source: str, locals_: dict, errors: list[str]) -> Deployed:
+    """What one module instance deploys: its zip, environment keys and statements."""
+    env = resolve_keys(body.get("environment"), locals_) if "environment" in body else set()
+    if env is None:
+        errors.append(f"module {name}: environment must be a map, a local map, or merge() of those")
+        env = set()
+    stmts_key = "policy_statements" if source == LAMBDA_MODULE else "task_policy_statements"
+    stmts = {}
+    for key, st in (one(body.get(stmts_key)) or {}).items():
+        if key.startswith("__"):
+            continue
+        st = resolve_object(st, locals_)
+        if st is None:
+            errors.append(f"module {name}: statement {key} must be an object or a local one")
+            st = {}
+        actions = resolve_list(st.get("actions"), locals_)
+        if actions is None:
+            errors.append(f"module {name}: statement {key}: actions must be a literal list or local lists")
+            actions = []
+        stmts[key] = actions
+    zip_path = one(body.get("zip_path"))
+    return Deployed(
+        module=name,
+        zip_path=zip_path,
+        environment=env,
+        statements=stmts,
+        is_lambda=source == LAMBDA_MODULE,
+    )
 
 
 def module_fixed_actions(tf: Path) -> set[str]:
@@ -640,7 +701,7 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
             if rtype != "aws_lambda_event_source_mapping":
                 continue
             for _, body in named.items():
-                m = re.search(r"module\.(\w+)\.", str(one(body.get("function_name"))))
+                m = re.search(r"module\.(\w+(?:\[\"[\w-]+\"\])?)\.", str(one(body.get("function_name"))))
                 if m:
                     esm_targets.add(m.group(1))
                     if one(body.get("function_response_types")) != ["ReportBatchItemFailures"] and body.get(
@@ -844,6 +905,10 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
     got = resolve_keys(expr, locals_)
     expect(got == {"RUST_LOG", "GITHUB_API_URL", "OCTOSCOPE_TABLE", "OCTOSCOPE_ORGS"}, f"environment: merge(local.a, local.b, {{...}}) resolves to the union of keys (got {sorted(got or [])})")
     expect(resolve_keys(["${merge(local.common,var.extra)}"], locals_) is None, "environment: merge() with anything but locals and objects is unresolved")
+    st_locals = {"store": [{"actions": "${local.read}", "resources": "${local.arns}"}], "read": [["dynamodb:GetItem"]]}
+    got_st = resolve_object("${local.store}", st_locals)
+    expect(got_st is not None and resolve_list(got_st.get("actions"), st_locals) == ["dynamodb:GetItem"], f"statement: local.x naming an object resolves to its actions (got {got_st})")
+    expect(resolve_object("${local.nope}", st_locals) is None and resolve_object("${var.x}", st_locals) is None, "statement: anything but an object or a local object is unresolved")
 
     # 6. The real workspace against deliberately wrong copies of terraform/.
     try:
@@ -877,42 +942,54 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
     def caught(errs: list[str], needle: str) -> bool:
         return any(needle in e for e in errs if e not in baseline)
 
-    errs = mutated(lambda t: re.sub(r"\n\s*OCTOSCOPE_GAP_QUEUE_URL\s*=.*", "", t, count=1))
-    expect(caught(errs, "integrity-check: reads OCTOSCOPE_GAP_QUEUE_URL but module integrity_check does not set it"), "missing env var: integrity-check without OCTOSCOPE_GAP_QUEUE_URL is caught")
-
-    errs = mutated(lambda t: re.sub(r"\bOCTOSCOPE_ECS_CLUSTER(\s*)=", r"OCTOSCOPE_ECS_CLUSTR \1=", t, count=1))
-    expect(caught(errs, "sets OCTOSCOPE_ECS_CLUSTR but the code never reads it"), "misspelt env var: OCTOSCOPE_ECS_CLUSTR is caught (both ways)")
-
-    errs = mutated(lambda t: re.sub(r"\n\s*GITHUB_API_URL\s*=.*", "", t, count=1) if "github_environment = {" in t else t)
-    expect(
-        caught(errs, "integrity-check: reads GITHUB_API_URL but module integrity_check does not set it")
-        and caught(errs, "batch-job: reads GITHUB_API_URL but module batch does not set it"),
-        "shared environment: GITHUB_API_URL left out of local.github_environment is caught for both its users",
-    )
-
-    errs = mutated(lambda t: t.replace("merge(local.common_environment, {", "merge(local.common_environment, local.no_such_map, {", 1))
-    expect(caught(errs, "environment must be a map, a local map, or merge() of those"), "an environment the checker cannot resolve is an error, not an empty set")
-
-    errs = mutated(lambda t: t.replace('actions   = ["ecs:RunTask"]', 'actions   = ["ecs:RunTask", "ecs:StopTask"]', 1))
-    expect(caught(errs, "dispatcher: statement run_task grants ecs:StopTask, which no code path of dispatcher uses"), "unused action: ecs:StopTask on the dispatcher is caught")
-
-    errs = mutated(lambda t: t.replace('actions   = ["s3:PutObject"]', 'actions   = ["s3:PutObject", "s3:DeleteObject"]', 1))
-    expect(caught(errs, "webhook: statement archive grants s3:DeleteObject"), "unused action: s3:DeleteObject on the webhook is caught")
-
-    errs = mutated(lambda t: t.replace('actions   = ["ecs:RunTask"]', 'actions   = ["ecs:DescribeTasks"]', 1))
-    expect(caught(errs, "dispatcher: linked code calls ecs:RunTask"), "missing grant: the dispatcher without ecs:RunTask is caught")
-
-    errs = mutated(lambda t: t.replace('actions   = ["ecs:RunTask"]', 'actions   = ["ecs:*"]', 1))
-    expect(caught(errs, "grants wildcard action ecs:*"), "wildcard action ecs:* is caught")
-
-    errs = mutated(lambda t: t.replace('"${local.lambda_zip_dir}/api/bootstrap.zip"', '"${local.lambda_zip_dir}/apis/bootstrap.zip"', 1))
-    expect(caught(errs, "Lambda crate api has no module"), "wrong artefact: api deployed from .../apis/bootstrap.zip is caught")
-
-    errs = mutated(lambda t: t.replace('archive_prefix = "raw/"', 'archive_prefix = "deliveries/"', 1))
-    expect(caught(errs, "writes the archive under 'raw/'"), "archive prefix: s3:PutObject scoped to another prefix than the webhook's is caught")
-
-    errs = mutated(lambda t: t.replace('function_response_types            = ["ReportBatchItemFailures"]', "", 1))
-    expect(caught(errs, "function_response_types must be"), "event source without ReportBatchItemFailures is caught")
+    # Wrong copies: a regex replaced once in the first root file it changes,
+    # what the checker must then say (every needle), and what that shows.
+    lit = re.escape
+    wrong_copies = [
+        (r"\n\s*OCTOSCOPE_GAP_QUEUE_URL\s*=.*", "",
+         ['integrity-check: reads OCTOSCOPE_GAP_QUEUE_URL but module function["integrity_check"] does not set it'],
+         "missing env var: integrity-check without OCTOSCOPE_GAP_QUEUE_URL is caught"),
+        (r"\bOCTOSCOPE_ECS_CLUSTER(\s*)=", r"OCTOSCOPE_ECS_CLUSTR \1=",
+         ["sets OCTOSCOPE_ECS_CLUSTR but the code never reads it"],
+         "misspelt env var: OCTOSCOPE_ECS_CLUSTR is caught (both ways)"),
+        (r"(github_environment = \{[^}]*?)\n\s*GITHUB_API_URL\s*=[^\n]*", r"\1",
+         ['integrity-check: reads GITHUB_API_URL but module function["integrity_check"] does not set it',
+          "batch-job: reads GITHUB_API_URL but module batch does not set it"],
+         "shared environment: GITHUB_API_URL left out of local.github_environment is caught for both its users"),
+        (lit("merge(local.common_environment, {"), "merge(local.common_environment, local.no_such_map, {",
+         ["environment must be a map, a local map, or merge() of those"],
+         "an environment the checker cannot resolve is an error, not an empty set"),
+        (lit('actions   = ["ecs:RunTask"]'), 'actions   = ["ecs:RunTask", "ecs:StopTask"]',
+         ["dispatcher: statement run_task grants ecs:StopTask, which no code path of dispatcher uses"],
+         "unused action: ecs:StopTask on the dispatcher is caught"),
+        (lit('actions   = ["s3:PutObject"]'), 'actions   = ["s3:PutObject", "s3:DeleteObject"]',
+         ["webhook: statement archive grants s3:DeleteObject"],
+         "unused action: s3:DeleteObject on the webhook is caught"),
+        (lit('actions   = ["ecs:RunTask"]'), 'actions   = ["ecs:DescribeTasks"]',
+         ["dispatcher: linked code calls ecs:RunTask"],
+         "missing grant: the dispatcher without ecs:RunTask is caught"),
+        (lit("store_read       = { actions = local.dynamodb_read,"), "store_read       = { actions = local.dynamodb_write,",
+         ["api: linked code calls dynamodb:Query"],
+         "shared statement: local.store_read granting writes instead of reads is caught on the api"),
+        (lit('actions   = ["ecs:RunTask"]'), 'actions   = ["ecs:*"]',
+         ["grants wildcard action ecs:*"],
+         "wildcard action ecs:* is caught"),
+        (lit("    api             = local.api_function"), "    apis            = local.api_function",
+         ["Lambda crate api has no module"],
+         "wrong artefact: api deployed from .../apis/bootstrap.zip is caught"),
+        (lit("policy_statements = local.functions[each.key].policy_statements"), "policy_statements = local.functions[each.key].statements",
+         ["for_each must be toset() of keys"],
+         "a for_each setting the checker cannot resolve is an error, not an empty set"),
+        (lit('archive_prefix = "raw/"'), 'archive_prefix = "deliveries/"',
+         ["writes the archive under 'raw/'"],
+         "archive prefix: s3:PutObject scoped to another prefix than the webhook's is caught"),
+        (lit('function_response_types            = ["ReportBatchItemFailures"]'), "",
+         ["function_response_types must be"],
+         "event source without ReportBatchItemFailures is caught"),
+    ]
+    for pattern, replacement, needles, what in wrong_copies:
+        errs = mutated(lambda t: re.sub(pattern, replacement, t, count=1))
+        expect(all(caught(errs, n) for n in needles), what)
 
     print(f"self-test: {len(passed)} passed, {len(failures)} failed")
     return 1 if failures else 0

@@ -49,8 +49,7 @@ struct Wired {
 }
 
 async fn connect(store: Arc<dyn Store>, settings: &GitHubSettings) -> anyhow::Result<Wired> {
-    let github = GitHubClient::new(GitHubConfig::of(settings)).await.context("connecting to GitHub")?;
-    let github = Arc::new(github);
+    let github = Arc::new(GitHubClient::new(GitHubConfig::of(settings)).await.context("connecting to GitHub")?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let queue = Arc::new(LocalQueue::default());
     let resync = Arc::new(ResyncService::new(ResyncStores::of(store.clone()), github.clone(), clock.clone()));

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use octoscope_fakehub::{FakeHub, Faults, HubConfig, Org, OrgSpec, RateLimit, WebhookSpec};
+use octoscope_fakehub::{FakeHub, Faults, HubConfig, NullNode, Org, OrgSpec, RateLimit, WebhookSpec};
 use octoscope_testkit::Server;
 use serde_json::Value;
 
@@ -356,6 +356,58 @@ async fn it_still_converges_with_5xx_secondary_limits_and_a_rate_limit_that_runs
         lossy(),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_null_node_is_skipped_and_reported_and_the_next_check_repairs_it() {
+    // GIVEN a repository whose pull request events all got lost
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 30, teams: 0, ..OrgSpec::default() }).await.unwrap();
+    let org = hub.org().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_args(
+        Path::new(BIN),
+        dir.path(),
+        &[("GITHUB_WEBHOOK_SECRET", SECRET)],
+        &["--check-interval", "0"],
+    )
+    .unwrap();
+    remember(&server, dir.path());
+    let lost = ["pull_request", "pull_request_review"].map(String::from).to_vec();
+    hub.send_webhooks(
+        &format!("{}/webhook", server.base),
+        &WebhookSpec { secret: SECRET.into(), lost_events: lost, ..WebhookSpec::default() },
+    )
+    .await
+    .unwrap();
+    // AND GitHub answers one of them as a null node, in the check's snapshot and in the resync's page
+    let repo = org.repos[0].full_name();
+    let number = org.repos[0].pulls[7].number;
+    hub.null_node(NullNode::Pull { repo: repo.clone(), number }, 2);
+    let client = reqwest::Client::new();
+
+    // WHEN the integrity check runs
+    let said = check(dir.path(), &hub, &org.login, false);
+    // THEN every other pull request is repaired, the job succeeded and says what it skipped
+    let left = differences(&client, &server.base, &org).await;
+    assert_eq!(
+        left,
+        vec![format!("{repo}: 29 pull requests here, 30 on GitHub"), format!("{repo}#{number} missing")],
+        "{said}"
+    );
+    let integrity: Value =
+        client.get(format!("{}/api/integrity", server.base)).send().await.unwrap().json().await.unwrap();
+    let jobs = integrity["jobs"].as_array().unwrap();
+    assert!(jobs.iter().all(|j| j["state"] == "succeeded"), "{integrity}");
+    let skipped: Vec<&str> =
+        jobs.iter().flat_map(|j| j["skipped"].as_array().unwrap()).map(|s| s.as_str().unwrap()).collect();
+    assert_eq!(skipped.len(), 1, "{integrity}");
+    assert!(skipped[0].contains(&repo), "the skipped item names where it was: {skipped:?}");
+
+    // WHEN the next check runs (GitHub answers the node again)
+    let said = check(dir.path(), &hub, &org.login, false);
+    // THEN it finds the missing pull request and repairs it
+    let left = differences(&client, &server.base, &org).await;
+    assert!(left.is_empty(), "{left:?}\n{said}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

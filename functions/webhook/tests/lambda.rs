@@ -42,6 +42,26 @@ async fn resources(sdk: &SdkConfig, bucket: bool) -> WebhookConfig {
     WebhookConfig::load(|k| env.get(k).cloned()).unwrap()
 }
 
+/// The function started over fresh resources (see `resources`), its store,
+/// the example pull_request body and a fresh delivery id for it.
+struct Started {
+    sdk: SdkConfig,
+    config: WebhookConfig,
+    app: Router,
+    store: DynamoStore,
+    body: Vec<u8>,
+    guid: String,
+}
+
+async fn started(bucket: bool) -> Started {
+    let sdk = aws().await;
+    let config = resources(&sdk, bucket).await;
+    let app = app(&config, Clients::new(&sdk)).await.unwrap();
+    let store = store(&sdk, &config);
+    let body = octoscope_testkit::fixture("pull_request", "opened.payload.json");
+    Started { sdk, config, app, store, body, guid: uuid::Uuid::new_v4().to_string() }
+}
+
 fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
 }
@@ -86,12 +106,7 @@ async fn ledger(store: &DynamoStore) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signed_delivery_is_stored_once_and_a_bad_signature_stores_nothing() {
     // GIVEN the webhook function over a fresh table, bucket and secret parameter
-    let sdk = aws().await;
-    let config = resources(&sdk, true).await;
-    let app = app(&config, Clients::new(&sdk)).await.unwrap();
-    let store = store(&sdk, &config);
-    let body = octoscope_testkit::fixture("pull_request", "opened.payload.json");
-    let guid = uuid::Uuid::new_v4().to_string();
+    let Started { sdk, config, app, store, body, guid } = started(true).await;
 
     // WHEN GitHub delivers a signed pull_request event
     let (status, answer) = status_and_body(&invoke(&app, event(&body, SECRET, &guid)).await);
@@ -130,12 +145,7 @@ async fn a_signed_delivery_is_stored_once_and_a_bad_signature_stores_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delivery_that_could_not_be_archived_is_a_5xx_and_its_redelivery_is_stored() {
     // GIVEN the function with an archive bucket that does not exist (yet)
-    let sdk = aws().await;
-    let config = resources(&sdk, false).await;
-    let app = app(&config, Clients::new(&sdk)).await.unwrap();
-    let store = store(&sdk, &config);
-    let body = octoscope_testkit::fixture("pull_request", "opened.payload.json");
-    let guid = uuid::Uuid::new_v4().to_string();
+    let Started { sdk, config, app, store, body, guid } = started(false).await;
 
     // WHEN a delivery arrives THEN the answer is a 5xx: GitHub records it as failed
     let (status, answer) = status_and_body(&invoke(&app, event(&body, SECRET, &guid)).await);

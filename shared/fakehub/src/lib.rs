@@ -12,7 +12,9 @@
 //!
 //! The ground truth holds, per repository: branches, pull requests with
 //! reviews, workflow runs ([`WorkflowRun`], node id `WFR_<id>`) each with 1 to 4
-//! jobs ([`WorkflowJob`]: runner labels, runner, queue time), deployments
+//! jobs ([`WorkflowJob`]: runner labels, runner, queue time) per attempt (a
+//! fifth of the completed runs were re-run: `run_attempt` 2, the failed first
+//! attempt's jobs kept, as GitHub keeps them), deployments
 //! ([`Deployment`]) with their statuses, and the default branch's linear
 //! history ([`Repo::commits`], oldest first, the newest being the branch head);
 //! and teams with members. What was added later is drawn from a second random
@@ -23,7 +25,7 @@
 //!   GitHub's date-filter syntax `>=T`, `>T`, `<=T`, `<T`, `T1..T2`, `*` for an
 //!   open side; a filtered list only reaches its first 1,000 runs, like
 //!   GitHub's, while `total_count` counts every match),
-//!   `GET .../actions/runs/{run_id}/jobs` (`filter=latest|all`),
+//!   `GET .../actions/runs/{run_id}/jobs` (`filter=latest`, the default, or `all`),
 //!   `GET .../deployments` and `GET .../deployments/{deployment_id}/statuses`
 //!   (newest first), hooks, deliveries and redelivery, App installations and
 //!   tokens. Lists page with `per_page`/`page` (deliveries with `cursor`) and a

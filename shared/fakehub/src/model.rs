@@ -172,8 +172,11 @@ pub struct WorkflowRun {
     pub created_at: Time,
     pub run_started_at: Time,
     pub updated_at: Time,
-    /// Its jobs (its check runs), oldest first. A completed run's jobs are all
-    /// completed; a queued run's are all queued; an in-progress run has one in progress.
+    /// Its jobs (its check runs) of every attempt, oldest first: 1 to 4 per
+    /// attempt, the same ones each time. A re-run (`run_attempt` 2) keeps its
+    /// first attempt's jobs, completed before `run_started_at`, one failed. A
+    /// completed run's jobs are all completed; a queued run's are all queued;
+    /// an in-progress run has one in progress.
     pub jobs: Vec<WorkflowJob>,
 }
 
@@ -357,11 +360,21 @@ const JOB_IDS: i64 = 300_000_000;
 const DEPLOYMENT_IDS: i64 = 400_000_000;
 const STATUS_IDS: i64 = 500_000_000;
 
-/// The second random stream: what was added to the organisation later is drawn
-/// from it, so that the first stream (and every number drawn from it) stays as it was.
-fn second_stream(seed: u64) -> Rng {
-    Rng::with_seed(seed ^ 0x9e37_79b9_7f4a_7c15)
+/// A random stream of its own for one part of the organisation (a run's jobs,
+/// a repository's commits or deployments). What was added to the organisation
+/// later is drawn from these, so the first stream (and every number drawn from
+/// it) stays as it was, and each part stays the same whatever the other parts' sizes.
+fn stream(seed: u64, part: u64, key: u64) -> Rng {
+    // splitmix64 of the three.
+    let mut z = seed ^ part.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ key.wrapping_mul(0xd6e8_feb8_6659_fd93);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    Rng::with_seed(z ^ (z >> 31))
 }
+
+const JOBS_STREAM: u64 = 1;
+const COMMITS_STREAM: u64 = 2;
+const DEPLOYMENTS_STREAM: u64 = 3;
 
 struct Counters {
     job: i64,
@@ -369,21 +382,104 @@ struct Counters {
     status: i64,
 }
 
-/// The jobs of one run, consistent with its status and times.
-fn generate_jobs(rng: &mut Rng, run: &WorkflowRun, next: &mut Counters) -> Vec<WorkflowJob> {
-    let n = rng.usize(1..=4);
+/// Whether a completed run was re-run: a first attempt that failed ran between
+/// its creation and `run_started_at` (the start of its latest attempt, as GitHub says).
+fn rerun(rng: &mut Rng, run: &WorkflowRun) -> bool {
+    run.status == "completed" && (run.run_started_at - run.created_at).num_seconds() >= 20 && rng.u8(..5) == 0
+}
+
+/// The jobs of a re-run run's first attempt: all completed before the second
+/// attempt started, one of them failed.
+fn first_attempt_jobs(rng: &mut Rng, run: &WorkflowRun, n: usize, next: &mut Counters) -> Vec<WorkflowJob> {
+    let window = (run.run_started_at - run.created_at).num_seconds();
+    let culprit = rng.usize(..n);
+    (0..n)
+        .map(|k| {
+            let created_off = rng.i64(0..=window / 5);
+            let start_off = created_off + rng.i64(1..=((window - created_off) / 3).max(1));
+            let done_off = rng.i64(start_off + 1..=(window - 1).max(start_off + 1));
+            let at = |off: i64| run.created_at + Duration::seconds(off);
+            let conclusion = if k == culprit { "failure" } else { "success" };
+            let (labels, runner) = runner(rng, true);
+            next.job += 1;
+            job(
+                run,
+                next.job,
+                1,
+                k,
+                ("completed", Some(conclusion)),
+                labels,
+                runner,
+                (at(created_off), at(start_off), Some(at(done_off))),
+            )
+        })
+        .collect()
+}
+
+fn runner_for(rng: &mut Rng, hosted: bool) -> (i64, String, i64, String) {
+    let n = rng.i64(1..=40);
+    if hosted {
+        (n, format!("GitHub Actions {n}"), 2, "GitHub Actions".to_owned())
+    } else {
+        (100 + n, format!("runner-{n:02}"), 1, "Default".to_owned())
+    }
+}
+
+/// `runs-on` labels, and the runner that took the job when `assigned`:
+/// (labels, (runner id, name, group id, group name)).
+#[allow(clippy::type_complexity)]
+fn runner(rng: &mut Rng, assigned: bool) -> (Vec<&'static str>, Option<(i64, String, i64, String)>) {
+    let (labels, hosted): (Vec<&str>, bool) = match rng.u8(..10) {
+        0..=5 => (vec!["ubuntu-latest"], true),
+        6..=8 => (vec!["self-hosted", "linux", "x64"], false),
+        _ => (vec!["macos-14"], true),
+    };
+    let runner = assigned.then(|| runner_for(rng, hosted));
+    (labels, runner)
+}
+
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn job(
+    run: &WorkflowRun,
+    id: i64,
+    attempt: i64,
+    k: usize,
+    (status, conclusion): (&str, Option<&str>),
+    labels: Vec<&str>,
+    runner: Option<(i64, String, i64, String)>,
+    (created_at, started_at, completed_at): (Time, Time, Option<Time>),
+) -> WorkflowJob {
+    WorkflowJob {
+        id,
+        run_id: run.id,
+        run_attempt: attempt,
+        node_id: format!("CR_{id}"),
+        name: JOBS[k % JOBS.len()].to_owned(),
+        workflow_name: run.name.clone(),
+        head_branch: run.head_branch.clone(),
+        head_sha: run.head_sha.clone(),
+        status: status.to_owned(),
+        conclusion: conclusion.map(str::to_owned),
+        labels: labels.into_iter().map(str::to_owned).collect(),
+        runner_id: runner.as_ref().map(|r| r.0),
+        runner_name: runner.as_ref().map(|r| r.1.clone()),
+        runner_group_id: runner.as_ref().map(|r| r.2),
+        runner_group_name: runner.map(|r| r.3),
+        created_at,
+        started_at,
+        completed_at,
+    }
+}
+
+/// The jobs of a run's latest attempt, consistent with its status and times.
+fn generate_jobs(rng: &mut Rng, run: &WorkflowRun, n: usize, next: &mut Counters) -> Vec<WorkflowJob> {
     let window = (run.updated_at - run.run_started_at).num_seconds().max(30);
     // A failed or cancelled run has one job that failed or was cancelled.
     let culprit = rng.usize(..n);
     let mut jobs = Vec::with_capacity(n);
     for k in 0..n {
-        next.job += 1;
-        let id = next.job;
-        let (labels, hosted): (Vec<&str>, bool) = match rng.u8(..10) {
-            0..=5 => (vec!["ubuntu-latest"], true),
-            6..=8 => (vec!["self-hosted", "linux", "x64"], false),
-            _ => (vec!["macos-14"], true),
-        };
+        let (labels, _) = runner(rng, false);
+        let hosted = labels[0] != "self-hosted";
         // GitHub-hosted runners come in seconds; self-hosted ones may take minutes.
         let max_queue = if hosted { 90 } else { 900 };
         let (status, conclusion, created, started, completed) = match run.status.as_str() {
@@ -414,34 +510,18 @@ fn generate_jobs(rng: &mut Rng, run: &WorkflowRun, next: &mut Counters) -> Vec<W
             }
             _ => ("queued", None, run.created_at, run.created_at, None),
         };
-        let runner = (status != "queued").then(|| {
-            let n = rng.i64(1..=40);
-            if hosted {
-                (n, format!("GitHub Actions {n}"), 2, "GitHub Actions".to_owned())
-            } else {
-                (100 + n, format!("runner-{n:02}"), 1, "Default".to_owned())
-            }
-        });
-        jobs.push(WorkflowJob {
-            id,
-            run_id: run.id,
-            run_attempt: run.run_attempt,
-            node_id: format!("CR_{id}"),
-            name: JOBS[k % JOBS.len()].to_owned(),
-            workflow_name: run.name.clone(),
-            head_branch: run.head_branch.clone(),
-            head_sha: run.head_sha.clone(),
-            status: status.to_owned(),
-            conclusion: conclusion.map(str::to_owned),
-            labels: labels.into_iter().map(str::to_owned).collect(),
-            runner_id: runner.as_ref().map(|r| r.0),
-            runner_name: runner.as_ref().map(|r| r.1.clone()),
-            runner_group_id: runner.as_ref().map(|r| r.2),
-            runner_group_name: runner.map(|r| r.3),
-            created_at: created,
-            started_at: started,
-            completed_at: completed,
-        });
+        let runner = (status != "queued").then(|| runner_for(rng, hosted));
+        next.job += 1;
+        jobs.push(job(
+            run,
+            next.job,
+            run.run_attempt,
+            k,
+            (status, conclusion),
+            labels,
+            runner,
+            (created, started, completed),
+        ));
     }
     jobs
 }
@@ -552,7 +632,6 @@ impl Org {
     /// the same organisation.
     pub fn generate(spec: &OrgSpec) -> Org {
         let mut rng = Rng::with_seed(spec.seed);
-        let mut later = second_stream(spec.seed);
         let mut counters = Counters { job: JOB_IDS, deployment: DEPLOYMENT_IDS, status: STATUS_IDS };
         let members: Vec<String> = (0..spec.members.max(1)).map(|i| format!("dev-{i:03}")).collect();
         let end = spec.start + Duration::days(spec.days.max(1));
@@ -655,12 +734,20 @@ impl Org {
                     updated_at: updated,
                     jobs: Vec::new(),
                 };
-                run.jobs = generate_jobs(&mut later, &run, &mut counters);
+                let mut rng_jobs = stream(spec.seed, JOBS_STREAM, id as u64);
+                // 1 to 4 jobs, the same ones in every attempt.
+                let n = rng_jobs.usize(1..=4);
+                if rerun(&mut rng_jobs, &run) {
+                    run.run_attempt = 2;
+                    run.jobs = first_attempt_jobs(&mut rng_jobs, &run, n, &mut counters);
+                }
+                let latest = generate_jobs(&mut rng_jobs, &run, n, &mut counters);
+                run.jobs.extend(latest);
                 runs.push(run);
             }
             let head = &branches[0];
             let commits = generate_commits(
-                &mut later,
+                &mut stream(spec.seed, COMMITS_STREAM, r as u64),
                 &members,
                 &name,
                 spec.commits,
@@ -668,7 +755,7 @@ impl Org {
                 &head.head_sha,
             );
             let deployments = generate_deployments(
-                &mut later,
+                &mut stream(spec.seed, DEPLOYMENTS_STREAM, r as u64),
                 &members,
                 &commits,
                 &head.head_sha,
@@ -826,18 +913,16 @@ mod tests {
     }
 
     #[test]
-    fn the_second_stream_leaves_what_the_first_drew_unchanged() {
-        // GIVEN two specs that differ only in what the second stream draws
+    fn the_streams_of_later_parts_leave_the_rest_unchanged() {
+        // GIVEN two specs that differ only in the sizes of later parts
         let base = OrgSpec { deployments: 0, commits: 0, ..OrgSpec::default() };
         let a = Org::generate(&base);
         let b = Org::generate(&OrgSpec { deployments: 9, commits: 50, ..base });
-        // THEN pull requests, branches, teams and runs (without their jobs) are the same
+        // THEN pull requests, branches, teams and runs with their jobs are the same
         for (ra, rb) in a.repos.iter().zip(&b.repos) {
             assert_eq!(ra.pulls, rb.pulls);
             assert_eq!(ra.branches, rb.branches);
-            let strip =
-                |r: &Repo| r.runs.iter().map(|w| WorkflowRun { jobs: Vec::new(), ..w.clone() }).collect::<Vec<_>>();
-            assert_eq!(strip(ra), strip(rb));
+            assert_eq!(ra.runs, rb.runs);
             assert_eq!((ra.deployments.len(), rb.deployments.len()), (0, 9));
             assert_eq!((ra.commits.len(), rb.commits.len()), (0, 50));
         }
@@ -849,13 +934,22 @@ mod tests {
         // GIVEN an org with many runs
         let org = Org::generate(&OrgSpec { repos: 2, pulls: 0, runs: 200, ..OrgSpec::default() });
         let runs: Vec<&WorkflowRun> = org.repos.iter().flat_map(|r| &r.runs).collect();
-        let mut labels = std::collections::BTreeSet::new();
+        let (mut labels, mut reruns) = (std::collections::BTreeSet::new(), 0);
         for run in &runs {
             // THEN each run has 1..=4 jobs of its own, in the run's state
-            assert!((1..=4).contains(&run.jobs.len()), "run {} has {} jobs", run.id, run.jobs.len());
+            let per_attempt = run.jobs.len() / run.run_attempt as usize;
+            assert!((1..=4).contains(&per_attempt), "run {} has {} jobs", run.id, run.jobs.len());
+            let names =
+                |a: i64| run.jobs.iter().filter(|j| j.run_attempt == a).map(|j| j.name.clone()).collect::<Vec<_>>();
+            assert!(
+                (1..=run.run_attempt).all(|a| names(a).len() == per_attempt && names(a) == names(1)),
+                "run {}",
+                run.id
+            );
             assert_eq!(run.node_id, format!("WFR_{}", run.id));
             for j in &run.jobs {
-                assert_eq!((j.run_id, j.run_attempt, &j.head_sha), (run.id, run.run_attempt, &run.head_sha));
+                assert_eq!((j.run_id, &j.head_sha), (run.id, &run.head_sha));
+                assert!((1..=run.run_attempt).contains(&j.run_attempt), "job {}", j.id);
                 assert!(j.created_at <= j.started_at, "job {}", j.id);
                 assert!(j.completed_at.is_none_or(|c| c > j.started_at), "job {}", j.id);
                 assert_eq!(j.completed_at.is_some(), j.status == "completed");
@@ -867,13 +961,25 @@ mod tests {
                 "completed" => {
                     assert!(run.jobs.iter().all(|j| j.status == "completed"), "run {}", run.id);
                     assert_eq!(run.jobs.iter().filter_map(|j| j.completed_at).max(), Some(run.updated_at));
-                    let failed = run.jobs.iter().filter(|j| j.conclusion.as_deref() != Some("success")).count();
+                    let (latest, earlier): (Vec<&WorkflowJob>, Vec<&WorkflowJob>) =
+                        run.jobs.iter().partition(|j| j.run_attempt == run.run_attempt);
+                    let failed = latest.iter().filter(|j| j.conclusion.as_deref() != Some("success")).count();
                     assert_eq!(failed, usize::from(run.conclusion.as_deref() != Some("success")), "run {}", run.id);
+                    // A re-run's first attempt failed, and ended before the latest started.
+                    if run.run_attempt == 2 {
+                        reruns += 1;
+                        assert!(
+                            !earlier.is_empty() && earlier.iter().all(|j| j.completed_at < Some(run.run_started_at))
+                        );
+                        assert_eq!(earlier.iter().filter(|j| j.conclusion.as_deref() == Some("failure")).count(), 1);
+                    }
                 }
                 "queued" => assert!(run.jobs.iter().all(|j| j.status == "queued" && j.queue_time().is_zero())),
                 _ => assert!(run.jobs.iter().any(|j| j.status == "in_progress"), "run {}", run.id),
             }
         }
+        // AND some runs were re-run (their jobs of every attempt kept)
+        assert!(reruns > 0 && reruns < runs.len() / 2, "{reruns} re-runs");
         // AND the runners are GitHub-hosted and self-hosted, queued for seconds to minutes
         assert_eq!(labels.len(), 3, "{labels:?}");
         let queues: Vec<i64> = runs.iter().flat_map(|r| &r.jobs).map(|j| j.queue_time().num_seconds()).collect();

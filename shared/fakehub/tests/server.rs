@@ -952,3 +952,39 @@ async fn a_default_branch_generated_without_history_counts_none_everywhere() {
     assert_eq!(target["oid"], hub.org().repos[0].branches[0].head_sha.as_str());
     assert_eq!(main_commits, 0);
 }
+
+#[tokio::test]
+async fn a_re_run_lists_its_latest_attempt_by_default_and_every_attempt_when_asked() {
+    // GIVEN a run that was re-run (its first attempt's jobs kept)
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 0, runs: 60, ..OrgSpec::default() }).await.unwrap();
+    let run = hub.org().repos[0].runs.iter().find(|r| r.run_attempt == 2).expect("a re-run among 60 runs").clone();
+    let latest: Vec<i64> = run.jobs.iter().filter(|j| j.run_attempt == 2).map(|j| j.id).collect();
+    let all: Vec<i64> = run.jobs.iter().map(|j| j.id).collect();
+    assert!(latest.len() < all.len());
+    let ids = |b: &Value| b["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_i64().unwrap()).collect::<Vec<_>>();
+    // WHEN its jobs are listed without a filter, with filter=latest and with filter=all
+    let base = format!("/repos/octo-org/repo-0/actions/runs/{}/jobs", run.id);
+    let plain: Value = get(&hub, &base, None).await.json().await.unwrap();
+    let explicit: Value = get(&hub, &format!("{base}?filter=latest"), None).await.json().await.unwrap();
+    let every: Value = get(&hub, &format!("{base}?filter=all"), None).await.json().await.unwrap();
+    // THEN the default is the latest attempt, as on GitHub, and `all` adds the first attempt
+    assert_eq!((ids(&plain), plain["total_count"].as_u64()), (latest.clone(), Some(latest.len() as u64)));
+    assert_eq!(ids(&explicit), latest);
+    assert_eq!((ids(&every), every["total_count"].as_u64()), (all.clone(), Some(all.len() as u64)));
+    assert_eq!(get(&hub, &format!("{base}?filter=some"), None).await.status(), 422);
+    // AND GraphQL's check runs say the same: LATEST (the default) and ALL
+    let q = "query R($ids: [ID!]!) { nodes(ids: $ids) { ... on WorkflowRun { checkSuite {
+               plain: checkRuns { totalCount } latest: checkRuns(filterBy: {checkType: LATEST}) { totalCount }
+               all: checkRuns(filterBy: {checkType: ALL}) { totalCount } } } } }";
+    let out = graphql_vars(&hub, q, json!({ "ids": [run.node_id] })).await;
+    let suite = &out["data"]["nodes"][0]["checkSuite"];
+    assert_eq!(
+        (
+            suite["plain"]["totalCount"].as_u64(),
+            suite["latest"]["totalCount"].as_u64(),
+            suite["all"]["totalCount"].as_u64()
+        ),
+        (Some(latest.len() as u64), Some(latest.len() as u64), Some(all.len() as u64)),
+        "{out}"
+    );
+}

@@ -20,7 +20,7 @@ use crate::services::metrics::{CI_GROUPS, DORA_GROUPS, GroupBy, PULL_GROUPS};
 #[openapi(
     info(
         title = "Octoscope API",
-        description = "GitHub engineering analytics from webhooks. JSON; times are ISO-8601 UTC. An unknown or repeated query parameter, a bad value or a foreign cursor is a 400 {\"error\": …}. With API tokens configured, every /api/* call needs Authorization: Bearer <token>. Metric definitions: shared/docs/metrics.md. Generated from the code (shared/src/api/); shared/docs/openapi.json is the committed copy, checked against it by shared/tests/openapi.rs."
+        description = "GitHub engineering analytics from webhooks. JSON; times are ISO-8601 UTC. An unknown or repeated query parameter or a bad value is a 400 {\"error\": …}; a cursor this server did not issue reads as the end of its list, a metrics window with since at or after until as the empty window at until, and a window longer than 3660 days as its last 3660 days. With API tokens configured, every /api/* call needs Authorization: Bearer <token>. Metric definitions: shared/docs/metrics.md. Generated from the code (shared/src/api/); shared/docs/openapi.json is the committed copy, checked against it by shared/tests/openapi.rs."
     ),
     servers((url = "http://127.0.0.1:8080")),
     security(("bearer" = []), ()),
@@ -68,7 +68,7 @@ fn contract(doc: &mut Value) {
     doc["components"]["securitySchemes"] = json!({ "bearer": { "type": "http", "scheme": "bearer", "description": "one of OCTOSCOPE_API_TOKENS, when set" } });
     let error = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
     doc["components"]["responses"] = json!({
-        "BadRequest": error("an unknown or repeated query parameter, a bad value, a window that is empty or longer than 3660 days, or a cursor this server did not issue"),
+        "BadRequest": error("an unknown or repeated query parameter, or a value the parameter's schema does not allow"),
         "Unauthorized": error("missing or invalid bearer token"),
         "Unavailable": error("the store is busy or unreachable; try again"),
         "Internal": error("internal error"),

@@ -59,7 +59,16 @@ impl Query {
                 })?
             }
         };
-        Ok(PageRequest { limit, cursor: self.get("cursor").map(str::to_owned) })
+        let cursor = self.get("cursor");
+        // The grammar `PageParams` declares; within it any cursor is a position.
+        if let Some(c) = cursor
+            && (c.len() > MAX_CURSOR || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "cursor must be the next_cursor of a page: up to {MAX_CURSOR} letters, digits, - and _"
+            )));
+        }
+        Ok(PageRequest { limit, cursor: cursor.map(str::to_owned) })
     }
 
     /// `since` (inclusive) and `until` (exclusive) with the shared filters.
@@ -69,12 +78,10 @@ impl Query {
             Some(v) => parse_time("since", v)?,
             None => until - chrono::TimeDelta::days(DEFAULT_WINDOW_DAYS),
         };
-        if since >= until {
-            return Err(ApiError::BadRequest("since must be before until".into()));
-        }
-        if until - since > chrono::TimeDelta::days(MAX_WINDOW_DAYS) {
-            return Err(ApiError::BadRequest(format!("the window can be at most {MAX_WINDOW_DAYS} days long")));
-        }
+        // Any two times make a window: a `since` at or after `until` is the
+        // empty window at `until`; a longer one than the longest is its last
+        // MAX_WINDOW_DAYS. The answer's `window` says which was served.
+        let since = since.clamp(until - chrono::TimeDelta::days(MAX_WINDOW_DAYS), until);
         let team = self
             .get("team")
             .map(|t| match t.split_once('/') {
@@ -105,6 +112,9 @@ impl Query {
         })
     }
 }
+
+/// The longest cursor: far more than any sort key the stores page by.
+pub(super) const MAX_CURSOR: usize = 4096;
 
 /// The default window: the 90 days before `until`; the longest: about ten years.
 pub(super) const DEFAULT_WINDOW_DAYS: i64 = 90;
@@ -149,7 +159,8 @@ pub(super) struct PageParams {
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// The previous page's `next_cursor`, unchanged. Opaque (base64url); a
-    /// cursor this server did not issue is a 400.
+    /// cursor this server did not issue names no position in the list, so its
+    /// page is the end: no items and no `next_cursor`.
     #[param(pattern = r"^[A-Za-z0-9_-]*$", max_length = 4096)]
     cursor: Option<String>,
 }
@@ -243,7 +254,8 @@ pub(super) struct DeliveryParams {
 #[allow(dead_code)]
 pub(super) struct WindowParams {
     /// Window start, inclusive: an RFC 3339 time or a date (midnight UTC). Default: 90 days before `until`.
-    /// The window is at most 3660 days long and `since` must be before `until`, or the answer is a 400.
+    /// A `since` at or after `until` is the empty window at `until`; a window longer than 3660 days is
+    /// its last 3660 days. The answer's `window` is the one served.
     #[param(value_type = Option<String>)]
     since: Option<Timestamp>,
     /// Window end, exclusive: an RFC 3339 time or a date (midnight UTC). Default: now.

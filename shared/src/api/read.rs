@@ -9,8 +9,19 @@ use serde::Serialize;
 use super::query::{CommitParams, DeliveryParams, PageParams, PullParams, PullPath, Query, RepoParams, TeamParams, of};
 use super::{ApiError, ApiState};
 use crate::domain::*;
-use crate::ports::{DeliveryFilter, Page, PageRequest, PullFilter};
+use crate::ports::{DeliveryFilter, Page, PageRequest, PullFilter, StoreError};
 use crate::read::*;
+
+/// A page read after the request's cursor. A cursor the store cannot place (one
+/// this server did not issue) names no position in the list: its page is the
+/// end, no items and no `next_cursor`, so a client paging through stops
+/// instead of starting over.
+fn or_end<T>(page: Result<Page<T>, StoreError>) -> Result<Page<T>, ApiError> {
+    match page {
+        Err(StoreError::BadCursor) => Ok(Page { items: Vec::new(), next_cursor: None }),
+        page => Ok(page?),
+    }
+}
 
 /// `/api/health`: fields in the order the endpoint has always sent them.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -48,7 +59,7 @@ pub(super) async fn health(State(state): State<ApiState>) -> Response {
 #[utoipa::path(get, path = "/api/repos", params(PageParams), responses((status = 200, description = "OK", body = Page<RepoView>)))]
 pub(super) async fn repos(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, [of::<PageParams>()])?;
-    Ok(Json(state.store.list_repos(&q.page()?).await?).into_response())
+    Ok(Json(or_end(state.store.list_repos(&q.page()?).await)?).into_response())
 }
 
 /// Pull requests, newest update first
@@ -65,7 +76,7 @@ pub(super) async fn pulls(State(state): State<ApiState>, RawQuery(q): RawQuery) 
         })?),
     };
     let filter = PullFilter { repo: q.repo()?, state: state_filter, author: q.get("author").map(str::to_owned) };
-    Ok(Json(state.store.list_pulls(&filter, &q.page()?).await?).into_response())
+    Ok(Json(or_end(state.store.list_pulls(&filter, &q.page()?).await)?).into_response())
 }
 
 /// One pull request with its reviews
@@ -97,7 +108,7 @@ pub(super) async fn pull(
 #[utoipa::path(get, path = "/api/teams", params(TeamParams, PageParams), responses((status = 200, description = "OK", body = Page<TeamView>)))]
 pub(super) async fn teams(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, [of::<TeamParams>(), of::<PageParams>()])?;
-    Ok(Json(state.store.list_teams(q.get("org"), &q.page()?).await?).into_response())
+    Ok(Json(or_end(state.store.list_teams(q.get("org"), &q.page()?).await)?).into_response())
 }
 
 /// Commits of a repository, newest first
@@ -105,14 +116,14 @@ pub(super) async fn teams(State(state): State<ApiState>, RawQuery(q): RawQuery) 
 pub(super) async fn commits(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, [of::<CommitParams>(), of::<PageParams>()])?;
     let repo = q.repo()?.ok_or_else(|| ApiError::BadRequest("repo=OWNER/NAME is required".into()))?;
-    Ok(Json(state.store.list_commits(&repo, q.get("branch"), &q.page()?).await?).into_response())
+    Ok(Json(or_end(state.store.list_commits(&repo, q.get("branch"), &q.page()?).await)?).into_response())
 }
 
 /// Workflow runs, newest first
 #[utoipa::path(get, path = "/api/workflow-runs", params(RepoParams, PageParams), responses((status = 200, description = "OK", body = Page<WorkflowRunView>)))]
 pub(super) async fn workflow_runs(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, [of::<RepoParams>(), of::<PageParams>()])?;
-    Ok(Json(state.store.list_workflow_runs(q.repo()?.as_ref(), &q.page()?).await?).into_response())
+    Ok(Json(or_end(state.store.list_workflow_runs(q.repo()?.as_ref(), &q.page()?).await)?).into_response())
 }
 
 /// The delivery ledger, newest first
@@ -129,7 +140,7 @@ pub(super) async fn deliveries(State(state): State<ApiState>, RawQuery(q): RawQu
     let event =
         q.get("event").map(|e| EventName::parse(e).map_err(|e| ApiError::BadRequest(e.to_string()))).transpose()?;
     let filter = DeliveryFilter { status, event, repo: q.repo()? };
-    Ok(Json(state.store.list_deliveries(&filter, &q.page()?).await?).into_response())
+    Ok(Json(or_end(state.store.list_deliveries(&filter, &q.page()?).await)?).into_response())
 }
 
 /// `/api/integrity`: a page of checks and the latest jobs. Fields in the order
@@ -154,7 +165,7 @@ pub(super) struct Integrity {
 #[utoipa::path(get, path = "/api/integrity", params(PageParams), responses((status = 200, description = "OK", body = Integrity)))]
 pub(super) async fn integrity(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, [of::<PageParams>()])?;
-    let checks = state.store.list_checks(&q.page()?).await?;
+    let checks = or_end(state.store.list_checks(&q.page()?).await)?;
     let jobs = state.store.list_jobs(&PageRequest::first(PageRequest::DEFAULT_LIMIT)).await?;
     Ok(Json(Integrity {
         last_check_at: checks.items.first().map(|c| c.finished_at),

@@ -56,14 +56,18 @@ impl IntegrityService {
 
     /// What is tracked: configured, plus every repository and organisation the store has heard of.
     pub async fn tracked(&self) -> anyhow::Result<Tracked> {
-        let mut t = self.store.tracked().await.context("reading what is tracked")?;
+        let t = self.store.tracked().await.context("reading what is tracked")?;
+        Ok(self.with_configured(t))
+    }
+
+    fn with_configured(&self, mut t: Tracked) -> Tracked {
         t.repos.extend(self.configured.repos.iter().cloned());
         t.orgs.extend(self.configured.orgs.iter().cloned());
         t.repos.sort();
         t.repos.dedup();
         t.orgs.sort();
         t.orgs.dedup();
-        Ok(t)
+        t
     }
 
     /// One check. With `dry_run`, gaps are found and recorded but nothing is
@@ -98,10 +102,13 @@ impl IntegrityService {
     }
 
     async fn compare(&self, run: &mut CheckRun) -> anyhow::Result<()> {
-        let tracked = self.tracked().await?;
+        let stored = self.store.tracked().await.context("reading what is tracked")?;
+        let tracked = self.with_configured(stored.clone());
         if !run.dry_run {
             run.redelivered = self.redeliver_failed(run.started_at).await?;
         }
+        // Repositories GitHub answered under another name (renamed, transferred).
+        let mut moved: HashSet<RepoName> = HashSet::new();
         // Organisations first: a repository created while webhooks were down
         // is compared in this same check.
         let mut repos = tracked.repos.clone();
@@ -117,11 +124,28 @@ impl IntegrityService {
             let theirs = self.github.repo_snapshots(&requests).await.context("reading repositories from GitHub")?;
             let ours = self.store.repo_summaries(&requests).await.context("summarising the store")?;
             run.repos_compared += theirs.len() as u64;
+            moved.extend(theirs.iter().filter_map(|t| t.moved_to.clone()));
             let mut found: Vec<(SnapshotRequest, Vec<Difference>, RunComparison)> = Vec::new();
             for request in &requests {
                 // A repository GitHub does not show is left out (the adapter warned).
                 let Some(t) = theirs.iter().find(|t| t.repo == request.repo) else { continue };
-                let differences = compare_repo(t, ours.iter().find(|o| o.repo == request.repo), request.since);
+                if moved.contains(&request.repo) && !tracked.repos.contains(&request.repo) {
+                    // The new name of a repository found under its old one: that one's gaps move it.
+                    continue;
+                }
+                let mut differences = compare_repo(t, ours.iter().find(|o| o.repo == request.repo), request.since);
+                if let Some(to) = &t.moved_to {
+                    if stored.repos.contains(&request.repo) || !stored.repos.contains(to) {
+                        differences.push(Difference {
+                            kind: GapKind::Repos,
+                            since: None,
+                            reason: format!("{} is now {to} on GitHub (renamed or transferred)", request.repo),
+                        });
+                    } else {
+                        tracing::warn!(from = %request.repo, %to, "a configured repository is now known by another name; \
+                                        update OCTOSCOPE_REPOS");
+                    }
+                }
                 let runs = self.compare_runs(request, run.started_at).await?;
                 found.push((request.clone(), differences, runs));
             }

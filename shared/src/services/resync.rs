@@ -119,6 +119,9 @@ impl ResyncService {
         let kinds: HashSet<GapKind> = job.kinds.iter().copied().collect();
         let wants = |k: GapKind| kinds.contains(&k);
         let since = job.watermark;
+        // A repository renamed or transferred moves first; its other kinds are repaired under its new name.
+        let moved = if wants(GapKind::Repos) { self.follow(repo, p).await? } else { None };
+        let repo = moved.as_ref().unwrap_or(repo);
         if wants(GapKind::Pulls) || wants(GapKind::Reviews) {
             let mut cursor = self.store.jobs.checkpoint(&job.id).await?;
             loop {
@@ -166,6 +169,20 @@ impl ResyncService {
         }
         progress(p);
         Ok(())
+    }
+
+    /// The repository's name on GitHub now: when GitHub answers `repo` under
+    /// another name, the store moves it there (its old name stays an alias).
+    async fn follow(&self, repo: &RepoName, p: &mut Progress) -> anyhow::Result<Option<RepoName>> {
+        let request = SnapshotRequest::new(repo.clone(), None);
+        let snapshot =
+            self.github.repo_snapshots(std::slice::from_ref(&request)).await.context("reading the repository")?;
+        let Some(theirs) = snapshot.into_iter().next() else { return Ok(None) };
+        let Some(to) = theirs.moved_to else { return Ok(None) };
+        let moved = Change::RepositoryMoved { id: theirs.id, from: repo.clone(), to: to.clone(), at: self.clock.now() };
+        p.written += u64::from(self.store.changes.apply_changes(&[moved]).await?.applied);
+        tracing::info!(from = %repo, %to, "repository moved to its new name");
+        Ok(Some(to))
     }
 
     /// Keep the target's lock (it expires after [`LOCK_TTL`] without renewal).

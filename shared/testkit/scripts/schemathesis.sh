@@ -16,19 +16,9 @@ if [ -z "$bin" ]; then
   bin=$target/debug/octoscope
 fi
 command -v schemathesis >/dev/null || { echo "schemathesis.sh: pip install schemathesis" >&2; exit 1; }
-data=$(mktemp -d)
-log=$data/serve.log
-"$bin" demo --data-dir "$data/db" >/dev/null
-"$bin" serve --listen 127.0.0.1:0 --data-dir "$data/db" >"$log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 1 100); do
-  url=$(sed -n 's/^octoscope listening on //p' "$log")
-  [ -n "$url" ] && break
-  kill -0 $pid 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "server did not start:"; cat "$log"; exit 1; }
-cd "$data"
-PYTHONPATH=$here SCHEMATHESIS_HOOKS=schemathesis_hooks \
-  schemathesis run "$url/api/openapi.json" --url "$url" --checks all "$@"
+# Schemathesis keeps its state in the working directory: a scratch one.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+OCTOSCOPE_DEMO=1 "$here/with-server.sh" "$bin" schemathesis-secret \
+  bash -c 'schemathesis run "$OCTOSCOPE_URL/api/openapi.json" --url "$OCTOSCOPE_URL" --checks all "$@"' schemathesis "$@"

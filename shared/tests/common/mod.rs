@@ -2,6 +2,8 @@
 //! temporary data directory, driven with `tower::ServiceExt::oneshot`.
 #![allow(dead_code, unused_imports)]
 
+pub mod changes;
+
 use std::sync::Arc;
 
 use axum::Router;

@@ -105,3 +105,9 @@ resource "aws_cloudwatch_metric_alarm" "dlq" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms[0].arn]
 }
+
+# Besides the outputs every example has (outputs.tf, a link to examples/minimal/outputs.tf).
+output "functions" {
+  description = "Name, role and log group of each function."
+  value       = module.octoscope.functions
+}

@@ -1,29 +1,7 @@
-variable "region" {
-  description = "AWS region to deploy to."
-  type        = string
-  default     = "eu-west-1"
-
-  validation {
-    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
-    error_message = "region must be an AWS region name such as eu-west-1."
-  }
-}
-
 variable "name_prefix" {
   description = "Prefix of every resource name."
   type        = string
   default     = "octoscope"
-}
-
-variable "batch_image_tag" {
-  description = "Tag of the batch-job image in the stack's ECR repository (scripts/deploy.sh sets it to the git revision)."
-  type        = string
-}
-
-variable "lambda_zip_dir" {
-  description = "Directory of the `make lambdas` zips; null means the repository's target/lambda."
-  type        = string
-  default     = null
 }
 
 variable "github_app" {
@@ -90,10 +68,4 @@ variable "alarm_email" {
   description = "Email address told when resync messages land in a dead-letter queue; null creates no alarm."
   type        = string
   default     = null
-}
-
-variable "deletion_protection" {
-  description = "Protect the table and keep non-empty buckets and the ECR repository on destroy; set false (and apply) before `terraform destroy`."
-  type        = bool
-  default     = true
 }

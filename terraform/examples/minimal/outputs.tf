@@ -1,3 +1,6 @@
+# The outputs every example has (examples/complete/outputs.tf is a link to this
+# file).
+
 output "webhook_url" {
   description = "Payload URL to register on GitHub."
   value       = module.octoscope.webhook.url

@@ -1,14 +1,1 @@
-terraform {
-  required_version = ">= 1.11"
-
-  required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = ">= 6.0"
-    }
-    random = {
-      source  = "hashicorp/random"
-      version = ">= 3.7"
-    }
-  }
-}
+../../versions.tf

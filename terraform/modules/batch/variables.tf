@@ -19,25 +19,17 @@ variable "image_tag" {
   }
 }
 
-variable "cpu" {
-  description = "Task CPU units (Fargate: 256, 512, 1024, 2048, 4096, ...)."
-  type        = number
-  default     = 512
+variable "task_size" {
+  description = "Task CPU units (a Fargate size: 256, 512, 1024, 2048, 4096, 8192 or 16384) and memory in MiB (512-122880, valid for the chosen cpu)."
+  type = object({
+    cpu    = optional(number, 512)
+    memory = optional(number, 1024)
+  })
+  default = {}
 
   validation {
-    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.cpu)
-    error_message = "cpu must be a Fargate CPU size: 256, 512, 1024, 2048, 4096, 8192 or 16384."
-  }
-}
-
-variable "memory" {
-  description = "Task memory in MiB (must be valid for the chosen cpu)."
-  type        = number
-  default     = 1024
-
-  validation {
-    condition     = var.memory >= 512 && var.memory <= 122880
-    error_message = "memory must be between 512 and 122880 MiB."
+    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.task_size.cpu) && var.task_size.memory >= 512 && var.task_size.memory <= 122880
+    error_message = "task_size: cpu must be a Fargate CPU size (256, 512, 1024, 2048, 4096, 8192 or 16384), memory between 512 and 122880 MiB."
   }
 }
 

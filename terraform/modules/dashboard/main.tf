@@ -137,9 +137,9 @@ resource "aws_cloudfront_distribution" "this" {
   enabled             = true
   comment             = "Octoscope dashboard (${var.bucket_name})"
   default_root_object = "index.html"
-  price_class         = var.price_class
-  aliases             = var.aliases
-  web_acl_id          = var.web_acl_id
+  price_class         = var.distribution.price_class
+  aliases             = var.distribution.aliases
+  web_acl_id          = var.distribution.web_acl_id
   http_version        = "http2and3"
   is_ipv6_enabled     = true
 
@@ -190,10 +190,10 @@ resource "aws_cloudfront_distribution" "this" {
   }
 
   viewer_certificate {
-    cloudfront_default_certificate = var.acm_certificate_arn == null
-    acm_certificate_arn            = var.acm_certificate_arn
-    ssl_support_method             = var.acm_certificate_arn == null ? null : "sni-only"
-    minimum_protocol_version       = var.acm_certificate_arn == null ? "TLSv1" : "TLSv1.2_2021"
+    cloudfront_default_certificate = var.distribution.acm_certificate_arn == null
+    acm_certificate_arn            = var.distribution.acm_certificate_arn
+    ssl_support_method             = var.distribution.acm_certificate_arn == null ? null : "sni-only"
+    minimum_protocol_version       = var.distribution.acm_certificate_arn == null ? "TLSv1" : "TLSv1.2_2021"
   }
 
   tags = var.tags

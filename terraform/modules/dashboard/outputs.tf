@@ -1,11 +1,11 @@
 output "url" {
   description = "URL of the dashboard."
-  value       = length(var.aliases) > 0 ? "https://${var.aliases[0]}/" : "https://${aws_cloudfront_distribution.this.domain_name}/"
+  value       = length(var.distribution.aliases) > 0 ? "https://${var.distribution.aliases[0]}/" : "https://${aws_cloudfront_distribution.this.domain_name}/"
 }
 
 output "api_url" {
   description = "The API through the dashboard's origin (same origin, no CORS)."
-  value       = length(var.aliases) > 0 ? "https://${var.aliases[0]}/api" : "https://${aws_cloudfront_distribution.this.domain_name}/api"
+  value       = length(var.distribution.aliases) > 0 ? "https://${var.distribution.aliases[0]}/api" : "https://${aws_cloudfront_distribution.this.domain_name}/api"
 }
 
 output "bucket_name" {

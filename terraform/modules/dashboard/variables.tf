@@ -23,38 +23,25 @@ variable "api_endpoint" {
   }
 }
 
-variable "price_class" {
-  description = "CloudFront price class."
-  type        = string
-  default     = "PriceClass_100"
+variable "distribution" {
+  description = "CloudFront settings: the price class (PriceClass_100, PriceClass_200 or PriceClass_All), custom domain names (aliases, which need acm_certificate_arn: a certificate in us-east-1; none serves on the *.cloudfront.net name) and the ARN of a WAFv2 web ACL (scope CLOUDFRONT) to attach, or none."
+  type = object({
+    price_class         = optional(string, "PriceClass_100")
+    aliases             = optional(list(string), [])
+    acm_certificate_arn = optional(string)
+    web_acl_id          = optional(string)
+  })
+  default = {}
 
   validation {
-    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.price_class)
-    error_message = "price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.distribution.price_class)
+    error_message = "distribution.price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
   }
-}
-
-variable "aliases" {
-  description = "Custom domain names of the dashboard (needs acm_certificate_arn)."
-  type        = list(string)
-  default     = []
-}
-
-variable "acm_certificate_arn" {
-  description = "ACM certificate in us-east-1 for the aliases; null serves on the *.cloudfront.net name."
-  type        = string
-  default     = null
 
   validation {
-    condition     = var.acm_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:us-east-1:", var.acm_certificate_arn))
-    error_message = "acm_certificate_arn must be an ACM certificate in us-east-1 (CloudFront's requirement)."
+    condition     = var.distribution.acm_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:us-east-1:", var.distribution.acm_certificate_arn))
+    error_message = "distribution.acm_certificate_arn must be an ACM certificate in us-east-1 (CloudFront's requirement)."
   }
-}
-
-variable "web_acl_id" {
-  description = "ARN of a WAFv2 web ACL (scope CLOUDFRONT) to attach; null attaches none."
-  type        = string
-  default     = null
 }
 
 variable "force_destroy" {

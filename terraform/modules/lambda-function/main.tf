@@ -108,9 +108,9 @@ resource "aws_lambda_function" "this" {
   runtime          = "provided.al2023"
   architectures    = ["arm64"]
 
-  memory_size                    = var.memory_size
-  timeout                        = var.timeout
-  reserved_concurrent_executions = var.reserved_concurrent_executions
+  memory_size                    = var.sizing.memory_size
+  timeout                        = var.sizing.timeout
+  reserved_concurrent_executions = var.sizing.reserved_concurrent_executions
   kms_key_arn                    = var.kms_key_arn
 
   dynamic "environment" {

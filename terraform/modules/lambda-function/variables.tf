@@ -24,36 +24,18 @@ variable "zip_path" {
   }
 }
 
-variable "memory_size" {
-  description = "Memory in MB (CPU scales with it)."
-  type        = number
-  default     = 256
+variable "sizing" {
+  description = "Memory in MB (128-10240; CPU scales with it), timeout in seconds (1-900) and reserved concurrency (reserving also caps; -1 leaves it unreserved, which new accounts with a 10-execution quota need)."
+  type = object({
+    memory_size                    = optional(number, 256)
+    timeout                        = optional(number, 30)
+    reserved_concurrent_executions = optional(number, -1)
+  })
+  default = {}
 
   validation {
-    condition     = var.memory_size >= 128 && var.memory_size <= 10240
-    error_message = "memory_size must be between 128 and 10240 MB."
-  }
-}
-
-variable "timeout" {
-  description = "Timeout in seconds."
-  type        = number
-  default     = 30
-
-  validation {
-    condition     = var.timeout >= 1 && var.timeout <= 900
-    error_message = "timeout must be between 1 and 900 seconds."
-  }
-}
-
-variable "reserved_concurrent_executions" {
-  description = "Concurrency reserved for (and capping) this function; -1 leaves it unreserved, which new accounts with a 10-execution quota need."
-  type        = number
-  default     = -1
-
-  validation {
-    condition     = var.reserved_concurrent_executions >= -1
-    error_message = "reserved_concurrent_executions must be -1 (unreserved) or a non-negative number."
+    condition     = var.sizing.memory_size >= 128 && var.sizing.memory_size <= 10240 && var.sizing.timeout >= 1 && var.sizing.timeout <= 900 && var.sizing.reserved_concurrent_executions >= -1
+    error_message = "sizing: memory_size must be 128-10240 MB, timeout 1-900 seconds, reserved_concurrent_executions -1 (unreserved) or more."
   }
 }
 

@@ -24,36 +24,44 @@ locals {
   }
 }
 
-ephemeral "random_password" "webhook_secret" {
-  count   = local.create_webhook_secret ? 1 : 0
-  length  = 48
-  special = false
+# The parameters this module generates, by key: each a random 48-character value.
+locals {
+  generated = merge(
+    local.create_webhook_secret ? { webhook_secret = {
+      name        = local.webhook_secret_name
+      description = "GitHub webhook secret(s), comma-separated during a rotation (new,old)."
+    } } : {},
+    local.create_api_tokens ? { api_tokens = {
+      name        = local.api_tokens_name
+      description = "Bearer tokens for /api/* (comma-separated, 16+ characters each)."
+    } } : {},
+  )
 }
 
-resource "aws_ssm_parameter" "webhook_secret" {
-  count            = local.create_webhook_secret ? 1 : 0
-  name             = local.webhook_secret_name
-  description      = "GitHub webhook secret(s), comma-separated during a rotation (new,old)."
+ephemeral "random_password" "generated" {
+  for_each = local.generated
+  length   = 48
+  special  = false
+}
+
+resource "aws_ssm_parameter" "generated" {
+  for_each         = local.generated
+  name             = each.value.name
+  description      = each.value.description
   type             = "SecureString"
   key_id           = var.kms_key_arn
-  value_wo         = ephemeral.random_password.webhook_secret[0].result
+  value_wo         = ephemeral.random_password.generated[each.key].result
   value_wo_version = var.generated_secrets_version
   tags             = var.tags
 }
 
-ephemeral "random_password" "api_token" {
-  count   = local.create_api_tokens ? 1 : 0
-  length  = 48
-  special = false
+# Each generated parameter had a resource of its own before.
+moved {
+  from = aws_ssm_parameter.webhook_secret[0]
+  to   = aws_ssm_parameter.generated["webhook_secret"]
 }
 
-resource "aws_ssm_parameter" "api_tokens" {
-  count            = local.create_api_tokens ? 1 : 0
-  name             = local.api_tokens_name
-  description      = "Bearer tokens for /api/* (comma-separated, 16+ characters each)."
-  type             = "SecureString"
-  key_id           = var.kms_key_arn
-  value_wo         = ephemeral.random_password.api_token[0].result
-  value_wo_version = var.generated_secrets_version
-  tags             = var.tags
+moved {
+  from = aws_ssm_parameter.api_tokens[0]
+  to   = aws_ssm_parameter.generated["api_tokens"]
 }

@@ -1,6 +1,6 @@
 output "webhook_secret_parameter_name" {
   description = "Name of the webhook secret parameter (its value is never output)."
-  value       = local.create_webhook_secret ? aws_ssm_parameter.webhook_secret[0].name : local.webhook_secret_name
+  value       = local.create_webhook_secret ? aws_ssm_parameter.generated["webhook_secret"].name : local.webhook_secret_name
 }
 
 output "webhook_secret_parameter_arn" {
@@ -10,7 +10,7 @@ output "webhook_secret_parameter_arn" {
 
 output "api_tokens_parameter_name" {
   description = "Name of the API tokens parameter; null when the JWT authorizer authenticates."
-  value       = local.create_api_tokens ? aws_ssm_parameter.api_tokens[0].name : local.api_tokens_name
+  value       = local.create_api_tokens ? aws_ssm_parameter.generated["api_tokens"].name : local.api_tokens_name
 }
 
 output "api_tokens_parameter_arn" {

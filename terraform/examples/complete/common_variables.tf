@@ -1,0 +1,1 @@
+../minimal/common_variables.tf
