@@ -138,3 +138,70 @@ fn timestamps_with_offsets_and_epochs_normalise_to_utc() {
         c.iter().find_map(|c| if let Change::Commit { commit, .. } = c { Some(commit) } else { None }).unwrap();
     assert_eq!(commit.committed_at.unwrap().to_rfc3339(), "2019-05-15T20:20:30+00:00");
 }
+
+fn moves(c: &[Change]) -> Vec<(Option<i64>, String, String, Timestamp)> {
+    c.iter()
+        .filter_map(|c| match c {
+            Change::RepositoryMoved { id, from, to, at } => Some((*id, from.to_string(), to.to_string(), *at)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A fixture payload with one JSON value replaced.
+fn edited(event: &str, name: &str, pointer: &str, value: serde_json::Value) -> Vec<u8> {
+    let mut body: serde_json::Value = serde_json::from_slice(&common::fixture(event, name)).unwrap();
+    *body.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer} in {name}")) = value;
+    serde_json::to_vec(&body).unwrap()
+}
+
+#[test]
+fn a_renamed_repository_moves_from_its_old_name() {
+    // GIVEN GitHub's example `renamed` payload, whose old name is the current one
+    let c = changes("repository", "renamed.payload.json");
+    // THEN the repository is recorded, and nothing moves (the name did not change)
+    assert!(c.iter().any(|c| matches!(c, Change::Repository(r) if r.full_name.as_str() == "Octocoders/Hello-World")));
+    assert_eq!(moves(&c), []);
+    // GIVEN the same payload renamed from "Hello-Old"
+    let body = edited("repository", "renamed.payload.json", "/changes/repository/name/from", "Hello-Old".into());
+    // WHEN normalised
+    let c = normalize("repository", &body, at()).unwrap().changes;
+    // THEN the repository (same id, same owner) moved from its old name, at its updated_at
+    let when = Utc.with_ymd_and_hms(2019, 5, 15, 15, 20, 41).unwrap();
+    assert_eq!(moves(&c), [(Some(186853261), "Octocoders/Hello-Old".into(), "Octocoders/Hello-World".into(), when)]);
+    // AND the usual repository change under the new name comes with it
+    assert!(c.iter().any(|c| matches!(c, Change::Repository(r) if r.full_name.as_str() == "Octocoders/Hello-World")));
+}
+
+#[test]
+fn a_transferred_repository_moves_from_its_old_owner() {
+    // GIVEN GitHub's example `transferred` payloads (from the user octocat)
+    for name in ["transferred.payload.json", "transferred.with-organization.payload.json"] {
+        // WHEN normalised THEN the repository moved from octocat's account, same name
+        let c = changes("repository", name);
+        let got: Vec<(String, String)> = moves(&c).into_iter().map(|(_, f, t, _)| (f, t)).collect();
+        assert_eq!(got, [("octocat/Hello-World".into(), "Octocoders/Hello-World".into())], "{name}");
+    }
+    // GIVEN a transfer from an organisation
+    let body = edited(
+        "repository",
+        "transferred.payload.json",
+        "/changes/owner/from",
+        serde_json::json!({ "organization": { "login": "old-org" } }),
+    );
+    // WHEN normalised THEN the move names the organisation as the old owner
+    let c = normalize("repository", &body, at()).unwrap().changes;
+    assert_eq!(moves(&c)[0].1, "old-org/Hello-World");
+    // AND other repository actions move nothing
+    for other in ["created.payload.json", "edited.payload.json", "privatized.payload.json"] {
+        assert_eq!(moves(&changes("repository", other)), [], "{other}");
+    }
+}
+
+#[test]
+fn a_move_with_an_invalid_old_name_is_refused() {
+    // GIVEN a renamed payload whose old name could not be a repository name
+    let body = edited("repository", "renamed.payload.json", "/changes/repository/name/from", "bad name/x".into());
+    // WHEN normalised THEN it is refused, not stored under a made-up name
+    assert!(normalize("repository", &body, at()).is_err());
+}

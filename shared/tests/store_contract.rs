@@ -138,6 +138,11 @@ contract!(
     locks_expire_and_renew,
     checkpoints_save_load_and_clear,
     metric_reads_window_and_filter,
+    moves_take_the_whole_history_to_the_new_name,
+    a_move_merges_with_what_the_new_name_holds_newest_wins,
+    writes_under_an_old_name_land_on_the_new_one,
+    moves_chain_return_and_repeat_without_changing_more,
+    deliveries_keep_their_names_and_count_for_the_new_one,
     review_facts_survive_concurrent_writers,
     reset_entities_keeps_the_ledger,
 );
@@ -1492,4 +1497,290 @@ async fn reset_entities_keeps_the_ledger(b: &dyn Backend) {
     assert_eq!(s.known_deliveries(std::slice::from_ref(&c.key)).await.unwrap(), [true]);
     let again = s.apply_changes(&[pr("acme/api", 1, PrState::Open, "a", 0, 1)]).await.unwrap();
     assert_eq!(again.applied, 1);
+}
+
+// Repositories followed by identity: moves (renames, transfers) and aliases.
+
+fn moved(from: &str, to: &str, at: i64) -> Change {
+    Change::RepositoryMoved { id: Some(4242), from: repo(from), to: repo(to), at: t(at) }
+}
+
+fn job_of(repo_name: &str, id: i64, run_id: i64, status: &str, created: i64, done: Option<i64>) -> Change {
+    let Change::WorkflowJob(mut j) = job(id, run_id, status, created, done) else { unreachable!() };
+    j.repo = repo(repo_name);
+    Change::WorkflowJob(j)
+}
+
+/// A repository's whole history under `name`: repository, branch, pull
+/// requests with reviews, a collaborator, commits on `main`, a run with a
+/// job, a deployment with a status.
+fn history(name: &str) -> Vec<Change> {
+    vec![
+        Change::Repository(Repository {
+            full_name: repo(name),
+            id: None,
+            default_branch: Some("main".into()),
+            private: Some(true),
+            archived: Some(false),
+            deleted: false,
+            version: Some(t(1)),
+            activity_at: Some(t(20)),
+        }),
+        branch(name, "main", Some("c2"), false, 5),
+        pr(name, 1, PrState::Merged, "alice", 0, 10),
+        review(name, 1, 11, "bob", ReviewState::ChangesRequested, 3),
+        review(name, 1, 12, "carol", ReviewState::Approved, 8),
+        Change::Collaborator {
+            repo: repo(name),
+            member: Membership { login: "bob".into(), role: Some("write".into()), present: true, version: t(2) },
+        },
+        commit(name, "c1", Some(1), Some("main")),
+        commit(name, "c2", Some(4), Some("main")),
+        run(name, 701, "completed", "alice", 6, 9),
+        job_of(name, 801, 701, "in_progress", 6, None),
+        deployment(name, 901, 12),
+        deployment_status(name, 901, 902, "success", 13),
+    ]
+}
+
+/// What the reads say of `name`, names included.
+async fn seen(s: &dyn Store, name: &str) -> Vec<String> {
+    let r = repo(name);
+    let mut out = Vec::new();
+    let filter = PullFilter { repo: Some(r.clone()), ..Default::default() };
+    for p in walk(10, async |pg| s.list_pulls(&filter, &pg).await.unwrap()).await {
+        let d = s.get_pull(&r, p.number).await.unwrap().expect("listed pull request");
+        let reviews: Vec<i64> = d.reviews.iter().map(|r| r.id).collect();
+        out.push(format!("pull {} #{} {} {:?} {:?}", p.repo, p.number, p.title, p.state, reviews));
+    }
+    for c in walk(10, async |pg| s.list_commits(&r, Some("main"), &pg).await.unwrap()).await {
+        out.push(format!("commit {} {}", c.repo, c.sha));
+    }
+    for w in walk(10, async |pg| s.list_workflow_runs(Some(&r), &pg).await.unwrap()).await {
+        out.push(format!("run {} {}", w.run.repo, w.run.id));
+    }
+    let mut f = MetricsFilter::window(t(-100), t(100));
+    f.repo = Some(r.clone());
+    for m in s.metric_pulls(&f).await.unwrap() {
+        out.push(format!("metric pull {} #{} first review {:?}", m.repo, m.number, m.first_review_at));
+    }
+    for m in s.metric_runs(&f).await.unwrap() {
+        out.push(format!("metric run {}", m.repo));
+    }
+    for m in s.metric_jobs(&f).await.unwrap() {
+        out.push(format!("metric job {}", m.repo));
+    }
+    for m in s.metric_deployments(&f).await.unwrap() {
+        out.push(format!("metric deployment {} {} {:?}", m.repo, m.id, m.outcome));
+    }
+    let snap = &s.repo_summaries(&[snapshot(name, None)]).await.unwrap()[0];
+    out.push(format!(
+        "snapshot {} open {} merged {} branches {:?} default {:?} commits {:?} deployments {}",
+        snap.repo,
+        snap.open,
+        snap.merged,
+        snap.branches,
+        snap.default_branch,
+        snap.default_branch_commits,
+        snap.deployments
+    ));
+    let runs = s.stored_runs(&r, None, &[701]).await.unwrap();
+    out.push(format!(
+        "stored runs {} {:?} {:?}",
+        runs.total,
+        runs.runs.iter().map(|r| r.jobs).collect::<Vec<_>>(),
+        runs.oldest_unfinished
+    ));
+    out
+}
+
+async fn moves_take_the_whole_history_to_the_new_name(b: &dyn Backend) {
+    // GIVEN a repository's history under its old name, and what a store holding it under the new name reads
+    let reference = b.store().await;
+    reference.apply_changes(&history("acme/api-next")).await.unwrap();
+    let expected = seen(reference.as_ref(), "acme/api-next").await;
+    assert!(expected.iter().any(|l| l.starts_with("metric job")), "the reference reads every kind: {expected:?}");
+    let s = b.store().await;
+    s.apply_changes(&history("acme/api")).await.unwrap();
+    // WHEN the repository is renamed
+    let report = s.apply_changes(&[moved("acme/api", "acme/api-next", 30)]).await.unwrap();
+    // THEN the move changed the store
+    assert_eq!(report, ApplyReport { applied: 1, skipped: 0 });
+    // AND everything reads under the new name exactly as if it had always been there
+    assert_eq!(seen(s.as_ref(), "acme/api-next").await, expected);
+    // AND the old name filters to the same answers (canonical names in the results; snapshots keep the name asked)
+    let by_alias: Vec<String> =
+        expected.iter().map(|l| l.replace("snapshot acme/api-next", "snapshot acme/api")).collect();
+    assert_eq!(seen(s.as_ref(), "acme/api").await, by_alias);
+    // AND the repository is listed and tracked once, under its new name
+    let repos = walk(10, async |pg| s.list_repos(&pg).await.unwrap()).await;
+    assert_eq!(repos.iter().map(|r| r.full_name.as_str()).collect::<Vec<_>>(), ["acme/api-next"]);
+    assert_eq!((repos[0].private, repos[0].branches.len()), (Some(true), 1));
+    assert_eq!(s.tracked().await.unwrap().repos, [repo("acme/api-next")]);
+    // AND metrics over every repository show one repository
+    let all = s.metric_pulls(&MetricsFilter::window(t(-100), t(100))).await.unwrap();
+    assert_eq!(all.iter().map(|m| m.repo.as_str()).collect::<Vec<_>>(), ["acme/api-next"]);
+}
+
+async fn a_move_merges_with_what_the_new_name_holds_newest_wins(b: &dyn Backend) {
+    // GIVEN pull request #1 under both names: older under the old name, newer under the new one,
+    // and #2 newer under the old name
+    let s = b.store().await;
+    s.apply_changes(&[
+        pr("acme/old", 1, PrState::Open, "alice", 0, 5),
+        pr("acme/new", 1, PrState::Merged, "alice", 0, 9),
+        pr("acme/old", 2, PrState::Closed, "bob", 0, 8),
+        pr("acme/new", 2, PrState::Open, "bob", 0, 3),
+        branch("acme/old", "main", Some("old-head"), false, 2),
+        branch("acme/new", "main", Some("new-head"), false, 7),
+    ])
+    .await
+    .unwrap();
+    // WHEN the old name moves to the new one
+    s.apply_changes(&[moved("acme/old", "acme/new", 10)]).await.unwrap();
+    // THEN each entity keeps its newer version, whichever name it was under
+    let filter = PullFilter { repo: Some(repo("acme/new")), ..Default::default() };
+    let mut pulls: Vec<_> = walk(10, async |pg| s.list_pulls(&filter, &pg).await.unwrap())
+        .await
+        .into_iter()
+        .map(|p| (p.repo.to_string(), p.number, p.state.as_str()))
+        .collect();
+    pulls.sort();
+    assert_eq!(pulls, [("acme/new".into(), 1, "merged"), ("acme/new".into(), 2, "closed")]);
+    let snap = &s.repo_summaries(&[snapshot("acme/new", None)]).await.unwrap()[0];
+    assert_eq!(snap.branches, [("main".to_owned(), "new-head".to_owned())]);
+}
+
+async fn writes_under_an_old_name_land_on_the_new_one(b: &dyn Backend) {
+    // GIVEN a repository moved away from a name the store never heard of
+    let s = b.store().await;
+    s.apply_changes(&[moved("acme/ghost", "acme/real", 1)]).await.unwrap();
+    assert!(s.tracked().await.unwrap().repos.is_empty(), "an unknown name's move only records the alias");
+    // WHEN late (or redelivered) events for the old name arrive, in one batch and one by one
+    s.apply_changes(&[
+        pr("acme/ghost", 7, PrState::Open, "alice", 0, 2),
+        run("acme/ghost", 71, "queued", "alice", 1, 1),
+    ])
+    .await
+    .unwrap();
+    s.apply_changes(&[review("acme/ghost", 7, 77, "bob", ReviewState::Approved, 3)]).await.unwrap();
+    // THEN they are stored under the new name only
+    let got = s.get_pull(&repo("acme/real"), 7).await.unwrap().expect("under the new name");
+    assert_eq!((got.pull.repo.as_str(), got.reviews.len()), ("acme/real", 1));
+    let runs = walk(10, async |pg| s.list_workflow_runs(None, &pg).await.unwrap()).await;
+    assert_eq!(runs.iter().map(|r| r.run.repo.as_str()).collect::<Vec<_>>(), ["acme/real"]);
+    let all = walk(10, async |pg| s.list_pulls(&PullFilter::default(), &pg).await.unwrap()).await;
+    assert_eq!(all.iter().map(|p| p.repo.as_str()).collect::<Vec<_>>(), ["acme/real"]);
+}
+
+async fn moves_chain_return_and_repeat_without_changing_more(b: &dyn Backend) {
+    // GIVEN a -> b, then b -> c
+    let s = b.store().await;
+    s.apply_changes(&history("acme/a")).await.unwrap();
+    s.apply_changes(&[moved("acme/a", "acme/b", 10)]).await.unwrap();
+    s.apply_changes(&[pr("acme/b", 2, PrState::Open, "dave", 11, 11)]).await.unwrap();
+    s.apply_changes(&[moved("acme/b", "acme/c", 20)]).await.unwrap();
+    // THEN both old names answer for c
+    let expected = seen(s.as_ref(), "acme/c").await;
+    assert!(expected.iter().any(|l| l.starts_with("pull acme/c #2")), "{expected:?}");
+    for old in ["acme/a", "acme/b"] {
+        let got = seen(s.as_ref(), old).await;
+        assert_eq!(got[..got.len() - 2], expected[..expected.len() - 2], "{old} filters to acme/c");
+    }
+    // WHEN both moves are applied again (redelivered), and a later write came in between
+    s.apply_changes(&[pr("acme/c", 3, PrState::Open, "erin", 21, 21)]).await.unwrap();
+    let before = seen(s.as_ref(), "acme/c").await;
+    let again = s.apply_changes(&[moved("acme/a", "acme/b", 10), moved("acme/b", "acme/c", 20)]).await.unwrap();
+    // THEN nothing more changes
+    assert_eq!(again, ApplyReport { applied: 0, skipped: 2 });
+    assert_eq!(seen(s.as_ref(), "acme/c").await, before);
+    assert_eq!(s.tracked().await.unwrap().repos, [repo("acme/c")]);
+    // WHEN c moves back to a
+    s.apply_changes(&[moved("acme/c", "acme/a", 30)]).await.unwrap();
+    // THEN a is the repository again, c and b are its aliases
+    let back = seen(s.as_ref(), "acme/a").await;
+    assert!(back.iter().any(|l| l.starts_with("pull acme/a #3")), "{back:?}");
+    assert_eq!(seen(s.as_ref(), "acme/c").await[..back.len() - 2], back[..back.len() - 2]);
+    assert_eq!(seen(s.as_ref(), "acme/b").await[..back.len() - 2], back[..back.len() - 2]);
+    assert_eq!(s.tracked().await.unwrap().repos, [repo("acme/a")]);
+    // AND the first move, redelivered once more, changes nothing
+    let stale = s.apply_changes(&[moved("acme/a", "acme/b", 10)]).await.unwrap();
+    assert_eq!(stale, ApplyReport { applied: 0, skipped: 1 });
+    assert_eq!(seen(s.as_ref(), "acme/a").await, back);
+}
+
+async fn deliveries_keep_their_names_and_count_for_the_new_one(b: &dyn Backend) {
+    // GIVEN a delivery for the old name, then a delivery whose change is the move
+    let s = b.store().await;
+    let old = claim("1", "d-old", "pull_request", Some("acme/old"), None, 1);
+    assert_eq!(s.claim_delivery(&old).await.unwrap(), Claim::Claimed);
+    s.complete_delivery(&old.key, &[pr("acme/old", 1, PrState::Open, "alice", 0, 1)], &outcome(DeliveryStatus::Stored))
+        .await
+        .unwrap();
+    let mv = claim("1", "d-move", "repository", Some("acme/new"), None, 2);
+    assert_eq!(s.claim_delivery(&mv).await.unwrap(), Claim::Claimed);
+    // WHEN the move's delivery completes
+    let report = s
+        .complete_delivery(&mv.key, &[moved("acme/old", "acme/new", 2)], &outcome(DeliveryStatus::Stored))
+        .await
+        .unwrap();
+    assert_eq!(report.applied, 1);
+    // THEN the ledger still says which name each delivery came with
+    let filter = DeliveryFilter { repo: Some(repo("acme/old")), ..Default::default() };
+    let listed = walk(10, async |pg| s.list_deliveries(&filter, &pg).await.unwrap()).await;
+    assert_eq!(listed.iter().map(|d| d.delivery_id.as_str()).collect::<Vec<_>>(), ["d-old"]);
+    // AND tracking and the newest delivery per repository name the repository once, by its new name
+    assert_eq!(s.tracked().await.unwrap().repos, [repo("acme/new")]);
+    let last = s.last_deliveries().await.unwrap();
+    assert_eq!(last.iter().map(|r| (r.repo.as_str(), r.last_received_at)).collect::<Vec<_>>(), [("acme/new", t(2))]);
+}
+
+/// DynamoDB only: a move cut short (its alias written, its items not yet
+/// re-keyed) is finished by applying it again, as a retried delivery does.
+#[cfg(feature = "dynamodb")]
+mod dynamodb_moves {
+    use std::sync::Arc;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
+    use octoscope::ports::*;
+
+    use super::{Backend, history, moved, seen};
+
+    #[tokio::test]
+    async fn a_move_cut_short_after_its_alias_is_finished_by_applying_it_again() {
+        // GIVEN what a store holding the history under the new name reads
+        let reference = super::Dynamo.store().await;
+        reference.apply_changes(&history("acme/api-next")).await.unwrap();
+        let expected = seen(reference.as_ref(), "acme/api-next").await;
+        // AND a store whose move stopped right after writing its alias item
+        let client = super::dynamo_client().await;
+        let table = octoscope_testkit::moto::unique("octoscope");
+        create_table(&client, &table).await.unwrap();
+        let s: Arc<dyn Store> = Arc::new(DynamoStore::new(client.clone(), table.clone()));
+        s.apply_changes(&history("acme/api")).await.unwrap();
+        let text = |v: &str| AttributeValue::S(v.to_owned());
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", text("ALIAS#acme/api"))
+            .item("sk", text("_"))
+            .item("alias", text("acme/api"))
+            .item("canonical", text("acme/api-next"))
+            .item("moved_at", text("2030-03-04T09:30:00.000Z"))
+            .item("gsi1pk", text("ALIASES#acme/api-next"))
+            .item("gsi1sk", text("acme/api"))
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(seen(s.as_ref(), "acme/api-next").await, expected, "the items have not moved yet");
+        // WHEN the move is applied again
+        let report = s.apply_changes(&[moved("acme/api", "acme/api-next", 30)]).await.unwrap();
+        // THEN it finishes: everything reads under the new name as if it had always been there
+        assert_eq!(report.applied, 1);
+        assert_eq!(seen(s.as_ref(), "acme/api-next").await, expected);
+        // AND a third time changes nothing
+        let again = s.apply_changes(&[moved("acme/api", "acme/api-next", 30)]).await.unwrap();
+        assert_eq!((again.applied, again.skipped), (0, 1));
+    }
 }

@@ -6,5 +6,7 @@ pub mod clock;
 #[cfg(feature = "github")]
 pub mod github;
 pub mod local;
+#[cfg(any(feature = "sqlite", feature = "dynamodb"))]
+pub(crate) mod repo_moves;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

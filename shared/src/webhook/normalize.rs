@@ -136,6 +136,32 @@ impl Ctx<'_> {
     }
 }
 
+/// The repository's name before a `renamed` (`changes.repository.name.from`,
+/// same owner) or `transferred` (`changes.owner.from`'s organisation or user
+/// login, same name) event; None for other actions, or when it is unchanged.
+fn moved_from(
+    cx: &Ctx<'_>,
+    changes: Option<&RepositoryChanges>,
+    now: &RepoName,
+) -> Result<Option<RepoName>, NormalizeError> {
+    let old = match cx.out.action.as_deref() {
+        Some("renamed") => changes
+            .and_then(|c| c.repository.as_ref())
+            .and_then(|r| r.name.as_ref())
+            .and_then(|n| n.from.as_deref())
+            .map(|name| format!("{}/{name}", now.owner())),
+        Some("transferred") => changes
+            .and_then(|c| c.owner.as_ref())
+            .and_then(|o| o.from.as_ref())
+            .and_then(|f| f.organization.as_ref().map(|o| o.login.clone()).or_else(|| login(&f.user)))
+            .map(|owner| format!("{owner}/{}", now.name())),
+        _ => None,
+    };
+    let Some(old) = old else { return Ok(None) };
+    let old = cx.repo_name(&old)?;
+    Ok((&old != now).then_some(old))
+}
+
 /// Normalise `body` (a JSON payload) of event type `event`.
 pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Normalized, NormalizeError> {
     let mut cx = Ctx {
@@ -259,11 +285,16 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
             let deleted = e.action.as_deref() == Some("deleted");
             cx.out.action = e.action;
             let activity = if cx.out.action.as_deref() == Some("created") { t(e.repository.created_at) } else { None };
-            cx.repository(&e.repository, activity)?;
+            let name = cx.repository(&e.repository, activity)?;
             if deleted && let Some(Change::Repository(r)) = cx.out.changes.last_mut() {
                 // A deletion must win over the repository's last metadata update.
                 r.deleted = true;
                 r.version = Some(r.version.map_or(received_at, |v| v.max(received_at)));
+            }
+            if let Some(from) = moved_from(&cx, e.changes.as_ref(), &name)? {
+                // The history stored under the old name follows the repository.
+                let at = t(e.repository.updated_at).unwrap_or(received_at);
+                cx.push(Change::RepositoryMoved { id: e.repository.id, from, to: name, at });
             }
         }
         "push" => {

@@ -245,6 +245,37 @@ pub struct MemberEvent {
 pub struct RepositoryEvent {
     pub action: Option<String>,
     pub repository: RepoPayload,
+    /// What `renamed` and `transferred` changed.
+    pub changes: Option<RepositoryChanges>,
+}
+
+/// `changes` of a `repository` event: the old name (`renamed`) or the old
+/// owner (`transferred`, an organisation or a user).
+#[derive(Debug, Deserialize)]
+pub struct RepositoryChanges {
+    pub repository: Option<RenamedFrom>,
+    pub owner: Option<OwnerChange>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RenamedFrom {
+    pub name: Option<FromValue>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FromValue {
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OwnerChange {
+    pub from: Option<OwnerFrom>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OwnerFrom {
+    pub organization: Option<OrgRef>,
+    pub user: Option<UserRef>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,8 +4,10 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
+use super::moves;
 use super::store::SqliteStore;
 use super::{ts, ts_opt};
+use crate::adapters::repo_moves::{repo_of, under};
 use crate::domain::*;
 use crate::ports::*;
 
@@ -13,12 +15,54 @@ fn json_list(v: &Option<Vec<String>>) -> Option<String> {
     v.as_ref().map(|l| serde_json::to_string(l).expect("strings serialise"))
 }
 
-/// Apply one change under the LWW rules; true if it changed the store.
-fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> {
+/// The last-writer-wins rules of the rows keyed by repository, shared by
+/// their writes and by moving a repository's rows to its new name
+/// (`moves.rs`), so that a merge keeps the newer of two rows exactly as a
+/// write would.
+macro_rules! branch_upsert {
+    () => {
+        " ON CONFLICT (repo, name) DO UPDATE SET
+               head_sha = CASE WHEN excluded.deleted THEN NULL ELSE COALESCE(excluded.head_sha, branches.head_sha) END,
+               deleted = excluded.deleted, version = excluded.version
+             WHERE excluded.version >= branches.version"
+    };
+}
+macro_rules! pull_upsert {
+    () => {
+        " ON CONFLICT (repo, number) DO UPDATE SET
+               id = COALESCE(excluded.id, pull_requests.id), title = excluded.title, state = excluded.state,
+               draft = excluded.draft, author = COALESCE(excluded.author, pull_requests.author),
+               created_at = excluded.created_at, updated_at = excluded.updated_at,
+               closed_at = excluded.closed_at, merged_at = excluded.merged_at,
+               additions = COALESCE(excluded.additions, pull_requests.additions),
+               deletions = COALESCE(excluded.deletions, pull_requests.deletions),
+               changed_files = COALESCE(excluded.changed_files, pull_requests.changed_files),
+               commits = COALESCE(excluded.commits, pull_requests.commits),
+               labels = COALESCE(excluded.labels, pull_requests.labels),
+               requested_reviewers = COALESCE(excluded.requested_reviewers, pull_requests.requested_reviewers),
+               requested_teams = COALESCE(excluded.requested_teams, pull_requests.requested_teams),
+               base_ref = COALESCE(excluded.base_ref, pull_requests.base_ref),
+               head_ref = COALESCE(excluded.head_ref, pull_requests.head_ref),
+               head_sha = COALESCE(excluded.head_sha, pull_requests.head_sha),
+               rank = excluded.rank
+             WHERE excluded.updated_at > pull_requests.updated_at
+                OR (excluded.updated_at = pull_requests.updated_at AND excluded.rank >= pull_requests.rank)"
+    };
+}
+macro_rules! collaborator_upsert {
+    () => {
+        " ON CONFLICT (repo, login) DO UPDATE SET
+               role = COALESCE(excluded.role, collaborators.role), present = excluded.present, version = excluded.version
+             WHERE excluded.version >= collaborators.version"
+    };
+}
+pub(super) use {branch_upsert, collaborator_upsert, pull_upsert};
+
+/// Apply one change under the LWW rules; true if it changed the store. A
+/// change naming a repository is expected under its canonical name ([`apply_all`]).
+pub(super) fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> {
     let n = match change {
-        Change::RepositoryMoved { .. } => {
-            return Err(rusqlite::Error::InvalidParameterName("moving a repository: being built".into()));
-        }
+        Change::RepositoryMoved { id, from, to, at } => return moves::apply_move(tx, *id, from, to, *at),
         Change::Repository(r) => tx.prepare_cached(
             "INSERT INTO repos (full_name, id, default_branch, private, archived, deleted, version, last_activity_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -48,36 +92,20 @@ fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> {
             ts_opt(&r.activity_at)
         ])?,
         Change::Branch(b) => tx.prepare_cached(
-            "INSERT INTO branches (repo, name, head_sha, deleted, version) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (repo, name) DO UPDATE SET
-               head_sha = CASE WHEN excluded.deleted THEN NULL ELSE COALESCE(excluded.head_sha, branches.head_sha) END,
-               deleted = excluded.deleted, version = excluded.version
-             WHERE excluded.version >= branches.version",
+            concat!(
+            "INSERT INTO branches (repo, name, head_sha, deleted, version) VALUES (?1, ?2, ?3, ?4, ?5)",
+            branch_upsert!()
+        ),
         )?
         .execute(params![b.repo.as_str(), b.name, b.head_sha, b.deleted, ts(&b.version)])?,
         Change::PullRequest(p) => tx.prepare_cached(
+            concat!(
             "INSERT INTO pull_requests (repo, number, id, title, state, draft, author, created_at, updated_at, closed_at,
                merged_at, additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams,
                base_ref, head_ref, head_sha, rank)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
-             ON CONFLICT (repo, number) DO UPDATE SET
-               id = COALESCE(excluded.id, pull_requests.id), title = excluded.title, state = excluded.state,
-               draft = excluded.draft, author = COALESCE(excluded.author, pull_requests.author),
-               created_at = excluded.created_at, updated_at = excluded.updated_at,
-               closed_at = excluded.closed_at, merged_at = excluded.merged_at,
-               additions = COALESCE(excluded.additions, pull_requests.additions),
-               deletions = COALESCE(excluded.deletions, pull_requests.deletions),
-               changed_files = COALESCE(excluded.changed_files, pull_requests.changed_files),
-               commits = COALESCE(excluded.commits, pull_requests.commits),
-               labels = COALESCE(excluded.labels, pull_requests.labels),
-               requested_reviewers = COALESCE(excluded.requested_reviewers, pull_requests.requested_reviewers),
-               requested_teams = COALESCE(excluded.requested_teams, pull_requests.requested_teams),
-               base_ref = COALESCE(excluded.base_ref, pull_requests.base_ref),
-               head_ref = COALESCE(excluded.head_ref, pull_requests.head_ref),
-               head_sha = COALESCE(excluded.head_sha, pull_requests.head_sha),
-               rank = excluded.rank
-             WHERE excluded.updated_at > pull_requests.updated_at
-                OR (excluded.updated_at = pull_requests.updated_at AND excluded.rank >= pull_requests.rank)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+            pull_upsert!()
+        ),
         )?
         .execute(params![
             p.repo.as_str(),
@@ -175,10 +203,10 @@ fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> {
         )?
         .execute(params![org, m.login, m.role, m.present, ts(&m.version)])?,
         Change::Collaborator { repo, member: m } => tx.prepare_cached(
-            "INSERT INTO collaborators (repo, login, role, present, version) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (repo, login) DO UPDATE SET
-               role = COALESCE(excluded.role, collaborators.role), present = excluded.present, version = excluded.version
-             WHERE excluded.version >= collaborators.version",
+            concat!(
+            "INSERT INTO collaborators (repo, login, role, present, version) VALUES (?1, ?2, ?3, ?4, ?5)",
+            collaborator_upsert!()
+        ),
         )?
         .execute(params![repo.as_str(), m.login, m.role, m.present, ts(&m.version)])?,
         Change::Commit { commit: c, branch, pushed_at } => {
@@ -318,19 +346,37 @@ fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> {
 /// non-pending review by someone other than the author, and the reviews whose
 /// current state is changes requested. Run after every write of a review or
 /// of its pull request, whichever arrives first.
-const REFRESH_REVIEW_FACTS: &str = "UPDATE pull_requests SET
+macro_rules! review_facts {
+    () => {
+        "UPDATE pull_requests SET
     first_review_at = (SELECT MIN(r.submitted_at) FROM reviews r
                        WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number
                          AND r.submitted_at IS NOT NULL AND r.state != 'pending'
                          AND (pull_requests.author IS NULL OR r.author IS NULL OR r.author != pull_requests.author)),
     changes_requested = (SELECT COUNT(*) FROM reviews r
                          WHERE r.repo = pull_requests.repo AND r.pr_number = pull_requests.number
-                           AND r.state = 'changes_requested')
-  WHERE repo = ?1 AND number = ?2";
+                           AND r.state = 'changes_requested')"
+    };
+}
+pub(super) use review_facts;
+const REFRESH_REVIEW_FACTS: &str = concat!(review_facts!(), " WHERE repo = ?1 AND number = ?2");
 
 pub(super) fn apply_all(tx: &Connection, changes: &[Change]) -> rusqlite::Result<ApplyReport> {
     let mut report = ApplyReport::default();
     for c in changes {
+        // A change naming an old name of a repository lands on its current one.
+        let canonical = match repo_of(c) {
+            Some(r) => Some(moves::canonical(tx, r)?).filter(|name| name != r),
+            None => None,
+        };
+        let moved;
+        let c = match canonical {
+            Some(name) => {
+                moved = under(c, &name);
+                &moved
+            }
+            None => c,
+        };
         if apply(tx, c)? {
             report.applied += 1;
             let pull = match c {

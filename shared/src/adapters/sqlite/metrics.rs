@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use rusqlite::types::{Type, Value, ValueRef};
 use rusqlite::{Connection, Row, params_from_iter};
 
+use super::moves;
 use super::store::SqliteStore;
 use super::{parse_ts, store_error, ts};
 use crate::domain::Timestamp;
@@ -221,8 +222,13 @@ pub(super) fn team_memberships(conn: &Connection, org: Option<&str>) -> Result<V
 }
 
 pub(super) fn last_deliveries(conn: &Connection) -> Result<Vec<RepoDeliveryRow>, StoreError> {
-    Sql::new("SELECT repo, MAX(received_at) FROM deliveries WHERE repo IS NOT NULL GROUP BY repo ORDER BY repo")
-        .rows(conn, |r| Ok(RepoDeliveryRow { repo: r.get(0)?, last_received_at: at(r, 1)? }))
+    // Deliveries keep the name they arrived with; a moved repository's count under its current name.
+    Sql::new(
+        "SELECT COALESCE(a.canonical, d.repo) AS name, MAX(d.received_at) FROM deliveries d
+         LEFT JOIN repo_aliases a ON a.alias = d.repo
+         WHERE d.repo IS NOT NULL GROUP BY name ORDER BY name",
+    )
+    .rows(conn, |r| Ok(RepoDeliveryRow { repo: r.get(0)?, last_received_at: at(r, 1)? }))
 }
 
 /// A stored time. The store's own fixed-width form, `YYYY-MM-DDTHH:MM:SS.mmmZ`,
@@ -260,26 +266,34 @@ fn at(r: &Row, i: usize) -> rusqlite::Result<Timestamp> {
     at_opt(r, i)?.ok_or(rusqlite::Error::InvalidColumnType(i, "time".into(), Type::Null))
 }
 
+/// A repository filter naming an old name answers for the repository's current one.
+fn canonical_filter(conn: &Connection, mut f: MetricsFilter) -> Result<MetricsFilter, StoreError> {
+    if let Some(r) = &f.repo {
+        f.repo = Some(moves::resolve(conn, r)?);
+    }
+    Ok(f)
+}
+
 #[async_trait]
 impl MetricRows for SqliteStore {
     async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
         let f = f.clone();
-        self.read(move |c| pulls(c, &f)).await
+        self.read(move |c| pulls(c, &canonical_filter(c, f)?)).await
     }
 
     async fn metric_runs(&self, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
         let f = f.clone();
-        self.read(move |c| runs(c, &f)).await
+        self.read(move |c| runs(c, &canonical_filter(c, f)?)).await
     }
 
     async fn metric_jobs(&self, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
         let f = f.clone();
-        self.read(move |c| jobs(c, &f)).await
+        self.read(move |c| jobs(c, &canonical_filter(c, f)?)).await
     }
 
     async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
         let f = f.clone();
-        self.read(move |c| deployments(c, &f)).await
+        self.read(move |c| deployments(c, &canonical_filter(c, f)?)).await
     }
 
     async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError> {

@@ -8,6 +8,7 @@ mod completeness;
 mod jobs;
 mod ledger;
 mod metrics;
+mod moves;
 mod read;
 mod store;
 mod summaries;

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::moves;
 use super::store::{SqliteStore, limit_arg, query};
 use super::{parse_ts, parse_ts_opt, store_error, ts};
 use crate::domain::*;
@@ -98,7 +99,7 @@ impl ReadModel for SqliteStore {
                 sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
             };
             if let Some(repo) = &filter.repo {
-                arg(&mut sql, " AND repo = ?", Value::Text(repo.to_string()));
+                arg(&mut sql, " AND repo = ?", Value::Text(moves::resolve(conn, repo)?.to_string()));
             }
             if let Some(state) = filter.state {
                 arg(&mut sql, " AND state = ?", Value::Text(state.as_str().into()));
@@ -120,8 +121,9 @@ impl ReadModel for SqliteStore {
     }
 
     async fn get_pull(&self, repo: &RepoName, number: u64) -> Result<Option<PullDetail>, StoreError> {
-        let repo = repo.to_string();
+        let repo = repo.clone();
         self.read(move |conn| {
+            let repo = moves::resolve(conn, &repo)?.to_string();
             let pull = conn
                 .prepare_cached(&format!("SELECT {PULL_COLUMNS} FROM pull_requests WHERE repo = ?1 AND number = ?2"))
                 .and_then(|mut s| s.query_row(params![repo, number], pull_from_row).optional())
@@ -194,9 +196,9 @@ impl ReadModel for SqliteStore {
         branch: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<CommitView>, StoreError> {
-        let (repo, branch, page) = (repo.to_string(), branch.map(str::to_owned), page.clone());
+        let (repo, branch, page) = (repo.clone(), branch.map(str::to_owned), page.clone());
         self.read(move |conn| {
-            let mut args = vec![Value::Text(repo)];
+            let mut args = vec![Value::Text(moves::resolve(conn, &repo)?.to_string())];
             let mut sql = String::from(
                 "SELECT c.repo, c.sha, c.message, c.author_login, c.author_name, c.committed_at FROM commits c",
             );
@@ -236,8 +238,9 @@ impl ReadModel for SqliteStore {
         repo: Option<&RepoName>,
         page: &PageRequest,
     ) -> Result<Page<WorkflowRunView>, StoreError> {
-        let (repo, page) = (repo.map(RepoName::to_string), page.clone());
+        let (repo, page) = (repo.cloned(), page.clone());
         self.read(move |conn| {
+            let repo = repo.map(|r| moves::resolve(conn, &r)).transpose()?.map(|r| r.to_string());
             let mut args = Vec::new();
             let mut sql = String::from(
                 "SELECT repo, id, name, workflow_id, head_branch, head_sha, event, status, conclusion, run_number,

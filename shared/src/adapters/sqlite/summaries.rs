@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::moves;
 use super::store::query;
 use super::{parse_ts, parse_ts_opt, store_error, ts};
 use crate::domain::*;
@@ -28,7 +29,9 @@ fn count(conn: &Connection, sql: &str, args: Vec<Value>) -> Result<u64, StoreErr
 }
 
 /// What the store holds of one repository, as [`GitHubChecks::repo_snapshots`] says it of GitHub.
-pub(super) fn repo_snapshot(conn: &Connection, req: &SnapshotRequest) -> Result<RepoSnapshot, StoreError> {
+/// An old name of a moved repository answers for the repository, under the name asked.
+pub(super) fn repo_snapshot(conn: &Connection, asked: &SnapshotRequest) -> Result<RepoSnapshot, StoreError> {
+    let req = &SnapshotRequest::new(moves::resolve(conn, &asked.repo)?, asked.since);
     let repo = &req.repo;
     let name = Value::Text(repo.to_string());
     let counts: Vec<(String, u64)> = query(
@@ -87,7 +90,7 @@ pub(super) fn repo_snapshot(conn: &Connection, req: &SnapshotRequest) -> Result<
         default_branch_commits,
         deployments,
         recent_deployments,
-        ..RepoSnapshot::empty(repo.clone())
+        ..RepoSnapshot::empty(asked.repo.clone())
     })
 }
 
@@ -121,6 +124,7 @@ pub(super) fn stored_runs(
     since: &Option<Timestamp>,
     ids: &[i64],
 ) -> Result<StoredRuns, StoreError> {
+    let repo = &moves::resolve(conn, repo)?;
     let name = Value::Text(repo.to_string());
     let mut args = vec![name.clone()];
     let bound = since_clause("created_at", since, &mut args);

@@ -127,6 +127,14 @@ pub(super) mod key {
     pub fn checkpoint(job: &str) -> String {
         format!("CKPT#{job}")
     }
+    /// An old name of a repository that moved: `ALIAS#{name}` / [`ONE`].
+    pub fn alias(r: &RepoName) -> String {
+        format!("ALIAS#{r}")
+    }
+    /// GSI partition (gsi1) of the aliases of one canonical name.
+    pub fn aliases_of(r: &RepoName) -> String {
+        format!("ALIASES#{r}")
+    }
     /// The registry partition: tracked repositories and organisations.
     pub const TRACKED: &str = "TRACKED";
     pub fn tracked_repo_sk(r: &RepoName) -> String {

@@ -47,17 +47,27 @@ impl CompletenessStore for DynamoStore {
             .collect();
         let items = self.query_all(&Query::table(key::TRACKED, Range::All)).await?;
         let mut tracked = Tracked::default();
+        let mut names = Vec::new();
         for i in items {
             if let Some(r) = i.str("repo") {
-                if !deleted.contains(&r)
-                    && let Ok(r) = RepoName::parse(&r)
-                {
-                    tracked.repos.push(r);
+                if let Ok(r) = RepoName::parse(&r) {
+                    names.push(r);
                 }
             } else if let Some(o) = i.str("org") {
                 tracked.orgs.push(o);
             }
         }
+        // Old names of moved repositories (still registered by the deliveries
+        // that arrived with them) count as the current names, once each.
+        let current = self.canonical_names(&names).await?;
+        let mut seen = HashSet::new();
+        for name in names {
+            let name = current.get(&name).cloned().unwrap_or(name);
+            if !deleted.contains(name.as_str()) && seen.insert(name.clone()) {
+                tracked.repos.push(name);
+            }
+        }
+        tracked.repos.sort();
         Ok(tracked)
     }
 

@@ -60,6 +60,13 @@ impl DynamoStore {
         Ok(items.iter().filter_map(|i| i.str("org")).collect())
     }
 
+    /// A repository filter naming an old name answers for the repository's current one.
+    async fn current_names(&self, f: &MetricsFilter) -> Result<MetricsFilter, StoreError> {
+        let mut f = f.clone();
+        f.repo = self.canonical_opt(f.repo.as_ref()).await?;
+        Ok(f)
+    }
+
     async fn who<'a>(&self, f: &'a MetricsFilter) -> Result<Who<'a>, StoreError> {
         let team = match &f.team {
             Some(t) => Some(self.team_logins(t).await?),
@@ -72,6 +79,7 @@ impl DynamoStore {
 #[async_trait]
 impl MetricRows for DynamoStore {
     async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
+        let f = &self.current_names(f).await?;
         let who = self.who(f).await?;
         let (since, until) = (ts(&f.since), ts(&f.until));
         let (mut merged, mut created) = (Vec::new(), Vec::new());
@@ -105,6 +113,7 @@ impl MetricRows for DynamoStore {
     }
 
     async fn metric_runs(&self, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
+        let f = &self.current_names(f).await?;
         let who = self.who(f).await?;
         let Some(window) = window(f) else { return Ok(Vec::new()) };
         let items = self.query_all(&Query::index("gsi1", key::RUNS, window)).await?;
@@ -131,6 +140,7 @@ impl MetricRows for DynamoStore {
     }
 
     async fn metric_jobs(&self, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
+        let f = &self.current_names(f).await?;
         let who = self.who(f).await?;
         let Some(window) = window(f) else { return Ok(Vec::new()) };
         let items = self.query_all(&Query::index("gsi1", key::WORKFLOW_JOBS, window)).await?;
@@ -165,6 +175,7 @@ impl MetricRows for DynamoStore {
     }
 
     async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
+        let f = &self.current_names(f).await?;
         let q = Query::index("gsi1", key::DEPLOYMENTS, Range::AtLeast(ts(&f.since)));
         let items = self.query_all(&q).await?;
         items
@@ -209,13 +220,25 @@ impl MetricRows for DynamoStore {
         Ok(rows)
     }
 
+    /// Deliveries keep the names they arrived with: an old name's newest
+    /// delivery counts for the repository's current name.
     async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError> {
         let items = self.query_all(&Query::table(key::TRACKED, Range::Prefix("REPO#".into()))).await?;
-        items
+        let rows = items
             .iter()
             .filter_map(|i| Some((i.str("repo")?, i.time("last_received_at").transpose()?)))
-            .map(|(repo, at)| Ok(RepoDeliveryRow { repo, last_received_at: at? }))
+            .map(|(repo, at)| Ok((repo, at?)))
             .collect::<anyhow::Result<Vec<_>>>()
-            .map_err(corrupt)
+            .map_err(corrupt)?;
+        let names: Vec<RepoName> = rows.iter().filter_map(|(r, _)| RepoName::parse(r).ok()).collect();
+        let current = self.canonical_names(&names).await?;
+        let mut newest: std::collections::BTreeMap<String, Timestamp> = std::collections::BTreeMap::new();
+        for (repo, at) in rows {
+            let name =
+                RepoName::parse(&repo).ok().and_then(|r| current.get(&r).map(RepoName::to_string)).unwrap_or(repo);
+            let slot = newest.entry(name).or_insert(at);
+            *slot = (*slot).max(at);
+        }
+        Ok(newest.into_iter().map(|(repo, last_received_at)| RepoDeliveryRow { repo, last_received_at }).collect())
     }
 }

@@ -123,6 +123,7 @@ impl ReadModel for DynamoStore {
 
     async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullView>, StoreError> {
         let before = cursor(page)?;
+        let filter = &PullFilter { repo: self.canonical_opt(filter.repo.as_ref()).await?, ..filter.clone() };
         let states = match filter.state {
             Some(s) => vec![s],
             None => vec![PrState::Open, PrState::Closed, PrState::Merged],
@@ -139,6 +140,7 @@ impl ReadModel for DynamoStore {
     }
 
     async fn get_pull(&self, repo: &RepoName, number: u64) -> Result<Option<PullDetail>, StoreError> {
+        let repo = &self.canonical(repo).await?;
         let pull_sk = key::pull_sk(number);
         let items = self.query_all(&Query::table(key::repo(repo), Range::Prefix(pull_sk.clone()))).await?;
         let Some(pull) = items.iter().find(|i| i.str("sk").as_deref() == Some(pull_sk.as_str())) else {
@@ -207,6 +209,7 @@ impl ReadModel for DynamoStore {
         branch: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<CommitView>, StoreError> {
+        let repo = &self.canonical(repo).await?;
         let pk = branch.map_or_else(|| key::commits(repo), |b| key::branch_commits(repo, b));
         let range = cursor(page)?.map_or(Range::All, Range::Below);
         let (items, next_cursor) =
@@ -230,7 +233,8 @@ impl ReadModel for DynamoStore {
         page: &PageRequest,
     ) -> Result<Page<WorkflowRunView>, StoreError> {
         let range = cursor(page)?.map_or(Range::All, Range::Below);
-        let q = match repo {
+        let repo = self.canonical_opt(repo).await?;
+        let q = match &repo {
             Some(r) => Query::index("gsi2", key::runs_of(r.as_str()), range),
             None => Query::index("gsi1", key::RUNS, range),
         };

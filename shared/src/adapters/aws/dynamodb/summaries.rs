@@ -30,10 +30,12 @@ impl DynamoStore {
     /// says it of GitHub. Reads: the repository item, its branches, its pull
     /// requests with their reviews (one collection), the default branch's
     /// commits since `since` and the repository's deployments (index ranges).
-    pub(super) async fn repo_snapshot(&self, req: &SnapshotRequest) -> Result<RepoSnapshot, StoreError> {
+    /// An old name of a moved repository answers for the repository, under the name asked.
+    pub(super) async fn repo_snapshot(&self, asked: &SnapshotRequest) -> Result<RepoSnapshot, StoreError> {
+        let req = &SnapshotRequest::new(self.canonical(&asked.repo).await?, asked.since);
         let repo = &req.repo;
         let pk = key::repo(repo);
-        let mut snap = RepoSnapshot::empty(repo.clone());
+        let mut snap = RepoSnapshot::empty(asked.repo.clone());
         if let Some(i) = self.get(key_of(&pk, key::REPO_SK)).await? {
             snap.default_branch = i.str("default_branch");
         }
@@ -120,6 +122,7 @@ impl DynamoStore {
         since: &Option<Timestamp>,
         ids: &[i64],
     ) -> Result<StoredRuns, StoreError> {
+        let repo = &self.canonical(repo).await?;
         let total = self.count_in(&Query::index("gsi2", key::runs_of(repo.as_str()), since_range(since))).await?;
         let mut seen = HashSet::new();
         let ids: Vec<i64> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();

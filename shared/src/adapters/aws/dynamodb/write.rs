@@ -82,7 +82,31 @@ impl DynamoStore {
     /// (so the report counts as a sequential apply would), concurrently
     /// across items (LWW makes their relative order irrelevant). Derived
     /// facts are refreshed once per pull request or deployment, at the end.
+    ///
+    /// Moves go first, one after another; then every other change naming an
+    /// old name of a repository is written under its current name (one
+    /// BatchGetItem of the batch's distinct repositories' alias items).
     pub(super) async fn apply_all(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
+        let (moves, others): (Vec<&Change>, Vec<&Change>) =
+            changes.iter().partition(|c| matches!(c, Change::RepositoryMoved { .. }));
+        let mut report = ApplyReport::default();
+        for m in moves {
+            if let Change::RepositoryMoved { id, from, to, at } = m {
+                if self.apply_move(*id, from, to, *at).await? {
+                    report.applied += 1;
+                } else {
+                    report.skipped += 1;
+                }
+            }
+        }
+        let rest = self.apply_plain(&self.canonicalise(&others).await?).await?;
+        report.applied += rest.applied;
+        report.skipped += rest.skipped;
+        Ok(report)
+    }
+
+    /// [`apply_all`](Self::apply_all) of changes already under their current names.
+    pub(super) async fn apply_plain(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
         let (commits, others): (Vec<&Change>, Vec<&Change>) =
             changes.iter().partition(|c| matches!(c, Change::Commit { .. }));
         let mut report = ApplyReport::default();
@@ -161,8 +185,9 @@ impl DynamoStore {
     async fn apply_one(&self, change: &Change) -> Result<(bool, Option<Refresh>), StoreError> {
         let applied = match change {
             Change::Repository(r) => self.apply_repository(r).await?,
+            // `apply_all` applies moves before anything else; none reaches here.
             Change::RepositoryMoved { .. } => {
-                return Err(StoreError::Internal(anyhow::anyhow!("moving a repository: being built")));
+                return Err(StoreError::Internal(anyhow::anyhow!("a repository move outside apply_all")));
             }
             Change::Branch(b) => {
                 let mut u = Update::default();
@@ -359,7 +384,7 @@ impl DynamoStore {
     /// Repositories mix rules per field (version-guarded fields, the newest
     /// activity time, a never-forgotten id), so they are read, merged as on
     /// SQLite, and written back conditioned on the revision read.
-    async fn apply_repository(&self, r: &Repository) -> Result<bool, StoreError> {
+    pub(super) async fn apply_repository(&self, r: &Repository) -> Result<bool, StoreError> {
         self.register(key::tracked_repo_sk(&r.full_name), &[("repo", r.full_name.as_str())]).await?;
         let k = key_of(key::repo(&r.full_name), key::REPO_SK);
         for attempt in 0..RMW_ATTEMPTS {

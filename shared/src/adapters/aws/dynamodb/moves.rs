@@ -1,0 +1,169 @@
+//! Repositories that moved (renamed or transferred), on DynamoDB: alias items,
+//! the canonical names every write and read resolves to, and moving a
+//! repository (the rules are in `adapters/repo_moves.rs`; the items and their
+//! cost in shared/docs/dynamodb.md).
+//!
+//! A move records its alias first, then re-keys the repository's items
+//! (`rekey.rs`): new items written under the new name by the ordinary
+//! last-writer-wins writes, then the old ones deleted. A move cut short is
+//! finished by applying it again (its delivery is retried): the alias already
+//! says where `from` went, and whatever is still under `from` moves.
+
+use std::collections::{HashMap, HashSet};
+
+use super::DynamoStore;
+use super::codec::*;
+use super::ops::{Query, Range, corrupt};
+use crate::adapters::repo_moves::{Alias, plan_move, repo_of, under};
+use crate::domain::{Change, RepoName, Timestamp};
+use crate::ports::StoreError;
+
+/// Aliases followed at most this far (they are kept pointing at a canonical
+/// name, so one step is the rule; more only while a move is being applied).
+const MAX_HOPS: usize = 8;
+
+impl DynamoStore {
+    /// The alias item of `name`, if it is an old name of a repository.
+    async fn alias_of(&self, name: &RepoName) -> Result<Option<Alias>, StoreError> {
+        let Some(i) = self.get(key_of(key::alias(name), key::ONE)).await? else { return Ok(None) };
+        let alias =
+            (|| Ok::<_, anyhow::Error>(Alias { canonical: i.req_typed("canonical")?, at: i.req_time("moved_at")? }))()
+                .map_err(corrupt)?;
+        Ok(Some(alias))
+    }
+
+    /// The current name of each of `names` that is an old one (one
+    /// BatchGetItem per step of a chain, consistent reads).
+    pub(super) async fn canonical_names(&self, names: &[RepoName]) -> Result<HashMap<RepoName, RepoName>, StoreError> {
+        let mut hop: HashMap<RepoName, RepoName> = HashMap::new();
+        let mut asked: HashSet<RepoName> = names.iter().cloned().collect();
+        let mut ask: Vec<RepoName> = asked.iter().cloned().collect();
+        for _ in 0..MAX_HOPS {
+            if ask.is_empty() {
+                break;
+            }
+            let keys = ask.iter().map(|n| key_of(key::alias(n), key::ONE)).collect();
+            let mut next = Vec::new();
+            for i in self.batch_get(keys).await? {
+                let alias: RepoName = i.req_typed("alias").map_err(corrupt)?;
+                let canonical: RepoName = i.req_typed("canonical").map_err(corrupt)?;
+                if asked.insert(canonical.clone()) {
+                    next.push(canonical.clone());
+                }
+                hop.insert(alias, canonical);
+            }
+            ask = next;
+        }
+        let mut out = HashMap::new();
+        for name in names {
+            let mut at = name;
+            for _ in 0..MAX_HOPS {
+                match hop.get(at) {
+                    Some(next) if next != name => at = next,
+                    _ => break,
+                }
+            }
+            if at != name {
+                out.insert(name.clone(), at.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The name `name`'s repository is stored under.
+    pub(super) async fn canonical(&self, name: &RepoName) -> Result<RepoName, StoreError> {
+        Ok(self.canonical_names(std::slice::from_ref(name)).await?.remove(name).unwrap_or_else(|| name.clone()))
+    }
+
+    /// [`canonical`](Self::canonical) of an optional filter.
+    pub(super) async fn canonical_opt(&self, name: Option<&RepoName>) -> Result<Option<RepoName>, StoreError> {
+        match name {
+            Some(n) => Ok(Some(self.canonical(n).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `changes` with every repository named by its current name: one
+    /// BatchGetItem for the distinct repositories of the batch.
+    pub(super) async fn canonicalise(&self, changes: &[&Change]) -> Result<Vec<Change>, StoreError> {
+        let names: Vec<RepoName> =
+            changes.iter().filter_map(|c| repo_of(c)).cloned().collect::<HashSet<_>>().into_iter().collect();
+        let current = if names.is_empty() { HashMap::new() } else { self.canonical_names(&names).await? };
+        Ok(changes
+            .iter()
+            .map(|c| match repo_of(c).and_then(|r| current.get(r)) {
+                Some(name) => under(c, name),
+                None => (*c).clone(),
+            })
+            .collect())
+    }
+
+    /// Apply `from -> to`; true if it changed the store.
+    pub(super) async fn apply_move(
+        &self,
+        id: Option<i64>,
+        from: &RepoName,
+        to: &RepoName,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (from_alias, to_alias) = (self.alias_of(from).await?, self.alias_of(to).await?);
+        let Some(plan) = plan_move(from, to, at, from_alias.as_ref(), to_alias.as_ref()) else {
+            return Ok(false);
+        };
+        let target = &plan.target;
+        let mut changed = false;
+        if plan.unalias_to {
+            changed |= self.delete(key_of(key::alias(to), key::ONE), None).await?;
+        }
+        if plan.write_alias {
+            // First: from here on `from` resolves to the target, wherever its items are.
+            changed |= self.point_alias(from, target, Some(at), id).await?;
+        }
+        if plan.move_data {
+            let pointing = self.query_all(&Query::index("gsi1", key::aliases_of(from), Range::All)).await?;
+            for i in pointing {
+                let alias: RepoName = i.req_typed("alias").map_err(corrupt)?;
+                if &alias != target {
+                    changed |= self.point_alias(&alias, target, None, None).await?;
+                }
+            }
+            changed |= self.move_history(from, target).await?;
+        }
+        if let Some(id) = id {
+            changed |= self.record_id(target, id).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Write (or repoint) the alias item `alias -> canonical`; `at` None keeps its time.
+    async fn point_alias(
+        &self,
+        alias: &RepoName,
+        canonical: &RepoName,
+        at: Option<Timestamp>,
+        id: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let mut u = Update::default();
+        u.set("alias", s(alias.as_str())).set("canonical", s(canonical.as_str()));
+        if let Some(at) = &at {
+            u.set("moved_at", t(at));
+        }
+        if let Some(id) = id {
+            u.set("id", n(id));
+        }
+        u.set("gsi1pk", s(key::aliases_of(canonical))).set("gsi1sk", s(alias.as_str()));
+        self.update(key_of(key::alias(alias), key::ONE), u).await
+    }
+
+    /// Record GitHub's id on the repository item, if the store holds one.
+    async fn record_id(&self, repo: &RepoName, id: i64) -> Result<bool, StoreError> {
+        let Some(item) = self.get(key_of(key::repo(repo), key::REPO_SK)).await? else { return Ok(false) };
+        if item.num::<i64>("id") == Some(id) {
+            return Ok(false);
+        }
+        let mut r = crate::domain::Repository::named(repo.clone());
+        r.id = Some(id);
+        r.deleted = item.flag("deleted").unwrap_or(false);
+        self.apply_repository(&r).await
+    }
+}

@@ -1,0 +1,193 @@
+//! Moving a repository's items to its new name (`moves.rs` decides when):
+//! the items of its partition are read back as the changes that wrote them
+//! and written under the new name by the ordinary last-writer-wins writes
+//! (so an item present under both names keeps the newer), then deleted;
+//! items keyed by GitHub's id (runs, jobs, deployments, statuses) only have
+//! their repository and per-repository index keys rewritten.
+
+use anyhow::Context as _;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::DynamoStore;
+use super::codec::*;
+use super::ops::{Query, Range, Task, corrupt, delete_request, run_bounded};
+use crate::domain::*;
+use crate::ports::StoreError;
+
+/// Items rewritten at once while moving.
+const CONCURRENCY: usize = 16;
+
+/// The change that wrote `i` (an item of a repository's partition), under `repo`.
+fn change_of(i: &Item, repo: &RepoName) -> anyhow::Result<Change> {
+    let entity = i.req_str("entity")?;
+    let repo = repo.clone();
+    Ok(match entity.as_str() {
+        "repository" => Change::Repository(Repository {
+            full_name: repo,
+            id: i.num("id"),
+            default_branch: i.str("default_branch"),
+            private: i.flag("private"),
+            archived: i.flag("archived"),
+            deleted: i.flag("deleted").unwrap_or(false),
+            version: i.time("version")?,
+            activity_at: i.time("last_activity_at")?,
+        }),
+        "branch" => Change::Branch(Branch {
+            repo,
+            name: i.req_str("name")?,
+            head_sha: i.str("head_sha"),
+            deleted: i.flag("deleted").unwrap_or(false),
+            version: i.req_time("version")?,
+        }),
+        "pull_request" => {
+            let list = |name: &str| i.get(name).map(|_| i.strings(name));
+            Change::PullRequest(Box::new(PullRequest {
+                repo,
+                number: i.num("number").context("pull request number")?,
+                id: i.num("id"),
+                title: i.req_str("title")?,
+                state: i.req_typed("state")?,
+                draft: i.flag("draft").unwrap_or(false),
+                author: i.str("author"),
+                created_at: i.req_time("created_at")?,
+                updated_at: i.req_time("updated_at")?,
+                closed_at: i.time("closed_at")?,
+                merged_at: i.time("merged_at")?,
+                additions: i.num("additions"),
+                deletions: i.num("deletions"),
+                changed_files: i.num("changed_files"),
+                commits: i.num("commits"),
+                labels: list("labels"),
+                requested_reviewers: list("requested_reviewers"),
+                requested_teams: list("requested_teams"),
+                base_ref: i.str("base_ref"),
+                head_ref: i.str("head_ref"),
+                head_sha: i.str("head_sha"),
+            }))
+        }
+        "review" => Change::Review(Review {
+            repo,
+            pr_number: i.num("pr_number").context("review's pull request")?,
+            id: i.num("id").context("review id")?,
+            author: i.str("author"),
+            state: i.req_typed("state")?,
+            submitted_at: i.time("submitted_at")?,
+            commit_id: i.str("commit_id"),
+        }),
+        "review_comment" => Change::ReviewComment(ReviewComment {
+            repo,
+            pr_number: i.num("pr_number").context("comment's pull request")?,
+            id: i.num("id").context("comment id")?,
+            review_id: i.num("review_id"),
+            author: i.str("author"),
+            created_at: i.req_time("created_at")?,
+            updated_at: i.req_time("updated_at")?,
+            deleted: i.flag("deleted").unwrap_or(false),
+        }),
+        "collaborator" => Change::Collaborator {
+            repo,
+            member: Membership {
+                login: i.req_str("login")?,
+                role: i.str("role"),
+                present: i.flag("present").unwrap_or(false),
+                version: i.req_time("version")?,
+            },
+        },
+        "commit" | "branch_commit" => Change::Commit {
+            commit: Commit {
+                repo,
+                sha: i.req_str("sha")?,
+                message: i.str("message").unwrap_or_default(),
+                author_name: i.str("author_name"),
+                author_login: i.str("author_login"),
+                committed_at: i.time("committed_at")?,
+            },
+            branch: i.str("branch").filter(|_| entity == "branch_commit"),
+            pushed_at: i.time("pushed_at")?,
+        },
+        other => anyhow::bail!("a {other:?} item in a repository's partition"),
+    })
+}
+
+/// One rewrite of an id-keyed item: its key, and the attributes to set.
+struct Rename {
+    key: Item,
+    set: Vec<(&'static str, AttributeValue)>,
+}
+
+impl DynamoStore {
+    /// Move what is stored under `from` to `target`; true if anything moved.
+    pub(super) async fn move_history(&self, from: &RepoName, target: &RepoName) -> Result<bool, StoreError> {
+        let items = self.query_all(&Query::table(key::repo(from), Range::All)).await?;
+        let changes = items
+            .iter()
+            .map(|i| change_of(i, target))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .with_context(|| format!("reading {from}'s items to move them"))
+            .map_err(corrupt)?;
+        let mut moved = !items.is_empty();
+        if moved {
+            self.register(key::tracked_repo_sk(target), &[("repo", target.as_str())]).await?;
+        }
+        // New items first, old ones after: a move cut short leaves copies, never a gap.
+        self.apply_plain(&changes).await?;
+        let deletes = items
+            .iter()
+            .map(|i| delete_request(key_of(i.str("pk").unwrap_or_default(), i.str("sk").unwrap_or_default())))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write(deletes).await?;
+
+        let mut renames = Vec::new();
+        let runs = self.query_all(&Query::index("gsi2", key::runs_of(from.as_str()), Range::All)).await?;
+        let mut jobs = self.query_all(&Query::index("gsi3", key::unfinished_jobs(from), Range::All)).await?;
+        for run in &runs {
+            let Some(id) = run.num::<i64>("id") else { continue };
+            let mut set = vec![("repo", s(target.as_str())), ("gsi2pk", s(key::runs_of(target.as_str())))];
+            if run.contains_key("gsi3pk") {
+                set.push(("gsi3pk", s(key::unfinished_runs(target))));
+            }
+            renames.push(Rename { key: key_of(key::run(id), key::ONE), set });
+            jobs.extend(self.query_all(&Query::index("gsi2", key::jobs_of_run(id), Range::All)).await?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for job in jobs.iter().filter(|j| j.str("repo").as_deref() == Some(from.as_str())) {
+            let Some(id) = job.num::<i64>("id") else { continue };
+            if !seen.insert(id) {
+                continue;
+            }
+            let mut set = vec![("repo", s(target.as_str()))];
+            if job.contains_key("gsi3pk") {
+                set.push(("gsi3pk", s(key::unfinished_jobs(target))));
+            }
+            renames.push(Rename { key: key_of(key::workflow_job(id), key::ONE), set });
+        }
+        for dep in self.query_all(&Query::index("gsi2", key::deployments_of(from), Range::All)).await? {
+            let Some(id) = dep.num::<i64>("id") else { continue };
+            let set = vec![("repo", s(target.as_str())), ("gsi2pk", s(key::deployments_of(target)))];
+            renames.push(Rename { key: key_of(key::deployment(id), key::ONE), set });
+            for st in self.query_all(&Query::table(key::deployment(id), Range::Prefix("ST#".into()))).await? {
+                if let Some(sk) = st.str("sk") {
+                    renames
+                        .push(Rename { key: key_of(key::deployment(id), sk), set: vec![("repo", s(target.as_str()))] });
+                }
+            }
+        }
+        let tasks =
+            renames.into_iter().map(|r| Box::pin(self.rename(r, from)) as Task<'_, Result<bool, StoreError>>).collect();
+        for result in run_bounded(tasks, CONCURRENCY).await {
+            moved |= result?;
+        }
+        Ok(moved)
+    }
+
+    /// Rewrite one id-keyed item, if it still names `from`.
+    async fn rename(&self, r: Rename, from: &RepoName) -> Result<bool, StoreError> {
+        let mut u = Update::default();
+        for (attr, v) in r.set {
+            u.set(attr, v);
+        }
+        let (a, v) = (u.name("repo"), u.value(s(from.as_str())));
+        u.condition(format!("{a} = {v}"));
+        self.update(r.key, u).await
+    }
+}
