@@ -411,6 +411,74 @@ async fn a_null_node_is_skipped_and_reported_and_the_next_check_repairs_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_repository_renamed_and_another_transferred_while_webhooks_were_down_move_whole() {
+    // GIVEN three repositories whose whole history arrived by webhook
+    let hub = FakeHub::start(OrgSpec { repos: 3, pulls: 20, teams: 1, members: 4, runs: 4, ..OrgSpec::default() })
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_args(
+        Path::new(BIN),
+        dir.path(),
+        &[("GITHUB_WEBHOOK_SECRET", SECRET)],
+        &["--check-interval", "0"],
+    )
+    .unwrap();
+    remember(&server, dir.path());
+    let spec = WebhookSpec { secret: SECRET.into(), concurrency: 4, ..WebhookSpec::default() };
+    hub.send_webhooks(&format!("{}/webhook", server.base), &spec).await.unwrap();
+    let login = hub.org().login.clone();
+    // WHEN, with webhooks down, one repository is renamed and another transferred to another account
+    let (renamed, transferred) = (format!("{login}/repo-0"), format!("{login}/repo-1"));
+    hub.rename_repo(&renamed, "renamed-0").unwrap();
+    hub.transfer_repo(&transferred, "octo-labs").unwrap();
+    let org = hub.org().clone();
+    let client = reqwest::Client::new();
+    assert!(!differences(&client, &server.base, &org).await.is_empty(), "the new names are unknown before the check");
+    // AND the integrity check runs
+    let said = check(dir.path(), &hub, &org.login, false);
+
+    // THEN the store equals the truth under the new names: pull requests, reviews, runs, jobs, deployments, commits
+    let left = differences(&client, &server.base, &org).await;
+    assert!(left.is_empty(), "{} differences, e.g. {:?}\n{said}", left.len(), &left[..left.len().min(3)]);
+    // AND the old names still filter, answering under the new names
+    for (old, new) in [(&renamed, format!("{login}/renamed-0")), (&transferred, "octo-labs/repo-1".to_owned())] {
+        let pulls = all(&client, &server.base, &format!("/api/pulls?repo={old}&state=all")).await;
+        assert_eq!(pulls.len(), 20, "{old}");
+        assert!(pulls.iter().all(|p| p["repo"] == new.as_str()), "{old}: {:?}", pulls[0]["repo"]);
+    }
+    // AND the repositories and the metrics per repository show each repository once, under its new name
+    let repos: Vec<String> = all(&client, &server.base, "/api/repos")
+        .await
+        .iter()
+        .map(|r| r["full_name"].as_str().unwrap().to_owned())
+        .collect();
+    let mut truth: Vec<String> = org.repos.iter().map(|r| r.full_name()).collect();
+    truth.sort();
+    let mut sorted = repos.clone();
+    sorted.sort();
+    assert_eq!(sorted, truth, "one row each, under the new names");
+    let metrics: Value = client
+        .get(format!(
+            "{}/api/metrics/pulls?since=2023-12-01T00:00:00Z&until=2024-07-01T00:00:00Z&group_by=repo",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut keys: Vec<String> =
+        metrics["groups"].as_array().unwrap().iter().filter_map(|g| g["key"].as_str().map(str::to_owned)).collect();
+    keys.sort();
+    assert_eq!(keys, truth, "{metrics}");
+    // AND a second check finds nothing left to do
+    let said = check(dir.path(), &hub, &org.login, false);
+    assert!(said.contains("no gaps"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn serve_checks_on_its_schedule_and_repairs_by_itself() {
     // GIVEN octoscope serve with GitHub credentials and a 1 s check interval
     let hub =

@@ -987,6 +987,8 @@ async fn a_re_run_lists_its_latest_attempt_by_default_and_every_attempt_when_ask
         (Some(latest.len() as u64), Some(latest.len() as u64), Some(all.len() as u64)),
         "{out}"
     );
+}
+
 /// A client that does not follow redirects, to see GitHub's 301 itself.
 async fn get_unfollowed(hub: &FakeHub, path: &str) -> reqwest::Response {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
