@@ -19,6 +19,8 @@
 pub mod jwt;
 pub mod queries;
 
+mod checks;
+mod hooks;
 mod model;
 mod transport;
 
@@ -339,99 +341,6 @@ fn created_filter(since: Timestamp, until: Option<Timestamp>) -> String {
     }
 }
 
-impl Budgeted for GitHubClient {
-    fn budget(&self) -> RateBudget {
-        self.transport.budget()
-    }
-}
-
-#[async_trait]
-impl GitHubChecks for GitHubClient {
-    /// Batches of [`queries::SNAPSHOT_BATCH`] repositories per request. A
-    /// repository GitHub does not know (or these credentials cannot see) is
-    /// left out of the result, with a warning, rather than failing the batch.
-    async fn repo_snapshots(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, GitHubError> {
-        let mut out = Vec::with_capacity(repos.len());
-        for batch in repos.chunks(queries::SNAPSHOT_BATCH) {
-            out.extend(self.repo_batch(batch).await?);
-        }
-        Ok(out)
-    }
-
-    /// One request per organisation with up to 100 teams (the newest
-    /// repositories come with the first page), one more per further 100 teams.
-    async fn org_snapshots(&self, orgs: &[String]) -> Result<Vec<OrgSnapshot>, GitHubError> {
-        let mut out = Vec::with_capacity(orgs.len());
-        for org in orgs {
-            let mut snapshot =
-                OrgSnapshot { org: org.clone(), teams: Vec::new(), repos_total: None, recent_repos: Vec::new() };
-            let mut after: Option<String> = None;
-            loop {
-                let first_page = after.is_none();
-                let vars = json!({ "org": org, "after": after });
-                let (data, errors): (OrgData<OrgTeamsOf>, _) =
-                    self.transport.graphql_lenient(queries::ORG_TEAMS, vars).await?;
-                let Some(found) = data.organization else {
-                    return Err(self.transport.graphql_failure("OrgTeams", &errors, format!("organization {org}")));
-                };
-                let page = found.teams;
-                let at = At::new(&errors, &["organization", "teams", "nodes"]);
-                snapshot.teams.extend(
-                    readable(page.nodes, &at, |i| format!("team #{i} of {org}"))
-                        .into_iter()
-                        .map(|t| (t.slug, t.members.total_count)),
-                );
-                if first_page && let Some(repos) = found.repositories {
-                    snapshot.repos_total = Some(repos.total_count);
-                    let at = At::new(&errors, &["organization", "repositories", "nodes"]);
-                    for r in readable(repos.nodes, &at, |i| format!("repository #{i} of {org}")) {
-                        match RepoName::parse(&r.name_with_owner) {
-                            Ok(name) => snapshot.recent_repos.push(name),
-                            Err(e) => tracing::warn!(name = %r.name_with_owner, error = %e, "repository name left out"),
-                        }
-                    }
-                }
-                after = page.page_info.next();
-                if after.is_none() {
-                    break;
-                }
-            }
-            out.push(snapshot);
-        }
-        Ok(out)
-    }
-
-    async fn run_window(&self, repo: &RepoName, since: Option<Timestamp>) -> Result<RunWindow, GitHubError> {
-        let created = since.map(|s| created_filter(s, None));
-        let (total, runs) = self.runs_page(repo, created.as_deref(), 1).await?;
-        Ok(RunWindow { total, runs: Self::listed_runs(repo, runs) })
-    }
-
-    async fn job_counts(&self, node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError> {
-        let mut out = Vec::with_capacity(node_ids.len());
-        for ids in node_ids.chunks(queries::NODES_BATCH) {
-            let (data, errors): (NodesData<RunJobsNode>, _) =
-                self.transport.graphql_lenient(queries::RUN_JOB_COUNTS, json!({ "ids": ids })).await?;
-            let at = At::new(&errors, &["nodes"]);
-            let (nodes, gone) =
-                sort_items(data.nodes, &at, |i| format!("workflow run {}", ids.get(i).map_or("?", |s| s)));
-            for g in gone {
-                // A run deleted since it was listed: nothing to count.
-                tracing::info!(what = %g.what, why = %g.why, "job count left out");
-            }
-            for (i, node) in nodes.into_iter().enumerate() {
-                match node.job_count() {
-                    Some(c) => out.push(c),
-                    None => {
-                        tracing::warn!(node = i, "a node that is not a workflow run (or has no check suite) left out")
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
 #[async_trait]
 impl GitHubSource for GitHubClient {
     /// A `null` pull request node (or one GitHub answered with an error) is
@@ -702,52 +611,6 @@ impl GitHubSource for GitHubClient {
                 return Ok(out);
             }
         }
-    }
-}
-
-#[async_trait]
-impl GitHubHooks for GitHubClient {
-    async fn hooks(&self, target: &HookTarget) -> Result<Vec<HookRef>, GitHubError> {
-        let first = match target {
-            HookTarget::Repo(repo) => format!("/repos/{}/{}/hooks?per_page=100", repo.owner(), repo.name()),
-            HookTarget::Org(org) => format!("/orgs/{org}/hooks?per_page=100"),
-        };
-        let mut out = Vec::new();
-        self.rest_pages(first, |page: Vec<RestHook>| {
-            out.extend(page.into_iter().map(|h| match target {
-                HookTarget::Repo(repo) => HookRef::Repo { repo: repo.clone(), id: h.id },
-                HookTarget::Org(org) => HookRef::Org { org: org.clone(), id: h.id },
-            }));
-            true
-        })
-        .await?;
-        Ok(out)
-    }
-
-    async fn failed_deliveries(&self, hook: &HookRef, since: Timestamp) -> Result<Vec<HookDelivery>, GitHubError> {
-        let first = format!("{}/deliveries?per_page=100", Self::hook_path(hook));
-        let mut out = Vec::new();
-        // Deliveries come newest first: stop at the first page reaching before `since`.
-        self.rest_pages(first, |page: Vec<RestDelivery>| {
-            let mut reached_older = page.is_empty();
-            for d in page {
-                if d.delivered_at < since {
-                    reached_older = true;
-                    continue;
-                }
-                if !(200..300).contains(&d.status_code) {
-                    out.push(HookDelivery::from(d));
-                }
-            }
-            !reached_older
-        })
-        .await?;
-        Ok(out)
-    }
-
-    async fn redeliver(&self, hook: &HookRef, delivery_id: u64) -> Result<(), GitHubError> {
-        let path = format!("{}/deliveries/{delivery_id}/attempts", Self::hook_path(hook));
-        self.transport.rest(Method::POST, &path, Some(&json!({}))).await.map(|_| ())
     }
 }
 

@@ -1,0 +1,101 @@
+//! The integrity check's reads (`GitHubChecks`): batched snapshots, run
+//! windows and job counts.
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::model::*;
+use super::*;
+
+impl Budgeted for GitHubClient {
+    fn budget(&self) -> RateBudget {
+        self.transport.budget()
+    }
+}
+
+#[async_trait]
+impl GitHubChecks for GitHubClient {
+    /// Batches of [`queries::SNAPSHOT_BATCH`] repositories per request. A
+    /// repository GitHub does not know (or these credentials cannot see) is
+    /// left out of the result, with a warning, rather than failing the batch.
+    async fn repo_snapshots(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, GitHubError> {
+        let mut out = Vec::with_capacity(repos.len());
+        for batch in repos.chunks(queries::SNAPSHOT_BATCH) {
+            out.extend(self.repo_batch(batch).await?);
+        }
+        Ok(out)
+    }
+
+    /// One request per organisation with up to 100 teams (the newest
+    /// repositories come with the first page), one more per further 100 teams.
+    async fn org_snapshots(&self, orgs: &[String]) -> Result<Vec<OrgSnapshot>, GitHubError> {
+        let mut out = Vec::with_capacity(orgs.len());
+        for org in orgs {
+            let mut snapshot =
+                OrgSnapshot { org: org.clone(), teams: Vec::new(), repos_total: None, recent_repos: Vec::new() };
+            let mut after: Option<String> = None;
+            loop {
+                let first_page = after.is_none();
+                let vars = json!({ "org": org, "after": after });
+                let (data, errors): (OrgData<OrgTeamsOf>, _) =
+                    self.transport.graphql_lenient(queries::ORG_TEAMS, vars).await?;
+                let Some(found) = data.organization else {
+                    return Err(self.transport.graphql_failure("OrgTeams", &errors, format!("organization {org}")));
+                };
+                let page = found.teams;
+                let at = At::new(&errors, &["organization", "teams", "nodes"]);
+                snapshot.teams.extend(
+                    readable(page.nodes, &at, |i| format!("team #{i} of {org}"))
+                        .into_iter()
+                        .map(|t| (t.slug, t.members.total_count)),
+                );
+                if first_page && let Some(repos) = found.repositories {
+                    snapshot.repos_total = Some(repos.total_count);
+                    let at = At::new(&errors, &["organization", "repositories", "nodes"]);
+                    for r in readable(repos.nodes, &at, |i| format!("repository #{i} of {org}")) {
+                        match RepoName::parse(&r.name_with_owner) {
+                            Ok(name) => snapshot.recent_repos.push(name),
+                            Err(e) => tracing::warn!(name = %r.name_with_owner, error = %e, "repository name left out"),
+                        }
+                    }
+                }
+                after = page.page_info.next();
+                if after.is_none() {
+                    break;
+                }
+            }
+            out.push(snapshot);
+        }
+        Ok(out)
+    }
+
+    async fn run_window(&self, repo: &RepoName, since: Option<Timestamp>) -> Result<RunWindow, GitHubError> {
+        let created = since.map(|s| created_filter(s, None));
+        let (total, runs) = self.runs_page(repo, created.as_deref(), 1).await?;
+        Ok(RunWindow { total, runs: Self::listed_runs(repo, runs) })
+    }
+
+    async fn job_counts(&self, node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError> {
+        let mut out = Vec::with_capacity(node_ids.len());
+        for ids in node_ids.chunks(queries::NODES_BATCH) {
+            let (data, errors): (NodesData<RunJobsNode>, _) =
+                self.transport.graphql_lenient(queries::RUN_JOB_COUNTS, json!({ "ids": ids })).await?;
+            let at = At::new(&errors, &["nodes"]);
+            let (nodes, gone) =
+                sort_items(data.nodes, &at, |i| format!("workflow run {}", ids.get(i).map_or("?", |s| s)));
+            for g in gone {
+                // A run deleted since it was listed: nothing to count.
+                tracing::info!(what = %g.what, why = %g.why, "job count left out");
+            }
+            for (i, node) in nodes.into_iter().enumerate() {
+                match node.job_count() {
+                    Some(c) => out.push(c),
+                    None => {
+                        tracing::warn!(node = i, "a node that is not a workflow run (or has no check suite) left out")
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
