@@ -39,8 +39,11 @@ fn data_dir(base: &str) -> std::path::PathBuf {
 
 static DATA_DIRS: std::sync::Mutex<BTreeMap<String, std::path::PathBuf>> = std::sync::Mutex::new(BTreeMap::new());
 
-fn remember(server: &Server, dir: &Path) {
+/// `octoscope serve` on `dir` with `env` and `args`, its data directory remembered for [`store_differences`].
+fn serve(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
+    let server = Server::start_with_args(Path::new(BIN), dir, env, args).unwrap();
     DATA_DIRS.lock().unwrap().insert(server.base.clone(), dir.to_path_buf());
+    server
 }
 
 /// Runs (status, conclusion, times), jobs (status, conclusion, runner labels,
@@ -284,14 +287,11 @@ async fn converges(config: HubConfig, spec: WebhookSpec) {
     assert_eq!(org.repos.iter().map(|r| r.runs.len()).sum::<usize>(), 60);
     // AND octoscope serve with AWS's payload limit (a 7 MB event is refused, as API Gateway would)
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with_args(
-        Path::new(BIN),
+    let server = serve(
         dir.path(),
         &[("GITHUB_WEBHOOK_SECRET", SECRET), ("OCTOSCOPE_MAX_BODY_BYTES", "6291456")],
         &["--check-interval", "0"],
-    )
-    .unwrap();
-    remember(&server, dir.path());
+    );
     // WHEN the history arrives as `spec` says (e.g. 10 % dropped, 5 % duplicated, 20 % reordered, one oversized event)
     let sent = hub.send_webhooks(&format!("{}/webhook", server.base), &spec).await.unwrap();
     if spec.drop_share > 0.0 {
@@ -364,14 +364,7 @@ async fn a_null_node_is_skipped_and_reported_and_the_next_check_repairs_it() {
     let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 30, teams: 0, ..OrgSpec::default() }).await.unwrap();
     let org = hub.org().clone();
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with_args(
-        Path::new(BIN),
-        dir.path(),
-        &[("GITHUB_WEBHOOK_SECRET", SECRET)],
-        &["--check-interval", "0"],
-    )
-    .unwrap();
-    remember(&server, dir.path());
+    let server = serve(dir.path(), &[("GITHUB_WEBHOOK_SECRET", SECRET)], &["--check-interval", "0"]);
     let lost = ["pull_request", "pull_request_review"].map(String::from).to_vec();
     hub.send_webhooks(
         &format!("{}/webhook", server.base),
@@ -417,14 +410,7 @@ async fn a_repository_renamed_and_another_transferred_while_webhooks_were_down_m
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with_args(
-        Path::new(BIN),
-        dir.path(),
-        &[("GITHUB_WEBHOOK_SECRET", SECRET)],
-        &["--check-interval", "0"],
-    )
-    .unwrap();
-    remember(&server, dir.path());
+    let server = serve(dir.path(), &[("GITHUB_WEBHOOK_SECRET", SECRET)], &["--check-interval", "0"]);
     let spec = WebhookSpec { secret: SECRET.into(), concurrency: 4, ..WebhookSpec::default() };
     hub.send_webhooks(&format!("{}/webhook", server.base), &spec).await.unwrap();
     let login = hub.org().login.clone();
@@ -485,14 +471,11 @@ async fn serve_checks_on_its_schedule_and_repairs_by_itself() {
         FakeHub::start(OrgSpec { repos: 2, pulls: 30, teams: 2, members: 8, ..OrgSpec::default() }).await.unwrap();
     let org = hub.org().clone();
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with_args(
-        Path::new(BIN),
+    let server = serve(
         dir.path(),
         &[("GITHUB_WEBHOOK_SECRET", SECRET), ("GITHUB_API_URL", &hub.url), ("GITHUB_TOKEN", hub.token())],
         &["--check-interval", "1s"],
-    )
-    .unwrap();
-    remember(&server, dir.path());
+    );
     // WHEN the history arrives with a fifth of it lost
     let spec = WebhookSpec { secret: SECRET.into(), drop_share: 0.2, concurrency: 4, ..WebhookSpec::default() };
     hub.send_webhooks(&format!("{}/webhook", server.base), &spec).await.unwrap();
