@@ -6,13 +6,14 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: openapi run demo build test test-rust lint bench bench-ingest bench-load drive dashboard test-dashboard lambdas audit tf-check deploy clean help
+.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load drive dashboard test-dashboard lambdas audit tf-check deploy clean help
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
 	@echo "make demo         load a generated sample organisation into $(DATA_DIR) (then make run)"
 	@echo "make test         the whole test suite (test-rust, test-dashboard, tf-check)"
 	@echo "make test-rust    every Rust test of every crate"
+	@echo "make test-contract  Schemathesis against the generated API contract of a running server"
 	@echo "make bench        the ingest benchmark and the end-to-end load test"
 	@echo "make drive        post every shared example payload and hostile input to a running build"
 	@echo "make dashboard    build the dashboard (frontend/dist), served by octoscope serve at /"
@@ -37,13 +38,20 @@ build:
 	$(CARGO) build --release -p octoscope
 
 # The whole suite: every Rust test (AWS adapters and functions against a local
-# moto server), the dashboard in a real browser, then the Terraform checks.
-test: test-rust test-dashboard tf-check
+# moto server), the API contract checked from outside, the dashboard in a real
+# browser, then the Terraform checks.
+test: test-rust test-contract test-dashboard tf-check
 
 # Every test of every crate, benches compiled and run once as tests.
 test-rust:
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test --workspace --doc
+
+# Schemathesis (PyPI) against `octoscope serve` with the demo organisation:
+# every operation of /api/openapi.json, every check; any failure fails.
+test-contract:
+	$(CARGO) build -p octoscope
+	shared/testkit/scripts/schemathesis.sh $(TARGET_DIR)/debug/octoscope
 
 lint:
 	$(CARGO) fmt --all -- --check
