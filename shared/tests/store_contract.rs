@@ -178,9 +178,9 @@ fn pull(repo_name: &str, number: u64, state: PrState, author: &str, created: i64
         deletions: Some(2),
         changed_files: Some(1),
         commits: Some(1),
-        labels: Some(vec!["bug".into()]),
-        requested_reviewers: None,
-        requested_teams: None,
+        labels: vec!["bug".into()],
+        requested_reviewers: vec![],
+        requested_teams: vec![],
         base_ref: Some("main".into()),
         head_ref: Some(format!("f{number}")),
         head_sha: None,
@@ -188,7 +188,7 @@ fn pull(repo_name: &str, number: u64, state: PrState, author: &str, created: i64
 }
 
 fn pr(repo_name: &str, number: u64, state: PrState, author: &str, created: i64, updated: i64) -> Change {
-    Change::PullRequest(Box::new(pull(repo_name, number, state, author, created, updated)))
+    Change::pull_request(pull(repo_name, number, state, author, created, updated))
 }
 
 fn review(repo_name: &str, pr: u64, id: i64, author: &str, state: ReviewState, at: i64) -> Change {
@@ -461,11 +461,11 @@ async fn pull_requests_are_last_writer_wins_in_any_order(b: &dyn Backend) {
     // GIVEN opened at 1, closed at 3, merged at 3 (ties with the close), and a
     // review event's copy at 2 without sizes
     let mut no_sizes = pull("acme/api", 7, PrState::Open, "alice", 0, 2);
-    (no_sizes.additions, no_sizes.deletions, no_sizes.labels) = (None, None, None);
+    (no_sizes.additions, no_sizes.deletions, no_sizes.labels) = (None, None, vec![]);
     no_sizes.title = "renamed".into();
     let changes = [
         pr("acme/api", 7, PrState::Open, "alice", 0, 1),
-        Change::PullRequest(Box::new(no_sizes)),
+        Change::PullRequest { pull: Box::new(no_sizes), known: ListsKnown { labels: false, ..ListsKnown::ALL } },
         pr("acme/api", 7, PrState::Closed, "alice", 0, 3),
         pr("acme/api", 7, PrState::Merged, "alice", 0, 3),
     ];
@@ -640,7 +640,7 @@ async fn list_pulls_filters_and_pages_to_the_end(b: &dyn Backend) {
     let expected = |f: &PullFilter| -> Vec<(String, u64)> {
         let mut v: Vec<_> = changes
             .iter()
-            .filter_map(|c| if let Change::PullRequest(p) = c { Some(p) } else { None })
+            .filter_map(|c| if let Change::PullRequest { pull: p, .. } = c { Some(p) } else { None })
             .filter(|p| f.repo.as_ref().is_none_or(|r| &p.repo == r))
             .filter(|p| f.state.is_none_or(|st| p.state == st))
             .filter(|p| f.author.as_ref().is_none_or(|a| p.author.as_ref() == Some(a)))
@@ -1278,7 +1278,7 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
         team("acme", "gone", true, 0),
         member("acme", "gone", "carol", true, 1),
         pr("acme/api", 1, PrState::Merged, "bob", 50, 120), // created before, merged in
-        Change::PullRequest(Box::new(reviewed)),            // created and merged in
+        Change::pull_request(reviewed),                     // created and merged in
         pr("acme/web", 3, PrState::Open, "alice", 150, 150), // created in, open
         pr("acme/api", 4, PrState::Open, "carol", 10, 10),  // open since before
         pr("acme/api", 5, PrState::Closed, "alice", 10, 20), // closed before: out

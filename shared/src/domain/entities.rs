@@ -106,12 +106,39 @@ pub struct PullRequest {
     pub deletions: Option<i64>,
     pub changed_files: Option<i64>,
     pub commits: Option<i64>,
-    pub labels: Option<Vec<String>>,
-    pub requested_reviewers: Option<Vec<String>>,
-    pub requested_teams: Option<Vec<String>>,
+    pub labels: Vec<String>,
+    pub requested_reviewers: Vec<String>,
+    pub requested_teams: Vec<String>,
     pub base_ref: Option<String>,
     pub head_ref: Option<String>,
     pub head_sha: Option<String>,
+}
+
+/// Which of a pull request's lists a write knows. GitHub leaves lists out of
+/// the pull request some events embed; a list a write does not know keeps
+/// what the store has (as sizes do by being None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListsKnown {
+    pub labels: bool,
+    pub requested_reviewers: bool,
+    pub requested_teams: bool,
+}
+
+impl ListsKnown {
+    pub const ALL: Self = Self { labels: true, requested_reviewers: true, requested_teams: true };
+
+    /// The lists of `pull` this write knows (labels, requested reviewers,
+    /// requested teams), each None where the store keeps its own.
+    pub fn of(self, pull: &PullRequest) -> [Option<&[String]>; 3] {
+        fn known(k: bool, list: &[String]) -> Option<&[String]> {
+            k.then_some(list)
+        }
+        [
+            known(self.labels, &pull.labels),
+            known(self.requested_reviewers, &pull.requested_reviewers),
+            known(self.requested_teams, &pull.requested_teams),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -338,7 +365,10 @@ pub enum Change {
         at: Timestamp,
     },
     Branch(Branch),
-    PullRequest(Box<PullRequest>),
+    PullRequest {
+        pull: Box<PullRequest>,
+        known: ListsKnown,
+    },
     Review(Review),
     ReviewComment(ReviewComment),
     Team(Team),
@@ -365,6 +395,13 @@ pub enum Change {
     WorkflowJob(WorkflowJob),
     Deployment(Deployment),
     DeploymentStatus(DeploymentStatus),
+}
+
+impl Change {
+    /// A pull request write that knows all its lists.
+    pub fn pull_request(pull: PullRequest) -> Self {
+        Self::PullRequest { pull: Box::new(pull), known: ListsKnown::ALL }
+    }
 }
 
 /// What a batch of changes did.

@@ -39,9 +39,8 @@ fn change_of(i: &Item, repo: &RepoName) -> anyhow::Result<Change> {
             deleted: i.flag("deleted").unwrap_or(false),
             version: i.req_time("version")?,
         }),
-        "pull_request" => {
-            let list = |name: &str| i.get(name).map(|_| i.strings(name));
-            Change::PullRequest(Box::new(PullRequest {
+        "pull_request" => Change::PullRequest {
+            pull: Box::new(PullRequest {
                 repo,
                 number: i.num("number").context("pull request number")?,
                 id: i.num("id"),
@@ -57,14 +56,19 @@ fn change_of(i: &Item, repo: &RepoName) -> anyhow::Result<Change> {
                 deletions: i.num("deletions"),
                 changed_files: i.num("changed_files"),
                 commits: i.num("commits"),
-                labels: list("labels"),
-                requested_reviewers: list("requested_reviewers"),
-                requested_teams: list("requested_teams"),
+                labels: i.strings("labels"),
+                requested_reviewers: i.strings("requested_reviewers"),
+                requested_teams: i.strings("requested_teams"),
                 base_ref: i.str("base_ref"),
                 head_ref: i.str("head_ref"),
                 head_sha: i.str("head_sha"),
-            }))
-        }
+            }),
+            known: ListsKnown {
+                labels: i.contains_key("labels"),
+                requested_reviewers: i.contains_key("requested_reviewers"),
+                requested_teams: i.contains_key("requested_teams"),
+            },
+        },
         "review" => Change::Review(Review {
             repo,
             pr_number: i.num("pr_number").context("review's pull request")?,
