@@ -11,7 +11,7 @@ use octoscope::domain::*;
 use octoscope::domain::{CheckRun, Gap, GapKind, JobRecord, JobState, Target};
 use octoscope::ports::*;
 use octoscope::read::*;
-use octoscope::read::{CommitView, DeliveryView, WorkflowRunView};
+use octoscope::read::{DeliveryView, WorkflowRunView};
 
 /// Makes fresh, empty stores of one adapter.
 #[async_trait]
@@ -744,7 +744,7 @@ async fn list_commits_by_repo_and_branch(b: &dyn Backend) {
     ])
     .await
     .unwrap();
-    let shas = |v: Vec<CommitView>| v.into_iter().map(|c| c.sha).collect::<Vec<_>>();
+    let shas = |v: Vec<Commit>| v.into_iter().map(|c| c.sha).collect::<Vec<_>>();
     // WHEN listed for the repository and per branch, a page at a time
     let all = walk(2, async |p| s.list_commits(&repo("acme/api"), None, &p).await.unwrap()).await;
     let dev = walk(1, async |p| s.list_commits(&repo("acme/api"), Some("dev"), &p).await.unwrap()).await;

@@ -87,10 +87,15 @@ pub struct Branch {
     pub version: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+// A pull request. The read API shows it as it is, but for GitHub's id and the
+// head commit (plain comments here: a doc comment would become its schema's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Pull))]
 pub struct PullRequest {
     pub repo: RepoName,
     pub number: u64,
+    #[serde(skip)]
     pub id: Option<i64>,
     pub title: String,
     pub state: PrState,
@@ -100,8 +105,8 @@ pub struct PullRequest {
     pub updated_at: Timestamp,
     pub closed_at: Option<Timestamp>,
     pub merged_at: Option<Timestamp>,
-    /// Size fields are absent from the pull request embedded in review events;
-    /// None keeps what the store has.
+    // Size fields are absent from the pull request embedded in review events;
+    // None keeps what the store has.
     pub additions: Option<i64>,
     pub deletions: Option<i64>,
     pub changed_files: Option<i64>,
@@ -111,6 +116,7 @@ pub struct PullRequest {
     pub requested_teams: Vec<String>,
     pub base_ref: Option<String>,
     pub head_ref: Option<String>,
+    #[serde(skip)]
     pub head_sha: Option<String>,
 }
 
@@ -182,14 +188,20 @@ impl ReviewState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+// A review. The read API shows it within its pull request, without the pull
+// request's key and the commit reviewed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Review {
+    #[serde(skip)]
     pub repo: RepoName,
+    #[serde(skip)]
     pub pr_number: u64,
     pub id: i64,
     pub author: Option<String>,
     pub state: ReviewState,
     pub submitted_at: Option<Timestamp>,
+    #[serde(skip)]
     pub commit_id: Option<String>,
 }
 
@@ -231,13 +243,14 @@ pub struct Membership {
     pub version: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Commit {
     pub repo: RepoName,
     pub sha: String,
     pub message: String,
-    pub author_name: Option<String>,
     pub author_login: Option<String>,
+    pub author_name: Option<String>,
     pub committed_at: Option<Timestamp>,
 }
 

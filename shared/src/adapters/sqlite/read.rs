@@ -15,30 +15,32 @@ fn parse_list(s: Option<String>) -> Vec<String> {
     s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
 }
 
-const PULL_COLUMNS: &str = "repo, number, title, state, draft, author, created_at, updated_at, closed_at, merged_at,
-    additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams, base_ref, head_ref";
+const PULL_COLUMNS: &str = "repo, number, id, title, state, draft, author, created_at, updated_at, closed_at, merged_at,
+    additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams, base_ref, head_ref, head_sha";
 
-fn pull_from_row(r: &Row) -> rusqlite::Result<PullView> {
-    Ok(PullView {
+fn pull_from_row(r: &Row) -> rusqlite::Result<PullRequest> {
+    Ok(PullRequest {
         repo: r.get(0)?,
         number: r.get(1)?,
-        title: r.get(2)?,
-        state: r.get(3)?,
-        draft: r.get(4)?,
-        author: r.get(5)?,
-        created_at: parse_ts(&r.get::<_, String>(6)?)?,
-        updated_at: parse_ts(&r.get::<_, String>(7)?)?,
-        closed_at: parse_ts_opt(r.get(8)?)?,
-        merged_at: parse_ts_opt(r.get(9)?)?,
-        additions: r.get(10)?,
-        deletions: r.get(11)?,
-        changed_files: r.get(12)?,
-        commits: r.get(13)?,
-        labels: parse_list(r.get(14)?),
-        requested_reviewers: parse_list(r.get(15)?),
-        requested_teams: parse_list(r.get(16)?),
-        base_ref: r.get(17)?,
-        head_ref: r.get(18)?,
+        id: r.get(2)?,
+        title: r.get(3)?,
+        state: r.get(4)?,
+        draft: r.get(5)?,
+        author: r.get(6)?,
+        created_at: parse_ts(&r.get::<_, String>(7)?)?,
+        updated_at: parse_ts(&r.get::<_, String>(8)?)?,
+        closed_at: parse_ts_opt(r.get(9)?)?,
+        merged_at: parse_ts_opt(r.get(10)?)?,
+        additions: r.get(11)?,
+        deletions: r.get(12)?,
+        changed_files: r.get(13)?,
+        commits: r.get(14)?,
+        labels: parse_list(r.get(15)?),
+        requested_reviewers: parse_list(r.get(16)?),
+        requested_teams: parse_list(r.get(17)?),
+        base_ref: r.get(18)?,
+        head_ref: r.get(19)?,
+        head_sha: r.get(20)?,
     })
 }
 
@@ -89,7 +91,7 @@ impl ReadModel for SqliteStore {
         .await
     }
 
-    async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullView>, StoreError> {
+    async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullRequest>, StoreError> {
         let (filter, page) = (filter.clone(), page.clone());
         self.read(move |conn| {
             let mut args = Vec::new();
@@ -131,15 +133,18 @@ impl ReadModel for SqliteStore {
             let Some(pull) = pull else { return Ok(None) };
             let reviews = query(
                 conn,
-                "SELECT id, author, state, submitted_at FROM reviews WHERE repo = ?1 AND pr_number = ?2
-                 ORDER BY COALESCE(submitted_at, ''), id",
+                "SELECT repo, pr_number, id, author, state, submitted_at, commit_id FROM reviews
+                 WHERE repo = ?1 AND pr_number = ?2 ORDER BY COALESCE(submitted_at, ''), id",
                 vec![Value::Text(repo), Value::Integer(number as i64)],
                 |r| {
-                    Ok(ReviewView {
-                        id: r.get(0)?,
-                        author: r.get(1)?,
-                        state: r.get(2)?,
-                        submitted_at: parse_ts_opt(r.get(3)?)?,
+                    Ok(Review {
+                        repo: r.get(0)?,
+                        pr_number: r.get(1)?,
+                        id: r.get(2)?,
+                        author: r.get(3)?,
+                        state: r.get(4)?,
+                        submitted_at: parse_ts_opt(r.get(5)?)?,
+                        commit_id: r.get(6)?,
                     })
                 },
             )?;
@@ -195,7 +200,7 @@ impl ReadModel for SqliteStore {
         repo: &RepoName,
         branch: Option<&str>,
         page: &PageRequest,
-    ) -> Result<Page<CommitView>, StoreError> {
+    ) -> Result<Page<Commit>, StoreError> {
         let (repo, branch, page) = (repo.clone(), branch.map(str::to_owned), page.clone());
         self.read(move |conn| {
             let mut args = vec![Value::Text(moves::resolve(conn, &repo)?.to_string())];
@@ -219,7 +224,7 @@ impl ReadModel for SqliteStore {
             sql.push_str(&format!(" ORDER BY COALESCE(c.committed_at, '') DESC, c.sha DESC LIMIT ?{}", args.len() + 1));
             args.push(limit_arg(&page));
             let rows = query(conn, &sql, args, |r| {
-                Ok(CommitView {
+                Ok(Commit {
                     repo: r.get(0)?,
                     sha: r.get(1)?,
                     message: r.get(2)?,
