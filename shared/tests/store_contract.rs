@@ -528,7 +528,7 @@ async fn memberships_runs_jobs_and_branches_are_order_proof(b: &dyn Backend) {
     .await;
     assert_eq!(runs[0].run.status.as_str(), "completed");
     assert_eq!((runs[0].queue_seconds, runs[0].duration_seconds), (Some(60), Some(480)));
-    assert_eq!((jobs[0].status.as_str(), jobs[0].completed_at), ("completed", Some(t(8))));
+    assert_eq!((jobs[0].ci.status.as_str(), jobs[0].completed_at), ("completed", Some(t(8))));
 
     // GIVEN a branch pushed at 1 and 2, deleted at 5
     let changes = [
@@ -1393,10 +1393,10 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
     // WHEN runs and jobs are read THEN those created in the window, with the run's actor on jobs
     let mut runs = s.metric_runs(&window).await.unwrap();
     runs.sort_by_key(|r| r.created_at);
-    let got: Vec<_> = runs.iter().map(|r| (r.repo.as_str(), r.actor.as_deref(), r.created_at)).collect();
+    let got: Vec<_> = runs.iter().map(|r| (r.ci.repo.as_str(), r.ci.actor.as_deref(), r.created_at)).collect();
     assert_eq!(got, [("acme/api", Some("alice"), t(100)), ("acme/web", Some("bob"), t(199))]);
     assert_eq!(
-        (runs[0].workflow.as_deref(), runs[0].branch.as_deref(), runs[0].status.as_str()),
+        (runs[0].ci.workflow.as_deref(), runs[0].ci.branch.as_deref(), runs[0].ci.status.as_str()),
         (Some("CI"), Some("main"), "completed")
     );
     let team_runs = s.metric_runs(&MetricsFilter { team: Some(core.clone()), ..window.clone() }).await.unwrap();
@@ -1405,7 +1405,7 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
     assert!(no_runs.is_empty());
     let mut jobs = s.metric_jobs(&window).await.unwrap();
     jobs.sort_by_key(|j| j.created_at);
-    let got: Vec<_> = jobs.iter().map(|j| (j.created_at, j.actor.as_deref(), j.status.as_str())).collect();
+    let got: Vec<_> = jobs.iter().map(|j| (j.created_at, j.ci.actor.as_deref(), j.ci.status.as_str())).collect();
     assert_eq!(
         got,
         [
@@ -1565,10 +1565,10 @@ async fn seen(s: &dyn Store, name: &str) -> Vec<String> {
         out.push(format!("metric pull {} #{} first review {:?}", m.repo, m.number, m.first_review_at));
     }
     for m in s.metric_runs(&f).await.unwrap() {
-        out.push(format!("metric run {}", m.repo));
+        out.push(format!("metric run {}", m.ci.repo));
     }
     for m in s.metric_jobs(&f).await.unwrap() {
-        out.push(format!("metric job {}", m.repo));
+        out.push(format!("metric job {}", m.ci.repo));
     }
     for m in s.metric_deployments(&f).await.unwrap() {
         out.push(format!("metric deployment {} {} {:?}", m.repo, m.id, m.outcome));

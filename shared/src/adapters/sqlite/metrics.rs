@@ -132,6 +132,19 @@ fn ci_filters(sql: &mut Sql, f: &MetricsFilter, workflow: &str, branch: &str) {
     }
 }
 
+/// The first six columns of a run's or a job's row: repository, workflow,
+/// branch, actor, status, conclusion.
+fn ci_facts(r: &Row) -> rusqlite::Result<CiFacts> {
+    Ok(CiFacts {
+        repo: r.get(0)?,
+        workflow: r.get(1)?,
+        branch: r.get(2)?,
+        actor: r.get(3)?,
+        status: r.get(4)?,
+        conclusion: r.get(5)?,
+    })
+}
+
 pub(super) fn runs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
     let mut sql = Sql::new(
         "SELECT repo, name, head_branch, actor, status, conclusion, created_at, run_started_at, updated_at
@@ -142,12 +155,7 @@ pub(super) fn runs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<RunMetric
     ci_filters(&mut sql, f, "name", "head_branch");
     sql.rows(conn, |r| {
         Ok(RunMetricRow {
-            repo: r.get(0)?,
-            workflow: r.get(1)?,
-            branch: r.get(2)?,
-            actor: r.get(3)?,
-            status: r.get(4)?,
-            conclusion: r.get(5)?,
+            ci: ci_facts(r)?,
             created_at: at(r, 6)?,
             run_started_at: at_opt(r, 7)?,
             updated_at: at(r, 8)?,
@@ -166,12 +174,7 @@ pub(super) fn jobs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<JobMetric
     ci_filters(&mut sql, f, "j.workflow_name", "j.head_branch");
     sql.rows(conn, |r| {
         Ok(JobMetricRow {
-            repo: r.get(0)?,
-            workflow: r.get(1)?,
-            branch: r.get(2)?,
-            actor: r.get(3)?,
-            status: r.get(4)?,
-            conclusion: r.get(5)?,
+            ci: ci_facts(r)?,
             labels: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
             os: r.get(7)?,
             created_at: at_opt(r, 8)?,

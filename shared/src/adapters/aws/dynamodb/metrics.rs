@@ -34,6 +34,19 @@ impl Who<'_> {
     }
 }
 
+/// What a run's or a job's item says for the CI metrics; `workflow` names the
+/// attribute with the workflow's name, `actor` is the run's.
+fn ci_facts(i: &Item, workflow: &str, actor: Option<String>) -> anyhow::Result<CiFacts> {
+    Ok(CiFacts {
+        repo: i.req_typed("repo")?,
+        workflow: i.str(workflow),
+        branch: i.str("head_branch"),
+        actor,
+        status: i.req_typed("status")?,
+        conclusion: i.str("conclusion"),
+    })
+}
+
 impl DynamoStore {
     /// Present members of a team (of every tracked organisation for a bare slug).
     async fn team_logins(&self, team: &TeamRef) -> Result<HashSet<String>, StoreError> {
@@ -96,7 +109,7 @@ impl MetricRows for DynamoStore {
             .filter(|i| who.admits(i.str("repo").as_deref(), i.str("author").as_deref()));
         rows.map(|i| {
             Ok(PullMetricRow {
-                repo: i.req_str("repo")?,
+                repo: i.req_typed("repo")?,
                 number: i.num("number").context("pull request number")?,
                 author: i.str("author"),
                 state: i.req_typed("state")?,
@@ -124,12 +137,7 @@ impl MetricRows for DynamoStore {
             .filter(|i| f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b)))
             .map(|i| {
                 Ok(RunMetricRow {
-                    repo: i.req_str("repo")?,
-                    workflow: i.str("name"),
-                    branch: i.str("head_branch"),
-                    actor: i.str("actor"),
-                    status: i.req_typed("status")?,
-                    conclusion: i.str("conclusion"),
+                    ci: ci_facts(i, "name", i.str("actor"))?,
                     created_at: i.req_time("created_at")?,
                     run_started_at: i.time("run_started_at")?,
                     updated_at: i.req_time("updated_at")?,
@@ -157,12 +165,7 @@ impl MetricRows for DynamoStore {
             .filter(|(i, _)| f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b)))
             .map(|(i, actor)| {
                 Ok(JobMetricRow {
-                    repo: i.req_str("repo")?,
-                    workflow: i.str("workflow_name"),
-                    branch: i.str("head_branch"),
-                    actor,
-                    status: i.req_typed("status")?,
-                    conclusion: i.str("conclusion"),
+                    ci: ci_facts(i, "workflow_name", actor)?,
                     labels: i.strings("labels"),
                     os: i.str("os"),
                     created_at: i.time("created_at")?,
@@ -185,7 +188,7 @@ impl MetricRows for DynamoStore {
             .map(|i| {
                 Ok(DeploymentMetricRow {
                     id: i.num("id").context("deployment id")?,
-                    repo: i.req_str("repo")?,
+                    repo: i.req_typed("repo")?,
                     environment: i.str("environment"),
                     created_at: i.req_time("created_at")?,
                     outcome: i.str("outcome"),
