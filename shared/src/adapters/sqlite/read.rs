@@ -5,7 +5,7 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::moves;
-use super::store::{SqliteStore, limit_arg, query};
+use super::store::{Sql, SqliteStore, limit_arg, query};
 use super::{parse_ts, parse_ts_opt, store_error, ts};
 use crate::domain::*;
 use crate::ports::*;
@@ -49,20 +49,18 @@ impl ReadModel for SqliteStore {
     async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError> {
         let page = page.clone();
         self.read(move |conn| {
-            let mut args = Vec::new();
-            let mut sql = String::from(
+            let mut sql = Sql::new(
                 "SELECT full_name, default_branch, private, archived, last_activity_at FROM repos WHERE deleted = 0",
             );
             if let Some(c) = &page.cursor {
                 let (at, name): (String, String) = decode_cursor(c)?;
-                sql.push_str(
-                    " AND (COALESCE(last_activity_at, '') < ?1 OR (COALESCE(last_activity_at, '') = ?1 AND full_name > ?2))",
+                sql.push(
+                    " AND (COALESCE(last_activity_at, '') < ? OR (COALESCE(last_activity_at, '') = ? AND full_name > ?))",
+                    [Value::Text(at.clone()), Value::Text(at), Value::Text(name)],
                 );
-                args.extend([Value::Text(at), Value::Text(name)]);
             }
-            sql.push_str(&format!(" ORDER BY COALESCE(last_activity_at, '') DESC, full_name ASC LIMIT ?{}", args.len() + 1));
-            args.push(limit_arg(&page));
-            let rows = query(conn, &sql, args, |r| {
+            sql.push(" ORDER BY COALESCE(last_activity_at, '') DESC, full_name ASC LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, |r| {
                 Ok((
                     RepoView {
                         full_name: r.get(0)?,
@@ -94,29 +92,25 @@ impl ReadModel for SqliteStore {
     async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullRequest>, StoreError> {
         let (filter, page) = (filter.clone(), page.clone());
         self.read(move |conn| {
-            let mut args = Vec::new();
-            let mut sql = format!("SELECT {PULL_COLUMNS} FROM pull_requests WHERE 1 = 1");
-            let mut arg = |sql: &mut String, clause: &str, v: Value| {
-                args.push(v);
-                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-            };
+            let mut sql = Sql::new(&format!("SELECT {PULL_COLUMNS} FROM pull_requests WHERE 1 = 1"));
             if let Some(repo) = &filter.repo {
-                arg(&mut sql, " AND repo = ?", Value::Text(moves::resolve(conn, repo)?.to_string()));
+                sql.push(" AND repo = ?", [Sql::text(moves::resolve(conn, repo)?.as_str())]);
             }
             if let Some(state) = filter.state {
-                arg(&mut sql, " AND state = ?", Value::Text(state.as_str().into()));
+                sql.push(" AND state = ?", [Sql::text(state.as_str())]);
             }
             if let Some(author) = &filter.author {
-                arg(&mut sql, " AND author = ?", Value::Text(author.clone()));
+                sql.push(" AND author = ?", [Sql::text(author)]);
             }
             if let Some(c) = &page.cursor {
                 let (at, repo, number): (String, String, i64) = decode_cursor(c)?;
-                arg(&mut sql, " AND (updated_at, repo, number) < (?", Value::Text(at));
-                arg(&mut sql, ", ?", Value::Text(repo));
-                arg(&mut sql, ", ?)", Value::Integer(number));
+                sql.push(
+                    " AND (updated_at, repo, number) < (?, ?, ?)",
+                    [Value::Text(at), Value::Text(repo), Value::Integer(number)],
+                );
             }
-            arg(&mut sql, " ORDER BY updated_at DESC, repo DESC, number DESC LIMIT ?", limit_arg(&page));
-            let rows = query(conn, &sql, args, pull_from_row)?;
+            sql.push(" ORDER BY updated_at DESC, repo DESC, number DESC LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, pull_from_row)?;
             Ok(page_from(rows, page.limit, |p| (ts(&p.updated_at), p.repo.clone(), p.number)))
         })
         .await
@@ -156,21 +150,17 @@ impl ReadModel for SqliteStore {
     async fn list_teams(&self, org: Option<&str>, page: &PageRequest) -> Result<Page<TeamView>, StoreError> {
         let (org, page) = (org.map(str::to_owned), page.clone());
         self.read(move |conn| {
-            let mut args = Vec::new();
             let mut sql =
-                String::from("SELECT org, slug, name, description, privacy, parent_slug FROM teams WHERE deleted = 0");
+                Sql::new("SELECT org, slug, name, description, privacy, parent_slug FROM teams WHERE deleted = 0");
             if let Some(org) = org {
-                args.push(Value::Text(org));
-                sql.push_str(" AND org = ?1");
+                sql.push(" AND org = ?", [Value::Text(org)]);
             }
             if let Some(c) = &page.cursor {
                 let (org, slug): (String, String) = decode_cursor(c)?;
-                sql.push_str(&format!(" AND (org, slug) > (?{}, ?{})", args.len() + 1, args.len() + 2));
-                args.extend([Value::Text(org), Value::Text(slug)]);
+                sql.push(" AND (org, slug) > (?, ?)", [Value::Text(org), Value::Text(slug)]);
             }
-            sql.push_str(&format!(" ORDER BY org, slug LIMIT ?{}", args.len() + 1));
-            args.push(limit_arg(&page));
-            let rows = query(conn, &sql, args, |r| {
+            sql.push(" ORDER BY org, slug LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, |r| {
                 Ok(TeamView {
                     org: r.get(0)?,
                     slug: r.get(1)?,
@@ -203,27 +193,23 @@ impl ReadModel for SqliteStore {
     ) -> Result<Page<Commit>, StoreError> {
         let (repo, branch, page) = (repo.clone(), branch.map(str::to_owned), page.clone());
         self.read(move |conn| {
-            let mut args = vec![Value::Text(moves::resolve(conn, &repo)?.to_string())];
-            let mut sql = String::from(
+            let repo = moves::resolve(conn, &repo)?;
+            let mut sql = Sql::new(
                 "SELECT c.repo, c.sha, c.message, c.author_login, c.author_name, c.committed_at FROM commits c",
             );
             if let Some(branch) = branch {
-                sql.push_str(" JOIN branch_commits b ON b.repo = c.repo AND b.sha = c.sha AND b.branch = ?2");
-                args.push(Value::Text(branch));
+                sql.push(
+                    " JOIN branch_commits b ON b.repo = c.repo AND b.sha = c.sha AND b.branch = ?",
+                    [Value::Text(branch)],
+                );
             }
-            sql.push_str(" WHERE c.repo = ?1");
+            sql.push(" WHERE c.repo = ?", [Sql::text(repo.as_str())]);
             if let Some(cur) = &page.cursor {
                 let (at, sha): (String, String) = decode_cursor(cur)?;
-                sql.push_str(&format!(
-                    " AND (COALESCE(c.committed_at, ''), c.sha) < (?{}, ?{})",
-                    args.len() + 1,
-                    args.len() + 2
-                ));
-                args.extend([Value::Text(at), Value::Text(sha)]);
+                sql.push(" AND (COALESCE(c.committed_at, ''), c.sha) < (?, ?)", [Value::Text(at), Value::Text(sha)]);
             }
-            sql.push_str(&format!(" ORDER BY COALESCE(c.committed_at, '') DESC, c.sha DESC LIMIT ?{}", args.len() + 1));
-            args.push(limit_arg(&page));
-            let rows = query(conn, &sql, args, |r| {
+            sql.push(" ORDER BY COALESCE(c.committed_at, '') DESC, c.sha DESC LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, |r| {
                 Ok(Commit {
                     repo: r.get(0)?,
                     sha: r.get(1)?,
@@ -246,23 +232,19 @@ impl ReadModel for SqliteStore {
         let (repo, page) = (repo.cloned(), page.clone());
         self.read(move |conn| {
             let repo = repo.map(|r| moves::resolve(conn, &r)).transpose()?.map(|r| r.to_string());
-            let mut args = Vec::new();
-            let mut sql = String::from(
+            let mut sql = Sql::new(
                 "SELECT repo, id, name, workflow_id, head_branch, head_sha, event, status, conclusion, run_number,
                    run_attempt, actor, created_at, run_started_at, updated_at FROM workflow_runs WHERE 1 = 1",
             );
             if let Some(repo) = repo {
-                args.push(Value::Text(repo));
-                sql.push_str(" AND repo = ?1");
+                sql.push(" AND repo = ?", [Value::Text(repo)]);
             }
             if let Some(cur) = &page.cursor {
                 let (at, id): (String, i64) = decode_cursor(cur)?;
-                sql.push_str(&format!(" AND (created_at, id) < (?{}, ?{})", args.len() + 1, args.len() + 2));
-                args.extend([Value::Text(at), Value::Integer(id)]);
+                sql.push(" AND (created_at, id) < (?, ?)", [Value::Text(at), Value::Integer(id)]);
             }
-            sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ?{}", args.len() + 1));
-            args.push(limit_arg(&page));
-            let rows = query(conn, &sql, args, |r| {
+            sql.push(" ORDER BY created_at DESC, id DESC LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, |r| {
                 Ok(WorkflowRunView::from(WorkflowRun {
                     repo: r.get(0)?,
                     id: r.get(1)?,
@@ -293,30 +275,25 @@ impl ReadModel for SqliteStore {
     ) -> Result<Page<DeliveryView>, StoreError> {
         let (filter, page) = (filter.clone(), page.clone());
         self.read(move |conn| {
-            let mut args = Vec::new();
-            let mut sql = String::from(
+            let mut sql = Sql::new(
                 "SELECT seq, hook_id, delivery_id, event, action, repo, org, received_at, status, reason, changes,
                    body_bytes FROM deliveries WHERE 1 = 1",
             );
-            let mut arg = |sql: &mut String, clause: &str, v: Value| {
-                args.push(v);
-                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-            };
             if let Some(s) = filter.status {
-                arg(&mut sql, " AND status = ?", Value::Text(s.as_str().into()));
+                sql.push(" AND status = ?", [Sql::text(s.as_str())]);
             }
             if let Some(e) = &filter.event {
-                arg(&mut sql, " AND event = ?", Value::Text(e.to_string()));
+                sql.push(" AND event = ?", [Sql::text(e.as_str())]);
             }
             if let Some(r) = &filter.repo {
-                arg(&mut sql, " AND repo = ?", Value::Text(r.to_string()));
+                sql.push(" AND repo = ?", [Sql::text(r.as_str())]);
             }
             if let Some(cur) = &page.cursor {
                 let seq: i64 = decode_cursor(cur)?;
-                arg(&mut sql, " AND seq < ?", Value::Integer(seq));
+                sql.push(" AND seq < ?", [Value::Integer(seq)]);
             }
-            arg(&mut sql, " ORDER BY seq DESC LIMIT ?", limit_arg(&page));
-            let rows = query(conn, &sql, args, |r| {
+            sql.push(" ORDER BY seq DESC LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     DeliveryView {
