@@ -76,14 +76,21 @@ impl Repository {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+// A branch. The read API shows its name and head within its repository.
+// (Plain comments on the fields the API shows: a doc comment would become
+// their schema's description.)
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Branch {
+    #[serde(skip)]
     pub repo: RepoName,
     pub name: String,
-    /// None when the branch was deleted.
+    // None when the branch was deleted.
     pub head_sha: Option<String>,
+    #[serde(skip)]
     pub deleted: bool,
     /// When the push/create/delete happened (the repository's `pushed_at`).
+    #[serde(skip)]
     pub version: Timestamp,
 }
 

@@ -1,6 +1,6 @@
 //! What the read API returns: JSON shapes, computed from the store. Each
 //! entity has one shape: the API shows the domain type itself (a pull
-//! request, a review, a commit, fields it does not show skipped), or a view
+//! request, a review, a commit, a branch, fields it does not show skipped), or a view
 //! embeds it with what is derived from it (a run's queue time) or read
 //! beside it (a pull request's reviews).
 
@@ -8,16 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::domain::{Branch, PullRequest, Review, Timestamp, WorkflowRun};
 use crate::domain::{DeliveryId, DeliveryStatus, EventName, HookId, RepoName, RunStatus};
-use crate::domain::{PullRequest, Review, Timestamp, WorkflowRun};
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "api", schema(as = Branch))]
-pub struct BranchView {
-    pub name: String,
-    pub head_sha: Option<String>,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
@@ -27,7 +19,7 @@ pub struct RepoView {
     pub default_branch: Option<String>,
     pub private: Option<bool>,
     pub archived: Option<bool>,
-    pub branches: Vec<BranchView>,
+    pub branches: Vec<Branch>,
     pub last_activity_at: Option<Timestamp>,
 }
 

@@ -78,9 +78,18 @@ impl ReadModel for SqliteStore {
             for (mut repo, _) in page.items.drain(..) {
                 repo.branches = query(
                     conn,
-                    "SELECT name, head_sha FROM branches WHERE repo = ?1 AND deleted = 0 ORDER BY name",
+                    "SELECT repo, name, head_sha, deleted, version FROM branches
+                     WHERE repo = ?1 AND deleted = 0 ORDER BY name",
                     vec![Value::Text(repo.full_name.to_string())],
-                    |r| Ok(BranchView { name: r.get(0)?, head_sha: r.get(1)? }),
+                    |r| {
+                        Ok(Branch {
+                            repo: r.get(0)?,
+                            name: r.get(1)?,
+                            head_sha: r.get(2)?,
+                            deleted: r.get(3)?,
+                            version: parse_ts(&r.get::<_, String>(4)?)?,
+                        })
+                    },
                 )?;
                 items.push(repo);
             }

@@ -62,7 +62,7 @@ impl ReadModel for DynamoStore {
                 .await?
                 .iter()
                 .filter(|b| b.flag("deleted") != Some(true))
-                .filter_map(|b| Some(BranchView { name: b.str("name")?, head_sha: b.str("head_sha") }))
+                .filter_map(|b| decode::branch(b).ok())
                 .collect();
             out.push(RepoView {
                 full_name: repo,
