@@ -47,6 +47,13 @@ fn ci_facts(i: &Item, workflow: &str, actor: Option<String>) -> anyhow::Result<C
     })
 }
 
+/// The workflow and branch filters, on a run's or a job's item (`workflow`
+/// names the attribute with the workflow's name).
+fn ci_admits(f: &MetricsFilter, i: &Item, workflow: &str) -> bool {
+    f.workflow.as_ref().is_none_or(|w| i.str(workflow).as_ref() == Some(w))
+        && f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b))
+}
+
 impl DynamoStore {
     /// Present members of a team (of every tracked organisation for a bare slug).
     async fn team_logins(&self, team: &TeamRef) -> Result<HashSet<String>, StoreError> {
@@ -133,8 +140,7 @@ impl MetricRows for DynamoStore {
         items
             .iter()
             .filter(|i| who.admits(i.str("repo").as_deref(), i.str("actor").as_deref()))
-            .filter(|i| f.workflow.as_ref().is_none_or(|w| i.str("name").as_ref() == Some(w)))
-            .filter(|i| f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b)))
+            .filter(|i| ci_admits(f, i, "name"))
             .map(|i| {
                 Ok(RunMetricRow {
                     ci: ci_facts(i, "name", i.str("actor"))?,
@@ -161,8 +167,7 @@ impl MetricRows for DynamoStore {
             .iter()
             .map(|i| (i, i.num::<i64>("run_id").and_then(|r| actors.get(&r).cloned())))
             .filter(|(i, actor)| who.admits(i.str("repo").as_deref(), actor.as_deref()))
-            .filter(|(i, _)| f.workflow.as_ref().is_none_or(|w| i.str("workflow_name").as_ref() == Some(w)))
-            .filter(|(i, _)| f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b)))
+            .filter(|(i, _)| ci_admits(f, i, "workflow_name"))
             .map(|(i, actor)| {
                 Ok(JobMetricRow {
                     ci: ci_facts(i, "workflow_name", actor)?,
