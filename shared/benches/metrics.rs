@@ -110,7 +110,7 @@ fn generate(size: &Size) -> Vec<Change> {
                 commit_id: None,
             }));
         }
-        out.push(Change::PullRequest(Box::new(PullRequest {
+        out.push(Change::pull_request(PullRequest {
             repo: r,
             number,
             id: Some(n as i64),
@@ -126,13 +126,13 @@ fn generate(size: &Size) -> Vec<Change> {
             deletions: Some(rng.below(300) as i64),
             changed_files: Some(1 + rng.below(30) as i64),
             commits: Some(1 + rng.below(10) as i64),
-            labels: Some(vec![]),
-            requested_reviewers: Some(vec![]),
-            requested_teams: Some(vec![]),
+            labels: vec![],
+            requested_reviewers: vec![],
+            requested_teams: vec![],
             base_ref: Some("main".into()),
             head_ref: Some(format!("change-{n}")),
             head_sha: None,
-        })));
+        }));
     }
     let runners: [(&[&str], &str); 3] =
         [(&["ubuntu-latest"], "linux"), (&["macos-14"], "macos"), (&["self-hosted", "linux", "x64"], "linux")];

@@ -76,9 +76,9 @@ fn expected_pull(repo: &RepoName, p: &fake::Pull) -> (PullRequest, Vec<Review>) 
         deletions: Some(p.deletions),
         changed_files: Some(p.changed_files),
         commits: Some(p.commits),
-        labels: Some(p.labels.clone()),
-        requested_reviewers: Some(p.requested_reviewers.clone()),
-        requested_teams: Some(p.requested_teams.clone()),
+        labels: p.labels.clone(),
+        requested_reviewers: p.requested_reviewers.clone(),
+        requested_teams: p.requested_teams.clone(),
         base_ref: Some(p.base_ref.clone()),
         head_ref: Some(p.head_ref.clone()),
         head_sha: Some(p.head_sha.clone()),
@@ -757,21 +757,33 @@ async fn the_rename_and_transfer_events_of_the_history_normalise_with_the_produc
 }
 
 /// Last-writer-wins as the store applies it: newer `updated_at` (then state
-/// rank) wins; a field the newer write lacks (None) keeps the older value.
-fn merge_pull(old: Option<PullRequest>, new: PullRequest) -> PullRequest {
+/// rank) wins; a field the newer write lacks (None, or a list it does not
+/// know) keeps the older value.
+fn merge_pull(old: Option<(PullRequest, ListsKnown)>, new: (PullRequest, ListsKnown)) -> (PullRequest, ListsKnown) {
     let Some(old) = old else { return new };
-    let (newer, older) =
-        if (new.updated_at, new.state.rank()) >= (old.updated_at, old.state.rank()) { (new, old) } else { (old, new) };
-    PullRequest {
+    let ((newer, nk), (older, ok)) = if (new.0.updated_at, new.0.state.rank()) >= (old.0.updated_at, old.0.state.rank())
+    {
+        (new, old)
+    } else {
+        (old, new)
+    };
+    let list = |known: bool, newer: Vec<String>, older: Vec<String>| if known { newer } else { older };
+    let known = ListsKnown {
+        labels: nk.labels || ok.labels,
+        requested_reviewers: nk.requested_reviewers || ok.requested_reviewers,
+        requested_teams: nk.requested_teams || ok.requested_teams,
+    };
+    let pull = PullRequest {
         additions: newer.additions.or(older.additions),
         deletions: newer.deletions.or(older.deletions),
         changed_files: newer.changed_files.or(older.changed_files),
         commits: newer.commits.or(older.commits),
-        labels: newer.labels.clone().or(older.labels),
-        requested_reviewers: newer.requested_reviewers.clone().or(older.requested_reviewers),
-        requested_teams: newer.requested_teams.clone().or(older.requested_teams),
+        labels: list(nk.labels, newer.labels.clone(), older.labels),
+        requested_reviewers: list(nk.requested_reviewers, newer.requested_reviewers.clone(), older.requested_reviewers),
+        requested_teams: list(nk.requested_teams, newer.requested_teams.clone(), older.requested_teams),
         ..newer
-    }
+    };
+    (pull, known)
 }
 
 #[tokio::test]
@@ -779,6 +791,7 @@ async fn the_history_replayed_last_writer_wins_gives_the_ground_truth() {
     // GIVEN the whole history of an org, normalised by the product's parser
     let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 60, ..OrgSpec::default() }).await.unwrap();
     let mut pulls: BTreeMap<(String, u64), PullRequest> = BTreeMap::new();
+    let mut lists: BTreeMap<(String, u64), ListsKnown> = BTreeMap::new();
     let mut reviews: BTreeMap<i64, Review> = BTreeMap::new();
     // WHEN its changes are applied in a shuffled order, last writer wins
     let mut changes: Vec<Change> = hub
@@ -791,10 +804,12 @@ async fn the_history_replayed_last_writer_wins_gives_the_ground_truth() {
     fastrand::Rng::with_seed(11).shuffle(&mut changes);
     for change in changes {
         match change {
-            Change::PullRequest(p) => {
+            Change::PullRequest { pull: p, known } => {
                 let key = (p.repo.to_string(), p.number);
-                let merged = merge_pull(pulls.remove(&key), *p);
-                pulls.insert(key, merged);
+                let old = pulls.remove(&key).zip(lists.remove(&key));
+                let (merged, known) = merge_pull(old, (*p, known));
+                pulls.insert(key.clone(), merged);
+                lists.insert(key, known);
             }
             Change::Review(r) => {
                 let newer = reviews

@@ -37,7 +37,7 @@ impl Pr {
 
     fn change(&self) -> Change {
         let state = if self.merged.is_some() { PrState::Merged } else { PrState::Open };
-        Change::PullRequest(Box::new(PullRequest {
+        Change::pull_request(PullRequest {
             repo: repo(self.repo),
             number: self.number,
             id: Some(self.number as i64),
@@ -53,13 +53,13 @@ impl Pr {
             deletions: self.size.map(|s| s.1),
             changed_files: None,
             commits: None,
-            labels: None,
-            requested_reviewers: None,
-            requested_teams: None,
+            labels: vec![],
+            requested_reviewers: vec![],
+            requested_teams: vec![],
             base_ref: Some("main".into()),
             head_ref: None,
             head_sha: None,
-        }))
+        })
     }
 }
 

@@ -18,7 +18,9 @@ fn changes(event: &str, name: &str) -> Vec<Change> {
 #[test]
 fn a_pull_request_keeps_state_size_people_and_refs() {
     let c = changes("pull_request", "opened.payload.json");
-    let Some(Change::PullRequest(p)) = c.iter().find(|c| matches!(c, Change::PullRequest(_))) else { panic!("{c:?}") };
+    let Some(Change::PullRequest { pull: p, .. }) = c.iter().find(|c| matches!(c, Change::PullRequest { .. })) else {
+        panic!("{c:?}")
+    };
     assert_eq!((p.repo.as_str(), p.number, p.state), ("Codertocat/Hello-World", 2, PrState::Open));
     assert_eq!(p.author.as_deref(), Some("Codertocat"));
     assert_eq!((p.additions, p.deletions, p.changed_files), (Some(1), Some(1), Some(1)));
@@ -32,16 +34,18 @@ fn a_pull_request_keeps_state_size_people_and_refs() {
 fn merged_closed_and_review_embedded_pull_requests() {
     // A review event's pull request lacks sizes: they are None, so the store keeps what it has.
     let c = changes("pull_request_review", "submitted.payload.json");
-    let Some(Change::PullRequest(p)) = c.iter().find(|c| matches!(c, Change::PullRequest(_))) else { panic!() };
+    let Some(Change::PullRequest { pull: p, .. }) = c.iter().find(|c| matches!(c, Change::PullRequest { .. })) else {
+        panic!()
+    };
     assert_eq!((p.additions, p.deletions), (None, None));
     let Some(Change::Review(r)) = c.iter().find(|c| matches!(c, Change::Review(_))) else { panic!() };
     assert_eq!((r.id, r.state, r.author.as_deref()), (237895671, ReviewState::Commented, Some("Codertocat")));
     let c = changes("pull_request_review", "dismissed.payload.json");
     assert!(c.iter().any(|c| matches!(c, Change::Review(r) if r.state == ReviewState::Dismissed)));
     let c = changes("pull_request", "closed.payload.json");
-    assert!(
-        c.iter().any(|c| matches!(c, Change::PullRequest(p) if p.state == PrState::Closed && p.closed_at.is_some()))
-    );
+    assert!(c.iter().any(
+        |c| matches!(c, Change::PullRequest { pull: p, .. } if p.state == PrState::Closed && p.closed_at.is_some())
+    ));
 }
 
 #[test]

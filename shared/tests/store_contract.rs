@@ -11,7 +11,7 @@ use octoscope::domain::*;
 use octoscope::domain::{CheckRun, Gap, GapKind, JobRecord, JobState, Target};
 use octoscope::ports::*;
 use octoscope::read::*;
-use octoscope::read::{CommitView, DeliveryView, WorkflowRunView};
+use octoscope::read::{DeliveryView, WorkflowRunView};
 
 /// Makes fresh, empty stores of one adapter.
 #[async_trait]
@@ -178,9 +178,9 @@ fn pull(repo_name: &str, number: u64, state: PrState, author: &str, created: i64
         deletions: Some(2),
         changed_files: Some(1),
         commits: Some(1),
-        labels: Some(vec!["bug".into()]),
-        requested_reviewers: None,
-        requested_teams: None,
+        labels: vec!["bug".into()],
+        requested_reviewers: vec![],
+        requested_teams: vec![],
         base_ref: Some("main".into()),
         head_ref: Some(format!("f{number}")),
         head_sha: None,
@@ -188,7 +188,7 @@ fn pull(repo_name: &str, number: u64, state: PrState, author: &str, created: i64
 }
 
 fn pr(repo_name: &str, number: u64, state: PrState, author: &str, created: i64, updated: i64) -> Change {
-    Change::PullRequest(Box::new(pull(repo_name, number, state, author, created, updated)))
+    Change::pull_request(pull(repo_name, number, state, author, created, updated))
 }
 
 fn review(repo_name: &str, pr: u64, id: i64, author: &str, state: ReviewState, at: i64) -> Change {
@@ -461,11 +461,11 @@ async fn pull_requests_are_last_writer_wins_in_any_order(b: &dyn Backend) {
     // GIVEN opened at 1, closed at 3, merged at 3 (ties with the close), and a
     // review event's copy at 2 without sizes
     let mut no_sizes = pull("acme/api", 7, PrState::Open, "alice", 0, 2);
-    (no_sizes.additions, no_sizes.deletions, no_sizes.labels) = (None, None, None);
+    (no_sizes.additions, no_sizes.deletions, no_sizes.labels) = (None, None, vec![]);
     no_sizes.title = "renamed".into();
     let changes = [
         pr("acme/api", 7, PrState::Open, "alice", 0, 1),
-        Change::PullRequest(Box::new(no_sizes)),
+        Change::PullRequest { pull: Box::new(no_sizes), known: ListsKnown { labels: false, ..ListsKnown::ALL } },
         pr("acme/api", 7, PrState::Closed, "alice", 0, 3),
         pr("acme/api", 7, PrState::Merged, "alice", 0, 3),
     ];
@@ -528,7 +528,7 @@ async fn memberships_runs_jobs_and_branches_are_order_proof(b: &dyn Backend) {
     .await;
     assert_eq!(runs[0].run.status.as_str(), "completed");
     assert_eq!((runs[0].queue_seconds, runs[0].duration_seconds), (Some(60), Some(480)));
-    assert_eq!((jobs[0].status.as_str(), jobs[0].completed_at), ("completed", Some(t(8))));
+    assert_eq!((jobs[0].ci.status.as_str(), jobs[0].completed_at), ("completed", Some(t(8))));
 
     // GIVEN a branch pushed at 1 and 2, deleted at 5
     let changes = [
@@ -640,7 +640,7 @@ async fn list_pulls_filters_and_pages_to_the_end(b: &dyn Backend) {
     let expected = |f: &PullFilter| -> Vec<(String, u64)> {
         let mut v: Vec<_> = changes
             .iter()
-            .filter_map(|c| if let Change::PullRequest(p) = c { Some(p) } else { None })
+            .filter_map(|c| if let Change::PullRequest { pull: p, .. } = c { Some(p) } else { None })
             .filter(|p| f.repo.as_ref().is_none_or(|r| &p.repo == r))
             .filter(|p| f.state.is_none_or(|st| p.state == st))
             .filter(|p| f.author.as_ref().is_none_or(|a| p.author.as_ref() == Some(a)))
@@ -744,7 +744,7 @@ async fn list_commits_by_repo_and_branch(b: &dyn Backend) {
     ])
     .await
     .unwrap();
-    let shas = |v: Vec<CommitView>| v.into_iter().map(|c| c.sha).collect::<Vec<_>>();
+    let shas = |v: Vec<Commit>| v.into_iter().map(|c| c.sha).collect::<Vec<_>>();
     // WHEN listed for the repository and per branch, a page at a time
     let all = walk(2, async |p| s.list_commits(&repo("acme/api"), None, &p).await.unwrap()).await;
     let dev = walk(1, async |p| s.list_commits(&repo("acme/api"), Some("dev"), &p).await.unwrap()).await;
@@ -1278,7 +1278,7 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
         team("acme", "gone", true, 0),
         member("acme", "gone", "carol", true, 1),
         pr("acme/api", 1, PrState::Merged, "bob", 50, 120), // created before, merged in
-        Change::PullRequest(Box::new(reviewed)),            // created and merged in
+        Change::pull_request(reviewed),                     // created and merged in
         pr("acme/web", 3, PrState::Open, "alice", 150, 150), // created in, open
         pr("acme/api", 4, PrState::Open, "carol", 10, 10),  // open since before
         pr("acme/api", 5, PrState::Closed, "alice", 10, 20), // closed before: out
@@ -1393,10 +1393,10 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
     // WHEN runs and jobs are read THEN those created in the window, with the run's actor on jobs
     let mut runs = s.metric_runs(&window).await.unwrap();
     runs.sort_by_key(|r| r.created_at);
-    let got: Vec<_> = runs.iter().map(|r| (r.repo.as_str(), r.actor.as_deref(), r.created_at)).collect();
+    let got: Vec<_> = runs.iter().map(|r| (r.ci.repo.as_str(), r.ci.actor.as_deref(), r.created_at)).collect();
     assert_eq!(got, [("acme/api", Some("alice"), t(100)), ("acme/web", Some("bob"), t(199))]);
     assert_eq!(
-        (runs[0].workflow.as_deref(), runs[0].branch.as_deref(), runs[0].status.as_str()),
+        (runs[0].ci.workflow.as_deref(), runs[0].ci.branch.as_deref(), runs[0].ci.status.as_str()),
         (Some("CI"), Some("main"), "completed")
     );
     let team_runs = s.metric_runs(&MetricsFilter { team: Some(core.clone()), ..window.clone() }).await.unwrap();
@@ -1405,7 +1405,7 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
     assert!(no_runs.is_empty());
     let mut jobs = s.metric_jobs(&window).await.unwrap();
     jobs.sort_by_key(|j| j.created_at);
-    let got: Vec<_> = jobs.iter().map(|j| (j.created_at, j.actor.as_deref(), j.status.as_str())).collect();
+    let got: Vec<_> = jobs.iter().map(|j| (j.created_at, j.ci.actor.as_deref(), j.ci.status.as_str())).collect();
     assert_eq!(
         got,
         [
@@ -1565,10 +1565,10 @@ async fn seen(s: &dyn Store, name: &str) -> Vec<String> {
         out.push(format!("metric pull {} #{} first review {:?}", m.repo, m.number, m.first_review_at));
     }
     for m in s.metric_runs(&f).await.unwrap() {
-        out.push(format!("metric run {}", m.repo));
+        out.push(format!("metric run {}", m.ci.repo));
     }
     for m in s.metric_jobs(&f).await.unwrap() {
-        out.push(format!("metric job {}", m.repo));
+        out.push(format!("metric job {}", m.ci.repo));
     }
     for m in s.metric_deployments(&f).await.unwrap() {
         out.push(format!("metric deployment {} {} {:?}", m.repo, m.id, m.outcome));

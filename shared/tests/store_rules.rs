@@ -193,7 +193,7 @@ async fn the_ledger_claims_once_and_lets_a_crashed_claim_be_retried_after_its_le
 async fn pull_requests_from_review_events_fill_in_but_never_erase_sizes() {
     let (s, _dir) = store();
     let pr = |at, additions: Option<i64>, title: &str| {
-        Change::PullRequest(Box::new(PullRequest {
+        Change::pull_request(PullRequest {
             repo: repo(),
             number: 1,
             id: Some(1),
@@ -209,13 +209,13 @@ async fn pull_requests_from_review_events_fill_in_but_never_erase_sizes() {
             deletions: additions,
             changed_files: None,
             commits: None,
-            labels: None,
-            requested_reviewers: Some(vec!["bob".into()]),
-            requested_teams: None,
+            labels: vec![],
+            requested_reviewers: vec!["bob".into()],
+            requested_teams: vec![],
             base_ref: None,
             head_ref: None,
             head_sha: None,
-        }))
+        })
     };
     s.apply_changes(&[pr(t(1), Some(10), "first")]).await.unwrap();
     s.apply_changes(&[pr(t(2), None, "second")]).await.unwrap();

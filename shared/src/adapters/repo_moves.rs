@@ -71,7 +71,7 @@ pub(crate) fn repo_of(change: &Change) -> Option<&RepoName> {
     Some(match change {
         Change::Repository(r) => &r.full_name,
         Change::Branch(b) => &b.repo,
-        Change::PullRequest(p) => &p.repo,
+        Change::PullRequest { pull, .. } => &pull.repo,
         Change::Review(r) => &r.repo,
         Change::ReviewComment(c) => &c.repo,
         Change::Collaborator { repo, .. } => repo,
@@ -92,7 +92,7 @@ pub(crate) fn under(change: &Change, repo: &RepoName) -> Change {
     match &mut c {
         Change::Repository(r) => r.full_name = repo.clone(),
         Change::Branch(b) => b.repo = repo.clone(),
-        Change::PullRequest(p) => p.repo = repo.clone(),
+        Change::PullRequest { pull, .. } => pull.repo = repo.clone(),
         Change::Review(r) => r.repo = repo.clone(),
         Change::ReviewComment(x) => x.repo = repo.clone(),
         Change::Collaborator { repo: r, .. } => *r = repo.clone(),

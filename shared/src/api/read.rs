@@ -63,7 +63,7 @@ pub(super) async fn repos(State(state): State<ApiState>, RawQuery(q): RawQuery) 
 }
 
 /// Pull requests, newest update first
-#[utoipa::path(get, path = "/api/pulls", params(PullParams, PageParams), responses((status = 200, description = "OK", body = Page<PullView>)))]
+#[utoipa::path(get, path = "/api/pulls", params(PullParams, PageParams), responses((status = 200, description = "OK", body = Page<PullRequest>)))]
 pub(super) async fn pulls(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, [of::<PullParams>(), of::<PageParams>()])?;
     let state_filter = match q.get("state").unwrap_or("all") {
@@ -112,7 +112,7 @@ pub(super) async fn teams(State(state): State<ApiState>, RawQuery(q): RawQuery) 
 }
 
 /// Commits of a repository, newest first
-#[utoipa::path(get, path = "/api/commits", params(CommitParams, PageParams), responses((status = 200, description = "OK", body = Page<CommitView>)))]
+#[utoipa::path(get, path = "/api/commits", params(CommitParams, PageParams), responses((status = 200, description = "OK", body = Page<Commit>)))]
 pub(super) async fn commits(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, [of::<CommitParams>(), of::<PageParams>()])?;
     let repo = q.repo()?.ok_or_else(|| ApiError::BadRequest("repo=OWNER/NAME is required".into()))?;

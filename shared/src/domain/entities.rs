@@ -76,21 +76,33 @@ impl Repository {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+// A branch. The read API shows its name and head within its repository.
+// (Plain comments on the fields the API shows: a doc comment would become
+// their schema's description.)
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Branch {
+    #[serde(skip)]
     pub repo: RepoName,
     pub name: String,
-    /// None when the branch was deleted.
+    // None when the branch was deleted.
     pub head_sha: Option<String>,
+    #[serde(skip)]
     pub deleted: bool,
     /// When the push/create/delete happened (the repository's `pushed_at`).
+    #[serde(skip)]
     pub version: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+// A pull request. The read API shows it as it is, but for GitHub's id and the
+// head commit (plain comments here: a doc comment would become its schema's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(as = Pull))]
 pub struct PullRequest {
     pub repo: RepoName,
     pub number: u64,
+    #[serde(skip)]
     pub id: Option<i64>,
     pub title: String,
     pub state: PrState,
@@ -100,18 +112,46 @@ pub struct PullRequest {
     pub updated_at: Timestamp,
     pub closed_at: Option<Timestamp>,
     pub merged_at: Option<Timestamp>,
-    /// Size fields are absent from the pull request embedded in review events;
-    /// None keeps what the store has.
+    // Size fields are absent from the pull request embedded in review events;
+    // None keeps what the store has.
     pub additions: Option<i64>,
     pub deletions: Option<i64>,
     pub changed_files: Option<i64>,
     pub commits: Option<i64>,
-    pub labels: Option<Vec<String>>,
-    pub requested_reviewers: Option<Vec<String>>,
-    pub requested_teams: Option<Vec<String>>,
+    pub labels: Vec<String>,
+    pub requested_reviewers: Vec<String>,
+    pub requested_teams: Vec<String>,
     pub base_ref: Option<String>,
     pub head_ref: Option<String>,
+    #[serde(skip)]
     pub head_sha: Option<String>,
+}
+
+/// Which of a pull request's lists a write knows. GitHub leaves lists out of
+/// the pull request some events embed; a list a write does not know keeps
+/// what the store has (as sizes do by being None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListsKnown {
+    pub labels: bool,
+    pub requested_reviewers: bool,
+    pub requested_teams: bool,
+}
+
+impl ListsKnown {
+    pub const ALL: Self = Self { labels: true, requested_reviewers: true, requested_teams: true };
+
+    /// The lists of `pull` this write knows (labels, requested reviewers,
+    /// requested teams), each None where the store keeps its own.
+    pub fn of(self, pull: &PullRequest) -> [Option<&[String]>; 3] {
+        fn known(k: bool, list: &[String]) -> Option<&[String]> {
+            k.then_some(list)
+        }
+        [
+            known(self.labels, &pull.labels),
+            known(self.requested_reviewers, &pull.requested_reviewers),
+            known(self.requested_teams, &pull.requested_teams),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -155,14 +195,20 @@ impl ReviewState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+// A review. The read API shows it within its pull request, without the pull
+// request's key and the commit reviewed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Review {
+    #[serde(skip)]
     pub repo: RepoName,
+    #[serde(skip)]
     pub pr_number: u64,
     pub id: i64,
     pub author: Option<String>,
     pub state: ReviewState,
     pub submitted_at: Option<Timestamp>,
+    #[serde(skip)]
     pub commit_id: Option<String>,
 }
 
@@ -204,13 +250,14 @@ pub struct Membership {
     pub version: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct Commit {
     pub repo: RepoName,
     pub sha: String,
     pub message: String,
-    pub author_name: Option<String>,
     pub author_login: Option<String>,
+    pub author_name: Option<String>,
     pub committed_at: Option<Timestamp>,
 }
 
@@ -338,7 +385,10 @@ pub enum Change {
         at: Timestamp,
     },
     Branch(Branch),
-    PullRequest(Box<PullRequest>),
+    PullRequest {
+        pull: Box<PullRequest>,
+        known: ListsKnown,
+    },
     Review(Review),
     ReviewComment(ReviewComment),
     Team(Team),
@@ -365,6 +415,13 @@ pub enum Change {
     WorkflowJob(WorkflowJob),
     Deployment(Deployment),
     DeploymentStatus(DeploymentStatus),
+}
+
+impl Change {
+    /// A pull request write that knows all its lists.
+    pub fn pull_request(pull: PullRequest) -> Self {
+        Self::PullRequest { pull: Box::new(pull), known: ListsKnown::ALL }
+    }
 }
 
 /// What a batch of changes did.

@@ -65,7 +65,7 @@ pub trait ChangeSink: Send + Sync {
 #[async_trait]
 pub trait ReadModel: Send + Sync {
     async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError>;
-    async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullView>, StoreError>;
+    async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullRequest>, StoreError>;
     async fn get_pull(&self, repo: &RepoName, number: u64) -> Result<Option<PullDetail>, StoreError>;
     async fn list_teams(&self, org: Option<&str>, page: &PageRequest) -> Result<Page<TeamView>, StoreError>;
     async fn list_commits(
@@ -73,7 +73,7 @@ pub trait ReadModel: Send + Sync {
         repo: &RepoName,
         branch: Option<&str>,
         page: &PageRequest,
-    ) -> Result<Page<CommitView>, StoreError>;
+    ) -> Result<Page<Commit>, StoreError>;
     async fn list_workflow_runs(
         &self,
         repo: Option<&RepoName>,

@@ -4,14 +4,14 @@
 use serde::Serialize;
 
 use crate::domain::{CheckRun, Gap, JobRecord};
-use crate::domain::{PrState, RunStatus, Timestamp};
+use crate::domain::{PrState, RepoName, RunStatus, Timestamp};
 
 // Rows: what `Store` returns for metrics, one per entity, no computation.
 
 /// A pull request with what its review history says about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PullMetricRow {
-    pub repo: String,
+    pub repo: RepoName,
     pub number: u64,
     pub author: Option<String>,
     pub state: PrState,
@@ -26,14 +26,31 @@ pub struct PullMetricRow {
     pub changes_requested: u32,
 }
 
+/// What a workflow run and a job share for the CI metrics: what they are
+/// grouped by, and how they ended.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RunMetricRow {
-    pub repo: String,
+pub struct CiFacts {
+    pub repo: RepoName,
     pub workflow: Option<String>,
     pub branch: Option<String>,
+    /// A job's is the actor of its run, when the run is known.
     pub actor: Option<String>,
     pub status: RunStatus,
     pub conclusion: Option<String>,
+}
+
+impl CiFacts {
+    pub fn completed(&self) -> bool {
+        self.status == RunStatus::Completed
+    }
+    pub fn failed(&self) -> bool {
+        self.completed() && self.conclusion.as_deref() == Some("failure")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunMetricRow {
+    pub ci: CiFacts,
     pub created_at: Timestamp,
     pub run_started_at: Option<Timestamp>,
     pub updated_at: Timestamp,
@@ -41,13 +58,7 @@ pub struct RunMetricRow {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobMetricRow {
-    pub repo: String,
-    pub workflow: Option<String>,
-    pub branch: Option<String>,
-    /// The actor of the job's run, when the run is known.
-    pub actor: Option<String>,
-    pub status: RunStatus,
-    pub conclusion: Option<String>,
+    pub ci: CiFacts,
     pub labels: Vec<String>,
     pub os: Option<String>,
     pub created_at: Option<Timestamp>,
@@ -58,7 +69,7 @@ pub struct JobMetricRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentMetricRow {
     pub id: i64,
-    pub repo: String,
+    pub repo: RepoName,
     pub environment: Option<String>,
     pub created_at: Timestamp,
     /// The state of its latest status among `success`, `failure` and `error`

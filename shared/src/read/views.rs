@@ -1,21 +1,15 @@
 //! What the read API returns: JSON shapes, computed from the store. Each
-//! entity has one shape: a view embeds the domain type or carries its typed
-//! fields (states, names), which serialise as the API's strings.
+//! entity has one shape: the API shows the domain type itself (a pull
+//! request, a review, a commit, a branch, fields it does not show skipped), or a view
+//! embeds it with what is derived from it (a run's queue time) or read
+//! beside it (a pull request's reviews).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::domain::{DeliveryId, DeliveryStatus, EventName, HookId, PrState, RepoName, ReviewState, RunStatus};
-use crate::domain::{Timestamp, WorkflowRun};
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "api", schema(as = Branch))]
-pub struct BranchView {
-    pub name: String,
-    pub head_sha: Option<String>,
-}
+use crate::domain::{Branch, PullRequest, Review, Timestamp, WorkflowRun};
+use crate::domain::{DeliveryId, DeliveryStatus, EventName, HookId, RepoName, RunStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
@@ -25,51 +19,18 @@ pub struct RepoView {
     pub default_branch: Option<String>,
     pub private: Option<bool>,
     pub archived: Option<bool>,
-    pub branches: Vec<BranchView>,
+    pub branches: Vec<Branch>,
     pub last_activity_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "api", schema(as = Pull))]
-pub struct PullView {
-    pub repo: RepoName,
-    pub number: u64,
-    pub title: String,
-    pub state: PrState,
-    pub draft: bool,
-    pub author: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub closed_at: Option<Timestamp>,
-    pub merged_at: Option<Timestamp>,
-    pub additions: Option<i64>,
-    pub deletions: Option<i64>,
-    pub changed_files: Option<i64>,
-    pub commits: Option<i64>,
-    pub labels: Vec<String>,
-    pub requested_reviewers: Vec<String>,
-    pub requested_teams: Vec<String>,
-    pub base_ref: Option<String>,
-    pub head_ref: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "api", schema(as = Review))]
-pub struct ReviewView {
-    pub id: i64,
-    pub author: Option<String>,
-    pub state: ReviewState,
-    pub submitted_at: Option<Timestamp>,
-}
-
+// A pull request with its reviews (`/api/pulls/{owner}/{repo}/{number}`); the
+// list shows `PullRequest` itself. (No doc comment: it would become the schema's.)
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct PullDetail {
     #[serde(flatten)]
-    pub pull: PullView,
-    pub reviews: Vec<ReviewView>,
+    pub pull: PullRequest,
+    pub reviews: Vec<Review>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -83,18 +44,6 @@ pub struct TeamView {
     pub privacy: Option<String>,
     pub parent: Option<String>,
     pub members: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "api", schema(as = Commit))]
-pub struct CommitView {
-    pub repo: RepoName,
-    pub sha: String,
-    pub message: String,
-    pub author_login: Option<String>,
-    pub author_name: Option<String>,
-    pub committed_at: Option<Timestamp>,
 }
 
 /// A workflow run with the times derived from its own.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate, TimeDelta};
 
-use crate::domain::{JobState, PrState, RunStatus, Target};
+use crate::domain::{JobState, PrState, Target};
 use crate::domain::{RepoName, Timestamp};
 use crate::ports::{CompletenessStore, JobStore, MetricRows, MetricsFilter, PageRequest, Store, StoreError};
 use crate::read::*;
@@ -214,7 +214,7 @@ impl MetricsService {
         }
         for row in &rows {
             let keys = match group_by {
-                Some(GroupBy::Repo) => vec![Some(row.repo.clone())],
+                Some(GroupBy::Repo) => vec![Some(row.repo.to_string())],
                 Some(GroupBy::Author) => vec![row.author.clone()],
                 Some(GroupBy::Team) => teams.as_ref().expect("teams loaded").of(row.author.as_deref()),
                 _ => vec![None],
@@ -281,25 +281,22 @@ impl MetricsService {
         if group_by.is_none() {
             groups.insert(None, CiAcc::default());
         }
-        let keys =
-            |repo: &str, workflow: &Option<String>, branch: &Option<String>, actor: &Option<String>| match group_by {
-                Some(GroupBy::Repo) => vec![Some(repo.to_owned())],
-                Some(GroupBy::Author) => vec![actor.clone()],
-                Some(GroupBy::Team) => teams.as_ref().expect("teams loaded").of(actor.as_deref()),
-                Some(GroupBy::Workflow) => vec![workflow.clone()],
-                Some(GroupBy::Branch) => vec![branch.clone()],
-                _ => vec![None],
-            };
+        let keys = |ci: &CiFacts| match group_by {
+            Some(GroupBy::Repo) => vec![Some(ci.repo.to_string())],
+            Some(GroupBy::Author) => vec![ci.actor.clone()],
+            Some(GroupBy::Team) => teams.as_ref().expect("teams loaded").of(ci.actor.as_deref()),
+            Some(GroupBy::Workflow) => vec![ci.workflow.clone()],
+            Some(GroupBy::Branch) => vec![ci.branch.clone()],
+            _ => vec![None],
+        };
         if !per_job {
             for run in &runs {
-                for key in keys(&run.repo, &run.workflow, &run.branch, &run.actor) {
+                for key in keys(&run.ci) {
                     let acc = groups.entry(key).or_default();
                     acc.runs.count += 1;
-                    if run.status == RunStatus::Completed {
+                    if run.ci.completed() {
                         acc.runs.completed += 1;
-                        if run.conclusion.as_deref() == Some("failure") {
-                            acc.runs.failed += 1;
-                        }
+                        acc.runs.failed += u64::from(run.ci.failed());
                         if let Some(started) = run.run_started_at {
                             acc.run_durations.push(seconds(started, run.updated_at));
                         }
@@ -312,7 +309,7 @@ impl MetricsService {
                 Some(GroupBy::Runner) if job.labels.is_empty() => vec![None],
                 Some(GroupBy::Runner) => job.labels.iter().cloned().map(Some).collect(),
                 Some(GroupBy::Os) => vec![job.os.clone()],
-                _ => keys(&job.repo, &job.workflow, &job.branch, &job.actor),
+                _ => keys(&job.ci),
             };
             for key in job_keys {
                 let acc = groups.entry(key).or_default();
@@ -320,11 +317,9 @@ impl MetricsService {
                 if let (Some(created), Some(started)) = (job.created_at, job.started_at) {
                     acc.queue.push(seconds(created, started));
                 }
-                if job.status == RunStatus::Completed {
+                if job.ci.completed() {
                     acc.jobs.completed += 1;
-                    if job.conclusion.as_deref() == Some("failure") {
-                        acc.jobs.failed += 1;
-                    }
+                    acc.jobs.failed += u64::from(job.ci.failed());
                     if let (Some(started), Some(done)) = (job.started_at, job.completed_at) {
                         acc.job_durations.push(seconds(started, done));
                     }
@@ -353,10 +348,10 @@ impl MetricsService {
         let deployments = self.rows.metric_deployments(filter).await?;
         let pulls = self.rows.metric_pulls(filter).await?;
         type Key = (Option<String>, Option<String>);
-        let key = |repo: &str, env: &Option<String>| -> Key { (by_repo.then(|| repo.to_owned()), env.clone()) };
+        let key = |repo: &RepoName, env: &Option<String>| -> Key { (by_repo.then(|| repo.to_string()), env.clone()) };
         let mut groups: BTreeMap<Key, DoraAcc> = BTreeMap::new();
         // Successful deployments per (repo, environment), oldest first (the store orders them).
-        let mut successes: BTreeMap<(String, Option<String>), Vec<Timestamp>> = BTreeMap::new();
+        let mut successes: BTreeMap<(RepoName, Option<String>), Vec<Timestamp>> = BTreeMap::new();
         for d in &deployments {
             let success = d.outcome.as_deref() == Some("success");
             if success {
@@ -380,14 +375,14 @@ impl MetricsService {
                 None => {}
             }
         }
-        let mut merged: HashMap<&str, Vec<Timestamp>> = HashMap::new();
+        let mut merged: HashMap<&RepoName, Vec<Timestamp>> = HashMap::new();
         for p in &pulls {
             if let Some(m) = p.merged_at.filter(|m| in_window(*m, &w)) {
-                merged.entry(p.repo.as_str()).or_default().push(m);
+                merged.entry(&p.repo).or_default().push(m);
             }
         }
         for ((repo, env), times) in &successes {
-            for &merged_at in merged.get(repo.as_str()).into_iter().flatten() {
+            for &merged_at in merged.get(repo).into_iter().flatten() {
                 let acc = groups.entry(key(repo, env)).or_default();
                 let first = times.partition_point(|t| *t < merged_at);
                 match times.get(first) {

@@ -131,7 +131,7 @@ impl ResyncService {
                 skipped.extend(page.skipped.iter().map(|s| format!("{}: {}", s.what, s.why)));
                 let mut changes = Vec::with_capacity(page.pulls.len() * 2);
                 for (pr, reviews) in page.pulls {
-                    changes.push(Change::PullRequest(Box::new(pr)));
+                    changes.push(Change::pull_request(pr));
                     changes.extend(reviews.into_iter().map(Change::Review));
                     p.pulls += 1;
                 }

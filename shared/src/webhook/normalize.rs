@@ -173,7 +173,7 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
             let e: PullRequestEvent = parse(event, body)?;
             cx.out.action = e.action;
             let repo = cx.repository(&e.repository, Some(e.pull_request.updated_at.0))?;
-            cx.push(Change::PullRequest(Box::new(pull_request(repo, &e.pull_request))));
+            cx.push(pull_request(repo, &e.pull_request));
         }
         "pull_request_review" => {
             let e: ReviewEvent = parse(event, body)?;
@@ -181,7 +181,7 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
             let activity = t(e.review.submitted_at).or(Some(e.pull_request.updated_at.0));
             let repo = cx.repository(&e.repository, activity)?;
             let state = ReviewState::parse(&e.review.state).unwrap_or(ReviewState::Commented);
-            cx.push(Change::PullRequest(Box::new(pull_request(repo.clone(), &e.pull_request))));
+            cx.push(pull_request(repo.clone(), &e.pull_request));
             cx.push(Change::Review(Review {
                 repo,
                 pr_number: e.pull_request.number,
@@ -197,7 +197,7 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
             let deleted = e.action.as_deref() == Some("deleted");
             cx.out.action = e.action;
             let repo = cx.repository(&e.repository, Some(e.comment.updated_at.0))?;
-            cx.push(Change::PullRequest(Box::new(pull_request(repo.clone(), &e.pull_request))));
+            cx.push(pull_request(repo.clone(), &e.pull_request));
             // A deletion keeps the comment's updated_at; the receipt time orders it after.
             let updated_at = if deleted { e.comment.updated_at.0.max(received_at) } else { e.comment.updated_at.0 };
             cx.push(Change::ReviewComment(ReviewComment {
@@ -404,7 +404,8 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
     Ok(cx.out)
 }
 
-pub fn pull_request(repo: RepoName, p: &PullRequestPayload) -> PullRequest {
+/// The write a webhook's pull request makes: a list the payload leaves out is not known.
+pub fn pull_request(repo: RepoName, p: &PullRequestPayload) -> Change {
     let merged = p.merged == Some(true) || p.merged_at.is_some();
     let state = if merged {
         PrState::Merged
@@ -413,7 +414,12 @@ pub fn pull_request(repo: RepoName, p: &PullRequestPayload) -> PullRequest {
     } else {
         PrState::Open
     };
-    PullRequest {
+    let known = ListsKnown {
+        labels: p.labels.is_some(),
+        requested_reviewers: p.requested_reviewers.is_some(),
+        requested_teams: p.requested_teams.is_some(),
+    };
+    let pull = PullRequest {
         repo,
         number: p.number,
         id: p.id,
@@ -429,13 +435,14 @@ pub fn pull_request(repo: RepoName, p: &PullRequestPayload) -> PullRequest {
         deletions: p.deletions,
         changed_files: p.changed_files,
         commits: p.commits,
-        labels: p.labels.as_ref().map(|l| l.iter().map(|l| l.name.clone()).collect()),
-        requested_reviewers: p.requested_reviewers.as_ref().map(|r| r.iter().filter_map(|u| u.login.clone()).collect()),
-        requested_teams: p.requested_teams.as_ref().map(|r| r.iter().filter_map(|t| t.slug.clone()).collect()),
+        labels: p.labels.iter().flatten().map(|l| l.name.clone()).collect(),
+        requested_reviewers: p.requested_reviewers.iter().flatten().filter_map(|u| u.login.clone()).collect(),
+        requested_teams: p.requested_teams.iter().flatten().filter_map(|t| t.slug.clone()).collect(),
         base_ref: p.base.as_ref().and_then(|b| b.git_ref.clone()),
         head_ref: p.head.as_ref().and_then(|h| h.git_ref.clone()),
         head_sha: p.head.as_ref().and_then(|h| h.sha.clone()),
-    }
+    };
+    Change::PullRequest { pull: Box::new(pull), known }
 }
 
 /// A workflow run as both the `workflow_run` webhook and the REST API describe it.

@@ -11,8 +11,8 @@ use crate::adapters::repo_moves::{repo_of, under};
 use crate::domain::*;
 use crate::ports::*;
 
-fn json_list(v: &Option<Vec<String>>) -> Option<String> {
-    v.as_ref().map(|l| serde_json::to_string(l).expect("strings serialise"))
+fn json_list(v: Option<&[String]>) -> Option<String> {
+    v.map(|l| serde_json::to_string(l).expect("strings serialise"))
 }
 
 /// The last-writer-wins rules of the rows keyed by repository, shared by
@@ -98,7 +98,9 @@ pub(super) fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> 
         ),
         )?
         .execute(params![b.repo.as_str(), b.name, b.head_sha, b.deleted, ts(&b.version)])?,
-        Change::PullRequest(p) => tx.prepare_cached(
+        Change::PullRequest { pull: p, known } => {
+            let [labels, reviewers, teams] = known.of(p).map(json_list);
+            tx.prepare_cached(
             concat!(
             "INSERT INTO pull_requests (repo, number, id, title, state, draft, author, created_at, updated_at, closed_at,
                merged_at, additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams,
@@ -123,14 +125,15 @@ pub(super) fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> 
             p.deletions,
             p.changed_files,
             p.commits,
-            json_list(&p.labels),
-            json_list(&p.requested_reviewers),
-            json_list(&p.requested_teams),
+            labels,
+            reviewers,
+            teams,
             p.base_ref,
             p.head_ref,
             p.head_sha,
             p.state.rank()
-        ])?,
+        ])?
+        }
         Change::Review(r) => tx.prepare_cached(
             "INSERT INTO reviews (id, repo, pr_number, author, state, submitted_at, commit_id, rank)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -381,7 +384,7 @@ pub(super) fn apply_all(tx: &Connection, changes: &[Change]) -> rusqlite::Result
             report.applied += 1;
             let pull = match c {
                 Change::Review(r) => Some((&r.repo, r.pr_number)),
-                Change::PullRequest(p) => Some((&p.repo, p.number)),
+                Change::PullRequest { pull: p, .. } => Some((&p.repo, p.number)),
                 _ => None,
             };
             if let Some((repo, number)) = pull {

@@ -5,46 +5,17 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use rusqlite::types::{Type, Value, ValueRef};
-use rusqlite::{Connection, Row, params_from_iter};
+use rusqlite::{Connection, Row};
 
 use super::moves;
-use super::store::SqliteStore;
+use super::store::{Sql, SqliteStore};
 use super::{parse_ts, store_error, ts};
 use crate::domain::Timestamp;
 use crate::ports::{MetricRows, MetricsFilter, StoreError, TeamRef};
 use crate::read::*;
 
-/// A WHERE clause under construction with numbered parameters.
-struct Sql {
-    text: String,
-    args: Vec<Value>,
-}
-
+/// The metrics' filters, on any query.
 impl Sql {
-    fn new(text: &str) -> Self {
-        Self { text: text.to_owned(), args: Vec::new() }
-    }
-
-    /// Append `clause`, each `?` in it bound to the next of `values`.
-    fn push(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
-        let mut values = values.into_iter();
-        for part in clause.split_inclusive('?') {
-            match part.strip_suffix('?') {
-                Some(head) => {
-                    self.args.push(values.next().expect("a value for every placeholder"));
-                    self.text.push_str(head);
-                    self.text.push_str(&format!("?{}", self.args.len()));
-                }
-                None => self.text.push_str(part),
-            }
-        }
-        self
-    }
-
-    fn text(v: &str) -> Value {
-        Value::Text(v.to_owned())
-    }
-
     /// `AND column IN (present members of team)`.
     fn team(&mut self, column: &str, team: &TeamRef) -> &mut Self {
         let members = "SELECT login FROM team_members WHERE present = 1 AND team_slug = ?";
@@ -68,20 +39,8 @@ impl Sql {
         }
         self
     }
-
-    fn rows<T>(&self, conn: &Connection, map: impl FnMut(&Row) -> rusqlite::Result<T>) -> Result<Vec<T>, StoreError> {
-        tune(conn)?;
-        let mut stmt = conn.prepare_cached(&self.text).map_err(store_error)?;
-        let rows = stmt.query_map(params_from_iter(self.args.iter()), map).map_err(store_error)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(store_error)
-    }
 }
 
-/// Pull requests in three disjoint parts, each one covering-index range scan
-/// (`schema_v3.sql`): merged in the window; created in it and not merged in it;
-/// open and created before it. Review facts are columns the store keeps current on every write. The
-/// filters' columns carry a unary `+` so the planner keeps the window's index
-/// (bounded by the window) rather than scanning a repository's or author's history.
 /// Metric reads touch thousands of rows: let this reader map the database
 /// file (pages are read from the OS cache without a system call each) and keep
 /// a larger page cache than SQLite's 2 MB default. Per connection; idempotent.
@@ -90,6 +49,25 @@ fn tune(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "cache_size", -16_384).map_err(store_error)
 }
 
+impl SqliteStore {
+    /// A metric read, on a reader tuned for it.
+    async fn metric_read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.read(move |conn| {
+            tune(conn)?;
+            f(conn)
+        })
+        .await
+    }
+}
+
+/// Pull requests in three disjoint parts, each one covering-index range scan
+/// (`schema_v3.sql`): merged in the window; created in it and not merged in it;
+/// open and created before it. Review facts are columns the store keeps current on every write. The
+/// filters' columns carry a unary `+` so the planner keeps the window's index
+/// (bounded by the window) rather than scanning a repository's or author's history.
 pub(super) fn pulls(conn: &Connection, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
     let (since, until) = (Value::Text(ts(&f.since)), Value::Text(ts(&f.until)));
     const COLUMNS: &str = "SELECT repo, number, author, state, created_at, merged_at, additions, deletions,
@@ -132,6 +110,19 @@ fn ci_filters(sql: &mut Sql, f: &MetricsFilter, workflow: &str, branch: &str) {
     }
 }
 
+/// The first six columns of a run's or a job's row: repository, workflow,
+/// branch, actor, status, conclusion.
+fn ci_facts(r: &Row) -> rusqlite::Result<CiFacts> {
+    Ok(CiFacts {
+        repo: r.get(0)?,
+        workflow: r.get(1)?,
+        branch: r.get(2)?,
+        actor: r.get(3)?,
+        status: r.get(4)?,
+        conclusion: r.get(5)?,
+    })
+}
+
 pub(super) fn runs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
     let mut sql = Sql::new(
         "SELECT repo, name, head_branch, actor, status, conclusion, created_at, run_started_at, updated_at
@@ -142,12 +133,7 @@ pub(super) fn runs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<RunMetric
     ci_filters(&mut sql, f, "name", "head_branch");
     sql.rows(conn, |r| {
         Ok(RunMetricRow {
-            repo: r.get(0)?,
-            workflow: r.get(1)?,
-            branch: r.get(2)?,
-            actor: r.get(3)?,
-            status: r.get(4)?,
-            conclusion: r.get(5)?,
+            ci: ci_facts(r)?,
             created_at: at(r, 6)?,
             run_started_at: at_opt(r, 7)?,
             updated_at: at(r, 8)?,
@@ -166,12 +152,7 @@ pub(super) fn jobs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<JobMetric
     ci_filters(&mut sql, f, "j.workflow_name", "j.head_branch");
     sql.rows(conn, |r| {
         Ok(JobMetricRow {
-            repo: r.get(0)?,
-            workflow: r.get(1)?,
-            branch: r.get(2)?,
-            actor: r.get(3)?,
-            status: r.get(4)?,
-            conclusion: r.get(5)?,
+            ci: ci_facts(r)?,
             labels: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
             os: r.get(7)?,
             created_at: at_opt(r, 8)?,
@@ -278,31 +259,31 @@ fn canonical_filter(conn: &Connection, mut f: MetricsFilter) -> Result<MetricsFi
 impl MetricRows for SqliteStore {
     async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
         let f = f.clone();
-        self.read(move |c| pulls(c, &canonical_filter(c, f)?)).await
+        self.metric_read(move |c| pulls(c, &canonical_filter(c, f)?)).await
     }
 
     async fn metric_runs(&self, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
         let f = f.clone();
-        self.read(move |c| runs(c, &canonical_filter(c, f)?)).await
+        self.metric_read(move |c| runs(c, &canonical_filter(c, f)?)).await
     }
 
     async fn metric_jobs(&self, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
         let f = f.clone();
-        self.read(move |c| jobs(c, &canonical_filter(c, f)?)).await
+        self.metric_read(move |c| jobs(c, &canonical_filter(c, f)?)).await
     }
 
     async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
         let f = f.clone();
-        self.read(move |c| deployments(c, &canonical_filter(c, f)?)).await
+        self.metric_read(move |c| deployments(c, &canonical_filter(c, f)?)).await
     }
 
     async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError> {
         let org = org.map(str::to_owned);
-        self.read(move |c| team_memberships(c, org.as_deref())).await
+        self.metric_read(move |c| team_memberships(c, org.as_deref())).await
     }
 
     async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError> {
-        self.read(last_deliveries).await
+        self.metric_read(last_deliveries).await
     }
 }
 

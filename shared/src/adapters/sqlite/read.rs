@@ -5,7 +5,7 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::moves;
-use super::store::{SqliteStore, limit_arg, query};
+use super::store::{Sql, SqliteStore, limit_arg, query};
 use super::{parse_ts, parse_ts_opt, store_error, ts};
 use crate::domain::*;
 use crate::ports::*;
@@ -15,30 +15,32 @@ fn parse_list(s: Option<String>) -> Vec<String> {
     s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
 }
 
-const PULL_COLUMNS: &str = "repo, number, title, state, draft, author, created_at, updated_at, closed_at, merged_at,
-    additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams, base_ref, head_ref";
+const PULL_COLUMNS: &str = "repo, number, id, title, state, draft, author, created_at, updated_at, closed_at, merged_at,
+    additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams, base_ref, head_ref, head_sha";
 
-fn pull_from_row(r: &Row) -> rusqlite::Result<PullView> {
-    Ok(PullView {
+fn pull_from_row(r: &Row) -> rusqlite::Result<PullRequest> {
+    Ok(PullRequest {
         repo: r.get(0)?,
         number: r.get(1)?,
-        title: r.get(2)?,
-        state: r.get(3)?,
-        draft: r.get(4)?,
-        author: r.get(5)?,
-        created_at: parse_ts(&r.get::<_, String>(6)?)?,
-        updated_at: parse_ts(&r.get::<_, String>(7)?)?,
-        closed_at: parse_ts_opt(r.get(8)?)?,
-        merged_at: parse_ts_opt(r.get(9)?)?,
-        additions: r.get(10)?,
-        deletions: r.get(11)?,
-        changed_files: r.get(12)?,
-        commits: r.get(13)?,
-        labels: parse_list(r.get(14)?),
-        requested_reviewers: parse_list(r.get(15)?),
-        requested_teams: parse_list(r.get(16)?),
-        base_ref: r.get(17)?,
-        head_ref: r.get(18)?,
+        id: r.get(2)?,
+        title: r.get(3)?,
+        state: r.get(4)?,
+        draft: r.get(5)?,
+        author: r.get(6)?,
+        created_at: parse_ts(&r.get::<_, String>(7)?)?,
+        updated_at: parse_ts(&r.get::<_, String>(8)?)?,
+        closed_at: parse_ts_opt(r.get(9)?)?,
+        merged_at: parse_ts_opt(r.get(10)?)?,
+        additions: r.get(11)?,
+        deletions: r.get(12)?,
+        changed_files: r.get(13)?,
+        commits: r.get(14)?,
+        labels: parse_list(r.get(15)?),
+        requested_reviewers: parse_list(r.get(16)?),
+        requested_teams: parse_list(r.get(17)?),
+        base_ref: r.get(18)?,
+        head_ref: r.get(19)?,
+        head_sha: r.get(20)?,
     })
 }
 
@@ -47,20 +49,18 @@ impl ReadModel for SqliteStore {
     async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError> {
         let page = page.clone();
         self.read(move |conn| {
-            let mut args = Vec::new();
-            let mut sql = String::from(
+            let mut sql = Sql::new(
                 "SELECT full_name, default_branch, private, archived, last_activity_at FROM repos WHERE deleted = 0",
             );
             if let Some(c) = &page.cursor {
                 let (at, name): (String, String) = decode_cursor(c)?;
-                sql.push_str(
-                    " AND (COALESCE(last_activity_at, '') < ?1 OR (COALESCE(last_activity_at, '') = ?1 AND full_name > ?2))",
+                sql.push(
+                    " AND (COALESCE(last_activity_at, '') < ? OR (COALESCE(last_activity_at, '') = ? AND full_name > ?))",
+                    [Value::Text(at.clone()), Value::Text(at), Value::Text(name)],
                 );
-                args.extend([Value::Text(at), Value::Text(name)]);
             }
-            sql.push_str(&format!(" ORDER BY COALESCE(last_activity_at, '') DESC, full_name ASC LIMIT ?{}", args.len() + 1));
-            args.push(limit_arg(&page));
-            let rows = query(conn, &sql, args, |r| {
+            sql.push(" ORDER BY COALESCE(last_activity_at, '') DESC, full_name ASC LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, |r| {
                 Ok((
                     RepoView {
                         full_name: r.get(0)?,
@@ -78,9 +78,18 @@ impl ReadModel for SqliteStore {
             for (mut repo, _) in page.items.drain(..) {
                 repo.branches = query(
                     conn,
-                    "SELECT name, head_sha FROM branches WHERE repo = ?1 AND deleted = 0 ORDER BY name",
+                    "SELECT repo, name, head_sha, deleted, version FROM branches
+                     WHERE repo = ?1 AND deleted = 0 ORDER BY name",
                     vec![Value::Text(repo.full_name.to_string())],
-                    |r| Ok(BranchView { name: r.get(0)?, head_sha: r.get(1)? }),
+                    |r| {
+                        Ok(Branch {
+                            repo: r.get(0)?,
+                            name: r.get(1)?,
+                            head_sha: r.get(2)?,
+                            deleted: r.get(3)?,
+                            version: parse_ts(&r.get::<_, String>(4)?)?,
+                        })
+                    },
                 )?;
                 items.push(repo);
             }
@@ -89,32 +98,28 @@ impl ReadModel for SqliteStore {
         .await
     }
 
-    async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullView>, StoreError> {
+    async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullRequest>, StoreError> {
         let (filter, page) = (filter.clone(), page.clone());
         self.read(move |conn| {
-            let mut args = Vec::new();
-            let mut sql = format!("SELECT {PULL_COLUMNS} FROM pull_requests WHERE 1 = 1");
-            let mut arg = |sql: &mut String, clause: &str, v: Value| {
-                args.push(v);
-                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-            };
+            let mut sql = Sql::new(&format!("SELECT {PULL_COLUMNS} FROM pull_requests WHERE 1 = 1"));
             if let Some(repo) = &filter.repo {
-                arg(&mut sql, " AND repo = ?", Value::Text(moves::resolve(conn, repo)?.to_string()));
+                sql.push(" AND repo = ?", [Sql::text(moves::resolve(conn, repo)?.as_str())]);
             }
             if let Some(state) = filter.state {
-                arg(&mut sql, " AND state = ?", Value::Text(state.as_str().into()));
+                sql.push(" AND state = ?", [Sql::text(state.as_str())]);
             }
             if let Some(author) = &filter.author {
-                arg(&mut sql, " AND author = ?", Value::Text(author.clone()));
+                sql.push(" AND author = ?", [Sql::text(author)]);
             }
             if let Some(c) = &page.cursor {
                 let (at, repo, number): (String, String, i64) = decode_cursor(c)?;
-                arg(&mut sql, " AND (updated_at, repo, number) < (?", Value::Text(at));
-                arg(&mut sql, ", ?", Value::Text(repo));
-                arg(&mut sql, ", ?)", Value::Integer(number));
+                sql.push(
+                    " AND (updated_at, repo, number) < (?, ?, ?)",
+                    [Value::Text(at), Value::Text(repo), Value::Integer(number)],
+                );
             }
-            arg(&mut sql, " ORDER BY updated_at DESC, repo DESC, number DESC LIMIT ?", limit_arg(&page));
-            let rows = query(conn, &sql, args, pull_from_row)?;
+            sql.push(" ORDER BY updated_at DESC, repo DESC, number DESC LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, pull_from_row)?;
             Ok(page_from(rows, page.limit, |p| (ts(&p.updated_at), p.repo.clone(), p.number)))
         })
         .await
@@ -131,15 +136,18 @@ impl ReadModel for SqliteStore {
             let Some(pull) = pull else { return Ok(None) };
             let reviews = query(
                 conn,
-                "SELECT id, author, state, submitted_at FROM reviews WHERE repo = ?1 AND pr_number = ?2
-                 ORDER BY COALESCE(submitted_at, ''), id",
+                "SELECT repo, pr_number, id, author, state, submitted_at, commit_id FROM reviews
+                 WHERE repo = ?1 AND pr_number = ?2 ORDER BY COALESCE(submitted_at, ''), id",
                 vec![Value::Text(repo), Value::Integer(number as i64)],
                 |r| {
-                    Ok(ReviewView {
-                        id: r.get(0)?,
-                        author: r.get(1)?,
-                        state: r.get(2)?,
-                        submitted_at: parse_ts_opt(r.get(3)?)?,
+                    Ok(Review {
+                        repo: r.get(0)?,
+                        pr_number: r.get(1)?,
+                        id: r.get(2)?,
+                        author: r.get(3)?,
+                        state: r.get(4)?,
+                        submitted_at: parse_ts_opt(r.get(5)?)?,
+                        commit_id: r.get(6)?,
                     })
                 },
             )?;
@@ -151,21 +159,17 @@ impl ReadModel for SqliteStore {
     async fn list_teams(&self, org: Option<&str>, page: &PageRequest) -> Result<Page<TeamView>, StoreError> {
         let (org, page) = (org.map(str::to_owned), page.clone());
         self.read(move |conn| {
-            let mut args = Vec::new();
             let mut sql =
-                String::from("SELECT org, slug, name, description, privacy, parent_slug FROM teams WHERE deleted = 0");
+                Sql::new("SELECT org, slug, name, description, privacy, parent_slug FROM teams WHERE deleted = 0");
             if let Some(org) = org {
-                args.push(Value::Text(org));
-                sql.push_str(" AND org = ?1");
+                sql.push(" AND org = ?", [Value::Text(org)]);
             }
             if let Some(c) = &page.cursor {
                 let (org, slug): (String, String) = decode_cursor(c)?;
-                sql.push_str(&format!(" AND (org, slug) > (?{}, ?{})", args.len() + 1, args.len() + 2));
-                args.extend([Value::Text(org), Value::Text(slug)]);
+                sql.push(" AND (org, slug) > (?, ?)", [Value::Text(org), Value::Text(slug)]);
             }
-            sql.push_str(&format!(" ORDER BY org, slug LIMIT ?{}", args.len() + 1));
-            args.push(limit_arg(&page));
-            let rows = query(conn, &sql, args, |r| {
+            sql.push(" ORDER BY org, slug LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, |r| {
                 Ok(TeamView {
                     org: r.get(0)?,
                     slug: r.get(1)?,
@@ -195,31 +199,27 @@ impl ReadModel for SqliteStore {
         repo: &RepoName,
         branch: Option<&str>,
         page: &PageRequest,
-    ) -> Result<Page<CommitView>, StoreError> {
+    ) -> Result<Page<Commit>, StoreError> {
         let (repo, branch, page) = (repo.clone(), branch.map(str::to_owned), page.clone());
         self.read(move |conn| {
-            let mut args = vec![Value::Text(moves::resolve(conn, &repo)?.to_string())];
-            let mut sql = String::from(
+            let repo = moves::resolve(conn, &repo)?;
+            let mut sql = Sql::new(
                 "SELECT c.repo, c.sha, c.message, c.author_login, c.author_name, c.committed_at FROM commits c",
             );
             if let Some(branch) = branch {
-                sql.push_str(" JOIN branch_commits b ON b.repo = c.repo AND b.sha = c.sha AND b.branch = ?2");
-                args.push(Value::Text(branch));
+                sql.push(
+                    " JOIN branch_commits b ON b.repo = c.repo AND b.sha = c.sha AND b.branch = ?",
+                    [Value::Text(branch)],
+                );
             }
-            sql.push_str(" WHERE c.repo = ?1");
+            sql.push(" WHERE c.repo = ?", [Sql::text(repo.as_str())]);
             if let Some(cur) = &page.cursor {
                 let (at, sha): (String, String) = decode_cursor(cur)?;
-                sql.push_str(&format!(
-                    " AND (COALESCE(c.committed_at, ''), c.sha) < (?{}, ?{})",
-                    args.len() + 1,
-                    args.len() + 2
-                ));
-                args.extend([Value::Text(at), Value::Text(sha)]);
+                sql.push(" AND (COALESCE(c.committed_at, ''), c.sha) < (?, ?)", [Value::Text(at), Value::Text(sha)]);
             }
-            sql.push_str(&format!(" ORDER BY COALESCE(c.committed_at, '') DESC, c.sha DESC LIMIT ?{}", args.len() + 1));
-            args.push(limit_arg(&page));
-            let rows = query(conn, &sql, args, |r| {
-                Ok(CommitView {
+            sql.push(" ORDER BY COALESCE(c.committed_at, '') DESC, c.sha DESC LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, |r| {
+                Ok(Commit {
                     repo: r.get(0)?,
                     sha: r.get(1)?,
                     message: r.get(2)?,
@@ -241,23 +241,19 @@ impl ReadModel for SqliteStore {
         let (repo, page) = (repo.cloned(), page.clone());
         self.read(move |conn| {
             let repo = repo.map(|r| moves::resolve(conn, &r)).transpose()?.map(|r| r.to_string());
-            let mut args = Vec::new();
-            let mut sql = String::from(
+            let mut sql = Sql::new(
                 "SELECT repo, id, name, workflow_id, head_branch, head_sha, event, status, conclusion, run_number,
                    run_attempt, actor, created_at, run_started_at, updated_at FROM workflow_runs WHERE 1 = 1",
             );
             if let Some(repo) = repo {
-                args.push(Value::Text(repo));
-                sql.push_str(" AND repo = ?1");
+                sql.push(" AND repo = ?", [Value::Text(repo)]);
             }
             if let Some(cur) = &page.cursor {
                 let (at, id): (String, i64) = decode_cursor(cur)?;
-                sql.push_str(&format!(" AND (created_at, id) < (?{}, ?{})", args.len() + 1, args.len() + 2));
-                args.extend([Value::Text(at), Value::Integer(id)]);
+                sql.push(" AND (created_at, id) < (?, ?)", [Value::Text(at), Value::Integer(id)]);
             }
-            sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ?{}", args.len() + 1));
-            args.push(limit_arg(&page));
-            let rows = query(conn, &sql, args, |r| {
+            sql.push(" ORDER BY created_at DESC, id DESC LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, |r| {
                 Ok(WorkflowRunView::from(WorkflowRun {
                     repo: r.get(0)?,
                     id: r.get(1)?,
@@ -288,30 +284,25 @@ impl ReadModel for SqliteStore {
     ) -> Result<Page<DeliveryView>, StoreError> {
         let (filter, page) = (filter.clone(), page.clone());
         self.read(move |conn| {
-            let mut args = Vec::new();
-            let mut sql = String::from(
+            let mut sql = Sql::new(
                 "SELECT seq, hook_id, delivery_id, event, action, repo, org, received_at, status, reason, changes,
                    body_bytes FROM deliveries WHERE 1 = 1",
             );
-            let mut arg = |sql: &mut String, clause: &str, v: Value| {
-                args.push(v);
-                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-            };
             if let Some(s) = filter.status {
-                arg(&mut sql, " AND status = ?", Value::Text(s.as_str().into()));
+                sql.push(" AND status = ?", [Sql::text(s.as_str())]);
             }
             if let Some(e) = &filter.event {
-                arg(&mut sql, " AND event = ?", Value::Text(e.to_string()));
+                sql.push(" AND event = ?", [Sql::text(e.as_str())]);
             }
             if let Some(r) = &filter.repo {
-                arg(&mut sql, " AND repo = ?", Value::Text(r.to_string()));
+                sql.push(" AND repo = ?", [Sql::text(r.as_str())]);
             }
             if let Some(cur) = &page.cursor {
                 let seq: i64 = decode_cursor(cur)?;
-                arg(&mut sql, " AND seq < ?", Value::Integer(seq));
+                sql.push(" AND seq < ?", [Value::Integer(seq)]);
             }
-            arg(&mut sql, " ORDER BY seq DESC LIMIT ?", limit_arg(&page));
-            let rows = query(conn, &sql, args, |r| {
+            sql.push(" ORDER BY seq DESC LIMIT ?", [limit_arg(&page)]);
+            let rows = sql.rows(conn, |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     DeliveryView {

@@ -95,6 +95,48 @@ impl SqliteStore {
     }
 }
 
+/// A query under construction, with numbered parameters.
+pub(super) struct Sql {
+    text: String,
+    args: Vec<Value>,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Self {
+        Self { text: text.to_owned(), args: Vec::new() }
+    }
+
+    /// Append `clause`, each `?` in it bound to the next of `values`.
+    pub fn push(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        let mut values = values.into_iter();
+        for part in clause.split_inclusive('?') {
+            match part.strip_suffix('?') {
+                Some(head) => {
+                    self.args.push(values.next().expect("a value for every placeholder"));
+                    self.text.push_str(head);
+                    self.text.push_str(&format!("?{}", self.args.len()));
+                }
+                None => self.text.push_str(part),
+            }
+        }
+        self
+    }
+
+    pub fn text(v: &str) -> Value {
+        Value::Text(v.to_owned())
+    }
+
+    pub fn rows<T>(
+        &self,
+        conn: &Connection,
+        map: impl FnMut(&Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = conn.prepare_cached(&self.text).map_err(store_error)?;
+        let rows = stmt.query_map(params_from_iter(self.args.iter()), map).map_err(store_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(store_error)
+    }
+}
+
 /// Run a query with dynamic parameters and map its rows.
 pub(super) fn query<T>(
     conn: &Connection,

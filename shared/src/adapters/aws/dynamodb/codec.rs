@@ -274,6 +274,138 @@ impl Attrs for Item {
     }
 }
 
+/// Items read back as the domain values that wrote them: one decoder per
+/// entity, for the read API and for moving a repository's items alike.
+pub(super) mod decode {
+    use anyhow::Context as _;
+
+    use super::{Attrs, Item};
+    use crate::domain::*;
+
+    pub fn repository(i: &Item) -> anyhow::Result<Repository> {
+        Ok(Repository {
+            full_name: i.req_typed("full_name")?,
+            id: i.num("id"),
+            default_branch: i.str("default_branch"),
+            private: i.flag("private"),
+            archived: i.flag("archived"),
+            deleted: i.flag("deleted").unwrap_or(false),
+            version: i.time("version")?,
+            activity_at: i.time("last_activity_at")?,
+        })
+    }
+
+    pub fn branch(i: &Item) -> anyhow::Result<Branch> {
+        Ok(Branch {
+            repo: i.req_typed("repo")?,
+            name: i.req_str("name")?,
+            head_sha: i.str("head_sha"),
+            deleted: i.flag("deleted").unwrap_or(false),
+            version: i.req_time("version")?,
+        })
+    }
+
+    pub fn pull(i: &Item) -> anyhow::Result<PullRequest> {
+        Ok(PullRequest {
+            repo: i.req_typed("repo")?,
+            number: i.num("number").context("pull request number")?,
+            id: i.num("id"),
+            title: i.req_str("title")?,
+            state: i.req_typed("state")?,
+            draft: i.flag("draft").unwrap_or(false),
+            author: i.str("author"),
+            created_at: i.req_time("created_at")?,
+            updated_at: i.req_time("updated_at")?,
+            closed_at: i.time("closed_at")?,
+            merged_at: i.time("merged_at")?,
+            additions: i.num("additions"),
+            deletions: i.num("deletions"),
+            changed_files: i.num("changed_files"),
+            commits: i.num("commits"),
+            labels: i.strings("labels"),
+            requested_reviewers: i.strings("requested_reviewers"),
+            requested_teams: i.strings("requested_teams"),
+            base_ref: i.str("base_ref"),
+            head_ref: i.str("head_ref"),
+            head_sha: i.str("head_sha"),
+        })
+    }
+
+    /// The lists a pull request item holds: one never written was never known.
+    pub fn lists_known(i: &Item) -> ListsKnown {
+        ListsKnown {
+            labels: i.contains_key("labels"),
+            requested_reviewers: i.contains_key("requested_reviewers"),
+            requested_teams: i.contains_key("requested_teams"),
+        }
+    }
+
+    pub fn review(i: &Item) -> anyhow::Result<Review> {
+        Ok(Review {
+            repo: i.req_typed("repo")?,
+            pr_number: i.num("pr_number").context("review's pull request")?,
+            id: i.num("id").context("review id")?,
+            author: i.str("author"),
+            state: i.req_typed("state")?,
+            submitted_at: i.time("submitted_at")?,
+            commit_id: i.str("commit_id"),
+        })
+    }
+
+    pub fn review_comment(i: &Item) -> anyhow::Result<ReviewComment> {
+        Ok(ReviewComment {
+            repo: i.req_typed("repo")?,
+            pr_number: i.num("pr_number").context("comment's pull request")?,
+            id: i.num("id").context("comment id")?,
+            review_id: i.num("review_id"),
+            author: i.str("author"),
+            created_at: i.req_time("created_at")?,
+            updated_at: i.req_time("updated_at")?,
+            deleted: i.flag("deleted").unwrap_or(false),
+        })
+    }
+
+    pub fn membership(i: &Item) -> anyhow::Result<Membership> {
+        Ok(Membership {
+            login: i.req_str("login")?,
+            role: i.str("role"),
+            present: i.flag("present").unwrap_or(false),
+            version: i.req_time("version")?,
+        })
+    }
+
+    pub fn commit(i: &Item) -> anyhow::Result<Commit> {
+        Ok(Commit {
+            repo: i.req_typed("repo")?,
+            sha: i.req_str("sha")?,
+            message: i.str("message").unwrap_or_default(),
+            author_login: i.str("author_login"),
+            author_name: i.str("author_name"),
+            committed_at: i.time("committed_at")?,
+        })
+    }
+
+    pub fn workflow_run(i: &Item) -> anyhow::Result<WorkflowRun> {
+        Ok(WorkflowRun {
+            repo: i.req_typed("repo")?,
+            id: i.num("id").context("run id")?,
+            name: i.str("name"),
+            workflow_id: i.num("workflow_id"),
+            head_branch: i.str("head_branch"),
+            head_sha: i.str("head_sha"),
+            event: i.str("event"),
+            status: i.req_typed("status")?,
+            conclusion: i.str("conclusion"),
+            run_number: i.num("run_number"),
+            run_attempt: i.num("run_attempt"),
+            actor: i.str("actor"),
+            created_at: i.req_time("created_at")?,
+            run_started_at: i.time("run_started_at")?,
+            updated_at: i.req_time("updated_at")?,
+        })
+    }
+}
+
 /// An `UpdateItem` under construction: SET/REMOVE clauses, a condition, and
 /// the attribute names and values they use (each registered on first use, as
 /// DynamoDB refuses unused ones).

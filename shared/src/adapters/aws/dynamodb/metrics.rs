@@ -34,6 +34,26 @@ impl Who<'_> {
     }
 }
 
+/// What a run's or a job's item says for the CI metrics; `workflow` names the
+/// attribute with the workflow's name, `actor` is the run's.
+fn ci_facts(i: &Item, workflow: &str, actor: Option<String>) -> anyhow::Result<CiFacts> {
+    Ok(CiFacts {
+        repo: i.req_typed("repo")?,
+        workflow: i.str(workflow),
+        branch: i.str("head_branch"),
+        actor,
+        status: i.req_typed("status")?,
+        conclusion: i.str("conclusion"),
+    })
+}
+
+/// The workflow and branch filters, on a run's or a job's item (`workflow`
+/// names the attribute with the workflow's name).
+fn ci_admits(f: &MetricsFilter, i: &Item, workflow: &str) -> bool {
+    f.workflow.as_ref().is_none_or(|w| i.str(workflow).as_ref() == Some(w))
+        && f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b))
+}
+
 impl DynamoStore {
     /// Present members of a team (of every tracked organisation for a bare slug).
     async fn team_logins(&self, team: &TeamRef) -> Result<HashSet<String>, StoreError> {
@@ -96,7 +116,7 @@ impl MetricRows for DynamoStore {
             .filter(|i| who.admits(i.str("repo").as_deref(), i.str("author").as_deref()));
         rows.map(|i| {
             Ok(PullMetricRow {
-                repo: i.req_str("repo")?,
+                repo: i.req_typed("repo")?,
                 number: i.num("number").context("pull request number")?,
                 author: i.str("author"),
                 state: i.req_typed("state")?,
@@ -120,16 +140,10 @@ impl MetricRows for DynamoStore {
         items
             .iter()
             .filter(|i| who.admits(i.str("repo").as_deref(), i.str("actor").as_deref()))
-            .filter(|i| f.workflow.as_ref().is_none_or(|w| i.str("name").as_ref() == Some(w)))
-            .filter(|i| f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b)))
+            .filter(|i| ci_admits(f, i, "name"))
             .map(|i| {
                 Ok(RunMetricRow {
-                    repo: i.req_str("repo")?,
-                    workflow: i.str("name"),
-                    branch: i.str("head_branch"),
-                    actor: i.str("actor"),
-                    status: i.req_typed("status")?,
-                    conclusion: i.str("conclusion"),
+                    ci: ci_facts(i, "name", i.str("actor"))?,
                     created_at: i.req_time("created_at")?,
                     run_started_at: i.time("run_started_at")?,
                     updated_at: i.req_time("updated_at")?,
@@ -153,16 +167,10 @@ impl MetricRows for DynamoStore {
             .iter()
             .map(|i| (i, i.num::<i64>("run_id").and_then(|r| actors.get(&r).cloned())))
             .filter(|(i, actor)| who.admits(i.str("repo").as_deref(), actor.as_deref()))
-            .filter(|(i, _)| f.workflow.as_ref().is_none_or(|w| i.str("workflow_name").as_ref() == Some(w)))
-            .filter(|(i, _)| f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b)))
+            .filter(|(i, _)| ci_admits(f, i, "workflow_name"))
             .map(|(i, actor)| {
                 Ok(JobMetricRow {
-                    repo: i.req_str("repo")?,
-                    workflow: i.str("workflow_name"),
-                    branch: i.str("head_branch"),
-                    actor,
-                    status: i.req_typed("status")?,
-                    conclusion: i.str("conclusion"),
+                    ci: ci_facts(i, "workflow_name", actor)?,
                     labels: i.strings("labels"),
                     os: i.str("os"),
                     created_at: i.time("created_at")?,
@@ -185,7 +193,7 @@ impl MetricRows for DynamoStore {
             .map(|i| {
                 Ok(DeploymentMetricRow {
                     id: i.num("id").context("deployment id")?,
-                    repo: i.req_str("repo")?,
+                    repo: i.req_typed("repo")?,
                     environment: i.str("environment"),
                     created_at: i.req_time("created_at")?,
                     outcome: i.str("outcome"),

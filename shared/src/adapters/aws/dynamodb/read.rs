@@ -1,6 +1,5 @@
 //! [`ReadModel`] on DynamoDB: the lists and details the read API serves.
 
-use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::DynamoStore;
@@ -10,50 +9,6 @@ use super::store::{Take, cursor, page_cut, views};
 use crate::domain::*;
 use crate::ports::*;
 use crate::read::*;
-
-fn pull_view(i: &Item) -> anyhow::Result<PullView> {
-    Ok(PullView {
-        repo: i.req_typed("repo")?,
-        number: i.num("number").context("pull request number")?,
-        title: i.req_str("title")?,
-        state: i.req_typed("state")?,
-        draft: i.flag("draft").unwrap_or(false),
-        author: i.str("author"),
-        created_at: i.req_time("created_at")?,
-        updated_at: i.req_time("updated_at")?,
-        closed_at: i.time("closed_at")?,
-        merged_at: i.time("merged_at")?,
-        additions: i.num("additions"),
-        deletions: i.num("deletions"),
-        changed_files: i.num("changed_files"),
-        commits: i.num("commits"),
-        labels: i.strings("labels"),
-        requested_reviewers: i.strings("requested_reviewers"),
-        requested_teams: i.strings("requested_teams"),
-        base_ref: i.str("base_ref"),
-        head_ref: i.str("head_ref"),
-    })
-}
-
-fn run_view(i: &Item) -> anyhow::Result<WorkflowRunView> {
-    Ok(WorkflowRunView::from(WorkflowRun {
-        repo: i.req_typed("repo")?,
-        id: i.num("id").context("run id")?,
-        name: i.str("name"),
-        workflow_id: i.num("workflow_id"),
-        head_branch: i.str("head_branch"),
-        head_sha: i.str("head_sha"),
-        event: i.str("event"),
-        status: i.req_typed("status")?,
-        conclusion: i.str("conclusion"),
-        run_number: i.num("run_number"),
-        run_attempt: i.num("run_attempt"),
-        actor: i.str("actor"),
-        created_at: i.req_time("created_at")?,
-        run_started_at: i.time("run_started_at")?,
-        updated_at: i.req_time("updated_at")?,
-    }))
-}
 
 fn delivery_view(i: &Item) -> anyhow::Result<DeliveryView> {
     Ok(DeliveryView {
@@ -107,7 +62,7 @@ impl ReadModel for DynamoStore {
                 .await?
                 .iter()
                 .filter(|b| b.flag("deleted") != Some(true))
-                .filter_map(|b| Some(BranchView { name: b.str("name")?, head_sha: b.str("head_sha") }))
+                .filter_map(|b| decode::branch(b).ok())
                 .collect();
             out.push(RepoView {
                 full_name: repo,
@@ -121,7 +76,7 @@ impl ReadModel for DynamoStore {
         Ok(Page { items: out, next_cursor })
     }
 
-    async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullView>, StoreError> {
+    async fn list_pulls(&self, filter: &PullFilter, page: &PageRequest) -> Result<Page<PullRequest>, StoreError> {
         let before = cursor(page)?;
         let filter = &PullFilter { repo: self.canonical_opt(filter.repo.as_ref()).await?, ..filter.clone() };
         let states = match filter.state {
@@ -136,7 +91,7 @@ impl ReadModel for DynamoStore {
         items.sort_by_key(|i| std::cmp::Reverse(i.str("gsi1sk")));
         items.truncate(page.limit + 1);
         let (items, next_cursor) = page_cut(items, page.limit, "gsi1sk");
-        Ok(Page { items: views(&items, pull_view)?, next_cursor })
+        Ok(Page { items: views(&items, decode::pull)?, next_cursor })
     }
 
     async fn get_pull(&self, repo: &RepoName, number: u64) -> Result<Option<PullDetail>, StoreError> {
@@ -146,18 +101,11 @@ impl ReadModel for DynamoStore {
         let Some(pull) = items.iter().find(|i| i.str("sk").as_deref() == Some(pull_sk.as_str())) else {
             return Ok(None);
         };
-        let pull = pull_view(pull).map_err(corrupt)?;
+        let pull = decode::pull(pull).map_err(corrupt)?;
         let mut reviews = items
             .iter()
             .filter(|i| i.str("entity").as_deref() == Some("review"))
-            .map(|r| {
-                Ok(ReviewView {
-                    id: r.num("id").context("review id")?,
-                    author: r.str("author"),
-                    state: r.req_typed("state")?,
-                    submitted_at: r.time("submitted_at")?,
-                })
-            })
+            .map(decode::review)
             .collect::<anyhow::Result<Vec<_>>>()
             .map_err(corrupt)?;
         reviews.sort_by(|a, b| {
@@ -208,23 +156,13 @@ impl ReadModel for DynamoStore {
         repo: &RepoName,
         branch: Option<&str>,
         page: &PageRequest,
-    ) -> Result<Page<CommitView>, StoreError> {
+    ) -> Result<Page<Commit>, StoreError> {
         let repo = &self.canonical(repo).await?;
         let pk = branch.map_or_else(|| key::commits(repo), |b| key::branch_commits(repo, b));
         let range = cursor(page)?.map_or(Range::All, Range::Below);
         let (items, next_cursor) =
             self.page_of(Query::index("gsi1", pk, range).backward(), page.limit, |_| Take::Yes).await?;
-        let items = views(&items, |i| {
-            Ok(CommitView {
-                repo: i.req_typed("repo")?,
-                sha: i.req_str("sha")?,
-                message: i.str("message").unwrap_or_default(),
-                author_login: i.str("author_login"),
-                author_name: i.str("author_name"),
-                committed_at: i.time("committed_at")?,
-            })
-        })?;
-        Ok(Page { items, next_cursor })
+        Ok(Page { items: views(&items, decode::commit)?, next_cursor })
     }
 
     async fn list_workflow_runs(
@@ -239,7 +177,7 @@ impl ReadModel for DynamoStore {
             None => Query::index("gsi1", key::RUNS, range),
         };
         let (items, next_cursor) = self.page_of(q.backward(), page.limit, |_| Take::Yes).await?;
-        Ok(Page { items: views(&items, run_view)?, next_cursor })
+        Ok(Page { items: views(&items, |i| decode::workflow_run(i).map(WorkflowRunView::from))?, next_cursor })
     }
 
     async fn list_deliveries(

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::DynamoStore;
 use super::codec::*;
 use super::ops::{Query, Range, Task, corrupt, delete_request, run_bounded};
+use crate::adapters::repo_moves::under;
 use crate::domain::*;
 use crate::ports::StoreError;
 
@@ -20,93 +21,21 @@ const CONCURRENCY: usize = 16;
 /// The change that wrote `i` (an item of a repository's partition), under `repo`.
 fn change_of(i: &Item, repo: &RepoName) -> anyhow::Result<Change> {
     let entity = i.req_str("entity")?;
-    let repo = repo.clone();
-    Ok(match entity.as_str() {
-        "repository" => Change::Repository(Repository {
-            full_name: repo,
-            id: i.num("id"),
-            default_branch: i.str("default_branch"),
-            private: i.flag("private"),
-            archived: i.flag("archived"),
-            deleted: i.flag("deleted").unwrap_or(false),
-            version: i.time("version")?,
-            activity_at: i.time("last_activity_at")?,
-        }),
-        "branch" => Change::Branch(Branch {
-            repo,
-            name: i.req_str("name")?,
-            head_sha: i.str("head_sha"),
-            deleted: i.flag("deleted").unwrap_or(false),
-            version: i.req_time("version")?,
-        }),
-        "pull_request" => {
-            let list = |name: &str| i.get(name).map(|_| i.strings(name));
-            Change::PullRequest(Box::new(PullRequest {
-                repo,
-                number: i.num("number").context("pull request number")?,
-                id: i.num("id"),
-                title: i.req_str("title")?,
-                state: i.req_typed("state")?,
-                draft: i.flag("draft").unwrap_or(false),
-                author: i.str("author"),
-                created_at: i.req_time("created_at")?,
-                updated_at: i.req_time("updated_at")?,
-                closed_at: i.time("closed_at")?,
-                merged_at: i.time("merged_at")?,
-                additions: i.num("additions"),
-                deletions: i.num("deletions"),
-                changed_files: i.num("changed_files"),
-                commits: i.num("commits"),
-                labels: list("labels"),
-                requested_reviewers: list("requested_reviewers"),
-                requested_teams: list("requested_teams"),
-                base_ref: i.str("base_ref"),
-                head_ref: i.str("head_ref"),
-                head_sha: i.str("head_sha"),
-            }))
-        }
-        "review" => Change::Review(Review {
-            repo,
-            pr_number: i.num("pr_number").context("review's pull request")?,
-            id: i.num("id").context("review id")?,
-            author: i.str("author"),
-            state: i.req_typed("state")?,
-            submitted_at: i.time("submitted_at")?,
-            commit_id: i.str("commit_id"),
-        }),
-        "review_comment" => Change::ReviewComment(ReviewComment {
-            repo,
-            pr_number: i.num("pr_number").context("comment's pull request")?,
-            id: i.num("id").context("comment id")?,
-            review_id: i.num("review_id"),
-            author: i.str("author"),
-            created_at: i.req_time("created_at")?,
-            updated_at: i.req_time("updated_at")?,
-            deleted: i.flag("deleted").unwrap_or(false),
-        }),
-        "collaborator" => Change::Collaborator {
-            repo,
-            member: Membership {
-                login: i.req_str("login")?,
-                role: i.str("role"),
-                present: i.flag("present").unwrap_or(false),
-                version: i.req_time("version")?,
-            },
-        },
+    let change = match entity.as_str() {
+        "repository" => Change::Repository(decode::repository(i)?),
+        "branch" => Change::Branch(decode::branch(i)?),
+        "pull_request" => Change::PullRequest { pull: Box::new(decode::pull(i)?), known: decode::lists_known(i) },
+        "review" => Change::Review(decode::review(i)?),
+        "review_comment" => Change::ReviewComment(decode::review_comment(i)?),
+        "collaborator" => Change::Collaborator { repo: repo.clone(), member: decode::membership(i)? },
         "commit" | "branch_commit" => Change::Commit {
-            commit: Commit {
-                repo,
-                sha: i.req_str("sha")?,
-                message: i.str("message").unwrap_or_default(),
-                author_name: i.str("author_name"),
-                author_login: i.str("author_login"),
-                committed_at: i.time("committed_at")?,
-            },
+            commit: decode::commit(i)?,
             branch: i.str("branch").filter(|_| entity == "branch_commit"),
             pushed_at: i.time("pushed_at")?,
         },
         other => anyhow::bail!("a {other:?} item in a repository's partition"),
-    })
+    };
+    Ok(under(&change, repo))
 }
 
 /// One rewrite of an id-keyed item: its key, and the attributes to set.

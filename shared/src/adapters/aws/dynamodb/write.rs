@@ -39,7 +39,7 @@ fn item_key(change: &Change) -> (String, String) {
         Change::Repository(r) => (key::repo(&r.full_name), key::REPO_SK.to_owned()),
         Change::RepositoryMoved { to, .. } => (key::repo(to), key::REPO_SK.to_owned()),
         Change::Branch(b) => (key::repo(&b.repo), key::branch_sk(&b.name)),
-        Change::PullRequest(p) => (key::repo(&p.repo), key::pull_sk(p.number)),
+        Change::PullRequest { pull: p, .. } => (key::repo(&p.repo), key::pull_sk(p.number)),
         Change::Review(r) => (key::repo(&r.repo), key::review_sk(r.pr_number, r.id)),
         Change::ReviewComment(c) => (key::repo(&c.repo), key::review_comment_sk(c.pr_number, c.id)),
         Change::Team(t) => (key::org(&t.org), key::team_sk(&t.slug)),
@@ -201,8 +201,8 @@ impl DynamoStore {
                 not_older(&mut u, "version", &b.version);
                 self.update(key_of(key::repo(&b.repo), key::branch_sk(&b.name)), u).await?
             }
-            Change::PullRequest(p) => {
-                let applied = self.apply_pull(p).await?;
+            Change::PullRequest { pull: p, known } => {
+                let applied = self.apply_pull(p, *known).await?;
                 return Ok((applied, applied.then(|| Refresh::ReviewFacts(p.repo.clone(), p.number))));
             }
             Change::Review(r) => {
@@ -354,7 +354,7 @@ impl DynamoStore {
         Ok((applied, None))
     }
 
-    async fn apply_pull(&self, p: &PullRequest) -> Result<bool, StoreError> {
+    async fn apply_pull(&self, p: &PullRequest, known: ListsKnown) -> Result<bool, StoreError> {
         let mut u = Update::default();
         let tail = format!("{}#{}", p.repo, num(p.number as i64));
         u.set("entity", s("pull_request")).set("repo", s(p.repo.as_str())).set("number", n(p.number));
@@ -364,10 +364,8 @@ impl DynamoStore {
         u.set_or_remove("closed_at", opt_t(&p.closed_at)).set_or_remove("merged_at", opt_t(&p.merged_at));
         u.coalesce("additions", opt_n(p.additions)).coalesce("deletions", opt_n(p.deletions));
         u.coalesce("changed_files", opt_n(p.changed_files)).coalesce("commits", opt_n(p.commits));
-        let bounded_list = |l: &Option<Vec<String>>| l.as_ref().map(|l| list(&l[..l.len().min(100)]));
-        u.coalesce("labels", bounded_list(&p.labels));
-        u.coalesce("requested_reviewers", bounded_list(&p.requested_reviewers));
-        u.coalesce("requested_teams", bounded_list(&p.requested_teams));
+        let [labels, reviewers, teams] = known.of(p).map(|l| l.map(|l| list(&l[..l.len().min(100)])));
+        u.coalesce("labels", labels).coalesce("requested_reviewers", reviewers).coalesce("requested_teams", teams);
         u.coalesce("base_ref", opt_s(&p.base_ref)).coalesce("head_ref", opt_s(&p.head_ref));
         u.coalesce("head_sha", opt_s(&p.head_sha)).set("rank", n(p.state.rank()));
         u.set("gsi1pk", s(key::pulls_by_state(p.state.as_str())));

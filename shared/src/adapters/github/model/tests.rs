@@ -29,8 +29,8 @@ fn pull_request_nodes_map_state_size_and_requests() {
     assert!(skipped.is_empty(), "{skipped:?}");
     assert_eq!(pr.state, PrState::Merged);
     assert_eq!((pr.additions, pr.commits), (Some(1), Some(4)));
-    assert_eq!(pr.requested_reviewers, Some(vec!["a".to_owned()]));
-    assert_eq!(pr.requested_teams, Some(vec!["core".to_owned()]));
+    assert_eq!(pr.requested_reviewers, vec!["a".to_owned()]);
+    assert_eq!(pr.requested_teams, vec!["core".to_owned()]);
     assert_eq!(reviews[0].state, ReviewState::ChangesRequested);
     assert_eq!(next.as_deref(), Some("c1"));
 }
