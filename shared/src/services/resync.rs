@@ -77,6 +77,7 @@ impl ResyncService {
             return Err(ResyncError::Locked(job.target.clone()));
         }
         let requests_before = self.github.budget().requests;
+        let by_installation_before = self.github.requests_by_installation();
         let record = JobRecord::queued(job, now).running(now);
         let _ = self.store.jobs.save_job(&record).await;
         let mut p = Progress::default();
@@ -91,6 +92,7 @@ impl ResyncService {
         }
         let record = record
             .progress(p.written, self.github.budget().requests.saturating_sub(requests_before))
+            .by_installation(self.github.requests_by_installation().since(&by_installation_before))
             .skipping(&skipped);
         let end = self.clock.now();
         let record = match &result {
@@ -229,7 +231,7 @@ impl ResyncService {
             let counts = if node_ids.is_empty() {
                 Vec::new()
             } else {
-                self.github.job_counts(&node_ids).await.context("counting workflow jobs")?
+                self.github.job_counts(repo.owner(), &node_ids).await.context("counting workflow jobs")?
             };
             let ids: Vec<i64> = chunk.iter().map(|l| l.run.id).collect();
             let ours = self.store.summaries.stored_runs(repo, since, &ids).await?;

@@ -76,7 +76,7 @@ impl TokenSource {
 /// A GitHub App installation's tokens.
 pub(crate) struct AppTokens {
     pub app_id: u64,
-    pub key: AppKey,
+    pub key: std::sync::Arc<AppKey>,
     pub installation_id: u64,
     /// The REST base, without credentials: the app's requests carry its JWT.
     pub client: Octocrab,
