@@ -23,7 +23,10 @@ impl GitHubChecks for GitHubClient {
     /// batch of one installation's repositories (its token sees no other). A
     /// repository GitHub does not know (or these credentials cannot see), or
     /// whose owner has no installation, is left out of the result, with a
-    /// warning, rather than failing the batch.
+    /// warning, rather than failing the batch. With several installations, one
+    /// whose budget is spent (or that GitHub cannot serve now) leaves its
+    /// repositories out too, so the others are still compared; they are
+    /// compared again by the next check.
     async fn repo_snapshots(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, GitHubError> {
         // Repositories by installation, in the order first asked.
         let mut groups: Vec<(&transport::Transport, Vec<SnapshotRequest>)> = Vec::new();
@@ -43,7 +46,16 @@ impl GitHubChecks for GitHubClient {
         let mut out = Vec::with_capacity(repos.len());
         for (t, group) in groups {
             for batch in group.chunks(queries::SNAPSHOT_BATCH) {
-                out.extend(self.repo_batch(t, batch).await?);
+                match self.repo_batch(t, batch).await {
+                    Ok(found) => out.extend(found),
+                    Err(e) if self.routes.several() && e.is_retryable() => {
+                        let owner = batch[0].repo.owner();
+                        tracing::warn!(owner, repos = batch.len(), error = %e, "repositories not compared: \
+                                       their installation cannot read now; the others go on");
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(out)
@@ -61,39 +73,13 @@ impl GitHubChecks for GitHubClient {
                     continue;
                 }
             };
-            let mut snapshot =
-                OrgSnapshot { org: org.clone(), teams: Vec::new(), repos_total: None, recent_repos: Vec::new() };
-            let mut after: Option<String> = None;
-            loop {
-                let first_page = after.is_none();
-                let vars = json!({ "org": org, "after": after });
-                let (data, errors): (OrgData<OrgTeamsOf>, _) = t.graphql_lenient(queries::ORG_TEAMS, vars).await?;
-                let Some(found) = data.organization else {
-                    return Err(t.graphql_failure("OrgTeams", &errors, format!("organization {org}")));
-                };
-                let page = found.teams;
-                let at = At::new(&errors, &["organization", "teams", "nodes"]);
-                snapshot.teams.extend(
-                    readable(page.nodes, &at, |i| format!("team #{i} of {org}"))
-                        .into_iter()
-                        .map(|t| (t.slug, t.members.total_count)),
-                );
-                if first_page && let Some(repos) = found.repositories {
-                    snapshot.repos_total = Some(repos.total_count);
-                    let at = At::new(&errors, &["organization", "repositories", "nodes"]);
-                    for r in readable(repos.nodes, &at, |i| format!("repository #{i} of {org}")) {
-                        match RepoName::parse(&r.name_with_owner) {
-                            Ok(name) => snapshot.recent_repos.push(name),
-                            Err(e) => tracing::warn!(name = %r.name_with_owner, error = %e, "repository name left out"),
-                        }
-                    }
+            match self.org_snapshot(t, org).await {
+                Ok(snapshot) => out.push(snapshot),
+                Err(e) if self.routes.several() && e.is_retryable() => {
+                    tracing::warn!(org, error = %e, "organisation not compared: its installation cannot read now");
                 }
-                after = page.page_info.next();
-                if after.is_none() {
-                    break;
-                }
+                Err(e) => return Err(e),
             }
-            out.push(snapshot);
         }
         Ok(out)
     }
@@ -127,5 +113,44 @@ impl GitHubChecks for GitHubClient {
             }
         }
         Ok(out)
+    }
+}
+
+impl GitHubClient {
+    /// One organisation's teams (one request per 100) and newest repositories.
+    async fn org_snapshot(&self, t: &transport::Transport, org: &String) -> Result<OrgSnapshot, GitHubError> {
+        let mut snapshot =
+            OrgSnapshot { org: org.clone(), teams: Vec::new(), repos_total: None, recent_repos: Vec::new() };
+        let mut after: Option<String> = None;
+        loop {
+            let first_page = after.is_none();
+            let vars = json!({ "org": org, "after": after });
+            let (data, errors): (OrgData<OrgTeamsOf>, _) = t.graphql_lenient(queries::ORG_TEAMS, vars).await?;
+            let Some(found) = data.organization else {
+                return Err(t.graphql_failure("OrgTeams", &errors, format!("organization {org}")));
+            };
+            let page = found.teams;
+            let at = At::new(&errors, &["organization", "teams", "nodes"]);
+            snapshot.teams.extend(
+                readable(page.nodes, &at, |i| format!("team #{i} of {org}"))
+                    .into_iter()
+                    .map(|t| (t.slug, t.members.total_count)),
+            );
+            if first_page && let Some(repos) = found.repositories {
+                snapshot.repos_total = Some(repos.total_count);
+                let at = At::new(&errors, &["organization", "repositories", "nodes"]);
+                for r in readable(repos.nodes, &at, |i| format!("repository #{i} of {org}")) {
+                    match RepoName::parse(&r.name_with_owner) {
+                        Ok(name) => snapshot.recent_repos.push(name),
+                        Err(e) => tracing::warn!(name = %r.name_with_owner, error = %e, "repository name left out"),
+                    }
+                }
+            }
+            after = page.page_info.next();
+            if after.is_none() {
+                break;
+            }
+        }
+        Ok(snapshot)
     }
 }

@@ -26,7 +26,7 @@ pub(crate) struct Route {
 pub(crate) enum Routes {
     /// A token, or the one installation `GITHUB_APP_INSTALLATION_ID` names:
     /// every request goes through it, whoever the owner.
-    One(Route),
+    One(Box<Route>),
     /// Every installation of the app, by its account login (lowercase).
     ByOwner(BTreeMap<String, Route>),
 }
@@ -43,9 +43,14 @@ impl Routes {
         }
     }
 
+    /// More than one budget: one can be spent while the others read on.
+    pub fn several(&self) -> bool {
+        matches!(self, Self::ByOwner(routes) if routes.len() > 1)
+    }
+
     fn all(&self) -> Box<dyn Iterator<Item = &Route> + '_> {
         match self {
-            Self::One(route) => Box::new(std::iter::once(route)),
+            Self::One(route) => Box::new(std::iter::once(route.as_ref())),
             Self::ByOwner(routes) => Box::new(routes.values()),
         }
     }

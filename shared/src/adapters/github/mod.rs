@@ -134,10 +134,10 @@ impl GitHubClient {
             )
         };
         let routes = match config.auth {
-            GitHubCredentials::Token(t) => Routes::One(Route {
+            GitHubCredentials::Token(t) => Routes::One(Box::new(Route {
                 name: InstallationRequests::TOKEN.to_owned(),
                 transport: transport(TokenSource::Static(t.into())),
-            }),
+            })),
             GitHubCredentials::App { app_id, private_key_pem, installation_id } => {
                 let key = Arc::new(AppKey::from_pem(&private_key_pem).map_err(|e| {
                     GitHubError::Forbidden(format!("the GitHub App private key is not an RSA PEM key: {e}"))
@@ -163,7 +163,7 @@ impl GitHubClient {
                     routes.insert(install.account.login.to_ascii_lowercase(), route);
                 }
                 match (installation_id, routes.pop_first()) {
-                    (Some(_), Some((_, one))) => Routes::One(one),
+                    (Some(_), Some((_, one))) => Routes::One(Box::new(one)),
                     (_, first) => {
                         routes.extend(first);
                         Routes::ByOwner(routes)
