@@ -263,7 +263,7 @@ impl JobRecord {
 
 /// GitHub requests per installation: the account login a GitHub App
 /// installation is on (the owner of the repositories and organisations it
-/// reads), or [`InstallationRequests::TOKEN`] for a token. Every attempt
+/// reads), or `token` for a token (`GITHUB_TOKEN`). Every attempt
 /// counts, retries included; a `304 Not Modified` counts too (GitHub does not
 /// charge it to the rate limit). An installation that made none is absent.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
