@@ -288,14 +288,6 @@ impl InstallationRequests {
     pub fn get(&self, installation: &str) -> u64 {
         self.0.get(installation).copied().unwrap_or(0)
     }
-
-    /// What was made since `before` (counts only grow; none are left out).
-    #[must_use]
-    pub fn since(&self, before: &Self) -> Self {
-        Self(
-            self.0.iter().map(|(k, &v)| (k.clone(), v.saturating_sub(before.get(k)))).filter(|&(_, v)| v > 0).collect(),
-        )
-    }
 }
 
 impl<K: Into<String>> FromIterator<(K, u64)> for InstallationRequests {

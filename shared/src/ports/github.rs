@@ -233,6 +233,34 @@ pub struct RateBudget {
     pub requests: u64,
 }
 
+tokio::task_local! {
+    static TALLY: std::sync::Mutex<InstallationRequests>;
+}
+
+/// Run `work`, counting the GitHub requests it makes per installation: only
+/// its own (a check and resync jobs running at once on one client each count
+/// theirs). A GitHub adapter reports every request it sends (each attempt)
+/// with [`tally_request`], naming the installation whose budget it spent.
+pub async fn counting_requests<F: std::future::Future>(work: F) -> (F::Output, InstallationRequests) {
+    TALLY
+        .scope(std::sync::Mutex::new(InstallationRequests::default()), async {
+            let out = work.await;
+            let counted = TALLY.with(|t| t.lock().map(|t| t.clone()).unwrap_or_default());
+            (out, counted)
+        })
+        .await
+}
+
+/// One request sent through `installation`, for the [`counting_requests`]
+/// around it (if any).
+pub fn tally_request(installation: &str) {
+    let _ = TALLY.try_with(|t| {
+        if let Ok(mut t) = t.lock() {
+            *t.0.entry(installation.to_owned()).or_default() += 1;
+        }
+    });
+}
+
 /// The API budget a GitHub port has left and what it has spent.
 pub trait Budgeted: Send + Sync {
     /// Every installation's together: requests summed, `remaining` the

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::compare::*;
 use crate::domain::*;
-use crate::ports::{Clock, CompletenessStore, GapQueue, PageRequest, Tracked};
+use crate::ports::{Clock, CompletenessStore, GapQueue, PageRequest, Tracked, counting_requests};
 use crate::ports::{GitHubChecks, GitHubError, GitHubHooks, HookRef, HookTarget, SnapshotRequest};
 
 /// How far back GitHub.com keeps hook deliveries (Enterprise Server: see
@@ -74,8 +74,6 @@ impl IntegrityService {
     /// queued or redelivered.
     pub async fn check(&self, dry_run: bool) -> anyhow::Result<CheckRun> {
         let started_at = self.clock.now();
-        let requests_before = self.github.budget().requests;
-        let by_installation_before = self.github.requests_by_installation();
         let mut run = CheckRun {
             id: format!("check-{}", started_at.format("%Y%m%dT%H%M%S%.3fZ")),
             started_at,
@@ -90,7 +88,7 @@ impl IntegrityService {
             verified: Vec::new(),
             error: None,
         };
-        let result = self.compare(&mut run).await;
+        let (result, by_installation) = counting_requests(self.compare(&mut run)).await;
         if let Err(e) = &result {
             run.error = Some(crate::error::error_chain(e.as_ref()));
         }
@@ -98,8 +96,9 @@ impl IntegrityService {
             self.queue.send(&run.gaps).await.context("queueing gaps")?;
         }
         run.finished_at = self.clock.now();
-        run.requests = self.github.budget().requests.saturating_sub(requests_before);
-        run.requests_by_installation = self.github.requests_by_installation().since(&by_installation_before);
+        // This check's own requests, not those of resync jobs running meanwhile.
+        run.requests = by_installation.total();
+        run.requests_by_installation = by_installation;
         self.store.record_check(&run).await.context("recording the check")?;
         result.map(|()| run)
     }

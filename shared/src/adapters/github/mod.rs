@@ -123,8 +123,9 @@ impl GitHubClient {
         let base_uri: http::Uri = rest_base
             .parse()
             .map_err(|e| GitHubError::Protocol(anyhow::anyhow!("GitHub API URL {rest_base:?}: {e}")))?;
-        let transport = |token: TokenSource| {
+        let transport = |name: &str, token: TokenSource| {
             Transport::new(
+                name.to_owned(),
                 rest.clone(),
                 base_uri.clone(),
                 graphql.clone(),
@@ -136,7 +137,7 @@ impl GitHubClient {
         let routes = match config.auth {
             GitHubCredentials::Token(t) => Routes::One(Box::new(Route {
                 name: InstallationRequests::TOKEN.to_owned(),
-                transport: transport(TokenSource::Static(t.into())),
+                transport: transport(InstallationRequests::TOKEN, TokenSource::Static(t.into())),
             })),
             GitHubCredentials::App { app_id, private_key_pem, installation_id } => {
                 let key = Arc::new(AppKey::from_pem(&private_key_pem).map_err(|e| {
@@ -158,7 +159,7 @@ impl GitHubClient {
                     };
                     let route = Route {
                         name: install.account.login.clone(),
-                        transport: transport(TokenSource::App(Box::new(tokens))),
+                        transport: transport(&install.account.login, TokenSource::App(Box::new(tokens))),
                     };
                     routes.insert(install.account.login.to_ascii_lowercase(), route);
                 }
