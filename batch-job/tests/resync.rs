@@ -198,8 +198,8 @@ impl GitHubChecks for StopsAfter {
     async fn run_window(&self, repo: &RepoName, since: Option<Timestamp>) -> Result<RunWindow, GitHubError> {
         self.inner.run_window(repo, since).await
     }
-    async fn job_counts(&self, node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError> {
-        self.inner.job_counts(node_ids).await
+    async fn job_counts(&self, owner: &str, node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError> {
+        self.inner.job_counts(owner, node_ids).await
     }
 }
 

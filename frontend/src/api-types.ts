@@ -308,6 +308,8 @@ export interface components {
              * @description GitHub requests the check made.
              */
             requests: number;
+            /** @description The same requests, per GitHub App installation. */
+            requests_by_installation: components["schemas"]["InstallationRequests"];
             /** Format: date-time */
             started_at: string;
         };
@@ -439,6 +441,20 @@ export interface components {
         /** @description `X-GitHub-Hook-ID`: which webhook configuration sent the delivery. */
         HookId: string;
         /**
+         * @description GitHub requests per installation: the account login a GitHub App
+         *     installation is on (the owner of the repositories and organisations it
+         *     reads), or `token` for a token (`GITHUB_TOKEN`). Every attempt
+         *     counts, retries included; a `304 Not Modified` counts too (GitHub does not
+         *     charge it to the rate limit). An installation that made none is absent.
+         * @example {
+         *       "octo-org": 12,
+         *       "other-org": 3
+         *     }
+         */
+        InstallationRequests: {
+            [key: string]: number;
+        };
+        /**
          * @description `/api/integrity`: a page of checks and the latest jobs. Fields in the order
          *     the endpoint has always sent them.
          */
@@ -470,6 +486,8 @@ export interface components {
              * @description GitHub requests made so far.
              */
             requests: number;
+            /** @description The same requests, per GitHub App installation. */
+            requests_by_installation: components["schemas"]["InstallationRequests"];
             /**
              * @description Items the job had to leave out, and why (a `null` node, a partial
              *     error): their gaps stay open for the next check. At most

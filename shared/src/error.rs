@@ -105,6 +105,10 @@ pub enum GitHubError {
     Forbidden(String),
     #[error("not found on GitHub: {0}")]
     NotFound(String),
+    /// The GitHub App has no installation on the account that owns the
+    /// repository or organisation asked about: only installing it there helps.
+    #[error("the GitHub App is not installed on {owner}: install it on {owner} (or stop tracking its repositories)")]
+    NotInstalled { owner: String },
     /// GitHub answered something the adapter did not expect (a GraphQL error, a bad shape).
     #[error("unexpected answer from GitHub")]
     Protocol(#[source] anyhow::Error),

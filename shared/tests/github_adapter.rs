@@ -1033,7 +1033,7 @@ async fn job_counts_are_read_by_node_id_a_hundred_per_request() {
     let mut ids: Vec<String> = repo.runs.iter().map(|r| r.node_id.clone()).collect();
     ids.insert(17, "WFR_999999999999".to_owned());
     // WHEN their job counts are asked for
-    let counts = client.job_counts(&ids).await.unwrap();
+    let counts = client.job_counts(&repo.owner, &ids).await.unwrap();
     // THEN every existing run has its jobs (every attempt) and completed jobs counted; the gone one is left out
     let got: BTreeMap<i64, (u64, u64)> = counts.iter().map(|c| (c.run_id, (c.jobs, c.completed))).collect();
     let want: BTreeMap<i64, (u64, u64)> = repo

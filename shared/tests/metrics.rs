@@ -426,6 +426,7 @@ async fn data_health_shows_last_webhook_check_gaps_and_jobs() {
             gaps: vec![Gap { target: target.clone(), kind: GapKind::Pulls, watermark: None, reason: "count".into() }],
             redelivered: 0,
             requests: 2,
+            requests_by_installation: InstallationRequests::default(),
             dry_run: false,
             verified: vec![],
             error: None,
@@ -444,6 +445,7 @@ async fn data_health_shows_last_webhook_check_gaps_and_jobs() {
             finished_at: Some(mon(1)),
             written: 0,
             requests: 1,
+            requests_by_installation: InstallationRequests::default(),
             skipped: Vec::new(),
             error: Some("boom".into()),
         })

@@ -111,6 +111,7 @@ macro_rules! contract {
 
 contract!(
     ledger_claims_once_releases_and_reports_status,
+    request_counts_per_installation_round_trip,
     complete_delivery_applies_changes_and_records_the_outcome,
     pull_requests_are_last_writer_wins_in_any_order,
     reviews_are_last_writer_wins_and_a_dismissal_wins_the_tie,
@@ -1156,6 +1157,7 @@ fn check(id: &str, at: i64, dry_run: bool, verified: Vec<Target>) -> CheckRun {
         }],
         redelivered: 1,
         requests: 12,
+        requests_by_installation: InstallationRequests::default(),
         dry_run,
         verified,
         error: None,
@@ -1194,9 +1196,34 @@ fn job_record(id: &str, at: i64) -> JobRecord {
         finished_at: None,
         written: 0,
         requests: 0,
+        requests_by_installation: InstallationRequests::default(),
         skipped: Vec::new(),
         error: None,
     }
+}
+
+async fn request_counts_per_installation_round_trip(b: &dyn Backend) {
+    // GIVEN a check and a resync job whose requests went through two installations
+    let s = b.store().await;
+    let counts: InstallationRequests = [("octo-org", 9u64), ("Other-Org", 3)].into_iter().collect();
+    let mut run = check("c1", 1, false, vec![]);
+    run.requests_by_installation = counts.clone();
+    s.record_check(&run).await.unwrap();
+    let mut job = job_record("j1", 1);
+    (job.requests, job.requests_by_installation) = (12, counts.clone());
+    s.save_job(&job).await.unwrap();
+    // WHEN read back THEN each installation's count is as recorded, logins as written
+    let listed = s.list_checks(&PageRequest::first(5)).await.unwrap().items;
+    assert_eq!(listed.iter().map(|c| &c.requests_by_installation).collect::<Vec<_>>(), [&counts]);
+    assert_eq!(s.get_job("j1").await.unwrap().map(|j| j.requests_by_installation), Some(counts.clone()));
+    // WHEN the job is saved again with none (a token's check, or no request yet) THEN none, not the old ones
+    s.save_job(&job_record("j1", 1)).await.unwrap();
+    assert_eq!(
+        s.get_job("j1").await.unwrap().map(|j| j.requests_by_installation),
+        Some(InstallationRequests::default())
+    );
+    let listed = walk(1, async |p| s.list_jobs(&p).await.unwrap()).await;
+    assert!(listed[0].requests_by_installation.is_empty(), "{listed:?}");
 }
 
 async fn jobs_are_saved_listed_and_fetched(b: &dyn Backend) {

@@ -117,6 +117,7 @@ export async function health(ctx: ViewContext): Promise<HTMLElement[]> {
               { label: 'Gaps', num: true, cell: (c) => num(c.gaps.length) },
               { label: 'Redelivered', num: true, cell: (c) => num(c.redelivered) },
               { label: 'Requests', num: true, cell: (c) => num(c.requests) },
+              { label: 'Per installation', cell: (c) => perInstallation(c.requests_by_installation) },
               { label: '', cell: (c) => [c.dry_run ? badge('dry run', 'muted') : null, c.error ? badge('failed') : null] },
             ] as Column<CheckRun>[],
             integrity.items,
@@ -132,6 +133,7 @@ export async function health(ctx: ViewContext): Promise<HTMLElement[]> {
               { label: 'Created', cell: (j) => ago(j.created_at) },
               { label: 'Written', num: true, cell: (j) => num(j.written) },
               { label: 'Requests', num: true, cell: (j) => num(j.requests) },
+              { label: 'Per installation', cell: (j) => perInstallation(j.requests_by_installation) },
             ] as Column<Job>[],
             integrity.jobs,
             { id: 'jobs-table' },
@@ -187,4 +189,10 @@ function countBy<T>(items: T[], key: (t: T) => string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const i of items) out[key(i)] = (out[key(i)] ?? 0) + 1;
   return out;
+}
+
+/** GitHub requests per installation (account login, or `token`): `octo-org 12 · other-org 3`. */
+function perInstallation(counts: Record<string, number> | undefined): string {
+  const parts = Object.entries(counts ?? {}).map(([login, n]) => `${login} ${num(n)}`);
+  return parts.length ? parts.join(' · ') : '—';
 }

@@ -19,6 +19,9 @@ pub struct Answer {
     pub body: Json,
     /// Positions (in the `nulls` given) of the null nodes this answer held.
     pub nulled: Vec<usize>,
+    /// What was asked that the caller does not see (another account's
+    /// repository, organisation or run): answered as not found.
+    pub foreign: Vec<String>,
 }
 
 /// Precomputed orderings and lookups the connections need.
@@ -64,6 +67,8 @@ impl Index {
 
 /// Execute `query` with `variables`; `budget` is (limit, remaining, reset) for
 /// `rateLimit`; the items `nulls` names come back as `null` with an error.
+/// With `sees`, the caller is an installation on that account: another
+/// account's repositories, organisation and runs do not resolve.
 pub fn execute(
     org: &Org,
     index: &Index,
@@ -71,6 +76,7 @@ pub fn execute(
     variables: &Json,
     budget: (u64, u64, Time),
     nulls: &[NullNode],
+    sees: Option<&str>,
 ) -> Answer {
     let doc: Document<String> = match graphql_parser::parse_query(query) {
         Ok(d) => d,
@@ -79,6 +85,7 @@ pub fn execute(
                 operation: "invalid".into(),
                 body: json!({ "errors": [{ "message": format!("Parse error: {e}") }] }),
                 nulled: Vec::new(),
+                foreign: Vec::new(),
             };
         }
     };
@@ -97,6 +104,7 @@ pub fn execute(
             operation: "none".into(),
             body: json!({ "errors": [{ "message": "No operation" }] }),
             nulled: Vec::new(),
+            foreign: Vec::new(),
         };
     };
     let (name, selection, var_defs) = match op {
@@ -107,6 +115,7 @@ pub fn execute(
                 operation: "mutation".into(),
                 body: json!({ "errors": [{ "message": "The fake serves queries only" }] }),
                 nulled: Vec::new(),
+                foreign: Vec::new(),
             };
         }
     };
@@ -118,7 +127,18 @@ pub fn execute(
             vars.insert(d.name.clone(), to_json(default, &Map::new()));
         }
     }
-    let mut exec = Exec { org, index, vars, fragments, errors: Vec::new(), budget, nulls, nulled: Vec::new() };
+    let mut exec = Exec {
+        org,
+        index,
+        vars,
+        fragments,
+        errors: Vec::new(),
+        budget,
+        nulls,
+        nulled: Vec::new(),
+        sees,
+        foreign: Vec::new(),
+    };
     let data = exec.selection(&Obj::Query, selection, &mut Vec::new());
     let operation = name.unwrap_or_else(|| "anonymous".into());
     let body = match data {
@@ -129,7 +149,7 @@ pub fn execute(
     let mut nulled = exec.nulled;
     nulled.sort_unstable();
     nulled.dedup();
-    Answer { operation, body, nulled }
+    Answer { operation, body, nulled, foreign: exec.foreign }
 }
 
 #[derive(Clone)]
@@ -255,6 +275,8 @@ struct Exec<'a> {
     budget: (u64, u64, Time),
     nulls: &'a [NullNode],
     nulled: Vec<usize>,
+    sees: Option<&'a str>,
+    foreign: Vec<String>,
 }
 
 impl<'a> Obj<'a> {
@@ -408,12 +430,22 @@ impl<'a> Exec<'a> {
             .map_err(|_| format!("Argument '{name}' on Field '{}' has an invalid value ({raw:?}).", f.name))
     }
 
-    /// The node an id names: workflow runs (`WFR_<id>`).
-    fn node(&self, id: &str) -> Option<Obj<'a>> {
+    /// The node an id names: workflow runs (`WFR_<id>`), of a repository the caller sees.
+    fn node(&mut self, id: &str) -> Option<Obj<'a>> {
         let org = self.org;
         let run_id: i64 = id.strip_prefix("WFR_")?.parse().ok()?;
         let &(i, k) = self.index.runs_by_id.get(&run_id)?;
-        Some(Obj::Run(i, org.repos.get(i)?.runs.get(k)?))
+        let repo = org.repos.get(i)?;
+        if !self.sees_owner(&repo.owner) {
+            self.foreign.push(format!("node {id} of {}", repo.full_name()));
+            return None;
+        }
+        Some(Obj::Run(i, repo.runs.get(k)?))
+    }
+
+    /// Whether the caller sees what `owner` owns.
+    fn sees_owner(&self, owner: &str) -> bool {
+        self.sees.is_none_or(|s| s.eq_ignore_ascii_case(owner))
     }
 
     /// The jobs of `run` a `checkRuns(filterBy:)` keeps (no filter: the latest attempt's).
@@ -526,6 +558,10 @@ impl<'a> Exec<'a> {
                     );
                     // A former name (renamed or transferred) resolves to the repository under its new one.
                     match org.resolve(&full) {
+                        Some(i) if !self.sees_owner(&org.repos[i].owner) => {
+                            self.foreign.push(format!("repository {full}"));
+                            self.not_found(path, format!("Could not resolve to a Repository with the name '{full}'."))
+                        }
                         Some(i) => Out::Obj(Obj::Repo(i)),
                         None => {
                             self.not_found(path, format!("Could not resolve to a Repository with the name '{full}'."))
@@ -534,9 +570,12 @@ impl<'a> Exec<'a> {
                 }
                 "organization" => {
                     let login = self.str_arg(f, "login").unwrap_or_default();
-                    if login.eq_ignore_ascii_case(&org.login) {
+                    if login.eq_ignore_ascii_case(&org.login) && self.sees_owner(&org.login) {
                         Out::Obj(Obj::Org)
                     } else {
+                        if login.eq_ignore_ascii_case(&org.login) {
+                            self.foreign.push(format!("organization {login}"));
+                        }
                         self.not_found(
                             path,
                             format!("Could not resolve to an Organization with the login of '{login}'."),
@@ -999,7 +1038,7 @@ mod tests {
     use super::*;
 
     fn run(org: &Org, q: &str, vars: Json) -> Json {
-        execute(org, &Index::new(org), q, &vars, (5000, 5000, chrono::Utc::now()), &[]).body
+        execute(org, &Index::new(org), q, &vars, (5000, 5000, chrono::Utc::now()), &[], None).body
     }
 
     #[test]

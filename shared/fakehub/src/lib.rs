@@ -154,20 +154,48 @@ pub const TEST_APP_PRIVATE_KEY: &str = include_str!("../keys/test-app.private.pe
 
 /// A GitHub App installed on the organisation. Its JWTs (RS256, signed with
 /// [`TEST_APP_PRIVATE_KEY`], `iss` = `app_id`) are accepted on `/app/...`;
-/// `POST /app/installations/{installation_id}/access_tokens` mints tokens
-/// valid for `token_ttl`, accepted everywhere until they expire.
+/// `POST /app/installations/{id}/access_tokens` mints tokens valid for
+/// `token_ttl`, accepted everywhere until they expire.
+///
+/// With no [`AppSpec::more_installations`], the one installation (on the
+/// organisation) stands for an app installed on every account: its tokens
+/// read every repository. With more, each installation is on one account and
+/// its tokens see only that account's repositories (and organisation): another
+/// one's is `404` on REST and `null` with a `NOT_FOUND` error on GraphQL, as
+/// GitHub answers, and is counted ([`FakeHub::foreign_reads`]). Each
+/// installation (and the personal token) has its own rate-limit budget.
 #[derive(Debug, Clone)]
 pub struct AppSpec {
     pub app_id: u64,
+    /// The installation on the organisation.
     pub installation_id: u64,
     pub token_ttl: Duration,
+    /// Installations on other accounts (which own repositories here once
+    /// transferred to them: [`FakeHub::transfer_repo`]).
+    pub more_installations: Vec<InstallationSpec>,
+}
+
+/// An installation of the app on another account than the organisation.
+#[derive(Debug, Clone)]
+pub struct InstallationSpec {
+    pub id: u64,
+    /// The account's login (an organisation or a user).
+    pub account: String,
 }
 
 impl Default for AppSpec {
     fn default() -> Self {
-        Self { app_id: 31_337, installation_id: 77_001, token_ttl: Duration::from_secs(3600) }
+        Self {
+            app_id: 31_337,
+            installation_id: 77_001,
+            token_ttl: Duration::from_secs(3600),
+            more_installations: Vec::new(),
+        }
     }
 }
+
+/// The budget name of the personal token's requests ([`FakeHub::installation_requests`]).
+pub const TOKEN_BUDGET: &str = "token";
 
 #[derive(Debug, Clone)]
 pub struct HubConfig {
@@ -311,13 +339,18 @@ pub(crate) struct State {
     /// Requests being served now, and the most ever at once.
     pub in_flight: AtomicU64,
     pub max_in_flight: AtomicU64,
-    pub buckets: Mutex<BTreeMap<&'static str, Bucket>>,
+    /// Rate-limit buckets by (budget: `token` or an installation's account login, resource).
+    pub buckets: Mutex<BTreeMap<(String, &'static str), Bucket>>,
+    /// Requests per budget (authenticated ones).
+    pub by_budget: Mutex<BTreeMap<String, u64>>,
+    /// Reads refused because the installation does not see the repository: (budget, what).
+    pub foreign: Mutex<Vec<(String, String)>>,
     pub faults: Mutex<FaultState>,
     pub deliveries: Mutex<Vec<Delivery>>,
     /// Items GraphQL answers as `null`, and for how many more requests that hold them.
     pub null_nodes: Mutex<Vec<(graphql::NullNode, usize)>>,
-    /// Installation tokens minted, with their expiry.
-    pub installation_tokens: Mutex<Vec<(String, Time)>>,
+    /// Installation tokens minted, with their expiry and installation id.
+    pub installation_tokens: Mutex<Vec<(String, Time, u64)>>,
     /// The secret of the last `send_webhooks`, for redeliveries.
     pub secret: Mutex<String>,
     pub next_delivery: AtomicU64,
@@ -354,6 +387,14 @@ impl State {
     }
     pub fn count(&self, key: String) {
         *self.counters.lock().expect("counter lock").entry(key).or_default() += 1;
+    }
+
+    /// Every installation: (id, account login); the organisation's first.
+    pub fn installations(&self) -> Vec<(u64, String)> {
+        let app = &self.config.app;
+        let mut out = vec![(app.installation_id, self.world().org.login.clone())];
+        out.extend(app.more_installations.iter().map(|i| (i.id, i.account.clone())));
+        out
     }
 
     /// Deliver one body, signed, and record the attempt. Status 0 when the receiver was unreachable.
@@ -436,6 +477,8 @@ impl FakeHub {
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
             buckets: Mutex::default(),
+            by_budget: Mutex::default(),
+            foreign: Mutex::default(),
             faults: Mutex::new(faults),
             deliveries: Mutex::default(),
             null_nodes: Mutex::default(),
@@ -592,13 +635,39 @@ impl FakeHub {
         }
     }
 
-    /// Spend the rest of the budget of `resource` (`core` or `graphql`) now.
+    /// Spend the rest of the budget of `resource` (`core` or `graphql`) now,
+    /// the token's and every installation's.
     pub fn exhaust_rate_limit(&self, resource: &'static str) {
+        let mut budgets = vec![TOKEN_BUDGET.to_owned()];
+        budgets.extend(self.state.installations().into_iter().map(|(_, login)| login));
+        for budget in budgets {
+            self.exhaust_budget(&budget, resource);
+        }
+    }
+
+    /// Spend the rest of one budget (`token`, or an installation's account
+    /// login) of `resource` now; it resets after the rate limit's window.
+    pub fn exhaust_budget(&self, budget: &str, resource: &'static str) {
         let mut buckets = self.state.buckets.lock().expect("bucket lock");
         let window = chrono::Duration::from_std(self.state.config.rate_limit.window).unwrap_or_default();
-        let b =
-            buckets.entry(resource).or_insert_with(|| Bucket { remaining: 0, reset_at: chrono::Utc::now() + window });
+        let b = buckets
+            .entry((budget.to_ascii_lowercase(), resource))
+            .or_insert_with(|| Bucket { remaining: 0, reset_at: chrono::Utc::now() + window });
         b.remaining = 0;
+    }
+
+    /// Authenticated requests per budget: `token` (the personal token) or
+    /// the account login of the installation whose token was presented.
+    /// Requests as the app itself (its JWT) are not counted here.
+    pub fn installation_requests(&self) -> BTreeMap<String, u64> {
+        self.state.by_budget.lock().expect("budget lock").clone()
+    }
+
+    /// Reads an installation's token made of what its installation does not
+    /// see (another account's repository or organisation): (its account
+    /// login, what was asked). Only with several installations.
+    pub fn foreign_reads(&self) -> Vec<(String, String)> {
+        self.state.foreign.lock().expect("foreign lock").clone()
     }
 
     /// The organisation's history as webhook events, oldest first.

@@ -51,6 +51,7 @@ fn rest_routes(state: Arc<State>) -> Router<Arc<State>> {
         .route("/orgs/{org}/hooks/{hook}/deliveries", get(org_deliveries))
         .route("/orgs/{org}/hooks/{hook}/deliveries/{id}/attempts", post(org_redeliver))
         .route("/app/installations", get(app_installations))
+        .route("/app/installations/{id}", get(app_installation))
         .route("/app/installations/{id}/access_tokens", post(mint_installation_token))
         .route_layer(middleware::from_fn_with_state(state, gate))
 }
@@ -73,25 +74,52 @@ fn app_jwt_valid(st: &State, token: &str) -> bool {
     }
 }
 
-fn installation_token_valid(st: &State, token: &str) -> bool {
+/// The installation whose unexpired token this is.
+fn installation_of_token(st: &State, token: &str) -> Option<u64> {
     let now = Utc::now();
-    st.installation_tokens.lock().expect("token lock").iter().any(|(t, expires)| t == token && *expires > now)
+    st.installation_tokens
+        .lock()
+        .expect("token lock")
+        .iter()
+        .find(|(t, expires, _)| t == token && *expires > now)
+        .map(|(_, _, id)| *id)
 }
 
-async fn app_installations(AxState(st): St) -> Response {
-    let app = &st.config.app;
+/// Who sent a request: the budget it is charged to (`token`, an
+/// installation's account login, or `app`) and, for an installation that
+/// sees only its own account's repositories, that account.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub budget: String,
+    pub sees: Option<String>,
+}
+
+fn installation_json(st: &State, id: u64, login: &str) -> Value {
     let world = st.world();
-    Json(json!([{
-        "id": app.installation_id, "app_id": app.app_id, "target_type": "Organization", "target_id": world.org.id,
-        "account": { "login": world.org.login, "id": world.org.id, "type": "Organization" },
+    json!({
+        "id": id, "app_id": st.config.app.app_id, "target_type": "Organization", "target_id": world.org.id,
+        "account": { "login": login, "id": world.org.id, "type": "Organization" },
         "repository_selection": "all", "permissions": { "metadata": "read", "pull_requests": "read" }, "events": ["*"],
-        "access_tokens_url": format!("{}/app/installations/{}/access_tokens", st.base_url, app.installation_id)
-    }]))
-    .into_response()
+        "access_tokens_url": format!("{}/app/installations/{id}/access_tokens", st.base_url)
+    })
+}
+
+async fn app_installations(AxState(st): St, Query(q): Query<HashMap<String, String>>) -> Response {
+    let per_page = per_page(&q).unwrap_or(30);
+    let page = q.get("page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(1).max(1);
+    let all: Vec<Value> = st.installations().iter().map(|(id, login)| installation_json(&st, *id, login)).collect();
+    Json(all.into_iter().skip((page - 1) * per_page).take(per_page).collect::<Vec<_>>()).into_response()
+}
+
+async fn app_installation(AxState(st): St, Path(id): Path<u64>) -> Response {
+    match st.installations().into_iter().find(|(i, _)| *i == id) {
+        Some((id, login)) => Json(installation_json(&st, id, &login)).into_response(),
+        None => message(StatusCode::NOT_FOUND, "Not Found"),
+    }
 }
 
 async fn mint_installation_token(AxState(st): St, Path(id): Path<u64>) -> Response {
-    if id != st.config.app.installation_id {
+    if !st.installations().iter().any(|(i, _)| *i == id) {
         return message(StatusCode::NOT_FOUND, "Not Found");
     }
     let ttl = chrono::Duration::from_std(st.config.app.token_ttl).unwrap_or_default();
@@ -99,7 +127,7 @@ async fn mint_installation_token(AxState(st): St, Path(id): Path<u64>) -> Respon
     let token = {
         let mut tokens = st.installation_tokens.lock().expect("token lock");
         let token = format!("ghs_fakehub_{}", tokens.len() + 1);
-        tokens.push((token.clone(), expires));
+        tokens.push((token.clone(), expires, id));
         token
     };
     let body = json!({
@@ -107,6 +135,26 @@ async fn mint_installation_token(AxState(st): St, Path(id): Path<u64>) -> Respon
         "permissions": { "metadata": "read", "pull_requests": "read", "members": "read" }
     });
     (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// The account that owns what a REST path is about (`/repos/{owner}/{repo}/...`
+/// resolved to the repository's owner now, `/repositories/{id}/...`,
+/// `/orgs/{org}/...`); None for other paths.
+fn owner_of_path(world: &crate::World, path: &str) -> Option<String> {
+    let path = path.strip_prefix("/api/v3").unwrap_or(path);
+    let mut parts = path.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("repos"), Some(owner), Some(name)) => {
+            let asked = format!("{owner}/{name}");
+            Some(world.org.resolve(&asked).map_or_else(|| owner.to_owned(), |i| world.org.repos[i].owner.clone()))
+        }
+        (Some("repositories"), Some(id), _) => {
+            let id = id.parse::<i64>().ok()?;
+            world.org.repo_by_id(id).map(|r| r.owner.clone())
+        }
+        (Some("orgs"), Some(org), _) => Some(org.to_owned()),
+        _ => None,
+    }
 }
 
 /// The repository a REST path names: its position in the organisation's
@@ -200,14 +248,27 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
 
     let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let token = presented.strip_prefix("Bearer ").or_else(|| presented.strip_prefix("token ")).unwrap_or_default();
-    let authorized = if path.starts_with("/app/") || path.starts_with("/api/v3/app/") {
-        app_jwt_valid(st, token)
+    let caller = if path.starts_with("/app/") || path.starts_with("/api/v3/app/") {
+        app_jwt_valid(st, token).then(|| Caller { budget: "app".into(), sees: None })
+    } else if token == st.config.token {
+        Some(Caller { budget: crate::TOKEN_BUDGET.into(), sees: None })
     } else {
-        token == st.config.token || installation_token_valid(st, token)
+        installation_of_token(st, token).and_then(|id| {
+            let installations = st.installations();
+            let several = installations.len() > 1;
+            let (_, login) = installations.into_iter().find(|(i, _)| *i == id)?;
+            Some(Caller { sees: several.then(|| login.clone()), budget: login })
+        })
     };
-    if !authorized {
+    let Some(caller) = caller else {
         return message(StatusCode::UNAUTHORIZED, "Bad credentials");
+    };
+    if caller.budget != "app" {
+        *st.by_budget.lock().expect("budget lock").entry(caller.budget.clone()).or_default() += 1;
     }
+    let budget = caller.budget.to_ascii_lowercase();
+    let mut req = req;
+    req.extensions_mut().insert(caller.clone());
 
     let resource: &'static str = if path.ends_with("/graphql") { "graphql" } else { "core" };
     let limit = st.config.rate_limit.limit;
@@ -215,7 +276,9 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
     let now = Utc::now();
     let (remaining, reset_at) = {
         let mut buckets = st.buckets.lock().expect("bucket lock");
-        let b = buckets.entry(resource).or_insert_with(|| Bucket { remaining: limit, reset_at: now + window });
+        let b = buckets
+            .entry((budget.clone(), resource))
+            .or_insert_with(|| Bucket { remaining: limit, reset_at: now + window });
         if now >= b.reset_at {
             *b = Bucket { remaining: limit, reset_at: now + window };
         }
@@ -271,10 +334,24 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
     }
     let remaining = {
         let mut buckets = st.buckets.lock().expect("bucket lock");
-        let b = buckets.get_mut(resource).expect("created above");
+        let b = buckets.get_mut(&(budget.clone(), resource)).expect("created above");
         b.remaining = b.remaining.saturating_sub(1);
         b.remaining
     };
+
+    // An installation sees only its own account's repositories and organisation.
+    if let Some(sees) = &caller.sees
+        && resource == "core"
+    {
+        let owner = owner_of_path(&st.world(), req.uri().path());
+        if owner.is_some_and(|o| !o.eq_ignore_ascii_case(sees)) {
+            let what = format!("{method} {}", req.uri().path());
+            st.foreign.lock().expect("foreign lock").push((caller.budget.clone(), what));
+            let mut r = message(StatusCode::NOT_FOUND, "Not Found");
+            rate_headers(r.headers_mut(), limit, remaining, reset_at, resource);
+            return r;
+        }
+    }
 
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
     let response = next.run(req).await;
@@ -287,7 +364,7 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
             st.count(format!("304 {method} {path}"));
             // A conditional request that hits costs nothing, as on GitHub.
             let mut buckets = st.buckets.lock().expect("bucket lock");
-            if let Some(b) = buckets.get_mut(resource) {
+            if let Some(b) = buckets.get_mut(&(budget.clone(), resource)) {
                 b.remaining = (b.remaining + 1).min(limit);
                 remaining = b.remaining;
             }
@@ -317,11 +394,19 @@ struct GraphqlRequest {
     variables: Value,
 }
 
-async fn graphql(AxState(st): St, Json(req): Json<GraphqlRequest>) -> Response {
+async fn graphql(
+    AxState(st): St,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Json(req): Json<GraphqlRequest>,
+) -> Response {
     let (remaining, reset) = {
         let buckets = st.buckets.lock().expect("bucket lock");
-        buckets.get("graphql").map(|b| (b.remaining, b.reset_at)).unwrap_or((st.config.rate_limit.limit, Utc::now()))
+        buckets
+            .get(&(caller.budget.to_ascii_lowercase(), "graphql"))
+            .map(|b| (b.remaining, b.reset_at))
+            .unwrap_or((st.config.rate_limit.limit, Utc::now()))
     };
+    let sees = caller.sees.as_deref();
     let world = st.world();
     let budget = (st.config.rate_limit.limit, remaining, reset);
     let answer = {
@@ -329,10 +414,11 @@ async fn graphql(AxState(st): St, Json(req): Json<GraphqlRequest>) -> Response {
         let mut nulls = st.null_nodes.lock().expect("null node lock");
         if nulls.is_empty() {
             drop(nulls);
-            crate::graphql::execute(&world.org, &world.index, &req.query, &req.variables, budget, &[])
+            crate::graphql::execute(&world.org, &world.index, &req.query, &req.variables, budget, &[], sees)
         } else {
             let active: Vec<crate::graphql::NullNode> = nulls.iter().map(|(n, _)| n.clone()).collect();
-            let answer = crate::graphql::execute(&world.org, &world.index, &req.query, &req.variables, budget, &active);
+            let answer =
+                crate::graphql::execute(&world.org, &world.index, &req.query, &req.variables, budget, &active, sees);
             for &k in &answer.nulled {
                 nulls[k].1 = nulls[k].1.saturating_sub(1);
             }
@@ -341,6 +427,10 @@ async fn graphql(AxState(st): St, Json(req): Json<GraphqlRequest>) -> Response {
         }
     };
     st.count(format!("graphql {}", answer.operation));
+    if !answer.foreign.is_empty() {
+        let mut foreign = st.foreign.lock().expect("foreign lock");
+        foreign.extend(answer.foreign.iter().map(|what| (caller.budget.clone(), what.clone())));
+    }
     Json(answer.body).into_response()
 }
 

@@ -1167,3 +1167,69 @@ async fn moves_are_repository_events_and_each_event_carries_the_name_of_its_time
     assert_eq!(report.lost, 2);
     assert!(hub.deliveries().iter().all(|d| d.event != "repository"));
 }
+
+/// An installation token of `hub`'s app for installation `id` (minted with the app's JWT).
+async fn installation_token(hub: &FakeHub, id: u64) -> String {
+    let key = octoscope::adapters::github::jwt::AppKey::from_pem(octoscope_fakehub::TEST_APP_PRIVATE_KEY).unwrap();
+    let jwt = key.jwt(hub.app().app_id, chrono::Utc::now()).unwrap();
+    let minted: Value = reqwest::Client::new()
+        .post(format!("{}/app/installations/{id}/access_tokens", hub.url))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    minted["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn each_installation_sees_its_own_account_only_and_spends_its_own_budget() {
+    // GIVEN the app installed on the organisation and on another account that owns one repository
+    let app = octoscope_fakehub::AppSpec {
+        more_installations: vec![octoscope_fakehub::InstallationSpec { id: 77_002, account: "other-org".into() }],
+        ..octoscope_fakehub::AppSpec::default()
+    };
+    let hub = FakeHub::start_with(small(), HubConfig { app, ..HubConfig::default() }).await.unwrap();
+    let org = hub.org().login.clone();
+    hub.transfer_repo(&format!("{org}/repo-1"), "other-org").unwrap();
+    let ours = installation_token(&hub, hub.app().installation_id).await;
+    let theirs = installation_token(&hub, 77_002).await;
+    let client = reqwest::Client::new();
+    let rest = |token: &str, repo: &str| {
+        client.get(format!("{}/repos/{repo}/actions/runs", hub.url)).bearer_auth(token.to_owned()).send()
+    };
+    let query = |token: &str, owner: &str, name: &str| {
+        let q = format!("query Q {{ repository(owner: \"{owner}\", name: \"{name}\") {{ name }} }}");
+        client.post(format!("{}/graphql", hub.url)).bearer_auth(token.to_owned()).json(&json!({ "query": q })).send()
+    };
+
+    // WHEN each installation reads its own repository and the other's
+    let own_rest = rest(&ours, &format!("{org}/repo-0")).await.unwrap();
+    let foreign_rest = rest(&ours, "other-org/repo-1").await.unwrap();
+    let own_graphql: Value = query(&theirs, "other-org", "repo-1").await.unwrap().json().await.unwrap();
+    let foreign_graphql: Value = query(&theirs, &org, "repo-0").await.unwrap().json().await.unwrap();
+
+    // THEN its own is served; the other's is what GitHub answers: 404, or null with NOT_FOUND
+    assert_eq!(own_rest.status(), 200);
+    assert_eq!(foreign_rest.status(), 404);
+    assert_eq!(own_graphql["data"]["repository"]["name"], "repo-1", "{own_graphql}");
+    assert_eq!(foreign_graphql["data"]["repository"], Value::Null, "{foreign_graphql}");
+    assert_eq!(foreign_graphql["errors"][0]["type"], "NOT_FOUND", "{foreign_graphql}");
+    // AND both foreign reads are recorded, each request counted for its installation, each with its own budget
+    let foreign = hub.foreign_reads();
+    assert_eq!(foreign.len(), 2, "{foreign:?}");
+    assert_eq!(foreign[0], (org.clone(), "GET /repos/other-org/repo-1/actions/runs".to_owned()));
+    assert_eq!(foreign[1].0, "other-org");
+    let per = hub.installation_requests();
+    assert_eq!((per.get(&org), per.get("other-org")), (Some(&2), Some(&2)), "{per:?}");
+    assert_eq!(header(&own_rest, "x-ratelimit-remaining"), "4999", "the organisation's own core budget");
+    hub.exhaust_budget("other-org", "core");
+    assert_eq!(
+        rest(&ours, &format!("{org}/repo-0")).await.unwrap().status(),
+        200,
+        "the other's spent budget is not ours"
+    );
+    assert_eq!(rest(&theirs, "other-org/repo-1").await.unwrap().status(), 403);
+}

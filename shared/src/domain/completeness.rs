@@ -1,6 +1,7 @@
 //! Completeness: what the integrity check finds (gaps) and what the resync
 //! does about them (jobs), in domain terms shared by every mode.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -191,6 +192,8 @@ pub struct JobRecord {
     pub written: u64,
     /// GitHub requests made so far.
     pub requests: u64,
+    /// The same requests, per GitHub App installation.
+    pub requests_by_installation: InstallationRequests,
     /// Items the job had to leave out, and why (a `null` node, a partial
     /// error): their gaps stay open for the next check. At most
     /// [`JobRecord::MAX_SKIPPED`] are kept.
@@ -212,6 +215,7 @@ impl JobRecord {
             finished_at: None,
             written: 0,
             requests: 0,
+            requests_by_installation: InstallationRequests::default(),
             skipped: Vec::new(),
             error: None,
         }
@@ -230,6 +234,12 @@ impl JobRecord {
     #[must_use]
     pub fn progress(self, written: u64, requests: u64) -> Self {
         Self { written, requests, ..self }
+    }
+
+    /// The job's GitHub requests per installation.
+    #[must_use]
+    pub fn by_installation(self, requests_by_installation: InstallationRequests) -> Self {
+        Self { requests_by_installation, ..self }
     }
 
     /// Items the job left out so far, and why.
@@ -251,6 +261,41 @@ impl JobRecord {
     }
 }
 
+/// GitHub requests per installation: the account login a GitHub App
+/// installation is on (the owner of the repositories and organisations it
+/// reads), or `token` for a token (`GITHUB_TOKEN`). Every attempt
+/// counts, retries included; a `304 Not Modified` counts too (GitHub does not
+/// charge it to the rate limit). An installation that made none is absent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "api", schema(example = json!({"octo-org": 12, "other-org": 3})))]
+pub struct InstallationRequests(pub BTreeMap<String, u64>);
+
+impl InstallationRequests {
+    /// The name of a token's one budget (`GITHUB_TOKEN`).
+    pub const TOKEN: &'static str = "token";
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Requests in all.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    pub fn get(&self, installation: &str) -> u64 {
+        self.0.get(installation).copied().unwrap_or(0)
+    }
+}
+
+impl<K: Into<String>> FromIterator<(K, u64)> for InstallationRequests {
+    fn from_iter<I: IntoIterator<Item = (K, u64)>>(iter: I) -> Self {
+        Self(iter.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+}
+
 /// One run of the integrity check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
@@ -265,6 +310,8 @@ pub struct CheckRun {
     pub redelivered: u64,
     /// GitHub requests the check made.
     pub requests: u64,
+    /// The same requests, per GitHub App installation.
+    pub requests_by_installation: InstallationRequests,
     pub dry_run: bool,
     /// Targets that matched GitHub: the watermark of their next gap.
     #[serde(skip)]

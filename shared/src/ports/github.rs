@@ -233,9 +233,44 @@ pub struct RateBudget {
     pub requests: u64,
 }
 
+tokio::task_local! {
+    static TALLY: std::sync::Mutex<InstallationRequests>;
+}
+
+/// Run `work`, counting the GitHub requests it makes per installation: only
+/// its own (a check and resync jobs running at once on one client each count
+/// theirs). A GitHub adapter reports every request it sends (each attempt)
+/// with [`tally_request`], naming the installation whose budget it spent.
+pub async fn counting_requests<F: std::future::Future>(work: F) -> (F::Output, InstallationRequests) {
+    TALLY
+        .scope(std::sync::Mutex::new(InstallationRequests::default()), async {
+            let out = work.await;
+            let counted = TALLY.with(|t| t.lock().map(|t| t.clone()).unwrap_or_default());
+            (out, counted)
+        })
+        .await
+}
+
+/// One request sent through `installation`, for the [`counting_requests`]
+/// around it (if any).
+pub fn tally_request(installation: &str) {
+    let _ = TALLY.try_with(|t| {
+        if let Ok(mut t) = t.lock() {
+            *t.0.entry(installation.to_owned()).or_default() += 1;
+        }
+    });
+}
+
 /// The API budget a GitHub port has left and what it has spent.
 pub trait Budgeted: Send + Sync {
+    /// Every installation's together: requests summed, `remaining` the
+    /// lowest any installation has left.
     fn budget(&self) -> RateBudget;
+    /// Requests sent so far per installation (see [`InstallationRequests`]).
+    /// A port without installations names none.
+    fn requests_by_installation(&self) -> InstallationRequests {
+        InstallationRequests::default()
+    }
 }
 
 /// The integrity check's reads: counts and marks, batched, cheap.
@@ -249,10 +284,11 @@ pub trait GitHubChecks: Budgeted {
     /// How many workflow runs `repo` has created at or after `since` (all
     /// when None), and the newest page of them: one REST request.
     async fn run_window(&self, repo: &RepoName, since: Option<Timestamp>) -> Result<RunWindow, GitHubError>;
-    /// Jobs per workflow run (every attempt), for runs given by their node
-    /// ids, batched (GraphQL `nodes`, 100 per request). A run GitHub no
-    /// longer has (a `null` node) is left out.
-    async fn job_counts(&self, node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError>;
+    /// Jobs per workflow run (every attempt), for runs of repositories of
+    /// `owner` given by their node ids, batched (GraphQL `nodes`, 100 per
+    /// request; the owner says whose installation reads them). A run GitHub
+    /// no longer has (a `null` node) is left out.
+    async fn job_counts(&self, owner: &str, node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError>;
 }
 
 /// The resync's reads: whole entities, paged. It also counts, as the check does.

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::compare::*;
 use crate::domain::*;
-use crate::ports::{Clock, CompletenessStore, GapQueue, PageRequest, Tracked};
+use crate::ports::{Clock, CompletenessStore, GapQueue, PageRequest, Tracked, counting_requests};
 use crate::ports::{GitHubChecks, GitHubError, GitHubHooks, HookRef, HookTarget, SnapshotRequest};
 
 /// How far back GitHub.com keeps hook deliveries (Enterprise Server: see
@@ -74,7 +74,6 @@ impl IntegrityService {
     /// queued or redelivered.
     pub async fn check(&self, dry_run: bool) -> anyhow::Result<CheckRun> {
         let started_at = self.clock.now();
-        let requests_before = self.github.budget().requests;
         let mut run = CheckRun {
             id: format!("check-{}", started_at.format("%Y%m%dT%H%M%S%.3fZ")),
             started_at,
@@ -84,11 +83,12 @@ impl IntegrityService {
             gaps: Vec::new(),
             redelivered: 0,
             requests: 0,
+            requests_by_installation: InstallationRequests::default(),
             dry_run,
             verified: Vec::new(),
             error: None,
         };
-        let result = self.compare(&mut run).await;
+        let (result, by_installation) = counting_requests(self.compare(&mut run)).await;
         if let Err(e) = &result {
             run.error = Some(crate::error::error_chain(e.as_ref()));
         }
@@ -96,7 +96,9 @@ impl IntegrityService {
             self.queue.send(&run.gaps).await.context("queueing gaps")?;
         }
         run.finished_at = self.clock.now();
-        run.requests = self.github.budget().requests.saturating_sub(requests_before);
+        // This check's own requests, not those of resync jobs running meanwhile.
+        run.requests = by_installation.total();
+        run.requests_by_installation = by_installation;
         self.store.record_check(&run).await.context("recording the check")?;
         result.map(|()| run)
     }
@@ -149,13 +151,17 @@ impl IntegrityService {
                 let runs = self.compare_runs(request, run.started_at).await?;
                 found.push((request.clone(), differences, runs));
             }
-            // Job counts of every listed run of the chunk, in as few requests as GitHub allows.
-            let node_ids: Vec<String> = found.iter().flat_map(|(_, _, r)| r.node_ids()).collect();
-            let counts = if node_ids.is_empty() {
-                Vec::new()
-            } else {
-                self.github.job_counts(&node_ids).await.context("counting workflow jobs on GitHub")?
-            };
+            // Job counts of every listed run of the chunk, in as few requests as
+            // GitHub allows: one batch per owner (its installation reads them).
+            let mut by_owner: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (request, _, runs) in &found {
+                by_owner.entry(request.repo.owner().to_owned()).or_default().extend(runs.node_ids());
+            }
+            let mut counts = Vec::new();
+            for (owner, node_ids) in by_owner.iter().filter(|(_, ids)| !ids.is_empty()) {
+                counts
+                    .extend(self.github.job_counts(owner, node_ids).await.context("counting workflow jobs on GitHub")?);
+            }
             for (request, mut differences, runs) in found {
                 differences.extend(runs.differences());
                 differences.extend(runs.job_differences(&counts));
@@ -251,7 +257,9 @@ impl IntegrityService {
         for (hook, hook_id) in hooks {
             let failed = match self.hooks.failed_deliveries(&hook, since).await {
                 Ok(f) => f,
-                Err(GitHubError::NotFound(_) | GitHubError::Forbidden(_)) => continue,
+                Err(GitHubError::NotFound(_) | GitHubError::Forbidden(_) | GitHubError::NotInstalled { .. }) => {
+                    continue;
+                }
                 Err(e) => return Err(e).context("listing failed deliveries"),
             };
             // The newest failed attempt per delivery GUID.
@@ -310,7 +318,9 @@ impl IntegrityService {
                 if listed.insert(target.clone()) {
                     match self.hooks.hooks(&target).await {
                         Ok(hooks) => known.extend(hooks),
-                        Err(GitHubError::NotFound(_) | GitHubError::Forbidden(_)) => {}
+                        Err(
+                            GitHubError::NotFound(_) | GitHubError::Forbidden(_) | GitHubError::NotInstalled { .. },
+                        ) => {}
                         Err(e) => return Err(e).context("listing webhooks"),
                     }
                 }

@@ -10,7 +10,9 @@ use anyhow::Context as _;
 
 use crate::domain::*;
 pub use crate::error::ResyncError;
-use crate::ports::{ChangeSink, Clock, CompletenessStore, GitHubSource, JobStore, Locks, SnapshotRequest, Store};
+use crate::ports::{
+    ChangeSink, Clock, CompletenessStore, GitHubSource, JobStore, Locks, SnapshotRequest, Store, counting_requests,
+};
 
 /// How long a resync's lock lasts without renewal (it renews after every page).
 pub const LOCK_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
@@ -76,22 +78,24 @@ impl ResyncService {
             let _ = self.store.jobs.save_job(&refused).await;
             return Err(ResyncError::Locked(job.target.clone()));
         }
-        let requests_before = self.github.budget().requests;
         let record = JobRecord::queued(job, now).running(now);
         let _ = self.store.jobs.save_job(&record).await;
         let mut p = Progress::default();
         let mut skipped = Vec::new();
-        let result = match &job.target {
-            Target::Repo(repo) => self.repo(job, repo, &lock, &mut p, &mut skipped, &mut progress).await,
-            Target::Org(org) => self.org(org, &job.kinds, &mut p).await,
-        };
+        let (result, by_installation) = counting_requests(async {
+            match &job.target {
+                Target::Repo(repo) => self.repo(job, repo, &lock, &mut p, &mut skipped, &mut progress).await,
+                Target::Org(org) => self.org(org, &job.kinds, &mut p).await,
+            }
+        })
+        .await;
+        // This job's own requests, not those of other jobs (or a check) running meanwhile.
+        let requests = by_installation.total();
         p.skipped = skipped.len() as u64;
         if !skipped.is_empty() {
             tracing::warn!(job = job.id, skipped = ?skipped, "items left out; their gaps stay open for the next check");
         }
-        let record = record
-            .progress(p.written, self.github.budget().requests.saturating_sub(requests_before))
-            .skipping(&skipped);
+        let record = record.progress(p.written, requests).by_installation(by_installation).skipping(&skipped);
         let end = self.clock.now();
         let record = match &result {
             Ok(()) => record.succeeded(end),
@@ -229,7 +233,7 @@ impl ResyncService {
             let counts = if node_ids.is_empty() {
                 Vec::new()
             } else {
-                self.github.job_counts(&node_ids).await.context("counting workflow jobs")?
+                self.github.job_counts(repo.owner(), &node_ids).await.context("counting workflow jobs")?
             };
             let ids: Vec<i64> = chunk.iter().map(|l| l.run.id).collect();
             let ours = self.store.summaries.stored_runs(repo, since, &ids).await?;

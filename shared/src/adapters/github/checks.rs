@@ -9,19 +9,54 @@ use super::*;
 
 impl Budgeted for GitHubClient {
     fn budget(&self) -> RateBudget {
-        self.transport.budget()
+        self.routes.budget()
+    }
+
+    fn requests_by_installation(&self) -> InstallationRequests {
+        self.routes.requests()
     }
 }
 
 #[async_trait]
 impl GitHubChecks for GitHubClient {
-    /// Batches of [`queries::SNAPSHOT_BATCH`] repositories per request. A
-    /// repository GitHub does not know (or these credentials cannot see) is
-    /// left out of the result, with a warning, rather than failing the batch.
+    /// Batches of [`queries::SNAPSHOT_BATCH`] repositories per request, each
+    /// batch of one installation's repositories (its token sees no other). A
+    /// repository GitHub does not know (or these credentials cannot see), or
+    /// whose owner has no installation, is left out of the result, with a
+    /// warning, rather than failing the batch. With several installations, one
+    /// whose budget is spent (or that GitHub cannot serve now) leaves its
+    /// repositories out too, so the others are still compared; they are
+    /// compared again by the next check.
     async fn repo_snapshots(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, GitHubError> {
+        // Repositories by installation, in the order first asked.
+        let mut groups: Vec<(&transport::Transport, Vec<SnapshotRequest>)> = Vec::new();
+        for r in repos {
+            let t = match self.routes.of(r.repo.owner()) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(repo = %r.repo, error = %e, "repository not compared");
+                    continue;
+                }
+            };
+            match groups.iter_mut().find(|(g, _)| std::ptr::eq(*g, t)) {
+                Some((_, group)) => group.push(r.clone()),
+                None => groups.push((t, vec![r.clone()])),
+            }
+        }
         let mut out = Vec::with_capacity(repos.len());
-        for batch in repos.chunks(queries::SNAPSHOT_BATCH) {
-            out.extend(self.repo_batch(batch).await?);
+        for (t, group) in groups {
+            for batch in group.chunks(queries::SNAPSHOT_BATCH) {
+                match self.repo_batch(t, batch).await {
+                    Ok(found) => out.extend(found),
+                    Err(e) if self.routes.several() && e.is_retryable() => {
+                        let owner = batch[0].repo.owner();
+                        tracing::warn!(owner, repos = batch.len(), error = %e, "repositories not compared: \
+                                       their installation cannot read now; the others go on");
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
         Ok(out)
     }
@@ -31,40 +66,20 @@ impl GitHubChecks for GitHubClient {
     async fn org_snapshots(&self, orgs: &[String]) -> Result<Vec<OrgSnapshot>, GitHubError> {
         let mut out = Vec::with_capacity(orgs.len());
         for org in orgs {
-            let mut snapshot =
-                OrgSnapshot { org: org.clone(), teams: Vec::new(), repos_total: None, recent_repos: Vec::new() };
-            let mut after: Option<String> = None;
-            loop {
-                let first_page = after.is_none();
-                let vars = json!({ "org": org, "after": after });
-                let (data, errors): (OrgData<OrgTeamsOf>, _) =
-                    self.transport.graphql_lenient(queries::ORG_TEAMS, vars).await?;
-                let Some(found) = data.organization else {
-                    return Err(self.transport.graphql_failure("OrgTeams", &errors, format!("organization {org}")));
-                };
-                let page = found.teams;
-                let at = At::new(&errors, &["organization", "teams", "nodes"]);
-                snapshot.teams.extend(
-                    readable(page.nodes, &at, |i| format!("team #{i} of {org}"))
-                        .into_iter()
-                        .map(|t| (t.slug, t.members.total_count)),
-                );
-                if first_page && let Some(repos) = found.repositories {
-                    snapshot.repos_total = Some(repos.total_count);
-                    let at = At::new(&errors, &["organization", "repositories", "nodes"]);
-                    for r in readable(repos.nodes, &at, |i| format!("repository #{i} of {org}")) {
-                        match RepoName::parse(&r.name_with_owner) {
-                            Ok(name) => snapshot.recent_repos.push(name),
-                            Err(e) => tracing::warn!(name = %r.name_with_owner, error = %e, "repository name left out"),
-                        }
-                    }
+            let t = match self.routes.of(org) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(org, error = %e, "organisation not compared");
+                    continue;
                 }
-                after = page.page_info.next();
-                if after.is_none() {
-                    break;
+            };
+            match self.org_snapshot(t, org).await {
+                Ok(snapshot) => out.push(snapshot),
+                Err(e) if self.routes.several() && e.is_retryable() => {
+                    tracing::warn!(org, error = %e, "organisation not compared: its installation cannot read now");
                 }
+                Err(e) => return Err(e),
             }
-            out.push(snapshot);
         }
         Ok(out)
     }
@@ -75,11 +90,12 @@ impl GitHubChecks for GitHubClient {
         Ok(RunWindow { total, runs: Self::listed_runs(repo, runs) })
     }
 
-    async fn job_counts(&self, node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError> {
+    async fn job_counts(&self, owner: &str, node_ids: &[String]) -> Result<Vec<JobCount>, GitHubError> {
+        let t = self.routes.of(owner)?;
         let mut out = Vec::with_capacity(node_ids.len());
         for ids in node_ids.chunks(queries::NODES_BATCH) {
             let (data, errors): (NodesData<RunJobsNode>, _) =
-                self.transport.graphql_lenient(queries::RUN_JOB_COUNTS, json!({ "ids": ids })).await?;
+                t.graphql_lenient(queries::RUN_JOB_COUNTS, json!({ "ids": ids })).await?;
             let at = At::new(&errors, &["nodes"]);
             let (nodes, gone) =
                 sort_items(data.nodes, &at, |i| format!("workflow run {}", ids.get(i).map_or("?", |s| s)));
@@ -97,5 +113,44 @@ impl GitHubChecks for GitHubClient {
             }
         }
         Ok(out)
+    }
+}
+
+impl GitHubClient {
+    /// One organisation's teams (one request per 100) and newest repositories.
+    async fn org_snapshot(&self, t: &transport::Transport, org: &String) -> Result<OrgSnapshot, GitHubError> {
+        let mut snapshot =
+            OrgSnapshot { org: org.clone(), teams: Vec::new(), repos_total: None, recent_repos: Vec::new() };
+        let mut after: Option<String> = None;
+        loop {
+            let first_page = after.is_none();
+            let vars = json!({ "org": org, "after": after });
+            let (data, errors): (OrgData<OrgTeamsOf>, _) = t.graphql_lenient(queries::ORG_TEAMS, vars).await?;
+            let Some(found) = data.organization else {
+                return Err(t.graphql_failure("OrgTeams", &errors, format!("organization {org}")));
+            };
+            let page = found.teams;
+            let at = At::new(&errors, &["organization", "teams", "nodes"]);
+            snapshot.teams.extend(
+                readable(page.nodes, &at, |i| format!("team #{i} of {org}"))
+                    .into_iter()
+                    .map(|t| (t.slug, t.members.total_count)),
+            );
+            if first_page && let Some(repos) = found.repositories {
+                snapshot.repos_total = Some(repos.total_count);
+                let at = At::new(&errors, &["organization", "repositories", "nodes"]);
+                for r in readable(repos.nodes, &at, |i| format!("repository #{i} of {org}")) {
+                    match RepoName::parse(&r.name_with_owner) {
+                        Ok(name) => snapshot.recent_repos.push(name),
+                        Err(e) => tracing::warn!(name = %r.name_with_owner, error = %e, "repository name left out"),
+                    }
+                }
+            }
+            after = page.page_info.next();
+            if after.is_none() {
+                break;
+            }
+        }
+        Ok(snapshot)
     }
 }

@@ -11,25 +11,31 @@
 //! conditional (`If-None-Match`), so repeating one that did not change costs
 //! no rate budget.
 //!
-//! Every request goes through one polite transport: a concurrency cap, the
+//! Every request goes through a polite transport: a concurrency cap, the
 //! `x-ratelimit-*` headers (waiting for the reset when the budget is spent),
 //! `Retry-After` and secondary limits, and jittered exponential backoff on 5xx
-//! and timeouts. See [`RetryPolicy`].
+//! and timeouts. See [`RetryPolicy`]. A GitHub App has one such transport per
+//! installation, and a request goes through the installation on the owner of
+//! the repository or organisation it is about (see `installations`).
 
 pub mod jwt;
 pub mod queries;
 
 mod checks;
 mod hooks;
+mod installations;
 mod model;
 mod transport;
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
 use http::Method;
+use installations::{Route, Routes};
 use octocrab::Octocrab;
 use serde_json::json;
 
@@ -50,10 +56,11 @@ pub struct GitHubConfig {
     /// The REST base URL: `https://api.github.com`, or `https://HOST/api/v3`
     /// on GitHub Enterprise Server (GraphQL is then `https://HOST/api/graphql`).
     pub api_url: String,
-    /// A GitHub App without an installation id must have exactly one
-    /// installation; its installation tokens are refreshed before they expire.
+    /// A GitHub App without an installation id uses every installation it
+    /// has, each for its own account's repositories; with one, only that one.
+    /// Installation tokens are refreshed before they expire.
     pub auth: GitHubCredentials,
-    /// Requests in flight at once.
+    /// Requests in flight at once, per installation.
     pub max_concurrency: usize,
     pub retry: RetryPolicy,
 }
@@ -80,40 +87,20 @@ pub fn graphql_base(api_url: &str) -> String {
     }
 }
 
-/// The one installation of a GitHub App (`GET /app/installations`, as the app).
-async fn sole_installation(client: &Octocrab, key: &AppKey, app_id: u64) -> Result<u64, GitHubError> {
-    #[derive(serde::Deserialize)]
-    struct Installation {
-        id: u64,
-    }
-    let installs: Vec<Installation> = transport::app_request(
-        client,
-        key,
-        app_id,
-        Method::GET,
-        "/app/installations?per_page=100",
-        "listing the app's installations",
-    )
-    .await?;
-    match installs.as_slice() {
-        [one] => Ok(one.id),
-        other => Err(GitHubError::Forbidden(format!(
-            "the GitHub App has {} installations: set its installation id",
-            other.len()
-        ))),
-    }
-}
-
 /// The GitHub API client behind [`GitHubSource`].
 pub struct GitHubClient {
-    transport: Transport,
+    /// One transport (token, rate budget, concurrency cap) per installation.
+    routes: Routes,
     /// The REST base, to turn `Link` header URLs back into relative paths.
     rest_base: String,
 }
 
 impl fmt::Debug for GitHubClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GitHubClient").field("api_url", &self.rest_base).finish_non_exhaustive()
+        f.debug_struct("GitHubClient")
+            .field("api_url", &self.rest_base)
+            .field("installations", &self.routes.names())
+            .finish_non_exhaustive()
     }
 }
 
@@ -126,37 +113,67 @@ fn crab(base: &str) -> Result<Octocrab, GitHubError> {
 }
 
 impl GitHubClient {
-    /// A client for `config`. With a GitHub App and no installation id, this
-    /// looks the installation up (one request).
+    /// A client for `config`. With a GitHub App, this lists its installations
+    /// (one request per 100, as the app; with an installation id, reads that
+    /// one), to know which account each is on.
     pub async fn new(config: GitHubConfig) -> Result<Self, GitHubError> {
         let rest_base = config.api_url.trim_end_matches('/').to_owned();
         let rest = crab(&rest_base)?;
         let graphql = crab(&graphql_base(&rest_base))?;
-        let token = match config.auth {
-            GitHubCredentials::Token(t) => TokenSource::Static(t.into()),
-            GitHubCredentials::App { app_id, private_key_pem, installation_id } => {
-                let key = AppKey::from_pem(&private_key_pem).map_err(|e| {
-                    GitHubError::Forbidden(format!("the GitHub App private key is not an RSA PEM key: {e}"))
-                })?;
-                let client = crab(&rest_base)?;
-                let installation_id = match installation_id {
-                    Some(id) => id,
-                    None => sole_installation(&client, &key, app_id).await?,
-                };
-                TokenSource::App(Box::new(AppTokens {
-                    app_id,
-                    key,
-                    installation_id,
-                    client,
-                    cached: tokio::sync::Mutex::new(None),
-                }))
-            }
-        };
         let base_uri: http::Uri = rest_base
             .parse()
             .map_err(|e| GitHubError::Protocol(anyhow::anyhow!("GitHub API URL {rest_base:?}: {e}")))?;
-        let transport = Transport::new(rest, base_uri, graphql, token, config.max_concurrency, config.retry);
-        Ok(Self { transport, rest_base })
+        let transport = |name: &str, token: TokenSource| {
+            Transport::new(
+                name.to_owned(),
+                rest.clone(),
+                base_uri.clone(),
+                graphql.clone(),
+                token,
+                config.max_concurrency,
+                config.retry.clone(),
+            )
+        };
+        let routes = match config.auth {
+            GitHubCredentials::Token(t) => Routes::One(Box::new(Route {
+                name: InstallationRequests::TOKEN.to_owned(),
+                transport: transport(InstallationRequests::TOKEN, TokenSource::Static(t.into())),
+            })),
+            GitHubCredentials::App { app_id, private_key_pem, installation_id } => {
+                let key = Arc::new(AppKey::from_pem(&private_key_pem).map_err(|e| {
+                    GitHubError::Forbidden(format!("the GitHub App private key is not an RSA PEM key: {e}"))
+                })?);
+                let client = crab(&rest_base)?;
+                let listed = match installation_id {
+                    Some(id) => vec![installations::installation(&client, &key, app_id, id).await?],
+                    None => installations::installations(&client, &key, app_id).await?,
+                };
+                let mut routes = BTreeMap::new();
+                for install in listed {
+                    let tokens = AppTokens {
+                        app_id,
+                        key: key.clone(),
+                        installation_id: install.id,
+                        client: client.clone(),
+                        cached: tokio::sync::Mutex::new(None),
+                    };
+                    let route = Route {
+                        name: install.account.login.clone(),
+                        transport: transport(&install.account.login, TokenSource::App(Box::new(tokens))),
+                    };
+                    routes.insert(install.account.login.to_ascii_lowercase(), route);
+                }
+                match (installation_id, routes.pop_first()) {
+                    (Some(_), Some((_, one))) => Routes::One(Box::new(one)),
+                    (_, first) => {
+                        routes.extend(first);
+                        Routes::ByOwner(routes)
+                    }
+                }
+            }
+        };
+        tracing::info!(installations = ?routes.names(), "GitHub budgets");
+        Ok(Self { routes, rest_base })
     }
 
     /// A `Link` URL as a path relative to the REST base (so that the base
@@ -175,12 +192,14 @@ impl GitHubClient {
     /// `keep_going` sees each page and may stop early.
     async fn rest_pages<T: serde::de::DeserializeOwned>(
         &self,
+        owner: &str,
         first: String,
         mut on_page: impl FnMut(T) -> bool,
     ) -> Result<(), GitHubError> {
+        let t = self.routes.of(owner)?;
         let mut next = Some(first);
         while let Some(path) = next.take() {
-            let reply = self.transport.rest(Method::GET, &path, None).await?;
+            let reply = t.rest(Method::GET, &path, None).await?;
             let link = reply.headers.get(http::header::LINK).and_then(|v| v.to_str().ok()).and_then(next_link);
             let page: T = reply.json(&path)?;
             if !on_page(page) {
@@ -191,7 +210,7 @@ impl GitHubClient {
         Ok(())
     }
 
-    async fn repo_batch(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, GitHubError> {
+    async fn repo_batch(&self, t: &Transport, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, GitHubError> {
         let mut vars = serde_json::Map::new();
         for (i, r) in repos.iter().enumerate() {
             vars.insert(format!("o{i}"), json!(r.repo.owner()));
@@ -200,7 +219,7 @@ impl GitHubClient {
         }
         let doc = queries::repo_snapshots_document(repos.len());
         let (mut data, errors): (serde_json::Map<String, serde_json::Value>, _) =
-            self.transport.graphql_lenient(&doc, serde_json::Value::Object(vars)).await?;
+            t.graphql_lenient(&doc, serde_json::Value::Object(vars)).await?;
         let mut out = Vec::with_capacity(repos.len());
         for (i, req) in repos.iter().enumerate() {
             let repo = &req.repo;
@@ -233,13 +252,13 @@ impl GitHubClient {
         number: u64,
         mut after: String,
     ) -> Result<(Vec<Review>, Vec<Skipped>), GitHubError> {
+        let t = self.routes.of(repo.owner())?;
         let (mut out, mut skipped) = (Vec::new(), Vec::new());
         loop {
             let vars = json!({ "owner": repo.owner(), "name": repo.name(), "number": number, "after": after });
-            let (data, errors): (RepoData<PullOf>, _) =
-                self.transport.graphql_lenient(&queries::pull_reviews(), vars).await?;
+            let (data, errors): (RepoData<PullOf>, _) = t.graphql_lenient(&queries::pull_reviews(), vars).await?;
             let Some(reviews) = data.repository.and_then(|r| r.pull_request).map(|p| p.reviews) else {
-                return Err(self.transport.graphql_failure("PullReviews", &errors, format!("{repo}#{number}")));
+                return Err(t.graphql_failure("PullReviews", &errors, format!("{repo}#{number}")));
             };
             let at = At::new(&errors, &["repository", "pullRequest", "reviews", "nodes"]);
             let (page, left_out) = reviews_of(reviews.nodes, repo, number, &at);
@@ -253,10 +272,11 @@ impl GitHubClient {
     }
 
     async fn more_members(&self, org: &str, slug: &str, mut after: String) -> Result<Vec<String>, GitHubError> {
+        let t = self.routes.of(org)?;
         let mut out = Vec::new();
         loop {
             let vars = json!({ "org": org, "slug": slug, "after": after });
-            let data: OrgData<TeamOf<MembersOf>> = self.transport.graphql(queries::TEAM_MEMBERS, vars).await?;
+            let data: OrgData<TeamOf<MembersOf>> = t.graphql(queries::TEAM_MEMBERS, vars).await?;
             let members = data
                 .organization
                 .and_then(|o| o.team)
@@ -283,6 +303,7 @@ impl GitHubClient {
         created: Option<&str>,
         page: u32,
     ) -> Result<(u64, Vec<Item<RestRun>>), GitHubError> {
+        let t = self.routes.of(repo.owner())?;
         let query = {
             let mut query = form_urlencoded::Serializer::new(String::new());
             if let Some(created) = created {
@@ -295,7 +316,7 @@ impl GitHubClient {
             query.finish()
         };
         let path = format!("/repos/{}/{}/actions/runs?{query}", repo.owner(), repo.name());
-        let reply = self.transport.rest(Method::GET, &path, None).await?;
+        let reply = t.rest(Method::GET, &path, None).await?;
         let page: WorkflowRunsPage = reply.json(&path)?;
         Ok((page.total_count, page.workflow_runs))
     }
@@ -305,6 +326,14 @@ impl GitHubClient {
             .into_iter()
             .map(|r| ListedRun { run: normalize::workflow_run(repo.clone(), r.run), node_id: r.node_id })
             .collect()
+    }
+
+    /// Whose installation reads and redelivers a hook's deliveries.
+    fn hook_owner(hook: &HookRef) -> &str {
+        match hook {
+            HookRef::Repo { repo, .. } => repo.owner(),
+            HookRef::Org { org, .. } => org,
+        }
     }
 
     fn hook_path(hook: &HookRef) -> String {
@@ -346,11 +375,11 @@ impl GitHubSource for GitHubClient {
     /// A `null` pull request node (or one GitHub answered with an error) is
     /// left out and named in [`PullPage::skipped`]; the rest of the page is kept.
     async fn pull_requests(&self, repo: &RepoName, cursor: Option<&str>) -> Result<PullPage, GitHubError> {
+        let t = self.routes.of(repo.owner())?;
         let vars = json!({ "owner": repo.owner(), "name": repo.name(), "after": cursor });
-        let (data, errors): (RepoData<PullsOf>, _) =
-            self.transport.graphql_lenient(&queries::pull_requests(), vars).await?;
+        let (data, errors): (RepoData<PullsOf>, _) = t.graphql_lenient(&queries::pull_requests(), vars).await?;
         let Some(found) = data.repository else {
-            return Err(self.transport.graphql_failure("PullRequests", &errors, format!("repository {repo}")));
+            return Err(t.graphql_failure("PullRequests", &errors, format!("repository {repo}")));
         };
         let page = found.pull_requests;
         let next_cursor = page.page_info.next();
@@ -380,15 +409,15 @@ impl GitHubSource for GitHubClient {
     }
 
     async fn teams(&self, org: &str) -> Result<Vec<TeamRoster>, GitHubError> {
+        let t = self.routes.of(org)?;
         let read_at = Utc::now();
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let vars = json!({ "org": org, "after": after });
-            let (data, errors): (OrgData<TeamsOf<TeamNode>>, _) =
-                self.transport.graphql_lenient(queries::TEAMS, vars).await?;
+            let (data, errors): (OrgData<TeamsOf<TeamNode>>, _) = t.graphql_lenient(queries::TEAMS, vars).await?;
             let Some(found) = data.organization else {
-                return Err(self.transport.graphql_failure("Teams", &errors, format!("organization {org}")));
+                return Err(t.graphql_failure("Teams", &errors, format!("organization {org}")));
             };
             let page = found.teams;
             let at = At::new(&errors, &["organization", "teams", "nodes"]);
@@ -413,14 +442,14 @@ impl GitHubSource for GitHubClient {
     }
 
     async fn org_repos(&self, org: &str) -> Result<Vec<RepoName>, GitHubError> {
+        let t = self.routes.of(org)?;
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let vars = json!({ "org": org, "after": after });
-            let (data, errors): (OrgData<ReposOf>, _) =
-                self.transport.graphql_lenient(queries::ORG_REPOS, vars).await?;
+            let (data, errors): (OrgData<ReposOf>, _) = t.graphql_lenient(queries::ORG_REPOS, vars).await?;
             let Some(found) = data.organization else {
-                return Err(self.transport.graphql_failure("OrgRepos", &errors, format!("organization {org}")));
+                return Err(t.graphql_failure("OrgRepos", &errors, format!("organization {org}")));
             };
             let page = found.repositories;
             let at = At::new(&errors, &["organization", "repositories", "nodes"]);
@@ -438,15 +467,15 @@ impl GitHubSource for GitHubClient {
     }
 
     async fn branches(&self, repo: &RepoName) -> Result<Vec<Branch>, GitHubError> {
+        let t = self.routes.of(repo.owner())?;
         let read_at = Utc::now();
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let vars = json!({ "owner": repo.owner(), "name": repo.name(), "after": after });
-            let (data, errors): (RepoData<BranchesOf>, _) =
-                self.transport.graphql_lenient(queries::BRANCHES, vars).await?;
+            let (data, errors): (RepoData<BranchesOf>, _) = t.graphql_lenient(queries::BRANCHES, vars).await?;
             let Some(found) = data.repository else {
-                return Err(self.transport.graphql_failure("Branches", &errors, format!("repository {repo}")));
+                return Err(t.graphql_failure("Branches", &errors, format!("repository {repo}")));
             };
             let version = found.pushed_at.unwrap_or(read_at);
             let Some(refs) = found.refs else { return Ok(out) };
@@ -521,7 +550,7 @@ impl GitHubSource for GitHubClient {
         let first =
             format!("/repos/{}/{}/actions/runs/{run_id}/jobs?filter=all&per_page=100", repo.owner(), repo.name());
         let mut out = Vec::new();
-        self.rest_pages(first, |page: WorkflowJobsPage| {
+        self.rest_pages(repo.owner(), first, |page: WorkflowJobsPage| {
             let any = !page.jobs.is_empty();
             out.extend(
                 readable(page.jobs, &At::none(), |i| format!("job #{i} of run {run_id} of {repo}"))
@@ -543,7 +572,7 @@ impl GitHubSource for GitHubClient {
     ) -> Result<Vec<DeploymentWithStatuses>, GitHubError> {
         let first = format!("/repos/{}/{}/deployments?per_page=100", repo.owner(), repo.name());
         let mut found = Vec::new();
-        self.rest_pages(first, |page: DeploymentsList| {
+        self.rest_pages(repo.owner(), first, |page: DeploymentsList| {
             let mut reached_older = page.is_empty();
             for d in readable(page, &At::none(), |i| format!("listed deployment #{i} of {repo}")) {
                 if since.is_some_and(|s| d.created_at.0 < s) {
@@ -560,7 +589,7 @@ impl GitHubSource for GitHubClient {
             let id = deployment.id;
             let first = format!("/repos/{}/{}/deployments/{id}/statuses?per_page=100", repo.owner(), repo.name());
             let mut statuses = Vec::new();
-            self.rest_pages(first, |page: DeploymentStatusesList| {
+            self.rest_pages(repo.owner(), first, |page: DeploymentStatusesList| {
                 let any = !page.is_empty();
                 statuses.extend(
                     readable(page, &At::none(), |i| format!("status #{i} of deployment {id} of {repo}"))
@@ -581,6 +610,7 @@ impl GitHubSource for GitHubClient {
         branch: &str,
         since: Option<Timestamp>,
     ) -> Result<Vec<Commit>, GitHubError> {
+        let t = self.routes.of(repo.owner())?;
         let qualified = format!("refs/heads/{branch}");
         let mut out = Vec::new();
         let mut after: Option<String> = None;
@@ -589,10 +619,9 @@ impl GitHubSource for GitHubClient {
                 "owner": repo.owner(), "name": repo.name(), "qualified": qualified,
                 "since": since.map(git_timestamp), "after": after,
             });
-            let (data, errors): (RepoData<RefOf>, _) =
-                self.transport.graphql_lenient(queries::BRANCH_COMMITS, vars).await?;
+            let (data, errors): (RepoData<RefOf>, _) = t.graphql_lenient(queries::BRANCH_COMMITS, vars).await?;
             let Some(found) = data.repository else {
-                return Err(self.transport.graphql_failure("BranchCommits", &errors, format!("repository {repo}")));
+                return Err(t.graphql_failure("BranchCommits", &errors, format!("repository {repo}")));
             };
             let Some(history) = found.git_ref.and_then(|r| r.target).and_then(|t| t.history) else {
                 if after.is_none() {

@@ -135,8 +135,8 @@ impl CompletenessStore for SqliteStore {
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO check_runs (id, started_at, finished_at, repos_compared, orgs_compared, gaps,
-                   redelivered, requests, dry_run, verified, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                   redelivered, requests, dry_run, verified, error, requests_by_installation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 run.id,
@@ -149,7 +149,8 @@ impl CompletenessStore for SqliteStore {
                 run.requests,
                 run.dry_run,
                 serde_json::to_string(&run.verified).expect("targets serialise"),
-                run.error
+                run.error,
+                serde_json::to_string(&run.requests_by_installation).expect("counts serialise")
             ])
             .map(drop)
         })
@@ -190,7 +191,7 @@ impl CompletenessStore for SqliteStore {
             let mut args = Vec::new();
             let mut sql = String::from(
                 "SELECT id, started_at, finished_at, repos_compared, orgs_compared, gaps, redelivered, requests,
-                   dry_run, error FROM check_runs WHERE 1 = 1",
+                   dry_run, error, requests_by_installation FROM check_runs WHERE 1 = 1",
             );
             if let Some(c) = &page.cursor {
                 let (at, id): (String, String) = decode_cursor(c)?;
@@ -209,6 +210,7 @@ impl CompletenessStore for SqliteStore {
                     gaps: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
                     redelivered: r.get(6)?,
                     requests: r.get(7)?,
+                    requests_by_installation: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
                     dry_run: r.get(8)?,
                     verified: Vec::new(),
                     error: r.get(9)?,

@@ -17,11 +17,12 @@ impl JobStore for SqliteStore {
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO jobs (id, target, kinds, watermark, state, created_at, started_at, finished_at, written,
-                   requests, error, skipped)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                   requests, error, skipped, requests_by_installation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT (id) DO UPDATE SET state = excluded.state, started_at = excluded.started_at,
                    finished_at = excluded.finished_at, written = excluded.written, requests = excluded.requests,
-                   error = excluded.error, skipped = excluded.skipped",
+                   error = excluded.error, skipped = excluded.skipped,
+                   requests_by_installation = excluded.requests_by_installation",
             )?
             .execute(params![
                 job.id,
@@ -36,7 +37,8 @@ impl JobStore for SqliteStore {
                 job.requests,
                 job.error,
                 serde_json::to_string(&job.skipped[..job.skipped.len().min(JobRecord::MAX_SKIPPED)])
-                    .expect("strings serialise")
+                    .expect("strings serialise"),
+                serde_json::to_string(&job.requests_by_installation).expect("counts serialise")
             ])
             .map(drop)
         })
@@ -131,7 +133,8 @@ impl Locks for SqliteStore {
 }
 
 const JOB_COLUMNS: &str =
-    "id, target, kinds, watermark, state, created_at, started_at, finished_at, written, requests, error, skipped";
+    "id, target, kinds, watermark, state, created_at, started_at, finished_at, written, requests, error, skipped,
+     requests_by_installation";
 
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let bad = |i: usize, e: serde_json::Error| {
@@ -140,6 +143,8 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let target: Target = serde_json::from_str(&r.get::<_, String>(1)?).map_err(|e| bad(1, e))?;
     let kinds: Vec<GapKind> = serde_json::from_str(&r.get::<_, String>(2)?).map_err(|e| bad(2, e))?;
     let skipped: Vec<String> = serde_json::from_str(&r.get::<_, String>(11)?).map_err(|e| bad(11, e))?;
+    let requests_by_installation: InstallationRequests =
+        serde_json::from_str(&r.get::<_, String>(12)?).map_err(|e| bad(12, e))?;
     Ok(JobRecord {
         id: r.get(0)?,
         target,
@@ -151,6 +156,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         finished_at: parse_ts_opt(r.get(7)?)?,
         written: r.get(8)?,
         requests: r.get(9)?,
+        requests_by_installation,
         skipped,
         error: r.get(10)?,
     })

@@ -6,7 +6,7 @@ use anyhow::{Context as _, anyhow};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use crate::domain::Timestamp;
+use crate::domain::{InstallationRequests, Timestamp};
 use crate::read::StoredText;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -212,6 +212,26 @@ pub(super) fn t(v: &Timestamp) -> AttributeValue {
 
 pub(super) fn list(v: &[String]) -> AttributeValue {
     AttributeValue::L(v.iter().map(|x| AttributeValue::S(x.clone())).collect())
+}
+
+/// Requests per installation as a map of numbers; None when there are none
+/// (the attribute is then absent).
+pub(super) fn counts(v: &InstallationRequests) -> Option<AttributeValue> {
+    (!v.is_empty()).then(|| AttributeValue::M(v.0.iter().map(|(k, c)| (k.clone(), n(c))).collect()))
+}
+
+/// Requests per installation as [`counts`] stored them (none when absent).
+pub(super) fn counts_of(i: &Item, name: &str) -> InstallationRequests {
+    match i.get(name) {
+        Some(AttributeValue::M(m)) => m
+            .iter()
+            .filter_map(|(k, v)| match v {
+                AttributeValue::N(c) => c.parse::<u64>().ok().map(|c| (k.clone(), c)),
+                _ => None,
+            })
+            .collect(),
+        _ => InstallationRequests::default(),
+    }
 }
 
 pub(super) fn key_of(pk: impl Into<String>, sk: impl Into<String>) -> Item {

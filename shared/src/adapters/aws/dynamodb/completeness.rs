@@ -30,6 +30,7 @@ fn check_run(i: &Item) -> anyhow::Result<CheckRun> {
         gaps: serde_json::from_str(&i.str("gaps").unwrap_or_default()).unwrap_or_default(),
         redelivered: i.num("redelivered").unwrap_or(0),
         requests: i.num("requests").unwrap_or(0),
+        requests_by_installation: counts_of(i, "requests_by_installation"),
         dry_run: i.flag("dry_run").unwrap_or(false),
         verified: Vec::new(),
         error: i.str("error"),
@@ -169,6 +170,9 @@ impl CompletenessStore for DynamoStore {
         ]);
         if let Some(e) = &run.error {
             item.insert("error".into(), s(bounded(e, MAX_TEXT)));
+        }
+        if let Some(c) = counts(&run.requests_by_installation) {
+            item.insert("requests_by_installation".into(), c);
         }
         let mut writes = vec![put_request(item)?];
         if !run.dry_run {

@@ -28,6 +28,7 @@ fn job_record(i: &Item) -> anyhow::Result<JobRecord> {
         finished_at: i.time("finished_at")?,
         written: i.num("written").unwrap_or(0),
         requests: i.num("requests").unwrap_or(0),
+        requests_by_installation: counts_of(i, "requests_by_installation"),
         skipped: i.strings("skipped"),
         error: i.str("error"),
     })
@@ -49,6 +50,7 @@ impl JobStore for DynamoStore {
         u.set("state", s(job.state.as_str())).set_or_remove("started_at", job.started_at.as_ref().map(t));
         u.set_or_remove("finished_at", job.finished_at.as_ref().map(t));
         u.set("written", n(job.written)).set("requests", n(job.requests));
+        u.set_or_remove("requests_by_installation", counts(&job.requests_by_installation));
         u.set_or_remove("error", job.error.as_deref().map(|e| s(bounded(e, MAX_TEXT))));
         let skipped: Vec<String> =
             job.skipped.iter().take(JobRecord::MAX_SKIPPED).map(|x| bounded(x, MAX_SKIPPED_TEXT)).collect();

@@ -76,7 +76,7 @@ impl TokenSource {
 /// A GitHub App installation's tokens.
 pub(crate) struct AppTokens {
     pub app_id: u64,
-    pub key: AppKey,
+    pub key: std::sync::Arc<AppKey>,
     pub installation_id: u64,
     /// The REST base, without credentials: the app's requests carry its JWT.
     pub client: Octocrab,
@@ -179,6 +179,8 @@ struct Budgets {
 pub(crate) const MAX_REDIRECTS: u32 = 3;
 
 pub(crate) struct Transport {
+    /// Whose budget this is: an installation's account login, or `token`.
+    name: String,
     rest: Octocrab,
     /// The REST base (scheme, host, port): redirects are followed only within it.
     rest_base: http::Uri,
@@ -209,6 +211,7 @@ enum Outcome {
 
 impl Transport {
     pub fn new(
+        name: String,
         rest: Octocrab,
         rest_base: http::Uri,
         graphql: Octocrab,
@@ -218,6 +221,7 @@ impl Transport {
     ) -> Self {
         let empty = Bucket::default();
         Self {
+            name,
             rest,
             rest_base,
             graphql,
@@ -484,6 +488,7 @@ impl Transport {
 
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
         self.requests.fetch_add(1, Ordering::Relaxed);
+        crate::ports::tally_request(&self.name);
         let exchange = async {
             let response = crab.execute(request).await?;
             let (parts, body) = response.into_parts();
