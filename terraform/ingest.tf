@@ -16,10 +16,11 @@ locals {
 
     policy_statements = {
       store = local.store_read_write
-      # One PutRecord per delivery (per part of an oversized one). Firehose
-      # encrypts with its own grant on the key: the caller needs no KMS.
+      # One PutRecord per delivery; PutRecordBatch for the parts of a body
+      # over Firehose's record limit. Firehose encrypts with its own grant on
+      # the key: the caller needs no KMS action.
       archive = {
-        actions   = ["firehose:PutRecord"]
+        actions   = ["firehose:PutRecord", "firehose:PutRecordBatch"]
         resources = [module.archive.stream_arn]
       }
       webhook_secret = {

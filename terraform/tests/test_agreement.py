@@ -789,7 +789,7 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
     # The Firehose stream the webhook writes the archive through is the one its policy allows.
     root_text = "\n".join(f.read_text() for f in sorted(tf.glob("*.tf")))
     env_stream = re.search(r"OCTOSCOPE_ARCHIVE_STREAM\s*=\s*module\.(\w+)\.stream_name", root_text)
-    put_stream = re.search(r'"firehose:PutRecord"\]\s*\n\s*resources\s*=\s*\[module\.(\w+)\.stream_arn\]', root_text)
+    put_stream = re.search(r'"firehose:PutRecord"[^\]]*\]\s*\n\s*resources\s*=\s*\[module\.(\w+)\.stream_arn\]', root_text)
     if "webhook" in crates and (not env_stream or not put_stream or env_stream.group(1) != put_stream.group(1)):
         errors.append(
             "webhook: OCTOSCOPE_ARCHIVE_STREAM must be module.<m>.stream_name and its firehose:PutRecord "
@@ -967,9 +967,12 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         (lit('actions   = ["ecs:RunTask"]'), 'actions   = ["ecs:RunTask", "ecs:StopTask"]',
          ["dispatcher: statement run_task grants ecs:StopTask, which no code path of dispatcher uses"],
          "unused action: ecs:StopTask on the dispatcher is caught"),
-        (lit('actions   = ["firehose:PutRecord"]'), 'actions   = ["firehose:PutRecord", "firehose:PutRecordBatch"]',
-         ["webhook: statement archive grants firehose:PutRecordBatch"],
-         "unused action: firehose:PutRecordBatch on the webhook is caught"),
+        (lit('"firehose:PutRecordBatch"]'), '"firehose:PutRecordBatch", "firehose:DeleteDeliveryStream"]',
+         ["webhook: statement archive grants firehose:DeleteDeliveryStream"],
+         "unused action: firehose:DeleteDeliveryStream on the webhook is caught"),
+        (lit('actions   = ["firehose:PutRecord", "firehose:PutRecordBatch"]'), 'actions   = ["firehose:PutRecord"]',
+         ["webhook: linked code calls firehose:PutRecordBatch"],
+         "missing grant: the webhook without firehose:PutRecordBatch (the parts of a large body) is caught"),
         (lit('actions   = ["ecs:RunTask"]'), 'actions   = ["ecs:DescribeTasks"]',
          ["dispatcher: linked code calls ecs:RunTask"],
          "missing grant: the dispatcher without ecs:RunTask is caught"),

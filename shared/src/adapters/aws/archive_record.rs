@@ -43,7 +43,7 @@ pub struct ArchiveRecord {
     pub hook: String,
     pub delivery: String,
     pub event: String,
-    /// RFC 3339, UTC, microseconds.
+    /// RFC 3339, UTC, at the clock's full precision.
     pub received_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
@@ -91,7 +91,7 @@ pub fn encode(d: &RawDelivery) -> anyhow::Result<Vec<Vec<u8>>> {
                 hook: d.key.hook_id.to_string(),
                 delivery: d.key.delivery_id.to_string(),
                 event: d.event.as_str().to_owned(),
-                received_at: d.received_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                received_at: d.received_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
                 content_type: d.content_type.clone(),
                 enc: DEFLATE.to_owned(),
                 part: i as u32,
