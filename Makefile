@@ -6,7 +6,7 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load drive dashboard test-dashboard lambdas audit tf-check deploy clean help
+.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
@@ -19,6 +19,7 @@ help:
 	@echo "make dashboard    build the dashboard (frontend/dist), served by octoscope serve at /"
 	@echo "make test-dashboard  the dashboard's browser tests (Chromium, node >= 20.19)"
 	@echo "make lambdas      the AWS functions as provided.al2023 arm64 zips (cargo-lambda), and their sizes"
+	@echo "make lambdas-check  make lambdas, then fail on a zip over 2.5 MiB or >10 % over functions/lambda-sizes.txt"
 	@echo "make audit        cargo audit against the RustSec snapshot in $(SHARED)/advisory-db"
 	@echo "make tf-check     terraform fmt, configuration load of every module and example, checkov"
 	@echo "make deploy       make lambdas, then terraform apply in terraform/examples/$(EXAMPLE)"
@@ -87,6 +88,17 @@ test-dashboard:
 # AWS mode: every function as a provided.al2023 arm64 zip (cargo-lambda, from PyPI).
 lambdas:
 	functions/scripts/build-lambdas.sh
+
+# The zips' size budget: each <= 2.5 MiB and <= 10 % over its size recorded in
+# functions/lambda-sizes.txt (not in CI: the cold release build takes ~20 min
+# on 2 cores; shared/docs/aws.md). `make lambdas-record` rewrites the record.
+LAMBDA_DIR ?= $(TARGET_DIR)/lambda
+lambdas-check: lambdas
+	python3 functions/scripts/check-lambda-sizes.py --self-test >/dev/null
+	python3 functions/scripts/check-lambda-sizes.py $(LAMBDA_DIR)
+
+lambdas-record: lambdas
+	python3 functions/scripts/check-lambda-sizes.py $(LAMBDA_DIR) --update
 
 # Known vulnerabilities in Cargo.lock, against the RustSec snapshot beside the project.
 audit:

@@ -1,11 +1,7 @@
 # Ingest: GitHub's webhook deliveries. POST /webhook (http_api.tf) -> the
-# webhook function: verify the signature, dedupe, archive the raw body under
-# local.archive_prefix, normalise, store.
-
-locals {
-  # The raw archive's key prefix (functions/webhook ARCHIVE_PREFIX).
-  archive_prefix = "raw/"
-}
+# webhook function: verify the signature, dedupe, archive the raw body (a
+# record put to the archive's Firehose stream, which batches records into the
+# archive bucket), normalise, store.
 
 locals {
   # The webhook function (lambdas.tf deploys it as module.function["webhook"]).
@@ -13,24 +9,27 @@ locals {
     description = "POST /webhook: verify, dedupe, archive, normalise, store"
 
     environment = merge(local.common_environment, {
-      OCTOSCOPE_ARCHIVE_BUCKET    = module.archive.bucket_name
+      OCTOSCOPE_ARCHIVE_STREAM    = module.archive.stream_name
       GITHUB_WEBHOOK_SECRET_PARAM = module.secrets.webhook_secret_parameter_name
       OCTOSCOPE_MAX_BODY_BYTES    = var.webhook_max_body_bytes == null ? null : tostring(var.webhook_max_body_bytes)
     })
 
     policy_statements = {
       store = local.store_read_write
+      # One PutRecord per delivery; PutRecordBatch for the parts of a body
+      # over Firehose's record limit. Firehose encrypts with its own grant on
+      # the key: the caller needs no KMS action.
       archive = {
-        actions   = ["s3:PutObject"]
-        resources = ["${module.archive.bucket_arn}/${local.archive_prefix}*"]
+        actions   = ["firehose:PutRecord", "firehose:PutRecordBatch"]
+        resources = [module.archive.stream_arn]
       }
       webhook_secret = {
         actions   = ["ssm:GetParameter"]
         resources = [module.secrets.webhook_secret_parameter_arn]
       }
-      # SSE-KMS on the archive (PutObject) and the SecureString (GetParameter).
+      # The SecureString (GetParameter) and the environment.
       stack_key = {
-        actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+        actions   = ["kms:Decrypt"]
         resources = [local.kms_key_arn]
       }
     }

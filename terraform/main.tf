@@ -1,6 +1,6 @@
 # Octoscope on AWS: one `terraform apply` for the whole serverless stack.
 #
-#   GitHub ──POST /webhook──▶ HTTP API ──▶ webhook ──▶ DynamoDB + S3 archive
+#   GitHub ──POST /webhook──▶ HTTP API ──▶ webhook ──▶ DynamoDB + Firehose ──▶ S3 archive
 #   browser ──▶ CloudFront ──/──▶ S3 (dashboard)
 #                          └─/api/*──▶ HTTP API ──▶ api ──▶ DynamoDB
 #   Scheduler ──▶ integrity-check ──gaps──▶ SQS ──▶ dispatcher ──RunTask──▶ Fargate batch-job

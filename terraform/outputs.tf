@@ -49,10 +49,12 @@ output "batch" {
 }
 
 output "data" {
-  description = "Where the data lives: table, raw archive bucket, gap queue and dead-letter queues, and the KMS key."
+  description = "Where the data lives: table, raw archive bucket and stream, gap queue and dead-letter queues, and the KMS key."
   value = {
     table_name       = module.table.table_name
     archive_bucket   = module.archive.bucket_name
+    archive_stream   = module.archive.stream_name
+    archive_prefix   = module.archive.prefix
     gap_queue_url    = module.gap_queue.queue_url
     gap_dlq_url      = module.gap_queue.dlq_url
     schedule_dlq_url = module.integrity_schedule.dlq_url

@@ -1,5 +1,5 @@
 # Data at rest: the stack's KMS key, the DynamoDB table (ledger and store) and
-# the raw archive bucket.
+# the raw archive (its bucket and the Firehose stream that batches into it).
 
 module "kms" {
   source = "./modules/kms"
@@ -21,9 +21,11 @@ module "table" {
 module "archive" {
   source = "./modules/archive"
 
-  bucket_name     = "${var.name_prefix}-archive-${local.account_id}-${local.region}"
-  kms_key_arn     = local.kms_key_arn
-  expiration_days = var.archive_expiration_days
-  force_destroy   = !var.deletion_protection
-  tags            = local.tags
+  bucket_name        = "${var.name_prefix}-archive-${local.account_id}-${local.region}"
+  stream_name        = "${var.name_prefix}-archive"
+  kms_key_arn        = local.kms_key_arn
+  expiration_days    = var.archive_expiration_days
+  force_destroy      = !var.deletion_protection
+  log_retention_days = var.log_retention_days
+  tags               = local.tags
 }

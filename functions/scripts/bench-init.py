@@ -105,8 +105,18 @@ def create_resources(endpoint):
         ],
     )
     boto3.client("s3", **kw).create_bucket(Bucket=bucket)
+    stream = f"{bucket}-stream"
+    boto3.client("firehose", **kw).create_delivery_stream(
+        DeliveryStreamName=stream,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "Prefix": "batched/",
+        },
+    )
     boto3.client("ssm", **kw).put_parameter(Name=param, Value=SECRET, Type="SecureString")
-    return {"OCTOSCOPE_TABLE": table, "OCTOSCOPE_ARCHIVE_BUCKET": bucket, "GITHUB_WEBHOOK_SECRET_PARAM": param}
+    return {"OCTOSCOPE_TABLE": table, "OCTOSCOPE_ARCHIVE_STREAM": stream, "GITHUB_WEBHOOK_SECRET_PARAM": param}
 
 
 def webhook_event():

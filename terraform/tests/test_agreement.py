@@ -119,6 +119,8 @@ SDK_ACTIONS: dict[tuple[str, str], list[str]] = {
     ("ecs", "list_tasks"): ["ecs:ListTasks"],
     ("ecs", "stop_task"): ["ecs:StopTask"],
     ("ecs", "tag_resource"): ["ecs:TagResource"],
+    ("firehose", "put_record"): ["firehose:PutRecord"],
+    ("firehose", "put_record_batch"): ["firehose:PutRecordBatch"],
     ("ssm", "get_parameter"): ["ssm:GetParameter"],
     ("ssm", "get_parameters"): ["ssm:GetParameters"],
     ("ssm", "get_parameters_by_path"): ["ssm:GetParametersByPath"],
@@ -176,8 +178,6 @@ _STORE_ADMIN = {
 NOT_GRANTED: dict[str, dict[str, str]] = {
     "webhook": {
         **_STORE_ADMIN,
-        "s3:GetObject": "RawArchive::get serves replay; the webhook only appends to the archive",
-        "s3:ListBucket": "RawArchive::list serves replay; the webhook only appends to the archive",
     },
     "api": {
         **_STORE_ADMIN,
@@ -786,11 +786,16 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
         if exempt:
             report.append(f"  linked, never reached (NOT_GRANTED): {', '.join(sorted(exempt))}")
 
-    # The archive prefix the webhook writes under is the one its policy allows.
-    prefix = next((one(v) for e in root.get("locals", []) for k, v in e.items() if k == "archive_prefix"), None)
-    m = re.search(r'ARCHIVE_PREFIX:\s*&str\s*=\s*"([^"]*)"', crates["webhook"].src) if "webhook" in crates else None
-    if m and prefix != m.group(1):
-        errors.append(f"webhook: writes the archive under {m.group(1)!r} but local.archive_prefix is {prefix!r} (s3:PutObject is scoped to it)")
+    # The Firehose stream the webhook writes the archive through is the one its policy allows.
+    root_text = "\n".join(f.read_text() for f in sorted(tf.glob("*.tf")))
+    env_stream = re.search(r"OCTOSCOPE_ARCHIVE_STREAM\s*=\s*module\.(\w+)\.stream_name", root_text)
+    put_stream = re.search(r'"firehose:PutRecord"[^\]]*\]\s*\n\s*resources\s*=\s*\[module\.(\w+)\.stream_arn\]', root_text)
+    if "webhook" in crates and (not env_stream or not put_stream or env_stream.group(1) != put_stream.group(1)):
+        errors.append(
+            "webhook: OCTOSCOPE_ARCHIVE_STREAM must be module.<m>.stream_name and its firehose:PutRecord "
+            f"statement scoped to module.<m>.stream_arn of the same module (found {env_stream and env_stream.group(0)!r}, "
+            f"{put_stream and put_stream.group(0)!r})"
+        )
 
     errors += star_resource_comments(tf)
     return errors, report
@@ -962,9 +967,12 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         (lit('actions   = ["ecs:RunTask"]'), 'actions   = ["ecs:RunTask", "ecs:StopTask"]',
          ["dispatcher: statement run_task grants ecs:StopTask, which no code path of dispatcher uses"],
          "unused action: ecs:StopTask on the dispatcher is caught"),
-        (lit('actions   = ["s3:PutObject"]'), 'actions   = ["s3:PutObject", "s3:DeleteObject"]',
-         ["webhook: statement archive grants s3:DeleteObject"],
-         "unused action: s3:DeleteObject on the webhook is caught"),
+        (lit('"firehose:PutRecordBatch"]'), '"firehose:PutRecordBatch", "firehose:DeleteDeliveryStream"]',
+         ["webhook: statement archive grants firehose:DeleteDeliveryStream"],
+         "unused action: firehose:DeleteDeliveryStream on the webhook is caught"),
+        (lit('actions   = ["firehose:PutRecord", "firehose:PutRecordBatch"]'), 'actions   = ["firehose:PutRecord"]',
+         ["webhook: linked code calls firehose:PutRecordBatch"],
+         "missing grant: the webhook without firehose:PutRecordBatch (the parts of a large body) is caught"),
         (lit('actions   = ["ecs:RunTask"]'), 'actions   = ["ecs:DescribeTasks"]',
          ["dispatcher: linked code calls ecs:RunTask"],
          "missing grant: the dispatcher without ecs:RunTask is caught"),
@@ -980,9 +988,9 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         (lit("policy_statements = local.functions[each.key].policy_statements"), "policy_statements = local.functions[each.key].statements",
          ["for_each must be toset() of keys"],
          "a for_each setting the checker cannot resolve is an error, not an empty set"),
-        (lit('archive_prefix = "raw/"'), 'archive_prefix = "deliveries/"',
-         ["writes the archive under 'raw/'"],
-         "archive prefix: s3:PutObject scoped to another prefix than the webhook's is caught"),
+        (lit("resources = [module.archive.stream_arn]"), "resources = [module.other_archive.stream_arn]",
+         ["webhook: OCTOSCOPE_ARCHIVE_STREAM must be module.<m>.stream_name"],
+         "archive stream: firehose:PutRecord scoped to another stream than the webhook's is caught"),
         (lit('function_response_types            = ["ReportBatchItemFailures"]'), "",
          ["function_response_types must be"],
          "event source without ReportBatchItemFailures is caught"),

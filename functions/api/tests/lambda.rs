@@ -66,7 +66,7 @@ async fn table_with_a_pull_request(sdk: &SdkConfig) -> String {
         .unwrap();
     let env = HashMap::from([
         ("OCTOSCOPE_TABLE", table.clone()),
-        ("OCTOSCOPE_ARCHIVE_BUCKET", bucket),
+        ("OCTOSCOPE_ARCHIVE_STREAM", octoscope_testkit::moto::archive_stream(sdk, &bucket, "batched/").await.unwrap()),
         ("GITHUB_WEBHOOK_SECRET_PARAM", parameter(sdk, SECRET).await),
     ]);
     let config = WebhookConfig::load(|k| env.get(k).cloned()).unwrap();

@@ -49,6 +49,18 @@ fn table(env: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     Ok(name)
 }
 
+/// `OCTOSCOPE_ARCHIVE_STREAM`: a Firehose delivery stream name (not an ARN).
+fn stream(env: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let var = "OCTOSCOPE_ARCHIVE_STREAM";
+    let name = required(env, var, "the Firehose delivery stream of the raw archive")?;
+    let ok = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !ok {
+        return Err(ConfigError::new(var, "expected a Firehose delivery stream name (1-64 of A-Z a-z 0-9 _ - .)"));
+    }
+    Ok(name)
+}
+
 fn list(env: &impl Fn(&str) -> Option<String>, var: &str) -> Vec<String> {
     set(env, var).unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
@@ -58,8 +70,9 @@ fn list(env: &impl Fn(&str) -> Option<String>, var: &str) -> Vec<String> {
 pub struct WebhookConfig {
     /// `OCTOSCOPE_TABLE`
     pub table: String,
-    /// `OCTOSCOPE_ARCHIVE_BUCKET`: the raw archive's S3 bucket.
-    pub archive_bucket: String,
+    /// `OCTOSCOPE_ARCHIVE_STREAM`: the Firehose delivery stream the raw
+    /// archive is written through (it batches deliveries into S3 objects).
+    pub archive_stream: String,
     /// `GITHUB_WEBHOOK_SECRET_PARAM`: the SSM parameter holding the secret
     /// (comma-separated secrets during a rotation).
     pub secret_param: String,
@@ -84,7 +97,7 @@ impl WebhookConfig {
         };
         Ok(Self {
             table: table(&env)?,
-            archive_bucket: required(&env, "OCTOSCOPE_ARCHIVE_BUCKET", "the S3 bucket of the raw archive")?,
+            archive_stream: stream(&env)?,
             secret_param: parameter(&env, "GITHUB_WEBHOOK_SECRET_PARAM", "the SSM parameter of the webhook secret")?,
             max_body_bytes,
         })
@@ -340,7 +353,7 @@ mod tests {
 
     const WEBHOOK: &[(&str, &str)] = &[
         ("OCTOSCOPE_TABLE", "octoscope"),
-        ("OCTOSCOPE_ARCHIVE_BUCKET", "octoscope-archive"),
+        ("OCTOSCOPE_ARCHIVE_STREAM", "octoscope-archive"),
         ("GITHUB_WEBHOOK_SECRET_PARAM", "/octoscope/webhook-secret"),
     ];
 
@@ -352,7 +365,7 @@ mod tests {
     fn webhook_config_loads_and_names_each_missing_or_bad_variable() {
         // GIVEN the full contract WHEN loading THEN every value is taken, the body limit is Lambda's
         let c = WebhookConfig::load(env(WEBHOOK)).unwrap();
-        assert_eq!(c.archive_bucket, "octoscope-archive");
+        assert_eq!(c.archive_stream, "octoscope-archive");
         assert_eq!(c.max_body_bytes, LAMBDA_MAX_BODY_BYTES);
         // AND each missing variable is named
         for (var, _) in WEBHOOK {
@@ -366,6 +379,9 @@ mod tests {
         assert_eq!(WebhookConfig::load(env(&bad)).unwrap_err().var, "OCTOSCOPE_TABLE");
         let bad = [WEBHOOK[0], WEBHOOK[1], ("GITHUB_WEBHOOK_SECRET_PARAM", "the secret itself!")];
         assert_eq!(WebhookConfig::load(env(&bad)).unwrap_err().var, "GITHUB_WEBHOOK_SECRET_PARAM");
+        let arn = "arn:aws:firehose:us-east-1:123456789012:deliverystream/octoscope-archive";
+        let bad = [WEBHOOK[0], ("OCTOSCOPE_ARCHIVE_STREAM", arn), WEBHOOK[2]];
+        assert_eq!(WebhookConfig::load(env(&bad)).unwrap_err().var, "OCTOSCOPE_ARCHIVE_STREAM");
     }
 
     #[test]

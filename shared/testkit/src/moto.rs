@@ -1,6 +1,6 @@
 //! A local AWS for tests: a moto server (`pip install 'moto[server]'`) on a
 //! free loopback port. It speaks the real AWS wire protocols (DynamoDB, S3,
-//! SQS, ECS, SSM, EC2), so the adapters are tested with the real SDK.
+//! SQS, ECS, SSM, EC2, Firehose), so the adapters are tested with the real SDK.
 //!
 //! The server is started through `sh`, which waits on its stdin: when the test
 //! process ends (however it ends) the pipe closes and the server is killed, so
@@ -266,6 +266,31 @@ pub async fn secure_parameter(sdk: &aws_config::SdkConfig, what: &str, value: &s
         .name(&name)
         .value(value)
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await?;
+    Ok(name)
+}
+
+/// A Firehose delivery stream (Direct PUT) writing to `bucket` under
+/// `prefix`, as Terraform makes it (its S3 destination); its name. moto
+/// writes each `PutRecord` at once as one object under
+/// `<prefix>YYYY/MM/DD/HH/<stream>-<version>-<time>-<uuid>`, the key layout
+/// Firehose uses, and does not check that the bucket exists until then.
+pub async fn archive_stream(sdk: &aws_config::SdkConfig, bucket: &str, prefix: &str) -> anyhow::Result<String> {
+    use aws_sdk_firehose::types::{CompressionFormat, DeliveryStreamType, ExtendedS3DestinationConfiguration};
+    let name = unique("octoscope-archive");
+    let destination = ExtendedS3DestinationConfiguration::builder()
+        .role_arn("arn:aws:iam::123456789012:role/octoscope-archive-firehose")
+        .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+        .prefix(prefix)
+        .error_output_prefix("firehose-errors/")
+        .compression_format(CompressionFormat::Uncompressed)
+        .build()?;
+    aws_sdk_firehose::Client::new(sdk)
+        .create_delivery_stream()
+        .delivery_stream_name(&name)
+        .delivery_stream_type(DeliveryStreamType::DirectPut)
+        .extended_s3_destination_configuration(destination)
         .send()
         .await?;
     Ok(name)

@@ -1,4 +1,5 @@
-# The raw archive: every webhook body as delivered, written before it is
+# The raw archive: every webhook body as delivered, written (through the
+# Firehose stream of firehose.tf) before it is
 # normalised (design rule 4), read back by `replay`. Private, encrypted with the
 # stack's key, versioned, TLS only, and moved to cheaper storage as it ages.
 

@@ -57,3 +57,63 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "stream_name" {
+  description = "Name of the Firehose delivery stream the webhook writes the archive through."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_.-]{1,64}$", var.stream_name))
+    error_message = "stream_name must be 1-64 of letters, digits, '_', '.', '-'."
+  }
+}
+
+variable "prefix" {
+  description = "Key prefix of the batched objects (the webhook's records); Firehose adds YYYY/MM/DD/HH/. The readers' prefix (BatchedS3Archive)."
+  type        = string
+  default     = "batched/"
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+/$", var.prefix))
+    error_message = "prefix must be lowercase letters, digits and '-', ending in '/'."
+  }
+}
+
+variable "error_prefix" {
+  description = "Key prefix of the records Firehose could not process (its error output), apart from the archive."
+  type        = string
+  default     = "firehose-errors/"
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+/$", var.error_prefix))
+    error_message = "error_prefix must be lowercase letters, digits and '-', ending in '/'."
+  }
+}
+
+variable "buffering_size_mb" {
+  description = "Firehose writes an object when this many MiB of records have arrived (1-128)."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.buffering_size_mb >= 1 && var.buffering_size_mb <= 128
+    error_message = "buffering_size_mb must be from 1 to 128."
+  }
+}
+
+variable "buffering_interval_seconds" {
+  description = "Firehose writes an object at the latest this long after its first record (0-900): the PUTs of a quiet month, and how long a delivery takes to reach S3."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.buffering_interval_seconds >= 0 && var.buffering_interval_seconds <= 900
+    error_message = "buffering_interval_seconds must be from 0 to 900."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the stream's delivery error log group."
+  type        = number
+  default     = 30
+}

@@ -6,12 +6,18 @@
 //! `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by the SDK itself: tests point it
 //! at a moto server, production leaves it unset.
 
+#[cfg(any(feature = "firehose", feature = "s3"))]
+pub mod archive_record;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 #[cfg(feature = "ecs")]
 pub mod ecs;
+#[cfg(feature = "firehose")]
+pub mod firehose;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "s3")]
+pub mod s3_batched;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 #[cfg(feature = "ssm")]

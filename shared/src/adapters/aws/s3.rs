@@ -204,7 +204,7 @@ impl RawArchive for S3Archive {
 
 /// An S3 call's error: retryable when the SDK says so (throttling, 5xx,
 /// timeouts) or when the archive itself is missing or refusing us.
-fn classify<E, R>(err: aws_smithy_runtime_api::client::result::SdkError<E, R>, doing: &str) -> ArchiveError
+pub(super) fn classify<E, R>(err: aws_smithy_runtime_api::client::result::SdkError<E, R>, doing: &str) -> ArchiveError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: super::HttpStatus + std::fmt::Debug + Send + Sync + 'static,
