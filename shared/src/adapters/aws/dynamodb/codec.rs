@@ -187,9 +187,6 @@ pub(super) mod key {
     pub fn deliveries_of_repo(r: &str) -> String {
         format!("DLVS#repo#{r}")
     }
-    pub fn deliveries_by_status(s: &str) -> String {
-        format!("DLVS#status#{s}")
-    }
     pub const CHECKS: &str = "CHECKS";
     pub const RESYNC_JOBS: &str = "RJOBS";
 }
@@ -281,6 +278,10 @@ impl Attrs for Item {
 pub(super) struct Update {
     set: Vec<String>,
     remove: Vec<String>,
+    add: Vec<String>,
+    /// What the update does to each attribute, for the cost meter's image of
+    /// the item after it (`meter.rs`).
+    pub effects: Vec<(String, Effect)>,
     pub names: HashMap<String, String>,
     pub values: HashMap<String, AttributeValue>,
     condition: Option<String>,
@@ -303,6 +304,7 @@ impl Update {
 
     /// `attr = v` (the incoming value replaces the stored one).
     pub fn set(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        self.effects.push((attr.to_owned(), Effect::Set(v.clone())));
         let (a, v) = (self.name(attr), self.value(v));
         self.set.push(format!("{a} = {v}"));
         self
@@ -313,6 +315,7 @@ impl Update {
         match v {
             Some(v) => self.set(attr, v),
             None => {
+                self.effects.push((attr.to_owned(), Effect::Remove));
                 let a = self.name(attr);
                 self.remove.push(a);
                 self
@@ -330,9 +333,22 @@ impl Update {
 
     /// Set only when the item is created (`if_not_exists`).
     pub fn init(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        self.effects.push((attr.to_owned(), Effect::Init(v.clone())));
         let (a, v) = (self.name(attr), self.value(v));
         self.set.push(format!("{a} = if_not_exists({a}, {v})"));
         self
+    }
+
+    /// `ADD attr n` (an atomic counter; a missing attribute counts from 0).
+    pub fn add(&mut self, attr: &str, by: i64) -> &mut Self {
+        self.effects.push((attr.to_owned(), Effect::Add(by)));
+        let (a, v) = (self.name(attr), self.value(n(by)));
+        self.add.push(format!("{a} {v}"));
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty() && self.add.is_empty()
     }
 
     pub fn condition(&mut self, c: String) -> &mut Self {
@@ -348,12 +364,24 @@ impl Update {
         if !self.remove.is_empty() {
             clauses.push(format!("REMOVE {}", self.remove.join(", ")));
         }
+        if !self.add.is_empty() {
+            clauses.push(format!("ADD {}", self.add.join(", ")));
+        }
         clauses.join(" ")
     }
 
     pub fn condition_expression(&self) -> Option<String> {
         self.condition.clone()
     }
+}
+
+/// One clause of an [`Update`], as the meter replays it on the old image.
+#[derive(Debug, Clone)]
+pub(super) enum Effect {
+    Set(AttributeValue),
+    Init(AttributeValue),
+    Remove,
+    Add(i64),
 }
 
 #[cfg(test)]

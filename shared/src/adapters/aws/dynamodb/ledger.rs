@@ -2,9 +2,10 @@
 //! registry items (tracked repositories and organisations, hooks) a claim writes.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::codec::*;
+use super::counters;
 use super::ops::sdk_error;
 use super::store::{MAX_TEXT, epoch};
 use super::{CLAIM_LEASE, DynamoStore, LEDGER_RETENTION};
@@ -62,8 +63,6 @@ impl DeliveryLedger for DynamoStore {
             ("gsi1sk", Some(sort.clone())),
             ("gsi2pk", c.repo.as_ref().map(|r| key::deliveries_of_repo(r.as_str()))),
             ("gsi2sk", c.repo.as_ref().map(|_| sort.clone())),
-            ("gsi3pk", Some(key::deliveries_by_status("pending"))),
-            ("gsi3sk", Some(sort.clone())),
         ] {
             if let Some(v) = v {
                 item.insert(k.to_owned(), s(v));
@@ -72,6 +71,7 @@ impl DeliveryLedger for DynamoStore {
         item.insert("changes".into(), n(0));
         item.insert("body_bytes".into(), n(c.body_bytes));
         item.insert(super::TTL_ATTRIBUTE.into(), epoch(&(c.received_at + LEDGER_RETENTION)));
+        let written = self.meter.as_ref().map(|_| item.clone());
         let result = self
             .client
             .put_item()
@@ -84,16 +84,26 @@ impl DeliveryLedger for DynamoStore {
             .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":cutoff", t(&(c.received_at - CLAIM_LEASE)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => {}
+        let first = match result {
+            Ok(out) => {
+                let old = out.attributes.filter(|a| !a.is_empty());
+                if let Some(m) = &self.meter {
+                    m.write(old.as_ref(), written.as_ref());
+                }
+                old.is_none()
+            }
             Err(e) => {
                 let Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed)) =
                     e.as_service_error()
                 else {
                     return Err(sdk_error("claiming a delivery")(e));
                 };
+                if let Some(m) = &self.meter {
+                    m.failed_write(failed.item());
+                }
                 let old = match failed.item() {
                     Some(old) => Some(old.clone()),
                     None => self.get(key_of(key::delivery(&c.key), key::ONE)).await?,
@@ -101,8 +111,14 @@ impl DeliveryLedger for DynamoStore {
                 let status = old.and_then(|o| o.str("status")).and_then(|s| DeliveryStatus::parse(&s));
                 return Ok(Claim::Duplicate(status.unwrap_or(DeliveryStatus::Pending)));
             }
-        }
-        if let Err(e) = self.register_claim(c).await {
+        };
+        // A first claim is one more pending delivery; a re-taken one already counts.
+        let pending = [(counters::delivery("pending"), i64::from(first))];
+        let registered = async {
+            self.bump(&pending, Some(&c.received_at)).await?;
+            self.register_claim(c).await
+        };
+        if let Err(e) = registered.await {
             // Nothing may stay claimed that the caller was told failed.
             let _ = self.release_delivery(&c.key).await;
             return Err(e);
@@ -114,7 +130,10 @@ impl DeliveryLedger for DynamoStore {
         let mut c = Update::default();
         let (a, v) = (c.name("status"), c.value(s("pending")));
         c.condition(format!("{a} = {v}"));
-        self.delete(key_of(key::delivery(key), key::ONE), Some(c)).await.map(drop)
+        if self.delete(key_of(key::delivery(key), key::ONE), Some(c)).await? {
+            self.bump(&[(counters::delivery("pending"), -1)], None).await?;
+        }
+        Ok(())
     }
 
     /// Entity writes first, each an idempotent LWW update, then the ledger
@@ -128,15 +147,30 @@ impl DeliveryLedger for DynamoStore {
         outcome: &DeliveryOutcome,
     ) -> Result<ApplyReport, StoreError> {
         let report = self.apply_all(changes).await?;
-        // The status index's sort key was written with the claim; only its partition moves.
+        // No index key changes: the outcome is one write of the ledger item, no index write.
         let mut u = Update::default();
         u.set("status", s(outcome.status.as_str()))
             .set_or_remove("reason", outcome.reason.as_deref().map(|r| s(bounded(r, MAX_TEXT))))
-            .set("changes", n(report.applied))
-            .set("gsi3pk", s(key::deliveries_by_status(outcome.status.as_str())));
+            .set("changes", n(report.applied));
         let pk = u.name("pk");
         u.condition(format!("attribute_exists({pk})"));
-        self.update(key_of(key::delivery(key), key::ONE), u).await?;
+        if let Some(Some(old)) = self.update_item(key_of(key::delivery(key), key::ONE), u).await? {
+            // The count moves with the status this write replaced (once, whatever retries).
+            let (was, now) = (old.str("status").unwrap_or_default(), outcome.status.as_str());
+            let event = old.str("event").unwrap_or_default();
+            let mut deltas = Vec::new();
+            if was != now {
+                deltas.push((counters::delivery(&was), -1));
+                deltas.push((counters::delivery(now), 1));
+                if was == "ignored" {
+                    deltas.push((counters::ignored(&event), -1));
+                }
+                if now == "ignored" {
+                    deltas.push((counters::ignored(&event), 1));
+                }
+            }
+            self.bump(&deltas, None).await?;
+        }
         Ok(report)
     }
 }

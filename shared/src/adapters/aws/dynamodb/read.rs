@@ -251,8 +251,7 @@ impl ReadModel for DynamoStore {
         // The most selective index; the other filters are applied to what it reads.
         let q = match (&filter.repo, filter.status) {
             (Some(r), _) => Query::index("gsi2", key::deliveries_of_repo(r.as_str()), range),
-            (None, Some(s)) => Query::index("gsi3", key::deliveries_by_status(s.as_str()), range),
-            (None, None) => Query::index("gsi1", key::DELIVERIES, range),
+            (None, _) => Query::index("gsi1", key::DELIVERIES, range),
         };
         let (items, next_cursor) = self
             .page_of(q.backward(), page.limit, |i| {
@@ -264,32 +263,8 @@ impl ReadModel for DynamoStore {
         Ok(Page { items: views(&items, delivery_view)?, next_cursor })
     }
 
+    /// From the counters kept on write (`counters.rs`): one BatchGetItem.
     async fn stats(&self) -> Result<StoreStats, StoreError> {
-        let mut stats = StoreStats::default();
-        for status in [DeliveryStatus::Pending, DeliveryStatus::Stored, DeliveryStatus::Ignored, DeliveryStatus::Failed]
-        {
-            let count = self.count("gsi3", &key::deliveries_by_status(status.as_str())).await?;
-            if count > 0 {
-                stats.deliveries.insert(status.as_str().to_owned(), count);
-            }
-        }
-        if stats.deliveries.contains_key("ignored") {
-            let q = Query::index("gsi3", key::deliveries_by_status("ignored"), Range::All);
-            for i in self.query_all(&q).await? {
-                *stats.ignored_events.entry(i.str("event").unwrap_or_default()).or_default() += 1;
-            }
-        }
-        stats.repositories = self.count("gsi1", key::REPOS).await?;
-        for state in [PrState::Open, PrState::Closed, PrState::Merged] {
-            stats.pull_requests += self.count("gsi1", &key::pulls_by_state(state.as_str())).await?;
-        }
-        stats.teams = self.count("gsi1", key::TEAMS).await?;
-        stats.workflow_runs = self.count("gsi1", key::RUNS).await?;
-        let newest = self.first(&Query::index("gsi1", key::DELIVERIES, Range::All).backward()).await?;
-        stats.last_delivery_at = match newest {
-            Some(i) => i.time("received_at").map_err(corrupt)?,
-            None => None,
-        };
-        Ok(stats)
+        self.counted().await
     }
 }

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::DynamoStore;
 use super::codec::*;
+use super::counters;
 use super::ops::{Task, backoff, corrupt, put_request, run_bounded};
 use crate::domain::*;
 use crate::ports::StoreError;
@@ -244,7 +245,14 @@ impl DynamoStore {
                 }
                 not_older(&mut u, "version", &tm.version);
                 self.register(key::tracked_org_sk(&tm.org), &[("org", &tm.org)]).await?;
-                self.update(key_of(key::org(&tm.org), key::team_sk(&tm.slug)), u).await?
+                match self.update_item(key_of(key::org(&tm.org), key::team_sk(&tm.slug)), u).await? {
+                    Some(old) => {
+                        let was = old.is_some_and(|o| o.flag("deleted") != Some(true));
+                        self.bump(&[(counters::TEAMS.into(), i64::from(!tm.deleted) - i64::from(was))], None).await?;
+                        true
+                    }
+                    None => false,
+                }
             }
             Change::TeamMember { org, team_slug, member: m } => {
                 let mut u = Update::default();
@@ -289,7 +297,7 @@ impl DynamoStore {
                     u.set("gsi3pk", s(key::unfinished_runs(&r.repo))).set("gsi3sk", s(sort));
                 }
                 newer_or_ranked(&mut u, "updated_at", &r.updated_at, r.status.rank());
-                self.update(key_of(key::run(r.id), key::ONE), u).await?
+                self.counted_update(key_of(key::run(r.id), key::ONE), u, counters::RUNS).await?
             }
             Change::WorkflowJob(j) => {
                 let mut u = Update::default();
@@ -378,7 +386,19 @@ impl DynamoStore {
             None => u.set_or_remove("gsi3pk", None).set_or_remove("gsi3sk", None),
         };
         newer_or_ranked(&mut u, "updated_at", &p.updated_at, p.state.rank());
-        self.update(key_of(key::repo(&p.repo), key::pull_sk(p.number)), u).await
+        self.counted_update(key_of(key::repo(&p.repo), key::pull_sk(p.number)), u, counters::PULLS).await
+    }
+
+    /// A conditional write that counts one more `counter` when it created the item.
+    async fn counted_update(&self, key: Item, u: Update, counter: &str) -> Result<bool, StoreError> {
+        match self.update_item(key, u).await? {
+            Some(None) => {
+                self.bump(&[(counter.to_owned(), 1)], None).await?;
+                Ok(true)
+            }
+            Some(Some(_)) => Ok(true),
+            None => Ok(false),
+        }
     }
 
     /// Repositories mix rules per field (version-guarded fields, the newest
@@ -396,6 +416,7 @@ impl DynamoStore {
             let (mut id, mut branch, mut private, mut archived) =
                 (r.id, r.default_branch.clone(), r.private, r.archived);
             let (mut deleted, mut version, mut activity) = (r.deleted, r.version, r.activity_at);
+            let was_live = old.as_ref().is_some_and(|o| o.flag("deleted") != Some(true));
             match &old {
                 None => {
                     let pk = u.name("pk");
@@ -441,7 +462,18 @@ impl DynamoStore {
             u.set_or_remove("last_activity_at", opt_t(&activity));
             u.set("gsi1pk", s(if deleted { key::REPOS_DELETED } else { key::REPOS }));
             u.set("gsi1sk", s(format!("{}#{}", newest_first(activity.as_ref()), r.full_name)));
+            // Nothing new (a delivery older than what is stored): no write at all.
+            if let Some(old) = &old
+                && super::meter::after(&k, Some(old), &u.effects)
+                    .iter()
+                    .all(|(a, v)| a == "rev" || old.get(a) == Some(v))
+                && old.len() == super::meter::after(&k, Some(old), &u.effects).len()
+            {
+                return Ok(true);
+            }
             if self.update(k.clone(), u).await? {
+                let delta = i64::from(!deleted) - i64::from(was_live);
+                self.bump(&[(counters::REPOS.into(), delta)], None).await?;
                 return Ok(true);
             }
         }
