@@ -10,6 +10,7 @@
 pub mod dynamodb;
 #[cfg(feature = "ecs")]
 pub mod ecs;
+pub mod pricing;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sqs")]

@@ -15,12 +15,9 @@ use crate::ports::*;
 impl DynamoStore {
     async fn register_claim(&self, c: &DeliveryClaim) -> Result<(), StoreError> {
         if let Some(repo) = &c.repo {
-            // The newest delivery per repository (`last_deliveries`), kept on its registry item.
-            let mut u = Update::default();
-            u.set("repo", s(repo.as_str())).set("last_received_at", t(&c.received_at));
-            let (a, v) = (u.name("last_received_at"), u.value(t(&c.received_at)));
-            u.condition(format!("attribute_not_exists({a}) OR {a} < {v}"));
-            self.update(key_of(key::TRACKED, key::tracked_repo_sk(repo)), u).await?;
+            // Once per process: the newest delivery per repository (`last_deliveries`)
+            // is read from the ledger's repository index, not kept here per delivery.
+            self.register(key::tracked_repo_sk(repo), &[("repo", repo.as_str())]).await?;
         }
         if let Some(org) = &c.org {
             self.register(key::tracked_org_sk(org), &[("org", org)]).await?;

@@ -56,7 +56,13 @@ impl CostMeter {
 
     /// A write that took the item from `old` to `new` (None: absent).
     pub(super) fn write(&self, old: Option<&Item>, new: Option<&Item>) {
-        self.add_wru(write_units(old, new));
+        let units = write_units(old, new);
+        if std::env::var_os("OCTOSCOPE_METER_TRACE").is_some() {
+            let pk = new.or(old).and_then(|i| i.get("pk")).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let size = new.map_or(0, item_size).max(old.map_or(0, item_size));
+            eprintln!("meter: write {pk} {size} B: {units} WRU");
+        }
+        self.add_wru(units);
     }
 
     /// A write whose condition failed: its table units, no index writes.

@@ -224,12 +224,19 @@ impl MetricRows for DynamoStore {
     /// delivery counts for the repository's current name.
     async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError> {
         let items = self.query_all(&Query::table(key::TRACKED, Range::Prefix("REPO#".into()))).await?;
-        let rows = items
-            .iter()
-            .filter_map(|i| Some((i.str("repo")?, i.time("last_received_at").transpose()?)))
-            .map(|(repo, at)| Ok((repo, at?)))
-            .collect::<anyhow::Result<Vec<_>>>()
-            .map_err(corrupt)?;
+        let mut rows = Vec::new();
+        for i in &items {
+            let Some(repo) = i.str("repo") else { continue };
+            // The newest ledger entry of the name (its index key begins with the time it arrived).
+            let q = Query::index("gsi2", key::deliveries_of_repo(&repo), Range::All).backward().keys();
+            let newest = self.first(&q).await?.and_then(|e| e.str("gsi2sk"));
+            let from_ledger = newest.and_then(|k| k.split('#').next().and_then(|at| parse_ts(at).ok()));
+            // Registry items written before kept the time themselves.
+            let kept = i.time("last_received_at").map_err(corrupt)?;
+            if let Some(at) = from_ledger.max(kept) {
+                rows.push((repo, at));
+            }
+        }
         let names: Vec<RepoName> = rows.iter().filter_map(|(r, _)| RepoName::parse(r).ok()).collect();
         let current = self.canonical_names(&names).await?;
         let mut newest: std::collections::BTreeMap<String, Timestamp> = std::collections::BTreeMap::new();

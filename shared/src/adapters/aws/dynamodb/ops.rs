@@ -71,6 +71,11 @@ impl Query {
     pub fn index(index: &'static str, pk: impl Into<String>, range: Range) -> Self {
         Self { index: Some(index), pk: pk.into(), range, forward: true, page: 1000, keys_only: false }
     }
+    /// Read the index entries only (their keys), not the base items.
+    pub fn keys(mut self) -> Self {
+        self.keys_only = true;
+        self
+    }
     pub fn backward(mut self) -> Self {
         self.forward = false;
         self

@@ -96,9 +96,21 @@ impl DynamoStore {
 #[async_trait]
 impl ReadModel for DynamoStore {
     async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError> {
-        let range = cursor(page)?.map_or(Range::All, Range::Above);
-        let (items, next_cursor) =
-            self.page_of(Query::index("gsi1", key::REPOS, range), page.limit, |_| Take::Yes).await?;
+        // The index holds each live repository once under a key that never
+        // moves (its name), so activity updates write no index entry; the
+        // order, newest activity first, is made here from every live one.
+        let after = cursor(page)?;
+        let mut keyed = Vec::new();
+        for i in self.query_all(&Query::index("gsi1", key::REPOS, Range::All)).await? {
+            let activity = i.time("last_activity_at").map_err(corrupt)?;
+            let order = format!("{}#{}", newest_first(activity.as_ref()), i.str("full_name").unwrap_or_default());
+            if after.as_ref().is_none_or(|c| order > *c) {
+                keyed.push((order, i));
+            }
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        let next_cursor = (keyed.len() > page.limit && page.limit > 0).then(|| encode_cursor(&keyed[page.limit - 1].0));
+        let items = keyed.into_iter().take(page.limit).map(|(_, i)| i);
         let mut out = Vec::with_capacity(items.len());
         for i in items {
             let repo: RepoName = i.req_typed("full_name").map_err(corrupt)?;

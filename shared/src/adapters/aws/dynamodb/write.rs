@@ -461,7 +461,8 @@ impl DynamoStore {
             u.set("deleted", b(deleted)).set_or_remove("version", opt_t(&version));
             u.set_or_remove("last_activity_at", opt_t(&activity));
             u.set("gsi1pk", s(if deleted { key::REPOS_DELETED } else { key::REPOS }));
-            u.set("gsi1sk", s(format!("{}#{}", newest_first(activity.as_ref()), r.full_name)));
+            // A key that does not move with activity (`list_repos` orders in memory).
+            u.set("gsi1sk", s(r.full_name.as_str()));
             // Nothing new (a delivery older than what is stored): no write at all.
             if let Some(old) = &old
                 && super::meter::after(&k, Some(old), &u.effects)
