@@ -148,6 +148,17 @@ pub(super) mod key {
     /// The sort key of single-item partitions.
     pub const ONE: &str = "_";
 
+    /// Write shards of every per-kind index partition (`RUNS`, `WJS`, `DEPS`,
+    /// `DLVS`, `PRC`, `PRM`, `PRS#{state}`): each takes 1,000 writes/s, so a
+    /// kind takes 16,000; reads merge the shards in key order.
+    pub const SHARDS: u32 = 16;
+    /// The shard `{base}#{nn}` of an item's entry, by a stable hash of the item's
+    /// identity: an item stays in its shard whatever else changes.
+    pub fn shard(base: &str, identity: &str) -> String {
+        let h = identity.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        format!("{base}#{:02}", h % u64::from(SHARDS))
+    }
+
     // GSI partitions.
     pub const REPOS: &str = "REPOS";
     pub const REPOS_DELETED: &str = "REPOS#deleted";

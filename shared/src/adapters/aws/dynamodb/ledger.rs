@@ -56,7 +56,7 @@ impl DeliveryLedger for DynamoStore {
             ("org", c.org.clone()),
             ("received_at", Some(received.clone())),
             ("status", Some("pending".to_owned())),
-            ("gsi1pk", Some(key::DELIVERIES.to_owned())),
+            ("gsi1pk", Some(key::shard(key::DELIVERIES, &key::delivery(&c.key)))),
             ("gsi1sk", Some(sort.clone())),
             ("gsi2pk", c.repo.as_ref().map(|r| key::deliveries_of_repo(r.as_str()))),
             ("gsi2sk", c.repo.as_ref().map(|_| sort.clone())),

@@ -84,10 +84,10 @@ impl MetricRows for DynamoStore {
         let (since, until) = (ts(&f.since), ts(&f.until));
         let (mut merged, mut created) = (Vec::new(), Vec::new());
         if let Some(window) = window(f) {
-            merged = self.query_all(&Query::index("gsi3", key::PULLS_MERGED, window.clone())).await?;
-            created = self.query_all(&Query::index("gsi2", key::PULLS_CREATED, window)).await?;
+            merged = self.query_all(&Query::sharded("gsi3", key::PULLS_MERGED, window.clone())).await?;
+            created = self.query_all(&Query::sharded("gsi2", key::PULLS_CREATED, window)).await?;
         }
-        let open = self.query_all(&Query::index("gsi1", key::pulls_by_state("open"), Range::All)).await?;
+        let open = self.query_all(&Query::sharded("gsi1", key::pulls_by_state("open"), Range::All)).await?;
         let in_window = |at: Option<String>| at.is_some_and(|a| a >= since && a < until);
         let rows = merged
             .iter()
@@ -116,7 +116,7 @@ impl MetricRows for DynamoStore {
         let f = &self.current_names(f).await?;
         let who = self.who(f).await?;
         let Some(window) = window(f) else { return Ok(Vec::new()) };
-        let items = self.query_all(&Query::index("gsi1", key::RUNS, window)).await?;
+        let items = self.query_all(&Query::sharded("gsi1", key::RUNS, window)).await?;
         items
             .iter()
             .filter(|i| who.admits(i.str("repo").as_deref(), i.str("actor").as_deref()))
@@ -143,7 +143,7 @@ impl MetricRows for DynamoStore {
         let f = &self.current_names(f).await?;
         let who = self.who(f).await?;
         let Some(window) = window(f) else { return Ok(Vec::new()) };
-        let items = self.query_all(&Query::index("gsi1", key::WORKFLOW_JOBS, window)).await?;
+        let items = self.query_all(&Query::sharded("gsi1", key::WORKFLOW_JOBS, window)).await?;
         // The runs' actors, one batch read.
         let run_ids: HashSet<i64> = items.iter().filter_map(|i| i.num("run_id")).collect();
         let keys = run_ids.iter().map(|id| key_of(key::run(*id), key::ONE)).collect();
@@ -176,7 +176,7 @@ impl MetricRows for DynamoStore {
 
     async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
         let f = &self.current_names(f).await?;
-        let q = Query::index("gsi1", key::DEPLOYMENTS, Range::AtLeast(ts(&f.since)));
+        let q = Query::sharded("gsi1", key::DEPLOYMENTS, Range::AtLeast(ts(&f.since)));
         let items = self.query_all(&q).await?;
         items
             .iter()

@@ -62,14 +62,25 @@ pub(super) struct Query {
     /// Index queries only: hand over the index entries (keys) as read,
     /// instead of the base items they point at.
     pub keys_only: bool,
+    /// Write shards of the partition (`{pk}#{nn}`, `key::shard`); 1: not sharded.
+    pub shards: u32,
 }
 
 impl Query {
     pub fn table(pk: impl Into<String>, range: Range) -> Self {
-        Self { index: None, pk: pk.into(), range, forward: true, page: 1000, keys_only: false }
+        Self { index: None, pk: pk.into(), range, forward: true, page: 1000, keys_only: false, shards: 1 }
     }
     pub fn index(index: &'static str, pk: impl Into<String>, range: Range) -> Self {
-        Self { index: Some(index), pk: pk.into(), range, forward: true, page: 1000, keys_only: false }
+        Self { index: Some(index), pk: pk.into(), range, forward: true, page: 1000, keys_only: false, shards: 1 }
+    }
+    /// A per-kind index partition written in [`key::SHARDS`](super::codec::key::SHARDS)
+    /// shards, read as one: the shards merged in key order.
+    pub fn sharded(index: &'static str, base: impl Into<String>, range: Range) -> Self {
+        Self { shards: super::codec::key::SHARDS, ..Self::index(index, base, range) }
+    }
+    /// One shard of a sharded query, as a plain one.
+    fn shard(&self, n: u32) -> Self {
+        Self { pk: format!("{}#{n:02}", self.pk), shards: 1, ..self.clone() }
     }
     /// Read the index entries only (their keys), not the base items.
     pub fn keys(mut self) -> Self {
@@ -138,21 +149,31 @@ impl DynamoStore {
         req.key_condition_expression(cond)
     }
 
+    /// One page of `q` from `start`, as stored (index entries, not base
+    /// items), and where the next page starts.
+    async fn raw_page(&self, q: &Query, start: Option<Item>) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let out = self
+            .keyed(q)
+            .scan_index_forward(q.forward)
+            .limit(q.page)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_error("querying the store"))?;
+        let items = out.items.unwrap_or_default();
+        self.metered_query(&items, q.index.is_none());
+        Ok((items, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
     /// Run `q`, handing items to `each` in key order until it returns false
     /// or the range ends. Reads of the base table are strongly consistent.
     pub(super) async fn query_each(&self, q: &Query, mut each: impl FnMut(Item) -> bool) -> Result<(), StoreError> {
+        if q.shards > 1 {
+            return self.query_merged(q, &mut each).await;
+        }
         let mut start: Option<Item> = None;
         loop {
-            let out = self
-                .keyed(q)
-                .scan_index_forward(q.forward)
-                .limit(q.page)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error("querying the store"))?;
-            let items = out.items.unwrap_or_default();
-            self.metered_query(&items, q.index.is_none());
+            let (items, next) = self.raw_page(q, start.take()).await?;
             let items = match q.index {
                 Some(index) if !q.keys_only => self.hydrate(index, &q.pk, items).await?,
                 _ => items,
@@ -162,11 +183,97 @@ impl DynamoStore {
                     return Ok(());
                 }
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(()),
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(()),
             }
         }
+    }
+
+    /// A sharded query: every shard read page by page (concurrently), their
+    /// entries merged in sort-key order, handed over (as base items) a page at a time.
+    async fn query_merged(&self, q: &Query, each: &mut impl FnMut(Item) -> bool) -> Result<(), StoreError> {
+        struct Shard {
+            q: Query,
+            buffer: VecDeque<Item>,
+            start: Option<Item>,
+            done: bool,
+        }
+        let sk = q.sk_name();
+        let mut shards: Vec<Shard> = (0..q.shards)
+            .map(|n| Shard { q: q.shard(n), buffer: VecDeque::new(), start: None, done: false })
+            .collect();
+        let mut batch = Vec::new();
+        loop {
+            let refill: Vec<usize> = (0..shards.len()).filter(|&i| shards[i].buffer.is_empty() && !shards[i].done).collect();
+            let reads = refill
+                .iter()
+                .map(|&i| {
+                    let (q, start) = (shards[i].q.clone(), shards[i].start.take());
+                    Box::pin(async move { self.raw_page(&q, start).await })
+                        as Task<'_, Result<(Vec<Item>, Option<Item>), StoreError>>
+                })
+                .collect();
+            for (i, page) in refill.into_iter().zip(run_bounded(reads, 16).await) {
+                let (items, next) = page?;
+                shards[i].buffer.extend(items);
+                shards[i].done = next.is_none();
+                shards[i].start = next;
+            }
+            let heads = shards.iter().enumerate().filter_map(|(i, s)| Some((i, s.buffer.front()?.str(&sk))));
+            let next = if q.forward { heads.min_by(|a, b| a.1.cmp(&b.1)) } else { heads.max_by(|a, b| a.1.cmp(&b.1)) };
+            let last = next.is_none();
+            if let Some((i, _)) = next {
+                batch.extend(shards[i].buffer.pop_front());
+            }
+            if last || batch.len() >= q.page.max(1) as usize {
+                let items = match q.index {
+                    Some(index) if !q.keys_only => {
+                        let mut out = Vec::with_capacity(batch.len());
+                        // Entries of one shard hydrate against that shard's partition key.
+                        let found = self.hydrate_any(index, std::mem::take(&mut batch)).await?;
+                        out.extend(found);
+                        out
+                    }
+                    _ => std::mem::take(&mut batch),
+                };
+                for item in items {
+                    if !each(item) {
+                        return Ok(());
+                    }
+                }
+            }
+            if last {
+                return Ok(());
+            }
+        }
+    }
+
+    /// [`hydrate`](Self::hydrate) of entries from several partitions: each
+    /// checked against the partition its entry was read from.
+    async fn hydrate_any(&self, index: &str, entries: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let pk_name = format!("{index}pk");
+        let pks: Vec<Option<AttributeValue>> = entries.iter().map(|e| e.get(&pk_name).cloned()).collect();
+        let keys: Vec<Item> = entries
+            .iter()
+            .map(|e| key_of(e.str("pk").unwrap_or_default(), e.str("sk").unwrap_or_default()))
+            .collect();
+        let mut found: std::collections::HashMap<(String, String), Item> = self
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .map(|i| ((i.str("pk").unwrap_or_default(), i.str("sk").unwrap_or_default()), i))
+            .collect();
+        let sk_name = format!("{index}sk");
+        Ok(entries
+            .iter()
+            .zip(pks)
+            .filter_map(|(e, pk)| {
+                let item = found.remove(&(e.str("pk")?, e.str("sk")?))?;
+                let here = item.get(&pk_name) == pk.as_ref() && item.get(&sk_name) == e.get(&sk_name);
+                here.then_some(item)
+            })
+            .collect())
     }
 
     fn metered_query(&self, items: &[Item], consistent: bool) {
@@ -180,26 +287,9 @@ impl DynamoStore {
     /// index (GSIs are eventually consistent) is dropped: the item is read
     /// where it is now.
     async fn hydrate(&self, index: &str, pk: &str, entries: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        if entries.is_empty() {
-            return Ok(entries);
-        }
-        let keys: Vec<Item> =
-            entries.iter().map(|e| key_of(e.str("pk").unwrap_or_default(), e.str("sk").unwrap_or_default())).collect();
-        let mut found: std::collections::HashMap<(String, String), Item> = self
-            .batch_get(keys)
-            .await?
-            .into_iter()
-            .map(|i| ((i.str("pk").unwrap_or_default(), i.str("sk").unwrap_or_default()), i))
-            .collect();
-        let (pk_name, sk_name) = (format!("{index}pk"), format!("{index}sk"));
-        Ok(entries
-            .iter()
-            .filter_map(|e| {
-                let item = found.remove(&(e.str("pk")?, e.str("sk")?))?;
-                let here = item.str(&pk_name).as_deref() == Some(pk) && item.get(&sk_name) == e.get(&sk_name);
-                here.then_some(item)
-            })
-            .collect())
+        let pk_name = format!("{index}pk");
+        let entries = entries.into_iter().filter(|e| e.str(&pk_name).as_deref() == Some(pk)).collect();
+        self.hydrate_any(index, entries).await
     }
 
     pub(super) async fn query_all(&self, q: &Query) -> Result<Vec<Item>, StoreError> {
@@ -214,6 +304,13 @@ impl DynamoStore {
 
     /// How many items `q`'s range holds (`Select: COUNT`; still reads them).
     pub(super) async fn count_in(&self, q: &Query) -> Result<u64, StoreError> {
+        if q.shards > 1 {
+            let mut total = 0;
+            for n in 0..q.shards {
+                total += Box::pin(self.count_in(&q.shard(n))).await?;
+            }
+            return Ok(total);
+        }
         let mut total = 0u64;
         let mut start: Option<Item> = None;
         loop {

@@ -80,7 +80,7 @@ impl DynamoStore {
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
         let range = before.map_or(Range::All, |c| Range::Below(c.to_owned()));
-        let q = Query::index("gsi1", key::pulls_by_state(state.as_str()), range).backward();
+        let q = Query::sharded("gsi1", key::pulls_by_state(state.as_str()), range).backward();
         let (mut items, _) = self
             .page_of(q, limit + 1, |i| {
                 let repo_ok = filter.repo.as_ref().is_none_or(|r| i.str("repo").as_deref() == Some(r.as_str()));
@@ -248,7 +248,7 @@ impl ReadModel for DynamoStore {
         let repo = self.canonical_opt(repo).await?;
         let q = match &repo {
             Some(r) => Query::index("gsi2", key::runs_of(r.as_str()), range),
-            None => Query::index("gsi1", key::RUNS, range),
+            None => Query::sharded("gsi1", key::RUNS, range),
         };
         let (items, next_cursor) = self.page_of(q.backward(), page.limit, |_| Take::Yes).await?;
         Ok(Page { items: views(&items, run_view)?, next_cursor })
@@ -263,7 +263,7 @@ impl ReadModel for DynamoStore {
         // The most selective index; the other filters are applied to what it reads.
         let q = match (&filter.repo, filter.status) {
             (Some(r), _) => Query::index("gsi2", key::deliveries_of_repo(r.as_str()), range),
-            (None, _) => Query::index("gsi1", key::DELIVERIES, range),
+            (None, _) => Query::sharded("gsi1", key::DELIVERIES, range),
         };
         let (items, next_cursor) = self
             .page_of(q.backward(), page.limit, |i| {

@@ -288,7 +288,7 @@ impl DynamoStore {
                 u.set_or_remove("run_attempt", opt_n(r.run_attempt)).coalesce("actor", opt_s(&r.actor));
                 u.set("created_at", t(&r.created_at)).coalesce("run_started_at", opt_t(&r.run_started_at));
                 u.set("updated_at", t(&r.updated_at)).set("rank", n(r.status.rank()));
-                u.set("gsi1pk", s(key::RUNS)).set("gsi1sk", s(sort.clone()));
+                u.set("gsi1pk", s(key::shard(key::RUNS, &num(r.id)))).set("gsi1sk", s(sort.clone()));
                 u.set("gsi2pk", s(key::runs_of(r.repo.as_str()))).set("gsi2sk", s(sort.clone()));
                 // Sparse: only runs not completed, for where unfinished runs begin.
                 if r.status == RunStatus::Completed {
@@ -311,7 +311,7 @@ impl DynamoStore {
                 u.coalesce("completed_at", opt_t(&j.completed_at));
                 u.set_or_remove("version", opt_t(&j.version())).set("rank", n(j.status.rank()));
                 if let Some(c) = &j.created_at {
-                    u.set("gsi1pk", s(key::WORKFLOW_JOBS)).set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
+                    u.set("gsi1pk", s(key::shard(key::WORKFLOW_JOBS, &num(j.id)))).set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
                 }
                 u.set("gsi2pk", s(key::jobs_of_run(j.run_id))).set("gsi2sk", s(num(j.id)));
                 // Sparse: only jobs not completed, for where unfinished runs begin.
@@ -336,7 +336,7 @@ impl DynamoStore {
                 u.set_or_remove("sha", opt_s(&d.sha)).set_or_remove("git_ref", opt_s(&d.git_ref));
                 u.set_or_remove("environment", opt_s(&d.environment)).set_or_remove("task", opt_s(&d.task));
                 u.coalesce("creator", opt_s(&d.creator)).init("created_at", t(&d.created_at));
-                u.set("updated_at", t(&d.updated_at)).init("gsi1pk", s(key::DEPLOYMENTS));
+                u.set("updated_at", t(&d.updated_at)).init("gsi1pk", s(key::shard(key::DEPLOYMENTS, &num(d.id))));
                 u.init("gsi1sk", s(format!("{}#{}", ts(&d.created_at), num(d.id))));
                 u.init("gsi2pk", s(key::deployments_of(&d.repo)));
                 u.init("gsi2sk", s(format!("{}#{}", ts(&d.created_at), num(d.id))));
@@ -378,11 +378,11 @@ impl DynamoStore {
         u.coalesce("requested_teams", bounded_list(&p.requested_teams));
         u.coalesce("base_ref", opt_s(&p.base_ref)).coalesce("head_ref", opt_s(&p.head_ref));
         u.coalesce("head_sha", opt_s(&p.head_sha)).set("rank", n(p.state.rank()));
-        u.set("gsi1pk", s(key::pulls_by_state(p.state.as_str())));
+        u.set("gsi1pk", s(key::shard(&key::pulls_by_state(p.state.as_str()), &tail)));
         u.set("gsi1sk", s(format!("{}#{tail}", ts(&p.updated_at))));
-        u.set("gsi2pk", s(key::PULLS_CREATED)).set("gsi2sk", s(format!("{}#{tail}", ts(&p.created_at))));
+        u.set("gsi2pk", s(key::shard(key::PULLS_CREATED, &tail))).set("gsi2sk", s(format!("{}#{tail}", ts(&p.created_at))));
         match &p.merged_at {
-            Some(m) => u.set("gsi3pk", s(key::PULLS_MERGED)).set("gsi3sk", s(format!("{}#{tail}", ts(m)))),
+            Some(m) => u.set("gsi3pk", s(key::shard(key::PULLS_MERGED, &tail))).set("gsi3sk", s(format!("{}#{tail}", ts(m)))),
             None => u.set_or_remove("gsi3pk", None).set_or_remove("gsi3sk", None),
         };
         newer_or_ranked(&mut u, "updated_at", &p.updated_at, p.state.rank());
