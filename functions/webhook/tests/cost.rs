@@ -95,7 +95,8 @@ async fn bench_cost() {
     let limit = std::env::var("BENCH_DELIVERIES").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
     let (app, meter, store) = metered_app().await;
     let by_event = drive(&app, &meter, limit).await;
-    let (n, wru, rru) = by_event.values().fold((0u64, 0.0, 0.0), |(n, w, r), t| (n + t.deliveries, w + t.wru, r + t.rru));
+    let (n, wru, rru) =
+        by_event.values().fold((0u64, 0.0, 0.0), |(n, w, r), t| (n + t.deliveries, w + t.wru, r + t.rru));
     println!("\nDynamoDB request units per delivery (the demo organisation's mix through the webhook path on moto):");
     println!("{:<28} {:>10} {:>10} {:>10}", "event", "deliveries", "WRU", "RRU");
     for (event, t) in &by_event {

@@ -155,7 +155,8 @@ pub(super) mod key {
     /// The shard `{base}#{nn}` of an item's entry, by a stable hash of the item's
     /// identity: an item stays in its shard whatever else changes.
     pub fn shard(base: &str, identity: &str) -> String {
-        let h = identity.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let h =
+            identity.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         format!("{base}#{:02}", h % u64::from(SHARDS))
     }
 

@@ -200,12 +200,12 @@ impl DynamoStore {
             done: bool,
         }
         let sk = q.sk_name();
-        let mut shards: Vec<Shard> = (0..q.shards)
-            .map(|n| Shard { q: q.shard(n), buffer: VecDeque::new(), start: None, done: false })
-            .collect();
+        let mut shards: Vec<Shard> =
+            (0..q.shards).map(|n| Shard { q: q.shard(n), buffer: VecDeque::new(), start: None, done: false }).collect();
         let mut batch = Vec::new();
         loop {
-            let refill: Vec<usize> = (0..shards.len()).filter(|&i| shards[i].buffer.is_empty() && !shards[i].done).collect();
+            let refill: Vec<usize> =
+                (0..shards.len()).filter(|&i| shards[i].buffer.is_empty() && !shards[i].done).collect();
             let reads = refill
                 .iter()
                 .map(|&i| {
@@ -254,10 +254,8 @@ impl DynamoStore {
     async fn hydrate_any(&self, index: &str, entries: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let pk_name = format!("{index}pk");
         let pks: Vec<Option<AttributeValue>> = entries.iter().map(|e| e.get(&pk_name).cloned()).collect();
-        let keys: Vec<Item> = entries
-            .iter()
-            .map(|e| key_of(e.str("pk").unwrap_or_default(), e.str("sk").unwrap_or_default()))
-            .collect();
+        let keys: Vec<Item> =
+            entries.iter().map(|e| key_of(e.str("pk").unwrap_or_default(), e.str("sk").unwrap_or_default())).collect();
         let mut found: std::collections::HashMap<(String, String), Item> = self
             .batch_get(keys)
             .await?

@@ -311,7 +311,8 @@ impl DynamoStore {
                 u.coalesce("completed_at", opt_t(&j.completed_at));
                 u.set_or_remove("version", opt_t(&j.version())).set("rank", n(j.status.rank()));
                 if let Some(c) = &j.created_at {
-                    u.set("gsi1pk", s(key::shard(key::WORKFLOW_JOBS, &num(j.id)))).set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
+                    u.set("gsi1pk", s(key::shard(key::WORKFLOW_JOBS, &num(j.id))))
+                        .set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
                 }
                 u.set("gsi2pk", s(key::jobs_of_run(j.run_id))).set("gsi2sk", s(num(j.id)));
                 // Sparse: only jobs not completed, for where unfinished runs begin.
@@ -380,9 +381,12 @@ impl DynamoStore {
         u.coalesce("head_sha", opt_s(&p.head_sha)).set("rank", n(p.state.rank()));
         u.set("gsi1pk", s(key::shard(&key::pulls_by_state(p.state.as_str()), &tail)));
         u.set("gsi1sk", s(format!("{}#{tail}", ts(&p.updated_at))));
-        u.set("gsi2pk", s(key::shard(key::PULLS_CREATED, &tail))).set("gsi2sk", s(format!("{}#{tail}", ts(&p.created_at))));
+        u.set("gsi2pk", s(key::shard(key::PULLS_CREATED, &tail)))
+            .set("gsi2sk", s(format!("{}#{tail}", ts(&p.created_at))));
         match &p.merged_at {
-            Some(m) => u.set("gsi3pk", s(key::shard(key::PULLS_MERGED, &tail))).set("gsi3sk", s(format!("{}#{tail}", ts(m)))),
+            Some(m) => {
+                u.set("gsi3pk", s(key::shard(key::PULLS_MERGED, &tail))).set("gsi3sk", s(format!("{}#{tail}", ts(m))))
+            }
             None => u.set_or_remove("gsi3pk", None).set_or_remove("gsi3sk", None),
         };
         newer_or_ranked(&mut u, "updated_at", &p.updated_at, p.state.rank());
