@@ -379,6 +379,8 @@ impl DynamoStore {
         u.coalesce("requested_teams", bounded_list(&p.requested_teams));
         u.coalesce("base_ref", opt_s(&p.base_ref)).coalesce("head_ref", opt_s(&p.head_ref));
         u.coalesce("head_sha", opt_s(&p.head_sha)).set("rank", n(p.state.rank()));
+        // The review facts of a pull request without reviews, so that its refresh finds nothing to write.
+        u.init("changes_requested", n(0));
         u.set("gsi1pk", s(key::shard(&key::pulls_by_state(p.state.as_str()), &tail)));
         u.set("gsi1sk", s(format!("{}#{tail}", ts(&p.updated_at))));
         u.set("gsi2pk", s(key::shard(key::PULLS_CREATED, &tail)))
