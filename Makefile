@@ -6,7 +6,7 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help
+.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
@@ -15,6 +15,7 @@ help:
 	@echo "make test-rust    every Rust test of every crate"
 	@echo "make test-contract  Schemathesis against the generated API contract of a running server"
 	@echo "make bench        the ingest benchmark and the end-to-end load test"
+	@echo "make bench-cost   DynamoDB units per delivery (demo mix, webhook path on moto) and cost per million deliveries"
 	@echo "make drive        post every shared example payload and hostile input to a running build"
 	@echo "make dashboard    build the dashboard (frontend/dist), served by octoscope serve at /"
 	@echo "make test-dashboard  the dashboard's browser tests (Chromium, node >= 20.19)"
@@ -59,6 +60,13 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 bench: bench-ingest bench-load
+
+# The demo organisation's deliveries through the webhook function's path on a
+# local moto server, with the DynamoDB store's request-unit meter: WRU per
+# delivery (average and per event type), RRU of /api/health, and the cost per
+# million deliveries (shared/docs/dynamodb.md, "Cost"). BENCH_DELIVERIES caps the count.
+bench-cost:
+	$(CARGO) test -p webhook --test cost -- --ignored --nocapture bench_cost
 
 # verify + parse + normalise of the example pull_request payload (criterion).
 bench-ingest:

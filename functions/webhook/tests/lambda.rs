@@ -264,3 +264,55 @@ async fn a_missing_secret_parameter_refuses_the_start_naming_the_variable() {
     assert!(said.contains("GITHUB_WEBHOOK_SECRET_PARAM") && said.contains(&config.secret_param), "{said}");
     assert!(!said.contains(SECRET));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_cut_short_after_its_archive_and_part_of_its_effects_is_stored_once_by_its_redelivery() {
+    use octoscope::domain::{Change, DeliveryId, DeliveryKey, EventName, HookId, RawDelivery};
+    use octoscope::ports::RawArchive;
+
+    // GIVEN the function over fresh resources
+    let sdk = aws().await;
+    let (config, bucket) = resources(&sdk, true).await;
+    let app = app(&config, Clients::new(&sdk)).await.unwrap();
+    let store = store(&sdk, &config);
+    let body = octoscope_testkit::fixture("pull_request", "opened.payload.json");
+    let guid = uuid::Uuid::new_v4().to_string();
+    // AND a first attempt that died after archiving the body and writing the pull request, before the rest
+    // (the repository) and before any ledger record
+    let now = chrono::Utc::now();
+    let archive = octoscope::adapters::aws::firehose::FirehoseArchive::new(
+        aws_sdk_firehose::Client::new(&sdk),
+        &config.archive_stream,
+    );
+    let key = DeliveryKey { hook_id: HookId::parse("4242").unwrap(), delivery_id: DeliveryId::parse(&guid).unwrap() };
+    let raw = RawDelivery {
+        key,
+        event: EventName::parse("pull_request").unwrap(),
+        received_at: now,
+        content_type: Some("application/json".into()),
+        body: body.clone(),
+    };
+    archive.put(&raw).await.unwrap();
+    let changes = octoscope::webhook::normalize("pull_request", &body, now).unwrap().changes;
+    let partial: Vec<Change> = changes.into_iter().filter(|c| matches!(c, Change::PullRequest { .. })).collect();
+    assert_eq!(store.apply_changes(&partial).await.unwrap().applied, 1);
+    assert!(ledger(&store).await.is_empty(), "nothing recorded in the ledger yet");
+
+    // WHEN GitHub redelivers it
+    let (status, answer) = status_and_body(&invoke(&app, event(&body, SECRET, &guid)).await);
+
+    // THEN it is stored, once: one ledger entry, the pull request and its repository, counted once
+    assert_eq!((status, answer["status"].as_str()), (200, Some("stored")), "{answer}");
+    assert_eq!(ledger(&store).await, vec![(guid.clone(), "stored".to_owned())]);
+    let repo = RepoName::parse("Codertocat/Hello-World").unwrap();
+    assert!(store.get_pull(&repo, 2).await.unwrap().is_some());
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.pull_requests, stats.repositories), (1, 1), "{stats:?}");
+    assert_eq!(stats.deliveries.get("stored"), Some(&1), "{stats:?}");
+    assert!(!archived(&sdk, &bucket).await.is_empty());
+
+    // AND a further redelivery is a duplicate that counts nothing
+    let (status, answer) = status_and_body(&invoke(&app, event(&body, SECRET, &guid)).await);
+    assert_eq!((status, answer["status"].as_str()), (200, Some("duplicate")), "{answer}");
+    assert_eq!(store.stats().await.unwrap(), stats);
+}

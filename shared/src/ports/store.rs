@@ -50,6 +50,37 @@ pub trait DeliveryLedger: Send + Sync {
         changes: &[Change],
         outcome: &DeliveryOutcome,
     ) -> Result<ApplyReport, StoreError>;
+
+    /// Ingest's first step: is this delivery a duplicate? A store that
+    /// records a delivery in one write ([`record_delivery`](Self::record_delivery))
+    /// only looks; by default the delivery is claimed ([`claim_delivery`](Self::claim_delivery)).
+    async fn check_delivery(&self, claim: &DeliveryClaim) -> Result<Claim, StoreError> {
+        self.claim_delivery(claim).await
+    }
+
+    /// Ingest's last step, after [`check_delivery`](Self::check_delivery) and
+    /// the archive: apply the changes and record the outcome. By default the
+    /// claim is completed ([`complete_delivery`](Self::complete_delivery)). A
+    /// store that writes its ledger once applies the changes (idempotent under
+    /// last-writer-wins) and then records the delivery conditionally: if
+    /// another copy of it was recorded meanwhile, this one is a duplicate.
+    async fn record_delivery(
+        &self,
+        claim: &DeliveryClaim,
+        changes: &[Change],
+        outcome: &DeliveryOutcome,
+    ) -> Result<Recorded, StoreError> {
+        self.complete_delivery(&claim.key, changes, outcome).await.map(Recorded::Done)
+    }
+}
+
+/// What [`DeliveryLedger::record_delivery`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Applied and recorded.
+    Done(ApplyReport),
+    /// Another copy of the delivery was recorded first: no second effect counted.
+    Duplicate(DeliveryStatus),
 }
 
 /// Writes outside any delivery (resync, replay), under the same last-writer-wins rules.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::domain::*;
 use crate::error::{ArchiveError, SecretUnavailable, StoreError, error_chain};
-use crate::ports::{Claim, Clock, DeliveryLedger, RawArchive, WebhookSecretSource};
+use crate::ports::{Claim, Clock, DeliveryLedger, RawArchive, Recorded, WebhookSecretSource};
 use crate::webhook::{self, NormalizeError, SignatureError, WebhookSecrets, json_payload};
 
 /// A webhook request as it arrived: raw header values and the raw body.
@@ -136,7 +136,7 @@ impl IngestService {
             Err(_) => ledger_fields(&payload),
         };
 
-        // 3. Claim: a duplicate stops here, with no effect.
+        // 3. Claim (or, for a store that writes its ledger once, look): a duplicate stops here, with no effect.
         let claim = DeliveryClaim {
             key: key.clone(),
             event: event.clone(),
@@ -146,7 +146,7 @@ impl IngestService {
             received_at,
             body_bytes: req.body.len() as u64,
         };
-        if let Claim::Duplicate(status) = self.ledger.claim_delivery(&claim).await? {
+        if let Claim::Duplicate(status) = self.ledger.check_delivery(&claim).await? {
             return Ok(Ingested::Duplicate(status));
         }
 
@@ -165,11 +165,12 @@ impl IngestService {
 
         // 5. Store the effects and the outcome together.
         let (changes, outcome, result) = outcome(event.as_str(), normalized);
-        match self.ledger.complete_delivery(&key, &changes, &outcome).await {
-            Ok(report) => Ok(match result {
+        match self.ledger.record_delivery(&claim, &changes, &outcome).await {
+            Ok(Recorded::Done(report)) => Ok(match result {
                 Ingested::Stored { .. } => Ingested::Stored { applied: report.applied, skipped: report.skipped },
                 other => other,
             }),
+            Ok(Recorded::Duplicate(status)) => Ok(Ingested::Duplicate(status)),
             Err(e) => {
                 self.release(&key).await;
                 Err(e.into())

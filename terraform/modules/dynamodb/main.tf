@@ -1,5 +1,6 @@
 # The single table (the store, the delivery ledger, locks and checkpoints):
-# pk/sk plus three overloaded GSIs, on-demand, with point-in-time recovery, a
+# pk/sk plus three overloaded KEYS_ONLY GSIs (an index entry is written only
+# when an item's index keys change; reads fetch the base items by key), on-demand, with point-in-time recovery, a
 # customer managed key, and TTL on `expires_at` (ledger entries and locks).
 
 resource "aws_dynamodb_table" "this" {
@@ -32,7 +33,7 @@ resource "aws_dynamodb_table" "this" {
       name            = global_secondary_index.value
       hash_key        = "${global_secondary_index.value}pk"
       range_key       = "${global_secondary_index.value}sk"
-      projection_type = "ALL"
+      projection_type = "KEYS_ONLY"
     }
   }
 

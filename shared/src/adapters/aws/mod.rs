@@ -14,6 +14,7 @@ pub mod dynamodb;
 pub mod ecs;
 #[cfg(feature = "firehose")]
 pub mod firehose;
+pub mod pricing;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "s3")]

@@ -37,7 +37,7 @@ impl ChangeSink for DynamoStore {
             self.batch_write(deletes).await?;
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(()),
+                _ => return self.reset_entity_counts().await,
             }
         }
     }

@@ -148,6 +148,18 @@ pub(super) mod key {
     /// The sort key of single-item partitions.
     pub const ONE: &str = "_";
 
+    /// Write shards of every per-kind index partition (`RUNS`, `WJS`, `DEPS`,
+    /// `DLVS`, `PRC`, `PRM`, `PRS#{state}`): each takes 1,000 writes/s, so a
+    /// kind takes 16,000; reads merge the shards in key order.
+    pub const SHARDS: u32 = 16;
+    /// The shard `{base}#{nn}` of an item's entry, by a stable hash of the item's
+    /// identity: an item stays in its shard whatever else changes.
+    pub fn shard(base: &str, identity: &str) -> String {
+        let h =
+            identity.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        format!("{base}#{:02}", h % u64::from(SHARDS))
+    }
+
     // GSI partitions.
     pub const REPOS: &str = "REPOS";
     pub const REPOS_DELETED: &str = "REPOS#deleted";
@@ -186,9 +198,6 @@ pub(super) mod key {
     pub const DELIVERIES: &str = "DLVS";
     pub fn deliveries_of_repo(r: &str) -> String {
         format!("DLVS#repo#{r}")
-    }
-    pub fn deliveries_by_status(s: &str) -> String {
-        format!("DLVS#status#{s}")
     }
     pub const CHECKS: &str = "CHECKS";
     pub const RESYNC_JOBS: &str = "RJOBS";
@@ -433,6 +442,10 @@ pub(super) mod decode {
 pub(super) struct Update {
     set: Vec<String>,
     remove: Vec<String>,
+    add: Vec<String>,
+    /// What the update does to each attribute, for the cost meter's image of
+    /// the item after it (`meter.rs`).
+    pub effects: Vec<(String, Effect)>,
     pub names: HashMap<String, String>,
     pub values: HashMap<String, AttributeValue>,
     condition: Option<String>,
@@ -455,6 +468,7 @@ impl Update {
 
     /// `attr = v` (the incoming value replaces the stored one).
     pub fn set(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        self.effects.push((attr.to_owned(), Effect::Set(v.clone())));
         let (a, v) = (self.name(attr), self.value(v));
         self.set.push(format!("{a} = {v}"));
         self
@@ -465,6 +479,7 @@ impl Update {
         match v {
             Some(v) => self.set(attr, v),
             None => {
+                self.effects.push((attr.to_owned(), Effect::Remove));
                 let a = self.name(attr);
                 self.remove.push(a);
                 self
@@ -482,9 +497,22 @@ impl Update {
 
     /// Set only when the item is created (`if_not_exists`).
     pub fn init(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        self.effects.push((attr.to_owned(), Effect::Init(v.clone())));
         let (a, v) = (self.name(attr), self.value(v));
         self.set.push(format!("{a} = if_not_exists({a}, {v})"));
         self
+    }
+
+    /// `ADD attr n` (an atomic counter; a missing attribute counts from 0).
+    pub fn add(&mut self, attr: &str, by: i64) -> &mut Self {
+        self.effects.push((attr.to_owned(), Effect::Add(by)));
+        let (a, v) = (self.name(attr), self.value(n(by)));
+        self.add.push(format!("{a} {v}"));
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty() && self.add.is_empty()
     }
 
     pub fn condition(&mut self, c: String) -> &mut Self {
@@ -500,12 +528,24 @@ impl Update {
         if !self.remove.is_empty() {
             clauses.push(format!("REMOVE {}", self.remove.join(", ")));
         }
+        if !self.add.is_empty() {
+            clauses.push(format!("ADD {}", self.add.join(", ")));
+        }
         clauses.join(" ")
     }
 
     pub fn condition_expression(&self) -> Option<String> {
         self.condition.clone()
     }
+}
+
+/// One clause of an [`Update`], as the meter replays it on the old image.
+#[derive(Debug, Clone)]
+pub(super) enum Effect {
+    Set(AttributeValue),
+    Init(AttributeValue),
+    Remove,
+    Add(i64),
 }
 
 #[cfg(test)]

@@ -92,6 +92,11 @@ impl DynamoStore {
             };
             let rev: i64 = target.num("derived_rev").unwrap_or(0);
             let mut u = derive(target, &items);
+            // Facts unchanged: no write (a later writer that changes them reads after its own write).
+            let key = key_of(pk, target_sk);
+            if super::meter::after(&key, Some(target), &u.effects) == *target {
+                return Ok(());
+            }
             let (p, r, v) = (u.name("pk"), u.name("derived_rev"), u.value(n(rev)));
             u.condition(format!("attribute_exists({p}) AND (attribute_not_exists({r}) OR {r} = {v})"));
             u.set("derived_rev", n(rev + 1));

@@ -2,9 +2,10 @@
 //! registry items (tracked repositories and organisations, hooks) a claim writes.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::codec::*;
+use super::counters;
 use super::ops::sdk_error;
 use super::store::{MAX_TEXT, epoch};
 use super::{CLAIM_LEASE, DynamoStore, LEDGER_RETENTION};
@@ -14,12 +15,9 @@ use crate::ports::*;
 impl DynamoStore {
     async fn register_claim(&self, c: &DeliveryClaim) -> Result<(), StoreError> {
         if let Some(repo) = &c.repo {
-            // The newest delivery per repository (`last_deliveries`), kept on its registry item.
-            let mut u = Update::default();
-            u.set("repo", s(repo.as_str())).set("last_received_at", t(&c.received_at));
-            let (a, v) = (u.name("last_received_at"), u.value(t(&c.received_at)));
-            u.condition(format!("attribute_not_exists({a}) OR {a} < {v}"));
-            self.update(key_of(key::TRACKED, key::tracked_repo_sk(repo)), u).await?;
+            // Once per process: the newest delivery per repository (`last_deliveries`)
+            // is read from the ledger's repository index, not kept here per delivery.
+            self.register(key::tracked_repo_sk(repo), &[("repo", repo.as_str())]).await?;
         }
         if let Some(org) = &c.org {
             self.register(key::tracked_org_sk(org), &[("org", org)]).await?;
@@ -42,36 +40,46 @@ impl DynamoStore {
     }
 }
 
-#[async_trait]
-impl DeliveryLedger for DynamoStore {
-    async fn claim_delivery(&self, claim: &DeliveryClaim) -> Result<Claim, StoreError> {
-        let c = claim;
-        let received = ts(&c.received_at);
-        let sort = format!("{received}#{}#{}", c.key.hook_id, c.key.delivery_id);
-        let mut item = key_of(key::delivery(&c.key), key::ONE);
-        for (k, v) in [
-            ("hook_id", Some(c.key.hook_id.to_string())),
-            ("delivery_id", Some(c.key.delivery_id.to_string())),
-            ("event", Some(c.event.to_string())),
-            ("action", c.action.clone()),
-            ("repo", c.repo.as_ref().map(RepoName::to_string)),
-            ("org", c.org.clone()),
-            ("received_at", Some(received.clone())),
-            ("status", Some("pending".to_owned())),
-            ("gsi1pk", Some(key::DELIVERIES.to_owned())),
-            ("gsi1sk", Some(sort.clone())),
-            ("gsi2pk", c.repo.as_ref().map(|r| key::deliveries_of_repo(r.as_str()))),
-            ("gsi2sk", c.repo.as_ref().map(|_| sort.clone())),
-            ("gsi3pk", Some(key::deliveries_by_status("pending"))),
-            ("gsi3sk", Some(sort.clone())),
-        ] {
-            if let Some(v) = v {
-                item.insert(k.to_owned(), s(v));
-            }
+/// The ledger item of a delivery with `status`.
+fn ledger_item(c: &DeliveryClaim, status: &str, reason: Option<&str>, changes: u32) -> Item {
+    let received = ts(&c.received_at);
+    let sort = format!("{received}#{}#{}", c.key.hook_id, c.key.delivery_id);
+    let mut item = key_of(key::delivery(&c.key), key::ONE);
+    for (k, v) in [
+        ("hook_id", Some(c.key.hook_id.to_string())),
+        ("delivery_id", Some(c.key.delivery_id.to_string())),
+        ("event", Some(c.event.to_string())),
+        ("action", c.action.clone()),
+        ("repo", c.repo.as_ref().map(RepoName::to_string)),
+        ("org", c.org.clone()),
+        ("received_at", Some(received.clone())),
+        ("status", Some(status.to_owned())),
+        ("reason", reason.map(|r| bounded(r, MAX_TEXT))),
+        ("gsi1pk", Some(key::shard(key::DELIVERIES, &key::delivery(&c.key)))),
+        ("gsi1sk", Some(sort.clone())),
+        ("gsi2pk", c.repo.as_ref().map(|r| key::deliveries_of_repo(r.as_str()))),
+        ("gsi2sk", c.repo.as_ref().map(|_| sort.clone())),
+    ] {
+        if let Some(v) = v {
+            item.insert(k.to_owned(), s(v));
         }
-        item.insert("changes".into(), n(0));
-        item.insert("body_bytes".into(), n(c.body_bytes));
-        item.insert(super::TTL_ATTRIBUTE.into(), epoch(&(c.received_at + LEDGER_RETENTION)));
+    }
+    item.insert("changes".into(), n(changes));
+    item.insert("body_bytes".into(), n(c.body_bytes));
+    item.insert(super::TTL_ATTRIBUTE.into(), epoch(&(c.received_at + LEDGER_RETENTION)));
+    item
+}
+
+impl DynamoStore {
+    /// Put a ledger item if the delivery is new (or its claim was abandoned:
+    /// pending past the lease): Ok with the item it replaced, or Err with the
+    /// status of the copy already recorded (a duplicate).
+    async fn put_ledger(
+        &self,
+        item: Item,
+        c: &DeliveryClaim,
+    ) -> Result<Result<Option<Item>, DeliveryStatus>, StoreError> {
+        let written = self.meter.as_ref().map(|_| item.clone());
         let result = self
             .client
             .put_item()
@@ -84,25 +92,52 @@ impl DeliveryLedger for DynamoStore {
             .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":cutoff", t(&(c.received_at - CLAIM_LEASE)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => {}
+            Ok(out) => {
+                let old = out.attributes.filter(|a| !a.is_empty());
+                if let Some(m) = &self.meter {
+                    m.write(old.as_ref(), written.as_ref());
+                }
+                Ok(Ok(old))
+            }
             Err(e) => {
                 let Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed)) =
                     e.as_service_error()
                 else {
-                    return Err(sdk_error("claiming a delivery")(e));
+                    return Err(sdk_error("recording a delivery")(e));
                 };
+                if let Some(m) = &self.meter {
+                    m.failed_write(failed.item());
+                }
                 let old = match failed.item() {
                     Some(old) => Some(old.clone()),
                     None => self.get(key_of(key::delivery(&c.key), key::ONE)).await?,
                 };
                 let status = old.and_then(|o| o.str("status")).and_then(|s| DeliveryStatus::parse(&s));
-                return Ok(Claim::Duplicate(status.unwrap_or(DeliveryStatus::Pending)));
+                Ok(Err(status.unwrap_or(DeliveryStatus::Pending)))
             }
         }
-        if let Err(e) = self.register_claim(c).await {
+    }
+}
+
+#[async_trait]
+impl DeliveryLedger for DynamoStore {
+    async fn claim_delivery(&self, claim: &DeliveryClaim) -> Result<Claim, StoreError> {
+        let c = claim;
+        let old = match self.put_ledger(ledger_item(c, "pending", None, 0), c).await? {
+            Ok(old) => old,
+            Err(status) => return Ok(Claim::Duplicate(status)),
+        };
+        // A first claim is one more pending delivery; a re-taken one already counts.
+        let pending = [(counters::delivery("pending"), i64::from(old.is_none()))];
+        let registered = async {
+            self.bump(&pending, Some(&c.received_at)).await?;
+            self.register_claim(c).await
+        };
+        if let Err(e) = registered.await {
             // Nothing may stay claimed that the caller was told failed.
             let _ = self.release_delivery(&c.key).await;
             return Err(e);
@@ -110,11 +145,62 @@ impl DeliveryLedger for DynamoStore {
         Ok(Claim::Claimed)
     }
 
+    /// Ingest looks, without writing: the ledger item is written once, by
+    /// [`record_delivery`](DeliveryLedger::record_delivery), after the effects.
+    async fn check_delivery(&self, claim: &DeliveryClaim) -> Result<Claim, StoreError> {
+        let Some(old) = self.get(key_of(key::delivery(&claim.key), key::ONE)).await? else {
+            return Ok(Claim::Claimed);
+        };
+        let status = old.str("status").and_then(|s| DeliveryStatus::parse(&s)).unwrap_or(DeliveryStatus::Pending);
+        let cutoff = ts(&(claim.received_at - CLAIM_LEASE));
+        // A claim left pending by a crash (older than the lease) is taken over.
+        let abandoned = status == DeliveryStatus::Pending && old.str("received_at").is_some_and(|r| r < cutoff);
+        Ok(if abandoned { Claim::Claimed } else { Claim::Duplicate(status) })
+    }
+
+    /// The changes (each an idempotent last-writer-wins write), then the
+    /// ledger item, once, with its outcome, conditioned like a claim. A crash
+    /// before the ledger write leaves no record: the redelivery (GitHub's, or
+    /// the integrity check's) applies the same changes again, a no-op for
+    /// what was written, and records it. A copy of the delivery recorded
+    /// meanwhile makes this one a duplicate; its writes rewrote the same values.
+    async fn record_delivery(
+        &self,
+        claim: &DeliveryClaim,
+        changes: &[Change],
+        outcome: &DeliveryOutcome,
+    ) -> Result<Recorded, StoreError> {
+        let c = claim;
+        self.register_claim(c).await?;
+        let report = self.apply_all(changes).await?;
+        let item = ledger_item(c, outcome.status.as_str(), outcome.reason.as_deref(), report.applied);
+        let old = match self.put_ledger(item, c).await? {
+            Ok(old) => old,
+            Err(status) => return Ok(Recorded::Duplicate(status)),
+        };
+        let mut deltas = vec![(counters::delivery(outcome.status.as_str()), 1)];
+        if outcome.status == DeliveryStatus::Ignored {
+            deltas.push((counters::ignored(c.event.as_str()), 1));
+        }
+        if old.is_some() {
+            // It replaced a claim left pending by a crash.
+            deltas.push((counters::delivery("pending"), -1));
+        }
+        // Recorded: from here the answer is a success whatever the count does.
+        if let Err(e) = self.bump(&deltas, Some(&c.received_at)).await {
+            tracing::error!(error = ?e, delivery = %c.key.delivery_id, "a recorded delivery was not counted");
+        }
+        Ok(Recorded::Done(report))
+    }
+
     async fn release_delivery(&self, key: &DeliveryKey) -> Result<(), StoreError> {
         let mut c = Update::default();
         let (a, v) = (c.name("status"), c.value(s("pending")));
         c.condition(format!("{a} = {v}"));
-        self.delete(key_of(key::delivery(key), key::ONE), Some(c)).await.map(drop)
+        if self.delete(key_of(key::delivery(key), key::ONE), Some(c)).await? {
+            self.bump(&[(counters::delivery("pending"), -1)], None).await?;
+        }
+        Ok(())
     }
 
     /// Entity writes first, each an idempotent LWW update, then the ledger
@@ -128,15 +214,30 @@ impl DeliveryLedger for DynamoStore {
         outcome: &DeliveryOutcome,
     ) -> Result<ApplyReport, StoreError> {
         let report = self.apply_all(changes).await?;
-        // The status index's sort key was written with the claim; only its partition moves.
+        // No index key changes: the outcome is one write of the ledger item, no index write.
         let mut u = Update::default();
         u.set("status", s(outcome.status.as_str()))
             .set_or_remove("reason", outcome.reason.as_deref().map(|r| s(bounded(r, MAX_TEXT))))
-            .set("changes", n(report.applied))
-            .set("gsi3pk", s(key::deliveries_by_status(outcome.status.as_str())));
+            .set("changes", n(report.applied));
         let pk = u.name("pk");
         u.condition(format!("attribute_exists({pk})"));
-        self.update(key_of(key::delivery(key), key::ONE), u).await?;
+        if let Some(Some(old)) = self.update_item(key_of(key::delivery(key), key::ONE), u).await? {
+            // The count moves with the status this write replaced (once, whatever retries).
+            let (was, now) = (old.str("status").unwrap_or_default(), outcome.status.as_str());
+            let event = old.str("event").unwrap_or_default();
+            let mut deltas = Vec::new();
+            if was != now {
+                deltas.push((counters::delivery(&was), -1));
+                deltas.push((counters::delivery(now), 1));
+                if was == "ignored" {
+                    deltas.push((counters::ignored(&event), -1));
+                }
+                if now == "ignored" {
+                    deltas.push((counters::ignored(&event), 1));
+                }
+            }
+            self.bump(&deltas, None).await?;
+        }
         Ok(report)
     }
 }

@@ -104,10 +104,10 @@ impl MetricRows for DynamoStore {
         let (since, until) = (ts(&f.since), ts(&f.until));
         let (mut merged, mut created) = (Vec::new(), Vec::new());
         if let Some(window) = window(f) {
-            merged = self.query_all(&Query::index("gsi3", key::PULLS_MERGED, window.clone())).await?;
-            created = self.query_all(&Query::index("gsi2", key::PULLS_CREATED, window)).await?;
+            merged = self.query_all(&Query::sharded("gsi3", key::PULLS_MERGED, window.clone())).await?;
+            created = self.query_all(&Query::sharded("gsi2", key::PULLS_CREATED, window)).await?;
         }
-        let open = self.query_all(&Query::index("gsi1", key::pulls_by_state("open"), Range::All)).await?;
+        let open = self.query_all(&Query::sharded("gsi1", key::pulls_by_state("open"), Range::All)).await?;
         let in_window = |at: Option<String>| at.is_some_and(|a| a >= since && a < until);
         let rows = merged
             .iter()
@@ -136,7 +136,7 @@ impl MetricRows for DynamoStore {
         let f = &self.current_names(f).await?;
         let who = self.who(f).await?;
         let Some(window) = window(f) else { return Ok(Vec::new()) };
-        let items = self.query_all(&Query::index("gsi1", key::RUNS, window)).await?;
+        let items = self.query_all(&Query::sharded("gsi1", key::RUNS, window)).await?;
         items
             .iter()
             .filter(|i| who.admits(i.str("repo").as_deref(), i.str("actor").as_deref()))
@@ -157,7 +157,7 @@ impl MetricRows for DynamoStore {
         let f = &self.current_names(f).await?;
         let who = self.who(f).await?;
         let Some(window) = window(f) else { return Ok(Vec::new()) };
-        let items = self.query_all(&Query::index("gsi1", key::WORKFLOW_JOBS, window)).await?;
+        let items = self.query_all(&Query::sharded("gsi1", key::WORKFLOW_JOBS, window)).await?;
         // The runs' actors, one batch read.
         let run_ids: HashSet<i64> = items.iter().filter_map(|i| i.num("run_id")).collect();
         let keys = run_ids.iter().map(|id| key_of(key::run(*id), key::ONE)).collect();
@@ -184,7 +184,7 @@ impl MetricRows for DynamoStore {
 
     async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
         let f = &self.current_names(f).await?;
-        let q = Query::index("gsi1", key::DEPLOYMENTS, Range::AtLeast(ts(&f.since)));
+        let q = Query::sharded("gsi1", key::DEPLOYMENTS, Range::AtLeast(ts(&f.since)));
         let items = self.query_all(&q).await?;
         items
             .iter()
@@ -232,12 +232,19 @@ impl MetricRows for DynamoStore {
     /// delivery counts for the repository's current name.
     async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError> {
         let items = self.query_all(&Query::table(key::TRACKED, Range::Prefix("REPO#".into()))).await?;
-        let rows = items
-            .iter()
-            .filter_map(|i| Some((i.str("repo")?, i.time("last_received_at").transpose()?)))
-            .map(|(repo, at)| Ok((repo, at?)))
-            .collect::<anyhow::Result<Vec<_>>>()
-            .map_err(corrupt)?;
+        let mut rows = Vec::new();
+        for i in &items {
+            let Some(repo) = i.str("repo") else { continue };
+            // The newest ledger entry of the name (its index key begins with the time it arrived).
+            let q = Query::index("gsi2", key::deliveries_of_repo(&repo), Range::All).backward().keys();
+            let newest = self.first(&q).await?.and_then(|e| e.str("gsi2sk"));
+            let from_ledger = newest.and_then(|k| k.split('#').next().and_then(|at| parse_ts(at).ok()));
+            // Registry items written before kept the time themselves.
+            let kept = i.time("last_received_at").map_err(corrupt)?;
+            if let Some(at) = from_ledger.max(kept) {
+                rows.push((repo, at));
+            }
+        }
         let names: Vec<RepoName> = rows.iter().filter_map(|(r, _)| RepoName::parse(r).ok()).collect();
         let current = self.canonical_names(&names).await?;
         let mut newest: std::collections::BTreeMap<String, Timestamp> = std::collections::BTreeMap::new();

@@ -3,17 +3,19 @@
 //! The table design, every access pattern and the cost per delivery are in
 //! `shared/docs/dynamodb.md`; [`create_table`] is the table definition the
 //! Terraform module must match. In short: one table (`pk`/`sk`), three
-//! generic GSIs (`gsi1`..`gsi3`, `gsiNpk`/`gsiNsk`, projection ALL), TTL on
-//! `expires_at`. Every entity write is one conditional `UpdateItem` whose
+//! generic GSIs (`gsi1`..`gsi3`, `gsiNpk`/`gsiNsk`, projection KEYS_ONLY:
+//! reads fetch the base items by key), TTL on `expires_at`. Every entity write is one conditional `UpdateItem` whose
 //! condition is the last-writer-wins rule; a `ConditionalCheckFailed` means
 //! "older, skipped". No request path scans.
 
 mod apply;
 mod codec;
 mod completeness;
+mod counters;
 mod derived;
 mod jobs;
 mod ledger;
+mod meter;
 mod metrics;
 mod moves;
 mod ops;
@@ -24,7 +26,9 @@ mod summaries;
 mod write;
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+pub use meter::CostMeter;
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::Client;
@@ -47,6 +51,22 @@ pub(crate) const CLAIM_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60)
 /// The global secondary indexes, by name; each has `<name>pk` / `<name>sk`.
 pub const INDEXES: [&str; 3] = ["gsi1", "gsi2", "gsi3"];
 
+/// What an index holds besides the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projected {
+    /// The table's and the index's keys only: an entry is written only when
+    /// an item enters, leaves or moves in the index, never for other fields.
+    KeysOnly,
+    /// The keys and these attributes.
+    Include(&'static [&'static str]),
+}
+
+/// Every index is KEYS_ONLY: what a Query finds is read from the base table
+/// by key (BatchGetItem), so no attribute change but a key's writes an index.
+pub fn projection(_index: &str) -> Projected {
+    Projected::KeysOnly
+}
+
 /// The TTL attribute (Number, epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
@@ -57,11 +77,19 @@ pub struct DynamoStore {
     /// Registry items (tracked orgs, hooks) this process already wrote: a
     /// warm Lambda writes each once, not once per delivery.
     registered: Mutex<HashSet<String>>,
+    /// Counts request units when attached (`make bench-cost`, cost tests).
+    meter: Option<Arc<CostMeter>>,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
-        DynamoStore { client, table: table.into(), registered: Mutex::new(HashSet::new()) }
+        DynamoStore { client, table: table.into(), registered: Mutex::new(HashSet::new()), meter: None }
+    }
+
+    /// The same store, counting the request units of every call on `meter`.
+    pub fn with_meter(mut self, meter: Arc<CostMeter>) -> DynamoStore {
+        self.meter = Some(meter);
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -71,7 +99,7 @@ impl DynamoStore {
 
 /// Create the store's table (tests, local development). Terraform creates the
 /// production table with exactly this definition: on-demand billing, `pk`/`sk`
-/// strings, GSIs `gsi1`..`gsi3` on `gsiNpk`/`gsiNsk` (strings, projection ALL),
+/// strings, GSIs `gsi1`..`gsi3` on `gsiNpk`/`gsiNsk` (strings, [`projection`]),
 /// and TTL on `expires_at`.
 pub async fn create_table(client: &Client, name: &str) -> anyhow::Result<()> {
     let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
@@ -93,7 +121,13 @@ pub async fn create_table(client: &Client, name: &str) -> anyhow::Result<()> {
                     .index_name(index)
                     .key_schema(key(&pk, KeyType::Hash)?)
                     .key_schema(key(&sk, KeyType::Range)?)
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(match projection(index) {
+                        Projected::KeysOnly => Projection::builder().projection_type(ProjectionType::KeysOnly).build(),
+                        Projected::Include(names) => Projection::builder()
+                            .projection_type(ProjectionType::Include)
+                            .set_non_key_attributes(Some(names.iter().map(|n| (*n).to_owned()).collect()))
+                            .build(),
+                    })
                     .build()?,
             );
     }

@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, Select, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    Select, WriteRequest,
+};
 use aws_smithy_runtime_api::http::Response;
 
 use super::DynamoStore;
-use super::codec::{Item, Update};
+use super::codec::{Attrs, Item, Update, key_of};
+use super::meter::{after, item_size};
 use crate::adapters::aws::is_retryable;
 use crate::ports::StoreError;
 
@@ -55,14 +59,33 @@ pub(super) struct Query {
     pub forward: bool,
     /// Items per request (the Query's `Limit`); reads stop early when the caller has enough.
     pub page: i32,
+    /// Index queries only: hand over the index entries (keys) as read,
+    /// instead of the base items they point at.
+    pub keys_only: bool,
+    /// Write shards of the partition (`{pk}#{nn}`, `key::shard`); 1: not sharded.
+    pub shards: u32,
 }
 
 impl Query {
     pub fn table(pk: impl Into<String>, range: Range) -> Self {
-        Self { index: None, pk: pk.into(), range, forward: true, page: 1000 }
+        Self { index: None, pk: pk.into(), range, forward: true, page: 1000, keys_only: false, shards: 1 }
     }
     pub fn index(index: &'static str, pk: impl Into<String>, range: Range) -> Self {
-        Self { index: Some(index), pk: pk.into(), range, forward: true, page: 1000 }
+        Self { index: Some(index), pk: pk.into(), range, forward: true, page: 1000, keys_only: false, shards: 1 }
+    }
+    /// A per-kind index partition written in [`key::SHARDS`](super::codec::key::SHARDS)
+    /// shards, read as one: the shards merged in key order.
+    pub fn sharded(index: &'static str, base: impl Into<String>, range: Range) -> Self {
+        Self { shards: super::codec::key::SHARDS, ..Self::index(index, base, range) }
+    }
+    /// One shard of a sharded query, as a plain one.
+    fn shard(&self, n: u32) -> Self {
+        Self { pk: format!("{}#{n:02}", self.pk), shards: 1, ..self.clone() }
+    }
+    /// Read the index entries only (their keys), not the base items.
+    pub fn keys(mut self) -> Self {
+        self.keys_only = true;
+        self
     }
     pub fn backward(mut self) -> Self {
         self.forward = false;
@@ -126,29 +149,145 @@ impl DynamoStore {
         req.key_condition_expression(cond)
     }
 
+    /// One page of `q` from `start`, as stored (index entries, not base
+    /// items), and where the next page starts.
+    async fn raw_page(&self, q: &Query, start: Option<Item>) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let out = self
+            .keyed(q)
+            .scan_index_forward(q.forward)
+            .limit(q.page)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_error("querying the store"))?;
+        let items = out.items.unwrap_or_default();
+        self.metered_query(&items, q.index.is_none());
+        Ok((items, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
     /// Run `q`, handing items to `each` in key order until it returns false
     /// or the range ends. Reads of the base table are strongly consistent.
     pub(super) async fn query_each(&self, q: &Query, mut each: impl FnMut(Item) -> bool) -> Result<(), StoreError> {
+        if q.shards > 1 {
+            return self.query_merged(q, &mut each).await;
+        }
         let mut start: Option<Item> = None;
         loop {
-            let out = self
-                .keyed(q)
-                .scan_index_forward(q.forward)
-                .limit(q.page)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error("querying the store"))?;
-            for item in out.items.unwrap_or_default() {
+            let (items, next) = self.raw_page(q, start.take()).await?;
+            let items = match q.index {
+                Some(index) if !q.keys_only => self.hydrate(index, &q.pk, items).await?,
+                _ => items,
+            };
+            for item in items {
                 if !each(item) {
                     return Ok(());
                 }
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(()),
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(()),
             }
         }
+    }
+
+    /// A sharded query: every shard read page by page (concurrently), their
+    /// entries merged in sort-key order, handed over (as base items) a page at a time.
+    async fn query_merged(&self, q: &Query, each: &mut impl FnMut(Item) -> bool) -> Result<(), StoreError> {
+        struct Shard {
+            q: Query,
+            buffer: VecDeque<Item>,
+            start: Option<Item>,
+            done: bool,
+        }
+        let sk = q.sk_name();
+        let mut shards: Vec<Shard> =
+            (0..q.shards).map(|n| Shard { q: q.shard(n), buffer: VecDeque::new(), start: None, done: false }).collect();
+        let mut batch = Vec::new();
+        loop {
+            let refill: Vec<usize> =
+                (0..shards.len()).filter(|&i| shards[i].buffer.is_empty() && !shards[i].done).collect();
+            let reads = refill
+                .iter()
+                .map(|&i| {
+                    let (q, start) = (shards[i].q.clone(), shards[i].start.take());
+                    Box::pin(async move { self.raw_page(&q, start).await })
+                        as Task<'_, Result<(Vec<Item>, Option<Item>), StoreError>>
+                })
+                .collect();
+            for (i, page) in refill.into_iter().zip(run_bounded(reads, 16).await) {
+                let (items, next) = page?;
+                shards[i].buffer.extend(items);
+                shards[i].done = next.is_none();
+                shards[i].start = next;
+            }
+            let heads = shards.iter().enumerate().filter_map(|(i, s)| Some((i, s.buffer.front()?.str(&sk))));
+            let next = if q.forward { heads.min_by(|a, b| a.1.cmp(&b.1)) } else { heads.max_by(|a, b| a.1.cmp(&b.1)) };
+            let last = next.is_none();
+            if let Some((i, _)) = next {
+                batch.extend(shards[i].buffer.pop_front());
+            }
+            if last || batch.len() >= q.page.max(1) as usize {
+                let items = match q.index {
+                    Some(index) if !q.keys_only => {
+                        let mut out = Vec::with_capacity(batch.len());
+                        // Entries of one shard hydrate against that shard's partition key.
+                        let found = self.hydrate_any(index, std::mem::take(&mut batch)).await?;
+                        out.extend(found);
+                        out
+                    }
+                    _ => std::mem::take(&mut batch),
+                };
+                for item in items {
+                    if !each(item) {
+                        return Ok(());
+                    }
+                }
+            }
+            if last {
+                return Ok(());
+            }
+        }
+    }
+
+    /// [`hydrate`](Self::hydrate) of entries from several partitions: each
+    /// checked against the partition its entry was read from.
+    async fn hydrate_any(&self, index: &str, entries: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let pk_name = format!("{index}pk");
+        let pks: Vec<Option<AttributeValue>> = entries.iter().map(|e| e.get(&pk_name).cloned()).collect();
+        let keys: Vec<Item> =
+            entries.iter().map(|e| key_of(e.str("pk").unwrap_or_default(), e.str("sk").unwrap_or_default())).collect();
+        let mut found: std::collections::HashMap<(String, String), Item> = self
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .map(|i| ((i.str("pk").unwrap_or_default(), i.str("sk").unwrap_or_default()), i))
+            .collect();
+        let sk_name = format!("{index}sk");
+        Ok(entries
+            .iter()
+            .zip(pks)
+            .filter_map(|(e, pk)| {
+                let item = found.remove(&(e.str("pk")?, e.str("sk")?))?;
+                let here = item.get(&pk_name) == pk.as_ref() && item.get(&sk_name) == e.get(&sk_name);
+                here.then_some(item)
+            })
+            .collect())
+    }
+
+    fn metered_query(&self, items: &[Item], consistent: bool) {
+        if let Some(m) = &self.meter {
+            m.query_page(items.iter().map(item_size).sum(), consistent);
+        }
+    }
+
+    /// The base items of a page of index entries (KEYS_ONLY indexes), in the
+    /// page's order. An entry whose item has since left that place in the
+    /// index (GSIs are eventually consistent) is dropped: the item is read
+    /// where it is now.
+    async fn hydrate(&self, index: &str, pk: &str, entries: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let pk_name = format!("{index}pk");
+        let entries = entries.into_iter().filter(|e| e.str(&pk_name).as_deref() == Some(pk)).collect();
+        self.hydrate_any(index, entries).await
     }
 
     pub(super) async fn query_all(&self, q: &Query) -> Result<Vec<Item>, StoreError> {
@@ -161,13 +300,15 @@ impl DynamoStore {
         Ok(items)
     }
 
-    /// How many items a partition holds (`Select: COUNT`; still reads them).
-    pub(super) async fn count(&self, index: &'static str, pk: &str) -> Result<u64, StoreError> {
-        self.count_in(&Query::index(index, pk, Range::All)).await
-    }
-
     /// How many items `q`'s range holds (`Select: COUNT`; still reads them).
     pub(super) async fn count_in(&self, q: &Query) -> Result<u64, StoreError> {
+        if q.shards > 1 {
+            let mut total = 0;
+            for n in 0..q.shards {
+                total += Box::pin(self.count_in(&q.shard(n))).await?;
+            }
+            return Ok(total);
+        }
         let mut total = 0u64;
         let mut start: Option<Item> = None;
         loop {
@@ -179,6 +320,10 @@ impl DynamoStore {
                 .await
                 .map_err(sdk_error("counting items"))?;
             total += u64::try_from(out.count).unwrap_or(0);
+            if let Some(m) = &self.meter {
+                // A COUNT returns no items: index entries (keys only) are about 150 bytes.
+                m.query_page(usize::try_from(out.scanned_count).unwrap_or(0) * 150, q.index.is_none());
+            }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(total),
@@ -196,6 +341,9 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk_error("reading an item"))?;
+        if let Some(m) = &self.meter {
+            m.keyed_read(&out.item.iter().collect::<Vec<_>>(), 1, true);
+        }
         Ok(out.item)
     }
 
@@ -216,6 +364,7 @@ impl DynamoStore {
             );
             let mut attempt = 0;
             while let Some(request) = pending.take() {
+                let request_len = request.keys.len();
                 let out = self
                     .client
                     .batch_get_item()
@@ -223,10 +372,13 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(sdk_error("reading items in a batch"))?;
-                if let Some(mut r) = out.responses {
-                    found.extend(r.remove(&self.table).unwrap_or_default());
-                }
+                let got = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
                 pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+                if let Some(m) = &self.meter {
+                    let asked = request_len - pending.as_ref().map_or(0, |k| k.keys.len());
+                    m.keyed_read(&got.iter().collect::<Vec<_>>(), asked, true);
+                }
+                found.extend(got);
                 if pending.is_some() {
                     attempt += 1;
                     if attempt >= BATCH_ATTEMPTS {
@@ -245,6 +397,7 @@ impl DynamoStore {
             let mut pending = chunk.to_vec();
             let mut attempt = 0;
             while !pending.is_empty() {
+                let sent = if self.meter.is_some() { pending.clone() } else { Vec::new() };
                 let out = self
                     .client
                     .batch_write_item()
@@ -252,7 +405,18 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(sdk_error("writing items in a batch"))?;
-                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                let left = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if let Some(m) = &self.meter {
+                    // Puts here create items (commits, checks); deletes drop whole items.
+                    for done in sent.iter().filter(|r| !left.contains(r)) {
+                        match (&done.put_request, &done.delete_request) {
+                            (Some(p), _) => m.write(None, Some(&p.item)),
+                            (_, Some(d)) => m.write(Some(&d.key), None),
+                            _ => {}
+                        }
+                    }
+                }
+                pending = left;
                 if !pending.is_empty() {
                     attempt += 1;
                     if attempt >= BATCH_ATTEMPTS {
@@ -267,6 +431,13 @@ impl DynamoStore {
 
     /// One `UpdateItem`; false if its condition failed (an older write, skipped).
     pub(super) async fn update(&self, key: Item, u: Update) -> Result<bool, StoreError> {
+        Ok(self.update_item(key, u).await?.is_some())
+    }
+
+    /// One `UpdateItem`: the item as it was before (`Some(None)`: created),
+    /// or None if its condition failed (an older write, skipped).
+    pub(super) async fn update_item(&self, key: Item, u: Update) -> Result<Option<Option<Item>>, StoreError> {
+        let metered = self.meter.as_ref().map(|_| (key.clone(), u.effects.clone()));
         let result = self
             .client
             .update_item()
@@ -276,18 +447,39 @@ impl DynamoStore {
             .set_condition_expression(u.condition_expression())
             .set_expression_attribute_names(Some(u.names).filter(|m| !m.is_empty()))
             .set_expression_attribute_values(Some(u.values).filter(|m| !m.is_empty()))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(sdk_error("writing an item")(e)),
+            Ok(out) => {
+                let old = out.attributes.filter(|a| !a.is_empty());
+                if let (Some(m), Some((key, effects))) = (&self.meter, metered) {
+                    m.write(old.as_ref(), Some(&after(&key, old.as_ref(), &effects)));
+                }
+                Ok(Some(old))
+            }
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(f)) => {
+                    if let Some(m) = &self.meter {
+                        m.failed_write(f.item.as_ref());
+                    }
+                    Ok(None)
+                }
+                _ => Err(sdk_error("writing an item")(e)),
+            },
         }
     }
 
     /// Delete `key` if `condition` holds (or unconditionally); false if it did not hold.
     pub(super) async fn delete(&self, key: Item, condition: Option<Update>) -> Result<bool, StoreError> {
-        let mut req = self.client.delete_item().table_name(&self.table).set_key(Some(key));
+        let mut req = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(c) = condition {
             req = req
                 .set_condition_expression(c.condition_expression())
@@ -295,9 +487,22 @@ impl DynamoStore {
                 .set_expression_attribute_values(Some(c.values).filter(|m| !m.is_empty()));
         }
         match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(sdk_error("deleting an item")(e)),
+            Ok(out) => {
+                if let Some(m) = &self.meter {
+                    let old = out.attributes.filter(|a| !a.is_empty());
+                    m.write(old.as_ref(), None);
+                }
+                Ok(true)
+            }
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(f)) => {
+                    if let Some(m) = &self.meter {
+                        m.failed_write(f.item.as_ref());
+                    }
+                    Ok(false)
+                }
+                _ => Err(sdk_error("deleting an item")(e)),
+            },
         }
     }
 }

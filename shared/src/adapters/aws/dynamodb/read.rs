@@ -35,7 +35,7 @@ impl DynamoStore {
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
         let range = before.map_or(Range::All, |c| Range::Below(c.to_owned()));
-        let q = Query::index("gsi1", key::pulls_by_state(state.as_str()), range).backward();
+        let q = Query::sharded("gsi1", key::pulls_by_state(state.as_str()), range).backward();
         let (mut items, _) = self
             .page_of(q, limit + 1, |i| {
                 let repo_ok = filter.repo.as_ref().is_none_or(|r| i.str("repo").as_deref() == Some(r.as_str()));
@@ -51,9 +51,21 @@ impl DynamoStore {
 #[async_trait]
 impl ReadModel for DynamoStore {
     async fn list_repos(&self, page: &PageRequest) -> Result<Page<RepoView>, StoreError> {
-        let range = cursor(page)?.map_or(Range::All, Range::Above);
-        let (items, next_cursor) =
-            self.page_of(Query::index("gsi1", key::REPOS, range), page.limit, |_| Take::Yes).await?;
+        // The index holds each live repository once under a key that never
+        // moves (its name), so activity updates write no index entry; the
+        // order, newest activity first, is made here from every live one.
+        let after = cursor(page)?;
+        let mut keyed = Vec::new();
+        for i in self.query_all(&Query::index("gsi1", key::REPOS, Range::All)).await? {
+            let activity = i.time("last_activity_at").map_err(corrupt)?;
+            let order = format!("{}#{}", newest_first(activity.as_ref()), i.str("full_name").unwrap_or_default());
+            if after.as_ref().is_none_or(|c| order > *c) {
+                keyed.push((order, i));
+            }
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        let next_cursor = (keyed.len() > page.limit && page.limit > 0).then(|| encode_cursor(&keyed[page.limit - 1].0));
+        let items = keyed.into_iter().take(page.limit).map(|(_, i)| i);
         let mut out = Vec::with_capacity(items.len());
         for i in items {
             let repo: RepoName = i.req_typed("full_name").map_err(corrupt)?;
@@ -174,7 +186,7 @@ impl ReadModel for DynamoStore {
         let repo = self.canonical_opt(repo).await?;
         let q = match &repo {
             Some(r) => Query::index("gsi2", key::runs_of(r.as_str()), range),
-            None => Query::index("gsi1", key::RUNS, range),
+            None => Query::sharded("gsi1", key::RUNS, range),
         };
         let (items, next_cursor) = self.page_of(q.backward(), page.limit, |_| Take::Yes).await?;
         Ok(Page { items: views(&items, |i| decode::workflow_run(i).map(WorkflowRunView::from))?, next_cursor })
@@ -189,8 +201,7 @@ impl ReadModel for DynamoStore {
         // The most selective index; the other filters are applied to what it reads.
         let q = match (&filter.repo, filter.status) {
             (Some(r), _) => Query::index("gsi2", key::deliveries_of_repo(r.as_str()), range),
-            (None, Some(s)) => Query::index("gsi3", key::deliveries_by_status(s.as_str()), range),
-            (None, None) => Query::index("gsi1", key::DELIVERIES, range),
+            (None, _) => Query::sharded("gsi1", key::DELIVERIES, range),
         };
         let (items, next_cursor) = self
             .page_of(q.backward(), page.limit, |i| {
@@ -202,32 +213,8 @@ impl ReadModel for DynamoStore {
         Ok(Page { items: views(&items, delivery_view)?, next_cursor })
     }
 
+    /// From the counters kept on write (`counters.rs`): one BatchGetItem.
     async fn stats(&self) -> Result<StoreStats, StoreError> {
-        let mut stats = StoreStats::default();
-        for status in [DeliveryStatus::Pending, DeliveryStatus::Stored, DeliveryStatus::Ignored, DeliveryStatus::Failed]
-        {
-            let count = self.count("gsi3", &key::deliveries_by_status(status.as_str())).await?;
-            if count > 0 {
-                stats.deliveries.insert(status.as_str().to_owned(), count);
-            }
-        }
-        if stats.deliveries.contains_key("ignored") {
-            let q = Query::index("gsi3", key::deliveries_by_status("ignored"), Range::All);
-            for i in self.query_all(&q).await? {
-                *stats.ignored_events.entry(i.str("event").unwrap_or_default()).or_default() += 1;
-            }
-        }
-        stats.repositories = self.count("gsi1", key::REPOS).await?;
-        for state in [PrState::Open, PrState::Closed, PrState::Merged] {
-            stats.pull_requests += self.count("gsi1", &key::pulls_by_state(state.as_str())).await?;
-        }
-        stats.teams = self.count("gsi1", key::TEAMS).await?;
-        stats.workflow_runs = self.count("gsi1", key::RUNS).await?;
-        let newest = self.first(&Query::index("gsi1", key::DELIVERIES, Range::All).backward()).await?;
-        stats.last_delivery_at = match newest {
-            Some(i) => i.time("received_at").map_err(corrupt)?,
-            None => None,
-        };
-        Ok(stats)
+        self.counted().await
     }
 }

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::DynamoStore;
 use super::codec::*;
+use super::counters;
 use super::ops::{Query, Range, Task, corrupt, delete_request, run_bounded};
 use crate::adapters::repo_moves::under;
 use crate::domain::*;
@@ -65,6 +66,12 @@ impl DynamoStore {
             .map(|i| delete_request(key_of(i.str("pk").unwrap_or_default(), i.str("sk").unwrap_or_default())))
             .collect::<Result<Vec<_>, _>>()?;
         self.batch_write(deletes).await?;
+        // The old copies are gone: the counts drop by what they counted (the new ones counted as created).
+        let entity = |i: &&Item, e: &str| i.str("entity").as_deref() == Some(e);
+        let pulls = items.iter().filter(|i| entity(i, "pull_request")).count() as i64;
+        let live_repo = items.iter().any(|i| entity(&i, "repository") && i.flag("deleted") != Some(true));
+        let gone = [(counters::PULLS.to_owned(), -pulls), (counters::REPOS.to_owned(), -i64::from(live_repo))];
+        self.bump(&gone, None).await?;
 
         let mut renames = Vec::new();
         let runs = self.query_all(&Query::index("gsi2", key::runs_of(from.as_str()), Range::All)).await?;

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::DynamoStore;
 use super::codec::*;
+use super::counters;
 use super::ops::{Task, backoff, corrupt, put_request, run_bounded};
 use crate::domain::*;
 use crate::ports::StoreError;
@@ -244,7 +245,14 @@ impl DynamoStore {
                 }
                 not_older(&mut u, "version", &tm.version);
                 self.register(key::tracked_org_sk(&tm.org), &[("org", &tm.org)]).await?;
-                self.update(key_of(key::org(&tm.org), key::team_sk(&tm.slug)), u).await?
+                match self.update_item(key_of(key::org(&tm.org), key::team_sk(&tm.slug)), u).await? {
+                    Some(old) => {
+                        let was = old.is_some_and(|o| o.flag("deleted") != Some(true));
+                        self.bump(&[(counters::TEAMS.into(), i64::from(!tm.deleted) - i64::from(was))], None).await?;
+                        true
+                    }
+                    None => false,
+                }
             }
             Change::TeamMember { org, team_slug, member: m } => {
                 let mut u = Update::default();
@@ -280,7 +288,7 @@ impl DynamoStore {
                 u.set_or_remove("run_attempt", opt_n(r.run_attempt)).coalesce("actor", opt_s(&r.actor));
                 u.set("created_at", t(&r.created_at)).coalesce("run_started_at", opt_t(&r.run_started_at));
                 u.set("updated_at", t(&r.updated_at)).set("rank", n(r.status.rank()));
-                u.set("gsi1pk", s(key::RUNS)).set("gsi1sk", s(sort.clone()));
+                u.set("gsi1pk", s(key::shard(key::RUNS, &num(r.id)))).set("gsi1sk", s(sort.clone()));
                 u.set("gsi2pk", s(key::runs_of(r.repo.as_str()))).set("gsi2sk", s(sort.clone()));
                 // Sparse: only runs not completed, for where unfinished runs begin.
                 if r.status == RunStatus::Completed {
@@ -289,7 +297,7 @@ impl DynamoStore {
                     u.set("gsi3pk", s(key::unfinished_runs(&r.repo))).set("gsi3sk", s(sort));
                 }
                 newer_or_ranked(&mut u, "updated_at", &r.updated_at, r.status.rank());
-                self.update(key_of(key::run(r.id), key::ONE), u).await?
+                self.counted_update(key_of(key::run(r.id), key::ONE), u, counters::RUNS).await?
             }
             Change::WorkflowJob(j) => {
                 let mut u = Update::default();
@@ -303,7 +311,8 @@ impl DynamoStore {
                 u.coalesce("completed_at", opt_t(&j.completed_at));
                 u.set_or_remove("version", opt_t(&j.version())).set("rank", n(j.status.rank()));
                 if let Some(c) = &j.created_at {
-                    u.set("gsi1pk", s(key::WORKFLOW_JOBS)).set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
+                    u.set("gsi1pk", s(key::shard(key::WORKFLOW_JOBS, &num(j.id))))
+                        .set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
                 }
                 u.set("gsi2pk", s(key::jobs_of_run(j.run_id))).set("gsi2sk", s(num(j.id)));
                 // Sparse: only jobs not completed, for where unfinished runs begin.
@@ -328,7 +337,7 @@ impl DynamoStore {
                 u.set_or_remove("sha", opt_s(&d.sha)).set_or_remove("git_ref", opt_s(&d.git_ref));
                 u.set_or_remove("environment", opt_s(&d.environment)).set_or_remove("task", opt_s(&d.task));
                 u.coalesce("creator", opt_s(&d.creator)).init("created_at", t(&d.created_at));
-                u.set("updated_at", t(&d.updated_at)).init("gsi1pk", s(key::DEPLOYMENTS));
+                u.set("updated_at", t(&d.updated_at)).init("gsi1pk", s(key::shard(key::DEPLOYMENTS, &num(d.id))));
                 u.init("gsi1sk", s(format!("{}#{}", ts(&d.created_at), num(d.id))));
                 u.init("gsi2pk", s(key::deployments_of(&d.repo)));
                 u.init("gsi2sk", s(format!("{}#{}", ts(&d.created_at), num(d.id))));
@@ -368,15 +377,32 @@ impl DynamoStore {
         u.coalesce("labels", labels).coalesce("requested_reviewers", reviewers).coalesce("requested_teams", teams);
         u.coalesce("base_ref", opt_s(&p.base_ref)).coalesce("head_ref", opt_s(&p.head_ref));
         u.coalesce("head_sha", opt_s(&p.head_sha)).set("rank", n(p.state.rank()));
-        u.set("gsi1pk", s(key::pulls_by_state(p.state.as_str())));
+        // The review facts of a pull request without reviews, so that its refresh finds nothing to write.
+        u.init("changes_requested", n(0));
+        u.set("gsi1pk", s(key::shard(&key::pulls_by_state(p.state.as_str()), &tail)));
         u.set("gsi1sk", s(format!("{}#{tail}", ts(&p.updated_at))));
-        u.set("gsi2pk", s(key::PULLS_CREATED)).set("gsi2sk", s(format!("{}#{tail}", ts(&p.created_at))));
+        u.set("gsi2pk", s(key::shard(key::PULLS_CREATED, &tail)))
+            .set("gsi2sk", s(format!("{}#{tail}", ts(&p.created_at))));
         match &p.merged_at {
-            Some(m) => u.set("gsi3pk", s(key::PULLS_MERGED)).set("gsi3sk", s(format!("{}#{tail}", ts(m)))),
+            Some(m) => {
+                u.set("gsi3pk", s(key::shard(key::PULLS_MERGED, &tail))).set("gsi3sk", s(format!("{}#{tail}", ts(m))))
+            }
             None => u.set_or_remove("gsi3pk", None).set_or_remove("gsi3sk", None),
         };
         newer_or_ranked(&mut u, "updated_at", &p.updated_at, p.state.rank());
-        self.update(key_of(key::repo(&p.repo), key::pull_sk(p.number)), u).await
+        self.counted_update(key_of(key::repo(&p.repo), key::pull_sk(p.number)), u, counters::PULLS).await
+    }
+
+    /// A conditional write that counts one more `counter` when it created the item.
+    async fn counted_update(&self, key: Item, u: Update, counter: &str) -> Result<bool, StoreError> {
+        match self.update_item(key, u).await? {
+            Some(None) => {
+                self.bump(&[(counter.to_owned(), 1)], None).await?;
+                Ok(true)
+            }
+            Some(Some(_)) => Ok(true),
+            None => Ok(false),
+        }
     }
 
     /// Repositories mix rules per field (version-guarded fields, the newest
@@ -394,6 +420,7 @@ impl DynamoStore {
             let (mut id, mut branch, mut private, mut archived) =
                 (r.id, r.default_branch.clone(), r.private, r.archived);
             let (mut deleted, mut version, mut activity) = (r.deleted, r.version, r.activity_at);
+            let was_live = old.as_ref().is_some_and(|o| o.flag("deleted") != Some(true));
             match &old {
                 None => {
                     let pk = u.name("pk");
@@ -438,8 +465,20 @@ impl DynamoStore {
             u.set("deleted", b(deleted)).set_or_remove("version", opt_t(&version));
             u.set_or_remove("last_activity_at", opt_t(&activity));
             u.set("gsi1pk", s(if deleted { key::REPOS_DELETED } else { key::REPOS }));
-            u.set("gsi1sk", s(format!("{}#{}", newest_first(activity.as_ref()), r.full_name)));
+            // A key that does not move with activity (`list_repos` orders in memory).
+            u.set("gsi1sk", s(r.full_name.as_str()));
+            // Nothing new (a delivery older than what is stored): no write at all.
+            if let Some(old) = &old
+                && super::meter::after(&k, Some(old), &u.effects)
+                    .iter()
+                    .all(|(a, v)| a == "rev" || old.get(a) == Some(v))
+                && old.len() == super::meter::after(&k, Some(old), &u.effects).len()
+            {
+                return Ok(true);
+            }
             if self.update(k.clone(), u).await? {
+                let delta = i64::from(!deleted) - i64::from(was_live);
+                self.bump(&[(counters::REPOS.into(), delta)], None).await?;
                 return Ok(true);
             }
         }
