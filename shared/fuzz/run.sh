@@ -4,7 +4,9 @@
 #   run.sh long    each for FUZZ_SECONDS (default 3600) or FUZZ_RUNS executions: `make fuzz`
 # cargo-fuzz (libFuzzer, AddressSanitizer with leak detection) on the stable
 # toolchain: RUSTC_BOOTSTRAP=1 lets it pass its -Z flags. The instrumented
-# build goes to $CARGO_TARGET_DIR/fuzz. The committed corpus/<target> and the
+# build goes to $CARGO_TARGET_DIR/fuzz: unoptimised (`--dev`, quick to build)
+# for smoke and with FUZZ_DEV=1; otherwise optimised with debug assertions and
+# overflow checks (`-a`), for the long campaign. The committed corpus/<target> and the
 # generated seeds/<target> (make-corpus.py; new inputs land there, not
 # committed) are the starting points. A crash, timeout (FUZZ_TIMEOUT seconds
 # per input, default 10) or leak stops the run and fails it, its input saved
@@ -18,6 +20,8 @@ targets="${FUZZ_TARGETS:-webhook api cursor github aws_events}"
 export RUSTC_BOOTSTRAP=1
 target_dir="${CARGO_TARGET_DIR:-$fuzz_dir/target}/fuzz"
 log="${FUZZ_LOG:-$fuzz_dir/fuzz-results.txt}"
+build="-a"
+if [ "$mode" = smoke ] || [ -n "${FUZZ_DEV:-}" ]; then build="--dev"; fi
 case "$mode" in
   smoke) limit="-max_total_time=${FUZZ_SMOKE_SECONDS:-20}" ;;
   long) if [ -n "${FUZZ_RUNS:-}" ]; then limit="-runs=$FUZZ_RUNS"; else limit="-max_total_time=${FUZZ_SECONDS:-3600}"; fi ;;
@@ -30,14 +34,14 @@ python3 make-corpus.py seeds
 # `cargo fuzz` finds fuzz/ under the crate it runs from: shared/.
 cd ..
 # shellcheck disable=SC2086
-cargo fuzz build -a --target-dir "$target_dir" --features "$features"
+cargo fuzz build $build --target-dir "$target_dir" --features "$features"
 failed=0
 for t in $targets; do
   mkdir -p "$fuzz_dir/artifacts/$t" "$fuzz_dir/corpus/$t" "$fuzz_dir/seeds/$t"
   out="$fuzz_dir/artifacts/$t/last-run.txt"
   start=$(date +%s)
   set +e
-  cargo fuzz run -a --target-dir "$target_dir" --features "$features" "$t" "$fuzz_dir/seeds/$t" "$fuzz_dir/corpus/$t" -- \
+  cargo fuzz run $build --target-dir "$target_dir" --features "$features" "$t" "$fuzz_dir/seeds/$t" "$fuzz_dir/corpus/$t" -- \
     $limit -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$fuzz_dir/artifacts/$t/" >"$out" 2>&1
   rc=$?
@@ -46,7 +50,7 @@ for t in $targets; do
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$out" | tail -1)
   if [ "$rc" -eq 0 ]; then result=ok; else result="FAILED (exit $rc; see $out)"; failed=1; tail -40 "$out"; fi
-  line="$(date -u +%FT%TZ) $mode $t: ${runs:-?} executions, ${rate:-?} exec/s, ${secs} s, $result"
+  line="$(date -u +%FT%TZ) $mode ${build/-a/release} $t: ${runs:-?} executions, ${rate:-?} exec/s, ${secs} s, $result"
   echo "$line" | tee -a "$log"
 done
 exit "$failed"

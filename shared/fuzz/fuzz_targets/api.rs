@@ -34,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
     let (resp, body) = RT.block_on(APP.send(req));
     let status = resp.status();
     let text = String::from_utf8_lossy(&body);
-    assert!(!status.is_server_error(), "{status} for {method} {target:?}: {text}", target = String::from_utf8_lossy(target));
+    assert!(
+        !status.is_server_error(),
+        "{status} for {method} {target:?}: {text}",
+        target = String::from_utf8_lossy(target)
+    );
     let authorised = std::str::from_utf8(auth)
         .ok()
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
@@ -43,7 +47,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(matches!(status.as_u16(), 401 | 404 | 405), "{status} without the token for {path}: {text}");
     }
     if method != Method::HEAD && !body.is_empty() {
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{status} body is not JSON ({e}): {text}"));
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{status} body is not JSON ({e}): {text}"));
         if !status.is_success() {
             assert!(json["error"].is_string(), "{status} without an error message: {text}");
         }

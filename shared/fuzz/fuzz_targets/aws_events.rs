@@ -96,11 +96,8 @@ fn sqs_event(json: &[u8]) {
 
 fn environment(text: &[u8]) {
     let text = String::from_utf8_lossy(text);
-    let vars: HashMap<String, String> = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let vars: HashMap<String, String> =
+        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     let env = |k: &str| vars.get(k).cloned();
     let _ = BatchJobConfig::load(env);
     let _ = DispatcherConfig::load(env);

@@ -11,7 +11,8 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use octoscope::domain::RepoName;
 use octoscope::ports::{
-    CompletenessStore, DeliveryFilter, JobStore, PageRequest, PullFilter, ReadModel, StoreError, decode_cursor, encode_cursor,
+    CompletenessStore, DeliveryFilter, JobStore, PageRequest, PullFilter, ReadModel, StoreError, decode_cursor,
+    encode_cursor,
 };
 use octoscope_fuzz::{App, runtime};
 use serde::Serialize;
