@@ -54,10 +54,10 @@ API_PATHS = [
 
 def api():
     for i, path in enumerate(API_PATHS):
-        write("api", f"{i:02}", f"Bearer fuzz-api-token\n\n{path}")
+        write("api", f"{i:02}", f"Bearer fuzz-api-token-0123456789\n\n{path}")
     write("api", "no-token", "\n\n/api/pulls")
     write("api", "wrong-token", "Bearer nope\n\n/api/pulls")
-    write("api", "post", "Bearer fuzz-api-token\nPOST\n/api/pulls")
+    write("api", "post", "Bearer fuzz-api-token-0123456789\nPOST\n/api/pulls")
 
 
 def cursors():

@@ -38,7 +38,7 @@ cargo fuzz build $build --target-dir "$target_dir" --features "$features"
 failed=0
 for t in $targets; do
   mkdir -p "$fuzz_dir/artifacts/$t" "$fuzz_dir/corpus/$t" "$fuzz_dir/seeds/$t"
-  out="$fuzz_dir/artifacts/$t/last-run.txt"
+  mkdir -p "$fuzz_dir/logs"; out="$fuzz_dir/logs/$t.txt"
   start=$(date +%s)
   set +e
   cargo fuzz run $build --target-dir "$target_dir" --features "$features" "$t" "$fuzz_dir/seeds/$t" "$fuzz_dir/corpus/$t" -- \

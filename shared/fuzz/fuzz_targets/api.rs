@@ -18,7 +18,12 @@ use octoscope_fuzz::{App, TOKEN, line, runtime};
 static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(runtime);
 static APP: LazyLock<App> = LazyLock::new(|| RT.block_on(App::with_demo()));
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    // The demo organisation is loaded before the first input, outside its time limit.
+    init: {
+        LazyLock::force(&APP);
+    },
+    |data: &[u8]| {
     let (auth, rest) = line(data);
     let (method, rest) = line(rest);
     let (target, _) = line(rest);

@@ -101,7 +101,7 @@ async fn run(state: &mut State, data: &[u8]) {
     let reply: serde_json::Value = serde_json::from_slice(&reply).expect("a 2xx reply is JSON");
     let outcome = reply["status"].as_str().expect("a 2xx reply has a status");
     let key = DeliveryKey {
-        hook_id: HookId::parse(HOOK).unwrap(),
+        hook_id: if has(b'n') { HookId::unknown() } else { HookId::parse(HOOK).unwrap() },
         delivery_id: DeliveryId::parse(&delivery).expect("the delivery id was accepted"),
     };
     let known = state.app.store.known_deliveries(std::slice::from_ref(&key)).await.expect("ledger lookup");

@@ -22,9 +22,9 @@ pub mod fakegithub;
 /// The webhook secret the targets sign with.
 pub const SECRET: &str = "fuzz-webhook-secret";
 /// How many of the demo organisation's deliveries [`App::with_demo`] loads.
-pub const DEMO_DELIVERIES: usize = 1000;
+pub const DEMO_DELIVERIES: usize = 400;
 /// The API's bearer token in the targets.
-pub const TOKEN: &str = "fuzz-api-token";
+pub const TOKEN: &str = "fuzz-api-token-0123456789";
 
 /// A current-thread runtime: one per process, every input run on it.
 pub fn runtime() -> tokio::runtime::Runtime {
