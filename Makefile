@@ -6,7 +6,7 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help
+.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help fuzz fuzz-smoke
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
@@ -16,6 +16,8 @@ help:
 	@echo "make test-contract  Schemathesis against the generated API contract of a running server"
 	@echo "make bench        the ingest benchmark and the end-to-end load test"
 	@echo "make bench-cost   DynamoDB units per delivery (demo mix, webhook path on moto) and cost per million deliveries"
+	@echo "make fuzz         every fuzz target for FUZZ_SECONDS (default 3600) or FUZZ_RUNS executions each"
+	@echo "make fuzz-smoke   every fuzz target for FUZZ_SMOKE_SECONDS (default 20) each"
 	@echo "make drive        post every shared example payload and hostile input to a running build"
 	@echo "make dashboard    build the dashboard (frontend/dist), served by octoscope serve at /"
 	@echo "make test-dashboard  the dashboard's browser tests (Chromium, node >= 20.19)"
@@ -67,6 +69,15 @@ bench: bench-ingest bench-load
 # million deliveries (shared/docs/dynamodb.md, "Cost"). BENCH_DELIVERIES caps the count.
 bench-cost:
 	$(CARGO) test -p webhook --test cost -- --ignored --nocapture bench_cost
+
+# Coverage-guided fuzzing of every boundary where outside bytes enter
+# (cargo-fuzz on the stable toolchain; shared/docs/fuzzing.md). Parameters:
+# FUZZ_TARGETS, FUZZ_SECONDS or FUZZ_RUNS, FUZZ_SMOKE_SECONDS, FUZZ_TIMEOUT.
+fuzz:
+	shared/fuzz/run.sh long
+
+fuzz-smoke:
+	shared/fuzz/run.sh smoke
 
 # verify + parse + normalise of the example pull_request payload (criterion).
 bench-ingest:

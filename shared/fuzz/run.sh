@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs every fuzz target (or those named in FUZZ_TARGETS), one after another:
+#   run.sh smoke   each for FUZZ_SMOKE_SECONDS (default 20): CI's `make fuzz-smoke`
+#   run.sh long    each for FUZZ_SECONDS (default 3600) or FUZZ_RUNS executions: `make fuzz`
+# cargo-fuzz (libFuzzer, AddressSanitizer with leak detection) on the stable
+# toolchain: RUSTC_BOOTSTRAP=1 lets it pass its -Z flags. The instrumented
+# build goes to $CARGO_TARGET_DIR/fuzz: unoptimised (`--dev`, quick to build)
+# for smoke and with FUZZ_DEV=1; otherwise optimised with debug assertions and
+# overflow checks (`-a`), for the long campaign. The committed corpus/<target> and the
+# generated seeds/<target> (make-corpus.py; new inputs land there, not
+# committed) are the starting points. A crash, timeout (FUZZ_TIMEOUT seconds
+# per input, default 10) or leak stops the run and fails it, its input saved
+# under artifacts/<target>/. One line per target goes to $FUZZ_LOG (default
+# fuzz-results.txt here): executions, exec/s, seconds, result.
+set -euo pipefail
+cd "$(dirname "$0")"
+fuzz_dir="$PWD"
+mode="${1:-smoke}"
+targets="${FUZZ_TARGETS:-webhook api cursor github aws_events}"
+export RUSTC_BOOTSTRAP=1
+target_dir="${CARGO_TARGET_DIR:-$fuzz_dir/target}/fuzz"
+log="${FUZZ_LOG:-$fuzz_dir/fuzz-results.txt}"
+build="-a"
+if [ "$mode" = smoke ] || [ -n "${FUZZ_DEV:-}" ]; then build="--dev"; fi
+case "$mode" in
+  smoke) limit="-max_total_time=${FUZZ_SMOKE_SECONDS:-20}" ;;
+  long) if [ -n "${FUZZ_RUNS:-}" ]; then limit="-runs=$FUZZ_RUNS"; else limit="-max_total_time=${FUZZ_SECONDS:-3600}"; fi ;;
+  *) echo "usage: $0 smoke|long" >&2; exit 2 ;;
+esac
+features=""
+case " $targets " in *" github "*) features="github" ;; esac
+case " $targets " in *" aws_events "*) features="$features aws" ;; esac
+python3 make-corpus.py seeds
+# `cargo fuzz` finds fuzz/ under the crate it runs from: shared/.
+cd ..
+# shellcheck disable=SC2086
+cargo fuzz build $build --target-dir "$target_dir" --features "$features"
+failed=0
+for t in $targets; do
+  mkdir -p "$fuzz_dir/artifacts/$t" "$fuzz_dir/corpus/$t" "$fuzz_dir/seeds/$t"
+  mkdir -p "$fuzz_dir/logs"; out="$fuzz_dir/logs/$t.txt"
+  start=$(date +%s)
+  set +e
+  cargo fuzz run $build --target-dir "$target_dir" --features "$features" "$t" "$fuzz_dir/seeds/$t" "$fuzz_dir/corpus/$t" -- \
+    $limit -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=4096 -print_final_stats=1 \
+    -artifact_prefix="$fuzz_dir/artifacts/$t/" >"$out" 2>&1
+  rc=$?
+  set -e
+  secs=$(( $(date +%s) - start ))
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$out" | tail -1)
+  if [ "$rc" -eq 0 ]; then result=ok; else result="FAILED (exit $rc; see $out)"; failed=1; tail -40 "$out"; fi
+  line="$(date -u +%FT%TZ) $mode ${build/-a/release} $t: ${runs:-?} executions, ${rate:-?} exec/s, ${secs} s, $result"
+  echo "$line" | tee -a "$log"
+done
+exit "$failed"

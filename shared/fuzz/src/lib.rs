@@ -1,0 +1,95 @@
+//! What the fuzz targets share: one tokio current-thread runtime per process,
+//! the product's `Router` over a temporary SQLite store, and a fake GitHub
+//! that answers with the fuzzer's bytes. NOT product code.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response};
+use http_body_util::BodyExt;
+use octoscope::adapters::clock::SystemClock;
+use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
+use octoscope::api::{self, AppState};
+use octoscope::config::ApiTokens;
+use octoscope::services::{IngestService, demo};
+use octoscope::webhook::WebhookSecrets;
+use tower::ServiceExt;
+
+#[cfg(feature = "github")]
+pub mod fakegithub;
+
+/// The webhook secret the targets sign with.
+pub const SECRET: &str = "fuzz-webhook-secret";
+/// How many of the demo organisation's deliveries [`App::with_demo`] loads.
+pub const DEMO_DELIVERIES: usize = 400;
+/// The API's bearer token in the targets.
+pub const TOKEN: &str = "fuzz-api-token-0123456789";
+
+/// A current-thread runtime: one per process, every input run on it.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+}
+
+/// `octoscope serve`'s whole surface over a fresh SQLite store in a temporary directory.
+pub struct App {
+    pub router: Router,
+    pub store: Arc<SqliteStore>,
+    pub ingest: Arc<IngestService>,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Arc::new(SqliteStore::open(&dir.path().join("octoscope.db")).expect("store"));
+        let archive = Arc::new(SqliteArchive::open(&dir.path().join("archive.db")).expect("archive"));
+        let ingest = IngestService::new(
+            store.clone(),
+            archive,
+            Arc::new(SystemClock),
+            WebhookSecrets::parse(&format!("{SECRET},{}", demo::DEMO_SECRET)).expect("secrets"),
+        );
+        let ingest = Arc::new(ingest);
+        let router = api::router(AppState {
+            ingest: ingest.clone(),
+            store: store.clone(),
+            tokens: ApiTokens::parse(TOKEN).expect("token"),
+            max_body_bytes: 1 << 20,
+        });
+        Self { router, store, ingest, _dir: dir }
+    }
+
+    /// The same, holding the first deliveries of the demo organisation
+    /// (`octoscope demo`; all ~5,000 take too long to load instrumented),
+    /// loaded through the webhook path.
+    pub async fn with_demo() -> Self {
+        let app = Self::new();
+        let deliveries = demo::generate(chrono::Utc::now(), 42);
+        let first = &deliveries[..deliveries.len().min(DEMO_DELIVERIES)];
+        demo::load(&app.ingest, first).await.expect("demo organisation");
+        app
+    }
+
+    /// One request through the `Router`, answered in full.
+    pub async fn send(&self, req: Request<Body>) -> (Response<()>, Vec<u8>) {
+        let resp = self.router.clone().oneshot(req).await.expect("the router is infallible");
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.expect("response body").to_bytes().to_vec();
+        (Response::from_parts(parts, ()), bytes)
+    }
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Splits `data` at its first newline: (the line, the rest); no newline: all is the line.
+pub fn line(data: &[u8]) -> (&[u8], &[u8]) {
+    match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[]),
+    }
+}
