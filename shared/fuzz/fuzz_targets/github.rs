@@ -64,7 +64,7 @@ async fn read(gh: &GitHubClient, pick: usize) {
             .map(|v| v.len()),
         1 => gh.org_snapshots(std::slice::from_ref(&org)).await.map(|v| v.len()),
         2 => gh.run_window(&repo, None).await.map(|_| 1),
-        3 => gh.job_counts(&["WFR_1".to_owned(), "WFR_2".to_owned()]).await.map(|v| v.len()),
+        3 => gh.job_counts("acme", &["WFR_1".to_owned(), "WFR_2".to_owned()]).await.map(|v| v.len()),
         4 => gh.pull_requests(&repo, None).await.map(|p| p.pulls.len()),
         5 => gh.teams(&org).await.map(|v| v.len()),
         6 => gh.org_repos(&org).await.map(|v| v.len()),
