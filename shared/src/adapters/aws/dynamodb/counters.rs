@@ -13,11 +13,9 @@
 //! process that dies between the two leaves that one count behind (the
 //! ledger and the entities themselves are right).
 
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use super::DynamoStore;
 use super::codec::*;
-use super::ops::sdk_error;
 use crate::domain::{DeliveryStatus, Timestamp};
 use crate::ports::StoreError;
 use crate::read::StoreStats;
@@ -77,38 +75,7 @@ impl DynamoStore {
 
     /// The counts, summed over the counter items (one BatchGetItem).
     pub(super) async fn counted(&self) -> Result<StoreStats, StoreError> {
-        let keys = (0..SHARDS).map(shard_key).collect::<Vec<_>>();
-        let request = KeysAndAttributes::builder()
-            .set_keys(Some(keys.clone()))
-            .consistent_read(false)
-            .build()
-            .map_err(|e| StoreError::Internal(e.into()))?;
-        let mut items = Vec::new();
-        let mut pending = Some(request);
-        let mut attempt = 0;
-        while let Some(request) = pending.take() {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(sdk_error("reading the counts"))?;
-            let got = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
-            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
-            if let Some(m) = &self.meter {
-                let asked = keys.len() - items.len() - pending.as_ref().map_or(0, |k| k.keys.len());
-                m.keyed_read(&got.iter().collect::<Vec<_>>(), asked.max(got.len()), false);
-            }
-            items.extend(got);
-            if pending.is_some() {
-                attempt += 1;
-                if attempt >= 8 {
-                    return Err(StoreError::Unavailable(anyhow::anyhow!("the counts stayed unread")));
-                }
-                super::ops::backoff(attempt).await;
-            }
-        }
+        let items = self.batch_get_with((0..SHARDS).map(shard_key).collect(), false).await?;
         let mut stats = StoreStats::default();
         let sum = |attr: &str| items.iter().map(|i| i.num::<i64>(attr).unwrap_or(0)).sum::<i64>().max(0) as u64;
         for status in [DeliveryStatus::Pending, DeliveryStatus::Stored, DeliveryStatus::Ignored, DeliveryStatus::Failed]

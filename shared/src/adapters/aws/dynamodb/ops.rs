@@ -348,8 +348,13 @@ impl DynamoStore {
     }
 
     /// Items by key, 100 per BatchGetItem, unprocessed keys retried; absent keys
-    /// are simply not returned (in no particular order).
-    pub(super) async fn batch_get(&self, mut keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+    /// are simply not returned (in no particular order). Strongly consistent.
+    pub(super) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        self.batch_get_with(keys, true).await
+    }
+
+    /// [`Self::batch_get`], strongly consistent or not (half the read units).
+    pub(super) async fn batch_get_with(&self, mut keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
         // BatchGetItem refuses a request naming one key twice.
         let mut seen = std::collections::HashSet::new();
         keys.retain(|k| seen.insert((format!("{:?}", k.get("pk")), format!("{:?}", k.get("sk")))));
@@ -358,7 +363,7 @@ impl DynamoStore {
             let mut pending = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
+                    .consistent_read(consistent)
                     .build()
                     .map_err(|e| StoreError::Internal(e.into()))?,
             );
@@ -376,7 +381,7 @@ impl DynamoStore {
                 pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
                 if let Some(m) = &self.meter {
                     let asked = request_len - pending.as_ref().map_or(0, |k| k.keys.len());
-                    m.keyed_read(&got.iter().collect::<Vec<_>>(), asked, true);
+                    m.keyed_read(&got.iter().collect::<Vec<_>>(), asked, consistent);
                 }
                 found.extend(got);
                 if pending.is_some() {
