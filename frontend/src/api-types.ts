@@ -85,7 +85,7 @@ export interface paths {
         };
         /**
          * CI: run duration, job queue time, failure rates
-         * @description Runs and jobs created in the window. Grouped by runner (each label) or os, runs is null. Definitions: shared/docs/metrics.md.
+         * @description Runs and jobs created in the window. Grouped by runner (each label) or os, runs is null. With interval, the figures per week or day; with compare=previous, the previous period's. Definitions: shared/docs/metrics.md.
          */
         get: operations["metrics_ci"];
         put?: never;
@@ -105,7 +105,7 @@ export interface paths {
         };
         /**
          * DORA: deployment frequency, lead time for changes, change failure rate
-         * @description Per environment (and repository with group_by=repo). team and author filter the pull requests of lead time only. Definitions: shared/docs/metrics.md.
+         * @description Per environment (and repository with group_by=repo). team and author filter the pull requests of lead time only. With interval, the figures per week or day; with compare=previous, the previous period's. Definitions: shared/docs/metrics.md.
          */
         get: operations["metrics_dora"];
         put?: never;
@@ -145,7 +145,7 @@ export interface paths {
         };
         /**
          * Pull request flow
-         * @description Throughput per ISO week, cycle time, time to first review, review rounds, size, open pull requests by age. Definitions: shared/docs/metrics.md.
+         * @description Throughput per ISO week, cycle time, time to first review, review rounds, size, open pull requests by age; with interval, the figures per week or day; with compare=previous, the previous period's; with top, the slowest first reviews and the stale pull requests. Definitions: shared/docs/metrics.md.
          */
         get: operations["metrics_pulls"];
         put?: never;
@@ -286,6 +286,13 @@ export interface components {
             head_sha: string | null;
             name: string;
         };
+        /** @description One bucket of a series: a day, or an ISO week (`start` its Monday), cut to the window. */
+        Bucket: {
+            /** @description The bucket's first day (`YYYY-MM-DD`; a week's Monday). */
+            start: string;
+            /** @description The part of the window it covers: `since` inclusive, `until` exclusive. */
+            window: components["schemas"]["Window"];
+        };
         /** @description One run of the integrity check. */
         CheckRun: {
             dry_run: boolean;
@@ -313,14 +320,28 @@ export interface components {
             /** Format: date-time */
             started_at: string;
         };
+        CiBucket: {
+            bucket: components["schemas"]["Bucket"];
+            figures: components["schemas"]["CiFigures"];
+        };
+        /** @description The CI figures of a window, as in a group's totals. */
+        CiFigures: {
+            jobs: components["schemas"]["JobStats"];
+            runs: null | components["schemas"]["RunStats"];
+        };
         CiGroup: {
             jobs: components["schemas"]["JobStats"];
             key: string | null;
+            previous: null | components["schemas"]["CiFigures"];
             runs: null | components["schemas"]["RunStats"];
+            /** @description With `interval`: the figures per bucket (every bucket of the window, oldest first). */
+            series: components["schemas"]["CiBucket"][] | null;
         };
         CiMetrics: {
             group_by: string | null;
             groups: components["schemas"]["CiGroup"][];
+            interval: string | null;
+            previous_window: null | components["schemas"]["Window"];
             window: components["schemas"]["Window"];
         };
         Commit: {
@@ -370,6 +391,31 @@ export interface components {
             /** Format: int64 */
             p95: number | null;
         };
+        DoraBucket: {
+            bucket: components["schemas"]["Bucket"];
+            figures: components["schemas"]["DoraFigures"];
+        };
+        /** @description The DORA figures of a window, as in a group's totals. */
+        DoraFigures: {
+            /** Format: double */
+            change_failure_rate: number | null;
+            /** Format: int64 */
+            deployments: number;
+            /**
+             * Format: double
+             * @description `successful ÷ (the window's or bucket's length in days ÷ 7)`.
+             */
+            deployments_per_week: number;
+            /** Format: int64 */
+            failed: number;
+            lead_time_seconds: components["schemas"]["Distribution"];
+            /** Format: int64 */
+            successful: number;
+            /** Format: int64 */
+            undeployed: number;
+            /** Format: int64 */
+            with_outcome: number;
+        };
         DoraGroup: {
             /** Format: double */
             change_failure_rate: number | null;
@@ -389,8 +435,14 @@ export interface components {
             /** Format: int64 */
             failed: number;
             lead_time_seconds: components["schemas"]["Distribution"];
+            previous: null | components["schemas"]["DoraFigures"];
             /** @description Set when grouped by repository. */
             repo: string | null;
+            /**
+             * @description With `interval`: the figures per bucket (deployments by `created_at`,
+             *     lead time and undeployed by `merged_at`).
+             */
+            series: components["schemas"]["DoraBucket"][] | null;
             /** Format: int64 */
             successful: number;
             /**
@@ -407,6 +459,8 @@ export interface components {
         DoraMetrics: {
             group_by: string | null;
             groups: components["schemas"]["DoraGroup"][];
+            interval: string | null;
+            previous_window: null | components["schemas"]["Window"];
             window: components["schemas"]["Window"];
         };
         /** @description Every error's body: `{"error": "…"}`, a message for people, never internals. */
@@ -716,6 +770,27 @@ export interface components {
         PullDetail: components["schemas"]["Pull"] & {
             reviews: components["schemas"]["Review"][];
         };
+        /** @description A bucket's pull request figures (definitions as for the totals). */
+        PullFlowBucket: {
+            bucket: components["schemas"]["Bucket"];
+            figures: components["schemas"]["PullFlowFigures"];
+        };
+        /** @description The pull request figures of a window, as in a group's totals. */
+        PullFlowFigures: {
+            cycle_time_seconds: components["schemas"]["Distribution"];
+            /** Format: int64 */
+            merged: number;
+            /**
+             * Format: int64
+             * @description Pull requests created in the window.
+             */
+            opened: number;
+            review_rounds: components["schemas"]["Distribution"];
+            size_lines: components["schemas"]["Distribution"];
+            time_to_first_review_seconds: components["schemas"]["Distribution"];
+            /** Format: int64 */
+            unreviewed: number;
+        };
         PullFlowGroup: {
             cycle_time_seconds: components["schemas"]["Distribution"];
             /**
@@ -729,7 +804,10 @@ export interface components {
              */
             merged: number;
             open_by_age: components["schemas"]["OpenByAge"];
+            previous: null | components["schemas"]["PullFlowFigures"];
             review_rounds: components["schemas"]["Distribution"];
+            /** @description With `interval`: the figures per bucket (every bucket of the window, oldest first). */
+            series: components["schemas"]["PullFlowBucket"][] | null;
             size_lines: components["schemas"]["Distribution"];
             /** @description Merged pull requests per ISO week of `merged_at`, every week of the window. */
             throughput: components["schemas"]["WeekCount"][];
@@ -743,7 +821,43 @@ export interface components {
         PullFlowMetrics: {
             group_by: string | null;
             groups: components["schemas"]["PullFlowGroup"][];
+            /** @description With `interval`: `week` or `day`. */
+            interval: string | null;
+            previous_window: null | components["schemas"]["Window"];
+            /**
+             * @description With `top=N`: the N pull requests created in the window that waited
+             *     longest for a first review by someone else (reviewed, or open and still
+             *     waiting), longest first; over every group.
+             */
+            slowest_first_reviews: components["schemas"]["PullWait"][] | null;
+            /**
+             * @description With `top=N`: the N oldest pull requests open now and created before
+             *     `until`, oldest first; over every group.
+             */
+            stale: components["schemas"]["PullWait"][] | null;
             window: components["schemas"]["Window"];
+        };
+        /** @description A pull request in the slowest-first-review or stale list. */
+        PullWait: {
+            author: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Its first review by someone else, if any.
+             */
+            first_review_at: string | null;
+            /** Format: int64 */
+            number: number;
+            repo: string;
+            /**
+             * Format: int64
+             * @description Slowest first reviews: `first_review_at − created_at`, or, still waiting,
+             *     `now − created_at`. Stale: its age at the end of the window (or now).
+             */
+            seconds: number;
+            /** @description Open and not reviewed by anyone else yet. */
+            waiting: boolean;
         };
         Repo: {
             archived: boolean | null;
@@ -1136,6 +1250,16 @@ export interface operations {
                 workflow?: string;
                 /** @description Only runs of this branch. */
                 branch?: string;
+                /**
+                 * @description Also answer the figures per bucket of the window (`series` of each
+                 *     group): ISO weeks or UTC days, every bucket of the window, oldest first.
+                 */
+                interval?: "week" | "day";
+                /**
+                 * @description `previous`: also answer the same figures over the window of the same
+                 *     length just before (`previous` of each group, `previous_window`).
+                 */
+                compare?: "previous";
             };
             header?: never;
             path?: never;
@@ -1179,6 +1303,16 @@ export interface operations {
                 group_by?: "repo" | null;
                 /** @description Only deployments to this environment. */
                 environment?: string;
+                /**
+                 * @description Also answer the figures per bucket of the window (`series` of each
+                 *     group): ISO weeks or UTC days, every bucket of the window, oldest first.
+                 */
+                interval?: "week" | "day";
+                /**
+                 * @description `previous`: also answer the same figures over the window of the same
+                 *     length just before (`previous` of each group, `previous_window`).
+                 */
+                compare?: "previous";
             };
             header?: never;
             path?: never;
@@ -1247,6 +1381,18 @@ export interface operations {
                 author?: string;
                 /** @description Group the figures by this. */
                 group_by?: "repo" | "team" | "author" | null;
+                /**
+                 * @description Also answer the figures per bucket of the window (`series` of each
+                 *     group): ISO weeks or UTC days, every bucket of the window, oldest first.
+                 */
+                interval?: "week" | "day";
+                /**
+                 * @description `previous`: also answer the same figures over the window of the same
+                 *     length just before (`previous` of each group, `previous_window`).
+                 */
+                compare?: "previous";
+                /** @description Also answer `slowest_first_reviews` and `stale`, this many pull requests each (1-100). */
+                top?: number;
             };
             header?: never;
             path?: never;

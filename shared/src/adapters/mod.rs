@@ -8,5 +8,6 @@ pub mod github;
 pub mod local;
 #[cfg(any(feature = "sqlite", feature = "dynamodb"))]
 pub(crate) mod repo_moves;
+pub mod rollups_from_rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

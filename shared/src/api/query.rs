@@ -11,7 +11,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use super::ApiError;
 use crate::domain::{DeliveryStatus, RepoName, Timestamp};
 use crate::ports::{MetricsFilter, PageRequest, TeamRef};
-use crate::services::metrics::GroupBy;
+use crate::services::metrics::{Extras, GroupBy, Interval};
 
 /// Query parameters, strictly: an unknown or repeated name is a 400, so a
 /// typo never silently widens a query.
@@ -102,6 +102,33 @@ impl Query {
         Ok(f)
     }
 
+    /// `interval` and `compare`.
+    pub(super) fn extras(&self) -> Result<Extras, ApiError> {
+        let interval = self
+            .get("interval")
+            .map(|v| Interval::parse(v).ok_or_else(|| ApiError::BadRequest("interval must be week or day".into())))
+            .transpose()?;
+        let previous = match self.get("compare") {
+            None => false,
+            Some("previous") => true,
+            Some(_) => return Err(ApiError::BadRequest("compare must be previous".into())),
+        };
+        Ok(Extras { interval, previous })
+    }
+
+    /// `top`: how many pull requests each list holds (0 without it).
+    pub(super) fn top(&self) -> Result<usize, ApiError> {
+        self.get("top")
+            .map(|v| {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_TOP).contains(n))
+                    .ok_or_else(|| ApiError::BadRequest(format!("top must be a whole number from 1 to {MAX_TOP}")))
+            })
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
     pub(super) fn group_by(&self, allowed: &[GroupBy]) -> Result<Option<GroupBy>, ApiError> {
         let Some(v) = self.get("group_by") else { return Ok(None) };
         GroupBy::parse(v).filter(|g| allowed.contains(g)).map(Some).ok_or_else(|| {
@@ -112,6 +139,9 @@ impl Query {
         })
     }
 }
+
+/// The longest list of `top`.
+pub(super) const MAX_TOP: usize = 100;
 
 /// The longest cursor: far more than any sort key the stores page by.
 pub(super) const MAX_CURSOR: usize = 4096;
@@ -296,4 +326,44 @@ pub(super) struct CiParams {
 pub(super) struct DoraParams {
     /// Only deployments to this environment.
     environment: Option<String>,
+}
+
+/// A series and the previous period, on every metric but health.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct SeriesParams {
+    /// Also answer the figures per bucket of the window (`series` of each
+    /// group): ISO weeks or UTC days, every bucket of the window, oldest first.
+    #[param(inline)]
+    interval: Option<IntervalParam>,
+    /// `previous`: also answer the same figures over the window of the same
+    /// length just before (`previous` of each group, `previous_window`).
+    #[param(inline)]
+    compare: Option<CompareParam>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(super) enum IntervalParam {
+    Week,
+    Day,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(super) enum CompareParam {
+    Previous,
+}
+
+/// The lists of `/api/metrics/pulls`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct PullListParams {
+    /// Also answer `slowest_first_reviews` and `stale`, this many pull requests each (1-100).
+    #[param(minimum = 1, maximum = 100)]
+    top: Option<u32>,
 }

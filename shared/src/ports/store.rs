@@ -7,6 +7,7 @@ use super::github::{OrgSnapshot, RepoSnapshot, SnapshotRequest, StoredRuns};
 use super::paging::{Page, PageRequest};
 use crate::domain::*;
 use crate::error::StoreError;
+use crate::read::rollup::{CellKey, CiCell, PullCell};
 use crate::read::*;
 
 /// What the ledger says about a delivery being claimed.
@@ -192,19 +193,80 @@ pub trait MetricRows: Send + Sync {
     /// Deployments created at or after `since` (no upper bound: lead time looks
     /// past `until`), with their outcome; `repo` and `environment` filters.
     async fn metric_deployments(&self, filter: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError>;
+    /// `(repository, merged_at)` of the pull requests merged in the window
+    /// (`repo`, `author`, `team` filters): what lead time for changes needs.
+    /// By default taken from [`metric_pulls`](Self::metric_pulls).
+    async fn metric_merges(&self, filter: &MetricsFilter) -> Result<Vec<(RepoName, Timestamp)>, StoreError> {
+        let rows = self.metric_pulls(filter).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|p| p.merged_at.filter(|m| *m >= filter.since && *m < filter.until).map(|m| (p.repo, m)))
+            .collect())
+    }
     /// Present members of every team (of `org` if given).
     async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError>;
     /// The newest delivery received for each repository.
     async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError>;
 }
 
+/// Which rollup cells a metric read wants (besides their weeks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CellScopes {
+    /// The cells of everything ([`Scope::All`]).
+    All,
+    /// One repository's (an old name answers for its current one).
+    Repo(RepoName),
+    /// These people's (a team's members, or one author).
+    Authors(Vec<Option<String>>),
+    /// Every repository's cell.
+    EveryRepo,
+    /// Every person's cell.
+    EveryAuthor,
+}
+
+/// Metric rollups: per ISO week and [`Scope`](crate::read::rollup::Scope), the [`PullCell`] and
+/// [`CiCell`] of the rows, kept by the store equal to a recomputation from
+/// its rows ([`pull_cells`](crate::read::rollup::pull_cells) /
+/// [`ci_cells`](crate::read::rollup::ci_cells)) through every write, late event,
+/// resync and replay. Design and error bound: shared/docs/metrics.md.
+#[async_trait]
+pub trait MetricRollups: Send + Sync {
+    /// The non-empty pull request cells of `scopes` for the weeks (Mondays) in `weeks`.
+    async fn pull_cells(
+        &self,
+        scopes: &CellScopes,
+        weeks: std::ops::Range<chrono::NaiveDate>,
+    ) -> Result<Vec<(CellKey, PullCell)>, StoreError>;
+    /// The non-empty CI cells of `scopes` for the weeks in `weeks`.
+    async fn ci_cells(
+        &self,
+        scopes: &CellScopes,
+        weeks: std::ops::Range<chrono::NaiveDate>,
+    ) -> Result<Vec<(CellKey, CiCell)>, StoreError>;
+    /// Recompute every cell from the rows (a store keeps them current on its
+    /// own; tests compare the two, and a bulk load may skip the upkeep).
+    async fn rebuild_rollups(&self) -> Result<(), StoreError>;
+}
+
 /// Every store port at once: what an adapter implements and what wiring
 /// hands around. A service takes only the narrow ports it uses
 /// (`Arc<dyn Store>` coerces to any of them).
-pub trait Store: DeliveryLedger + ChangeSink + ReadModel + CompletenessStore + JobStore + Locks + MetricRows {}
+pub trait Store:
+    DeliveryLedger + ChangeSink + ReadModel + CompletenessStore + JobStore + Locks + MetricRows + MetricRollups
+{
+}
 
-impl<T: DeliveryLedger + ChangeSink + ReadModel + CompletenessStore + JobStore + Locks + MetricRows + ?Sized> Store
-    for T
+impl<
+    T: DeliveryLedger
+        + ChangeSink
+        + ReadModel
+        + CompletenessStore
+        + JobStore
+        + Locks
+        + MetricRows
+        + MetricRollups
+        + ?Sized,
+> Store for T
 {
 }
 

@@ -150,6 +150,62 @@ pub struct PullFlowGroup {
     pub review_rounds: Distribution,
     pub size_lines: Distribution,
     pub open_by_age: OpenByAge,
+    /// With `interval`: the figures per bucket (every bucket of the window, oldest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<PullFlowBucket>>,
+    /// With `compare=previous`: the same figures over the window of the same
+    /// length just before (`previous_window`), for this group's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PullFlowFigures>,
+}
+
+/// The pull request figures of a window, as in a group's totals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct PullFlowFigures {
+    pub merged: u64,
+    /// Pull requests created in the window.
+    pub opened: u64,
+    pub cycle_time_seconds: Distribution,
+    pub time_to_first_review_seconds: Distribution,
+    pub unreviewed: u64,
+    pub review_rounds: Distribution,
+    pub size_lines: Distribution,
+}
+
+/// One bucket of a series: a day, or an ISO week (`start` its Monday), cut to the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct Bucket {
+    /// The bucket's first day (`YYYY-MM-DD`; a week's Monday).
+    pub start: String,
+    /// The part of the window it covers: `since` inclusive, `until` exclusive.
+    pub window: Window,
+}
+
+/// A bucket's pull request figures (definitions as for the totals).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct PullFlowBucket {
+    pub bucket: Bucket,
+    pub figures: PullFlowFigures,
+}
+
+/// A pull request in the slowest-first-review or stale list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct PullWait {
+    pub repo: String,
+    pub number: u64,
+    pub author: Option<String>,
+    pub created_at: Timestamp,
+    /// Its first review by someone else, if any.
+    pub first_review_at: Option<Timestamp>,
+    /// Slowest first reviews: `first_review_at − created_at`, or, still waiting,
+    /// `now − created_at`. Stale: its age at the end of the window (or now).
+    pub seconds: i64,
+    /// Open and not reviewed by anyone else yet.
+    pub waiting: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -158,6 +214,21 @@ pub struct PullFlowMetrics {
     pub window: Window,
     pub group_by: Option<String>,
     pub groups: Vec<PullFlowGroup>,
+    /// With `interval`: `week` or `day`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// With `compare=previous`: the window the `previous` figures cover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_window: Option<Window>,
+    /// With `top=N`: the N pull requests created in the window that waited
+    /// longest for a first review by someone else (reviewed, or open and still
+    /// waiting), longest first; over every group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slowest_first_reviews: Option<Vec<PullWait>>,
+    /// With `top=N`: the N oldest pull requests open now and created before
+    /// `until`, oldest first; over every group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale: Option<Vec<PullWait>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -189,6 +260,27 @@ pub struct CiGroup {
     /// Null when grouped by runner or OS (runs have no runner; jobs do).
     pub runs: Option<RunStats>,
     pub jobs: JobStats,
+    /// With `interval`: the figures per bucket (every bucket of the window, oldest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<CiBucket>>,
+    /// With `compare=previous`: the same figures over the previous window, for this key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<CiFigures>,
+}
+
+/// The CI figures of a window, as in a group's totals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct CiFigures {
+    pub runs: Option<RunStats>,
+    pub jobs: JobStats,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct CiBucket {
+    pub bucket: Bucket,
+    pub figures: CiFigures,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -197,6 +289,10 @@ pub struct CiMetrics {
     pub window: Window,
     pub group_by: Option<String>,
     pub groups: Vec<CiGroup>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_window: Option<Window>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -219,6 +315,35 @@ pub struct DoraGroup {
     pub lead_time_seconds: Distribution,
     /// Merged pull requests with no successful deployment at or after their merge.
     pub undeployed: u64,
+    /// With `interval`: the figures per bucket (deployments by `created_at`,
+    /// lead time and undeployed by `merged_at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<DoraBucket>>,
+    /// With `compare=previous`: the same figures over the previous window, for this key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<DoraFigures>,
+}
+
+/// The DORA figures of a window, as in a group's totals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct DoraFigures {
+    pub deployments: u64,
+    pub successful: u64,
+    pub failed: u64,
+    pub with_outcome: u64,
+    pub change_failure_rate: Option<f64>,
+    /// `successful ÷ (the window's or bucket's length in days ÷ 7)`.
+    pub deployments_per_week: f64,
+    pub lead_time_seconds: Distribution,
+    pub undeployed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
+pub struct DoraBucket {
+    pub bucket: Bucket,
+    pub figures: DoraFigures,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -227,6 +352,10 @@ pub struct DoraMetrics {
     pub window: Window,
     pub group_by: Option<String>,
     pub groups: Vec<DoraGroup>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_window: Option<Window>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -2,6 +2,7 @@
 //! figures of the metrics, and how stored text reads back as typed values.
 
 pub mod metrics;
+pub mod rollup;
 pub mod text;
 pub mod views;
 

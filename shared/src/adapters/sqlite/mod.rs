@@ -10,6 +10,7 @@ mod ledger;
 mod metrics;
 mod moves;
 mod read;
+mod rollups;
 mod store;
 mod summaries;
 mod writer;

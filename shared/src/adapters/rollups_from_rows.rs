@@ -1,0 +1,54 @@
+//! [`MetricRollups`](crate::ports::MetricRollups) computed from a store's
+//! [`MetricRows`] on every request, with the same pure functions a store uses
+//! to keep its cells ([`pull_cells`], [`ci_cells`]): the same answers, without
+//! the speed. DynamoDB serves its cells so until its rollups land.
+
+use std::ops::Range;
+
+use chrono::NaiveDate;
+
+use crate::ports::{CellScopes, MetricRows, MetricsFilter, StoreError};
+use crate::read::rollup::{CellKey, CiCell, PullCell, Scope, ci_cells, pull_cells};
+
+/// The window of the weeks in `weeks`, narrowed to one repository or person
+/// where the scopes allow.
+fn filter(scopes: &CellScopes, weeks: &Range<NaiveDate>) -> MetricsFilter {
+    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+    let mut f = MetricsFilter::window(midnight(weeks.start), midnight(weeks.end.max(weeks.start)));
+    match scopes {
+        CellScopes::Repo(r) => f.repo = Some(r.clone()),
+        CellScopes::Authors(a) if a.len() == 1 && a[0].is_some() => f.author = a[0].clone(),
+        _ => {}
+    }
+    f
+}
+
+fn wanted(scopes: &CellScopes, s: &Scope) -> bool {
+    match (scopes, s) {
+        (CellScopes::All, Scope::All) => true,
+        // The rows are the repository's, under its current name.
+        (CellScopes::Repo(_), Scope::Repo(_)) => true,
+        (CellScopes::Authors(a), Scope::Author(x)) => a.contains(x),
+        (CellScopes::EveryRepo, Scope::Repo(_)) | (CellScopes::EveryAuthor, Scope::Author(_)) => true,
+        _ => false,
+    }
+}
+
+pub async fn pulls(
+    rows: &dyn MetricRows,
+    scopes: &CellScopes,
+    weeks: Range<NaiveDate>,
+) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
+    let got = rows.metric_pulls(&filter(scopes, &weeks)).await?;
+    Ok(pull_cells(&got, &weeks).into_iter().filter(|((s, _), _)| wanted(scopes, s)).collect())
+}
+
+pub async fn ci(
+    rows: &dyn MetricRows,
+    scopes: &CellScopes,
+    weeks: Range<NaiveDate>,
+) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
+    let f = filter(scopes, &weeks);
+    let (runs, jobs) = (rows.metric_runs(&f).await?, rows.metric_jobs(&f).await?);
+    Ok(ci_cells(&runs, &jobs, &weeks).into_iter().filter(|((s, _), _)| wanted(scopes, s)).collect())
+}
