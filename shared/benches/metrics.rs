@@ -265,6 +265,63 @@ async fn run(size: Size) {
         times.sort();
         println!("{:<62} {:>9} {:>9.2}", name, rows, percentile(&times, 50).as_secs_f64() * 1000.0);
     }
+    // The write path's rollup upkeep at this scale: one write per transaction,
+    // a change no cell uses (a team membership) against a new job and a new pull
+    // request (each recomputes its week's cells from the week's rows).
+    println!("{:<62} {:>9} {:>9}", "one write, its own transaction", "p50 ms", "max ms");
+    let at = end() - TimeDelta::days(30);
+    for kind in ["team membership (no cell)", "workflow job (its CI week)", "pull request (its weeks)"] {
+        let mut times = Vec::new();
+        for i in 0..21u64 {
+            let change = match kind {
+                "team membership (no cell)" => Change::TeamMember {
+                    org: "acme".into(),
+                    team_slug: "bench".into(),
+                    member: Membership { login: format!("w{i}"), role: None, present: true, version: at },
+                },
+                "workflow job (its CI week)" => Change::WorkflowJob(WorkflowJob {
+                    repo: repo(0),
+                    id: 900_000_000 + i as i64,
+                    run_id: 1,
+                    name: "bench".into(),
+                    workflow_name: Some("CI".into()),
+                    head_branch: Some("main".into()),
+                    status: RunStatus::Completed,
+                    conclusion: Some("success".into()),
+                    labels: vec!["ubuntu-latest".into()],
+                    runner_name: None,
+                    runner_group: None,
+                    os: Some("linux".into()),
+                    created_at: Some(at),
+                    started_at: Some(at + TimeDelta::seconds(5)),
+                    completed_at: Some(at + TimeDelta::seconds(65)),
+                }),
+                _ => {
+                    let mut c =
+                        generate(&Size { pulls: 1, reviews: 1, runs: 0, jobs_per_run: 0, deployments: 0, requests: 0 });
+                    match c.pop() {
+                        Some(Change::PullRequest { mut pull, known }) => {
+                            pull.repo = repo(1);
+                            pull.number = 900_000 + i;
+                            pull.created_at = at;
+                            pull.merged_at = Some(at + TimeDelta::hours(5));
+                            pull.state = PrState::Merged;
+                            Change::PullRequest { pull, known }
+                        }
+                        _ => unreachable!("the last change generated is the pull request"),
+                    }
+                }
+            };
+            let t = Instant::now();
+            store.apply_changes(&[change]).await.unwrap();
+            if i > 0 {
+                times.push(t.elapsed());
+            }
+        }
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!("{:<62} {:>9.2} {:>9.2}", kind, ms(percentile(&times, 50)), ms(*times.last().unwrap()));
+    }
     let ingest = IngestService::new(
         store.clone() as Arc<dyn Store>,
         archive as Arc<dyn RawArchive>,
