@@ -6,7 +6,7 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help fuzz fuzz-smoke
+.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-metrics bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help fuzz fuzz-smoke
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
@@ -15,6 +15,7 @@ help:
 	@echo "make test-rust    every Rust test of every crate"
 	@echo "make test-contract  Schemathesis against the generated API contract of a running server"
 	@echo "make bench        the ingest benchmark and the end-to-end load test"
+	@echo "make bench-metrics  the metrics API latency over 100k pull requests, 400k reviews, 1M jobs (SQLite)"
 	@echo "make bench-cost   DynamoDB units per delivery (demo mix, webhook path on moto) and cost per million deliveries"
 	@echo "make fuzz         every fuzz target for FUZZ_SECONDS (default 3600) or FUZZ_RUNS executions each"
 	@echo "make fuzz-smoke   every fuzz target for FUZZ_SMOKE_SECONDS (default 20) each"
@@ -67,6 +68,12 @@ bench: bench-ingest bench-load
 # local moto server, with the DynamoDB store's request-unit meter: WRU per
 # delivery (average and per event type), RRU of /api/health, and the cost per
 # million deliveries (shared/docs/dynamodb.md, "Cost"). BENCH_DELIVERIES caps the count.
+# The metrics API over 100,000 pull requests, 400,000 reviews and 1,000,000
+# jobs over two years on SQLite: p50/p99 per endpoint × filter × window, and the
+# series (shared/docs/benchmarks.md). OCTOSCOPE_BENCH_DIR=DIR keeps the data.
+bench-metrics:
+	$(CARGO) bench -p octoscope-core --bench metrics
+
 bench-cost:
 	$(CARGO) test -p webhook --test cost -- --ignored --nocapture bench_cost
 

@@ -1,7 +1,11 @@
 //! Metrics API latency over a generated org on SQLite: 100,000 pull requests
-//! (with reviews), teams, workflow runs and jobs, deployments, written into a
-//! temporary store through `Store::apply_changes`, then each endpoint asked
-//! through the real Router; prints p50 / p99 / max per endpoint.
+//! with 400,000 reviews, teams, 250,000 workflow runs with 1,000,000 jobs,
+//! deployments, over two years, written into a temporary store through
+//! `Store::apply_changes` in one transaction (the store's own write path:
+//! review facts, triggers, and one rollup recomputation of every week at its
+//! commit), then every endpoint × filter (none, repo, team, author) × window
+//! (7 days, 90 days, 2 years), the series and the groupings asked through the
+//! real Router; prints p50 / p99 / max per request.
 //!
 //! `cargo bench -p octoscope-core --bench metrics` (release; the full size).
 //! Under `cargo test` (no `--bench`) it runs a small smoke size instead.
@@ -48,7 +52,10 @@ impl Rng {
 
 struct Size {
     pulls: u64,
+    /// Reviews per pull request: 0 to 2 × this − 2, this − 1 on average.
+    reviews: u64,
     runs: u64,
+    jobs_per_run: i64,
     deployments: u64,
     requests: usize,
 }
@@ -92,7 +99,7 @@ fn generate(size: &Size) -> Vec<Change> {
             _ => (PrState::Open, None, None),
         };
         let mut at = created;
-        for _ in 0..rng.below(4) {
+        for _ in 0..rng.below(2 * size.reviews - 1) {
             at += TimeDelta::seconds(60 + rng.below(86_400) as i64);
             review_id += 1;
             let state = match rng.below(10) {
@@ -161,13 +168,13 @@ fn generate(size: &Size) -> Vec<Change> {
             run_started_at: Some(started),
             updated_at: updated,
         }));
-        for j in 0..2 {
+        for j in 0..size.jobs_per_run {
             let (labels, os) = runners[rng.below(3) as usize];
             let job_created = started + TimeDelta::seconds(j);
             let job_started = job_created + TimeDelta::seconds(rng.below(300) as i64);
             out.push(Change::WorkflowJob(WorkflowJob {
                 repo: r.clone(),
-                id: id * 2 + j,
+                id: id * size.jobs_per_run + j,
                 run_id: id,
                 name: format!("job {j}"),
                 workflow_name: Some(workflow.into()),
@@ -203,9 +210,9 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let size = if full {
-        Size { pulls: 100_000, runs: 50_000, deployments: 5_000, requests: 200 }
+        Size { pulls: 100_000, reviews: 5, runs: 250_000, jobs_per_run: 4, deployments: 5_000, requests: 100 }
     } else {
-        Size { pulls: 2_000, runs: 500, deployments: 100, requests: 3 }
+        Size { pulls: 2_000, reviews: 2, runs: 500, jobs_per_run: 2, deployments: 100, requests: 3 }
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(run(size));
@@ -222,18 +229,22 @@ async fn run(size: Size) {
     if !reuse {
         let t = Instant::now();
         let changes = generate(&size);
-        for batch in changes.chunks(5_000) {
-            store.apply_changes(batch).await.unwrap();
-        }
+        let reviews = changes.iter().filter(|c| matches!(c, Change::Review(_))).count();
+        // One transaction: the rollups of every week are recomputed once, at its commit.
+        store.apply_changes(&changes).await.unwrap();
         println!(
-            "generated {} pull requests, {} runs ({} jobs), {} deployments: {} changes in {:.1} s",
+            "generated {} pull requests ({} reviews), {} runs ({} jobs), {} deployments: {} changes in {:.1} s",
             size.pulls,
+            reviews,
             size.runs,
-            size.runs * 2,
+            size.runs * size.jobs_per_run as u64,
             size.deployments,
             changes.len(),
             t.elapsed().as_secs_f64()
         );
+        let t = Instant::now();
+        store.rebuild_rollups().await.unwrap();
+        println!("rebuild_rollups (every cell from the rows): {:.1} s", t.elapsed().as_secs_f64());
     }
     // The store's reads alone (what the service then computes over), 90 days.
     let filter = MetricsFilter::window(end() - TimeDelta::days(90), end());
@@ -266,24 +277,34 @@ async fn run(size: Size) {
         tokens: ApiTokens::default(),
         max_body_bytes: 1 << 20,
     });
-    let last90 = "since=2026-08-04&until=2026-11-02";
-    let last28 = "since=2026-10-05&until=2026-11-02";
-    let all = "since=2024-11-01&until=2026-11-02";
-    let endpoints = [
-        format!("/api/metrics/pulls?{last90}"),
-        format!("/api/metrics/pulls?{last28}"),
-        format!("/api/metrics/pulls?{last90}&group_by=author"),
-        format!("/api/metrics/pulls?{last90}&group_by=team"),
-        format!("/api/metrics/pulls?{last90}&team=acme/team-3"),
-        format!("/api/metrics/pulls?{last90}&repo=acme/service-07"),
-        format!("/api/metrics/pulls?{all}"),
-        format!("/api/metrics/ci?{last90}"),
-        format!("/api/metrics/ci?{last90}&group_by=runner"),
-        format!("/api/metrics/dora?{last90}"),
-        format!("/api/metrics/dora?{all}&group_by=repo"),
-        "/api/metrics/health".to_owned(),
-    ];
-    println!("{:<62} {:>9} {:>9} {:>9}", "endpoint", "p50 ms", "p99 ms", "max ms");
+    // Windows end on a Thursday afternoon, as "the last N days" from now would:
+    // whole ISO weeks from rollups, the partial weeks at both edges from rows.
+    let until = "2026-10-29T13:00:00Z";
+    let windows = [("7d", "2026-10-22T13:00:00Z"), ("90d", "2026-07-31T13:00:00Z"), ("2y", "2024-10-29T13:00:00Z")];
+    let filters = ["", "&repo=acme/service-07", "&team=acme/team-3", "&author=dev042"];
+    let mut endpoints = Vec::new();
+    for metric in ["pulls", "ci", "dora"] {
+        for (_, since) in windows {
+            for f in filters {
+                endpoints.push(format!("/api/metrics/{metric}?since={since}&until={until}{f}"));
+            }
+        }
+    }
+    let (since90, since2y) = (windows[1].1, windows[2].1);
+    for metric in ["pulls", "ci", "dora"] {
+        endpoints.push(format!("/api/metrics/{metric}?since={since2y}&until={until}&interval=week"));
+        endpoints.push(format!("/api/metrics/{metric}?since={since2y}&until={until}&interval=week&compare=previous"));
+        endpoints.push(format!("/api/metrics/{metric}?since={since90}&until={until}&interval=day"));
+    }
+    for g in ["repo", "team", "author"] {
+        endpoints.push(format!("/api/metrics/pulls?since={since2y}&until={until}&group_by={g}"));
+        endpoints.push(format!("/api/metrics/ci?since={since2y}&until={until}&group_by={g}"));
+    }
+    endpoints.push(format!("/api/metrics/dora?since={since2y}&until={until}&group_by=repo"));
+    endpoints.push(format!("/api/metrics/pulls?since={since90}&until={until}&top=10"));
+    endpoints.push(format!("/api/metrics/ci?since={since90}&until={until}&group_by=runner"));
+    endpoints.push("/api/metrics/health".to_owned());
+    println!("{:<110} {:>9} {:>9} {:>9}", "endpoint", "p50 ms", "p99 ms", "max ms");
     for path in &endpoints {
         let mut times = Vec::with_capacity(size.requests);
         for i in 0..size.requests + 5 {
@@ -299,7 +320,7 @@ async fn run(size: Size) {
         times.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
-            "{:<62} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<110} {:>9.2} {:>9.2} {:>9.2}",
             path,
             ms(percentile(&times, 50)),
             ms(percentile(&times, 99)),

@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row};
 use super::moves;
 use super::store::{Sql, SqliteStore};
 use super::{parse_ts, store_error, ts};
-use crate::domain::Timestamp;
+use crate::domain::{RepoName, Timestamp};
 use crate::ports::{MetricRows, MetricsFilter, StoreError, TeamRef};
 use crate::read::*;
 
@@ -51,7 +51,7 @@ fn tune(conn: &Connection) -> Result<(), StoreError> {
 
 impl SqliteStore {
     /// A metric read, on a reader tuned for it.
-    async fn metric_read<T: Send + 'static>(
+    pub(super) async fn metric_read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -63,6 +63,21 @@ impl SqliteStore {
     }
 }
 
+/// A pull request's metric row, up to `WHERE`.
+pub(super) const PULL_COLUMNS: &str = "SELECT repo, number, author, state, created_at, merged_at, additions, deletions,
+        first_review_at, changes_requested FROM pull_requests WHERE";
+
+/// A run's metric row, up to `WHERE`.
+pub(super) const RUN_COLUMNS: &str =
+    "SELECT repo, name, head_branch, actor, status, conclusion, created_at, run_started_at, updated_at
+         FROM workflow_runs WHERE";
+
+/// A job's metric row, up to `WHERE`.
+pub(super) const JOB_COLUMNS: &str =
+    "SELECT j.repo, j.workflow_name, j.head_branch, w.actor, j.status, j.conclusion, j.labels, j.os,
+           j.created_at, j.started_at, j.completed_at
+         FROM workflow_jobs j LEFT JOIN workflow_runs w ON w.id = j.run_id WHERE";
+
 /// Pull requests in three disjoint parts, each one covering-index range scan
 /// (`schema_v3.sql`): merged in the window; created in it and not merged in it;
 /// open and created before it. Review facts are columns the store keeps current on every write. The
@@ -70,8 +85,7 @@ impl SqliteStore {
 /// (bounded by the window) rather than scanning a repository's or author's history.
 pub(super) fn pulls(conn: &Connection, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
     let (since, until) = (Value::Text(ts(&f.since)), Value::Text(ts(&f.until)));
-    const COLUMNS: &str = "SELECT repo, number, author, state, created_at, merged_at, additions, deletions,
-        first_review_at, changes_requested FROM pull_requests WHERE";
+    const COLUMNS: &str = PULL_COLUMNS;
     let mut sql = Sql::new(COLUMNS);
     sql.push(" merged_at >= ? AND merged_at < ?", [since.clone(), until.clone()]);
     sql.who(f, "+repo", "+author");
@@ -84,20 +98,31 @@ pub(super) fn pulls(conn: &Connection, f: &MetricsFilter) -> Result<Vec<PullMetr
     sql.push(&format!(" UNION ALL {COLUMNS}"), []);
     sql.push(" state = 'open' AND created_at < ?", [since]);
     sql.who(f, "+repo", "+author");
-    sql.rows(conn, |r| {
-        Ok(PullMetricRow {
-            repo: r.get(0)?,
-            number: r.get(1)?,
-            author: r.get(2)?,
-            state: r.get(3)?,
-            created_at: at(r, 4)?,
-            merged_at: at_opt(r, 5)?,
-            additions: r.get(6)?,
-            deletions: r.get(7)?,
-            first_review_at: at_opt(r, 8)?,
-            changes_requested: r.get(9)?,
-        })
+    sql.rows(conn, pull_row)
+}
+
+/// A row of [`PULL_COLUMNS`].
+pub(super) fn pull_row(r: &Row) -> rusqlite::Result<PullMetricRow> {
+    Ok(PullMetricRow {
+        repo: r.get(0)?,
+        number: r.get(1)?,
+        author: r.get(2)?,
+        state: r.get(3)?,
+        created_at: at(r, 4)?,
+        merged_at: at_opt(r, 5)?,
+        additions: r.get(6)?,
+        deletions: r.get(7)?,
+        first_review_at: at_opt(r, 8)?,
+        changes_requested: r.get(9)?,
     })
+}
+
+/// `(repo, merged_at)` of pull requests merged in the window: one covering-index range scan.
+pub(super) fn merges(conn: &Connection, f: &MetricsFilter) -> Result<Vec<(RepoName, Timestamp)>, StoreError> {
+    let mut sql = Sql::new("SELECT repo, merged_at FROM pull_requests WHERE");
+    sql.push(" merged_at >= ? AND merged_at < ?", [Value::Text(ts(&f.since)), Value::Text(ts(&f.until))]);
+    sql.who(f, "+repo", "+author");
+    sql.rows(conn, |r| Ok((r.get(0)?, at(r, 1)?)))
 }
 
 /// Workflow and branch filters, on runs and jobs alike.
@@ -124,41 +149,33 @@ fn ci_facts(r: &Row) -> rusqlite::Result<CiFacts> {
 }
 
 pub(super) fn runs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
-    let mut sql = Sql::new(
-        "SELECT repo, name, head_branch, actor, status, conclusion, created_at, run_started_at, updated_at
-         FROM workflow_runs WHERE",
-    );
+    let mut sql = Sql::new(RUN_COLUMNS);
     sql.push(" created_at >= ? AND created_at < ?", [Value::Text(ts(&f.since)), Value::Text(ts(&f.until))]);
     sql.who(f, "repo", "actor");
     ci_filters(&mut sql, f, "name", "head_branch");
-    sql.rows(conn, |r| {
-        Ok(RunMetricRow {
-            ci: ci_facts(r)?,
-            created_at: at(r, 6)?,
-            run_started_at: at_opt(r, 7)?,
-            updated_at: at(r, 8)?,
-        })
-    })
+    sql.rows(conn, run_row)
+}
+
+pub(super) fn run_row(r: &Row) -> rusqlite::Result<RunMetricRow> {
+    Ok(RunMetricRow { ci: ci_facts(r)?, created_at: at(r, 6)?, run_started_at: at_opt(r, 7)?, updated_at: at(r, 8)? })
 }
 
 pub(super) fn jobs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
-    let mut sql = Sql::new(
-        "SELECT j.repo, j.workflow_name, j.head_branch, w.actor, j.status, j.conclusion, j.labels, j.os,
-           j.created_at, j.started_at, j.completed_at
-         FROM workflow_jobs j LEFT JOIN workflow_runs w ON w.id = j.run_id WHERE",
-    );
+    let mut sql = Sql::new(JOB_COLUMNS);
     sql.push(" j.created_at >= ? AND j.created_at < ?", [Value::Text(ts(&f.since)), Value::Text(ts(&f.until))]);
     sql.who(f, "j.repo", "w.actor");
     ci_filters(&mut sql, f, "j.workflow_name", "j.head_branch");
-    sql.rows(conn, |r| {
-        Ok(JobMetricRow {
-            ci: ci_facts(r)?,
-            labels: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
-            os: r.get(7)?,
-            created_at: at_opt(r, 8)?,
-            started_at: at_opt(r, 9)?,
-            completed_at: at_opt(r, 10)?,
-        })
+    sql.rows(conn, job_row)
+}
+
+pub(super) fn job_row(r: &Row) -> rusqlite::Result<JobMetricRow> {
+    Ok(JobMetricRow {
+        ci: ci_facts(r)?,
+        labels: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+        os: r.get(7)?,
+        created_at: at_opt(r, 8)?,
+        started_at: at_opt(r, 9)?,
+        completed_at: at_opt(r, 10)?,
     })
 }
 
@@ -275,6 +292,11 @@ impl MetricRows for SqliteStore {
     async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
         let f = f.clone();
         self.metric_read(move |c| deployments(c, &canonical_filter(c, f)?)).await
+    }
+
+    async fn metric_merges(&self, f: &MetricsFilter) -> Result<Vec<(RepoName, Timestamp)>, StoreError> {
+        let f = f.clone();
+        self.metric_read(move |c| merges(c, &canonical_filter(c, f)?)).await
     }
 
     async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError> {

@@ -1,11 +1,166 @@
-//! [`MetricRollups`] on SQLite.
+//! [`MetricRollups`] on SQLite: cells in `rollup_pulls` and `rollup_ci`
+//! (`schema_v7.sql`). Triggers mark the weeks a row change touches; before
+//! each write transaction commits, [`refresh`] recomputes every cell of each
+//! marked week from the week's rows with the pure [`pull_cells`] / [`ci_cells`],
+//! so the cells equal a recomputation whatever order events, duplicates,
+//! resyncs and replays came in.
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{NaiveDate, TimeDelta};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params};
 
-use super::store::SqliteStore;
+use super::metrics::{JOB_COLUMNS, PULL_COLUMNS, RUN_COLUMNS, job_row, pull_row, run_row};
+use super::store::{Sql, SqliteStore};
+use super::{moves, ts};
 use crate::ports::{CellScopes, MetricRollups, StoreError};
-use crate::read::rollup::{CellKey, CiCell, PullCell};
+use crate::read::rollup::{CellKey, CiCell, PullCell, Scope, ci_cells, pull_cells};
+
+fn midnight(d: NaiveDate) -> String {
+    ts(&d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+}
+
+/// Which rollup table a mark or a read is about.
+#[derive(Clone, Copy)]
+enum Family {
+    Pulls,
+    Ci,
+}
+
+impl Family {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Pulls => "rollup_pulls",
+            Self::Ci => "rollup_ci",
+        }
+    }
+}
+
+/// Replace every cell of `week` in `family`'s table by `cells`.
+fn store_week(
+    conn: &Connection,
+    family: Family,
+    week: NaiveDate,
+    cells: impl Iterator<Item = (Scope, Vec<u8>)>,
+) -> rusqlite::Result<()> {
+    let (table, day) = (family.table(), week.to_string());
+    conn.prepare_cached(&format!("DELETE FROM {table} WHERE week = ?1"))?.execute([&day])?;
+    let mut insert = conn.prepare_cached(&format!("INSERT INTO {table} (scope, week, cell) VALUES (?1, ?2, ?3)"))?;
+    for (scope, bytes) in cells {
+        insert.execute(params![scope.key(), day, bytes])?;
+    }
+    Ok(())
+}
+
+fn recompute_pulls(conn: &Connection, week: NaiveDate) -> rusqlite::Result<()> {
+    let next = week + TimeDelta::days(7);
+    let sql = format!(
+        "{PULL_COLUMNS} merged_at >= ?1 AND merged_at < ?2
+         UNION ALL {PULL_COLUMNS} created_at >= ?1 AND created_at < ?2
+           AND (merged_at IS NULL OR merged_at < ?1 OR merged_at >= ?2)"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map([midnight(week), midnight(next)], pull_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let cells = pull_cells(&rows, &(week..next));
+    store_week(conn, Family::Pulls, week, cells.into_iter().map(|((s, _), c)| (s, c.encode())))
+}
+
+fn recompute_ci(conn: &Connection, week: NaiveDate) -> rusqlite::Result<()> {
+    let next = week + TimeDelta::days(7);
+    let bounds = [midnight(week), midnight(next)];
+    let runs = conn
+        .prepare_cached(&format!("{RUN_COLUMNS} created_at >= ?1 AND created_at < ?2"))?
+        .query_map(params![bounds[0], bounds[1]], run_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let jobs = conn
+        .prepare_cached(&format!("{JOB_COLUMNS} j.created_at >= ?1 AND j.created_at < ?2"))?
+        .query_map(params![bounds[0], bounds[1]], job_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let cells = ci_cells(&runs, &jobs, &(week..next));
+    store_week(conn, Family::Ci, week, cells.into_iter().map(|((s, _), c)| (s, c.encode())))
+}
+
+/// Recompute the cells of every marked week from its rows and clear the
+/// marks: run by the writer at the end of each transaction, before it commits.
+pub(super) fn refresh(conn: &Connection) -> rusqlite::Result<()> {
+    let marked: Vec<(String, String)> = conn
+        .prepare_cached("SELECT family, week FROM rollup_dirty")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if marked.is_empty() {
+        return Ok(());
+    }
+    for (family, week) in &marked {
+        // Marks come from the triggers' date(): YYYY-MM-DD, a Monday.
+        let Ok(week) = NaiveDate::parse_from_str(week, "%Y-%m-%d") else { continue };
+        match family.as_str() {
+            "pulls" => recompute_pulls(conn, week)?,
+            "ci" => recompute_ci(conn, week)?,
+            _ => {}
+        }
+    }
+    conn.execute("DELETE FROM rollup_dirty", [])?;
+    Ok(())
+}
+
+/// [`refresh`] in a transaction of its own (when the store opens).
+pub(super) fn refresh_now(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    refresh(&tx)?;
+    tx.commit()
+}
+
+/// Mark every week holding a row, and drop every cell: the next refresh
+/// rebuilds them all from the rows.
+fn mark_all(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "DELETE FROM rollup_pulls; DELETE FROM rollup_ci;
+         INSERT OR IGNORE INTO rollup_dirty (family, week)
+           SELECT 'pulls', date(created_at, '-6 days', 'weekday 1') FROM pull_requests
+           UNION SELECT 'pulls', date(merged_at, '-6 days', 'weekday 1') FROM pull_requests WHERE merged_at IS NOT NULL
+           UNION SELECT 'ci', date(created_at, '-6 days', 'weekday 1') FROM workflow_runs
+           UNION SELECT 'ci', date(created_at, '-6 days', 'weekday 1') FROM workflow_jobs WHERE created_at IS NOT NULL;",
+    )
+}
+
+/// The cells of `family` for `scopes` and `weeks`, encoded.
+fn read_cells(
+    conn: &Connection,
+    family: Family,
+    scopes: &CellScopes,
+    weeks: &std::ops::Range<NaiveDate>,
+) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+    let mut sql = Sql::new(&format!("SELECT scope, week, cell FROM {} WHERE", family.table()));
+    sql.push(" week >= ? AND week < ?", [Value::Text(weeks.start.to_string()), Value::Text(weeks.end.to_string())]);
+    match scopes {
+        CellScopes::All => sql.push(" AND scope = ?", [Sql::text(&Scope::All.key())]),
+        CellScopes::Repo(r) => {
+            let current = moves::resolve(conn, r)?;
+            sql.push(" AND scope = ?", [Sql::text(&Scope::Repo(current).key())])
+        }
+        CellScopes::Authors(people) if people.is_empty() => return Ok(Vec::new()),
+        CellScopes::Authors(people) => {
+            let marks = vec!["?"; people.len()].join(", ");
+            sql.push(
+                &format!(" AND scope IN ({marks})"),
+                people.iter().map(|p| Value::Text(Scope::Author(p.clone()).key())),
+            )
+        }
+        CellScopes::EveryRepo => sql.push(" AND scope >= 'repo:' AND scope < 'repo;'", []),
+        CellScopes::EveryAuthor => sql.push(" AND scope >= 'author:' AND scope < 'author;'", []),
+    };
+    sql.rows(conn, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+}
+
+fn corrupt(what: &str, scope: &str, week: &str) -> StoreError {
+    StoreError::Internal(anyhow::anyhow!("stored {what} rollup cell ({scope}, {week}) does not decode"))
+}
+
+fn key(scope: &str, week: &str) -> Option<CellKey> {
+    Some((Scope::parse(scope)?, NaiveDate::parse_from_str(week, "%Y-%m-%d").ok()?))
+}
 
 #[async_trait]
 impl MetricRollups for SqliteStore {
@@ -14,7 +169,14 @@ impl MetricRollups for SqliteStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
-        crate::adapters::rollups_from_rows::pulls(self, scopes, weeks).await
+        let scopes = scopes.clone();
+        let got = self.metric_read(move |c| read_cells(c, Family::Pulls, &scopes, &weeks)).await?;
+        got.into_iter()
+            .map(|(scope, week, bytes)| match (key(&scope, &week), PullCell::decode(&bytes)) {
+                (Some(k), Some(cell)) => Ok((k, cell)),
+                _ => Err(corrupt("pull request", &scope, &week)),
+            })
+            .collect()
     }
 
     async fn ci_cells(
@@ -22,10 +184,18 @@ impl MetricRollups for SqliteStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
-        crate::adapters::rollups_from_rows::ci(self, scopes, weeks).await
+        let scopes = scopes.clone();
+        let got = self.metric_read(move |c| read_cells(c, Family::Ci, &scopes, &weeks)).await?;
+        got.into_iter()
+            .map(|(scope, week, bytes)| match (key(&scope, &week), CiCell::decode(&bytes)) {
+                (Some(k), Some(cell)) => Ok((k, cell)),
+                _ => Err(corrupt("CI", &scope, &week)),
+            })
+            .collect()
     }
 
     async fn rebuild_rollups(&self) -> Result<(), StoreError> {
-        Ok(())
+        // The writer recomputes the marked weeks before this transaction commits.
+        self.write(mark_all).await
     }
 }

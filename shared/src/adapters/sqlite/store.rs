@@ -24,6 +24,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v4.sql")),
         M::up(include_str!("schema_v5.sql")),
         M::up(include_str!("schema_v6.sql")),
+        M::up(include_str!("schema_v7.sql")),
     ])
 }
 
@@ -64,7 +65,10 @@ impl SqliteStore {
             .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| c.busy_timeout(std::time::Duration::from_secs(5)));
         let readers = r2d2::Pool::builder().max_size(8).build(manager).context("opening store readers")?;
-        let writer = Writer::start(conn, "octoscope-store").context("starting the store writer")?;
+        // Rollup cells of weeks marked before this process (a migration) are recomputed now.
+        super::rollups::refresh_now(&mut conn).context("recomputing metric rollups")?;
+        let writer = Writer::start_with(conn, "octoscope-store", super::rollups::refresh)
+            .context("starting the store writer")?;
         Ok(Self { writer: Arc::new(writer), readers })
     }
 

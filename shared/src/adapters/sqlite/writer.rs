@@ -51,6 +51,9 @@ impl<T: Send, F: FnOnce(&Connection) -> rusqlite::Result<T> + Send> Job for Writ
     }
 }
 
+/// Work done in each transaction after its writes, before the commit.
+pub(crate) type BeforeCommit = fn(&Connection) -> rusqlite::Result<()>;
+
 /// Handle to the writer thread.
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Box<dyn Job>>,
@@ -58,8 +61,14 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn start(conn: Connection, name: &str) -> std::io::Result<Self> {
+        Self::start_with(conn, name, |_| Ok(()))
+    }
+
+    /// A writer that runs `before_commit` at the end of each transaction, after
+    /// its writes: what it does commits with them, and its failure fails them all.
+    pub(crate) fn start_with(conn: Connection, name: &str, before_commit: BeforeCommit) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::channel::<Box<dyn Job>>();
-        std::thread::Builder::new().name(name.to_owned()).spawn(move || run(conn, rx))?;
+        std::thread::Builder::new().name(name.to_owned()).spawn(move || run(conn, rx, before_commit))?;
         Ok(Self { jobs })
     }
 
@@ -84,7 +93,7 @@ pub(crate) enum WriterError {
     Sqlite(Arc<rusqlite::Error>),
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
+fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, before_commit: BeforeCommit) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < GROUP_COMMIT_MAX {
@@ -98,6 +107,7 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
             for job in &mut batch {
                 job.run(&mut conn);
             }
+            before_commit(&conn)?;
             conn.execute_batch("COMMIT")
         })()
         .map_err(Arc::new);
