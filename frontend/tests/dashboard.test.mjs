@@ -596,4 +596,28 @@ describe('requests and numbers (demo organisation)', () => {
       await close();
     }
   });
+
+  test("the CI view's tiles and workflows are the API's", async () => {
+    const { page, loaded, close } = await open(demo, '#/ci?days=730');
+    try {
+      const all = await answer(demo, loaded, '/api/metrics/ci', (q) => !q.has('group_by'));
+      const byWorkflow = await answer(demo, loaded, '/api/metrics/ci', (q) => q.get('group_by') === 'workflow');
+      const g = all.groups[0];
+      assert.ok(g.runs.count > 0);
+      assert.equal(await tileValue(page, 'ci-runs'), g.runs.count);
+      assert.equal(await tileValue(page, 'ci-failure'), g.runs.failure_rate);
+      assert.equal(await tileValue(page, 'ci-duration'), g.runs.duration_seconds.p50);
+      assert.equal(await tileValue(page, 'ci-jobs'), g.jobs.count);
+      assert.equal(await tileValue(page, 'ci-queue'), g.jobs.queue_seconds.p50);
+      // The workflows table: name, runs, failed, one row per workflow with runs, most runs first.
+      const shown = await page.locator('#workflows-table tbody tr').evaluateAll((trs) => trs.map((tr) => [0, 1, 2].map((i) => tr.cells[i].textContent)));
+      const want = byWorkflow.groups
+        .filter((w) => w.runs?.count > 0)
+        .sort((a, b) => b.runs.count - a.runs.count)
+        .map((w) => [w.key ?? '(unnamed)', w.runs.count.toLocaleString('en'), w.runs.failed.toLocaleString('en')]);
+      assert.deepEqual(shown, want);
+    } finally {
+      await close();
+    }
+  });
 });
