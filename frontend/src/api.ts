@@ -118,17 +118,3 @@ export async function getAll<T>(path: string, params: Params = {}, max = 2000, s
   } while (cursor && out.length < max);
   return out;
 }
-
-/** Run `fn` over `items`, at most `limit` at a time, keeping order. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}

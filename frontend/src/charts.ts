@@ -118,7 +118,8 @@ export function barChart(labels: string[], series: Series[], opts: ChartOpts): H
         borderColor: color,
         backgroundColor: color,
         borderDash: s.dashed ? [6, 4] : undefined,
-        pointRadius: 2,
+        // A long window by week (two years: ~105 points) reads as a line, not beads.
+        pointRadius: labels.length > 40 ? 0 : 2,
         cubicInterpolationMode: 'monotone' as const,
         spanGaps: true,
       };
@@ -155,7 +156,7 @@ export function barChart(labels: string[], series: Series[], opts: ChartOpts): H
         },
       },
       scales: {
-        [opts.horizontal ? 'y' : 'x']: { stacked: opts.stacked, grid: { display: false }, ticks: { autoSkip: true, maxRotation: 0 } },
+        [opts.horizontal ? 'y' : 'x']: { stacked: opts.stacked, grid: { display: false }, ticks: { autoSkip: true, maxRotation: 0, maxTicksLimit: opts.horizontal ? undefined : 14 } },
         [opts.horizontal ? 'x' : 'y']: {
           stacked: opts.stacked,
           beginAtZero: true,

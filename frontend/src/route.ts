@@ -50,8 +50,6 @@ export interface TimeWindow {
   days: number;
   since: string;
   until: string;
-  /** The same length just before: for trends. */
-  prevSince: string;
 }
 
 function isoDate(ms: number): string {
@@ -67,6 +65,5 @@ export function windowOf(params: URLSearchParams, now = Date.now()): TimeWindow 
     days,
     since: isoDate(since),
     until: isoDate(tomorrow),
-    prevSince: isoDate(since - days * 86400_000),
   };
 }

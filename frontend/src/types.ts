@@ -33,6 +33,7 @@ export type WeekCount = Schemas['WeekCount'];
 export type OpenByAge = Schemas['OpenByAge'];
 export type PullFlowGroup = Schemas['PullFlowGroup'];
 export type PullFlowMetrics = Schemas['PullFlowMetrics'];
+export type PullWait = Schemas['PullWait'];
 export type RunStats = Schemas['RunStats'];
 export type JobStats = Schemas['JobStats'];
 export type CiGroup = Schemas['CiGroup'];

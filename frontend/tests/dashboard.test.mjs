@@ -70,9 +70,17 @@ async function open(server, hash, { viewport = { width: 1366, height: 900 }, tok
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => m.type() === 'error' && !/status of 401/.test(m.text()) && problems.push(`console: ${m.text()}`));
+  // Every API request from page load on (path and query), in order.
+  const requests = [];
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/api/')) requests.push(u.pathname + u.search);
+  });
   await page.goto(`${server.url}/${hash}`);
   await settled(page, 0);
-  return { page, problems, close: () => context.close() };
+  // What the first render needed (later clicks add to `requests`).
+  const loaded = [...requests];
+  return { page, problems, requests, loaded, close: () => context.close() };
 }
 
 /** Wait for render number > `renders` to finish (not loading). */
@@ -452,6 +460,164 @@ describe('with the demo organisation', () => {
       } finally {
         await close();
       }
+    }
+  });
+});
+
+// What the dashboard shows is the API's answer, and each view needs only a
+// handful of requests for it: series and lists from the API, not loops.
+const MAX_REQUESTS = 8;
+const ALL_VIEWS = ['overview', 'pulls', 'teams', 'ci', 'health'];
+
+/** The answer to a request the page made (same path and query). */
+async function answer(server, loaded, path, test = () => true) {
+  const url = loaded.find((u) => u.split('?')[0] === path && test(new URLSearchParams(u.split('?')[1] ?? '')));
+  assert.ok(url, `the page asked ${path} (${loaded.join(', ')})`);
+  const resp = await fetch(`${server.url}${url}`);
+  assert.equal(resp.status, 200, url);
+  return resp.json();
+}
+
+// The dashboard's own roundings (src/format.ts) and chart sums (src/charts.ts).
+const hoursOf = (s) => (s === null || s === undefined ? null : Math.round((s / 3600) * 100) / 100);
+const minutesOf = (s) => (s === null || s === undefined ? null : Math.round((s / 60) * 100) / 100);
+function chartFigures(series) {
+  let points = 0;
+  let sum = 0;
+  for (const data of series)
+    for (const v of data)
+      if (v !== null && Number.isFinite(v)) {
+        points++;
+        sum += v;
+      }
+  return { points, sum: Math.round(sum * 1000) / 1000 };
+}
+function trendText(now, before) {
+  if (now === null || before === null || before === undefined || (before === 0 && now !== 0)) return null;
+  const c = before === 0 ? 0 : (now - before) / before;
+  return `${Math.abs(c) < 0.005 ? '→' : c > 0 ? '▲' : '▼'} ${Math.abs(c * 100).toFixed(0)}%`;
+}
+async function chartOf(page, id) {
+  const fig = page.locator(`figure[data-chart="${id}"]`);
+  return { points: Number(await fig.getAttribute('data-points')), sum: Number(await fig.getAttribute('data-sum')) };
+}
+async function trendOf(page, id) {
+  const t = page.locator(`[data-tile="${id}"] .trend`);
+  return (await t.count()) ? t.innerText() : null;
+}
+/** `[number, repo, author]` of each row of a pull request table. */
+async function pullRows(page, id) {
+  return page.locator(`#${id} tbody tr`).evaluateAll((trs) =>
+    trs.map((tr) => [Number(tr.querySelector('a').textContent.replace('#', '')), tr.querySelector('.muted').textContent, tr.cells[1].textContent]),
+  );
+}
+
+describe('requests and numbers (demo organisation)', () => {
+  for (const days of [90, 730]) {
+    test(`every view loads with at most ${MAX_REQUESTS} API requests (${days} days)`, async () => {
+      const counts = {};
+      for (const view of ALL_VIEWS) {
+        const { page, problems, loaded, close } = await open(demo, `#/${view}?days=${days}`);
+        try {
+          assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready', view);
+          counts[view] = loaded.length;
+          assert.ok(loaded.length <= MAX_REQUESTS, `${view}: ${loaded.length} API requests on load (at most ${MAX_REQUESTS}):\n${loaded.join('\n')}`);
+          assert.ok(!loaded.some((u) => /^\/api\/pulls\/[^?]+\/\d+/.test(u)), `${view}: no per-pull-request requests`);
+          assert.deepEqual(problems, [], view);
+        } finally {
+          await close();
+        }
+      }
+      process.stderr.write(`# API requests per view load, ${days} days: ${JSON.stringify(counts)}\n`);
+    });
+  }
+
+  test('the overview shows the API figures: totals, previous period, weekly trend lines (two years)', async () => {
+    const { page, loaded, close } = await open(demo, '#/overview?days=730');
+    try {
+      const pulls = await answer(demo, loaded, '/api/metrics/pulls');
+      const ci = await answer(demo, loaded, '/api/metrics/ci');
+      assert.equal(pulls.interval, 'week');
+      const p = pulls.groups[0];
+      const c = ci.groups[0];
+      assert.ok(p.series.length >= 104 && p.series.length <= 106, `a week per point over two years (${p.series.length})`);
+      assert.ok(p.merged > 0 && c.runs.count > 0);
+      assert.equal(await tileValue(page, 'merged'), p.merged);
+      assert.equal(await tileValue(page, 'cycle-p50'), p.cycle_time_seconds.p50);
+      assert.equal(await tileValue(page, 'review-p50'), p.time_to_first_review_seconds.p50);
+      assert.equal(await tileValue(page, 'unreviewed'), p.unreviewed);
+      assert.equal(await tileValue(page, 'open'), p.open_by_age.total);
+      assert.equal(await tileValue(page, 'ci-runs'), c.runs.count);
+      assert.equal(await tileValue(page, 'ci-duration'), c.runs.duration_seconds.p50);
+      assert.equal(await tileValue(page, 'ci-queue'), c.jobs.queue_seconds.p50);
+      // The arrows against the previous period: compare=previous's figures.
+      assert.equal(await trendOf(page, 'merged'), trendText(p.merged, p.previous.merged));
+      assert.equal(await trendOf(page, 'cycle-p50'), trendText(p.cycle_time_seconds.p50, p.previous.cycle_time_seconds.p50));
+      assert.equal(await trendOf(page, 'ci-runs'), trendText(c.runs.count, c.previous.runs?.count));
+      // The trend lines: every bucket of the series.
+      const f = p.series.map((b) => b.figures);
+      assert.deepEqual(
+        await chartOf(page, 'cycle-trend'),
+        chartFigures([
+          f.map((x) => hoursOf(x.cycle_time_seconds.p50)),
+          f.map((x) => hoursOf(x.cycle_time_seconds.p90)),
+          f.map((x) => hoursOf(x.time_to_first_review_seconds.p50)),
+        ]),
+      );
+      const r = c.series.map((b) => b.figures.runs);
+      assert.deepEqual(
+        await chartOf(page, 'ci-trend'),
+        chartFigures([
+          r.map((x) => minutesOf(x?.duration_seconds.p50)),
+          r.map((x) => minutesOf(x?.duration_seconds.p90)),
+          r.map((x) => (x?.failure_rate === null || x?.failure_rate === undefined ? null : Math.round(x.failure_rate * 1000) / 10)),
+        ]),
+      );
+      assert.ok((await chartOf(page, 'cycle-trend')).points > 0);
+      await shot(page, 'demo-overview-730');
+    } finally {
+      await close();
+    }
+  });
+
+  test("the pull requests view's lists are the API's slowest first reviews and stale pull requests", async () => {
+    const { page, loaded, close } = await open(demo, '#/pulls?days=730');
+    try {
+      const m = await answer(demo, loaded, '/api/metrics/pulls', (q) => q.has('top'));
+      assert.ok(m.slowest_first_reviews.length > 0 && m.stale.length > 0);
+      const as = (list) => list.map((w) => [w.number, w.repo, w.author ?? '—']);
+      assert.deepEqual(await pullRows(page, 'slowest-reviews'), as(m.slowest_first_reviews));
+      assert.deepEqual(await pullRows(page, 'stale-pulls'), as(m.stale));
+      const g = m.groups[0];
+      assert.equal(await tileValue(page, 'merged'), g.merged);
+      assert.equal(await tileValue(page, 'open'), g.open_by_age.total);
+      assert.equal(await tileValue(page, 'review-p50'), g.time_to_first_review_seconds.p50);
+    } finally {
+      await close();
+    }
+  });
+
+  test("the CI view's tiles and workflows are the API's", async () => {
+    const { page, loaded, close } = await open(demo, '#/ci?days=730');
+    try {
+      const all = await answer(demo, loaded, '/api/metrics/ci', (q) => !q.has('group_by'));
+      const byWorkflow = await answer(demo, loaded, '/api/metrics/ci', (q) => q.get('group_by') === 'workflow');
+      const g = all.groups[0];
+      assert.ok(g.runs.count > 0);
+      assert.equal(await tileValue(page, 'ci-runs'), g.runs.count);
+      assert.equal(await tileValue(page, 'ci-failure'), g.runs.failure_rate);
+      assert.equal(await tileValue(page, 'ci-duration'), g.runs.duration_seconds.p50);
+      assert.equal(await tileValue(page, 'ci-jobs'), g.jobs.count);
+      assert.equal(await tileValue(page, 'ci-queue'), g.jobs.queue_seconds.p50);
+      // The workflows table: name, runs, failed, one row per workflow with runs, most runs first.
+      const shown = await page.locator('#workflows-table tbody tr').evaluateAll((trs) => trs.map((tr) => [0, 1, 2].map((i) => tr.cells[i].textContent)));
+      const want = byWorkflow.groups
+        .filter((w) => w.runs?.count > 0)
+        .sort((a, b) => b.runs.count - a.runs.count)
+        .map((w) => [w.key ?? '(unnamed)', w.runs.count.toLocaleString('en'), w.runs.failed.toLocaleString('en')]);
+      assert.deepEqual(shown, want);
+    } finally {
+      await close();
     }
   });
 });

@@ -1,11 +1,16 @@
 // CI: slowest and flakiest workflows, queue time by runner label and OS.
+// Five requests: the totals, the totals by workflow, by runner label and by OS,
+// and one page of the newest workflow runs (re-runs: the metrics do not count them).
 
-import { get, getAll } from '../api';
+import { get } from '../api';
 import { barChart } from '../charts';
-import { duration, minutes, num, pct } from '../format';
-import type { CiGroup, CiMetrics, WorkflowRun } from '../types';
+import { duration, minutes, num, pct, shortDate } from '../format';
+import type { CiGroup, CiMetrics, Page, WorkflowRun } from '../types';
 import { emptyHint, grid, h, panel, table, tile, tiles, type Column } from '../ui';
 import { metricParams, type ViewContext } from './context';
+
+/** Newest workflow runs read for the re-run column (one page). */
+const RUNS = 500;
 
 interface WorkflowRow {
   name: string;
@@ -22,7 +27,7 @@ export async function ci(ctx: ViewContext): Promise<HTMLElement[]> {
     get<CiMetrics>('/api/metrics/ci', { ...mp, group_by: 'workflow' }, s),
     get<CiMetrics>('/api/metrics/ci', { ...mp, group_by: 'runner' }, s),
     get<CiMetrics>('/api/metrics/ci', { ...mp, group_by: 'os' }, s),
-    getAll<WorkflowRun>('/api/workflow-runs', { repo: ctx.params.get('repo') ?? '' }, 1000, s),
+    get<Page<WorkflowRun>>('/api/workflow-runs', { repo: ctx.params.get('repo') ?? '', limit: RUNS }, s),
   ]);
   const g = all.groups[0];
   if (!g || (!g.runs?.count && !g.jobs.count)) {
@@ -40,7 +45,7 @@ export async function ci(ctx: ViewContext): Promise<HTMLElement[]> {
   const since = Date.parse(ctx.win.since);
   const until = Date.parse(ctx.win.until);
   const rerun = new Map<string, { reruns: number; passed: number }>();
-  for (const r of runs) {
+  for (const r of runs.items) {
     const t = Date.parse(r.created_at);
     if (t < since || t >= until || (r.run_attempt ?? 1) <= 1) continue;
     const e = rerun.get(r.name ?? '') ?? { reruns: 0, passed: 0 };
@@ -48,6 +53,9 @@ export async function ci(ctx: ViewContext): Promise<HTMLElement[]> {
     if (r.conclusion === 'success') e.passed++;
     rerun.set(r.name ?? '', e);
   }
+  // One page of runs, newest first: when it ends inside the window, the re-run column covers only its part.
+  const oldest = runs.items[runs.items.length - 1]?.created_at;
+  const cut = runs.next_cursor && oldest && Date.parse(oldest) > since ? oldest : null;
   const workflows: WorkflowRow[] = byWorkflow.groups
     .filter((w) => w.runs && w.runs.count > 0)
     .map((w) => ({ name: w.key ?? '(unnamed)', g: w, reruns: rerun.get(w.key ?? '')?.reruns ?? 0, rerunPassed: rerun.get(w.key ?? '')?.passed ?? 0 }));
@@ -122,7 +130,9 @@ export async function ci(ctx: ViewContext): Promise<HTMLElement[]> {
     ], { wide: true }),
     panel('Workflows', [table(columns, [...workflows].sort((a, b) => (b.g.runs?.count ?? 0) - (a.g.runs?.count ?? 0)), { id: 'workflows-table' })], {
       wide: true,
-      hint: 'Failure rate = failed ÷ completed runs (cancelled and timed out are not failures). A re-run replaces its run, so “re-run … then passed” counts runs whose latest attempt is > 1 and succeeded: the usual sign of a flaky workflow.',
+      hint:
+        'Failure rate = failed ÷ completed runs (cancelled and timed out are not failures). A re-run replaces its run, so “re-run … then passed” counts runs whose latest attempt is > 1 and succeeded: the usual sign of a flaky workflow.' +
+        (cut ? ` Re-runs are counted among the newest ${num(runs.items.length)} runs (created since ${shortDate(cut)}).` : ''),
     }),
     grid(
       panel('Queue time by runner label', [queueChart(runners, 'queue-by-runner', 'runner label')], { hint: 'From job creation to start. A job with labels self-hosted, linux counts under both.' }),

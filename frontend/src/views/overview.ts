@@ -1,5 +1,7 @@
 // Overview: pull request flow, CI and DORA for the window, with trends
-// (against the previous window of the same length, and per week).
+// (against the previous window of the same length, and per week). Three
+// requests: each metric family once, with its weekly series (interval=week)
+// and the previous period's figures (compare=previous) in the same answer.
 
 import { get } from '../api';
 import { barChart } from '../charts';
@@ -7,32 +9,25 @@ import { change, duration, hours, minutes, num, pct, shortDate } from '../format
 import type { CiMetrics, DoraGroup, DoraMetrics, PullFlowGroup, PullFlowMetrics } from '../types';
 import { emptyHint, grid, h, panel, tile, tiles } from '../ui';
 import { metricParams, type ViewContext } from './context';
-import { buckets, perBucket } from './trend';
 
 export function flowGroup(m: PullFlowMetrics): PullFlowGroup | undefined {
   return m.groups[0];
 }
 
 export async function overview(ctx: ViewContext): Promise<HTMLElement[]> {
-  const cur = metricParams(ctx);
-  const prev = { ...cur, since: ctx.win.prevSince, until: ctx.win.since };
+  const trend = { interval: 'week', compare: 'previous' };
+  const cur = { ...metricParams(ctx), ...trend };
   const s = ctx.signal;
-  const [pulls, pullsPrev, ciM, ciPrev, dora, doraPrev] = await Promise.all([
+  const [pulls, ciM, dora] = await Promise.all([
     get<PullFlowMetrics>('/api/metrics/pulls', cur, s),
-    get<PullFlowMetrics>('/api/metrics/pulls', prev, s),
     get<CiMetrics>('/api/metrics/ci', cur, s),
-    get<CiMetrics>('/api/metrics/ci', prev, s),
-    get<DoraMetrics>('/api/metrics/dora', metricParams(ctx, ['repo']), s),
-    get<DoraMetrics>('/api/metrics/dora', { ...metricParams(ctx, ['repo']), since: ctx.win.prevSince, until: ctx.win.since }, s),
+    get<DoraMetrics>('/api/metrics/dora', { ...metricParams(ctx, ['repo']), compare: 'previous' }, s),
   ]);
   const p = flowGroup(pulls);
-  const pp = flowGroup(pullsPrev);
+  const pp = p?.previous;
   const weeks = p?.throughput ?? [];
-  const bs = buckets(weeks, pulls.window.since, pulls.window.until);
-  const [pullTrend, ciTrend] = await Promise.all([
-    perBucket<PullFlowMetrics>('/api/metrics/pulls', bs, cur, s),
-    perBucket<CiMetrics>('/api/metrics/ci', bs, cur, s),
-  ]);
+  const pullTrend = p?.series ?? [];
+  const ciTrend = ciM.groups[0]?.series ?? [];
   const period = `previous ${ctx.win.days} days`;
   const out: HTMLElement[] = [];
 
@@ -89,15 +84,15 @@ export async function overview(ctx: ViewContext): Promise<HTMLElement[]> {
           h(
             'div',
             null,
-            h('h3', null, 'Cycle time and first review (hours)'),
+            h('h3', null, 'Cycle time and first review per week (hours)'),
             barChart(
-              bs.map((b) => b.label),
+              pullTrend.map((b) => shortDate(b.bucket.start)),
               [
-                { label: 'Cycle time p50', type: 'line', data: pullTrend.map((m) => hours(flowGroup(m)?.cycle_time_seconds.p50)) },
-                { label: 'Cycle time p90', type: 'line', dashed: true, data: pullTrend.map((m) => hours(flowGroup(m)?.cycle_time_seconds.p90)) },
-                { label: 'First review p50', type: 'line', data: pullTrend.map((m) => hours(flowGroup(m)?.time_to_first_review_seconds.p50)) },
+                { label: 'Cycle time p50', type: 'line', data: pullTrend.map((b) => hours(b.figures.cycle_time_seconds.p50)) },
+                { label: 'Cycle time p90', type: 'line', dashed: true, data: pullTrend.map((b) => hours(b.figures.cycle_time_seconds.p90)) },
+                { label: 'First review p50', type: 'line', data: pullTrend.map((b) => hours(b.figures.time_to_first_review_seconds.p50)) },
               ],
-              { id: 'cycle-trend', label: 'Cycle time p50 and p90, time to first review p50, per period', yTitle: 'hours', format: (v) => `${v}h` },
+              { id: 'cycle-trend', label: 'Cycle time p50 and p90, time to first review p50, per week', yTitle: 'hours', format: (v) => `${v}h` },
             ),
           ),
         ),
@@ -107,7 +102,7 @@ export async function overview(ctx: ViewContext): Promise<HTMLElement[]> {
 
   // CI.
   const c = ciM.groups[0];
-  const cp = ciPrev.groups[0];
+  const cp = c?.previous;
   if (!c || (!c.runs?.count && !c.jobs.count)) {
     out.push(
       panel('CI', [
@@ -144,34 +139,34 @@ export async function overview(ctx: ViewContext): Promise<HTMLElement[]> {
             sub: `p90 ${duration(c.jobs.queue_seconds.p90)}`,
           }),
         ),
-        h('h3', null, 'Run duration (minutes) and failure rate'),
+        h('h3', null, 'Run duration (minutes) and failure rate per week'),
         barChart(
-          bs.map((b) => b.label),
+          ciTrend.map((b) => shortDate(b.bucket.start)),
           [
-            { label: 'Duration p50', data: ciTrend.map((m) => minutes(m.groups[0]?.runs?.duration_seconds.p50)) },
-            { label: 'Duration p90', data: ciTrend.map((m) => minutes(m.groups[0]?.runs?.duration_seconds.p90)), color: '#93c5fd' },
+            { label: 'Duration p50', data: ciTrend.map((b) => minutes(b.figures.runs?.duration_seconds.p50)) },
+            { label: 'Duration p90', data: ciTrend.map((b) => minutes(b.figures.runs?.duration_seconds.p90)), color: '#93c5fd' },
             {
               label: 'Failure rate',
               type: 'line',
               axis: 'y1',
               color: '#ef4444',
-              data: ciTrend.map((m) => {
-                const r = m.groups[0]?.runs?.failure_rate;
+              data: ciTrend.map((b) => {
+                const r = b.figures.runs?.failure_rate;
                 return r === null || r === undefined ? null : Math.round(r * 1000) / 10;
               }),
             },
           ],
-          { id: 'ci-trend', label: 'CI run duration and failure rate per period', yTitle: 'minutes', y1Title: 'failure rate', percent: true, format: (v) => `${v}m` },
+          { id: 'ci-trend', label: 'CI run duration and failure rate per week', yTitle: 'minutes', y1Title: 'failure rate', percent: true, format: (v) => `${v}m` },
         ),
       ], { wide: true }),
     );
   }
 
-  out.push(doraPanel(dora.groups, doraPrev.groups, period));
+  out.push(doraPanel(dora.groups, period));
   return out;
 }
 
-function doraPanel(groups: DoraGroup[], prev: DoraGroup[], period: string): HTMLElement {
+function doraPanel(groups: DoraGroup[], period: string): HTMLElement {
   const withData = groups.filter((g) => g.deployments > 0).sort((a, b) => b.deployments - a.deployments);
   if (!withData.length) {
     return panel('DORA', [
@@ -183,7 +178,7 @@ function doraPanel(groups: DoraGroup[], prev: DoraGroup[], period: string): HTML
   }
   const envTiles = withData.slice(0, 3).flatMap((g) => {
     const env = g.environment ?? '(no environment)';
-    const before = prev.find((x) => x.environment === g.environment && x.repo === g.repo);
+    const before = g.previous;
     return [
       tile(`${env}: deploys / week`, num(g.deployments_per_week, 1), {
         id: `dora-frequency-${env}`,

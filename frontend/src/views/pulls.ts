@@ -1,13 +1,18 @@
 // Pull requests: the filterable list, the slowest reviews, and the stale (oldest open) ones.
+// Four requests: the totals with both lists (top=10), the totals by repository or
+// author, the list's first page, and one page of open pull requests (titles and
+// last updates for the two lists, which the metrics answer names by number).
 
-import { get, getAll, mapLimit } from '../api';
+import { get } from '../api';
 import { barChart } from '../charts';
 import { ago, duration, hours, num, secondsBetween, shortDate } from '../format';
-import type { Page, Pull, PullDetail, PullFlowMetrics } from '../types';
+import type { Page, Pull, PullFlowMetrics, PullWait } from '../types';
 import { badge, grid, h, panel, prLink, table, tile, tiles, type Column } from '../ui';
 import { metricParams, type ViewContext } from './context';
 
 const PAGE = 50;
+/** How many pull requests the slowest-review and stale lists show. */
+const TOP = 10;
 
 function stateBadge(p: Pull) {
   return badge(p.draft && p.state === 'open' ? 'draft' : p.state);
@@ -18,7 +23,12 @@ function size(p: Pull) {
   return h('span', { class: 'size' }, h('span', { class: 'add' }, `+${p.additions ?? 0}`), ' ', h('span', { class: 'del' }, `−${p.deletions ?? 0}`));
 }
 
-const prCell = (p: Pull) => [prLink(p.repo, p.number, `#${p.number}`), ' ', h('span', { class: 'title' }, p.title), h('div', { class: 'muted small' }, p.repo)];
+const prCell = (p: { repo: string; number: number; title?: string }) => [
+  prLink(p.repo, p.number, `#${p.number}`),
+  ' ',
+  p.title ? h('span', { class: 'title' }, p.title) : null,
+  h('div', { class: 'muted small' }, p.repo),
+];
 
 export async function pulls(ctx: ViewContext): Promise<HTMLElement[]> {
   const s = ctx.signal;
@@ -28,37 +38,23 @@ export async function pulls(ctx: ViewContext): Promise<HTMLElement[]> {
   const listParams = { repo, author, state: state || 'all' };
   const groupBy = repo ? 'author' : 'repo';
   const mp = metricParams(ctx, ['repo', 'author']);
-  const [metrics, grouped, first, recent, open] = await Promise.all([
-    get<PullFlowMetrics>('/api/metrics/pulls', mp, s),
+  const [metrics, grouped, first, open] = await Promise.all([
+    get<PullFlowMetrics>('/api/metrics/pulls', { ...mp, top: TOP }, s),
     get<PullFlowMetrics>('/api/metrics/pulls', { ...mp, group_by: groupBy }, s),
     get<Page<Pull>>('/api/pulls', { ...listParams, limit: PAGE }, s),
-    get<Page<Pull>>('/api/pulls', { repo, author, limit: 150 }, s),
-    getAll<Pull>('/api/pulls', { repo, author, state: 'open' }, 2000, s),
+    get<Page<Pull>>('/api/pulls', { repo, author, state: 'open', limit: 500 }, s),
   ]);
   const g = metrics.groups[0];
-
-  // Slowest reviews: pull requests opened in the window, waiting longest for a first review by someone else.
-  const since = Date.parse(ctx.win.since);
-  const candidates = recent.items.filter((p) => Date.parse(p.created_at) >= since).slice(0, 60);
-  const details = await mapLimit(candidates, 6, (p) =>
-    get<PullDetail>(`/api/pulls/${p.repo}/${p.number}`, {}, s),
-  );
   const now = Date.now();
-  const waits = details
-    .map((d) => {
-      const reviewed = d.reviews
-        .filter((r) => r.state !== 'pending' && r.submitted_at && r.author !== d.author)
-        .map((r) => Date.parse(r.submitted_at!))
-        .sort((a, b) => a - b)[0];
-      if (reviewed !== undefined) return { pull: d, wait: secondsBetween(d.created_at, reviewed), waiting: false };
-      if (d.state === 'open' && !d.draft) return { pull: d, wait: secondsBetween(d.created_at, now), waiting: true };
-      return null;
-    })
-    .filter((x): x is { pull: PullDetail; wait: number; waiting: boolean } => x !== null)
-    .sort((a, b) => b.wait - a.wait)
-    .slice(0, 10);
 
-  const stale = [...open].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at)).slice(0, 10);
+  // The metrics lists name pull requests by repository and number; titles and last updates come from the lists loaded here.
+  const known = new Map<string, Pull>();
+  for (const p of [...first.items, ...open.items]) known.set(`${p.repo}#${p.number}`, p);
+  const withPull = (w: PullWait) => ({ ...w, pull: known.get(`${w.repo}#${w.number}`) });
+  type Listed = ReturnType<typeof withPull>;
+  const waits = (metrics.slowest_first_reviews ?? []).map(withPull);
+  const stale = (metrics.stale ?? []).map(withPull);
+  const listedCell = (w: Listed) => prCell({ repo: w.repo, number: w.number, title: w.pull?.title });
 
   // The list, with "load more".
   const listColumns: Column<Pull>[] = [
@@ -113,7 +109,7 @@ export async function pulls(ctx: ViewContext): Promise<HTMLElement[]> {
         tile('Merged', num(g?.merged), { id: 'merged', value: g?.merged ?? 0, sub: `in the last ${ctx.win.days} days` }),
         tile('Cycle time p50', duration(g?.cycle_time_seconds.p50), { id: 'cycle-p50', value: g?.cycle_time_seconds.p50, sub: `p90 ${duration(g?.cycle_time_seconds.p90)}` }),
         tile('First review p50', duration(g?.time_to_first_review_seconds.p50), { id: 'review-p50', value: g?.time_to_first_review_seconds.p50, sub: `p90 ${duration(g?.time_to_first_review_seconds.p90)}` }),
-        tile('Open now', num(open.length), { id: 'open', value: open.length, sub: `${num(age?.gt_30d)} older than 30 days` }),
+        tile('Open now', num(age?.total), { id: 'open', value: age?.total, sub: `${num(age?.gt_30d)} older than 30 days` }),
       ),
       grid(
         h(
@@ -147,26 +143,26 @@ export async function pulls(ctx: ViewContext): Promise<HTMLElement[]> {
       panel('Slowest first reviews', [
         table(
           [
-            { label: 'Pull request', cell: (w) => prCell(w.pull) },
-            { label: 'Author', cell: (w) => w.pull.author ?? '—' },
-            { label: 'Waited', num: true, cell: (w) => (w.waiting ? h('span', { class: 'warn' }, `${duration(w.wait)}, still waiting`) : duration(w.wait)) },
-          ] as Column<{ pull: PullDetail; wait: number; waiting: boolean }>[],
+            { label: 'Pull request', cell: listedCell },
+            { label: 'Author', cell: (w) => w.author ?? '—' },
+            { label: 'Waited', num: true, cell: (w) => (w.waiting ? h('span', { class: 'warn' }, `${duration(w.seconds)}, still waiting`) : duration(w.seconds)) },
+          ] as Column<Listed>[],
           waits,
           { id: 'slowest-reviews', empty: 'No pull request opened in this window has waited for a review.' },
         ),
-      ], { hint: `Opened in the last ${ctx.win.days} days (the ${candidates.length} most recently updated): time from opening to the first review by someone else.` }),
+      ], { hint: `Opened in the last ${ctx.win.days} days: time from opening to the first review by someone else (still waiting: until now).` }),
       panel('Stale: oldest open', [
         table(
           [
-            { label: 'Pull request', cell: prCell },
-            { label: 'Author', cell: (p) => p.author ?? '—' },
-            { label: 'Age', num: true, cell: (p) => duration(secondsBetween(p.created_at, now)) },
-            { label: 'Last update', num: true, cell: (p) => ago(p.updated_at, now) },
-          ] as Column<Pull>[],
+            { label: 'Pull request', cell: listedCell },
+            { label: 'Author', cell: (w) => w.author ?? '—' },
+            { label: 'Age', num: true, cell: (w) => duration(w.seconds) },
+            { label: 'Last update', num: true, cell: (w) => (w.pull ? ago(w.pull.updated_at, now) : '—') },
+          ] as Column<Listed>[],
           stale,
           { id: 'stale-pulls', empty: 'No open pull requests. Nice.' },
         ),
-      ], { hint: `${num(open.length)} open in all; the 10 opened longest ago.` }),
+      ], { hint: `${num(age?.total)} open in all; the ${TOP} opened longest ago.` }),
     ),
     panel('All pull requests', [listHolder], {
       wide: true,
