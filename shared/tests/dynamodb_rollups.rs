@@ -398,3 +398,263 @@ async fn rebuild_recomputes_every_cell_from_the_rows() {
     assert_eq!((done.written, done.deleted), (0, 0), "late records after a rebuild write nothing");
     both.assert_cells_recomputed("after rebuild").await;
 }
+
+/// splitmix64: deterministic synthetic data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> i64 {
+        (self.next() % n) as i64
+    }
+}
+
+const REPOS: u64 = 20;
+const AUTHORS: u64 = 200;
+/// Two years of weeks: the window is [W0, W0 + 104 weeks), W0 + 104 weeks = 2030-03-04.
+const WEEKS: i64 = 104;
+
+fn bench_repo(n: i64) -> RepoName {
+    repo(&format!("acme/service-{n:02}"))
+}
+
+/// One synthetic day `day` (0 = W0) at `per_mille` of the full size: 100,000
+/// pull requests (4 reviews each on average), 250,000 runs and 1,000,000 jobs
+/// over 728 days, in 20 repositories by 200 people. As rows (for cells) and
+/// as changes (for the store).
+fn synthetic_day(day: i64, per_mille: u64, rng: &mut Rng) -> (Vec<Change>, Vec<Change>, Vec<Change>) {
+    let scale = |n: u64| ((n * per_mille / 1000) as f64 / 728.0).round() as i64;
+    let start = at(day - 7 * WEEKS, -9);
+    let (mut pulls, mut runs, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..scale(100_000) {
+        let number = rng.next() >> 40;
+        let created = start + Duration::seconds(rng.below(86_400));
+        let merged = (rng.below(10) < 8).then(|| created + Duration::seconds(600 + rng.below(14 * 86_400)));
+        let r = bench_repo(rng.below(REPOS));
+        let author = format!("dev{:03}", rng.below(AUTHORS));
+        let mut p = match pull(number, "acme/x", Some(&author), 0, None, 0) {
+            Change::PullRequest { pull, .. } => *pull,
+            _ => unreachable!(),
+        };
+        p.repo = r;
+        p.created_at = created;
+        p.updated_at = merged.unwrap_or(created);
+        p.merged_at = merged;
+        p.closed_at = merged;
+        p.state = if merged.is_some() { PrState::Merged } else { PrState::Open };
+        p.additions = Some(rng.below(2_000));
+        p.deletions = Some(rng.below(500));
+        pulls.push(Change::pull_request(p.clone()));
+        for k in 0..rng.below(9) {
+            let state = if rng.below(4) == 0 { "changes_requested" } else { "approved" };
+            let by = format!("dev{:03}", rng.below(AUTHORS));
+            let mut rv = review("acme/x", number, (number as i64) * 16 + k, &by, state, 0, 0);
+            if let Change::Review(r) = &mut rv {
+                r.repo = p.repo.clone();
+                r.submitted_at = Some(created + Duration::seconds(60 + rng.below(3 * 86_400)));
+            }
+            pulls.push(rv);
+        }
+    }
+    for _ in 0..scale(250_000) {
+        let id = (rng.next() >> 24) as i64;
+        let r = rng.below(REPOS);
+        let actor = format!("dev{:03}", rng.below(AUTHORS));
+        let created = start + Duration::seconds(rng.below(86_400));
+        let mut c =
+            run(id % 1000, "acme/x", Some(&actor), 0, Some(if rng.below(10) == 0 { "failure" } else { "success" }));
+        if let Change::WorkflowRun(w) = &mut c {
+            w.id = id;
+            w.repo = bench_repo(r);
+            w.created_at = created;
+            w.run_started_at = Some(created + Duration::seconds(rng.below(120)));
+            w.updated_at = created + Duration::seconds(120 + rng.below(3_600));
+        }
+        runs.push(c);
+        for k in 0..4 {
+            let mut j = job(k + 1, id, "acme/x", 0, rng.below(50) != 0);
+            if let Change::WorkflowJob(w) = &mut j {
+                w.id = id * 8 + k;
+                w.repo = bench_repo(r);
+                w.created_at = Some(created + Duration::seconds(k));
+                w.started_at = Some(created + Duration::seconds(k + rng.below(600)));
+                w.completed_at = w.completed_at.map(|_| created + Duration::seconds(700 + rng.below(3_000)));
+            }
+            jobs.push(j);
+        }
+    }
+    (pulls, runs, jobs)
+}
+
+/// A store's view of synthetic changes as metric rows: pull requests with
+/// their review facts, runs, jobs under their run's actor.
+fn rows_of(
+    pulls: &[Change],
+    runs: &[Change],
+    jobs: &[Change],
+) -> (Vec<octoscope::read::PullMetricRow>, Vec<octoscope::read::RunMetricRow>, Vec<octoscope::read::JobMetricRow>) {
+    use octoscope::read::{CiFacts, JobMetricRow, PullMetricRow, RunMetricRow};
+    let mut reviews: HashMap<(RepoName, u64), (Option<Timestamp>, u32)> = HashMap::new();
+    for c in pulls {
+        if let Change::Review(r) = c {
+            let e = reviews.entry((r.repo.clone(), r.pr_number)).or_default();
+            e.0 = e.0.min(r.submitted_at).or(e.0).or(r.submitted_at);
+            e.1 += u32::from(r.state == ReviewState::ChangesRequested);
+        }
+    }
+    let prs = pulls
+        .iter()
+        .filter_map(|c| match c {
+            Change::PullRequest { pull: p, .. } => {
+                let (first, changes) = reviews.get(&(p.repo.clone(), p.number)).copied().unwrap_or_default();
+                Some(PullMetricRow {
+                    repo: p.repo.clone(),
+                    number: p.number,
+                    author: p.author.clone(),
+                    state: p.state,
+                    created_at: p.created_at,
+                    merged_at: p.merged_at,
+                    additions: p.additions,
+                    deletions: p.deletions,
+                    first_review_at: first,
+                    changes_requested: changes,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let facts = |repo: &RepoName, actor: Option<String>, status: RunStatus, conclusion: Option<String>| CiFacts {
+        repo: repo.clone(),
+        workflow: Some("CI".into()),
+        branch: Some("main".into()),
+        actor,
+        status,
+        conclusion,
+    };
+    let mut actors = HashMap::new();
+    let run_rows = runs
+        .iter()
+        .filter_map(|c| match c {
+            Change::WorkflowRun(r) => {
+                actors.insert(r.id, r.actor.clone());
+                Some(RunMetricRow {
+                    ci: facts(&r.repo, r.actor.clone(), r.status, r.conclusion.clone()),
+                    created_at: r.created_at,
+                    run_started_at: r.run_started_at,
+                    updated_at: r.updated_at,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let job_rows = jobs
+        .iter()
+        .filter_map(|c| match c {
+            Change::WorkflowJob(j) => Some(JobMetricRow {
+                ci: facts(&j.repo, actors.get(&j.run_id).cloned().flatten(), j.status, j.conclusion.clone()),
+                labels: j.labels.clone(),
+                os: j.os.clone(),
+                created_at: j.created_at,
+                started_at: j.started_at,
+                completed_at: j.completed_at,
+            }),
+            _ => None,
+        })
+        .collect();
+    (prs, run_rows, job_rows)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "builds two years of cells at full size and measures the overview on moto (about 5 minutes): make bench-rollups-dynamodb"]
+async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
+    use octoscope::read::rollup::{Scope, ci_cells, pull_cells};
+    use octoscope::services::metrics::{Extras, Interval, MetricsService};
+    // GIVEN the cells of two years at full size (100,000 pull requests, 400,000
+    // reviews, 250,000 runs, 1,000,000 jobs), built week by week from synthetic
+    // rows in memory with the store's pure builders
+    let w0 = NaiveDate::from_ymd_opt(2028, 3, 6).unwrap();
+    let mut rng = Rng(7);
+    let (mut pull_map, mut ci_map) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
+    let (mut n_pulls, mut n_jobs) = (0usize, 0usize);
+    for week in 0..WEEKS {
+        let (mut p, mut r, mut j) = (Vec::new(), Vec::new(), Vec::new());
+        for d in 0..7 {
+            let (a, b, c) = synthetic_day(week * 7 + d, 1000, &mut rng);
+            p.extend(a);
+            r.extend(b);
+            j.extend(c);
+        }
+        let (prs, runs, jobs) = rows_of(&p, &r, &j);
+        n_pulls += prs.len();
+        n_jobs += jobs.len();
+        let span = w0 + Duration::weeks(week)..w0 + Duration::weeks(week + 1);
+        // Merges after the week land in later weeks' cells: merged into the map.
+        for (k, c) in pull_cells(&prs, &(w0..w0 + Duration::weeks(WEEKS + 3))) {
+            pull_map.entry(k).or_insert_with(PullCell::default).merge(&c);
+        }
+        ci_map.extend(ci_cells(&runs, &jobs, &span));
+    }
+    let pull_map: std::collections::BTreeMap<_, _> = pull_map
+        .into_iter()
+        .filter(|((s, _), _)| !matches!(s, Scope::Author(_)))
+        .map(|(k, c): (CellKey, PullCell)| (k, c.compact()))
+        .collect();
+    let ci_map: std::collections::BTreeMap<_, _> =
+        ci_map.into_iter().filter(|((s, _), _)| !matches!(s, Scope::Author(_))).collect();
+    let sizes: Vec<usize> =
+        pull_map.values().map(|c| c.encode().len()).chain(ci_map.values().map(|c| c.encode().len())).collect();
+    eprintln!(
+        "built from {n_pulls} pull requests and {n_jobs} jobs: {} pull and {} CI cells (everything and each repository), cell bytes max {} mean {}",
+        pull_map.len(),
+        ci_map.len(),
+        sizes.iter().max().unwrap(),
+        sizes.iter().sum::<usize>() / sizes.len()
+    );
+    let both = Both::new().await;
+    both.dynamo.load_rollups(pull_map, ci_map).await.unwrap();
+    // AND the rows of the days an unaligned window's edges read (a 1/10 sample
+    // of their full density: moto takes about 1,000 conditional writes a minute)
+    let edge_days: Vec<i64> = (3..7).chain(7 * WEEKS..7 * WEEKS + 3).collect();
+    let mut edge = Vec::new();
+    for &d in &edge_days {
+        let (p, r, j) = synthetic_day(d, 100, &mut rng);
+        edge.extend(p.into_iter().chain(r).chain(j));
+    }
+    for chunk in edge.chunks(200) {
+        both.dynamo.apply_changes(chunk).await.unwrap();
+    }
+    eprintln!("edge sample: {} changes written", edge.len());
+
+    let service = MetricsService::new(both.dynamo.clone());
+    let extras = Extras { interval: Some(Interval::Week), previous: true };
+    let now = at(10, 0);
+    for (name, since) in [("week-aligned", midnight(w0)), ("unaligned (+3 days)", midnight(w0) + Duration::days(3))] {
+        let f = MetricsFilter::window(since, since + Duration::weeks(WEEKS));
+        let r0 = both.meter.rru();
+        let pulls = service.pulls_with(&f, None, now, extras, 0).await.unwrap();
+        let r1 = both.meter.rru();
+        let ci = service.ci_with(&f, None, extras).await.unwrap();
+        let r2 = both.meter.rru();
+        service.dora_with(&f, None, extras).await.unwrap();
+        let r3 = both.meter.rru();
+        assert!(pulls.groups[0].merged > 50_000, "the window's merges come from cells");
+        assert!(ci.groups[0].jobs.count > 900_000, "the window's jobs come from cells");
+        eprintln!(
+            "2-year overview, {name}: pulls {:.1} RRU, ci {:.1} RRU, dora {:.1} RRU, total {:.1} RRU",
+            r1 - r0,
+            r2 - r1,
+            r3 - r2,
+            r3 - r0
+        );
+    }
+}
+
+fn midnight(d: NaiveDate) -> Timestamp {
+    Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap())
+}

@@ -70,6 +70,9 @@ fn week_of_sk(sk: &str) -> Option<NaiveDate> {
 /// One cell to recompute.
 type Touched = (Family, NaiveDate, Scope);
 
+/// Cells to store, by item key (`pk`, `sk`): what they are and their encoded form.
+type Cells = BTreeMap<(String, String), (Scope, Family, NaiveDate, Vec<u8>)>;
+
 /// The attributes of an item that its cells depend on, by entity: a change
 /// that leaves them equal leaves every cell as it was.
 fn facts_of(entity: &str) -> &'static [&'static str] {
@@ -400,7 +403,7 @@ impl DynamoStore {
     /// delete stored cells that no row gives any more.
     pub(super) async fn rebuild_cells(&self) -> Result<(), StoreError> {
         let weeks = all_weeks();
-        let mut computed: BTreeMap<(String, String), (Scope, Family, NaiveDate, Vec<u8>)> = BTreeMap::new();
+        let mut computed: Cells = BTreeMap::new();
         for family in [Family::Pulls, Family::Ci] {
             for ((scope, week), bytes) in self.compute(family, &weeks).await? {
                 computed.insert((cell_pk(&scope), cell_sk(family, week)), (scope, family, week, bytes));
@@ -411,10 +414,7 @@ impl DynamoStore {
 
     /// Make the stored cells exactly `cells` (by key): puts where they
     /// differ, deletes where a stored cell is not among them.
-    async fn write_cells(
-        &self,
-        mut cells: BTreeMap<(String, String), (Scope, Family, NaiveDate, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
+    async fn write_cells(&self, mut cells: Cells) -> Result<(), StoreError> {
         let mut scopes: BTreeSet<Scope> = self.scopes_with_cells("").await?.into_iter().collect();
         scopes.insert(Scope::All);
         let mut writes: Vec<WriteRequest> = Vec::new();
