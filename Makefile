@@ -6,7 +6,7 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-metrics bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help fuzz fuzz-smoke
+.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-metrics bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help fuzz fuzz-smoke bench-rollups-dynamodb
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench        the ingest benchmark and the end-to-end load test"
 	@echo "make bench-metrics  the metrics API latency over 100k pull requests, 400k reviews, 1M jobs (SQLite)"
 	@echo "make bench-cost   DynamoDB units per delivery (demo mix, webhook path on moto) and cost per million deliveries"
+	@echo "make bench-rollups-dynamodb  RRU of the 2-year metrics overview read from rollup cells on DynamoDB (moto)"
 	@echo "make fuzz         every fuzz target for FUZZ_SECONDS (default 3600) or FUZZ_RUNS executions each"
 	@echo "make fuzz-smoke   every fuzz target for FUZZ_SMOKE_SECONDS (default 20) each"
 	@echo "make drive        post every shared example payload and hostile input to a running build"
@@ -76,6 +77,14 @@ bench-metrics:
 
 bench-cost:
 	$(CARGO) test -p webhook --test cost -- --ignored --nocapture bench_cost
+
+# Two years of rollup cells at full size (100,000 pull requests, 400,000
+# reviews, 1,000,000 jobs) loaded on a local moto server, then the 2-year
+# overview (pulls + ci + dora, interval=week, compare=previous) through the
+# DynamoDB store with the request-unit meter: RRU per endpoint, week-aligned
+# and unaligned (shared/docs/metrics.md, "Rollups").
+bench-rollups-dynamodb:
+	$(CARGO) test -p octoscope-core --features dynamodb --test dynamodb_rollups -- --ignored --nocapture two_year_overview
 
 # Coverage-guided fuzzing of every boundary where outside bytes enter
 # (cargo-fuzz on the stable toolchain; shared/docs/fuzzing.md). Parameters:

@@ -258,8 +258,8 @@ impl MetricRows for DynamoStore {
     }
 }
 
-/// DynamoDB: rollup cells computed from rows until its rollups land
-/// (shared/docs/metrics.md, "Rollups").
+/// DynamoDB: the stored rollup cells (`rollups.rs`), kept by
+/// [`DynamoStore::refresh_rollups`] (shared/docs/metrics.md, "Rollups").
 #[async_trait]
 impl MetricRollups for DynamoStore {
     async fn pull_cells(
@@ -267,7 +267,7 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::PullCell)>, StoreError> {
-        crate::adapters::rollups_from_rows::pulls(self, scopes, weeks).await
+        self.stored_pull_cells(scopes, &weeks).await
     }
 
     async fn ci_cells(
@@ -275,10 +275,10 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::CiCell)>, StoreError> {
-        crate::adapters::rollups_from_rows::ci(self, scopes, weeks).await
+        self.stored_ci_cells(scopes, &weeks).await
     }
 
     async fn rebuild_rollups(&self) -> Result<(), StoreError> {
-        Ok(())
+        self.rebuild_cells().await
     }
 }

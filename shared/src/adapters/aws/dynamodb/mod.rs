@@ -21,6 +21,7 @@ mod moves;
 mod ops;
 mod read;
 mod rekey;
+mod rollups;
 mod store;
 mod summaries;
 mod write;
@@ -29,6 +30,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 pub use meter::CostMeter;
+pub use rollups::RollupsRefreshed;
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::Client;

@@ -1,0 +1,484 @@
+//! Metric rollups on DynamoDB: the cells of `read/rollup.rs` stored as items,
+//! kept equal to a recomputation from the rows.
+//!
+//! Items (`shared/docs/dynamodb.md`):
+//!
+//! - a cell: `ROLLUP#{scope}` / `{family}#{monday}` (`P` pull requests, `C`
+//!   CI), its stored form in `cell` (Binary, [`PullCell::encode`] /
+//!   [`CiCell::encode`]): one Query per scope reads a range of weeks;
+//! - the scopes that have (had) cells: `ROLLUPS` / `{scope}`, for
+//!   `EveryRepo` / `EveryAuthor`.
+//!
+//! Neither has an `entity` attribute: a replay's reset leaves them, and the
+//! stream's records of the rows it drops empty the cells like any change.
+//!
+//! Upkeep is off the webhook's path: [`DynamoStore::refresh_rollups`] takes a
+//! batch of the table's changes (the stream's old and new images), finds the
+//! cells the changed pull requests, runs and jobs count in before and after,
+//! recomputes those from the rows of their weeks and writes the ones that
+//! differ. [`rebuild_rollups`](crate::ports::MetricRollups::rebuild_rollups)
+//! recomputes all.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
+
+use anyhow::anyhow;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
+use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
+
+use super::DynamoStore;
+use super::codec::*;
+use super::ops::{Query, Range as Keys, Task, corrupt, delete_request, put_request, run_bounded};
+use crate::domain::*;
+use crate::ports::*;
+use crate::read::rollup::{CellKey, CiCell, PullCell, Scope, ci_cells, pull_cells, week_of};
+
+/// Which cells: pull requests' or CI's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum Family {
+    Pulls,
+    Ci,
+}
+
+impl Family {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Pulls => "P",
+            Self::Ci => "C",
+        }
+    }
+}
+
+/// The registry partition of scopes with cells.
+const SCOPES: &str = "ROLLUPS";
+/// Reads and writes in flight at once.
+const CONCURRENCY: usize = 16;
+
+fn cell_pk(scope: &Scope) -> String {
+    format!("ROLLUP#{}", scope.key())
+}
+
+fn cell_sk(family: Family, week: NaiveDate) -> String {
+    format!("{}#{week}", family.tag())
+}
+
+fn week_of_sk(sk: &str) -> Option<NaiveDate> {
+    sk.get(2..)?.parse().ok()
+}
+
+/// One cell to recompute.
+type Touched = (Family, NaiveDate, Scope);
+
+/// Cells to store, by item key (`pk`, `sk`): what they are and their encoded form.
+type Cells = BTreeMap<(String, String), (Scope, Family, NaiveDate, Vec<u8>)>;
+
+/// The attributes of an item that its cells depend on, by entity: a change
+/// that leaves them equal leaves every cell as it was.
+fn facts_of(entity: &str) -> &'static [&'static str] {
+    match entity {
+        "pull_request" => &[
+            "repo",
+            "author",
+            "created_at",
+            "merged_at",
+            "additions",
+            "deletions",
+            "first_review_at",
+            "changes_requested",
+        ],
+        "workflow_run" => &["repo", "actor", "created_at", "run_started_at", "updated_at", "status", "conclusion"],
+        "workflow_job" => &["repo", "run_id", "created_at", "started_at", "completed_at", "status", "conclusion"],
+        _ => &[],
+    }
+}
+
+fn same_facts(old: Option<&Item>, new: Option<&Item>, names: &[&str]) -> bool {
+    match (old, new) {
+        (Some(o), Some(n)) => names.iter().all(|a| o.get(*a) == n.get(*a)),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+fn repo_of(i: &Item) -> Result<RepoName, StoreError> {
+    i.req_typed("repo").map_err(corrupt)
+}
+
+fn week_at(i: &Item, name: &str) -> Result<Option<NaiveDate>, StoreError> {
+    Ok(i.time(name).map_err(corrupt)?.map(week_of))
+}
+
+/// What a batch of changes asks for: cells, and the jobs whose person is
+/// looked up (their run's actor) or whose run's actor changed.
+#[derive(Default)]
+struct Plan {
+    cells: BTreeSet<Touched>,
+    /// A job's week and repository, by its run.
+    jobs: Vec<(i64, NaiveDate, RepoName)>,
+    /// Runs whose actor changed: the actors before and after.
+    moved_runs: Vec<(i64, [Option<String>; 2])>,
+    /// The actors the batch's images of a run name: a job whose run is
+    /// dropped in the same batch counted under them too.
+    run_actors: HashMap<i64, BTreeSet<Option<String>>>,
+}
+
+impl Plan {
+    fn add(&mut self, family: Family, week: NaiveDate, repo: &RepoName, person: Option<&str>) {
+        for scope in Scope::of(repo, person) {
+            self.cells.insert((family, week, scope));
+        }
+    }
+
+    fn change(&mut self, old: Option<&Item>, new: Option<&Item>) -> Result<(), StoreError> {
+        let Some(entity) = new.or(old).and_then(|i| i.str("entity")) else { return Ok(()) };
+        let names = facts_of(&entity);
+        if names.is_empty() || same_facts(old, new, names) {
+            return Ok(());
+        }
+        for image in [old, new].into_iter().flatten() {
+            let repo = repo_of(image)?;
+            match entity.as_str() {
+                "pull_request" => {
+                    let author = image.str("author");
+                    for week in [week_at(image, "created_at")?, week_at(image, "merged_at")?].into_iter().flatten() {
+                        self.add(Family::Pulls, week, &repo, author.as_deref());
+                    }
+                }
+                "workflow_run" => {
+                    if let Some(week) = week_at(image, "created_at")? {
+                        self.add(Family::Ci, week, &repo, image.str("actor").as_deref());
+                    }
+                }
+                _ => {
+                    let run = image.num("run_id").ok_or_else(|| corrupt(anyhow!("a workflow job without run_id")))?;
+                    let week = week_at(image, "created_at")?.or(week_at(image, "started_at")?);
+                    if let Some(week) = week {
+                        self.jobs.push((run, week, repo));
+                    }
+                }
+            }
+        }
+        if entity == "workflow_run" {
+            for image in [old, new].into_iter().flatten() {
+                if let Some(id) = image.num("id") {
+                    self.run_actors.entry(id).or_default().insert(image.str("actor"));
+                }
+            }
+            let actors = [old.and_then(|i| i.str("actor")), new.and_then(|i| i.str("actor"))];
+            if actors[0] != actors[1]
+                && let Some(id) = new.or(old).and_then(|i| i.num("id"))
+            {
+                self.moved_runs.push((id, actors));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Consecutive weeks as ranges: one read of rows per range.
+fn spans(weeks: &BTreeSet<NaiveDate>) -> Vec<Range<NaiveDate>> {
+    let mut out: Vec<Range<NaiveDate>> = Vec::new();
+    for &w in weeks {
+        match out.last_mut() {
+            Some(r) if r.end == w => r.end = w + TimeDelta::days(7),
+            _ => out.push(w..w + TimeDelta::days(7)),
+        }
+    }
+    out
+}
+
+fn midnight(d: NaiveDate) -> Timestamp {
+    Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight exists"))
+}
+
+/// Every week a store can hold: rebuild reads all rows at once.
+fn all_weeks() -> Range<NaiveDate> {
+    let first = week_of(Utc.with_ymd_and_hms(1970, 1, 5, 0, 0, 0).single().expect("a date"));
+    first..week_of(Utc.with_ymd_and_hms(2200, 1, 1, 0, 0, 0).single().expect("a date"))
+}
+
+/// What one refresh did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RollupsRefreshed {
+    /// Cells recomputed (the changes' old and new cells).
+    pub recomputed: usize,
+    /// Cell items written (changed or new).
+    pub written: usize,
+    /// Cell items deleted (now empty).
+    pub deleted: usize,
+}
+
+impl DynamoStore {
+    /// Keep the rollup cells equal to a recomputation after a batch of the
+    /// table's changes, each the item's image before and after (None:
+    /// absent), as the table's stream reports them (NEW_AND_OLD_IMAGES).
+    /// Changes of items other than pull requests, runs and jobs, and changes
+    /// that leave a cell's facts as they were, cost nothing. The cells the
+    /// rest count in, before and after, are recomputed from the rows of their
+    /// weeks (one read per span of consecutive weeks and family) and written
+    /// where they differ from the stored ones; a cell left empty is deleted.
+    /// Idempotent: a batch handed over again (a retried stream batch) writes
+    /// nothing new. The stream function calls this; the webhook never does.
+    pub async fn refresh_rollups<'a>(
+        &self,
+        changes: impl IntoIterator<
+            Item = (Option<&'a HashMap<String, AttributeValue>>, Option<&'a HashMap<String, AttributeValue>>),
+        >,
+    ) -> Result<RollupsRefreshed, StoreError> {
+        let mut plan = Plan::default();
+        for (old, new) in changes {
+            plan.change(old, new)?;
+        }
+        self.plan_jobs(&mut plan).await?;
+        if plan.cells.is_empty() {
+            return Ok(RollupsRefreshed::default());
+        }
+        let mut computed: HashMap<(Family, NaiveDate, Scope), Vec<u8>> = HashMap::new();
+        for family in [Family::Pulls, Family::Ci] {
+            let weeks: BTreeSet<NaiveDate> =
+                plan.cells.iter().filter(|(f, _, _)| *f == family).map(|(_, w, _)| *w).collect();
+            for span in spans(&weeks) {
+                for ((scope, week), bytes) in self.compute(family, &span).await? {
+                    if plan.cells.contains(&(family, week, scope.clone())) {
+                        computed.insert((family, week, scope), bytes);
+                    }
+                }
+            }
+        }
+        let keys: Vec<Item> = plan.cells.iter().map(|(f, w, s)| key_of(cell_pk(s), cell_sk(*f, *w))).collect();
+        let mut stored: HashMap<(String, String), Vec<u8>> = HashMap::new();
+        for i in self.batch_get(keys).await? {
+            stored.insert((i.req_str("pk").map_err(corrupt)?, i.req_str("sk").map_err(corrupt)?), bytes_of(&i)?);
+        }
+        let mut done = RollupsRefreshed { recomputed: plan.cells.len(), ..Default::default() };
+        let mut writes = Vec::new();
+        for (family, week, scope) in &plan.cells {
+            let (pk, sk) = (cell_pk(scope), cell_sk(*family, *week));
+            let now = computed.remove(&(*family, *week, scope.clone()));
+            match (stored.get(&(pk.clone(), sk.clone())), now) {
+                (Some(before), Some(after)) if *before == after => {}
+                (_, Some(after)) => {
+                    self.register_scope(scope).await?;
+                    writes.push(put_request(cell_item(scope, *family, *week, after))?);
+                    done.written += 1;
+                }
+                (Some(_), None) => {
+                    writes.push(delete_request(key_of(pk, sk))?);
+                    done.deleted += 1;
+                }
+                (None, None) => {}
+            }
+        }
+        self.batch_write(writes).await?;
+        Ok(done)
+    }
+
+    /// The jobs of the plan counted under their run's actor, and the jobs of
+    /// runs whose actor changed counted under both.
+    async fn plan_jobs(&self, plan: &mut Plan) -> Result<(), StoreError> {
+        if !plan.jobs.is_empty() {
+            let keys = plan.jobs.iter().map(|(run, _, _)| key_of(key::run(*run), key::ONE)).collect();
+            let actors: HashMap<i64, String> =
+                self.batch_get(keys).await?.iter().filter_map(|r| Some((r.num("id")?, r.str("actor")?))).collect();
+            for (run, week, repo) in std::mem::take(&mut plan.jobs) {
+                let mut people = plan.run_actors.get(&run).cloned().unwrap_or_default();
+                people.insert(actors.get(&run).cloned());
+                for person in people {
+                    plan.add(Family::Ci, week, &repo, person.as_deref());
+                }
+            }
+        }
+        for (run, actors) in std::mem::take(&mut plan.moved_runs) {
+            for job in self.query_all(&Query::index("gsi2", key::jobs_of_run(run), Keys::All)).await? {
+                let week = week_at(&job, "created_at")?.or(week_at(&job, "started_at")?);
+                let (Some(week), repo) = (week, repo_of(&job)?) else { continue };
+                for actor in &actors {
+                    plan.add(Family::Ci, week, &repo, actor.as_deref());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every non-empty cell of `family` in the weeks of `span`, encoded,
+    /// recomputed from the rows (the metrics service's reads).
+    async fn compute(&self, family: Family, span: &Range<NaiveDate>) -> Result<Vec<(CellKey, Vec<u8>)>, StoreError> {
+        let f = MetricsFilter::window(midnight(span.start), midnight(span.end));
+        Ok(match family {
+            Family::Pulls => {
+                pull_cells(&self.metric_pulls(&f).await?, span).into_iter().map(|(k, c)| (k, c.encode())).collect()
+            }
+            Family::Ci => {
+                let (runs, jobs) = (self.metric_runs(&f).await?, self.metric_jobs(&f).await?);
+                ci_cells(&runs, &jobs, span).into_iter().map(|(k, c)| (k, c.encode())).collect()
+            }
+        })
+    }
+
+    async fn register_scope(&self, scope: &Scope) -> Result<(), StoreError> {
+        self.register_in(SCOPES, scope.key(), &[("kind", "rollup_scope")]).await
+    }
+
+    /// The scopes with cells whose key begins with `prefix` (`repo:`, `author:`).
+    async fn scopes_with_cells(&self, prefix: &str) -> Result<Vec<Scope>, StoreError> {
+        let range = if prefix.is_empty() { Keys::All } else { Keys::Prefix(prefix.into()) };
+        let items = self.query_all(&Query::table(SCOPES, range)).await?;
+        items
+            .iter()
+            .map(|i| {
+                let sk = i.req_str("sk").map_err(corrupt)?;
+                Scope::parse(&sk).ok_or_else(|| corrupt(anyhow!("a rollup scope that does not parse: {sk:?}")))
+            })
+            .collect()
+    }
+
+    /// The stored cells of `family` for `scopes` in `weeks`, encoded: one
+    /// Query per scope.
+    pub(super) async fn stored_cells(
+        &self,
+        family: Family,
+        scopes: &CellScopes,
+        weeks: &Range<NaiveDate>,
+    ) -> Result<Vec<(CellKey, Vec<u8>)>, StoreError> {
+        if weeks.start >= weeks.end {
+            return Ok(Vec::new());
+        }
+        let list: Vec<Scope> = match scopes {
+            CellScopes::All => vec![Scope::All],
+            CellScopes::Repo(r) => vec![Scope::Repo(self.canonical(r).await?)],
+            CellScopes::Authors(a) => {
+                a.iter().cloned().map(Scope::Author).collect::<BTreeSet<_>>().into_iter().collect()
+            }
+            CellScopes::EveryRepo => self.scopes_with_cells("repo:").await?,
+            CellScopes::EveryAuthor => self.scopes_with_cells("author:").await?,
+        };
+        let range = Keys::Between(cell_sk(family, weeks.start), cell_sk(family, weeks.end - TimeDelta::days(1)));
+        let reads = list
+            .iter()
+            .map(|s| {
+                let q = Query::table(cell_pk(s), range.clone());
+                Box::pin(async move { self.query_all(&q).await }) as Task<'_, Result<Vec<Item>, StoreError>>
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (scope, items) in list.iter().zip(run_bounded(reads, CONCURRENCY).await) {
+            for i in items? {
+                let sk = i.req_str("sk").map_err(corrupt)?;
+                let week =
+                    week_of_sk(&sk).ok_or_else(|| corrupt(anyhow!("a rollup cell key without a week: {sk:?}")))?;
+                out.push(((scope.clone(), week), bytes_of(&i)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The stored pull request cells.
+    pub(super) async fn stored_pull_cells(
+        &self,
+        scopes: &CellScopes,
+        weeks: &Range<NaiveDate>,
+    ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
+        let cells = self.stored_cells(Family::Pulls, scopes, weeks).await?;
+        cells
+            .into_iter()
+            .map(|(k, b)| Ok((k, PullCell::decode(&b).ok_or_else(|| corrupt(anyhow!("a pull request cell")))?)))
+            .collect()
+    }
+
+    /// The stored CI cells.
+    pub(super) async fn stored_ci_cells(
+        &self,
+        scopes: &CellScopes,
+        weeks: &Range<NaiveDate>,
+    ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
+        let cells = self.stored_cells(Family::Ci, scopes, weeks).await?;
+        cells
+            .into_iter()
+            .map(|(k, b)| Ok((k, CiCell::decode(&b).ok_or_else(|| corrupt(anyhow!("a CI cell")))?)))
+            .collect()
+    }
+
+    /// Recompute every cell from all rows and write the ones that differ;
+    /// delete stored cells that no row gives any more.
+    pub(super) async fn rebuild_cells(&self) -> Result<(), StoreError> {
+        let weeks = all_weeks();
+        let mut computed: Cells = BTreeMap::new();
+        for family in [Family::Pulls, Family::Ci] {
+            for ((scope, week), bytes) in self.compute(family, &weeks).await? {
+                computed.insert((cell_pk(&scope), cell_sk(family, week)), (scope, family, week, bytes));
+            }
+        }
+        self.write_cells(computed).await
+    }
+
+    /// Make the stored cells exactly `cells` (by key): puts where they
+    /// differ, deletes where a stored cell is not among them.
+    async fn write_cells(&self, mut cells: Cells) -> Result<(), StoreError> {
+        let mut scopes: BTreeSet<Scope> = self.scopes_with_cells("").await?.into_iter().collect();
+        scopes.insert(Scope::All);
+        let mut writes: Vec<WriteRequest> = Vec::new();
+        for scope in &scopes {
+            for i in self.query_all(&Query::table(cell_pk(scope), Keys::All)).await? {
+                let key = (i.req_str("pk").map_err(corrupt)?, i.req_str("sk").map_err(corrupt)?);
+                match cells.get(&key) {
+                    Some((.., bytes)) if *bytes == bytes_of(&i)? => {
+                        cells.remove(&key);
+                    }
+                    Some(_) => {}
+                    None => writes.push(delete_request(key_of(key.0, key.1))?),
+                }
+            }
+        }
+        for (scope, family, week, bytes) in cells.into_values() {
+            self.register_scope(&scope).await?;
+            writes.push(put_request(cell_item(&scope, family, week, bytes))?);
+        }
+        self.batch_write(writes).await
+    }
+
+    /// Store cells as they are given, without reading rows: a bulk load of
+    /// cells computed elsewhere with the same pure builders (the rollup
+    /// benchmark). Stored cells not given are deleted.
+    pub async fn load_rollups(
+        &self,
+        pulls: BTreeMap<CellKey, PullCell>,
+        ci: BTreeMap<CellKey, CiCell>,
+    ) -> Result<(), StoreError> {
+        let mut cells = BTreeMap::new();
+        for ((scope, week), c) in pulls {
+            cells.insert((cell_pk(&scope), cell_sk(Family::Pulls, week)), (scope, Family::Pulls, week, c.encode()));
+        }
+        for ((scope, week), c) in ci {
+            cells.insert((cell_pk(&scope), cell_sk(Family::Ci, week)), (scope, Family::Ci, week, c.encode()));
+        }
+        self.write_cells(cells).await
+    }
+}
+
+fn cell_item(scope: &Scope, family: Family, week: NaiveDate, bytes: Vec<u8>) -> Item {
+    let mut i = key_of(cell_pk(scope), cell_sk(family, week));
+    i.insert("kind".into(), s("rollup_cell"));
+    i.insert("cell".into(), AttributeValue::B(Blob::new(bytes)));
+    i
+}
+
+fn bytes_of(i: &Item) -> Result<Vec<u8>, StoreError> {
+    match i.get("cell") {
+        Some(AttributeValue::B(b)) => Ok(b.as_ref().to_vec()),
+        _ => Err(corrupt(anyhow!("a rollup cell item without its cell"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_weeks_are_read_as_one_span() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let weeks: BTreeSet<NaiveDate> = [d("2030-03-04"), d("2030-03-11"), d("2030-04-01")].into();
+        assert_eq!(spans(&weeks), vec![d("2030-03-04")..d("2030-03-18"), d("2030-04-01")..d("2030-04-08")]);
+        assert_eq!(week_of_sk(&cell_sk(Family::Ci, d("2030-03-04"))), Some(d("2030-03-04")));
+    }
+}

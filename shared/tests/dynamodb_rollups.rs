@@ -1,0 +1,660 @@
+//! Rollup cells on DynamoDB (moto), kept by `DynamoStore::refresh_rollups`
+//! from the table's real stream records (DynamoDB Streams GetShardIterator /
+//! GetRecords, new and old images): after a first load, a duplicate, a late
+//! event, pull requests and jobs moving between weeks, people and
+//! repositories, a resync and a replay, the stored cells equal a
+//! recomputation from the rows and the SQLite store's cells on the same data.
+#![cfg(feature = "dynamodb")]
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, StreamSpecification, StreamViewType};
+use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use octoscope::adapters::aws::dynamodb::{CostMeter, DynamoStore, create_table};
+use octoscope::adapters::rollups_from_rows;
+use octoscope::adapters::sqlite::SqliteStore;
+use octoscope::domain::*;
+use octoscope::ports::*;
+use octoscope::read::rollup::{CellKey, CiCell, PullCell};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The table's stream, read shard by shard from where the last read stopped.
+struct Stream {
+    client: aws_sdk_dynamodbstreams::Client,
+    arn: String,
+    next: HashMap<String, String>,
+}
+
+impl Stream {
+    /// The table's stream (enabled here if the table has none), read from its start.
+    async fn of(sdk: &aws_config::SdkConfig, db: &aws_sdk_dynamodb::Client, table: &str) -> Stream {
+        let t = db.describe_table().table_name(table).send().await.unwrap().table.unwrap();
+        let arn = match (t.stream_specification.is_some_and(|s| s.stream_enabled), t.latest_stream_arn) {
+            (true, Some(arn)) => arn,
+            _ => {
+                let spec = StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()
+                    .unwrap();
+                let out = db.update_table().table_name(table).stream_specification(spec).send().await.unwrap();
+                out.table_description.unwrap().latest_stream_arn.unwrap()
+            }
+        };
+        Stream { client: aws_sdk_dynamodbstreams::Client::new(sdk), arn, next: HashMap::new() }
+    }
+
+    /// Every record since the last read, as (old image, new image).
+    async fn read(&mut self) -> Vec<(Option<Item>, Option<Item>)> {
+        let desc = self.client.describe_stream().stream_arn(&self.arn).send().await.unwrap();
+        let mut changes = Vec::new();
+        for shard in desc.stream_description.unwrap().shards.unwrap_or_default() {
+            let id = shard.shard_id.unwrap();
+            let mut it = match self.next.get(&id) {
+                Some(it) => it.clone(),
+                None => {
+                    let out = self
+                        .client
+                        .get_shard_iterator()
+                        .stream_arn(&self.arn)
+                        .shard_id(&id)
+                        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                        .send()
+                        .await
+                        .unwrap();
+                    out.shard_iterator.unwrap()
+                }
+            };
+            loop {
+                let out = self.client.get_records().shard_iterator(&it).send().await.unwrap();
+                let records = out.records.unwrap_or_default();
+                let empty = records.is_empty();
+                for r in records {
+                    let d = r.dynamodb.unwrap();
+                    changes.push((d.old_image.map(image), d.new_image.map(image)));
+                }
+                match out.next_shard_iterator {
+                    Some(next) => it = next,
+                    None => break,
+                }
+                if empty {
+                    break;
+                }
+            }
+            self.next.insert(id, it);
+        }
+        changes
+    }
+}
+
+fn image(m: HashMap<String, StreamValue>) -> Item {
+    m.into_iter().map(|(k, v)| (k, value(v))).collect()
+}
+
+fn value(v: StreamValue) -> AttributeValue {
+    match v {
+        StreamValue::S(s) => AttributeValue::S(s),
+        StreamValue::N(n) => AttributeValue::N(n),
+        StreamValue::B(b) => AttributeValue::B(Blob::new(b.into_inner())),
+        StreamValue::Bool(b) => AttributeValue::Bool(b),
+        StreamValue::Null(n) => AttributeValue::Null(n),
+        StreamValue::L(l) => AttributeValue::L(l.into_iter().map(value).collect()),
+        StreamValue::M(m) => AttributeValue::M(image(m)),
+        StreamValue::Ss(v) => AttributeValue::Ss(v),
+        StreamValue::Ns(v) => AttributeValue::Ns(v),
+        StreamValue::Bs(v) => AttributeValue::Bs(v.into_iter().map(|b| Blob::new(b.into_inner())).collect()),
+        other => panic!("a stream value this test does not know: {other:?}"),
+    }
+}
+
+fn at(days: i64, hours: i64) -> Timestamp {
+    // Monday 2030-03-04.
+    Utc.with_ymd_and_hms(2030, 3, 4, 9, 0, 0).unwrap() + Duration::days(days) + Duration::hours(hours)
+}
+
+fn repo(name: &str) -> RepoName {
+    RepoName::parse(name).unwrap()
+}
+
+fn pull(number: u64, r: &str, author: Option<&str>, created: i64, merged: Option<i64>, updated: i64) -> Change {
+    Change::pull_request(PullRequest {
+        repo: repo(r),
+        number,
+        id: Some(number as i64 + 1000),
+        title: format!("change {number}"),
+        state: if merged.is_some() { PrState::Merged } else { PrState::Open },
+        draft: false,
+        author: author.map(str::to_owned),
+        created_at: at(created, 0),
+        updated_at: at(updated, 1),
+        closed_at: merged.map(|m| at(m, 0)),
+        merged_at: merged.map(|m| at(m, 0)),
+        additions: Some(10 * number as i64),
+        deletions: Some(number as i64),
+        changed_files: Some(1),
+        commits: Some(1),
+        labels: vec![],
+        requested_reviewers: vec![],
+        requested_teams: vec![],
+        base_ref: Some("main".into()),
+        head_ref: Some(format!("topic-{number}")),
+        head_sha: Some(format!("{number:040x}")),
+    })
+}
+
+fn review(r: &str, number: u64, id: i64, by: &str, state: &str, day: i64, hour: i64) -> Change {
+    Change::Review(Review {
+        repo: repo(r),
+        pr_number: number,
+        id,
+        author: Some(by.into()),
+        state: ReviewState::parse(state).unwrap(),
+        submitted_at: Some(at(day, hour)),
+        commit_id: None,
+    })
+}
+
+fn run(id: i64, r: &str, actor: Option<&str>, day: i64, conclusion: Option<&str>) -> Change {
+    Change::WorkflowRun(WorkflowRun {
+        repo: repo(r),
+        id,
+        name: Some("CI".into()),
+        workflow_id: Some(1),
+        head_branch: Some("main".into()),
+        head_sha: Some("abc".into()),
+        event: Some("push".into()),
+        status: RunStatus::parse(if conclusion.is_some() { "completed" } else { "in_progress" }),
+        conclusion: conclusion.map(str::to_owned),
+        run_number: Some(id),
+        run_attempt: Some(1),
+        actor: actor.map(str::to_owned),
+        created_at: at(day, 0),
+        run_started_at: Some(at(day, 0) + Duration::seconds(30 + id)),
+        updated_at: at(day, 0) + Duration::seconds(600 + 60 * id + i64::from(conclusion.is_some())),
+    })
+}
+
+fn job(id: i64, run_id: i64, r: &str, day: i64, done: bool) -> Change {
+    Change::WorkflowJob(WorkflowJob {
+        repo: repo(r),
+        id,
+        run_id,
+        name: format!("job {id}"),
+        workflow_name: Some("CI".into()),
+        head_branch: Some("main".into()),
+        status: RunStatus::parse(if done { "completed" } else { "in_progress" }),
+        conclusion: done.then(|| if id % 3 == 0 { "failure" } else { "success" }.into()),
+        labels: vec!["ubuntu-latest".into()],
+        runner_name: None,
+        runner_group: None,
+        os: Some("linux".into()),
+        created_at: Some(at(day, 0) + Duration::seconds(id)),
+        started_at: Some(at(day, 0) + Duration::seconds(20 * id)),
+        completed_at: done.then(|| at(day, 0) + Duration::seconds(300 * id)),
+    })
+}
+
+/// The first load: three weeks of pull requests, reviews, runs and jobs in two repositories.
+fn first_load() -> Vec<Change> {
+    vec![
+        pull(1, "acme/api", Some("ann"), 0, Some(2), 2),
+        pull(2, "acme/api", None, 1, None, 1),
+        pull(3, "acme/web", Some("bob"), 3, None, 3),
+        pull(4, "acme/web", Some("ann"), 6, Some(8), 8),
+        pull(5, "acme/api", Some("bob"), 9, Some(10), 10),
+        pull(6, "acme/web", Some("cy"), 15, None, 15),
+        review("acme/api", 5, 50, "ann", "approved", 9, 5),
+        review("acme/web", 4, 40, "bob", "changes_requested", 7, 1),
+        review("acme/web", 4, 41, "bob", "approved", 7, 9),
+        run(1, "acme/api", Some("ann"), 0, Some("success")),
+        run(2, "acme/web", Some("bob"), 6, Some("failure")),
+        run(3, "acme/api", None, 13, None),
+        job(1, 1, "acme/api", 0, true),
+        job(2, 1, "acme/api", 0, true),
+        job(3, 2, "acme/web", 6, true),
+        job(4, 2, "acme/web", 7, true),
+        job(5, 3, "acme/api", 13, false),
+    ]
+}
+
+fn weeks() -> Range<NaiveDate> {
+    NaiveDate::from_ymd_opt(2030, 2, 25).unwrap()..NaiveDate::from_ymd_opt(2030, 4, 1).unwrap()
+}
+
+fn sorted<C: Clone>(mut v: Vec<(CellKey, C)>) -> Vec<(CellKey, C)> {
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+struct Both {
+    dynamo: Arc<DynamoStore>,
+    sqlite: SqliteStore,
+    stream: Stream,
+    meter: Arc<CostMeter>,
+    _dir: tempfile::TempDir,
+}
+
+impl Both {
+    async fn new() -> Both {
+        let sdk = octoscope_testkit::moto::MotoServer::shared().sdk_config().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let name = octoscope_testkit::moto::unique("octoscope");
+        create_table(&client, &name).await.unwrap();
+        let stream = Stream::of(&sdk, &client, &name).await;
+        let meter = Arc::new(CostMeter::new());
+        let dynamo = Arc::new(DynamoStore::new(client, &name).with_meter(meter.clone()));
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+        Both { dynamo, sqlite, stream, meter, _dir: dir }
+    }
+
+    async fn apply(&self, changes: &[Change]) {
+        self.dynamo.apply_changes(changes).await.unwrap();
+        self.sqlite.apply_changes(changes).await.unwrap();
+    }
+
+    /// Hand the stream's records since the last call to the upkeep, as the stream function does.
+    async fn refresh(&mut self) -> (octoscope::adapters::aws::dynamodb::RollupsRefreshed, f64, f64) {
+        let records = self.stream.read().await;
+        let (r0, w0) = (self.meter.rru(), self.meter.wru());
+        let done = self.dynamo.refresh_rollups(records.iter().map(|(o, n)| (o.as_ref(), n.as_ref()))).await.unwrap();
+        (done, self.meter.rru() - r0, self.meter.wru() - w0)
+    }
+
+    /// The stored cells equal a recomputation from the DynamoDB rows and the
+    /// SQLite store's cells, under every scope the service asks for.
+    async fn assert_cells_recomputed(&self, what: &str) {
+        let mut seen = 0;
+        for scopes in [CellScopes::All, CellScopes::EveryRepo, CellScopes::EveryAuthor] {
+            let stored: Vec<(CellKey, PullCell)> = sorted(self.dynamo.pull_cells(&scopes, weeks()).await.unwrap());
+            let rows = sorted(rollups_from_rows::pulls(self.dynamo.as_ref(), &scopes, weeks()).await.unwrap());
+            let sqlite = sorted(self.sqlite.pull_cells(&scopes, weeks()).await.unwrap());
+            assert_eq!(stored, rows, "{what}: pull request cells of {scopes:?} equal a recomputation");
+            assert_eq!(stored, sqlite, "{what}: pull request cells of {scopes:?} equal SQLite's");
+            let stored: Vec<(CellKey, CiCell)> = sorted(self.dynamo.ci_cells(&scopes, weeks()).await.unwrap());
+            let rows = sorted(rollups_from_rows::ci(self.dynamo.as_ref(), &scopes, weeks()).await.unwrap());
+            let sqlite = sorted(self.sqlite.ci_cells(&scopes, weeks()).await.unwrap());
+            assert_eq!(stored, rows, "{what}: CI cells of {scopes:?} equal a recomputation");
+            assert_eq!(stored, sqlite, "{what}: CI cells of {scopes:?} equal SQLite's");
+            seen += stored.len();
+        }
+        // One repository by an old name answers for its current one.
+        let api = sorted(self.dynamo.pull_cells(&CellScopes::Repo(repo("acme/api")), weeks()).await.unwrap());
+        let rows = sorted(
+            rollups_from_rows::pulls(self.dynamo.as_ref(), &CellScopes::Repo(repo("acme/api")), weeks()).await.unwrap(),
+        );
+        assert_eq!(api, rows, "{what}: one repository's cells");
+        eprintln!("{what}: {seen} CI cells equal a recomputation");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_upkeep_keeps_cells_equal_to_a_recomputation_through_late_events_resyncs_and_replays() {
+    let mut both = Both::new().await;
+
+    // GIVEN three weeks of activity written through the store, its stream records handed to the upkeep
+    both.apply(&first_load()).await;
+    let (done, rru, wru) = both.refresh().await;
+    eprintln!("first load: {done:?}, {rru} RRU, {wru} WRU");
+    assert!(done.written > 0, "the first load writes cells");
+    both.assert_cells_recomputed("first load").await;
+
+    // WHEN the same changes arrive again (a duplicate delivery)
+    both.apply(&first_load()).await;
+    let (done, rru, wru) = both.refresh().await;
+    eprintln!("duplicate: {done:?}, {rru} RRU, {wru} WRU");
+    // THEN no cell is written
+    assert_eq!((done.written, done.deleted), (0, 0), "a duplicate writes no cell");
+    both.assert_cells_recomputed("duplicate").await;
+
+    // WHEN a late review (submitted before the merge, arriving after it) and a stale pull request version arrive
+    both.apply(&[
+        review("acme/api", 1, 10, "bob", "changes_requested", 1, 2),
+        pull(5, "acme/api", Some("bob"), 9, None, 9),
+    ])
+    .await;
+    let (done, rru, wru) = both.refresh().await;
+    eprintln!("late event: {done:?}, {rru} RRU, {wru} WRU");
+    assert!(done.written > 0, "the late review changes pull request 1's cells");
+    both.assert_cells_recomputed("late event").await;
+
+    // WHEN a pull request gets its author, another merges a week later, and a
+    // run arrives after its jobs (their person is the run's actor)
+    both.apply(&[
+        pull(2, "acme/api", Some("cy"), 1, Some(12), 12),
+        job(6, 4, "acme/web", 14, true),
+        job(7, 4, "acme/web", 14, false),
+    ])
+    .await;
+    both.refresh().await;
+    both.assert_cells_recomputed("jobs before their run").await;
+    both.apply(&[run(4, "acme/web", Some("dee"), 14, Some("success"))]).await;
+    let (done, rru, wru) = both.refresh().await;
+    eprintln!("moves: {done:?}, {rru} RRU, {wru} WRU");
+    let dee = both.dynamo.ci_cells(&CellScopes::Authors(vec![Some("dee".into())]), weeks()).await.unwrap();
+    assert_eq!(dee.iter().map(|(_, c)| c.jobs.count).sum::<u64>(), 2, "the run's jobs count under its actor");
+    both.assert_cells_recomputed("pull request and jobs moved").await;
+
+    // WHEN a resync applies changes again, some newer (a run finished, a job failed, a pull request merged)
+    let mut resync = first_load();
+    resync.extend([
+        run(3, "acme/api", None, 13, Some("failure")),
+        job(5, 3, "acme/api", 13, true),
+        pull(3, "acme/web", Some("bob"), 3, Some(16), 16),
+    ]);
+    both.apply(&resync).await;
+    let (done, rru, wru) = both.refresh().await;
+    eprintln!("resync: {done:?}, {rru} RRU, {wru} WRU");
+    both.assert_cells_recomputed("resync").await;
+
+    // WHEN a repository moves: its cells move to the new name
+    let moved = Change::RepositoryMoved { id: None, from: repo("acme/web"), to: repo("acme/site"), at: at(20, 0) };
+    both.apply(&[moved]).await;
+    both.refresh().await;
+    both.assert_cells_recomputed("repository moved").await;
+    let web = both.dynamo.pull_cells(&CellScopes::Repo(repo("acme/web")), weeks()).await.unwrap();
+    assert!(
+        web.iter().all(|((s, _), _)| s.key() == "repo:acme/site") && !web.is_empty(),
+        "the old name answers with the new name's cells"
+    );
+
+    // WHEN a replay drops every entity and applies everything again
+    both.dynamo.reset_entities().await.unwrap();
+    both.sqlite.reset_entities().await.unwrap();
+    let (done, ..) = both.refresh().await;
+    assert!(done.deleted > 0, "dropping the entities empties the cells");
+    both.assert_cells_recomputed("reset").await;
+    let mut replay = first_load();
+    replay.extend(resync);
+    replay.extend([run(4, "acme/web", Some("dee"), 14, Some("success")), job(6, 4, "acme/web", 14, true)]);
+    both.apply(&replay).await;
+    both.refresh().await;
+    both.assert_cells_recomputed("replay").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rebuild_recomputes_every_cell_from_the_rows() {
+    // GIVEN rows written without their stream records handed to the upkeep, and one stale cell
+    let mut both = Both::new().await;
+    both.apply(&first_load()[..6]).await;
+    both.refresh().await;
+    both.apply(&first_load()).await;
+    both.dynamo.reset_entities().await.unwrap();
+    both.sqlite.reset_entities().await.unwrap();
+    both.apply(&first_load()[6..]).await;
+    let stale = sorted(both.dynamo.pull_cells(&CellScopes::All, weeks()).await.unwrap());
+    assert!(!stale.is_empty(), "cells of rows since dropped are still stored");
+    // WHEN the cells are rebuilt
+    both.dynamo.rebuild_rollups().await.unwrap();
+    // THEN they equal a recomputation: stale ones deleted, missing ones written
+    both.assert_cells_recomputed("rebuild").await;
+    // AND the stream records of all that, handed over late, change nothing
+    let (done, ..) = both.refresh().await;
+    assert_eq!((done.written, done.deleted), (0, 0), "late records after a rebuild write nothing");
+    both.assert_cells_recomputed("after rebuild").await;
+}
+
+/// splitmix64: deterministic synthetic data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> i64 {
+        (self.next() % n) as i64
+    }
+}
+
+const REPOS: u64 = 20;
+const AUTHORS: u64 = 200;
+/// Two years of weeks: the window is [W0, W0 + 104 weeks), W0 + 104 weeks = 2030-03-04.
+const WEEKS: i64 = 104;
+
+fn bench_repo(n: i64) -> RepoName {
+    repo(&format!("acme/service-{n:02}"))
+}
+
+/// One synthetic day `day` (0 = W0) at `per_mille` of the full size: 100,000
+/// pull requests (4 reviews each on average), 250,000 runs and 1,000,000 jobs
+/// over 728 days, in 20 repositories by 200 people. As rows (for cells) and
+/// as changes (for the store).
+fn synthetic_day(day: i64, per_mille: u64, rng: &mut Rng) -> (Vec<Change>, Vec<Change>, Vec<Change>) {
+    let scale = |n: u64| ((n * per_mille / 1000) as f64 / 728.0).round() as i64;
+    let start = at(day - 7 * WEEKS, -9);
+    let (mut pulls, mut runs, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..scale(100_000) {
+        let number = rng.next() >> 40;
+        let created = start + Duration::seconds(rng.below(86_400));
+        let merged = (rng.below(10) < 8).then(|| created + Duration::seconds(600 + rng.below(14 * 86_400)));
+        let r = bench_repo(rng.below(REPOS));
+        let author = format!("dev{:03}", rng.below(AUTHORS));
+        let mut p = match pull(number, "acme/x", Some(&author), 0, None, 0) {
+            Change::PullRequest { pull, .. } => *pull,
+            _ => unreachable!(),
+        };
+        p.repo = r;
+        p.created_at = created;
+        p.updated_at = merged.unwrap_or(created);
+        p.merged_at = merged;
+        p.closed_at = merged;
+        p.state = if merged.is_some() { PrState::Merged } else { PrState::Open };
+        p.additions = Some(rng.below(2_000));
+        p.deletions = Some(rng.below(500));
+        pulls.push(Change::pull_request(p.clone()));
+        for k in 0..rng.below(9) {
+            let state = if rng.below(4) == 0 { "changes_requested" } else { "approved" };
+            let by = format!("dev{:03}", rng.below(AUTHORS));
+            let mut rv = review("acme/x", number, (number as i64) * 16 + k, &by, state, 0, 0);
+            if let Change::Review(r) = &mut rv {
+                r.repo = p.repo.clone();
+                r.submitted_at = Some(created + Duration::seconds(60 + rng.below(3 * 86_400)));
+            }
+            pulls.push(rv);
+        }
+    }
+    for _ in 0..scale(250_000) {
+        let id = (rng.next() >> 24) as i64;
+        let r = rng.below(REPOS);
+        let actor = format!("dev{:03}", rng.below(AUTHORS));
+        let created = start + Duration::seconds(rng.below(86_400));
+        let mut c =
+            run(id % 1000, "acme/x", Some(&actor), 0, Some(if rng.below(10) == 0 { "failure" } else { "success" }));
+        if let Change::WorkflowRun(w) = &mut c {
+            w.id = id;
+            w.repo = bench_repo(r);
+            w.created_at = created;
+            w.run_started_at = Some(created + Duration::seconds(rng.below(120)));
+            w.updated_at = created + Duration::seconds(120 + rng.below(3_600));
+        }
+        runs.push(c);
+        for k in 0..4 {
+            let mut j = job(k + 1, id, "acme/x", 0, rng.below(50) != 0);
+            if let Change::WorkflowJob(w) = &mut j {
+                w.id = id * 8 + k;
+                w.repo = bench_repo(r);
+                w.created_at = Some(created + Duration::seconds(k));
+                w.started_at = Some(created + Duration::seconds(k + rng.below(600)));
+                w.completed_at = w.completed_at.map(|_| created + Duration::seconds(700 + rng.below(3_000)));
+            }
+            jobs.push(j);
+        }
+    }
+    (pulls, runs, jobs)
+}
+
+/// A store's view of synthetic changes as metric rows: pull requests with
+/// their review facts, runs, jobs under their run's actor.
+fn rows_of(
+    pulls: &[Change],
+    runs: &[Change],
+    jobs: &[Change],
+) -> (Vec<octoscope::read::PullMetricRow>, Vec<octoscope::read::RunMetricRow>, Vec<octoscope::read::JobMetricRow>) {
+    use octoscope::read::{CiFacts, JobMetricRow, PullMetricRow, RunMetricRow};
+    let mut reviews: HashMap<(RepoName, u64), (Option<Timestamp>, u32)> = HashMap::new();
+    for c in pulls {
+        if let Change::Review(r) = c {
+            let e = reviews.entry((r.repo.clone(), r.pr_number)).or_default();
+            e.0 = e.0.min(r.submitted_at).or(e.0).or(r.submitted_at);
+            e.1 += u32::from(r.state == ReviewState::ChangesRequested);
+        }
+    }
+    let prs = pulls
+        .iter()
+        .filter_map(|c| match c {
+            Change::PullRequest { pull: p, .. } => {
+                let (first, changes) = reviews.get(&(p.repo.clone(), p.number)).copied().unwrap_or_default();
+                Some(PullMetricRow {
+                    repo: p.repo.clone(),
+                    number: p.number,
+                    author: p.author.clone(),
+                    state: p.state,
+                    created_at: p.created_at,
+                    merged_at: p.merged_at,
+                    additions: p.additions,
+                    deletions: p.deletions,
+                    first_review_at: first,
+                    changes_requested: changes,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let facts = |repo: &RepoName, actor: Option<String>, status: RunStatus, conclusion: Option<String>| CiFacts {
+        repo: repo.clone(),
+        workflow: Some("CI".into()),
+        branch: Some("main".into()),
+        actor,
+        status,
+        conclusion,
+    };
+    let mut actors = HashMap::new();
+    let run_rows = runs
+        .iter()
+        .filter_map(|c| match c {
+            Change::WorkflowRun(r) => {
+                actors.insert(r.id, r.actor.clone());
+                Some(RunMetricRow {
+                    ci: facts(&r.repo, r.actor.clone(), r.status, r.conclusion.clone()),
+                    created_at: r.created_at,
+                    run_started_at: r.run_started_at,
+                    updated_at: r.updated_at,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let job_rows = jobs
+        .iter()
+        .filter_map(|c| match c {
+            Change::WorkflowJob(j) => Some(JobMetricRow {
+                ci: facts(&j.repo, actors.get(&j.run_id).cloned().flatten(), j.status, j.conclusion.clone()),
+                labels: j.labels.clone(),
+                os: j.os.clone(),
+                created_at: j.created_at,
+                started_at: j.started_at,
+                completed_at: j.completed_at,
+            }),
+            _ => None,
+        })
+        .collect();
+    (prs, run_rows, job_rows)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "builds two years of cells at full size and measures the overview on moto (about 5 minutes): make bench-rollups-dynamodb"]
+async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
+    use octoscope::read::rollup::{Scope, ci_cells, pull_cells};
+    use octoscope::services::metrics::{Extras, Interval, MetricsService};
+    // GIVEN the cells of two years at full size (100,000 pull requests, 400,000
+    // reviews, 250,000 runs, 1,000,000 jobs), built week by week from synthetic
+    // rows in memory with the store's pure builders
+    let w0 = NaiveDate::from_ymd_opt(2028, 3, 6).unwrap();
+    let mut rng = Rng(7);
+    let (mut pull_map, mut ci_map) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
+    let (mut n_pulls, mut n_jobs) = (0usize, 0usize);
+    for week in 0..WEEKS {
+        let (mut p, mut r, mut j) = (Vec::new(), Vec::new(), Vec::new());
+        for d in 0..7 {
+            let (a, b, c) = synthetic_day(week * 7 + d, 1000, &mut rng);
+            p.extend(a);
+            r.extend(b);
+            j.extend(c);
+        }
+        let (prs, runs, jobs) = rows_of(&p, &r, &j);
+        n_pulls += prs.len();
+        n_jobs += jobs.len();
+        let span = w0 + Duration::weeks(week)..w0 + Duration::weeks(week + 1);
+        // Merges after the week land in later weeks' cells: merged into the map.
+        for (k, c) in pull_cells(&prs, &(w0..w0 + Duration::weeks(WEEKS + 3))) {
+            pull_map.entry(k).or_insert_with(PullCell::default).merge(&c);
+        }
+        ci_map.extend(ci_cells(&runs, &jobs, &span));
+    }
+    let pull_map: std::collections::BTreeMap<_, _> = pull_map
+        .into_iter()
+        .filter(|((s, _), _)| !matches!(s, Scope::Author(_)))
+        .map(|(k, c): (CellKey, PullCell)| (k, c.compact()))
+        .collect();
+    let ci_map: std::collections::BTreeMap<_, _> =
+        ci_map.into_iter().filter(|((s, _), _)| !matches!(s, Scope::Author(_))).collect();
+    let sizes: Vec<usize> =
+        pull_map.values().map(|c| c.encode().len()).chain(ci_map.values().map(|c| c.encode().len())).collect();
+    eprintln!(
+        "built from {n_pulls} pull requests and {n_jobs} jobs: {} pull and {} CI cells (everything and each repository), cell bytes max {} mean {}",
+        pull_map.len(),
+        ci_map.len(),
+        sizes.iter().max().unwrap(),
+        sizes.iter().sum::<usize>() / sizes.len()
+    );
+    let both = Both::new().await;
+    both.dynamo.load_rollups(pull_map, ci_map).await.unwrap();
+    // AND the rows of the days an unaligned window's edges read (a 1/10 sample
+    // of their full density: moto takes about 1,000 conditional writes a minute)
+    let edge_days: Vec<i64> = (3..7).chain(7 * WEEKS..7 * WEEKS + 3).collect();
+    let mut edge = Vec::new();
+    for &d in &edge_days {
+        let (p, r, j) = synthetic_day(d, 100, &mut rng);
+        edge.extend(p.into_iter().chain(r).chain(j));
+    }
+    for chunk in edge.chunks(200) {
+        both.dynamo.apply_changes(chunk).await.unwrap();
+    }
+    eprintln!("edge sample: {} changes written", edge.len());
+
+    let service = MetricsService::new(both.dynamo.clone());
+    let extras = Extras { interval: Some(Interval::Week), previous: true };
+    let now = at(10, 0);
+    for (name, since) in [("week-aligned", midnight(w0)), ("unaligned (+3 days)", midnight(w0) + Duration::days(3))] {
+        let f = MetricsFilter::window(since, since + Duration::weeks(WEEKS));
+        let r0 = both.meter.rru();
+        let pulls = service.pulls_with(&f, None, now, extras, 0).await.unwrap();
+        let r1 = both.meter.rru();
+        let ci = service.ci_with(&f, None, extras).await.unwrap();
+        let r2 = both.meter.rru();
+        service.dora_with(&f, None, extras).await.unwrap();
+        let r3 = both.meter.rru();
+        assert!(pulls.groups[0].merged > 50_000, "the window's merges come from cells");
+        assert!(ci.groups[0].jobs.count > 900_000, "the window's jobs come from cells");
+        eprintln!(
+            "2-year overview, {name}: pulls {:.1} RRU, ci {:.1} RRU, dora {:.1} RRU, total {:.1} RRU",
+            r1 - r0,
+            r2 - r1,
+            r3 - r2,
+            r3 - r0
+        );
+    }
+}
+
+fn midnight(d: NaiveDate) -> Timestamp {
+    Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap())
+}
