@@ -58,6 +58,10 @@ pub enum IngestError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Secret(#[from] SecretUnavailable),
+    /// Claimed by a copy that has not finished (still running, or its process
+    /// died before the store was written): nothing durable to acknowledge yet.
+    #[error("delivery {0} is claimed but not yet stored (in flight, or interrupted); try again")]
+    InFlight(DeliveryId),
 }
 
 impl IngestError {
@@ -68,7 +72,7 @@ impl IngestError {
             Self::Signature(_) | Self::BadRequest(_) => false,
             Self::Store(e) => e.is_retryable(),
             Self::Archive(e) => e.is_retryable(),
-            Self::Secret(_) => true,
+            Self::Secret(_) | Self::InFlight(_) => true,
         }
     }
 }
@@ -146,8 +150,11 @@ impl IngestService {
             received_at,
             body_bytes: req.body.len() as u64,
         };
-        if let Claim::Duplicate(status) = self.ledger.check_delivery(&claim).await? {
-            return Ok(Ingested::Duplicate(status));
+        match self.ledger.check_delivery(&claim).await? {
+            // A 2xx now would acknowledge effects that may never be written.
+            Claim::Duplicate(DeliveryStatus::Pending) => return Err(IngestError::InFlight(key.delivery_id)),
+            Claim::Duplicate(status) => return Ok(Ingested::Duplicate(status)),
+            Claim::Claimed => {}
         }
 
         // 4. Archive the raw body before any normalised effect.
@@ -170,6 +177,7 @@ impl IngestService {
                 Ingested::Stored { .. } => Ingested::Stored { applied: report.applied, skipped: report.skipped },
                 other => other,
             }),
+            Ok(Recorded::Duplicate(DeliveryStatus::Pending)) => Err(IngestError::InFlight(key.delivery_id)),
             Ok(Recorded::Duplicate(status)) => Ok(Ingested::Duplicate(status)),
             Err(e) => {
                 self.release(&key).await;
