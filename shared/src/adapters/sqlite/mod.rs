@@ -112,6 +112,8 @@ pub(crate) fn open_sound(path: &Path, file: DataFile) -> anyhow::Result<Connecti
         return Err(corrupt("the file is empty (0 bytes)".to_owned()).into());
     }
     let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // Another process recovering the write-ahead log holds a lock for a moment.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let mut problems = Vec::new();
     let checked = conn.prepare("PRAGMA quick_check(5)").and_then(|mut stmt| {
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
@@ -121,7 +123,11 @@ pub(crate) fn open_sound(path: &Path, file: DataFile) -> anyhow::Result<Connecti
         Ok(())
     });
     match checked {
-        Err(e) => Err(corrupt(e.to_string()).into()),
+        Err(e) if matches!(e.sqlite_error_code(), Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)) => {
+            Err(corrupt(e.to_string()).into())
+        }
+        // Locked, unreadable, an I/O failure: not a verdict on the file.
+        Err(e) => Err(anyhow::Error::new(e).context(format!("checking {}", path.display()))),
         Ok(()) if problems.iter().all(|p| p == "ok") => Ok(conn),
         Ok(()) => Err(corrupt(problems.join("; ")).into()),
     }
