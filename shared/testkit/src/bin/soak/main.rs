@@ -250,11 +250,14 @@ async fn run(args: &Args, work: &Path, data_dir: &Path) -> anyhow::Result<bool> 
     server.kill()?;
 
     let c = &driver.counters;
-    let outcomes = driver.outcomes.lock().unwrap();
-    let acked = outcomes.acked.iter().filter(|a| a.is_some()).count();
-    let redelivered = outcomes.attempts.iter().filter(|a| **a > 1).count();
+    let (replies, attempts) = {
+        let o = driver.outcomes.lock().unwrap();
+        (o.acked.clone(), o.attempts.clone())
+    };
+    let acked = replies.iter().filter(|a| a.is_some()).count();
+    let redelivered = attempts.iter().filter(|a| **a > 1).count();
     let mut by_reply = std::collections::BTreeMap::<&str, usize>::new();
-    for a in outcomes.acked.iter().flatten() {
+    for a in replies.iter().flatten() {
         *by_reply.entry(a.as_str()).or_default() += 1;
     }
     let load = |a: &AtomicUsize| a.load(Ordering::SeqCst);
@@ -275,9 +278,8 @@ async fn run(args: &Args, work: &Path, data_dir: &Path) -> anyhow::Result<bool> 
         downtime.as_secs_f64()
     );
     let unacked: Vec<&str> =
-        (0..n).filter(|i| outcomes.acked[*i].is_none()).map(|i| driver.deliveries[i].id.as_str()).collect();
-    let acked_ids: Vec<bool> = outcomes.acked.iter().map(Option::is_some).collect();
-    drop(outcomes);
+        (0..n).filter(|i| replies[*i].is_none()).map(|i| driver.deliveries[i].id.as_str()).collect();
+    let acked_ids: Vec<bool> = replies.iter().map(Option::is_some).collect();
 
     let differences =
         compare::compare(&driver.deliveries, &acked_ids, data_dir, &work.join("reference"), SECRET).await?;
