@@ -6,7 +6,7 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-metrics bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help fuzz fuzz-smoke bench-rollups-dynamodb
+.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-metrics bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help fuzz fuzz-smoke bench-rollups-dynamodb soak soak-smoke
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
@@ -20,6 +20,8 @@ help:
 	@echo "make bench-rollups-dynamodb  RRU of the 2-year metrics overview read from rollup cells on DynamoDB (moto)"
 	@echo "make fuzz         every fuzz target for FUZZ_SECONDS (default 3600) or FUZZ_RUNS executions each"
 	@echo "make fuzz-smoke   every fuzz target for FUZZ_SMOKE_SECONDS (default 20) each"
+	@echo "make soak         crash and soak: 10 min of deliveries, octoscope serve SIGKILLed every 60 s, then compared"
+	@echo "make soak-smoke   the same for 2 min, killed every 20 s (CI)"
 	@echo "make drive        post every shared example payload and hostile input to a running build"
 	@echo "make dashboard    build the dashboard (frontend/dist), served by octoscope serve at /"
 	@echo "make test-dashboard  the dashboard's browser tests (Chromium, node >= 20.19)"
@@ -105,6 +107,20 @@ bench-load:
 	shared/testkit/scripts/with-server.sh $(TARGET_DIR)/release/octoscope load-test-secret \
 	  bash -c '$(TARGET_DIR)/release/loadgen --url $$OCTOSCOPE_URL --secret load-test-secret --requests 2000 >/dev/null && \
 	           $(TARGET_DIR)/release/loadgen --url $$OCTOSCOPE_URL --secret load-test-secret --requests 20000 --concurrency 16'
+
+# Crash and soak (shared/docs/resilience.md): the demo organisation's deliveries
+# posted at a steady rate to a debug build of `octoscope serve`, SIGKILLed every
+# SOAK_KILL_EVERY seconds and restarted on the same data directory; whatever got
+# no 2xx is redelivered; then ledger, archive and store are compared with what
+# was sent. Prints the figures; fails on any difference.
+SOAK_SECONDS ?= 600
+SOAK_KILL_EVERY ?= 60
+soak:
+	$(CARGO) build -p octoscope -p octoscope-testkit --bins
+	$(TARGET_DIR)/debug/soak --bin $(TARGET_DIR)/debug/octoscope --seconds $(SOAK_SECONDS) --kill-every $(SOAK_KILL_EVERY)
+
+soak-smoke:
+	$(MAKE) soak SOAK_SECONDS=120 SOAK_KILL_EVERY=20
 
 # The shared driver (every example payload, hostile inputs, API shapes) against a debug build.
 drive:

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use octoscope::adapters::sqlite::{CorruptDatabase, DataFile};
 use octoscope::config::ConfigError;
 use octoscope::domain::RepoName;
 
@@ -95,4 +96,27 @@ pub fn refuse(e: ConfigError) -> ! {
 
 pub fn refuse_bad<T>(r: Result<T, ConfigError>) -> T {
     r.unwrap_or_else(|e| refuse(e))
+}
+
+/// Refuse to start on a damaged database file (exit code 65, EX_DATAERR): say
+/// which file, that it was left untouched, and how to go on. Other errors pass.
+pub fn refuse_damaged(e: anyhow::Error) -> anyhow::Error {
+    let Some(c) = e.downcast_ref::<CorruptDatabase>() else { return e };
+    let path = c.path.display();
+    let way_on = match c.file {
+        DataFile::Store => format!(
+            "restore it from a backup; or move it aside (mv {path} {path}.damaged) and start again: the store \
+             starts empty, `octoscope replay` rebuilds it from archive.db, `octoscope check` resyncs it from GitHub"
+        ),
+        DataFile::Archive => format!(
+            "restore it from a backup; or move it aside (mv {path} {path}.damaged) and start again: a new, empty \
+             archive is created and the store keeps its data, but `octoscope replay` can then rebuild only \
+             from deliveries that arrive after"
+        ),
+    };
+    eprintln!("octoscope: refusing to start: {c}");
+    eprintln!(
+        "octoscope: the file was left as it is (a damaged database is never reset or recreated); to go on, {way_on}"
+    );
+    std::process::exit(65);
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use cli::{Cli, Command, env, refuse, refuse_bad};
+use cli::{Cli, Command, env, refuse, refuse_bad, refuse_damaged};
 use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::github::{GitHubClient, GitHubConfig};
 use octoscope::adapters::local::{InProcessLauncher, LocalQueue};
@@ -28,8 +28,8 @@ use octoscope::webhook::WebhookSecrets;
 
 fn open(data_dir: &Path) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn RawArchive>)> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let store = SqliteStore::open(&data_dir.join("octoscope.db"))?;
-    let archive = SqliteArchive::open(&data_dir.join("archive.db"))?;
+    let store = SqliteStore::open(&data_dir.join("octoscope.db")).map_err(refuse_damaged)?;
+    let archive = SqliteArchive::open(&data_dir.join("archive.db")).map_err(refuse_damaged)?;
     Ok((Arc::new(store), Arc::new(archive)))
 }
 

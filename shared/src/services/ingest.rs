@@ -8,6 +8,11 @@ use crate::error::{ArchiveError, SecretUnavailable, StoreError, error_chain};
 use crate::ports::{Claim, Clock, DeliveryLedger, RawArchive, Recorded, WebhookSecretSource};
 use crate::webhook::{self, NormalizeError, SignatureError, WebhookSecrets, json_payload};
 
+/// How long a copy of a delivery whose claim is pending waits for it to
+/// finish before it is refused as in flight (GitHub waits 10 s for an answer).
+const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const IN_FLIGHT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A webhook request as it arrived: raw header values and the raw body.
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookRequest<'a> {
@@ -58,6 +63,10 @@ pub enum IngestError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Secret(#[from] SecretUnavailable),
+    /// Claimed by a copy that did not finish within [`IN_FLIGHT_WAIT`] (its
+    /// process died before the store was written): nothing durable to acknowledge.
+    #[error("delivery {0} is claimed but not yet stored (interrupted, or still in flight); try again")]
+    InFlight(DeliveryId),
 }
 
 impl IngestError {
@@ -68,7 +77,7 @@ impl IngestError {
             Self::Signature(_) | Self::BadRequest(_) => false,
             Self::Store(e) => e.is_retryable(),
             Self::Archive(e) => e.is_retryable(),
-            Self::Secret(_) => true,
+            Self::Secret(_) | Self::InFlight(_) => true,
         }
     }
 }
@@ -146,8 +155,21 @@ impl IngestService {
             received_at,
             body_bytes: req.body.len() as u64,
         };
-        if let Claim::Duplicate(status) = self.ledger.check_delivery(&claim).await? {
-            return Ok(Ingested::Duplicate(status));
+        // A copy claimed but not finished is awaited: the first copy, still
+        // running, finishes in moments and this one answers as it did. A claim
+        // that stays pending was left by a process that died: a 2xx now would
+        // acknowledge effects that may never be written.
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            match self.ledger.check_delivery(&claim).await? {
+                Claim::Claimed => break,
+                Claim::Duplicate(DeliveryStatus::Pending) if waited < IN_FLIGHT_WAIT => {
+                    tokio::time::sleep(IN_FLIGHT_POLL).await;
+                    waited += IN_FLIGHT_POLL;
+                }
+                Claim::Duplicate(DeliveryStatus::Pending) => return Err(IngestError::InFlight(key.delivery_id)),
+                Claim::Duplicate(status) => return Ok(Ingested::Duplicate(status)),
+            }
         }
 
         // 4. Archive the raw body before any normalised effect.
@@ -170,6 +192,7 @@ impl IngestService {
                 Ingested::Stored { .. } => Ingested::Stored { applied: report.applied, skipped: report.skipped },
                 other => other,
             }),
+            Ok(Recorded::Duplicate(DeliveryStatus::Pending)) => Err(IngestError::InFlight(key.delivery_id)),
             Ok(Recorded::Duplicate(status)) => Ok(Ingested::Duplicate(status)),
             Err(e) => {
                 self.release(&key).await;

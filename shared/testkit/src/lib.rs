@@ -78,6 +78,16 @@ impl Server {
 
     /// As [`Server::start`], with more `serve` arguments.
     pub fn start_with_args(bin: &Path, data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> anyhow::Result<Self> {
+        Self::spawn(bin, data_dir, env, args, Stdio::inherit())
+    }
+
+    /// As [`Server::start`], its log (stderr) appended to the file `log`.
+    pub fn start_logged(bin: &Path, data_dir: &Path, env: &[(&str, &str)], log: &Path) -> anyhow::Result<Self> {
+        let file = std::fs::File::options().create(true).append(true).open(log)?;
+        Self::spawn(bin, data_dir, env, &[], Stdio::from(file))
+    }
+
+    fn spawn(bin: &Path, data_dir: &Path, env: &[(&str, &str)], args: &[&str], stderr: Stdio) -> anyhow::Result<Self> {
         let mut cmd = Command::new(bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -86,7 +96,7 @@ impl Server {
             .env_remove("GITHUB_WEBHOOK_SECRET")
             .env_remove("OCTOSCOPE_API_TOKENS")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }

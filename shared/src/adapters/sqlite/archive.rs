@@ -3,10 +3,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, ErrorCode, params};
 
-use super::writer::Writer;
-use super::{configure, parse_ts, ts};
+use super::writer::{Writer, WriterError};
+use super::{DataFile, configure, disk_full, open_sound, parse_ts, ts};
 use crate::domain::*;
 use crate::ports::{ArchiveCursor, ArchiveError, RawArchive};
 
@@ -34,7 +34,7 @@ pub struct SqliteArchive {
 
 impl SqliteArchive {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let conn = open_sound(path, DataFile::Archive)?;
         configure(&conn, "FULL").context("configuring the archive database")?;
         conn.execute_batch(SCHEMA).context("creating the archive schema")?;
         let reader = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -67,7 +67,12 @@ impl RawArchive for SqliteArchive {
                 .map(drop)
             })
             .await
-            .map_err(|e| ArchiveError::Unavailable(e.into()))
+            .map_err(|e| match &e {
+                WriterError::Sqlite(s) if s.sqlite_error_code() == Some(ErrorCode::DiskFull) => {
+                    ArchiveError::Unavailable(disk_full(e))
+                }
+                _ => ArchiveError::Unavailable(e.into()),
+            })
     }
 
     async fn scan(

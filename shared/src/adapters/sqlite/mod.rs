@@ -18,6 +18,10 @@ mod writer;
 pub use archive::SqliteArchive;
 pub use store::SqliteStore;
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, ErrorCode};
@@ -63,13 +67,71 @@ macro_rules! text_columns {
 
 text_columns!(RepoName, PrState, ReviewState, RunStatus, DeliveryStatus, HookId, DeliveryId, EventName);
 
-/// Busy or locked databases may succeed on a retry; everything else will not.
+/// Busy or locked databases, a full disk and I/O failures may succeed on a
+/// retry; everything else will not.
 pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {
-    let retryable = matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::DiskFull | ErrorCode::SystemIoFailure)
-    );
-    if retryable { StoreError::Unavailable(e.into()) } else { StoreError::Internal(e.into()) }
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::Unavailable(disk_full(e)),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::SystemIoFailure) => {
+            StoreError::Unavailable(e.into())
+        }
+        _ => StoreError::Internal(e.into()),
+    }
+}
+
+/// A full disk, said so plainly: nothing is acknowledged until space returns.
+pub(crate) fn disk_full(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    e.into().context("the disk holding the data directory is full: free space there (writes resume by themselves)")
+}
+
+/// Which of the data directory's files a [`CorruptDatabase`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFile {
+    /// `octoscope.db`: the normalised store and the delivery ledger.
+    Store,
+    /// `archive.db`: every accepted delivery's raw body.
+    Archive,
+}
+
+/// A database file that exists but is not a sound SQLite database (truncated,
+/// overwritten, damaged): it is refused, never reset or recreated.
+#[derive(Debug, thiserror::Error)]
+#[error("{} is corrupt or truncated: {reason}", path.display())]
+pub struct CorruptDatabase {
+    pub path: PathBuf,
+    pub file: DataFile,
+    pub reason: String,
+}
+
+/// Open the database at `path` (created when missing), refusing a damaged
+/// file before anything is written to it: an existing empty file (SQLite would
+/// take it for a new database) or one that fails SQLite's structural check
+/// (`PRAGMA quick_check`: every page, in time linear in the size).
+pub(crate) fn open_sound(path: &Path, file: DataFile) -> anyhow::Result<Connection> {
+    let corrupt = |reason: String| CorruptDatabase { path: path.to_owned(), file, reason };
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        return Err(corrupt("the file is empty (0 bytes)".to_owned()).into());
+    }
+    let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // Another process recovering the write-ahead log holds a lock for a moment.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mut problems = Vec::new();
+    let checked = conn.prepare("PRAGMA quick_check(5)").and_then(|mut stmt| {
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        for row in rows {
+            problems.push(row?);
+        }
+        Ok(())
+    });
+    match checked {
+        Err(e) if matches!(e.sqlite_error_code(), Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)) => {
+            Err(corrupt(e.to_string()).into())
+        }
+        // Locked, unreadable, an I/O failure: not a verdict on the file.
+        Err(e) => Err(anyhow::Error::new(e).context(format!("checking {}", path.display()))),
+        Ok(()) if problems.iter().all(|p| p == "ok") => Ok(conn),
+        Ok(()) => Err(corrupt(problems.join("; ")).into()),
+    }
 }
 
 pub(crate) fn configure(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {

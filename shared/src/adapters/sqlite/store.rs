@@ -9,11 +9,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::Value;
-use rusqlite::{Connection, Row, params_from_iter};
+use rusqlite::{Connection, ErrorCode, Row, params_from_iter};
 use rusqlite_migration::{M, Migrations};
 
 use super::writer::{Writer, WriterError};
-use super::{configure, store_error};
+use super::{DataFile, configure, disk_full, open_sound, store_error};
 use crate::ports::*;
 
 fn migrations() -> Migrations<'static> {
@@ -56,7 +56,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Open (creating and migrating as needed) the store at `path`.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut conn = open_sound(path, DataFile::Store)?;
         // The store can be rebuilt from the archive (`octoscope replay`), so it
         // trades the last moments before a power cut for speed; the archive does not.
         configure(&conn, "NORMAL").context("configuring the store database")?;
@@ -81,6 +81,9 @@ impl SqliteStore {
             WriterError::Stopped => StoreError::Unavailable(e.into()),
             WriterError::Sqlite(inner) => match Arc::try_unwrap(inner) {
                 Ok(sqlite) => store_error(sqlite),
+                Err(shared) if shared.sqlite_error_code() == Some(ErrorCode::DiskFull) => {
+                    StoreError::Unavailable(disk_full(WriterError::Sqlite(shared)))
+                }
                 Err(shared) => StoreError::Unavailable(WriterError::Sqlite(shared).into()),
             },
         })
