@@ -212,6 +212,36 @@ mod tests {
     }
 
     #[test]
+    fn a_presented_token_is_accepted_only_when_it_is_a_whole_configured_token() {
+        // GIVEN two tokens (compared as SHA-256 digests, in constant time, against every token)
+        let tokens = ApiTokens::parse("first-token-0123456789, second-token-abcdef").unwrap();
+        // WHEN each is presented THEN it passes
+        assert!(tokens.accepts("first-token-0123456789"));
+        assert!(tokens.accepts("second-token-abcdef"));
+        // AND a prefix, a longer token, one differing in its last or first byte, or none, fails
+        for wrong in [
+            "first-token-012345678",
+            "first-token-0123456789X",
+            "first-token-0123456780",
+            "Eirst-token-0123456789",
+            "first-token-0123456789,second-token-abcdef",
+            "",
+        ] {
+            assert!(!tokens.accepts(wrong), "{wrong:?} must be refused");
+        }
+        // AND the configured values are neither kept nor printed
+        assert!(!format!("{tokens:?}").contains("token-"), "{tokens:?}");
+    }
+
+    #[test]
+    fn a_refused_token_list_does_not_echo_its_tokens() {
+        for list in ["short-secret", "a-long-enough-secret-token,,", "a-long-enough-secret-token, tiny"] {
+            let err = ApiTokens::parse(list).unwrap_err().to_string();
+            assert!(!err.contains("secret") && !err.contains("tiny"), "{err}");
+        }
+    }
+
+    #[test]
     fn bad_values_are_refused_naming_the_variable() {
         let dir = tempfile::tempdir().unwrap();
         let l = "127.0.0.1:0".parse().unwrap();

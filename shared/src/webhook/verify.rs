@@ -126,6 +126,28 @@ mod tests {
     }
 
     #[test]
+    fn only_the_exact_digest_of_a_configured_secret_passes() {
+        // GIVEN the right signature WHEN changed in its last or first hex digit, shortened or
+        // lengthened, or made with a prefix or extension of the secret THEN it is refused
+        let secrets = WebhookSecrets::parse("It's a Secret to Everybody").unwrap();
+        let body = b"Hello, World!";
+        assert_eq!(secrets.verify(Some(VECTOR.as_bytes()), body), Ok(()));
+        let last_changed = format!("{}6", &VECTOR[..VECTOR.len() - 1]);
+        let first_changed = format!("sha256=8{}", &VECTOR[8..]);
+        for same_length in [last_changed, first_changed] {
+            assert_eq!(secrets.verify(Some(same_length.as_bytes()), body), Err(SignatureError::Mismatch));
+        }
+        let longer = format!("{VECTOR}00");
+        for other_length in [&VECTOR[..VECTOR.len() - 2], longer.as_str()] {
+            assert_eq!(secrets.verify(Some(other_length.as_bytes()), body), Err(SignatureError::Malformed));
+        }
+        for near in ["It's a Secret to Everybod", "It's a Secret to Everybody!"] {
+            let sig = sign(near, body);
+            assert_eq!(secrets.verify(Some(sig.as_bytes()), body), Err(SignatureError::Mismatch), "{near}");
+        }
+    }
+
+    #[test]
     fn empty_secret_lists_are_refused_and_debug_hides_secrets() {
         assert!(WebhookSecrets::parse("").is_err());
         assert!(WebhookSecrets::parse("a,,b").is_err());
