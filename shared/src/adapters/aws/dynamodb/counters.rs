@@ -13,7 +13,6 @@
 //! process that dies between the two leaves that one count behind (the
 //! ledger and the entities themselves are right).
 
-
 use super::DynamoStore;
 use super::codec::*;
 use crate::domain::{DeliveryStatus, Timestamp};
