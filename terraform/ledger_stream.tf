@@ -13,9 +13,10 @@ locals {
     environment = local.common_environment
 
     policy_statements = {
-      # Page items (BatchWriteItem) and the counter ADD (UpdateItem); nothing is read.
+      # Page items (BatchWriteItem), the counter ADD and the repositories'
+      # activity (UpdateItem), their current names (BatchGetItem of aliases).
       store = {
-        actions   = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
+        actions   = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
         resources = [module.table.table_arn]
       }
       # Lambda's DynamoDB stream event source reads the stream with the function's role.

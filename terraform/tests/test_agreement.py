@@ -208,8 +208,8 @@ NOT_GRANTED: dict[str, dict[str, str]] = {
     "ledger-stream": {
         **_STORE_ADMIN,
         **{
-            a: "the ledger-stream function only writes page items (BatchWriteItem) and counters (UpdateItem): DynamoStore::apply_stream reads nothing"
-            for a in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")
+            a: "DynamoStore::apply_stream writes page items (BatchWriteItem), counters and activity (UpdateItem), reading aliases only (BatchGetItem)"
+            for a in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")
         },
     },
 }
@@ -1028,6 +1028,13 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         (lit('function_response_types            = ["ReportBatchItemFailures"]'), "",
          ["function_response_types must be"],
          "event source without ReportBatchItemFailures is caught"),
+        (lit("bisect_batch_on_function_error     = true"), "bisect_batch_on_function_error     = false",
+         ["bisect_batch_on_function_error must be true"],
+         "stream event source that does not bisect a failing batch is caught"),
+        (lit('actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]'),
+         'actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams", "dynamodb:DeleteTable"]',
+         ["ledger-stream: statement table_stream grants dynamodb:DeleteTable"],
+         "unused action: dynamodb:DeleteTable on the ledger-stream function is caught"),
     ]
     for pattern, replacement, needles, what in wrong_copies:
         errs = mutated(lambda t: re.sub(pattern, replacement, t, count=1))

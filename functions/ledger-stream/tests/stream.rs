@@ -130,3 +130,36 @@ async fn a_batch_that_cannot_be_derived_is_reported_by_its_first_record() {
     assert_eq!(response.batch_item_failures.len(), 1);
     assert_eq!(response.batch_item_failures[0].item_identifier, first);
 }
+
+async fn activity(store: &DynamoStore) -> Option<chrono::DateTime<Utc>> {
+    let repos = store.list_repos(&PageRequest::first(10)).await.unwrap();
+    assert_eq!(repos.items.len(), 1, "{:?}", repos.items);
+    repos.items[0].last_activity_at
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_known_repository_s_activity_moves_once_a_batch_by_the_stream_not_with_each_delivery() {
+    // GIVEN a store as the webhook builds it, and a delivery that makes the repository known
+    let (client, table) = table().await;
+    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
+    let store = DynamoStore::new(client, &table);
+    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    let at = |s: i64| Utc.timestamp_opt(1_780_000_000 + s, 0).unwrap();
+    let repo = RepoName::parse("acme/api").unwrap();
+    let active =
+        |s: i64| vec![Change::Repository(Repository { activity_at: Some(at(s)), ..Repository::named(repo.clone()) })];
+    let stored = outcome(DeliveryStatus::Stored);
+    webhook.record_delivery(&claim("d1", "acme/api", 1), &active(100), &stored).await.unwrap();
+    assert_eq!(activity(&store).await, Some(at(100)), "a new repository is written with its activity");
+    // WHEN two more deliveries report newer activity, out of order
+    webhook.record_delivery(&claim("d2", "acme/api", 2), &active(300), &stored).await.unwrap();
+    webhook.record_delivery(&claim("d3", "acme/api", 3), &active(200), &stored).await.unwrap();
+    // THEN the webhook's path did not write it; the stream's handler writes the newest
+    assert_eq!(activity(&store).await, Some(at(100)));
+    feed(&mut reader, &store, 100).await;
+    assert_eq!(activity(&store).await, Some(at(300)));
+    // AND an older activity fed later changes nothing
+    webhook.record_delivery(&claim("d4", "acme/api", 4), &active(250), &stored).await.unwrap();
+    feed(&mut reader, &store, 100).await;
+    assert_eq!(activity(&store).await, Some(at(300)));
+}

@@ -171,8 +171,18 @@ impl DeliveryLedger for DynamoStore {
         let c = claim;
         self.register_claim(c).await?;
         let report = self.apply_all(changes).await?;
-        let item =
+        let mut item =
             ledger_item(c, outcome.status.as_str(), outcome.reason.as_deref(), report.applied, self.stream_derived);
+        if self.stream_derived {
+            // The repository's newest activity is the stream's to write (once per batch, `pages.rs`).
+            let activity = changes.iter().filter_map(|ch| match ch {
+                Change::Repository(r) if Some(&r.full_name) == c.repo.as_ref() => r.activity_at,
+                _ => None,
+            });
+            if let Some(at) = activity.max() {
+                item.insert(pages::ACTIVITY.into(), t(&at));
+            }
+        }
         let old = match self.put_ledger(item.clone(), c).await? {
             Ok(old) => old,
             Err(status) => return Ok(Recorded::Duplicate(status)),

@@ -28,13 +28,17 @@ use super::counters;
 use super::ops::{Query, Range, corrupt, put_request};
 use super::store::{cursor, epoch};
 use super::{DynamoStore, LEDGER_RETENTION};
-use crate::domain::Timestamp;
+use crate::domain::{RepoName, Timestamp};
 use crate::ports::*;
 
 /// The attribute that marks a ledger item whose listing and count the
 /// table's stream derives (value [`STREAM`]).
 pub(super) const MARK: &str = "derive";
 pub(super) const STREAM: &str = "stream";
+
+/// A marked ledger item's repository activity time (the newest the delivery
+/// reports), which the stream writes on the repository item once per batch.
+pub(super) const ACTIVITY: &str = "activity_at";
 
 /// The widest span of arrival times one page item holds: a listing below a
 /// cursor reads the pages whose newest entry is at most this much newer.
@@ -85,6 +89,8 @@ struct Derived {
     deltas: BTreeMap<String, i64>,
     newest: Option<String>,
     entries: Vec<(Option<String>, String)>,
+    /// The newest activity per repository name of the batch's new deliveries.
+    activity: BTreeMap<String, String>,
 }
 
 impl Derived {
@@ -111,6 +117,12 @@ impl Derived {
                 let at = sort[..TIME_LEN.min(sort.len())].to_owned();
                 if self.newest.as_ref().is_none_or(|x| *x < at) {
                     self.newest = Some(at);
+                }
+                if let (Some(repo), Some(at)) = (n.str("repo"), n.str(ACTIVITY)) {
+                    let newest = self.activity.entry(repo).or_default();
+                    if *newest < at {
+                        *newest = at;
+                    }
                 }
                 self.entries.push((n.str("repo"), sort));
             }
@@ -189,9 +201,29 @@ impl DynamoStore {
             }
         }
         self.batch_write(puts).await?;
+        self.write_activity(d.activity).await?;
         let deltas: Vec<(String, i64)> = d.deltas.into_iter().collect();
         let newest = d.newest.as_deref().map(parse_ts).transpose().map_err(corrupt)?;
         self.bump(&deltas, newest.as_ref()).await
+    }
+
+    /// The newest activity of each repository a batch names, on its item
+    /// (under its current name), if newer than what it holds. `rev` moves too,
+    /// so a writer merging the item meanwhile reads it again.
+    async fn write_activity(&self, activity: BTreeMap<String, String>) -> Result<(), StoreError> {
+        let names: Vec<RepoName> = activity.keys().filter_map(|r| RepoName::parse(r).ok()).collect();
+        let current = if names.is_empty() { HashMap::new() } else { self.canonical_names(&names).await? };
+        for (repo, at) in activity {
+            let Ok(name) = RepoName::parse(&repo) else { continue };
+            let name = current.get(&name).cloned().unwrap_or(name);
+            let mut u = Update::default();
+            u.set("last_activity_at", s(at.clone())).add("rev", 1);
+            let (pk, a, v) = (u.name("pk"), u.name("last_activity_at"), u.value(s(at)));
+            u.condition(format!("attribute_exists({pk}) AND (attribute_not_exists({a}) OR {a} < {v})"));
+            // A failed condition: the item already holds a newer activity (or is not there yet).
+            self.update(key_of(key::repo(&name), key::REPO_SK), u).await?;
+        }
+        Ok(())
     }
 
     /// Deliveries newest first, from the page items: pages are read newest
