@@ -151,6 +151,10 @@ async fn a_known_repository_s_activity_moves_once_a_batch_by_the_stream_not_with
     let stored = outcome(DeliveryStatus::Stored);
     webhook.record_delivery(&claim("d1", "acme/api", 1), &active(100), &stored).await.unwrap();
     assert_eq!(activity(&store).await, Some(at(100)), "a new repository is written with its activity");
+    // AND counted once the stream's handler adds the count its ledger item carries
+    assert_eq!(store.stats().await.unwrap().repositories, 0);
+    feed(&mut reader, &store, 100).await;
+    assert_eq!(store.stats().await.unwrap().repositories, 1);
     // WHEN two more deliveries report newer activity, out of order
     webhook.record_delivery(&claim("d2", "acme/api", 2), &active(300), &stored).await.unwrap();
     webhook.record_delivery(&claim("d3", "acme/api", 3), &active(200), &stored).await.unwrap();
@@ -162,4 +166,5 @@ async fn a_known_repository_s_activity_moves_once_a_batch_by_the_stream_not_with
     webhook.record_delivery(&claim("d4", "acme/api", 4), &active(250), &stored).await.unwrap();
     feed(&mut reader, &store, 100).await;
     assert_eq!(activity(&store).await, Some(at(300)));
+    assert_eq!(store.stats().await.unwrap().repositories, 1, "a known repository is not counted again");
 }

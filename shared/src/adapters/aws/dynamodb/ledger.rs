@@ -68,6 +68,15 @@ fn ledger_item(c: &DeliveryClaim, status: &str, reason: Option<&str>, changes: u
 }
 
 impl DynamoStore {
+    /// Count deltas held back for a ledger item that was not written: added now
+    /// (a failure is logged, leaving those counts behind).
+    async fn flush_counts(&self, counts: &std::collections::BTreeMap<String, i64>) {
+        let deltas: Vec<(String, i64)> = counts.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        if let Err(e) = self.bump(&deltas, None).await {
+            tracing::error!(error = ?e, "entity counts of an unrecorded delivery were not added");
+        }
+    }
+
     /// Put a ledger item if the delivery is new (or its claim was abandoned:
     /// pending past the lease): Ok with the item it replaced, or Err with the
     /// status of the copy already recorded (a duplicate).
@@ -170,7 +179,20 @@ impl DeliveryLedger for DynamoStore {
     ) -> Result<Recorded, StoreError> {
         let c = claim;
         self.register_claim(c).await?;
-        let report = self.apply_all(changes).await?;
+        // The webhook's store carries its entity count deltas on the ledger item (the stream adds them).
+        let (report, counts) = if self.stream_derived {
+            let (report, counts) = counters::carried(self.apply_all(changes)).await;
+            (report, counts)
+        } else {
+            (self.apply_all(changes).await, Default::default())
+        };
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                self.flush_counts(&counts).await;
+                return Err(e);
+            }
+        };
         let mut item =
             ledger_item(c, outcome.status.as_str(), outcome.reason.as_deref(), report.applied, self.stream_derived);
         if self.stream_derived {
@@ -182,10 +204,21 @@ impl DeliveryLedger for DynamoStore {
             if let Some(at) = activity.max() {
                 item.insert(pages::ACTIVITY.into(), t(&at));
             }
+            if let Some(v) = counters::carried_value(&counts) {
+                item.insert(counters::CARRIED_ATTRIBUTE.into(), v);
+            }
         }
-        let old = match self.put_ledger(item.clone(), c).await? {
-            Ok(old) => old,
-            Err(status) => return Ok(Recorded::Duplicate(status)),
+        let old = match self.put_ledger(item.clone(), c).await {
+            Ok(Ok(old)) => old,
+            Ok(Err(status)) => {
+                // Another copy was recorded: what this copy's writes created is counted here.
+                self.flush_counts(&counts).await;
+                return Ok(Recorded::Duplicate(status));
+            }
+            Err(e) => {
+                self.flush_counts(&counts).await;
+                return Err(e);
+            }
         };
         // Recorded: from here the answer is a success whatever the listing and count do (marked:
         // the stream derives them; else now, a failure logged, leaving that count one behind).

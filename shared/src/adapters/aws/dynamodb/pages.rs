@@ -112,6 +112,12 @@ impl Derived {
         }
         if let Some(n) = new {
             count(n, 1);
+            if old.is_none_or(|o| counters::carried_by(o).is_empty()) {
+                // Entity counts the delivery's writes made, carried on its ledger item.
+                for (attr, by) in counters::carried_by(n) {
+                    *self.deltas.entry(attr).or_default() += by;
+                }
+            }
             let sort = sort_of(n);
             if let Some(sort) = sort.filter(|s| old.and_then(sort_of).as_ref() != Some(s)) {
                 let at = sort[..TIME_LEN.min(sort.len())].to_owned();
