@@ -1,15 +1,15 @@
-# The four functions, one module call: each is deployed the same way (its
+# The five functions, one module call: each is deployed the same way (its
 # `make lambdas` zip, its sizing from var.functions, the stack's key, logs,
 # tracing and tags); what differs (description, environment, permissions) is
 # written in the file of its concern as local.<key>_function: ingest.tf (webhook), api.tf
-# (api), completeness.tf (integrity_check, dispatcher). The key, with `-` for
+# (api), completeness.tf (integrity_check, dispatcher), ledger_stream.tf (ledger_stream). The key, with `-` for
 # `_`, is the crate under functions/ and the function's name after the prefix.
 
 module "function" {
   source = "./modules/lambda-function"
   # The keys are written out (not keys(local.functions)) so that checkov,
   # which cannot evaluate the settings, still sees every instance's values.
-  for_each = toset(["webhook", "api", "integrity_check", "dispatcher"])
+  for_each = toset(["webhook", "api", "integrity_check", "dispatcher", "ledger_stream"])
 
   function_name     = "${var.name_prefix}-${replace(each.key, "_", "-")}"
   description       = local.functions[each.key].description
@@ -30,6 +30,7 @@ locals {
     api             = local.api_function
     integrity_check = local.integrity_check_function
     dispatcher      = local.dispatcher_function
+    ledger_stream   = local.ledger_stream_function
   }
 }
 

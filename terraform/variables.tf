@@ -202,12 +202,27 @@ variable "functions" {
       timeout                        = optional(number, 60)
       reserved_concurrent_executions = optional(number, -1)
     }), {})
+    ledger_stream = optional(object({
+      memory_size                    = optional(number, 128)
+      timeout                        = optional(number, 30)
+      reserved_concurrent_executions = optional(number, -1)
+    }), {})
   })
   default = {}
 
   validation {
     condition     = var.functions.dispatcher.timeout * 6 <= 43200
     error_message = "functions.dispatcher.timeout must be at most 7200: the gap queue's visibility timeout is six times it."
+  }
+}
+
+variable "ledger_stream_batching_window" {
+  description = "Seconds the table stream's event source gathers marked ledger changes before invoking the ledger-stream function (0-300): how long delivery listings and counts may lag, and how many deliveries share one batch's writes."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.ledger_stream_batching_window >= 0 && var.ledger_stream_batching_window <= 300
+    error_message = "ledger_stream_batching_window must be between 0 and 300 seconds."
   }
 }
 

@@ -54,7 +54,10 @@ link a Lambda runtime) and for the Fargate batch job:
    Every `resources = ["*"]` in terraform/ must carry a comment saying why.
 
 4. Event source. A crate that answers SqsBatchResponse has an SQS event source
-   mapping with function_response_types = ["ReportBatchItemFailures"].
+   mapping, one that answers DynamoDbEventResponse a DynamoDB stream event
+   source mapping (event_source_arn a table's stream_arn, bisecting on
+   errors, with an on-failure destination), each with
+   function_response_types = ["ReportBatchItemFailures"].
 """
 
 from __future__ import annotations
@@ -156,6 +159,16 @@ PLATFORM_SQS_EVENT_SOURCE = {
     "kms:Decrypt": "messages on the SSE-KMS queue are decrypted for the poller",
 }
 
+PLATFORM_STREAM_EVENT_SOURCE = {
+    "dynamodb:DescribeStream": "the DynamoDB stream event source mapping reads the stream with the function's role",
+    "dynamodb:GetRecords": "the DynamoDB stream event source mapping reads the stream with the function's role",
+    "dynamodb:GetShardIterator": "the DynamoDB stream event source mapping reads the stream with the function's role",
+    "dynamodb:ListStreams": "the DynamoDB stream event source mapping reads the stream with the function's role",
+    "sqs:SendMessage": "the event source mapping sends a batch that kept failing to its on-failure queue",
+    "kms:GenerateDataKey": "the on-failure queue is SSE-KMS: sending to it makes a data key",
+    "kms:Decrypt": "the table's stream is encrypted with the stack's key",
+}
+
 # One-machine variable names that AWS mode resolves from an SSM parameter's
 # value (the key is read from the parameter named by the value here).
 TRANSLATED = {
@@ -192,6 +205,13 @@ NOT_GRANTED: dict[str, dict[str, str]] = {
         "sqs:SendMessage": "SqsGapQueue (the producer) is the integrity check's; the dispatcher only parses messages the event source delivers",
     },
     "batch-job": {**_STORE_ADMIN},
+    "ledger-stream": {
+        **_STORE_ADMIN,
+        **{
+            a: "DynamoStore::apply_stream writes page items (BatchWriteItem), counters and activity (UpdateItem), reading aliases only (BatchGetItem)"
+            for a in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")
+        },
+    },
 }
 
 LAMBDA_MODULE = "./modules/lambda-function"
@@ -696,14 +716,22 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
             errors.append(f"Lambda crate {name} has no module \"{name.replace('-', '_')}\" (source {LAMBDA_MODULE}) with zip_path .../{name}/bootstrap.zip")
 
     esm_targets = set()
+    stream_targets = set()
     for entry in root.get("resource", []):
         for rtype, named in entry.items():
             if rtype != "aws_lambda_event_source_mapping":
                 continue
             for _, body in named.items():
                 m = re.search(r"module\.(\w+(?:\[\"[\w-]+\"\])?)\.", str(one(body.get("function_name"))))
-                if m:
+                if m and "stream_arn" in str(one(body.get("event_source_arn"))):
+                    stream_targets.add(m.group(1))
+                    if one(body.get("bisect_batch_on_function_error")) is not True:
+                        errors.append(f"stream event source mapping of module.{m.group(1)}: bisect_batch_on_function_error must be true")
+                    if "on_failure" not in str(body.get("destination_config")):
+                        errors.append(f"stream event source mapping of module.{m.group(1)}: needs an on_failure destination")
+                elif m:
                     esm_targets.add(m.group(1))
+                if m:
                     if one(body.get("function_response_types")) != ["ReportBatchItemFailures"] and body.get(
                         "function_response_types"
                     ) != ["ReportBatchItemFailures"]:
@@ -746,6 +774,12 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
                 errors.append(f"{name}: has an SQS event source but does not answer SqsBatchResponse (partial batch failures)")
         elif "SqsBatchResponse" in crate.src:
             errors.append(f"{name}: answers SqsBatchResponse but no aws_lambda_event_source_mapping targets module.{d.module}")
+        if d.module in stream_targets:
+            platform.update(PLATFORM_STREAM_EVENT_SOURCE)
+            if "DynamoDbEventResponse" not in crate.src:
+                errors.append(f"{name}: has a DynamoDB stream event source but does not answer DynamoDbEventResponse (partial batch failures)")
+        elif "DynamoDbEventResponse" in crate.src:
+            errors.append(f"{name}: answers DynamoDbEventResponse but no stream event source mapping targets module.{d.module}")
 
         granted = {a for acts in d.statements.values() for a in acts}
         if d.is_lambda:
@@ -994,6 +1028,13 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         (lit('function_response_types            = ["ReportBatchItemFailures"]'), "",
          ["function_response_types must be"],
          "event source without ReportBatchItemFailures is caught"),
+        (lit("bisect_batch_on_function_error     = true"), "bisect_batch_on_function_error     = false",
+         ["bisect_batch_on_function_error must be true"],
+         "stream event source that does not bisect a failing batch is caught"),
+        (lit('actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]'),
+         'actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams", "dynamodb:DeleteTable"]',
+         ["ledger-stream: statement table_stream grants dynamodb:DeleteTable"],
+         "unused action: dynamodb:DeleteTable on the ledger-stream function is caught"),
     ]
     for pattern, replacement, needles, what in wrong_copies:
         errs = mutated(lambda t: re.sub(pattern, replacement, t, count=1))

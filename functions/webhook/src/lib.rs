@@ -40,7 +40,7 @@ impl Clients {
 /// Reads the secret once, so that a missing or unreadable parameter refuses
 /// the start with a message naming it (and the first request is warm).
 pub async fn app(config: &WebhookConfig, clients: Clients) -> anyhow::Result<Router> {
-    let store = Arc::new(DynamoStore::new(clients.dynamodb, &config.table));
+    let store = Arc::new(DynamoStore::new(clients.dynamodb, &config.table).with_stream_derivation());
     let archive = Arc::new(FirehoseArchive::new(clients.firehose, &config.archive_stream));
     let secrets = Arc::new(SsmWebhookSecrets::new(SecretParameter::new(clients.ssm, &config.secret_param)));
     secrets

@@ -287,6 +287,19 @@ pub struct EcsConfig {
     pub assign_public_ip: bool,
 }
 
+/// The ledger-stream function: the table's stream → delivery listings and counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerStreamConfig {
+    /// `OCTOSCOPE_TABLE`
+    pub table: String,
+}
+
+impl LedgerStreamConfig {
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self { table: table(&env)? })
+    }
+}
+
 /// The dispatcher function: gaps from SQS → one ECS task per target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DispatcherConfig {

@@ -296,6 +296,118 @@ pub async fn archive_stream(sdk: &aws_config::SdkConfig, bucket: &str, prefix: &
     Ok(name)
 }
 
+/// A reader of a table's DynamoDB stream on moto (DynamoDB Streams'
+/// `DescribeStream`, `GetShardIterator`, `GetRecords`, over moto's JSON
+/// protocol): each [`next_batch`](Self::next_batch) hands over the records
+/// written since the last, in the shape of a Lambda `DynamoDbEvent`
+/// (`{"Records": [...]}`), as the event source mapping would.
+pub struct StreamReader {
+    http: reqwest::Client,
+    endpoint: String,
+    arn: String,
+    /// The next iterator of each shard read so far.
+    iterators: std::collections::BTreeMap<String, String>,
+}
+
+impl StreamReader {
+    /// The stream of `table` (created with one), read from its beginning.
+    pub async fn of_table(endpoint: &str, table: &str) -> anyhow::Result<Self> {
+        let mut r = Self {
+            http: reqwest::Client::new(),
+            endpoint: endpoint.to_owned(),
+            arn: String::new(),
+            iterators: Default::default(),
+        };
+        let described = r.call("DynamoDB_20120810.DescribeTable", serde_json::json!({"TableName": table})).await?;
+        r.arn = described["Table"]["LatestStreamArn"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("table {table} has no stream"))?
+            .to_owned();
+        Ok(r)
+    }
+
+    async fn call(&self, target: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        StreamReader::post(&self.http, &self.endpoint, target, body).await
+    }
+
+    /// Up to `limit` records written since the last batch (every shard), as a `DynamoDbEvent`.
+    pub async fn next_batch(&mut self, limit: usize) -> anyhow::Result<serde_json::Value> {
+        let stream =
+            self.call("DynamoDBStreams_20120810.DescribeStream", serde_json::json!({"StreamArn": self.arn})).await?;
+        for shard in stream["StreamDescription"]["Shards"].as_array().into_iter().flatten() {
+            let Some(id) = shard["ShardId"].as_str() else { continue };
+            if !self.iterators.contains_key(id) {
+                let it = self
+                    .call(
+                        "DynamoDBStreams_20120810.GetShardIterator",
+                        serde_json::json!({"StreamArn": self.arn, "ShardId": id, "ShardIteratorType": "TRIM_HORIZON"}),
+                    )
+                    .await?;
+                let it = it["ShardIterator"].as_str().ok_or_else(|| anyhow::anyhow!("no shard iterator"))?;
+                self.iterators.insert(id.to_owned(), it.to_owned());
+            }
+        }
+        let mut records = Vec::new();
+        for iterator in self.iterators.values_mut() {
+            let want = limit.saturating_sub(records.len());
+            if want == 0 {
+                break;
+            }
+            let body = serde_json::json!({"ShardIterator": iterator.clone(), "Limit": want});
+            let http = &self.http;
+            let page = StreamReader::post(http, &self.endpoint, "DynamoDBStreams_20120810.GetRecords", body).await?;
+            if let Some(next) = page["NextShardIterator"].as_str() {
+                *iterator = next.to_owned();
+            }
+            for r in page["Records"].as_array().into_iter().flatten() {
+                // The fields a Lambda event record carries.
+                let d = &r["dynamodb"];
+                let mut change = serde_json::json!({
+                    "Keys": d["Keys"], "SequenceNumber": d["SequenceNumber"], "SizeBytes": d["SizeBytes"].as_i64().unwrap_or(0),
+                    "StreamViewType": d["StreamViewType"],
+                });
+                for image in ["NewImage", "OldImage"] {
+                    if d.get(image).is_some() {
+                        change[image] = d[image].clone();
+                    }
+                }
+                let mut record = serde_json::json!({
+                    "eventID": r["eventID"], "eventName": r["eventName"], "eventSource": "aws:dynamodb",
+                    "eventVersion": "1.1", "awsRegion": REGION, "eventSourceARN": self.arn, "dynamodb": change,
+                });
+                if let Some(identity) = r.get("userIdentity") {
+                    record["userIdentity"] = identity.clone();
+                }
+                records.push(record);
+            }
+        }
+        Ok(serde_json::json!({ "Records": records }))
+    }
+
+    async fn post(
+        http: &reqwest::Client,
+        endpoint: &str,
+        target: &str,
+        body: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
+        );
+        let response = http
+            .post(endpoint)
+            .header("X-Amz-Target", target)
+            .header("Content-Type", "application/x-amz-json-1.0")
+            .header("Authorization", auth)
+            .body(body.to_string())
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "{target}: {status} {text}");
+        Ok(serde_json::from_str(&text)?)
+    }
+}
+
 /// moto (5.2) answers ECS `RunTask` / `DescribeTasks` with each container's
 /// `cpu` and `memory` as JSON numbers, copied from the task definition; in
 /// the ECS API (and so in the Rust SDK, which refuses the answer) they are

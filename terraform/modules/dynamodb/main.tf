@@ -1,7 +1,8 @@
 # The single table (the store, the delivery ledger, locks and checkpoints):
 # pk/sk plus three overloaded KEYS_ONLY GSIs (an index entry is written only
 # when an item's index keys change; reads fetch the base items by key), on-demand, with point-in-time recovery, a
-# customer managed key, and TTL on `expires_at` (ledger entries and locks).
+# customer managed key, TTL on `expires_at` (ledger entries and locks), and a
+# stream of new and old images (delivery listings and counts are derived from it).
 
 resource "aws_dynamodb_table" "this" {
   name                        = var.table_name
@@ -9,6 +10,9 @@ resource "aws_dynamodb_table" "this" {
   hash_key                    = "pk"
   range_key                   = "sk"
   deletion_protection_enabled = var.deletion_protection
+  # The ledger-stream function derives delivery listings and counts from it.
+  stream_enabled   = true
+  stream_view_type = "NEW_AND_OLD_IMAGES"
 
   attribute {
     name = "pk"

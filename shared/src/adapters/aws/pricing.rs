@@ -18,6 +18,11 @@ pub const WEBHOOK_MEMORY_GB: f64 = 256.0 / 1024.0;
 /// DynamoDB calls and one archive write at single-digit milliseconds each),
 /// not a measurement; moto's latency says nothing about AWS's.
 pub const WEBHOOK_BILLED_SECONDS: f64 = 0.060;
+/// The ledger-stream function's memory (Terraform `functions.ledger_stream.memory_size`).
+pub const LEDGER_STREAM_MEMORY_GB: f64 = 128.0 / 1024.0;
+/// Billed duration of one ledger-stream invocation: an assumption (one
+/// BatchWriteItem of page items and one UpdateItem), not a measurement.
+pub const LEDGER_STREAM_BILLED_SECONDS: f64 = 0.050;
 /// S3 PUT, per request ($0.005 per 1,000).
 pub const S3_PUT: f64 = 0.005 / 1000.0;
 /// Amazon Data Firehose ingestion, per GB ($0.029), billed per record in
@@ -52,14 +57,19 @@ pub struct CostLine {
 }
 
 /// The cost per million deliveries of a mix averaging `wru` and `rru` DynamoDB
-/// request units a delivery: DynamoDB, API Gateway, Lambda, the archive, total.
-pub fn per_million_deliveries(wru: f64, rru: f64) -> Vec<CostLine> {
+/// request units a delivery (the webhook's and the ledger stream's), the
+/// stream's batches holding `stream_batch` deliveries on average: DynamoDB,
+/// API Gateway, Lambda (both functions), the archive, total.
+pub fn per_million_deliveries(wru: f64, rru: f64, stream_batch: f64) -> Vec<CostLine> {
+    let stream = (LAMBDA_REQUEST + LEDGER_STREAM_BILLED_SECONDS * LEDGER_STREAM_MEMORY_GB * LAMBDA_GB_SECOND)
+        / stream_batch.max(1.0);
     let lines = vec![
         CostLine { what: "DynamoDB", per_million: 1e6 * (wru * DYNAMODB_WRU + rru * DYNAMODB_RRU) },
         CostLine { what: "API Gateway HTTP API", per_million: 1e6 * HTTP_API_REQUEST },
         CostLine {
             what: "Lambda (requests + duration)",
-            per_million: 1e6 * (LAMBDA_REQUEST + WEBHOOK_BILLED_SECONDS * WEBHOOK_MEMORY_GB * LAMBDA_GB_SECOND),
+            per_million: 1e6
+                * (LAMBDA_REQUEST + WEBHOOK_BILLED_SECONDS * WEBHOOK_MEMORY_GB * LAMBDA_GB_SECOND + stream),
         },
         CostLine { what: "archive", per_million: 1e6 * archive_cost_per_delivery() },
     ];
@@ -73,8 +83,12 @@ mod tests {
 
     #[test]
     fn four_write_units_a_delivery_cost_two_and_a_half_dollars_a_million() {
-        let lines = per_million_deliveries(4.0, 0.0);
+        let lines = per_million_deliveries(4.0, 0.0, 100.0);
         assert!((lines[0].per_million - 2.5).abs() < 1e-9);
+        // The webhook's invocations and 10,000 ledger-stream invocations of 100 deliveries each.
+        let webhook = 0.2 + 0.06 * 0.25 * 13.3334;
+        let stream = (0.2 + 0.05 * 0.125 * 13.3334) / 100.0;
+        assert!((lines[2].per_million - (webhook + stream)).abs() < 1e-3, "{:?}", lines[2]);
         // 5 GB of Firehose records ($0.145) and 8,640 batched PUTs ($0.0432).
         assert!((lines[3].per_million - 0.1882).abs() < 1e-3, "{:?}", lines[3]);
         assert_eq!(lines.last().map(|l| l.what), Some("total"));

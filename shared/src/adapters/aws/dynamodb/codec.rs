@@ -195,7 +195,8 @@ pub(super) mod key {
     pub fn deployments_of(r: &RepoName) -> String {
         format!("DEPS#{r}")
     }
-    pub const DELIVERIES: &str = "DLVS";
+    /// Ledger index entries of deliveries recorded before the listing pages
+    /// (`pages.rs`): read by `last_deliveries` only, until they expire.
     pub fn deliveries_of_repo(r: &str) -> String {
         format!("DLVS#repo#{r}")
     }

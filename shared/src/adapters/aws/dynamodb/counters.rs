@@ -13,6 +13,10 @@
 //! process that dies between the two leaves that one count behind (the
 //! ledger and the entities themselves are right).
 
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use super::DynamoStore;
 use super::codec::*;
 use crate::domain::{DeliveryStatus, Timestamp};
@@ -43,10 +47,60 @@ pub(super) const TEAMS: &str = "teams";
 pub(super) const RUNS: &str = "runs";
 const LAST: &str = "last_at";
 
+tokio::task_local! {
+    /// Entity count deltas a webhook delivery's writes made, carried on its
+    /// ledger item for the stream's batch `ADD` instead of an `ADD` each.
+    static CARRIED: std::cell::RefCell<BTreeMap<String, i64>>;
+}
+
+/// Run `f` with the entity count deltas its writes make held back (not
+/// written); they come back with its result.
+pub(super) async fn carried<T>(f: impl std::future::Future<Output = T>) -> (T, BTreeMap<String, i64>) {
+    CARRIED
+        .scope(std::cell::RefCell::new(BTreeMap::new()), async {
+            let out = f.await;
+            (out, CARRIED.with(|c| c.take()))
+        })
+        .await
+}
+
+/// The count deltas an item carries (`counts`, a map of numbers).
+pub(super) fn carried_by(item: &Item) -> Vec<(String, i64)> {
+    match item.get(CARRIED_ATTRIBUTE) {
+        Some(AttributeValue::M(m)) => {
+            m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?))).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The ledger item attribute of carried count deltas.
+pub(super) const CARRIED_ATTRIBUTE: &str = "counts";
+
+/// The attribute value of carried deltas (None: nothing to carry).
+pub(super) fn carried_value(deltas: &BTreeMap<String, i64>) -> Option<AttributeValue> {
+    let m: std::collections::HashMap<String, AttributeValue> =
+        deltas.iter().filter(|(_, by)| **by != 0).map(|(k, by)| (k.clone(), n(*by))).collect();
+    (!m.is_empty()).then_some(AttributeValue::M(m))
+}
+
 impl DynamoStore {
     /// Add `deltas` (zero ones skipped) to one counter item; with `last`, also
-    /// mark the newest delivery time on it.
+    /// mark the newest delivery time on it. Within [`carried`], entity deltas
+    /// are held back instead.
     pub(super) async fn bump(&self, deltas: &[(String, i64)], last: Option<&Timestamp>) -> Result<(), StoreError> {
+        if last.is_none()
+            && CARRIED
+                .try_with(|c| {
+                    let mut c = c.borrow_mut();
+                    for (attr, by) in deltas {
+                        *c.entry(attr.clone()).or_default() += by;
+                    }
+                })
+                .is_ok()
+        {
+            return Ok(());
+        }
         let mut u = Update::default();
         for (attr, by) in deltas.iter().filter(|(_, by)| *by != 0) {
             u.add(attr, *by);

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use super::codec::*;
 use super::counters;
 use super::ops::sdk_error;
+use super::pages;
 use super::store::{MAX_TEXT, epoch};
 use super::{CLAIM_LEASE, DynamoStore, LEDGER_RETENTION};
 use crate::domain::*;
@@ -40,10 +41,9 @@ impl DynamoStore {
     }
 }
 
-/// The ledger item of a delivery with `status`.
-fn ledger_item(c: &DeliveryClaim, status: &str, reason: Option<&str>, changes: u32) -> Item {
-    let received = ts(&c.received_at);
-    let sort = format!("{received}#{}#{}", c.key.hook_id, c.key.delivery_id);
+/// The ledger item of a delivery with `status`: in no index (its listing is
+/// a page entry, `pages.rs`); `marked`: derived by the table's stream.
+fn ledger_item(c: &DeliveryClaim, status: &str, reason: Option<&str>, changes: u32, marked: bool) -> Item {
     let mut item = key_of(key::delivery(&c.key), key::ONE);
     for (k, v) in [
         ("hook_id", Some(c.key.hook_id.to_string())),
@@ -52,13 +52,10 @@ fn ledger_item(c: &DeliveryClaim, status: &str, reason: Option<&str>, changes: u
         ("action", c.action.clone()),
         ("repo", c.repo.as_ref().map(RepoName::to_string)),
         ("org", c.org.clone()),
-        ("received_at", Some(received.clone())),
+        ("received_at", Some(ts(&c.received_at))),
         ("status", Some(status.to_owned())),
         ("reason", reason.map(|r| bounded(r, MAX_TEXT))),
-        ("gsi1pk", Some(key::shard(key::DELIVERIES, &key::delivery(&c.key)))),
-        ("gsi1sk", Some(sort.clone())),
-        ("gsi2pk", c.repo.as_ref().map(|r| key::deliveries_of_repo(r.as_str()))),
-        ("gsi2sk", c.repo.as_ref().map(|_| sort.clone())),
+        (pages::MARK, marked.then(|| pages::STREAM.to_owned())),
     ] {
         if let Some(v) = v {
             item.insert(k.to_owned(), s(v));
@@ -71,6 +68,15 @@ fn ledger_item(c: &DeliveryClaim, status: &str, reason: Option<&str>, changes: u
 }
 
 impl DynamoStore {
+    /// Count deltas held back for a ledger item that was not written: added now
+    /// (a failure is logged, leaving those counts behind).
+    async fn flush_counts(&self, counts: &std::collections::BTreeMap<String, i64>) {
+        let deltas: Vec<(String, i64)> = counts.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        if let Err(e) = self.bump(&deltas, None).await {
+            tracing::error!(error = ?e, "entity counts of an unrecorded delivery were not added");
+        }
+    }
+
     /// Put a ledger item if the delivery is new (or its claim was abandoned:
     /// pending past the lease): Ok with the item it replaced, or Err with the
     /// status of the copy already recorded (a duplicate).
@@ -127,14 +133,15 @@ impl DynamoStore {
 impl DeliveryLedger for DynamoStore {
     async fn claim_delivery(&self, claim: &DeliveryClaim) -> Result<Claim, StoreError> {
         let c = claim;
-        let old = match self.put_ledger(ledger_item(c, "pending", None, 0), c).await? {
+        // Claims are derived at once (never marked): a claim's release or completion follows it here.
+        let item = ledger_item(c, "pending", None, 0, false);
+        let old = match self.put_ledger(item.clone(), c).await? {
             Ok(old) => old,
             Err(status) => return Ok(Claim::Duplicate(status)),
         };
-        // A first claim is one more pending delivery; a re-taken one already counts.
-        let pending = [(counters::delivery("pending"), i64::from(old.is_none()))];
+        // A first claim is one more pending delivery (and listed); a re-taken one already counts.
         let registered = async {
-            self.bump(&pending, Some(&c.received_at)).await?;
+            self.derive_now(old, Some(item)).await?;
             self.register_claim(c).await
         };
         if let Err(e) = registered.await {
@@ -172,22 +179,50 @@ impl DeliveryLedger for DynamoStore {
     ) -> Result<Recorded, StoreError> {
         let c = claim;
         self.register_claim(c).await?;
-        let report = self.apply_all(changes).await?;
-        let item = ledger_item(c, outcome.status.as_str(), outcome.reason.as_deref(), report.applied);
-        let old = match self.put_ledger(item, c).await? {
-            Ok(old) => old,
-            Err(status) => return Ok(Recorded::Duplicate(status)),
+        // The webhook's store carries its entity count deltas on the ledger item (the stream adds them).
+        let (report, counts) = if self.stream_derived {
+            let (report, counts) = counters::carried(self.apply_all(changes)).await;
+            (report, counts)
+        } else {
+            (self.apply_all(changes).await, Default::default())
         };
-        let mut deltas = vec![(counters::delivery(outcome.status.as_str()), 1)];
-        if outcome.status == DeliveryStatus::Ignored {
-            deltas.push((counters::ignored(c.event.as_str()), 1));
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                self.flush_counts(&counts).await;
+                return Err(e);
+            }
+        };
+        let mut item =
+            ledger_item(c, outcome.status.as_str(), outcome.reason.as_deref(), report.applied, self.stream_derived);
+        if self.stream_derived {
+            // The repository's newest activity is the stream's to write (once per batch, `pages.rs`).
+            let activity = changes.iter().filter_map(|ch| match ch {
+                Change::Repository(r) if Some(&r.full_name) == c.repo.as_ref() => r.activity_at,
+                _ => None,
+            });
+            if let Some(at) = activity.max() {
+                item.insert(pages::ACTIVITY.into(), t(&at));
+            }
+            if let Some(v) = counters::carried_value(&counts) {
+                item.insert(counters::CARRIED_ATTRIBUTE.into(), v);
+            }
         }
-        if old.is_some() {
-            // It replaced a claim left pending by a crash.
-            deltas.push((counters::delivery("pending"), -1));
-        }
-        // Recorded: from here the answer is a success whatever the count does.
-        if let Err(e) = self.bump(&deltas, Some(&c.received_at)).await {
+        let old = match self.put_ledger(item.clone(), c).await {
+            Ok(Ok(old)) => old,
+            Ok(Err(status)) => {
+                // Another copy was recorded: what this copy's writes created is counted here.
+                self.flush_counts(&counts).await;
+                return Ok(Recorded::Duplicate(status));
+            }
+            Err(e) => {
+                self.flush_counts(&counts).await;
+                return Err(e);
+            }
+        };
+        // Recorded: from here the answer is a success whatever the listing and count do (marked:
+        // the stream derives them; else now, a failure logged, leaving that count one behind).
+        if let Err(e) = self.derive_now(old, Some(item)).await {
             tracing::error!(error = ?e, delivery = %c.key.delivery_id, "a recorded delivery was not counted");
         }
         Ok(Recorded::Done(report))
@@ -198,6 +233,7 @@ impl DeliveryLedger for DynamoStore {
         let (a, v) = (c.name("status"), c.value(s("pending")));
         c.condition(format!("{a} = {v}"));
         if self.delete(key_of(key::delivery(key), key::ONE), Some(c)).await? {
+            // Only claims are pending, and claims are never marked: the count is this store's to move.
             self.bump(&[(counters::delivery("pending"), -1)], None).await?;
         }
         Ok(())
@@ -214,29 +250,21 @@ impl DeliveryLedger for DynamoStore {
         outcome: &DeliveryOutcome,
     ) -> Result<ApplyReport, StoreError> {
         let report = self.apply_all(changes).await?;
-        // No index key changes: the outcome is one write of the ledger item, no index write.
+        // No listing change: the outcome is one write of the ledger item, in no index.
+        let k = key_of(key::delivery(key), key::ONE);
         let mut u = Update::default();
         u.set("status", s(outcome.status.as_str()))
             .set_or_remove("reason", outcome.reason.as_deref().map(|r| s(bounded(r, MAX_TEXT))))
-            .set("changes", n(report.applied));
+            .set("changes", n(report.applied))
+            // Derived here, by this write: the stream leaves it alone.
+            .set_or_remove(pages::MARK, None);
         let pk = u.name("pk");
         u.condition(format!("attribute_exists({pk})"));
-        if let Some(Some(old)) = self.update_item(key_of(key::delivery(key), key::ONE), u).await? {
+        let effects = u.effects.clone();
+        if let Some(Some(old)) = self.update_item(k.clone(), u).await? {
             // The count moves with the status this write replaced (once, whatever retries).
-            let (was, now) = (old.str("status").unwrap_or_default(), outcome.status.as_str());
-            let event = old.str("event").unwrap_or_default();
-            let mut deltas = Vec::new();
-            if was != now {
-                deltas.push((counters::delivery(&was), -1));
-                deltas.push((counters::delivery(now), 1));
-                if was == "ignored" {
-                    deltas.push((counters::ignored(&event), -1));
-                }
-                if now == "ignored" {
-                    deltas.push((counters::ignored(&event), 1));
-                }
-            }
-            self.bump(&deltas, None).await?;
+            let new = super::meter::after(&k, Some(&old), &effects);
+            self.derive_now(Some(old), Some(new)).await?;
         }
         Ok(report)
     }

@@ -235,10 +235,16 @@ impl MetricRows for DynamoStore {
         let mut rows = Vec::new();
         for i in &items {
             let Some(repo) = i.str("repo") else { continue };
-            // The newest ledger entry of the name (its index key begins with the time it arrived).
-            let q = Query::index("gsi2", key::deliveries_of_repo(&repo), Range::All).backward().keys();
-            let newest = self.first(&q).await?.and_then(|e| e.str("gsi2sk"));
-            let from_ledger = newest.and_then(|k| k.split('#').next().and_then(|at| parse_ts(at).ok()));
+            // The newest listing page of the name (its sort key begins with the newest arrival);
+            // without one, the ledger index entries of deliveries recorded before the pages.
+            let from_ledger = match self.newest_listed(&repo).await? {
+                Some(at) => Some(at),
+                None => {
+                    let q = Query::index("gsi2", key::deliveries_of_repo(&repo), Range::All).backward().keys();
+                    let newest = self.first(&q).await?.and_then(|e| e.str("gsi2sk"));
+                    newest.and_then(|k| k.split('#').next().and_then(|at| parse_ts(at).ok()))
+                }
+            };
             // Registry items written before kept the time themselves.
             let kept = i.time("last_received_at").map_err(corrupt)?;
             if let Some(at) = from_ledger.max(kept) {

@@ -19,6 +19,7 @@ mod meter;
 mod metrics;
 mod moves;
 mod ops;
+mod pages;
 mod read;
 mod rekey;
 mod rollups;
@@ -30,13 +31,14 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 pub use meter::CostMeter;
+pub use pages::ItemChange;
 pub use rollups::RollupsRefreshed;
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 
 /// How long the ledger keeps a delivery (DynamoDB TTL on `expires_at`):
@@ -81,11 +83,20 @@ pub struct DynamoStore {
     registered: Mutex<HashSet<String>>,
     /// Counts request units when attached (`make bench-cost`, cost tests).
     meter: Option<Arc<CostMeter>>,
+    /// Ledger items are marked for the table's stream, which derives their
+    /// listings and counts (`pages.rs`); false: derived at once by this store.
+    stream_derived: bool,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
-        DynamoStore { client, table: table.into(), registered: Mutex::new(HashSet::new()), meter: None }
+        DynamoStore {
+            client,
+            table: table.into(),
+            registered: Mutex::new(HashSet::new()),
+            meter: None,
+            stream_derived: false,
+        }
     }
 
     /// The same store, counting the request units of every call on `meter`.
@@ -102,7 +113,8 @@ impl DynamoStore {
 /// Create the store's table (tests, local development). Terraform creates the
 /// production table with exactly this definition: on-demand billing, `pk`/`sk`
 /// strings, GSIs `gsi1`..`gsi3` on `gsiNpk`/`gsiNsk` (strings, [`projection`]),
-/// and TTL on `expires_at`.
+/// TTL on `expires_at`, and a stream of new and old images (the stream
+/// function derives delivery listings and counts from it: `pages.rs`).
 pub async fn create_table(client: &Client, name: &str) -> anyhow::Result<()> {
     let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
     let string =
@@ -114,7 +126,13 @@ pub async fn create_table(client: &Client, name: &str) -> anyhow::Result<()> {
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
         .attribute_definitions(string("pk")?)
-        .attribute_definitions(string("sk")?);
+        .attribute_definitions(string("sk")?)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()?,
+        );
     for index in INDEXES {
         let (pk, sk) = (format!("{index}pk"), format!("{index}sk"));
         create =

@@ -197,19 +197,8 @@ impl ReadModel for DynamoStore {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<DeliveryView>, StoreError> {
-        let range = cursor(page)?.map_or(Range::All, Range::Below);
-        // The most selective index; the other filters are applied to what it reads.
-        let q = match (&filter.repo, filter.status) {
-            (Some(r), _) => Query::index("gsi2", key::deliveries_of_repo(r.as_str()), range),
-            (None, _) => Query::sharded("gsi1", key::DELIVERIES, range),
-        };
-        let (items, next_cursor) = self
-            .page_of(q.backward(), page.limit, |i| {
-                let status_ok = filter.status.is_none_or(|s| i.str("status").as_deref() == Some(s.as_str()));
-                let event_ok = filter.event.as_ref().is_none_or(|e| i.str("event").as_deref() == Some(e.as_str()));
-                if status_ok && event_ok { Take::Yes } else { Take::No }
-            })
-            .await?;
+        // The listing pages of the repository, or of every delivery; the other filters are applied to what they list.
+        let (items, next_cursor) = self.listed_deliveries(filter, page).await?;
         Ok(Page { items: views(&items, delivery_view)?, next_cursor })
     }
 

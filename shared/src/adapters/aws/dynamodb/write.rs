@@ -449,6 +449,9 @@ impl DynamoStore {
                     }
                     let old_activity = old.time("last_activity_at").map_err(corrupt)?;
                     activity = match (old_activity, r.activity_at) {
+                        // The webhook's store leaves a known repository's activity to the table's
+                        // stream (`pages.rs`): most deliveries then write nothing here.
+                        (Some(o), _) if self.stream_derived => Some(o),
                         (Some(o), Some(a)) if a > o => Some(a),
                         (Some(o), _) => Some(o),
                         (None, a) => a,

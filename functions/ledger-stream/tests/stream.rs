@@ -1,0 +1,170 @@
+//! The ledger-stream handler on moto: ledger items written by a store built
+//! for the webhook (marked) are listed and counted only once the table's
+//! stream has been fed to the handler (read with GetShardIterator/GetRecords
+//! and handed over as a Lambda `DynamoDbEvent`); an unmarked writer's
+//! changes are derived at once and skipped by the handler.
+
+use aws_lambda_events::event::dynamodb::Event;
+use chrono::{TimeZone, Utc};
+use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
+use octoscope::domain::*;
+use octoscope::ports::*;
+use octoscope_ledger_stream::handle;
+use octoscope_testkit::moto::{MotoServer, StreamReader, unique};
+
+async fn table() -> (aws_sdk_dynamodb::Client, String) {
+    let sdk = MotoServer::shared().sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = unique("octoscope");
+    create_table(&client, &table).await.unwrap();
+    (client, table)
+}
+
+fn claim(delivery: &str, repo: &str, at: i64) -> DeliveryClaim {
+    DeliveryClaim {
+        key: DeliveryKey { hook_id: HookId::parse("7").unwrap(), delivery_id: DeliveryId::parse(delivery).unwrap() },
+        event: EventName::parse("push").unwrap(),
+        action: None,
+        repo: Some(RepoName::parse(repo).unwrap()),
+        org: Some("acme".into()),
+        received_at: Utc.timestamp_opt(1_780_000_000 + at, 0).unwrap(),
+        body_bytes: 10,
+    }
+}
+
+fn outcome(status: DeliveryStatus) -> DeliveryOutcome {
+    DeliveryOutcome { status, reason: None, changes: 0 }
+}
+
+async fn listed(store: &DynamoStore, repo: Option<&str>) -> Vec<String> {
+    let filter = DeliveryFilter { repo: repo.map(|r| RepoName::parse(r).unwrap()), ..Default::default() };
+    let page = store.list_deliveries(&filter, &PageRequest::first(100)).await.unwrap();
+    page.items.iter().map(|d| d.delivery_id.to_string()).collect()
+}
+
+/// Every record since the last call, through the handler in batches of `limit`; how many there were.
+async fn feed(reader: &mut StreamReader, store: &DynamoStore, limit: usize) -> usize {
+    let mut n = 0;
+    loop {
+        let event: Event = serde_json::from_value(reader.next_batch(limit).await.unwrap()).unwrap();
+        if event.records.is_empty() {
+            return n;
+        }
+        n += event.records.len();
+        let response = handle(store, event).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn marked_ledger_writes_are_listed_and_counted_once_the_stream_is_fed_to_the_handler() {
+    // GIVEN a store as the webhook builds it, and one as every other writer does
+    let (client, table) = table().await;
+    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
+    let store = DynamoStore::new(client, &table);
+    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    // WHEN the webhook records three deliveries (one ignored) and a duplicate of one
+    for (id, repo, at, status) in [
+        ("d1", "acme/api", 1, DeliveryStatus::Stored),
+        ("d2", "acme/web", 2, DeliveryStatus::Stored),
+        ("d3", "acme/api", 3, DeliveryStatus::Ignored),
+    ] {
+        let c = claim(id, repo, at);
+        assert_eq!(webhook.check_delivery(&c).await.unwrap(), Claim::Claimed);
+        assert!(matches!(webhook.record_delivery(&c, &[], &outcome(status)).await.unwrap(), Recorded::Done(_)));
+    }
+    let again = claim("d1", "acme/api", 9);
+    assert!(matches!(
+        webhook.record_delivery(&again, &[], &outcome(DeliveryStatus::Stored)).await.unwrap(),
+        Recorded::Duplicate(_)
+    ));
+    // THEN nothing is listed or counted before the stream is read
+    assert!(listed(&store, None).await.is_empty());
+    assert_eq!(store.stats().await.unwrap().deliveries.get("stored"), None);
+    // AND fed to the handler in batches of two (the stream holds every write: registry items too),
+    // the deliveries are listed newest first, by repository too, and counted once
+    assert!(feed(&mut reader, &store, 2).await >= 3);
+    assert_eq!(listed(&store, None).await, vec!["d3", "d2", "d1"]);
+    assert_eq!(listed(&store, Some("acme/api")).await, vec!["d3", "d1"]);
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.deliveries.get("stored"), stats.deliveries.get("ignored")), (Some(&2), Some(&1)), "{stats:?}");
+    assert_eq!(stats.ignored_events.get("push"), Some(&1), "{stats:?}");
+    assert_eq!(stats.last_delivery_at, Some(claim("d3", "acme/api", 3).received_at));
+    let last = store.last_deliveries().await.unwrap();
+    assert_eq!(
+        last.iter().map(|r| (r.repo.as_str(), r.last_received_at)).collect::<Vec<_>>(),
+        vec![
+            ("acme/api", claim("d3", "acme/api", 3).received_at),
+            ("acme/web", claim("d2", "acme/web", 2).received_at)
+        ]
+    );
+
+    // WHEN an unmarked writer claims and completes a delivery (derived at once)
+    let c = claim("d4", "acme/api", 4);
+    assert_eq!(store.claim_delivery(&c).await.unwrap(), Claim::Claimed);
+    store.complete_delivery(&c.key, &[], &outcome(DeliveryStatus::Stored)).await.unwrap();
+    assert_eq!(listed(&store, Some("acme/api")).await, vec!["d4", "d3", "d1"]);
+    assert_eq!(store.stats().await.unwrap().deliveries.get("stored"), Some(&3));
+    // THEN the handler, fed those changes, counts and lists nothing twice
+    assert!(feed(&mut reader, &store, 100).await >= 2);
+    assert_eq!(listed(&store, None).await, vec!["d4", "d3", "d2", "d1"]);
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.deliveries.get("stored"), stats.deliveries.get("pending")), (Some(&3), None), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_that_cannot_be_derived_is_reported_by_its_first_record() {
+    // GIVEN a batch of the stream, and a store whose table is gone
+    let (client, table) = table().await;
+    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
+    let c = claim("d1", "acme/api", 1);
+    webhook.record_delivery(&c, &[], &outcome(DeliveryStatus::Stored)).await.unwrap();
+    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    let event: Event = serde_json::from_value(reader.next_batch(100).await.unwrap()).unwrap();
+    let first = event.records[0].change.sequence_number.clone();
+    assert!(first.is_some());
+    let missing = DynamoStore::new(client, "no-such-table");
+    // WHEN the handler cannot write its pages
+    let response = handle(&missing, event).await;
+    // THEN the batch is reported from its first record (tried again, in the end sent to the on-failure destination)
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(response.batch_item_failures[0].item_identifier, first);
+}
+
+async fn activity(store: &DynamoStore) -> Option<chrono::DateTime<Utc>> {
+    let repos = store.list_repos(&PageRequest::first(10)).await.unwrap();
+    assert_eq!(repos.items.len(), 1, "{:?}", repos.items);
+    repos.items[0].last_activity_at
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_known_repository_s_activity_moves_once_a_batch_by_the_stream_not_with_each_delivery() {
+    // GIVEN a store as the webhook builds it, and a delivery that makes the repository known
+    let (client, table) = table().await;
+    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
+    let store = DynamoStore::new(client, &table);
+    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    let at = |s: i64| Utc.timestamp_opt(1_780_000_000 + s, 0).unwrap();
+    let repo = RepoName::parse("acme/api").unwrap();
+    let active =
+        |s: i64| vec![Change::Repository(Repository { activity_at: Some(at(s)), ..Repository::named(repo.clone()) })];
+    let stored = outcome(DeliveryStatus::Stored);
+    webhook.record_delivery(&claim("d1", "acme/api", 1), &active(100), &stored).await.unwrap();
+    assert_eq!(activity(&store).await, Some(at(100)), "a new repository is written with its activity");
+    // AND counted once the stream's handler adds the count its ledger item carries
+    assert_eq!(store.stats().await.unwrap().repositories, 0);
+    feed(&mut reader, &store, 100).await;
+    assert_eq!(store.stats().await.unwrap().repositories, 1);
+    // WHEN two more deliveries report newer activity, out of order
+    webhook.record_delivery(&claim("d2", "acme/api", 2), &active(300), &stored).await.unwrap();
+    webhook.record_delivery(&claim("d3", "acme/api", 3), &active(200), &stored).await.unwrap();
+    // THEN the webhook's path did not write it; the stream's handler writes the newest
+    assert_eq!(activity(&store).await, Some(at(100)));
+    feed(&mut reader, &store, 100).await;
+    assert_eq!(activity(&store).await, Some(at(300)));
+    // AND an older activity fed later changes nothing
+    webhook.record_delivery(&claim("d4", "acme/api", 4), &active(250), &stored).await.unwrap();
+    feed(&mut reader, &store, 100).await;
+    assert_eq!(activity(&store).await, Some(at(300)));
+    assert_eq!(store.stats().await.unwrap().repositories, 1, "a known repository is not counted again");
+}

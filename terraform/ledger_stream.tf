@@ -1,0 +1,101 @@
+# Delivery listings and counts: the table's stream (new and old images) ->
+# the ledger-stream function, in batches. The webhook writes one ledger item
+# per delivery, marked; the event source mapping passes only those records
+# (filter below) and the function writes their listing pages and counts
+# (one BatchWriteItem of page items and one counter UpdateItem per batch).
+# Listings and /api/health counts lag by the batching window.
+
+locals {
+  # The ledger-stream function (lambdas.tf deploys it as module.function["ledger_stream"]).
+  ledger_stream_function = {
+    description = "Table stream -> delivery listing pages and counts, in batches"
+
+    environment = local.common_environment
+
+    policy_statements = {
+      # Page items (BatchWriteItem), the counter ADD and the repositories'
+      # activity (UpdateItem), their current names (BatchGetItem of aliases).
+      store = {
+        actions   = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
+        resources = [module.table.table_arn]
+      }
+      # Lambda's DynamoDB stream event source reads the stream with the function's role.
+      table_stream = {
+        actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+        resources = [module.table.stream_arn]
+      }
+      # A batch still failing after the retries: its stream position goes to this queue.
+      failed_batches = {
+        actions   = ["sqs:SendMessage"]
+        resources = [aws_sqs_queue.ledger_stream_failures.arn]
+      }
+      # The queue is SSE-KMS with the stack's key.
+      stack_key = {
+        actions   = ["kms:GenerateDataKey"]
+        resources = [local.kms_key_arn]
+      }
+    }
+  }
+}
+
+resource "aws_lambda_event_source_mapping" "ledger_stream" {
+  event_source_arn                   = module.table.stream_arn
+  function_name                      = module.function["ledger_stream"].function_arn
+  starting_position                  = "TRIM_HORIZON"
+  batch_size                         = 100
+  maximum_batching_window_in_seconds = var.ledger_stream_batching_window
+  function_response_types            = ["ReportBatchItemFailures"]
+  bisect_batch_on_function_error     = true
+  maximum_retry_attempts             = 10
+  maximum_record_age_in_seconds      = 86400
+
+  # Only the webhook's marked ledger items (every other write of the table,
+  # the function's own pages and counts included, never invokes it).
+  filter_criteria {
+    filter {
+      pattern = jsonencode({ dynamodb = { NewImage = { derive = { S = ["stream"] } } } })
+    }
+  }
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.ledger_stream_failures.arn
+    }
+  }
+
+  tags = local.tags
+}
+
+# Where a batch that could not be derived after the retries is recorded (its
+# shard and sequence numbers; the records stay in the stream for 24 hours).
+resource "aws_sqs_queue" "ledger_stream_failures" {
+  name                              = "${var.name_prefix}-ledger-stream-failures"
+  message_retention_seconds         = 1209600
+  kms_master_key_id                 = local.kms_key_arn
+  kms_data_key_reuse_period_seconds = 3600
+  tags                              = local.tags
+}
+
+# TLS only, as the other queues.
+data "aws_iam_policy_document" "ledger_stream_failures" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.ledger_stream_failures.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "ledger_stream_failures" {
+  queue_url = aws_sqs_queue.ledger_stream_failures.id
+  policy    = data.aws_iam_policy_document.ledger_stream_failures.json
+}
