@@ -1,14 +1,17 @@
-# Delivery listings and counts: the table's stream (new and old images) ->
-# the ledger-stream function, in batches. The webhook writes one ledger item
+# Delivery listings, counts and metric rollups: the table's stream (new and
+# old images) -> the ledger-stream function, in batches. The webhook writes one ledger item
 # per delivery, marked; the event source mapping passes only those records
 # (filter below) and the function writes their listing pages and counts
 # (one BatchWriteItem of page items and one counter UpdateItem per batch).
 # Listings and /api/health counts lag by the batching window.
 
 locals {
+  # The items whose changes the metric rollup cells follow (their `entity`).
+  rollup_entities = ["pull_request", "workflow_run", "workflow_job"]
+
   # The ledger-stream function (lambdas.tf deploys it as module.function["ledger_stream"]).
   ledger_stream_function = {
-    description = "Table stream -> delivery listing pages and counts, in batches"
+    description = "Table stream -> metric rollup cells, delivery listing pages and counts, in batches"
 
     environment = local.common_environment
 
@@ -18,6 +21,13 @@ locals {
       store = {
         actions   = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
         resources = [module.table.table_arn]
+      }
+      # Metric rollup cells: the rows of the touched weeks (Query of the
+      # indexes, BatchGetItem of the items), the stored cells, their writes
+      # (BatchWriteItem, above).
+      rollup_rows = {
+        actions   = ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"]
+        resources = local.table_arns
       }
       # Lambda's DynamoDB stream event source reads the stream with the function's role.
       table_stream = {
@@ -49,11 +59,19 @@ resource "aws_lambda_event_source_mapping" "ledger_stream" {
   maximum_retry_attempts             = 10
   maximum_record_age_in_seconds      = 86400
 
-  # Only the webhook's marked ledger items (every other write of the table,
-  # the function's own pages and counts included, never invokes it).
+  # Only the webhook's marked ledger items, and the pull requests, runs and
+  # jobs the metric rollups count (written, changed or removed); every other
+  # write of the table, the function's own pages, counts and cells included,
+  # never invokes it.
   filter_criteria {
     filter {
       pattern = jsonencode({ dynamodb = { NewImage = { derive = { S = ["stream"] } } } })
+    }
+    filter {
+      pattern = jsonencode({ dynamodb = { NewImage = { entity = { S = local.rollup_entities } } } })
+    }
+    filter {
+      pattern = jsonencode({ dynamodb = { OldImage = { entity = { S = local.rollup_entities } } } })
     }
   }
 

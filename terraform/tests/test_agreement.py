@@ -208,8 +208,8 @@ NOT_GRANTED: dict[str, dict[str, str]] = {
     "ledger-stream": {
         **_STORE_ADMIN,
         **{
-            a: "DynamoStore::apply_stream writes page items (BatchWriteItem), counters and activity (UpdateItem), reading aliases only (BatchGetItem)"
-            for a in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")
+            a: "DynamoStore::apply_stream writes page items (BatchWriteItem), counters and activity (UpdateItem); refresh_rollups writes cells with BatchWriteItem (puts and deletes) only"
+            for a in ("dynamodb:PutItem", "dynamodb:DeleteItem")
         },
     },
 }

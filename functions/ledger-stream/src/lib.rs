@@ -1,7 +1,9 @@
 //! The ledger-stream function: the table's DynamoDB stream, new and old
-//! images, in batches, through [`DynamoStore::apply_stream`]: the delivery
-//! listing pages and delivery counts of the ledger items the webhook function
-//! wrote marked (every other change is skipped). The webhook's path then
+//! images, in batches: the metric rollup cells of the pull requests, runs and
+//! jobs changed ([`DynamoStore::refresh_rollups`]), then, through
+//! [`DynamoStore::apply_stream`], the delivery listing pages and delivery
+//! counts of the ledger items the webhook function wrote marked (every other
+//! change is skipped). The webhook's path then
 //! writes one ledger item per delivery and nothing that only serves listings
 //! or counts; those lag by the batching window (`shared/docs/dynamodb.md`).
 //!
@@ -28,12 +30,23 @@ pub fn change(record: &EventRecord) -> ItemChange {
     ItemChange { old: image(&record.change.old_image), new: image(&record.change.new_image), expired }
 }
 
+/// A batch's rollup cells first (recomputed from rows, so a retried batch
+/// writes nothing new), then its listing pages and counts (whose counter
+/// `ADD` is the one write a retry would repeat).
+async fn derive(store: &DynamoStore, changes: &[ItemChange]) -> Result<(), octoscope::ports::StoreError> {
+    let rollups = store.refresh_rollups(changes.iter().map(|c| (c.old.as_ref(), c.new.as_ref()))).await?;
+    if rollups.recomputed > 0 {
+        tracing::info!(recomputed = rollups.recomputed, written = rollups.written, deleted = rollups.deleted, "rollup cells refreshed");
+    }
+    store.apply_stream(changes).await
+}
+
 /// The Lambda handler: the whole batch derived, or its first record reported.
 pub async fn handle(store: &DynamoStore, event: Event) -> DynamoDbEventResponse {
     let changes: Vec<ItemChange> = event.records.iter().map(change).collect();
     let mut response = DynamoDbEventResponse::default();
-    match store.apply_stream(&changes).await {
-        Ok(()) => tracing::info!(records = changes.len(), "ledger changes derived"),
+    match derive(store, &changes).await {
+        Ok(()) => tracing::info!(records = changes.len(), "ledger changes and rollups derived"),
         Err(e) => {
             let retryable = e.is_retryable();
             tracing::error!(records = changes.len(), retryable, error = %error_chain(&e), "ledger changes not derived; the batch is tried again");
