@@ -36,7 +36,12 @@ pub fn change(record: &EventRecord) -> ItemChange {
 async fn derive(store: &DynamoStore, changes: &[ItemChange]) -> Result<(), octoscope::ports::StoreError> {
     let rollups = store.refresh_rollups(changes.iter().map(|c| (c.old.as_ref(), c.new.as_ref()))).await?;
     if rollups.recomputed > 0 {
-        tracing::info!(recomputed = rollups.recomputed, written = rollups.written, deleted = rollups.deleted, "rollup cells refreshed");
+        tracing::info!(
+            recomputed = rollups.recomputed,
+            written = rollups.written,
+            deleted = rollups.deleted,
+            "rollup cells refreshed"
+        );
     }
     store.apply_stream(changes).await
 }

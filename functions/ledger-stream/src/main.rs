@@ -1,6 +1,8 @@
 //! `ledger-stream`: wiring only. Config and the client once at init, then the
 //! handler on the Lambda runtime (DynamoDB stream batches, partial failures).
 
+#![recursion_limit = "256"]
+
 use anyhow::Context as _;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;

@@ -168,3 +168,70 @@ async fn a_known_repository_s_activity_moves_once_a_batch_by_the_stream_not_with
     assert_eq!(activity(&store).await, Some(at(300)));
     assert_eq!(store.stats().await.unwrap().repositories, 1, "a known repository is not counted again");
 }
+
+fn merged_pull(number: u64, author: &str, merged_day: i64, updated: i64) -> Change {
+    // Monday 2030-03-04, 09:00.
+    let at = |d: i64, h: i64| Utc.with_ymd_and_hms(2030, 3, 4, 9, 0, 0).unwrap() + chrono::Duration::hours(24 * d + h);
+    Change::pull_request(PullRequest {
+        repo: RepoName::parse("acme/api").unwrap(),
+        number,
+        id: Some(number as i64),
+        title: format!("change {number}"),
+        state: PrState::Merged,
+        draft: false,
+        author: Some(author.into()),
+        created_at: at(0, 0),
+        updated_at: at(merged_day, updated),
+        closed_at: Some(at(merged_day, 0)),
+        merged_at: Some(at(merged_day, 0)),
+        additions: Some(10),
+        deletions: Some(2),
+        changed_files: Some(1),
+        commits: Some(1),
+        labels: vec![],
+        requested_reviewers: vec![],
+        requested_teams: vec![],
+        base_ref: Some("main".into()),
+        head_ref: Some(format!("topic-{number}")),
+        head_sha: Some(format!("{number:040x}")),
+    })
+}
+
+async fn merged_by_week(store: &DynamoStore) -> Vec<(String, u64)> {
+    let weeks =
+        chrono::NaiveDate::from_ymd_opt(2030, 3, 4).unwrap()..chrono::NaiveDate::from_ymd_opt(2030, 4, 1).unwrap();
+    let mut cells: Vec<(String, u64)> = store
+        .pull_cells(&CellScopes::All, weeks)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|((_, week), cell)| (week.to_string(), cell.merged))
+        .collect();
+    cells.sort();
+    cells
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_handler_keeps_the_metric_rollup_cells_of_the_pull_requests_it_is_fed() {
+    // GIVEN a store as the webhook builds it, two merged pull requests, no cells yet
+    let (client, table) = table().await;
+    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
+    let store = DynamoStore::new(client, &table);
+    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    webhook.apply_changes(&[merged_pull(1, "ann", 1, 0), merged_pull(2, "bob", 8, 0)]).await.unwrap();
+    assert_eq!(merged_by_week(&store).await, vec![], "the webhook's path writes no cell");
+    // WHEN the stream's records go through the handler
+    feed(&mut reader, &store, 100).await;
+    // THEN each week's cell counts its merge
+    let expected = vec![("2030-03-04".to_owned(), 1), ("2030-03-11".to_owned(), 1)];
+    assert_eq!(merged_by_week(&store).await, expected);
+    // WHEN a later version moves the second merge a week on, and the batch is fed
+    webhook.apply_changes(&[merged_pull(2, "bob", 15, 1)]).await.unwrap();
+    feed(&mut reader, &store, 100).await;
+    // THEN it left its old week's cell (now empty, deleted) for the new one
+    let moved = vec![("2030-03-04".to_owned(), 1), ("2030-03-18".to_owned(), 1)];
+    assert_eq!(merged_by_week(&store).await, moved);
+    // AND the cells equal a recomputation from the rows
+    store.rebuild_rollups().await.unwrap();
+    assert_eq!(merged_by_week(&store).await, moved);
+}
