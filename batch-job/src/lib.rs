@@ -83,12 +83,19 @@ pub async fn run(
     }
     let job = ResyncJob { id: record.id, target: record.target, kinds: record.kinds, watermark: record.watermark };
     tracing::info!(job = job.id, target = %job.target, kinds = ?job.kinds, watermark = ?job.watermark, "resync starting");
-    let resync = ResyncService::new(ResyncStores::of(store), github, clock);
-    let progress = resync
+    let resync = ResyncService::new(ResyncStores::of(store.clone()), github, clock.clone());
+    let result = resync
         .run(&job, |p| {
             tracing::info!(pages = p.pages, pulls = p.pulls, total = ?p.total_pulls, written = p.written, "progress")
         })
-        .await?;
+        .await;
+    let progress = match result {
+        Ok(p) => p,
+        Err(e) => {
+            settle(store.as_ref(), clock.as_ref(), &job.id, &e).await;
+            return Err(e.into());
+        }
+    };
     tracing::info!(job = job.id, pages = progress.pages, written = progress.written, "resync done");
     Ok(Outcome::Done(progress))
 }
@@ -99,6 +106,27 @@ async fn load(store: &dyn JobStore, job_id: &str) -> Result<JobRecord, JobError>
         .await
         .map_err(|source| JobError::Store { id: job_id.to_owned(), source })?
         .ok_or_else(|| JobError::NotFound(job_id.to_owned()))
+}
+
+/// After a failed run: the record says `failed` and the lock this job holds
+/// is free, also when the resync could not say so itself (the store failed
+/// as it took the lock, a write whose answer was lost may have taken it).
+/// Releasing is conditioned on the owner, the job: another job's lock stays.
+async fn settle(store: &dyn Store, clock: &dyn Clock, job_id: &str, error: &ResyncError) {
+    if let Ok(record) = load(store, job_id).await
+        && matches!(record.state, JobState::Queued | JobState::Running)
+    {
+        let failed = record.failed(clock.now(), error_chain(error));
+        if let Err(e) = store.save_job(&failed).await {
+            tracing::warn!(job = job_id, error = %error_chain(&e), "cannot record the failure");
+        }
+    }
+    let target = match error {
+        ResyncError::Locked(t) | ResyncError::Failed { target: t, .. } => t,
+    };
+    if let Err(e) = store.release_lock(&target.to_string(), job_id).await {
+        tracing::warn!(job = job_id, error = %error_chain(&e), "cannot release the lock; it expires by itself");
+    }
 }
 
 /// The job could not even start (its GitHub credential unreadable, GitHub

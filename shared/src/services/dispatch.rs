@@ -112,12 +112,17 @@ impl DispatchService {
     async fn start(&self, job: &ResyncJob) -> Result<bool, DispatchError> {
         let lock = job.target.to_string();
         let now = self.clock.now();
-        if !self
-            .locks
-            .try_lock(&lock, &job.id, now, LOCK_TTL)
-            .await
-            .map_err(|e| DispatchError::Lock(job.target.clone(), e))?
-        {
+        let locked = match self.locks.try_lock(&lock, &job.id, now, LOCK_TTL).await {
+            Ok(locked) => locked,
+            Err(e) => {
+                // The write may have landed with its answer lost: give back what this job may hold.
+                if let Err(e) = self.locks.release_lock(&lock, &job.id).await {
+                    tracing::warn!(job = job.id, error = %error_chain(&e), "could not release the lock; it expires by itself");
+                }
+                return Err(DispatchError::Lock(job.target.clone(), e));
+            }
+        };
+        if !locked {
             tracing::info!(target = %job.target, "a resync of this target is running; the next check queues what is left");
             return Ok(false);
         }

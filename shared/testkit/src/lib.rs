@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 pub use octoscope::webhook::sign;
 
+pub mod faults;
 pub mod moto;
 
 /// The vendored copy of GitHub's example payloads (octokit/webhooks, MIT).

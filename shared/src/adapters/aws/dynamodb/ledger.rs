@@ -101,6 +101,9 @@ impl DynamoStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
+        // This call's own item: a write whose answer was lost (the SDK's retry
+        // then fails the condition, or every attempt "failed") may have landed.
+        let ours = |o: &Item| o.str("received_at").is_some_and(|r| r == ts(&c.received_at));
         match result {
             Ok(out) => {
                 let old = out.attributes.filter(|a| !a.is_empty());
@@ -113,7 +116,12 @@ impl DynamoStore {
                 let Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed)) =
                     e.as_service_error()
                 else {
-                    return Err(sdk_error("recording a delivery")(e));
+                    let err = sdk_error("recording a delivery")(e);
+                    let landed = self.get(key_of(key::delivery(&c.key), key::ONE)).await;
+                    return match landed {
+                        Ok(Some(old)) if err.is_retryable() && ours(&old) => Ok(Ok(None)),
+                        _ => Err(err),
+                    };
                 };
                 if let Some(m) = &self.meter {
                     m.failed_write(failed.item());
@@ -122,6 +130,9 @@ impl DynamoStore {
                     Some(old) => Some(old.clone()),
                     None => self.get(key_of(key::delivery(&c.key), key::ONE)).await?,
                 };
+                if old.as_ref().is_some_and(ours) {
+                    return Ok(Ok(None));
+                }
                 let status = old.and_then(|o| o.str("status")).and_then(|s| DeliveryStatus::parse(&s));
                 Ok(Err(status.unwrap_or(DeliveryStatus::Pending)))
             }

@@ -442,6 +442,16 @@ impl DynamoStore {
     /// One `UpdateItem`: the item as it was before (`Some(None)`: created),
     /// or None if its condition failed (an older write, skipped).
     pub(super) async fn update_item(&self, key: Item, u: Update) -> Result<Option<Option<Item>>, StoreError> {
+        Ok(self.update_item_or_current(key, u).await?.ok())
+    }
+
+    /// [`update_item`](Self::update_item), with the item that failed the
+    /// condition (`Err`, when DynamoDB returned it).
+    pub(super) async fn update_item_or_current(
+        &self,
+        key: Item,
+        u: Update,
+    ) -> Result<Result<Option<Item>, Option<Item>>, StoreError> {
         let metered = self.meter.as_ref().map(|_| (key.clone(), u.effects.clone()));
         let result = self
             .client
@@ -462,14 +472,14 @@ impl DynamoStore {
                 if let (Some(m), Some((key, effects))) = (&self.meter, metered) {
                     m.write(old.as_ref(), Some(&after(&key, old.as_ref(), &effects)));
                 }
-                Ok(Some(old))
+                Ok(Ok(old))
             }
             Err(e) => match e.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(f)) => {
                     if let Some(m) = &self.meter {
                         m.failed_write(f.item.as_ref());
                     }
-                    Ok(None)
+                    Ok(Err(f.item.clone()))
                 }
                 _ => Err(sdk_error("writing an item")(e)),
             },

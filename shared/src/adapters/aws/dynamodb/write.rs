@@ -393,16 +393,25 @@ impl DynamoStore {
         self.counted_update(key_of(key::repo(&p.repo), key::pull_sk(p.number)), u, counters::PULLS).await
     }
 
-    /// A conditional write that counts one more `counter` when it created the item.
-    async fn counted_update(&self, key: Item, u: Update, counter: &str) -> Result<bool, StoreError> {
-        match self.update_item(key, u).await? {
-            Some(None) => {
-                self.bump(&[(counter.to_owned(), 1)], None).await?;
-                Ok(true)
-            }
-            Some(Some(_)) => Ok(true),
-            None => Ok(false),
+    /// A conditional write that counts one more `counter` when it created the
+    /// item. The item keeps the creating call's token (`created_by`), so that
+    /// a write whose answer was lost but which landed (the SDK's retry then
+    /// finds the item, or every attempt "failed") is still counted, once.
+    async fn counted_update(&self, key: Item, mut u: Update, counter: &str) -> Result<bool, StoreError> {
+        let token = format!("{:016x}", fastrand::u64(..));
+        u.init("created_by", s(&token));
+        let ours = |item: &Option<Item>| item.as_ref().and_then(|i| i.str("created_by")).is_some_and(|t| t == token);
+        let (written, created) = match self.update_item_or_current(key.clone(), u).await {
+            Ok(Ok(None)) => (true, true),
+            Ok(Ok(old)) => (true, ours(&old)),
+            Ok(Err(current)) => (false, ours(&current)),
+            Err(e) if e.is_retryable() && ours(&self.get(key).await.unwrap_or_default()) => (true, true),
+            Err(e) => return Err(e),
+        };
+        if created {
+            self.bump(&[(counter.to_owned(), 1)], None).await?;
         }
+        Ok(written || created)
     }
 
     /// Repositories mix rules per field (version-guarded fields, the newest
