@@ -9,7 +9,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service as _};
 use octoscope::adapters::aws::dynamodb::create_table;
 use octoscope::config::aws::{ApiConfig, WebhookConfig};
-use octoscope_testkit::moto::{MotoServer, secure_parameter, unique};
+use octoscope_testkit::moto::{MotoServer, StreamReader, secure_parameter, unique};
 use serde_json::{Value, json};
 
 const GET_PULLS: &str = include_str!("fixtures/apigw-v2-get-pulls.json");
@@ -78,6 +78,18 @@ async fn table_with_a_pull_request(sdk: &SdkConfig) -> String {
     e["headers"]["x-hub-signature-256"] = json!(octoscope_testkit::sign(SECRET, &body));
     let (status, answer) = invoke(&webhook, e).await;
     assert_eq!(status, 200, "{answer}");
+    // Delivery listings and counts: the table's stream through the ledger-stream handler, as on AWS.
+    let store = octoscope::adapters::aws::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &table);
+    let mut stream = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    loop {
+        let event: aws_lambda_events::event::dynamodb::Event =
+            serde_json::from_value(stream.next_batch(100).await.unwrap()).unwrap();
+        if event.records.is_empty() {
+            break;
+        }
+        let response = octoscope_ledger_stream::handle(&store, event).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
     table
 }
 
