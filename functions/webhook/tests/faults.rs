@@ -21,7 +21,7 @@ use octoscope::ports::store::*;
 use octoscope::ports::{DeliveryFilter, PageRequest};
 use octoscope::read::StoreStats;
 use octoscope_testkit::faults::{Fault, FaultProxy, Rule};
-use octoscope_testkit::moto::{MotoServer, archive_stream, secure_parameter, unique};
+use octoscope_testkit::moto::{MotoServer, StreamReader, archive_stream, secure_parameter, unique};
 use octoscope_webhook::{Clients, app};
 use serde_json::{Value, json};
 
@@ -47,6 +47,8 @@ struct Drill {
     app: Router,
     store: DynamoStore,
     proxy: FaultProxy,
+    /// The table's stream, for the ledger-stream handler (listings and counts are its work on AWS).
+    changes: tokio::sync::Mutex<StreamReader>,
 }
 
 async fn drill() -> Drill {
@@ -69,7 +71,8 @@ async fn drill() -> Drill {
     let proxied = octoscope_testkit::faults::sdk_config(&proxy.url, ATTEMPT).await;
     let app = app(&config, Clients::new(&proxied)).await.unwrap();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&direct), &table);
-    Drill { direct, bucket, stream, app, store, proxy }
+    let changes = tokio::sync::Mutex::new(StreamReader::of_table(&moto.endpoint, &table).await.unwrap());
+    Drill { direct, bucket, stream, app, store, proxy, changes }
 }
 
 impl Drill {
@@ -115,6 +118,17 @@ struct Durable {
 }
 
 async fn durable(d: &Drill) -> Durable {
+    // Every change of the table's stream not yet handled, through the ledger-stream handler, as on AWS.
+    let mut changes = d.changes.lock().await;
+    loop {
+        let event: aws_lambda_events::event::dynamodb::Event =
+            serde_json::from_value(changes.next_batch(100).await.unwrap()).unwrap();
+        if event.records.is_empty() {
+            break;
+        }
+        let response = octoscope_ledger_stream::handle(&d.store, event).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
     let page = d.store.list_deliveries(&DeliveryFilter::default(), &PageRequest::first(100)).await.unwrap();
     let ledger = page.items.iter().map(|i| (i.delivery_id.to_string(), i.status.as_str().to_owned())).collect();
     let mut stats = d.store.stats().await.unwrap();
