@@ -82,9 +82,14 @@ impl DynamoStore {
     /// status of the copy already recorded (a duplicate).
     async fn put_ledger(
         &self,
-        item: Item,
+        mut item: Item,
         c: &DeliveryClaim,
     ) -> Result<Result<Option<Item>, DeliveryStatus>, StoreError> {
+        // This call's token: a write whose answer was lost (the SDK's retry
+        // then fails the condition, or every attempt "failed") may have landed,
+        // and is then recognised as this call's own, not another copy's.
+        let token = format!("{:016x}", fastrand::u64(..));
+        item.insert("written_by".into(), s(&token));
         let written = self.meter.as_ref().map(|_| item.clone());
         let result = self
             .client
@@ -101,9 +106,7 @@ impl DynamoStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        // This call's own item: a write whose answer was lost (the SDK's retry
-        // then fails the condition, or every attempt "failed") may have landed.
-        let ours = |o: &Item| o.str("received_at").is_some_and(|r| r == ts(&c.received_at));
+        let ours = |o: &Item| o.str("written_by").is_some_and(|t| t == token);
         match result {
             Ok(out) => {
                 let old = out.attributes.filter(|a| !a.is_empty());
