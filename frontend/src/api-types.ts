@@ -332,16 +332,16 @@ export interface components {
         CiGroup: {
             jobs: components["schemas"]["JobStats"];
             key: string | null;
-            previous: null | components["schemas"]["CiFigures"];
+            previous?: null | components["schemas"]["CiFigures"];
             runs: null | components["schemas"]["RunStats"];
             /** @description With `interval`: the figures per bucket (every bucket of the window, oldest first). */
-            series: components["schemas"]["CiBucket"][] | null;
+            series?: components["schemas"]["CiBucket"][] | null;
         };
         CiMetrics: {
             group_by: string | null;
             groups: components["schemas"]["CiGroup"][];
-            interval: string | null;
-            previous_window: null | components["schemas"]["Window"];
+            interval?: string | null;
+            previous_window?: null | components["schemas"]["Window"];
             window: components["schemas"]["Window"];
         };
         Commit: {
@@ -435,14 +435,14 @@ export interface components {
             /** Format: int64 */
             failed: number;
             lead_time_seconds: components["schemas"]["Distribution"];
-            previous: null | components["schemas"]["DoraFigures"];
+            previous?: null | components["schemas"]["DoraFigures"];
             /** @description Set when grouped by repository. */
             repo: string | null;
             /**
              * @description With `interval`: the figures per bucket (deployments by `created_at`,
              *     lead time and undeployed by `merged_at`).
              */
-            series: components["schemas"]["DoraBucket"][] | null;
+            series?: components["schemas"]["DoraBucket"][] | null;
             /** Format: int64 */
             successful: number;
             /**
@@ -459,8 +459,8 @@ export interface components {
         DoraMetrics: {
             group_by: string | null;
             groups: components["schemas"]["DoraGroup"][];
-            interval: string | null;
-            previous_window: null | components["schemas"]["Window"];
+            interval?: string | null;
+            previous_window?: null | components["schemas"]["Window"];
             window: components["schemas"]["Window"];
         };
         /** @description Every error's body: `{"error": "…"}`, a message for people, never internals. */
@@ -804,10 +804,10 @@ export interface components {
              */
             merged: number;
             open_by_age: components["schemas"]["OpenByAge"];
-            previous: null | components["schemas"]["PullFlowFigures"];
+            previous?: null | components["schemas"]["PullFlowFigures"];
             review_rounds: components["schemas"]["Distribution"];
             /** @description With `interval`: the figures per bucket (every bucket of the window, oldest first). */
-            series: components["schemas"]["PullFlowBucket"][] | null;
+            series?: components["schemas"]["PullFlowBucket"][] | null;
             size_lines: components["schemas"]["Distribution"];
             /** @description Merged pull requests per ISO week of `merged_at`, every week of the window. */
             throughput: components["schemas"]["WeekCount"][];
@@ -822,19 +822,19 @@ export interface components {
             group_by: string | null;
             groups: components["schemas"]["PullFlowGroup"][];
             /** @description With `interval`: `week` or `day`. */
-            interval: string | null;
-            previous_window: null | components["schemas"]["Window"];
+            interval?: string | null;
+            previous_window?: null | components["schemas"]["Window"];
             /**
              * @description With `top=N`: the N pull requests created in the window that waited
              *     longest for a first review by someone else (reviewed, or open and still
              *     waiting), longest first; over every group.
              */
-            slowest_first_reviews: components["schemas"]["PullWait"][] | null;
+            slowest_first_reviews?: components["schemas"]["PullWait"][] | null;
             /**
              * @description With `top=N`: the N oldest pull requests open now and created before
              *     `until`, oldest first; over every group.
              */
-            stale: components["schemas"]["PullWait"][] | null;
+            stale?: components["schemas"]["PullWait"][] | null;
             window: components["schemas"]["Window"];
         };
         /** @description A pull request in the slowest-first-review or stale list. */

@@ -131,16 +131,22 @@ fn contract(doc: &mut Value) {
     }
     // A repository name in a response is one `RepoName::parse` accepted.
     doc["components"]["schemas"]["RepoName"]["pattern"] = json!(query::REPO);
-    // Every property of every object the API sends is present (null when empty).
+    // Every property of every object the API sends is present (null when
+    // empty), except the metrics' parts that only a parameter asks for
+    // (`interval`, `compare=previous`, `top`): absent without it.
     for schema in doc["components"]["schemas"].as_object_mut().expect("schemas").values_mut() {
         require_all(schema);
     }
 }
 
+/// Metric response fields present only when a parameter asks for them.
+const ASKED_FOR: &[&str] = &["series", "previous", "interval", "previous_window", "slowest_first_reviews", "stale"];
+
 fn require_all(schema: &mut Value) {
     if let Some(obj) = schema.as_object_mut() {
         if let Some(props) = obj.get("properties").and_then(Value::as_object) {
-            let names: Vec<Value> = props.keys().cloned().map(Value::String).collect();
+            let names: Vec<Value> =
+                props.keys().filter(|k| !ASKED_FOR.contains(&k.as_str())).cloned().map(Value::String).collect();
             obj.insert("required".to_owned(), Value::Array(names));
         }
         for v in obj.values_mut() {
