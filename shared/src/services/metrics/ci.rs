@@ -104,26 +104,13 @@ impl MetricsService {
         teams: Option<&Teams>,
         interval: Interval,
     ) -> Result<Acc<CiCell>, StoreError> {
-        let w = Window { since: filter.since, until: filter.until };
         let mut acc: Acc<CiCell> = BTreeMap::new();
-        let plan = match interval {
-            Interval::Week => self.plan(filter, group_by).await?,
-            Interval::Day => Plan::Rows,
-        };
-        let row_windows = match (plan, whole_weeks(&w)) {
-            (Plan::Cells(scopes), Some(weeks)) => {
-                for ((scope, week), cell) in self.rollups.ci_cells(&scopes, weeks.clone()).await? {
-                    for key in Self::cell_keys(&scope, group_by, teams) {
-                        acc.entry(key).or_default().entry(week).or_default().merge(&cell);
-                    }
-                }
-                vec![
-                    Window { since: w.since, until: midnight(weeks.start) },
-                    Window { since: midnight(weeks.end), until: w.until },
-                ]
-            }
-            _ => vec![w],
-        };
+        let rollups = self.rollups.clone();
+        let row_windows = self
+            .weeks_from_cells(filter, group_by, teams, interval, &mut acc, CiCell::merge, |scopes, weeks| async move {
+                rollups.ci_cells(&scopes, weeks).await
+            })
+            .await?;
         let per_job = matches!(group_by, Some(GroupBy::Runner | GroupBy::Os));
         let keys = |ci: &CiFacts| match group_by {
             Some(GroupBy::Repo) => vec![Some(ci.repo.to_string())],

@@ -19,7 +19,7 @@ use crate::domain::{RepoName, Timestamp};
 use crate::ports::{
     CellScopes, CompletenessStore, JobStore, MetricRollups, MetricRows, MetricsFilter, PageRequest, Store, StoreError,
 };
-use crate::read::rollup::{Scope, Sketch, week_of};
+use crate::read::rollup::{CellKey, Scope, Sketch, week_of};
 use crate::read::*;
 
 /// How a metric's results are split.
@@ -308,6 +308,44 @@ impl MetricsService {
             });
         }
         Ok(Plan::Cells(people.map_or(CellScopes::EveryAuthor, CellScopes::Authors)))
+    }
+
+    /// The whole weeks of the window from rollup cells, where cells serve
+    /// `filter` and `group_by` with weekly buckets: each cell merged into
+    /// `acc` under its group keys and week. Returns the windows left to read
+    /// from rows (the partial weeks at the edges, or the whole window).
+    #[allow(clippy::too_many_arguments)]
+    async fn weeks_from_cells<C, Fut>(
+        &self,
+        filter: &MetricsFilter,
+        group_by: Option<GroupBy>,
+        teams: Option<&Teams>,
+        interval: Interval,
+        acc: &mut Acc<C>,
+        merge: fn(&mut C, &C),
+        cells: impl FnOnce(CellScopes, Range<NaiveDate>) -> Fut,
+    ) -> Result<Vec<Window>, StoreError>
+    where
+        C: Default,
+        Fut: std::future::Future<Output = Result<Vec<(CellKey, C)>, StoreError>>,
+    {
+        let w = Window { since: filter.since, until: filter.until };
+        let plan = match interval {
+            Interval::Week => self.plan(filter, group_by).await?,
+            Interval::Day => Plan::Rows,
+        };
+        let (Plan::Cells(scopes), Some(weeks)) = (plan, whole_weeks(&w)) else {
+            return Ok(vec![w]);
+        };
+        for ((scope, week), cell) in cells(scopes, weeks.clone()).await? {
+            for key in Self::cell_keys(&scope, group_by, teams) {
+                merge(acc.entry(key).or_default().entry(week).or_default(), &cell);
+            }
+        }
+        Ok(vec![
+            Window { since: w.since, until: midnight(weeks.start) },
+            Window { since: midnight(weeks.end), until: w.until },
+        ])
     }
 
     /// The group keys a cell of `scope` counts under.

@@ -151,26 +151,19 @@ impl MetricsService {
         teams: Option<&Teams>,
         interval: Interval,
     ) -> Result<Acc<PullCell>, StoreError> {
-        let w = Window { since: filter.since, until: filter.until };
         let mut acc: Acc<PullCell> = BTreeMap::new();
-        let plan = match interval {
-            Interval::Week => self.plan(filter, group_by).await?,
-            Interval::Day => Plan::Rows,
-        };
-        let row_windows = match (plan, whole_weeks(&w)) {
-            (Plan::Cells(scopes), Some(weeks)) => {
-                for ((scope, week), cell) in self.rollups.pull_cells(&scopes, weeks.clone()).await? {
-                    for key in Self::cell_keys(&scope, group_by, teams) {
-                        acc.entry(key).or_default().entry(week).or_default().merge(&cell);
-                    }
-                }
-                vec![
-                    Window { since: w.since, until: midnight(weeks.start) },
-                    Window { since: midnight(weeks.end), until: w.until },
-                ]
-            }
-            _ => vec![w],
-        };
+        let rollups = self.rollups.clone();
+        let row_windows = self
+            .weeks_from_cells(
+                filter,
+                group_by,
+                teams,
+                interval,
+                &mut acc,
+                PullCell::merge,
+                |scopes, weeks| async move { rollups.pull_cells(&scopes, weeks).await },
+            )
+            .await?;
         for rw in row_windows.into_iter().filter(|rw| rw.since < rw.until) {
             for row in &self.rows.metric_pulls(&with_window(filter, &rw)).await? {
                 let merged = row.merged_at.filter(|m| in_window(*m, &rw));
