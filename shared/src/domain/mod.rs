@@ -6,14 +6,17 @@
 //! - [`entities`]: pull requests, reviews, teams, runs, deployments, and the
 //!   last-writer-wins [`Change`]s that write them;
 //! - [`completeness`]: what the integrity check finds (gaps) and what the
-//!   resync does about them (jobs).
+//!   resync does about them (jobs);
+//! - [`search`]: the typed search query and what a search finds.
 
 pub mod completeness;
 pub mod delivery;
 pub mod entities;
 pub mod ids;
+pub mod search;
 
 pub use completeness::*;
 pub use delivery::*;
 pub use entities::*;
 pub use ids::*;
+pub use search::*;

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod github;
 pub mod jobs;
 pub mod paging;
+pub mod search;
 pub mod secrets;
 pub mod store;
 
@@ -15,6 +16,7 @@ pub use clock::*;
 pub use github::*;
 pub use jobs::*;
 pub use paging::*;
+pub use search::*;
 pub use secrets::*;
 pub use store::*;
 // The errors that cross these ports.
