@@ -11,6 +11,7 @@ mod metrics;
 mod moves;
 mod read;
 mod rollups;
+mod search;
 mod store;
 mod summaries;
 mod writer;
