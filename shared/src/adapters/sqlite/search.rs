@@ -20,8 +20,9 @@ pub const MAX_BODY_CHARS: usize = 65_536;
 /// Highlight marks in snippets; stripped from indexed text.
 const OPEN: char = '\u{1}';
 const CLOSE: char = '\u{2}';
-/// bm25 weights of the columns title, body, extra: a title match counts most.
-const BM25: &str = "bm25(search_text, 10.0, 2.0, 1.0)";
+/// bm25 weights of the columns title, body, extra: a title match counts most;
+/// a title equal to the query's words (ASCII case aside) comes before all else.
+const SCORE: &str = "bm25(search_text, 10.0, 2.0, 1.0) - CASE WHEN d.title = ? COLLATE NOCASE THEN 1e6 ELSE 0 END";
 
 /// An FTS5 string for a term: quoted, quotes doubled. Inside a string FTS5
 /// sees no operator, column filter, prefix or NEAR: only words.
@@ -127,14 +128,20 @@ fn search(conn: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<Sear
     let f = filter(q);
     let (score, title, snippet) = if f.ranked {
         (
-            BM25,
+            SCORE,
             "highlight(search_text, 0, char(1), char(2))",
             "snippet(search_text, -1, char(1), char(2), '…', 24)",
         )
     } else {
         ("0.0", "d.title", "substr(CASE WHEN d.body = '' THEN d.extra ELSE d.body END, 1, 160)")
     };
-    let mut args = f.args.clone();
+    let mut args = Vec::new();
+    if f.ranked {
+        // The score's placeholder comes first in the statement's text.
+        let words: Vec<&str> = q.include.iter().map(Term::as_str).collect();
+        args.push(Value::Text(words.join(" ")));
+    }
+    args.extend(f.args.iter().cloned());
     let mut after = String::new();
     if let Some(c) = &page.cursor {
         let (s, id): (f64, i64) = decode_cursor(c)?;

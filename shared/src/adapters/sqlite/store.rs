@@ -203,4 +203,47 @@ mod tests {
         let job: Option<JobRecord> = store.get_job("j1").await.unwrap();
         assert_eq!(job.map(|j| (j.target, j.skipped)), Some((Target::Repo(repo), Vec::new())));
     }
+
+    #[tokio::test]
+    async fn the_search_migration_indexes_what_the_store_already_holds() {
+        // GIVEN a store at schema version 7 holding a pull request, a review, a commit,
+        // a repository, a team (and a deleted one) and an org member
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let mut conn = Connection::open(&path).unwrap();
+        migrations().to_version(&mut conn, 7).unwrap();
+        conn.execute_batch(
+            "INSERT INTO repos (full_name, default_branch, deleted) VALUES ('acme/api', 'main', 0), ('acme/gone', 'main', 1);
+             INSERT INTO pull_requests (repo, number, title, state, draft, author, created_at, updated_at, labels, rank)
+               VALUES ('acme/api', 7, 'Quicksilver gateway', 'open', 0, 'alice', '2030-03-04T09:00:00.000Z',
+                       '2030-03-04T09:00:00.000Z', '[\"perf\"]', 0);
+             INSERT INTO reviews (id, repo, pr_number, author, state, submitted_at, rank)
+               VALUES (70, 'acme/api', 7, 'bob', 'approved', '2030-03-04T10:00:00.000Z', 2);
+             INSERT INTO commits (repo, sha, message, author_login, committed_at)
+               VALUES ('acme/api', 'abc1234def', 'Polish quicksilver', 'carol', '2030-03-04T08:00:00.000Z');
+             INSERT INTO teams (org, slug, name, deleted, version) VALUES ('acme', 'owls', 'Night Owls', 0, 'v'),
+               ('acme', 'larks', 'Morning Larks', 1, 'v');
+             INSERT INTO org_members (org, login, present, version) VALUES ('acme', 'dora', 1, 'v');",
+        )
+        .unwrap();
+        drop(conn);
+        // WHEN opened (migrated to the latest version)
+        let store = SqliteStore::open(&path).unwrap();
+        // THEN every one of them is searchable, the deleted ones not
+        let find = |q: &str| {
+            let (store, q) = (store.clone(), crate::domain::SearchQuery::parse(q).unwrap());
+            async move {
+                let r = store.search(&q, &PageRequest::first(10)).await.unwrap();
+                let mut keys: Vec<String> = r.items.into_iter().map(|h| h.key).collect();
+                keys.sort();
+                keys
+            }
+        };
+        assert_eq!(find("quicksilver").await, ["commit:acme/api@abc1234def", "pr:acme/api#7", "review:70"]);
+        assert_eq!(find("perf").await, ["pr:acme/api#7"]);
+        assert_eq!(find("owls").await, ["team:acme/owls"]);
+        assert!(find("larks").await.is_empty() && find("gone").await.is_empty());
+        assert_eq!(find("type:repo").await, ["repo:acme/api"]);
+        assert_eq!(find("dora").await, ["person:dora"]);
+    }
 }

@@ -1,0 +1,404 @@
+//! The `SearchIndex` contract: one set of tests, written against the ports
+//! only, run against every adapter. Today that is SQLite FTS5, where the
+//! store's own writes index what they write; an adapter fed another way (an
+//! indexer) plugs in as another [`Backend`] whose `sink` delivers the changes
+//! and returns once they are searchable.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{Duration, TimeZone, Utc};
+use octoscope::domain::*;
+use octoscope::ports::*;
+
+/// Where changes are written, and the index that must then find them.
+struct Fixture {
+    sink: Arc<dyn ChangeSink>,
+    index: Arc<dyn SearchIndex>,
+}
+
+/// Makes fresh, empty fixtures of one adapter.
+#[async_trait]
+trait Backend: Send + Sync {
+    async fn fixture(&self) -> Fixture;
+}
+
+struct Sqlite(Mutex<Vec<tempfile::TempDir>>);
+
+#[async_trait]
+impl Backend for Sqlite {
+    async fn fixture(&self) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = octoscope::adapters::sqlite::SqliteStore::open(&dir.path().join("store.db")).expect("open store");
+        self.0.lock().expect("dirs").push(dir);
+        let store = Arc::new(store);
+        Fixture { sink: store.clone(), index: store }
+    }
+}
+
+macro_rules! contract {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(&super::Sqlite(std::sync::Mutex::new(Vec::new()))).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    an_acknowledged_write_is_searchable_and_an_exact_title_match_ranks_first,
+    qualifiers_filter,
+    exclusions_drop_matches,
+    facets_count_the_whole_match,
+    pagination_neither_repeats_nor_skips,
+    a_later_pull_request_replaces_the_earlier_and_an_older_one_does_not,
+    indexed_documents_obey_their_versions_and_can_be_deleted,
+    commits_repositories_teams_and_people_are_found_by_name,
+    highlights_are_segments_of_plain_text,
+    hostile_queries_give_results_or_a_query_error_and_change_nothing,
+    garbage_cursors_are_refused,
+);
+
+fn t(min: i64) -> Timestamp {
+    Utc.with_ymd_and_hms(2030, 3, 4, 9, 0, 0).unwrap() + Duration::minutes(min)
+}
+
+fn repo(name: &str) -> RepoName {
+    RepoName::parse(name).unwrap()
+}
+
+fn pull(repo_name: &str, number: u64, title: &str, state: PrState, author: &str, updated: i64) -> PullRequest {
+    PullRequest {
+        repo: repo(repo_name),
+        number,
+        id: Some(number as i64),
+        title: title.into(),
+        state,
+        draft: false,
+        author: Some(author.into()),
+        created_at: t(number as i64),
+        updated_at: t(updated),
+        closed_at: (state != PrState::Open).then(|| t(updated)),
+        merged_at: (state == PrState::Merged).then(|| t(updated)),
+        additions: None,
+        deletions: None,
+        changed_files: None,
+        commits: None,
+        labels: vec!["backend".into()],
+        requested_reviewers: vec![],
+        requested_teams: vec![],
+        base_ref: Some("main".into()),
+        head_ref: Some(format!("topic-{number}")),
+        head_sha: None,
+    }
+}
+
+fn pr(repo_name: &str, number: u64, title: &str, state: PrState, author: &str) -> Change {
+    Change::pull_request(pull(repo_name, number, title, state, author, number as i64 + 1))
+}
+
+fn q(s: &str) -> SearchQuery {
+    SearchQuery::parse(s).unwrap()
+}
+
+async fn find(f: &Fixture, s: &str) -> SearchResults {
+    f.index.search(&q(s), &PageRequest::first(50)).await.unwrap()
+}
+
+fn keys(r: &SearchResults) -> Vec<&str> {
+    r.items.iter().map(|h| h.key.as_str()).collect()
+}
+
+async fn sample(f: &Fixture) {
+    f.sink
+        .apply_changes(&[
+            pr("acme/api", 1, "Add a cache for sessions", PrState::Open, "alice"),
+            pr("acme/api", 2, "Rate limiter", PrState::Merged, "bob"),
+            pr("acme/api", 3, "Rate limits: document the limiter's rate for each rate class", PrState::Closed, "alice"),
+            pr("acme/web", 4, "Limiter settings page", PrState::Open, "carol"),
+            pr("acme/web", 5, "Rate card redesign", PrState::Merged, "alice"),
+        ])
+        .await
+        .unwrap();
+}
+
+async fn an_acknowledged_write_is_searchable_and_an_exact_title_match_ranks_first(b: &dyn Backend) {
+    // GIVEN five pull requests, several mentioning rate or limiter
+    let f = b.fixture().await;
+    sample(&f).await;
+    // WHEN searched for "rate limiter" as soon as the write returned
+    let r = find(&f, "rate limiter").await;
+    // THEN both that hold both words are found, the exact title first (though
+    // the other says "rate" three times)
+    assert_eq!(keys(&r), ["pr:acme/api#2", "pr:acme/api#3"]);
+    // AND a phrase finds only the exact sequence
+    assert_eq!(keys(&find(&f, "\"the limiter's rate\"").await), ["pr:acme/api#3"]);
+}
+
+async fn qualifiers_filter(b: &dyn Backend) {
+    // GIVEN the sample pull requests
+    let f = b.fixture().await;
+    sample(&f).await;
+    let found = |s: &'static str| {
+        let f = &f;
+        async move {
+            let mut k: Vec<String> = find(f, s).await.items.into_iter().map(|h| h.key).collect();
+            k.sort();
+            k
+        }
+    };
+    // WHEN filtered by repository, author, state, type and creation time THEN only those match
+    assert_eq!(found("repo:acme/web").await, ["pr:acme/web#4", "pr:acme/web#5"]);
+    assert_eq!(found("author:alice rate").await, ["pr:acme/api#3", "pr:acme/web#5"]);
+    assert_eq!(found("is:merged").await, ["pr:acme/api#2", "pr:acme/web#5"]);
+    assert_eq!(found("type:pr is:open").await, ["pr:acme/api#1", "pr:acme/web#4"]);
+    assert!(found("type:commit").await.is_empty());
+    // Created at t(n) = 2030-03-04 09:0n: all on that day, none after it.
+    assert_eq!(found("created:2030-03-04").await.len(), 5);
+    assert!(found("created:>2030-03-04").await.is_empty());
+    assert_eq!(found("created:<2030-03-05 repo:acme/api is:open").await, ["pr:acme/api#1"]);
+}
+
+async fn exclusions_drop_matches(b: &dyn Backend) {
+    // GIVEN the sample pull requests WHEN "rate -limiter" and "-rate" THEN those with the excluded word are gone
+    let f = b.fixture().await;
+    sample(&f).await;
+    assert_eq!(keys(&find(&f, "rate -limiter").await), ["pr:acme/web#5"]);
+    let mut k: Vec<String> = find(&f, "-rate -\"sessions\"").await.items.into_iter().map(|h| h.key).collect();
+    k.sort();
+    assert_eq!(k, ["pr:acme/web#4"]);
+}
+
+async fn facets_count_the_whole_match(b: &dyn Backend) {
+    // GIVEN the sample pull requests and a review
+    let f = b.fixture().await;
+    sample(&f).await;
+    f.sink
+        .apply_changes(&[Change::Review(Review {
+            repo: repo("acme/api"),
+            pr_number: 2,
+            id: 77,
+            author: Some("alice".into()),
+            state: ReviewState::Approved,
+            submitted_at: Some(t(10)),
+            commit_id: None,
+        })])
+        .await
+        .unwrap();
+    // WHEN searched with a page of one
+    let r = f.index.search(&q("acme"), &PageRequest::first(1)).await.unwrap();
+    // THEN the facets and the total count every match, not the page
+    let counts = |v: &[FacetCount]| v.iter().map(|c| (c.value.clone(), c.count)).collect::<Vec<_>>();
+    assert_eq!(r.items.len(), 1);
+    assert_eq!(r.total, 6);
+    assert_eq!(counts(&r.facets.kind), [("pr".into(), 5), ("review".into(), 1)]);
+    assert_eq!(counts(&r.facets.repository), [("acme/api".into(), 4), ("acme/web".into(), 2)]);
+    assert_eq!(counts(&r.facets.author)[0], ("alice".into(), 4));
+    assert!(counts(&r.facets.state).contains(&("approved".into(), 1)));
+    assert!(counts(&r.facets.state).contains(&("merged".into(), 2)));
+}
+
+async fn pagination_neither_repeats_nor_skips(b: &dyn Backend) {
+    // GIVEN 23 pull requests that all match, with differing scores
+    let f = b.fixture().await;
+    let changes: Vec<Change> = (1..=23)
+        .map(|n| pr("acme/api", n, &format!("widget {}", "padding ".repeat(n as usize % 5)), PrState::Open, "a"))
+        .collect();
+    f.sink.apply_changes(&changes).await.unwrap();
+    for query in ["widget", "repo:acme/api"] {
+        // WHEN read 5 at a time to the end
+        let mut seen = Vec::new();
+        let mut page = PageRequest::first(5);
+        loop {
+            let r = f.index.search(&q(query), &page).await.unwrap();
+            assert!(r.items.len() <= 5);
+            seen.extend(r.items.into_iter().map(|h| h.key));
+            match r.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+        // THEN every one came exactly once
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!((seen.len(), unique.len()), (23, 23), "{query}");
+    }
+}
+
+async fn a_later_pull_request_replaces_the_earlier_and_an_older_one_does_not(b: &dyn Backend) {
+    // GIVEN a pull request titled "draft idea" at version 5
+    let f = b.fixture().await;
+    let at = |title: &str, updated| Change::pull_request(pull("acme/api", 9, title, PrState::Open, "a", updated));
+    f.sink.apply_changes(&[at("draft idea", 5)]).await.unwrap();
+    // WHEN retitled at version 6, then a version-4 copy arrives late
+    f.sink.apply_changes(&[at("final design", 6)]).await.unwrap();
+    f.sink.apply_changes(&[at("stale words", 4)]).await.unwrap();
+    // THEN the index holds the version-6 title only
+    assert_eq!(keys(&find(&f, "final design").await), ["pr:acme/api#9"]);
+    assert!(find(&f, "draft").await.items.is_empty());
+    assert!(find(&f, "stale").await.items.is_empty());
+    assert_eq!(find(&f, "repo:acme/api").await.total, 1);
+}
+
+fn doc(key: &str, version: &str, title: &str) -> SearchDoc {
+    SearchDoc {
+        key: key.into(),
+        kind: DocKind::Pr,
+        repo: Some(repo("acme/x")),
+        author: Some("z".into()),
+        state: Some("open".into()),
+        created_at: Some(t(0)),
+        version: version.into(),
+        title: title.into(),
+        body: "the body \u{1}speaks\u{2}".into(),
+        extra: String::new(),
+    }
+}
+
+async fn indexed_documents_obey_their_versions_and_can_be_deleted(b: &dyn Backend) {
+    // GIVEN a document indexed directly at version 2
+    let f = b.fixture().await;
+    f.index.index(&[doc("pr:acme/x#1", "2", "newer words")]).await.unwrap();
+    // WHEN version 1 arrives, and version 2 again (a replay)
+    f.index.index(&[doc("pr:acme/x#1", "1", "older words")]).await.unwrap();
+    f.index.index(&[doc("pr:acme/x#1", "2", "newer words")]).await.unwrap();
+    // THEN it is found once, by its newer words only, and by its body
+    assert_eq!(keys(&find(&f, "newer").await), ["pr:acme/x#1"]);
+    assert!(find(&f, "older").await.items.is_empty());
+    assert_eq!(keys(&find(&f, "speaks").await), ["pr:acme/x#1"]);
+    // WHEN deleted (and an unknown key with it) THEN it is gone
+    f.index.delete(&["pr:acme/x#1".into(), "pr:nope/nope#1".into()]).await.unwrap();
+    assert!(find(&f, "newer").await.items.is_empty());
+}
+
+async fn commits_repositories_teams_and_people_are_found_by_name(b: &dyn Backend) {
+    // GIVEN a commit, a repository, a team and an org member
+    let f = b.fixture().await;
+    f.sink
+        .apply_changes(&[
+            Change::Commit {
+                commit: Commit {
+                    repo: repo("acme/api"),
+                    sha: "4f2a9c81d0e1b2c3d4e5f60718293a4b5c6d7e8f".into(),
+                    message: "Tune retries\n\nBackoff grows exponentially now.".into(),
+                    author_login: Some("dora".into()),
+                    author_name: Some("Dora Explorer".into()),
+                    committed_at: Some(t(3)),
+                },
+                branch: Some("main".into()),
+                pushed_at: Some(t(4)),
+            },
+            Change::Repository(Repository {
+                full_name: repo("acme/telemetry"),
+                id: Some(1),
+                default_branch: Some("main".into()),
+                private: None,
+                archived: None,
+                deleted: false,
+                version: Some(t(1)),
+                activity_at: None,
+            }),
+            Change::Team(Team {
+                org: "acme".into(),
+                slug: "platform-crew".into(),
+                id: Some(5),
+                name: "Platform Crew".into(),
+                description: Some("Keeps the lights on".into()),
+                privacy: None,
+                parent_slug: None,
+                deleted: false,
+                version: t(1),
+            }),
+            Change::OrgMember {
+                org: "acme".into(),
+                member: Membership { login: "zelda".into(), role: None, present: true, version: t(1) },
+            },
+        ])
+        .await
+        .unwrap();
+    // THEN each is found by its words, the commit also by its short sha, its body and its author
+    assert_eq!(keys(&find(&f, "exponentially").await), ["commit:acme/api@4f2a9c81d0e1b2c3d4e5f60718293a4b5c6d7e8f"]);
+    assert_eq!(find(&f, "4f2a9c8").await.items[0].title, "Tune retries");
+    assert_eq!(find(&f, "author:dora type:commit").await.total, 1);
+    assert_eq!(keys(&find(&f, "telemetry").await), ["repo:acme/telemetry"]);
+    assert_eq!(keys(&find(&f, "crew lights").await), ["team:acme/platform-crew"]);
+    assert_eq!(keys(&find(&f, "zelda type:person").await), ["person:zelda"]);
+    // WHEN the member leaves and the team is deleted THEN neither is found
+    f.sink
+        .apply_changes(&[
+            Change::OrgMember {
+                org: "acme".into(),
+                member: Membership { login: "zelda".into(), role: None, present: false, version: t(2) },
+            },
+            Change::Team(Team {
+                org: "acme".into(),
+                slug: "platform-crew".into(),
+                id: Some(5),
+                name: "Platform Crew".into(),
+                description: None,
+                privacy: None,
+                parent_slug: None,
+                deleted: true,
+                version: t(2),
+            }),
+        ])
+        .await
+        .unwrap();
+    assert!(find(&f, "zelda").await.items.is_empty());
+    assert!(find(&f, "crew").await.items.is_empty());
+}
+
+async fn highlights_are_segments_of_plain_text(b: &dyn Backend) {
+    // GIVEN a title carrying markup and the highlight marks themselves
+    let f = b.fixture().await;
+    let title = "<script>alert(1)</script> speed \u{1}up\u{2} parser";
+    f.sink.apply_changes(&[pr("acme/api", 1, title, PrState::Open, "a")]).await.unwrap();
+    // WHEN searched for "parser"
+    let hit = find(&f, "parser").await.items.remove(0);
+    // THEN the title's segments are its text, only the query's word highlighted
+    let joined: String = hit.title_segments.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(joined, "<script>alert(1)</script> speed up parser");
+    let marked: Vec<&str> = hit.title_segments.iter().filter(|s| s.highlighted).map(|s| s.text.as_str()).collect();
+    assert_eq!(marked, ["parser"]);
+}
+
+async fn hostile_queries_give_results_or_a_query_error_and_change_nothing(b: &dyn Backend) {
+    // GIVEN the sample pull requests
+    let f = b.fixture().await;
+    sample(&f).await;
+    let before = find(&f, "repo:acme/api").await.total;
+    let long = "x".repeat(10_000);
+    let hostile = [
+        "\"", "\"\"", "\"rate", "rate\"", "((", ")", "*", "rate*", "NEAR(rate limiter)", "NEAR(", "^rate", "title:rate",
+        "{title}: rate", "rate OR 1=1", "'; DELETE FROM search_docs; --", "\"); DROP TABLE pull_requests; --",
+        "{\"query\":{\"match_all\":{}}}", "a AND", "NOT", "- -", "-\"\"", "\u{0}", "%00", "rate\u{0}", "🦀 ünï 東京",
+        "\u{202e}rate", long.as_str(), "repo:../../etc", "author:*", "created:>'", "type:pr type:pr",
+    ];
+    for s in hostile {
+        // WHEN searched THEN a query error, or results
+        match SearchQuery::parse(s) {
+            Err(_) => {}
+            Ok(query) => {
+                f.index.search(&query, &PageRequest::first(10)).await.unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+            }
+        }
+    }
+    // AND the index holds what it held
+    assert_eq!(find(&f, "repo:acme/api").await.total, before);
+    assert_eq!(keys(&find(&f, "rate limiter").await), ["pr:acme/api#2", "pr:acme/api#3"]);
+}
+
+async fn garbage_cursors_are_refused(b: &dyn Backend) {
+    let f = b.fixture().await;
+    sample(&f).await;
+    for c in ["garbage", "eyJ4IjoxfQ", ""] {
+        let page = PageRequest { limit: 5, cursor: Some(c.into()) };
+        let e = f.index.search(&q("rate"), &page).await.unwrap_err();
+        assert!(matches!(e, SearchError::BadCursor) && !e.is_retryable(), "{c:?}: {e:?}");
+    }
+}
