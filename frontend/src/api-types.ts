@@ -224,6 +224,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Search pull requests, reviews, commits, repositories, teams and people */
+        get: operations["search"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/teams": {
         parameters: {
             query?: never;
@@ -391,6 +408,11 @@ export interface components {
             /** Format: int64 */
             p95: number | null;
         };
+        /**
+         * @description What a search document is.
+         * @enum {string}
+         */
+        DocKind: "pr" | "review" | "commit" | "repo" | "team" | "person";
         DoraBucket: {
             bucket: components["schemas"]["Bucket"];
             figures: components["schemas"]["DoraFigures"];
@@ -469,6 +491,22 @@ export interface components {
         };
         /** @description `X-GitHub-Event`: the event type, e.g. `pull_request`. */
         EventName: string;
+        /** @description A count of matching documents by one value. */
+        FacetCount: {
+            /** Format: int64 */
+            count: number;
+            value: string;
+        };
+        /**
+         * @description Counts of every matching document (not only this page's) by type,
+         *     repository, author and state; repositories and authors the top 10.
+         */
+        Facets: {
+            author: components["schemas"]["FacetCount"][];
+            repository: components["schemas"]["FacetCount"][];
+            state: components["schemas"]["FacetCount"][];
+            type: components["schemas"]["FacetCount"][];
+        };
         /** @description A difference between GitHub and the store, to be repaired. */
         Gap: {
             kind: components["schemas"]["GapKind"];
@@ -919,6 +957,34 @@ export interface components {
         };
         /** @enum {string} */
         RunStatus: "queued" | "in_progress" | "completed";
+        /** @description One search result. */
+        SearchHit: {
+            author: string | null;
+            /** Format: date-time */
+            created_at: string | null;
+            key: string;
+            repo: string | null;
+            /** @description A short passage of the body (or other words) around the query's words. */
+            snippet: components["schemas"]["Segment"][];
+            state: string | null;
+            title: string;
+            /** @description The title with the query's words highlighted. */
+            title_segments: components["schemas"]["Segment"][];
+            type: components["schemas"]["DocKind"];
+        };
+        /** @description A page of results and the facets of the whole match. */
+        SearchResults: {
+            facets: components["schemas"]["Facets"];
+            items: components["schemas"]["SearchHit"][];
+            next_cursor: string | null;
+            /** Format: int64 */
+            total: number;
+        };
+        /** @description A piece of a snippet: text to show, highlighted or not. Never markup. */
+        Segment: {
+            highlighted: boolean;
+            text: string;
+        };
         /** @description Counts for `/api/health`. */
         StoreStats: {
             /** @description Deliveries by status (`stored`, `ignored`, `failed`, `pending`). */
@@ -1548,6 +1614,64 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    search: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Words, "quoted phrases", -excluded words, and the qualifiers
+                 *     repo:OWNER/NAME, author:LOGIN, is:open|closed|merged,
+                 *     type:pr|review|commit|repo|team|person, created:>DATE, <DATE, >=DATE,
+                 *     <=DATE, DATE, DATE..DATE (YYYY-MM-DD). At most 512 characters and 16
+                 *     words or phrases. Empty: everything, newest indexed first.
+                 */
+                q?: string;
+                /** @description Page size, 1-500 (default 50). */
+                limit?: number;
+                /**
+                 * @description The previous page's `next_cursor`, unchanged. Opaque (base64url); a
+                 *     cursor this server did not issue names no position in the list, so its
+                 *     page is the end: no items and no `next_cursor`.
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The best matches first (bm25; an exact title first), with facets of the whole match */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResults"];
+                };
+            };
+            /** @description the query is not one this search understands; the message says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            /** @description this deployment has no search index (the AWS api function, for now) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             503: components["responses"]["Unavailable"];
         };
     };

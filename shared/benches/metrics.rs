@@ -330,6 +330,7 @@ async fn run(size: Size) {
     );
     let router = api::router(AppState {
         ingest: Arc::new(ingest),
+        search: Some(store.clone()),
         store,
         tokens: ApiTokens::default(),
         max_body_bytes: 1 << 20,

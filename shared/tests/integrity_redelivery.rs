@@ -37,6 +37,7 @@ async fn redelivery_asks_once_and_reads_the_log_back_to_the_previous_check_only(
     let app = api::router(AppState {
         ingest: Arc::new(ingest),
         store: store.clone(),
+        search: Some(store.clone()),
         tokens: ApiTokens::default(),
         max_body_bytes: 25 << 20,
     });

@@ -42,5 +42,6 @@ pub async fn app(config: &ApiConfig, clients: Clients) -> anyhow::Result<Router>
         }
     };
     let store = Arc::new(DynamoStore::new(clients.dynamodb, &config.table));
-    Ok(api_router(ApiState { store, tokens }))
+    // No search index on AWS yet (shared/docs/search.md): /api/search answers 501.
+    Ok(api_router(ApiState { store, search: None, tokens }))
 }

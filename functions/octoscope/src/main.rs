@@ -17,7 +17,7 @@ use octoscope::adapters::local::{InProcessLauncher, LocalQueue};
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
 use octoscope::api::{self, AppState};
 use octoscope::config::{ConfigError, GitHubSettings, ServeConfig};
-use octoscope::ports::{Budgeted, Clock, RawArchive, Store};
+use octoscope::ports::{Budgeted, Clock, RawArchive, SearchIndex, Store};
 use octoscope::services::backfill::BackfillService;
 use octoscope::services::completeness::CompletenessLoop;
 use octoscope::services::dispatch::DispatchService;
@@ -27,10 +27,16 @@ use octoscope::services::{IngestService, demo, replay};
 use octoscope::webhook::WebhookSecrets;
 
 fn open(data_dir: &Path) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn RawArchive>)> {
+    let (store, _, archive) = open_searchable(data_dir)?;
+    Ok((store, archive))
+}
+
+/// The store, the search index in its database (FTS5), and the archive.
+fn open_searchable(data_dir: &Path) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SearchIndex>, Arc<dyn RawArchive>)> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let store = SqliteStore::open(&data_dir.join("octoscope.db")).map_err(refuse_damaged)?;
+    let store = Arc::new(SqliteStore::open(&data_dir.join("octoscope.db")).map_err(refuse_damaged)?);
     let archive = SqliteArchive::open(&data_dir.join("archive.db")).map_err(refuse_damaged)?;
-    Ok((Arc::new(store), Arc::new(archive)))
+    Ok((store.clone(), store, Arc::new(archive)))
 }
 
 /// GitHub settings, or refuse to start: `command` needs them.
@@ -139,7 +145,7 @@ async fn serve(
     check_interval: Duration,
     dashboard_dir: &Path,
 ) -> anyhow::Result<()> {
-    let (store, archive) = open(&config.data_dir)?;
+    let (store, search, archive) = open_searchable(&config.data_dir)?;
     match (&github, check_interval.is_zero()) {
         (Some(settings), false) => {
             let wired = connect(store.clone(), settings).await?;
@@ -154,6 +160,7 @@ async fn serve(
     let app = api::router(AppState {
         ingest: Arc::new(ingest),
         store: store.clone(),
+        search: Some(search),
         tokens: config.api_tokens.clone(),
         max_body_bytes: config.max_body_bytes,
     });

@@ -54,6 +54,7 @@ impl App {
         let router = api::router(AppState {
             ingest: ingest.clone(),
             store: store.clone(),
+            search: Some(store.clone()),
             tokens: ApiTokens::parse(TOKEN).expect("token"),
             max_body_bytes: 1 << 20,
         });

@@ -4,6 +4,7 @@
 //! - [`webhook`] — `POST /webhook`;
 //! - [`read`] — the lists and records under `/api`;
 //! - [`metrics`] — the figures under `/api/metrics/`;
+//! - [`search`] — `GET /api/search`;
 //! - [`query`] — the strict query string parser and each endpoint's parameters;
 //! - [`openapi`] — the OpenAPI 3.1 document, generated from the handlers and views.
 
@@ -11,6 +12,7 @@ mod metrics;
 pub mod openapi;
 mod query;
 mod read;
+mod search;
 mod webhook;
 
 use std::sync::Arc;
@@ -24,7 +26,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::config::ApiTokens;
-use crate::ports::{Store, StoreError};
+use crate::ports::{SearchError, SearchIndex, Store, StoreError};
 use crate::services::ingest::BadRequest;
 use crate::services::{IngestError, IngestService};
 
@@ -33,6 +35,7 @@ pub use openapi::{ApiDoc, openapi_json};
 use metrics::{metrics_ci, metrics_dora, metrics_health, metrics_pulls};
 use openapi::openapi;
 use read::{commits, deliveries, health, integrity, pull, pulls, repos, teams, workflow_runs};
+use search::search;
 use webhook::webhook;
 
 /// What every handler of `octoscope serve` shares: both halves below.
@@ -40,6 +43,8 @@ use webhook::webhook;
 pub struct AppState {
     pub ingest: Arc<IngestService>,
     pub store: Arc<dyn Store>,
+    /// None: `/api/search` answers 501.
+    pub search: Option<Arc<dyn SearchIndex>>,
     pub tokens: ApiTokens,
     pub max_body_bytes: usize,
 }
@@ -56,14 +61,16 @@ pub struct WebhookState {
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<dyn Store>,
+    /// None where the deployment has no search index: `/api/search` answers 501.
+    pub search: Option<Arc<dyn SearchIndex>>,
     pub tokens: ApiTokens,
 }
 
 /// `POST /webhook` and `/api/*`: the whole surface, as `octoscope serve` serves it.
 pub fn router(state: AppState) -> Router {
-    let AppState { ingest, store, tokens, max_body_bytes } = state;
+    let AppState { ingest, store, search, tokens, max_body_bytes } = state;
     webhook_routes(WebhookState { ingest, max_body_bytes })
-        .merge(api_routes(ApiState { store, tokens }))
+        .merge(api_routes(ApiState { store, search, tokens }))
         .fallback(not_found)
 }
 
@@ -92,6 +99,7 @@ fn api_routes(state: ApiState) -> Router {
         .route("/workflow-runs", get(workflow_runs))
         .route("/deliveries", get(deliveries))
         .route("/integrity", get(integrity))
+        .route("/search", get(search))
         .route("/metrics/pulls", get(metrics_pulls))
         .route("/metrics/ci", get(metrics_ci))
         .route("/metrics/dora", get(metrics_dora))
@@ -124,6 +132,10 @@ pub enum ApiError {
     Ingest(#[from] IngestError),
     #[error("body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    #[error("{0}")]
+    NotImplemented(&'static str),
+    #[error(transparent)]
+    Search(#[from] SearchError),
 }
 
 impl IntoResponse for ApiError {
@@ -133,6 +145,9 @@ impl IntoResponse for ApiError {
             Self::NotFound => (StatusCode::NOT_FOUND, self.to_string()),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, self.to_string()),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
+            Self::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, self.to_string()),
+            Self::Search(SearchError::BadCursor) => (StatusCode::BAD_REQUEST, self.to_string()),
+            Self::Search(e) => server_error(e, e.is_retryable()),
             Self::Store(StoreError::BadCursor) => (StatusCode::BAD_REQUEST, self.to_string()),
             Self::Store(e) => server_error(e, e.is_retryable()),
             Self::Ingest(IngestError::Signature(e)) => (StatusCode::UNAUTHORIZED, e.to_string()),

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use super::query::{self, Query};
-use super::{ApiError, ErrorBody, metrics, read, webhook};
+use super::{ApiError, ErrorBody, metrics, read, search, webhook};
 use crate::read::*;
 use crate::services::metrics::{CI_GROUPS, DORA_GROUPS, GroupBy, PULL_GROUPS};
 
@@ -35,6 +35,7 @@ use crate::services::metrics::{CI_GROUPS, DORA_GROUPS, GroupBy, PULL_GROUPS};
         read::workflow_runs,
         read::deliveries,
         read::integrity,
+        search::search,
         metrics::metrics_pulls,
         metrics::metrics_ci,
         metrics::metrics_dora,

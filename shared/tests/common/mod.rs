@@ -64,6 +64,7 @@ impl TestApp {
         let router = api::router(AppState {
             ingest: Arc::new(ingest),
             store: store.clone(),
+            search: Some(store.clone()),
             tokens: o.tokens.map(|t| ApiTokens::parse(t).unwrap()).unwrap_or_default(),
             max_body_bytes: o.max_body_bytes,
         });
