@@ -402,3 +402,36 @@ async fn garbage_cursors_are_refused(b: &dyn Backend) {
         assert!(matches!(e, SearchError::BadCursor) && !e.is_retryable(), "{c:?}: {e:?}");
     }
 }
+
+/// A rough latency figure, not a benchmark: `cargo test -p octoscope-core
+/// --release --test search_contract -- --ignored --nocapture` (shared/docs/search.md).
+#[tokio::test]
+#[ignore]
+async fn search_latency_over_many_pull_requests() {
+    let n: u64 = std::env::var("SEARCH_PULLS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let backend = Sqlite(Mutex::new(Vec::new()));
+    let f = backend.fixture().await;
+    let words = ["rate", "limiter", "cache", "gateway", "parser", "retry", "metrics", "login", "queue", "index"];
+    let started = std::time::Instant::now();
+    for chunk in (1..=n).collect::<Vec<_>>().chunks(1000) {
+        let changes: Vec<Change> = chunk
+            .iter()
+            .map(|&i| {
+                let title = format!("{} the {} in {}", words[(i % 10) as usize], words[(i / 10 % 10) as usize], i);
+                pr(&format!("acme/r{}", i % 50), i, &title, PrState::Open, &format!("u{}", i % 200))
+            })
+            .collect();
+        f.sink.apply_changes(&changes).await.unwrap();
+    }
+    println!("indexed {n} pull requests through the store in {:?}", started.elapsed());
+    for query in ["rate limiter", "\"cache the gateway\"", "parser repo:acme/r7", "author:u5 retry", "-rate queue"] {
+        let mut times = Vec::new();
+        for _ in 0..50 {
+            let t0 = std::time::Instant::now();
+            f.index.search(&q(query), &PageRequest::first(20)).await.unwrap();
+            times.push(t0.elapsed());
+        }
+        times.sort();
+        println!("{query:>24}: p50 {:?} p99 {:?}", times[25], times[49]);
+    }
+}
