@@ -248,7 +248,9 @@ impl SearchQuery {
                             s @ ("open" | "closed" | "merged") => set(&mut out.state, "is", s.to_owned())?,
                             k => match DocKind::parse(k) {
                                 Some(kind) => set(&mut out.kind, "type", kind)?,
-                                None => return Err(bad("is", format!("{value:?} is not open, closed, merged or a type"))),
+                                None => {
+                                    return Err(bad("is", format!("{value:?} is not open, closed, merged or a type")));
+                                }
                             },
                         },
                         "type" => {

@@ -127,11 +127,7 @@ fn facet(conn: &Connection, f: &Filter, col: &str, top: Option<usize>) -> Result
 fn search(conn: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<SearchResults, StoreError> {
     let f = filter(q);
     let (score, title, snippet) = if f.ranked {
-        (
-            SCORE,
-            "highlight(search_text, 0, char(1), char(2))",
-            "snippet(search_text, -1, char(1), char(2), '…', 24)",
-        )
+        (SCORE, "highlight(search_text, 0, char(1), char(2))", "snippet(search_text, -1, char(1), char(2), '…', 24)")
     } else {
         ("0.0", "d.title", "substr(CASE WHEN d.body = '' THEN d.extra ELSE d.body END, 1, 160)")
     };
