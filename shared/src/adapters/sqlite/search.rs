@@ -1,5 +1,5 @@
 //! [`SearchIndex`] on SQLite FTS5, in the store's own database. The store's
-//! writes index their entities through triggers (schema_v10.sql) in the
+//! writes index their entities through triggers (schema_v8.sql) in the
 //! writing transaction; this file answers searches and takes documents
 //! written directly through the port.
 

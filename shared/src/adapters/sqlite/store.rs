@@ -25,8 +25,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v5.sql")),
         M::up(include_str!("schema_v6.sql")),
         M::up(include_str!("schema_v7.sql")),
-        // Full-text search; named for the version it will take once the versions before it land.
-        M::up(include_str!("schema_v10.sql")),
+        // Full-text search (FTS5).
+        M::up(include_str!("schema_v8.sql")),
     ])
 }
 
