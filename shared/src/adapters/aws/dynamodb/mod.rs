@@ -25,6 +25,7 @@ mod rekey;
 mod rollups;
 mod store;
 mod summaries;
+mod upgrade;
 mod write;
 
 use std::collections::HashSet;

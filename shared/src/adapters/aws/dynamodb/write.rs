@@ -49,7 +49,7 @@ fn item_key(change: &Change) -> (String, String) {
         Change::Collaborator { repo, member } => (key::repo(repo), key::collaborator_sk(&member.login)),
         Change::Commit { commit, .. } => (key::repo(&commit.repo), key::commit_sk(&commit.sha)),
         Change::WorkflowRun(r) => (key::run(r.id), key::ONE.to_owned()),
-        Change::WorkflowJob(j) => (key::workflow_job(j.id), key::ONE.to_owned()),
+        Change::WorkflowJob(j) => (key::run(j.run_id), key::workflow_job_sk(j.id)),
         Change::Deployment(d) => (key::deployment(d.id), key::ONE.to_owned()),
         Change::DeploymentStatus(s) => (key::deployment(s.deployment_id), key::deployment_status_sk(s.id)),
     }
@@ -314,7 +314,6 @@ impl DynamoStore {
                     u.set("gsi1pk", s(key::shard(key::WORKFLOW_JOBS, &num(j.id))))
                         .set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
                 }
-                u.set("gsi2pk", s(key::jobs_of_run(j.run_id))).set("gsi2sk", s(num(j.id)));
                 // Sparse: only jobs not completed, for where unfinished runs begin.
                 if j.status == RunStatus::Completed {
                     u.set_or_remove("gsi3pk", None).set_or_remove("gsi3sk", None);
@@ -329,7 +328,7 @@ impl DynamoStore {
                     cond.push_str(&format!(" OR {ver} < {vv} OR ({ver} = {vv} AND {rk} <= {rv})"));
                 }
                 u.condition(cond);
-                self.update(key_of(key::workflow_job(j.id), key::ONE), u).await?
+                self.update(key_of(key::run(j.run_id), key::workflow_job_sk(j.id)), u).await?
             }
             Change::Deployment(d) => {
                 let mut u = Update::default();
