@@ -26,6 +26,7 @@ mod rollups;
 mod store;
 mod summaries;
 mod upgrade;
+mod versions;
 mod write;
 
 use std::collections::HashSet;
