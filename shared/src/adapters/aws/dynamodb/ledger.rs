@@ -8,8 +8,8 @@ use super::codec::*;
 use super::counters;
 use super::ops::sdk_error;
 use super::pages;
-use super::versions;
 use super::store::{MAX_TEXT, epoch};
+use super::versions;
 use super::{CLAIM_LEASE, DynamoStore, LEDGER_RETENTION};
 use crate::domain::*;
 use crate::ports::*;
@@ -212,7 +212,8 @@ impl DeliveryLedger for DynamoStore {
         self.register_claim(c).await?;
         // The webhook's store carries its entity count deltas on the ledger item (the stream adds them).
         let (report, counts, mut deferred) = if self.stream_derived {
-            let ((report, counts), deferred) = versions::deferring(counters::carried(self.apply_all(changes))).await;
+            let ((report, counts), deferred) =
+                versions::deferring(Box::pin(counters::carried(self.apply_all(changes)))).await;
             (report, counts, deferred)
         } else {
             (self.apply_all(changes).await, Default::default(), Default::default())
