@@ -169,6 +169,66 @@ async fn a_known_repository_s_activity_moves_once_a_batch_by_the_stream_not_with
     assert_eq!(store.stats().await.unwrap().repositories, 1, "a known repository is not counted again");
 }
 
+async fn stored_version(client: &aws_sdk_dynamodb::Client, table: &str) -> Option<String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let item = client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("REPO#acme/api".into()))
+        .key("sk", AttributeValue::S("REPO".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    item.get("version").and_then(|v| v.as_s().ok()).cloned()
+}
+
+async fn branch(store: &DynamoStore) -> Option<String> {
+    let repos = store.list_repos(&PageRequest::first(10)).await.unwrap();
+    assert_eq!(repos.items.len(), 1, "{:?}", repos.items);
+    repos.items[0].default_branch.clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_write_that_only_moves_its_version_is_the_stream_s_and_converges_to_the_newest_delivery() {
+    // GIVEN a store as the webhook builds it, and a repository it knows at version 100 on `main`
+    let (client, table) = table().await;
+    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
+    let store = DynamoStore::new(client.clone(), &table);
+    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    let at = |s: i64| Utc.timestamp_opt(1_780_000_000 + s, 0).unwrap();
+    let repo = RepoName::parse("acme/api").unwrap();
+    let meta = |version: i64, branch: &str| {
+        vec![Change::Repository(Repository {
+            version: Some(at(version)),
+            default_branch: Some(branch.into()),
+            ..Repository::named(repo.clone())
+        })]
+    };
+    let stored = outcome(DeliveryStatus::Stored);
+    webhook.record_delivery(&claim("d1", "acme/api", 1), &meta(100, "main"), &stored).await.unwrap();
+    feed(&mut reader, &store, 100).await;
+    let v100 = stored_version(&client, &table).await.unwrap();
+    // WHEN a delivery reports the same metadata at a newer version
+    webhook.record_delivery(&claim("d2", "acme/api", 2), &meta(300, "main"), &stored).await.unwrap();
+    // THEN the webhook's path did not write the item
+    assert_eq!(stored_version(&client, &table).await.unwrap(), v100);
+    // WHEN an older delivery with other metadata arrives late, before the stream is fed
+    webhook.record_delivery(&claim("d3", "acme/api", 3), &meta(200, "trunk"), &stored).await.unwrap();
+    assert_eq!(branch(&store).await.as_deref(), Some("trunk"), "newer than what the item holds: written");
+    // THEN once the stream is fed the item holds the newest delivery's metadata (as SQLite would)
+    feed(&mut reader, &store, 100).await;
+    assert_eq!(branch(&store).await.as_deref(), Some("main"));
+    assert!(stored_version(&client, &table).await.unwrap() > v100);
+    // AND an older delivery after that changes nothing, on either path
+    webhook.record_delivery(&claim("d4", "acme/api", 4), &meta(250, "dev"), &stored).await.unwrap();
+    feed(&mut reader, &store, 100).await;
+    assert_eq!(branch(&store).await.as_deref(), Some("main"));
+    assert_eq!(store.stats().await.unwrap().repositories, 1, "counted once");
+}
+
 fn merged_pull(number: u64, author: &str, merged_day: i64, updated: i64) -> Change {
     // Monday 2030-03-04, 09:00.
     let at = |d: i64, h: i64| Utc.with_ymd_and_hms(2030, 3, 4, 9, 0, 0).unwrap() + chrono::Duration::hours(24 * d + h);

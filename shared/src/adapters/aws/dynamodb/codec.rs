@@ -100,9 +100,13 @@ pub(super) mod key {
     pub fn run(id: i64) -> String {
         format!("RUN#{}", num(id))
     }
-    pub fn workflow_job(id: i64) -> String {
-        format!("WJ#{}", num(id))
+    /// A workflow job lives in its run's partition (`pk` = [`run`]), so a
+    /// run's jobs are one Query of the table and need no index entry.
+    pub fn workflow_job_sk(id: i64) -> String {
+        format!("{JOB_PREFIX}{}", num(id))
     }
+    /// The sort-key prefix of the jobs in a run's partition.
+    pub const JOB_PREFIX: &str = "WJ#";
     pub fn deployment(id: i64) -> String {
         format!("DEP#{}", num(id))
     }
@@ -184,9 +188,6 @@ pub(super) mod key {
         format!("RUNS#unfinished#{r}")
     }
     pub const WORKFLOW_JOBS: &str = "WJS";
-    pub fn jobs_of_run(run_id: i64) -> String {
-        format!("WJS#run#{}", num(run_id))
-    }
     /// Jobs of a repository that are not completed (sparse).
     pub fn unfinished_jobs(r: &RepoName) -> String {
         format!("WJS#unfinished#{r}")

@@ -9,6 +9,7 @@ use super::counters;
 use super::ops::sdk_error;
 use super::pages;
 use super::store::{MAX_TEXT, epoch};
+use super::versions;
 use super::{CLAIM_LEASE, DynamoStore, LEDGER_RETENTION};
 use crate::domain::*;
 use crate::ports::*;
@@ -68,6 +69,22 @@ fn ledger_item(c: &DeliveryClaim, status: &str, reason: Option<&str>, changes: u
 }
 
 impl DynamoStore {
+    /// Deferred repository writes (`versions.rs`) made now, outside the deferring scope.
+    async fn flush_deferred(&self, repos: impl IntoIterator<Item = Repository>) -> Result<(), StoreError> {
+        for r in repos {
+            self.apply_repository(&r).await?;
+        }
+        Ok(())
+    }
+
+    /// [`flush_deferred`](Self::flush_deferred) for a ledger item that was not written (a failure is
+    /// logged: the repository's `version` then waits for its next delivery).
+    async fn flush_deferred_logged(&self, repo: Option<Repository>) {
+        if let Err(e) = self.flush_deferred(repo).await {
+            tracing::warn!(error = ?e, "a repository's newer version was not written");
+        }
+    }
+
     /// Count deltas held back for a ledger item that was not written: added now
     /// (a failure is logged, leaving those counts behind).
     async fn flush_counts(&self, counts: &std::collections::BTreeMap<String, i64>) {
@@ -194,15 +211,18 @@ impl DeliveryLedger for DynamoStore {
         let c = claim;
         self.register_claim(c).await?;
         // The webhook's store carries its entity count deltas on the ledger item (the stream adds them).
-        let (report, counts) = if self.stream_derived {
-            let (report, counts) = counters::carried(self.apply_all(changes)).await;
-            (report, counts)
+        let (report, counts, mut deferred) = if self.stream_derived {
+            let ((report, counts), deferred) =
+                versions::deferring(Box::pin(counters::carried(self.apply_all(changes)))).await;
+            (report, counts, deferred)
         } else {
-            (self.apply_all(changes).await, Default::default())
+            (self.apply_all(changes).await, Default::default(), Default::default())
         };
-        let report = match report {
-            Ok(report) => report,
-            Err(e) => {
+        // A deferred repository write the ledger item cannot carry (another repository's) is made now.
+        let carried = c.repo.as_ref().and_then(|r| deferred.remove(r));
+        let report = match (report, self.flush_deferred(deferred.into_values()).await) {
+            (Ok(report), Ok(())) => report,
+            (Err(e), _) | (_, Err(e)) => {
                 self.flush_counts(&counts).await;
                 return Err(e);
             }
@@ -221,16 +241,21 @@ impl DeliveryLedger for DynamoStore {
             if let Some(v) = counters::carried_value(&counts) {
                 item.insert(counters::CARRIED_ATTRIBUTE.into(), v);
             }
+            if let Some(v) = carried.as_ref().and_then(versions::meta_value) {
+                item.insert(versions::REPO_META.into(), v);
+            }
         }
         let old = match self.put_ledger(item.clone(), c).await {
             Ok(Ok(old)) => old,
             Ok(Err(status)) => {
                 // Another copy was recorded: what this copy's writes created is counted here.
                 self.flush_counts(&counts).await;
+                self.flush_deferred_logged(carried).await;
                 return Ok(Recorded::Duplicate(status));
             }
             Err(e) => {
                 self.flush_counts(&counts).await;
+                self.flush_deferred_logged(carried).await;
                 return Err(e);
             }
         };

@@ -25,6 +25,8 @@ mod rekey;
 mod rollups;
 mod store;
 mod summaries;
+mod upgrade;
+mod versions;
 mod write;
 
 use std::collections::HashSet;

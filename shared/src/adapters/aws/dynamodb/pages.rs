@@ -91,6 +91,8 @@ struct Derived {
     entries: Vec<(Option<String>, String)>,
     /// The newest activity per repository name of the batch's new deliveries.
     activity: BTreeMap<String, String>,
+    /// The newest deferred repository metadata per name (`versions.rs`).
+    metas: BTreeMap<String, HashMap<String, AttributeValue>>,
 }
 
 impl Derived {
@@ -128,6 +130,14 @@ impl Derived {
                     let newest = self.activity.entry(repo).or_default();
                     if *newest < at {
                         *newest = at;
+                    }
+                }
+                if let (Some(repo), Some((version, meta))) = (n.str("repo"), super::versions::meta_of(n)) {
+                    let newer = |m: &HashMap<String, AttributeValue>| {
+                        m.get("version").and_then(|v| v.as_s().ok()).is_none_or(|v| *v < version)
+                    };
+                    if self.metas.get(&repo).is_none_or(newer) {
+                        self.metas.insert(repo, meta);
                     }
                 }
                 self.entries.push((n.str("repo"), sort));
@@ -208,7 +218,10 @@ impl DynamoStore {
         }
         self.batch_write(puts).await?;
         self.write_activity(d.activity).await?;
-        let deltas: Vec<(String, i64)> = d.deltas.into_iter().collect();
+        let mut deltas = d.deltas;
+        let repos = self.write_deferred(d.metas).await?;
+        *deltas.entry(super::versions::repos_counter()).or_default() += repos;
+        let deltas: Vec<(String, i64)> = deltas.into_iter().filter(|(_, by)| *by != 0).collect();
         let newest = d.newest.as_deref().map(parse_ts).transpose().map_err(corrupt)?;
         self.bump(&deltas, newest.as_ref()).await
     }

@@ -83,11 +83,11 @@ impl DynamoStore {
                 set.push(("gsi3pk", s(key::unfinished_runs(target))));
             }
             renames.push(Rename { key: key_of(key::run(id), key::ONE), set });
-            jobs.extend(self.query_all(&Query::index("gsi2", key::jobs_of_run(id), Range::All)).await?);
+            jobs.extend(self.query_all(&Query::table(key::run(id), Range::Prefix(key::JOB_PREFIX.into()))).await?);
         }
         let mut seen = std::collections::HashSet::new();
         for job in jobs.iter().filter(|j| j.str("repo").as_deref() == Some(from.as_str())) {
-            let Some(id) = job.num::<i64>("id") else { continue };
+            let (Some(id), Some(run)) = (job.num::<i64>("id"), job.num::<i64>("run_id")) else { continue };
             if !seen.insert(id) {
                 continue;
             }
@@ -95,7 +95,7 @@ impl DynamoStore {
             if job.contains_key("gsi3pk") {
                 set.push(("gsi3pk", s(key::unfinished_jobs(target))));
             }
-            renames.push(Rename { key: key_of(key::workflow_job(id), key::ONE), set });
+            renames.push(Rename { key: key_of(key::run(run), key::workflow_job_sk(id)), set });
         }
         for dep in self.query_all(&Query::index("gsi2", key::deployments_of(from), Range::All)).await? {
             let Some(id) = dep.num::<i64>("id") else { continue };

@@ -290,7 +290,7 @@ impl DynamoStore {
             }
         }
         for (run, actors) in std::mem::take(&mut plan.moved_runs) {
-            for job in self.query_all(&Query::index("gsi2", key::jobs_of_run(run), Keys::All)).await? {
+            for job in self.query_all(&Query::table(key::run(run), Keys::Prefix(key::JOB_PREFIX.into()))).await? {
                 let week = week_at(&job, "created_at")?.or(week_at(&job, "started_at")?);
                 let (Some(week), repo) = (week, repo_of(&job)?) else { continue };
                 for actor in &actors {

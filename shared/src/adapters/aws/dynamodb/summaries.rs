@@ -145,10 +145,10 @@ impl DynamoStore {
         Ok(StoredRuns { total, runs, oldest_unfinished })
     }
 
-    /// Jobs of one run, and how many of them completed: its `gsi2` partition.
+    /// Jobs of one run, and how many of them completed: the `WJ#` items of its partition.
     async fn job_counts(&self, run_id: i64) -> Result<(u64, u64), StoreError> {
         let (mut jobs, mut completed) = (0, 0);
-        self.query_each(&Query::index("gsi2", key::jobs_of_run(run_id), Range::All), |i| {
+        self.query_each(&Query::table(key::run(run_id), Range::Prefix(key::JOB_PREFIX.into())), |i| {
             jobs += 1;
             completed += u64::from(i.str("status").as_deref() == Some(RunStatus::Completed.as_str()));
             true

@@ -1,0 +1,82 @@
+//! One-off upgrades of items written under an earlier key layout.
+//!
+//! Workflow jobs were items of their own (`pk = WJ#{id}`, `sk = _`) with a
+//! per-run index entry (gsi2 `WJS#run#{run id}`); they now live in their run's
+//! partition (`pk = RUN#{run id}`, `sk = WJ#{id}`), which saves that index
+//! write on every new job. A table written before holds jobs under the old
+//! key, which the new code does not update (a later delivery of such a job
+//! writes a second item under the new key; both would then be counted by the
+//! job metrics). [`DynamoStore::move_jobs_under_runs`] moves them: run it
+//! once, offline, right after deploying the new functions
+//! (`shared/docs/dynamodb.md`, "Upgrading: jobs under their run").
+
+use super::DynamoStore;
+use super::codec::*;
+use super::ops::{delete_request, sdk_error};
+use crate::ports::StoreError;
+
+impl DynamoStore {
+    /// Move every job item of the old layout (`pk = WJ#{id}`, `sk = _`) under
+    /// its run (`pk = RUN#{run id}`, `sk = WJ#{id}`), without its gsi2 entry,
+    /// then delete the old item. A job already written under the new key by a
+    /// newer (or equal) version keeps that one (the move is a last-writer-wins
+    /// put). Idempotent: a second run finds nothing to move. A Scan: an
+    /// offline operation. Returns how many items were moved or superseded.
+    pub async fn move_jobs_under_runs(&self) -> Result<u64, StoreError> {
+        let mut start: Option<Item> = None;
+        let mut moved = 0;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(#pk, :wj) AND #sk = :one")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":wj", s(key::JOB_PREFIX))
+                .expression_attribute_values(":one", s(key::ONE))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error("listing jobs to move under their runs"))?;
+            let mut deletes = Vec::new();
+            for old in out.items.unwrap_or_default() {
+                let (Some(id), Some(run)) = (old.num::<i64>("id"), old.num::<i64>("run_id")) else {
+                    tracing::warn!(pk = ?old.str("pk"), "a job item without id or run_id is left in place");
+                    continue;
+                };
+                let mut item = old.clone();
+                item.insert("pk".into(), s(key::run(run)));
+                item.insert("sk".into(), s(key::workflow_job_sk(id)));
+                item.remove("gsi2pk");
+                item.remove("gsi2sk");
+                let mut req = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .expression_attribute_names("#pk", "pk")
+                    .expression_attribute_names("#v", "version")
+                    .expression_attribute_names("#r", "rank");
+                let mut cond = "attribute_not_exists(#pk) OR attribute_not_exists(#v)".to_owned();
+                if let (Some(v), Some(r)) = (old.get("version").cloned(), old.get("rank").cloned()) {
+                    req = req.expression_attribute_values(":v", v).expression_attribute_values(":r", r);
+                    cond.push_str(" OR #v < :v OR (#v = :v AND #r <= :r)");
+                }
+                match req.condition_expression(cond).send().await {
+                    Ok(_) => {}
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                    Err(e) => return Err(sdk_error("moving a job under its run")(e)),
+                }
+                deletes.push(delete_request(key_of(old.str("pk").unwrap_or_default(), key::ONE))?);
+                moved += 1;
+            }
+            self.batch_write(deletes).await?;
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(moved),
+            }
+        }
+    }
+}

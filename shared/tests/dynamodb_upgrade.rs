@@ -1,0 +1,121 @@
+//! Upgrading a DynamoDB table written under an earlier key layout, on a local
+//! moto server: workflow jobs written as items of their own (`WJ#{id}` / `_`,
+//! with a per-run gsi2 entry) are moved under their run (`RUN#{run}` /
+//! `WJ#{id}`) by `DynamoStore::move_jobs_under_runs`, and then read once.
+#![cfg(feature = "dynamodb")]
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{Duration, TimeZone, Utc};
+use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
+use octoscope::domain::*;
+use octoscope::ports::*;
+
+fn at(seconds: i64) -> Timestamp {
+    Utc.with_ymd_and_hms(2030, 3, 4, 9, 0, 0).unwrap() + Duration::seconds(seconds)
+}
+
+fn repo() -> RepoName {
+    RepoName::parse("acme/api").unwrap()
+}
+
+fn run(id: i64) -> Change {
+    Change::WorkflowRun(WorkflowRun {
+        repo: repo(),
+        id,
+        name: Some("CI".into()),
+        workflow_id: Some(1),
+        head_branch: Some("main".into()),
+        head_sha: Some("abc".into()),
+        event: Some("push".into()),
+        status: RunStatus::parse("completed"),
+        conclusion: Some("success".into()),
+        run_number: Some(id),
+        run_attempt: Some(1),
+        actor: Some("dev".into()),
+        created_at: at(0),
+        run_started_at: Some(at(5)),
+        updated_at: at(300),
+    })
+}
+
+fn job(id: i64, run_id: i64, status: &str, completed: Option<Timestamp>) -> Change {
+    Change::WorkflowJob(WorkflowJob {
+        repo: repo(),
+        id,
+        run_id,
+        name: format!("job {id}"),
+        workflow_name: Some("CI".into()),
+        head_branch: Some("main".into()),
+        status: RunStatus::parse(status),
+        conclusion: completed.map(|_| "success".into()),
+        labels: vec!["ubuntu-latest".into()],
+        runner_name: None,
+        runner_group: None,
+        os: Some("linux".into()),
+        created_at: Some(at(10)),
+        started_at: Some(at(20)),
+        completed_at: completed,
+    })
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+/// Rewrite the job `id` of run `run_id` as the earlier layout stored it.
+async fn as_before(client: &aws_sdk_dynamodb::Client, table: &str, id: i64, run_id: i64) {
+    let (pk, sk) = (format!("RUN#{run_id:020}"), format!("WJ#{id:020}"));
+    let key = [("pk".to_owned(), s(&pk)), ("sk".to_owned(), s(&sk))].into_iter().collect();
+    let got = client.get_item().table_name(table).set_key(Some(key)).send().await.unwrap();
+    let mut item = got.item.expect("the job under its run");
+    client.delete_item().table_name(table).key("pk", s(&pk)).key("sk", s(&sk)).send().await.unwrap();
+    item.insert("pk".into(), s(&format!("WJ#{id:020}")));
+    item.insert("sk".into(), s("_"));
+    item.insert("gsi2pk".into(), s(&format!("WJS#run#{run_id:020}")));
+    item.insert("gsi2sk".into(), s(&format!("{id:020}")));
+    client.put_item().table_name(table).set_item(Some(item)).send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_of_the_earlier_layout_move_under_their_run_and_are_counted_once() {
+    // GIVEN a run with three jobs stored as the earlier layout stored them (one not completed)
+    let client = aws_sdk_dynamodb::Client::new(&octoscope_testkit::moto::MotoServer::shared().sdk_config().await);
+    let table = octoscope_testkit::moto::unique("octoscope");
+    create_table(&client, &table).await.unwrap();
+    let store = DynamoStore::new(client.clone(), &table);
+    let changes = vec![
+        run(7),
+        job(1, 7, "completed", Some(at(60))),
+        job(2, 7, "completed", Some(at(70))),
+        job(3, 7, "in_progress", None),
+    ];
+    store.apply_changes(&changes).await.unwrap();
+    for id in 1..=3 {
+        as_before(&client, &table, id, 7).await;
+    }
+    let window = MetricsFilter::window(at(0), at(3600));
+    // The new code does not see them as its run's jobs
+    assert_eq!(store.stored_runs(&repo(), None, &[7]).await.unwrap().runs[0].jobs, 0);
+
+    // WHEN job 3 completes after the new code is deployed, and then the upgrade runs
+    store.apply_changes(&[job(3, 7, "completed", Some(at(90)))]).await.unwrap();
+    let moved = store.move_jobs_under_runs().await.unwrap();
+
+    // THEN every job is under its run once, the completion kept over the older copy
+    assert_eq!(moved, 3);
+    let stored = store.stored_runs(&repo(), None, &[7]).await.unwrap();
+    assert_eq!((stored.runs[0].jobs, stored.runs[0].jobs_completed), (3, 3), "{stored:?}");
+    let rows = store.metric_jobs(&window).await.unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let old = client
+        .get_item()
+        .table_name(&table)
+        .key("pk", s(&format!("WJ#{:020}", 3)))
+        .key("sk", s("_"))
+        .send()
+        .await
+        .unwrap();
+    assert!(old.item.is_none(), "the old item is deleted");
+    // AND a second run finds nothing left to move
+    assert_eq!(store.move_jobs_under_runs().await.unwrap(), 0);
+}
