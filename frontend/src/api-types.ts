@@ -1624,8 +1624,9 @@ export interface operations {
                  * @description Words, "quoted phrases", -excluded words, and the qualifiers
                  *     repo:OWNER/NAME, author:LOGIN, is:open|closed|merged,
                  *     type:pr|review|commit|repo|team|person, created:>DATE, <DATE, >=DATE,
-                 *     <=DATE, DATE, DATE..DATE (YYYY-MM-DD). At most 512 characters and 16
-                 *     words or phrases. Empty: everything, newest indexed first.
+                 *     <=DATE, DATE, DATE..DATE (YYYY-MM-DD). At most 512 characters. A
+                 *     quote left open runs to the end; a control character separates words.
+                 *     Empty: everything, newest indexed first.
                  */
                 q?: string;
                 /** @description Page size, 1-500 (default 50). */

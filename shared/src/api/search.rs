@@ -20,8 +20,9 @@ pub(super) struct SearchParams {
     /// Words, "quoted phrases", -excluded words, and the qualifiers
     /// repo:OWNER/NAME, author:LOGIN, is:open|closed|merged,
     /// type:pr|review|commit|repo|team|person, created:>DATE, <DATE, >=DATE,
-    /// <=DATE, DATE, DATE..DATE (YYYY-MM-DD). At most 512 characters and 16
-    /// words or phrases. Empty: everything, newest indexed first.
+    /// <=DATE, DATE, DATE..DATE (YYYY-MM-DD). At most 512 characters. A
+    /// quote left open runs to the end; a control character separates words.
+    /// Empty: everything, newest indexed first.
     #[param(max_length = 512)]
     q: Option<String>,
 }
