@@ -32,7 +32,9 @@ fn open(data_dir: &Path) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn RawArchive>)
 }
 
 /// The store, the search index in its database (FTS5), and the archive.
-fn open_searchable(data_dir: &Path) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SearchIndex>, Arc<dyn RawArchive>)> {
+type Opened = (Arc<dyn Store>, Arc<dyn SearchIndex>, Arc<dyn RawArchive>);
+
+fn open_searchable(data_dir: &Path) -> anyhow::Result<Opened> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let store = Arc::new(SqliteStore::open(&data_dir.join("octoscope.db")).map_err(refuse_damaged)?);
     let archive = SqliteArchive::open(&data_dir.join("archive.db")).map_err(refuse_damaged)?;
