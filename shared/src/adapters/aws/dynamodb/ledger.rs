@@ -185,8 +185,12 @@ impl DeliveryLedger for DynamoStore {
 
     /// Ingest looks, without writing: the ledger item is written once, by
     /// [`record_delivery`](DeliveryLedger::record_delivery), after the effects.
+    /// An eventually consistent read (half the units): a copy that reads a
+    /// stale "absent" re-applies idempotent last-writer-wins effects and is
+    /// then answered `duplicate` by the ledger put's condition, as two copies
+    /// arriving together already are under a strongly consistent read.
     async fn check_delivery(&self, claim: &DeliveryClaim) -> Result<Claim, StoreError> {
-        let Some(old) = self.get(key_of(key::delivery(&claim.key), key::ONE)).await? else {
+        let Some(old) = self.get_with(key_of(key::delivery(&claim.key), key::ONE), false).await? else {
             return Ok(Claim::Claimed);
         };
         let status = old.str("status").and_then(|s| DeliveryStatus::parse(&s)).unwrap_or(DeliveryStatus::Pending);

@@ -331,18 +331,24 @@ impl DynamoStore {
         }
     }
 
+    /// An item by key, strongly consistent.
     pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        self.get_with(key, true).await
+    }
+
+    /// [`Self::get`], strongly consistent or not (half the read units).
+    pub(super) async fn get_with(&self, key: Item, consistent: bool) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(sdk_error("reading an item"))?;
         if let Some(m) = &self.meter {
-            m.keyed_read(&out.item.iter().collect::<Vec<_>>(), 1, true);
+            m.keyed_read(&out.item.iter().collect::<Vec<_>>(), 1, consistent);
         }
         Ok(out.item)
     }
