@@ -142,11 +142,17 @@ module "batch" {
   force_delete_repository = !var.deletion_protection
   tags                    = local.tags
 
-  # OCTOSCOPE_JOB_ID is set per task by the dispatcher's RunTask override.
+  # OCTOSCOPE_JOB_ID is set per task by the dispatcher's RunTask override
+  # (or `upgrade`, by hand: shared/docs/dynamodb.md, "Upgrading").
   environment = merge(local.common_environment, local.github_environment)
 
   task_policy_statements = {
     store = local.store_read_write
+    # The upgrade job's Scan of items written under an earlier key layout.
+    store_upgrade = {
+      actions   = ["dynamodb:Scan"]
+      resources = [module.table.table_arn]
+    }
     github_credentials = {
       actions   = ["ssm:GetParameter"]
       resources = module.secrets.github_parameter_arns

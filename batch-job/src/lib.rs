@@ -29,6 +29,20 @@ pub mod exit {
     pub const RETRYABLE: i32 = 75;
 }
 
+/// The job id that upgrades the table's items written under an earlier key
+/// layout (`DynamoStore::upgrade`) instead of running a resync: started by
+/// hand once after a deploy that needs it (`shared/docs/dynamodb.md`).
+pub const UPGRADE_JOB: &str = "upgrade";
+
+/// The exit code of an upgrade that ended with `result`.
+pub fn upgrade_exit<T>(result: &Result<T, StoreError>) -> i32 {
+    match result {
+        Ok(_) => exit::OK,
+        Err(e) if e.is_retryable() => exit::RETRYABLE,
+        Err(_) => exit::FAILED,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("job {0} is not in the store")]

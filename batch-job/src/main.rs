@@ -12,7 +12,7 @@ use octoscope::adapters::github::GitHubClient;
 use octoscope::config::aws::{BatchJobConfig, resolve_github};
 use octoscope::ports::GitHubSource;
 use octoscope::ports::{Clock, Store};
-use octoscope_batch_job::{exit, fail_before_start, run};
+use octoscope_batch_job::{UPGRADE_JOB, exit, fail_before_start, run, upgrade_exit};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,7 +26,16 @@ async fn main() -> ExitCode {
         }
     };
     let sdk = octoscope::adapters::aws::sdk_config().await;
-    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table));
+    let dynamo = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    if config.job_id == UPGRADE_JOB {
+        let result = dynamo.upgrade().await;
+        match &result {
+            Ok(done) => tracing::info!(?done, "the table is upgraded"),
+            Err(e) => tracing::error!(error = octoscope::error::error_chain(e), "the upgrade failed"),
+        }
+        return code(upgrade_exit(&result));
+    }
+    let store: Arc<dyn Store> = Arc::new(dynamo);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let github = match connect(&config, &env, aws_sdk_ssm::Client::new(&sdk)).await {
         Ok(g) => g,

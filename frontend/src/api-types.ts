@@ -180,7 +180,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Pull requests, newest update first */
+        /** Pull requests, newest first (by creation, as GitHub lists them) */
         get: operations["pulls"];
         put?: never;
         post?: never;

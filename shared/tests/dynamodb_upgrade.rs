@@ -119,3 +119,67 @@ async fn jobs_of_the_earlier_layout_move_under_their_run_and_are_counted_once() 
     // AND a second run finds nothing left to move
     assert_eq!(store.move_jobs_under_runs().await.unwrap(), 0);
 }
+
+fn pull(number: u64, created: i64, updated: i64) -> Change {
+    Change::pull_request(PullRequest {
+        repo: repo(),
+        number,
+        id: Some(number as i64),
+        title: format!("pull {number}"),
+        state: PrState::Open,
+        draft: false,
+        author: Some("dev".into()),
+        created_at: at(created),
+        updated_at: at(updated),
+        closed_at: None,
+        merged_at: None,
+        additions: None,
+        deletions: None,
+        changed_files: None,
+        commits: None,
+        labels: vec![],
+        requested_reviewers: vec![],
+        requested_teams: vec![],
+        base_ref: Some("main".into()),
+        head_ref: Some(format!("topic-{number}")),
+        head_sha: None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_requests_listed_by_update_are_relisted_by_creation() {
+    // GIVEN three pull requests created 1, 2, 3 and last updated in the opposite order, whose list
+    // keys the earlier layout wrote (by update time)
+    let client = aws_sdk_dynamodb::Client::new(&octoscope_testkit::moto::MotoServer::shared().sdk_config().await);
+    let table = octoscope_testkit::moto::unique("octoscope");
+    create_table(&client, &table).await.unwrap();
+    let store = DynamoStore::new(client.clone(), &table);
+    store.apply_changes(&[pull(1, 10, 300), pull(2, 20, 200), pull(3, 30, 100)]).await.unwrap();
+    for (number, updated) in [(1u64, 300), (2, 200), (3, 100)] {
+        let sk = format!("PR#{number:020}");
+        let old = format!("{}#acme/api#{number:020}", at(updated).format("%Y-%m-%dT%H:%M:%S%.3fZ"));
+        client
+            .update_item()
+            .table_name(&table)
+            .key("pk", s("REPO#acme/api"))
+            .key("sk", s(&sk))
+            .update_expression("SET gsi1sk = :k")
+            .expression_attribute_values(":k", s(&old))
+            .send()
+            .await
+            .unwrap();
+    }
+    async fn listed(store: &DynamoStore) -> Vec<u64> {
+        let page = store.list_pulls(&PullFilter::default(), &PageRequest::first(10)).await.unwrap();
+        page.items.iter().map(|p| p.number).collect()
+    }
+    assert_eq!(listed(&store).await, [1, 2, 3], "the earlier layout lists by update");
+
+    // WHEN the upgrade runs
+    let done = store.upgrade().await.unwrap();
+
+    // THEN they are listed newest created first, and a second run changes nothing
+    assert_eq!(done.pulls_relisted, 3);
+    assert_eq!(listed(&store).await, [3, 2, 1]);
+    assert_eq!(store.upgrade().await.unwrap(), octoscope::adapters::aws::dynamodb::Upgraded::default());
+}

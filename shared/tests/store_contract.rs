@@ -628,14 +628,15 @@ async fn list_repos_orders_by_activity_and_pages_without_gaps(b: &dyn Backend) {
 }
 
 async fn list_pulls_filters_and_pages_to_the_end(b: &dyn Backend) {
-    // GIVEN 14 pull requests over two repositories, three states and two authors (some updated at the same time)
+    // GIVEN 14 pull requests over two repositories, three states and two authors (some created at the
+    // same time), updated in the opposite order of their creation
     let s = b.store().await;
     let states = [PrState::Open, PrState::Closed, PrState::Merged];
     let mut changes = Vec::new();
     for n in 1..=14u64 {
         let repo_name = if n % 2 == 0 { "acme/api" } else { "acme/web" };
         let author = if n % 3 == 0 { "bob" } else { "alice" };
-        changes.push(pr(repo_name, n, states[(n % 3) as usize], author, 0, (n / 2) as i64));
+        changes.push(pr(repo_name, n, states[(n % 3) as usize], author, (n / 2) as i64, 100 - n as i64));
     }
     s.apply_changes(&changes).await.unwrap();
     let expected = |f: &PullFilter| -> Vec<(String, u64)> {
@@ -645,7 +646,7 @@ async fn list_pulls_filters_and_pages_to_the_end(b: &dyn Backend) {
             .filter(|p| f.repo.as_ref().is_none_or(|r| &p.repo == r))
             .filter(|p| f.state.is_none_or(|st| p.state == st))
             .filter(|p| f.author.as_ref().is_none_or(|a| p.author.as_ref() == Some(a)))
-            .map(|p| (p.updated_at, p.repo.to_string(), p.number))
+            .map(|p| (p.created_at, p.repo.to_string(), p.number))
             .collect();
         v.sort_by(|a, b| b.cmp(a));
         v.into_iter().map(|(_, r, n)| (r, n)).collect()
@@ -661,7 +662,7 @@ async fn list_pulls_filters_and_pages_to_the_end(b: &dyn Backend) {
     ];
     for f in &filters {
         for limit in [1, 3, 50] {
-            // WHEN walked page by page THEN every match appears once, newest-updated first
+            // WHEN walked page by page THEN every match appears once, newest created first (not by update)
             let got: Vec<_> = walk(limit, async |p| s.list_pulls(f, &p).await.unwrap())
                 .await
                 .into_iter()

@@ -186,7 +186,7 @@ _LINKED_NOT_CALLED = "linked with the Store adapter but"
 _STORE_ADMIN = {
     "dynamodb:CreateTable": "create_table() is the test harness's table setup; the table is Terraform's",
     "dynamodb:UpdateTimeToLive": "create_table() is the test harness's table setup; TTL is set by Terraform",
-    "dynamodb:Scan": "Store::reset_entities (the only Scan) is called by `octoscope replay` alone, which is not deployed",
+    "dynamodb:Scan": "the Scans are Store::reset_entities (`octoscope replay` alone, which is not deployed) and DynamoStore::upgrade (the batch job's `upgrade` job)",
 }
 NOT_GRANTED: dict[str, dict[str, str]] = {
     "webhook": {
@@ -204,7 +204,7 @@ NOT_GRANTED: dict[str, dict[str, str]] = {
         **_STORE_ADMIN,
         "sqs:SendMessage": "SqsGapQueue (the producer) is the integrity check's; the dispatcher only parses messages the event source delivers",
     },
-    "batch-job": {**_STORE_ADMIN},
+    "batch-job": {k: v for k, v in _STORE_ADMIN.items() if k != "dynamodb:Scan"},
     "ledger-stream": {
         **_STORE_ADMIN,
         **{

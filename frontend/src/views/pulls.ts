@@ -166,7 +166,7 @@ export async function pulls(ctx: ViewContext): Promise<HTMLElement[]> {
     ),
     panel('All pull requests', [listHolder], {
       wide: true,
-      hint: 'Newest update first. Filter by repository, state and author above; the link is shareable.',
+      hint: 'Newest first by creation, as on GitHub. Filter by repository, state and author above; the link is shareable.',
     }),
   ];
 }

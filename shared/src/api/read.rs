@@ -62,7 +62,7 @@ pub(super) async fn repos(State(state): State<ApiState>, RawQuery(q): RawQuery) 
     Ok(Json(or_end(state.store.list_repos(&q.page()?).await)?).into_response())
 }
 
-/// Pull requests, newest update first
+/// Pull requests, newest first (by creation, as GitHub lists them)
 #[utoipa::path(get, path = "/api/pulls", params(PullParams, PageParams), responses((status = 200, description = "OK", body = Page<PullRequest>)))]
 pub(super) async fn pulls(State(state): State<ApiState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let q = Query::parse(q, [of::<PullParams>(), of::<PageParams>()])?;

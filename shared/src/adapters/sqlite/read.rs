@@ -114,13 +114,13 @@ impl ReadModel for SqliteStore {
             if let Some(c) = &page.cursor {
                 let (at, repo, number): (String, String, i64) = decode_cursor(c)?;
                 sql.push(
-                    " AND (updated_at, repo, number) < (?, ?, ?)",
+                    " AND (created_at, repo, number) < (?, ?, ?)",
                     [Value::Text(at), Value::Text(repo), Value::Integer(number)],
                 );
             }
-            sql.push(" ORDER BY updated_at DESC, repo DESC, number DESC LIMIT ?", [limit_arg(&page)]);
+            sql.push(" ORDER BY created_at DESC, repo DESC, number DESC LIMIT ?", [limit_arg(&page)]);
             let rows = sql.rows(conn, pull_from_row)?;
-            Ok(page_from(rows, page.limit, |p| (ts(&p.updated_at), p.repo.clone(), p.number)))
+            Ok(page_from(rows, page.limit, |p| (ts(&p.created_at), p.repo.clone(), p.number)))
         })
         .await
     }

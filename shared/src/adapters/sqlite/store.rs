@@ -27,6 +27,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v7.sql")),
         // Full-text search (FTS5).
         M::up(include_str!("schema_v8.sql")),
+        // Pull requests listed by creation.
+        M::up(include_str!("schema_v9.sql")),
     ])
 }
 

@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 pub use meter::CostMeter;
 pub use pages::ItemChange;
 pub use rollups::RollupsRefreshed;
+pub use upgrade::Upgraded;
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::Client;

@@ -9,13 +9,99 @@
 //! job metrics). [`DynamoStore::move_jobs_under_runs`] moves them: run it
 //! once, offline, right after deploying the new functions
 //! (`shared/docs/dynamodb.md`, "Upgrading: jobs under their run").
+//!
+//! Pull requests were listed newest update first (gsi1 `PRS#{state}` sort key
+//! `{updated_at}#…`, moved by every update); they are now listed newest
+//! created first (`{created_at}#…`, written once).
+//! [`DynamoStore::list_pulls_by_creation`] rewrites the sort key of the pull
+//! requests written before that no delivery has touched since.
+//!
+//! [`DynamoStore::upgrade`] runs every step; the batch job runs it when started
+//! with `OCTOSCOPE_JOB_ID=upgrade`.
 
 use super::DynamoStore;
 use super::codec::*;
 use super::ops::{delete_request, sdk_error};
 use crate::ports::StoreError;
 
+/// What [`DynamoStore::upgrade`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Upgraded {
+    pub jobs_moved: u64,
+    pub pulls_relisted: u64,
+}
+
 impl DynamoStore {
+    /// Every upgrade step, in order; idempotent (a second run changes nothing).
+    pub async fn upgrade(&self) -> Result<Upgraded, StoreError> {
+        let jobs_moved = self.move_jobs_under_runs().await?;
+        let pulls_relisted = self.list_pulls_by_creation().await?;
+        Ok(Upgraded { jobs_moved, pulls_relisted })
+    }
+
+    /// Give every pull request whose gsi1 sort key is still its update time
+    /// the key by creation (`{created_at}#{repo}#{number}`). Conditioned on the
+    /// key read, so a write that moved it meanwhile is kept. A Scan: an
+    /// offline operation. Returns how many were rewritten.
+    pub async fn list_pulls_by_creation(&self) -> Result<u64, StoreError> {
+        let mut start: Option<Item> = None;
+        let mut relisted = 0;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#e = :pr")
+                .projection_expression("#pk, #sk, #g, #c, #repo, #n")
+                .expression_attribute_names("#e", "entity")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_names("#g", "gsi1sk")
+                .expression_attribute_names("#c", "created_at")
+                .expression_attribute_names("#repo", "repo")
+                .expression_attribute_names("#n", "number")
+                .expression_attribute_values(":pr", s("pull_request"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error("listing pull requests to relist"))?;
+            for i in out.items.unwrap_or_default() {
+                let (Some(old), Some(created), Some(repo), Some(number)) =
+                    (i.str("gsi1sk"), i.str("created_at"), i.str("repo"), i.num::<i64>("number"))
+                else {
+                    tracing::warn!(pk = ?i.str("pk"), sk = ?i.str("sk"), "a pull request without its list key is left in place");
+                    continue;
+                };
+                let new = format!("{created}#{repo}#{}", num(number));
+                if old == new {
+                    continue;
+                }
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_of(i.str("pk").unwrap_or_default(), i.str("sk").unwrap_or_default())))
+                    .update_expression("SET #g = :new")
+                    .condition_expression("#g = :old")
+                    .expression_attribute_names("#g", "gsi1sk")
+                    .expression_attribute_values(":new", s(new))
+                    .expression_attribute_values(":old", s(old))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => relisted += 1,
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                    Err(e) => return Err(sdk_error("relisting a pull request")(e)),
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(relisted),
+            }
+        }
+    }
+
     /// Move every job item of the old layout (`pk = WJ#{id}`, `sk = _`) under
     /// its run (`pk = RUN#{run id}`, `sk = WJ#{id}`), without its gsi2 entry,
     /// then delete the old item. A job already written under the new key by a

@@ -379,7 +379,8 @@ impl DynamoStore {
         // The review facts of a pull request without reviews, so that its refresh finds nothing to write.
         u.init("changes_requested", n(0));
         u.set("gsi1pk", s(key::shard(&key::pulls_by_state(p.state.as_str()), &tail)));
-        u.set("gsi1sk", s(format!("{}#{tail}", ts(&p.updated_at))));
+        // Listed newest created first: the entry moves only when the state does.
+        u.set("gsi1sk", s(format!("{}#{tail}", ts(&p.created_at))));
         u.set("gsi2pk", s(key::shard(key::PULLS_CREATED, &tail)))
             .set("gsi2sk", s(format!("{}#{tail}", ts(&p.created_at))));
         match &p.merged_at {
