@@ -831,6 +831,20 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
             f"{put_stream and put_stream.group(0)!r})"
         )
 
+    # The stream mapping passes the changes of exactly the entities whose facts the rollup cells follow.
+    rollups_rs = tf.parent / "shared/src/adapters/aws/dynamodb/rollups.rs"
+    ledger_stream_tf = tf / "ledger_stream.tf"
+    if rollups_rs.exists() and ledger_stream_tf.exists():
+        body = re.search(r"fn facts_of\(.*?\n\}", rollups_rs.read_text(), re.S)
+        followed = set(re.findall(r'"(\w+)"\s*=>', body.group(0))) if body else set()
+        local = re.search(r"rollup_entities\s*=\s*\[([^\]]*)\]", ledger_stream_tf.read_text())
+        filtered = set(re.findall(r'"(\w+)"', local.group(1))) if local else set()
+        if not followed or followed != filtered:
+            errors.append(
+                f"ledger-stream: local.rollup_entities {sorted(filtered)} (ledger_stream.tf) must be the entities "
+                f"rollups.rs facts_of follows {sorted(followed)}: a change the filter drops never reaches the cells"
+            )
+
     errors += star_resource_comments(tf)
     return errors, report
 

@@ -76,11 +76,19 @@ async fn metered_app() -> Metered {
     }
 }
 
-/// What the event source mapping passes to the ledger-stream function: the
-/// stream's records whose new image is a marked ledger item (Terraform's
-/// filter criteria, `{"dynamodb": {"NewImage": {"derive": {"S": ["stream"]}}}}`).
+/// The items whose changes the metric rollup cells follow (Terraform's
+/// `local.rollup_entities`, `terraform/ledger_stream.tf`).
+const ROLLUP_ENTITIES: [&str; 3] = ["pull_request", "workflow_run", "workflow_job"];
+
+/// What the event source mapping passes to the ledger-stream function
+/// (Terraform's filter criteria, any of three patterns): a marked ledger item
+/// (`{"dynamodb": {"NewImage": {"derive": {"S": ["stream"]}}}}`), or a record
+/// whose new or old image is an item the rollups follow
+/// (`{"dynamodb": {"NewImage"|"OldImage": {"entity": {"S": [...]}}}}`).
 fn passes_filter(record: &Value) -> bool {
-    record["dynamodb"]["NewImage"]["derive"]["S"] == json!("stream")
+    let image = &record["dynamodb"];
+    let follows = |which: &str| image[which]["entity"]["S"].as_str().is_some_and(|e| ROLLUP_ENTITIES.contains(&e));
+    image["NewImage"]["derive"]["S"] == json!("stream") || follows("NewImage") || follows("OldImage")
 }
 
 /// Every record of the stream since the last call, filtered as the mapping
