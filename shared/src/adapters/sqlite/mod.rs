@@ -110,6 +110,9 @@ pub struct CorruptDatabase {
 /// (`PRAGMA quick_check`: every page, in time linear in the size).
 pub(crate) fn open_sound(path: &Path, file: DataFile) -> anyhow::Result<Connection> {
     let corrupt = |reason: String| CorruptDatabase { path: path.to_owned(), file, reason };
+    if !path.exists() {
+        create_whole(path).with_context(|| format!("creating {}", path.display()))?;
+    }
     if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
         return Err(corrupt("the file is empty (0 bytes)".to_owned()).into());
     }
@@ -135,10 +138,70 @@ pub(crate) fn open_sound(path: &Path, file: DataFile) -> anyhow::Result<Connecti
     }
 }
 
+/// Create a new database file so that it appears at `path` already holding
+/// SQLite's header (in WAL mode): it is built under a temporary name beside
+/// `path` and linked into place only if nothing is there yet. An empty file at
+/// `path` is then never a database being created (which another process, such
+/// as a `backfill` started beside `serve`, would refuse as damaged) but only
+/// ever a damaged one. Losing the race to another process is not an error.
+fn create_whole(path: &Path) -> anyhow::Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("octoscope.db");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let tmp = path.with_file_name(format!(".{name}.{}.{nanos}.new", std::process::id()));
+    let built = Connection::open(&tmp)
+        .and_then(|conn| conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)))
+        .with_context(|| format!("writing {}", tmp.display()));
+    let linked = built.and_then(|_| match std::fs::hard_link(&tmp, path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(anyhow::Error::new(e).context(format!("linking {} into place", tmp.display())))
+        }
+        _ => Ok(()),
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked
+}
+
 pub(crate) fn configure(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_creating_the_same_database_at_once_all_open_it_and_an_empty_file_is_still_refused() {
+        // GIVEN a data directory with no database yet
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("octoscope.db");
+            // WHEN eight openers race to create it (as `serve` and `backfill` started together do)
+            let opened: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8).map(|_| s.spawn(|| open_sound(&path, DataFile::Store))).collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            // THEN every one opens it: none sees a half-created, empty file
+            for result in opened {
+                if let Err(e) = result {
+                    panic!("round {round}: {e:#}");
+                }
+            }
+            // AND nothing is left beside it but SQLite's own files
+            let mut names: Vec<_> =
+                std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            names.retain(|n| !n.starts_with("octoscope.db"));
+            assert!(names.is_empty(), "left behind: {names:?}");
+        }
+        // AND an existing empty file is still damage, never a new database
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("archive.db");
+        std::fs::write(&path, b"").unwrap();
+        let err = open_sound(&path, DataFile::Archive).unwrap_err();
+        assert!(err.downcast_ref::<CorruptDatabase>().is_some(), "{err:#}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left as it was");
+    }
 }
