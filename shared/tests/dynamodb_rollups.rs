@@ -199,9 +199,20 @@ fn job(id: i64, run_id: i64, r: &str, day: i64, done: bool) -> Change {
     })
 }
 
-/// The first load: three weeks of pull requests, reviews, runs and jobs in two repositories.
+fn member(login: &str) -> Change {
+    Change::TeamMember {
+        org: "acme".into(),
+        team_slug: "core".into(),
+        member: Membership { login: login.into(), role: None, present: true, version: at(0, 0) },
+    }
+}
+
+/// The first load: three weeks of pull requests, reviews, runs and jobs in
+/// two repositories; a team of two.
 fn first_load() -> Vec<Change> {
     vec![
+        member("ann"),
+        member("cy"),
         pull(1, "acme/api", Some("ann"), 0, Some(2), 2),
         pull(2, "acme/api", None, 1, None, 1),
         pull(3, "acme/web", Some("bob"), 3, None, 3),
@@ -290,6 +301,57 @@ impl Both {
         );
         assert_eq!(api, rows, "{what}: one repository's cells");
         eprintln!("{what}: {seen} CI cells equal a recomputation");
+        self.assert_merges_recomputed(what).await;
+    }
+
+    /// DORA's merges, which DynamoDB reads from merge cells, equal the
+    /// window's merges read from the rows (DynamoDB's own, and SQLite's), for
+    /// every filter, aligned to weeks or not.
+    async fn assert_merges_recomputed(&self, what: &str) {
+        let start = at(-7, -9);
+        let windows =
+            [(start, start + Duration::weeks(5)), (at(2, -9), at(9, 0)), (at(2, 0), at(10, 0)), (at(8, 0), at(8, 0))];
+        let team = TeamRef { org: Some("acme".into()), slug: "core".into() };
+        let mut seen = 0;
+        for (since, until) in windows {
+            let filters = [
+                MetricsFilter::window(since, until),
+                MetricsFilter { repo: Some(repo("acme/api")), ..MetricsFilter::window(since, until) },
+                MetricsFilter { repo: Some(repo("acme/web")), ..MetricsFilter::window(since, until) },
+                MetricsFilter { author: Some("bob".into()), ..MetricsFilter::window(since, until) },
+                MetricsFilter { team: Some(team.clone()), ..MetricsFilter::window(since, until) },
+                MetricsFilter {
+                    team: Some(team.clone()),
+                    repo: Some(repo("acme/api")),
+                    ..MetricsFilter::window(since, until)
+                },
+                MetricsFilter {
+                    team: Some(team.clone()),
+                    author: Some("cy".into()),
+                    ..MetricsFilter::window(since, until)
+                },
+            ];
+            for f in filters {
+                let sort = |mut v: Vec<(RepoName, Timestamp)>| {
+                    v.sort();
+                    v
+                };
+                let cells = sort(self.dynamo.metric_merges(&f).await.unwrap());
+                let rows: Vec<(RepoName, Timestamp)> = self
+                    .dynamo
+                    .metric_pulls(&f)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter_map(|p| p.merged_at.filter(|m| *m >= f.since && *m < f.until).map(|m| (p.repo, m)))
+                    .collect();
+                assert_eq!(cells, sort(rows), "{what}: merges from cells equal the rows' for {f:?}");
+                let sqlite = sort(self.sqlite.metric_merges(&f).await.unwrap());
+                assert_eq!(cells, sqlite, "{what}: merges from cells equal SQLite's for {f:?}");
+                seen += cells.len();
+            }
+        }
+        eprintln!("{what}: {seen} merges read from cells equal the rows'");
     }
 }
 
@@ -573,7 +635,7 @@ fn rows_of(
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "builds two years of cells at full size and measures the overview on moto (about 5 minutes): make bench-rollups-dynamodb"]
 async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
-    use octoscope::read::rollup::{Scope, ci_cells, pull_cells};
+    use octoscope::read::rollup::{MergeCell, Scope, ci_cells, merge_cells, pull_cells};
     use octoscope::services::metrics::{Extras, Interval, MetricsService};
     // GIVEN the cells of two years at full size (100,000 pull requests, 400,000
     // reviews, 250,000 runs, 1,000,000 jobs), built week by week from synthetic
@@ -581,6 +643,7 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
     let w0 = NaiveDate::from_ymd_opt(2028, 3, 6).unwrap();
     let mut rng = Rng(7);
     let (mut pull_map, mut ci_map) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
+    let mut merge_map: std::collections::BTreeMap<CellKey, MergeCell> = std::collections::BTreeMap::new();
     let (mut n_pulls, mut n_jobs) = (0usize, 0usize);
     for week in 0..WEEKS {
         let (mut p, mut r, mut j) = (Vec::new(), Vec::new(), Vec::new());
@@ -597,6 +660,11 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
         // Merges after the week land in later weeks' cells: merged into the map.
         for (k, c) in pull_cells(&prs, &(w0..w0 + Duration::weeks(WEEKS + 3))) {
             pull_map.entry(k).or_insert_with(PullCell::default).merge(&c);
+        }
+        for (k, c) in merge_cells(&prs, &(w0..w0 + Duration::weeks(WEEKS + 3))) {
+            if !matches!(k.0, Scope::Author(_)) {
+                merge_map.entry(k).or_default().merge(&c);
+            }
         }
         ci_map.extend(ci_cells(&runs, &jobs, &span));
     }
@@ -617,7 +685,14 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
         sizes.iter().sum::<usize>() / sizes.len()
     );
     let both = Both::new().await;
-    both.dynamo.load_rollups(pull_map, ci_map).await.unwrap();
+    let merge_bytes: Vec<usize> = merge_map.values().map(|c| c.encode().len()).collect();
+    eprintln!(
+        "{} merge cells (everything and each repository), bytes max {} mean {}",
+        merge_map.len(),
+        merge_bytes.iter().max().unwrap(),
+        merge_bytes.iter().sum::<usize>() / merge_bytes.len()
+    );
+    both.dynamo.load_rollups(pull_map, ci_map, merge_map).await.unwrap();
     // AND the rows of the days an unaligned window's edges read (a 1/10 sample
     // of their full density: moto takes about 1,000 conditional writes a minute)
     let edge_days: Vec<i64> = (3..7).chain(7 * WEEKS..7 * WEEKS + 3).collect();
@@ -643,6 +718,11 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
         let r2 = both.meter.rru();
         service.dora_with(&f, None, extras).await.unwrap();
         let r3 = both.meter.rru();
+        let merges = both.dynamo.metric_merges(&f).await.unwrap();
+        let r4 = both.meter.rru();
+        assert!(merges.len() > 50_000, "the window's merges come from merge cells: {}", merges.len());
+        assert!(merges.iter().all(|(_, m)| *m >= f.since && *m < f.until), "cut to the window");
+        eprintln!("2-year merges ({}): {:.1} RRU", merges.len(), r4 - r3);
         assert!(pulls.groups[0].merged > 50_000, "the window's merges come from cells");
         assert!(ci.groups[0].jobs.count > 900_000, "the window's jobs come from cells");
         eprintln!(

@@ -183,3 +183,28 @@ async fn pull_requests_listed_by_update_are_relisted_by_creation() {
     assert_eq!(listed(&store).await, [3, 2, 1]);
     assert_eq!(store.upgrade().await.unwrap(), octoscope::adapters::aws::dynamodb::Upgraded::default());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn merge_cells_are_written_for_pull_requests_stored_before_them() {
+    // GIVEN a pull request merged and stored before merge cells existed (no upkeep ran)
+    let client = aws_sdk_dynamodb::Client::new(&octoscope_testkit::moto::MotoServer::shared().sdk_config().await);
+    let table = octoscope_testkit::moto::unique("octoscope");
+    create_table(&client, &table).await.unwrap();
+    let store = DynamoStore::new(client.clone(), &table);
+    let Change::PullRequest { mut pull, known } = pull(1, 10, 300) else { unreachable!() };
+    (pull.state, pull.merged_at, pull.closed_at) = (PrState::Merged, Some(at(200)), Some(at(200)));
+    store.apply_changes(&[Change::PullRequest { pull, known }]).await.unwrap();
+    let window = MetricsFilter::window(at(0), at(1_000));
+    assert!(store.metric_merges(&window).await.unwrap().is_empty(), "DORA reads merges from merge cells");
+
+    // WHEN the upgrade runs
+    let done = store.upgrade().await.unwrap();
+
+    // THEN its merge cells are written (everything, its repository, its author) and DORA finds the merge
+    assert_eq!(done.merge_cells_written, 3, "{done:?}");
+    assert_eq!(store.metric_merges(&window).await.unwrap(), [(repo(), at(200))]);
+    let by_author = MetricsFilter { author: Some("dev".into()), ..window.clone() };
+    assert_eq!(store.metric_merges(&by_author).await.unwrap(), [(repo(), at(200))]);
+    // AND a second run writes nothing
+    assert_eq!(store.upgrade().await.unwrap(), octoscope::adapters::aws::dynamodb::Upgraded::default());
+}

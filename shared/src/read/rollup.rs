@@ -568,9 +568,150 @@ pub fn ci_cells(runs: &[RunMetricRow], jobs: &[JobMetricRow], weeks: &Range<Naiv
     cells.into_iter().filter(|(_, c)| !c.is_empty()).map(|(k, c)| (k, c.compact())).collect()
 }
 
+/// The merges of one week in one scope: each pull request merged in it as
+/// its repository and exact `merged_at` (milliseconds), oldest first. DORA's
+/// lead time pairs every merge with its repository's next successful
+/// deployment, which no count or sketch can hold; these times are small
+/// (a few bytes each, delta-encoded) and exact, so a window's merges, edges
+/// included, are read from cells and filtered to the window's bounds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeCell {
+    merges: Vec<(RepoName, Timestamp)>,
+}
+
+impl MergeCell {
+    /// `(repository, merged_at)` of each merge, oldest first (ties by repository).
+    pub fn merges(&self) -> &[(RepoName, Timestamp)] {
+        &self.merges
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.merges.is_empty()
+    }
+
+    /// Add the merges of another cell (of the same scope and week).
+    pub fn merge(&mut self, o: &MergeCell) {
+        self.merges.extend(o.merges.iter().cloned());
+        self.merges.sort_unstable_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    }
+
+    /// Tag 0; the repositories (sorted, each its length and bytes); the
+    /// merges (sorted by time, then repository): the first time in
+    /// milliseconds, then for each its repository's index and the delta from
+    /// the one before. Equal multisets of merges encode to equal bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut merges: Vec<(Timestamp, &RepoName)> = self.merges.iter().map(|(r, t)| (*t, r)).collect();
+        merges.sort_unstable();
+        let repos: std::collections::BTreeSet<&RepoName> = merges.iter().map(|(_, r)| *r).collect();
+        let index: BTreeMap<&RepoName, u64> = repos.iter().enumerate().map(|(i, r)| (*r, i as u64)).collect();
+        let mut out = vec![0];
+        put(&mut out, repos.len() as u64);
+        for r in &repos {
+            put(&mut out, r.as_str().len() as u64);
+            out.extend_from_slice(r.as_str().as_bytes());
+        }
+        put(&mut out, merges.len() as u64);
+        let mut last = merges.first().map_or(0, |(t, _)| t.timestamp_millis());
+        put(&mut out, zigzag(last));
+        for (t, r) in &merges {
+            let ms = t.timestamp_millis();
+            put(&mut out, index[r]);
+            put(&mut out, (ms - last) as u64);
+            last = ms;
+        }
+        out
+    }
+
+    pub fn decode(mut b: &[u8]) -> Option<Self> {
+        let b = &mut b;
+        let (&0, rest) = b.split_first()? else { return None };
+        *b = rest;
+        let n = usize::try_from(take(b)?).ok()?;
+        let mut repos = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let len = usize::try_from(take(b)?).ok()?;
+            let (name, rest) = (b.get(..len)?, b.get(len..)?);
+            repos.push(RepoName::parse(std::str::from_utf8(name).ok()?).ok()?);
+            *b = rest;
+        }
+        let count = usize::try_from(take(b)?).ok()?;
+        let mut at = unzigzag(take(b)?);
+        let mut merges = Vec::with_capacity(count.min(1 << 16));
+        for _ in 0..count {
+            let repo = repos.get(usize::try_from(take(b)?).ok()?)?.clone();
+            at = at.checked_add(i64::try_from(take(b)?).ok()?)?;
+            merges.push((repo, chrono::DateTime::from_timestamp_millis(at)?));
+        }
+        b.is_empty().then_some(Self { merges })
+    }
+}
+
+/// The merge cells of `rows` for the weeks in `weeks` (by `merged_at`), under
+/// every scope; empty ones left out. `rows` must hold every pull request
+/// merged in those weeks (of the scopes asked for).
+pub fn merge_cells(rows: &[PullMetricRow], weeks: &Range<NaiveDate>) -> BTreeMap<CellKey, MergeCell> {
+    let mut cells: BTreeMap<CellKey, MergeCell> = BTreeMap::new();
+    for row in rows {
+        let Some(m) = row.merged_at.filter(|m| weeks.contains(&week_of(*m))) else { continue };
+        for s in Scope::of(&row.repo, row.author.as_deref()) {
+            cells.entry((s, week_of(m))).or_default().merges.push((row.repo.clone(), m));
+        }
+    }
+    for c in cells.values_mut() {
+        c.merges.sort_unstable_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    }
+    cells
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_cells_hold_each_merge_exactly_and_encode_by_content_only() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let row = |repo: &str, author: Option<&str>, merged: Option<&str>| PullMetricRow {
+            repo: RepoName::parse(repo).unwrap(),
+            number: 1,
+            author: author.map(str::to_owned),
+            state: crate::domain::PrState::Merged,
+            created_at: t("2030-03-01T00:00:00Z"),
+            merged_at: merged.map(t),
+            additions: None,
+            deletions: None,
+            first_review_at: None,
+            changes_requested: 0,
+        };
+        // GIVEN merges in two weeks, two repositories, one at a sub-second time, and an unmerged one
+        let rows = vec![
+            row("acme/web", Some("ann"), Some("2030-03-06T10:00:00.250Z")),
+            row("acme/api", Some("bob"), Some("2030-03-04T09:00:00Z")),
+            row("acme/api", None, Some("2030-03-12T00:00:00Z")),
+            row("acme/api", Some("ann"), None),
+        ];
+        let monday = |d: &str| d.parse::<NaiveDate>().unwrap();
+        let cells = merge_cells(&rows, &(monday("2030-03-04")..monday("2030-03-18")));
+        // THEN every scope holds its merges, oldest first, to the millisecond
+        let all = &cells[&(Scope::All, monday("2030-03-04"))];
+        let api = RepoName::parse("acme/api").unwrap();
+        let web = RepoName::parse("acme/web").unwrap();
+        assert_eq!(all.merges(), &[(api.clone(), t("2030-03-04T09:00:00Z")), (web, t("2030-03-06T10:00:00.250Z"))]);
+        assert_eq!(cells[&(Scope::Author(None), monday("2030-03-11"))].merges(), &[(api, t("2030-03-12T00:00:00Z"))]);
+        assert!(!cells.contains_key(&(Scope::Author(Some("ann".into())), monday("2030-03-11"))));
+        assert_eq!(cells.len(), 5 + 3, "everything, each repository and each author, per week");
+        // AND the stored form reads back equal, depends on the merges only, and refuses damage
+        for c in cells.values() {
+            let bytes = c.encode();
+            assert_eq!(MergeCell::decode(&bytes).as_ref(), Some(c));
+            let mut shuffled = c.clone();
+            shuffled.merges.reverse();
+            assert_eq!(shuffled.encode(), bytes);
+            assert_eq!(MergeCell::decode(&bytes[..bytes.len() - 1]), None);
+            assert_eq!(MergeCell::decode(&[bytes.as_slice(), &[0]].concat()), None);
+        }
+        assert_eq!(MergeCell::decode(&MergeCell::default().encode()), Some(MergeCell::default()));
+        assert_eq!(MergeCell::decode(&[1, 0, 0, 0]), None, "an unknown form");
+    }
 
     fn nearest_rank(sorted: &[i64], p: u32) -> i64 {
         let rank = (p as usize * sorted.len()).div_ceil(100).max(1);

@@ -4,8 +4,9 @@
 //! Items (`shared/docs/dynamodb.md`):
 //!
 //! - a cell: `ROLLUP#{scope}` / `{family}#{monday}` (`P` pull requests, `C`
-//!   CI), its stored form in `cell` (Binary, [`PullCell::encode`] /
-//!   [`CiCell::encode`]): one Query per scope reads a range of weeks;
+//!   CI, `M` merge times), its stored form in `cell` (Binary,
+//!   [`PullCell::encode`] / [`CiCell::encode`] / [`MergeCell::encode`]): one
+//!   Query per scope reads a range of weeks;
 //! - the scopes that have (had) cells: `ROLLUPS` / `{scope}`, for
 //!   `EveryRepo` / `EveryAuthor`.
 //!
@@ -32,13 +33,15 @@ use super::codec::*;
 use super::ops::{Query, Range as Keys, Task, corrupt, delete_request, put_request, run_bounded};
 use crate::domain::*;
 use crate::ports::*;
-use crate::read::rollup::{CellKey, CiCell, PullCell, Scope, ci_cells, pull_cells, week_of};
+use crate::read::rollup::{CellKey, CiCell, MergeCell, PullCell, Scope, ci_cells, merge_cells, pull_cells, week_of};
 
-/// Which cells: pull requests' or CI's.
+/// Which cells: pull requests', CI's, or the merge times (built from the
+/// same rows as pull requests' and kept with them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) enum Family {
     Pulls,
     Ci,
+    Merges,
 }
 
 impl Family {
@@ -46,6 +49,15 @@ impl Family {
         match self {
             Self::Pulls => "P",
             Self::Ci => "C",
+            Self::Merges => "M",
+        }
+    }
+
+    /// The family whose rows recompute this one's cells.
+    fn source(self) -> Self {
+        match self {
+            Self::Merges => Self::Pulls,
+            f => f,
         }
     }
 }
@@ -126,6 +138,9 @@ struct Plan {
 impl Plan {
     fn add(&mut self, family: Family, week: NaiveDate, repo: &RepoName, person: Option<&str>) {
         for scope in Scope::of(repo, person) {
+            if family == Family::Pulls {
+                self.cells.insert((Family::Merges, week, scope.clone()));
+            }
             self.cells.insert((family, week, scope));
         }
     }
@@ -235,11 +250,11 @@ impl DynamoStore {
             return Ok(RollupsRefreshed::default());
         }
         let mut computed: HashMap<(Family, NaiveDate, Scope), Vec<u8>> = HashMap::new();
-        for family in [Family::Pulls, Family::Ci] {
+        for source in [Family::Pulls, Family::Ci] {
             let weeks: BTreeSet<NaiveDate> =
-                plan.cells.iter().filter(|(f, _, _)| *f == family).map(|(_, w, _)| *w).collect();
+                plan.cells.iter().filter(|(f, _, _)| f.source() == source).map(|(_, w, _)| *w).collect();
             for span in spans(&weeks) {
-                for ((scope, week), bytes) in self.compute(family, &span).await? {
+                for (family, (scope, week), bytes) in self.compute(source, &span).await? {
                     if plan.cells.contains(&(family, week, scope.clone())) {
                         computed.insert((family, week, scope), bytes);
                     }
@@ -301,17 +316,25 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Every non-empty cell of `family` in the weeks of `span`, encoded,
+    /// Every non-empty cell the rows of `source` give in the weeks of
+    /// `span` (pull requests give their cells and the merge cells), encoded,
     /// recomputed from the rows (the metrics service's reads).
-    async fn compute(&self, family: Family, span: &Range<NaiveDate>) -> Result<Vec<(CellKey, Vec<u8>)>, StoreError> {
+    async fn compute(
+        &self,
+        source: Family,
+        span: &Range<NaiveDate>,
+    ) -> Result<Vec<(Family, CellKey, Vec<u8>)>, StoreError> {
         let f = MetricsFilter::window(midnight(span.start), midnight(span.end));
-        Ok(match family {
-            Family::Pulls => {
-                pull_cells(&self.metric_pulls(&f).await?, span).into_iter().map(|(k, c)| (k, c.encode())).collect()
+        Ok(match source {
+            Family::Pulls | Family::Merges => {
+                let rows = self.metric_pulls(&f).await?;
+                let pulls = pull_cells(&rows, span).into_iter().map(|(k, c)| (Family::Pulls, k, c.encode()));
+                let merges = merge_cells(&rows, span).into_iter().map(|(k, c)| (Family::Merges, k, c.encode()));
+                pulls.chain(merges).collect()
             }
             Family::Ci => {
                 let (runs, jobs) = (self.metric_runs(&f).await?, self.metric_jobs(&f).await?);
-                ci_cells(&runs, &jobs, span).into_iter().map(|(k, c)| (k, c.encode())).collect()
+                ci_cells(&runs, &jobs, span).into_iter().map(|(k, c)| (Family::Ci, k, c.encode())).collect()
             }
         })
     }
@@ -399,17 +422,59 @@ impl DynamoStore {
             .collect()
     }
 
+    /// The stored merge cells.
+    pub(super) async fn stored_merge_cells(
+        &self,
+        scopes: &CellScopes,
+        weeks: &Range<NaiveDate>,
+    ) -> Result<Vec<(CellKey, MergeCell)>, StoreError> {
+        let cells = self.stored_cells(Family::Merges, scopes, weeks).await?;
+        cells
+            .into_iter()
+            .map(|(k, b)| Ok((k, MergeCell::decode(&b).ok_or_else(|| corrupt(anyhow!("a merge cell")))?)))
+            .collect()
+    }
+
     /// Recompute every cell from all rows and write the ones that differ;
     /// delete stored cells that no row gives any more.
     pub(super) async fn rebuild_cells(&self) -> Result<(), StoreError> {
         let weeks = all_weeks();
         let mut computed: Cells = BTreeMap::new();
-        for family in [Family::Pulls, Family::Ci] {
-            for ((scope, week), bytes) in self.compute(family, &weeks).await? {
+        for source in [Family::Pulls, Family::Ci] {
+            for (family, (scope, week), bytes) in self.compute(source, &weeks).await? {
                 computed.insert((cell_pk(&scope), cell_sk(family, week)), (scope, family, week, bytes));
             }
         }
         self.write_cells(computed).await
+    }
+
+    /// Write the merge cells the pull requests give where they are not
+    /// stored as they are; other cells are left alone. An upgrade step for a
+    /// table whose cells predate merge cells (their upkeep keeps them after).
+    /// Returns how many were written.
+    pub(super) async fn fill_merge_cells(&self) -> Result<u64, StoreError> {
+        let wanted: Vec<(Scope, NaiveDate, Vec<u8>)> = self
+            .compute(Family::Pulls, &all_weeks())
+            .await?
+            .into_iter()
+            .filter(|(f, ..)| *f == Family::Merges)
+            .map(|(_, (scope, week), bytes)| (scope, week, bytes))
+            .collect();
+        let keys = wanted.iter().map(|(s, w, _)| key_of(cell_pk(s), cell_sk(Family::Merges, *w))).collect();
+        let mut stored: HashMap<(String, String), Vec<u8>> = HashMap::new();
+        for i in self.batch_get(keys).await? {
+            stored.insert((i.req_str("pk").map_err(corrupt)?, i.req_str("sk").map_err(corrupt)?), bytes_of(&i)?);
+        }
+        let mut writes = Vec::new();
+        for (scope, week, bytes) in wanted {
+            if stored.get(&(cell_pk(&scope), cell_sk(Family::Merges, week))) != Some(&bytes) {
+                self.register_scope(&scope).await?;
+                writes.push(put_request(cell_item(&scope, Family::Merges, week, bytes))?);
+            }
+        }
+        let written = writes.len() as u64;
+        self.batch_write(writes).await?;
+        Ok(written)
     }
 
     /// Make the stored cells exactly `cells` (by key): puts where they
@@ -444,8 +509,12 @@ impl DynamoStore {
         &self,
         pulls: BTreeMap<CellKey, PullCell>,
         ci: BTreeMap<CellKey, CiCell>,
+        merges: BTreeMap<CellKey, MergeCell>,
     ) -> Result<(), StoreError> {
         let mut cells = BTreeMap::new();
+        for ((scope, week), c) in merges {
+            cells.insert((cell_pk(&scope), cell_sk(Family::Merges, week)), (scope, Family::Merges, week, c.encode()));
+        }
         for ((scope, week), c) in pulls {
             cells.insert((cell_pk(&scope), cell_sk(Family::Pulls, week)), (scope, Family::Pulls, week, c.encode()));
         }

@@ -29,6 +29,8 @@ use crate::ports::StoreError;
 pub struct Upgraded {
     pub jobs_moved: u64,
     pub pulls_relisted: u64,
+    /// Merge cells (DORA's merge times) written for the pull requests stored.
+    pub merge_cells_written: u64,
 }
 
 impl DynamoStore {
@@ -36,7 +38,8 @@ impl DynamoStore {
     pub async fn upgrade(&self) -> Result<Upgraded, StoreError> {
         let jobs_moved = self.move_jobs_under_runs().await?;
         let pulls_relisted = self.list_pulls_by_creation().await?;
-        Ok(Upgraded { jobs_moved, pulls_relisted })
+        let merge_cells_written = self.fill_merge_cells().await?;
+        Ok(Upgraded { jobs_moved, pulls_relisted, merge_cells_written })
     }
 
     /// Give every pull request whose gsi1 sort key is still its update time
