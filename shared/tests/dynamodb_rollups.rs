@@ -19,7 +19,7 @@ use octoscope::adapters::rollups_from_rows;
 use octoscope::adapters::sqlite::SqliteStore;
 use octoscope::domain::*;
 use octoscope::ports::*;
-use octoscope::read::rollup::{CellKey, CiCell, PullCell};
+use octoscope::read::rollup::{CellKey, CiCell, Grain, PullCell};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -293,6 +293,20 @@ impl Both {
             assert_eq!(stored, rows, "{what}: CI cells of {scopes:?} equal a recomputation");
             assert_eq!(stored, sqlite, "{what}: CI cells of {scopes:?} equal SQLite's");
             seen += stored.len();
+            // The day cells of every day of those weeks, likewise.
+            let stored = sorted(self.dynamo.pull_day_cells(&scopes, weeks()).await.unwrap());
+            let rows =
+                sorted(rollups_from_rows::pulls_by(Grain::Day, self.dynamo.as_ref(), &scopes, weeks()).await.unwrap());
+            let sqlite = sorted(self.sqlite.pull_day_cells(&scopes, weeks()).await.unwrap());
+            assert_eq!(stored, rows, "{what}: pull request day cells of {scopes:?} equal a recomputation");
+            assert_eq!(stored, sqlite, "{what}: pull request day cells of {scopes:?} equal SQLite's");
+            let stored = sorted(self.dynamo.ci_day_cells(&scopes, weeks()).await.unwrap());
+            let rows =
+                sorted(rollups_from_rows::ci_by(Grain::Day, self.dynamo.as_ref(), &scopes, weeks()).await.unwrap());
+            let sqlite = sorted(self.sqlite.ci_day_cells(&scopes, weeks()).await.unwrap());
+            assert_eq!(stored, rows, "{what}: CI day cells of {scopes:?} equal a recomputation");
+            assert_eq!(stored, sqlite, "{what}: CI day cells of {scopes:?} equal SQLite's");
+            seen += stored.len();
         }
         // One repository by an old name answers for its current one.
         let api = sorted(self.dynamo.pull_cells(&CellScopes::Repo(repo("acme/api")), weeks()).await.unwrap());
@@ -300,7 +314,7 @@ impl Both {
             rollups_from_rows::pulls(self.dynamo.as_ref(), &CellScopes::Repo(repo("acme/api")), weeks()).await.unwrap(),
         );
         assert_eq!(api, rows, "{what}: one repository's cells");
-        eprintln!("{what}: {seen} CI cells equal a recomputation");
+        eprintln!("{what}: {seen} CI week and day cells equal a recomputation");
         self.assert_merges_recomputed(what).await;
     }
 
@@ -633,9 +647,11 @@ fn rows_of(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "builds two years of cells at full size and measures the overview on moto (about 5 minutes): make bench-rollups-dynamodb"]
+#[ignore = "builds two years of cells at full size and measures the overview on moto (about a minute): make bench-rollups-dynamodb"]
 async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
-    use octoscope::read::rollup::{MergeCell, Scope, ci_cells, merge_cells, pull_cells};
+    use octoscope::adapters::aws::dynamodb::LoadedCells;
+    use octoscope::read::rollup::{MergeCell, Scope, ci_cells, ci_cells_by, merge_cells, pull_cells, pull_cells_by};
+    use std::collections::{BTreeMap, BTreeSet};
     use octoscope::services::metrics::{Extras, Interval, MetricsService};
     // GIVEN the cells of two years at full size (100,000 pull requests, 400,000
     // reviews, 250,000 runs, 1,000,000 jobs), built week by week from synthetic
@@ -645,6 +661,21 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
     let (mut pull_map, mut ci_map) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
     let mut merge_map: std::collections::BTreeMap<CellKey, MergeCell> = std::collections::BTreeMap::new();
     let (mut n_pulls, mut n_jobs) = (0usize, 0usize);
+    // The day cells of the days at an unaligned window's edges (3 days into the
+    // first week, 3 days past the last), at full density.
+    let edge_days: BTreeSet<NaiveDate> =
+        (3..7).chain(7 * WEEKS..7 * WEEKS + 3).map(|d| w0 + Duration::days(d)).collect();
+    let day_span = w0..w0 + Duration::weeks(WEEKS + 3);
+    let (mut pull_days, mut ci_days): (BTreeMap<CellKey, PullCell>, BTreeMap<CellKey, CiCell>) = Default::default();
+    let mut add_days = |prs: &[_], runs: &[_], jobs: &[_]| {
+        let kept = |k: &CellKey| edge_days.contains(&k.1) && !matches!(k.0, Scope::Author(_));
+        for (k, c) in pull_cells_by(Grain::Day, prs, &day_span).into_iter().filter(|(k, _)| kept(k)) {
+            pull_days.entry(k).or_default().merge(&c);
+        }
+        for (k, c) in ci_cells_by(Grain::Day, runs, jobs, &day_span).into_iter().filter(|(k, _)| kept(k)) {
+            ci_days.entry(k).or_default().merge(&c);
+        }
+    };
     for week in 0..WEEKS {
         let (mut p, mut r, mut j) = (Vec::new(), Vec::new(), Vec::new());
         for d in 0..7 {
@@ -667,7 +698,16 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
             }
         }
         ci_map.extend(ci_cells(&runs, &jobs, &span));
+        add_days(&prs, &runs, &jobs);
     }
+    for d in 7 * WEEKS..7 * WEEKS + 3 {
+        let (p, r, j) = synthetic_day(d, 1000, &mut rng);
+        let (prs, runs, jobs) = rows_of(&p, &r, &j);
+        add_days(&prs, &runs, &jobs);
+    }
+    let pull_days: BTreeMap<_, _> = pull_days.into_iter().map(|(k, c)| (k, c.compact())).collect();
+    let ci_days: BTreeMap<_, _> = ci_days.into_iter().map(|(k, c)| (k, c.compact())).collect();
+    eprintln!("{} pull request and {} CI day cells of the edge days", pull_days.len(), ci_days.len());
     let pull_map: std::collections::BTreeMap<_, _> = pull_map
         .into_iter()
         .filter(|((s, _), _)| !matches!(s, Scope::Author(_)))
@@ -692,19 +732,8 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
         merge_bytes.iter().max().unwrap(),
         merge_bytes.iter().sum::<usize>() / merge_bytes.len()
     );
-    both.dynamo.load_rollups(pull_map, ci_map, merge_map).await.unwrap();
-    // AND the rows of the days an unaligned window's edges read (a 1/10 sample
-    // of their full density: moto takes about 1,000 conditional writes a minute)
-    let edge_days: Vec<i64> = (3..7).chain(7 * WEEKS..7 * WEEKS + 3).collect();
-    let mut edge = Vec::new();
-    for &d in &edge_days {
-        let (p, r, j) = synthetic_day(d, 100, &mut rng);
-        edge.extend(p.into_iter().chain(r).chain(j));
-    }
-    for chunk in edge.chunks(200) {
-        both.dynamo.apply_changes(chunk).await.unwrap();
-    }
-    eprintln!("edge sample: {} changes written", edge.len());
+    let loaded = LoadedCells { pulls: pull_map, ci: ci_map, merges: merge_map, pull_days, ci_days };
+    both.dynamo.load_rollups(loaded).await.unwrap();
 
     let service = MetricsService::new(both.dynamo.clone());
     let extras = Extras { interval: Some(Interval::Week), previous: true };

@@ -8,7 +8,7 @@ use std::ops::Range;
 use chrono::NaiveDate;
 
 use crate::ports::{CellScopes, MetricRows, MetricsFilter, StoreError};
-use crate::read::rollup::{CellKey, CiCell, PullCell, Scope, ci_cells, pull_cells};
+use crate::read::rollup::{CellKey, CiCell, Grain, PullCell, Scope, ci_cells_by, pull_cells_by};
 
 /// The window of the weeks in `weeks`, narrowed to one repository or person
 /// where the scopes allow.
@@ -39,8 +39,7 @@ pub async fn pulls(
     scopes: &CellScopes,
     weeks: Range<NaiveDate>,
 ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
-    let got = rows.metric_pulls(&filter(scopes, &weeks)).await?;
-    Ok(pull_cells(&got, &weeks).into_iter().filter(|((s, _), _)| wanted(scopes, s)).collect())
+    pulls_by(Grain::Week, rows, scopes, weeks).await
 }
 
 pub async fn ci(
@@ -48,7 +47,28 @@ pub async fn ci(
     scopes: &CellScopes,
     weeks: Range<NaiveDate>,
 ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
-    let f = filter(scopes, &weeks);
+    ci_by(Grain::Week, rows, scopes, weeks).await
+}
+
+/// The pull request cells of `grain` starting in `span`.
+pub async fn pulls_by(
+    grain: Grain,
+    rows: &dyn MetricRows,
+    scopes: &CellScopes,
+    span: Range<NaiveDate>,
+) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
+    let got = rows.metric_pulls(&filter(scopes, &span)).await?;
+    Ok(pull_cells_by(grain, &got, &span).into_iter().filter(|((s, _), _)| wanted(scopes, s)).collect())
+}
+
+/// The CI cells of `grain` starting in `span`.
+pub async fn ci_by(
+    grain: Grain,
+    rows: &dyn MetricRows,
+    scopes: &CellScopes,
+    span: Range<NaiveDate>,
+) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
+    let f = filter(scopes, &span);
     let (runs, jobs) = (rows.metric_runs(&f).await?, rows.metric_jobs(&f).await?);
-    Ok(ci_cells(&runs, &jobs, &weeks).into_iter().filter(|((s, _), _)| wanted(scopes, s)).collect())
+    Ok(ci_cells_by(grain, &runs, &jobs, &span).into_iter().filter(|((s, _), _)| wanted(scopes, s)).collect())
 }

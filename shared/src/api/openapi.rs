@@ -1,7 +1,11 @@
 //! The OpenAPI 3.1 document of the Router, generated from its handlers, their
-//! parameter sets and the views they answer with. `GET /api/openapi.json`
-//! serves it; `shared/docs/openapi.json` is its committed copy (a test fails
-//! when they differ) and the dashboard's types are generated from that copy.
+//! parameter sets and the views they answer with ([`openapi_json`]).
+//! `shared/docs/openapi.json` is its committed copy (`make openapi` writes it;
+//! `shared/tests/openapi.rs` fails when they differ), the dashboard's types are
+//! generated from that copy, and `GET /api/openapi.json` serves that copy,
+//! compiled in: the generator (utoipa's builders for every path and schema)
+//! then stays out of the servers, the API Lambda's zip among them (its size
+//! budget, shared/docs/aws.md).
 
 use std::sync::LazyLock;
 
@@ -46,7 +50,11 @@ use crate::services::metrics::{CI_GROUPS, DORA_GROUPS, GroupBy, PULL_GROUPS};
 )]
 pub struct ApiDoc;
 
-/// The document, as `/api/openapi.json` serves it and `shared/docs/openapi.json` keeps it.
+/// The document as `/api/openapi.json` serves it: the committed copy of the
+/// generated one (equal byte for byte while the tests pass).
+pub const SERVED: &str = include_str!("../../docs/openapi.json");
+
+/// The document generated from the code, as `shared/docs/openapi.json` keeps it.
 pub fn openapi_json() -> &'static str {
     static DOC: LazyLock<String> = LazyLock::new(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
@@ -60,7 +68,7 @@ pub fn openapi_json() -> &'static str {
 #[utoipa::path(get, path = "/api/openapi.json", responses((status = 200, description = "OK", content_type = "application/json", body = Object)))]
 pub(super) async fn openapi(RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     Query::parse(q, [])?;
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], openapi_json()).into_response())
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], SERVED).into_response())
 }
 
 /// What the annotations cannot say, said once for every operation.

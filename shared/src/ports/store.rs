@@ -224,7 +224,7 @@ pub enum CellScopes {
     EveryAuthor,
 }
 
-/// Metric rollups: per ISO week and [`Scope`](crate::read::rollup::Scope), the [`PullCell`] and
+/// Metric rollups: per ISO week (and per UTC day) and [`Scope`](crate::read::rollup::Scope), the [`PullCell`] and
 /// [`CiCell`] of the rows, kept by the store equal to a recomputation from
 /// its rows ([`pull_cells`](crate::read::rollup::pull_cells) /
 /// [`ci_cells`](crate::read::rollup::ci_cells)) through every write, late event,
@@ -242,6 +242,18 @@ pub trait MetricRollups: Send + Sync {
         &self,
         scopes: &CellScopes,
         weeks: std::ops::Range<chrono::NaiveDate>,
+    ) -> Result<Vec<(CellKey, CiCell)>, StoreError>;
+    /// The non-empty pull request day cells (UTC days) of `scopes` for the days in `days`.
+    async fn pull_day_cells(
+        &self,
+        scopes: &CellScopes,
+        days: std::ops::Range<chrono::NaiveDate>,
+    ) -> Result<Vec<(CellKey, PullCell)>, StoreError>;
+    /// The non-empty CI day cells of `scopes` for the days in `days`.
+    async fn ci_day_cells(
+        &self,
+        scopes: &CellScopes,
+        days: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(CellKey, CiCell)>, StoreError>;
     /// Recompute every cell from the rows (a store keeps them current on its
     /// own; tests compare the two, and a bulk load may skip the upkeep).

@@ -520,6 +520,25 @@ impl CiCell {
     }
 }
 
+/// How long a cell's bucket is: an ISO week (keyed by its Monday) or a UTC
+/// day. Week cells serve a window's whole weeks; day cells its whole days at
+/// the edges and day series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Grain {
+    Week,
+    Day,
+}
+
+impl Grain {
+    /// The first day of the bucket holding `t`.
+    pub fn start(self, t: Timestamp) -> NaiveDate {
+        match self {
+            Self::Week => week_of(t),
+            Self::Day => t.date_naive(),
+        }
+    }
+}
+
 /// The pull request cells of `rows` for the weeks in `weeks` (Mondays), under
 /// every scope: each row's merge facts in the week of its `merged_at`, its
 /// opening facts in the week of its `created_at`. `rows` must hold every pull
@@ -527,19 +546,24 @@ impl CiCell {
 /// cells come compacted, empty ones left out. A store recomputes a cell with
 /// this from the rows of the cell's week.
 pub fn pull_cells(rows: &[PullMetricRow], weeks: &Range<NaiveDate>) -> BTreeMap<CellKey, PullCell> {
+    pull_cells_by(Grain::Week, rows, weeks)
+}
+
+/// [`pull_cells`] by `grain`: the buckets starting in `span`.
+pub fn pull_cells_by(grain: Grain, rows: &[PullMetricRow], span: &Range<NaiveDate>) -> BTreeMap<CellKey, PullCell> {
     let mut cells: BTreeMap<CellKey, PullCell> = BTreeMap::new();
     for row in rows {
         let scopes = Scope::of(&row.repo, row.author.as_deref());
         if let Some(m) = row.merged_at
-            && weeks.contains(&week_of(m))
+            && span.contains(&grain.start(m))
         {
             for s in &scopes {
-                cells.entry((s.clone(), week_of(m))).or_default().add_merge(row, m);
+                cells.entry((s.clone(), grain.start(m))).or_default().add_merge(row, m);
             }
         }
-        if weeks.contains(&week_of(row.created_at)) {
+        if span.contains(&grain.start(row.created_at)) {
             for s in &scopes {
-                cells.entry((s.clone(), week_of(row.created_at))).or_default().add_opening(row);
+                cells.entry((s.clone(), grain.start(row.created_at))).or_default().add_opening(row);
             }
         }
     }
@@ -551,18 +575,28 @@ pub fn pull_cells(rows: &[PullMetricRow], weeks: &Range<NaiveDate>) -> BTreeMap<
 /// one: `started_at`); compacted,
 /// empty ones left out.
 pub fn ci_cells(runs: &[RunMetricRow], jobs: &[JobMetricRow], weeks: &Range<NaiveDate>) -> BTreeMap<CellKey, CiCell> {
+    ci_cells_by(Grain::Week, runs, jobs, weeks)
+}
+
+/// [`ci_cells`] by `grain`: the buckets starting in `span`.
+pub fn ci_cells_by(
+    grain: Grain,
+    runs: &[RunMetricRow],
+    jobs: &[JobMetricRow],
+    span: &Range<NaiveDate>,
+) -> BTreeMap<CellKey, CiCell> {
     let mut cells: BTreeMap<CellKey, CiCell> = BTreeMap::new();
-    for run in runs.iter().filter(|r| weeks.contains(&week_of(r.created_at))) {
+    for run in runs.iter().filter(|r| span.contains(&grain.start(r.created_at))) {
         for s in Scope::of(&run.ci.repo, run.ci.actor.as_deref()) {
-            cells.entry((s, week_of(run.created_at))).or_default().add_run(run);
+            cells.entry((s, grain.start(run.created_at))).or_default().add_run(run);
         }
     }
     for job in jobs {
-        let Some(created) = job.created_at.or(job.started_at).filter(|c| weeks.contains(&week_of(*c))) else {
+        let Some(created) = job.created_at.or(job.started_at).filter(|c| span.contains(&grain.start(*c))) else {
             continue;
         };
         for s in Scope::of(&job.ci.repo, job.ci.actor.as_deref()) {
-            cells.entry((s, week_of(created))).or_default().add_job(job);
+            cells.entry((s, grain.start(created))).or_default().add_job(job);
         }
     }
     cells.into_iter().filter(|(_, c)| !c.is_empty()).map(|(k, c)| (k, c.compact())).collect()

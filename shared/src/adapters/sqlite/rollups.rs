@@ -1,9 +1,10 @@
-//! [`MetricRollups`] on SQLite: cells in `rollup_pulls` and `rollup_ci`
-//! (`schema_v7.sql`). Triggers mark the weeks a row change touches; before
+//! [`MetricRollups`] on SQLite: week cells in `rollup_pulls` and `rollup_ci`
+//! (`schema_v7.sql`), day cells in `rollup_pulls_day` and `rollup_ci_day`
+//! (`schema_v10.sql`). Triggers mark the weeks a row change touches; before
 //! each write transaction commits, [`refresh`] recomputes every cell of each
-//! marked week from the week's rows with the pure [`pull_cells`] / [`ci_cells`],
-//! so the cells equal a recomputation whatever order events, duplicates,
-//! resyncs and replays came in.
+//! marked week, and of its seven days, from the week's rows (read once) with
+//! the pure [`pull_cells_by`] / [`ci_cells_by`], so the cells equal a
+//! recomputation whatever order events, duplicates, resyncs and replays came in.
 
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeDelta};
@@ -14,7 +15,7 @@ use super::metrics::{JOB_COLUMNS, PULL_COLUMNS, RUN_COLUMNS, job_row, pull_row, 
 use super::store::{Sql, SqliteStore};
 use super::{moves, ts};
 use crate::ports::{CellScopes, MetricRollups, StoreError};
-use crate::read::rollup::{CellKey, CiCell, PullCell, Scope, ci_cells, pull_cells};
+use crate::read::rollup::{CellKey, CiCell, Grain, PullCell, Scope, ci_cells_by, pull_cells_by};
 
 fn midnight(d: NaiveDate) -> String {
     ts(&d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
@@ -28,26 +29,36 @@ enum Family {
 }
 
 impl Family {
-    fn table(self) -> &'static str {
-        match self {
-            Self::Pulls => "rollup_pulls",
-            Self::Ci => "rollup_ci",
+    /// The table of its cells of `grain`, and the column naming their bucket.
+    fn table(self, grain: Grain) -> (&'static str, &'static str) {
+        match (self, grain) {
+            (Self::Pulls, Grain::Week) => ("rollup_pulls", "week"),
+            (Self::Ci, Grain::Week) => ("rollup_ci", "week"),
+            (Self::Pulls, Grain::Day) => ("rollup_pulls_day", "day"),
+            (Self::Ci, Grain::Day) => ("rollup_ci_day", "day"),
         }
     }
 }
 
-/// Replace every cell of `week` in `family`'s table by `cells`.
+/// Replace every cell of `week` (its week cells and the day cells of its
+/// seven days) in `family`'s tables by `weekly` and `daily`.
 fn store_week(
     conn: &Connection,
     family: Family,
     week: NaiveDate,
-    cells: impl Iterator<Item = (Scope, Vec<u8>)>,
+    weekly: impl Iterator<Item = (CellKey, Vec<u8>)>,
+    daily: impl Iterator<Item = (CellKey, Vec<u8>)>,
 ) -> rusqlite::Result<()> {
-    let (table, day) = (family.table(), week.to_string());
-    conn.prepare_cached(&format!("DELETE FROM {table} WHERE week = ?1"))?.execute([&day])?;
-    let mut insert = conn.prepare_cached(&format!("INSERT INTO {table} (scope, week, cell) VALUES (?1, ?2, ?3)"))?;
-    for (scope, bytes) in cells {
-        insert.execute(params![scope.key(), day, bytes])?;
+    let next = week + TimeDelta::days(7);
+    for (grain, cells) in [(Grain::Week, Box::new(weekly) as Box<dyn Iterator<Item = _>>), (Grain::Day, Box::new(daily))] {
+        let (table, column) = family.table(grain);
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE {column} >= ?1 AND {column} < ?2"))?
+            .execute([week.to_string(), next.to_string()])?;
+        let mut insert =
+            conn.prepare_cached(&format!("INSERT INTO {table} (scope, {column}, cell) VALUES (?1, ?2, ?3)"))?;
+        for ((scope, start), bytes) in cells {
+            insert.execute(params![scope.key(), start.to_string(), bytes])?;
+        }
     }
     Ok(())
 }
@@ -63,8 +74,10 @@ fn recompute_pulls(conn: &Connection, week: NaiveDate) -> rusqlite::Result<()> {
         .prepare_cached(&sql)?
         .query_map([midnight(week), midnight(next)], pull_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let cells = pull_cells(&rows, &(week..next));
-    store_week(conn, Family::Pulls, week, cells.into_iter().map(|((s, _), c)| (s, c.encode())))
+    let span = week..next;
+    let weekly = pull_cells_by(Grain::Week, &rows, &span).into_iter().map(|(k, c)| (k, c.encode()));
+    let daily = pull_cells_by(Grain::Day, &rows, &span).into_iter().map(|(k, c)| (k, c.encode()));
+    store_week(conn, Family::Pulls, week, weekly, daily)
 }
 
 fn recompute_ci(conn: &Connection, week: NaiveDate) -> rusqlite::Result<()> {
@@ -78,8 +91,10 @@ fn recompute_ci(conn: &Connection, week: NaiveDate) -> rusqlite::Result<()> {
         .prepare_cached(&format!("{JOB_COLUMNS} j.created_at >= ?1 AND j.created_at < ?2"))?
         .query_map(params![bounds[0], bounds[1]], job_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let cells = ci_cells(&runs, &jobs, &(week..next));
-    store_week(conn, Family::Ci, week, cells.into_iter().map(|((s, _), c)| (s, c.encode())))
+    let span = week..next;
+    let weekly = ci_cells_by(Grain::Week, &runs, &jobs, &span).into_iter().map(|(k, c)| (k, c.encode()));
+    let daily = ci_cells_by(Grain::Day, &runs, &jobs, &span).into_iter().map(|(k, c)| (k, c.encode()));
+    store_week(conn, Family::Ci, week, weekly, daily)
 }
 
 /// Recompute the cells of every marked week from its rows and clear the
@@ -116,7 +131,7 @@ pub(super) fn refresh_now(conn: &mut Connection) -> rusqlite::Result<()> {
 /// rebuilds them all from the rows.
 fn mark_all(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
-        "DELETE FROM rollup_pulls; DELETE FROM rollup_ci;
+        "DELETE FROM rollup_pulls; DELETE FROM rollup_ci; DELETE FROM rollup_pulls_day; DELETE FROM rollup_ci_day;
          INSERT OR IGNORE INTO rollup_dirty (family, week)
            SELECT 'pulls', date(created_at, '-6 days', 'weekday 1') FROM pull_requests
            UNION SELECT 'pulls', date(merged_at, '-6 days', 'weekday 1') FROM pull_requests WHERE merged_at IS NOT NULL
@@ -125,15 +140,20 @@ fn mark_all(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// The cells of `family` for `scopes` and `weeks`, encoded.
+/// The cells of `family` and `grain` for `scopes` in `span`, encoded.
 fn read_cells(
     conn: &Connection,
     family: Family,
+    grain: Grain,
     scopes: &CellScopes,
-    weeks: &std::ops::Range<NaiveDate>,
+    span: &std::ops::Range<NaiveDate>,
 ) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
-    let mut sql = Sql::new(&format!("SELECT scope, week, cell FROM {} WHERE", family.table()));
-    sql.push(" week >= ? AND week < ?", [Value::Text(weeks.start.to_string()), Value::Text(weeks.end.to_string())]);
+    let (table, column) = family.table(grain);
+    let mut sql = Sql::new(&format!("SELECT scope, {column}, cell FROM {table} WHERE"));
+    sql.push(
+        &format!(" {column} >= ? AND {column} < ?"),
+        [Value::Text(span.start.to_string()), Value::Text(span.end.to_string())],
+    );
     match scopes {
         CellScopes::All => sql.push(" AND scope = ?", [Sql::text(&Scope::All.key())]),
         CellScopes::Repo(r) => {
@@ -162,6 +182,40 @@ fn key(scope: &str, week: &str) -> Option<CellKey> {
     Some((Scope::parse(scope)?, NaiveDate::parse_from_str(week, "%Y-%m-%d").ok()?))
 }
 
+impl SqliteStore {
+    async fn pull_cells_of(
+        &self,
+        grain: Grain,
+        scopes: &CellScopes,
+        span: std::ops::Range<NaiveDate>,
+    ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
+        let scopes = scopes.clone();
+        let got = self.metric_read(move |c| read_cells(c, Family::Pulls, grain, &scopes, &span)).await?;
+        got.into_iter()
+            .map(|(scope, start, bytes)| match (key(&scope, &start), PullCell::decode(&bytes)) {
+                (Some(k), Some(cell)) => Ok((k, cell)),
+                _ => Err(corrupt("pull request", &scope, &start)),
+            })
+            .collect()
+    }
+
+    async fn ci_cells_of(
+        &self,
+        grain: Grain,
+        scopes: &CellScopes,
+        span: std::ops::Range<NaiveDate>,
+    ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
+        let scopes = scopes.clone();
+        let got = self.metric_read(move |c| read_cells(c, Family::Ci, grain, &scopes, &span)).await?;
+        got.into_iter()
+            .map(|(scope, start, bytes)| match (key(&scope, &start), CiCell::decode(&bytes)) {
+                (Some(k), Some(cell)) => Ok((k, cell)),
+                _ => Err(corrupt("CI", &scope, &start)),
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
 impl MetricRollups for SqliteStore {
     async fn pull_cells(
@@ -169,14 +223,7 @@ impl MetricRollups for SqliteStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
-        let scopes = scopes.clone();
-        let got = self.metric_read(move |c| read_cells(c, Family::Pulls, &scopes, &weeks)).await?;
-        got.into_iter()
-            .map(|(scope, week, bytes)| match (key(&scope, &week), PullCell::decode(&bytes)) {
-                (Some(k), Some(cell)) => Ok((k, cell)),
-                _ => Err(corrupt("pull request", &scope, &week)),
-            })
-            .collect()
+        self.pull_cells_of(Grain::Week, scopes, weeks).await
     }
 
     async fn ci_cells(
@@ -184,14 +231,23 @@ impl MetricRollups for SqliteStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
-        let scopes = scopes.clone();
-        let got = self.metric_read(move |c| read_cells(c, Family::Ci, &scopes, &weeks)).await?;
-        got.into_iter()
-            .map(|(scope, week, bytes)| match (key(&scope, &week), CiCell::decode(&bytes)) {
-                (Some(k), Some(cell)) => Ok((k, cell)),
-                _ => Err(corrupt("CI", &scope, &week)),
-            })
-            .collect()
+        self.ci_cells_of(Grain::Week, scopes, weeks).await
+    }
+
+    async fn pull_day_cells(
+        &self,
+        scopes: &CellScopes,
+        days: std::ops::Range<NaiveDate>,
+    ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
+        self.pull_cells_of(Grain::Day, scopes, days).await
+    }
+
+    async fn ci_day_cells(
+        &self,
+        scopes: &CellScopes,
+        days: std::ops::Range<NaiveDate>,
+    ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
+        self.ci_cells_of(Grain::Day, scopes, days).await
     }
 
     async fn rebuild_rollups(&self) -> Result<(), StoreError> {

@@ -29,6 +29,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v8.sql")),
         // Pull requests listed by creation.
         M::up(include_str!("schema_v9.sql")),
+        // Day cells beside the week cells.
+        M::up(include_str!("schema_v10.sql")),
     ])
 }
 

@@ -107,8 +107,14 @@ impl MetricsService {
         let mut acc: Acc<CiCell> = BTreeMap::new();
         let rollups = self.rollups.clone();
         let row_windows = self
-            .weeks_from_cells(filter, group_by, teams, interval, &mut acc, CiCell::merge, |scopes, weeks| async move {
-                rollups.ci_cells(&scopes, weeks).await
+            .weeks_from_cells(filter, group_by, teams, interval, &mut acc, CiCell::merge, |grain, scopes, span| {
+                let rollups = rollups.clone();
+                async move {
+                    match grain {
+                        Grain::Week => rollups.ci_cells(&scopes, span).await,
+                        Grain::Day => rollups.ci_day_cells(&scopes, span).await,
+                    }
+                }
             })
             .await?;
         let per_job = matches!(group_by, Some(GroupBy::Runner | GroupBy::Os));

@@ -19,7 +19,7 @@ use crate::domain::{RepoName, Timestamp};
 use crate::ports::{
     CellScopes, CompletenessStore, JobStore, MetricRollups, MetricRows, MetricsFilter, PageRequest, Store, StoreError,
 };
-use crate::read::rollup::{CellKey, Scope, Sketch, week_of};
+use crate::read::rollup::{CellKey, Grain, Scope, Sketch, week_of};
 use crate::read::*;
 
 /// How a metric's results are split.
@@ -164,6 +164,14 @@ fn buckets(w: &Window, interval: Interval) -> Vec<(NaiveDate, Window)> {
 }
 
 /// The ISO weeks lying wholly inside the window (Mondays), if any.
+/// The whole UTC days inside `w`, if any.
+fn whole_days(w: &Window) -> Option<Range<NaiveDate>> {
+    let first = w.since.date_naive();
+    let first = if midnight(first) < w.since { first + TimeDelta::days(1) } else { first };
+    let last = w.until.date_naive();
+    (first < last).then_some(first..last)
+}
+
 fn whole_weeks(w: &Window) -> Option<Range<NaiveDate>> {
     let first = week_of(w.since);
     let first = if midnight(first) < w.since { first + TimeDelta::days(7) } else { first };
@@ -310,10 +318,13 @@ impl MetricsService {
         Ok(Plan::Cells(people.map_or(CellScopes::EveryAuthor, CellScopes::Authors)))
     }
 
-    /// The whole weeks of the window from rollup cells, where cells serve
-    /// `filter` and `group_by` with weekly buckets: each cell merged into
-    /// `acc` under its group keys and week. Returns the windows left to read
-    /// from rows (the partial weeks at the edges, or the whole window).
+    /// The window from rollup cells where cells serve `filter` and
+    /// `group_by`: with weekly buckets its whole weeks from week cells, then
+    /// (and with daily buckets, throughout) its whole days from day cells;
+    /// each cell merged into `acc` under its group keys and bucket. Returns
+    /// the windows left to read from rows: the partial days at the bounds (a
+    /// bound that is not midnight UTC), or the whole window when cells do not
+    /// serve it.
     #[allow(clippy::too_many_arguments)]
     async fn weeks_from_cells<C, Fut>(
         &self,
@@ -323,29 +334,44 @@ impl MetricsService {
         interval: Interval,
         acc: &mut Acc<C>,
         merge: fn(&mut C, &C),
-        cells: impl FnOnce(CellScopes, Range<NaiveDate>) -> Fut,
+        cells: impl Fn(Grain, CellScopes, Range<NaiveDate>) -> Fut,
     ) -> Result<Vec<Window>, StoreError>
     where
         C: Default,
         Fut: std::future::Future<Output = Result<Vec<(CellKey, C)>, StoreError>>,
     {
         let w = Window { since: filter.since, until: filter.until };
-        let plan = match interval {
-            Interval::Week => self.plan(filter, group_by).await?,
-            Interval::Day => Plan::Rows,
-        };
-        let (Plan::Cells(scopes), Some(weeks)) = (plan, whole_weeks(&w)) else {
+        let Plan::Cells(scopes) = self.plan(filter, group_by).await? else {
             return Ok(vec![w]);
         };
-        for ((scope, week), cell) in cells(scopes, weeks.clone()).await? {
-            for key in Self::cell_keys(&scope, group_by, teams) {
-                merge(acc.entry(key).or_default().entry(week).or_default(), &cell);
+        let mut add = |got: Vec<(CellKey, C)>| {
+            for ((scope, start), cell) in got {
+                for key in Self::cell_keys(&scope, group_by, teams) {
+                    merge(acc.entry(key).or_default().entry(interval.start(midnight(start))).or_default(), &cell);
+                }
             }
+        };
+        let mut rest = vec![w];
+        if interval == Interval::Week
+            && let Some(weeks) = whole_weeks(&w)
+        {
+            add(cells(Grain::Week, scopes.clone(), weeks.clone()).await?);
+            rest = vec![
+                Window { since: w.since, until: midnight(weeks.start) },
+                Window { since: midnight(weeks.end), until: w.until },
+            ];
         }
-        Ok(vec![
-            Window { since: w.since, until: midnight(weeks.start) },
-            Window { since: midnight(weeks.end), until: w.until },
-        ])
+        let mut rows = Vec::new();
+        for part in rest.into_iter().filter(|p| p.since < p.until) {
+            let Some(days) = whole_days(&part) else {
+                rows.push(part);
+                continue;
+            };
+            add(cells(Grain::Day, scopes.clone(), days.clone()).await?);
+            rows.push(Window { since: part.since, until: midnight(days.start) });
+            rows.push(Window { since: midnight(days.end), until: part.until });
+        }
+        Ok(rows)
     }
 
     /// The group keys a cell of `scope` counts under.

@@ -161,7 +161,15 @@ impl MetricsService {
                 interval,
                 &mut acc,
                 PullCell::merge,
-                |scopes, weeks| async move { rollups.pull_cells(&scopes, weeks).await },
+                |grain, scopes, span| {
+                    let rollups = rollups.clone();
+                    async move {
+                        match grain {
+                            Grain::Week => rollups.pull_cells(&scopes, span).await,
+                            Grain::Day => rollups.pull_day_cells(&scopes, span).await,
+                        }
+                    }
+                },
             )
             .await?;
         for rw in row_windows.into_iter().filter(|rw| rw.since < rw.until) {

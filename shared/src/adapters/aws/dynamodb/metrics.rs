@@ -314,7 +314,7 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::PullCell)>, StoreError> {
-        self.stored_pull_cells(scopes, &weeks).await
+        self.stored_pull_cells(rollup::Grain::Week, scopes, &weeks).await
     }
 
     async fn ci_cells(
@@ -322,7 +322,23 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::CiCell)>, StoreError> {
-        self.stored_ci_cells(scopes, &weeks).await
+        self.stored_ci_cells(rollup::Grain::Week, scopes, &weeks).await
+    }
+
+    async fn pull_day_cells(
+        &self,
+        scopes: &CellScopes,
+        days: std::ops::Range<chrono::NaiveDate>,
+    ) -> Result<Vec<(rollup::CellKey, rollup::PullCell)>, StoreError> {
+        self.stored_pull_cells(rollup::Grain::Day, scopes, &days).await
+    }
+
+    async fn ci_day_cells(
+        &self,
+        scopes: &CellScopes,
+        days: std::ops::Range<chrono::NaiveDate>,
+    ) -> Result<Vec<(rollup::CellKey, rollup::CiCell)>, StoreError> {
+        self.stored_ci_cells(rollup::Grain::Day, scopes, &days).await
     }
 
     async fn rebuild_rollups(&self) -> Result<(), StoreError> {

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 
 pub use meter::CostMeter;
 pub use pages::ItemChange;
-pub use rollups::RollupsRefreshed;
+pub use rollups::{LoadedCells, RollupsRefreshed};
 pub use upgrade::Upgraded;
 
 use anyhow::Context as _;

@@ -33,7 +33,9 @@ use super::codec::*;
 use super::ops::{Query, Range as Keys, Task, corrupt, delete_request, put_request, run_bounded};
 use crate::domain::*;
 use crate::ports::*;
-use crate::read::rollup::{CellKey, CiCell, MergeCell, PullCell, Scope, ci_cells, merge_cells, pull_cells, week_of};
+use crate::read::rollup::{
+    CellKey, CiCell, Grain, MergeCell, PullCell, Scope, ci_cells_by, merge_cells, pull_cells_by, week_of,
+};
 
 /// Which cells: pull requests', CI's, or the merge times (built from the
 /// same rows as pull requests' and kept with them).
@@ -71,19 +73,23 @@ fn cell_pk(scope: &Scope) -> String {
     format!("ROLLUP#{}", scope.key())
 }
 
-fn cell_sk(family: Family, week: NaiveDate) -> String {
-    format!("{}#{week}", family.tag())
+/// `{tag}#{monday}` for a week cell, `{tag}D#{day}` for a day cell.
+fn cell_sk(family: Family, grain: Grain, start: NaiveDate) -> String {
+    match grain {
+        Grain::Week => format!("{}#{start}", family.tag()),
+        Grain::Day => format!("{}D#{start}", family.tag()),
+    }
 }
 
-fn week_of_sk(sk: &str) -> Option<NaiveDate> {
-    sk.get(2..)?.parse().ok()
+fn start_of_sk(sk: &str) -> Option<NaiveDate> {
+    sk.split_once('#')?.1.parse().ok()
 }
 
-/// One cell to recompute.
-type Touched = (Family, NaiveDate, Scope);
+/// One cell: what it counts, its grain, its first day and its scope.
+type Touched = (Family, Grain, NaiveDate, Scope);
 
 /// Cells to store, by item key (`pk`, `sk`): what they are and their encoded form.
-type Cells = BTreeMap<(String, String), (Scope, Family, NaiveDate, Vec<u8>)>;
+type Cells = BTreeMap<(String, String), (Scope, String, Vec<u8>)>;
 
 /// The attributes of an item that its cells depend on, by entity: a change
 /// that leaves them equal leaves every cell as it was.
@@ -117,8 +123,8 @@ fn repo_of(i: &Item) -> Result<RepoName, StoreError> {
     i.req_typed("repo").map_err(corrupt)
 }
 
-fn week_at(i: &Item, name: &str) -> Result<Option<NaiveDate>, StoreError> {
-    Ok(i.time(name).map_err(corrupt)?.map(week_of))
+fn time_at(i: &Item, name: &str) -> Result<Option<Timestamp>, StoreError> {
+    i.time(name).map_err(corrupt)
 }
 
 /// What a batch of changes asks for: cells, and the jobs whose person is
@@ -126,8 +132,8 @@ fn week_at(i: &Item, name: &str) -> Result<Option<NaiveDate>, StoreError> {
 #[derive(Default)]
 struct Plan {
     cells: BTreeSet<Touched>,
-    /// A job's week and repository, by its run.
-    jobs: Vec<(i64, NaiveDate, RepoName)>,
+    /// A job's time and repository, by its run.
+    jobs: Vec<(i64, Timestamp, RepoName)>,
     /// Runs whose actor changed: the actors before and after.
     moved_runs: Vec<(i64, [Option<String>; 2])>,
     /// The actors the batch's images of a run name: a job whose run is
@@ -136,12 +142,15 @@ struct Plan {
 }
 
 impl Plan {
-    fn add(&mut self, family: Family, week: NaiveDate, repo: &RepoName, person: Option<&str>) {
+    /// The cells a fact at `at` counts in: its week's and its day's (and,
+    /// for pull requests, its week's merge cell) under each scope.
+    fn add(&mut self, family: Family, at: Timestamp, repo: &RepoName, person: Option<&str>) {
         for scope in Scope::of(repo, person) {
             if family == Family::Pulls {
-                self.cells.insert((Family::Merges, week, scope.clone()));
+                self.cells.insert((Family::Merges, Grain::Week, week_of(at), scope.clone()));
             }
-            self.cells.insert((family, week, scope));
+            self.cells.insert((family, Grain::Day, at.date_naive(), scope.clone()));
+            self.cells.insert((family, Grain::Week, week_of(at), scope));
         }
     }
 
@@ -156,20 +165,19 @@ impl Plan {
             match entity.as_str() {
                 "pull_request" => {
                     let author = image.str("author");
-                    for week in [week_at(image, "created_at")?, week_at(image, "merged_at")?].into_iter().flatten() {
-                        self.add(Family::Pulls, week, &repo, author.as_deref());
+                    for at in [time_at(image, "created_at")?, time_at(image, "merged_at")?].into_iter().flatten() {
+                        self.add(Family::Pulls, at, &repo, author.as_deref());
                     }
                 }
                 "workflow_run" => {
-                    if let Some(week) = week_at(image, "created_at")? {
-                        self.add(Family::Ci, week, &repo, image.str("actor").as_deref());
+                    if let Some(at) = time_at(image, "created_at")? {
+                        self.add(Family::Ci, at, &repo, image.str("actor").as_deref());
                     }
                 }
                 _ => {
                     let run = image.num("run_id").ok_or_else(|| corrupt(anyhow!("a workflow job without run_id")))?;
-                    let week = week_at(image, "created_at")?.or(week_at(image, "started_at")?);
-                    if let Some(week) = week {
-                        self.jobs.push((run, week, repo));
+                    if let Some(at) = time_at(image, "created_at")?.or(time_at(image, "started_at")?) {
+                        self.jobs.push((run, at, repo));
                     }
                 }
             }
@@ -201,6 +209,10 @@ fn spans(weeks: &BTreeSet<NaiveDate>) -> Vec<Range<NaiveDate>> {
         }
     }
     out
+}
+
+fn week_of_day(d: NaiveDate) -> NaiveDate {
+    week_of(midnight(d))
 }
 
 fn midnight(d: NaiveDate) -> Timestamp {
@@ -249,33 +261,36 @@ impl DynamoStore {
         if plan.cells.is_empty() {
             return Ok(RollupsRefreshed::default());
         }
-        let mut computed: HashMap<(Family, NaiveDate, Scope), Vec<u8>> = HashMap::new();
+        let mut computed: HashMap<Touched, Vec<u8>> = HashMap::new();
         for source in [Family::Pulls, Family::Ci] {
             let weeks: BTreeSet<NaiveDate> =
-                plan.cells.iter().filter(|(f, _, _)| f.source() == source).map(|(_, w, _)| *w).collect();
+                plan.cells.iter().filter(|(f, ..)| f.source() == source).map(|(_, _, d, _)| week_of_day(*d)).collect();
             for span in spans(&weeks) {
-                for (family, (scope, week), bytes) in self.compute(source, &span).await? {
-                    if plan.cells.contains(&(family, week, scope.clone())) {
-                        computed.insert((family, week, scope), bytes);
+                for (family, grain, (scope, start), bytes) in self.compute(source, &span).await? {
+                    let cell = (family, grain, start, scope);
+                    if plan.cells.contains(&cell) {
+                        computed.insert(cell, bytes);
                     }
                 }
             }
         }
-        let keys: Vec<Item> = plan.cells.iter().map(|(f, w, s)| key_of(cell_pk(s), cell_sk(*f, *w))).collect();
+        let keys: Vec<Item> =
+            plan.cells.iter().map(|(f, g, d, s)| key_of(cell_pk(s), cell_sk(*f, *g, *d))).collect();
         let mut stored: HashMap<(String, String), Vec<u8>> = HashMap::new();
         for i in self.batch_get(keys).await? {
             stored.insert((i.req_str("pk").map_err(corrupt)?, i.req_str("sk").map_err(corrupt)?), bytes_of(&i)?);
         }
         let mut done = RollupsRefreshed { recomputed: plan.cells.len(), ..Default::default() };
         let mut writes = Vec::new();
-        for (family, week, scope) in &plan.cells {
-            let (pk, sk) = (cell_pk(scope), cell_sk(*family, *week));
-            let now = computed.remove(&(*family, *week, scope.clone()));
+        for cell in &plan.cells {
+            let (family, grain, start, scope) = cell;
+            let (pk, sk) = (cell_pk(scope), cell_sk(*family, *grain, *start));
+            let now = computed.remove(cell);
             match (stored.get(&(pk.clone(), sk.clone())), now) {
                 (Some(before), Some(after)) if *before == after => {}
                 (_, Some(after)) => {
                     self.register_scope(scope).await?;
-                    writes.push(put_request(cell_item(scope, *family, *week, after))?);
+                    writes.push(put_request(cell_item(scope, sk, after))?);
                     done.written += 1;
                 }
                 (Some(_), None) => {
@@ -296,20 +311,20 @@ impl DynamoStore {
             let keys = plan.jobs.iter().map(|(run, _, _)| key_of(key::run(*run), key::ONE)).collect();
             let actors: HashMap<i64, String> =
                 self.batch_get(keys).await?.iter().filter_map(|r| Some((r.num("id")?, r.str("actor")?))).collect();
-            for (run, week, repo) in std::mem::take(&mut plan.jobs) {
+            for (run, at, repo) in std::mem::take(&mut plan.jobs) {
                 let mut people = plan.run_actors.get(&run).cloned().unwrap_or_default();
                 people.insert(actors.get(&run).cloned());
                 for person in people {
-                    plan.add(Family::Ci, week, &repo, person.as_deref());
+                    plan.add(Family::Ci, at, &repo, person.as_deref());
                 }
             }
         }
         for (run, actors) in std::mem::take(&mut plan.moved_runs) {
             for job in self.query_all(&Query::table(key::run(run), Keys::Prefix(key::JOB_PREFIX.into()))).await? {
-                let week = week_at(&job, "created_at")?.or(week_at(&job, "started_at")?);
-                let (Some(week), repo) = (week, repo_of(&job)?) else { continue };
+                let at = time_at(&job, "created_at")?.or(time_at(&job, "started_at")?);
+                let (Some(at), repo) = (at, repo_of(&job)?) else { continue };
                 for actor in &actors {
-                    plan.add(Family::Ci, week, &repo, actor.as_deref());
+                    plan.add(Family::Ci, at, &repo, actor.as_deref());
                 }
             }
         }
@@ -317,26 +332,35 @@ impl DynamoStore {
     }
 
     /// Every non-empty cell the rows of `source` give in the weeks of
-    /// `span` (pull requests give their cells and the merge cells), encoded,
-    /// recomputed from the rows (the metrics service's reads).
+    /// `span`, week cells and the day cells of their days (pull requests give
+    /// their cells and the merge cells), encoded, recomputed from the rows
+    /// (the metrics service's reads, once for all of them).
     async fn compute(
         &self,
         source: Family,
         span: &Range<NaiveDate>,
-    ) -> Result<Vec<(Family, CellKey, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<(Family, Grain, CellKey, Vec<u8>)>, StoreError> {
         let f = MetricsFilter::window(midnight(span.start), midnight(span.end));
-        Ok(match source {
+        let mut out = Vec::new();
+        match source {
             Family::Pulls | Family::Merges => {
                 let rows = self.metric_pulls(&f).await?;
-                let pulls = pull_cells(&rows, span).into_iter().map(|(k, c)| (Family::Pulls, k, c.encode()));
-                let merges = merge_cells(&rows, span).into_iter().map(|(k, c)| (Family::Merges, k, c.encode()));
-                pulls.chain(merges).collect()
+                for grain in [Grain::Week, Grain::Day] {
+                    let cells = pull_cells_by(grain, &rows, span);
+                    out.extend(cells.into_iter().map(|(k, c)| (Family::Pulls, grain, k, c.encode())));
+                }
+                let merges = merge_cells(&rows, span);
+                out.extend(merges.into_iter().map(|(k, c)| (Family::Merges, Grain::Week, k, c.encode())));
             }
             Family::Ci => {
                 let (runs, jobs) = (self.metric_runs(&f).await?, self.metric_jobs(&f).await?);
-                ci_cells(&runs, &jobs, span).into_iter().map(|(k, c)| (Family::Ci, k, c.encode())).collect()
+                for grain in [Grain::Week, Grain::Day] {
+                    let cells = ci_cells_by(grain, &runs, &jobs, span);
+                    out.extend(cells.into_iter().map(|(k, c)| (Family::Ci, grain, k, c.encode())));
+                }
             }
-        })
+        }
+        Ok(out)
     }
 
     async fn register_scope(&self, scope: &Scope) -> Result<(), StoreError> {
@@ -356,15 +380,16 @@ impl DynamoStore {
             .collect()
     }
 
-    /// The stored cells of `family` for `scopes` in `weeks`, encoded: one
-    /// Query per scope.
+    /// The stored cells of `family` and `grain` for `scopes` starting in
+    /// `span`, encoded: one Query per scope.
     pub(super) async fn stored_cells(
         &self,
         family: Family,
+        grain: Grain,
         scopes: &CellScopes,
-        weeks: &Range<NaiveDate>,
+        span: &Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, Vec<u8>)>, StoreError> {
-        if weeks.start >= weeks.end {
+        if span.start >= span.end {
             return Ok(Vec::new());
         }
         let list: Vec<Scope> = match scopes {
@@ -376,7 +401,8 @@ impl DynamoStore {
             CellScopes::EveryRepo => self.scopes_with_cells("repo:").await?,
             CellScopes::EveryAuthor => self.scopes_with_cells("author:").await?,
         };
-        let range = Keys::Between(cell_sk(family, weeks.start), cell_sk(family, weeks.end - TimeDelta::days(1)));
+        let range =
+            Keys::Between(cell_sk(family, grain, span.start), cell_sk(family, grain, span.end - TimeDelta::days(1)));
         let reads = list
             .iter()
             .map(|s| {
@@ -388,34 +414,36 @@ impl DynamoStore {
         for (scope, items) in list.iter().zip(run_bounded(reads, CONCURRENCY).await) {
             for i in items? {
                 let sk = i.req_str("sk").map_err(corrupt)?;
-                let week =
-                    week_of_sk(&sk).ok_or_else(|| corrupt(anyhow!("a rollup cell key without a week: {sk:?}")))?;
-                out.push(((scope.clone(), week), bytes_of(&i)?));
+                let start =
+                    start_of_sk(&sk).ok_or_else(|| corrupt(anyhow!("a rollup cell key without a date: {sk:?}")))?;
+                out.push(((scope.clone(), start), bytes_of(&i)?));
             }
         }
         Ok(out)
     }
 
-    /// The stored pull request cells.
+    /// The stored pull request cells of `grain`.
     pub(super) async fn stored_pull_cells(
         &self,
+        grain: Grain,
         scopes: &CellScopes,
-        weeks: &Range<NaiveDate>,
+        span: &Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
-        let cells = self.stored_cells(Family::Pulls, scopes, weeks).await?;
+        let cells = self.stored_cells(Family::Pulls, grain, scopes, span).await?;
         cells
             .into_iter()
             .map(|(k, b)| Ok((k, PullCell::decode(&b).ok_or_else(|| corrupt(anyhow!("a pull request cell")))?)))
             .collect()
     }
 
-    /// The stored CI cells.
+    /// The stored CI cells of `grain`.
     pub(super) async fn stored_ci_cells(
         &self,
+        grain: Grain,
         scopes: &CellScopes,
-        weeks: &Range<NaiveDate>,
+        span: &Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
-        let cells = self.stored_cells(Family::Ci, scopes, weeks).await?;
+        let cells = self.stored_cells(Family::Ci, grain, scopes, span).await?;
         cells
             .into_iter()
             .map(|(k, b)| Ok((k, CiCell::decode(&b).ok_or_else(|| corrupt(anyhow!("a CI cell")))?)))
@@ -428,7 +456,7 @@ impl DynamoStore {
         scopes: &CellScopes,
         weeks: &Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, MergeCell)>, StoreError> {
-        let cells = self.stored_cells(Family::Merges, scopes, weeks).await?;
+        let cells = self.stored_cells(Family::Merges, Grain::Week, scopes, weeks).await?;
         cells
             .into_iter()
             .map(|(k, b)| Ok((k, MergeCell::decode(&b).ok_or_else(|| corrupt(anyhow!("a merge cell")))?)))
@@ -441,8 +469,9 @@ impl DynamoStore {
         let weeks = all_weeks();
         let mut computed: Cells = BTreeMap::new();
         for source in [Family::Pulls, Family::Ci] {
-            for (family, (scope, week), bytes) in self.compute(source, &weeks).await? {
-                computed.insert((cell_pk(&scope), cell_sk(family, week)), (scope, family, week, bytes));
+            for (family, grain, (scope, start), bytes) in self.compute(source, &weeks).await? {
+                let sk = cell_sk(family, grain, start);
+                computed.insert((cell_pk(&scope), sk.clone()), (scope, sk, bytes));
             }
         }
         self.write_cells(computed).await
@@ -453,23 +482,23 @@ impl DynamoStore {
     /// table whose cells predate merge cells (their upkeep keeps them after).
     /// Returns how many were written.
     pub(super) async fn fill_merge_cells(&self) -> Result<u64, StoreError> {
-        let wanted: Vec<(Scope, NaiveDate, Vec<u8>)> = self
+        let wanted: Vec<(Scope, String, Vec<u8>)> = self
             .compute(Family::Pulls, &all_weeks())
             .await?
             .into_iter()
             .filter(|(f, ..)| *f == Family::Merges)
-            .map(|(_, (scope, week), bytes)| (scope, week, bytes))
+            .map(|(_, grain, (scope, week), bytes)| (scope, cell_sk(Family::Merges, grain, week), bytes))
             .collect();
-        let keys = wanted.iter().map(|(s, w, _)| key_of(cell_pk(s), cell_sk(Family::Merges, *w))).collect();
+        let keys = wanted.iter().map(|(s, sk, _)| key_of(cell_pk(s), sk.clone())).collect();
         let mut stored: HashMap<(String, String), Vec<u8>> = HashMap::new();
         for i in self.batch_get(keys).await? {
             stored.insert((i.req_str("pk").map_err(corrupt)?, i.req_str("sk").map_err(corrupt)?), bytes_of(&i)?);
         }
         let mut writes = Vec::new();
-        for (scope, week, bytes) in wanted {
-            if stored.get(&(cell_pk(&scope), cell_sk(Family::Merges, week))) != Some(&bytes) {
+        for (scope, sk, bytes) in wanted {
+            if stored.get(&(cell_pk(&scope), sk.clone())) != Some(&bytes) {
                 self.register_scope(&scope).await?;
-                writes.push(put_request(cell_item(&scope, Family::Merges, week, bytes))?);
+                writes.push(put_request(cell_item(&scope, sk, bytes))?);
             }
         }
         let written = writes.len() as u64;
@@ -495,9 +524,9 @@ impl DynamoStore {
                 }
             }
         }
-        for (scope, family, week, bytes) in cells.into_values() {
+        for (scope, sk, bytes) in cells.into_values() {
             self.register_scope(&scope).await?;
-            writes.push(put_request(cell_item(&scope, family, week, bytes))?);
+            writes.push(put_request(cell_item(&scope, sk, bytes))?);
         }
         self.batch_write(writes).await
     }
@@ -505,28 +534,43 @@ impl DynamoStore {
     /// Store cells as they are given, without reading rows: a bulk load of
     /// cells computed elsewhere with the same pure builders (the rollup
     /// benchmark). Stored cells not given are deleted.
-    pub async fn load_rollups(
-        &self,
-        pulls: BTreeMap<CellKey, PullCell>,
-        ci: BTreeMap<CellKey, CiCell>,
-        merges: BTreeMap<CellKey, MergeCell>,
-    ) -> Result<(), StoreError> {
+    pub async fn load_rollups(&self, loaded: LoadedCells) -> Result<(), StoreError> {
         let mut cells = BTreeMap::new();
-        for ((scope, week), c) in merges {
-            cells.insert((cell_pk(&scope), cell_sk(Family::Merges, week)), (scope, Family::Merges, week, c.encode()));
+        let mut put = |family: Family, grain: Grain, (scope, start): CellKey, bytes: Vec<u8>| {
+            let sk = cell_sk(family, grain, start);
+            cells.insert((cell_pk(&scope), sk.clone()), (scope, sk, bytes));
+        };
+        for (k, c) in loaded.pulls {
+            put(Family::Pulls, Grain::Week, k, c.encode());
         }
-        for ((scope, week), c) in pulls {
-            cells.insert((cell_pk(&scope), cell_sk(Family::Pulls, week)), (scope, Family::Pulls, week, c.encode()));
+        for (k, c) in loaded.ci {
+            put(Family::Ci, Grain::Week, k, c.encode());
         }
-        for ((scope, week), c) in ci {
-            cells.insert((cell_pk(&scope), cell_sk(Family::Ci, week)), (scope, Family::Ci, week, c.encode()));
+        for (k, c) in loaded.merges {
+            put(Family::Merges, Grain::Week, k, c.encode());
+        }
+        for (k, c) in loaded.pull_days {
+            put(Family::Pulls, Grain::Day, k, c.encode());
+        }
+        for (k, c) in loaded.ci_days {
+            put(Family::Ci, Grain::Day, k, c.encode());
         }
         self.write_cells(cells).await
     }
 }
 
-fn cell_item(scope: &Scope, family: Family, week: NaiveDate, bytes: Vec<u8>) -> Item {
-    let mut i = key_of(cell_pk(scope), cell_sk(family, week));
+/// Cells computed elsewhere, for [`DynamoStore::load_rollups`].
+#[derive(Debug, Default)]
+pub struct LoadedCells {
+    pub pulls: BTreeMap<CellKey, PullCell>,
+    pub ci: BTreeMap<CellKey, CiCell>,
+    pub merges: BTreeMap<CellKey, MergeCell>,
+    pub pull_days: BTreeMap<CellKey, PullCell>,
+    pub ci_days: BTreeMap<CellKey, CiCell>,
+}
+
+fn cell_item(scope: &Scope, sk: String, bytes: Vec<u8>) -> Item {
+    let mut i = key_of(cell_pk(scope), sk);
     i.insert("kind".into(), s("rollup_cell"));
     i.insert("cell".into(), AttributeValue::B(Blob::new(bytes)));
     i
@@ -548,6 +592,10 @@ mod tests {
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
         let weeks: BTreeSet<NaiveDate> = [d("2030-03-04"), d("2030-03-11"), d("2030-04-01")].into();
         assert_eq!(spans(&weeks), vec![d("2030-03-04")..d("2030-03-18"), d("2030-04-01")..d("2030-04-08")]);
-        assert_eq!(week_of_sk(&cell_sk(Family::Ci, d("2030-03-04"))), Some(d("2030-03-04")));
+        assert_eq!(start_of_sk(&cell_sk(Family::Ci, Grain::Week, d("2030-03-04"))), Some(d("2030-03-04")));
+        assert_eq!(cell_sk(Family::Ci, Grain::Day, d("2030-03-06")), "CD#2030-03-06");
+        assert_eq!(start_of_sk("CD#2030-03-06"), Some(d("2030-03-06")));
+        // Day cells sort apart from week cells: a Query for a range of weeks never reads them.
+        assert!(cell_sk(Family::Pulls, Grain::Day, d("2020-01-01")) > cell_sk(Family::Pulls, Grain::Week, d("2099-01-01")));
     }
 }
