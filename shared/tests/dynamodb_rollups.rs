@@ -651,8 +651,8 @@ fn rows_of(
 async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
     use octoscope::adapters::aws::dynamodb::LoadedCells;
     use octoscope::read::rollup::{MergeCell, Scope, ci_cells, ci_cells_by, merge_cells, pull_cells, pull_cells_by};
-    use std::collections::{BTreeMap, BTreeSet};
     use octoscope::services::metrics::{Extras, Interval, MetricsService};
+    use std::collections::{BTreeMap, BTreeSet};
     // GIVEN the cells of two years at full size (100,000 pull requests, 400,000
     // reviews, 250,000 runs, 1,000,000 jobs), built week by week from synthetic
     // rows in memory with the store's pure builders

@@ -50,7 +50,9 @@ fn store_week(
     daily: impl Iterator<Item = (CellKey, Vec<u8>)>,
 ) -> rusqlite::Result<()> {
     let next = week + TimeDelta::days(7);
-    for (grain, cells) in [(Grain::Week, Box::new(weekly) as Box<dyn Iterator<Item = _>>), (Grain::Day, Box::new(daily))] {
+    for (grain, cells) in
+        [(Grain::Week, Box::new(weekly) as Box<dyn Iterator<Item = _>>), (Grain::Day, Box::new(daily))]
+    {
         let (table, column) = family.table(grain);
         conn.prepare_cached(&format!("DELETE FROM {table} WHERE {column} >= ?1 AND {column} < ?2"))?
             .execute([week.to_string(), next.to_string()])?;
@@ -174,8 +176,8 @@ fn read_cells(
     sql.rows(conn, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
 }
 
-fn corrupt(what: &str, scope: &str, week: &str) -> StoreError {
-    StoreError::Internal(anyhow::anyhow!("stored {what} rollup cell ({scope}, {week}) does not decode"))
+fn corrupt(table: &str, scope: &str, start: &str) -> StoreError {
+    StoreError::Internal(anyhow::anyhow!("the rollup cell ({scope}, {start}) of {table} does not decode"))
 }
 
 fn key(scope: &str, week: &str) -> Option<CellKey> {
@@ -183,34 +185,21 @@ fn key(scope: &str, week: &str) -> Option<CellKey> {
 }
 
 impl SqliteStore {
-    async fn pull_cells_of(
+    /// The cells of `family` and `grain`, decoded with `decode`.
+    async fn cells_of<C>(
         &self,
+        family: Family,
         grain: Grain,
         scopes: &CellScopes,
         span: std::ops::Range<NaiveDate>,
-    ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
+        decode: fn(&[u8]) -> Option<C>,
+    ) -> Result<Vec<(CellKey, C)>, StoreError> {
         let scopes = scopes.clone();
-        let got = self.metric_read(move |c| read_cells(c, Family::Pulls, grain, &scopes, &span)).await?;
+        let got = self.metric_read(move |c| read_cells(c, family, grain, &scopes, &span)).await?;
         got.into_iter()
-            .map(|(scope, start, bytes)| match (key(&scope, &start), PullCell::decode(&bytes)) {
+            .map(|(scope, start, bytes)| match (key(&scope, &start), decode(&bytes)) {
                 (Some(k), Some(cell)) => Ok((k, cell)),
-                _ => Err(corrupt("pull request", &scope, &start)),
-            })
-            .collect()
-    }
-
-    async fn ci_cells_of(
-        &self,
-        grain: Grain,
-        scopes: &CellScopes,
-        span: std::ops::Range<NaiveDate>,
-    ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
-        let scopes = scopes.clone();
-        let got = self.metric_read(move |c| read_cells(c, Family::Ci, grain, &scopes, &span)).await?;
-        got.into_iter()
-            .map(|(scope, start, bytes)| match (key(&scope, &start), CiCell::decode(&bytes)) {
-                (Some(k), Some(cell)) => Ok((k, cell)),
-                _ => Err(corrupt("CI", &scope, &start)),
+                _ => Err(corrupt(family.table(grain).0, &scope, &start)),
             })
             .collect()
     }
@@ -223,7 +212,7 @@ impl MetricRollups for SqliteStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
-        self.pull_cells_of(Grain::Week, scopes, weeks).await
+        self.cells_of(Family::Pulls, Grain::Week, scopes, weeks, PullCell::decode).await
     }
 
     async fn ci_cells(
@@ -231,7 +220,7 @@ impl MetricRollups for SqliteStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
-        self.ci_cells_of(Grain::Week, scopes, weeks).await
+        self.cells_of(Family::Ci, Grain::Week, scopes, weeks, CiCell::decode).await
     }
 
     async fn pull_day_cells(
@@ -239,7 +228,7 @@ impl MetricRollups for SqliteStore {
         scopes: &CellScopes,
         days: std::ops::Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
-        self.pull_cells_of(Grain::Day, scopes, days).await
+        self.cells_of(Family::Pulls, Grain::Day, scopes, days, PullCell::decode).await
     }
 
     async fn ci_day_cells(
@@ -247,7 +236,7 @@ impl MetricRollups for SqliteStore {
         scopes: &CellScopes,
         days: std::ops::Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
-        self.ci_cells_of(Grain::Day, scopes, days).await
+        self.cells_of(Family::Ci, Grain::Day, scopes, days, CiCell::decode).await
     }
 
     async fn rebuild_rollups(&self) -> Result<(), StoreError> {

@@ -154,23 +154,15 @@ impl MetricsService {
         let mut acc: Acc<PullCell> = BTreeMap::new();
         let rollups = self.rollups.clone();
         let row_windows = self
-            .weeks_from_cells(
-                filter,
-                group_by,
-                teams,
-                interval,
-                &mut acc,
-                PullCell::merge,
-                |grain, scopes, span| {
-                    let rollups = rollups.clone();
-                    async move {
-                        match grain {
-                            Grain::Week => rollups.pull_cells(&scopes, span).await,
-                            Grain::Day => rollups.pull_day_cells(&scopes, span).await,
-                        }
+            .weeks_from_cells(filter, group_by, teams, interval, &mut acc, PullCell::merge, |grain, scopes, span| {
+                let rollups = rollups.clone();
+                async move {
+                    match grain {
+                        Grain::Week => rollups.pull_cells(&scopes, span).await,
+                        Grain::Day => rollups.pull_day_cells(&scopes, span).await,
                     }
-                },
-            )
+                }
+            })
             .await?;
         for rw in row_windows.into_iter().filter(|rw| rw.since < rw.until) {
             for row in &self.rows.metric_pulls(&with_window(filter, &rw)).await? {

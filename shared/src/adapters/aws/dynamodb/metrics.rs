@@ -9,8 +9,10 @@ use async_trait::async_trait;
 use super::DynamoStore;
 use super::codec::*;
 use super::ops::{Query, Range, corrupt};
+use super::rollups::Family;
 use crate::domain::*;
 use crate::ports::*;
+use crate::read::rollup::{CiCell, Grain, MergeCell, PullCell};
 use crate::read::*;
 
 /// `[since, until)` as a sort-key range over `{time}#…` keys; None when empty
@@ -225,7 +227,9 @@ impl MetricRows for DynamoStore {
         let last = f.until - chrono::TimeDelta::milliseconds(1);
         let weeks = rollup::week_of(f.since)..rollup::week_of(last) + chrono::TimeDelta::days(7);
         let mut merges = Vec::new();
-        for ((scope, _), cell) in self.stored_merge_cells(&scopes, &weeks).await? {
+        for ((scope, _), cell) in
+            self.stored_decoded(Family::Merges, Grain::Week, &scopes, &weeks, MergeCell::decode).await?
+        {
             let person = match &scope {
                 rollup::Scope::Author(a) => a.as_deref(),
                 _ => None,
@@ -314,7 +318,7 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::PullCell)>, StoreError> {
-        self.stored_pull_cells(rollup::Grain::Week, scopes, &weeks).await
+        self.stored_decoded(Family::Pulls, Grain::Week, scopes, &weeks, PullCell::decode).await
     }
 
     async fn ci_cells(
@@ -322,7 +326,7 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::CiCell)>, StoreError> {
-        self.stored_ci_cells(rollup::Grain::Week, scopes, &weeks).await
+        self.stored_decoded(Family::Ci, Grain::Week, scopes, &weeks, CiCell::decode).await
     }
 
     async fn pull_day_cells(
@@ -330,7 +334,7 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         days: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::PullCell)>, StoreError> {
-        self.stored_pull_cells(rollup::Grain::Day, scopes, &days).await
+        self.stored_decoded(Family::Pulls, Grain::Day, scopes, &days, PullCell::decode).await
     }
 
     async fn ci_day_cells(
@@ -338,7 +342,7 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         days: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::CiCell)>, StoreError> {
-        self.stored_ci_cells(rollup::Grain::Day, scopes, &days).await
+        self.stored_decoded(Family::Ci, Grain::Day, scopes, &days, CiCell::decode).await
     }
 
     async fn rebuild_rollups(&self) -> Result<(), StoreError> {

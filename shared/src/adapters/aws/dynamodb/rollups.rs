@@ -274,8 +274,7 @@ impl DynamoStore {
                 }
             }
         }
-        let keys: Vec<Item> =
-            plan.cells.iter().map(|(f, g, d, s)| key_of(cell_pk(s), cell_sk(*f, *g, *d))).collect();
+        let keys: Vec<Item> = plan.cells.iter().map(|(f, g, d, s)| key_of(cell_pk(s), cell_sk(*f, *g, *d))).collect();
         let mut stored: HashMap<(String, String), Vec<u8>> = HashMap::new();
         for i in self.batch_get(keys).await? {
             stored.insert((i.req_str("pk").map_err(corrupt)?, i.req_str("sk").map_err(corrupt)?), bytes_of(&i)?);
@@ -422,44 +421,27 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// The stored pull request cells of `grain`.
-    pub(super) async fn stored_pull_cells(
+    /// The stored cells of `family` and `grain`, decoded with `decode`
+    /// (`PullCell::decode`, `CiCell::decode`, `MergeCell::decode`).
+    pub(super) async fn stored_decoded<C>(
         &self,
+        family: Family,
         grain: Grain,
         scopes: &CellScopes,
         span: &Range<NaiveDate>,
-    ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
-        let cells = self.stored_cells(Family::Pulls, grain, scopes, span).await?;
+        decode: fn(&[u8]) -> Option<C>,
+    ) -> Result<Vec<(CellKey, C)>, StoreError> {
+        let cells = self.stored_cells(family, grain, scopes, span).await?;
         cells
             .into_iter()
-            .map(|(k, b)| Ok((k, PullCell::decode(&b).ok_or_else(|| corrupt(anyhow!("a pull request cell")))?)))
-            .collect()
-    }
-
-    /// The stored CI cells of `grain`.
-    pub(super) async fn stored_ci_cells(
-        &self,
-        grain: Grain,
-        scopes: &CellScopes,
-        span: &Range<NaiveDate>,
-    ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
-        let cells = self.stored_cells(Family::Ci, grain, scopes, span).await?;
-        cells
-            .into_iter()
-            .map(|(k, b)| Ok((k, CiCell::decode(&b).ok_or_else(|| corrupt(anyhow!("a CI cell")))?)))
-            .collect()
-    }
-
-    /// The stored merge cells.
-    pub(super) async fn stored_merge_cells(
-        &self,
-        scopes: &CellScopes,
-        weeks: &Range<NaiveDate>,
-    ) -> Result<Vec<(CellKey, MergeCell)>, StoreError> {
-        let cells = self.stored_cells(Family::Merges, Grain::Week, scopes, weeks).await?;
-        cells
-            .into_iter()
-            .map(|(k, b)| Ok((k, MergeCell::decode(&b).ok_or_else(|| corrupt(anyhow!("a merge cell")))?)))
+            .map(|((scope, start), bytes)| match decode(&bytes) {
+                Some(cell) => Ok(((scope, start), cell)),
+                None => Err(corrupt(anyhow!(
+                    "the rollup cell {} / {} does not decode",
+                    cell_pk(&scope),
+                    cell_sk(family, grain, start)
+                ))),
+            })
             .collect()
     }
 
@@ -596,6 +578,8 @@ mod tests {
         assert_eq!(cell_sk(Family::Ci, Grain::Day, d("2030-03-06")), "CD#2030-03-06");
         assert_eq!(start_of_sk("CD#2030-03-06"), Some(d("2030-03-06")));
         // Day cells sort apart from week cells: a Query for a range of weeks never reads them.
-        assert!(cell_sk(Family::Pulls, Grain::Day, d("2020-01-01")) > cell_sk(Family::Pulls, Grain::Week, d("2099-01-01")));
+        assert!(
+            cell_sk(Family::Pulls, Grain::Day, d("2020-01-01")) > cell_sk(Family::Pulls, Grain::Week, d("2099-01-01"))
+        );
     }
 }
