@@ -334,7 +334,13 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         days: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::PullCell)>, StoreError> {
-        self.stored_decoded(Family::Pulls, Grain::Day, scopes, &days, PullCell::decode).await
+        match scopes {
+            // A person's day cells are not stored (`rollups.rs`, `kept`): their rows are few.
+            CellScopes::Authors(_) | CellScopes::EveryAuthor => {
+                crate::adapters::rollups_from_rows::pulls_by(Grain::Day, self, scopes, days).await
+            }
+            _ => self.stored_decoded(Family::Pulls, Grain::Day, scopes, &days, PullCell::decode).await,
+        }
     }
 
     async fn ci_day_cells(
@@ -342,7 +348,12 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         days: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::CiCell)>, StoreError> {
-        self.stored_decoded(Family::Ci, Grain::Day, scopes, &days, CiCell::decode).await
+        match scopes {
+            CellScopes::Authors(_) | CellScopes::EveryAuthor => {
+                crate::adapters::rollups_from_rows::ci_by(Grain::Day, self, scopes, days).await
+            }
+            _ => self.stored_decoded(Family::Ci, Grain::Day, scopes, &days, CiCell::decode).await,
+        }
     }
 
     async fn rebuild_rollups(&self) -> Result<(), StoreError> {

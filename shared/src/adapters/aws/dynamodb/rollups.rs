@@ -143,13 +143,16 @@ struct Plan {
 
 impl Plan {
     /// The cells a fact at `at` counts in: its week's and its day's (and,
-    /// for pull requests, its week's merge cell) under each scope.
+    /// for pull requests, its week's merge cell) under each scope; no day
+    /// cell for a person ([`kept`]).
     fn add(&mut self, family: Family, at: Timestamp, repo: &RepoName, person: Option<&str>) {
         for scope in Scope::of(repo, person) {
             if family == Family::Pulls {
                 self.cells.insert((Family::Merges, Grain::Week, week_of(at), scope.clone()));
             }
-            self.cells.insert((family, Grain::Day, at.date_naive(), scope.clone()));
+            if kept(Grain::Day, &scope) {
+                self.cells.insert((family, Grain::Day, at.date_naive(), scope.clone()));
+            }
             self.cells.insert((family, Grain::Week, week_of(at), scope));
         }
     }
@@ -197,6 +200,14 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// Which cells are stored: all but a person's day cells. Those would be a
+/// third of the day cells' upkeep (a write per person and day with activity)
+/// for the edge days of person-filtered windows, whose rows are few; they are
+/// computed from the rows when asked for (`pull_day_cells` / `ci_day_cells`).
+fn kept(grain: Grain, scope: &Scope) -> bool {
+    grain == Grain::Week || !matches!(scope, Scope::Author(_))
 }
 
 /// Consecutive weeks as ranges: one read of rows per range.
@@ -345,8 +356,8 @@ impl DynamoStore {
             Family::Pulls | Family::Merges => {
                 let rows = self.metric_pulls(&f).await?;
                 for grain in [Grain::Week, Grain::Day] {
-                    let cells = pull_cells_by(grain, &rows, span);
-                    out.extend(cells.into_iter().map(|(k, c)| (Family::Pulls, grain, k, c.encode())));
+                    let cells = pull_cells_by(grain, &rows, span).into_iter().filter(|((s, _), _)| kept(grain, s));
+                    out.extend(cells.map(|(k, c)| (Family::Pulls, grain, k, c.encode())));
                 }
                 let merges = merge_cells(&rows, span);
                 out.extend(merges.into_iter().map(|(k, c)| (Family::Merges, Grain::Week, k, c.encode())));
@@ -354,8 +365,8 @@ impl DynamoStore {
             Family::Ci => {
                 let (runs, jobs) = (self.metric_runs(&f).await?, self.metric_jobs(&f).await?);
                 for grain in [Grain::Week, Grain::Day] {
-                    let cells = ci_cells_by(grain, &runs, &jobs, span);
-                    out.extend(cells.into_iter().map(|(k, c)| (Family::Ci, grain, k, c.encode())));
+                    let cells = ci_cells_by(grain, &runs, &jobs, span).into_iter().filter(|((s, _), _)| kept(grain, s));
+                    out.extend(cells.map(|(k, c)| (Family::Ci, grain, k, c.encode())));
                 }
             }
         }
