@@ -20,6 +20,7 @@ use octoscope::adapters::sqlite::SqliteStore;
 use octoscope::domain::*;
 use octoscope::ports::*;
 use octoscope::read::rollup::{CellKey, CiCell, Grain, PullCell};
+use octoscope::services::metrics::MetricsService;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -318,10 +319,24 @@ impl Both {
         self.assert_merges_recomputed(what).await;
     }
 
-    /// DORA's merges, which DynamoDB reads from merge cells, equal the
-    /// window's merges read from the rows (DynamoDB's own, and SQLite's), for
-    /// every filter, aligned to weeks or not.
+    /// The merge cells equal on both stores, and DORA's merges, which the
+    /// metrics service reads from them, equal the window's merges read from
+    /// the rows (DynamoDB's own, and SQLite's), for every filter, aligned to
+    /// weeks or not.
     async fn assert_merges_recomputed(&self, what: &str) {
+        for scopes in [CellScopes::All, CellScopes::EveryRepo, CellScopes::EveryAuthor] {
+            let stored = sorted(self.dynamo.merge_cells(&scopes, weeks()).await.unwrap());
+            let sqlite = sorted(self.sqlite.merge_cells(&scopes, weeks()).await.unwrap());
+            assert_eq!(stored, sqlite, "{what}: merge cells of {scopes:?} equal SQLite's");
+        }
+        let (on_dynamo, on_sqlite) =
+            (MetricsService::new(self.dynamo.clone()), MetricsService::new(Arc::new(self.sqlite.clone())));
+        let flat = |by_repo: HashMap<RepoName, Vec<Timestamp>>| {
+            let mut v: Vec<(RepoName, Timestamp)> =
+                by_repo.into_iter().flat_map(|(r, times)| times.into_iter().map(move |t| (r.clone(), t))).collect();
+            v.sort();
+            v
+        };
         let start = at(-7, -9);
         let windows =
             [(start, start + Duration::weeks(5)), (at(2, -9), at(9, 0)), (at(2, 0), at(10, 0)), (at(8, 0), at(8, 0))];
@@ -350,7 +365,7 @@ impl Both {
                     v.sort();
                     v
                 };
-                let cells = sort(self.dynamo.metric_merges(&f).await.unwrap());
+                let cells = flat(on_dynamo.merges(&f).await.unwrap());
                 let rows: Vec<(RepoName, Timestamp)> = self
                     .dynamo
                     .metric_pulls(&f)
@@ -360,8 +375,10 @@ impl Both {
                     .filter_map(|p| p.merged_at.filter(|m| *m >= f.since && *m < f.until).map(|m| (p.repo, m)))
                     .collect();
                 assert_eq!(cells, sort(rows), "{what}: merges from cells equal the rows' for {f:?}");
-                let sqlite = sort(self.sqlite.metric_merges(&f).await.unwrap());
-                assert_eq!(cells, sqlite, "{what}: merges from cells equal SQLite's for {f:?}");
+                let sqlite_rows = sort(self.sqlite.metric_merges(&f).await.unwrap());
+                assert_eq!(cells, sqlite_rows, "{what}: merges from cells equal SQLite's rows for {f:?}");
+                let sqlite_cells = flat(on_sqlite.merges(&f).await.unwrap());
+                assert_eq!(sqlite_cells, sqlite_rows, "{what}: SQLite's merges from cells equal its rows for {f:?}");
                 seen += cells.len();
             }
         }
@@ -651,7 +668,7 @@ fn rows_of(
 async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
     use octoscope::adapters::aws::dynamodb::LoadedCells;
     use octoscope::read::rollup::{MergeCell, Scope, ci_cells, ci_cells_by, merge_cells, pull_cells, pull_cells_by};
-    use octoscope::services::metrics::{Extras, Interval, MetricsService};
+    use octoscope::services::metrics::{Extras, Interval};
     use std::collections::{BTreeMap, BTreeSet};
     // GIVEN the cells of two years at full size (100,000 pull requests, 400,000
     // reviews, 250,000 runs, 1,000,000 jobs), built week by week from synthetic
@@ -747,7 +764,13 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
         let r2 = both.meter.rru();
         service.dora_with(&f, None, extras).await.unwrap();
         let r3 = both.meter.rru();
-        let merges = both.dynamo.metric_merges(&f).await.unwrap();
+        let merges: Vec<(RepoName, Timestamp)> = service
+            .merges(&f)
+            .await
+            .unwrap()
+            .into_iter()
+            .flat_map(|(r, times)| times.into_iter().map(move |t| (r.clone(), t)))
+            .collect();
         let r4 = both.meter.rru();
         assert!(merges.len() > 50_000, "the window's merges come from merge cells: {}", merges.len());
         assert!(merges.iter().all(|(_, m)| *m >= f.since && *m < f.until), "cut to the window");

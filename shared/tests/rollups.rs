@@ -13,7 +13,7 @@ use common::TestApp;
 use octoscope::adapters::rollups_from_rows;
 use octoscope::domain::*;
 use octoscope::ports::store::*;
-use octoscope::read::rollup::{ALPHA, CellKey, CiCell, Grain, PullCell};
+use octoscope::read::rollup::{ALPHA, CellKey, CiCell, Grain, MergeCell, PullCell};
 
 /// Monday 2026-03-02 09:00 UTC (ISO week 2026-W10), plus `hours`.
 fn mon(hours: i64) -> Timestamp {
@@ -138,6 +138,11 @@ async fn assert_cells_equal_rows(app: &TestApp, when: &str) -> BTreeMap<CellKey,
         let stored: BTreeMap<CellKey, CiCell> = sorted(store.ci_day_cells(&scopes, weeks()).await.unwrap());
         let rows = sorted(rollups_from_rows::ci_by(Grain::Day, store, &scopes, weeks()).await.unwrap());
         assert_eq!(stored, rows, "{when}: CI day cells of {scopes:?}");
+        // And the merge cells (DORA's lead time).
+        let stored: BTreeMap<CellKey, MergeCell> = sorted(store.merge_cells(&scopes, weeks()).await.unwrap());
+        let rows = sorted(rollups_from_rows::merges(store, &scopes, weeks()).await.unwrap());
+        assert!(!stored.is_empty(), "{when}: merge cells of {scopes:?}");
+        assert_eq!(stored, rows, "{when}: merge cells of {scopes:?}");
         if scopes == CellScopes::All {
             all = sorted(store.pull_cells(&scopes, weeks()).await.unwrap());
         }

@@ -8,7 +8,9 @@ use std::ops::Range;
 use chrono::NaiveDate;
 
 use crate::ports::{CellScopes, MetricRows, MetricsFilter, StoreError};
-use crate::read::rollup::{CellKey, CiCell, Grain, PullCell, Scope, ci_cells_by, pull_cells_by};
+use crate::read::rollup::{
+    CellKey, CiCell, Grain, MergeCell, PullCell, Scope, ci_cells_by, merge_cells, pull_cells_by,
+};
 
 /// The window of the weeks in `weeks`, narrowed to one repository or person
 /// where the scopes allow.
@@ -59,6 +61,16 @@ pub async fn pulls_by(
 ) -> Result<Vec<(CellKey, PullCell)>, StoreError> {
     let got = rows.metric_pulls(&filter(scopes, &span)).await?;
     Ok(pull_cells_by(grain, &got, &span).into_iter().filter(|((s, _), _)| wanted(scopes, s)).collect())
+}
+
+/// The merge cells of the weeks in `weeks`.
+pub async fn merges(
+    rows: &dyn MetricRows,
+    scopes: &CellScopes,
+    weeks: Range<NaiveDate>,
+) -> Result<Vec<(CellKey, MergeCell)>, StoreError> {
+    let got = rows.metric_pulls(&filter(scopes, &weeks)).await?;
+    Ok(merge_cells(&got, &weeks).into_iter().filter(|((s, _), _)| wanted(scopes, s)).collect())
 }
 
 /// The CI cells of `grain` starting in `span`.

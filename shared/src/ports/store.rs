@@ -7,7 +7,7 @@ use super::github::{OrgSnapshot, RepoSnapshot, SnapshotRequest, StoredRuns};
 use super::paging::{Page, PageRequest};
 use crate::domain::*;
 use crate::error::StoreError;
-use crate::read::rollup::{CellKey, CiCell, PullCell};
+use crate::read::rollup::{CellKey, CiCell, MergeCell, PullCell};
 use crate::read::*;
 
 /// What the ledger says about a delivery being claimed.
@@ -255,6 +255,15 @@ pub trait MetricRollups: Send + Sync {
         scopes: &CellScopes,
         days: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(CellKey, CiCell)>, StoreError>;
+    /// The non-empty merge cells of `scopes` for the weeks in `weeks`: each
+    /// pull request merged in a week, as its repository and exact
+    /// `merged_at` ([`merge_cells`](crate::read::rollup::merge_cells)), which
+    /// DORA's lead time pairs with deployments at any window edge.
+    async fn merge_cells(
+        &self,
+        scopes: &CellScopes,
+        weeks: std::ops::Range<chrono::NaiveDate>,
+    ) -> Result<Vec<(CellKey, MergeCell)>, StoreError>;
     /// Recompute every cell from the rows (a store keeps them current on its
     /// own; tests compare the two, and a bulk load may skip the upkeep).
     async fn rebuild_rollups(&self) -> Result<(), StoreError>;

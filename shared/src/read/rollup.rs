@@ -608,15 +608,46 @@ pub fn ci_cells_by(
 /// deployment, which no count or sketch can hold; these times are small
 /// (a few bytes each, delta-encoded) and exact, so a window's merges, edges
 /// included, are read from cells and filtered to the window's bounds.
+/// Each repository's name is held once (a week has thousands of merges and
+/// a few repositories).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MergeCell {
-    merges: Vec<(RepoName, Timestamp)>,
+    /// The repositories with a merge, sorted, each once.
+    repos: Vec<RepoName>,
+    /// `(merged_at, index into repos)`, sorted: by time, then repository.
+    merges: Vec<(Timestamp, u32)>,
 }
 
 impl MergeCell {
-    /// `(repository, merged_at)` of each merge, oldest first (ties by repository).
-    pub fn merges(&self) -> &[(RepoName, Timestamp)] {
+    /// The cell of these merges (in any order).
+    pub fn of(merges: impl IntoIterator<Item = (RepoName, Timestamp)>) -> Self {
+        let merges: Vec<(RepoName, Timestamp)> = merges.into_iter().collect();
+        let repos: Vec<RepoName> =
+            merges.iter().map(|(r, _)| r).collect::<std::collections::BTreeSet<_>>().into_iter().cloned().collect();
+        let mut merges: Vec<(Timestamp, u32)> =
+            merges.iter().map(|(r, t)| (*t, repos.binary_search(r).expect("listed above") as u32)).collect();
+        merges.sort_unstable();
+        Self { repos, merges }
+    }
+
+    /// The repositories with a merge in the cell, sorted.
+    pub fn repos(&self) -> &[RepoName] {
+        &self.repos
+    }
+
+    /// `(merged_at, index into [`repos`](Self::repos))` of each merge, oldest
+    /// first (ties by repository).
+    pub fn times(&self) -> &[(Timestamp, u32)] {
         &self.merges
+    }
+
+    /// `(repository, merged_at)` of each merge, oldest first.
+    pub fn merges(&self) -> impl Iterator<Item = (&RepoName, Timestamp)> + '_ {
+        self.merges.iter().map(|(t, i)| (&self.repos[*i as usize], *t))
+    }
+
+    pub fn len(&self) -> usize {
+        self.merges.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -625,8 +656,8 @@ impl MergeCell {
 
     /// Add the merges of another cell (of the same scope and week).
     pub fn merge(&mut self, o: &MergeCell) {
-        self.merges.extend(o.merges.iter().cloned());
-        self.merges.sort_unstable_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        let all: Vec<(RepoName, Timestamp)> = self.merges().chain(o.merges()).map(|(r, t)| (r.clone(), t)).collect();
+        *self = Self::of(all);
     }
 
     /// Tag 0; the repositories (sorted, each its length and bytes); the
@@ -634,22 +665,18 @@ impl MergeCell {
     /// milliseconds, then for each its repository's index and the delta from
     /// the one before. Equal multisets of merges encode to equal bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut merges: Vec<(Timestamp, &RepoName)> = self.merges.iter().map(|(r, t)| (*t, r)).collect();
-        merges.sort_unstable();
-        let repos: std::collections::BTreeSet<&RepoName> = merges.iter().map(|(_, r)| *r).collect();
-        let index: BTreeMap<&RepoName, u64> = repos.iter().enumerate().map(|(i, r)| (*r, i as u64)).collect();
         let mut out = vec![0];
-        put(&mut out, repos.len() as u64);
-        for r in &repos {
+        put(&mut out, self.repos.len() as u64);
+        for r in &self.repos {
             put(&mut out, r.as_str().len() as u64);
             out.extend_from_slice(r.as_str().as_bytes());
         }
-        put(&mut out, merges.len() as u64);
-        let mut last = merges.first().map_or(0, |(t, _)| t.timestamp_millis());
+        put(&mut out, self.merges.len() as u64);
+        let mut last = self.merges.first().map_or(0, |(t, _)| t.timestamp_millis());
         put(&mut out, zigzag(last));
-        for (t, r) in &merges {
+        for (t, r) in &self.merges {
             let ms = t.timestamp_millis();
-            put(&mut out, index[r]);
+            put(&mut out, u64::from(*r));
             put(&mut out, (ms - last) as u64);
             last = ms;
         }
@@ -661,22 +688,27 @@ impl MergeCell {
         let (&0, rest) = b.split_first()? else { return None };
         *b = rest;
         let n = usize::try_from(take(b)?).ok()?;
-        let mut repos = Vec::with_capacity(n.min(1024));
+        let mut repos: Vec<RepoName> = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
             let len = usize::try_from(take(b)?).ok()?;
             let (name, rest) = (b.get(..len)?, b.get(len..)?);
-            repos.push(RepoName::parse(std::str::from_utf8(name).ok()?).ok()?);
+            let repo = RepoName::parse(std::str::from_utf8(name).ok()?).ok()?;
+            // Sorted and each once, as encoded.
+            if repos.last().is_some_and(|last| *last >= repo) {
+                return None;
+            }
+            repos.push(repo);
             *b = rest;
         }
         let count = usize::try_from(take(b)?).ok()?;
         let mut at = unzigzag(take(b)?);
         let mut merges = Vec::with_capacity(count.min(1 << 16));
         for _ in 0..count {
-            let repo = repos.get(usize::try_from(take(b)?).ok()?)?.clone();
+            let repo = u32::try_from(take(b)?).ok().filter(|r| (*r as usize) < repos.len())?;
             at = at.checked_add(i64::try_from(take(b)?).ok()?)?;
-            merges.push((repo, chrono::DateTime::from_timestamp_millis(at)?));
+            merges.push((chrono::DateTime::from_timestamp_millis(at)?, repo));
         }
-        b.is_empty().then_some(Self { merges })
+        b.is_empty().then_some(Self { repos, merges })
     }
 }
 
@@ -684,17 +716,14 @@ impl MergeCell {
 /// every scope; empty ones left out. `rows` must hold every pull request
 /// merged in those weeks (of the scopes asked for).
 pub fn merge_cells(rows: &[PullMetricRow], weeks: &Range<NaiveDate>) -> BTreeMap<CellKey, MergeCell> {
-    let mut cells: BTreeMap<CellKey, MergeCell> = BTreeMap::new();
+    let mut cells: BTreeMap<CellKey, Vec<(RepoName, Timestamp)>> = BTreeMap::new();
     for row in rows {
         let Some(m) = row.merged_at.filter(|m| weeks.contains(&week_of(*m))) else { continue };
         for s in Scope::of(&row.repo, row.author.as_deref()) {
-            cells.entry((s, week_of(m))).or_default().merges.push((row.repo.clone(), m));
+            cells.entry((s, week_of(m))).or_default().push((row.repo.clone(), m));
         }
     }
-    for c in cells.values_mut() {
-        c.merges.sort_unstable_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-    }
-    cells
+    cells.into_iter().map(|(k, merges)| (k, MergeCell::of(merges))).collect()
 }
 
 #[cfg(test)]
@@ -729,22 +758,30 @@ mod tests {
         let all = &cells[&(Scope::All, monday("2030-03-04"))];
         let api = RepoName::parse("acme/api").unwrap();
         let web = RepoName::parse("acme/web").unwrap();
-        assert_eq!(all.merges(), &[(api.clone(), t("2030-03-04T09:00:00Z")), (web, t("2030-03-06T10:00:00.250Z"))]);
-        assert_eq!(cells[&(Scope::Author(None), monday("2030-03-11"))].merges(), &[(api, t("2030-03-12T00:00:00Z"))]);
+        let merges = |c: &MergeCell| c.merges().map(|(r, t)| (r.clone(), t)).collect::<Vec<_>>();
+        assert_eq!(merges(all), [(api.clone(), t("2030-03-04T09:00:00Z")), (web, t("2030-03-06T10:00:00.250Z"))]);
+        assert_eq!(merges(&cells[&(Scope::Author(None), monday("2030-03-11"))]), [(api, t("2030-03-12T00:00:00Z"))]);
         assert!(!cells.contains_key(&(Scope::Author(Some("ann".into())), monday("2030-03-11"))));
         assert_eq!(cells.len(), 5 + 3, "everything, each repository and each author, per week");
         // AND the stored form reads back equal, depends on the merges only, and refuses damage
         for c in cells.values() {
             let bytes = c.encode();
             assert_eq!(MergeCell::decode(&bytes).as_ref(), Some(c));
-            let mut shuffled = c.clone();
-            shuffled.merges.reverse();
-            assert_eq!(shuffled.encode(), bytes);
+            let mut reversed = merges(c);
+            reversed.reverse();
+            assert_eq!(MergeCell::of(reversed).encode(), bytes);
             assert_eq!(MergeCell::decode(&bytes[..bytes.len() - 1]), None);
             assert_eq!(MergeCell::decode(&[bytes.as_slice(), &[0]].concat()), None);
         }
         assert_eq!(MergeCell::decode(&MergeCell::default().encode()), Some(MergeCell::default()));
         assert_eq!(MergeCell::decode(&[1, 0, 0, 0]), None, "an unknown form");
+        // AND a merge naming a repository the cell does not list is refused
+        let one = MergeCell::of([(RepoName::parse("acme/api").unwrap(), t("2030-03-04T09:00:00Z"))]);
+        let mut bytes = one.encode();
+        let at = bytes.len() - 2; // the last merge's repository index, before its delta
+        assert_eq!(bytes[at], 0);
+        bytes[at] = 1;
+        assert_eq!(MergeCell::decode(&bytes), None, "index 1 of one repository");
     }
 
     fn nearest_rank(sorted: &[i64], p: u32) -> i64 {

@@ -1,9 +1,10 @@
 //! [`MetricRollups`] on SQLite: week cells in `rollup_pulls` and `rollup_ci`
 //! (`schema_v7.sql`), day cells in `rollup_pulls_day` and `rollup_ci_day`
-//! (`schema_v10.sql`). Triggers mark the weeks a row change touches; before
+//! (`schema_v10.sql`), merge cells in `rollup_merges` (`schema_v11.sql`, weeks
+//! only). Triggers mark the weeks a row change touches; before
 //! each write transaction commits, [`refresh`] recomputes every cell of each
 //! marked week, and of its seven days, from the week's rows (read once) with
-//! the pure [`pull_cells_by`] / [`ci_cells_by`], so the cells equal a
+//! the pure [`pull_cells_by`] / [`ci_cells_by`] / [`merge_cells`], so the cells equal a
 //! recomputation whatever order events, duplicates, resyncs and replays came in.
 
 use async_trait::async_trait;
@@ -15,7 +16,9 @@ use super::metrics::{JOB_COLUMNS, PULL_COLUMNS, RUN_COLUMNS, job_row, pull_row, 
 use super::store::{Sql, SqliteStore};
 use super::{moves, ts};
 use crate::ports::{CellScopes, MetricRollups, StoreError};
-use crate::read::rollup::{CellKey, CiCell, Grain, PullCell, Scope, ci_cells_by, pull_cells_by};
+use crate::read::rollup::{
+    CellKey, CiCell, Grain, MergeCell, PullCell, Scope, ci_cells_by, merge_cells, pull_cells_by,
+};
 
 fn midnight(d: NaiveDate) -> String {
     ts(&d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
@@ -26,6 +29,8 @@ fn midnight(d: NaiveDate) -> String {
 enum Family {
     Pulls,
     Ci,
+    /// Merge cells (week grain only; kept with the pull request cells).
+    Merges,
 }
 
 impl Family {
@@ -36,31 +41,26 @@ impl Family {
             (Self::Ci, Grain::Week) => ("rollup_ci", "week"),
             (Self::Pulls, Grain::Day) => ("rollup_pulls_day", "day"),
             (Self::Ci, Grain::Day) => ("rollup_ci_day", "day"),
+            (Self::Merges, _) => ("rollup_merges", "week"),
         }
     }
 }
 
-/// Replace every cell of `week` (its week cells and the day cells of its
-/// seven days) in `family`'s tables by `weekly` and `daily`.
-fn store_week(
+/// Replace the cells of `week` in `table` (bucket column `column`: the week
+/// itself, or its seven days) by `cells`.
+fn replace_cells(
     conn: &Connection,
-    family: Family,
+    (table, column): (&str, &str),
     week: NaiveDate,
-    weekly: impl Iterator<Item = (CellKey, Vec<u8>)>,
-    daily: impl Iterator<Item = (CellKey, Vec<u8>)>,
+    cells: impl Iterator<Item = (CellKey, Vec<u8>)>,
 ) -> rusqlite::Result<()> {
     let next = week + TimeDelta::days(7);
-    for (grain, cells) in
-        [(Grain::Week, Box::new(weekly) as Box<dyn Iterator<Item = _>>), (Grain::Day, Box::new(daily))]
-    {
-        let (table, column) = family.table(grain);
-        conn.prepare_cached(&format!("DELETE FROM {table} WHERE {column} >= ?1 AND {column} < ?2"))?
-            .execute([week.to_string(), next.to_string()])?;
-        let mut insert =
-            conn.prepare_cached(&format!("INSERT INTO {table} (scope, {column}, cell) VALUES (?1, ?2, ?3)"))?;
-        for ((scope, start), bytes) in cells {
-            insert.execute(params![scope.key(), start.to_string(), bytes])?;
-        }
+    conn.prepare_cached(&format!("DELETE FROM {table} WHERE {column} >= ?1 AND {column} < ?2"))?
+        .execute([week.to_string(), next.to_string()])?;
+    let mut insert =
+        conn.prepare_cached(&format!("INSERT INTO {table} (scope, {column}, cell) VALUES (?1, ?2, ?3)"))?;
+    for ((scope, start), bytes) in cells {
+        insert.execute(params![scope.key(), start.to_string(), bytes])?;
     }
     Ok(())
 }
@@ -77,9 +77,12 @@ fn recompute_pulls(conn: &Connection, week: NaiveDate) -> rusqlite::Result<()> {
         .query_map([midnight(week), midnight(next)], pull_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let span = week..next;
-    let weekly = pull_cells_by(Grain::Week, &rows, &span).into_iter().map(|(k, c)| (k, c.encode()));
-    let daily = pull_cells_by(Grain::Day, &rows, &span).into_iter().map(|(k, c)| (k, c.encode()));
-    store_week(conn, Family::Pulls, week, weekly, daily)
+    for grain in [Grain::Week, Grain::Day] {
+        let cells = pull_cells_by(grain, &rows, &span).into_iter().map(|(k, c)| (k, c.encode()));
+        replace_cells(conn, Family::Pulls.table(grain), week, cells)?;
+    }
+    let merges = merge_cells(&rows, &span).into_iter().map(|(k, c)| (k, c.encode()));
+    replace_cells(conn, Family::Merges.table(Grain::Week), week, merges)
 }
 
 fn recompute_ci(conn: &Connection, week: NaiveDate) -> rusqlite::Result<()> {
@@ -94,9 +97,11 @@ fn recompute_ci(conn: &Connection, week: NaiveDate) -> rusqlite::Result<()> {
         .query_map(params![bounds[0], bounds[1]], job_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let span = week..next;
-    let weekly = ci_cells_by(Grain::Week, &runs, &jobs, &span).into_iter().map(|(k, c)| (k, c.encode()));
-    let daily = ci_cells_by(Grain::Day, &runs, &jobs, &span).into_iter().map(|(k, c)| (k, c.encode()));
-    store_week(conn, Family::Ci, week, weekly, daily)
+    for grain in [Grain::Week, Grain::Day] {
+        let cells = ci_cells_by(grain, &runs, &jobs, &span).into_iter().map(|(k, c)| (k, c.encode()));
+        replace_cells(conn, Family::Ci.table(grain), week, cells)?;
+    }
+    Ok(())
 }
 
 /// Recompute the cells of every marked week from its rows and clear the
@@ -134,6 +139,7 @@ pub(super) fn refresh_now(conn: &mut Connection) -> rusqlite::Result<()> {
 fn mark_all(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "DELETE FROM rollup_pulls; DELETE FROM rollup_ci; DELETE FROM rollup_pulls_day; DELETE FROM rollup_ci_day;
+         DELETE FROM rollup_merges;
          INSERT OR IGNORE INTO rollup_dirty (family, week)
            SELECT 'pulls', date(created_at, '-6 days', 'weekday 1') FROM pull_requests
            UNION SELECT 'pulls', date(merged_at, '-6 days', 'weekday 1') FROM pull_requests WHERE merged_at IS NOT NULL
@@ -237,6 +243,14 @@ impl MetricRollups for SqliteStore {
         days: std::ops::Range<NaiveDate>,
     ) -> Result<Vec<(CellKey, CiCell)>, StoreError> {
         self.cells_of(Family::Ci, Grain::Day, scopes, days, CiCell::decode).await
+    }
+
+    async fn merge_cells(
+        &self,
+        scopes: &CellScopes,
+        weeks: std::ops::Range<NaiveDate>,
+    ) -> Result<Vec<(CellKey, MergeCell)>, StoreError> {
+        self.cells_of(Family::Merges, Grain::Week, scopes, weeks, MergeCell::decode).await
     }
 
     async fn rebuild_rollups(&self) -> Result<(), StoreError> {

@@ -31,6 +31,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v9.sql")),
         // Day cells beside the week cells.
         M::up(include_str!("schema_v10.sql")),
+        // Merge cells (DORA's lead time).
+        M::up(include_str!("schema_v11.sql")),
     ])
 }
 

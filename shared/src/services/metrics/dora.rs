@@ -1,6 +1,7 @@
 //! DORA: deployment frequency, lead time for changes, change failure rate.
-//! Read from rows (deployments are few; lead time pairs each merge with the
-//! next successful deployment, which no weekly cell can hold).
+//! Deployments from rows (they are few); merges from merge cells, which hold
+//! each merge's exact time (lead time pairs each merge with the next
+//! successful deployment, which no count or sketch can hold).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -129,15 +130,15 @@ impl MetricsService {
         let w = Window { since: filter.since, until: filter.until };
         let by_repo = group_by == Some(GroupBy::Repo);
         let deployments = self.rows.metric_deployments(filter).await?;
-        let merges = self.rows.metric_merges(filter).await?;
+        let merged = self.merges(filter).await?;
         let key = |repo: &RepoName, env: &Option<String>| -> Key { (by_repo.then(|| repo.to_string()), env.clone()) };
         let mut groups: BTreeMap<Key, BTreeMap<NaiveDate, DoraCell>> = BTreeMap::new();
         // Successful deployments per (repo, environment), oldest first (the store orders them).
-        let mut successes: BTreeMap<(RepoName, Option<String>), Vec<Timestamp>> = BTreeMap::new();
+        let mut successes: BTreeMap<(&RepoName, &Option<String>), Vec<Timestamp>> = BTreeMap::new();
         for d in &deployments {
             let success = d.outcome.as_deref() == Some("success");
             if success {
-                successes.entry((d.repo.clone(), d.environment.clone())).or_default().push(d.created_at);
+                successes.entry((&d.repo, &d.environment)).or_default().push(d.created_at);
             }
             if !in_window(d.created_at, &w) {
                 continue;
@@ -157,22 +158,64 @@ impl MetricsService {
                 None => {}
             }
         }
-        let mut merged: HashMap<&RepoName, Vec<Timestamp>> = HashMap::new();
-        for (repo, at) in &merges {
-            if in_window(*at, &w) {
-                merged.entry(repo).or_default().push(*at);
-            }
-        }
         for ((repo, env), times) in &successes {
-            for &merged_at in merged.get(repo).into_iter().flatten() {
-                let cell = groups.entry(key(repo, env)).or_default().entry(interval.start(merged_at)).or_default();
-                let first = times.partition_point(|t| *t < merged_at);
-                match times.get(first) {
-                    Some(t) => cell.lead.add(seconds(merged_at, *t)),
-                    None => cell.undeployed += 1,
+            let Some(merges) = merged.get(*repo) else { continue };
+            let group = groups.entry(key(repo, env)).or_default();
+            // Both lists are sorted: one pass pairs each merge with the first deployment at or after it.
+            let mut next = 0;
+            for bucket in merges.chunk_by(|a, b| interval.start(*a) == interval.start(*b)) {
+                let cell = group.entry(interval.start(bucket[0])).or_default();
+                for &merged_at in bucket {
+                    while times.get(next).is_some_and(|t| *t < merged_at) {
+                        next += 1;
+                    }
+                    match times.get(next) {
+                        Some(t) => cell.lead.add(seconds(merged_at, *t)),
+                        None => cell.undeployed += 1,
+                    }
                 }
             }
         }
         Ok(groups)
+    }
+
+    /// The merge times of the window per repository, oldest first: from the
+    /// merge cells of the one scope the filters name (everything, the
+    /// repository, or the author / the team's members), each cell's merges
+    /// cut to the window's exact bounds; from rows when both a repository and
+    /// people are asked for. What lead time for changes pairs with deployments.
+    pub async fn merges(&self, filter: &MetricsFilter) -> Result<HashMap<RepoName, Vec<Timestamp>>, StoreError> {
+        let mut out: HashMap<RepoName, Vec<Timestamp>> = HashMap::new();
+        if filter.since >= filter.until {
+            return Ok(out);
+        }
+        // Workflow and branch filters are about CI: a merge has neither.
+        let f = MetricsFilter { workflow: None, branch: None, ..filter.clone() };
+        match self.plan(&f, None).await? {
+            Plan::Rows => {
+                for (repo, at) in self.rows.metric_merges(&f).await? {
+                    out.entry(repo).or_default().push(at);
+                }
+            }
+            Plan::Cells(scopes) => {
+                let last = f.until - TimeDelta::milliseconds(1);
+                let weeks = week_of(f.since)..week_of(last) + TimeDelta::days(7);
+                for (_, cell) in self.rollups.merge_cells(&scopes, weeks).await? {
+                    // Each of the cell's repositories' list, looked up once per cell.
+                    let mut lists: Vec<Vec<Timestamp>> =
+                        cell.repos().iter().map(|r| out.remove(r).unwrap_or_default()).collect();
+                    for &(at, repo) in cell.times().iter().filter(|(at, _)| *at >= f.since && *at < f.until) {
+                        lists[repo as usize].push(at);
+                    }
+                    for (repo, times) in cell.repos().iter().zip(lists).filter(|(_, t)| !t.is_empty()) {
+                        out.insert(repo.clone(), times);
+                    }
+                }
+            }
+        }
+        for times in out.values_mut() {
+            times.sort_unstable();
+        }
+        Ok(out)
     }
 }

@@ -205,49 +205,6 @@ impl MetricRows for DynamoStore {
             .map_err(corrupt)
     }
 
-    /// From the merge cells (`rollups.rs`): the weeks the window touches, of
-    /// the narrowest scope the filters name (the author's, the team members',
-    /// the repository's, or everything), cut to the window's exact bounds and
-    /// to the other filters. About 50 small items a year per scope read,
-    /// instead of two items per pull request.
-    async fn metric_merges(&self, f: &MetricsFilter) -> Result<Vec<(RepoName, Timestamp)>, StoreError> {
-        if f.since >= f.until {
-            return Ok(Vec::new());
-        }
-        let f = &self.current_names(f).await?;
-        let who = self.who(f).await?;
-        let scopes = match (&f.author, &who.team) {
-            (Some(a), _) => CellScopes::Authors(vec![Some(a.clone())]),
-            (None, Some(members)) => CellScopes::Authors(members.iter().cloned().map(Some).collect()),
-            (None, None) => f.repo.clone().map_or(CellScopes::All, CellScopes::Repo),
-        };
-        if matches!(&scopes, CellScopes::Authors(a) if a.is_empty()) {
-            return Ok(Vec::new());
-        }
-        let last = f.until - chrono::TimeDelta::milliseconds(1);
-        let weeks = rollup::week_of(f.since)..rollup::week_of(last) + chrono::TimeDelta::days(7);
-        let mut merges = Vec::new();
-        for ((scope, _), cell) in
-            self.stored_decoded(Family::Merges, Grain::Week, &scopes, &weeks, MergeCell::decode).await?
-        {
-            let person = match &scope {
-                rollup::Scope::Author(a) => a.as_deref(),
-                _ => None,
-            };
-            merges.extend(
-                cell.merges()
-                    .iter()
-                    .filter(|(_, at)| *at >= f.since && *at < f.until)
-                    .filter(|(repo, _)| match scope {
-                        rollup::Scope::Author(_) => who.admits(Some(repo.as_str()), person),
-                        _ => true,
-                    })
-                    .cloned(),
-            );
-        }
-        Ok(merges)
-    }
-
     async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError> {
         let orgs = match org {
             Some(o) => vec![o.to_owned()],
@@ -354,6 +311,14 @@ impl MetricRollups for DynamoStore {
             }
             _ => self.stored_decoded(Family::Ci, Grain::Day, scopes, &days, CiCell::decode).await,
         }
+    }
+
+    async fn merge_cells(
+        &self,
+        scopes: &CellScopes,
+        weeks: std::ops::Range<chrono::NaiveDate>,
+    ) -> Result<Vec<(rollup::CellKey, MergeCell)>, StoreError> {
+        self.stored_decoded(Family::Merges, Grain::Week, scopes, &weeks, MergeCell::decode).await
     }
 
     async fn rebuild_rollups(&self) -> Result<(), StoreError> {
