@@ -9,6 +9,7 @@ use chrono::{Duration, TimeZone, Utc};
 use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
 use octoscope::domain::*;
 use octoscope::ports::*;
+use octoscope::read::JobMetricRow;
 use octoscope::services::metrics::MetricsService;
 use std::sync::Arc;
 
@@ -214,4 +215,49 @@ async fn merge_cells_are_written_for_pull_requests_stored_before_them() {
     assert_eq!(merges(by_author).await, [(repo(), vec![at(200)])]);
     // AND a second run writes nothing
     assert_eq!(store.upgrade().await.unwrap(), octoscope::adapters::aws::dynamodb::Upgraded::default());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_without_created_at_are_listed_by_their_start() {
+    // GIVEN a run with two jobs without created_at (GitHub's payloads before jobs carried it):
+    // one written now (listed by its start), one as earlier code wrote it (in no listing)
+    let client = aws_sdk_dynamodb::Client::new(&octoscope_testkit::moto::MotoServer::shared().sdk_config().await);
+    let table = octoscope_testkit::moto::unique("octoscope");
+    create_table(&client, &table).await.unwrap();
+    let store = DynamoStore::new(client.clone(), &table);
+    let without_created = |id: i64| {
+        let Change::WorkflowJob(mut j) = job(id, 7, "completed", Some(at(60))) else { unreachable!() };
+        j.created_at = None;
+        Change::WorkflowJob(j)
+    };
+    store.apply_changes(&[run(7), without_created(1), without_created(2)]).await.unwrap();
+    let key = |id: i64| {
+        [("pk".to_owned(), s("RUN#00000000000000000007")), ("sk".to_owned(), s(&format!("WJ#{id:020}")))]
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    client
+        .update_item()
+        .table_name(&table)
+        .set_key(Some(key(2)))
+        .update_expression("REMOVE gsi1pk, gsi1sk")
+        .send()
+        .await
+        .unwrap();
+    let window = MetricsFilter::window(at(0), at(3600));
+    let ids = |rows: Vec<JobMetricRow>| rows.iter().map(|r| r.started_at).collect::<Vec<_>>();
+    assert_eq!(ids(store.metric_jobs(&window).await.unwrap()), [Some(at(20))], "the job written now only");
+
+    // WHEN the upgrade runs
+    let done = store.upgrade().await.unwrap();
+
+    // THEN the earlier one is listed by its start too, and a second run lists nothing
+    assert_eq!(done.jobs_listed, 1, "{done:?}");
+    assert_eq!(ids(store.metric_jobs(&window).await.unwrap()), [Some(at(20)), Some(at(20))]);
+    assert!(store.metric_jobs(&MetricsFilter::window(at(21), at(3600))).await.unwrap().is_empty(), "by started_at");
+    // AND the CI cells count both (the upgrade rebuilt them)
+    let week = chrono::NaiveDate::from_ymd_opt(2030, 3, 4).unwrap(); // the Monday of at(0)
+    let cells = store.ci_cells(&CellScopes::All, week..week + Duration::days(7)).await.unwrap();
+    assert_eq!(cells.iter().map(|(_, c)| c.jobs.count).sum::<u64>(), 2, "{cells:?}");
+    assert_eq!(store.upgrade().await.unwrap().jobs_listed, 0);
 }

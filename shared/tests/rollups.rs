@@ -89,6 +89,13 @@ fn run(id: i64, actor: &str, created: Timestamp, done: bool, updated: Timestamp)
     })
 }
 
+/// A job as GitHub sent it before jobs carried `created_at`.
+fn without_created(job: Change) -> Change {
+    let Change::WorkflowJob(mut j) = job else { unreachable!("a job") };
+    j.created_at = None;
+    Change::WorkflowJob(j)
+}
+
 fn job(id: i64, run_id: i64, created: Timestamp, queued_s: i64) -> Change {
     let started = created + Duration::seconds(queued_s);
     Change::WorkflowJob(WorkflowJob {
@@ -176,12 +183,14 @@ async fn rollups_equal_a_recomputation_through_late_events_duplicates_resyncs_mo
     assert_eq!(cells[&w11].merged, 1);
 
     // WHEN a late event: a review of #1 arrives after its merge, and an older
-    // version of #2 (last-writer-wins ignores it); a job whose run comes later
+    // version of #2 (last-writer-wins ignores it); jobs whose run comes later,
+    // one without created_at (counted by its started_at)
     store
         .apply_changes(&[
             review("acme/api", 1, 500, "bob", ReviewState::ChangesRequested, mon(5)),
             pull("acme/api", 2, "bob", mon(1), None, mon(2)),
             job(101, 11, mon(30), 45),
+            without_created(job(102, 11, mon(31), 0)),
         ])
         .await
         .unwrap();
@@ -197,7 +206,7 @@ async fn rollups_equal_a_recomputation_through_late_events_duplicates_resyncs_mo
     store.apply_changes(&more).await.unwrap();
     assert_cells_equal_rows(&app, "duplicate").await;
     let dave = store.ci_cells(&CellScopes::Authors(vec![Some("dave".into())]), weeks()).await.unwrap();
-    assert_eq!(dave.iter().map(|(_, c)| (c.runs.count, c.jobs.count)).collect::<Vec<_>>(), vec![(1, 1)]);
+    assert_eq!(dave.iter().map(|(_, c)| (c.runs.count, c.jobs.count)).collect::<Vec<_>>(), vec![(1, 2)]);
 
     // WHEN a resync rewrites #3 as merged in week 11 and a dismissed review no longer requests changes
     store

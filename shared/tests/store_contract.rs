@@ -289,6 +289,13 @@ fn job(id: i64, run_id: i64, status: &str, created: i64, done: Option<i64>) -> C
     })
 }
 
+/// A job as GitHub sent it before jobs carried `created_at`: started at `started`.
+fn without_created(job: Change, started: i64) -> Change {
+    let Change::WorkflowJob(mut j) = job else { unreachable!("a job") };
+    (j.created_at, j.started_at) = (None, Some(t(started)));
+    Change::WorkflowJob(j)
+}
+
 fn commit(repo_name: &str, sha: &str, at: Option<i64>, branch: Option<&str>) -> Change {
     Change::Commit {
         commit: Commit {
@@ -1324,6 +1331,9 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
         job(11, 2, "completed", 199, Some(203)),
         job(12, 3, "queued", 200, None),
         job(13, 99, "queued", 150, None),
+        // Jobs without created_at: counted by started_at (in the window, and after it).
+        without_created(job(14, 1, "completed", 0, Some(170)), 160),
+        without_created(job(15, 1, "completed", 0, Some(260)), 250),
         Change::Deployment(Deployment {
             repo: repo("acme/api"),
             id: 1,
@@ -1437,11 +1447,13 @@ async fn metric_reads_window_and_filter(b: &dyn Backend) {
     assert_eq!(
         got,
         [
+            (None, Some("alice"), "completed"),
             (Some(t(100)), Some("alice"), "completed"),
             (Some(t(150)), None, "queued"),
             (Some(t(199)), Some("bob"), "completed")
         ]
     );
+    assert_eq!(jobs[0].started_at, Some(t(160)), "a job without created_at is in the window of its started_at");
     assert_eq!((jobs[0].labels.clone(), jobs[0].os.as_deref()), (vec!["ubuntu-latest".to_owned()], Some("linux")));
     let bobs = s.metric_jobs(&MetricsFilter { author: Some("bob".into()), ..window.clone() }).await.unwrap();
     assert_eq!(bobs.len(), 1);

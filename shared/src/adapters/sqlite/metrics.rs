@@ -160,12 +160,22 @@ pub(super) fn run_row(r: &Row) -> rusqlite::Result<RunMetricRow> {
     Ok(RunMetricRow { ci: ci_facts(r)?, created_at: at(r, 6)?, run_started_at: at_opt(r, 7)?, updated_at: at(r, 8)? })
 }
 
+/// Jobs created in the window, then those without `created_at` started in
+/// it (GitHub's payloads before jobs carried it): two ranges of
+/// `workflow_jobs_created` (v3; the second its NULL `created_at` entries).
 pub(super) fn jobs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
-    let mut sql = Sql::new(JOB_COLUMNS);
-    sql.push(" j.created_at >= ? AND j.created_at < ?", [Value::Text(ts(&f.since)), Value::Text(ts(&f.until))]);
-    sql.who(f, "j.repo", "w.actor");
-    ci_filters(&mut sql, f, "j.workflow_name", "j.head_branch");
-    sql.rows(conn, job_row)
+    let window = [Value::Text(ts(&f.since)), Value::Text(ts(&f.until))];
+    let mut out = Vec::new();
+    for time in
+        [" j.created_at >= ? AND j.created_at < ?", " j.created_at IS NULL AND j.started_at >= ? AND j.started_at < ?"]
+    {
+        let mut sql = Sql::new(JOB_COLUMNS);
+        sql.push(time, window.clone());
+        sql.who(f, "j.repo", "w.actor");
+        ci_filters(&mut sql, f, "j.workflow_name", "j.head_branch");
+        out.extend(sql.rows(conn, job_row)?);
+    }
+    Ok(out)
 }
 
 pub(super) fn job_row(r: &Row) -> rusqlite::Result<JobMetricRow> {

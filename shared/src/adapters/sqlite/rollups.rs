@@ -92,8 +92,12 @@ fn recompute_ci(conn: &Connection, week: NaiveDate) -> rusqlite::Result<()> {
         .prepare_cached(&format!("{RUN_COLUMNS} created_at >= ?1 AND created_at < ?2"))?
         .query_map(params![bounds[0], bounds[1]], run_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    // A job without created_at counts by its started_at (`metrics.rs`, `jobs`).
     let jobs = conn
-        .prepare_cached(&format!("{JOB_COLUMNS} j.created_at >= ?1 AND j.created_at < ?2"))?
+        .prepare_cached(&format!(
+            "{JOB_COLUMNS} j.created_at >= ?1 AND j.created_at < ?2
+             UNION ALL {JOB_COLUMNS} j.created_at IS NULL AND j.started_at >= ?1 AND j.started_at < ?2"
+        ))?
         .query_map(params![bounds[0], bounds[1]], job_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let span = week..next;
@@ -144,7 +148,8 @@ fn mark_all(conn: &Connection) -> rusqlite::Result<()> {
            SELECT 'pulls', date(created_at, '-6 days', 'weekday 1') FROM pull_requests
            UNION SELECT 'pulls', date(merged_at, '-6 days', 'weekday 1') FROM pull_requests WHERE merged_at IS NOT NULL
            UNION SELECT 'ci', date(created_at, '-6 days', 'weekday 1') FROM workflow_runs
-           UNION SELECT 'ci', date(created_at, '-6 days', 'weekday 1') FROM workflow_jobs WHERE created_at IS NOT NULL;",
+           UNION SELECT 'ci', date(coalesce(created_at, started_at), '-6 days', 'weekday 1') FROM workflow_jobs
+             WHERE coalesce(created_at, started_at) IS NOT NULL;",
     )
 }
 

@@ -16,6 +16,10 @@
 //! [`DynamoStore::list_pulls_by_creation`] rewrites the sort key of the pull
 //! requests written before that no delivery has touched since.
 //!
+//! Jobs without `created_at` (GitHub's payloads before jobs carried it) were
+//! in no job listing (gsi1 `WJS#…`); they are now listed by `started_at`.
+//! [`DynamoStore::list_jobs_by_start`] gives those written before their key.
+//!
 //! [`DynamoStore::upgrade`] runs every step; the batch job runs it when started
 //! with `OCTOSCOPE_JOB_ID=upgrade`.
 
@@ -31,6 +35,8 @@ pub struct Upgraded {
     pub pulls_relisted: u64,
     /// Merge cells (DORA's merge times) written for the pull requests stored.
     pub merge_cells_written: u64,
+    /// Jobs without `created_at` given their listing key by `started_at`.
+    pub jobs_listed: u64,
 }
 
 impl DynamoStore {
@@ -39,7 +45,75 @@ impl DynamoStore {
         let jobs_moved = self.move_jobs_under_runs().await?;
         let pulls_relisted = self.list_pulls_by_creation().await?;
         let merge_cells_written = self.fill_merge_cells().await?;
-        Ok(Upgraded { jobs_moved, pulls_relisted, merge_cells_written })
+        let jobs_listed = self.list_jobs_by_start().await?;
+        if jobs_listed > 0 {
+            // Their weeks' CI cells were computed without them.
+            self.rebuild_cells().await?;
+        }
+        Ok(Upgraded { jobs_moved, pulls_relisted, merge_cells_written, jobs_listed })
+    }
+
+    /// Give every job without `created_at` nor a listing key the key by its
+    /// `started_at` (gsi1 `WJS#{shard}`, `{started_at}#{id}`), as a write of
+    /// such a job does now. Conditioned on the key still being absent. A
+    /// Scan: an offline operation. Returns how many were listed.
+    pub async fn list_jobs_by_start(&self) -> Result<u64, StoreError> {
+        let mut start: Option<Item> = None;
+        let mut listed = 0;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(
+                    "#e = :job AND attribute_not_exists(#c) AND attribute_exists(#st) AND attribute_not_exists(#g)",
+                )
+                .projection_expression("#pk, #sk, #st, #id")
+                .expression_attribute_names("#e", "entity")
+                .expression_attribute_names("#c", "created_at")
+                .expression_attribute_names("#st", "started_at")
+                .expression_attribute_names("#g", "gsi1sk")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_names("#id", "id")
+                .expression_attribute_values(":job", s("workflow_job"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error("listing jobs without created_at"))?;
+            for i in out.items.unwrap_or_default() {
+                let (Some(pk), Some(sk), Some(started), Some(id)) =
+                    (i.str("pk"), i.str("sk"), i.str("started_at"), i.num::<i64>("id"))
+                else {
+                    tracing::warn!(pk = ?i.str("pk"), sk = ?i.str("sk"), "a job without its id or start is left in place");
+                    continue;
+                };
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_of(pk, sk)))
+                    .update_expression("SET #gp = :gp, #g = :g")
+                    .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#g)")
+                    .expression_attribute_names("#pk", "pk")
+                    .expression_attribute_names("#gp", "gsi1pk")
+                    .expression_attribute_names("#g", "gsi1sk")
+                    .expression_attribute_values(":gp", s(key::shard(key::WORKFLOW_JOBS, &num(id))))
+                    .expression_attribute_values(":g", s(format!("{started}#{}", num(id))))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => listed += 1,
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                    Err(e) => return Err(sdk_error("listing a job by its start")(e)),
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(listed),
+            }
+        }
     }
 
     /// Give every pull request whose gsi1 sort key is still its update time

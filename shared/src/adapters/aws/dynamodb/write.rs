@@ -310,9 +310,18 @@ impl DynamoStore {
                 u.coalesce("created_at", opt_t(&j.created_at)).coalesce("started_at", opt_t(&j.started_at));
                 u.coalesce("completed_at", opt_t(&j.completed_at));
                 u.set_or_remove("version", opt_t(&j.version())).set("rank", n(j.status.rank()));
-                if let Some(c) = &j.created_at {
-                    u.set("gsi1pk", s(key::shard(key::WORKFLOW_JOBS, &num(j.id))))
-                        .set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
+                // Listed by created_at; a job without one (GitHub's payloads before jobs
+                // carried it) by its started_at until a write names its created_at.
+                match (&j.created_at, &j.started_at) {
+                    (Some(c), _) => {
+                        u.set("gsi1pk", s(key::shard(key::WORKFLOW_JOBS, &num(j.id))))
+                            .set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
+                    }
+                    (None, Some(started)) => {
+                        u.init("gsi1pk", s(key::shard(key::WORKFLOW_JOBS, &num(j.id))))
+                            .init("gsi1sk", s(format!("{}#{}", ts(started), num(j.id))));
+                    }
+                    (None, None) => {}
                 }
                 // Sparse: only jobs not completed, for where unfinished runs begin.
                 if j.status == RunStatus::Completed {
