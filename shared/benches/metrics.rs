@@ -362,6 +362,10 @@ async fn run(size: Size) {
     endpoints.push(format!("/api/metrics/pulls?since={since90}&until={until}&top=10"));
     endpoints.push(format!("/api/metrics/ci?since={since90}&until={until}&group_by=runner"));
     endpoints.push("/api/metrics/health".to_owned());
+    // OCTOSCOPE_BENCH_ONLY=TEXT asks only the endpoints whose path contains TEXT (to profile one).
+    if let Ok(only) = std::env::var("OCTOSCOPE_BENCH_ONLY") {
+        endpoints.retain(|p| p.contains(&only));
+    }
     println!("{:<110} {:>9} {:>9} {:>9}", "endpoint", "p50 ms", "p99 ms", "max ms");
     for path in &endpoints {
         let mut times = Vec::with_capacity(size.requests);

@@ -153,14 +153,16 @@ fn mark_all(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// The cells of `family` and `grain` for `scopes` in `span`, encoded.
-fn read_cells(
+/// The cells of `family` and `grain` for `scopes` in `span`, decoded with
+/// `decode` straight from the row (no copy of the bytes).
+fn read_cells<C>(
     conn: &Connection,
     family: Family,
     grain: Grain,
     scopes: &CellScopes,
     span: &std::ops::Range<NaiveDate>,
-) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+    decode: fn(&[u8]) -> Option<C>,
+) -> Result<Vec<(CellKey, C)>, StoreError> {
     let (table, column) = family.table(grain);
     let mut sql = Sql::new(&format!("SELECT scope, {column}, cell FROM {table} WHERE"));
     sql.push(
@@ -184,7 +186,16 @@ fn read_cells(
         CellScopes::EveryRepo => sql.push(" AND scope >= 'repo:' AND scope < 'repo;'", []),
         CellScopes::EveryAuthor => sql.push(" AND scope >= 'author:' AND scope < 'author;'", []),
     };
-    sql.rows(conn, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let cells = sql.rows(conn, |r| {
+        let text = |i: usize| r.get_ref(i).map(|v| v.as_str().unwrap_or_default());
+        let (scope, start) = (text(0)?, text(1)?);
+        let bytes = r.get_ref(2)?.as_blob().unwrap_or_default();
+        Ok(match (key(scope, start), decode(bytes)) {
+            (Some(k), Some(cell)) => Ok((k, cell)),
+            _ => Err(corrupt(family.table(grain).0, scope, start)),
+        })
+    })?;
+    cells.into_iter().collect()
 }
 
 fn corrupt(table: &str, scope: &str, start: &str) -> StoreError {
@@ -197,7 +208,7 @@ fn key(scope: &str, week: &str) -> Option<CellKey> {
 
 impl SqliteStore {
     /// The cells of `family` and `grain`, decoded with `decode`.
-    async fn cells_of<C>(
+    async fn cells_of<C: Send + 'static>(
         &self,
         family: Family,
         grain: Grain,
@@ -206,13 +217,7 @@ impl SqliteStore {
         decode: fn(&[u8]) -> Option<C>,
     ) -> Result<Vec<(CellKey, C)>, StoreError> {
         let scopes = scopes.clone();
-        let got = self.metric_read(move |c| read_cells(c, family, grain, &scopes, &span)).await?;
-        got.into_iter()
-            .map(|(scope, start, bytes)| match (key(&scope, &start), decode(&bytes)) {
-                (Some(k), Some(cell)) => Ok((k, cell)),
-                _ => Err(corrupt(family.table(grain).0, &scope, &start)),
-            })
-            .collect()
+        self.metric_read(move |c| read_cells(c, family, grain, &scopes, &span, decode)).await
     }
 }
 

@@ -346,8 +346,18 @@ impl MetricsService {
         };
         let mut add = |got: Vec<(CellKey, C)>| {
             for ((scope, start), cell) in got {
-                for key in Self::cell_keys(&scope, group_by, teams) {
-                    merge(acc.entry(key).or_default().entry(interval.start(midnight(start))).or_default(), &cell);
+                let bucket = interval.start(midnight(start));
+                let mut keys = Self::cell_keys(&scope, group_by, teams);
+                // The cell itself goes to its last key (moved into an empty bucket, not copied).
+                let Some(last) = keys.pop() else { continue };
+                for key in keys {
+                    merge(acc.entry(key).or_default().entry(bucket).or_default(), &cell);
+                }
+                match acc.entry(last).or_default().entry(bucket) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(cell);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut o) => merge(o.get_mut(), &cell),
                 }
             }
         };
