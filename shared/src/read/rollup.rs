@@ -212,6 +212,38 @@ impl Sketch {
         }
     }
 
+    /// The nearest-rank percentiles `ps` (ascending) at once, as
+    /// [`percentile`](Self::percentile) gives each. Unsorted values are not
+    /// sorted: each rank is selected within what is left above the one before
+    /// (linear time, not n log n: a grouping's totals hold thousands of
+    /// values per group).
+    pub fn percentiles<const N: usize>(&self, ps: [u32; N]) -> [Option<i64>; N] {
+        let n = self.count();
+        let rank = |p: u32| (u64::from(p) * n).div_ceil(100).clamp(1, n.max(1)) as usize;
+        match self {
+            Self::Exact(values) if n > 0 && !values.is_sorted() => {
+                let mut v = values.clone();
+                let mut done = 0; // v[..done] holds the values below the last rank selected
+                let mut out = [None; N];
+                for (i, p) in ps.into_iter().enumerate() {
+                    let r = rank(p) - 1;
+                    if r < done {
+                        // Ranks out of order: fall back to the one-at-a-time answer.
+                        return ps.map(|p| self.clone().percentile(p));
+                    }
+                    let (_, at, _) = v[done..].select_nth_unstable(r - done);
+                    out[i] = Some(*at);
+                    done = r;
+                }
+                out
+            }
+            _ => ps.map(|p| match self {
+                Self::Exact(values) => (n > 0).then(|| values[rank(p) - 1]),
+                buckets => buckets.clone().percentile(p),
+            }),
+        }
+    }
+
     /// Append the stored form: tag 0, n, sorted values as varint deltas; or
     /// tag 1, zeros, offset (zigzag), length, counts.
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -787,6 +819,27 @@ mod tests {
     fn nearest_rank(sorted: &[i64], p: u32) -> i64 {
         let rank = (p as usize * sorted.len()).div_ceil(100).max(1);
         sorted[rank - 1]
+    }
+
+    #[test]
+    fn percentiles_at_once_equal_each_alone() {
+        // GIVEN unsorted values (duplicates included), sorted ones, buckets and nothing
+        let mut x = 7u64;
+        let values: Vec<i64> = (0..5_000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 40) as i64 % 1_000
+            })
+            .collect();
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        let bucketed = Sketch::Exact(values.clone()).compact();
+        for s in [Sketch::Exact(values), Sketch::Exact(sorted), bucketed, Sketch::default(), Sketch::Exact(vec![5])] {
+            // THEN p50, p90, p95 at once are each one's answer
+            let alone = [50, 90, 95].map(|p| s.clone().percentile(p));
+            assert_eq!(s.percentiles([50, 90, 95]), alone, "{:?}", s.count());
+            assert_eq!(s.percentiles([1, 100]), [1, 100].map(|p| s.clone().percentile(p)));
+        }
     }
 
     #[test]

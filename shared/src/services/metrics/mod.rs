@@ -92,8 +92,8 @@ impl Distribution {
 
     /// From a sketch: exact while it holds values, within its bound once bucketed.
     pub fn of_sketch(s: &Sketch) -> Self {
-        let mut s = s.clone();
-        Self { count: s.count(), p50: s.percentile(50), p90: s.percentile(90), p95: s.percentile(95) }
+        let [p50, p90, p95] = s.percentiles([50, 90, 95]);
+        Self { count: s.count(), p50, p90, p95 }
     }
 }
 
