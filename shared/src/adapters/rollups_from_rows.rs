@@ -1,7 +1,8 @@
 //! [`MetricRollups`](crate::ports::MetricRollups) computed from a store's
 //! [`MetricRows`] on every request, with the same pure functions a store uses
 //! to keep its cells ([`pull_cells`], [`ci_cells`]): the same answers, without
-//! the speed. DynamoDB serves its cells so until its rollups land.
+//! the speed. The rollup tests compare stored cells with them; DynamoDB
+//! serves a person's day cells from them (it stores none).
 
 use std::ops::Range;
 
