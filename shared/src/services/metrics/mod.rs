@@ -68,28 +68,7 @@ pub const CI_GROUPS: &[GroupBy] =
     &[GroupBy::Repo, GroupBy::Team, GroupBy::Author, GroupBy::Workflow, GroupBy::Branch, GroupBy::Runner, GroupBy::Os];
 pub const DORA_GROUPS: &[GroupBy] = &[GroupBy::Repo];
 
-/// The nearest-rank percentile of sorted values: the value at rank
-/// ⌈p/100 × n⌉ (1-based, at least 1); None for no values.
-pub fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let n = sorted.len();
-    let rank = (p as usize * n).div_ceil(100).max(1).min(n);
-    Some(sorted[rank - 1])
-}
-
 impl Distribution {
-    pub fn of(mut values: Vec<i64>) -> Self {
-        values.sort_unstable();
-        Self {
-            count: values.len() as u64,
-            p50: percentile(&values, 50),
-            p90: percentile(&values, 90),
-            p95: percentile(&values, 95),
-        }
-    }
-
     /// From a sketch: exact while it holds values, within its bound once bucketed.
     pub fn of_sketch(s: &Sketch) -> Self {
         let [p50, p90, p95] = s.percentiles([50, 90, 95]);
@@ -454,15 +433,14 @@ mod tests {
 
     #[test]
     fn nearest_rank_percentiles() {
-        // GIVEN 1..=10 WHEN p50, p90, p95 THEN the 5th, 9th and 10th values
-        let v: Vec<i64> = (1..=10).collect();
-        assert_eq!(percentile(&v, 50), Some(5));
-        assert_eq!(percentile(&v, 90), Some(9));
-        assert_eq!(percentile(&v, 95), Some(10));
+        let of = |v: &[i64]| Distribution::of_sketch(&Sketch::Exact(v.to_vec()));
+        // GIVEN 1..=10 (unsorted) WHEN p50, p90, p95 THEN the 5th, 9th and 10th values
+        let d = of(&[3, 1, 2, 4, 5, 10, 9, 8, 7, 6]);
+        assert_eq!((d.p50, d.p90, d.p95), (Some(5), Some(9), Some(10)));
         // GIVEN one value THEN every percentile is it; GIVEN none THEN none
-        assert_eq!(percentile(&[7], 50), Some(7));
-        assert_eq!(percentile(&[], 50), None);
+        assert_eq!(of(&[7]).p50, Some(7));
+        assert_eq!(of(&[]).p50, None);
         // GIVEN 4 values THEN p50 is the 2nd (rank ⌈2⌉), not an interpolation
-        assert_eq!(percentile(&[10, 20, 30, 40], 50), Some(20));
+        assert_eq!(of(&[10, 20, 30, 40]).p50, Some(20));
     }
 }
