@@ -160,15 +160,18 @@ pub(super) fn run_row(r: &Row) -> rusqlite::Result<RunMetricRow> {
     Ok(RunMetricRow { ci: ci_facts(r)?, created_at: at(r, 6)?, run_started_at: at_opt(r, 7)?, updated_at: at(r, 8)? })
 }
 
-/// Jobs created in the window, then those without `created_at` started in
-/// it (GitHub's payloads before jobs carried it): two ranges of
-/// `workflow_jobs_created` (v3; the second its NULL `created_at` entries).
+/// A job's time in a window `[?, ?)`: its `created_at`, or without one
+/// (GitHub's payloads before jobs carried it) its `started_at`. Two ranges of
+/// `workflow_jobs_created` (v3; the second its NULL `created_at` entries),
+/// each read by its own query.
+pub(super) const JOB_WINDOWS: [&str; 2] =
+    [" j.created_at >= ? AND j.created_at < ?", " j.created_at IS NULL AND j.started_at >= ? AND j.started_at < ?"];
+
+/// Jobs in the window ([`JOB_WINDOWS`]).
 pub(super) fn jobs(conn: &Connection, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
     let window = [Value::Text(ts(&f.since)), Value::Text(ts(&f.until))];
     let mut out = Vec::new();
-    for time in
-        [" j.created_at >= ? AND j.created_at < ?", " j.created_at IS NULL AND j.started_at >= ? AND j.started_at < ?"]
-    {
+    for time in JOB_WINDOWS {
         let mut sql = Sql::new(JOB_COLUMNS);
         sql.push(time, window.clone());
         sql.who(f, "j.repo", "w.actor");

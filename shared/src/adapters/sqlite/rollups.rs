@@ -12,7 +12,7 @@ use chrono::{NaiveDate, TimeDelta};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params};
 
-use super::metrics::{JOB_COLUMNS, PULL_COLUMNS, RUN_COLUMNS, job_row, pull_row, run_row};
+use super::metrics::{JOB_COLUMNS, JOB_WINDOWS, PULL_COLUMNS, RUN_COLUMNS, job_row, pull_row, run_row};
 use super::store::{Sql, SqliteStore};
 use super::{moves, ts};
 use crate::ports::{CellScopes, MetricRollups, StoreError};
@@ -92,13 +92,10 @@ fn recompute_ci(conn: &Connection, week: NaiveDate) -> rusqlite::Result<()> {
         .prepare_cached(&format!("{RUN_COLUMNS} created_at >= ?1 AND created_at < ?2"))?
         .query_map(params![bounds[0], bounds[1]], run_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    // A job without created_at counts by its started_at (`metrics.rs`, `jobs`).
+    let [by_creation, by_start] = JOB_WINDOWS;
     let jobs = conn
-        .prepare_cached(&format!(
-            "{JOB_COLUMNS} j.created_at >= ?1 AND j.created_at < ?2
-             UNION ALL {JOB_COLUMNS} j.created_at IS NULL AND j.started_at >= ?1 AND j.started_at < ?2"
-        ))?
-        .query_map(params![bounds[0], bounds[1]], job_row)?
+        .prepare_cached(&format!("{JOB_COLUMNS}{by_creation} UNION ALL {JOB_COLUMNS}{by_start}"))?
+        .query_map(params![bounds[0], bounds[1], bounds[0], bounds[1]], job_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let span = week..next;
     for grain in [Grain::Week, Grain::Day] {
