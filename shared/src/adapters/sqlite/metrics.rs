@@ -41,7 +41,7 @@ impl Sql {
     }
 }
 
-/// Metric reads touch thousands of rows: let this reader map the database
+/// Metric reads and searches touch thousands of rows: let this reader map the database
 /// file (pages are read from the OS cache without a system call each) and keep
 /// a larger page cache than SQLite's 2 MB default. Per connection; idempotent.
 fn tune(conn: &Connection) -> Result<(), StoreError> {
@@ -50,8 +50,8 @@ fn tune(conn: &Connection) -> Result<(), StoreError> {
 }
 
 impl SqliteStore {
-    /// A metric read, on a reader tuned for it.
-    pub(super) async fn metric_read<T: Send + 'static>(
+    /// A read touching thousands of rows (a metric, a search), on a reader tuned for it.
+    pub(super) async fn scan_read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -289,36 +289,36 @@ fn canonical_filter(conn: &Connection, mut f: MetricsFilter) -> Result<MetricsFi
 impl MetricRows for SqliteStore {
     async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
         let f = f.clone();
-        self.metric_read(move |c| pulls(c, &canonical_filter(c, f)?)).await
+        self.scan_read(move |c| pulls(c, &canonical_filter(c, f)?)).await
     }
 
     async fn metric_runs(&self, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
         let f = f.clone();
-        self.metric_read(move |c| runs(c, &canonical_filter(c, f)?)).await
+        self.scan_read(move |c| runs(c, &canonical_filter(c, f)?)).await
     }
 
     async fn metric_jobs(&self, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
         let f = f.clone();
-        self.metric_read(move |c| jobs(c, &canonical_filter(c, f)?)).await
+        self.scan_read(move |c| jobs(c, &canonical_filter(c, f)?)).await
     }
 
     async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {
         let f = f.clone();
-        self.metric_read(move |c| deployments(c, &canonical_filter(c, f)?)).await
+        self.scan_read(move |c| deployments(c, &canonical_filter(c, f)?)).await
     }
 
     async fn metric_merges(&self, f: &MetricsFilter) -> Result<Vec<(RepoName, Timestamp)>, StoreError> {
         let f = f.clone();
-        self.metric_read(move |c| merges(c, &canonical_filter(c, f)?)).await
+        self.scan_read(move |c| merges(c, &canonical_filter(c, f)?)).await
     }
 
     async fn team_memberships(&self, org: Option<&str>) -> Result<Vec<TeamMembershipRow>, StoreError> {
         let org = org.map(str::to_owned);
-        self.metric_read(move |c| team_memberships(c, org.as_deref())).await
+        self.scan_read(move |c| team_memberships(c, org.as_deref())).await
     }
 
     async fn last_deliveries(&self) -> Result<Vec<RepoDeliveryRow>, StoreError> {
-        self.metric_read(last_deliveries).await
+        self.scan_read(last_deliveries).await
     }
 }
 

@@ -214,7 +214,7 @@ impl SqliteStore {
         decode: fn(&[u8]) -> Option<C>,
     ) -> Result<Vec<(CellKey, C)>, StoreError> {
         let scopes = scopes.clone();
-        self.metric_read(move |c| read_cells(c, family, grain, &scopes, &span, decode)).await
+        self.scan_read(move |c| read_cells(c, family, grain, &scopes, &span, decode)).await
     }
 }
 

@@ -3,6 +3,8 @@
 //! writing transaction; this file answers searches and takes documents
 //! written directly through the port.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params, params_from_iter};
@@ -71,14 +73,21 @@ fn filter(q: &SearchQuery) -> Filter {
     let mut w = Vec::new();
     let mut args = Vec::new();
     let ranked = !q.include.is_empty();
+    // CROSS JOIN: the full-text match drives, never an index on a filter
+    // column (which would run the match once per row of, say, a repository).
     let from = if ranked {
         w.push("search_text MATCH ?".to_owned());
-        args.push(Value::Text(fts_expr(&q.include, false)));
-        "FROM search_text JOIN search_docs d ON d.id = search_text.rowid"
+        // Excluded words as FTS5's own NOT: doclists merged, not a set of
+        // every excluded match built per query.
+        args.push(Value::Text(match q.exclude.is_empty() {
+            true => fts_expr(&q.include, false),
+            false => format!("({}) NOT ({})", fts_expr(&q.include, false), fts_expr(&q.exclude, true)),
+        }));
+        "FROM search_text CROSS JOIN search_docs d ON d.id = search_text.rowid"
     } else {
         "FROM search_docs d"
     };
-    if !q.exclude.is_empty() {
+    if !ranked && !q.exclude.is_empty() {
         w.push("d.id NOT IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)".to_owned());
         args.push(Value::Text(fts_expr(&q.exclude, true)));
     }
@@ -104,83 +113,168 @@ fn filter(q: &SearchQuery) -> Filter {
     Filter { from_where: format!("{from}{where_}"), args, ranked }
 }
 
-fn rows<T>(
+/// A match's place in the ranking: lower scores first (bm25 is negative,
+/// better is lower), then newer documents (higher ids) first.
+#[derive(Clone, Copy, Debug)]
+struct Rank {
+    score: f64,
+    id: i64,
+}
+
+impl PartialEq for Rank {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Rank {}
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Rank {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.score.total_cmp(&other.score).then(other.id.cmp(&self.id))
+    }
+}
+
+/// Counts of one facet's values.
+#[derive(Default)]
+struct Tally(HashMap<String, u64>);
+
+impl Tally {
+    fn add(&mut self, v: Option<&str>) {
+        if let Some(v) = v {
+            match self.0.get_mut(v) {
+                Some(n) => *n += 1,
+                None => {
+                    self.0.insert(v.to_owned(), 1);
+                }
+            }
+        }
+    }
+
+    /// Most frequent first, then by value; the first `top` when given.
+    fn counts(self, top: Option<usize>) -> Vec<FacetCount> {
+        let mut v: Vec<FacetCount> = self.0.into_iter().map(|(value, count)| FacetCount { value, count }).collect();
+        v.sort_unstable_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        v.truncate(top.unwrap_or(usize::MAX));
+        v
+    }
+}
+
+/// A text column borrowed from the row (NULL and non-text as None).
+fn text<'r>(r: &'r Row, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    match r.get_ref(i)? {
+        rusqlite::types::ValueRef::Text(t) => Ok(std::str::from_utf8(t).ok()),
+        _ => Ok(None),
+    }
+}
+
+/// One pass over every match: the facets and the total of the whole match,
+/// and the page's ranks (those after `after`, best first, `limit` of them).
+fn rank_and_count(
     conn: &Connection,
-    sql: &str,
-    args: &[Value],
-    map: impl FnMut(&Row) -> rusqlite::Result<T>,
-) -> Result<Vec<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(store_error)?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), map).map_err(store_error)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(store_error)
-}
-
-fn facet(conn: &Connection, f: &Filter, col: &str, top: Option<usize>) -> Result<Vec<FacetCount>, StoreError> {
-    let limit = top.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
-    let sql = format!(
-        "SELECT {col}, count(*) AS n {} AND {col} IS NOT NULL GROUP BY {col} ORDER BY n DESC, {col}{limit}",
-        if f.from_where.contains(" WHERE ") { f.from_where.clone() } else { format!("{} WHERE 1", f.from_where) }
-    );
-    rows(conn, &sql, &f.args, |r| Ok(FacetCount { value: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }))
-}
-
-fn search(conn: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<SearchResults, StoreError> {
-    let f = filter(q);
-    let (score, title, snippet) = if f.ranked {
-        (SCORE, "highlight(search_text, 0, char(1), char(2))", "snippet(search_text, -1, char(1), char(2), '…', 24)")
-    } else {
-        ("0.0", "d.title", "substr(CASE WHEN d.body = '' THEN d.extra ELSE d.body END, 1, 160)")
-    };
+    q: &SearchQuery,
+    f: &Filter,
+    after: Option<Rank>,
+    limit: usize,
+) -> Result<(Vec<Rank>, Facets, u64), StoreError> {
     let mut args = Vec::new();
-    if f.ranked {
+    let score = if f.ranked {
         // The score's placeholder comes first in the statement's text.
         let words: Vec<&str> = q.include.iter().map(Term::as_str).collect();
         args.push(Value::Text(words.join(" ")));
-    }
-    args.extend(f.args.iter().cloned());
-    let mut after = String::new();
-    if let Some(c) = &page.cursor {
-        let (s, id): (f64, i64) = decode_cursor(c)?;
-        after = " WHERE score > ? OR (score = ? AND id < ?)".to_owned();
-        args.extend([Value::Real(s), Value::Real(s), Value::Integer(id)]);
-    }
-    args.push(Value::Integer(page.limit as i64 + 1));
-    let sql = format!(
-        "SELECT * FROM (SELECT d.id AS id, d.key, d.kind, d.repo, d.author, d.state, d.created_at, d.title,
-                {title} AS marked_title, {snippet} AS marked_snippet, {score} AS score {})
-         {after} ORDER BY score, id DESC LIMIT ?",
-        f.from_where
-    );
-    let mut hits = rows(conn, &sql, &args, |r| {
-        let kind: String = r.get(2)?;
-        let repo: Option<String> = r.get(3)?;
-        let hit = SearchHit {
-            key: r.get(1)?,
-            kind: DocKind::parse(&kind).ok_or_else(|| bad_text(2, &kind))?,
-            repo: repo.map(|s| RepoName::parse(&s).map_err(|_| bad_text(3, &s))).transpose()?,
-            author: r.get(4)?,
-            state: r.get(5)?,
-            created_at: parse_ts_opt(r.get(6)?)?,
-            title: r.get(7)?,
-            title_segments: segments(&r.get::<_, String>(8)?),
-            snippet: segments(&r.get::<_, Option<String>>(9)?.unwrap_or_default()),
-        };
-        Ok((hit, r.get::<_, f64>(10)?, r.get::<_, i64>(0)?))
-    })?;
-    let next_cursor = if hits.len() > page.limit {
-        hits.truncate(page.limit);
-        hits.last().map(|(_, s, id)| encode_cursor(&(s, id)))
+        SCORE
     } else {
-        None
+        "0.0"
     };
+    args.extend(f.args.iter().cloned());
+    let sql = format!("SELECT d.id, d.kind, d.repo, d.author, d.state, {score} {}", f.from_where);
+    let mut stmt = conn.prepare_cached(&sql).map_err(store_error)?;
+    let mut rows = stmt.query(params_from_iter(args.iter())).map_err(store_error)?;
+    let (mut kind, mut repo, mut author, mut state) =
+        (Tally::default(), Tally::default(), Tally::default(), Tally::default());
+    let mut total = 0u64;
+    // The best `limit` ranks after the cursor, worst on top.
+    let mut page = std::collections::BinaryHeap::with_capacity(limit + 1);
+    while let Some(r) = rows.next().map_err(store_error)? {
+        total += 1;
+        kind.add(text(r, 1).map_err(store_error)?);
+        repo.add(text(r, 2).map_err(store_error)?);
+        author.add(text(r, 3).map_err(store_error)?);
+        state.add(text(r, 4).map_err(store_error)?);
+        let rank = Rank { id: r.get(0).map_err(store_error)?, score: r.get(5).map_err(store_error)? };
+        if after.is_some_and(|a| rank <= a) {
+            continue;
+        }
+        if page.len() < limit {
+            page.push(rank);
+        } else if page.peek().is_some_and(|worst| rank < *worst) {
+            page.pop();
+            page.push(rank);
+        }
+    }
     let facets = Facets {
-        kind: facet(conn, &f, "d.kind", None)?,
-        repository: facet(conn, &f, "d.repo", Some(10))?,
-        author: facet(conn, &f, "d.author", Some(10))?,
-        state: facet(conn, &f, "d.state", None)?,
+        kind: kind.counts(None),
+        repository: repo.counts(Some(10)),
+        author: author.counts(Some(10)),
+        state: state.counts(None),
     };
-    let total = facets.kind.iter().map(|c| c.count).sum();
-    Ok(SearchResults { items: hits.into_iter().map(|(h, _, _)| h).collect(), next_cursor, total, facets })
+    Ok((page.into_sorted_vec(), facets, total))
+}
+
+fn search(conn: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<SearchResults, StoreError> {
+    // One snapshot for the ranking pass and the page's details.
+    let tx = conn.unchecked_transaction().map_err(store_error)?;
+    let conn = &*tx;
+    let f = filter(q);
+    let after = match &page.cursor {
+        Some(c) => {
+            let (score, id): (f64, i64) = decode_cursor(c)?;
+            Some(Rank { score, id })
+        }
+        None => None,
+    };
+    let (ranks, facets, total) = rank_and_count(conn, q, &f, after, page.limit + 1)?;
+    let more = ranks.len() > page.limit;
+    let ranks = &ranks[..ranks.len().min(page.limit)];
+    // Highlights and snippets for the page's documents only.
+    let sql = if f.ranked {
+        "SELECT d.key, d.kind, d.repo, d.author, d.state, d.created_at, d.title,
+                highlight(search_text, 0, char(1), char(2)), snippet(search_text, -1, char(1), char(2), '…', 24)
+         FROM search_text CROSS JOIN search_docs d ON d.id = search_text.rowid
+         WHERE search_text MATCH ?1 AND search_text.rowid = ?2"
+    } else {
+        "SELECT d.key, d.kind, d.repo, d.author, d.state, d.created_at, d.title,
+                d.title, substr(CASE WHEN d.body = '' THEN d.extra ELSE d.body END, 1, 160)
+         FROM search_docs d WHERE ?1 IS NULL AND d.id = ?2"
+    };
+    let matched = f.ranked.then(|| fts_expr(&q.include, false));
+    let mut stmt = conn.prepare_cached(sql).map_err(store_error)?;
+    let mut items = Vec::with_capacity(ranks.len());
+    for rank in ranks {
+        let hit = stmt
+            .query_row(params![matched, rank.id], |r| {
+                let kind: String = r.get(1)?;
+                let repo: Option<String> = r.get(2)?;
+                Ok(SearchHit {
+                    key: r.get(0)?,
+                    kind: DocKind::parse(&kind).ok_or_else(|| bad_text(1, &kind))?,
+                    repo: repo.map(|s| RepoName::parse(&s).map_err(|_| bad_text(2, &s))).transpose()?,
+                    author: r.get(3)?,
+                    state: r.get(4)?,
+                    created_at: parse_ts_opt(r.get(5)?)?,
+                    title: r.get(6)?,
+                    title_segments: segments(&r.get::<_, String>(7)?),
+                    snippet: segments(&r.get::<_, Option<String>>(8)?.unwrap_or_default()),
+                })
+            })
+            .map_err(store_error)?;
+        items.push(hit);
+    }
+    let next_cursor = if more { ranks.last().map(|r| encode_cursor(&(r.score, r.id))) } else { None };
+    Ok(SearchResults { items, next_cursor, total, facets })
 }
 
 fn bad_text(col: usize, s: &str) -> rusqlite::Error {
@@ -243,7 +337,7 @@ impl SearchIndex for SqliteStore {
 
     async fn search(&self, query: &SearchQuery, page: &PageRequest) -> Result<SearchResults, SearchError> {
         let (query, page) = (query.clone(), page.clone());
-        self.read(move |conn| search(conn, &query, &page)).await.map_err(search_error)
+        self.scan_read(move |conn| search(conn, &query, &page)).await.map_err(search_error)
     }
 }
 
