@@ -59,6 +59,14 @@ export function shortDate(iso: string): string {
   return d.toLocaleDateString('en', { month: 'short', day: 'numeric', timeZone: 'UTC' });
 }
 
+/** "Dec 3, 2026": a day in any year (UTC). */
+export function longDate(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleDateString('en', { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });
+}
+
 export function secondsBetween(from: string, to: string | number): number {
   const end = typeof to === 'number' ? to : Date.parse(to);
   return Math.max(0, (end - Date.parse(from)) / 1000);

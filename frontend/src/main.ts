@@ -6,6 +6,7 @@ import { get, getAll, loadSettings, saveSettings } from './api';
 import { destroyCharts, flushCharts } from './charts';
 import { DAY_CHOICES, parseRoute, routeHash, setParams, VIEW_TITLES, VIEWS, windowOf, type ViewName } from './route';
 import type { Health, Repo, Team } from './types';
+import { initSearchBox, syncSearchBox } from './searchbox';
 import { errorState, h, loading, noDataYet } from './ui';
 import type { ViewContext, ViewFn } from './views/context';
 import { overview } from './views/overview';
@@ -13,8 +14,9 @@ import { pulls } from './views/pulls';
 import { teams } from './views/teams';
 import { ci } from './views/ci';
 import { health } from './views/health';
+import { search } from './views/search';
 
-const RENDER: Record<ViewName, ViewFn> = { overview, pulls, teams, ci, health };
+const RENDER: Record<ViewName, ViewFn> = { overview, pulls, teams, ci, health, search };
 
 type Filter = 'days' | 'repo' | 'team' | 'state' | 'author' | 'status' | 'event';
 const FILTERS: Record<ViewName, Filter[]> = {
@@ -23,6 +25,7 @@ const FILTERS: Record<ViewName, Filter[]> = {
   teams: ['days', 'repo'],
   ci: ['days', 'repo', 'team'],
   health: ['repo', 'status', 'event'],
+  search: [],
 };
 /** Filters that follow you from view to view. */
 const SHARED: Filter[] = ['days', 'repo', 'team'];
@@ -165,7 +168,9 @@ async function render() {
   const ctl = new AbortController();
   current = ctl;
   const { view, params } = parseRoute();
-  document.title = `${VIEW_TITLES[view]} · Octoscope`;
+  const q = view === 'search' ? (params.get('q') ?? '').trim() : null;
+  document.title = `${q ? `${q} · ` : ''}${VIEW_TITLES[view]} · Octoscope`;
+  syncSearchBox(q);
   document.body.dataset.view = view;
   document.body.dataset.state = 'loading';
   document.body.dataset.renders = String(Number(document.body.dataset.renders ?? 0) + 1);
@@ -209,7 +214,9 @@ async function render() {
       noData,
     };
     const content = await RENDER[view](ctx);
-    done(noData ? 'empty' : 'ready', ...(Array.isArray(content) ? content : [content]));
+    const parts = Array.isArray(content) ? content : [content];
+    // A view may answer with its own error (the search's refused query).
+    done(noData ? 'empty' : parts.some((p) => p.dataset.state === 'error') ? 'error' : 'ready', ...parts);
   } catch (e) {
     if (ctl.signal.aborted) return;
     if (!filters.childElementCount) filters.hidden = true;
@@ -237,6 +244,7 @@ document.getElementById('settings-form')!.addEventListener('submit', () => {
   void render();
 });
 filters.addEventListener('submit', (e) => e.preventDefault());
+initSearchBox(() => void render());
 window.addEventListener('hashchange', () => void render());
 if (!window.location.hash) history.replaceState(null, '', routeHash('overview', {}));
 void render();

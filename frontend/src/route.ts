@@ -1,7 +1,10 @@
 // The URL is the state: `#/<view>?<filters>`, so every view and filter is a shareable link.
 
+/** The views the navigation lists. */
 export const VIEWS = ['overview', 'pulls', 'teams', 'ci', 'health'] as const;
-export type ViewName = (typeof VIEWS)[number];
+/** Every route: the views, and the search results (`#/search?q=…`, from the header's search box). */
+export const ROUTES = [...VIEWS, 'search'] as const;
+export type ViewName = (typeof ROUTES)[number];
 
 export const VIEW_TITLES: Record<ViewName, string> = {
   overview: 'Overview',
@@ -9,6 +12,7 @@ export const VIEW_TITLES: Record<ViewName, string> = {
   teams: 'Teams',
   ci: 'CI',
   health: 'Data health',
+  search: 'Search',
 };
 
 export interface Route {
@@ -18,8 +22,11 @@ export interface Route {
 
 export function parseRoute(hash = window.location.hash): Route {
   const h = hash.replace(/^#\/?/, '');
-  const [path, qs = ''] = h.split('?', 2);
-  const view = (VIEWS as readonly string[]).includes(path) ? (path as ViewName) : 'overview';
+  // Split at the first `?` only: a search typed into the URL may hold more.
+  const at = h.indexOf('?');
+  const path = at < 0 ? h : h.slice(0, at);
+  const qs = at < 0 ? '' : h.slice(at + 1);
+  const view = (ROUTES as readonly string[]).includes(path) ? (path as ViewName) : 'overview';
   return { view, params: new URLSearchParams(qs) };
 }
 

@@ -26,6 +26,14 @@ export type CheckRun = Schemas['CheckRun'];
 export type Job = Schemas['Job'];
 export type Integrity = Schemas['Integrity'];
 
+// Search.
+export type DocKind = Schemas['DocKind'];
+export type Segment = Schemas['Segment'];
+export type SearchHit = Schemas['SearchHit'];
+export type SearchResults = Schemas['SearchResults'];
+export type Facets = Schemas['Facets'];
+export type FacetCount = Schemas['FacetCount'];
+
 // Metrics.
 export type Window = Schemas['Window'];
 export type Distribution = Schemas['Distribution'];
