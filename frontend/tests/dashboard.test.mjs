@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { PULLS, expected, generate, post } from './data.mjs';
+import { HOSTILE_PULL, HOSTILE_TITLE, PULLS, expected, generate, hostile, post } from './data.mjs';
 import { FRONTEND, buildFrontend, buildServer, startServer } from './server.mjs';
 
 const SHOTS = join(FRONTEND, 'test-results/screenshots');
@@ -45,7 +45,7 @@ before(async () => {
     startServer(bin, { demo: true }),
   ]);
   servers.push(full, empty, locked, demo);
-  const deliveries = generate();
+  const deliveries = [...generate(), ...hostile()];
   delivered = deliveries.length;
   const statuses = await post(full.url, full.secret, deliveries);
   assert.deepEqual(statuses, expected(deliveries));
@@ -337,6 +337,207 @@ describe('with data', () => {
         assert.ok(figs > 0, `${view}: charts on a phone`);
         await shot(page, `phone-${view}`);
       }
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+});
+
+/** What the search view shows: the total, and each result's key, type, title and repository. */
+async function searchHits(page) {
+  return page.evaluate(() => ({
+    total: Number(document.querySelector('#search-summary')?.dataset.total ?? NaN),
+    hits: [...document.querySelectorAll('#search-results .search-hit')].map((li) => ({
+      key: li.dataset.key,
+      type: li.dataset.type,
+      title: li.querySelector('.hit-title').textContent,
+      href: li.querySelector('a.hit-title')?.getAttribute('href') ?? null,
+      repo: li.querySelector('.hit-repo')?.textContent ?? null,
+      marks: li.querySelectorAll('mark').length,
+    })),
+  }));
+}
+
+/** Type `q` into the header's search box (focused with `/`) and press Enter; resolves when the results are shown. */
+async function searchFor(page, q) {
+  const n = await renders(page);
+  await page.keyboard.press('/');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'search-input', '/ focuses the search box');
+  await page.keyboard.type(q);
+  await page.keyboard.press('Enter');
+  const state = await settled(page, n);
+  assert.equal(await page.evaluate(() => document.body.dataset.view), 'search');
+  return state;
+}
+
+/** Click a facet value and wait for the narrowed results. */
+async function facet(page, name, value) {
+  const n = await renders(page);
+  await page.locator(`[data-facet="${name}"] a[data-value="${value}"]`).click();
+  return settled(page, n);
+}
+
+async function apiSearch(server, q, limit = 500) {
+  const resp = await fetch(`${server.url}/api/search?${new URLSearchParams({ q, limit })}`);
+  return { status: resp.status, body: await resp.json() };
+}
+
+describe('search', () => {
+  test('the header box searches, a facet narrows the results and the URL, and the URL is shareable', async () => {
+    const { page, problems, close } = await open(full, '#/pulls');
+    try {
+      // `/` is a character while typing in another field.
+      const author = page.locator('[data-filter="author"]');
+      await author.focus();
+      await page.keyboard.type('a/b');
+      assert.equal(await author.inputValue(), 'a/b');
+      assert.equal(await page.evaluate(() => document.activeElement?.dataset.filter), 'author', '/ stays in the field');
+      await author.fill('');
+      await page.evaluate(() => document.activeElement.blur());
+
+      assert.equal(await searchFor(page, 'search'), 'ready');
+      assert.equal(hashParams(page).get('q'), 'search');
+      const all = await searchHits(page);
+      const api = (await apiSearch(full, 'search')).body;
+      assert.ok(all.hits.length > 0, 'results appear');
+      assert.equal(all.total, api.total, "the API's total");
+      assert.deepEqual(all.hits.map((x) => x.key), api.items.slice(0, all.hits.length).map((x) => x.key), "the API's order");
+      assert.ok(all.hits.every((x) => x.marks > 0), 'each result highlights the word');
+      assert.ok(api.facets.type.length >= 2, `results of several types: ${JSON.stringify(api.facets.type)}`);
+      await shot(page, 'search');
+
+      // A facet adds its qualifier to the query, in the URL and the box.
+      const prs = Number(await page.locator('[data-facet="type"] a[data-value="pr"]').getAttribute('data-count'));
+      assert.equal(await facet(page, 'type', 'pr'), 'ready');
+      assert.equal(hashParams(page).get('q'), 'search type:pr');
+      assert.equal(await page.locator('#search-input').inputValue(), 'search type:pr');
+      const typed = await searchHits(page);
+      assert.equal(typed.total, prs, 'as many as the facet counted');
+      assert.ok(typed.total < all.total && typed.hits.every((x) => x.type === 'pr'), `only pull requests: ${typed.hits.map((x) => x.type)}`);
+      assert.equal(await page.locator('[data-facet="type"] li.chosen a').getAttribute('data-value'), 'pr');
+
+      assert.equal(await facet(page, 'repository', 'acme/web'), 'ready');
+      const narrowed = hashParams(page).get('q');
+      assert.equal(narrowed, 'search type:pr repo:acme/web');
+      const web = await searchHits(page);
+      assert.ok(web.total > 0 && web.total < typed.total, `acme/web ${web.total} of ${typed.total}`);
+      for (const x of web.hits) {
+        assert.equal(x.repo, 'acme/web');
+        const number = /^pr:acme\/web#(\d+)$/.exec(x.key)?.[1];
+        assert.equal(x.href, `https://github.com/acme/web/pull/${number}`, 'a pull request links to GitHub');
+      }
+
+      // The same URL in a fresh page: the same narrowed results.
+      const shared = await open(full, new URL(page.url()).hash);
+      try {
+        assert.equal(await shared.page.evaluate(() => document.body.dataset.state), 'ready');
+        assert.deepEqual(await searchHits(shared.page), web);
+        assert.equal(await shared.page.locator('#search-input').inputValue(), narrowed);
+        assert.equal(await shared.page.locator('[data-facet="repository"] li.chosen a').getAttribute('data-value'), 'acme/web');
+        assert.deepEqual(shared.problems, []);
+      } finally {
+        await shared.close();
+      }
+
+      // Back: the previous query; a chosen facet clicked again takes its qualifier out.
+      const n = await renders(page);
+      await page.goBack();
+      await settled(page, n);
+      assert.equal(hashParams(page).get('q'), 'search type:pr');
+      assert.equal((await searchHits(page)).total, typed.total);
+      assert.equal(await facet(page, 'type', 'pr'), 'ready');
+      assert.equal(hashParams(page).get('q'), 'search');
+      assert.deepEqual(problems, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test('a title carrying markup is shown as text, in search and in the list', async () => {
+    const { page, problems, close } = await open(full, '#/overview');
+    const dialogs = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    try {
+      assert.equal(await searchFor(page, 'onerror'), 'ready');
+      const { hits } = await searchHits(page);
+      const key = `pr:${HOSTILE_PULL.repo}#${HOSTILE_PULL.number}`;
+      const hit = hits.find((x) => x.key === key);
+      assert.ok(hit, `${key} is found: ${JSON.stringify(hits)}`);
+      assert.equal(hit.title, HOSTILE_TITLE, 'the title, literally');
+      assert.equal(hit.href, `https://github.com/${HOSTILE_PULL.repo}/pull/${HOSTILE_PULL.number}`);
+      const li = page.locator(`.search-hit[data-key="${key}"]`);
+      assert.deepEqual(await li.locator('mark').allTextContents(), ['onerror'], 'the word highlighted, in <mark>');
+      assert.equal(await page.locator('main img, main script, main b, header img').count(), 0, 'no element made from the title');
+      await shot(page, 'search-markup');
+
+      const n = await renders(page);
+      await page.evaluate(() => (window.location.hash = '#/pulls?repo=acme/web&state=open'));
+      assert.equal(await settled(page, n), 'ready');
+      assert.ok((await page.locator('#pulls-table').innerText()).includes(HOSTILE_TITLE), 'the list shows it as text too');
+      assert.equal(await page.locator('main img, main script, main b').count(), 0);
+
+      await page.waitForTimeout(300);
+      assert.deepEqual(dialogs, [], 'no script ran');
+      assert.equal(await page.evaluate(() => document.querySelectorAll('img').length), 0);
+      assert.deepEqual(problems, [], 'nothing tried to load');
+    } finally {
+      await close();
+    }
+  });
+
+  test("a refused query's message under the box; no results; more results", async () => {
+    const { page, close } = await open(full, `#/search?q=${encodeURIComponent('is:foo')}`);
+    try {
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'error');
+      const { status, body } = await apiSearch(full, 'is:foo');
+      assert.equal(status, 400);
+      const message = page.locator('#search-error');
+      assert.ok(await message.isVisible(), 'the message is shown');
+      assert.equal(await message.innerText(), body.error, "the API's message");
+      assert.equal(await page.locator('#search-input').getAttribute('aria-invalid'), 'true');
+      assert.equal(await page.locator('main [data-state="error"]').getAttribute('data-status'), '400');
+      assert.match(await page.locator('main').innerText(), /is:open/, 'with the query language');
+      await shot(page, 'search-error');
+
+      // Editing the query clears the message; nothing found is said plainly.
+      await page.locator('#search-input').fill('');
+      assert.equal(await message.isVisible(), false);
+      await page.evaluate(() => document.activeElement.blur());
+      assert.equal(await searchFor(page, 'qqqzzzxxx'), 'ready');
+      assert.equal(await message.isVisible(), false);
+      assert.match(await page.locator('#search-empty').innerText(), /No results[\s\S]*qqqzzzxxx/);
+
+      // "More results" by the cursor: the next page, nothing repeated.
+      await page.locator('#search-input').fill('');
+      await page.evaluate(() => document.activeElement.blur());
+      assert.equal(await searchFor(page, 'type:pr'), 'ready');
+      const first = await searchHits(page);
+      assert.equal(first.total, PULLS + 1);
+      assert.equal(first.hits.length, 25);
+      await page.locator('[data-action="more-results"]').click();
+      await page.waitForFunction(() => document.querySelectorAll('#search-results .search-hit').length > 25);
+      const more = await searchHits(page);
+      assert.equal(more.hits.length, 50);
+      assert.equal(new Set(more.hits.map((x) => x.key)).size, 50, 'no result twice');
+      assert.deepEqual(more.hits.slice(0, 25), first.hits);
+      assert.match(await page.locator('#search-shown').innerText(), new RegExp(`Showing 50 of ${PULLS + 1}`));
+    } finally {
+      await close();
+    }
+  });
+
+  test('search on a phone: no sideways scrolling', async () => {
+    const { page, problems, close } = await open(full, '#/search?q=search', { viewport: { width: 390, height: 844 } });
+    try {
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
+      assert.ok(await page.locator('#search-input').isVisible());
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `no sideways scrolling on a phone (overflow ${overflow}px)`);
+      await shot(page, 'phone-search');
       assert.deepEqual(problems, []);
     } finally {
       await close();

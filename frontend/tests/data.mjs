@@ -316,6 +316,46 @@ export function generate(now = Date.now(), seed = 42) {
   return out.map((d) => ({ expect: '200 stored', ...d }));
 }
 
+/**
+ * A pull request whose title is markup, as anyone can type on GitHub: every
+ * view must show it as text (no element made from it, no script run).
+ */
+export const HOSTILE_TITLE = '<img src=x onerror=alert(1)> Speed up <b>search</b> <script>alert(2)</script>';
+export const HOSTILE_PULL = { repo: `${ORG}/web`, number: 900 };
+
+export function hostile(now = Date.now()) {
+  const repo = REPOS.find((r) => `${ORG}/${r.name}` === HOSTILE_PULL.repo);
+  const base = repoPayload(T.pull.repository, repo);
+  const p = clone(T.pull);
+  p.action = 'opened';
+  p.number = HOSTILE_PULL.number;
+  p.organization = { login: ORG, id: 777000, description: '' };
+  p.repository = base;
+  Object.assign(p.pull_request, {
+    id: 5_000_000 + repo.id * 1000 + HOSTILE_PULL.number,
+    number: HOSTILE_PULL.number,
+    title: HOSTILE_TITLE,
+    state: 'open',
+    draft: false,
+    user: user('frank'),
+    created_at: iso(now - 2 * D),
+    updated_at: iso(now - 2 * D),
+    closed_at: null,
+    merged_at: null,
+    merged: false,
+    additions: 5,
+    deletions: 1,
+    changed_files: 1,
+    commits: 1,
+    labels: [],
+    requested_reviewers: [],
+    requested_teams: [],
+  });
+  p.pull_request.base = { ...p.pull_request.base, ref: 'main', repo: base };
+  p.pull_request.head = { ...p.pull_request.head, ref: 'feature-markup', repo: base };
+  return [{ event: 'pull_request', payload: p, expect: '200 stored' }];
+}
+
 /** How many answers of each kind `post` should see. */
 export function expected(deliveries) {
   const out = {};
