@@ -6,6 +6,8 @@ pub mod clock;
 #[cfg(feature = "github")]
 pub mod github;
 pub mod local;
+#[cfg(feature = "opensearch")]
+pub mod opensearch;
 #[cfg(any(feature = "sqlite", feature = "dynamodb"))]
 pub(crate) mod repo_moves;
 pub mod rollups_from_rows;
