@@ -1,15 +1,19 @@
 //! The `SearchIndex` contract: one set of tests, written against the ports
-//! only, run against every adapter. Today that is SQLite FTS5, where the
-//! store's own writes index what they write; an adapter fed another way (an
-//! indexer) plugs in as another [`Backend`] whose `sink` delivers the changes
-//! and returns once they are searchable.
+//! only, run against every adapter: SQLite FTS5, where the store's own
+//! writes index what they write, and (feature `opensearch`) OpenSearch on a
+//! local osmem-server, fed as an indexer feeds it: each change mapped to
+//! documents by `services::search_docs` and indexed ([`IndexingSink`]). A
+//! [`Backend`]'s `sink` delivers the changes and returns once they are
+//! searchable.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{Duration, TimeZone, Utc};
 use octoscope::domain::*;
 use octoscope::ports::*;
+use octoscope::services::search_docs::{DocWrites, Known, Lookup, doc_writes, lookup};
 
 /// Where changes are written, and the index that must then find them.
 struct Fixture {
@@ -36,6 +40,106 @@ impl Backend for Sqlite {
     }
 }
 
+/// What an indexer looks up in the store for a change's documents
+/// ([`Lookup`]): pull request titles and organisation memberships, as the
+/// changes applied so far left them.
+#[derive(Default)]
+struct StoreFacts {
+    titles: HashMap<(RepoName, u64), String>,
+    /// (login, org) -> (present, version)
+    members: HashMap<(String, String), (bool, Timestamp)>,
+}
+
+impl StoreFacts {
+    /// Note what `change` writes (the newer membership wins, as in the store).
+    fn note(&mut self, change: &Change) {
+        match change {
+            Change::PullRequest { pull, .. } => {
+                self.titles.insert((pull.repo.clone(), pull.number), pull.title.clone());
+            }
+            Change::OrgMember { org, member: m } => {
+                let slot = self.members.entry((m.login.clone(), org.clone())).or_insert((m.present, m.version));
+                if m.version >= slot.1 {
+                    *slot = (m.present, m.version);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn writes(&self, change: &Change) -> DocWrites {
+        let known = match lookup(change) {
+            Lookup::Nothing => Known::default(),
+            Lookup::PullTitle { repo, number } => {
+                Known { pull_title: self.titles.get(&(repo.clone(), number)).map(String::as_str), ..Known::default() }
+            }
+            Lookup::OtherMemberships { login, org } => Known {
+                other_membership: self
+                    .members
+                    .iter()
+                    .filter(|((l, o), (present, _))| l == login && o != org && *present)
+                    .map(|(_, (_, v))| *v)
+                    .max(),
+                ..Known::default()
+            },
+        };
+        doc_writes(change, known)
+    }
+}
+
+/// Changes delivered as an indexer delivers them: each mapped to documents
+/// and written through the port, which answers once they are searchable.
+#[cfg(feature = "opensearch")]
+struct IndexingSink {
+    index: Arc<dyn SearchIndex>,
+    facts: Mutex<StoreFacts>,
+    keys: Mutex<std::collections::HashSet<String>>,
+}
+
+#[cfg(feature = "opensearch")]
+#[async_trait]
+impl ChangeSink for IndexingSink {
+    async fn apply_changes(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
+        let mut all = DocWrites::default();
+        {
+            let mut facts = self.facts.lock().expect("facts");
+            for c in changes {
+                facts.note(c);
+                all.extend(facts.writes(c));
+            }
+        }
+        self.keys.lock().expect("keys").extend(all.upsert.iter().map(|d| d.key.clone()));
+        let failed = |e: SearchError| StoreError::Internal(anyhow::Error::new(e));
+        self.index.index(&all.upsert).await.map_err(failed)?;
+        self.index.delete(&all.delete).await.map_err(failed)?;
+        Ok(ApplyReport { applied: changes.len() as u32, skipped: 0 })
+    }
+
+    async fn reset_entities(&self) -> Result<(), StoreError> {
+        let keys: Vec<String> = self.keys.lock().expect("keys").drain().collect();
+        self.index.delete(&keys).await.map_err(|e| StoreError::Internal(anyhow::Error::new(e)))
+    }
+}
+
+/// A fresh index on the test binary's one osmem-server.
+#[cfg(feature = "opensearch")]
+struct OpenSearch;
+
+#[cfg(feature = "opensearch")]
+#[async_trait]
+impl Backend for OpenSearch {
+    async fn fixture(&self) -> Fixture {
+        use octoscope::adapters::opensearch::OpenSearchIndex;
+        let server = octoscope_testkit::osmem::OsmemServer::shared();
+        let name = octoscope_testkit::moto::unique("octoscope-search");
+        let index = OpenSearchIndex::new(&server.url, &name).expect("an OpenSearch client").refreshing();
+        index.ensure_index().await.expect("the index created");
+        let index: Arc<dyn SearchIndex> = Arc::new(index);
+        let sink = IndexingSink { index: index.clone(), facts: Mutex::default(), keys: Mutex::default() };
+        Fixture { sink: Arc::new(sink), index }
+    }
+}
+
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -43,6 +147,15 @@ macro_rules! contract {
                 #[tokio::test]
                 async fn $test() {
                     super::$test(&super::Sqlite(std::sync::Mutex::new(Vec::new()))).await;
+                }
+            )*
+        }
+        #[cfg(feature = "opensearch")]
+        mod opensearch {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(&super::OpenSearch).await;
                 }
             )*
         }
@@ -428,6 +541,151 @@ async fn garbage_cursors_are_refused(b: &dyn Backend) {
         let e = f.index.search(&q("rate"), &page).await.unwrap_err();
         assert!(matches!(e, SearchError::BadCursor) && !e.is_retryable(), "{c:?}: {e:?}");
     }
+}
+
+/// A search document as a comparable row: key, kind, repo, author, state,
+/// created_at, version, title, body, extra.
+type DocRow =
+    (String, String, Option<String>, Option<String>, Option<String>, Option<String>, String, String, String, String);
+
+fn row(d: &SearchDoc) -> DocRow {
+    (
+        d.key.clone(),
+        d.kind.as_str().to_owned(),
+        d.repo.as_ref().map(|r| r.as_str().to_owned()),
+        d.author.clone(),
+        d.state.clone(),
+        d.created_at.as_ref().map(octoscope::services::search_docs::version_of),
+        d.version.clone(),
+        d.title.clone(),
+        d.body.clone(),
+        d.extra.clone(),
+    )
+}
+
+/// The mapping an indexer uses (`services::search_docs`) writes what the
+/// SQLite triggers write, for every kind of document, and removes what they remove.
+#[tokio::test]
+async fn the_mapping_writes_what_the_sqlite_triggers_write() {
+    // GIVEN changes of every searchable kind, marks and missing fields included
+    let mut bare = pull("acme/api", 8, "Bare \u{1}one\u{2}", PrState::Open, "x", 9);
+    (bare.author, bare.labels, bare.head_ref, bare.base_ref) = (None, vec![], None, None);
+    let team = |slug: &str, deleted, min| {
+        Change::Team(Team {
+            org: "acme".into(),
+            slug: slug.into(),
+            id: None,
+            name: format!("Team \u{2}{slug}"),
+            description: (slug != "quiet").then(|| "Keeps \u{1}things\u{2} running".into()),
+            privacy: None,
+            parent_slug: None,
+            deleted,
+            version: t(min),
+        })
+    };
+    let member = |org: &str, login: &str, present, min| Change::OrgMember {
+        org: org.into(),
+        member: Membership { login: login.into(), role: None, present, version: t(min) },
+    };
+    let review = |id, number, author: Option<&str>, submitted: Option<i64>| {
+        Change::Review(Review {
+            repo: repo("acme/api"),
+            pr_number: number,
+            id,
+            author: author.map(Into::into),
+            state: ReviewState::ChangesRequested,
+            submitted_at: submitted.map(t),
+            commit_id: None,
+        })
+    };
+    let changes = vec![
+        pr("acme/api", 2, "Rate limiter", PrState::Merged, "bob"),
+        Change::pull_request(bare),
+        review(77, 2, Some("alice"), Some(10)),
+        review(78, 99, None, None),
+        Change::Commit {
+            commit: Commit {
+                repo: repo("acme/api"),
+                sha: "4f2a9c81d0e1b2c3d4e5f60718293a4b5c6d7e8f".into(),
+                message: "Tune \u{1}retries\r\n\nBackoff grows.\nMore.".into(),
+                author_login: None,
+                author_name: Some("Dora Explorer".into()),
+                committed_at: None,
+            },
+            branch: Some("main".into()),
+            pushed_at: None,
+        },
+        Change::Repository(Repository { version: Some(t(1)), ..Repository::named(repo("acme/telemetry")) }),
+        Change::Repository(Repository::named(repo("acme/unversioned"))),
+        Change::Repository(Repository { deleted: true, version: Some(t(1)), ..Repository::named(repo("acme/gone")) }),
+        team("crew", false, 1),
+        team("quiet", false, 1),
+        team("old", true, 1),
+        member("acme", "zelda", true, 1),
+        member("other", "zelda", true, 3),
+        member("acme", "zelda", false, 4),
+        member("acme", "yorick", true, 1),
+        member("acme", "yorick", false, 2),
+    ];
+    // WHEN the store applies them one by one (its triggers index them), and
+    // the mapping maps them with what the store then holds
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = octoscope::adapters::sqlite::SqliteStore::open(&path).unwrap();
+    let mut facts = StoreFacts::default();
+    let mut mapped: std::collections::BTreeMap<String, DocRow> = Default::default();
+    for c in &changes {
+        store.apply_changes(std::slice::from_ref(c)).await.unwrap();
+        facts.note(c);
+        let w = facts.writes(c);
+        for k in &w.delete {
+            mapped.remove(k);
+        }
+        for d in &w.upsert {
+            mapped.insert(d.key.clone(), row(d));
+        }
+    }
+    // THEN the documents are the same, field for field
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT key, kind, repo, author, state, created_at, version, title, body, extra FROM search_docs ORDER BY key")
+        .unwrap();
+    let stored: Vec<DocRow> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mapped: Vec<DocRow> = mapped.into_values().collect();
+    assert_eq!(mapped, stored);
+    let keys: Vec<&str> = stored.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "commit:acme/api@4f2a9c81d0e1b2c3d4e5f60718293a4b5c6d7e8f",
+            "person:zelda",
+            "pr:acme/api#2",
+            "pr:acme/api#8",
+            "repo:acme/telemetry",
+            "repo:acme/unversioned",
+            "review:77",
+            "review:78",
+            "team:acme/crew",
+            "team:acme/quiet",
+        ]
+    );
 }
 
 /// A rough latency figure, not a benchmark: `cargo test -p octoscope-core
