@@ -300,6 +300,106 @@ impl LedgerStreamConfig {
     }
 }
 
+/// Where the search index's OpenSearch domain is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchEndpoint {
+    /// `OCTOSCOPE_SEARCH_DOMAIN`: an Amazon OpenSearch Service domain, its
+    /// endpoint resolved by name at init (`DescribeDomain`).
+    Domain(String),
+    /// `OCTOSCOPE_SEARCH_ENDPOINT`: the endpoint itself, `https://…` (or
+    /// `http://` on a loopback address, for a local engine).
+    Url(String),
+}
+
+/// The search index on OpenSearch (shared/docs/search.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchConfig {
+    pub endpoint: SearchEndpoint,
+    /// `OCTOSCOPE_SEARCH_INDEX` (default `octoscope-search`).
+    pub index: String,
+}
+
+/// The index name used when `OCTOSCOPE_SEARCH_INDEX` is not set.
+pub const DEFAULT_SEARCH_INDEX: &str = "octoscope-search";
+
+impl SearchConfig {
+    /// The search index, or None when neither `OCTOSCOPE_SEARCH_DOMAIN` nor
+    /// `OCTOSCOPE_SEARCH_ENDPOINT` is set (a deployment without search).
+    pub fn load_optional(env: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let endpoint = match (set(&env, "OCTOSCOPE_SEARCH_DOMAIN"), set(&env, "OCTOSCOPE_SEARCH_ENDPOINT")) {
+            (None, None) => return Ok(None),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "OCTOSCOPE_SEARCH_ENDPOINT",
+                    "set either OCTOSCOPE_SEARCH_DOMAIN or OCTOSCOPE_SEARCH_ENDPOINT, not both",
+                ));
+            }
+            (Some(domain), None) => {
+                // Amazon OpenSearch Service domain names: 3-28 of a-z 0-9 -, starting with a letter.
+                let ok = (3..=28).contains(&domain.len())
+                    && domain.starts_with(|c: char| c.is_ascii_lowercase())
+                    && domain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !ok {
+                    return Err(ConfigError::new(
+                        "OCTOSCOPE_SEARCH_DOMAIN",
+                        "expected an OpenSearch domain name (3-28 of a-z 0-9 -, starting with a letter)",
+                    ));
+                }
+                SearchEndpoint::Domain(domain)
+            }
+            (None, Some(url)) => {
+                let loopback = ["http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://[::1]:"]
+                    .iter()
+                    .any(|p| url.starts_with(p));
+                let https =
+                    url.strip_prefix("https://").is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace));
+                if !(https || loopback) {
+                    return Err(ConfigError::new(
+                        "OCTOSCOPE_SEARCH_ENDPOINT",
+                        "expected an https:// URL (http:// only on a loopback address)",
+                    ));
+                }
+                SearchEndpoint::Url(url.trim_end_matches('/').to_owned())
+            }
+        };
+        let index = set(&env, "OCTOSCOPE_SEARCH_INDEX").unwrap_or_else(|| DEFAULT_SEARCH_INDEX.to_owned());
+        // OpenSearch index names: lowercase, none of \ / * ? " < > | , # : or space, not starting with - _ +.
+        let ok = (1..=255).contains(&index.len())
+            && !index.starts_with(['-', '_', '+'])
+            && index != "."
+            && index != ".."
+            && index.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'));
+        if !ok {
+            return Err(ConfigError::new(
+                "OCTOSCOPE_SEARCH_INDEX",
+                "expected an OpenSearch index name (a-z 0-9 - _ ., not starting with - or _)",
+            ));
+        }
+        Ok(Some(Self { endpoint, index }))
+    }
+}
+
+/// The indexer function: the table's stream → the OpenSearch search index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexerConfig {
+    /// `OCTOSCOPE_TABLE`
+    pub table: String,
+    pub search: SearchConfig,
+}
+
+impl IndexerConfig {
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table = table(&env)?;
+        let search = SearchConfig::load_optional(&env)?.ok_or_else(|| {
+            ConfigError::new(
+                "OCTOSCOPE_SEARCH_DOMAIN",
+                "required: the OpenSearch domain (or OCTOSCOPE_SEARCH_ENDPOINT)",
+            )
+        })?;
+        Ok(Self { table, search })
+    }
+}
+
 /// The dispatcher function: gaps from SQS → one ECS task per target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DispatcherConfig {
@@ -372,6 +472,62 @@ mod tests {
 
     fn without(base: &[(&'static str, &'static str)], var: &str) -> Vec<(&'static str, &'static str)> {
         base.iter().copied().filter(|(k, _)| *k != var).collect()
+    }
+
+    #[test]
+    fn indexer_config_takes_a_domain_or_an_endpoint_and_names_what_is_wrong() {
+        // GIVEN a table and a domain WHEN loading THEN the domain is resolved later, the index defaults
+        let c = IndexerConfig::load(env(&[
+            ("OCTOSCOPE_TABLE", "octoscope"),
+            ("OCTOSCOPE_SEARCH_DOMAIN", "octoscope-search"),
+        ]))
+        .unwrap();
+        assert_eq!(c.search.endpoint, SearchEndpoint::Domain("octoscope-search".into()));
+        assert_eq!(c.search.index, DEFAULT_SEARCH_INDEX);
+        // AND an endpoint is taken as given, without a trailing slash
+        let c = IndexerConfig::load(env(&[
+            ("OCTOSCOPE_TABLE", "octoscope"),
+            ("OCTOSCOPE_SEARCH_ENDPOINT", "https://search-x.eu-west-1.es.amazonaws.com/"),
+            ("OCTOSCOPE_SEARCH_INDEX", "docs-v2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.search.endpoint, SearchEndpoint::Url("https://search-x.eu-west-1.es.amazonaws.com".into()));
+        assert_eq!(c.search.index, "docs-v2");
+        // AND each refusal names its variable
+        let refused = |pairs: &[(&str, &str)]| IndexerConfig::load(env(pairs)).unwrap_err().var;
+        assert_eq!(refused(&[("OCTOSCOPE_TABLE", "octoscope")]), "OCTOSCOPE_SEARCH_DOMAIN");
+        assert_eq!(refused(&[("OCTOSCOPE_SEARCH_DOMAIN", "octoscope")]), "OCTOSCOPE_TABLE");
+        for (var, bad) in [
+            ("OCTOSCOPE_SEARCH_DOMAIN", "Octo"),
+            ("OCTOSCOPE_SEARCH_DOMAIN", "9lives"),
+            ("OCTOSCOPE_SEARCH_ENDPOINT", "http://search.example.com"),
+            ("OCTOSCOPE_SEARCH_ENDPOINT", "ftp://x"),
+        ] {
+            assert_eq!(refused(&[("OCTOSCOPE_TABLE", "octoscope"), (var, bad)]), var, "{var}={bad}");
+        }
+        assert_eq!(
+            refused(&[
+                ("OCTOSCOPE_TABLE", "t-1"),
+                ("OCTOSCOPE_SEARCH_DOMAIN", "abc"),
+                ("OCTOSCOPE_SEARCH_INDEX", "Bad Name")
+            ]),
+            "OCTOSCOPE_SEARCH_INDEX"
+        );
+        assert_eq!(
+            refused(&[
+                ("OCTOSCOPE_TABLE", "t-1"),
+                ("OCTOSCOPE_SEARCH_DOMAIN", "abc"),
+                ("OCTOSCOPE_SEARCH_ENDPOINT", "https://x")
+            ]),
+            "OCTOSCOPE_SEARCH_ENDPOINT"
+        );
+        // AND a loopback engine may be plain http
+        assert!(
+            SearchConfig::load_optional(env(&[("OCTOSCOPE_SEARCH_ENDPOINT", "http://127.0.0.1:9200")]))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(SearchConfig::load_optional(env(&[])).unwrap(), None);
     }
 
     #[test]

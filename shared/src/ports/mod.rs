@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod clock;
 pub mod github;
+pub mod indexing;
 pub mod jobs;
 pub mod paging;
 pub mod search;
@@ -14,6 +15,7 @@ pub mod store;
 pub use archive::*;
 pub use clock::*;
 pub use github::*;
+pub use indexing::*;
 pub use jobs::*;
 pub use paging::*;
 pub use search::*;

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod completeness;
 pub mod demo;
 pub mod dispatch;
+pub mod indexer;
 pub mod ingest;
 pub mod integrity;
 pub mod metrics;

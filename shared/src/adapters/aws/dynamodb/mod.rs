@@ -23,6 +23,7 @@ mod pages;
 mod read;
 mod rekey;
 mod rollups;
+mod search;
 mod store;
 mod summaries;
 mod upgrade;
@@ -35,6 +36,7 @@ use std::sync::{Arc, Mutex};
 pub use meter::CostMeter;
 pub use pages::ItemChange;
 pub use rollups::{LoadedCells, RollupsRefreshed};
+pub use search::searchable_change;
 pub use upgrade::Upgraded;
 
 use anyhow::Context as _;

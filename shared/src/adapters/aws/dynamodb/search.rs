@@ -1,0 +1,72 @@
+//! The table's items as an indexer sees them: a stream image read back as
+//! the change that wrote it (only the entities that have search documents),
+//! and what the documents need from the table beyond their own item
+//! ([`SearchLookups`]).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::DynamoStore;
+use super::codec::*;
+use super::ops::Query;
+use super::ops::Range;
+use crate::domain::*;
+use crate::ports::{SearchLookups, StoreError};
+
+fn team(i: &Item) -> anyhow::Result<Team> {
+    Ok(Team {
+        org: i.req_str("org")?,
+        slug: i.req_str("slug")?,
+        id: i.num("id"),
+        name: i.req_str("name")?,
+        description: i.str("description"),
+        privacy: i.str("privacy"),
+        parent_slug: i.str("parent_slug"),
+        deleted: i.flag("deleted").unwrap_or(false),
+        version: i.req_time("version")?,
+    })
+}
+
+/// The change that wrote `item`, when its entity has a search document
+/// (repositories, pull requests, reviews, commits, teams, organisation
+/// members); None for every other item (ledger, listings, cells, branches,
+/// runs, …). An item of such an entity that does not decode is an error: the
+/// record is reported, not skipped.
+pub fn searchable_change(item: &HashMap<String, AttributeValue>) -> anyhow::Result<Option<Change>> {
+    let Some(entity) = item.str("entity") else { return Ok(None) };
+    Ok(Some(match entity.as_str() {
+        "repository" => Change::Repository(decode::repository(item)?),
+        "pull_request" => Change::PullRequest { pull: Box::new(decode::pull(item)?), known: decode::lists_known(item) },
+        "review" => Change::Review(decode::review(item)?),
+        // A commit is also listed per branch (`branch_commit`): one document, from the commit item.
+        "commit" => Change::Commit { commit: decode::commit(item)?, branch: None, pushed_at: item.time("pushed_at")? },
+        "team" => Change::Team(team(item)?),
+        "org_member" => Change::OrgMember { org: item.req_str("org")?, member: decode::membership(item)? },
+        _ => return Ok(None),
+    }))
+}
+
+#[async_trait]
+impl SearchLookups for DynamoStore {
+    async fn pull_title(&self, repo: &RepoName, number: u64) -> Result<Option<String>, StoreError> {
+        let repo = self.canonical(repo).await?;
+        let item = self.get(key_of(key::repo(&repo), key::pull_sk(number))).await?;
+        Ok(item.and_then(|i| i.str("title")))
+    }
+
+    async fn other_membership(&self, login: &str, org: &str) -> Result<Option<Timestamp>, StoreError> {
+        let orgs = self.query_all(&Query::table(key::TRACKED, Range::Prefix("ORG#".into()))).await?;
+        let mut newest: Option<Timestamp> = None;
+        for other in orgs.iter().filter_map(|i| i.str("org")).filter(|o| o != org) {
+            let Some(item) = self.get(key_of(key::org(&other), key::org_member_sk(login))).await? else { continue };
+            if item.flag("present") == Some(true)
+                && let Some(v) = item.time("version").map_err(super::ops::corrupt)?
+            {
+                newest = newest.max(Some(v));
+            }
+        }
+        Ok(newest)
+    }
+}

@@ -1,0 +1,18 @@
+//! What an indexer fed from outside the store (on AWS: the table's stream)
+//! reads back from the store to build a document: two of them need more than
+//! their own row (`services::search_docs::lookup`).
+
+use async_trait::async_trait;
+
+use crate::domain::{RepoName, Timestamp};
+use crate::error::StoreError;
+
+#[async_trait]
+pub trait SearchLookups: Send + Sync {
+    /// The title of a pull request the store holds (a review is titled by it).
+    async fn pull_title(&self, repo: &RepoName, number: u64) -> Result<Option<String>, StoreError>;
+    /// The newest version among `login`'s present memberships of
+    /// organisations other than `org` (a person is indexed while a present
+    /// member of any).
+    async fn other_membership(&self, login: &str, org: &str) -> Result<Option<Timestamp>, StoreError>;
+}
