@@ -24,7 +24,7 @@ const OPEN: char = '\u{1}';
 const CLOSE: char = '\u{2}';
 /// bm25 weights of the columns title, body, extra: a title match counts most;
 /// a title equal to the query's words (ASCII case aside) comes before all else.
-const SCORE: &str = "bm25(search_text, 10.0, 2.0, 1.0) - CASE WHEN d.title = ? COLLATE NOCASE THEN 1e6 ELSE 0 END";
+const SCORE: &str = "bm25(search_text, 10.0, 2.0, 1.0, 0.0) - CASE WHEN d.title = ? COLLATE NOCASE THEN 1e6 ELSE 0 END";
 
 /// An FTS5 string for a term: quoted, quotes doubled. Inside a string FTS5
 /// sees no operator, column filter, prefix or NEAR: only words.
@@ -35,6 +35,35 @@ fn fts_string(t: &Term) -> String {
 /// `a AND b …` as FTS5 implicit AND of strings, or `a OR b …`.
 fn fts_expr(terms: &[Term], or: bool) -> String {
     terms.iter().map(fts_string).collect::<Vec<_>>().join(if or { " OR " } else { " " })
+}
+
+/// The columns users' words are searched in (not `tags`).
+const TEXT_COLUMNS: &str = "{title body extra}";
+
+/// The `tags` token of a filter value (schema_v12.sql): a prefix and the value in hex.
+fn tag(prefix: char, value: &str) -> String {
+    format!("tags : \"{prefix}{}\"", hex::encode(value.as_bytes()))
+}
+
+/// The FTS5 query of a search with words: the words in the text columns,
+/// the repository, author and state qualifiers as their tags (the kind is
+/// tested on the row), excluded words (in the text columns) after NOT.
+fn fts_query(q: &SearchQuery) -> String {
+    let mut all = vec![format!("{TEXT_COLUMNS} : ({})", fts_expr(&q.include, false))];
+    if let Some(r) = &q.repo {
+        all.push(tag('r', r.as_str()));
+    }
+    if let Some(a) = &q.author {
+        all.push(tag('a', a));
+    }
+    if let Some(s) = &q.state {
+        all.push(tag('s', s));
+    }
+    let matched = all.join(" AND ");
+    match q.exclude.is_empty() {
+        true => matched,
+        false => format!("({matched}) NOT ({TEXT_COLUMNS} : ({}))", fts_expr(&q.exclude, true)),
+    }
 }
 
 fn clean(s: &str, max_chars: usize) -> String {
@@ -77,19 +106,16 @@ fn filter(q: &SearchQuery) -> Filter {
     // column (which would run the match once per row of, say, a repository).
     let from = if ranked {
         w.push("search_text MATCH ?".to_owned());
-        // Excluded words as FTS5's own NOT: doclists merged, not a set of
-        // every excluded match built per query.
-        args.push(Value::Text(match q.exclude.is_empty() {
-            true => fts_expr(&q.include, false),
-            false => format!("({}) NOT ({})", fts_expr(&q.include, false), fts_expr(&q.exclude, true)),
-        }));
+        // Qualifiers as tags and excluded words as FTS5's own NOT: doclists
+        // merged, not every match of a word joined to its row to be tested.
+        args.push(Value::Text(fts_query(q)));
         "FROM search_text CROSS JOIN search_docs d ON d.id = search_text.rowid"
     } else {
         "FROM search_docs d"
     };
     if !ranked && !q.exclude.is_empty() {
         w.push("d.id NOT IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)".to_owned());
-        args.push(Value::Text(fts_expr(&q.exclude, true)));
+        args.push(Value::Text(format!("{TEXT_COLUMNS} : ({})", fts_expr(&q.exclude, true))));
     }
     let mut eq = |col: &str, v: Option<String>| {
         if let Some(v) = v {
@@ -250,7 +276,7 @@ fn search(conn: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<Sear
                 d.title, substr(CASE WHEN d.body = '' THEN d.extra ELSE d.body END, 1, 160)
          FROM search_docs d WHERE ?1 IS NULL AND d.id = ?2"
     };
-    let matched = f.ranked.then(|| fts_expr(&q.include, false));
+    let matched = f.ranked.then(|| format!("{TEXT_COLUMNS} : ({})", fts_expr(&q.include, false)));
     let mut stmt = conn.prepare_cached(sql).map_err(store_error)?;
     let mut items = Vec::with_capacity(ranks.len());
     for rank in ranks {

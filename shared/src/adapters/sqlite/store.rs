@@ -33,6 +33,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v10.sql")),
         // Merge cells (DORA's lead time).
         M::up(include_str!("schema_v11.sql")),
+        // Search filters as tokens of the full-text index.
+        M::up(include_str!("schema_v12.sql")),
     ])
 }
 
