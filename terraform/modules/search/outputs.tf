@@ -1,0 +1,19 @@
+output "domain_name" {
+  description = "Name of the OpenSearch Service domain (OCTOSCOPE_SEARCH_DOMAIN: the functions resolve its endpoint with DescribeDomain)."
+  value       = aws_opensearch_domain.this.domain_name
+}
+
+output "endpoint" {
+  description = "The domain's HTTPS endpoint (https://search-...es.amazonaws.com)."
+  value       = "https://${aws_opensearch_domain.this.endpoint}"
+}
+
+output "domain_arn" {
+  description = "ARN of the domain (IAM resources: the ARN for control-plane actions, <arn>/<index> and <arn>/<index>/* for HTTP requests)."
+  value       = aws_opensearch_domain.this.arn
+}
+
+output "log_group_names" {
+  description = "The domain's CloudWatch log groups, by log type."
+  value       = { for k, g in aws_cloudwatch_log_group.this : k => g.name }
+}
