@@ -1,15 +1,18 @@
-# The five functions, one module call: each is deployed the same way (its
+# The functions, one module call: each is deployed the same way (its
 # `make lambdas` zip, its sizing from var.functions, the stack's key, logs,
 # tracing and tags); what differs (description, environment, permissions) is
 # written in the file of its concern as local.<key>_function: ingest.tf (webhook), api.tf
-# (api), completeness.tf (integrity_check, dispatcher), ledger_stream.tf (ledger_stream). The key, with `-` for
+# (api), completeness.tf (integrity_check, dispatcher), ledger_stream.tf (ledger_stream),
+# search.tf (indexer, only with var.enable_search). The key, with `-` for
 # `_`, is the crate under functions/ and the function's name after the prefix.
 
 module "function" {
   source = "./modules/lambda-function"
   # The keys are written out (not keys(local.functions)) so that checkov,
-  # which cannot evaluate the settings, still sees every instance's values.
-  for_each = toset(["webhook", "api", "integrity_check", "dispatcher", "ledger_stream"])
+  # which cannot evaluate the settings, still sees every instance's values;
+  # for the same reason the indexer's switch is one conditional over two
+  # written-out lists (checkov leaves concat() of a conditional unexpanded).
+  for_each = toset(var.enable_search ? ["webhook", "api", "integrity_check", "dispatcher", "ledger_stream", "indexer"] : ["webhook", "api", "integrity_check", "dispatcher", "ledger_stream"])
 
   function_name     = "${var.name_prefix}-${replace(each.key, "_", "-")}"
   description       = local.functions[each.key].description
@@ -31,6 +34,7 @@ locals {
     integrity_check = local.integrity_check_function
     dispatcher      = local.dispatcher_function
     ledger_stream   = local.ledger_stream_function
+    indexer         = local.indexer_function
   }
 }
 

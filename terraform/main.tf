@@ -4,6 +4,8 @@
 #   browser ──▶ CloudFront ──/──▶ S3 (dashboard)
 #                          └─/api/*──▶ HTTP API ──▶ api ──▶ DynamoDB
 #   Scheduler ──▶ integrity-check ──gaps──▶ SQS ──▶ dispatcher ──RunTask──▶ Fargate batch-job
+#   DynamoDB stream ──▶ ledger-stream (listings, counts, rollups)
+#                   └─▶ indexer ──_bulk──▶ OpenSearch Service (only with enable_search)
 #
 # The root module has one file per concern:
 #
@@ -16,7 +18,10 @@
 #   http_api.tf      the HTTP API in front of both
 #   completeness.tf  integrity check, its schedule, the gap queue, the dispatcher
 #                    and the Fargate resync job
-#   lambdas.tf       the four functions, one module call over those settings
+#   ledger_stream.tf the ledger-stream function's settings and its stream event source
+#   search.tf        with enable_search: the OpenSearch domain, the indexer
+#                    function's settings and its stream event source
+#   lambdas.tf       the functions, one module call over those settings
 #   dashboard.tf     the dashboard bucket and CloudFront
 #
 # Each function's permissions are written in its file, next to the function, as

@@ -61,3 +61,16 @@ output "data" {
     kms_key_arn      = local.kms_key_arn
   }
 }
+
+output "search" {
+  description = "Full-text search (null without enable_search): the OpenSearch Service domain, its endpoint and ARN, the index, the domain's log groups, and the queue recording stream batches the indexer could not index."
+  value = var.enable_search ? {
+    domain_name           = module.search[0].domain_name
+    endpoint              = module.search[0].endpoint
+    domain_arn            = module.search[0].domain_arn
+    index                 = local.search_index
+    log_groups            = module.search[0].log_group_names
+    failed_batches_queue  = aws_sqs_queue.indexer_failures[0].url
+    indexer_function_name = module.function["indexer"].function_name
+  } : null
+}

@@ -207,6 +207,12 @@ variable "functions" {
       timeout                        = optional(number, 30)
       reserved_concurrent_executions = optional(number, -1)
     }), {})
+    # Deployed only with enable_search.
+    indexer = optional(object({
+      memory_size                    = optional(number, 256)
+      timeout                        = optional(number, 60)
+      reserved_concurrent_executions = optional(number, -1)
+    }), {})
   })
   default = {}
 
@@ -264,6 +270,31 @@ variable "integrity_check_schedule" {
   description = "When the integrity check runs (EventBridge Scheduler expression)."
   type        = string
   default     = "rate(15 minutes)"
+}
+
+################################################################################
+# Search
+################################################################################
+
+variable "enable_search" {
+  description = "Full-text search on AWS: an Amazon OpenSearch Service domain and the indexer function fed from the table's stream. Off by default because a domain is billed by the hour whether used or not (one t3.small.search with 10 GB gp3: about $27.50 a month at us-east-1 list prices)."
+  type        = bool
+  default     = false
+}
+
+variable "search" {
+  description = "With enable_search: the domain's one data node (instance type, gp3 volume in GiB) and the seconds the table stream's event source gathers changes before invoking the indexer (0-300: how long a change may take to become searchable)."
+  type = object({
+    instance_type   = optional(string, "t3.small.search")
+    volume_size     = optional(number, 10)
+    batching_window = optional(number, 5)
+  })
+  default = {}
+
+  validation {
+    condition     = var.search.batching_window >= 0 && var.search.batching_window <= 300
+    error_message = "search.batching_window must be between 0 and 300 seconds."
+  }
 }
 
 ################################################################################

@@ -10,8 +10,9 @@ link a Lambda runtime) and for the Fargate batch job:
 1. Deployment. `make lambdas` (functions/scripts/build-lambdas.sh) builds
    exactly the Lambda crates as arm64 zips. Each Lambda crate has a
    `./modules/lambda-function` call, or an instance of one with `for_each`
-   (over `toset()` of keys, settings from `local.M[each.key]`), in the root module (terraform/*.tf, one
-   file per concern) whose zip_path is `<lambda_zip_dir>/<crate>/bootstrap.zip`
+   (over `toset()` of keys, settings from `local.M[each.key]`; keys behind a
+   switch, `toset(concat([...], var.x ? [...] : []))`, are checked as deployed),
+   in the root module (terraform/*.tf, one file per concern) whose zip_path is `<lambda_zip_dir>/<crate>/bootstrap.zip`
    (what `make lambdas` leaves), the module deploys handler `bootstrap` on
    `provided.al2023` / arm64, and no module call deploys a crate that does not
    exist. The batch job's module builds the `batch-job` container.
@@ -42,6 +43,9 @@ link a Lambda runtime) and for the Fargate batch job:
    crate the file (or its module directory) uses; SDK_ACTIONS maps it to the
    IAM action(s) AWS authorises it with (e.g. `.send_message_batch()` ->
    sqs:SendMessage, since SQS batch calls are authorised per message).
+   Requests of the OpenSearch REST client (a file using the `opensearch`
+   crate: `.client.bulk(`, `.client.indices().create(`, ...) map through
+   OPENSEARCH_HTTP to the es:ESHttp<Method> of the HTTP method they send.
    Then:
    - every action granted in the function's policy_statements (and by the
      module itself) is used: by a call, as IMPLIED by a call (the KMS use of
@@ -57,7 +61,10 @@ link a Lambda runtime) and for the Fargate batch job:
    mapping, one that answers DynamoDbEventResponse a DynamoDB stream event
    source mapping (event_source_arn a table's stream_arn, bisecting on
    errors, with an on-failure destination), each with
-   function_response_types = ["ReportBatchItemFailures"].
+   function_response_types = ["ReportBatchItemFailures"]. The stream filters
+   pass exactly the entities the code follows: local.rollup_entities
+   (ledger_stream.tf) those rollups.rs facts_of counts, local.search_entities
+   (search.tf) those search.rs searchable_change reads.
 """
 
 from __future__ import annotations
@@ -128,7 +135,28 @@ SDK_ACTIONS: dict[tuple[str, str], list[str]] = {
     ("ssm", "get_parameters"): ["ssm:GetParameters"],
     ("ssm", "get_parameters_by_path"): ["ssm:GetParametersByPath"],
     ("ssm", "put_parameter"): ["ssm:PutParameter"],
+    ("opensearch", "describe_domain"): ["es:DescribeDomain"],
 }
+
+# The OpenSearch REST client (the `opensearch` crate; on AWS its requests are
+# SigV4-signed for service `es`): a call on the client -> the IAM action of
+# the HTTP method it sends. Data-plane actions are es:ESHttp<Method>, scoped
+# by the request's path (<domain ARN>/<index>...). A client call missing here
+# is an error, so a new kind of request is never left ungranted silently.
+OPENSEARCH_HTTP: dict[str, str] = {
+    "indices().exists": "es:ESHttpHead",  # HEAD /<index>
+    "indices().create": "es:ESHttpPut",  # PUT /<index>
+    "indices().delete": "es:ESHttpDelete",  # DELETE /<index>
+    "indices().refresh": "es:ESHttpPost",  # POST /<index>/_refresh
+    "indices().put_settings": "es:ESHttpPut",  # PUT /<index>/_settings
+    "bulk": "es:ESHttpPost",  # POST /<index>/_bulk
+    "search": "es:ESHttpPost",  # POST /<index>/_search (with a body; GET without)
+    "count": "es:ESHttpPost",  # POST /<index>/_count (with a body)
+    "get": "es:ESHttpGet",  # GET /<index>/_doc/<id>
+    "delete": "es:ESHttpDelete",  # DELETE /<index>/_doc/<id>
+}
+OPENSEARCH_USE_RE = re.compile(r"\buse\s+opensearch::|\bopensearch::OpenSearch\b")
+OPENSEARCH_CALL_RE = re.compile(r"\.client((?:\.indices\(\))?\.[a-z_]+)\(")
 
 # action -> actions AWS also checks when that call runs against this stack.
 IMPLIED: dict[str, list[str]] = {
@@ -205,6 +233,13 @@ NOT_GRANTED: dict[str, dict[str, str]] = {
         "sqs:SendMessage": "SqsGapQueue (the producer) is the integrity check's; the dispatcher only parses messages the event source delivers",
     },
     "batch-job": {k: v for k, v in _STORE_ADMIN.items() if k != "dynamodb:Scan"},
+    "indexer": {
+        **_STORE_ADMIN,
+        **{
+            a: "the indexer only reads the table (SearchLookups: GetItem, BatchGetItem of aliases, Query of the registry); its writes go to the search index"
+            for a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+        },
+    },
     "ledger-stream": {
         **_STORE_ADMIN,
         **{
@@ -366,6 +401,10 @@ def sdk_actions(files: dict[str, str]) -> dict[str, set[str]]:
                     found.setdefault(action, set()).add(path)
         if "ecs" in services and ".run_task()" in re.sub(r"\s+", "", text) and ".tags(" in text:
             found.setdefault(RUN_TASK_TAGS, set()).add(path)
+        if OPENSEARCH_USE_RE.search(text):
+            for call in OPENSEARCH_CALL_RE.findall(re.sub(r"\s+", "", text)):
+                action = OPENSEARCH_HTTP.get(call.lstrip("."), f"(no IAM action known for the OpenSearch client call {call.lstrip('.')}(): add it to OPENSEARCH_HTTP)")
+                found.setdefault(action, set()).add(path)
     return found
 
 
@@ -411,20 +450,26 @@ def config_items(config_src: str) -> dict[str, str]:
     return items
 
 
+COMMENT_LINE_RE = re.compile(r"^[ \t]*//[^\n]*$", re.M)
+
+
 def env_reads(crate: Crate, config_src: str) -> set[str]:
     """Environment names the crate's code path reads."""
     items = config_items(strip_tests(config_src))
     text, seen = crate.src, set()
     while True:
         new = set()
+        # Calls are looked for outside comment lines: a doc comment's "stream (new
+        # and old images)" is no call of fn stream().
+        code = COMMENT_LINE_RE.sub("", text)
         for name in items:
             if name in seen:
                 continue
             if name.startswith("fn "):
                 fn = re.escape(name[3:])
-                if re.search(r"(?<![\w.:])" + fn + r"\s*\(", text) or re.search(r"\baws::" + fn + r"\s*\(", text):
+                if re.search(r"(?<![\w.:])" + fn + r"\s*\(", code) or re.search(r"\baws::" + fn + r"\s*\(", code):
                     new.add(name)
-            elif re.search(r"\b" + name + r"::", text) or re.search(r"\b" + name + r"\b", text) and name.endswith("Params"):
+            elif re.search(r"\b" + name + r"::", code) or re.search(r"\b" + name + r"\b", code) and name.endswith("Params"):
                 new.add(name)
         if not new:
             break
@@ -550,10 +595,10 @@ def instances(name: str, body: dict, locals_: dict) -> list[tuple[str, dict]] | 
     if isinstance(each, dict):
         values = {k: v for k, v in each.items() if not k.startswith("__")}
     else:
-        m = re.fullmatch(r"\$\{toset\(\[(.*)\]\)\}", each) if isinstance(each, str) else None
-        if not m:
+        keys = toset_keys(each)
+        if keys is None:
             return None
-        values = {k: None for k in re.findall(r"['\"]([\w-]+)['\"]", m.group(1))}
+        values = {k: None for k in keys}
     out = []
     for key, ref in values.items():
         args = {}
@@ -573,6 +618,32 @@ def instances(name: str, body: dict, locals_: dict) -> list[tuple[str, dict]] | 
                 args[arg] = expr
         out.append((f'{name}["{key}"]', args))
     return out
+
+
+def toset_keys(each) -> list[str] | None:
+    """The keys of `toset([...])`, of `toset(var.x ? [...] : [...])` or of
+    `toset(concat([...], var.x ? [...] : [], ...))` (instances switched on by a
+    variable): every key that any setting of the switch deploys, so a
+    switched-off function is checked all the same."""
+    if not isinstance(each, str):
+        return None
+    quoted = r"['\"]([\w-]+)['\"]"
+    m = re.fullmatch(r"\$\{toset\(\[(.*)\]\)\}", each)
+    if m:
+        return re.findall(quoted, m.group(1))
+    m = re.fullmatch(r"\$\{toset\(var\.\w+\s*\?\s*\[([^\]]*)\]\s*:\s*\[([^\]]*)\]\)\}", each)
+    if m:
+        return list(dict.fromkeys(re.findall(quoted, m.group(1)) + re.findall(quoted, m.group(2))))
+    m = re.fullmatch(r"\$\{toset\(concat\((.*)\)\)\}", each, re.S)
+    if not m:
+        return None
+    keys: list[str] = []
+    for arg in split_args(m.group(1)):
+        lit = re.fullmatch(r"\[(.*)\]", arg.strip(), re.S) or re.fullmatch(r"var\.\w+\s*\?\s*\[(.*)\]\s*:\s*\[\]", arg.strip(), re.S)
+        if not lit:
+            return None
+        keys += re.findall(quoted, lit.group(1))
+    return keys
 
 
 @dataclass
@@ -845,6 +916,24 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
                 f"rollups.rs facts_of follows {sorted(followed)}: a change the filter drops never reaches the cells"
             )
 
+    # The indexer's mapping passes the changes of exactly the entities that have search documents.
+    # (search.rs as the crates link it: the check also runs on copies of terraform/ elsewhere.)
+    search_rs = next(
+        (t for c in crates.values() for p, t in c.linked.items() if Path(p).as_posix().endswith("adapters/aws/dynamodb/search.rs")),
+        None,
+    )
+    search_tf = tf / "search.tf"
+    if search_rs is not None and search_tf.exists():
+        body = re.search(r"fn searchable_change\(.*?\n\}", search_rs, re.S)
+        documented = set(re.findall(r'"(\w+)"\s*=>', body.group(0))) if body else set()
+        local = re.search(r"search_entities\s*=\s*\[([^\]]*)\]", search_tf.read_text())
+        filtered = set(re.findall(r'"(\w+)"', local.group(1))) if local else set()
+        if not documented or documented != filtered:
+            errors.append(
+                f"indexer: local.search_entities {sorted(filtered)} (search.tf) must be the entities "
+                f"searchable_change (search.rs) reads {sorted(documented)}: a change the filter drops never reaches the index"
+            )
+
     errors += star_resource_comments(tf)
     return errors, report
 
@@ -895,6 +984,18 @@ def self_test(repo: Path) -> int:
     expect(set(found) == {"ecs:RunTask", "ecs:TagResource"}, "scanner: run_task() with .tags( -> ecs:RunTask + ecs:TagResource")
     found = sdk_actions({"d/mod.rs": "use aws_sdk_dynamodb::Client;", "d/ops.rs": "self.client.transact_write_items().send()"})
     expect("dynamodb:ConditionCheckItem" in found, "scanner: a file using its module's SDK import; transact_write_items -> per-item actions")
+    found = sdk_actions({"os.rs": """use opensearch::{BulkParts, OpenSearch};
+        async fn f(&self) { self
+            .client
+            .indices()
+            .exists(IndicesExistsParts::Index(&[&i])).send().await; self.client.bulk(BulkParts::Index(&i)).body(b).send().await;
+            self.client.indices().create(p).send().await; self.client.scroll(p).send().await; }""",
+        "d.rs": "async fn d(c: &aws_sdk_opensearch::Client) { c.describe_domain().domain_name(n).send().await }"})
+    expect(
+        {"es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:DescribeDomain"} <= set(found)
+        and any("OPENSEARCH_HTTP" in a and "scroll" in a for a in found),
+        f"scanner: OpenSearch client calls -> es:ESHttp<Method>, an unmapped one named; describe_domain -> es:DescribeDomain (got {sorted(found)})",
+    )
 
     # 2. env_reads follows config types and helper fns of config::aws.
     cfg = """fn table(env: &E) -> R { required(env, "OCTOSCOPE_TABLE") }
@@ -1045,6 +1146,21 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         (lit("bisect_batch_on_function_error     = true"), "bisect_batch_on_function_error     = false",
          ["bisect_batch_on_function_error must be true"],
          "stream event source that does not bisect a failing batch is caught"),
+        (lit('actions   = ["es:ESHttpHead", "es:ESHttpPut", "es:ESHttpPost"]'), 'actions   = ["es:ESHttpHead", "es:ESHttpPost"]',
+         ["indexer: linked code calls es:ESHttpPut"],
+         "missing grant: the indexer without es:ESHttpPut (creating the index) is caught"),
+        (lit('actions   = ["es:ESHttpHead", "es:ESHttpPut", "es:ESHttpPost"]'), 'actions   = ["es:ESHttpHead", "es:ESHttpPut", "es:ESHttpPost", "es:ESHttpDelete"]',
+         ["indexer: statement search_index grants es:ESHttpDelete, which no code path of indexer uses"],
+         "unused action: es:ESHttpDelete on the indexer is caught"),
+        (lit('"review", "commit", "team", "org_member"]'), '"review", "commit", "team"]',
+         ["local.search_entities"],
+         "the indexer's stream filter dropping an entity that has search documents (org_member) is caught"),
+        (lit('"ledger_stream", "indexer"] : ['), '"ledger_stream"] : [',
+         ["Lambda crate indexer has no module"],
+         "the indexer left out of the functions' keys (not even behind enable_search) is caught"),
+        (r"\n\s*OCTOSCOPE_SEARCH_ENDPOINT\s*=.*", "",
+         ['indexer: reads OCTOSCOPE_SEARCH_ENDPOINT but module function["indexer"] does not set it'],
+         "an optional variable the code reads (OCTOSCOPE_SEARCH_ENDPOINT) must still be in the map, as null"),
         (lit('actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]'),
          'actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams", "dynamodb:DeleteTable"]',
          ["ledger-stream: statement table_stream grants dynamodb:DeleteTable"],
