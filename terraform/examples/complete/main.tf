@@ -1,7 +1,7 @@
 # Everything: a GitHub App, tracked organisations and repositories, resync
 # tasks in private subnets, tuned functions and throttling, long log
-# retention, archive expiry, optional JWT authentication and custom domain,
-# and an alarm on the dead-letter queues.
+# retention, archive expiry, full-text search (an OpenSearch domain), optional
+# JWT authentication and custom domain, and an alarm on the dead-letter queues.
 
 provider "aws" {
   region = var.region
@@ -57,6 +57,15 @@ module "octoscope" {
     memory = 2048
   }
 
+  # Full-text search: an OpenSearch Service domain, billed by the hour
+  # (t3.medium.search with 20 GB gp3: about $55.70 a month at us-east-1 list
+  # prices), and the indexer function on the table's stream.
+  enable_search = true
+  search = {
+    instance_type = "t3.medium.search"
+    volume_size   = 20
+  }
+
   archive_expiration_days = 1096
   deletion_protection     = var.deletion_protection
 
@@ -110,4 +119,9 @@ resource "aws_cloudwatch_metric_alarm" "dlq" {
 output "functions" {
   description = "Name, role and log group of each function."
   value       = module.octoscope.functions
+}
+
+output "search" {
+  description = "The search domain, its endpoint, index, log groups and the indexer's failed-batches queue."
+  value       = module.octoscope.search
 }
