@@ -9,6 +9,12 @@ locals {
     environment = merge(local.common_environment, {
       OCTOSCOPE_API_AUTH         = var.api_jwt_authorizer == null ? "tokens" : "gateway"
       OCTOSCOPE_API_TOKENS_PARAM = module.secrets.api_tokens_parameter_name
+      # /api/search (search.tf): the domain by name (its endpoint resolved at
+      # init with DescribeDomain) and the index; all null without
+      # enable_search, and /api/search answers 501.
+      OCTOSCOPE_SEARCH_DOMAIN   = one(module.search[*].domain_name)
+      OCTOSCOPE_SEARCH_ENDPOINT = null
+      OCTOSCOPE_SEARCH_INDEX    = var.enable_search ? local.search_index : null
     })
 
     # With the JWT authorizer the function reads no token parameter.
@@ -24,6 +30,18 @@ locals {
         enabled   = var.api_jwt_authorizer == null
         actions   = ["kms:Decrypt"]
         resources = [local.kms_key_arn]
+      }
+      # With enable_search: the domain's endpoint at init, then searches
+      # (POST /<index>/_search, the query in the body).
+      search_domain = {
+        enabled   = var.enable_search
+        actions   = ["es:DescribeDomain"]
+        resources = local.search_domain_arns
+      }
+      search_index = {
+        enabled   = var.enable_search
+        actions   = ["es:ESHttpPost"]
+        resources = local.search_index_arns
       }
     }
   }

@@ -226,6 +226,8 @@ NOT_GRANTED: dict[str, dict[str, str]] = {
         "dynamodb:UpdateItem": "the api serves GET routes only: it reads the store and never writes",
         "dynamodb:DeleteItem": "the api serves GET routes only: it reads the store and never writes",
         "dynamodb:BatchWriteItem": "the api serves GET routes only: it reads the store and never writes",
+        "es:ESHttpHead": "the api only searches the index (OpenSearchIndex::at, no ensure_index): creating it (HEAD, PUT) is the indexer's, at its init",
+        "es:ESHttpPut": "the api only searches the index (OpenSearchIndex::at, no ensure_index): creating it (HEAD, PUT) is the indexer's, at its init",
     },
     "integrity-check": {**_STORE_ADMIN},
     "dispatcher": {
@@ -1159,7 +1161,7 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
          ["Lambda crate indexer has no module"],
          "the indexer left out of the functions' keys (not even behind enable_search) is caught"),
         (r"\n\s*OCTOSCOPE_SEARCH_ENDPOINT\s*=.*", "",
-         ['indexer: reads OCTOSCOPE_SEARCH_ENDPOINT but module function["indexer"] does not set it'],
+         ['reads OCTOSCOPE_SEARCH_ENDPOINT but module function['],
          "an optional variable the code reads (OCTOSCOPE_SEARCH_ENDPOINT) must still be in the map, as null"),
         (lit('actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]'),
          'actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams", "dynamodb:DeleteTable"]',

@@ -14,8 +14,9 @@
 # when searches with facets over a million documents get slow.
 #
 # Access control: IAM only. The domain's resource policy names exactly two
-# roles (the indexer's: HEAD/PUT/POST on the index; the api's: GET/POST on the
-# index), every request must be SigV4-signed by one of them, and the endpoint
+# roles (the indexer's: HEAD/PUT/POST on the index; the api's: POST on the
+# index, a search with its query in the body), every request must be
+# SigV4-signed by one of them, and the endpoint
 # is HTTPS only (TLS 1.2+). Fine-grained access control (the security plugin)
 # is off: it would add users, role mappings and audit logs, which need a master
 # user and the security REST API outside Terraform, for a domain with one
@@ -104,7 +105,7 @@ data "aws_iam_policy_document" "access" {
     for_each = length(var.reader_role_arns) > 0 ? [1] : []
     content {
       sid       = "ApiSearchesTheIndex"
-      actions   = ["es:ESHttpGet", "es:ESHttpPost"]
+      actions   = ["es:ESHttpPost"]
       resources = local.index_arns
       principals {
         type        = "AWS"

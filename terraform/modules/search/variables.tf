@@ -62,7 +62,7 @@ variable "writer_role_arns" {
 }
 
 variable "reader_role_arns" {
-  description = "IAM roles that search the index (the api function's): GET and POST on the index."
+  description = "IAM roles that search the index (the api function's): POST on the index (`_search` with the query in the body)."
   type        = list(string)
   default     = []
 }
