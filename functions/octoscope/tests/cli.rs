@@ -20,7 +20,7 @@ async fn serve_accepts_every_example_and_replay_rebuilds_after_a_hard_kill() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(Path::new(BIN), dir.path(), &[("GITHUB_WEBHOOK_SECRET", SECRET)]).unwrap();
     assert!(server.banner.contains("/webhook"), "tells where to point GitHub: {}", server.banner);
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
     // WHEN every example payload is delivered over HTTP
     for (event, name, body) in all_fixtures() {
         let (status, text) =
@@ -83,7 +83,7 @@ async fn tokens_protect_the_api_of_a_public_server() {
         &[("GITHUB_WEBHOOK_SECRET", SECRET), ("OCTOSCOPE_API_TOKENS", token)],
     )
     .unwrap();
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
     let url = format!("{}/api/health", server.base);
     assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
     assert_eq!(client.get(&url).bearer_auth(token).send().await.unwrap().status(), 200);
@@ -134,7 +134,7 @@ async fn demo_loads_a_sample_org_through_the_webhook_path_once() {
     assert!(second.contains(": 0 stored"), "{second}");
     // AND every part of the dashboard has data: pull request flow, CI, DORA, teams, deliveries
     let server = Server::start(Path::new(BIN), dir.path(), &[("GITHUB_WEBHOOK_SECRET", SECRET)]).unwrap();
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
     let get = |path: &str| {
         let (client, url) = (client.clone(), format!("{}{path}", server.base));
         async move { client.get(&url).send().await.unwrap().json::<Value>().await.unwrap() }

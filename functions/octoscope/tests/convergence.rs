@@ -302,7 +302,7 @@ async fn converges(config: HubConfig, spec: WebhookSpec) {
         assert_eq!(refused, Some(&1), "the oversized event is refused on arrival: {:?}", sent.statuses);
     }
     assert!(!sent.statuses.keys().any(|s| *s >= 500), "no 5xx: {:?}", sent.statuses);
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
     let before = differences(&client, &server.base, &org).await;
     assert!(!before.is_empty(), "the losses must show before the check");
 
@@ -376,7 +376,7 @@ async fn a_null_node_is_skipped_and_reported_and_the_next_check_repairs_it() {
     let repo = org.repos[0].full_name();
     let number = org.repos[0].pulls[7].number;
     hub.null_node(NullNode::Pull { repo: repo.clone(), number }, 2);
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
 
     // WHEN the integrity check runs
     let said = check(dir.path(), &hub, &org.login, false);
@@ -419,7 +419,7 @@ async fn a_repository_renamed_and_another_transferred_while_webhooks_were_down_m
     hub.rename_repo(&renamed, "renamed-0").unwrap();
     hub.transfer_repo(&transferred, "octo-labs").unwrap();
     let org = hub.org().clone();
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
     assert!(!differences(&client, &server.base, &org).await.is_empty(), "the new names are unknown before the check");
     // AND the integrity check runs
     let said = check(dir.path(), &hub, &org.login, false);
@@ -480,7 +480,7 @@ async fn serve_checks_on_its_schedule_and_repairs_by_itself() {
     let spec = WebhookSpec { secret: SECRET.into(), drop_share: 0.2, concurrency: 4, ..WebhookSpec::default() };
     hub.send_webhooks(&format!("{}/webhook", server.base), &spec).await.unwrap();
     // THEN, with nobody running a command, the store comes to equal the ground truth
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let diffs = differences(&client, &server.base, &org).await;

@@ -96,7 +96,7 @@ async fn a_check_of_a_hundred_unchanged_repositories_takes_three_graphql_request
         .await
         .unwrap();
     assert!(sent.statuses.keys().all(|s| (200..300).contains(s)), "{:?}", sent.statuses);
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
     let health = |client: reqwest::Client, base: String| async move {
         let h: Value = client.get(format!("{base}/api/health")).send().await.unwrap().json().await.unwrap();
         h["stats"].clone()

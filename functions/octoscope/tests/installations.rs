@@ -65,7 +65,7 @@ async fn integrity_shows_each_installation_s_requests_after_a_check() {
     assert!(!said.contains("BEGIN RSA") && !said.contains("ghs_fakehub"), "no secret is printed: {said}");
 
     // THEN /api/integrity shows the check's requests per installation, adding up to its total
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
     let integrity: Value =
         client.get(format!("{}/api/integrity", server.base)).send().await.unwrap().json().await.unwrap();
     let check = &integrity["items"][0];

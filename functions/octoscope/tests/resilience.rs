@@ -29,7 +29,7 @@ fn pull_request(number: u64) -> Vec<u8> {
 async fn data_dir_with_pulls(n: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(Path::new(BIN), dir.path(), &[("GITHUB_WEBHOOK_SECRET", SECRET)]).unwrap();
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
     for i in 0..n {
         let (status, text) =
             deliver(&client, &server.base, SECRET, "pull_request", pull_request(100 + i), &format!("d-{i}"))
@@ -100,7 +100,7 @@ async fn a_damaged_store_or_archive_is_refused_at_start_naming_the_file_and_left
     // WHEN it is started again THEN it opens, with its data
     let copy = copy_dir(good.path());
     let server = Server::start(Path::new(BIN), copy.path(), &[("GITHUB_WEBHOOK_SECRET", SECRET)]).unwrap();
-    let pulls = all_items(&reqwest::Client::new(), &server.base, "/api/pulls?state=all").await;
+    let pulls = all_items(&octoscope_testkit::http().build().unwrap(), &server.base, "/api/pulls?state=all").await;
     assert_eq!(pulls.len(), 3, "{pulls:?}");
     drop(server);
 
@@ -146,7 +146,7 @@ async fn a_delivery_left_claimed_by_a_killed_server_is_not_acknowledged_until_it
         assert_eq!(store.claim_delivery(&claim).await.unwrap(), Claim::Claimed);
     }
     let server = Server::start(Path::new(BIN), dir.path(), &[("GITHUB_WEBHOOK_SECRET", SECRET)]).unwrap();
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
     // WHEN GitHub redelivers it (within the claim's lease)
     let (status, text) =
         deliver(&client, &server.base, SECRET, "pull_request", pull_request(7), "d-killed").await.unwrap();
@@ -236,7 +236,7 @@ async fn a_full_disk_refuses_deliveries_with_503_and_a_clear_log_line_then_recov
     let data: PathBuf = fs.path().join("data");
     let log = fs.path().join("serve.log");
     let mut server = Server::start_logged(Path::new(BIN), &data, &[("GITHUB_WEBHOOK_SECRET", SECRET)], &log).unwrap();
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
     let mut acked = Vec::new();
     for i in 0..5 {
         let id = format!("before-{i}");

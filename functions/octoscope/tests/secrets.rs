@@ -315,7 +315,7 @@ async fn no_secret_reaches_a_log_line_or_an_api_response_at_trace_level() {
     let secrets = secrets();
     let mut outputs: Vec<(String, String)> = Vec::new();
     let mut responses = Responses::default();
-    let client = reqwest::Client::new();
+    let client = octoscope_testkit::http().build().unwrap();
 
     // GIVEN a fake GitHub holding a small organisation, accepting our personal token and our app
     let spec = OrgSpec { repos: 2, pulls: 12, teams: 1, members: 3, runs: 3, deployments: 2, ..OrgSpec::default() };

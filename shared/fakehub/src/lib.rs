@@ -485,10 +485,7 @@ impl FakeHub {
             installation_tokens: Mutex::default(),
             secret: Mutex::new(WebhookSpec::default().secret),
             next_delivery: AtomicU64::new(90_000_001),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .context("the webhook client")?,
+            client: http().timeout(Duration::from_secs(60)).build().context("the webhook client")?,
         });
         let app = server::router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -751,4 +748,12 @@ impl Drop for FakeHub {
             let _ = stop.send(());
         }
     }
+}
+
+/// An HTTP client builder, ring first made rustls's process-wide crypto
+/// provider: a workspace build links reqwest with rustls but no provider of
+/// its own, and reqwest then refuses to build a client before one is installed.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }

@@ -15,7 +15,7 @@ fn small() -> OrgSpec {
 }
 
 async fn get(hub: &FakeHub, path: &str, etag: Option<&str>) -> reqwest::Response {
-    let mut req = reqwest::Client::new().get(format!("{}{path}", hub.url)).bearer_auth(hub.token());
+    let mut req = octoscope_fakehub::http().build().unwrap().get(format!("{}{path}", hub.url)).bearer_auth(hub.token());
     if let Some(e) = etag {
         req = req.header("if-none-match", e);
     }
@@ -23,7 +23,9 @@ async fn get(hub: &FakeHub, path: &str, etag: Option<&str>) -> reqwest::Response
 }
 
 async fn graphql(hub: &FakeHub, query: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    octoscope_fakehub::http()
+        .build()
+        .unwrap()
         .post(format!("{}/graphql", hub.url))
         .bearer_auth(hub.token())
         .json(&json!({ "query": query }))
@@ -39,7 +41,13 @@ fn header(r: &reqwest::Response, name: &str) -> String {
 #[tokio::test]
 async fn requests_without_the_token_are_refused_and_counted() {
     let hub = FakeHub::start(small()).await.unwrap();
-    let r = reqwest::Client::new().get(format!("{}/orgs/octo-org/hooks", hub.url)).send().await.unwrap();
+    let r = octoscope_fakehub::http()
+        .build()
+        .unwrap()
+        .get(format!("{}/orgs/octo-org/hooks", hub.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(hub.requests("GET /orgs/{org}/hooks"), 1);
     assert_eq!(get(&hub, "/orgs/octo-org/hooks", None).await.status(), 200);
@@ -415,7 +423,9 @@ fn urlencode(s: &str) -> String {
 /// Send a document that must be valid on GitHub (its fields and arguments are in GitHub's schema).
 async fn graphql_vars(hub: &FakeHub, query: &str, variables: Value) -> Value {
     assert_eq!(schema_errors(query), Vec::<String>::new(), "not in GitHub's schema: {query}");
-    reqwest::Client::new()
+    octoscope_fakehub::http()
+        .build()
+        .unwrap()
         .post(format!("{}/graphql", hub.url))
         .bearer_auth(hub.token())
         .json(&json!({ "query": query, "variables": variables }))
@@ -991,7 +1001,7 @@ async fn a_re_run_lists_its_latest_attempt_by_default_and_every_attempt_when_ask
 
 /// A client that does not follow redirects, to see GitHub's 301 itself.
 async fn get_unfollowed(hub: &FakeHub, path: &str) -> reqwest::Response {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = octoscope_fakehub::http().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     client.get(format!("{}{path}", hub.url)).bearer_auth(hub.token()).send().await.unwrap()
 }
 
@@ -1172,7 +1182,9 @@ async fn moves_are_repository_events_and_each_event_carries_the_name_of_its_time
 async fn installation_token(hub: &FakeHub, id: u64) -> String {
     let key = octoscope::adapters::github::jwt::AppKey::from_pem(octoscope_fakehub::TEST_APP_PRIVATE_KEY).unwrap();
     let jwt = key.jwt(hub.app().app_id, chrono::Utc::now()).unwrap();
-    let minted: Value = reqwest::Client::new()
+    let minted: Value = octoscope_fakehub::http()
+        .build()
+        .unwrap()
         .post(format!("{}/app/installations/{id}/access_tokens", hub.url))
         .bearer_auth(jwt)
         .send()
@@ -1196,7 +1208,7 @@ async fn each_installation_sees_its_own_account_only_and_spends_its_own_budget()
     hub.transfer_repo(&format!("{org}/repo-1"), "other-org").unwrap();
     let ours = installation_token(&hub, hub.app().installation_id).await;
     let theirs = installation_token(&hub, 77_002).await;
-    let client = reqwest::Client::new();
+    let client = octoscope_fakehub::http().build().unwrap();
     let rest = |token: &str, repo: &str| {
         client.get(format!("{}/repos/{repo}/actions/runs", hub.url)).bearer_auth(token.to_owned()).send()
     };

@@ -157,7 +157,7 @@ impl FaultProxy {
     pub async fn start_seeded(upstream: &str, seed: u64) -> anyhow::Result<Self> {
         let state = Arc::new(State {
             upstream: upstream.trim_end_matches('/').to_owned(),
-            client: reqwest::Client::builder().pool_max_idle_per_host(0).build()?,
+            client: crate::http().pool_max_idle_per_host(0).build()?,
             rules: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),

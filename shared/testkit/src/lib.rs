@@ -34,6 +34,16 @@ pub fn all_fixtures() -> Vec<(String, String, Vec<u8>)> {
     out
 }
 
+/// An HTTP client builder for tests and the test tools. It first makes ring
+/// rustls's process-wide crypto provider: a workspace build links reqwest
+/// with rustls but no provider of its own (the search adapter's HTTPS uses
+/// ring, as the rest of the product does), and reqwest then refuses to build
+/// a client before one is installed.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 pub fn fixture(event: &str, name: &str) -> Vec<u8> {
     std::fs::read(fixtures_dir().join(event).join(name)).unwrap_or_else(|e| panic!("fixture {event}/{name}: {e}"))
 }

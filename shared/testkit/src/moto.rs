@@ -135,7 +135,9 @@ impl MotoServer {
         let auth = format!(
             "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/ec2/aws4_request, SignedHeaders=host, Signature=00"
         );
-        let response = reqwest::Client::new()
+        let response = crate::http()
+            .build()
+            .expect("an HTTP client")
             .post(format!("{}/", self.endpoint))
             .header("Authorization", auth)
             .header("Content-Type", "application/x-www-form-urlencoded")
@@ -168,7 +170,10 @@ impl MotoServer {
         body: Vec<u8>,
     ) -> anyhow::Result<Forwarded> {
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        let mut request = reqwest::Client::new().request(method, format!("{}{path_and_query}", self.endpoint));
+        let mut request = crate::http()
+            .build()
+            .expect("an HTTP client")
+            .request(method, format!("{}{path_and_query}", self.endpoint));
         for (k, v) in headers {
             if !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("content-length") {
                 request = request.header(k, v);
@@ -313,7 +318,7 @@ impl StreamReader {
     /// The stream of `table` (created with one), read from its beginning.
     pub async fn of_table(endpoint: &str, table: &str) -> anyhow::Result<Self> {
         let mut r = Self {
-            http: reqwest::Client::new(),
+            http: crate::http().build().expect("an HTTP client"),
             endpoint: endpoint.to_owned(),
             arn: String::new(),
             iterators: Default::default(),

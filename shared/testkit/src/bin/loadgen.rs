@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect(),
     );
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let client = octoscope_testkit::http().pool_max_idle_per_host(args.concurrency).build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
     let started = Instant::now();

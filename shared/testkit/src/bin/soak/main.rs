@@ -161,7 +161,7 @@ async fn run(args: &Args, work: &Path, data_dir: &Path) -> anyhow::Result<bool> 
     );
     let driver = Arc::new(Driver {
         base: RwLock::new(server.base.clone()),
-        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+        client: octoscope_testkit::http().timeout(Duration::from_secs(30)).build()?,
         deliveries,
         counters: Counters::default(),
         outcomes: Mutex::new(Outcomes { acked: vec![None; n], attempts: vec![0; n] }),
