@@ -7,19 +7,23 @@ use anyhow::Context as _;
 use axum::Router;
 use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::aws::ssm::SecretParameter;
+use octoscope::adapters::opensearch::{OpenSearchIndex, endpoint};
 use octoscope::api::{ApiState, api_router};
 use octoscope::config::ApiTokens;
 use octoscope::config::aws::{ApiAuth, ApiConfig};
+use octoscope::ports::SearchIndex;
 
 /// The clients the function is built from (built once, at init).
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub ssm: aws_sdk_ssm::Client,
+    /// The configuration the search index's requests are signed with.
+    pub sdk: aws_config::SdkConfig,
 }
 
 impl Clients {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self { dynamodb: aws_sdk_dynamodb::Client::new(sdk), ssm: aws_sdk_ssm::Client::new(sdk) }
+        Self { dynamodb: aws_sdk_dynamodb::Client::new(sdk), ssm: aws_sdk_ssm::Client::new(sdk), sdk: sdk.clone() }
     }
 }
 
@@ -42,6 +46,14 @@ pub async fn app(config: &ApiConfig, clients: Clients) -> anyhow::Result<Router>
         }
     };
     let store = Arc::new(DynamoStore::new(clients.dynamodb, &config.table));
-    // No search index on AWS yet (shared/docs/search.md): /api/search answers 501.
-    Ok(api_router(ApiState { store, search: None, tokens }))
+    // The search index the indexer function keeps (shared/docs/search.md);
+    // without one, /api/search answers 501.
+    let search: Option<Arc<dyn SearchIndex>> = match &config.search {
+        None => None,
+        Some(s) => {
+            let url = endpoint(&clients.sdk, &s.endpoint).await.context("the search domain's endpoint")?;
+            Some(Arc::new(OpenSearchIndex::at(&clients.sdk, &url, &s.index).context("the search index")?))
+        }
+    };
+    Ok(api_router(ApiState { store, search, tokens }))
 }

@@ -146,3 +146,68 @@ async fn with_gateway_auth_no_token_is_asked_and_a_bad_token_parameter_refuses_t
     let said = format!("{err:#}");
     assert!(said.contains("OCTOSCOPE_API_TOKENS_PARAM") && !said.contains("short"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_reads_the_index_the_configuration_names_and_answers_501_without_one() {
+    use octoscope::adapters::opensearch::OpenSearchIndex;
+    use octoscope::domain::{DocKind, RepoName, SearchDoc};
+    use octoscope::ports::SearchIndex;
+    use octoscope_testkit::osmem::OsmemServer;
+    let sdk = aws().await;
+    let table = table_with_a_pull_request(&sdk).await;
+    let osmem = &OsmemServer::shared().url;
+    // GIVEN an index holding one document (as the indexer function writes it)
+    let name = unique("octoscope-search");
+    let index = OpenSearchIndex::new(osmem, &name).unwrap().refreshing();
+    index.ensure_index().await.unwrap();
+    let doc = SearchDoc {
+        key: "pr:acme/api#7".into(),
+        kind: DocKind::Pr,
+        repo: Some(RepoName::parse("acme/api").unwrap()),
+        author: Some("alice".into()),
+        state: Some("open".into()),
+        created_at: None,
+        version: "2026-11-02T10:00:00Z".into(),
+        title: "Rate limiter for the gateway".into(),
+        body: String::new(),
+        extra: String::new(),
+    };
+    index.index(&[doc]).await.unwrap();
+    let configured = |index: &str| {
+        HashMap::from([
+            ("OCTOSCOPE_TABLE", table.clone()),
+            ("OCTOSCOPE_API_AUTH", "gateway".to_owned()),
+            ("OCTOSCOPE_SEARCH_ENDPOINT", osmem.clone()),
+            ("OCTOSCOPE_SEARCH_INDEX", index.to_owned()),
+        ])
+    };
+    // WHEN the api function, configured with that index, is asked
+    let env = configured(&name);
+    let app = octoscope_api::app(&ApiConfig::load(|k| env.get(k).cloned()).unwrap(), octoscope_api::Clients::new(&sdk))
+        .await
+        .unwrap();
+    let (status, found) = invoke(&app, get("/api/search", "q=limiter%20repo:acme/api", None)).await;
+    // THEN it answers from the index
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["items"][0]["key"], "pr:acme/api#7", "{found}");
+    // AND a bad query is the caller's 400
+    let (status, refused) = invoke(&app, get("/api/search", "q=repo:a%20repo:b", None)).await;
+    assert_eq!(status, 400, "{refused}");
+
+    // WHEN its index does not exist yet (the indexer has not started) THEN nothing matches, no error
+    let env = configured(&unique("never-created"));
+    let app = octoscope_api::app(&ApiConfig::load(|k| env.get(k).cloned()).unwrap(), octoscope_api::Clients::new(&sdk))
+        .await
+        .unwrap();
+    let (status, found) = invoke(&app, get("/api/search", "q=limiter", None)).await;
+    assert_eq!((status, &found["total"]), (200, &json!(0)), "{found}");
+
+    // WHEN no search is configured THEN /api/search says so with a 501
+    let env = HashMap::from([("OCTOSCOPE_TABLE", table.clone()), ("OCTOSCOPE_API_AUTH", "gateway".to_owned())]);
+    let app = octoscope_api::app(&ApiConfig::load(|k| env.get(k).cloned()).unwrap(), octoscope_api::Clients::new(&sdk))
+        .await
+        .unwrap();
+    let (status, answer) = invoke(&app, get("/api/search", "q=limiter", None)).await;
+    assert_eq!(status, 501, "{answer}");
+}

@@ -21,7 +21,6 @@ use anyhow::Context as _;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use octoscope::adapters::aws::dynamodb::searchable_change;
-use octoscope::config::aws::SearchEndpoint;
 use octoscope::error::error_chain;
 use octoscope::services::indexer::{IndexerService, RowChange};
 
@@ -88,31 +87,4 @@ pub async fn handle(service: &IndexerService, event: Event) -> DynamoDbEventResp
         }
     }
     response
-}
-
-/// The search domain's HTTPS endpoint: given, or resolved by the domain's
-/// name (`DescribeDomain`; a VPC domain's `vpc` endpoint).
-pub async fn endpoint(sdk: &aws_config::SdkConfig, target: &SearchEndpoint) -> anyhow::Result<String> {
-    match target {
-        SearchEndpoint::Url(url) => Ok(url.clone()),
-        SearchEndpoint::Domain(name) => {
-            let client = aws_sdk_opensearch::Client::new(sdk);
-            let out = client
-                .describe_domain()
-                .domain_name(name)
-                .send()
-                .await
-                .with_context(|| format!("describing the OpenSearch domain {name}"))?;
-            let status = out.domain_status().context("DescribeDomain answered without a domain status")?;
-            let host = status
-                .endpoint()
-                .or_else(|| status.endpoints().and_then(|e| e.get("vpc")).map(String::as_str))
-                .with_context(|| format!("the OpenSearch domain {name} has no endpoint yet (still being created?)"))?;
-            Ok(if host.starts_with("https://") || host.starts_with("http://") {
-                host.to_owned()
-            } else {
-                format!("https://{host}")
-            })
-        }
-    }
 }

@@ -255,3 +255,29 @@ async fn an_unreachable_index_fails_the_whole_batch_from_its_first_record() {
     assert!(handle(&w.service, event(&batch)).await.batch_item_failures.is_empty());
     assert_eq!(keys_matching(w.index.as_ref(), "type:pr").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_domain_is_resolved_to_its_endpoint_by_name() {
+    use octoscope::adapters::opensearch::endpoint;
+    use octoscope::config::aws::SearchEndpoint;
+    // GIVEN a domain on the OpenSearch Service control plane (moto)
+    let sdk = MotoServer::shared().sdk_config().await;
+    let name = format!("s{}", &unique("d")[2..]);
+    let created =
+        aws_sdk_opensearch::Client::new(&sdk).create_domain().domain_name(&name).send().await.expect("CreateDomain");
+    let host =
+        created.domain_status().and_then(|s| s.endpoint()).expect("moto gives the domain an endpoint").to_owned();
+    // WHEN the indexer's configuration names it THEN its endpoint is found, as https
+    let url = endpoint(&sdk, &SearchEndpoint::Domain(name)).await.unwrap();
+    assert_eq!(url, format!("https://{}", host.trim_start_matches("https://")));
+    // AND a domain that does not exist is an error naming it
+    let err = endpoint(&sdk, &SearchEndpoint::Domain("missing-domain".into())).await.unwrap_err();
+    assert!(format!("{:#}", anyhow_chain(&err)).contains("missing-domain"), "{err:?}");
+    // AND an endpoint given directly is taken as it is
+    let direct = SearchEndpoint::Url("https://search.example.com".into());
+    assert_eq!(endpoint(&sdk, &direct).await.unwrap(), "https://search.example.com");
+}
+
+fn anyhow_chain(e: &dyn std::error::Error) -> String {
+    octoscope::error::error_chain(e)
+}

@@ -116,6 +116,17 @@ impl OpenSearchIndex {
         Self::with_transport(endpoint, index, Some(credentials))
     }
 
+    /// The index at an endpoint from the configuration: an `https://`
+    /// endpoint (Amazon OpenSearch Service) signed as [`aws`](Self::aws); a
+    /// plain `http://` one (the configuration admits it on loopback only: a
+    /// local engine) unsigned.
+    pub fn at(sdk: &aws_config::SdkConfig, endpoint: &str, index: &str) -> Result<Self, SearchError> {
+        match endpoint.starts_with("https://") {
+            true => Self::aws(sdk, endpoint, index),
+            false => Self::new(endpoint, index),
+        }
+    }
+
     /// Writes refresh the index before they return, so what was written is
     /// searchable at once (tests; on a cluster the index refreshes each second).
     pub fn refreshing(mut self) -> Self {
@@ -142,7 +153,9 @@ impl OpenSearchIndex {
         let keyword = json!({"type": "keyword"});
         json!({
             "settings": {
-                "index": {"number_of_shards": 1, "max_result_window": MAX_RANKED_RESULTS},
+                // A replica only when a second data node can hold it: the smallest
+                // domain (one node) stays green, a larger one keeps a copy.
+                "index": {"number_of_shards": 1, "auto_expand_replicas": "0-1", "max_result_window": MAX_RANKED_RESULTS},
                 "analysis": {
                     "tokenizer": {"octoscope_words": {"type": "pattern", "pattern": "[\\p{L}\\p{N}]+", "group": 0}},
                     "analyzer": {"octoscope_words": {
@@ -257,11 +270,49 @@ impl OpenSearchIndex {
             .await
             .context("sending a search to OpenSearch")
             .map_err(SearchError::Unavailable)?;
+        if response.status_code().as_u16() == 404 {
+            // No index yet (the indexer creates it when it first starts):
+            // nothing is indexed, so nothing matches.
+            return Ok(json!({"hits": {"total": {"value": 0}, "hits": []}}));
+        }
         if !response.status_code().is_success() {
             return Err(status_error(response, "a search").await);
         }
         response.json().await.context("reading a search's answer").map_err(internal)
     }
+}
+
+/// The search domain's HTTPS endpoint: given, or resolved by the domain's
+/// name with the OpenSearch Service control plane (`DescribeDomain`; a VPC
+/// domain's `vpc` endpoint).
+pub async fn endpoint(
+    sdk: &aws_config::SdkConfig,
+    target: &crate::config::aws::SearchEndpoint,
+) -> Result<String, SearchError> {
+    use crate::config::aws::SearchEndpoint;
+    let name = match target {
+        SearchEndpoint::Url(url) => return Ok(url.clone()),
+        SearchEndpoint::Domain(name) => name,
+    };
+    let out = aws_sdk_opensearch::Client::new(sdk)
+        .describe_domain()
+        .domain_name(name)
+        .send()
+        .await
+        .with_context(|| format!("describing the OpenSearch domain {name}"))
+        .map_err(SearchError::Unavailable)?;
+    let status = out
+        .domain_status()
+        .ok_or_else(|| internal(anyhow!("DescribeDomain of {name} answered without a domain status")))?;
+    let host = status
+        .endpoint()
+        .or_else(|| status.endpoints().and_then(|e| e.get("vpc")).map(String::as_str))
+        .ok_or_else(|| SearchError::Unavailable(anyhow!("the OpenSearch domain {name} has no endpoint yet")))?;
+    Ok(if host.starts_with("https://") || host.starts_with("http://") {
+        host.to_owned()
+    } else {
+        format!("https://{host}")
+    })
 }
 
 /// An answer of OpenSearch that is not a success.

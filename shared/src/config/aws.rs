@@ -120,6 +120,9 @@ pub struct ApiConfig {
     /// `OCTOSCOPE_TABLE`
     pub table: String,
     pub auth: ApiAuth,
+    /// The search index `/api/search` reads (None: a deployment without
+    /// search, whose `/api/search` answers 501).
+    pub search: Option<SearchConfig>,
 }
 
 impl ApiConfig {
@@ -140,7 +143,7 @@ impl ApiConfig {
                 ));
             }
         };
-        Ok(Self { table: table(&env)?, auth })
+        Ok(Self { table: table(&env)?, auth, search: SearchConfig::load_optional(&env)? })
     }
 }
 
