@@ -144,14 +144,33 @@ module "batch" {
 
   # OCTOSCOPE_JOB_ID is set per task by the dispatcher's RunTask override
   # (or `upgrade`, by hand: shared/docs/dynamodb.md, "Upgrading").
-  environment = merge(local.common_environment, local.github_environment)
+  environment = merge(local.common_environment, local.github_environment, {
+    # The reindex job (OCTOSCOPE_JOB_ID=reindex, run by hand): the search
+    # domain by name and the index; null (unset) without enable_search.
+    OCTOSCOPE_SEARCH_DOMAIN   = one(module.search[*].domain_name)
+    OCTOSCOPE_SEARCH_ENDPOINT = null
+    OCTOSCOPE_SEARCH_INDEX    = var.enable_search ? local.search_index : null
+  })
 
   task_policy_statements = {
     store = local.store_read_write
     # The upgrade job's Scan of items written under an earlier key layout.
+    # The upgrade job's and the reindex job's walks of the table.
     store_upgrade = {
       actions   = ["dynamodb:Scan"]
       resources = [module.table.table_arn]
+    }
+    # The reindex job (with enable_search): the domain's endpoint, then the
+    # index: HEAD (does it exist), PUT (create it), POST (`_bulk`).
+    search_domain = {
+      enabled   = var.enable_search
+      actions   = ["es:DescribeDomain"]
+      resources = local.search_domain_arns
+    }
+    search_index = {
+      enabled   = var.enable_search
+      actions   = ["es:ESHttpHead", "es:ESHttpPut", "es:ESHttpPost"]
+      resources = local.search_index_arns
     }
     github_credentials = {
       actions   = ["ssm:GetParameter"]

@@ -86,7 +86,7 @@ module "search" {
   index_name         = local.search_index
   instance_type      = var.search.instance_type
   volume_size        = var.search.volume_size
-  writer_role_arns   = [module.function["indexer"].role_arn]
+  writer_role_arns   = [module.function["indexer"].role_arn, module.batch.task_role_arn]
   reader_role_arns   = [module.function["api"].role_arn]
   kms_key_arn        = local.kms_key_arn
   log_retention_days = var.log_retention_days

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use octoscope::domain::{JobRecord, JobState, ResyncJob};
 use octoscope::error::error_chain;
 use octoscope::ports::GitHubSource;
+use octoscope::ports::SearchableEntities;
 use octoscope::ports::{Clock, JobStore, Store, StoreError};
+use octoscope::services::indexer::{IndexerService, IndexingError};
 use octoscope::services::resync::{Progress, ResyncError, ResyncService, ResyncStores};
 
 /// Exit codes of the binary.
@@ -33,6 +35,36 @@ pub mod exit {
 /// layout (`DynamoStore::upgrade`) instead of running a resync: started by
 /// hand once after a deploy that needs it (`shared/docs/dynamodb.md`).
 pub const UPGRADE_JOB: &str = "upgrade";
+
+/// Rebuild the search index from the store (`OCTOSCOPE_JOB_ID=reindex`,
+/// started by hand: after search is turned on for a table that already holds
+/// data, or to repair an index), resuming from its checkpoint; the exit code.
+pub async fn reindex(
+    service: &IndexerService,
+    source: &dyn SearchableEntities,
+    jobs: &dyn JobStore,
+    clock: &dyn Clock,
+) -> i32 {
+    let result = service.reindex(source, jobs, clock).await;
+    match &result {
+        Ok(done) => tracing::info!(?done, "the search index is rebuilt from the table"),
+        Err(e) => tracing::error!(
+            retryable = e.is_retryable(),
+            error = error_chain(e),
+            "the reindex stopped; run it again to resume"
+        ),
+    }
+    reindex_exit(&result)
+}
+
+/// The exit code of a reindex that ended with `result`.
+pub fn reindex_exit<T>(result: &Result<T, IndexingError>) -> i32 {
+    match result {
+        Ok(_) => exit::OK,
+        Err(e) if e.is_retryable() => exit::RETRYABLE,
+        Err(_) => exit::FAILED,
+    }
+}
 
 /// The exit code of an upgrade that ended with `result`.
 pub fn upgrade_exit<T>(result: &Result<T, StoreError>) -> i32 {

@@ -9,9 +9,12 @@ use anyhow::Context as _;
 use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::github::GitHubClient;
+use octoscope::adapters::opensearch::{OpenSearchIndex, endpoint};
+use octoscope::config::aws::SearchConfig;
 use octoscope::config::aws::{BatchJobConfig, resolve_github};
 use octoscope::ports::GitHubSource;
 use octoscope::ports::{Clock, Store};
+use octoscope::services::indexer::{IndexerService, REINDEX_JOB};
 use octoscope_batch_job::{UPGRADE_JOB, exit, fail_before_start, run, upgrade_exit};
 
 #[tokio::main]
@@ -35,6 +38,11 @@ async fn main() -> ExitCode {
         }
         return code(upgrade_exit(&result));
     }
+    if config.job_id == REINDEX_JOB
+        && let Some(search) = &config.search
+    {
+        return code(reindex(dynamo, &sdk, search).await);
+    }
     let store: Arc<dyn Store> = Arc::new(dynamo);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let github = match connect(&config, &env, aws_sdk_ssm::Client::new(&sdk)).await {
@@ -53,6 +61,26 @@ async fn main() -> ExitCode {
             code(e.exit_code())
         }
     }
+}
+
+/// The reindex job: the search index built once, then the store walked into it.
+async fn reindex(dynamo: DynamoStore, sdk: &aws_config::SdkConfig, search: &SearchConfig) -> i32 {
+    let index = async {
+        let url = endpoint(sdk, &search.endpoint).await?;
+        let index = OpenSearchIndex::at(sdk, &url, &search.index)?;
+        index.ensure_index().await?;
+        Ok::<_, octoscope::ports::SearchError>(index)
+    };
+    let index = match index.await {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(error = octoscope::error::error_chain(&e), "the search index cannot be reached");
+            return if e.is_retryable() { exit::RETRYABLE } else { exit::FAILED };
+        }
+    };
+    let store = Arc::new(dynamo);
+    let service = IndexerService::new(store.clone(), Arc::new(index));
+    octoscope_batch_job::reindex(&service, store.as_ref(), store.as_ref(), &SystemClock).await
 }
 
 async fn connect(

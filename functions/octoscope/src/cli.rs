@@ -76,6 +76,13 @@ pub enum Command {
         #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
         data_dir: PathBuf,
     },
+    /// Rebuild the search index from the store (it is kept in step with every
+    /// write; this repairs an index after damage). `serve` may keep running.
+    Reindex {
+        /// The data directory `serve` uses.
+        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
+        data_dir: PathBuf,
+    },
     /// Rebuild the store from the raw archive (stop `serve` first).
     Replay {
         /// The data directory `serve` uses.

@@ -129,6 +129,15 @@ async fn main() -> anyhow::Result<()> {
             println!("now `make run` (or `octoscope serve`) and open http://127.0.0.1:8080/");
             Ok(())
         }
+        Command::Reindex { data_dir } => {
+            let path = data_dir.join("octoscope.db");
+            anyhow::ensure!(path.exists(), "no store at {}: nothing to index", path.display());
+            let store = SqliteStore::open(&path).map_err(refuse_damaged)?;
+            let started = std::time::Instant::now();
+            let documents = store.rebuild_search().await.context("rebuilding the search index")?;
+            println!("reindex done: {documents} documents in {:.1} s", started.elapsed().as_secs_f64());
+            Ok(())
+        }
         Command::Replay { data_dir } => {
             let (store, archive) = open(&data_dir)?;
             let report = replay::replay(store, archive, |r| eprintln!("replayed {} deliveries", r.deliveries)).await?;

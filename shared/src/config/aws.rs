@@ -442,9 +442,12 @@ impl DispatcherConfig {
 pub struct BatchJobConfig {
     /// `OCTOSCOPE_TABLE`
     pub table: String,
-    /// `OCTOSCOPE_JOB_ID`: set per task by the dispatcher's RunTask.
+    /// `OCTOSCOPE_JOB_ID`: set per task by the dispatcher's RunTask
+    /// (`upgrade` and `reindex` are run by hand).
     pub job_id: String,
     pub github: GitHubParams,
+    /// The search index (required by the `reindex` job).
+    pub search: Option<SearchConfig>,
 }
 
 impl BatchJobConfig {
@@ -453,7 +456,14 @@ impl BatchJobConfig {
         if job_id.len() > 512 || job_id.chars().any(char::is_control) {
             return Err(ConfigError::new("OCTOSCOPE_JOB_ID", "expected a job id"));
         }
-        Ok(Self { table: table(&env)?, job_id, github: GitHubParams::load(&env)? })
+        let search = SearchConfig::load_optional(&env)?;
+        if job_id == "reindex" && search.is_none() {
+            return Err(ConfigError::new(
+                "OCTOSCOPE_SEARCH_DOMAIN",
+                "required by the reindex job: the OpenSearch domain (or OCTOSCOPE_SEARCH_ENDPOINT)",
+            ));
+        }
+        Ok(Self { table: table(&env)?, job_id, github: GitHubParams::load(&env)?, search })
     }
 }
 

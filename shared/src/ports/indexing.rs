@@ -16,3 +16,16 @@ pub trait SearchLookups: Send + Sync {
     /// member of any).
     async fn other_membership(&self, login: &str, org: &str) -> Result<Option<Timestamp>, StoreError>;
 }
+
+/// Every entity that has a search document, as the change that wrote it, a
+/// page at a time in a stable order (a reindex walks them; `after` is the
+/// cursor the previous page returned, so a reindex stopped part way resumes;
+/// `limit` bounds the items a page reads, matched or not).
+#[async_trait]
+pub trait SearchableEntities: Send + Sync {
+    async fn searchable_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<crate::domain::Change>, Option<String>), StoreError>;
+}

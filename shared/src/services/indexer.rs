@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::domain::{Change, SearchDoc};
+use crate::domain::{Change, RepoName, SearchDoc};
 use crate::error::StoreError;
-use crate::ports::{SearchError, SearchIndex, SearchLookups};
+use crate::ports::{Clock, JobStore, SearchError, SearchIndex, SearchLookups, SearchableEntities};
 use crate::services::search_docs::{self, DocWrites, Known, Lookup};
 
 /// One entity row's change: the row before and after the write, each as the
@@ -28,8 +28,8 @@ pub struct RowChange {
 /// index refused for good.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexingError {
-    #[error("reading what a document needs from the store")]
-    Lookup(#[source] StoreError),
+    #[error("reading the store")]
+    Store(#[source] StoreError),
     #[error("writing the search index")]
     Index(#[source] SearchError),
 }
@@ -37,7 +37,7 @@ pub enum IndexingError {
 impl IndexingError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Lookup(e) => e.is_retryable(),
+            Self::Store(e) => e.is_retryable(),
             Self::Index(e) => e.is_retryable(),
         }
     }
@@ -60,18 +60,31 @@ impl IndexerService {
         Self { lookups, index }
     }
 
-    /// The documents one row change writes and removes.
-    async fn writes(&self, row: &RowChange) -> Result<DocWrites, IndexingError> {
+    /// The documents one row change writes and removes (`titles`: the pull
+    /// request titles looked up so far in this batch).
+    async fn writes(
+        &self,
+        row: &RowChange,
+        titles: &mut HashMap<(RepoName, u64), Option<String>>,
+    ) -> Result<DocWrites, IndexingError> {
         let mut writes = DocWrites::default();
         if let Some(new) = &row.new {
             let (mut title, mut other) = (None, None);
             match search_docs::lookup(new) {
                 Lookup::Nothing => {}
                 Lookup::PullTitle { repo, number } => {
-                    title = self.lookups.pull_title(repo, number).await.map_err(IndexingError::Lookup)?;
+                    let key = (repo.clone(), number);
+                    title = match titles.get(&key) {
+                        Some(t) => t.clone(),
+                        None => {
+                            let t = self.lookups.pull_title(repo, number).await.map_err(IndexingError::Store)?;
+                            titles.insert(key, t.clone());
+                            t
+                        }
+                    };
                 }
                 Lookup::OtherMemberships { login, org } => {
-                    other = self.lookups.other_membership(login, org).await.map_err(IndexingError::Lookup)?;
+                    other = self.lookups.other_membership(login, org).await.map_err(IndexingError::Store)?;
                 }
             }
             writes = search_docs::doc_writes(new, Known { pull_title: title.as_deref(), other_membership: other });
@@ -82,7 +95,7 @@ impl IndexerService {
         {
             if let Some(Change::OrgMember { org, member }) = &row.old {
                 // A membership row removed: the person stays while a member elsewhere.
-                let other = self.lookups.other_membership(&member.login, org).await.map_err(IndexingError::Lookup)?;
+                let other = self.lookups.other_membership(&member.login, org).await.map_err(IndexingError::Store)?;
                 let mut gone = member.clone();
                 gone.present = false;
                 let removal = Change::OrgMember { org: org.clone(), member: gone };
@@ -98,8 +111,13 @@ impl IndexerService {
     pub async fn apply(&self, rows: &[RowChange]) -> Result<Indexed, IndexingError> {
         let mut order: Vec<String> = Vec::new();
         let mut last: HashMap<String, Option<SearchDoc>> = HashMap::new();
+        let mut titles = HashMap::new();
         for row in rows {
-            let writes = self.writes(row).await?;
+            if let Some(Change::PullRequest { pull, .. }) = &row.new {
+                // A pull request in the batch titles its reviews after it.
+                titles.insert((pull.repo.clone(), pull.number), Some(pull.title.clone()));
+            }
+            let writes = self.writes(row, &mut titles).await?;
             let effects = writes.delete.into_iter().map(|k| (k, None));
             let effects = effects.chain(writes.upsert.into_iter().map(|d| (d.key.clone(), Some(d))));
             for (key, doc) in effects {
@@ -122,5 +140,62 @@ impl IndexerService {
             self.index.delete(&deletes).await.map_err(IndexingError::Index)?;
         }
         Ok(Indexed { upserted: upserts.len(), deleted: deletes.len() })
+    }
+}
+
+/// The job id of a reindex: its checkpoint's name, and the batch job's mode.
+pub const REINDEX_JOB: &str = "reindex";
+
+/// Items a reindex reads a page (one request of the store, one bulk request of the index).
+pub const REINDEX_PAGE: usize = 500;
+
+/// What a reindex did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reindexed {
+    /// It went on from a checkpoint an earlier run left.
+    pub resumed: bool,
+    pub pages: u64,
+    pub entities: u64,
+    pub upserted: u64,
+    pub deleted: u64,
+}
+
+impl IndexerService {
+    /// Index every searchable entity the store holds, a page at a time, and
+    /// save where it got to after each page (`REINDEX_JOB`'s checkpoint): a
+    /// reindex stopped part way resumes there; the checkpoint is cleared at
+    /// the end. Documents are written under their versions, so a reindex
+    /// running beside the indexer never regresses what the stream wrote.
+    /// It adds and replaces documents; removing a document whose entity is
+    /// gone is the stream's (the index is not emptied first).
+    pub async fn reindex(
+        &self,
+        source: &dyn SearchableEntities,
+        jobs: &dyn JobStore,
+        clock: &dyn Clock,
+    ) -> Result<Reindexed, IndexingError> {
+        let mut cursor = jobs.checkpoint(REINDEX_JOB).await.map_err(IndexingError::Store)?;
+        let mut done = Reindexed { resumed: cursor.is_some(), ..Reindexed::default() };
+        loop {
+            let (changes, next) = match source.searchable_page(cursor.as_deref(), REINDEX_PAGE).await {
+                Err(StoreError::BadCursor) if cursor.is_some() => {
+                    tracing::warn!("the reindex checkpoint is not a cursor of this store; starting from the beginning");
+                    cursor = None;
+                    continue;
+                }
+                page => page.map_err(IndexingError::Store)?,
+            };
+            let rows: Vec<RowChange> = changes.into_iter().map(|c| RowChange { old: None, new: Some(c) }).collect();
+            let indexed = self.apply(&rows).await?;
+            done.pages += 1;
+            done.entities += rows.len() as u64;
+            done.upserted += indexed.upserted as u64;
+            done.deleted += indexed.deleted as u64;
+            jobs.save_checkpoint(REINDEX_JOB, next.as_deref(), clock.now()).await.map_err(IndexingError::Store)?;
+            match next {
+                Some(n) => cursor = Some(n),
+                None => return Ok(done),
+            }
+        }
     }
 }

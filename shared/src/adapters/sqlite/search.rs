@@ -344,6 +344,32 @@ fn index_one(tx: &Connection, d: &SearchDoc) -> rusqlite::Result<()> {
     Ok(())
 }
 
+impl SqliteStore {
+    /// Rebuild the search index from the entity tables (`octoscope reindex`):
+    /// every document dropped, then every row touched so that the same
+    /// triggers that index the store's writes index it again, in one
+    /// transaction (a search sees the old index or the new one). The number
+    /// of documents indexed.
+    pub async fn rebuild_search(&self) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM search_docs", [])?;
+            for touch in [
+                "UPDATE repos SET deleted = deleted",
+                "UPDATE teams SET deleted = deleted",
+                "UPDATE org_members SET present = present",
+                "UPDATE pull_requests SET title = title",
+                "UPDATE reviews SET state = state",
+                "UPDATE commits SET message = message",
+            ] {
+                tx.execute(touch, [])?;
+            }
+            tx.execute("INSERT INTO search_text (search_text) VALUES ('optimize')", [])?;
+            tx.query_row("SELECT count(*) FROM search_docs", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl SearchIndex for SqliteStore {
     async fn index(&self, docs: &[SearchDoc]) -> Result<(), SearchError> {

@@ -253,5 +253,17 @@ mod tests {
         assert!(find("larks").await.is_empty() && find("gone").await.is_empty());
         assert_eq!(find("type:repo").await, ["repo:acme/api"]);
         assert_eq!(find("dora").await, ["person:dora"]);
+        // AND the filters inside the full-text index (v12) find them by repository and author
+        assert_eq!(find("quicksilver repo:acme/api author:carol").await, ["commit:acme/api@abc1234def"]);
+
+        // WHEN the index is lost (its documents gone) and then rebuilt (`octoscope reindex`)
+        Connection::open(&path).unwrap().execute("DELETE FROM search_docs", []).unwrap();
+        assert!(find("quicksilver").await.is_empty());
+        assert_eq!(store.rebuild_search().await.unwrap(), 6);
+        // THEN everything is found again, as before
+        assert_eq!(find("quicksilver").await, ["commit:acme/api@abc1234def", "pr:acme/api#7", "review:70"]);
+        assert_eq!(find("quicksilver is:open").await, ["pr:acme/api#7"]);
+        assert_eq!(find("dora").await, ["person:dora"]);
+        assert!(find("larks").await.is_empty());
     }
 }

@@ -10,10 +10,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::DynamoStore;
 use super::codec::*;
-use super::ops::Query;
-use super::ops::Range;
+use super::ops::{Query, Range, corrupt, sdk_error};
 use crate::domain::*;
-use crate::ports::{SearchLookups, StoreError};
+use crate::ports::{SearchLookups, SearchableEntities, StoreError, decode_cursor, encode_cursor};
 
 fn team(i: &Item) -> anyhow::Result<Team> {
     Ok(Team {
@@ -28,6 +27,9 @@ fn team(i: &Item) -> anyhow::Result<Team> {
         version: i.req_time("version")?,
     })
 }
+
+/// The entities with search documents (`searchable_change`).
+const SEARCHABLE: [&str; 6] = ["repository", "pull_request", "review", "commit", "team", "org_member"];
 
 /// The change that wrote `item`, when its entity has a search document
 /// (repositories, pull requests, reviews, commits, teams, organisation
@@ -68,5 +70,45 @@ impl SearchLookups for DynamoStore {
             }
         }
         Ok(newest)
+    }
+}
+
+#[async_trait]
+impl SearchableEntities for DynamoStore {
+    /// One Scan page of the table (up to `limit` items or 1 MB read), filtered to the
+    /// searchable entities; the cursor is the page's last evaluated key.
+    async fn searchable_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Change>, Option<String>), StoreError> {
+        let start = after.map(|c| decode_cursor::<(String, String)>(c).map(|(pk, sk)| key_of(pk, sk))).transpose()?;
+        let mut scan = self.client.scan().table_name(&self.table).expression_attribute_names("#e", "entity");
+        let mut names = Vec::new();
+        for (i, entity) in SEARCHABLE.iter().enumerate() {
+            scan = scan.expression_attribute_values(format!(":e{i}"), s(*entity));
+            names.push(format!(":e{i}"));
+        }
+        let out = scan
+            .filter_expression(format!("#e IN ({})", names.join(", ")))
+            .set_exclusive_start_key(start)
+            .limit(limit.clamp(1, 10_000) as i32)
+            .send()
+            .await
+            .map_err(sdk_error("reading the searchable items"))?;
+        let changes = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| searchable_change(i).transpose())
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(corrupt)?;
+        let next = match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => {
+                Some(encode_cursor(&(k.str("pk").unwrap_or_default(), k.str("sk").unwrap_or_default())))
+            }
+            _ => None,
+        };
+        Ok((changes, next))
     }
 }
