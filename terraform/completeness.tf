@@ -169,7 +169,7 @@ module "batch" {
     }
     search_index = {
       enabled   = var.enable_search
-      actions   = ["es:ESHttpHead", "es:ESHttpPut", "es:ESHttpPost"]
+      actions   = ["es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut"]
       resources = local.search_index_arns
     }
     github_credentials = {
