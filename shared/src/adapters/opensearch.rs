@@ -33,7 +33,9 @@ use crate::domain::{
     DocKind, FacetCount, Facets, RepoName, SearchDoc, SearchHit, SearchQuery, SearchResults, Segment, Term,
 };
 use crate::ports::{PageRequest, SearchError, SearchIndex, decode_cursor, encode_cursor};
-use crate::services::search_docs::{HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, MAX_TEXT_CHARS, clean_bounded, version_of};
+use crate::services::search_docs::{
+    HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, MAX_TEXT_CHARS, clean_bounded, segments, version_of,
+};
 
 /// The index name when none is configured.
 pub const DEFAULT_INDEX: &str = "octoscope-search";
@@ -553,34 +555,6 @@ fn search_body(q: &SearchQuery, page: &PageRequest) -> Result<(Value, Option<usi
         }
     }
     Ok((body, offset))
-}
-
-/// Text carrying highlight marks, as segments. A highlighter may trim the
-/// passage it returns (OpenSearch's unified highlighter trims characters up
-/// to U+0020, and so the marks, at either end): a close mark before any open
-/// one ends a highlight that began the text, an open mark never closed runs
-/// to its end.
-fn segments(marked: &str) -> Vec<Segment> {
-    let mut out = Vec::new();
-    let mut highlighted = false;
-    let mut seen_mark = false;
-    let mut text = String::new();
-    for c in marked.chars() {
-        if c == HIGHLIGHT_OPEN || c == HIGHLIGHT_CLOSE {
-            let was = if c == HIGHLIGHT_CLOSE && !seen_mark { true } else { highlighted };
-            if !text.is_empty() {
-                out.push(Segment { text: std::mem::take(&mut text), highlighted: was });
-            }
-            highlighted = c == HIGHLIGHT_OPEN;
-            seen_mark = true;
-        } else {
-            text.push(c);
-        }
-    }
-    if !text.is_empty() {
-        out.push(Segment { text, highlighted });
-    }
-    out
 }
 
 /// The whole title as segments: the highlighted copy, placed back in the

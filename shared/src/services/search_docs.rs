@@ -15,7 +15,7 @@
 //! are a present member of any organisation; the caller looks those up
 //! ([`Known`], [`Lookup`]).
 
-use crate::domain::{Change, DocKind, RepoName, SearchDoc, Timestamp};
+use crate::domain::{Change, DocKind, RepoName, SearchDoc, Segment, Timestamp};
 
 /// The most characters of a document's body (and of any text written
 /// through `SearchIndex::index`) kept.
@@ -33,6 +33,34 @@ pub fn clean(text: &str) -> String {
 /// The first `max_chars` characters of `text`, without the highlight marks.
 pub fn clean_bounded(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).filter(|c| *c != HIGHLIGHT_OPEN && *c != HIGHLIGHT_CLOSE).collect()
+}
+
+/// Text carrying highlight marks, as segments (both adapters). A highlighter may trim the
+/// passage it returns (OpenSearch's unified highlighter trims characters up
+/// to U+0020, and so the marks, at either end): a close mark before any open
+/// one ends a highlight that began the text, an open mark never closed runs
+/// to its end.
+pub fn segments(marked: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut highlighted = false;
+    let mut seen_mark = false;
+    let mut text = String::new();
+    for c in marked.chars() {
+        if c == HIGHLIGHT_OPEN || c == HIGHLIGHT_CLOSE {
+            let was = if c == HIGHLIGHT_CLOSE && !seen_mark { true } else { highlighted };
+            if !text.is_empty() {
+                out.push(Segment { text: std::mem::take(&mut text), highlighted: was });
+            }
+            highlighted = c == HIGHLIGHT_OPEN;
+            seen_mark = true;
+        } else {
+            text.push(c);
+        }
+    }
+    if !text.is_empty() {
+        out.push(Segment { text, highlighted });
+    }
+    out
 }
 
 /// A version as the store writes it: the time, to the millisecond, in one
@@ -300,6 +328,13 @@ mod tests {
 
     use super::*;
     use crate::domain::*;
+
+    #[test]
+    fn marks_split_into_segments() {
+        let s = segments("fix \u{1}rate\u{2} limiter \u{1}bug\u{2}");
+        let got: Vec<_> = s.iter().map(|s| (s.text.as_str(), s.highlighted)).collect();
+        assert_eq!(got, [("fix ", false), ("rate", true), (" limiter ", false), ("bug", true)]);
+    }
 
     fn t(min: u32) -> Timestamp {
         Utc.with_ymd_and_hms(2030, 3, 4, 9, min, 0).unwrap()

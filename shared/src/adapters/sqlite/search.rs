@@ -11,17 +11,11 @@ use rusqlite::{Connection, Row, params, params_from_iter};
 
 use super::store::SqliteStore;
 use super::{parse_ts_opt, store_error, ts, ts_opt};
-use crate::domain::{
-    DocKind, FacetCount, Facets, RepoName, SearchDoc, SearchHit, SearchQuery, SearchResults, Segment, Term,
-};
+use crate::domain::{DocKind, FacetCount, Facets, RepoName, SearchDoc, SearchHit, SearchQuery, SearchResults, Term};
 use crate::error::StoreError;
 use crate::ports::{PageRequest, SearchError, SearchIndex, decode_cursor, encode_cursor};
+use crate::services::search_docs::{MAX_TEXT_CHARS, clean_bounded, segments};
 
-/// The most characters of a document's body kept.
-pub const MAX_BODY_CHARS: usize = 65_536;
-/// Highlight marks in snippets; stripped from indexed text.
-const OPEN: char = '\u{1}';
-const CLOSE: char = '\u{2}';
 /// bm25 weights of the columns title, body, extra: a title match counts most;
 /// a title equal to the query's words (ASCII case aside) comes before all else.
 const SCORE: &str = "bm25(search_text, 10.0, 2.0, 1.0, 0.0) - CASE WHEN d.title = ? COLLATE NOCASE THEN 1e6 ELSE 0 END";
@@ -64,31 +58,6 @@ fn fts_query(q: &SearchQuery) -> String {
         true => matched,
         false => format!("({matched}) NOT ({TEXT_COLUMNS} : ({}))", fts_expr(&q.exclude, true)),
     }
-}
-
-fn clean(s: &str, max_chars: usize) -> String {
-    s.chars().filter(|c| *c != OPEN && *c != CLOSE).take(max_chars).collect()
-}
-
-/// Split text carrying highlight marks into segments.
-fn segments(marked: &str) -> Vec<Segment> {
-    let mut out = Vec::new();
-    let mut highlighted = false;
-    let mut text = String::new();
-    for c in marked.chars() {
-        if c == OPEN || c == CLOSE {
-            if !text.is_empty() {
-                out.push(Segment { text: std::mem::take(&mut text), highlighted });
-            }
-            highlighted = c == OPEN;
-        } else {
-            text.push(c);
-        }
-    }
-    if !text.is_empty() {
-        out.push(Segment { text, highlighted });
-    }
-    out
 }
 
 /// The matching documents as `FROM … WHERE …` with its arguments.
@@ -337,9 +306,9 @@ fn index_one(tx: &Connection, d: &SearchDoc) -> rusqlite::Result<()> {
         d.state,
         ts_opt(&d.created_at),
         d.version,
-        clean(&d.title, MAX_BODY_CHARS),
-        clean(&d.body, MAX_BODY_CHARS),
-        clean(&d.extra, MAX_BODY_CHARS)
+        clean_bounded(&d.title, MAX_TEXT_CHARS),
+        clean_bounded(&d.body, MAX_TEXT_CHARS),
+        clean_bounded(&d.extra, MAX_TEXT_CHARS)
     ])?;
     Ok(())
 }
@@ -402,12 +371,5 @@ mod tests {
         let t = |s: &str| Term::new(s).unwrap();
         assert_eq!(fts_expr(&[t(r#"a"b"#), t("NEAR(x")], false), r#""a""b" "NEAR(x""#);
         assert_eq!(fts_expr(&[t("x"), t("title:y")], true), r#""x" OR "title:y""#);
-    }
-
-    #[test]
-    fn marks_split_into_segments() {
-        let s = segments("fix \u{1}rate\u{2} limiter \u{1}bug\u{2}");
-        let got: Vec<_> = s.iter().map(|s| (s.text.as_str(), s.highlighted)).collect();
-        assert_eq!(got, [("fix ", false), ("rate", true), (" limiter ", false), ("bug", true)]);
     }
 }
