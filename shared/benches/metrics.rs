@@ -10,27 +10,23 @@
 //! `cargo bench -p octoscope-core --bench metrics` (release; the full size).
 //! Under `cargo test` (no `--bench`) it runs a small smoke size instead.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{TimeDelta, TimeZone, Utc};
 use http_body_util::BodyExt;
-use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
-use octoscope::api::{self, AppState};
-use octoscope::config::ApiTokens;
 use octoscope::domain::*;
+use octoscope::ports::MetricsFilter;
 use octoscope::ports::store::*;
-use octoscope::ports::{MetricsFilter, RawArchive};
-use octoscope::services::IngestService;
-use octoscope::webhook::WebhookSecrets;
 use tower::ServiceExt;
 
 #[path = "../tests/common/changes.rs"]
 mod changes;
 
+#[path = "../tests/common/bench.rs"]
+mod bench;
+use bench::percentile;
 #[path = "../tests/common/rng.rs"]
 mod rng;
 use rng::Rng;
@@ -188,10 +184,6 @@ fn generate(size: &Size) -> Vec<Change> {
     out
 }
 
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    sorted[((p * sorted.len()).div_ceil(100)).max(1) - 1]
-}
-
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let size = if full {
@@ -204,13 +196,8 @@ fn main() {
 }
 
 async fn run(size: Size) {
-    // OCTOSCOPE_BENCH_DIR keeps the data (and reuses it when already there), to inspect it with sqlite3.
     let tmp = tempfile::tempdir().unwrap();
-    let dir = std::env::var_os("OCTOSCOPE_BENCH_DIR").map(std::path::PathBuf::from);
-    let dir = dir.as_deref().unwrap_or(tmp.path());
-    let reuse = dir.join("octoscope.db").exists();
-    let store = Arc::new(SqliteStore::open(&dir.join("octoscope.db")).unwrap());
-    let archive = Arc::new(SqliteArchive::open(&dir.join("archive.db")).unwrap());
+    let (store, archive, reuse) = bench::open(&tmp);
     if !reuse {
         let t = Instant::now();
         let changes = generate(&size);
@@ -307,19 +294,7 @@ async fn run(size: Size) {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!("{:<62} {:>9.2} {:>9.2}", kind, ms(percentile(&times, 50)), ms(*times.last().unwrap()));
     }
-    let ingest = IngestService::new(
-        store.clone() as Arc<dyn Store>,
-        archive as Arc<dyn RawArchive>,
-        Arc::new(SystemClock),
-        WebhookSecrets::parse("bench-secret").unwrap(),
-    );
-    let router = api::router(AppState {
-        ingest: Arc::new(ingest),
-        search: Some(store.clone()),
-        store,
-        tokens: ApiTokens::default(),
-        max_body_bytes: 1 << 20,
-    });
+    let router = bench::router(store.clone(), archive);
     // Windows end on a Thursday afternoon, as "the last N days" from now would:
     // whole ISO weeks from rollups, the partial weeks at both edges from rows.
     let until = "2026-10-29T13:00:00Z";

@@ -11,24 +11,19 @@
 //! Under `cargo test` (no `--bench`) it runs a small smoke size instead.
 //! `OCTOSCOPE_BENCH_DIR=DIR` keeps the data (and reuses it when there).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{TimeDelta, TimeZone, Utc};
 use http_body_util::BodyExt;
-use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
-use octoscope::api::{self, AppState};
-use octoscope::config::ApiTokens;
 use octoscope::domain::*;
-use octoscope::ports::RawArchive;
 use octoscope::ports::store::*;
-use octoscope::services::IngestService;
-use octoscope::webhook::WebhookSecrets;
 use tower::ServiceExt;
 
+#[path = "../tests/common/bench.rs"]
+mod bench;
+use bench::percentile;
 #[path = "../tests/common/rng.rs"]
 mod rng;
 use rng::Rng;
@@ -162,10 +157,6 @@ fn generate(pulls: u64, commits: u64) -> Vec<Change> {
     out
 }
 
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    sorted[((p * sorted.len()).div_ceil(100)).max(1) - 1]
-}
-
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (pulls, commits, requests) = if full { (100_000, 1_000_000, 200) } else { (1_000, 5_000, 3) };
@@ -175,11 +166,7 @@ fn main() {
 
 async fn run(pulls: u64, commits: u64, requests: usize) {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = std::env::var_os("OCTOSCOPE_BENCH_DIR").map(std::path::PathBuf::from);
-    let dir = dir.as_deref().unwrap_or(tmp.path());
-    let reuse = dir.join("octoscope.db").exists();
-    let store = Arc::new(SqliteStore::open(&dir.join("octoscope.db")).unwrap());
-    let archive = Arc::new(SqliteArchive::open(&dir.join("archive.db")).unwrap());
+    let (store, archive, reuse) = bench::open(&tmp);
     if !reuse {
         let changes = generate(pulls, commits);
         let t = Instant::now();
@@ -191,19 +178,7 @@ async fn run(pulls: u64, commits: u64, requests: usize) {
             t.elapsed().as_secs_f64()
         );
     }
-    let ingest = IngestService::new(
-        store.clone() as Arc<dyn Store>,
-        archive as Arc<dyn RawArchive>,
-        Arc::new(SystemClock),
-        WebhookSecrets::parse("bench-secret").unwrap(),
-    );
-    let router = api::router(AppState {
-        ingest: Arc::new(ingest),
-        search: Some(store.clone()),
-        store,
-        tokens: ApiTokens::default(),
-        max_body_bytes: 1 << 20,
-    });
+    let router = bench::router(store.clone(), archive);
     // One of the pull requests titled alike, asked by its whole title: it ranks first.
     let exact = format!("Add a sliding window rate limiter to the gateway {pulls}");
     let exact_key = format!("pr:{}#{pulls}", repo(pulls % REPOS));
