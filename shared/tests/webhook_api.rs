@@ -363,6 +363,9 @@ async fn bad_queries_are_400_with_a_message_and_unknown_things_404() {
         "/api/commits",
         "/api/deliveries?status=great",
         "/api/pulls/Codertocat/Hello-World/not-a-number",
+        // percent-decoding to bytes that are not UTF-8 (found by the api fuzz target)
+        "/api/pulls/acm&e%deoai/mp/99199",
+        "/api/pulls/Codertocat/Hello-World/%ff",
     ] {
         let (status, body) = app.get(path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");

@@ -1,6 +1,7 @@
 //! The read API: what Octoscope holds, as lists (cursor-paginated) and records.
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -86,9 +87,12 @@ pub(super) async fn pulls(State(state): State<ApiState>, RawQuery(q): RawQuery) 
 ))]
 pub(super) async fn pull(
     State(state): State<ApiState>,
-    Path((owner, name, number)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
+    // A segment that is not UTF-8 once percent-decoded is the client's error,
+    // answered in JSON like every other (axum's own rejection is plain text).
+    let Path((owner, name, number)) = path.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     Query::parse(q, [])?;
     let repo = RepoName::parse(&format!("{owner}/{name}")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let number: u64 = number
