@@ -45,6 +45,7 @@ fn pull(n: u64) -> Change {
         base_ref: Some("main".into()),
         head_ref: Some(format!("limiter-{n}")),
         head_sha: None,
+        body: None,
     })
 }
 
@@ -65,6 +66,7 @@ async fn table() -> (Arc<DynamoStore>, String, String, OpenSearchIndex) {
         state: ReviewState::Approved,
         submitted_at: Some(Utc.with_ymd_and_hms(2026, 10, 2, 9, 0, 0).unwrap()),
         commit_id: None,
+        body: None,
     }));
     store.apply_changes(&changes).await.unwrap();
     let name = unique("octoscope-search");

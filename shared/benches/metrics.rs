@@ -96,6 +96,7 @@ fn generate(size: &Size) -> Vec<Change> {
                 state,
                 submitted_at: Some(at),
                 commit_id: None,
+                body: None,
             }));
         }
         out.push(Change::pull_request(PullRequest {
@@ -120,6 +121,7 @@ fn generate(size: &Size) -> Vec<Change> {
             base_ref: Some("main".into()),
             head_ref: Some(format!("change-{n}")),
             head_sha: None,
+            body: None,
         }));
     }
     let runners: [(&[&str], &str); 3] =

@@ -134,6 +134,7 @@ fn generate(pulls: u64, commits: u64) -> Vec<Change> {
             base_ref: Some("main".into()),
             head_ref: Some(format!("{}-{n}", word(&mut rng))),
             head_sha: None,
+            body: None,
         }));
     }
     for i in 0..commits {

@@ -145,6 +145,7 @@ fn pull(number: u64, r: &str, author: Option<&str>, created: i64, merged: Option
         base_ref: Some("main".into()),
         head_ref: Some(format!("topic-{number}")),
         head_sha: Some(format!("{number:040x}")),
+        body: None,
     })
 }
 
@@ -157,6 +158,7 @@ fn review(r: &str, number: u64, id: i64, by: &str, state: &str, day: i64, hour: 
         state: ReviewState::parse(state).unwrap(),
         submitted_at: Some(at(day, hour)),
         commit_id: None,
+        body: None,
     })
 }
 

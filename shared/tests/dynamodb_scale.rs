@@ -256,6 +256,7 @@ async fn health_reads_the_same_few_units_at_a_hundred_and_at_a_hundred_thousand_
                 base_ref: None,
                 head_ref: None,
                 head_sha: None,
+                body: None,
             })
         })
         .collect();

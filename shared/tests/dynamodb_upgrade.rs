@@ -146,6 +146,7 @@ fn pull(number: u64, created: i64, updated: i64) -> Change {
         base_ref: Some("main".into()),
         head_ref: Some(format!("topic-{number}")),
         head_sha: None,
+        body: None,
     })
 }
 

@@ -82,6 +82,7 @@ fn expected_pull(repo: &RepoName, p: &fake::Pull) -> (PullRequest, Vec<Review>) 
         base_ref: Some(p.base_ref.clone()),
         head_ref: Some(p.head_ref.clone()),
         head_sha: Some(p.head_sha.clone()),
+        body: Some(p.body.clone()),
     };
     let reviews = p
         .reviews
@@ -94,6 +95,8 @@ fn expected_pull(repo: &RepoName, p: &fake::Pull) -> (PullRequest, Vec<Review>) 
             state: expected_review_state(r.state),
             submitted_at: Some(r.submitted_at),
             commit_id: Some(r.commit_id.clone()),
+            // The fake's reviews say nothing.
+            body: Some(String::new()),
         })
         .collect();
     (pr, reviews)
@@ -781,6 +784,7 @@ fn merge_pull(old: Option<(PullRequest, ListsKnown)>, new: (PullRequest, ListsKn
         labels: list(nk.labels, newer.labels.clone(), older.labels),
         requested_reviewers: list(nk.requested_reviewers, newer.requested_reviewers.clone(), older.requested_reviewers),
         requested_teams: list(nk.requested_teams, newer.requested_teams.clone(), older.requested_teams),
+        body: newer.body.clone().or(older.body),
         ..newer
     };
     (pull, known)

@@ -42,6 +42,7 @@ fn pull(number: u64, author: &str, created: Timestamp, merged: Option<Timestamp>
         base_ref: Some("main".into()),
         head_ref: None,
         head_sha: None,
+        body: None,
     })
 }
 
@@ -54,6 +55,7 @@ fn review(pr: u64, id: i64, author: &str, at: Timestamp) -> Change {
         state: ReviewState::Approved,
         submitted_at: Some(at),
         commit_id: None,
+        body: None,
     })
 }
 

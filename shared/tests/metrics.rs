@@ -59,6 +59,7 @@ impl Pr {
             base_ref: Some("main".into()),
             head_ref: None,
             head_sha: None,
+            body: None,
         })
     }
 }
@@ -72,6 +73,7 @@ fn review(pr: u64, id: i64, author: &str, state: ReviewState, at: Timestamp) -> 
         state,
         submitted_at: Some(at),
         commit_id: None,
+        body: None,
     })
 }
 

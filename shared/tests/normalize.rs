@@ -209,3 +209,60 @@ fn a_move_with_an_invalid_old_name_is_refused() {
     // WHEN normalised THEN it is refused, not stored under a made-up name
     assert!(normalize("repository", &body, at()).is_err());
 }
+
+fn pull_of(c: &[Change]) -> &PullRequest {
+    c.iter()
+        .find_map(|c| if let Change::PullRequest { pull, .. } = c { Some(&**pull) } else { None })
+        .unwrap_or_else(|| panic!("no pull request in {c:?}"))
+}
+
+fn review_of(c: &[Change]) -> &Review {
+    c.iter().find_map(|c| if let Change::Review(r) = c { Some(r) } else { None }).unwrap_or_else(|| panic!("{c:?}"))
+}
+
+#[test]
+fn pull_request_and_review_bodies_are_kept_and_null_is_empty() {
+    // GIVEN GitHub's example payloads WHEN normalised THEN the pull request keeps its body
+    let simple = "This is a pretty simple change that we need to pull into master.";
+    assert_eq!(pull_of(&changes("pull_request", "opened.payload.json")).body.as_deref(), Some(simple));
+    // AND a null body is an empty one (known: it replaces what the store has)
+    assert_eq!(pull_of(&changes("pull_request", "opened.with-null-body.json")).body.as_deref(), Some(""));
+    // AND a review event keeps its review's body (null here) and its pull request's
+    let c = changes("pull_request_review", "submitted.payload.json");
+    assert_eq!(review_of(&c).body.as_deref(), Some(""));
+    assert_eq!(pull_of(&c).body.as_deref(), Some(simple));
+    let body = edited("pull_request_review", "submitted.payload.json", "/review/body", "Looks good, ship it".into());
+    let c = normalize("pull_request_review", &body, at()).unwrap().changes;
+    assert_eq!(review_of(&c).body.as_deref(), Some("Looks good, ship it"));
+}
+
+#[test]
+fn a_payload_without_a_body_leaves_the_stored_one() {
+    // GIVEN a pull request payload with no `body` field at all
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&common::fixture("pull_request", "opened.payload.json")).unwrap();
+    v["pull_request"].as_object_mut().unwrap().remove("body");
+    let c = normalize("pull_request", &serde_json::to_vec(&v).unwrap(), at()).unwrap().changes;
+    // THEN the body is unknown (None), not empty: the store keeps what it has
+    assert_eq!(pull_of(&c).body, None);
+}
+
+#[test]
+fn a_body_over_64_kib_is_cut_to_65536_characters() {
+    // GIVEN bodies of 70,000 characters, some of them two bytes long, and the highlight marks
+    let long: String = "é\u{1}".repeat(35_000) + &"x".repeat(30_000);
+    let pr = edited("pull_request", "opened.payload.json", "/pull_request/body", long.clone().into());
+    let review = edited("pull_request_review", "submitted.payload.json", "/review/body", long.clone().into());
+    // WHEN normalised
+    let pr = normalize("pull_request", &pr, at()).unwrap().changes;
+    let review = normalize("pull_request_review", &review, at()).unwrap().changes;
+    // THEN each keeps the first 65,536 characters, without the marks
+    let expected: String = long.chars().take(65_536).filter(|c| *c != '\u{1}').collect();
+    assert_eq!(expected.chars().count(), 32_768, "half of the first 65,536 characters are marks");
+    assert_eq!(pull_of(&pr).body.as_deref(), Some(expected.as_str()));
+    assert_eq!(review_of(&review).body.as_deref(), Some(expected.as_str()));
+    // AND a plain body longer than the bound keeps exactly 65,536 characters
+    let plain = edited("pull_request", "opened.payload.json", "/pull_request/body", "y".repeat(70_000).into());
+    let body = pull_of(&normalize("pull_request", &plain, at()).unwrap().changes).body.clone().unwrap();
+    assert_eq!(body.len(), 65_536);
+}

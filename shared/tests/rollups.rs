@@ -54,6 +54,7 @@ fn pull(
         base_ref: Some("main".into()),
         head_ref: None,
         head_sha: None,
+        body: None,
     })
 }
 
@@ -66,6 +67,7 @@ fn review(r: &str, pr: u64, id: i64, author: &str, state: ReviewState, at: Times
         state,
         submitted_at: Some(at),
         commit_id: None,
+        body: None,
     })
 }
 

@@ -174,6 +174,7 @@ contract!(
     highlights_are_segments_of_plain_text,
     hostile_queries_give_results_or_a_query_error_and_change_nothing,
     garbage_cursors_are_refused,
+    pull_request_and_review_bodies_are_searched_up_to_their_bound,
 );
 
 fn t(min: i64) -> Timestamp {
@@ -207,6 +208,7 @@ fn pull(repo_name: &str, number: u64, title: &str, state: PrState, author: &str,
         base_ref: Some("main".into()),
         head_ref: Some(format!("topic-{number}")),
         head_sha: None,
+        body: None,
     }
 }
 
@@ -299,6 +301,7 @@ async fn facets_count_the_whole_match(b: &dyn Backend) {
             state: ReviewState::Approved,
             submitted_at: Some(t(10)),
             commit_id: None,
+            body: None,
         })])
         .await
         .unwrap();
@@ -543,6 +546,59 @@ async fn garbage_cursors_are_refused(b: &dyn Backend) {
     }
 }
 
+async fn pull_request_and_review_bodies_are_searched_up_to_their_bound(b: &dyn Backend) {
+    // GIVEN the sample pull requests, one of them with a body, and a review
+    // with a body; each holds a word found nowhere else
+    let f = b.fixture().await;
+    sample(&f).await;
+    let described = PullRequest {
+        body: Some("Sessions now expire after a zanzibar interval.".into()),
+        ..pull("acme/api", 1, "Add a cache for sessions", PrState::Open, "alice", 2)
+    };
+    // AND a pull request whose body is longer than the bound: one word before
+    // the 65,536th character, one after it
+    let long = format!("{} withinbound {} beyondbound", "pad ".repeat(16_000), "pad ".repeat(2_000));
+    assert!(long.find("withinbound").unwrap() < 65_536 && long.find("beyondbound").unwrap() > 65_536);
+    let oversized = PullRequest { body: Some(long), ..pull("acme/web", 6, "Long story", PrState::Open, "dave", 7) };
+    f.sink
+        .apply_changes(&[
+            Change::pull_request(described),
+            Change::pull_request(oversized),
+            Change::Review(Review {
+                repo: repo("acme/api"),
+                pr_number: 2,
+                id: 77,
+                author: Some("bob".into()),
+                state: ReviewState::ChangesRequested,
+                submitted_at: Some(t(10)),
+                commit_id: None,
+                body: Some("Please rename the quokka before merging.".into()),
+            }),
+        ])
+        .await
+        .unwrap();
+    // WHEN searched for the word only the pull request's body holds THEN it is found
+    let r = find(&f, "zanzibar").await;
+    assert_eq!(keys(&r), ["pr:acme/api#1"]);
+    // AND the snippet is the body's passage, the word highlighted
+    let marked: Vec<&str> = r.items[0].snippet.iter().filter(|s| s.highlighted).map(|s| s.text.as_str()).collect();
+    assert_eq!(marked, ["zanzibar"]);
+    // AND the review is found by its body's word (and by a phrase of it), the pull request is not
+    assert_eq!(keys(&find(&f, "quokka").await), ["review:77"]);
+    assert_eq!(keys(&find(&f, "\"rename the quokka\" type:review").await), ["review:77"]);
+    // AND a body is indexed up to its bound: the word before it is found, the one after it is not
+    assert_eq!(keys(&find(&f, "withinbound").await), ["pr:acme/web#6"]);
+    assert!(keys(&find(&f, "beyondbound").await).is_empty());
+    // AND a later write of the pull request without a body empties its document's body
+    let silent = PullRequest {
+        body: Some(String::new()),
+        ..pull("acme/api", 1, "Add a cache for sessions", PrState::Open, "alice", 3)
+    };
+    f.sink.apply_changes(&[Change::pull_request(silent)]).await.unwrap();
+    assert!(keys(&find(&f, "zanzibar").await).is_empty());
+    assert_eq!(keys(&find(&f, "sessions").await), ["pr:acme/api#1"]);
+}
+
 /// A search document as a comparable row: key, kind, repo, author, state,
 /// created_at, version, title, body, extra.
 type DocRow =
@@ -569,6 +625,11 @@ fn row(d: &SearchDoc) -> DocRow {
 async fn the_mapping_writes_what_the_sqlite_triggers_write() {
     // GIVEN changes of every searchable kind, marks and missing fields included
     let mut bare = pull("acme/api", 8, "Bare \u{1}one\u{2}", PrState::Open, "x", 9);
+    // A body with the marks, wide characters and more than 65,536 characters.
+    let described = PullRequest {
+        body: Some(format!("Uses a \u{1}token bucket\u{2}.\n{}", "é".repeat(70_000))),
+        ..pull("acme/api", 2, "Rate limiter", PrState::Merged, "bob", 3)
+    };
     (bare.author, bare.labels, bare.head_ref, bare.base_ref) = (None, vec![], None, None);
     let team = |slug: &str, deleted, min| {
         Change::Team(Team {
@@ -587,7 +648,7 @@ async fn the_mapping_writes_what_the_sqlite_triggers_write() {
         org: org.into(),
         member: Membership { login: login.into(), role: None, present, version: t(min) },
     };
-    let review = |id, number, author: Option<&str>, submitted: Option<i64>| {
+    let review = |id, number, author: Option<&str>, submitted: Option<i64>, body: Option<&str>| {
         Change::Review(Review {
             repo: repo("acme/api"),
             pr_number: number,
@@ -596,13 +657,15 @@ async fn the_mapping_writes_what_the_sqlite_triggers_write() {
             state: ReviewState::ChangesRequested,
             submitted_at: submitted.map(t),
             commit_id: None,
+            body: body.map(Into::into),
         })
     };
     let changes = vec![
-        pr("acme/api", 2, "Rate limiter", PrState::Merged, "bob"),
+        Change::pull_request(described),
         Change::pull_request(bare),
-        review(77, 2, Some("alice"), Some(10)),
-        review(78, 99, None, None),
+        review(77, 2, Some("alice"), Some(10), Some("Please \u{2}rename\u{1} it")),
+        review(78, 99, None, None, None),
+        review(79, 2, Some("bob"), Some(11), Some("")),
         Change::Commit {
             commit: Commit {
                 repo: repo("acme/api"),
@@ -670,6 +733,11 @@ async fn the_mapping_writes_what_the_sqlite_triggers_write() {
         .unwrap();
     let mapped: Vec<DocRow> = mapped.into_values().collect();
     assert_eq!(mapped, stored);
+    // AND the bodies are there, cut at 65,536 characters and without the marks
+    let body = |key: &str| stored.iter().find(|r| r.0 == key).map(|r| r.8.clone()).unwrap();
+    assert_eq!(body("pr:acme/api#2").chars().count(), 65_536 - 2);
+    assert!(body("pr:acme/api#2").starts_with("Uses a token bucket.\né"));
+    assert_eq!((body("review:77").as_str(), body("review:78").as_str()), ("Please rename it", ""));
     let keys: Vec<&str> = stored.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(
         keys,
@@ -682,6 +750,7 @@ async fn the_mapping_writes_what_the_sqlite_triggers_write() {
             "repo:acme/unversioned",
             "review:77",
             "review:78",
+            "review:79",
             "team:acme/crew",
             "team:acme/quiet",
         ]

@@ -121,6 +121,7 @@ contract!(
     list_repos_orders_by_activity_and_pages_without_gaps,
     list_pulls_filters_and_pages_to_the_end,
     get_pull_returns_reviews_in_submission_order,
+    bodies_round_trip_and_a_write_without_one_keeps_it,
     list_teams_filters_by_org_and_lists_present_members,
     list_commits_by_repo_and_branch,
     list_workflow_runs_by_repo_newest_first,
@@ -185,6 +186,7 @@ fn pull(repo_name: &str, number: u64, state: PrState, author: &str, created: i64
         base_ref: Some("main".into()),
         head_ref: Some(format!("f{number}")),
         head_sha: None,
+        body: None,
     }
 }
 
@@ -201,6 +203,7 @@ fn review(repo_name: &str, pr: u64, id: i64, author: &str, state: ReviewState, a
         state,
         submitted_at: Some(t(at)),
         commit_id: None,
+        body: None,
     })
 }
 
@@ -692,6 +695,7 @@ async fn get_pull_returns_reviews_in_submission_order(b: &dyn Backend) {
         state: ReviewState::Pending,
         submitted_at: None,
         commit_id: None,
+        body: None,
     });
     s.apply_changes(&[
         pr("acme/api", 3, PrState::Open, "alice", 0, 1),
@@ -711,6 +715,56 @@ async fn get_pull_returns_reviews_in_submission_order(b: &dyn Backend) {
     assert_eq!(ids, [(40, None), (30, Some(t(2))), (20, Some(t(5)))]);
     // AND an unknown pull request is None
     assert!(s.get_pull(&repo("acme/api"), 4).await.unwrap().is_none());
+}
+
+async fn bodies_round_trip_and_a_write_without_one_keeps_it(b: &dyn Backend) {
+    // GIVEN a pull request and reviews with bodies: one of 65,536 wide characters, one empty
+    let s = b.store().await;
+    let wide = "é".repeat(65_536);
+    let with =
+        |p: PullRequest, body: Option<&str>| Change::pull_request(PullRequest { body: body.map(Into::into), ..p });
+    let reviewed = |id, at, body: Option<&str>| match review("acme/api", 3, id, "bob", ReviewState::Commented, at) {
+        Change::Review(r) => Change::Review(Review { body: body.map(Into::into), ..r }),
+        _ => unreachable!(),
+    };
+    s.apply_changes(&[
+        with(pull("acme/api", 3, PrState::Open, "alice", 0, 1), Some("Fixes the *rate* limiter.\n\n- [x] tests")),
+        reviewed(20, 2, Some(&wide)),
+        reviewed(30, 3, Some("")),
+        reviewed(40, 4, None),
+    ])
+    .await
+    .unwrap();
+    // WHEN read THEN each body is as written (None: never said)
+    let got = s.get_pull(&repo("acme/api"), 3).await.unwrap().unwrap();
+    assert_eq!(got.pull.body.as_deref(), Some("Fixes the *rate* limiter.\n\n- [x] tests"));
+    let bodies: Vec<_> = got.reviews.iter().map(|r| (r.id, r.body.as_deref())).collect();
+    assert_eq!(bodies, [(20, Some(wide.as_str())), (30, Some("")), (40, None)]);
+    // AND a list carries no bodies
+    let listed = s.list_pulls(&PullFilter::default(), &PageRequest::first(10)).await.unwrap();
+    assert!(listed.items.iter().all(|p| p.body.is_none()), "{:?}", listed.items);
+    // WHEN newer writes say nothing of the body (None), or that it is now empty
+    s.apply_changes(&[
+        with(pull("acme/api", 3, PrState::Closed, "alice", 0, 5), None),
+        reviewed(20, 6, None),
+        reviewed(30, 7, Some("Now it says something")),
+    ])
+    .await
+    .unwrap();
+    // THEN an unknown body keeps the stored one, a known one replaces it
+    let got = s.get_pull(&repo("acme/api"), 3).await.unwrap().unwrap();
+    assert_eq!(
+        (got.pull.state, got.pull.body.as_deref()),
+        (PrState::Closed, Some("Fixes the *rate* limiter.\n\n- [x] tests"))
+    );
+    let bodies: Vec<_> = got.reviews.iter().map(|r| (r.id, r.body.as_deref())).collect();
+    assert_eq!(bodies, [(40, None), (20, Some(wide.as_str())), (30, Some("Now it says something"))]);
+    s.apply_changes(&[with(pull("acme/api", 3, PrState::Closed, "alice", 0, 8), Some(""))]).await.unwrap();
+    let got = s.get_pull(&repo("acme/api"), 3).await.unwrap().unwrap();
+    assert_eq!(got.pull.body.as_deref(), Some(""));
+    // AND an older write does not bring an old body back
+    s.apply_changes(&[with(pull("acme/api", 3, PrState::Open, "alice", 0, 2), Some("stale"))]).await.unwrap();
+    assert_eq!(s.get_pull(&repo("acme/api"), 3).await.unwrap().unwrap().pull.body.as_deref(), Some(""));
 }
 
 async fn list_teams_filters_by_org_and_lists_present_members(b: &dyn Backend) {

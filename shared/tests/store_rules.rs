@@ -215,6 +215,7 @@ async fn pull_requests_from_review_events_fill_in_but_never_erase_sizes() {
             base_ref: None,
             head_ref: None,
             head_sha: None,
+            body: None,
         })
     };
     s.apply_changes(&[pr(t(1), Some(10), "first")]).await.unwrap();

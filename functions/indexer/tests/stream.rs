@@ -185,8 +185,10 @@ async fn deliveries_reach_the_index_through_the_stream_as_the_sqlite_triggers_in
         assert!(indexed.iter().any(|r| r.1 == kind), "a {kind} document: {indexed:#?}");
     }
     assert_eq!(indexed, expected);
-    // AND searches find the same documents on both
-    for q in ["type:pr", "is:closed", "type:commit", "type:repo", "type:team", "type:person", "update"] {
+    // AND searches find the same documents on both (a pull request's body included)
+    let body_words = "\"pretty simple change\" type:pr";
+    assert!(!keys_matching(w.sqlite.as_ref(), body_words).await.is_empty(), "the example pull request's body");
+    for q in ["type:pr", "is:closed", "type:commit", "type:repo", "type:team", "type:person", "update", body_words] {
         assert_eq!(keys_matching(w.index.as_ref(), q).await, keys_matching(w.sqlite.as_ref(), q).await, "{q}");
     }
 

@@ -254,6 +254,7 @@ fn merged_pull(number: u64, author: &str, merged_day: i64, updated: i64) -> Chan
         base_ref: Some("main".into()),
         head_ref: Some(format!("topic-{number}")),
         head_sha: Some(format!("{number:040x}")),
+        body: None,
     })
 }
 

@@ -14,7 +14,10 @@
 //! delivery on average and per event type (the webhook's path, and with the
 //! stream function's share), the RRU of `/api/health`, and the cost per
 //! million deliveries. `BENCH_DELIVERIES` caps how many of the demo's
-//! deliveries are sent (default: all).
+//! deliveries are sent (default: all). The demo's pull requests and reviews
+//! carry no body; `BENCH_BODY_BYTES=N` gives every pull request a body of N
+//! bytes and every review one of N / 4 (what bodies cost: they are stored on
+//! the items, in no index).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -137,15 +140,32 @@ struct Tally {
     rru: f64,
 }
 
+/// `payload` with a pull request body of `bytes` and a review body of a
+/// quarter of that (none when 0 or for other events).
+fn with_bodies(event: &str, payload: &[u8], bytes: usize) -> Vec<u8> {
+    if bytes == 0 || !event.starts_with("pull_request") {
+        return payload.to_vec();
+    }
+    let mut v: Value = serde_json::from_slice(payload).unwrap();
+    let text = |n: usize| "Lorem ipsum dolor sit amet. ".repeat(n / 28 + 1)[..n].to_owned();
+    v["pull_request"]["body"] = json!(text(bytes));
+    if v.get("review").is_some() {
+        v["review"]["body"] = json!(text(bytes / 4));
+    }
+    serde_json::to_vec(&v).unwrap()
+}
+
 /// Send `limit` demo deliveries, the stream fed to its function every
 /// `batch` deliveries; the tally per event type, and the stream's batches.
 async fn drive(m: &mut Metered, limit: usize, batch: usize) -> (BTreeMap<String, Tally>, usize) {
     let deliveries = generate(chrono::Utc::now(), 7);
     let mut by_event: BTreeMap<String, Tally> = BTreeMap::new();
     let mut batches = 0;
+    let body_bytes: usize = std::env::var("BENCH_BODY_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     for (i, d) in deliveries.iter().take(limit).enumerate() {
+        let body = with_bodies(d.event, &d.body, body_bytes);
         let (w0, r0) = (m.meter.wru(), m.meter.rru());
-        let (status, answer) = invoke(&m.app, event(d.event, &d.body, &format!("cost-{i:06}"))).await;
+        let (status, answer) = invoke(&m.app, event(d.event, &body, &format!("cost-{i:06}"))).await;
         assert_eq!(status, 200, "{} {answer}", d.event);
         let t = by_event.entry(d.event.to_owned()).or_default();
         t.deliveries += 1;

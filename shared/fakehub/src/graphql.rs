@@ -813,6 +813,8 @@ impl<'a> Exec<'a> {
                 "submittedAt" => time(r.submitted_at),
                 "author" => return Ok(Out::Obj(Obj::User(&r.author))),
                 "commit" => return Ok(Out::Obj(Obj::Commit(&r.commit_id))),
+                // Generated reviews say nothing (their webhooks' `body` is null).
+                "body" => json!(""),
                 _ => return unknown(),
             }),
             Obj::Team(t) => match name {

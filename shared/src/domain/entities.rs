@@ -125,6 +125,11 @@ pub struct PullRequest {
     pub head_ref: Option<String>,
     #[serde(skip)]
     pub head_sha: Option<String>,
+    // The description, at most `search_docs::MAX_TEXT_CHARS` characters (None:
+    // this write does not know it; the store keeps what it has). Kept for
+    // search; the read API does not show it.
+    #[serde(skip)]
+    pub body: Option<String>,
 }
 
 /// Which of a pull request's lists a write knows. GitHub leaves lists out of
@@ -210,6 +215,10 @@ pub struct Review {
     pub submitted_at: Option<Timestamp>,
     #[serde(skip)]
     pub commit_id: Option<String>,
+    // The review's text, as a pull request's body (bounded; None keeps what the
+    // store has). Kept for search; the read API does not show it.
+    #[serde(skip)]
+    pub body: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -35,6 +35,14 @@ pub fn clean_bounded(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).filter(|c| *c != HIGHLIGHT_OPEN && *c != HIGHLIGHT_CLOSE).collect()
 }
 
+/// A pull request's or review's body as the store keeps it: its first
+/// [`MAX_TEXT_CHARS`] characters (GitHub's own limit for a body is the same
+/// 65,536), without the highlight marks. Every source of a body (webhooks,
+/// the GitHub API) cuts it here, so the store and the index hold the same text.
+pub fn stored_body(text: &str) -> String {
+    clean_bounded(text, MAX_TEXT_CHARS)
+}
+
 /// Text carrying highlight marks, as segments (both adapters). A highlighter may trim the
 /// passage it returns (OpenSearch's unified highlighter trims characters up
 /// to U+0020, and so the marks, at either end): a close mark before any open
@@ -221,7 +229,7 @@ pub fn doc_writes(change: &Change, known: Known<'_>) -> DocWrites {
                 created_at: Some(p.created_at),
                 version: version_of(&p.updated_at),
                 title: clean(&p.title),
-                body: String::new(),
+                body: clean_bounded(p.body.as_deref().unwrap_or_default(), MAX_TEXT_CHARS),
                 extra: clean(&extra),
             })
         }
@@ -240,7 +248,7 @@ pub fn doc_writes(change: &Change, known: Known<'_>) -> DocWrites {
                 created_at: r.submitted_at,
                 version: r.submitted_at.as_ref().map(version_of).unwrap_or_default(),
                 title,
-                body: String::new(),
+                body: clean_bounded(r.body.as_deref().unwrap_or_default(), MAX_TEXT_CHARS),
                 extra: clean(&words([
                     r.author.as_deref(),
                     Some(r.state.as_str()),
@@ -367,6 +375,7 @@ mod tests {
             base_ref: Some("main".into()),
             head_ref: None,
             head_sha: None,
+            body: None,
         }
     }
 
@@ -408,6 +417,7 @@ mod tests {
             state: ReviewState::ChangesRequested,
             submitted_at: None,
             commit_id: None,
+            body: None,
         });
         assert_eq!(lookup(&r), Lookup::PullTitle { repo: &repo("acme/api"), number: 7 });
         let d = one(doc_writes(&r, Known { pull_title: Some("Fix \u{2}it"), ..Known::default() }));
@@ -415,6 +425,40 @@ mod tests {
         assert_eq!((d.state.as_deref(), d.created_at), (Some("changes_requested"), None));
         assert_eq!(d.extra, "changes_requested acme/api #7");
         assert_eq!(one(doc_writes(&r, Known::default())).title, "acme/api#7");
+    }
+
+    #[test]
+    fn pull_request_and_review_bodies_are_their_documents_bodies_bounded_and_clean() {
+        // GIVEN a pull request and a review with bodies, one past the bound and carrying marks
+        let long = "\u{1}a".repeat(40_000);
+        let p = PullRequest { body: Some(long.clone()), ..pull(vec![]) };
+        let r = Review {
+            repo: repo("acme/api"),
+            pr_number: 7,
+            id: 99,
+            author: None,
+            state: ReviewState::Approved,
+            submitted_at: Some(t(3)),
+            commit_id: None,
+            body: Some("Looks \u{2}good".into()),
+        };
+        // WHEN mapped THEN the body is the text's first 65,536 characters without the marks
+        let d = one(doc_writes(&Change::pull_request(p.clone()), Known::default()));
+        assert_eq!(d.body, "a".repeat(MAX_TEXT_CHARS / 2));
+        assert_eq!(d.body, clean_bounded(&long, MAX_TEXT_CHARS));
+        assert_eq!(one(doc_writes(&Change::Review(r.clone()), Known::default())).body, "Looks good");
+        // AND an unknown body (None) indexes as empty, as the store's NULL does
+        let d = one(doc_writes(&Change::pull_request(PullRequest { body: None, ..p }), Known::default()));
+        assert_eq!(d.body, "");
+        assert_eq!(one(doc_writes(&Change::Review(Review { body: None, ..r }), Known::default())).body, "");
+    }
+
+    #[test]
+    fn a_stored_body_is_cut_at_65536_characters_not_bytes() {
+        let wide = "é".repeat(70_000);
+        assert_eq!(stored_body(&wide).chars().count(), 65_536);
+        assert_eq!(stored_body(&wide).len(), 2 * 65_536);
+        assert_eq!(stored_body("short \u{1}one"), "short one");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::payload::*;
 use crate::domain::*;
+use crate::services::search_docs::stored_body;
 
 /// The event types Octoscope turns into entities. Any other type is archived,
 /// acknowledged and counted, but kept nowhere else.
@@ -190,6 +191,7 @@ pub fn normalize(event: &str, body: &[u8], received_at: Timestamp) -> Result<Nor
                 state,
                 submitted_at: t(e.review.submitted_at),
                 commit_id: e.review.commit_id,
+                body: e.review.body.as_deref().map(stored_body),
             }));
         }
         "pull_request_review_comment" => {
@@ -441,6 +443,7 @@ pub fn pull_request(repo: RepoName, p: &PullRequestPayload) -> Change {
         base_ref: p.base.as_ref().and_then(|b| b.git_ref.clone()),
         head_ref: p.head.as_ref().and_then(|h| h.git_ref.clone()),
         head_sha: p.head.as_ref().and_then(|h| h.sha.clone()),
+        body: p.body.as_deref().map(stored_body),
     };
     Change::PullRequest { pull: Box::new(pull), known }
 }

@@ -45,6 +45,13 @@ impl<'de> Deserialize<'de> for GhTime {
     }
 }
 
+/// A text GitHub sends as a string or as null (none written): Some, null
+/// being empty. Used with `#[serde(default)]`, so an absent field is None
+/// (the payload does not say).
+fn present_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(Option::<String>::deserialize(d)?.unwrap_or_default()))
+}
+
 pub fn t(x: Option<GhTime>) -> Option<Timestamp> {
     x.map(|g| g.0)
 }
@@ -137,6 +144,8 @@ pub struct PullRequestPayload {
     pub requested_teams: Option<Vec<TeamRef>>,
     pub base: Option<GitRef>,
     pub head: Option<GitRef>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub body: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +162,8 @@ pub struct ReviewPayload {
     pub state: String,
     pub submitted_at: Option<GhTime>,
     pub commit_id: Option<String>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub body: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

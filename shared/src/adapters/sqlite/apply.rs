@@ -44,6 +44,7 @@ macro_rules! pull_upsert {
                base_ref = COALESCE(excluded.base_ref, pull_requests.base_ref),
                head_ref = COALESCE(excluded.head_ref, pull_requests.head_ref),
                head_sha = COALESCE(excluded.head_sha, pull_requests.head_sha),
+               body = COALESCE(excluded.body, pull_requests.body),
                rank = excluded.rank
              WHERE excluded.updated_at > pull_requests.updated_at
                 OR (excluded.updated_at = pull_requests.updated_at AND excluded.rank >= pull_requests.rank)"
@@ -104,8 +105,9 @@ pub(super) fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> 
             concat!(
             "INSERT INTO pull_requests (repo, number, id, title, state, draft, author, created_at, updated_at, closed_at,
                merged_at, additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams,
-               base_ref, head_ref, head_sha, rank)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+               base_ref, head_ref, head_sha, rank, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+               ?23)",
             pull_upsert!()
         ),
         )?
@@ -131,16 +133,18 @@ pub(super) fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> 
             p.base_ref,
             p.head_ref,
             p.head_sha,
-            p.state.rank()
+            p.state.rank(),
+            p.body
         ])?
         }
         Change::Review(r) => tx.prepare_cached(
-            "INSERT INTO reviews (id, repo, pr_number, author, state, submitted_at, commit_id, rank)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO reviews (id, repo, pr_number, author, state, submitted_at, commit_id, rank, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (id) DO UPDATE SET
                repo = excluded.repo, pr_number = excluded.pr_number, author = COALESCE(excluded.author, reviews.author),
                state = excluded.state, submitted_at = COALESCE(excluded.submitted_at, reviews.submitted_at),
-               commit_id = COALESCE(excluded.commit_id, reviews.commit_id), rank = excluded.rank
+               commit_id = COALESCE(excluded.commit_id, reviews.commit_id), rank = excluded.rank,
+               body = COALESCE(excluded.body, reviews.body)
              WHERE reviews.submitted_at IS NULL OR excluded.submitted_at > reviews.submitted_at
                 OR (excluded.submitted_at = reviews.submitted_at AND excluded.rank >= reviews.rank)",
         )?
@@ -152,7 +156,8 @@ pub(super) fn apply(tx: &Connection, change: &Change) -> rusqlite::Result<bool> 
             r.state.as_str(),
             ts_opt(&r.submitted_at),
             r.commit_id,
-            r.state.rank()
+            r.state.rank(),
+            r.body
         ])?,
         Change::ReviewComment(c) => tx.prepare_cached(
             "INSERT INTO review_comments (id, repo, pr_number, review_id, author, created_at, updated_at, deleted)

@@ -86,10 +86,10 @@ const MERGES: &[&str] = &[
     concat!(
         "INSERT INTO pull_requests (repo, number, id, title, state, draft, author, created_at, updated_at, closed_at,
            merged_at, additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams,
-           base_ref, head_ref, head_sha, rank)
+           base_ref, head_ref, head_sha, rank, body)
          SELECT ?1, number, id, title, state, draft, author, created_at, updated_at, closed_at,
            merged_at, additions, deletions, changed_files, commits, labels, requested_reviewers, requested_teams,
-           base_ref, head_ref, head_sha, rank FROM pull_requests WHERE repo = ?2",
+           base_ref, head_ref, head_sha, rank, body FROM pull_requests WHERE repo = ?2",
         pull_upsert!()
     ),
     concat!(

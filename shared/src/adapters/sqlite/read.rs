@@ -41,6 +41,8 @@ fn pull_from_row(r: &Row) -> rusqlite::Result<PullRequest> {
         base_ref: r.get(18)?,
         head_ref: r.get(19)?,
         head_sha: r.get(20)?,
+        // Lists do not read bodies (up to 64 KiB each); `get_pull` does.
+        body: None,
     })
 }
 
@@ -130,13 +132,18 @@ impl ReadModel for SqliteStore {
         self.read(move |conn| {
             let repo = moves::resolve(conn, &repo)?.to_string();
             let pull = conn
-                .prepare_cached(&format!("SELECT {PULL_COLUMNS} FROM pull_requests WHERE repo = ?1 AND number = ?2"))
-                .and_then(|mut s| s.query_row(params![repo, number], pull_from_row).optional())
+                .prepare_cached(&format!(
+                    "SELECT {PULL_COLUMNS}, body FROM pull_requests WHERE repo = ?1 AND number = ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_row(params![repo, number], |r| Ok(PullRequest { body: r.get(21)?, ..pull_from_row(r)? }))
+                        .optional()
+                })
                 .map_err(store_error)?;
             let Some(pull) = pull else { return Ok(None) };
             let reviews = query(
                 conn,
-                "SELECT repo, pr_number, id, author, state, submitted_at, commit_id FROM reviews
+                "SELECT repo, pr_number, id, author, state, submitted_at, commit_id, body FROM reviews
                  WHERE repo = ?1 AND pr_number = ?2 ORDER BY COALESCE(submitted_at, ''), id",
                 vec![Value::Text(repo), Value::Integer(number as i64)],
                 |r| {
@@ -148,6 +155,7 @@ impl ReadModel for SqliteStore {
                         state: r.get(4)?,
                         submitted_at: parse_ts_opt(r.get(5)?)?,
                         commit_id: r.get(6)?,
+                        body: r.get(7)?,
                     })
                 },
             )?;

@@ -35,6 +35,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v11.sql")),
         // Search filters as tokens of the full-text index.
         M::up(include_str!("schema_v12.sql")),
+        // Pull request and review bodies, searchable.
+        M::up(include_str!("schema_v13.sql")),
     ])
 }
 

@@ -359,6 +359,7 @@ pub(super) mod decode {
             base_ref: i.str("base_ref"),
             head_ref: i.str("head_ref"),
             head_sha: i.str("head_sha"),
+            body: i.str("body"),
         })
     }
 
@@ -380,6 +381,7 @@ pub(super) mod decode {
             state: i.req_typed("state")?,
             submitted_at: i.time("submitted_at")?,
             commit_id: i.str("commit_id"),
+            body: i.str("body"),
         })
     }
 

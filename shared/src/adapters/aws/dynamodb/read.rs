@@ -103,7 +103,9 @@ impl ReadModel for DynamoStore {
         items.sort_by_key(|i| std::cmp::Reverse(i.str("gsi1sk")));
         items.truncate(page.limit + 1);
         let (items, next_cursor) = page_cut(items, page.limit, "gsi1sk");
-        Ok(Page { items: views(&items, decode::pull)?, next_cursor })
+        // A list carries no bodies (as on SQLite); `get_pull` does.
+        let pull = |i: &Item| decode::pull(i).map(|p| PullRequest { body: None, ..p });
+        Ok(Page { items: views(&items, pull)?, next_cursor })
     }
 
     async fn get_pull(&self, repo: &RepoName, number: u64) -> Result<Option<PullDetail>, StoreError> {

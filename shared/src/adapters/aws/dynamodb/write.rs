@@ -211,7 +211,7 @@ impl DynamoStore {
                 u.set("entity", s("review")).set("repo", s(r.repo.as_str())).set("pr_number", n(r.pr_number));
                 u.set("id", n(r.id)).set("state", s(r.state.as_str())).set("rank", n(r.state.rank()));
                 u.coalesce("author", opt_s(&r.author)).coalesce("submitted_at", opt_t(&r.submitted_at));
-                u.coalesce("commit_id", opt_s(&r.commit_id));
+                u.coalesce("commit_id", opt_s(&r.commit_id)).coalesce("body", opt_s(&r.body));
                 let (pk, at) = (u.name("pk"), u.name("submitted_at"));
                 let mut cond = format!("attribute_not_exists({pk}) OR attribute_not_exists({at})");
                 if let Some(sub) = &r.submitted_at {
@@ -385,6 +385,8 @@ impl DynamoStore {
         u.coalesce("labels", labels).coalesce("requested_reviewers", reviewers).coalesce("requested_teams", teams);
         u.coalesce("base_ref", opt_s(&p.base_ref)).coalesce("head_ref", opt_s(&p.head_ref));
         u.coalesce("head_sha", opt_s(&p.head_sha)).set("rank", n(p.state.rank()));
+        // In no index (the GSIs project keys only): its size costs the item's own write only.
+        u.coalesce("body", opt_s(&p.body));
         // The review facts of a pull request without reviews, so that its refresh finds nothing to write.
         u.init("changes_requested", n(0));
         u.set("gsi1pk", s(key::shard(&key::pulls_by_state(p.state.as_str()), &tail)));

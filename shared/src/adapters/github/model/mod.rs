@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::transport::{GraphqlError, PathSegment};
 use crate::domain::*;
+use crate::services::search_docs::stored_body;
 use crate::ports::{DeploymentMark, HookDelivery, JobCount, PullMark, RepoSnapshot, Skipped};
 use crate::webhook::payload::{DeploymentPayload, DeploymentStatusPayload, WorkflowJobPayload, WorkflowRunPayload};
 

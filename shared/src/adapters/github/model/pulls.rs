@@ -25,6 +25,7 @@ pub struct PullNode {
     pub database_id: Option<i64>,
     pub number: u64,
     pub title: String,
+    pub body: Option<String>,
     pub state: String,
     pub is_draft: bool,
     pub author: Option<Login>,
@@ -71,6 +72,7 @@ pub struct ReviewNode {
     pub submitted_at: Option<Timestamp>,
     pub author: Option<Login>,
     pub commit: Option<Oid>,
+    pub body: Option<String>,
 }
 
 impl ReviewNode {
@@ -83,6 +85,7 @@ impl ReviewNode {
             state: ReviewState::parse(&self.state).ok_or_else(|| anyhow!("unknown review state {:?}", self.state))?,
             submitted_at: self.submitted_at,
             commit_id: self.commit.map(|c| c.oid),
+            body: Some(stored_body(self.body.as_deref().unwrap_or_default())),
         })
     }
 }
@@ -150,6 +153,7 @@ impl PullNode {
             base_ref: Some(self.base_ref_name),
             head_ref: Some(self.head_ref_name),
             head_sha: Some(self.head_ref_oid),
+            body: Some(stored_body(self.body.as_deref().unwrap_or_default())),
         };
         Ok(PullParts { pr, reviews, more_reviews: next, skipped })
     }
