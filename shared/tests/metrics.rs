@@ -432,6 +432,7 @@ async fn data_health_shows_last_webhook_check_gaps_and_jobs() {
             dry_run: false,
             verified: vec![],
             error: None,
+            search: None,
         })
         .await
         .unwrap();

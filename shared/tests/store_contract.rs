@@ -1223,6 +1223,29 @@ fn check(id: &str, at: i64, dry_run: bool, verified: Vec<Target>) -> CheckRun {
         dry_run,
         verified,
         error: None,
+        search: None,
+    }
+}
+
+/// A search comparison that found one scope drifting and repaired it.
+fn search_comparison(at: i64) -> SearchComparison {
+    SearchComparison {
+        compared_at: t(at),
+        scopes: 3,
+        store_documents: 12,
+        index_documents: 10,
+        drift: vec![SearchDrift {
+            kind: DocKind::Commit,
+            repo: "acme/api".into(),
+            store_count: 5,
+            index_count: 3,
+            store_newest: "2030-01-01T00:00:05.000Z".into(),
+            index_newest: "2030-01-01T00:00:03.000Z".into(),
+        }],
+        repaired: true,
+        rewritten: 5,
+        removed: 0,
+        error: None,
     }
 }
 
@@ -1232,7 +1255,9 @@ async fn checks_are_recorded_listed_and_verify_targets(b: &dyn Backend) {
     let api = Target::Repo(repo("acme/api"));
     let web = Target::Repo(repo("acme/web"));
     s.record_check(&check("c1", 1, false, vec![api.clone(), web.clone()])).await.unwrap();
-    s.record_check(&check("c2", 5, false, vec![api.clone(), api.clone()])).await.unwrap();
+    let mut c2 = check("c2", 5, false, vec![api.clone(), api.clone()]);
+    c2.search = Some(search_comparison(5));
+    s.record_check(&c2).await.unwrap();
     s.record_check(&check("c3", 9, true, vec![api.clone(), web.clone()])).await.unwrap();
     // WHEN asked when targets last matched THEN the newest real check that verified them
     assert_eq!(s.verified_at(&api).await.unwrap(), Some(t(5)));
@@ -1243,7 +1268,10 @@ async fn checks_are_recorded_listed_and_verify_targets(b: &dyn Backend) {
     assert_eq!(all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c3", "c2", "c1"]);
     let mut expected = check("c2", 5, false, vec![]);
     expected.verified = Vec::new();
+    // (with its search comparison; the others have none)
+    expected.search = Some(search_comparison(5));
     assert_eq!(all[1], expected);
+    assert_eq!((all[0].search.as_ref(), all[2].search.as_ref()), (None, None));
 }
 
 fn job_record(id: &str, at: i64) -> JobRecord {

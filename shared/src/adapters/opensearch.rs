@@ -37,6 +37,10 @@ use crate::services::search_docs::{
     HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, MAX_TEXT_CHARS, clean_bounded, segments, version_of,
 };
 
+// The index's census for the integrity check (`IndexCensus`).
+#[path = "opensearch_census.rs"]
+mod census;
+
 /// The index name when none is configured.
 pub const DEFAULT_INDEX: &str = "octoscope-search";
 /// A ranked search pages through at most this many matches (OpenSearch's

@@ -160,6 +160,10 @@ pub(super) struct Integrity {
     next_cursor: Option<String>,
     /// Gaps the newest check on this page found.
     open_gaps: usize,
+    /// The newest comparison of the search index with the store among this
+    /// page's checks (absent without a search index, or when none on the
+    /// page compared).
+    search: Option<SearchComparison>,
 }
 
 /// Integrity checks, their gaps, and resync jobs
@@ -174,6 +178,7 @@ pub(super) async fn integrity(State(state): State<ApiState>, RawQuery(q): RawQue
     Ok(Json(Integrity {
         last_check_at: checks.items.first().map(|c| c.finished_at),
         open_gaps: checks.items.first().map(|c| c.gaps.len()).unwrap_or(0),
+        search: checks.items.iter().find_map(|c| c.search.clone()),
         items: checks.items,
         next_cursor: checks.next_cursor,
         jobs: jobs.items,

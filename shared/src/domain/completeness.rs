@@ -317,6 +317,9 @@ pub struct CheckRun {
     #[serde(skip)]
     pub verified: Vec<Target>,
     pub error: Option<String>,
+    /// The search index compared with the store; absent without a search
+    /// index (or in checks from before the comparison existed).
+    pub search: Option<super::search_check::SearchComparison>,
 }
 
 #[cfg(test)]

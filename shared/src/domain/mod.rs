@@ -7,16 +7,19 @@
 //!   last-writer-wins [`Change`]s that write them;
 //! - [`completeness`]: what the integrity check finds (gaps) and what the
 //!   resync does about them (jobs);
-//! - [`search`]: the typed search query and what a search finds.
+//! - [`search`]: the typed search query and what a search finds;
+//! - [`search_check`]: the search index compared with the store.
 
 pub mod completeness;
 pub mod delivery;
 pub mod entities;
 pub mod ids;
 pub mod search;
+pub mod search_check;
 
 pub use completeness::*;
 pub use delivery::*;
 pub use entities::*;
 pub use ids::*;
 pub use search::*;
+pub use search_check::*;

@@ -29,3 +29,13 @@ pub trait SearchableEntities: Send + Sync {
         limit: usize,
     ) -> Result<(Vec<crate::domain::Change>, Option<String>), StoreError>;
 }
+
+/// What the index should hold, scope by scope: the store's entities counted
+/// by the mapping of `services::search_docs` (deleted repositories and
+/// teams, and people in no organisation, have no document).
+#[async_trait]
+pub trait StoreCensus: Send + Sync {
+    /// Per document type and repository, the documents the store's entities
+    /// make and the newest version among them (scopes without any are absent).
+    async fn census(&self) -> Result<Vec<crate::domain::ScopeCount>, StoreError>;
+}

@@ -36,3 +36,14 @@ pub trait SearchIndex: Send + Sync {
     /// The best matches first, a page at a time, with the whole match's facets.
     async fn search(&self, query: &SearchQuery, page: &PageRequest) -> Result<SearchResults, SearchError>;
 }
+
+/// What the index holds, scope by scope, for the integrity check's
+/// comparison with the store (`services::search_check`).
+#[async_trait]
+pub trait IndexCensus: Send + Sync {
+    /// Per document type and repository, the documents held and the newest
+    /// version among them (scopes without documents are absent).
+    async fn census(&self) -> Result<Vec<crate::domain::ScopeCount>, SearchError>;
+    /// The keys of every document held in `scope`.
+    async fn scope_keys(&self, scope: &crate::domain::IndexScope) -> Result<Vec<String>, SearchError>;
+}

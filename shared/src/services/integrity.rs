@@ -33,6 +33,8 @@ pub struct IntegrityService {
     configured: Tracked,
     /// How far back GitHub keeps hook deliveries to redeliver.
     redelivery_window: chrono::TimeDelta,
+    /// The search index compared with the store (None: no search index).
+    search: Option<super::search_check::SearchCheck>,
 }
 
 impl IntegrityService {
@@ -44,7 +46,14 @@ impl IntegrityService {
         clock: Arc<dyn Clock>,
         configured: Tracked,
     ) -> Self {
-        Self { store, github, hooks, queue, clock, configured, redelivery_window: REDELIVERY_WINDOW }
+        Self { store, github, hooks, queue, clock, configured, redelivery_window: REDELIVERY_WINDOW, search: None }
+    }
+
+    /// Each check also compares the search index with the store and, unless
+    /// a dry run, reindexes the scopes that differ (`CheckRun::search`).
+    #[must_use]
+    pub fn with_search(self, search: super::search_check::SearchCheck) -> Self {
+        Self { search: Some(search), ..self }
     }
 
     /// GitHub keeps deliveries longer than GitHub.com's 3 days (Enterprise
@@ -87,8 +96,23 @@ impl IntegrityService {
             dry_run,
             verified: Vec::new(),
             error: None,
+            search: None,
         };
         let (result, by_installation) = counting_requests(self.compare(&mut run)).await;
+        // The index against the store: whatever GitHub's side did, and never failing the check.
+        if let Some(search) = &self.search {
+            let now = self.clock.now();
+            let last = match search.has_interval() {
+                true => self.last_search_comparison().await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %format!("{e:#}"), "comparing the search index: the last comparison unknown");
+                    None
+                }),
+                false => None,
+            };
+            if search.due(last, now) {
+                run.search = Some(search.compare(now, dry_run).await);
+            }
+        }
         if let Err(e) = &result {
             run.error = Some(crate::error::error_chain(e.as_ref()));
         }
@@ -101,6 +125,12 @@ impl IntegrityService {
         run.requests_by_installation = by_installation;
         self.store.record_check(&run).await.context("recording the check")?;
         result.map(|()| run)
+    }
+
+    /// When the newest recorded check that compared the search index did.
+    async fn last_search_comparison(&self) -> anyhow::Result<Option<Timestamp>> {
+        let recent = self.store.list_checks(&PageRequest::first(100)).await.context("reading recent checks")?;
+        Ok(recent.items.iter().find_map(|c| c.search.as_ref()).map(|s| s.compared_at))
     }
 
     async fn compare(&self, run: &mut CheckRun) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod pending;
 pub mod replay;
 pub mod resync;
+pub mod search_check;
 pub mod search_docs;
 
 pub use ingest::{IngestError, IngestService, Ingested, WebhookRequest};

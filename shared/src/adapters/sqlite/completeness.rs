@@ -144,7 +144,7 @@ impl CompletenessStore for SqliteStore {
                 ts(&run.finished_at),
                 run.repos_compared,
                 run.orgs_compared,
-                serde_json::to_string(&run.gaps).expect("gaps serialise"),
+                gaps_column(&run),
                 run.redelivered,
                 run.requests,
                 run.dry_run,
@@ -207,17 +207,50 @@ impl CompletenessStore for SqliteStore {
                     finished_at: parse_ts(&r.get::<_, String>(2)?)?,
                     repos_compared: r.get(3)?,
                     orgs_compared: r.get(4)?,
-                    gaps: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+                    gaps: Vec::new(),
                     redelivered: r.get(6)?,
                     requests: r.get(7)?,
                     requests_by_installation: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
                     dry_run: r.get(8)?,
                     verified: Vec::new(),
                     error: r.get(9)?,
-                })
+                    search: None,
+                }
+                .with_gaps_column(&r.get::<_, String>(5)?))
             })?;
             Ok(page_from(rows, page.limit, |c| (ts(&c.started_at), c.id.clone())))
         })
         .await
+    }
+}
+
+/// The `gaps` column: the gaps' JSON list, or with a search comparison
+/// `{"gaps": […], "search": {…}}` (kept in the check's row, no column of its own).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum GapsColumn {
+    Gaps(Vec<Gap>),
+    WithSearch { gaps: Vec<Gap>, search: Option<SearchComparison> },
+}
+
+fn gaps_column(run: &CheckRun) -> String {
+    let column = match &run.search {
+        None => GapsColumn::Gaps(run.gaps.clone()),
+        Some(s) => GapsColumn::WithSearch { gaps: run.gaps.clone(), search: Some(s.clone()) },
+    };
+    serde_json::to_string(&column).expect("gaps serialise")
+}
+
+trait WithGapsColumn {
+    fn with_gaps_column(self, column: &str) -> Self;
+}
+
+impl WithGapsColumn for CheckRun {
+    fn with_gaps_column(self, column: &str) -> Self {
+        match serde_json::from_str(column) {
+            Ok(GapsColumn::Gaps(gaps)) => Self { gaps, ..self },
+            Ok(GapsColumn::WithSearch { gaps, search }) => Self { gaps, search, ..self },
+            Err(_) => self,
+        }
     }
 }

@@ -12,6 +12,7 @@ mod moves;
 mod read;
 mod rollups;
 mod search;
+mod search_check;
 mod store;
 mod summaries;
 mod writer;

@@ -16,6 +16,8 @@ use crate::ports::*;
 /// A check's gaps are kept as JSON on its item; beyond this the list is cut
 /// (the item must stay under 400 KB).
 const MAX_GAPS_JSON: usize = 300 * 1024;
+/// The same for the search comparison's drift list.
+const MAX_SEARCH_JSON: usize = 64 * 1024;
 
 /// Repositories summarised at once.
 const SUMMARY_CONCURRENCY: usize = 8;
@@ -34,7 +36,21 @@ fn check_run(i: &Item) -> anyhow::Result<CheckRun> {
         dry_run: i.flag("dry_run").unwrap_or(false),
         verified: Vec::new(),
         error: i.str("error"),
+        search: i.str("search").and_then(|j| serde_json::from_str(&j).ok()),
     })
+}
+
+/// A check's search comparison as JSON, its drift list cut to fit beside the gaps.
+fn search_json(search: &SearchComparison) -> Result<String, StoreError> {
+    let mut search = search.clone();
+    loop {
+        let json =
+            serde_json::to_string(&search).context("serialising a search comparison").map_err(StoreError::Internal)?;
+        if json.len() <= MAX_SEARCH_JSON || search.drift.is_empty() {
+            return Ok(json);
+        }
+        search.drift.truncate(search.drift.len() * 9 / 10);
+    }
 }
 
 #[async_trait]
@@ -170,6 +186,9 @@ impl CompletenessStore for DynamoStore {
         ]);
         if let Some(e) = &run.error {
             item.insert("error".into(), s(bounded(e, MAX_TEXT)));
+        }
+        if let Some(search) = &run.search {
+            item.insert("search".into(), s(search_json(search)?));
         }
         if let Some(c) = counts(&run.requests_by_installation) {
             item.insert("requests_by_installation".into(), c);
