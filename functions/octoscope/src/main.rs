@@ -23,22 +23,35 @@ use octoscope::services::completeness::CompletenessLoop;
 use octoscope::services::dispatch::DispatchService;
 use octoscope::services::integrity::IntegrityService;
 use octoscope::services::resync::{ResyncService, ResyncStores};
+use octoscope::services::search_check::SearchCheck;
 use octoscope::services::{IngestService, demo, replay};
 use octoscope::webhook::WebhookSecrets;
 
 fn open(data_dir: &Path) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn RawArchive>)> {
-    let (store, _, archive) = open_searchable(data_dir)?;
+    let (store, archive) = open_searchable(data_dir)?;
     Ok((store, archive))
 }
 
-/// The store, the search index in its database (FTS5), and the archive.
-type Opened = (Arc<dyn Store>, Arc<dyn SearchIndex>, Arc<dyn RawArchive>);
+/// The store itself: it is also the search index (FTS5) the check compares with it.
+fn open_sqlite(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    Ok(Arc::new(SqliteStore::open(&data_dir.join("octoscope.db")).map_err(refuse_damaged)?))
+}
+
+/// The search index compared with the store in each integrity check (both
+/// in the store's database: the comparison reads its tables twice, the
+/// repair rewrites a scope in one transaction).
+fn search_check(store: &Arc<SqliteStore>) -> SearchCheck {
+    SearchCheck::new(store.clone(), store.clone(), store.clone())
+}
+
+/// The store (also the search index, FTS5 in its database) and the archive.
+type Opened = (Arc<SqliteStore>, Arc<dyn RawArchive>);
 
 fn open_searchable(data_dir: &Path) -> anyhow::Result<Opened> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let store = Arc::new(SqliteStore::open(&data_dir.join("octoscope.db")).map_err(refuse_damaged)?);
+    let store = open_sqlite(data_dir)?;
     let archive = SqliteArchive::open(&data_dir.join("archive.db")).map_err(refuse_damaged)?;
-    Ok((store.clone(), store, Arc::new(archive)))
+    Ok((store, Arc::new(archive)))
 }
 
 /// GitHub settings, or refuse to start: `command` needs them.
@@ -56,16 +69,23 @@ struct Wired {
     completeness: CompletenessLoop,
 }
 
-async fn connect(store: Arc<dyn Store>, settings: &GitHubSettings) -> anyhow::Result<Wired> {
+async fn connect(
+    store: Arc<dyn Store>,
+    settings: &GitHubSettings,
+    search: Option<SearchCheck>,
+) -> anyhow::Result<Wired> {
     let github = Arc::new(GitHubClient::new(GitHubConfig::of(settings)).await.context("connecting to GitHub")?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let queue = Arc::new(LocalQueue::default());
     let resync = Arc::new(ResyncService::new(ResyncStores::of(store.clone()), github.clone(), clock.clone()));
     let launcher = Arc::new(InProcessLauncher::new(resync.clone(), 2));
     let tracked = settings.tracked.clone();
-    let integrity =
+    let mut integrity =
         IntegrityService::new(store.clone(), github.clone(), github.clone(), queue.clone(), clock.clone(), tracked)
             .with_redelivery_window(settings.redelivery_window());
+    if let Some(search) = search {
+        integrity = integrity.with_search(search);
+    }
     let dispatcher = DispatchService::new(store.clone(), store, launcher.clone(), clock);
     Ok(Wired { github, resync, completeness: CompletenessLoop::new(integrity, dispatcher, queue, launcher) })
 }
@@ -87,7 +107,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Check { dry_run, data_dir } => {
             let github = needs_github("check");
-            let wired = connect(open(&data_dir)?.0, &github).await?;
+            let store = open_sqlite(&data_dir)?;
+            let wired = connect(store.clone(), &github, Some(search_check(&store))).await?;
             let run = wired.completeness.check(dry_run).await?;
             say::checked(&run);
             if run.gaps.is_empty() {
@@ -106,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
                 refuse(ConfigError::new("--repo/--org", "name at least one repository or organisation"));
             }
             let github = needs_github("backfill");
-            let wired = connect(open(&data_dir)?.0, &github).await?;
+            let wired = connect(open(&data_dir)?.0, &github, None).await?;
             let (bar, report) = say::backfill_progress();
             BackfillService::new(wired.github.clone(), wired.resync).run(repos, orgs, report).await?;
             bar.finish_and_clear();
@@ -156,10 +177,11 @@ async fn serve(
     check_interval: Duration,
     dashboard_dir: &Path,
 ) -> anyhow::Result<()> {
-    let (store, search, archive) = open_searchable(&config.data_dir)?;
+    let (sqlite, archive) = open_searchable(&config.data_dir)?;
+    let (store, search): (Arc<dyn Store>, Arc<dyn SearchIndex>) = (sqlite.clone(), sqlite.clone());
     match (&github, check_interval.is_zero()) {
         (Some(settings), false) => {
-            let wired = connect(store.clone(), settings).await?;
+            let wired = connect(store.clone(), settings, Some(search_check(&sqlite))).await?;
             tokio::spawn(wired.completeness.run_on_schedule(check_interval));
         }
         (None, false) => tracing::warn!(

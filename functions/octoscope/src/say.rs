@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use octoscope::config::{SecretSource, ServeConfig};
-use octoscope::domain::CheckRun;
+use octoscope::domain::{CheckRun, SearchComparison};
 use octoscope::error::error_chain;
 use octoscope::ports::GitHubSource;
 use octoscope::services::backfill::BackfillEvent;
@@ -20,6 +20,9 @@ pub fn checked(run: &CheckRun) {
         "checked {} repositories and {} organisations with {} GitHub requests; {} failed deliveries redelivered",
         run.repos_compared, run.orgs_compared, run.requests, run.redelivered
     );
+    if let Some(search) = &run.search {
+        searched(search);
+    }
     if run.gaps.is_empty() {
         println!("no gaps: the store matches GitHub");
         return;
@@ -27,6 +30,37 @@ pub fn checked(run: &CheckRun) {
     println!("{} gaps:", run.gaps.len());
     for g in &run.gaps {
         println!("  {} {:?}: {}", g.target, g.kind, g.reason);
+    }
+}
+
+/// The search index against the store.
+fn searched(s: &SearchComparison) {
+    if let Some(e) = &s.error {
+        println!("search index not compared: {e}");
+        return;
+    }
+    println!(
+        "search index: {} documents for the store's {}, in {} scopes (type and repository)",
+        s.index_documents, s.store_documents, s.scopes
+    );
+    if s.drift.is_empty() {
+        return;
+    }
+    println!("{} scopes differ:", s.drift.len());
+    for d in &s.drift {
+        let repo = if d.repo.is_empty() { "-" } else { d.repo.as_str() };
+        println!(
+            "  {} {repo}: {} in the store (newest {:?}), {} in the index (newest {:?})",
+            d.kind.as_str(),
+            d.store_count,
+            d.store_newest,
+            d.index_count,
+            d.index_newest
+        );
+    }
+    match s.repaired {
+        true => println!("reindexed: {} documents written again, {} removed", s.rewritten, s.removed),
+        false => println!("search index not repaired (dry run)"),
     }
 }
 

@@ -325,9 +325,10 @@ async fn converges(config: HubConfig, spec: WebhookSpec) {
     assert_eq!(integrity["items"].as_array().unwrap().len(), 2, "both checks are recorded: {integrity}");
     assert!(integrity["jobs"].as_array().unwrap().iter().all(|j| j["state"] == "succeeded"), "{integrity}");
 
-    // AND a second check finds nothing left to do
+    // AND a second check finds nothing left to do, and the search index equal to the store
     let said = check(dir.path(), &hub, &org.login, false);
     assert!(said.contains("no gaps"), "{said}");
+    assert!(said.contains("search index: ") && !said.contains("scopes differ"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
