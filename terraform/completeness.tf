@@ -24,10 +24,34 @@ locals {
 
     environment = merge(local.common_environment, local.github_environment, {
       OCTOSCOPE_GAP_QUEUE_URL = module.gap_queue.queue_url
+      # With enable_search the check also compares the search index with the
+      # table (at most every 6 hours) and reindexes what differs; null (unset)
+      # without it.
+      OCTOSCOPE_SEARCH_DOMAIN   = one(module.search[*].domain_name)
+      OCTOSCOPE_SEARCH_ENDPOINT = null
+      OCTOSCOPE_SEARCH_INDEX    = var.enable_search ? local.search_index : null
     })
 
     policy_statements = {
       store = local.store_read_write
+      # The search comparison's walk of the table (with enable_search).
+      store_scan = {
+        enabled   = var.enable_search
+        actions   = ["dynamodb:Scan"]
+        resources = [module.table.table_arn]
+      }
+      # The domain's endpoint at init, then the index: POST (`_search` for the
+      # census and a scope's keys, `_bulk` for the repair).
+      search_domain = {
+        enabled   = var.enable_search
+        actions   = ["es:DescribeDomain"]
+        resources = local.search_domain_arns
+      }
+      search_index = {
+        enabled   = var.enable_search
+        actions   = ["es:ESHttpPost"]
+        resources = local.search_index_arns
+      }
       gap_queue = {
         actions   = ["sqs:SendMessage"] # SendMessageBatch is authorised as sqs:SendMessage
         resources = [module.gap_queue.queue_arn]

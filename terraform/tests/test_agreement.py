@@ -229,7 +229,11 @@ NOT_GRANTED: dict[str, dict[str, str]] = {
         "es:ESHttpHead": "the api only searches the index (OpenSearchIndex::at, no ensure_index): creating it (HEAD, PUT) is the indexer's, at its init",
         "es:ESHttpPut": "the api only searches the index (OpenSearchIndex::at, no ensure_index): creating it (HEAD, PUT) is the indexer's, at its init",
     },
-    "integrity-check": {**_STORE_ADMIN},
+    "integrity-check": {
+        **{k: v for k, v in _STORE_ADMIN.items() if k != "dynamodb:Scan"},
+        "es:ESHttpHead": "the check only reads and writes the index (OpenSearchIndex::at, no ensure_index): creating it (HEAD, PUT) is the indexer's, at its init",
+        "es:ESHttpPut": "the check only reads and writes the index (OpenSearchIndex::at, no ensure_index): creating it (HEAD, PUT) is the indexer's, at its init",
+    },
     "dispatcher": {
         **_STORE_ADMIN,
         "sqs:SendMessage": "SqsGapQueue (the producer) is the integrity check's; the dispatcher only parses messages the event source delivers",

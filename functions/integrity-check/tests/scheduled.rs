@@ -79,3 +79,78 @@ async fn a_scheduled_check_of_an_empty_store_queues_one_gap_message_per_differen
     assert_eq!(again.gaps, summary.gaps);
     assert!(drain(&sqs, &queue_url).await.is_empty(), "pending gaps are not sent twice");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_search_index_the_check_reindexes_what_the_index_lacks_then_waits_its_interval() {
+    use octoscope::adapters::aws::dynamodb::DynamoStore;
+    use octoscope::adapters::opensearch::OpenSearchIndex;
+    use octoscope::domain::*;
+    use octoscope::ports::{ChangeSink, PageRequest, SearchIndex};
+
+    // GIVEN a table holding pull requests no indexer ever saw, an empty search index, and GitHub
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 2, teams: 1, members: 2, ..OrgSpec::default() }).await.unwrap();
+    let sdk = aws().await;
+    let table = unique("octoscope");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    create_table(&dynamodb, &table).await.unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339("2026-10-01T09:00:00Z").unwrap().to_utc();
+    let pulls: Vec<Change> = (1..=3u64)
+        .map(|n| {
+            Change::pull_request(PullRequest {
+                repo: RepoName::parse("acme/api").unwrap(),
+                number: n,
+                id: Some(n as i64),
+                title: format!("Speed up the parser, part {n}"),
+                state: PrState::Open,
+                draft: false,
+                author: Some("alice".into()),
+                created_at: at,
+                updated_at: at,
+                closed_at: None,
+                merged_at: None,
+                additions: None,
+                deletions: None,
+                changed_files: None,
+                commits: None,
+                labels: vec![],
+                requested_reviewers: vec![],
+                requested_teams: vec![],
+                base_ref: None,
+                head_ref: None,
+                head_sha: None,
+                body: None,
+            })
+        })
+        .collect();
+    DynamoStore::new(dynamodb, &table).apply_changes(&pulls).await.unwrap();
+    let osmem = octoscope_testkit::osmem::OsmemServer::shared();
+    let name = unique("octoscope-search");
+    let index = OpenSearchIndex::new(&osmem.url, &name).unwrap().refreshing();
+    index.ensure_index().await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_url = sqs.create_queue().queue_name(unique("gaps")).send().await.unwrap().queue_url().unwrap().to_owned();
+    let param = secure_parameter(&sdk, "github-token", hub.token()).await.unwrap();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("OCTOSCOPE_TABLE", table),
+        ("OCTOSCOPE_GAP_QUEUE_URL", queue_url),
+        ("GITHUB_TOKEN_PARAM", param),
+        ("GITHUB_API_URL", hub.url.clone()),
+        ("OCTOSCOPE_SEARCH_ENDPOINT", osmem.url.clone()),
+        ("OCTOSCOPE_SEARCH_INDEX", name),
+    ]);
+    let env = move |k: &str| env.get(k).cloned();
+    let config = IntegrityConfig::load(&env).unwrap();
+    let check = service(&config, &env, Clients::new(&sdk)).await.unwrap();
+    let event: EventBridgeEvent = serde_json::from_str(SCHEDULED).unwrap();
+
+    // WHEN the schedule fires THEN the one scope the index lacks drifts, and is reindexed
+    let summary = handle(&check, event.clone()).await.unwrap();
+    assert_eq!(summary.search_drift, Some(1), "{summary:?}");
+    let found =
+        index.search(&SearchQuery::parse("parser repo:acme/api").unwrap(), &PageRequest::first(10)).await.unwrap();
+    assert_eq!(found.total, 3);
+
+    // WHEN it fires again within the interval THEN the index is not compared again (a Scan saved)
+    let again = handle(&check, event).await.unwrap();
+    assert_eq!(again.search_drift, None, "{again:?}");
+}

@@ -254,6 +254,10 @@ pub struct IntegrityConfig {
     /// `OCTOSCOPE_GAP_QUEUE_URL`: the SQS queue gaps go to.
     pub queue_url: String,
     pub github: GitHubParams,
+    /// The search index the check compares with the store
+    /// (`OCTOSCOPE_SEARCH_DOMAIN` or `_ENDPOINT`, `OCTOSCOPE_SEARCH_INDEX`);
+    /// None: no search, nothing compared.
+    pub search: Option<SearchConfig>,
 }
 
 impl IntegrityConfig {
@@ -268,7 +272,12 @@ impl IntegrityConfig {
             "GITHUB_TOKEN" => Some("placeholder".to_owned()),
             _ => None,
         })?;
-        Ok(Self { table: table(&env)?, queue_url, github: GitHubParams::load(&env)? })
+        Ok(Self {
+            table: table(&env)?,
+            queue_url,
+            github: GitHubParams::load(&env)?,
+            search: SearchConfig::load_optional(&env)?,
+        })
     }
 }
 
@@ -614,6 +623,12 @@ mod tests {
         assert!(IntegrityConfig::load(env(&[base[0], base[1], q])).is_ok());
         let bad_repos = [base[0], base[1], q, ("OCTOSCOPE_REPOS", "no-slash")];
         assert_eq!(IntegrityConfig::load(env(&bad_repos)).unwrap_err().var, "OCTOSCOPE_REPOS");
+        assert_eq!(IntegrityConfig::load(env(&[base[0], base[1], q])).unwrap().search, None);
+        let searched = [base[0], base[1], q, ("OCTOSCOPE_SEARCH_DOMAIN", "octoscope-search")];
+        let search = IntegrityConfig::load(env(&searched)).unwrap().search.unwrap();
+        assert_eq!(search.endpoint, SearchEndpoint::Domain("octoscope-search".into()));
+        let bad_domain = [base[0], base[1], q, ("OCTOSCOPE_SEARCH_DOMAIN", "Not A Domain")];
+        assert_eq!(IntegrityConfig::load(env(&bad_domain)).unwrap_err().var, "OCTOSCOPE_SEARCH_DOMAIN");
 
         let ecs = [
             ("OCTOSCOPE_TABLE", "t-1"),
