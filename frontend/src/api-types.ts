@@ -334,6 +334,7 @@ export interface components {
             requests: number;
             /** @description The same requests, per GitHub App installation. */
             requests_by_installation: components["schemas"]["InstallationRequests"];
+            search: null | components["schemas"]["SearchComparison"];
             /** Format: date-time */
             started_at: string;
         };
@@ -563,6 +564,7 @@ export interface components {
             next_cursor: string | null;
             /** @description Gaps the newest check on this page found. */
             open_gaps: number;
+            search: null | components["schemas"]["SearchComparison"];
         };
         /** @description A resync job's record, as `/api/integrity` shows it. */
         Job: {
@@ -957,6 +959,72 @@ export interface components {
         };
         /** @enum {string} */
         RunStatus: "queued" | "in_progress" | "completed";
+        /** @description The search index compared with the store, in one integrity check. */
+        SearchComparison: {
+            /**
+             * Format: date-time
+             * @description When the comparison started.
+             */
+            compared_at: string;
+            /** @description Scopes where the two differ (at most 1,000 listed). */
+            drift: components["schemas"]["SearchDrift"][];
+            /**
+             * @description Why the comparison or the repair did not complete (the index or the
+             *     store unreachable); the rest of the check is not affected.
+             */
+            error: string | null;
+            /**
+             * Format: int64
+             * @description Documents the index holds, in all.
+             */
+            index_documents: number;
+            /**
+             * Format: int64
+             * @description Documents the repair removed from the index (the store holds no such entity).
+             */
+            removed: number;
+            /**
+             * @description The drifting scopes were reindexed from the store (false in a dry run,
+             *     when nothing drifted, or when the repair failed).
+             */
+            repaired: boolean;
+            /**
+             * Format: int64
+             * @description Documents written again from the store by the repair.
+             */
+            rewritten: number;
+            /**
+             * Format: int64
+             * @description Scopes (document type × repository) compared.
+             */
+            scopes: number;
+            /**
+             * Format: int64
+             * @description Documents the store's entities make, in all.
+             */
+            store_documents: number;
+        };
+        /** @description A scope where the index and the store differ: a count, or the newest version. */
+        SearchDrift: {
+            /**
+             * Format: int64
+             * @description Documents the index holds.
+             */
+            index_count: number;
+            /** @description The newest version among the index's (empty: none). */
+            index_newest: string;
+            /** @description The repository (`OWNER/NAME`); empty for teams and people. */
+            repo: string;
+            /**
+             * Format: int64
+             * @description Documents the store's entities make.
+             */
+            store_count: number;
+            /** @description The newest version among the store's (empty: none). */
+            store_newest: string;
+            /** @description The document type. */
+            type: components["schemas"]["DocKind"];
+        };
         /** @description One search result. */
         SearchHit: {
             author: string | null;
