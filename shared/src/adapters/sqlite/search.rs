@@ -288,6 +288,19 @@ fn search_error(e: StoreError) -> SearchError {
     }
 }
 
+/// Have the triggers write the documents of what `touch` updates again:
+/// `touch` names columns without changing them, which alone rewrites nothing
+/// (`schema_v14.sql`); inside this call every update rewrites its document.
+pub(super) fn rewrite_documents(
+    tx: &Connection,
+    touch: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    tx.execute("INSERT INTO search_rewrite (id) VALUES (1)", [])?;
+    touch(tx)?;
+    tx.execute("DELETE FROM search_rewrite", [])?;
+    Ok(())
+}
+
 fn index_one(tx: &Connection, d: &SearchDoc) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO search_docs (key, kind, repo, author, state, created_at, version, title, body, extra)
@@ -322,16 +335,19 @@ impl SqliteStore {
     pub async fn rebuild_search(&self) -> Result<u64, StoreError> {
         self.write(|tx| {
             tx.execute("DELETE FROM search_docs", [])?;
-            for touch in [
-                "UPDATE repos SET deleted = deleted",
-                "UPDATE teams SET deleted = deleted",
-                "UPDATE org_members SET present = present",
-                "UPDATE pull_requests SET title = title",
-                "UPDATE reviews SET state = state",
-                "UPDATE commits SET message = message",
-            ] {
-                tx.execute(touch, [])?;
-            }
+            rewrite_documents(tx, |tx| {
+                for touch in [
+                    "UPDATE repos SET deleted = deleted",
+                    "UPDATE teams SET deleted = deleted",
+                    "UPDATE org_members SET present = present",
+                    "UPDATE pull_requests SET title = title",
+                    "UPDATE reviews SET state = state",
+                    "UPDATE commits SET message = message",
+                ] {
+                    tx.execute(touch, [])?;
+                }
+                Ok(())
+            })?;
             tx.execute("INSERT INTO search_text (search_text) VALUES ('optimize')", [])?;
             tx.query_row("SELECT count(*) FROM search_docs", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
         })

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use rusqlite::Connection;
 
+use super::search::rewrite_documents;
 use super::store::SqliteStore;
 use super::store_error;
 use crate::domain::{DocKind, IndexScope, ScopeCount};
@@ -56,7 +57,7 @@ fn keys(conn: &Connection, scope: &IndexScope) -> rusqlite::Result<Vec<String>> 
     keys.collect()
 }
 
-/// The no-op update that makes the triggers write a scope's documents again
+/// The update that, in `rewrite_documents`, makes the triggers write a scope's documents again
 /// (as `rebuild_search` does for all of them).
 fn touch(scope: &IndexScope) -> &'static str {
     match scope.kind {
@@ -108,7 +109,7 @@ impl ScopeRepair for SqliteStore {
                 let before: HashSet<String> = keys(tx, scope)?.into_iter().collect();
                 tx.prepare_cached("DELETE FROM search_docs WHERE kind = ?1 AND coalesce(repo, '') = ?2")?
                     .execute([scope.kind.as_str(), scope.repo.as_str()])?;
-                tx.prepare_cached(touch(scope))?.execute([scope.repo.as_str()])?;
+                rewrite_documents(tx, |tx| tx.prepare_cached(touch(scope))?.execute([scope.repo.as_str()]).map(drop))?;
                 let after: HashSet<String> = keys(tx, scope)?.into_iter().collect();
                 done.removed += before.iter().filter(|k| !after.contains(*k)).count() as u64;
                 done.rewritten += after.len() as u64;

@@ -37,6 +37,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v12.sql")),
         // Pull request and review bodies, searchable.
         M::up(include_str!("schema_v13.sql")),
+        // The search index written only when a document changes.
+        M::up(include_str!("schema_v14.sql")),
     ])
 }
 
