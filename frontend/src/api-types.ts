@@ -1040,13 +1040,23 @@ export interface components {
             title_segments: components["schemas"]["Segment"][];
             type: components["schemas"]["DocKind"];
         };
-        /** @description A page of results and the facets of the whole match. */
+        /** @description A page of results and the facets of the match. */
         SearchResults: {
             facets: components["schemas"]["Facets"];
             items: components["schemas"]["SearchHit"][];
             next_cursor: string | null;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description The number of matching documents when `total_is_exact`; otherwise a
+             *     lower bound (the match holds more than the search counts exactly).
+             */
             total: number;
+            /**
+             * @description Whether `total` is the exact number of matches. When false, the
+             *     facets count a part of the match: on the one-machine index the
+             *     documents the results are ranked from (the newest matches).
+             */
+            total_is_exact: boolean;
         };
         /** @description A piece of a snippet: text to show, highlighted or not. Never markup. */
         Segment: {
@@ -1712,7 +1722,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The best matches first (bm25; an exact title first), with facets of the whole match */
+            /** @description The best matches first (bm25; an exact title first), with facets of the match; beyond 1,000 matches total_is_exact is false and total a lower bound */
             200: {
                 headers: {
                     [name: string]: unknown;

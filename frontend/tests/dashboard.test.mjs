@@ -348,6 +348,8 @@ describe('with data', () => {
 async function searchHits(page) {
   return page.evaluate(() => ({
     total: Number(document.querySelector('#search-summary')?.dataset.total ?? NaN),
+    exact: document.querySelector('#search-summary')?.dataset.totalExact,
+    summary: document.querySelector('#search-summary')?.textContent,
     hits: [...document.querySelectorAll('#search-results .search-hit')].map((li) => ({
       key: li.dataset.key,
       type: li.dataset.type,
@@ -517,6 +519,8 @@ describe('search', () => {
       assert.equal(await searchFor(page, 'type:pr'), 'ready');
       const first = await searchHits(page);
       assert.equal(first.total, PULLS + 1);
+      assert.equal(first.exact, 'true', 'fewer matches than the search counts exactly');
+      assert.match(first.summary, new RegExp(`^${PULLS + 1} results`), 'an exact total, without "+"');
       assert.equal(first.hits.length, 25);
       await page.locator('[data-action="more-results"]').click();
       await page.waitForFunction(() => document.querySelectorAll('#search-results .search-hit').length > 25);

@@ -24,16 +24,26 @@ struct Fixture {
 /// Makes fresh, empty fixtures of one adapter.
 #[async_trait]
 trait Backend: Send + Sync {
-    async fn fixture(&self) -> Fixture;
+    /// A fresh fixture whose searches count matches exactly up to
+    /// `exact_up_to` (the adapter's default when None).
+    async fn fixture_with(&self, exact_up_to: Option<usize>) -> Fixture;
+
+    async fn fixture(&self) -> Fixture {
+        self.fixture_with(None).await
+    }
 }
 
 struct Sqlite(Mutex<Vec<tempfile::TempDir>>);
 
 #[async_trait]
 impl Backend for Sqlite {
-    async fn fixture(&self) -> Fixture {
+    async fn fixture_with(&self, exact_up_to: Option<usize>) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = octoscope::adapters::sqlite::SqliteStore::open(&dir.path().join("store.db")).expect("open store");
+        let mut store =
+            octoscope::adapters::sqlite::SqliteStore::open(&dir.path().join("store.db")).expect("open store");
+        if let Some(n) = exact_up_to {
+            store = store.with_search_exact_up_to(n);
+        }
         self.0.lock().expect("dirs").push(dir);
         let store = Arc::new(store);
         Fixture { sink: store.clone(), index: store }
@@ -128,11 +138,14 @@ struct OpenSearch;
 #[cfg(feature = "opensearch")]
 #[async_trait]
 impl Backend for OpenSearch {
-    async fn fixture(&self) -> Fixture {
+    async fn fixture_with(&self, exact_up_to: Option<usize>) -> Fixture {
         use octoscope::adapters::opensearch::OpenSearchIndex;
         let server = octoscope_testkit::osmem::OsmemServer::shared();
         let name = octoscope_testkit::moto::unique("octoscope-search");
-        let index = OpenSearchIndex::new(&server.url, &name).expect("an OpenSearch client").refreshing();
+        let mut index = OpenSearchIndex::new(&server.url, &name).expect("an OpenSearch client").refreshing();
+        if let Some(n) = exact_up_to {
+            index = index.exact_up_to(n);
+        }
         index.ensure_index().await.expect("the index created");
         let index: Arc<dyn SearchIndex> = Arc::new(index);
         let sink = IndexingSink { index: index.clone(), facts: Mutex::default(), keys: Mutex::default() };
@@ -168,6 +181,7 @@ contract!(
     exclusions_drop_matches,
     facets_count_the_whole_match,
     pagination_neither_repeats_nor_skips,
+    a_match_larger_than_the_exact_bound_has_a_lower_bound_total_and_pages_without_repeats,
     a_later_pull_request_replaces_the_earlier_and_an_older_one_does_not,
     indexed_documents_obey_their_versions_and_can_be_deleted,
     commits_repositories_teams_and_people_are_found_by_name,
@@ -343,6 +357,55 @@ async fn pagination_neither_repeats_nor_skips(b: &dyn Backend) {
         unique.sort();
         unique.dedup();
         assert_eq!((seen.len(), unique.len()), (23, 23), "{query}");
+    }
+}
+
+async fn a_match_larger_than_the_exact_bound_has_a_lower_bound_total_and_pages_without_repeats(b: &dyn Backend) {
+    // GIVEN searches counting exactly up to 5 matches, and 12 pull requests
+    // holding "widget": the oldest titled exactly that, five "gadget widget
+    // N" (in acme/api), six "sprocket widget N" (in acme/web)
+    let f = b.fixture_with(Some(5)).await;
+    let changes: Vec<Change> = (1..=12)
+        .map(|n| match n {
+            1 => pr("acme/web", n, "widget", PrState::Open, "a"),
+            2..=6 => pr("acme/api", n, &format!("gadget widget {n}"), PrState::Open, "a"),
+            _ => pr("acme/web", n, &format!("sprocket widget {n}"), PrState::Open, "a"),
+        })
+        .collect();
+    f.sink.apply_changes(&changes).await.unwrap();
+    // WHEN matches are at most the bound THEN the total is exact
+    for (query, n) in [("gadget", 5), ("widget gadget 3", 1), ("repo:acme/api", 5)] {
+        let r = find(&f, query).await;
+        assert_eq!((r.total, r.total_is_exact, r.items.len()), (n, true, n as usize), "{query}");
+    }
+    // WHEN more match THEN the total is a lower bound, at least the bound
+    let r = find(&f, "widget").await;
+    assert!(!r.total_is_exact && (5..=12).contains(&r.total), "{} {}", r.total, r.total_is_exact);
+    // AND the exact title still comes first, though it is the oldest match
+    assert_eq!(r.items[0].key, "pr:acme/web#1");
+    // AND the facets count at least the documents the total counts
+    assert!(r.facets.kind.iter().map(|c| c.count).sum::<u64>() >= r.total);
+    for query in ["widget", "sprocket", "repo:acme/web", ""] {
+        let first = find(&f, query).await;
+        assert!(!first.total_is_exact && first.total >= 5, "{query}: {} {}", first.total, first.total_is_exact);
+        // WHEN read 2 at a time to the end
+        let mut seen = Vec::new();
+        let mut page = PageRequest::first(2);
+        loop {
+            let r = f.index.search(&q(query), &page).await.unwrap();
+            assert_eq!((r.total, r.total_is_exact), (first.total, false), "{query}: every page says the same");
+            seen.extend(r.items.into_iter().map(|h| h.key));
+            match r.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+        // THEN none came twice, and at least as many as the total came
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "{query}: {seen:?}");
+        assert!(seen.len() as u64 >= first.total && seen.len() <= 12, "{query}: {} of {}", seen.len(), first.total);
     }
 }
 

@@ -184,10 +184,12 @@ export async function search(ctx: ViewContext): Promise<HTMLElement[]> {
 
   const hits = [...first.items];
   let cursor = first.next_cursor;
+  // Beyond what the search counts exactly, the total is a lower bound: "1,000+".
+  const totalText = `${num(first.total)}${first.total_is_exact ? '' : '+'}`;
   const list = h('ol', { class: 'search-results', id: 'search-results' });
   const footer = h('div', { class: 'search-more' });
   const drawMore = () => {
-    const shown = h('p', { class: 'hint', id: 'search-shown' }, `Showing ${num(hits.length)} of ${num(first.total)}.`);
+    const shown = h('p', { class: 'hint', id: 'search-shown' }, `Showing ${num(hits.length)} of ${totalText}.`);
     const more = cursor
       ? h('button', {
           type: 'button',
@@ -218,8 +220,8 @@ export async function search(ctx: ViewContext): Promise<HTMLElement[]> {
 
   const summary = h(
     'h2',
-    { id: 'search-summary', 'data-total': first.total },
-    `${num(first.total)} ${first.total === 1 ? 'result' : 'results'}`,
+    { id: 'search-summary', 'data-total': first.total, 'data-total-exact': String(first.total_is_exact) },
+    `${totalText} ${first.total === 1 && first.total_is_exact ? 'result' : 'results'}`,
     q ? [' for ', h('q', { class: 'search-query' }, q)] : null,
   );
   if (!first.total) {

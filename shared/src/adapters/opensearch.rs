@@ -9,7 +9,8 @@
 //! tokens (words of letters and digits, case and diacritics folded), every
 //! term a phrase that must occur in one field, a title equal to the query's
 //! words first, then BM25 over title ×10, body ×2 and other words; without
-//! words the newest first; facets and an exact total over the whole match;
+//! words the newest first; facets over the whole match, the total exact up
+//! to a bound (`track_total_hits`) and a lower bound beyond;
 //! highlights as plain-text segments. It was tested against osmem-server
 //! 0.1.6, an in-memory OpenSearch, not a real cluster; the forms chosen
 //! where osmem differs from OpenSearch are noted where they are used.
@@ -30,7 +31,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::domain::{
-    DocKind, FacetCount, Facets, RepoName, SearchDoc, SearchHit, SearchQuery, SearchResults, Segment, Term,
+    DocKind, FacetCount, Facets, RepoName, SEARCH_EXACT_UP_TO, SearchDoc, SearchHit, SearchQuery, SearchResults,
+    Segment, Term,
 };
 use crate::ports::{PageRequest, SearchError, SearchIndex, decode_cursor, encode_cursor};
 use crate::services::search_docs::{
@@ -44,7 +46,7 @@ mod census;
 /// The index name when none is configured.
 pub const DEFAULT_INDEX: &str = "octoscope-search";
 /// A ranked search pages through at most this many matches (OpenSearch's
-/// `index.max_result_window`); `total` and the facets still count them all.
+/// `index.max_result_window`); the facets still count them all.
 pub const MAX_RANKED_RESULTS: usize = 10_000;
 /// The boost that puts a title equal to the query's words before any BM25 score.
 const EXACT_TITLE_BOOST: f64 = 1e6;
@@ -66,6 +68,8 @@ pub struct OpenSearchIndex {
     client: OpenSearch,
     index: String,
     refresh: bool,
+    /// `track_total_hits`: the total is exact up to this many matches.
+    exact_up_to: usize,
 }
 
 impl std::fmt::Debug for OpenSearchIndex {
@@ -104,7 +108,12 @@ impl OpenSearchIndex {
             builder = builder.auth(c).service_name("es");
         }
         let transport = builder.build().context("building the OpenSearch client").map_err(internal)?;
-        Ok(Self { client: OpenSearch::new(transport), index: index.to_owned(), refresh: false })
+        Ok(Self {
+            client: OpenSearch::new(transport),
+            index: index.to_owned(),
+            refresh: false,
+            exact_up_to: SEARCH_EXACT_UP_TO,
+        })
     }
 
     /// The index `index` on the OpenSearch at `url`, requests unsigned (a
@@ -137,6 +146,14 @@ impl OpenSearchIndex {
     /// searchable at once (tests; on a cluster the index refreshes each second).
     pub fn refreshing(mut self) -> Self {
         self.refresh = true;
+        self
+    }
+
+    /// Searches count matches exactly up to `n` (at least 1; `track_total_hits`);
+    /// beyond, `total` is `n` and `total_is_exact` false. The default is
+    /// [`SEARCH_EXACT_UP_TO`], as on SQLite.
+    pub fn exact_up_to(mut self, n: usize) -> Self {
+        self.exact_up_to = n.max(1);
         self
     }
 
@@ -517,12 +534,13 @@ fn facet_aggs() -> Value {
     })
 }
 
-fn search_body(q: &SearchQuery, page: &PageRequest) -> Result<(Value, Option<usize>), SearchError> {
+fn search_body(q: &SearchQuery, page: &PageRequest, exact_up_to: usize) -> Result<(Value, Option<usize>), SearchError> {
     let cursor = page.cursor.as_deref().map(decode_cursor::<Cursor>).transpose().map_err(|_| SearchError::BadCursor)?;
     let ranked = !q.include.is_empty();
     let mut body = json!({
         "query": query(q),
-        "track_total_hits": true,
+        // Counted exactly up to the bound; beyond, `relation` is `gte`.
+        "track_total_hits": exact_up_to,
         "_source": ["key", "kind", "repo", "author", "state", "created_at", "title", "preview"],
         "aggs": facet_aggs(),
     });
@@ -646,14 +664,16 @@ fn results(answer: &Value, page: &PageRequest, offset: Option<usize>) -> Result<
     };
     let total = answer["hits"]["total"]["value"]
         .as_u64()
-        .ok_or_else(|| internal(anyhow!("a search answer without an exact total")))?;
+        .ok_or_else(|| internal(anyhow!("a search answer without a total")))?;
+    // `eq` (or none: an index not created yet) is exact; `gte` a lower bound.
+    let total_is_exact = answer["hits"]["total"]["relation"].as_str().is_none_or(|r| r == "eq");
     let facets = Facets {
         kind: facet(answer, "type"),
         repository: facet(answer, "repository"),
         author: facet(answer, "author"),
         state: facet(answer, "state"),
     };
-    Ok(SearchResults { items, next_cursor, total, facets })
+    Ok(SearchResults { items, next_cursor, total, total_is_exact, facets })
 }
 
 #[async_trait]
@@ -678,7 +698,7 @@ impl SearchIndex for OpenSearchIndex {
     }
 
     async fn search(&self, query: &SearchQuery, page: &PageRequest) -> Result<SearchResults, SearchError> {
-        let (body, offset) = search_body(query, page)?;
+        let (body, offset) = search_body(query, page, self.exact_up_to)?;
         let answer = self.run_search(&body).await?;
         results(&answer, page, offset)
     }

@@ -29,7 +29,7 @@ pub(super) struct SearchParams {
 
 /// Search pull requests, reviews, commits, repositories, teams and people
 #[utoipa::path(get, path = "/api/search", params(SearchParams, PageParams), responses(
-    (status = 200, description = "The best matches first (bm25; an exact title first), with facets of the whole match", body = SearchResults),
+    (status = 200, description = "The best matches first (bm25; an exact title first), with facets of the match; beyond 1,000 matches total_is_exact is false and total a lower bound", body = SearchResults),
     (status = 400, description = "the query is not one this search understands; the message says why", body = super::ErrorBody),
     (status = 501, description = "this deployment has no search index (the AWS api function, for now)", body = super::ErrorBody),
 ))]

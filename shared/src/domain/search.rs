@@ -336,13 +336,24 @@ pub struct Facets {
     pub state: Vec<FacetCount>,
 }
 
-/// A page of results and the facets of the whole match.
+/// How many matches a search ranks and counts exactly, by default: a match
+/// of more documents has `total_is_exact: false` and `total` is a lower
+/// bound (shared/docs/search.md, "Large matches").
+pub const SEARCH_EXACT_UP_TO: usize = 1_000;
+
+/// A page of results and the facets of the match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct SearchResults {
     pub items: Vec<SearchHit>,
     pub next_cursor: Option<String>,
+    /// The number of matching documents when `total_is_exact`; otherwise a
+    /// lower bound (the match holds more than the search counts exactly).
     pub total: u64,
+    /// Whether `total` is the exact number of matches. When false, the
+    /// facets count a part of the match: on the one-machine index the
+    /// documents the results are ranked from (the newest matches).
+    pub total_is_exact: bool,
     pub facets: Facets,
 }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params, params_from_iter};
+use serde::{Deserialize, Serialize};
 
 use super::store::SqliteStore;
 use super::{parse_ts_opt, store_error, ts, ts_opt};
@@ -17,8 +18,12 @@ use crate::ports::{PageRequest, SearchError, SearchIndex, decode_cursor, encode_
 use crate::services::search_docs::{MAX_TEXT_CHARS, clean_bounded, segments};
 
 /// bm25 weights of the columns title, body, extra: a title match counts most;
-/// a title equal to the query's words (ASCII case aside) comes before all else.
+/// a title equal to the query's words (ASCII case aside) comes before all else
+/// (its score lowered by [`EXACT_TITLE_BOOST`]).
 const SCORE: &str = "bm25(search_text, 10.0, 2.0, 1.0, 0.0) - CASE WHEN d.title = ? COLLATE NOCASE THEN 1e6 ELSE 0 END";
+const EXACT_TITLE_BOOST: f64 = 1e6;
+/// How far back, in spans of the candidates' ids, an exact title is looked for.
+const PROBE_SPANS: i64 = 10;
 
 /// An FTS5 string for a term: quoted, quotes doubled. Inside a string FTS5
 /// sees no operator, column filter, prefix or NEAR: only words.
@@ -26,24 +31,56 @@ fn fts_string(t: &Term) -> String {
     format!("\"{}\"", t.as_str().replace('"', "\"\""))
 }
 
-/// `a AND b …` as FTS5 implicit AND of strings, or `a OR b …`.
-fn fts_expr(terms: &[Term], or: bool) -> String {
-    terms.iter().map(fts_string).collect::<Vec<_>>().join(if or { " OR " } else { " " })
-}
-
 /// The columns users' words are searched in (not `tags`).
 const TEXT_COLUMNS: &str = "{title body extra}";
+
+/// Whether a term may hold a token of the `tags` column (`r`, `a` or `s`
+/// and hex digits, as the tokenizer folds them): only such a term needs the
+/// column filter that keeps it out of `tags`. The filter is not free: bm25
+/// counts each phrase's documents over the whole index, and a filtered
+/// phrase's count reads positions (a word in 457,000 documents: 16 ms, 9 ms
+/// unfiltered). Text that is not ASCII is filtered (case and diacritic
+/// folding could make it a tag token).
+fn may_be_a_tag(t: &Term) -> bool {
+    let s = t.as_str();
+    !s.is_ascii()
+        || s.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| {
+            let w = w.as_bytes();
+            !w.is_empty()
+                && matches!(w[0].to_ascii_lowercase(), b'r' | b'a' | b's')
+                && w[1..].iter().all(u8::is_ascii_hexdigit)
+        })
+}
+
+/// A term searched in the text columns: its FTS5 string, behind the column
+/// filter when it could match a tag.
+fn text_string(t: &Term) -> String {
+    match may_be_a_tag(t) {
+        true => format!("{TEXT_COLUMNS} : {}", fts_string(t)),
+        false => fts_string(t),
+    }
+}
+
+/// Terms searched in the text columns: `a AND b …` as FTS5's implicit AND
+/// of strings, or `a OR b …`.
+fn text_expr(terms: &[Term], or: bool) -> String {
+    terms.iter().map(text_string).collect::<Vec<_>>().join(if or { " OR " } else { " " })
+}
 
 /// The `tags` token of a filter value (schema_v12.sql): a prefix and the value in hex.
 fn tag(prefix: char, value: &str) -> String {
     format!("tags : \"{prefix}{}\"", hex::encode(value.as_bytes()))
 }
 
-/// The FTS5 query of a search with words: the words in the text columns,
-/// the repository, author and state qualifiers as their tags (the kind is
-/// tested on the row), excluded words (in the text columns) after NOT.
-fn fts_query(q: &SearchQuery) -> String {
-    let mut all = vec![format!("{TEXT_COLUMNS} : ({})", fts_expr(&q.include, false))];
+/// The FTS5 query of a search: the words in the text columns, the
+/// repository, author and state qualifiers as their tags (the kind is tested
+/// on the row), excluded words (in the text columns) after NOT. None when it
+/// has neither words nor those qualifiers.
+fn fts_query(q: &SearchQuery) -> Option<String> {
+    let mut all = Vec::new();
+    if !q.include.is_empty() {
+        all.push(format!("({})", text_expr(&q.include, false)));
+    }
     if let Some(r) = &q.repo {
         all.push(tag('r', r.as_str()));
     }
@@ -53,42 +90,42 @@ fn fts_query(q: &SearchQuery) -> String {
     if let Some(s) = &q.state {
         all.push(tag('s', s));
     }
-    let matched = all.join(" AND ");
-    match q.exclude.is_empty() {
-        true => matched,
-        false => format!("({matched}) NOT ({TEXT_COLUMNS} : ({}))", fts_expr(&q.exclude, true)),
+    if all.is_empty() {
+        return None;
     }
+    let matched = all.join(" AND ");
+    Some(match q.exclude.is_empty() {
+        true => matched,
+        false => format!("({matched}) NOT ({})", text_expr(&q.exclude, true)),
+    })
 }
 
-/// The matching documents as `FROM … WHERE …` with its arguments.
+/// The matching documents: the FTS5 query (a search with words) and the
+/// conditions on the document row `d`, with their arguments.
 struct Filter {
-    from_where: String,
-    args: Vec<Value>,
+    fts: Option<String>,
+    /// Whether the search has words (ranked by bm25; else newest first).
     ranked: bool,
+    conds: Vec<String>,
+    args: Vec<Value>,
 }
 
 fn filter(q: &SearchQuery) -> Filter {
-    let mut w = Vec::new();
+    let mut conds = Vec::new();
     let mut args = Vec::new();
-    let ranked = !q.include.is_empty();
-    // CROSS JOIN: the full-text match drives, never an index on a filter
-    // column (which would run the match once per row of, say, a repository).
-    let from = if ranked {
-        w.push("search_text MATCH ?".to_owned());
-        // Qualifiers as tags and excluded words as FTS5's own NOT: doclists
-        // merged, not every match of a word joined to its row to be tested.
-        args.push(Value::Text(fts_query(q)));
-        "FROM search_text CROSS JOIN search_docs d ON d.id = search_text.rowid"
-    } else {
-        "FROM search_docs d"
-    };
-    if !ranked && !q.exclude.is_empty() {
-        w.push("d.id NOT IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)".to_owned());
-        args.push(Value::Text(format!("{TEXT_COLUMNS} : ({})", fts_expr(&q.exclude, true))));
+    // Qualifiers as tags and excluded words as FTS5's own NOT: doclists
+    // merged, not every match of a word joined to its row to be tested.
+    // Without words, a repository, author or state qualifier still drives
+    // the search from its tag's doclist (newest first), not a walk of the
+    // documents testing each row.
+    let fts = fts_query(q);
+    if fts.is_none() && !q.exclude.is_empty() {
+        conds.push("d.id NOT IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)".to_owned());
+        args.push(Value::Text(text_expr(&q.exclude, true)));
     }
     let mut eq = |col: &str, v: Option<String>| {
         if let Some(v) = v {
-            w.push(format!("{col} = ?"));
+            conds.push(format!("{col} = ?"));
             args.push(Value::Text(v));
         }
     };
@@ -97,15 +134,25 @@ fn filter(q: &SearchQuery) -> Filter {
     eq("d.state", q.state.clone());
     eq("d.kind", q.kind.map(|k| k.as_str().to_owned()));
     if let Some(from) = &q.created.from {
-        w.push("d.created_at >= ?".to_owned());
+        conds.push("d.created_at >= ?".to_owned());
         args.push(Value::Text(ts(from)));
     }
     if let Some(until) = &q.created.until {
-        w.push("d.created_at < ?".to_owned());
+        conds.push("d.created_at < ?".to_owned());
         args.push(Value::Text(ts(until)));
     }
-    let where_ = if w.is_empty() { String::new() } else { format!(" WHERE {}", w.join(" AND ")) };
-    Filter { from_where: format!("{from}{where_}"), args, ranked }
+    Filter { fts, ranked: !q.include.is_empty(), conds, args }
+}
+
+impl Filter {
+    fn ranked(&self) -> bool {
+        self.ranked
+    }
+
+    /// ` AND …` of the row conditions.
+    fn and_conds(&self) -> String {
+        self.conds.iter().map(|c| format!(" AND {c}")).collect()
+    }
 }
 
 /// A match's place in the ranking: lower scores first (bm25 is negative,
@@ -166,48 +213,139 @@ fn text<'r>(r: &'r Row, i: usize) -> rusqlite::Result<Option<&'r str>> {
     }
 }
 
-/// One pass over every match: the facets and the total of the whole match,
-/// and the page's ranks (those after `after`, best first, `limit` of them).
+/// The set of matches a search ranks and counts, fixed by its first page so
+/// that later pages read the same set: the matches with ids in `lo..=hi`
+/// (`hi` the newest match then, `lo` the oldest of the `exact_up_to` newest,
+/// 0 when the match held no more), and whether that was every match.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Candidates {
+    lo: i64,
+    hi: i64,
+    exact: bool,
+}
+
+/// A page's cursor: the last result's rank and the candidate set. The score
+/// is kept as its bits: a decimal in JSON need not read back as the same
+/// double, and a score one unit off would skip (or repeat) its equals.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    score: u64,
+    id: i64,
+    set: Candidates,
+}
+
+/// The candidates' ranks and facets: the newest `cap` matches (within the
+/// set's bounds when a cursor gives them), each with its score.
+struct Ranked {
+    ranks: Vec<Rank>,
+    facets: Facets,
+    set: Candidates,
+}
+
+/// The words of a ranked search as one string (the exact-title comparison).
+fn words(q: &SearchQuery) -> String {
+    q.include.iter().map(Term::as_str).collect::<Vec<_>>().join(" ")
+}
+
 fn rank_and_count(
     conn: &Connection,
     q: &SearchQuery,
     f: &Filter,
-    after: Option<Rank>,
-    limit: usize,
-) -> Result<(Vec<Rank>, Facets, u64), StoreError> {
+    set: Option<Candidates>,
+    cap: usize,
+) -> Result<Ranked, StoreError> {
+    let (lo, hi) = set.map_or((0, i64::MAX), |s| (s.lo, s.hi));
     let mut args = Vec::new();
-    let score = if f.ranked {
-        // The score's placeholder comes first in the statement's text.
-        let words: Vec<&str> = q.include.iter().map(Term::as_str).collect();
-        args.push(Value::Text(words.join(" ")));
-        SCORE
-    } else {
-        "0.0"
+    // Newest first and no further than the cap (+1, to know whether there
+    // is more): FTS5 walks the match in descending rowid order and stops;
+    // bm25 is computed for the rows produced only.
+    let sql = match &f.fts {
+        Some(fts) => {
+            // The score's placeholder comes first in the statement's text.
+            let score = if f.ranked {
+                args.push(Value::Text(words(q)));
+                SCORE
+            } else {
+                "0.0"
+            };
+            args.push(Value::Text(fts.clone()));
+            format!(
+                "SELECT d.id, d.kind, d.repo, d.author, d.state, {score}
+                 FROM search_text CROSS JOIN search_docs d ON d.id = search_text.rowid
+                 WHERE search_text MATCH ? AND search_text.rowid >= ? AND search_text.rowid <= ?{}
+                 ORDER BY search_text.rowid DESC LIMIT ?",
+                f.and_conds()
+            )
+        }
+        // `+d.id`: the bounds are no index constraint, so that the repository's
+        // or the kind's index (repo, id) / (kind, id) is chosen when given
+        // (newest first in it), not a walk of every document by id.
+        None => format!(
+            "SELECT d.id, d.kind, d.repo, d.author, d.state, 0.0 FROM search_docs d
+             WHERE +d.id >= ? AND +d.id <= ?{} ORDER BY d.id DESC LIMIT ?",
+            f.and_conds()
+        ),
     };
+    args.push(Value::Integer(lo));
+    args.push(Value::Integer(hi));
     args.extend(f.args.iter().cloned());
-    let sql = format!("SELECT d.id, d.kind, d.repo, d.author, d.state, {score} {}", f.from_where);
+    args.push(Value::Integer(cap.saturating_add(1).min(i64::MAX as usize) as i64));
     let mut stmt = conn.prepare_cached(&sql).map_err(store_error)?;
     let mut rows = stmt.query(params_from_iter(args.iter())).map_err(store_error)?;
     let (mut kind, mut repo, mut author, mut state) =
         (Tally::default(), Tally::default(), Tally::default(), Tally::default());
-    let mut total = 0u64;
-    // The best `limit` ranks after the cursor, worst on top.
-    let mut page = std::collections::BinaryHeap::with_capacity(limit + 1);
+    let mut ranks = Vec::new();
+    let mut capped = false;
     while let Some(r) = rows.next().map_err(store_error)? {
-        total += 1;
+        if ranks.len() == cap {
+            capped = true;
+            break;
+        }
         kind.add(text(r, 1).map_err(store_error)?);
         repo.add(text(r, 2).map_err(store_error)?);
         author.add(text(r, 3).map_err(store_error)?);
         state.add(text(r, 4).map_err(store_error)?);
-        let rank = Rank { id: r.get(0).map_err(store_error)?, score: r.get(5).map_err(store_error)? };
-        if after.is_some_and(|a| rank <= a) {
-            continue;
-        }
-        if page.len() < limit {
-            page.push(rank);
-        } else if page.peek().is_some_and(|worst| rank < *worst) {
-            page.pop();
-            page.push(rank);
+        ranks.push(Rank { id: r.get(0).map_err(store_error)?, score: r.get(5).map_err(store_error)? });
+    }
+    drop(rows);
+    let set = set.unwrap_or(Candidates {
+        lo: if capped { ranks.last().map_or(0, |r| r.id) } else { 0 },
+        hi: ranks.first().map_or(0, |r| r.id),
+        exact: !capped,
+    });
+    if let (Some(fts), true, false) = (&f.fts, f.ranked, set.exact) {
+        // Beyond the cap, a title equal to the query's words still comes
+        // first: the older matches whose title starts with the words (the
+        // newest `cap` of them, within ten times the candidates' span of ids:
+        // a phrase rarely at a title's start would otherwise be looked for
+        // through the whole index) are compared, and the equal ones added,
+        // after those among the candidates, newest first.
+        let probe = format!("({fts}) AND (title : ^ \"{}\")", words(q).replace('"', "\"\""));
+        let reach = set.lo.saturating_sub(set.hi.saturating_sub(set.lo).saturating_add(1).saturating_mul(PROBE_SPANS));
+        let sql = format!(
+            "SELECT d.id, d.kind, d.repo, d.author, d.state
+             FROM (SELECT rowid AS id FROM search_text WHERE search_text MATCH ? AND rowid < ? AND rowid >= ?
+                   ORDER BY rowid DESC LIMIT ?) p
+             CROSS JOIN search_docs d ON d.id = p.id
+             WHERE d.title = ? COLLATE NOCASE{}",
+            f.and_conds()
+        );
+        let mut args = vec![
+            Value::Text(probe),
+            Value::Integer(set.lo),
+            Value::Integer(reach),
+            Value::Integer(cap.min(i64::MAX as usize) as i64),
+            Value::Text(words(q)),
+        ];
+        args.extend(f.args.iter().cloned());
+        let mut stmt = conn.prepare_cached(&sql).map_err(store_error)?;
+        let mut rows = stmt.query(params_from_iter(args.iter())).map_err(store_error)?;
+        while let Some(r) = rows.next().map_err(store_error)? {
+            kind.add(text(r, 1).map_err(store_error)?);
+            repo.add(text(r, 2).map_err(store_error)?);
+            author.add(text(r, 3).map_err(store_error)?);
+            state.add(text(r, 4).map_err(store_error)?);
+            ranks.push(Rank { id: r.get(0).map_err(store_error)?, score: -EXACT_TITLE_BOOST });
         }
     }
     let facets = Facets {
@@ -216,26 +354,26 @@ fn rank_and_count(
         author: author.counts(Some(10)),
         state: state.counts(None),
     };
-    Ok((page.into_sorted_vec(), facets, total))
+    Ok(Ranked { ranks, facets, set })
 }
 
-fn search(conn: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<SearchResults, StoreError> {
+fn search(conn: &Connection, q: &SearchQuery, page: &PageRequest, cap: usize) -> Result<SearchResults, StoreError> {
     // One snapshot for the ranking pass and the page's details.
     let tx = conn.unchecked_transaction().map_err(store_error)?;
     let conn = &*tx;
     let f = filter(q);
-    let after = match &page.cursor {
-        Some(c) => {
-            let (score, id): (f64, i64) = decode_cursor(c)?;
-            Some(Rank { score, id })
-        }
-        None => None,
-    };
-    let (ranks, facets, total) = rank_and_count(conn, q, &f, after, page.limit + 1)?;
+    let cursor = page.cursor.as_deref().map(decode_cursor::<Cursor>).transpose()?;
+    let Ranked { mut ranks, facets, set } = rank_and_count(conn, q, &f, cursor.as_ref().map(|c| c.set), cap)?;
+    let total = ranks.len() as u64;
+    if let Some(c) = &cursor {
+        let after = Rank { score: f64::from_bits(c.score), id: c.id };
+        ranks.retain(|r| *r > after);
+    }
+    ranks.sort_unstable();
     let more = ranks.len() > page.limit;
     let ranks = &ranks[..ranks.len().min(page.limit)];
     // Highlights and snippets for the page's documents only.
-    let sql = if f.ranked {
+    let sql = if f.ranked() {
         "SELECT d.key, d.kind, d.repo, d.author, d.state, d.created_at, d.title,
                 highlight(search_text, 0, char(1), char(2)), snippet(search_text, -1, char(1), char(2), '…', 24)
          FROM search_text CROSS JOIN search_docs d ON d.id = search_text.rowid
@@ -245,7 +383,7 @@ fn search(conn: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<Sear
                 d.title, substr(CASE WHEN d.body = '' THEN d.extra ELSE d.body END, 1, 160)
          FROM search_docs d WHERE ?1 IS NULL AND d.id = ?2"
     };
-    let matched = f.ranked.then(|| format!("{TEXT_COLUMNS} : ({})", fts_expr(&q.include, false)));
+    let matched = f.ranked().then(|| text_expr(&q.include, false));
     let mut stmt = conn.prepare_cached(sql).map_err(store_error)?;
     let mut items = Vec::with_capacity(ranks.len());
     for rank in ranks {
@@ -268,8 +406,12 @@ fn search(conn: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<Sear
             .map_err(store_error)?;
         items.push(hit);
     }
-    let next_cursor = if more { ranks.last().map(|r| encode_cursor(&(r.score, r.id))) } else { None };
-    Ok(SearchResults { items, next_cursor, total, facets })
+    let next_cursor = if more {
+        ranks.last().map(|r| encode_cursor(&Cursor { score: r.score.to_bits(), id: r.id, set }))
+    } else {
+        None
+    };
+    Ok(SearchResults { items, next_cursor, total, total_is_exact: set.exact, facets })
 }
 
 fn bad_text(col: usize, s: &str) -> rusqlite::Error {
@@ -327,6 +469,17 @@ fn index_one(tx: &Connection, d: &SearchDoc) -> rusqlite::Result<()> {
 }
 
 impl SqliteStore {
+    /// Searches rank and count at most the newest `n` matches (at least 1);
+    /// the default is [`SEARCH_EXACT_UP_TO`](crate::domain::SEARCH_EXACT_UP_TO).
+    pub fn with_search_exact_up_to(mut self, n: usize) -> Self {
+        self.search_exact_up_to = n.max(1);
+        self
+    }
+
+    fn search_exact_up_to(&self) -> usize {
+        self.search_exact_up_to
+    }
+
     /// Rebuild the search index from the entity tables (`octoscope reindex`):
     /// every document dropped, then every row touched so that the same
     /// triggers that index the store's writes index it again, in one
@@ -374,7 +527,8 @@ impl SearchIndex for SqliteStore {
 
     async fn search(&self, query: &SearchQuery, page: &PageRequest) -> Result<SearchResults, SearchError> {
         let (query, page) = (query.clone(), page.clone());
-        self.scan_read(move |conn| search(conn, &query, &page)).await.map_err(search_error)
+        let cap = self.search_exact_up_to();
+        self.scan_read(move |conn| search(conn, &query, &page, cap)).await.map_err(search_error)
     }
 }
 
@@ -385,7 +539,20 @@ mod tests {
     #[test]
     fn terms_become_quoted_strings() {
         let t = |s: &str| Term::new(s).unwrap();
-        assert_eq!(fts_expr(&[t(r#"a"b"#), t("NEAR(x")], false), r#""a""b" "NEAR(x""#);
-        assert_eq!(fts_expr(&[t("x"), t("title:y")], true), r#""x" OR "title:y""#);
+        assert_eq!(text_expr(&[t(r#"a"b"#), t("NEAR(x")], false), r#"{title body extra} : "a""b" "NEAR(x""#);
+        assert_eq!(text_expr(&[t("x"), t("title:y")], true), r#""x" OR "title:y""#);
+    }
+
+    #[test]
+    fn only_terms_that_could_be_tags_are_kept_out_of_the_tags_column() {
+        let t = |s: &str| Term::new(s).unwrap();
+        for tagged in ["a", "A", "s", "read", "r6163", "fix a bug", "add", "é", "ａ"] {
+            assert!(may_be_a_tag(&t(tagged)), "{tagged}");
+            assert_eq!(text_string(&t(tagged)), format!("{TEXT_COLUMNS} : {}", fts_string(&t(tagged))));
+        }
+        for plain in ["fix", "limiter", "rebase", "r6163x", "sx", "fix the bug", "b1"] {
+            assert!(!may_be_a_tag(&t(plain)), "{plain}");
+            assert_eq!(text_string(&t(plain)), fts_string(&t(plain)));
+        }
     }
 }

@@ -65,6 +65,8 @@ fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
 pub struct SqliteStore {
     writer: Arc<Writer>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// A search ranks and counts at most this many matches (search.rs).
+    pub(super) search_exact_up_to: usize,
 }
 
 impl SqliteStore {
@@ -83,7 +85,7 @@ impl SqliteStore {
         super::rollups::refresh_now(&mut conn).context("recomputing metric rollups")?;
         let writer = Writer::start_with(conn, "octoscope-store", super::rollups::refresh)
             .context("starting the store writer")?;
-        Ok(Self { writer: Arc::new(writer), readers })
+        Ok(Self { writer: Arc::new(writer), readers, search_exact_up_to: crate::domain::SEARCH_EXACT_UP_TO })
     }
 
     /// Run `f` atomically on the writer thread.
