@@ -385,6 +385,20 @@ async fn a_match_larger_than_the_exact_bound_has_a_lower_bound_total_and_pages_w
     assert_eq!(r.items[0].key, "pr:acme/web#1");
     // AND the facets count at least the documents the total counts
     assert!(r.facets.kind.iter().map(|c| c.count).sum::<u64>() >= r.total);
+    // AND words that are FTS5 syntax are only words there too, in a large match
+    for hostile in [
+        "widget ^",
+        "widget *",
+        "widget:",
+        "\"widget",
+        "widget -\"NEAR(\" -^",
+        "widget -é -s -r61636d65",
+        "WIDGET -\"x y\"",
+    ] {
+        let r = f.index.search(&q(hostile), &PageRequest::first(2)).await;
+        let r = r.unwrap_or_else(|e| panic!("{hostile}: {e:?}"));
+        assert!(!r.total_is_exact && r.items.len() == 2, "{hostile}: {} {}", r.total, r.total_is_exact);
+    }
     for query in ["widget", "sprocket", "repo:acme/web", ""] {
         let first = find(&f, query).await;
         assert!(!first.total_is_exact && first.total >= 5, "{query}: {} {}", first.total, first.total_is_exact);
