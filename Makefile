@@ -6,7 +6,7 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-metrics bench-search bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help fuzz fuzz-smoke bench-rollups-dynamodb soak soak-smoke
+.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-metrics bench-search bench-indexer bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help fuzz fuzz-smoke bench-rollups-dynamodb soak soak-smoke
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench        the ingest benchmark and the end-to-end load test"
 	@echo "make bench-metrics  the metrics API latency over 100k pull requests, 400k reviews, 1M jobs (SQLite)"
 	@echo "make bench-search  search latency over 100k pull requests and 1M commits (SQLite FTS5)"
+	@echo "make bench-indexer the indexer's documents per second into osmem-server (moto for lookups)"
 	@echo "make bench-cost   DynamoDB units per delivery (demo mix, webhook path on moto) and cost per million deliveries"
 	@echo "make bench-rollups-dynamodb  RRU of the 2-year metrics overview read from rollup cells on DynamoDB (moto)"
 	@echo "make fuzz         every fuzz target for FUZZ_SECONDS (default 3600) or FUZZ_RUNS executions each"
@@ -82,6 +83,10 @@ bench-metrics:
 # shared/docs/search.md). OCTOSCOPE_BENCH_DIR=DIR keeps the data.
 bench-search:
 	$(CARGO) bench -p octoscope-core --bench search
+
+# The indexer's documents per second into osmem-server (lookups on moto); needs both on PATH.
+bench-indexer:
+	$(CARGO) bench -p indexer --bench rate
 
 bench-cost:
 	$(CARGO) test -p webhook --test cost -- --ignored --nocapture bench_cost
