@@ -7,7 +7,8 @@
 //! mapping carries (`OCTOSCOPE_BENCH_BATCH`, default 100 records): new pull
 //! requests, their reviews (titled from the same batch) and commits, 20,000
 //! documents in all (`OCTOSCOPE_BENCH_DOCS`). Prints documents per second and
-//! the time per batch (p50 / p99).
+//! the time per batch (p50 / p99). Under `cargo test` (no `--bench`) it runs
+//! 300 documents, as a smoke test, and checks they are all searchable.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +17,7 @@ use chrono::{Duration, TimeZone, Utc};
 use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
 use octoscope::adapters::opensearch::OpenSearchIndex;
 use octoscope::domain::*;
+use octoscope::ports::{PageRequest, SearchIndex};
 use octoscope::services::indexer::{IndexerService, RowChange};
 use octoscope_testkit::moto::MotoServer;
 use octoscope_testkit::osmem::OsmemServer;
@@ -131,15 +133,18 @@ fn changes(docs: usize) -> Vec<RowChange> {
 fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let docs = env("OCTOSCOPE_BENCH_DOCS", 20_000);
+        let full = std::env::args().any(|a| a == "--bench");
+        let docs = env("OCTOSCOPE_BENCH_DOCS", if full { 20_000 } else { 300 });
         let batch = env("OCTOSCOPE_BENCH_BATCH", 100).max(1);
         let sdk = MotoServer::shared().sdk_config().await;
         let client = aws_sdk_dynamodb::Client::new(&sdk);
         let table = format!("octoscope-bench-{}", std::process::id());
         create_table(&client, &table).await.unwrap();
         let index = OpenSearchIndex::new(&OsmemServer::shared().url, &format!("bench-{}", std::process::id())).unwrap();
+        // The smoke run refreshes after each batch, so what it wrote is searchable at once.
+        let index = Arc::new(if full { index } else { index.refreshing() });
         index.ensure_index().await.unwrap();
-        let service = IndexerService::new(Arc::new(DynamoStore::new(client, &table)), Arc::new(index));
+        let service = IndexerService::new(Arc::new(DynamoStore::new(client, &table)), index.clone());
         let rows = changes(docs);
         let mut times = Vec::new();
         let mut written = 0u64;
@@ -151,6 +156,11 @@ fn main() {
             written += (done.upserted + done.deleted) as u64;
         }
         let elapsed = start.elapsed();
+        assert_eq!(written as usize, rows.len(), "every row writes one document");
+        if !full {
+            let all = index.search(&SearchQuery::parse("").unwrap(), &PageRequest::first(1)).await.unwrap();
+            assert_eq!(all.total as usize, rows.len(), "{all:?}");
+        }
         times.sort();
         let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
         println!(
