@@ -56,7 +56,8 @@ fn index_matches_documents(conn: &Connection) {
     conn.execute("INSERT INTO search_text (search_text) VALUES ('integrity-check')", []).unwrap();
 }
 
-const PR: &str = "INSERT INTO pull_requests (repo, number, title, body, state, draft, author, created_at, updated_at, labels, rank)
+const PR: &str =
+    "INSERT INTO pull_requests (repo, number, title, body, state, draft, author, created_at, updated_at, labels, rank)
     VALUES ('acme/api', 7, 'Quicksilver gateway', 'Speeds up routing', 'open', 0, 'alice',
             '2030-03-04T09:00:00.000Z', '2030-03-04T09:00:00.000Z', '[\"perf\"]', 0)";
 
@@ -87,7 +88,10 @@ fn a_pull_request_document_is_rewritten_only_when_its_text_changes() {
     index_matches_documents(&conn);
     // WHEN its title changes THEN the document is rewritten: the new words found, the old not
     assert_eq!(writes(&conn, &pr_write("2030-03-06T10:00:00.000Z", "Mercury gateway")), ["delete", "insert"]);
-    assert_eq!(doc(&conn, key), ("2030-03-06T10:00:00.000Z".into(), Some("2030-03-04T09:00:00.000Z".into()), "Mercury gateway".into()));
+    assert_eq!(
+        doc(&conn, key),
+        ("2030-03-06T10:00:00.000Z".into(), Some("2030-03-04T09:00:00.000Z".into()), "Mercury gateway".into())
+    );
     assert_eq!(found(&conn, "mercury"), [key]);
     assert!(found(&conn, "quicksilver").is_empty());
     // AND a body change and a state change are rewrites too

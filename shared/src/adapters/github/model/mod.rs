@@ -7,8 +7,8 @@ use serde::{Deserialize, Deserializer};
 
 use super::transport::{GraphqlError, PathSegment};
 use crate::domain::*;
-use crate::services::search_docs::stored_body;
 use crate::ports::{DeploymentMark, HookDelivery, JobCount, PullMark, RepoSnapshot, Skipped};
+use crate::services::search_docs::stored_body;
 use crate::webhook::payload::{DeploymentPayload, DeploymentStatusPayload, WorkflowJobPayload, WorkflowRunPayload};
 
 /// One element of a list GitHub sent (a GraphQL connection's `nodes`, which
