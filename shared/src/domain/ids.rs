@@ -21,7 +21,7 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    fn new(what: &'static str, value: &str, why: &'static str) -> Self {
+    pub(crate) fn new(what: &'static str, value: &str, why: &'static str) -> Self {
         // Bound what we echo back: the value may be hostile input.
         let value = value.chars().take(80).collect();
         Self { what, value, why }

@@ -8,12 +8,14 @@
 //! - [`completeness`]: what the integrity check finds (gaps) and what the
 //!   resync does about them (jobs);
 //! - [`search`]: the typed search query and what a search finds;
-//! - [`search_check`]: the search index compared with the store.
+//! - [`search_check`]: the search index compared with the store;
+//! - [`notify`]: notification rules, transitions, notifications and attempts.
 
 pub mod completeness;
 pub mod delivery;
 pub mod entities;
 pub mod ids;
+pub mod notify;
 pub mod search;
 pub mod search_check;
 
@@ -21,5 +23,6 @@ pub use completeness::*;
 pub use delivery::*;
 pub use entities::*;
 pub use ids::*;
+pub use notify::*;
 pub use search::*;
 pub use search_check::*;
