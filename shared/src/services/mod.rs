@@ -9,6 +9,7 @@ pub mod indexer;
 pub mod ingest;
 pub mod integrity;
 pub mod metrics;
+pub mod notify;
 pub mod pending;
 pub mod replay;
 pub mod resync;

@@ -1,0 +1,2 @@
+//! Notifications (shared/docs/notifications.md): which transitions the
+//! rules care about ([`decide`]), and sending what was decided.
