@@ -1,2 +1,4 @@
 //! Notifications (shared/docs/notifications.md): which transitions the
 //! rules care about ([`decide`]), and sending what was decided.
+
+pub mod decide;
