@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use super::{ApiTokens, ConfigError, DEFAULT_MAX_BODY_BYTES};
+use super::{ApiTokens, ConfigError, DEFAULT_MAX_BODY_BYTES, NotifyConfig};
 use crate::webhook::WebhookSecrets;
 
 /// Where the webhook secret came from (said at start, never the secret itself).
@@ -22,6 +22,8 @@ pub struct ServeConfig {
     pub secrets: WebhookSecrets,
     pub secret_source: SecretSource,
     pub api_tokens: ApiTokens,
+    /// Notifications: targets, retries, the late window.
+    pub notify: NotifyConfig,
 }
 
 impl ServeConfig {
@@ -59,7 +61,8 @@ impl ServeConfig {
             ),
             None => secret_from_file(&data_dir)?,
         };
-        Ok(Self { listen, data_dir, max_body_bytes, secrets, secret_source, api_tokens })
+        let notify = NotifyConfig::load(&env)?;
+        Ok(Self { listen, data_dir, max_body_bytes, secrets, secret_source, api_tokens, notify })
     }
 }
 

@@ -179,6 +179,81 @@ impl GitHubSettings {
     }
 }
 
+/// Notifications' settings (shared/docs/notifications.md), on one machine and on AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// `OCTOSCOPE_NOTIFY_ALLOW_PRIVATE=1`: targets may be `http://` and on
+    /// private or loopback addresses (tests, on-premises receivers). Link-local
+    /// and cloud metadata addresses stay refused.
+    pub allow_private: bool,
+    /// `OCTOSCOPE_NOTIFY_ATTEMPTS` (1–20, default 6): attempts per notification.
+    pub attempts: u32,
+    /// `OCTOSCOPE_NOTIFY_HORIZON_SECONDS` (60–604800, default 7200): about
+    /// how long the attempts spread over.
+    pub horizon: std::time::Duration,
+    /// `OCTOSCOPE_NOTIFY_LATE_WINDOW_HOURS` (1–720, default 24): how old a
+    /// transition the integrity check finds may be and still fire.
+    pub late_window: chrono::TimeDelta,
+    /// `OCTOSCOPE_PUBLIC_URL`: the dashboard's address, for links in messages.
+    pub public_url: Option<String>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            attempts: 6,
+            horizon: std::time::Duration::from_secs(2 * 3600),
+            late_window: chrono::TimeDelta::hours(24),
+            public_url: None,
+        }
+    }
+}
+
+impl NotifyConfig {
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let number = |var: &'static str, lo: u64, hi: u64, default: u64| -> Result<u64, ConfigError> {
+            match env(var).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (lo..=hi).contains(n))
+                    .ok_or_else(|| ConfigError::new(var, format!("expected a whole number from {lo} to {hi}"))),
+            }
+        };
+        let allow_private = match env("OCTOSCOPE_NOTIFY_ALLOW_PRIVATE").as_deref().map(str::trim) {
+            None | Some("" | "0" | "false") => false,
+            Some("1" | "true") => true,
+            Some(_) => return Err(ConfigError::new("OCTOSCOPE_NOTIFY_ALLOW_PRIVATE", "expected 1 or 0")),
+        };
+        let public_url = match env("OCTOSCOPE_PUBLIC_URL").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(v) => {
+                let v = v.trim().trim_end_matches('/').to_owned();
+                if !(v.starts_with("https://") || v.starts_with("http://")) || v.chars().any(char::is_whitespace) {
+                    return Err(ConfigError::new("OCTOSCOPE_PUBLIC_URL", "expected an http(s):// address"));
+                }
+                Some(v)
+            }
+        };
+        Ok(Self {
+            allow_private,
+            attempts: number("OCTOSCOPE_NOTIFY_ATTEMPTS", 1, 20, u64::from(d.attempts))? as u32,
+            horizon: std::time::Duration::from_secs(number(
+                "OCTOSCOPE_NOTIFY_HORIZON_SECONDS",
+                60,
+                604_800,
+                d.horizon.as_secs(),
+            )?),
+            late_window: chrono::TimeDelta::hours(number("OCTOSCOPE_NOTIFY_LATE_WINDOW_HOURS", 1, 720, 24)? as i64),
+            public_url,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +262,24 @@ mod tests {
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn notify_settings_are_refused_naming_the_variable() {
+        assert_eq!(NotifyConfig::load(env(&[])).unwrap(), NotifyConfig::default());
+        for (var, value) in [
+            ("OCTOSCOPE_NOTIFY_ALLOW_PRIVATE", "yes please"),
+            ("OCTOSCOPE_NOTIFY_ATTEMPTS", "0"),
+            ("OCTOSCOPE_NOTIFY_HORIZON_SECONDS", "ten"),
+            ("OCTOSCOPE_NOTIFY_LATE_WINDOW_HOURS", "9999"),
+            ("OCTOSCOPE_PUBLIC_URL", "javascript:alert(1)"),
+        ] {
+            assert_eq!(NotifyConfig::load(env(&[(var, value)])).unwrap_err().var, var);
+        }
+        let c = NotifyConfig::load(env(&[("OCTOSCOPE_NOTIFY_ALLOW_PRIVATE", "1"), ("OCTOSCOPE_NOTIFY_ATTEMPTS", "3")]))
+            .unwrap();
+        assert!(c.allow_private);
+        assert_eq!(c.attempts, 3);
     }
 
     #[test]
