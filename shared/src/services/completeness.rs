@@ -12,6 +12,7 @@ use crate::error::error_chain;
 use crate::ports::{GapInbox, RunningJobs};
 use crate::services::dispatch::{DispatchError, DispatchService, Dispatched};
 use crate::services::integrity::IntegrityService;
+use crate::services::notify::decide::Decider;
 use crate::services::resync::ResyncError;
 
 /// Why a job of a repair did not succeed.
@@ -39,6 +40,7 @@ pub struct CompletenessLoop {
     dispatcher: DispatchService,
     inbox: Arc<dyn GapInbox>,
     running: Arc<dyn RunningJobs>,
+    notify: Option<Arc<Decider>>,
 }
 
 impl CompletenessLoop {
@@ -48,7 +50,23 @@ impl CompletenessLoop {
         inbox: Arc<dyn GapInbox>,
         running: Arc<dyn RunningJobs>,
     ) -> Self {
-        Self { integrity, dispatcher, inbox, running }
+        Self { integrity, dispatcher, inbox, running, notify: None }
+    }
+
+    /// Announce what checks find (`integrity.gaps_found`) and resync jobs
+    /// that fail (`resync.failed`) through `decider`'s rules.
+    pub fn with_notifications(mut self, decider: Arc<Decider>) -> Self {
+        self.notify = Some(decider);
+        self
+    }
+
+    /// Decide the notifications of a check and its repair (no-op without rules).
+    pub async fn announce(&self, run: &CheckRun, repair: &Repair) {
+        let Some(decider) = &self.notify else { return };
+        let failed: Vec<(String, String)> = repair.failed.iter().map(|(id, e)| (id.clone(), error_chain(e))).collect();
+        if let Err(e) = decider.integrity_findings(run, &failed).await {
+            tracing::warn!(error = %error_chain(&e), "could not decide the check's notifications");
+        }
     }
 
     /// One integrity check (see [`IntegrityService::check`]).
@@ -79,11 +97,20 @@ impl CompletenessLoop {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match self.check(false).await {
-                Ok(run) => tracing::info!(gaps = run.gaps.len(), requests = run.requests, "integrity check done"),
-                Err(e) => tracing::warn!(error = %format!("{e:#}"), "integrity check failed; retrying next time"),
-            }
+            let run = match self.check(false).await {
+                Ok(run) => {
+                    tracing::info!(gaps = run.gaps.len(), requests = run.requests, "integrity check done");
+                    Some(run)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "integrity check failed; retrying next time");
+                    None
+                }
+            };
             let repair = self.repair().await;
+            if let Some(run) = &run {
+                self.announce(run, &repair).await;
+            }
             for (job, e) in &repair.failed {
                 tracing::warn!(job, error = %error_chain(e), "resync job failed");
             }
