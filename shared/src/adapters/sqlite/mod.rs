@@ -9,6 +9,7 @@ mod jobs;
 mod ledger;
 mod metrics;
 mod moves;
+mod notify;
 mod read;
 mod rollups;
 mod search;

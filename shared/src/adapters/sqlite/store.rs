@@ -39,6 +39,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v13.sql")),
         // The search index written only when a document changes.
         M::up(include_str!("schema_v14.sql")),
+        // Notifications: rules, the outbox and log, attempts.
+        M::up(include_str!("schema_v15.sql")),
     ])
 }
 
