@@ -16,13 +16,14 @@ use octoscope::adapters::github::{GitHubClient, GitHubConfig};
 use octoscope::adapters::local::{InProcessLauncher, LocalQueue};
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
 use octoscope::api::{self, AppState};
-use octoscope::config::{ConfigError, GitHubSettings, ServeConfig};
+use octoscope::config::{ConfigError, GitHubSettings, NotifyConfig, ServeConfig};
 use octoscope::ports::{Budgeted, Clock, RawArchive, SearchIndex, Store};
 use octoscope::services::backfill::BackfillService;
 use octoscope::services::completeness::CompletenessLoop;
 use octoscope::services::dispatch::DispatchService;
 use octoscope::services::integrity::IntegrityService;
 use octoscope::services::resync::{ResyncService, ResyncStores};
+use octoscope::services::notify::decide::{Decider, DecidingLedger, DecidingSink};
 use octoscope::services::search_check::SearchCheck;
 use octoscope::services::{IngestService, demo, replay};
 use octoscope::webhook::WebhookSecrets;
@@ -69,15 +70,28 @@ struct Wired {
     completeness: CompletenessLoop,
 }
 
+/// The decider of notifications over the SQLite store (rules, outbox, facts).
+fn decider(store: &Arc<SqliteStore>, notify: &NotifyConfig) -> Arc<Decider> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Arc::new(Decider::new(store.clone(), store.clone(), store.clone(), clock).with_late_window(notify.late_window))
+}
+
+/// `notify`: what the resync finds is decided `late`, and what checks find
+/// and failed resyncs are announced (None: nothing is decided, as `backfill` wants).
 async fn connect(
     store: Arc<dyn Store>,
     settings: &GitHubSettings,
     search: Option<SearchCheck>,
+    notify: Option<Arc<Decider>>,
 ) -> anyhow::Result<Wired> {
     let github = Arc::new(GitHubClient::new(GitHubConfig::of(settings)).await.context("connecting to GitHub")?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let queue = Arc::new(LocalQueue::default());
-    let resync = Arc::new(ResyncService::new(ResyncStores::of(store.clone()), github.clone(), clock.clone()));
+    let mut stores = ResyncStores::of(store.clone());
+    if let Some(decider) = &notify {
+        stores.changes = Arc::new(DecidingSink::new(stores.changes, decider.clone()));
+    }
+    let resync = Arc::new(ResyncService::new(stores, github.clone(), clock.clone()));
     let launcher = Arc::new(InProcessLauncher::new(resync.clone(), 2));
     let tracked = settings.tracked.clone();
     let mut integrity =
@@ -87,7 +101,11 @@ async fn connect(
         integrity = integrity.with_search(search);
     }
     let dispatcher = DispatchService::new(store.clone(), store, launcher.clone(), clock);
-    Ok(Wired { github, resync, completeness: CompletenessLoop::new(integrity, dispatcher, queue, launcher) })
+    let mut completeness = CompletenessLoop::new(integrity, dispatcher, queue, launcher);
+    if let Some(decider) = notify {
+        completeness = completeness.with_notifications(decider);
+    }
+    Ok(Wired { github, resync, completeness })
 }
 
 #[tokio::main]
@@ -108,7 +126,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Check { dry_run, data_dir } => {
             let github = needs_github("check");
             let store = open_sqlite(&data_dir)?;
-            let wired = connect(store.clone(), &github, Some(search_check(&store))).await?;
+            let notify = refuse_bad(NotifyConfig::load(env));
+            let decider = (!dry_run).then(|| decider(&store, &notify));
+            let wired = connect(store.clone(), &github, Some(search_check(&store)), decider).await?;
             let run = wired.completeness.check(dry_run).await?;
             say::checked(&run);
             if run.gaps.is_empty() {
@@ -118,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             let repair = wired.completeness.repair().await;
+            wired.completeness.announce(&run, &repair).await;
             say::repaired(&repair, wired.github.as_ref());
             anyhow::ensure!(repair.failed.is_empty(), "{} resync jobs failed", repair.failed.len());
             Ok(())
@@ -127,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
                 refuse(ConfigError::new("--repo/--org", "name at least one repository or organisation"));
             }
             let github = needs_github("backfill");
-            let wired = connect(open(&data_dir)?.0, &github, None).await?;
+            let wired = connect(open(&data_dir)?.0, &github, None, None).await?;
             let (bar, report) = say::backfill_progress();
             BackfillService::new(wired.github.clone(), wired.resync).run(repos, orgs, report).await?;
             bar.finish_and_clear();
@@ -179,9 +200,10 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let (sqlite, archive) = open_searchable(&config.data_dir)?;
     let (store, search): (Arc<dyn Store>, Arc<dyn SearchIndex>) = (sqlite.clone(), sqlite.clone());
+    let decider = decider(&sqlite, &config.notify);
     match (&github, check_interval.is_zero()) {
         (Some(settings), false) => {
-            let wired = connect(store.clone(), settings, Some(search_check(&sqlite))).await?;
+            let wired = connect(store.clone(), settings, Some(search_check(&sqlite)), Some(decider.clone())).await?;
             tokio::spawn(wired.completeness.run_on_schedule(check_interval));
         }
         (None, false) => tracing::warn!(
@@ -189,7 +211,9 @@ async fn serve(
         ),
         (_, true) => tracing::info!("integrity check off (--check-interval 0)"),
     }
-    let ingest = IngestService::new(store.clone(), archive, Arc::new(SystemClock), config.secrets.clone());
+    tokio::spawn(scheduled_rules(decider.clone(), sqlite.clone()));
+    let ledger = Arc::new(DecidingLedger::new(store.clone(), decider));
+    let ingest = IngestService::new(ledger, archive, Arc::new(SystemClock), config.secrets.clone());
     let app = api::router(AppState {
         ingest: Arc::new(ingest),
         store: store.clone(),
@@ -222,6 +246,22 @@ async fn serve(
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("serving")?;
     eprintln!("octoscope: stopped");
     Ok(())
+}
+
+/// How often `serve` evaluates the scheduled rules (`review.pickup_breached`,
+/// `ci.queue_time_regressed`); each finding fires once (its key names the
+/// pull request and threshold, or the label, hour and threshold).
+const SCHEDULED_RULES_EVERY: Duration = Duration::from_secs(300);
+
+async fn scheduled_rules(decider: Arc<Decider>, store: Arc<SqliteStore>) {
+    let mut tick = tokio::time::interval(SCHEDULED_RULES_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = decider.evaluate_scheduled(store.as_ref(), store.as_ref()).await {
+            tracing::warn!(error = %octoscope::error::error_chain(&e), "scheduled rules failed; retrying next time");
+        }
+    }
 }
 
 async fn shutdown() {
