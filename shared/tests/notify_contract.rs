@@ -34,6 +34,28 @@ impl Backend for Sqlite {
     }
 }
 
+#[cfg(feature = "dynamodb")]
+struct Dynamo;
+
+#[cfg(feature = "dynamodb")]
+#[async_trait]
+impl Backend for Dynamo {
+    async fn store(&self) -> Arc<dyn NotifyStore> {
+        use aws_sdk_dynamodb::config::{Credentials, Region};
+        use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
+        let endpoint = &octoscope_testkit::moto::MotoServer::shared().endpoint;
+        let sdk = octoscope::adapters::aws::sdk_config_with_endpoint(endpoint).await;
+        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .region(Region::new(octoscope_testkit::moto::REGION))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+            .build();
+        let client = aws_sdk_dynamodb::Client::from_conf(conf);
+        let table = octoscope_testkit::moto::unique("octoscope");
+        create_table(&client, &table).await.expect("create table");
+        Arc::new(DynamoStore::new(client, table))
+    }
+}
+
 /// Instantiate every contract test for every backend.
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
@@ -42,6 +64,15 @@ macro_rules! contract {
                 #[tokio::test]
                 async fn $test() {
                     super::$test(&super::Sqlite(std::sync::Mutex::new(Vec::new()))).await;
+                }
+            )*
+        }
+        #[cfg(feature = "dynamodb")]
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(&super::Dynamo).await;
                 }
             )*
         }
@@ -238,7 +269,7 @@ async fn take_due_respects_the_due_time_and_the_lease(b: &dyn Backend) {
     // WHEN taken at 10, two at most THEN the two oldest due ones
     assert_eq!(ids(&s.take_due(t(10), LEASE, 2).await.unwrap()), [n1.id.clone(), n3.id.clone()]);
     // WHEN taken again within their lease THEN only the one left that is due
-    assert_eq!(ids(&s.take_due(t(10), LEASE, 10).await.unwrap()), [n5.id.clone()]);
+    assert_eq!(ids(&s.take_due(t(10), LEASE, 10).await.unwrap()), std::slice::from_ref(&n5.id));
     assert!(s.take_due(t(10), LEASE, 10).await.unwrap().is_empty());
     // WHEN the lease has run out THEN they are taken again (a sender that crashed)
     let later = t(10) + Duration::seconds(61);
@@ -266,7 +297,7 @@ async fn attempts_decide_what_follows_and_are_kept_in_order(b: &dyn Backend) {
     assert_eq!((got.status, got.attempts, got.next_attempt_at), (NotificationStatus::Pending, 1, Some(t(10))));
     assert!(got.last_error.as_deref().unwrap().contains("503"), "{:?}", got.last_error);
     assert!(s.take_due(t(9), LEASE, 10).await.unwrap().is_empty());
-    assert_eq!(ids(&s.take_due(t(10), LEASE, 10).await.unwrap()), [n.id.clone()]);
+    assert_eq!(ids(&s.take_due(t(10), LEASE, 10).await.unwrap()), std::slice::from_ref(&n.id));
     // WHEN the second gets no answer and a retry at 30, the third a 200
     s.record_attempt(&attempt(&n, 2, 11, None), &AfterAttempt::Retry(t(30))).await.unwrap();
     s.record_attempt(&attempt(&n, 2, 11, None), &AfterAttempt::Retry(t(30))).await.unwrap();
@@ -320,7 +351,7 @@ async fn a_gone_target_disables_its_rule(b: &dyn Backend) {
     assert_eq!((got.status, got.last_error.as_deref()), (NotificationStatus::Failed, Some(reason)));
     assert_eq!(s.get_rule(&gone.id).await.unwrap().unwrap().disabled.as_deref(), Some(reason));
     let active: Vec<_> = s.rules_for(RuleEvent::PullRequestMerged).await.unwrap().into_iter().map(|r| r.id).collect();
-    assert_eq!(active, [kept.id.clone()]);
+    assert_eq!(active, std::slice::from_ref(&kept.id));
     // AND the other rule's notification is untouched
     assert_eq!(s.get_notification(&other.id).await.unwrap(), Some(other));
 }

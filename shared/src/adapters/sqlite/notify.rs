@@ -16,6 +16,9 @@ use super::{parse_ts, parse_ts_opt, store_error, ts, ts_opt};
 use crate::domain::*;
 use crate::ports::*;
 
+/// A lease longer than this is taken as this.
+const MAX_LEASE: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
 const RULE_COLUMNS: &str = "id, event, filters, target, secrets, created_at, updated_at, disabled";
 
 const NOTE_COLUMNS: &str = "id, rule_id, event, transition_key, late, data, occurred_at, created_at, status, attempts,
@@ -222,7 +225,7 @@ impl NotificationLog for SqliteStore {
     }
 
     async fn take_due(&self, now: Timestamp, lease: Duration, limit: usize) -> Result<Vec<Notification>, StoreError> {
-        let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
+        let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(MAX_LEASE).min(MAX_LEASE);
         let (now, until) = (ts(&now), ts(&until));
         self.write(move |conn| {
             let due = conn

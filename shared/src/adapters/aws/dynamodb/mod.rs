@@ -18,6 +18,7 @@ mod ledger;
 mod meter;
 mod metrics;
 mod moves;
+mod notify;
 mod ops;
 mod pages;
 mod read;
