@@ -78,24 +78,41 @@ impl Decider {
     /// applied: a branch's previous head is read from the store). Returns
     /// how many notifications were new.
     pub async fn decide(&self, source: Source<'_>, changes: &[Change]) -> Result<usize, StoreError> {
-        let transitions = self.transitions(source, changes).await?;
-        self.decide_transitions(&transitions).await
+        // Only the events some rule listens for are worked out (a push with no
+        // `branch.moved` rule reads no branch head).
+        let mut rules = Vec::new();
+        for event in candidates(changes) {
+            let listening = self.rules.rules_for(event).await?;
+            if !listening.is_empty() {
+                rules.push((event, listening));
+            }
+        }
+        if rules.is_empty() {
+            return Ok(0);
+        }
+        let mut transitions = self.transitions(source, changes).await?;
+        transitions.retain(|t| rules.iter().any(|(e, _)| *e == t.event));
+        self.keep(&transitions, &rules).await
     }
 
     /// Match transitions against the rules and keep the notifications.
     pub async fn decide_transitions(&self, transitions: &[Transition]) -> Result<usize, StoreError> {
-        if transitions.is_empty() {
-            return Ok(0);
+        let mut rules = Vec::new();
+        for t in transitions {
+            if !rules.iter().any(|(e, _)| *e == t.event) {
+                rules.push((t.event, self.rules.rules_for(t.event).await?));
+            }
         }
+        self.keep(transitions, &rules).await
+    }
+
+    /// Match `transitions` against `rules` (by event) and keep the notifications.
+    async fn keep(&self, transitions: &[Transition], rules: &[(RuleEvent, Vec<Rule>)]) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let mut notes = Vec::new();
-        let mut events: Vec<RuleEvent> = transitions.iter().map(|t| t.event).collect();
-        events.sort_by_key(|e| e.as_str());
-        events.dedup();
-        for event in events {
-            let rules = self.rules.rules_for(event).await?;
-            for t in transitions.iter().filter(|t| t.event == event) {
-                for rule in &rules {
+        for (event, rules) in rules {
+            for t in transitions.iter().filter(|t| t.event == *event) {
+                for rule in rules {
                     if self.matches(rule, t, now).await? {
                         notes.push(Notification::decide(&rule.id, t, now));
                     }
@@ -295,6 +312,88 @@ impl Decider {
             });
         }
         self.decide_transitions(&transitions).await
+    }
+}
+
+/// The events `changes` could make (cheap: no store read).
+fn candidates(changes: &[Change]) -> Vec<RuleEvent> {
+    let mut out = Vec::new();
+    let mut add = |e: RuleEvent| {
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    };
+    for change in changes {
+        match change {
+            Change::PullRequest { pull, .. } => {
+                if pull.state == PrState::Open {
+                    add(RuleEvent::PullRequestOpened);
+                }
+                if pull.merged_at.is_some() {
+                    add(RuleEvent::PullRequestMerged);
+                }
+            }
+            Change::Branch(b) if !b.deleted && b.head_sha.is_some() => add(RuleEvent::BranchMoved),
+            Change::WorkflowRun(r) if r.status == RunStatus::Completed => {
+                add(RuleEvent::WorkflowRunFailed);
+                add(RuleEvent::WorkflowRunRecovered);
+            }
+            Change::DeploymentStatus(_) => add(RuleEvent::DeploymentFailed),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Rules read through a short-lived cache, for a process that decides
+/// often and whose rules change elsewhere (the webhook function on AWS: a
+/// rule created through the API applies within `ttl`). Writes go through
+/// and clear the cache.
+pub struct CachedRules {
+    inner: Arc<dyn RuleStore>,
+    ttl: std::time::Duration,
+    cache: std::sync::Mutex<std::collections::HashMap<RuleEvent, (std::time::Instant, Vec<Rule>)>>,
+}
+
+impl CachedRules {
+    pub fn new(inner: Arc<dyn RuleStore>, ttl: std::time::Duration) -> Self {
+        Self { inner, ttl, cache: Default::default() }
+    }
+
+    fn clear(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+#[async_trait]
+impl RuleStore for CachedRules {
+    async fn put_rule(&self, rule: &Rule) -> Result<(), StoreError> {
+        self.clear();
+        self.inner.put_rule(rule).await
+    }
+    async fn get_rule(&self, id: &RuleId) -> Result<Option<Rule>, StoreError> {
+        self.inner.get_rule(id).await
+    }
+    async fn list_rules(&self, page: &PageRequest) -> Result<crate::ports::Page<Rule>, StoreError> {
+        self.inner.list_rules(page).await
+    }
+    async fn delete_rule(&self, id: &RuleId) -> Result<bool, StoreError> {
+        self.clear();
+        self.inner.delete_rule(id).await
+    }
+    async fn rules_for(&self, event: RuleEvent) -> Result<Vec<Rule>, StoreError> {
+        if let Some((at, rules)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&event)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(rules.clone());
+        }
+        let rules = self.inner.rules_for(event).await?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(event, (std::time::Instant::now(), rules.clone()));
+        Ok(rules)
+    }
+    async fn disable_rule(&self, id: &RuleId, reason: &str) -> Result<(), StoreError> {
+        self.clear();
+        self.inner.disable_rule(id, reason).await
     }
 }
 
