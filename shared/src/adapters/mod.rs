@@ -6,6 +6,8 @@ pub mod clock;
 #[cfg(feature = "github")]
 pub mod github;
 pub mod local;
+#[cfg(feature = "notify")]
+pub mod notify_http;
 #[cfg(feature = "opensearch")]
 pub mod opensearch;
 #[cfg(any(feature = "sqlite", feature = "dynamodb"))]

@@ -2,3 +2,5 @@
 //! rules care about ([`decide`]), and sending what was decided.
 
 pub mod decide;
+pub mod message;
+pub mod send;
