@@ -156,6 +156,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The notification log, newest first */
+        get: operations["notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notifications/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One notification with its attempts */
+        get: operations["notification"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/openapi.json": {
         parameters: {
             query?: never;
@@ -218,6 +252,92 @@ export interface paths {
         get: operations["repos"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Rules, oldest first, each with its last 7 days' notifications by status */
+        get: operations["list_rules"];
+        put?: never;
+        /**
+         * Create a rule
+         * @description The rule's event, its filters (each optional, beside `on` and `target`), and its target. A webhook target gets a signing secret (Standard Webhooks, `whsec_…`), shown in this answer only.
+         */
+        post: operations["create_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One rule */
+        get: operations["get_rule"];
+        /**
+         * Replace a rule's event, filters and target
+         * @description Keeps its id, its creation time and its signing secrets, and enables a disabled target again. A target that becomes a webhook without a secret gets one, shown in this answer only.
+         */
+        put: operations["put_rule"];
+        post?: never;
+        /**
+         * Delete a rule
+         * @description Its notifications stay in the log.
+         */
+        delete: operations["delete_rule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rules/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook target's signing secret
+         * @description A new secret signs from now on, beside the current one, which stays valid (messages carry both signatures) until the next rotation. The new secret is shown in this answer only.
+         */
+        post: operations["rotate_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rules/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a rule's target a test notification
+         * @description A new notification (event `test`) goes to the outbox and is sent like any other; its attempts show in the log.
+         */
+        post: operations["test_rule"];
         delete?: never;
         options?: never;
         head?: never;
@@ -299,6 +419,26 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One attempt to send a notification: Repo Radar's action log. */
+        Attempt: {
+            /** Format: date-time */
+            at: string;
+            /** @description At most 200 characters of the response body (or of the error). */
+            excerpt: string;
+            /** Format: int64 */
+            latency_ms: number;
+            notification_id: string;
+            /**
+             * Format: int32
+             * @description 1, 2, … in order.
+             */
+            number: number;
+            /**
+             * Format: int32
+             * @description The target's HTTP status, or None when no response came.
+             */
+            status_code: number | null;
+        };
         Branch: {
             head_sha: string | null;
             name: string;
@@ -624,6 +764,46 @@ export interface components {
             failure_rate: number | null;
             queue_seconds: components["schemas"]["Distribution"];
         };
+        /** @description A notification decided for a rule and a transition. */
+        Notification: {
+            /**
+             * Format: int32
+             * @description Attempts made so far.
+             */
+            attempts: number;
+            /**
+             * Format: date-time
+             * @description When it was decided.
+             */
+            created_at: string;
+            /** @description The transition's fields (the message is built from them at send time). */
+            data: Record<string, never>;
+            event: components["schemas"]["RuleEvent"];
+            id: string;
+            /** @description The last attempt's error or HTTP status, in a few words. */
+            last_error: string | null;
+            late: boolean;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (pending only).
+             */
+            next_attempt_at: string | null;
+            /** Format: date-time */
+            occurred_at: string;
+            rule_id: string;
+            status: components["schemas"]["NotificationStatus"];
+            transition_key: string;
+        };
+        /** @description A notification with every attempt to send it. */
+        NotificationDetail: components["schemas"]["Notification"] & {
+            /** @description Every attempt to send it, in order (`attempts` counts them). */
+            attempt_log: components["schemas"]["Attempt"][];
+        };
+        /**
+         * @description Where a notification stands.
+         * @enum {string}
+         */
+        NotificationStatus: "pending" | "delivered" | "failed";
         /** @description Open pull requests by age at the end of the window (lower bounds inclusive). */
         OpenByAge: {
             /** Format: int64 */
@@ -673,6 +853,39 @@ export interface components {
             next_cursor: string | null;
         };
         /** @description A page of results: `{"items": [...], "next_cursor": "..." | null}`. */
+        Page_Notification: {
+            items: {
+                /**
+                 * Format: int32
+                 * @description Attempts made so far.
+                 */
+                attempts: number;
+                /**
+                 * Format: date-time
+                 * @description When it was decided.
+                 */
+                created_at: string;
+                /** @description The transition's fields (the message is built from them at send time). */
+                data: Record<string, never>;
+                event: components["schemas"]["RuleEvent"];
+                id: string;
+                /** @description The last attempt's error or HTTP status, in a few words. */
+                last_error: string | null;
+                late: boolean;
+                /**
+                 * Format: date-time
+                 * @description When the next attempt is due (pending only).
+                 */
+                next_attempt_at: string | null;
+                /** Format: date-time */
+                occurred_at: string;
+                rule_id: string;
+                status: components["schemas"]["NotificationStatus"];
+                transition_key: string;
+            }[];
+            next_cursor: string | null;
+        };
+        /** @description A page of results: `{"items": [...], "next_cursor": "..." | null}`. */
         Page_Pull: {
             items: {
                 /** Format: int64 */
@@ -716,6 +929,53 @@ export interface components {
                 /** Format: date-time */
                 last_activity_at: string | null;
                 private: boolean | null;
+            }[];
+            next_cursor: string | null;
+        };
+        /** @description A page of results: `{"items": [...], "next_cursor": "..." | null}`. */
+        Page_RuleView: {
+            items: {
+                /** @description Only changes by this login. */
+                author: string | null;
+                /** @description Only branches matching this glob (`*` within a segment, `**` across, `?` one character). */
+                branch: string | null;
+                /** Format: date-time */
+                created_at: string;
+                /** @description Why the target is disabled (it answered 410 Gone), or null. Replacing the rule enables it again. */
+                disabled: string | null;
+                /** @description Only deployments to this environment. */
+                environment: string | null;
+                /**
+                 * Format: int32
+                 * @description `review.pickup_breached`: hours without a review (default 24).
+                 */
+                hours: number | null;
+                /** @description `rul_` and 20 hex digits. */
+                id: string;
+                /** @description `ci.queue_time_regressed`: only this runner label. */
+                label: string | null;
+                /** @description The event the rule listens for. */
+                on: components["schemas"]["RuleEvent"];
+                /** @description Only this repository: OWNER/NAME. */
+                repo: string | null;
+                /** @description Not for transitions found late by the integrity check's resync. */
+                skip_late: boolean;
+                /** @description The rule's notifications decided in the last 7 days, by status. */
+                stats: components["schemas"]["RuleStats"];
+                /**
+                 * @description The target. A Slack webhook URL's path is its credential: shown as
+                 *     its scheme and host only (`https://hooks.slack.com/…`).
+                 */
+                target: components["schemas"]["TargetView"];
+                /** @description Only changes by members of this team: ORG/TEAM-SLUG. */
+                team: string | null;
+                /**
+                 * Format: int64
+                 * @description `ci.queue_time_regressed`: the p90 queue time in seconds above which it fires (default 300).
+                 */
+                threshold_seconds: number | null;
+                /** Format: date-time */
+                updated_at: string;
             }[];
             next_cursor: string | null;
         };
@@ -943,6 +1203,132 @@ export interface components {
         };
         /** @enum {string} */
         ReviewState: "approved" | "changes_requested" | "commented" | "dismissed" | "pending";
+        /**
+         * @description What a rule listens for.
+         * @enum {string}
+         */
+        RuleEvent: "branch.moved" | "pull_request.opened" | "pull_request.merged" | "workflow_run.failed" | "workflow_run.recovered" | "deployment.failed" | "review.pickup_breached" | "ci.queue_time_regressed" | "integrity.gaps_found" | "resync.failed" | "test";
+        /** @description A rule: the event it listens for (`on`), optional filters beside it (absent or null: any), and its target. `hours` only with review.pickup_breached; `threshold_seconds` and `label` only with ci.queue_time_regressed. */
+        RuleInput: {
+            /** @description only changes by this login */
+            author?: string | null;
+            /** @description only branches matching this glob: `*` within a path segment, `**` across, `?` one character */
+            branch?: string | null;
+            /** @description only deployments to this environment */
+            environment?: string | null;
+            /** @enum {string} */
+            on: "branch.moved" | "pull_request.opened" | "pull_request.merged" | "workflow_run.failed" | "workflow_run.recovered" | "deployment.failed" | "integrity.gaps_found" | "resync.failed";
+            /** @description only this repository: OWNER/NAME */
+            repo?: string | null;
+            /** @description not for transitions found late by the integrity check's resync (default false) */
+            skip_late?: boolean;
+            target: components["schemas"]["TargetInput"];
+            /** @description only changes by members of this team: ORG/TEAM-SLUG */
+            team?: string | null;
+        } | {
+            /** @description only changes by this login */
+            author?: string | null;
+            /** @description only branches matching this glob: `*` within a path segment, `**` across, `?` one character */
+            branch?: string | null;
+            /** @description only deployments to this environment */
+            environment?: string | null;
+            /** @description hours without a review (default 24) */
+            hours?: number | null;
+            /** @enum {string} */
+            on: "review.pickup_breached";
+            /** @description only this repository: OWNER/NAME */
+            repo?: string | null;
+            /** @description not for transitions found late by the integrity check's resync (default false) */
+            skip_late?: boolean;
+            target: components["schemas"]["TargetInput"];
+            /** @description only changes by members of this team: ORG/TEAM-SLUG */
+            team?: string | null;
+        } | {
+            /** @description only changes by this login */
+            author?: string | null;
+            /** @description only branches matching this glob: `*` within a path segment, `**` across, `?` one character */
+            branch?: string | null;
+            /** @description only deployments to this environment */
+            environment?: string | null;
+            /** @description only this runner label */
+            label?: string | null;
+            /** @enum {string} */
+            on: "ci.queue_time_regressed";
+            /** @description only this repository: OWNER/NAME */
+            repo?: string | null;
+            /** @description not for transitions found late by the integrity check's resync (default false) */
+            skip_late?: boolean;
+            target: components["schemas"]["TargetInput"];
+            /** @description only changes by members of this team: ORG/TEAM-SLUG */
+            team?: string | null;
+            /** @description the p90 queue time in seconds above which it fires (default 300) */
+            threshold_seconds?: number | null;
+        };
+        /** @description Sent and failed notifications of a rule since some time: its recent success rate. */
+        RuleStats: {
+            /** Format: int64 */
+            delivered: number;
+            /** Format: int64 */
+            failed: number;
+            /** Format: int64 */
+            pending: number;
+        };
+        /**
+         * @description A rule as the API shows it: its filters beside its event and target
+         *     (every one present, null when absent), never its secrets.
+         */
+        RuleView: {
+            /** @description Only changes by this login. */
+            author: string | null;
+            /** @description Only branches matching this glob (`*` within a segment, `**` across, `?` one character). */
+            branch: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Why the target is disabled (it answered 410 Gone), or null. Replacing the rule enables it again. */
+            disabled: string | null;
+            /** @description Only deployments to this environment. */
+            environment: string | null;
+            /**
+             * Format: int32
+             * @description `review.pickup_breached`: hours without a review (default 24).
+             */
+            hours: number | null;
+            /** @description `rul_` and 20 hex digits. */
+            id: string;
+            /** @description `ci.queue_time_regressed`: only this runner label. */
+            label: string | null;
+            /** @description The event the rule listens for. */
+            on: components["schemas"]["RuleEvent"];
+            /** @description Only this repository: OWNER/NAME. */
+            repo: string | null;
+            /** @description Not for transitions found late by the integrity check's resync. */
+            skip_late: boolean;
+            /** @description The rule's notifications decided in the last 7 days, by status. */
+            stats: components["schemas"]["RuleStats"];
+            /**
+             * @description The target. A Slack webhook URL's path is its credential: shown as
+             *     its scheme and host only (`https://hooks.slack.com/…`).
+             */
+            target: components["schemas"]["TargetView"];
+            /** @description Only changes by members of this team: ORG/TEAM-SLUG. */
+            team: string | null;
+            /**
+             * Format: int64
+             * @description `ci.queue_time_regressed`: the p90 queue time in seconds above which it fires (default 300).
+             */
+            threshold_seconds: number | null;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description A rule with its signing secret: the one answer that shows it. */
+        RuleWithSecret: components["schemas"]["RuleView"] & {
+            /**
+             * @description The webhook target's signing secret (`whsec_` and base64), shown in this
+             *     answer only: keep it now. Null for Slack and repository_dispatch targets,
+             *     and when a replacement kept the secret it had.
+             */
+            secret: string | null;
+        };
         RunStats: {
             /** Format: int64 */
             completed: number;
@@ -1094,6 +1480,39 @@ export interface components {
             /** @enum {string} */
             type: "org";
         };
+        /** @description Where the rule's notifications go: an HTTPS endpoint signed by the Standard Webhooks specification, a Slack incoming webhook, or GitHub's repository_dispatch on a repository (with the server's GitHub credentials). A URL must resolve to public addresses unless the server allows private targets (OCTOSCOPE_NOTIFY_ALLOW_PRIVATE). */
+        TargetInput: {
+            /** @enum {string} */
+            type: "webhook";
+            url: string;
+        } | {
+            /** @enum {string} */
+            type: "slack";
+            url: string;
+        } | {
+            /** @description the dispatch's event_type (default octoscope) */
+            event_type?: string | null;
+            repo: string;
+            /** @enum {string} */
+            type: "repository_dispatch";
+        };
+        /** @description Where a rule's notifications go, as answers show it. */
+        TargetView: {
+            /** @enum {string} */
+            type: "webhook";
+            url: string;
+        } | {
+            /** @enum {string} */
+            type: "slack";
+            url: string;
+        } | {
+            /** @description The dispatch's event_type; null: octoscope. */
+            event_type: string | null;
+            /** @description OWNER/NAME. */
+            repo: string;
+            /** @enum {string} */
+            type: "repository_dispatch";
+        };
         Team: {
             description: string | null;
             members: string[];
@@ -1196,6 +1615,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description a write from another origin, on a server without API tokens */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description internal error */
         Internal: {
             headers: {
@@ -1216,6 +1644,15 @@ export interface components {
         };
         /** @description the store is busy or unreachable; try again */
         Unavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description a write whose body is not Content-Type: application/json, on a server without API tokens */
+        UnsupportedMediaType: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1559,6 +1996,97 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    notifications: {
+        parameters: {
+            query?: {
+                /** @description Only this rule's notifications. */
+                rule?: string;
+                /** @description Only notifications in this state. */
+                status?: "pending" | "delivered" | "failed";
+                /** @description Page size, 1-500 (default 50). */
+                limit?: number;
+                /**
+                 * @description The previous page's `next_cursor`, unchanged. Opaque (base64url); a
+                 *     cursor this server did not issue names no position in the list, so its
+                 *     page is the end: no items and no `next_cursor`.
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Notification"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            /** @description this deployment has no notifications */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    notification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The notification's id: `ntf_` and 26 hex digits. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description no such notification */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Internal"];
+            /** @description this deployment has no notifications */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
     openapi: {
         parameters: {
             query?: never;
@@ -1692,6 +2220,347 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    list_rules: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1-500 (default 50). */
+                limit?: number;
+                /**
+                 * @description The previous page's `next_cursor`, unchanged. Opaque (base64url); a
+                 *     cursor this server did not issue names no position in the list, so its
+                 *     page is the end: no items and no `next_cursor`.
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_RuleView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+            /** @description this deployment has no notifications */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    create_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleInput"];
+            };
+        };
+        responses: {
+            /** @description Created; `secret` is shown this once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleWithSecret"];
+                };
+            };
+            /** @description the rule is not one this server takes; the message says which field and why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            /** @description this deployment has no notifications */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    get_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rule's id: `rul_` and 20 hex digits. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description no such rule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Internal"];
+            /** @description this deployment has no notifications */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    put_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rule's id: `rul_` and 20 hex digits. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleInput"];
+            };
+        };
+        responses: {
+            /** @description Replaced; `secret` is null unless one was made */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleWithSecret"];
+                };
+            };
+            /** @description the rule is not one this server takes; the message says which field and why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description no such rule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            /** @description this deployment has no notifications */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    delete_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rule's id: `rul_` and 20 hex digits. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description no such rule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            /** @description this deployment has no notifications */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotate_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rule's id: `rul_` and 20 hex digits. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rotated; `secret` is the new one */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description no such rule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the rule's target is not a webhook: it has no signing secret */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            /** @description this deployment has no notifications */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    test_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rule's id: `rul_` and 20 hex digits. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Enqueued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Notification"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description no such rule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["Internal"];
+            /** @description this deployment has no notifications */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             503: components["responses"]["Unavailable"];
         };
     };

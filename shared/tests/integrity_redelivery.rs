@@ -40,6 +40,7 @@ async fn redelivery_asks_once_and_reads_the_log_back_to_the_previous_check_only(
         search: Some(store.clone()),
         tokens: ApiTokens::default(),
         max_body_bytes: 25 << 20,
+        notify: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());

@@ -84,6 +84,7 @@ async fn the_integrity_check_finds_and_repairs_search_drift_on_sqlite() {
         search: Some(store.clone()),
         tokens: ApiTokens::default(),
         max_body_bytes: 25 << 20,
+        notify: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());

@@ -55,5 +55,5 @@ pub async fn app(config: &ApiConfig, clients: Clients) -> anyhow::Result<Router>
             Some(Arc::new(OpenSearchIndex::at(&clients.sdk, &url, &s.index).context("the search index")?))
         }
     };
-    Ok(api_router(ApiState { store, search, tokens }))
+    Ok(api_router(ApiState { store, search, tokens, notify: None }))
 }

@@ -57,6 +57,7 @@ impl App {
             search: Some(store.clone()),
             tokens: ApiTokens::parse(TOKEN).expect("token"),
             max_body_bytes: 1 << 20,
+            notify: None,
         });
         Self { router, store, ingest, _dir: dir }
     }

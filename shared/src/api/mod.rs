@@ -5,10 +5,12 @@
 //! - [`read`] — the lists and records under `/api`;
 //! - [`metrics`] — the figures under `/api/metrics/`;
 //! - [`search`] — `GET /api/search`;
+//! - [`notify`] — notification rules and their log under `/api/rules` and `/api/notifications`;
 //! - [`query`] — the strict query string parser and each endpoint's parameters;
 //! - [`openapi`] — the OpenAPI 3.1 document, generated from the handlers and views.
 
 mod metrics;
+pub mod notify;
 pub mod openapi;
 mod query;
 mod read;
@@ -18,7 +20,7 @@ mod webhook;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,9 +32,13 @@ use crate::ports::{SearchError, SearchIndex, Store, StoreError};
 use crate::services::ingest::BadRequest;
 use crate::services::{IngestError, IngestService};
 
+pub use notify::{NotifyApi, RuleView, RuleWithSecret};
 pub use openapi::{ApiDoc, openapi_json};
 
 use metrics::{metrics_ci, metrics_dora, metrics_health, metrics_pulls};
+use notify::{
+    create_rule, delete_rule, get_rule, list_rules, notification, notifications, put_rule, rotate_secret, test_rule,
+};
 use openapi::openapi;
 use read::{commits, deliveries, health, integrity, pull, pulls, repos, teams, workflow_runs};
 use search::search;
@@ -47,6 +53,8 @@ pub struct AppState {
     pub search: Option<Arc<dyn SearchIndex>>,
     pub tokens: ApiTokens,
     pub max_body_bytes: usize,
+    /// None: the notification routes answer 501.
+    pub notify: Option<NotifyApi>,
 }
 
 /// What `POST /webhook` needs (the webhook Lambda has only this).
@@ -64,13 +72,15 @@ pub struct ApiState {
     /// None where the deployment has no search index: `/api/search` answers 501.
     pub search: Option<Arc<dyn SearchIndex>>,
     pub tokens: ApiTokens,
+    /// None where the deployment has no notifications: their routes answer 501.
+    pub notify: Option<NotifyApi>,
 }
 
 /// `POST /webhook` and `/api/*`: the whole surface, as `octoscope serve` serves it.
 pub fn router(state: AppState) -> Router {
-    let AppState { ingest, store, search, tokens, max_body_bytes } = state;
+    let AppState { ingest, store, search, tokens, max_body_bytes, notify } = state;
     webhook_routes(WebhookState { ingest, max_body_bytes })
-        .merge(api_routes(ApiState { store, search, tokens }))
+        .merge(api_routes(ApiState { store, search, tokens, notify }))
         .fallback(not_found)
 }
 
@@ -104,8 +114,15 @@ fn api_routes(state: ApiState) -> Router {
         .route("/metrics/ci", get(metrics_ci))
         .route("/metrics/dora", get(metrics_dora))
         .route("/metrics/health", get(metrics_health))
+        .route("/rules", get(list_rules).post(create_rule))
+        .route("/rules/{id}", get(get_rule).put(put_rule).delete(delete_rule))
+        .route("/rules/{id}/test", post(test_rule))
+        .route("/rules/{id}/rotate-secret", post(rotate_secret))
+        .route("/notifications", get(notifications))
+        .route("/notifications/{id}", get(notification))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), guard_writes))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new().nest("/api", api).with_state(state)
 }
@@ -126,6 +143,13 @@ pub enum ApiError {
     NotFound,
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A write from another origin, on a server without tokens.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -144,6 +168,9 @@ impl IntoResponse for ApiError {
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             Self::NotFound => (StatusCode::NOT_FOUND, self.to_string()),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, self.to_string()),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            Self::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m.clone()),
+            Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
             Self::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, self.to_string()),
             Self::Search(SearchError::BadCursor) => (StatusCode::BAD_REQUEST, self.to_string()),
@@ -198,4 +225,60 @@ async fn require_token(State(state): State<ApiState>, req: Request, next: Next) 
         Some(token) if state.tokens.accepts(token) => next.run(req).await,
         _ => ApiError::Unauthorized.into_response(),
     }
+}
+
+/// Writes on a server without tokens (a loopback server: anything on the
+/// machine may call it, and so may any page a browser on it opens). A browser
+/// sends `Origin` with every cross-origin write, so a write whose `Origin` is
+/// not this server's (its `Host`) is refused (403); a write that carries a
+/// body, or names its type, must be `application/json` (415), which no HTML
+/// form can send. With tokens, `require_token` guards every call instead.
+async fn guard_writes(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    if !state.tokens.is_empty() || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        if !same_origin(origin.to_str().unwrap_or(""), host) {
+            return ApiError::Forbidden(
+                "a write from another origin is refused (this server has no API tokens: only its own pages may write)"
+                    .into(),
+            )
+            .into_response();
+        }
+    }
+    let content_type = headers.get(header::CONTENT_TYPE);
+    let has_body = headers.get(header::TRANSFER_ENCODING).is_some()
+        || headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
+    let json = content_type
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    if (has_body || content_type.is_some()) && !json {
+        return ApiError::UnsupportedMediaType("a write's body must be Content-Type: application/json".into())
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names the server at `host`
+/// (the `Host` header), default ports included.
+fn same_origin(origin: &str, host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    let Some((scheme, authority)) = origin.split_once("://") else { return false };
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return false,
+    };
+    let with_port = |a: &str| {
+        let a = a.to_ascii_lowercase();
+        // `[::1]:8080`, `[::1]`, `host:8080`, `host`
+        let has_port = match a.rfind(']') {
+            Some(i) => a[i..].contains(':'),
+            None => a.contains(':'),
+        };
+        if has_port { a } else { format!("{a}:{default}") }
+    };
+    !authority.is_empty() && !authority.contains('/') && with_port(authority) == with_port(host)
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use super::query::{self, Query};
-use super::{ApiError, ErrorBody, metrics, read, search, webhook};
+use super::{ApiError, ErrorBody, metrics, notify, read, search, webhook};
 use crate::read::*;
 use crate::services::metrics::{CI_GROUPS, DORA_GROUPS, GroupBy, PULL_GROUPS};
 
@@ -24,7 +24,7 @@ use crate::services::metrics::{CI_GROUPS, DORA_GROUPS, GroupBy, PULL_GROUPS};
 #[openapi(
     info(
         title = "Octoscope API",
-        description = "GitHub engineering analytics from webhooks. JSON; times are ISO-8601 UTC. An unknown or repeated query parameter or a bad value is a 400 {\"error\": …}; a cursor this server did not issue reads as the end of its list, a metrics window with since at or after until as the empty window at until, and a window longer than 3660 days as its last 3660 days. With API tokens configured, every /api/* call needs Authorization: Bearer <token>. Metric definitions: shared/docs/metrics.md. Generated from the code (shared/src/api/); shared/docs/openapi.json is the committed copy, checked against it by shared/tests/openapi.rs."
+        description = "GitHub engineering analytics from webhooks. JSON; times are ISO-8601 UTC. An unknown or repeated query parameter or a bad value is a 400 {\"error\": …}; a cursor this server did not issue reads as the end of its list, a metrics window with since at or after until as the empty window at until, and a window longer than 3660 days as its last 3660 days. With API tokens configured, every /api/* call needs Authorization: Bearer <token>; without them (a loopback server), a write (POST, PUT, DELETE) with a body must be Content-Type: application/json (415) and one with an Origin header must come from this server's own origin (403). Metric definitions: shared/docs/metrics.md. Generated from the code (shared/src/api/); shared/docs/openapi.json is the committed copy, checked against it by shared/tests/openapi.rs."
     ),
     servers((url = "http://127.0.0.1:8080")),
     security(("bearer" = []), ()),
@@ -44,6 +44,15 @@ use crate::services::metrics::{CI_GROUPS, DORA_GROUPS, GroupBy, PULL_GROUPS};
         metrics::metrics_ci,
         metrics::metrics_dora,
         metrics::metrics_health,
+        notify::list_rules,
+        notify::create_rule,
+        notify::get_rule,
+        notify::put_rule,
+        notify::delete_rule,
+        notify::test_rule,
+        notify::rotate_secret,
+        notify::notifications,
+        notify::notification,
         openapi,
     ),
     components(schemas(ErrorBody, PullDetail, DataHealth))
@@ -81,60 +90,72 @@ fn contract(doc: &mut Value) {
         "Unauthorized": error("missing or invalid bearer token"),
         "Unavailable": error("the store is busy or unreachable; try again"),
         "Internal": error("internal error"),
+        "Forbidden": error("a write from another origin, on a server without API tokens"),
+        "UnsupportedMediaType": error("a write whose body is not Content-Type: application/json, on a server without API tokens"),
     });
     let paths = doc["paths"].as_object_mut().expect("paths");
     for (path, item) in paths.iter_mut() {
-        let Some(op) = item.as_object_mut().and_then(|i| i.values_mut().next()) else { continue };
-        // One API, no grouping: no tags; an operation without parameters lists none.
-        let fields = op.as_object_mut().expect("operation");
-        fields.remove("tags");
-        if !fields.get("parameters").is_some_and(Value::is_array) {
-            fields.insert("parameters".to_owned(), json!([]));
-        }
-        if path == "/webhook" {
-            // GitHub signs; no bearer token.
-            op["security"] = json!([]);
-            continue;
-        }
-        let responses = op["responses"].as_object_mut().expect("responses");
-        for (status, name) in
-            [("400", "BadRequest"), ("401", "Unauthorized"), ("503", "Unavailable"), ("500", "Internal")]
-        {
-            // `/api/health` takes any query.
-            if (status == "400" && path == "/api/health") || responses.contains_key(status) {
+        for (method, op) in item.as_object_mut().into_iter().flatten() {
+            // One API, no grouping: no tags; an operation without parameters lists none.
+            let fields = op.as_object_mut().expect("operation");
+            fields.remove("tags");
+            if !fields.get("parameters").is_some_and(Value::is_array) {
+                fields.insert("parameters".to_owned(), json!([]));
+            }
+            if path == "/webhook" {
+                // GitHub signs; no bearer token.
+                op["security"] = json!([]);
                 continue;
             }
-            responses.insert(status.to_owned(), json!({ "$ref": format!("#/components/responses/{name}") }));
-        }
-        let groups = match path.as_str() {
-            "/api/metrics/pulls" => PULL_GROUPS,
-            "/api/metrics/ci" => CI_GROUPS,
-            "/api/metrics/dora" => DORA_GROUPS,
-            _ => &[],
-        };
-        for param in op["parameters"].as_array_mut().into_iter().flatten() {
-            // An optional query parameter given empty (`?repo=`) is one not given.
-            if param["in"] == "query" && param["required"] != json!(true) {
-                param["allowEmptyValue"] = json!(true);
+            let write = matches!(method.as_str(), "post" | "put" | "delete");
+            let responses = op["responses"].as_object_mut().expect("responses");
+            for (status, name) in [
+                ("400", "BadRequest"),
+                ("401", "Unauthorized"),
+                ("403", "Forbidden"),
+                ("415", "UnsupportedMediaType"),
+                ("503", "Unavailable"),
+                ("500", "Internal"),
+            ] {
+                if matches!(status, "403" | "415") && !write {
+                    continue;
+                }
+                // `/api/health` takes any query.
+                if (status == "400" && path == "/api/health") || responses.contains_key(status) {
+                    continue;
+                }
+                responses.insert(status.to_owned(), json!({ "$ref": format!("#/components/responses/{name}") }));
             }
-            match param["name"].as_str() {
-                Some("group_by") => {
-                    let values: Vec<&str> = groups.iter().copied().map(GroupBy::as_str).collect();
-                    param["schema"] = json!({ "type": ["string", "null"], "enum": values });
+            let groups = match path.as_str() {
+                "/api/metrics/pulls" => PULL_GROUPS,
+                "/api/metrics/ci" => CI_GROUPS,
+                "/api/metrics/dora" => DORA_GROUPS,
+                _ => &[],
+            };
+            for param in op["parameters"].as_array_mut().into_iter().flatten() {
+                // An optional query parameter given empty (`?repo=`) is one not given.
+                if param["in"] == "query" && param["required"] != json!(true) {
+                    param["allowEmptyValue"] = json!(true);
                 }
-                // What `parse_time` reads: an RFC 3339 time or a date.
-                Some("since" | "until") => {
-                    param["schema"] = json!({ "anyOf": [{ "type": "string", "format": "date-time" }, { "type": "string", "format": "date" }] });
+                match param["name"].as_str() {
+                    Some("group_by") => {
+                        let values: Vec<&str> = groups.iter().copied().map(GroupBy::as_str).collect();
+                        param["schema"] = json!({ "type": ["string", "null"], "enum": values });
+                    }
+                    // What `parse_time` reads: an RFC 3339 time or a date.
+                    Some("since" | "until") => {
+                        param["schema"] = json!({ "anyOf": [{ "type": "string", "format": "date-time" }, { "type": "string", "format": "date" }] });
+                    }
+                    // What `RepoName::parse` accepts; empty is no filter where the parameter is optional.
+                    Some("repo") => {
+                        let required = param["required"] == json!(true);
+                        param["schema"]["pattern"] = json!(if required { query::REPO } else { query::REPO_OR_EMPTY });
+                    }
+                    Some("owner" | "name") => param["schema"]["pattern"] = json!(query::SEGMENT),
+                    // A pull request number: what the stores can hold.
+                    Some("number") => param["schema"]["maximum"] = json!(i64::MAX),
+                    _ => {}
                 }
-                // What `RepoName::parse` accepts; empty is no filter where the parameter is optional.
-                Some("repo") => {
-                    let required = param["required"] == json!(true);
-                    param["schema"]["pattern"] = json!(if required { query::REPO } else { query::REPO_OR_EMPTY });
-                }
-                Some("owner" | "name") => param["schema"]["pattern"] = json!(query::SEGMENT),
-                // A pull request number: what the stores can hold.
-                Some("number") => param["schema"]["maximum"] = json!(i64::MAX),
-                _ => {}
             }
         }
     }
@@ -146,6 +167,9 @@ fn contract(doc: &mut Value) {
     for schema in doc["components"]["schemas"].as_object_mut().expect("schemas").values_mut() {
         require_all(schema);
     }
+    // What a rule's body may be: written out, the server's checks as JSON Schema.
+    doc["components"]["schemas"]["RuleInput"] = notify::rule_input_schema();
+    doc["components"]["schemas"]["TargetInput"] = notify::target_input_schema(notify::URL);
 }
 
 /// Metric response fields present only when a parameter asks for them.

@@ -40,6 +40,7 @@ pub fn router(store: Arc<SqliteStore>, archive: Arc<SqliteArchive>) -> axum::Rou
         store,
         tokens: ApiTokens::default(),
         max_body_bytes: 1 << 20,
+        notify: None,
     })
 }
 

@@ -67,6 +67,7 @@ impl TestApp {
             search: Some(store.clone()),
             tokens: o.tokens.map(|t| ApiTokens::parse(t).unwrap()).unwrap_or_default(),
             max_body_bytes: o.max_body_bytes,
+            notify: None,
         });
         Self { router, store, archive, dir }
     }
