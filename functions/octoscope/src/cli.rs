@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use octoscope::adapters::sqlite::{CorruptDatabase, DataFile};
 use octoscope::config::ConfigError;
 use octoscope::domain::RepoName;
@@ -89,6 +89,90 @@ pub enum Command {
         #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data")]
         data_dir: PathBuf,
     },
+    /// Notification rules: add, list, remove, send a test.
+    ///
+    /// Reads and writes the data directory's store directly (`serve` may keep
+    /// running; it sends what is queued). OCTOSCOPE_NOTIFY_ALLOW_PRIVATE=1
+    /// admits http:// and private or loopback targets.
+    Rules {
+        #[command(subcommand)]
+        command: Box<RulesCommand>,
+        /// The data directory `serve` uses.
+        #[arg(long, env = "OCTOSCOPE_DATA_DIR", default_value = "./octoscope-data", global = true)]
+        data_dir: PathBuf,
+        /// Print JSON (as the API answers) instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RulesCommand {
+    /// Add a rule: an event, optional filters, and one target. A webhook
+    /// target's signing secret is printed this once.
+    Add(Box<AddRule>),
+    /// Every rule, with its notifications of the last 7 days.
+    List,
+    /// Remove a rule (its notifications stay in the log).
+    Remove {
+        /// The rule's id (rul_…).
+        id: String,
+    },
+    /// Queue a test notification to a rule's target (`octoscope serve` sends it).
+    Test {
+        /// The rule's id (rul_…).
+        id: String,
+    },
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["webhook", "slack", "dispatch"])))]
+pub struct AddRule {
+    /// The event: branch.moved, pull_request.opened, pull_request.merged,
+    /// workflow_run.failed, workflow_run.recovered, deployment.failed,
+    /// review.pickup_breached, ci.queue_time_regressed, integrity.gaps_found,
+    /// resync.failed.
+    #[arg(long)]
+    pub on: String,
+    /// Only this repository: OWNER/NAME.
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Only branches matching this glob (`*` within a segment, `**` across).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Only changes by this login.
+    #[arg(long)]
+    pub author: Option<String>,
+    /// Only changes by members of this team: ORG/TEAM-SLUG.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Only deployments to this environment.
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// Not for transitions found late by the integrity check's resync.
+    #[arg(long)]
+    pub skip_late: bool,
+    /// review.pickup_breached: hours without a review (default 24).
+    #[arg(long)]
+    pub hours: Option<u32>,
+    /// ci.queue_time_regressed: the p90 queue time in seconds above which it fires (default 300).
+    #[arg(long)]
+    pub threshold_seconds: Option<u64>,
+    /// ci.queue_time_regressed: only this runner label.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// An HTTPS endpoint, signed by the Standard Webhooks specification.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// A Slack incoming webhook URL.
+    #[arg(long, value_name = "URL")]
+    pub slack: Option<String>,
+    /// GitHub's repository_dispatch on this repository (OWNER/NAME), with the configured GitHub credentials.
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub dispatch: Option<String>,
+    /// The dispatch's event_type (default octoscope).
+    #[arg(long, requires = "dispatch")]
+    pub event_type: Option<String>,
 }
 
 pub fn env(k: &str) -> Option<String> {
