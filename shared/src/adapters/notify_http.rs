@@ -84,7 +84,7 @@ pub fn check_target_url(url: &str, allow_private: bool) -> Result<Url, SendError
     match host {
         Host::Ipv4(ip) => check_ip(IpAddr::V4(ip), allow_private).map_err(SendError::Refused)?,
         Host::Ipv6(ip) => check_ip(IpAddr::V6(ip), allow_private).map_err(SendError::Refused)?,
-        Host::Domain(d) if d.is_empty() => return Err(SendError::Refused("the target URL has no host".into())),
+        Host::Domain("") => return Err(SendError::Refused("the target URL has no host".into())),
         Host::Domain(_) => {}
     }
     Ok(parsed)
