@@ -2,6 +2,7 @@
 //! load the config once, build the adapters, hand them to the services.
 
 mod cli;
+mod rules;
 mod say;
 
 use std::path::Path;
@@ -14,16 +15,18 @@ use cli::{Cli, Command, env, refuse, refuse_bad, refuse_damaged};
 use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::github::{GitHubClient, GitHubConfig};
 use octoscope::adapters::local::{InProcessLauncher, LocalQueue};
+use octoscope::adapters::notify_http::{HttpNotifyTransport, HttpTransportConfig};
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
-use octoscope::api::{self, AppState};
-use octoscope::config::{ConfigError, GitHubSettings, NotifyConfig, ServeConfig};
+use octoscope::api::{self, AppState, NotifyApi};
+use octoscope::config::{ConfigError, GitHubCredentials, GitHubSettings, NotifyConfig, ServeConfig};
 use octoscope::ports::{Budgeted, Clock, RawArchive, SearchIndex, Store};
 use octoscope::services::backfill::BackfillService;
 use octoscope::services::completeness::CompletenessLoop;
 use octoscope::services::dispatch::DispatchService;
 use octoscope::services::integrity::IntegrityService;
-use octoscope::services::resync::{ResyncService, ResyncStores};
 use octoscope::services::notify::decide::{Decider, DecidingLedger, DecidingSink};
+use octoscope::services::notify::send::{RetryPolicy, Sender, StaticToken};
+use octoscope::services::resync::{ResyncService, ResyncStores};
 use octoscope::services::search_check::SearchCheck;
 use octoscope::services::{IngestService, demo, replay};
 use octoscope::webhook::WebhookSecrets;
@@ -180,6 +183,7 @@ async fn main() -> anyhow::Result<()> {
             println!("reindex done: {documents} documents in {:.1} s", started.elapsed().as_secs_f64());
             Ok(())
         }
+        Command::Rules { command, data_dir, json } => rules::run(*command, &data_dir, json).await,
         Command::Replay { data_dir } => {
             let (store, archive) = open(&data_dir)?;
             let report = replay::replay(store, archive, |r| eprintln!("replayed {} deliveries", r.deliveries)).await?;
@@ -212,6 +216,7 @@ async fn serve(
         (_, true) => tracing::info!("integrity check off (--check-interval 0)"),
     }
     tokio::spawn(scheduled_rules(decider.clone(), sqlite.clone()));
+    tokio::spawn(send_notifications(sender(&sqlite, &config.notify, github.as_ref())?));
     let ledger = Arc::new(DecidingLedger::new(store.clone(), decider));
     let ingest = IngestService::new(ledger, archive, Arc::new(SystemClock), config.secrets.clone());
     let app = api::router(AppState {
@@ -220,6 +225,13 @@ async fn serve(
         search: Some(search),
         tokens: config.api_tokens.clone(),
         max_body_bytes: config.max_body_bytes,
+        notify: Some(NotifyApi {
+            rules: sqlite.clone(),
+            log: sqlite.clone(),
+            sink: sqlite.clone(),
+            allow_private: config.notify.allow_private,
+            clock: Arc::new(SystemClock),
+        }),
     });
     // The dashboard at /: /api/* and /webhook answer as before (the API's own
     // 404s stay JSON); any other path is a file of the build, or its index.html.
@@ -260,6 +272,48 @@ async fn scheduled_rules(decider: Arc<Decider>, store: Arc<SqliteStore>) {
         tick.tick().await;
         if let Err(e) = decider.evaluate_scheduled(store.as_ref(), store.as_ref()).await {
             tracing::warn!(error = %octoscope::error::error_chain(&e), "scheduled rules failed; retrying next time");
+        }
+    }
+}
+
+/// The sender of notifications over the SQLite outbox, with the GitHub
+/// token for `repository_dispatch` targets when one is configured.
+fn sender(store: &Arc<SqliteStore>, notify: &NotifyConfig, github: Option<&GitHubSettings>) -> anyhow::Result<Sender> {
+    let mut transport = HttpTransportConfig::new(notify.allow_private);
+    transport.github_api = github.map(|g| g.api_url.clone());
+    let transport = Arc::new(HttpNotifyTransport::new(transport).context("building the notification transport")?);
+    let mut sender = Sender::new(store.clone(), store.clone(), transport, Arc::new(SystemClock))
+        .with_retry(RetryPolicy::from_config(notify))
+        .with_dashboard(notify.public_url.clone());
+    if let Some(g) = github
+        && let GitHubCredentials::Token(token) = &g.credentials
+    {
+        sender = sender.with_github(g.api_url.clone(), Arc::new(StaticToken(token.clone())));
+    }
+    Ok(sender)
+}
+
+/// How often `serve` looks for due notifications.
+const SEND_EVERY: Duration = Duration::from_secs(1);
+
+/// Send due notifications, for ever: a notification kept before a crash (or
+/// leased by a process that died, once its lease ends) is sent after restart.
+async fn send_notifications(sender: Sender) {
+    let mut tick = tokio::time::interval(SEND_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match sender.send_due(50).await {
+            Ok(r) if r.taken > 0 => tracing::info!(
+                taken = r.taken,
+                delivered = r.delivered,
+                retrying = r.retrying,
+                failed = r.failed,
+                disabled = r.disabled,
+                "notifications sent"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %octoscope::error::error_chain(&e), "could not read due notifications"),
         }
     }
 }
