@@ -20,7 +20,7 @@ use octoscope::adapters::sqlite::SqliteStore;
 use octoscope::domain::*;
 use octoscope::ports::*;
 use octoscope::services::notify::message;
-use octoscope::services::notify::send::{RetryPolicy, SendReport, Sender, Sent, StaticToken};
+use octoscope::services::notify::send::{DispatchTokens, RetryPolicy, SendReport, Sender, Sent, StaticToken};
 use serde_json::{Value, json};
 
 // ---- the receiver -------------------------------------------------------
@@ -414,8 +414,8 @@ async fn refusals_are_clear_and_private_targets_are_admitted_only_when_allowed()
         ("https://10.0.0.1/".to_owned(), vec!["10.0.0.1 is private"]),
         ("https://169.254.169.254/".to_owned(), vec!["169.254.169.254 is the cloud metadata address", "never allowed"]),
         // No literal address: the resolver finds loopback.
-        ("https://localhost/".to_owned(), vec!["localhost resolves to 127.0.0.1, which is loopback"]),
-        (format!("https://localhost:{port}/hook"), vec!["localhost resolves to 127.0.0.1, which is loopback"]),
+        ("https://localhost/".to_owned(), vec!["localhost resolves to ", ", which is loopback"]),
+        (format!("https://localhost:{port}/hook"), vec!["localhost resolves to ", ", which is loopback"]),
     ] {
         let why = refusal(strict.post(&post_to(&url)).await);
         for w in words {
@@ -586,6 +586,23 @@ async fn repository_dispatch_goes_to_the_configured_github_api_with_the_token() 
     // The exemption is the API base only: the same server on another path is refused.
     let why = refusal(t.post(&post_to(&format!("http://127.0.0.1:{port}/elsewhere"))).await);
     assert!(why.contains("plain http://"), "{why}");
+
+    // Credentials that cannot be had just now: tried again later, saying why.
+    struct NoToken;
+    #[async_trait]
+    impl DispatchTokens for NoToken {
+        async fn token(&self, owner: &str) -> anyhow::Result<String> {
+            anyhow::bail!("no installation on {owner}")
+        }
+    }
+    let world = World::new();
+    let note = world.pending(&r, 7).await;
+    let sender = world
+        .sender(t.clone(), RetryPolicy::default(), Duration::from_secs(5))
+        .with_github(api.clone(), Arc::new(NoToken));
+    assert_eq!(sender.send_due(10).await.unwrap().retrying, 1);
+    let attempts = world.store.attempts(&note.id).await.unwrap();
+    assert_eq!(attempts[0].excerpt, "no GitHub token for acme: no installation on acme");
 
     // Without credentials a dispatch target fails, saying why.
     let world = World::new();

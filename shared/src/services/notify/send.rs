@@ -359,10 +359,19 @@ impl Sender {
                     )
                 })?;
                 // The provider's error, never the token.
-                let token = tokens
-                    .token(repo.owner())
-                    .await
-                    .map_err(|e| Unsendable::Transient(format!("no GitHub token for {}: {e:#}", repo.owner())))?;
+                let token = match tokio::time::timeout(self.timeout, tokens.token(repo.owner())).await {
+                    Ok(Ok(token)) => token,
+                    Ok(Err(e)) => {
+                        return Err(Unsendable::Transient(format!("no GitHub token for {}: {e:#}", repo.owner())));
+                    }
+                    Err(_) => {
+                        return Err(Unsendable::Transient(format!(
+                            "no GitHub token for {}: timed out after {:?}",
+                            repo.owner(),
+                            self.timeout
+                        )));
+                    }
+                };
                 Ok(message::repository_dispatch(note, repo, event_type.as_deref(), &self.github_api, &token))
             }
         }
