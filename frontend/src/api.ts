@@ -66,13 +66,26 @@ function query(params: Params | undefined): string {
 }
 
 export async function get<T>(path: string, params?: Params, signal?: AbortSignal): Promise<T> {
+  return request<T>('GET', path, params, undefined, signal);
+}
+
+/**
+ * A write: JSON in (when there is a body) and out. A server without tokens
+ * takes writes only as application/json and from its own origin.
+ */
+export async function send<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<T | null> {
+  return request<T | null>(method, path, undefined, body, signal);
+}
+
+async function request<T>(method: string, path: string, params: Params | undefined, body: unknown, signal?: AbortSignal): Promise<T> {
   const { base, token } = loadSettings();
   const url = `${base}${path}${query(params)}`;
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   let resp: Response;
   try {
-    resp = await fetch(url, { headers, signal });
+    resp = await fetch(url, { method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
     if (signal?.aborted) throw e;
     throw new ApiError(
@@ -94,6 +107,8 @@ export async function get<T>(path: string, params?: Params, signal?: AbortSignal
     }
     throw new ApiError(resp.status, resp.statusText, message, url);
   }
+  // 204 No Content (a delete).
+  if (method !== 'GET' && !text) return null as T;
   try {
     return JSON.parse(text) as T;
   } catch {

@@ -15,8 +15,9 @@ import { teams } from './views/teams';
 import { ci } from './views/ci';
 import { health } from './views/health';
 import { search } from './views/search';
+import { notifications } from './views/notifications';
 
-const RENDER: Record<ViewName, ViewFn> = { overview, pulls, teams, ci, health, search };
+const RENDER: Record<ViewName, ViewFn> = { overview, pulls, teams, ci, health, notifications, search };
 
 type Filter = 'days' | 'repo' | 'team' | 'state' | 'author' | 'status' | 'event';
 const FILTERS: Record<ViewName, Filter[]> = {
@@ -25,6 +26,7 @@ const FILTERS: Record<ViewName, Filter[]> = {
   teams: ['days', 'repo'],
   ci: ['days', 'repo', 'team'],
   health: ['repo', 'status', 'event'],
+  notifications: [],
   search: [],
 };
 /** Filters that follow you from view to view. */
@@ -199,7 +201,8 @@ async function render() {
     renderFilters(view, params, opts.repos, opts.teams);
     const delivered = Object.values(healthInfo.stats.deliveries).reduce((a, b) => a + b, 0);
     const noData = delivered === 0 && healthInfo.stats.pull_requests === 0 && healthInfo.stats.workflow_runs === 0;
-    if (noData && view !== 'health') {
+    // Rules can be set up before any data arrives.
+    if (noData && view !== 'health' && view !== 'notifications') {
       filters.hidden = true;
       done('empty', noDataYet());
       return;
@@ -216,7 +219,8 @@ async function render() {
     const content = await RENDER[view](ctx);
     const parts = Array.isArray(content) ? content : [content];
     // A view may answer with its own error (the search's refused query).
-    done(noData ? 'empty' : parts.some((p) => p.dataset.state === 'error') ? 'error' : 'ready', ...parts);
+    const empty = noData && view !== 'notifications';
+    done(empty ? 'empty' : parts.some((p) => p.dataset.state === 'error') ? 'error' : 'ready', ...parts);
   } catch (e) {
     if (ctl.signal.aborted) return;
     if (!filters.childElementCount) filters.hidden = true;

@@ -1,7 +1,7 @@
 // The URL is the state: `#/<view>?<filters>`, so every view and filter is a shareable link.
 
 /** The views the navigation lists. */
-export const VIEWS = ['overview', 'pulls', 'teams', 'ci', 'health'] as const;
+export const VIEWS = ['overview', 'pulls', 'teams', 'ci', 'health', 'notifications'] as const;
 /** Every route: the views, and the search results (`#/search?q=…`, from the header's search box). */
 export const ROUTES = [...VIEWS, 'search'] as const;
 export type ViewName = (typeof ROUTES)[number];
@@ -12,6 +12,7 @@ export const VIEW_TITLES: Record<ViewName, string> = {
   teams: 'Teams',
   ci: 'CI',
   health: 'Data health',
+  notifications: 'Notifications',
   search: 'Search',
 };
 

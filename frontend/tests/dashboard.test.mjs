@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -31,6 +32,7 @@ let full; // a server with data
 let empty; // a server with nothing
 let locked; // a server that wants a token
 let demo; // a server over `octoscope demo`
+let notifying; // a server that may notify loopback receivers (OCTOSCOPE_NOTIFY_ALLOW_PRIVATE=1)
 let delivered = 0;
 const servers = [];
 
@@ -38,13 +40,14 @@ before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   buildFrontend();
   const bin = buildServer();
-  [full, empty, locked, demo] = await Promise.all([
+  [full, empty, locked, demo, notifying] = await Promise.all([
     startServer(bin),
     startServer(bin),
     startServer(bin, { env: { OCTOSCOPE_API_TOKENS: TOKEN } }),
     startServer(bin, { demo: true }),
+    startServer(bin, { env: { OCTOSCOPE_NOTIFY_ALLOW_PRIVATE: '1' } }),
   ]);
-  servers.push(full, empty, locked, demo);
+  servers.push(full, empty, locked, demo, notifying);
   const deliveries = [...generate(), ...hostile()];
   delivered = deliveries.length;
   const statuses = await post(full.url, full.secret, deliveries);
@@ -823,6 +826,82 @@ describe('requests and numbers (demo organisation)', () => {
       assert.deepEqual(shown, want);
     } finally {
       await close();
+    }
+  });
+});
+
+/** A local webhook receiver: answers 200 and keeps what it got. */
+async function receiver() {
+  const got = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      got.push({ path: req.url, headers: req.headers, body });
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('thanks');
+    });
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${server.address().port}/hook`, got, close: () => new Promise((ok) => server.close(ok)) };
+}
+
+describe('notifications', () => {
+  test('add a rule, see its secret once, send a test, see the attempt in the log', async () => {
+    const hook = await receiver();
+    const { page, problems, close } = await open(notifying, '#/notifications');
+    try {
+      // An empty server still shows the view: rules can be set up first.
+      assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
+      assert.equal(await page.locator('nav a[data-view="notifications"]').getAttribute('aria-current'), 'page');
+      assert.match(await page.locator('#rules').innerText(), /No rules yet/);
+      // WHEN a rule is added through the form
+      await page.locator('[data-field="on"]').selectOption('pull_request.merged');
+      await page.locator('[data-field="repo"]').fill('acme/api');
+      await page.locator('[data-field="branch"]').fill('main');
+      await page.locator('[data-field="type"]').selectOption('webhook');
+      await page.locator('[data-field="url"]').fill(hook.url);
+      await page.locator('[data-action="add-rule"]').click();
+      // THEN its signing secret is shown, once, and the rule is listed
+      const secret = (await page.locator('#rule-secret [data-secret]').textContent({ timeout: 10_000 })).trim();
+      assert.match(secret, /^whsec_/);
+      await page.waitForFunction(() => document.querySelectorAll('#rules-table tbody tr').length === 1);
+      const row = await page.locator('#rules-table tbody tr').innerText();
+      assert.match(row, /pull_request\.merged/);
+      assert.ok(row.includes(hook.url), row);
+      assert.ok(!row.includes(secret));
+      const listed = await (await fetch(`${notifying.url}/api/rules`)).text();
+      assert.ok(!listed.includes(secret) && !listed.includes('whsec_'), 'the API never shows the secret again');
+      // AND a refused rule says why
+      await page.locator('[data-field="url"]').fill('ftp://example.com/');
+      await page.locator('[data-action="add-rule"]').click();
+      await page.locator('#rule-error:not([hidden])').waitFor({ timeout: 10_000 });
+      assert.match(await page.locator('#rule-error').innerText(), /target/);
+      // WHEN a test is sent
+      await page.locator('#rules-table [data-action="test"]').click();
+      // THEN the receiver gets it, signed, and the log shows it delivered after one attempt
+      await page.waitForFunction(
+        () => document.querySelector('#log-table [data-status="delivered"]') && document.querySelector('#log-table [data-attempts="1"]'),
+        null,
+        { timeout: 30_000 },
+      );
+      assert.equal(hook.got.length, 1);
+      const sent = hook.got[0];
+      assert.ok(sent.headers['webhook-id']?.startsWith('ntf_'), JSON.stringify(sent.headers));
+      assert.match(sent.headers['webhook-signature'] ?? '', /^v1,/);
+      assert.equal(JSON.parse(sent.body).type, 'test');
+      const logRow = await page.locator('#log-table tbody tr').first().innerText();
+      assert.ok(logRow.includes(sent.headers['webhook-id']), logRow);
+      // AND its attempts: the status code and the receiver's answer
+      await page.locator('#log-table [data-action="attempts"]').first().click();
+      await page.waitForFunction(() => /thanks/.test(document.querySelector('#log-table')?.textContent ?? ''));
+      assert.match(await page.locator('#log-table tbody tr').first().innerText(), /200/);
+      await shot(page, 'notifications');
+      // The one refused rule's 400 is the browser's console line; nothing else.
+      assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
+    } finally {
+      await close();
+      await hook.close();
     }
   });
 });
