@@ -11,6 +11,7 @@ pub use octoscope::webhook::sign;
 pub mod faults;
 pub mod moto;
 pub mod osmem;
+pub mod receiver;
 
 /// The vendored copy of GitHub's example payloads (octokit/webhooks, MIT).
 pub fn fixtures_dir() -> PathBuf {
