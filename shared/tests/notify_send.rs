@@ -5,10 +5,7 @@
 //!
 //! Needs `python3` with `pip install standardwebhooks` (`.ci/run` installs it).
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,64 +18,8 @@ use octoscope::domain::*;
 use octoscope::ports::*;
 use octoscope::services::notify::message;
 use octoscope::services::notify::send::{DispatchTokens, RetryPolicy, SendReport, Sender, Sent, StaticToken};
+use octoscope_testkit::receiver::Receiver;
 use serde_json::{Value, json};
-
-// ---- the receiver -------------------------------------------------------
-
-/// A running `standard_webhooks_receiver.py`: stopped when dropped.
-struct Receiver {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Receiver {
-    /// Verifying with `secret`; `extra` are its other flags (`--fail 3`, `--status 410`, `--sleep 3`).
-    fn start(secret: &str, extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("received.jsonl");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/receivers/standard_webhooks_receiver.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--secret", secret, "--log"])
-            .arg(&log)
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line
-            .strip_prefix("listening ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("the receiver did not start (is `standardwebhooks` installed?): {line:?}"));
-        Self { child, port, log, _dir: dir }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.port)
-    }
-
-    /// What it received, in order.
-    fn records(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut r: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        r.sort_by_key(|v| v["n"].as_u64());
-        r
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let _ = stdin.flush();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 // ---- helpers ------------------------------------------------------------
 
