@@ -255,3 +255,143 @@ async fn a_push_moves_its_branch_with_before_after_and_commits() {
     assert_eq!(notes[1].data["branch"], "main");
     assert_eq!(notes[1].data["commits"].as_array().map(Vec::len), Some(1));
 }
+
+fn open_pull(repo: &RepoName, number: u64, hours_ago: i64, draft: bool) -> PullRequest {
+    let at = Utc::now() - TimeDelta::hours(hours_ago);
+    PullRequest {
+        repo: repo.clone(),
+        number,
+        id: None,
+        title: format!("pull {number}"),
+        state: PrState::Open,
+        draft,
+        author: Some("author".into()),
+        created_at: at,
+        updated_at: at,
+        closed_at: None,
+        merged_at: None,
+        additions: None,
+        deletions: None,
+        changed_files: None,
+        commits: None,
+        labels: vec![],
+        requested_reviewers: vec![],
+        requested_teams: vec![],
+        base_ref: Some("main".into()),
+        head_ref: Some(format!("f{number}")),
+        head_sha: None,
+        body: None,
+    }
+}
+
+#[tokio::test]
+async fn scheduled_rules_fire_once_per_breach() {
+    // GIVEN pickup rules at 24 h (the default) and 48 h, and a queue-time rule at 60 s for `linux`
+    let w = World::new();
+    let day = w.rule(RuleEvent::ReviewPickupBreached, RuleFilters::default()).await;
+    let two = w.rule(RuleEvent::ReviewPickupBreached, RuleFilters { hours: Some(48), ..Default::default() }).await;
+    let queue = w
+        .rule(
+            RuleEvent::CiQueueTimeRegressed,
+            RuleFilters { threshold_seconds: Some(60), label: Some("linux".into()), ..Default::default() },
+        )
+        .await;
+    let repo = RepoName::parse("acme/api").unwrap();
+    // AND open pull requests: 30 h old without review, 30 h old draft, 30 h old reviewed by someone
+    // else, 3 h old, 50 h old without review
+    let reviewed = open_pull(&repo, 3, 30, false);
+    let mut changes = vec![
+        Change::pull_request(open_pull(&repo, 1, 30, false)),
+        Change::pull_request(open_pull(&repo, 2, 30, true)),
+        Change::pull_request(reviewed.clone()),
+        Change::pull_request(open_pull(&repo, 4, 3, false)),
+        Change::pull_request(open_pull(&repo, 5, 50, false)),
+        Change::Review(Review {
+            repo: repo.clone(),
+            pr_number: 3,
+            id: 33,
+            author: Some("reviewer".into()),
+            state: ReviewState::Commented,
+            submitted_at: Some(reviewed.created_at + TimeDelta::hours(1)),
+            commit_id: None,
+            body: None,
+        }),
+    ];
+    // AND jobs of the last hour: `linux` queued 10, 200 and 300 s; `macos` queued 500 s
+    for (id, label, queued) in [(1, "linux", 10), (2, "linux", 200), (3, "linux", 300), (4, "macos", 500)] {
+        let created = Utc::now() - TimeDelta::minutes(30);
+        changes.push(Change::WorkflowJob(WorkflowJob {
+            repo: repo.clone(),
+            id,
+            run_id: 9,
+            name: format!("job {id}"),
+            workflow_name: Some("ci".into()),
+            head_branch: Some("main".into()),
+            status: RunStatus::Completed,
+            conclusion: Some("success".into()),
+            labels: vec![label.into()],
+            runner_name: None,
+            runner_group: None,
+            os: None,
+            created_at: Some(created),
+            started_at: Some(created + TimeDelta::seconds(queued)),
+            completed_at: Some(created + TimeDelta::seconds(queued + 60)),
+        }));
+    }
+    w.store.apply_changes(&changes).await.unwrap();
+
+    // WHEN the scheduled rules are evaluated, twice
+    w.decider.evaluate_scheduled(w.store.as_ref(), w.store.as_ref()).await.unwrap();
+    w.decider.evaluate_scheduled(w.store.as_ref(), w.store.as_ref()).await.unwrap();
+
+    // THEN #1 and #5 breach the 24 h rule, #5 the 48 h rule, `linux`'s p90 (300 s) the queue rule: once each
+    let mut got: Vec<(RuleId, String)> = w.notes().await.into_iter().map(|n| (n.rule_id, n.transition_key)).collect();
+    got.sort();
+    let mut want = vec![
+        (day.clone(), "review.pickup_breached:acme/api#1:24h".to_owned()),
+        (day, "review.pickup_breached:acme/api#5:24h".to_owned()),
+        (two, "review.pickup_breached:acme/api#5:48h".to_owned()),
+    ];
+    let hour = Utc::now().format("%Y-%m-%dT%H");
+    want.push((queue, format!("ci.queue_time_regressed:linux:{hour}:60s")));
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn a_check_with_gaps_and_a_failed_resync_are_announced_once() {
+    let w = World::new();
+    w.rule(RuleEvent::IntegrityGapsFound, RuleFilters::default()).await;
+    w.rule(RuleEvent::ResyncFailed, RuleFilters::default()).await;
+    let now = Utc::now();
+    let mut run = CheckRun {
+        id: "check-1".into(),
+        started_at: now,
+        finished_at: now,
+        repos_compared: 1,
+        orgs_compared: 0,
+        gaps: vec![Gap {
+            target: Target::Repo(RepoName::parse("acme/api").unwrap()),
+            kind: GapKind::Pulls,
+            watermark: None,
+            reason: "3 pull requests differ".into(),
+        }],
+        redelivered: 0,
+        requests: 4,
+        requests_by_installation: Default::default(),
+        dry_run: false,
+        verified: vec![],
+        error: None,
+        search: None,
+    };
+    let failed = vec![("job-1".to_owned(), "GitHub answered 502".to_owned())];
+    w.decider.integrity_findings(&run, &failed).await.unwrap();
+    w.decider.integrity_findings(&run, &failed).await.unwrap();
+    // A dry run's gaps are not announced (nothing was repaired yet; the real check will be).
+    run.id = "check-2".into();
+    run.dry_run = true;
+    w.decider.integrity_findings(&run, &[]).await.unwrap();
+    let mut keys: Vec<String> = w.notes().await.into_iter().map(|n| n.transition_key).collect();
+    keys.sort();
+    assert_eq!(keys, ["integrity.gaps_found:check-1", "resync.failed:job-1"]);
+}

@@ -37,6 +37,10 @@ pub const DEFAULT_LATE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 const MAX_COMMITS: usize = 20;
 /// Conclusions that count as a failed run.
 const FAILED: [&str; 3] = ["failure", "timed_out", "startup_failure"];
+/// `review.pickup_breached` without `hours`.
+pub const DEFAULT_PICKUP_HOURS: u32 = 24;
+/// `ci.queue_time_regressed` without `threshold_seconds`.
+pub const DEFAULT_QUEUE_SECONDS: u64 = 300;
 
 pub struct Decider {
     rules: Arc<dyn RuleStore>,
@@ -163,6 +167,19 @@ impl Decider {
             if !self.facts.is_team_member(org, slug, author).await? {
                 return Ok(false);
             }
+        }
+        // A scheduled finding is made per threshold: it matches the rules of that threshold.
+        let threshold = match t.event {
+            RuleEvent::ReviewPickupBreached => Some(("hours", u64::from(f.hours.unwrap_or(DEFAULT_PICKUP_HOURS)))),
+            RuleEvent::CiQueueTimeRegressed => {
+                Some(("threshold_seconds", f.threshold_seconds.unwrap_or(DEFAULT_QUEUE_SECONDS)))
+            }
+            _ => None,
+        };
+        if let Some((field, want)) = threshold
+            && t.data.get(field).and_then(serde_json::Value::as_u64) != Some(want)
+        {
+            return Ok(false);
         }
         if let Some(label) = &f.label
             && t.data.get("label").and_then(|l| l.as_str()) != Some(label.as_str())
@@ -533,7 +550,7 @@ async fn pickup_breaches(
         }
     }
     let mut out = Vec::new();
-    let mut hours: Vec<u32> = rules.iter().map(|r| r.filters.hours.unwrap_or(24)).collect();
+    let mut hours: Vec<u32> = rules.iter().map(|r| r.filters.hours.unwrap_or(DEFAULT_PICKUP_HOURS)).collect();
     hours.sort_unstable();
     hours.dedup();
     for h in hours {
@@ -563,7 +580,6 @@ async fn pickup_breaches(
             });
         }
     }
-    // A transition for a threshold only matches the rules with that threshold.
     Ok(out)
 }
 
@@ -585,7 +601,8 @@ async fn queue_regressions(
         }
     }
     let hour = now.format("%Y-%m-%dT%H");
-    let mut thresholds: Vec<u64> = rules.iter().map(|r| r.filters.threshold_seconds.unwrap_or(300)).collect();
+    let mut thresholds: Vec<u64> =
+        rules.iter().map(|r| r.filters.threshold_seconds.unwrap_or(DEFAULT_QUEUE_SECONDS)).collect();
     thresholds.sort_unstable();
     thresholds.dedup();
     let mut out = Vec::new();
