@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
             let store = open_sqlite(&data_dir)?;
             let notify = refuse_bad(NotifyConfig::load(env));
             let decider = (!dry_run).then(|| decider(&store, &notify));
-            let wired = connect(store.clone(), &github, Some(search_check(&store)), decider).await?;
+            let wired = connect(store.clone(), &github, Some(search_check(&store)), decider.clone()).await?;
             let run = wired.completeness.check(dry_run).await?;
             say::checked(&run);
             if run.gaps.is_empty() {
@@ -143,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
             let repair = wired.completeness.repair().await;
             wired.completeness.announce(&run, &repair).await;
             say::repaired(&repair, wired.github.as_ref());
+            say::notified(decider.as_ref().map_or(0, |d| d.decided()));
             anyhow::ensure!(repair.failed.is_empty(), "{} resync jobs failed", repair.failed.len());
             Ok(())
         }

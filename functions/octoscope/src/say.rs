@@ -76,6 +76,15 @@ pub fn repaired(repair: &Repair, github: &dyn GitHubSource) {
     }
 }
 
+/// What the check decided to notify (sent by `octoscope serve`, which reads
+/// the same outbox).
+pub fn notified(decided: usize) {
+    if decided > 0 {
+        let s = if decided == 1 { "" } else { "s" };
+        println!("{decided} notification{s} decided (`octoscope serve` sends them)");
+    }
+}
+
 /// The backfill's progress: a bar on a terminal (hidden otherwise), and one
 /// printed line per target done.
 pub fn backfill_progress() -> (indicatif::ProgressBar, impl FnMut(BackfillEvent<'_>) + Send) {

@@ -186,6 +186,7 @@ async fn a_push_whose_webhook_was_lost_is_announced_late_after_check() {
         .unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{said}");
+    assert!(said.contains("1 notification decided"), "{said}");
 
     // THEN serve sends the branch's move, marked late, from the head it had to the new one
     let notes =
@@ -214,6 +215,7 @@ async fn a_push_whose_webhook_was_lost_is_announced_late_after_check() {
         .output()
         .unwrap();
     assert!(again.status.success());
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("decided"));
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(notifications(&client, &server.base).await.len(), 1);
     assert_eq!(receiver.records().len(), 1);

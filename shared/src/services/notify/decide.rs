@@ -48,6 +48,8 @@ pub struct Decider {
     facts: Arc<dyn TransitionFacts>,
     clock: Arc<dyn Clock>,
     late_window: chrono::TimeDelta,
+    /// Notifications this decider kept that were new (for `octoscope check`'s report).
+    decided: std::sync::atomic::AtomicUsize,
 }
 
 /// Where a set of changes comes from.
@@ -66,7 +68,7 @@ impl Decider {
         facts: Arc<dyn TransitionFacts>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { rules, sink, facts, clock, late_window: DEFAULT_LATE_WINDOW }
+        Self { rules, sink, facts, clock, late_window: DEFAULT_LATE_WINDOW, decided: Default::default() }
     }
 
     pub fn with_late_window(mut self, window: chrono::TimeDelta) -> Self {
@@ -76,6 +78,11 @@ impl Decider {
 
     pub fn late_window(&self) -> chrono::TimeDelta {
         self.late_window
+    }
+
+    /// How many new notifications this decider has kept since it was built.
+    pub fn decided(&self) -> usize {
+        self.decided.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Decide and keep the notifications for `changes` (before they are
@@ -128,6 +135,7 @@ impl Decider {
         }
         let new = self.sink.enqueue(&notes).await?;
         if new > 0 {
+            self.decided.fetch_add(new, std::sync::atomic::Ordering::Relaxed);
             tracing::info!(decided = notes.len(), new, "notifications decided");
         }
         Ok(new)
