@@ -58,6 +58,24 @@ def api():
     write("api", "no-token", "\n\n/api/pulls")
     write("api", "wrong-token", "Bearer nope\n\n/api/pulls")
     write("api", "post", "Bearer fuzz-api-token-0123456789\nPOST\n/api/pulls")
+    # The rules' writes, with bodies (the rule RULE_ID is in the store).
+    rule = "/api/rules/rul_00000000000000000001"
+    bodies = [
+        ("POST", "/api/rules", {"on": "pull_request.merged", "repo": "acme-demo/api", "branch": "main",
+                                "target": {"type": "webhook", "url": "https://hooks.example.com/a"}}),
+        ("POST", "/api/rules", {"on": "workflow_run.failed", "branch": "release/*", "skip_late": True,
+                                "target": {"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/x"}}),
+        ("POST", "/api/rules", {"on": "review.pickup_breached", "hours": 24,
+                                "target": {"type": "repository_dispatch", "repo": "acme-demo/api"}}),
+        ("POST", "/api/rules", {"on": "branch.moved", "target": {"type": "webhook", "url": "http://127.0.0.1/"}}),
+        ("PUT", rule, {"on": "deployment.failed", "environment": "production",
+                       "target": {"type": "webhook", "url": "https://hooks.example.com/b"}}),
+        ("POST", rule + "/test", None), ("POST", rule + "/rotate-secret", None), ("DELETE", rule, None),
+        ("GET", rule, None), ("GET", "/api/rules", None), ("GET", "/api/notifications?rule=" + rule[11:], None),
+    ]
+    for i, (method, path, body) in enumerate(bodies):
+        text = "" if body is None else json.dumps(body, separators=(",", ":"))
+        write("api", f"rules-{i:02}", f"Bearer fuzz-api-token-0123456789\n{method}\n{path}\n{text}")
 
 
 def cursors():

@@ -10,7 +10,9 @@ use axum::http::{Request, Response};
 use http_body_util::BodyExt;
 use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
-use octoscope::api::{self, AppState};
+use octoscope::api::{self, AppState, NotifyApi};
+use octoscope::domain::notify::{Rule, RuleEvent, RuleFilters, RuleId, TargetSecrets, TargetSpec};
+use octoscope::ports::RuleStore;
 use octoscope::config::ApiTokens;
 use octoscope::services::{IngestService, demo};
 use octoscope::webhook::WebhookSecrets;
@@ -23,6 +25,8 @@ pub mod fakegithub;
 pub const SECRET: &str = "fuzz-webhook-secret";
 /// How many of the demo organisation's deliveries [`App::with_demo`] loads.
 pub const DEMO_DELIVERIES: usize = 400;
+/// The rule [`App::with_demo`] holds (a webhook target), for the paths under `/api/rules/{id}`.
+pub const RULE_ID: &str = "rul_00000000000000000001";
 /// The API's bearer token in the targets.
 pub const TOKEN: &str = "fuzz-api-token-0123456789";
 
@@ -57,7 +61,13 @@ impl App {
             search: Some(store.clone()),
             tokens: ApiTokens::parse(TOKEN).expect("token"),
             max_body_bytes: 1 << 20,
-            notify: None,
+            notify: Some(NotifyApi {
+                rules: store.clone(),
+                log: store.clone(),
+                sink: store.clone(),
+                allow_private: false,
+                clock: Arc::new(SystemClock),
+            }),
         });
         Self { router, store, ingest, _dir: dir }
     }
@@ -70,6 +80,18 @@ impl App {
         let deliveries = demo::generate(chrono::Utc::now(), 42);
         let first = &deliveries[..deliveries.len().min(DEMO_DELIVERIES)];
         demo::load(&app.ingest, first).await.expect("demo organisation");
+        let now = chrono::Utc::now();
+        let rule = Rule {
+            id: RuleId::parse(RULE_ID).expect("rule id"),
+            event: RuleEvent::PullRequestMerged,
+            filters: RuleFilters::default(),
+            target: TargetSpec::Webhook { url: "https://hooks.example.com/octoscope".to_owned() },
+            secrets: TargetSecrets::generate(),
+            created_at: now,
+            updated_at: now,
+            disabled: None,
+        };
+        app.store.put_rule(&rule).await.expect("a rule");
         app
     }
 
