@@ -7,10 +7,11 @@ use anyhow::Context as _;
 use axum::Router;
 use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::aws::ssm::SecretParameter;
+use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::opensearch::{OpenSearchIndex, endpoint};
-use octoscope::api::{ApiState, api_router};
-use octoscope::config::ApiTokens;
+use octoscope::api::{ApiState, NotifyApi, api_router};
 use octoscope::config::aws::{ApiAuth, ApiConfig};
+use octoscope::config::{ApiTokens, NotifyConfig};
 use octoscope::ports::SearchIndex;
 
 /// The clients the function is built from (built once, at init).
@@ -27,10 +28,21 @@ impl Clients {
     }
 }
 
+/// The function's Router with the notification settings' defaults (see [`app_with`]).
+pub async fn app(config: &ApiConfig, clients: Clients) -> anyhow::Result<Router> {
+    app_with(config, &NotifyConfig::default(), clients).await
+}
+
 /// The function's Router: `/api/*` only. The bearer tokens are read from
 /// their parameter once, at init (a new token is served by new instances;
 /// publish a new version or update the function to roll it at once).
-pub async fn app(config: &ApiConfig, clients: Clients) -> anyhow::Result<Router> {
+///
+/// `/api/rules` and `/api/notifications` work on the table's `RULE#` and
+/// `NOTE#` items: a test (`POST /api/rules/{id}/test`) is a pending `NOTE#`
+/// item, which the table's stream carries to the notification queue and the
+/// notifier function sends. Of `notify`, only `allow_private`
+/// (`OCTOSCOPE_NOTIFY_ALLOW_PRIVATE`: which targets a rule may name) is used here.
+pub async fn app_with(config: &ApiConfig, notify: &NotifyConfig, clients: Clients) -> anyhow::Result<Router> {
     let tokens = match &config.auth {
         ApiAuth::Gateway => ApiTokens::default(),
         ApiAuth::Tokens { param } => {
@@ -55,5 +67,12 @@ pub async fn app(config: &ApiConfig, clients: Clients) -> anyhow::Result<Router>
             Some(Arc::new(OpenSearchIndex::at(&clients.sdk, &url, &s.index).context("the search index")?))
         }
     };
-    Ok(api_router(ApiState { store, search, tokens, notify: None }))
+    let notify = NotifyApi {
+        rules: store.clone(),
+        log: store.clone(),
+        sink: store.clone(),
+        allow_private: notify.allow_private,
+        clock: Arc::new(SystemClock),
+    };
+    Ok(api_router(ApiState { store, search, tokens, notify: Some(notify) }))
 }

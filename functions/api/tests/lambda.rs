@@ -211,3 +211,106 @@ async fn search_reads_the_index_the_configuration_names_and_answers_501_without_
     let (status, answer) = invoke(&app, get("/api/search", "q=limiter", None)).await;
     assert_eq!(status, 501, "{answer}");
 }
+
+/// A write through API Gateway's HTTP API (v2): `method` on `path`, a JSON body.
+fn write(method: &str, path: &str, body: Option<Value>, token: &str) -> Value {
+    let mut e = get(path, "", Some(token));
+    e["routeKey"] = json!(format!("{method} /api/{{proxy+}}"));
+    e["requestContext"]["routeKey"] = e["routeKey"].clone();
+    e["requestContext"]["http"]["method"] = json!(method);
+    e["pathParameters"]["proxy"] = json!(path.trim_start_matches("/api/"));
+    if let Some(body) = body {
+        e["headers"]["content-type"] = json!("application/json");
+        e["body"] = json!(body.to_string());
+    }
+    e
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_are_kept_in_the_table_and_a_test_is_a_pending_notification_in_the_log() {
+    use octoscope::config::NotifyConfig;
+    // GIVEN the api function on a table, with a token
+    let sdk = aws().await;
+    let table = unique("octoscope");
+    create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await.unwrap();
+    let env = HashMap::from([
+        ("OCTOSCOPE_TABLE", table.clone()),
+        ("OCTOSCOPE_API_TOKENS_PARAM", parameter(&sdk, TOKEN).await),
+    ]);
+    let config = ApiConfig::load(|k| env.get(k).cloned()).unwrap();
+    let notify = NotifyConfig::load(|_| None).unwrap();
+    let app = octoscope_api::app_with(&config, &notify, octoscope_api::Clients::new(&sdk)).await.unwrap();
+
+    // WHEN a rule is created
+    let rule = json!({
+        "on": "pull_request.merged",
+        "repo": "Codertocat/Hello-World",
+        "branch": "main",
+        "target": { "type": "webhook", "url": "https://receiver.invalid/hook" },
+    });
+    let (status, created) = invoke(&app, write("POST", "/api/rules", Some(rule.clone()), TOKEN)).await;
+    // THEN it is answered with its signing secret, this once
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("rul_"), "{created}");
+    assert!(created["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")), "{created}");
+
+    // AND it is listed (and read) without the secret
+    let (status, list) = invoke(&app, get("/api/rules", "", Some(TOKEN))).await;
+    assert_eq!(status, 200, "{list}");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["id"], id.as_str());
+    assert_eq!(items[0]["on"], "pull_request.merged");
+    assert!(items[0].get("secret").is_none_or(Value::is_null), "{list}");
+    assert!(!list.to_string().contains("whsec_"), "{list}");
+    let (status, one) = invoke(&app, get(&format!("/api/rules/{id}"), "", Some(TOKEN))).await;
+    assert_eq!((status, one["id"].as_str()), (200, Some(id.as_str())), "{one}");
+    assert!(!one.to_string().contains("whsec_"), "{one}");
+
+    // WHEN a test is asked for
+    let (status, queued) = invoke(&app, write("POST", &format!("/api/rules/{id}/test"), None, TOKEN)).await;
+    // THEN it is accepted as a pending notification of that rule (a NOTE# item: the stream carries it to the queue)
+    assert_eq!(status, 202, "{queued}");
+    let note = queued["id"].as_str().unwrap().to_owned();
+    assert_eq!(queued["status"], "pending", "{queued}");
+    let item = aws_sdk_dynamodb::Client::new(&sdk)
+        .get_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("NOTE#{note}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("_".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(item.item.is_some(), "the test is a NOTE# item of the table");
+
+    // AND the log shows it, pending, also filtered by the rule and status
+    let (status, log) = invoke(&app, get("/api/notifications", "", Some(TOKEN))).await;
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(log["items"].as_array().unwrap().len(), 1, "{log}");
+    assert_eq!(
+        (log["items"][0]["id"].as_str(), log["items"][0]["status"].as_str()),
+        (Some(note.as_str()), Some("pending"))
+    );
+    assert_eq!(log["items"][0]["rule_id"], id.as_str());
+    let query = format!("rule={id}&status=pending");
+    let (status, mine) = invoke(&app, get("/api/notifications", &query, Some(TOKEN))).await;
+    assert_eq!((status, mine["items"].as_array().map(Vec::len)), (200, Some(1)), "{mine}");
+    let (status, detail) = invoke(&app, get(&format!("/api/notifications/{note}"), "", Some(TOKEN))).await;
+    assert_eq!((status, detail["status"].as_str()), (200, Some("pending")), "{detail}");
+
+    // AND a private target is refused unless OCTOSCOPE_NOTIFY_ALLOW_PRIVATE=1
+    let private = json!({ "on": "branch.moved", "target": { "type": "webhook", "url": "http://127.0.0.1:9/hook" } });
+    let (status, refused) = invoke(&app, write("POST", "/api/rules", Some(private.clone()), TOKEN)).await;
+    assert_eq!(status, 400, "{refused}");
+    let allowed = NotifyConfig::load(|k| (k == "OCTOSCOPE_NOTIFY_ALLOW_PRIVATE").then(|| "1".to_owned())).unwrap();
+    let app = octoscope_api::app_with(&config, &allowed, octoscope_api::Clients::new(&sdk)).await.unwrap();
+    let (status, created) = invoke(&app, write("POST", "/api/rules", Some(private), TOKEN)).await;
+    assert_eq!(status, 201, "{created}");
+
+    // AND a rule is deleted
+    let (status, _) = invoke(&app, write("DELETE", &format!("/api/rules/{id}"), None, TOKEN)).await;
+    assert_eq!(status, 204);
+    let (status, _) = invoke(&app, get(&format!("/api/rules/{id}"), "", Some(TOKEN))).await;
+    assert_eq!(status, 404);
+}
