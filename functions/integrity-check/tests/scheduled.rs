@@ -154,3 +154,91 @@ async fn with_a_search_index_the_check_reindexes_what_the_index_lacks_then_waits
     let again = handle(&check, event).await.unwrap();
     assert_eq!(again.search_drift, None, "{again:?}");
 }
+
+/// A rule kept as the api function keeps it, created `ago` before now.
+async fn rule(
+    store: &octoscope::adapters::aws::dynamodb::DynamoStore,
+    event: octoscope::domain::RuleEvent,
+    ago: chrono::TimeDelta,
+) -> octoscope::domain::RuleId {
+    use octoscope::domain::*;
+    use octoscope::ports::RuleStore;
+    let at = chrono::Utc::now() - ago;
+    let rule = Rule {
+        id: RuleId::generate(),
+        event,
+        filters: RuleFilters::default(),
+        target: TargetSpec::Webhook { url: "https://receiver.invalid/hook".into() },
+        secrets: TargetSecrets::generate(),
+        created_at: at,
+        updated_at: at,
+        disabled: None,
+    };
+    store.put_rule(&rule).await.unwrap();
+    rule.id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_that_finds_gaps_decides_a_pending_notification_for_a_gaps_rule_and_one_per_failed_resync() {
+    use octoscope::adapters::aws::dynamodb::DynamoStore;
+    use octoscope::domain::*;
+    use octoscope::ports::{JobStore, NotificationLog, PageRequest};
+    // GIVEN an organisation on the fake GitHub, an empty table (so the check finds gaps), and rules on
+    // integrity.gaps_found and resync.failed, and a resync job the batch job recorded failed
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 3, teams: 0, members: 2, ..OrgSpec::default() }).await.unwrap();
+    let (org, repos) = {
+        let o = hub.org();
+        (o.login.clone(), o.repos.iter().map(|r| r.full_name()).collect::<Vec<_>>())
+    };
+    let sdk = aws().await;
+    let table = unique("octoscope");
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    create_table(&client, &table).await.unwrap();
+    let store = DynamoStore::new(client, &table);
+    let gaps_rule = rule(&store, RuleEvent::IntegrityGapsFound, chrono::TimeDelta::hours(1)).await;
+    let failed_rule = rule(&store, RuleEvent::ResyncFailed, chrono::TimeDelta::hours(1)).await;
+    let target = Target::Repo(RepoName::parse(&repos[0]).unwrap());
+    let job = ResyncJob { id: unique("resync"), target, kinds: vec![GapKind::Pulls], watermark: None };
+    let now = chrono::Utc::now();
+    store.save_job(&JobRecord::queued(&job, now).failed(now, "GitHub answered 401")).await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_url = sqs.create_queue().queue_name(unique("gaps")).send().await.unwrap().queue_url().unwrap().to_owned();
+    let param = secure_parameter(&sdk, "github-token", hub.token()).await.unwrap();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("OCTOSCOPE_TABLE", table),
+        ("OCTOSCOPE_GAP_QUEUE_URL", queue_url.clone()),
+        ("GITHUB_TOKEN_PARAM", param),
+        ("GITHUB_API_URL", hub.url.clone()),
+        ("OCTOSCOPE_ORGS", org),
+        ("OCTOSCOPE_REPOS", repos.join(",")),
+    ]);
+    let env = move |k: &str| env.get(k).cloned();
+    let config = IntegrityConfig::load(&env).unwrap();
+    let check = service(&config, &env, Clients::new(&sdk)).await.unwrap();
+    let event: EventBridgeEvent = serde_json::from_str(SCHEDULED).unwrap();
+
+    // WHEN the schedule fires
+    let summary = handle(&check, event.clone()).await.unwrap();
+
+    // THEN the check found gaps, and the gaps rule has one pending notification naming the check
+    assert!(summary.gaps > 0, "{summary:?}");
+    assert_eq!(summary.notifications, 2, "{summary:?}");
+    let of = |rule: &RuleId| NotificationFilter { rule: Some(rule.clone()), status: None };
+    let notes = store.list_notifications(&of(&gaps_rule), &PageRequest::first(10)).await.unwrap().items;
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert_eq!(notes[0].status, NotificationStatus::Pending);
+    assert_eq!(notes[0].event, RuleEvent::IntegrityGapsFound);
+    assert_eq!(notes[0].transition_key, format!("integrity.gaps_found:{}", summary.check_id));
+    assert_eq!(notes[0].data["gaps"], summary.gaps);
+    // AND the failed resync job is announced once
+    let notes = store.list_notifications(&of(&failed_rule), &PageRequest::first(10)).await.unwrap().items;
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert_eq!(notes[0].transition_key, format!("resync.failed:{}", job.id));
+    assert_eq!(notes[0].status, NotificationStatus::Pending);
+
+    // WHEN the schedule fires again THEN its own check is announced, the failed job not a second time
+    let again = handle(&check, event).await.unwrap();
+    assert_eq!(again.notifications, 1, "{again:?}");
+    let notes = store.list_notifications(&of(&failed_rule), &PageRequest::first(10)).await.unwrap().items;
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+}
