@@ -7,6 +7,12 @@
 //! dispatcher under the same owner, the job id) and releases it at the end,
 //! whatever the end; its cursor is checkpointed after every page, so a task
 //! that is stopped and run again resumes where it got to.
+//!
+//! With a [`Decider`] ([`run_deciding`], as the binary runs it), the
+//! resync's writes go through [`DecidingSink`]: a transition found late (a
+//! merge, a branch move whose webhook was lost) is decided `late` into the
+//! table's `NOTE#` items before it is written, as `octoscope check` does
+//! (shared/docs/notifications.md).
 
 use std::sync::Arc;
 
@@ -16,6 +22,7 @@ use octoscope::ports::GitHubSource;
 use octoscope::ports::SearchableEntities;
 use octoscope::ports::{Clock, JobStore, Store, StoreError};
 use octoscope::services::indexer::{IndexerService, IndexingError};
+use octoscope::services::notify::decide::{Decider, DecidingSink};
 use octoscope::services::resync::{Progress, ResyncError, ResyncService, ResyncStores};
 
 /// Exit codes of the binary.
@@ -115,12 +122,23 @@ pub enum Outcome {
     AlreadyDone,
 }
 
-/// Run job `job_id`: load it, resync its target, record the end.
+/// Run job `job_id`: load it, resync its target, record the end (nothing decided).
 pub async fn run(
     store: Arc<dyn Store>,
     github: Arc<dyn GitHubSource>,
     clock: Arc<dyn Clock>,
     job_id: &str,
+) -> Result<Outcome, JobError> {
+    run_deciding(store, github, clock, job_id, None).await
+}
+
+/// [`run`], the resync's changes decided by `decider` (`late`) before they are applied.
+pub async fn run_deciding(
+    store: Arc<dyn Store>,
+    github: Arc<dyn GitHubSource>,
+    clock: Arc<dyn Clock>,
+    job_id: &str,
+    decider: Option<Arc<Decider>>,
 ) -> Result<Outcome, JobError> {
     let record = load(store.as_ref(), job_id).await?;
     if record.state == JobState::Succeeded {
@@ -129,7 +147,11 @@ pub async fn run(
     }
     let job = ResyncJob { id: record.id, target: record.target, kinds: record.kinds, watermark: record.watermark };
     tracing::info!(job = job.id, target = %job.target, kinds = ?job.kinds, watermark = ?job.watermark, "resync starting");
-    let resync = ResyncService::new(ResyncStores::of(store.clone()), github, clock.clone());
+    let mut stores = ResyncStores::of(store.clone());
+    if let Some(decider) = decider {
+        stores.changes = Arc::new(DecidingSink::new(stores.changes, decider));
+    }
+    let resync = ResyncService::new(stores, github, clock.clone());
     let result = resync
         .run(&job, |p| {
             tracing::info!(pages = p.pages, pulls = p.pulls, total = ?p.total_pulls, written = p.written, "progress")

@@ -10,18 +10,28 @@ use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::github::GitHubClient;
 use octoscope::adapters::opensearch::{OpenSearchIndex, endpoint};
+use octoscope::config::NotifyConfig;
 use octoscope::config::aws::SearchConfig;
 use octoscope::config::aws::{BatchJobConfig, resolve_github};
 use octoscope::ports::GitHubSource;
 use octoscope::ports::{Clock, Store};
 use octoscope::services::indexer::{IndexerService, REINDEX_JOB};
-use octoscope_batch_job::{UPGRADE_JOB, exit, fail_before_start, run, upgrade_exit};
+use octoscope::services::notify::decide::Decider;
+use octoscope_batch_job::{UPGRADE_JOB, exit, fail_before_start, run_deciding, upgrade_exit};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     octoscope::adapters::aws::init_logging();
     let env = |k: &str| std::env::var(k).ok();
     let config = match BatchJobConfig::load(env) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("configuration refused: {e}");
+            return code(exit::BAD_INPUT);
+        }
+    };
+    // OCTOSCOPE_NOTIFY_LATE_WINDOW_HOURS: how old a transition the resync finds may be and still fire.
+    let notify = match NotifyConfig::load(env) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("configuration refused: {e}");
@@ -43,8 +53,12 @@ async fn main() -> ExitCode {
     {
         return code(reindex(dynamo, &sdk, search).await);
     }
-    let store: Arc<dyn Store> = Arc::new(dynamo);
+    let dynamo = Arc::new(dynamo);
+    let store: Arc<dyn Store> = dynamo.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // What the resync finds is decided `late` into the table's NOTE# items (the outbox).
+    let decider =
+        Decider::new(dynamo.clone(), dynamo.clone(), dynamo, clock.clone()).with_late_window(notify.late_window);
     let github = match connect(&config, &env, aws_sdk_ssm::Client::new(&sdk)).await {
         Ok(g) => g,
         Err(e) => {
@@ -53,7 +67,7 @@ async fn main() -> ExitCode {
             return code(exit::FAILED);
         }
     };
-    match run(store, github, clock, &config.job_id).await {
+    match run_deciding(store, github, clock, &config.job_id, Some(Arc::new(decider))).await {
         Ok(_) => code(exit::OK),
         Err(e) => {
             let chain = octoscope::error::error_chain(&e);
