@@ -299,16 +299,68 @@ pub struct EcsConfig {
     pub assign_public_ip: bool,
 }
 
-/// The ledger-stream function: the table's stream → delivery listings and counts.
+/// An SQS queue URL in `var` (https; http for a local endpoint such as moto).
+fn queue_url(env: &impl Fn(&str) -> Option<String>, var: &'static str, what: &str) -> Result<String, ConfigError> {
+    let url = required(env, var, what)?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.chars().any(char::is_whitespace) {
+        return Err(ConfigError::new(var, "expected an SQS queue URL (https://...)"));
+    }
+    Ok(url)
+}
+
+/// The ledger-stream function: the table's stream → delivery listings and
+/// counts, and new notifications to the notification queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerStreamConfig {
     /// `OCTOSCOPE_TABLE`
     pub table: String,
+    /// `OCTOSCOPE_NOTIFY_QUEUE_URL`: where each new notification (a `NOTE#`
+    /// item inserted) is sent; None: nothing is forwarded.
+    pub notify_queue_url: Option<String>,
 }
 
 impl LedgerStreamConfig {
     pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Self { table: table(&env)? })
+        let notify_queue_url = match set(&env, "OCTOSCOPE_NOTIFY_QUEUE_URL") {
+            Some(_) => Some(queue_url(&env, "OCTOSCOPE_NOTIFY_QUEUE_URL", "the notification queue")?),
+            None => None,
+        };
+        Ok(Self { table: table(&env)?, notify_queue_url })
+    }
+}
+
+/// The notifier function: notifications from the notification queue, each
+/// sent once per delivery of its message (shared/docs/notifications.md, "On AWS").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifierConfig {
+    /// `OCTOSCOPE_TABLE`
+    pub table: String,
+    /// `OCTOSCOPE_NOTIFY_QUEUE_URL`: the queue the messages come from (a
+    /// retry's backoff is its message's visibility timeout).
+    pub queue_url: String,
+    /// `OCTOSCOPE_NOTIFY_*`, `OCTOSCOPE_PUBLIC_URL`, as on one machine.
+    pub notify: crate::config::NotifyConfig,
+    /// GitHub credentials for `repository_dispatch` targets
+    /// (`GITHUB_TOKEN_PARAM`, or `GITHUB_APP_ID` with
+    /// `GITHUB_APP_PRIVATE_KEY_PARAM`); None: such targets fail.
+    pub github: Option<GitHubParams>,
+}
+
+impl NotifierConfig {
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let queue_url = queue_url(&env, "OCTOSCOPE_NOTIFY_QUEUE_URL", "the notification queue's URL")?;
+        let github = if set(&env, "GITHUB_TOKEN_PARAM").is_some() || set(&env, "GITHUB_APP_ID").is_some() {
+            // Checked here, so that a bad value is refused before any parameter is read.
+            GitHubSettings::load(|k| match k {
+                "GITHUB_API_URL" | "OCTOSCOPE_ORGS" | "OCTOSCOPE_REPOS" => env(k),
+                "GITHUB_TOKEN" => Some("placeholder".to_owned()),
+                _ => None,
+            })?;
+            Some(GitHubParams::load(&env)?)
+        } else {
+            None
+        };
+        Ok(Self { table: table(&env)?, queue_url, notify: crate::config::NotifyConfig::load(&env)?, github })
     }
 }
 
@@ -649,6 +701,38 @@ mod tests {
         assert_eq!(DispatcherConfig::load(env(&bad)).unwrap_err().var, "OCTOSCOPE_ECS_ASSIGN_PUBLIC_IP");
 
         assert_eq!(BatchJobConfig::load(env(&base)).unwrap_err().var, "OCTOSCOPE_JOB_ID");
+        let b = BatchJobConfig::load(env(&[base[0], base[1], ("OCTOSCOPE_JOB_ID", "resync-1")])).unwrap();
+        assert_eq!(b.job_id, "resync-1");
+    }
+
+    #[test]
+    fn ledger_stream_and_notifier_configs_read_the_notification_queue() {
+        let t = ("OCTOSCOPE_TABLE", "t-1");
+        let q = ("OCTOSCOPE_NOTIFY_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/notifications");
+        assert_eq!(LedgerStreamConfig::load(env(&[t])).unwrap().notify_queue_url, None);
+        assert_eq!(LedgerStreamConfig::load(env(&[t, q])).unwrap().notify_queue_url.as_deref(), Some(q.1));
+        let bad = ("OCTOSCOPE_NOTIFY_QUEUE_URL", "notifications");
+        assert_eq!(LedgerStreamConfig::load(env(&[t, bad])).unwrap_err().var, "OCTOSCOPE_NOTIFY_QUEUE_URL");
+
+        assert_eq!(NotifierConfig::load(env(&[t])).unwrap_err().var, "OCTOSCOPE_NOTIFY_QUEUE_URL");
+        assert_eq!(NotifierConfig::load(env(&[t, bad])).unwrap_err().var, "OCTOSCOPE_NOTIFY_QUEUE_URL");
+        assert_eq!(NotifierConfig::load(env(&[q])).unwrap_err().var, "OCTOSCOPE_TABLE");
+        let n = NotifierConfig::load(env(&[t, q])).unwrap();
+        assert_eq!((n.queue_url.as_str(), n.github, n.notify), (q.1, None, crate::config::NotifyConfig::default()));
+        let tuned = [t, q, ("OCTOSCOPE_NOTIFY_ATTEMPTS", "3"), ("OCTOSCOPE_NOTIFY_ALLOW_PRIVATE", "1")];
+        let n = NotifierConfig::load(env(&tuned)).unwrap();
+        assert_eq!((n.notify.attempts, n.notify.allow_private), (3, true));
+        let bad_attempts = [t, q, ("OCTOSCOPE_NOTIFY_ATTEMPTS", "0")];
+        assert_eq!(NotifierConfig::load(env(&bad_attempts)).unwrap_err().var, "OCTOSCOPE_NOTIFY_ATTEMPTS");
+        let token = [t, q, ("GITHUB_TOKEN_PARAM", "/gh")];
+        assert_eq!(
+            NotifierConfig::load(env(&token)).unwrap().github,
+            Some(GitHubParams::Token { param: "/gh".into() })
+        );
+        let app_without_key = [t, q, ("GITHUB_APP_ID", "42")];
+        assert_eq!(NotifierConfig::load(env(&app_without_key)).unwrap_err().var, "GITHUB_APP_PRIVATE_KEY_PARAM");
+        let bad_api = [t, q, ("GITHUB_TOKEN_PARAM", "/gh"), ("GITHUB_API_URL", "not a url")];
+        assert_eq!(NotifierConfig::load(env(&bad_api)).unwrap_err().var, "GITHUB_API_URL");
         let b = BatchJobConfig::load(env(&[base[0], base[1], ("OCTOSCOPE_JOB_ID", "resync-1")])).unwrap();
         assert_eq!(b.job_id, "resync-1");
     }
