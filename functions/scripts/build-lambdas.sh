@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-FUNCTIONS=(webhook api integrity-check dispatcher ledger-stream indexer)
+FUNCTIONS=(webhook api integrity-check dispatcher ledger-stream notifier indexer)
 # The size budget per zip (2.5 MiB); over it is a warning, or a failure with
 # LAMBDA_SIZE_STRICT=1 (the zips still deploy: Lambda takes up to 50 MB).
 MAX_ZIP_BYTES=${MAX_ZIP_BYTES:-2621440}

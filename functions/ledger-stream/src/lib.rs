@@ -7,17 +7,35 @@
 //! writes one ledger item per delivery and nothing that only serves listings
 //! or counts; those lag by the batching window (`shared/docs/dynamodb.md`).
 //!
-//! A batch is derived whole or not at all: on a failure the answer names the
-//! batch's first record (`batchItemFailures`, with `ReportBatchItemFailures`
-//! on the event source mapping), so the batch is tried again (bisected, then
-//! sent to the on-failure destination after the mapping's retries).
+//! Before deriving, each newly created notification (a `NOTE#` item
+//! inserted: decided by the webhook function, the integrity check, the batch
+//! job or a rule's test through the API) is forwarded to the notification
+//! queue ([`NotificationQueue`], `OCTOSCOPE_NOTIFY_QUEUE_URL`), its message
+//! `{"id": "ntf_…"}`, for the notifier. The table is the outbox; the stream
+//! is how a kept decision reaches the queue (shared/docs/notifications.md,
+//! "On AWS").
+//!
+//! A batch is forwarded and derived whole or not at all: on a failure the
+//! answer names the batch's first record (`batchItemFailures`, with
+//! `ReportBatchItemFailures` on the event source mapping), so the batch is
+//! tried again (bisected, then sent to the on-failure destination after the
+//! mapping's retries). Forwarding comes first: a batch retried because its
+//! derivation failed sends its notifications again, which the notifier
+//! takes once (it sends a notification only while it is pending), whereas
+//! the derivation's counter `ADD` is not repeated for a forwarding failure.
 
 use std::collections::HashMap;
 
+use anyhow::Context as _;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use octoscope::adapters::aws::dynamodb::{DynamoStore, ItemChange};
 use octoscope::error::error_chain;
+
+/// Entries per `SendMessageBatch` (SQS's limit).
+const MAX_BATCH_ENTRIES: usize = 10;
 
 /// The change one stream record reports. DynamoDB's TTL deletions are
 /// records of the service principal `dynamodb.amazonaws.com`.
@@ -46,15 +64,122 @@ async fn derive(store: &DynamoStore, changes: &[ItemChange]) -> Result<(), octos
     store.apply_stream(changes).await
 }
 
-/// The Lambda handler: the whole batch derived, or its first record reported.
+/// The notification queue (SQS): one message per new notification.
+#[derive(Debug, Clone)]
+pub struct NotificationQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl NotificationQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+
+    /// Send one message per id, `{"id": "ntf_…"}`, in batches of up to ten.
+    /// An entry SQS refuses fails the whole call (the stream batch is tried
+    /// again, and every id sent again: the notifier takes each once).
+    pub async fn send(&self, ids: &[String]) -> anyhow::Result<()> {
+        for chunk in ids.chunks(MAX_BATCH_ENTRIES) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(message_body(id))
+                        .build()
+                        .context("a SendMessageBatch entry")
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .with_context(|| format!("SendMessageBatch to {}", self.url))?;
+            if let Some(first) = out.failed().first() {
+                anyhow::bail!(
+                    "SendMessageBatch to {}: {} of {} messages refused (first: {} {})",
+                    self.url,
+                    out.failed().len(),
+                    chunk.len(),
+                    first.code(),
+                    first.message().unwrap_or_default()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A notification message's body: `{"id": "ntf_…"}`.
+pub fn message_body(id: &str) -> String {
+    serde_json::json!({ "id": id }).to_string()
+}
+
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// The ids of the notifications a batch creates: each `NOTE#{id}` / `_`
+/// item inserted (its attempts, `AT#…` in the same partition, and later
+/// changes of it are not new notifications), once each, in stream order.
+pub fn new_notifications(changes: &[ItemChange]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for c in changes {
+        let (None, Some(new)) = (&c.old, &c.new) else { continue };
+        let Some(id) = text(new, "pk").and_then(|pk| pk.strip_prefix("NOTE#")) else { continue };
+        if text(new, "sk") == Some("_") && !id.is_empty() && !ids.iter().any(|i| i == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    ids
+}
+
+/// Forward the batch's new notifications (when there is a queue), then derive.
+async fn process(
+    store: &DynamoStore,
+    queue: Option<&NotificationQueue>,
+    changes: &[ItemChange],
+) -> anyhow::Result<usize> {
+    let mut forwarded = 0;
+    if let Some(queue) = queue {
+        let ids = new_notifications(changes);
+        if !ids.is_empty() {
+            queue.send(&ids).await.context("forwarding new notifications")?;
+            forwarded = ids.len();
+            tracing::info!(forwarded, "new notifications forwarded to the queue");
+        }
+    }
+    derive(store, changes).await.map_err(|e| {
+        let retryable = e.is_retryable();
+        anyhow::anyhow!("ledger changes not derived (retryable: {retryable}): {}", error_chain(&e))
+    })?;
+    Ok(forwarded)
+}
+
+/// The Lambda handler without a notification queue: the whole batch
+/// derived, or its first record reported.
 pub async fn handle(store: &DynamoStore, event: Event) -> DynamoDbEventResponse {
+    handle_with(store, None, event).await
+}
+
+/// The Lambda handler: the batch's new notifications forwarded to `queue`
+/// and the whole batch derived, or its first record reported.
+pub async fn handle_with(
+    store: &DynamoStore,
+    queue: Option<&NotificationQueue>,
+    event: Event,
+) -> DynamoDbEventResponse {
     let changes: Vec<ItemChange> = event.records.iter().map(change).collect();
     let mut response = DynamoDbEventResponse::default();
-    match derive(store, &changes).await {
-        Ok(()) => tracing::info!(records = changes.len(), "ledger changes and rollups derived"),
+    match process(store, queue, &changes).await {
+        Ok(_) => tracing::info!(records = changes.len(), "ledger changes and rollups derived"),
         Err(e) => {
-            let retryable = e.is_retryable();
-            tracing::error!(records = changes.len(), retryable, error = %error_chain(&e), "ledger changes not derived; the batch is tried again");
+            tracing::error!(records = changes.len(), error = format!("{e:#}"), "the batch failed; it is tried again");
             let first = event.records.first().and_then(|r| r.change.sequence_number.clone());
             let mut failure = DynamoDbBatchItemFailure::default();
             failure.item_identifier = first;

@@ -9,7 +9,7 @@ use chrono::{TimeZone, Utc};
 use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
 use octoscope::domain::*;
 use octoscope::ports::*;
-use octoscope_ledger_stream::handle;
+use octoscope_ledger_stream::{NotificationQueue, handle, handle_with, message_body};
 use octoscope_testkit::moto::{MotoServer, StreamReader, unique};
 
 async fn table() -> (aws_sdk_dynamodb::Client, String) {
@@ -295,4 +295,110 @@ async fn the_handler_keeps_the_metric_rollup_cells_of_the_pull_requests_it_is_fe
     // AND the cells equal a recomputation from the rows
     store.rebuild_rollups().await.unwrap();
     assert_eq!(merged_by_week(&store).await, moved);
+}
+
+/// `n` pending notifications of one rule, as a decider keeps them.
+fn decided(n: usize) -> Vec<Notification> {
+    let rule = RuleId::generate();
+    (0..n)
+        .map(|i| {
+            let t = Transition {
+                event: RuleEvent::PullRequestMerged,
+                key: format!("pull_request.merged:acme/api#{i}"),
+                repo: Some(RepoName::parse("acme/api").unwrap()),
+                branch: None,
+                author: None,
+                environment: None,
+                occurred_at: Utc::now(),
+                late: false,
+                data: serde_json::json!({ "number": i }),
+            };
+            Notification::decide(&rule, &t, Utc::now())
+        })
+        .collect()
+}
+
+/// Every message of the queue (received, then deleted), as bodies.
+async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let out = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+        if out.messages().is_empty() {
+            return bodies;
+        }
+        for m in out.messages() {
+            bodies.push(m.body().unwrap().to_owned());
+            sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_notifications_are_forwarded_to_the_queue_once_each_and_a_refused_send_fails_the_batch() {
+    // GIVEN a table, a notification queue, and twelve notifications kept (the outbox), one of them twice
+    let (client, table) = table().await;
+    let sdk = MotoServer::shared().sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url =
+        sqs.create_queue().queue_name(unique("notifications")).send().await.unwrap().queue_url().unwrap().to_owned();
+    let queue = NotificationQueue::new(sqs.clone(), &url);
+    let store = DynamoStore::new(client, &table);
+    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    let notes = decided(12);
+    assert_eq!(store.enqueue(&notes).await.unwrap(), 12);
+    assert_eq!(store.enqueue(&notes[..1]).await.unwrap(), 0);
+
+    // WHEN the stream goes through the handler with the queue
+    let event: Event = serde_json::from_value(reader.next_batch(100).await.unwrap()).unwrap();
+    let response = handle_with(&store, Some(&queue), event).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+
+    // THEN each new notification is one message {"id": …} (two SendMessageBatch calls of ≤ 10)
+    let mut got = drain(&sqs, &url).await;
+    got.sort();
+    let mut want: Vec<String> = notes.iter().map(|n| message_body(n.id.as_str())).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&got[0]).unwrap()["id"].as_str().unwrap().len(), 30);
+
+    // WHEN an attempt is recorded (an AT# item, and the NOTE# item changed)
+    let attempt = Attempt {
+        notification_id: notes[0].id.clone(),
+        number: 1,
+        at: Utc::now(),
+        status_code: Some(200),
+        latency_ms: 5,
+        excerpt: "ok".into(),
+    };
+    store.record_attempt(&attempt, &AfterAttempt::Delivered).await.unwrap();
+    assert!(feed_with(&mut reader, &store, &queue).await >= 2);
+    // THEN nothing is forwarded
+    assert!(drain(&sqs, &url).await.is_empty());
+
+    // WHEN new notifications meet a queue that refuses them
+    let more = decided(2);
+    store.enqueue(&more).await.unwrap();
+    let event: Event = serde_json::from_value(reader.next_batch(100).await.unwrap()).unwrap();
+    let first = event.records[0].change.sequence_number.clone();
+    let gone = NotificationQueue::new(sqs.clone(), format!("{}-missing", url));
+    let response = handle_with(&store, Some(&gone), event.clone()).await;
+    // THEN the batch fails, reported by its first record
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(response.batch_item_failures[0].item_identifier, first);
+    // AND without a queue (OCTOSCOPE_NOTIFY_QUEUE_URL unset) the same batch forwards nothing and succeeds
+    assert!(handle(&store, event).await.batch_item_failures.is_empty());
+    assert!(drain(&sqs, &url).await.is_empty());
+}
+
+async fn feed_with(reader: &mut StreamReader, store: &DynamoStore, queue: &NotificationQueue) -> usize {
+    let mut n = 0;
+    loop {
+        let event: Event = serde_json::from_value(reader.next_batch(100).await.unwrap()).unwrap();
+        if event.records.is_empty() {
+            return n;
+        }
+        n += event.records.len();
+        let response = handle_with(store, Some(queue), event).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
 }

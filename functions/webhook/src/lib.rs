@@ -6,6 +6,14 @@
 //! It answers 5xx only when the delivery was not durably recorded (a
 //! retryable store, archive or secret failure): GitHub then shows it as
 //! failed, and the integrity check has it redelivered.
+//!
+//! Notifications are decided here, before the delivery is recorded
+//! ([`DecidingLedger`]): each one a conditional create of a `NOTE#` item in
+//! the table (the durable outbox), so a 2xx never acknowledges a delivery
+//! whose notifications are not kept. Sending is not this function's: the
+//! table's stream carries each new `NOTE#` item to ledger-stream, which
+//! forwards it to the notification queue, and the notifier sends it
+//! (shared/docs/notifications.md, "On AWS"). No SQS client here.
 
 use std::sync::Arc;
 
@@ -16,8 +24,15 @@ use octoscope::adapters::aws::ssm::{SecretParameter, SsmWebhookSecrets};
 use octoscope::adapters::clock::SystemClock;
 use octoscope::api::{WebhookState, webhook_router};
 use octoscope::config::aws::WebhookConfig;
-use octoscope::ports::WebhookSecretSource;
+use octoscope::ports::{Clock, RuleStore, WebhookSecretSource};
 use octoscope::services::IngestService;
+use octoscope::services::notify::decide::{CachedRules, Decider, DecidingLedger};
+
+/// How long the rules read for deciding are kept before they are read
+/// again: a delivery does not read them each time (one `Query` per event a
+/// rule may listen for), and a rule created, changed or removed through the
+/// API applies to deliveries within this time.
+pub const RULES_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The clients the function is built from (built once, at init).
 pub struct Clients {
@@ -47,6 +62,10 @@ pub async fn app(config: &WebhookConfig, clients: Clients) -> anyhow::Result<Rou
         .secrets()
         .await
         .map_err(|e| anyhow::anyhow!("GITHUB_WEBHOOK_SECRET_PARAM: {}", octoscope::error::error_chain(&e)))?;
-    let ingest = IngestService::with_secret_source(store, archive, Arc::new(SystemClock), secrets);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let rules: Arc<dyn RuleStore> = Arc::new(CachedRules::new(store.clone(), RULES_TTL));
+    let decider = Arc::new(Decider::new(rules, store.clone(), store.clone(), clock.clone()));
+    let ledger = Arc::new(DecidingLedger::new(store, decider));
+    let ingest = IngestService::with_secret_source(ledger, archive, clock, secrets);
     Ok(webhook_router(WebhookState { ingest: Arc::new(ingest), max_body_bytes: config.max_body_bytes }))
 }
