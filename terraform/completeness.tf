@@ -22,7 +22,10 @@ locals {
   integrity_check_function = {
     description = "Scheduled: compare GitHub with the store, redeliver failures, queue gaps"
 
-    environment = merge(local.common_environment, local.github_environment, {
+    # local.notify_environment (notify.tf): after each check the scheduled
+    # rules and the check's findings are decided into NOTE# items; the late
+    # window bounds which failed resync jobs are announced.
+    environment = merge(local.common_environment, local.github_environment, local.notify_environment, {
       OCTOSCOPE_GAP_QUEUE_URL = module.gap_queue.queue_url
       # With enable_search the check also compares the search index with the
       # table (at most every 6 hours) and reindexes what differs; null (unset)
@@ -168,7 +171,9 @@ module "batch" {
 
   # OCTOSCOPE_JOB_ID is set per task by the dispatcher's RunTask override
   # (or `upgrade`, by hand: shared/docs/dynamodb.md, "Upgrading").
-  environment = merge(local.common_environment, local.github_environment, {
+  # local.notify_environment (notify.tf): what the resync finds is decided
+  # `late` into NOTE# items, within the late window.
+  environment = merge(local.common_environment, local.github_environment, local.notify_environment, {
     # The reindex job (OCTOSCOPE_JOB_ID=reindex, run by hand): the search
     # domain by name and the index; null (unset) without enable_search.
     OCTOSCOPE_SEARCH_DOMAIN   = one(module.search[*].domain_name)

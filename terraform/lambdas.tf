@@ -3,7 +3,7 @@
 # tracing and tags); what differs (description, environment, permissions) is
 # written in the file of its concern as local.<key>_function: ingest.tf (webhook), api.tf
 # (api), completeness.tf (integrity_check, dispatcher), ledger_stream.tf (ledger_stream),
-# search.tf (indexer, only with var.enable_search). The key, with `-` for
+# notify.tf (notifier), search.tf (indexer, only with var.enable_search). The key, with `-` for
 # `_`, is the crate under functions/ and the function's name after the prefix.
 
 module "function" {
@@ -12,7 +12,7 @@ module "function" {
   # which cannot evaluate the settings, still sees every instance's values;
   # for the same reason the indexer's switch is one conditional over two
   # written-out lists (checkov leaves concat() of a conditional unexpanded).
-  for_each = toset(var.enable_search ? ["webhook", "api", "integrity_check", "dispatcher", "ledger_stream", "indexer"] : ["webhook", "api", "integrity_check", "dispatcher", "ledger_stream"])
+  for_each = toset(var.enable_search ? ["webhook", "api", "integrity_check", "dispatcher", "ledger_stream", "notifier", "indexer"] : ["webhook", "api", "integrity_check", "dispatcher", "ledger_stream", "notifier"])
 
   function_name     = "${var.name_prefix}-${replace(each.key, "_", "-")}"
   description       = local.functions[each.key].description
@@ -34,6 +34,7 @@ locals {
     integrity_check = local.integrity_check_function
     dispatcher      = local.dispatcher_function
     ledger_stream   = local.ledger_stream_function
+    notifier        = local.notifier_function
     indexer         = local.indexer_function
   }
 }

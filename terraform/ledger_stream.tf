@@ -13,7 +13,11 @@ locals {
   ledger_stream_function = {
     description = "Table stream -> metric rollup cells, delivery listing pages and counts, in batches"
 
-    environment = local.common_environment
+    # New NOTE# items (notifications decided anywhere) are forwarded to the
+    # notification queue (notify.tf).
+    environment = merge(local.common_environment, {
+      OCTOSCOPE_NOTIFY_QUEUE_URL = module.notify_queue.queue_url
+    })
 
     policy_statements = {
       # Page items (BatchWriteItem), the counter ADD and the repositories'
@@ -39,9 +43,14 @@ locals {
         actions   = ["sqs:SendMessage"]
         resources = [aws_sqs_queue.ledger_stream_failures.arn]
       }
-      # The queue is SSE-KMS with the stack's key.
+      # Each new notification (a NOTE# item inserted) to the notification queue.
+      notify_queue = {
+        actions   = ["sqs:SendMessage"] # SendMessageBatch is authorised as sqs:SendMessage
+        resources = [module.notify_queue.queue_arn]
+      }
+      # The queues are SSE-KMS with the stack's key.
       stack_key = {
-        actions   = ["kms:GenerateDataKey"]
+        actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
         resources = [local.kms_key_arn]
       }
     }
@@ -72,6 +81,10 @@ resource "aws_lambda_event_source_mapping" "ledger_stream" {
     }
     filter {
       pattern = jsonencode({ dynamodb = { OldImage = { entity = { S = local.rollup_entities } } } })
+    }
+    # A notification kept (its NOTE# item created; attempts are other sort keys).
+    filter {
+      pattern = jsonencode({ eventName = ["INSERT"], dynamodb = { Keys = { pk = { S = [{ prefix = "NOTE#" }] }, sk = { S = ["_"] } } } })
     }
   }
 

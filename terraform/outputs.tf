@@ -74,3 +74,13 @@ output "search" {
     indexer_function_name = module.function["indexer"].function_name
   } : null
 }
+
+output "notifications" {
+  description = "Notifications (notify.tf): the queue ledger-stream forwards new notifications to, its dead-letter queue (messages received notify_attempts times without being settled), and the notifier function that sends them."
+  value = {
+    queue_url          = module.notify_queue.queue_url
+    dlq_url            = module.notify_queue.dlq_url
+    function_name      = module.function["notifier"].function_name
+    function_log_group = module.function["notifier"].log_group_name
+  }
+}

@@ -207,6 +207,13 @@ variable "functions" {
       timeout                        = optional(number, 30)
       reserved_concurrent_executions = optional(number, -1)
     }), {})
+    # Sends notifications from the notification queue (notify.tf): each
+    # target gets 10 s, sent concurrently within a batch.
+    notifier = optional(object({
+      memory_size                    = optional(number, 256)
+      timeout                        = optional(number, 30)
+      reserved_concurrent_executions = optional(number, -1)
+    }), {})
     # Deployed only with enable_search.
     indexer = optional(object({
       memory_size                    = optional(number, 256)
@@ -219,6 +226,11 @@ variable "functions" {
   validation {
     condition     = var.functions.dispatcher.timeout * 6 <= 43200
     error_message = "functions.dispatcher.timeout must be at most 7200: the gap queue's visibility timeout is six times it."
+  }
+
+  validation {
+    condition     = var.functions.notifier.timeout >= 15 && var.functions.notifier.timeout <= 900
+    error_message = "functions.notifier.timeout must be between 15 (a send may take 10 s) and 900 (Lambda's maximum); the notification queue's visibility timeout is six times it."
   }
 }
 
@@ -270,6 +282,71 @@ variable "integrity_check_schedule" {
   description = "When the integrity check runs (EventBridge Scheduler expression)."
   type        = string
   default     = "rate(15 minutes)"
+}
+
+################################################################################
+# Notifications (notify.tf; shared/docs/notifications.md)
+################################################################################
+
+variable "notify_attempts" {
+  description = "Attempts per notification (OCTOSCOPE_NOTIFY_ATTEMPTS), and the notification queue's maxReceiveCount: a message received this many times without being settled moves to the dead-letter queue."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.notify_attempts >= 1 && var.notify_attempts <= 20 && floor(var.notify_attempts) == var.notify_attempts
+    error_message = "notify_attempts must be a whole number from 1 to 20."
+  }
+}
+
+variable "notify_horizon_seconds" {
+  description = "About how long a notification's attempts spread over, in seconds (OCTOSCOPE_NOTIFY_HORIZON_SECONDS; default 2 hours: retries about 4, 8, 15, 31 and 62 minutes after the first failure)."
+  type        = number
+  default     = 7200
+
+  validation {
+    condition     = var.notify_horizon_seconds >= 60 && var.notify_horizon_seconds <= 604800 && floor(var.notify_horizon_seconds) == var.notify_horizon_seconds
+    error_message = "notify_horizon_seconds must be a whole number from 60 to 604800 (7 days)."
+  }
+}
+
+variable "notify_late_window_hours" {
+  description = "How old a transition found late (by the resync, whose webhook was lost) may be and still fire, in hours (OCTOSCOPE_NOTIFY_LATE_WINDOW_HOURS); also how far back the integrity check announces failed resync jobs."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.notify_late_window_hours >= 1 && var.notify_late_window_hours <= 720 && floor(var.notify_late_window_hours) == var.notify_late_window_hours
+    error_message = "notify_late_window_hours must be a whole number from 1 to 720 (30 days)."
+  }
+}
+
+variable "notify_allow_private" {
+  description = "Let rules name http:// targets and targets on private or loopback addresses (OCTOSCOPE_NOTIFY_ALLOW_PRIVATE). The functions run outside any VPC, so a private address reaches nothing of yours; leave false unless you know why. Link-local and cloud metadata addresses stay refused either way."
+  type        = bool
+  default     = false
+}
+
+variable "notify_public_url" {
+  description = "The dashboard's address for links in notification messages (OCTOSCOPE_PUBLIC_URL), e.g. the dashboard output's url or your custom domain; null: messages link to GitHub only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notify_public_url == null || can(regex("^https?://[^\\s]+$", var.notify_public_url))
+    error_message = "notify_public_url must be an http(s):// address."
+  }
+}
+
+variable "notifier_max_concurrency" {
+  description = "Most notifier invocations the notification queue's event source runs at once (2-1000): a burst of notifications is sent this many batches at a time."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.notifier_max_concurrency >= 2 && var.notifier_max_concurrency <= 1000
+    error_message = "notifier_max_concurrency must be between 2 and 1000 (SQS event source limits)."
+  }
 }
 
 ################################################################################

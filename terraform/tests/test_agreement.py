@@ -23,8 +23,10 @@ link a Lambda runtime) and for the Fargate batch job:
    loader, `octoscope::config::aws` (shared/src/config/aws.rs), it calls
    (`WebhookConfig::load` -> `impl WebhookConfig`, and, to a fixed point,
    every config type and helper fn those blocks call), and the fns of
-   shared/src/adapters/aws/mod.rs it calls by path (`aws::init_logging()`).
-   Every such name must be
+   shared/src/adapters/aws/mod.rs it calls by path (`aws::init_logging()`),
+   and the impl blocks of the settings both modes share that the functions
+   load themselves (SHARED_CONFIG_TYPES of shared/src/config/mod.rs:
+   `NotifyConfig::load`). Every such name must be
    a key of the module call's `environment` map (values may be null when a
    setting is optional; the map may be written as `merge()` of local maps and
    an object, as the root does with local.common_environment and
@@ -222,10 +224,8 @@ NOT_GRANTED: dict[str, dict[str, str]] = {
     },
     "api": {
         **_STORE_ADMIN,
-        "dynamodb:PutItem": "the api serves GET routes only: it reads the store and never writes",
-        "dynamodb:UpdateItem": "the api serves GET routes only: it reads the store and never writes",
-        "dynamodb:DeleteItem": "the api serves GET routes only: it reads the store and never writes",
-        "dynamodb:BatchWriteItem": "the api serves GET routes only: it reads the store and never writes",
+        "dynamodb:PutItem": "the api writes only rules and notifications (RuleStore, NotificationSink on DynamoDB: conditional UpdateItem, DeleteItem of a rule); every other route reads",
+        "dynamodb:BatchWriteItem": "the api writes only rules and notifications (RuleStore, NotificationSink on DynamoDB: conditional UpdateItem, DeleteItem of a rule); every other route reads",
         "es:ESHttpHead": "the api only searches the index (OpenSearchIndex::at, no ensure_index): creating it (HEAD, PUT) is the indexer's, at its init",
         "es:ESHttpPut": "the api only searches the index (OpenSearchIndex::at, no ensure_index): creating it (HEAD, PUT) is the indexer's, at its init",
     },
@@ -244,6 +244,13 @@ NOT_GRANTED: dict[str, dict[str, str]] = {
         **{
             a: "the indexer only reads the table (SearchLookups: GetItem, BatchGetItem of aliases, Query of the registry); its writes go to the search index"
             for a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+        },
+    },
+    "notifier": {
+        **_STORE_ADMIN,
+        **{
+            a: "the notifier reads a notification and its rule (GetItem) and records attempts and a disabled target with conditional UpdateItems (Sender::send_one over NotificationLog, RuleStore); it never lists, deletes or batch-writes"
+            for a in ("dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem")
         },
     },
     "ledger-stream": {
@@ -418,6 +425,11 @@ def sdk_actions(files: dict[str, str]) -> dict[str, set[str]]:
 # that module), and the AWS adapters' shared module.
 CONFIG_AWS = ("shared/src/config/aws.rs", "shared/src/config/aws/mod.rs")
 AWS_ADAPTERS = "shared/src/adapters/aws/mod.rs"
+# Settings of both modes (shared/src/config/mod.rs) that AWS functions load
+# as they are (the api, integrity check, batch job and notifier:
+# `NotifyConfig::load(env)`): their impl blocks join the configuration sources.
+SHARED_CONFIG = "shared/src/config/mod.rs"
+SHARED_CONFIG_TYPES = ("NotifyConfig",)
 
 
 def config_aws_files(repo: Path) -> list[Path]:
@@ -434,7 +446,20 @@ def config_sources(repo: Path) -> str:
     module (SDK config, logging: `aws::init_logging()` reads RUST_LOG), whose
     fns a function calls by path."""
     files = config_aws_files(repo) + [repo / AWS_ADAPTERS]
-    return "\n".join(f.read_text() for f in files)
+    return "\n".join([f.read_text() for f in files] + shared_config_impls(repo))
+
+
+def shared_config_impls(repo: Path) -> list[str]:
+    """The `impl T { }` blocks of SHARED_CONFIG_TYPES in shared/src/config/mod.rs."""
+    f = repo / SHARED_CONFIG
+    if not f.exists():
+        return []
+    src = strip_tests(f.read_text())
+    out = []
+    for t in SHARED_CONFIG_TYPES:
+        for m in re.finditer(r"^impl\s+" + t + r"\s*\{", src, re.M):
+            out.append(src[m.start() : block_end(src, m.end() - 1)])
+    return out
 
 
 def missing_config(repo: Path) -> str | None:
@@ -1161,7 +1186,7 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
         (lit('"review", "commit", "team", "org_member"]'), '"review", "commit", "team"]',
          ["local.search_entities"],
          "the indexer's stream filter dropping an entity that has search documents (org_member) is caught"),
-        (lit('"ledger_stream", "indexer"] : ['), '"ledger_stream"] : [',
+        (lit('"notifier", "indexer"] : ['), '"notifier"] : [',
          ["Lambda crate indexer has no module"],
          "the indexer left out of the functions' keys (not even behind enable_search) is caught"),
         (r"\n\s*OCTOSCOPE_SEARCH_ENDPOINT\s*=.*", "",
@@ -1171,6 +1196,13 @@ mod tests { fn t() { FooConfig::load(env(&[("OCTOSCOPE_TEST_ONLY", "x")])); } }
          'actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams", "dynamodb:DeleteTable"]',
          ["ledger-stream: statement table_stream grants dynamodb:DeleteTable"],
          "unused action: dynamodb:DeleteTable on the ledger-stream function is caught"),
+        (r"\n\s*OCTOSCOPE_NOTIFY_LATE_WINDOW_HOURS\s*=.*", "",
+         ['api: reads OCTOSCOPE_NOTIFY_LATE_WINDOW_HOURS but module function["api"] does not set it',
+          "batch-job: reads OCTOSCOPE_NOTIFY_LATE_WINDOW_HOURS but module batch does not set it"],
+         "shared settings: a variable of NotifyConfig::load (config/mod.rs) left out of local.notify_environment is caught"),
+        (lit('actions   = ["dynamodb:UpdateItem", "dynamodb:DeleteItem"]'), 'actions   = ["dynamodb:UpdateItem"]',
+         ["api: linked code calls dynamodb:DeleteItem"],
+         "missing grant: the api without dynamodb:DeleteItem (a rule removed) is caught"),
     ]
     for pattern, replacement, needles, what in wrong_copies:
         errs = mutated(lambda t: re.sub(pattern, replacement, t, count=1))

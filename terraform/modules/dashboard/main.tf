@@ -172,10 +172,13 @@ resource "aws_cloudfront_distribution" "this" {
   }
 
   ordered_cache_behavior {
-    path_pattern               = "/api/*"
-    target_origin_id           = "api"
-    viewer_protocol_policy     = "https-only"
-    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+    path_pattern           = "/api/*"
+    target_origin_id       = "api"
+    viewer_protocol_policy = "https-only"
+    # Every method: the notification rules are written with POST, PUT and
+    # DELETE (CloudFront offers no smaller set holding them); the HTTP API
+    # routes only those of /api/rules, and nothing under /api is cached.
+    allowed_methods            = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
     cached_methods             = ["GET", "HEAD"]
     compress                   = true
     cache_policy_id            = local.caching_disabled

@@ -11,7 +11,7 @@ resource "aws_apigatewayv2_api" "this" {
     for_each = length(var.cors_allow_origins) > 0 ? [1] : []
     content {
       allow_origins = var.cors_allow_origins
-      allow_methods = ["GET", "OPTIONS"]
+      allow_methods = ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
       allow_headers = ["authorization", "content-type"]
       max_age       = 3600
     }

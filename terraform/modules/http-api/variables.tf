@@ -20,9 +20,16 @@ variable "api_function" {
 }
 
 variable "api_route_keys" {
-  description = "Routes served by the api function; it answers GET only."
+  description = "Routes served by the api function: every GET under /api, and the writes of the notification rules (create, replace, delete, test, rotate the secret)."
   type        = list(string)
-  default     = ["GET /api/{proxy+}"]
+  default = [
+    "GET /api/{proxy+}",
+    "POST /api/rules",
+    "PUT /api/rules/{id}",
+    "DELETE /api/rules/{id}",
+    "POST /api/rules/{id}/test",
+    "POST /api/rules/{id}/rotate-secret",
+  ]
 
   validation {
     condition     = alltrue([for r in var.api_route_keys : can(regex("^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY) /api(/.*)?$", r))])
