@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use cli::{Cli, Command, env, refuse, refuse_bad, refuse_damaged};
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::github::{GitHubClient, GitHubConfig};
+use octoscope::adapters::github::{AppDispatchTokens, GitHubClient, GitHubConfig};
 use octoscope::adapters::local::{InProcessLauncher, LocalQueue};
 use octoscope::adapters::notify_http::{HttpNotifyTransport, HttpTransportConfig};
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
@@ -25,7 +25,7 @@ use octoscope::services::completeness::CompletenessLoop;
 use octoscope::services::dispatch::DispatchService;
 use octoscope::services::integrity::IntegrityService;
 use octoscope::services::notify::decide::{Decider, DecidingLedger, DecidingSink};
-use octoscope::services::notify::send::{RetryPolicy, Sender, StaticToken};
+use octoscope::services::notify::send::{DispatchTokens, RetryPolicy, Sender, StaticToken};
 use octoscope::services::resync::{ResyncService, ResyncStores};
 use octoscope::services::search_check::SearchCheck;
 use octoscope::services::{IngestService, demo, replay};
@@ -277,8 +277,9 @@ async fn scheduled_rules(decider: Arc<Decider>, store: Arc<SqliteStore>) {
     }
 }
 
-/// The sender of notifications over the SQLite outbox, with the GitHub
-/// token for `repository_dispatch` targets when one is configured.
+/// The sender of notifications over the SQLite outbox, with GitHub
+/// credentials for `repository_dispatch` targets when configured: the token,
+/// or as a GitHub App the installation token of the target repository's owner.
 fn sender(store: &Arc<SqliteStore>, notify: &NotifyConfig, github: Option<&GitHubSettings>) -> anyhow::Result<Sender> {
     let mut transport = HttpTransportConfig::new(notify.allow_private);
     transport.github_api = github.map(|g| g.api_url.clone());
@@ -286,10 +287,15 @@ fn sender(store: &Arc<SqliteStore>, notify: &NotifyConfig, github: Option<&GitHu
     let mut sender = Sender::new(store.clone(), store.clone(), transport, Arc::new(SystemClock))
         .with_retry(RetryPolicy::from_config(notify))
         .with_dashboard(notify.public_url.clone());
-    if let Some(g) = github
-        && let GitHubCredentials::Token(token) = &g.credentials
-    {
-        sender = sender.with_github(g.api_url.clone(), Arc::new(StaticToken(token.clone())));
+    if let Some(g) = github {
+        let tokens: Arc<dyn DispatchTokens> = match &g.credentials {
+            GitHubCredentials::Token(token) => Arc::new(StaticToken(token.clone())),
+            GitHubCredentials::App { app_id, private_key_pem, installation_id } => Arc::new(
+                AppDispatchTokens::new(&g.api_url, *app_id, private_key_pem, *installation_id)
+                    .context("the GitHub App's credentials for repository_dispatch")?,
+            ),
+        };
+        sender = sender.with_github(g.api_url.clone(), tokens);
     }
     Ok(sender)
 }

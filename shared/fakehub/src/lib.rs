@@ -28,7 +28,9 @@
 //!   `GET .../actions/runs/{run_id}/jobs` (`filter=latest`, the default, or `all`),
 //!   `GET .../deployments` and `GET .../deployments/{deployment_id}/statuses`
 //!   (newest first), hooks, deliveries and redelivery, App installations and
-//!   tokens. Each `/repos/{owner}/{repo}/...` endpoint is also served as
+//!   tokens, `POST .../dispatches` (`repository_dispatch`: recorded with the
+//!   token that authorised it, [`FakeHub::dispatches`]; `204`, `404` for an
+//!   unknown repository, `403` for another account's installation token). Each `/repos/{owner}/{repo}/...` endpoint is also served as
 //!   `/repositories/{id}/...`; under a former name of a repository it answers
 //!   `301 Moved Permanently` (`307` for a POST) with `Location:
 //!   {url}/repositories/{id}/...` (the rest of the path and the query kept), as
@@ -329,6 +331,19 @@ pub(crate) struct Outgoing {
     pub body: Arc<Vec<u8>>,
 }
 
+/// A `repository_dispatch` the fake received (`POST /repos/{owner}/{repo}/dispatches`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispatch {
+    /// The repository's full name now (`owner/name`).
+    pub repo: String,
+    pub event_type: String,
+    pub client_payload: serde_json::Value,
+    /// The bearer token presented (the personal token or an installation's).
+    pub token: String,
+    /// The installation whose token it is; None for the personal token.
+    pub installation: Option<u64>,
+}
+
 /// What the server and the handle share.
 pub(crate) struct State {
     /// The ground truth; [`FakeHub::update`] changes it.
@@ -351,6 +366,8 @@ pub(crate) struct State {
     pub null_nodes: Mutex<Vec<(graphql::NullNode, usize)>>,
     /// Installation tokens minted, with their expiry and installation id.
     pub installation_tokens: Mutex<Vec<(String, Time, u64)>>,
+    /// `repository_dispatch` events received, oldest first.
+    pub dispatches: Mutex<Vec<Dispatch>>,
     /// The secret of the last `send_webhooks`, for redeliveries.
     pub secret: Mutex<String>,
     pub next_delivery: AtomicU64,
@@ -483,6 +500,7 @@ impl FakeHub {
             deliveries: Mutex::default(),
             null_nodes: Mutex::default(),
             installation_tokens: Mutex::default(),
+            dispatches: Mutex::default(),
             secret: Mutex::new(WebhookSpec::default().secret),
             next_delivery: AtomicU64::new(90_000_001),
             client: http().timeout(Duration::from_secs(60)).build().context("the webhook client")?,
@@ -670,6 +688,17 @@ impl FakeHub {
     /// The organisation's history as webhook events, oldest first.
     pub fn history(&self, oversized: bool) -> Vec<Event> {
         webhooks::history(&self.state.world().org, oversized)
+    }
+
+    /// Every `repository_dispatch` received and accepted (`204`), oldest first.
+    pub fn dispatches(&self) -> Vec<Dispatch> {
+        self.state.dispatches.lock().expect("dispatch lock").clone()
+    }
+
+    /// The installation of each token minted so far, by token (a test's
+    /// check of which installation authorised a request).
+    pub fn installation_of(&self, token: &str) -> Option<u64> {
+        self.state.installation_tokens.lock().expect("token lock").iter().find(|(t, ..)| t == token).map(|t| t.2)
     }
 
     /// Every recorded delivery attempt of the organisation hook, oldest first.

@@ -44,7 +44,8 @@ fn rest_routes(state: Arc<State>) -> Router<Arc<State>> {
             .route(&format!("{repo}/deployments/{{deployment_id}}/statuses"), get(deployment_statuses))
             .route(&format!("{repo}/hooks"), get(repo_hooks))
             .route(&format!("{repo}/hooks/{{hook}}/deliveries"), get(repo_deliveries))
-            .route(&format!("{repo}/hooks/{{hook}}/deliveries/{{id}}/attempts"), post(repo_redeliver));
+            .route(&format!("{repo}/hooks/{{hook}}/deliveries/{{id}}/attempts"), post(repo_redeliver))
+            .route(&format!("{repo}/dispatches"), post(dispatch));
     }
     router
         .route("/orgs/{org}/hooks", get(org_hooks))
@@ -339,9 +340,12 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
         b.remaining
     };
 
-    // An installation sees only its own account's repositories and organisation.
+    // An installation sees only its own account's repositories and organisation
+    // (a dispatch answers for itself: 404 for an unknown repository, 403 for another's).
+    let dispatching = method == Method::POST && path.ends_with("/dispatches");
     if let Some(sees) = &caller.sees
         && resource == "core"
+        && !dispatching
     {
         let owner = owner_of_path(&st.world(), req.uri().path());
         if owner.is_some_and(|o| !o.eq_ignore_ascii_case(sees)) {
@@ -831,6 +835,57 @@ async fn repo_redeliver(
         return *moved;
     }
     message(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// `POST /repos/{owner}/{repo}/dispatches`: recorded with the token that
+/// authorised it, answered `204`. As GitHub: an unknown repository is `404`,
+/// an installation token of another account than the repository's owner is
+/// `403` (with several installations), a body without an `event_type` of 1 to
+/// 100 characters or with a `client_payload` that is not an object of at most
+/// 10 top-level keys is `422`.
+async fn dispatch(
+    AxState(st): St,
+    matched: MatchedPath,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(p): Path<Params>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
+    let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let (repo, owner) = {
+        let world = st.world();
+        match locate(&st, &world, &p, &method, &uri, &matched) {
+            Ok(at) => (at.full, world.org.repos[at.pos].owner.clone()),
+            Err(moved) => return *moved,
+        }
+    };
+    if caller.sees.as_ref().is_some_and(|sees| !sees.eq_ignore_ascii_case(&owner)) {
+        st.foreign.lock().expect("foreign lock").push((caller.budget.clone(), format!("POST {}", uri.path())));
+        return message(StatusCode::FORBIDDEN, "Resource not accessible by integration");
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return message(StatusCode::BAD_REQUEST, "Problems parsing JSON");
+    };
+    let event_type = body["event_type"].as_str().filter(|e| (1..=100).contains(&e.chars().count()));
+    let Some(event_type) = event_type else {
+        return message(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request.\n\n\"event_type\" wasn't supplied.");
+    };
+    let client_payload = body.get("client_payload").cloned().unwrap_or_else(|| json!({}));
+    if client_payload.as_object().is_none_or(|o| o.len() > 10) {
+        return message(StatusCode::UNPROCESSABLE_ENTITY, "client_payload must be an object of at most 10 properties");
+    }
+    let presented = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let token = presented.strip_prefix("Bearer ").or_else(|| presented.strip_prefix("token ")).unwrap_or_default();
+    let installation = installation_of_token(&st, token);
+    st.dispatches.lock().expect("dispatch lock").push(crate::Dispatch {
+        repo,
+        event_type: event_type.to_owned(),
+        client_payload,
+        token: token.to_owned(),
+        installation,
+    });
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// Send the delivery again, to the same URL with the same GUID, and record

@@ -18,6 +18,7 @@
 //! installation, and a request goes through the installation on the owner of
 //! the repository or organisation it is about (see `installations`).
 
+pub mod dispatch_tokens;
 pub mod jwt;
 pub mod queries;
 
@@ -43,6 +44,7 @@ use crate::config::{GitHubCredentials, GitHubSettings};
 use crate::domain::*;
 use crate::ports::*;
 use crate::webhook::normalize;
+pub use dispatch_tokens::AppDispatchTokens;
 use jwt::AppKey;
 use model::*;
 pub use transport::RetryPolicy;
