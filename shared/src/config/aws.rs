@@ -733,7 +733,5 @@ mod tests {
         assert_eq!(NotifierConfig::load(env(&app_without_key)).unwrap_err().var, "GITHUB_APP_PRIVATE_KEY_PARAM");
         let bad_api = [t, q, ("GITHUB_TOKEN_PARAM", "/gh"), ("GITHUB_API_URL", "not a url")];
         assert_eq!(NotifierConfig::load(env(&bad_api)).unwrap_err().var, "GITHUB_API_URL");
-        let b = BatchJobConfig::load(env(&[base[0], base[1], ("OCTOSCOPE_JOB_ID", "resync-1")])).unwrap();
-        assert_eq!(b.job_id, "resync-1");
     }
 }
