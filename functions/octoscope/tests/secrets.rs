@@ -7,9 +7,18 @@
 //! in `octoscope check`) against the fake GitHub with a personal token and as
 //! a GitHub App (private key as text and as a file; the installation tokens the
 //! fake mints and the app's JWTs are secrets too); a backfill as the app; and
-//! configuration errors holding secrets. Then every byte seen is scanned for
-//! every secret: the raw value, its base64 (standard and URL-safe, at any
-//! byte offset), its hex, and for the PEM each of its base64 body lines.
+//! configuration errors holding secrets; notification targets: a webhook
+//! rule made through the API, its `whsec_` signing secret rotated (the old
+//! and the new one both secrets), a test sent with each and verified by an
+//! independent receiver (so the secrets were really used), a Slack rule whose
+//! incoming-webhook URL path (its credential) holds a canary, sent to as well,
+//! and a `repository_dispatch` sent with the personal token. Then every byte
+//! seen is scanned for every secret: the raw value, its base64 (standard and
+//! URL-safe, at any byte offset), its hex, and for the PEM each of its base64
+//! body lines (for a `whsec_` secret also its key, the base64 after the
+//! prefix, decoded: as hex and as base64). The only answers let through are
+//! the rule's creation and the rotation, which show their own secret once
+//! (asserted) and are scanned for every other.
 //!
 //! The values are distinctive, so a hit is unambiguous;
 //! `the_scanner_finds_each_kind_of_planted_leak` shows the scan can fail.
@@ -23,8 +32,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use octoscope_fakehub::{FakeHub, HubConfig, OrgSpec, TEST_APP_PRIVATE_KEY, WebhookSpec};
+use octoscope_testkit::receiver::Receiver;
 use octoscope_testkit::{all_fixtures, sign};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_octoscope");
 
@@ -52,8 +62,11 @@ const BAD_LIST_TOKEN: &str = "apitok-Lcanary-3f2e1d0c9b8a";
 const BAD_LIST_SECRET: &str = "whsec-LISTcanary-6a5b4c3d2e";
 const BAD_PEM: &str = "pemcanary-not-a-key-1e2d3c4b5a";
 const BAD_GITHUB_TOKEN: &str = "ghp_canaryRefused1a2b3c4d5e6f";
+/// The credential part of a Slack incoming-webhook URL's path.
+const SLACK_CANARY: &str = "slackcanaryPath7e3f9a1c5d2b";
 
 /// A secret by name, and the strings whose presence in output means it leaked.
+#[derive(Clone)]
 struct Secret {
     name: String,
     needles: Vec<String>,
@@ -70,6 +83,20 @@ impl Secret {
     /// A value only known by its start (e.g. tokens minted at run time).
     fn prefix(name: &str, prefix: &str) -> Self {
         Self { name: name.to_owned(), needles: vec![prefix.to_owned()] }
+    }
+
+    /// A Standard Webhooks secret (`whsec_` + base64 of the key): the value's
+    /// forms, the base64 after the prefix alone, and the key's hex and base64.
+    fn whsec(name: &str, value: &str) -> Self {
+        let mut s = Self::new(name, value);
+        let encoded = value.strip_prefix("whsec_").expect("a whsec_ secret");
+        let key = STANDARD.decode(encoded).expect("base64 after whsec_");
+        s.needles.push(encoded.to_owned());
+        s.needles.push(hex::encode(&key));
+        s.needles.extend(base64_forms(&key));
+        s.needles.sort();
+        s.needles.dedup();
+        s
     }
 
     /// A PEM: the whole text, and each base64 body line on its own (logs
@@ -106,7 +133,8 @@ fn base64_forms(bytes: &[u8]) -> Vec<String> {
     out
 }
 
-/// Every secret of the scenarios.
+/// Every secret of the scenarios known before they run (the rules' signing
+/// secrets are added when the server makes them).
 fn secrets() -> Vec<Secret> {
     let mut all: Vec<Secret> = [
         ("webhook secret (new)", WEBHOOK_NEW),
@@ -122,6 +150,7 @@ fn secrets() -> Vec<Secret> {
         ("refused webhook secret list", BAD_LIST_SECRET),
         ("refused private key", BAD_PEM),
         ("refused GitHub token", BAD_GITHUB_TOKEN),
+        ("Slack webhook URL path", SLACK_CANARY),
     ]
     .into_iter()
     .map(|(n, v)| Secret::new(n, v))
@@ -224,6 +253,7 @@ fn trace_command(args: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> Comman
         "GITHUB_API_URL",
         "OCTOSCOPE_REPOS",
         "OCTOSCOPE_ORGS",
+        "OCTOSCOPE_NOTIFY_ALLOW_PRIVATE",
     ] {
         cmd.env_remove(var);
     }
@@ -253,6 +283,84 @@ impl Responses {
         self.0.push(format!("{what} -> {status}\n{}\n{body}", headers.join("\n")));
         (status, body)
     }
+}
+
+/// A stand-in for Slack's incoming webhooks on a free loopback port: answers
+/// every request `200 ok` and keeps each request line (method, path, version).
+fn slack_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = std::io::Read::read_exact(&mut reader, &mut body);
+            keep.lock().unwrap().push(request_line.trim().to_owned());
+            let answer =
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+            let _ = stream.write_all(answer);
+        }
+    });
+    (port, seen)
+}
+
+/// An API call with token A, its answer kept: (status, body as JSON or null).
+async fn call(
+    client: &reqwest::Client,
+    responses: &mut Responses,
+    method: reqwest::Method,
+    url: String,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let what = format!("{method} {}", url.split_once("/api/").map_or(url.as_str(), |(_, p)| p));
+    let mut req = client.request(method, &url).bearer_auth(API_A);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let (status, text) = responses.keep(what, req.send().await.unwrap()).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Until notification `id` is delivered (a failure fails the test); its detail.
+async fn wait_delivered(client: &reqwest::Client, base: &str, responses: &mut Responses, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let url = format!("{base}/api/notifications/{id}");
+        let (status, one) = call(client, responses, reqwest::Method::GET, url, None).await;
+        assert_eq!(status, 200, "{one}");
+        assert_ne!(one["status"], "failed", "{one:#}");
+        if one["status"] == "delivered" {
+            return one;
+        }
+        assert!(Instant::now() < deadline, "not delivered within 30 s: {one:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Send rule `id` a test notification and wait until it is delivered; its detail.
+async fn test_delivered(client: &reqwest::Client, base: &str, responses: &mut Responses, rule: &str) -> Value {
+    let url = format!("{base}/api/rules/{rule}/test");
+    let (status, note) = call(client, responses, reqwest::Method::POST, url, None).await;
+    assert_eq!(status, 202, "{note}");
+    wait_delivered(client, base, responses, note["id"].as_str().unwrap()).await
 }
 
 async fn post_webhook(
@@ -312,7 +420,7 @@ async fn wait_for_check(client: &reqwest::Client, base: &str, responses: &mut Re
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_reaches_a_log_line_or_an_api_response_at_trace_level() {
-    let secrets = secrets();
+    let mut secrets = secrets();
     let mut outputs: Vec<(String, String)> = Vec::new();
     let mut responses = Responses::default();
     let client = octoscope_testkit::http().build().unwrap();
@@ -340,6 +448,7 @@ async fn no_secret_reaches_a_log_line_or_an_api_response_at_trace_level() {
             ("GITHUB_TOKEN", GITHUB_TOKEN),
             ("GITHUB_API_URL", &hub.url),
             ("OCTOSCOPE_ORGS", &org),
+            ("OCTOSCOPE_NOTIFY_ALLOW_PRIVATE", "1"),
         ],
         &["--check-interval", "1h"],
     );
@@ -445,6 +554,99 @@ async fn no_secret_reaches_a_log_line_or_an_api_response_at_trace_level() {
         let (status, _) = responses.keep(format!("GET {path} after the checks"), resp).await;
         assert_eq!(status, 200);
     }
+
+    // AND a webhook rule is made through the API: its signing secret is in the creation's answer, once
+    let mut shown_once: Vec<(String, String)> = Vec::new(); // (the secret it shows, the answer)
+    let rules = format!("{base}/api/rules");
+    let webhook_rule = |url: &str| json!({ "on": "pull_request.merged", "target": { "type": "webhook", "url": url } });
+    let mut once = Responses::default();
+    let resp = client.post(&rules).bearer_auth(API_A).json(&webhook_rule("http://127.0.0.1:9/hook")).send().await;
+    let (status, body) = once.keep("POST /api/rules (a webhook)".into(), resp.unwrap()).await;
+    assert_eq!(status, 201, "{body}");
+    let created: Value = serde_json::from_str(&body).unwrap();
+    let rule = created["id"].as_str().unwrap().to_owned();
+    let first = created["secret"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("whsec_"), "{body}");
+    assert_eq!(body.matches(first.as_str()).count(), 1, "the creation shows the secret once: {body}");
+    shown_once.push(("webhook rule secret (first)".into(), once.0.pop().unwrap()));
+    secrets.push(Secret::whsec("webhook rule secret (first)", &first));
+    // AND pointed at a receiver verifying with it, a test is sent and verified there
+    let first_receiver = Receiver::start(&first, &[]);
+    let url = format!("{rules}/{rule}");
+    let (status, put) =
+        call(&client, &mut responses, reqwest::Method::PUT, url, Some(&webhook_rule(&first_receiver.url()))).await;
+    assert_eq!(status, 200, "{put}");
+    assert!(put["secret"].is_null(), "a replacement keeps the secret, unshown: {put}");
+    test_delivered(&client, &base, &mut responses, &rule).await;
+    let got = first_receiver.records();
+    assert_eq!((got.len(), &got[0]["verified"]), (1, &json!(true)), "{got:#?}");
+
+    // AND its secret is rotated: the new one is in the rotation's answer, once, and the old one is not
+    let resp = client.post(format!("{rules}/{rule}/rotate-secret")).bearer_auth(API_A).send().await;
+    let (status, body) = once.keep("POST /api/rules/{id}/rotate-secret".into(), resp.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let rotated = serde_json::from_str::<Value>(&body).unwrap()["secret"].as_str().unwrap().to_owned();
+    assert!(rotated.starts_with("whsec_") && rotated != first, "{body}");
+    assert_eq!(body.matches(rotated.as_str()).count(), 1, "the rotation shows the new secret once: {body}");
+    shown_once.push(("webhook rule secret (rotated)".into(), once.0.pop().unwrap()));
+    secrets.push(Secret::whsec("webhook rule secret (rotated)", &rotated));
+    // AND a test to a receiver verifying with the new secret is delivered, signed with both
+    let second_receiver = Receiver::start(&rotated, &[]);
+    let url = format!("{rules}/{rule}");
+    let (status, put) =
+        call(&client, &mut responses, reqwest::Method::PUT, url, Some(&webhook_rule(&second_receiver.url()))).await;
+    assert_eq!(status, 200, "{put}");
+    test_delivered(&client, &base, &mut responses, &rule).await;
+    let got = second_receiver.records();
+    assert_eq!((got.len(), &got[0]["verified"]), (1, &json!(true)), "{got:#?}");
+    let signatures = got[0]["headers"]["webhook-signature"].as_str().unwrap();
+    assert_eq!(signatures.split(' ').count(), 2, "one signature per secret during a rotation: {signatures}");
+
+    // AND a Slack rule whose URL path holds a canary is made and sent to; one to a metadata address is refused
+    let (slack_port, slack_seen) = slack_sink();
+    let slack_path = format!("/services/T0OCTO/B0OCTO/{SLACK_CANARY}");
+    let slack = json!({ "on": "pull_request.merged", "target": {
+        "type": "slack", "url": format!("http://127.0.0.1:{slack_port}{slack_path}") } });
+    let (status, made) = call(&client, &mut responses, reqwest::Method::POST, rules.clone(), Some(&slack)).await;
+    assert_eq!(status, 201, "{made}");
+    let slack_rule = made["id"].as_str().unwrap().to_owned();
+    test_delivered(&client, &base, &mut responses, &slack_rule).await;
+    assert_eq!(*slack_seen.lock().unwrap(), [format!("POST {slack_path} HTTP/1.1")], "sent to the whole URL");
+    let refused = json!({ "on": "pull_request.merged", "target": {
+        "type": "slack", "url": format!("http://169.254.169.254{slack_path}") } });
+    let (status, body) = call(&client, &mut responses, reqwest::Method::POST, rules.clone(), Some(&refused)).await;
+    assert_eq!(status, 400, "{body}");
+    // AND a repository_dispatch rule sends a test with the personal token
+    let dispatch = json!({ "on": "pull_request.merged", "target": {
+        "type": "repository_dispatch", "repo": format!("{org}/repo-0") } });
+    let (status, made) = call(&client, &mut responses, reqwest::Method::POST, rules.clone(), Some(&dispatch)).await;
+    assert_eq!(status, 201, "{made}");
+    let dispatch_rule = made["id"].as_str().unwrap().to_owned();
+    test_delivered(&client, &base, &mut responses, &dispatch_rule).await;
+    let dispatched = hub.dispatches();
+    assert_eq!(dispatched.len(), 1, "{dispatched:?}");
+    assert!(dispatched[0].token == GITHUB_TOKEN, "the dispatch was authorised by the personal token");
+
+    // AND the rules, each rule, the log and each notification with its attempts are read
+    let (status, listed) = call(&client, &mut responses, reqwest::Method::GET, rules.clone(), None).await;
+    assert_eq!((status, listed["items"].as_array().map(Vec::len)), (200, Some(3)), "{listed}");
+    let shown = listed["items"].as_array().unwrap().iter().find(|r| r["id"] == slack_rule.as_str()).cloned();
+    let shown_url = format!("http://127.0.0.1:{slack_port}/…");
+    assert_eq!(shown.map(|r| r["target"].clone()), Some(json!({ "type": "slack", "url": shown_url })), "{listed}");
+    for id in [&rule, &slack_rule, &dispatch_rule] {
+        let (status, one) = call(&client, &mut responses, reqwest::Method::GET, format!("{rules}/{id}"), None).await;
+        assert_eq!(status, 200, "{one}");
+    }
+    let (status, log) =
+        call(&client, &mut responses, reqwest::Method::GET, format!("{base}/api/notifications"), None).await;
+    assert_eq!(status, 200, "{log}");
+    let notes = log["items"].as_array().unwrap().clone();
+    assert_eq!(notes.len(), 4, "{log:#}");
+    for note in notes {
+        let url = format!("{base}/api/notifications/{}", note["id"].as_str().unwrap());
+        let (status, one) = call(&client, &mut responses, reqwest::Method::GET, url, None).await;
+        assert_eq!((status, one["attempt_log"].as_array().map(Vec::len)), (200, Some(1)), "{one}");
+    }
     let serve_out = server.out.clone();
     drop(server);
 
@@ -507,6 +709,12 @@ async fn no_secret_reaches_a_log_line_or_an_api_response_at_trace_level() {
         let what = response.lines().next().unwrap_or_default();
         found.extend(leaks(&format!("the response to {what}"), response, &secrets));
     }
+    // AND the answers that show a secret once show no other
+    for (shows, response) in &shown_once {
+        let others: Vec<Secret> = secrets.iter().filter(|s| s.name != *shows).cloned().collect();
+        let what = response.lines().next().unwrap_or_default();
+        found.extend(leaks(&format!("the response to {what}"), response, &others));
+    }
     // AND the scan had something to read: trace lines of the webhook path and of GitHub requests
     let serve_log = &outputs.last().unwrap().1;
     let lines: usize = outputs.iter().map(|(_, t)| t.lines().count()).sum();
@@ -536,10 +744,23 @@ fn the_scanner_finds_each_kind_of_planted_leak() {
         ("pem escaped", serde_json::to_string(&serde_json::json!({ "key": TEST_APP_PRIVATE_KEY })).unwrap()),
         ("installation token", "token ghs_fakehub_12 minted".to_owned()),
         ("jwt", format!("Bearer {APP_JWT_HEADER}.eyJpYXQiOjF9.c2ln")),
+        ("slack path", format!("POST http://127.0.0.1:9/services/T/B/{SLACK_CANARY}")),
     ];
     for (form, text) in planted {
         let found = leaks("a planted line", &text, &secrets);
         assert!(!found.is_empty(), "{form}: {text}");
+    }
+    // AND a whsec_ secret is found whole, without its prefix, and as its key's hex or base64 (at any offset)
+    let whsec = "whsec_MfKQ9r0k2bdYV2rkHqA6T2b4bYzQJ4Zf";
+    let key = STANDARD.decode(&whsec["whsec_".len()..]).unwrap();
+    let rule_secret = [Secret::whsec("a rule's secret", whsec)];
+    for text in [
+        format!("{{\"secret\":\"{whsec}\"}}"),
+        format!("key={}", &whsec["whsec_".len()..]),
+        format!("key bytes {}", hex::encode(&key)),
+        STANDARD.encode([b"x".as_slice(), &key].concat()),
+    ] {
+        assert!(!leaks("a planted line", &text, &rule_secret).is_empty(), "{text}");
     }
     // AND a clean line, or one with a different token, is not flagged
     let clean = "INFO webhook accepted delivery=72d3162e event=pull_request; Bearer apitok-Zcanary-000000000000";
