@@ -2,7 +2,7 @@
 #
 #   webhook λ / api λ / integrity-check λ / batch job ──decide──▶ table NOTE# items (the outbox)
 #   table stream ──▶ ledger-stream λ ──NOTE# inserts──▶ SQS notification queue ──▶ notifier λ ──▶ targets
-#                                                          └─ DLQ after var.notify_attempts receives
+#                                                          └─ DLQ: what was never delivered
 #
 # Deciding happens where the transitions are seen (webhook, resync, the
 # integrity check's findings and scheduled rules) and is kept as NOTE# items
@@ -81,10 +81,13 @@ locals {
 }
 
 # The notification queue (ledger-stream -> notifier) and its dead-letter
-# queue: SSE-KMS with the stack's key, TLS only. A receive is an attempt: a
-# message received var.notify_attempts times without the notifier settling it
-# (a crash, a timeout each time) moves to the DLQ; the notification stays
-# pending in the table. The visibility timeout is six times the notifier's
+# queue: SSE-KMS with the stack's key, TLS only. A receive is an attempt;
+# the DLQ takes the message of every notification never delivered: given up
+# (the notifier hands its message back at once until its receives are spent)
+# or never settled (a crash or a timeout every time; that notification stays
+# pending in the table). Two receives beyond the attempts leave room for
+# receives spent on errors, so they do not cost a notification its last
+# attempts. The visibility timeout is six times the notifier's
 # timeout (modules/queue), so a message is never received again while an
 # invocation is still sending it.
 module "notify_queue" {
@@ -93,7 +96,7 @@ module "notify_queue" {
   queue_name               = "${var.name_prefix}-notifications"
   kms_key_arn              = local.kms_key_arn
   consumer_timeout_seconds = var.functions.notifier.timeout
-  max_receive_count        = var.notify_attempts
+  max_receive_count        = var.notify_attempts + 2
   # SQS's maximum (14 days): longer than the attempts can spread over
   # (var.notify_horizon_seconds, at most 7 days), so no message expires
   # while its notification may still be retried.

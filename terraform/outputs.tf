@@ -76,7 +76,7 @@ output "search" {
 }
 
 output "notifications" {
-  description = "Notifications (notify.tf): the queue ledger-stream forwards new notifications to, its dead-letter queue (messages received notify_attempts times without being settled), and the notifier function that sends them."
+  description = "Notifications (notify.tf): the queue ledger-stream forwards new notifications to, its dead-letter queue (the messages of notifications never delivered), and the notifier function that sends them."
   value = {
     queue_url          = module.notify_queue.queue_url
     dlq_url            = module.notify_queue.dlq_url

@@ -289,7 +289,7 @@ variable "integrity_check_schedule" {
 ################################################################################
 
 variable "notify_attempts" {
-  description = "Attempts per notification (OCTOSCOPE_NOTIFY_ATTEMPTS), and the notification queue's maxReceiveCount: a message received this many times without being settled moves to the dead-letter queue."
+  description = "Attempts per notification (OCTOSCOPE_NOTIFY_ATTEMPTS). The notification queue's maxReceiveCount is two more: the dead-letter queue takes the messages of notifications never delivered."
   type        = number
   default     = 6
 

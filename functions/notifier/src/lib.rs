@@ -11,16 +11,20 @@
 //!
 //! | what happened | the message |
 //! |---|---|
-//! | delivered, failed for good (the sender gave up, or the target refused it), target disabled (410) | acknowledged |
-//! | no longer pending, or no such notification | acknowledged |
+//! | delivered, or already delivered | acknowledged |
+//! | failed for good (the sender gave up, or the target refused it), target disabled (410), or already failed | visible again at once and listed as failed, so that it reaches the dead-letter queue after its last receive: the DLQ holds what was never delivered |
+//! | no such notification | acknowledged |
 //! | not a notification message | logged and acknowledged (never a retry loop) |
 //! | retry at T | its visibility set to T − now (at most 12 h, SQS's limit) and listed as failed: SQS delivers it again after the backoff |
 //! | pending but not yet due (a second message for it, while the first waits out a backoff) | the same: it waits until the notification's next attempt |
 //! | a store error | listed as failed: delivered again after the queue's visibility timeout |
 //!
-//! The queue's dead-letter queue (`maxReceiveCount` = the attempts) takes a
-//! message that is never settled (a crash or a timeout every time); the
-//! notification stays pending in the table, its attempts logged.
+//! The queue's dead-letter queue (`maxReceiveCount` = the attempts) takes
+//! the message of every notification that failed for good (the sender's
+//! last attempt is on the message's last receive; a failure a retry cannot
+//! change comes back at once until its receives are spent) and of one never
+//! settled (a crash or a timeout every time: that notification stays
+//! pending in the table, its attempts logged).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +32,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use octoscope::adapters::clock::SystemClock;
+use octoscope::adapters::github::AppDispatchTokens;
 use octoscope::adapters::notify_http::{HttpNotifyTransport, HttpTransportConfig};
 use octoscope::config::{GitHubCredentials, GitHubSettings, NotifyConfig};
 use octoscope::domain::{AfterAttempt, NotificationId, NotificationStatus, Timestamp};
@@ -77,7 +82,15 @@ pub enum Settled {
 impl Settled {
     /// Whether the message is left to SQS to deliver again (`batchItemFailures`).
     pub fn redelivered(&self) -> bool {
-        matches!(self, Self::Retry(_) | Self::Waiting(_) | Self::Error(_))
+        matches!(
+            self,
+            Self::Retry(_)
+                | Self::Waiting(_)
+                | Self::Error(_)
+                | Self::Failed(_)
+                | Self::Disabled(_)
+                | Self::Skipped(NotificationStatus::Failed)
+        )
     }
 }
 
@@ -116,7 +129,7 @@ impl Notifier {
             Err(e) => return Settled::Error(error_chain(&e)),
         };
         if note.status != NotificationStatus::Pending {
-            return Settled::Skipped(note.status);
+            return self.settled(message, Settled::Skipped(note.status)).await;
         }
         // A second message for a notification waiting out a backoff (the
         // stream's batch forwarded again, or SQS delivered twice) does not
@@ -127,14 +140,20 @@ impl Notifier {
         }
         match self.sender.send_one(&note).await {
             Err(e) => Settled::Error(error_chain(&e)),
-            Ok(Sent::Skipped(status)) => Settled::Skipped(status),
+            Ok(Sent::Skipped(status)) => self.settled(message, Settled::Skipped(status)).await,
             Ok(Sent::Attempted { next, .. }) => match next {
                 AfterAttempt::Delivered => Settled::Delivered,
-                AfterAttempt::Failed(why) => Settled::Failed(why),
-                AfterAttempt::DisableTarget(why) => Settled::Disabled(why),
+                AfterAttempt::Failed(why) => self.settled(message, Settled::Failed(why)).await,
+                AfterAttempt::DisableTarget(why) => self.settled(message, Settled::Disabled(why)).await,
                 AfterAttempt::Retry(at) => self.wait(message, at, Settled::Retry(at)).await,
             },
         }
+    }
+
+    /// A settled message that is to reach the dead-letter queue (never
+    /// delivered) is made visible again at once; any other is acknowledged.
+    async fn settled(&self, message: &SqsMessage, settled: Settled) -> Settled {
+        if settled.redelivered() { self.wait(message, self.clock.now(), settled).await } else { settled }
     }
 
     /// Make `message` visible again at `at` (at most [`MAX_VISIBILITY`] from now).
@@ -227,8 +246,8 @@ pub async fn handle(n: &Notifier, event: SqsEvent) -> SqsBatchResponse {
 /// The sender over the table's notification log and rules: the HTTP
 /// transport (private targets only with `OCTOSCOPE_NOTIFY_ALLOW_PRIVATE`),
 /// the retry policy and dashboard link from `notify`, and the GitHub
-/// token for `repository_dispatch` targets when configured (a GitHub App's
-/// installation tokens are not used here yet: such targets then fail).
+/// credential for `repository_dispatch` targets when configured (a token, or
+/// a GitHub App's installation token of the target repository's owner).
 pub fn sender(
     log: Arc<dyn NotificationLog>,
     rules: Arc<dyn RuleStore>,
@@ -241,17 +260,15 @@ pub fn sender(
     let mut sender = Sender::new(log, rules, transport, Arc::new(SystemClock))
         .with_retry(RetryPolicy::from_config(notify))
         .with_dashboard(notify.public_url.clone());
-    match github.map(|g| (g, &g.credentials)) {
-        Some((g, GitHubCredentials::Token(token))) => {
-            let tokens: Arc<dyn DispatchTokens> = Arc::new(StaticToken(token.clone()));
-            sender = sender.with_github(g.api_url.clone(), tokens);
-        }
-        // Not yet: a GitHub App's installation tokens for repository_dispatch
-        // (`AppDispatchTokens`, as `serve` uses) are to be wired here.
-        Some((_, GitHubCredentials::App { .. })) => tracing::warn!(
-            "GITHUB_APP_ID is set, but the notifier sends repository_dispatch with GITHUB_TOKEN_PARAM only: such targets fail"
-        ),
-        None => {}
+    if let Some(g) = github {
+        let tokens: Arc<dyn DispatchTokens> = match &g.credentials {
+            GitHubCredentials::Token(token) => Arc::new(StaticToken(token.clone())),
+            GitHubCredentials::App { app_id, private_key_pem, installation_id } => Arc::new(
+                AppDispatchTokens::new(&g.api_url, *app_id, private_key_pem, *installation_id)
+                    .context("the GitHub App's credentials for repository_dispatch")?,
+            ),
+        };
+        sender = sender.with_github(g.api_url.clone(), tokens);
     }
     Ok(sender)
 }
@@ -278,6 +295,8 @@ mod tests {
         assert_eq!(visibility_seconds(now, now + chrono::TimeDelta::milliseconds(61_500)), 62);
         assert_eq!(visibility_seconds(now, now + chrono::TimeDelta::days(3)), 43_200);
         assert!(Settled::Retry(now).redelivered() && Settled::Error(String::new()).redelivered());
-        assert!(!Settled::Failed(String::new()).redelivered() && !Settled::Malformed(String::new()).redelivered());
+        assert!(Settled::Failed(String::new()).redelivered() && !Settled::Malformed(String::new()).redelivered());
+        assert!(Settled::Skipped(NotificationStatus::Failed).redelivered());
+        assert!(!Settled::Skipped(NotificationStatus::Delivered).redelivered() && !Settled::Delivered.redelivered());
     }
 }

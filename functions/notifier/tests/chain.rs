@@ -317,9 +317,13 @@ async fn a_target_that_keeps_failing_is_tried_as_often_as_configured_with_the_ba
     assert!(gaps[0] >= 800 && gaps[1] >= 1600, "{gaps:?}");
     // (and not the queue's own visibility timeout, 30 s)
     assert!(polls[2] < Duration::from_secs(15), "{polls:?}");
-    // AND once given up, the message is acknowledged: nothing left on the queue, nothing dead-lettered
+    // AND once given up, its message is dead-lettered (its receives spent), nothing left on the queue
     assert_eq!(receive(&c.queues.sqs, &c.queues.url, 3).await.len(), 0);
-    assert_eq!(receive(&c.queues.sqs, &c.queues.dlq, 0).await.len(), 0);
+    let dead = receive(&c.queues.sqs, &c.queues.dlq, 1).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].body().unwrap().contains(id.as_str()), "{dead:?}");
+    // AND the receiver heard nothing more
+    assert_eq!(receiver.records().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
