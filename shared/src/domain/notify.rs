@@ -108,7 +108,11 @@ impl RuleId {
         let ok = s.len() == 24
             && s.starts_with("rul_")
             && s[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if ok { Ok(Self(s.to_owned())) } else { Err(super::ParseError::new("rule id", s, "expected rul_ and 20 hex digits")) }
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(super::ParseError::new("rule id", s, "expected rul_ and 20 hex digits"))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -142,7 +146,11 @@ impl NotificationId {
         let ok = s.len() == 30
             && s.starts_with("ntf_")
             && s[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if ok { Ok(Self(s.to_owned())) } else { Err(super::ParseError::new("notification id", s, "expected ntf_ and 26 hex digits")) }
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(super::ParseError::new("notification id", s, "expected ntf_ and 26 hex digits"))
+        }
     }
 
     pub fn as_str(&self) -> &str {
