@@ -31,14 +31,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::github::AppDispatchTokens;
-use octoscope::adapters::notify_http::{HttpNotifyTransport, HttpTransportConfig};
-use octoscope::config::{GitHubCredentials, GitHubSettings, NotifyConfig};
 use octoscope::domain::{AfterAttempt, NotificationId, NotificationStatus, Timestamp};
 use octoscope::error::error_chain;
-use octoscope::ports::{Clock, NotificationLog, RuleStore};
-use octoscope::services::notify::send::{DispatchTokens, RetryPolicy, Sender, Sent, StaticToken};
+use octoscope::ports::{Clock, NotificationLog};
+use octoscope::services::notify::send::{Sender, Sent};
 
 /// The longest visibility timeout SQS allows (12 hours): a later retry is
 /// delivered after this and waits again (see [`Settled::Waiting`]).
@@ -241,36 +237,6 @@ pub async fn handle(n: &Notifier, event: SqsEvent) -> SqsBatchResponse {
     let retry = response.batch_item_failures.len();
     tracing::info!(messages = ids.len(), retry, "batch settled");
     response
-}
-
-/// The sender over the table's notification log and rules: the HTTP
-/// transport (private targets only with `OCTOSCOPE_NOTIFY_ALLOW_PRIVATE`),
-/// the retry policy and dashboard link from `notify`, and the GitHub
-/// credential for `repository_dispatch` targets when configured (a token, or
-/// a GitHub App's installation token of the target repository's owner).
-pub fn sender(
-    log: Arc<dyn NotificationLog>,
-    rules: Arc<dyn RuleStore>,
-    notify: &NotifyConfig,
-    github: Option<&GitHubSettings>,
-) -> anyhow::Result<Sender> {
-    let mut transport = HttpTransportConfig::new(notify.allow_private);
-    transport.github_api = github.map(|g| g.api_url.clone());
-    let transport = Arc::new(HttpNotifyTransport::new(transport).context("building the notification transport")?);
-    let mut sender = Sender::new(log, rules, transport, Arc::new(SystemClock))
-        .with_retry(RetryPolicy::from_config(notify))
-        .with_dashboard(notify.public_url.clone());
-    if let Some(g) = github {
-        let tokens: Arc<dyn DispatchTokens> = match &g.credentials {
-            GitHubCredentials::Token(token) => Arc::new(StaticToken(token.clone())),
-            GitHubCredentials::App { app_id, private_key_pem, installation_id } => Arc::new(
-                AppDispatchTokens::new(&g.api_url, *app_id, private_key_pem, *installation_id)
-                    .context("the GitHub App's credentials for repository_dispatch")?,
-            ),
-        };
-        sender = sender.with_github(g.api_url.clone(), tokens);
-    }
-    Ok(sender)
 }
 
 #[cfg(test)]

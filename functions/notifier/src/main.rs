@@ -9,8 +9,9 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::clock::SystemClock;
+use octoscope::adapters::notify_http::sender;
 use octoscope::config::aws::{NotifierConfig, resolve_github};
-use octoscope_notifier::{Notifier, handle, sender};
+use octoscope_notifier::{Notifier, handle};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -13,19 +13,19 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use cli::{Cli, Command, env, refuse, refuse_bad, refuse_damaged};
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::github::{AppDispatchTokens, GitHubClient, GitHubConfig};
+use octoscope::adapters::github::{GitHubClient, GitHubConfig};
 use octoscope::adapters::local::{InProcessLauncher, LocalQueue};
-use octoscope::adapters::notify_http::{HttpNotifyTransport, HttpTransportConfig};
+use octoscope::adapters::notify_http;
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
 use octoscope::api::{self, AppState, NotifyApi};
-use octoscope::config::{ConfigError, GitHubCredentials, GitHubSettings, NotifyConfig, ServeConfig};
+use octoscope::config::{ConfigError, GitHubSettings, NotifyConfig, ServeConfig};
 use octoscope::ports::{Budgeted, Clock, RawArchive, SearchIndex, Store};
 use octoscope::services::backfill::BackfillService;
 use octoscope::services::completeness::CompletenessLoop;
 use octoscope::services::dispatch::DispatchService;
 use octoscope::services::integrity::IntegrityService;
 use octoscope::services::notify::decide::{Decider, DecidingLedger, DecidingSink};
-use octoscope::services::notify::send::{DispatchTokens, RetryPolicy, Sender, StaticToken};
+use octoscope::services::notify::send::Sender;
 use octoscope::services::resync::{ResyncService, ResyncStores};
 use octoscope::services::search_check::SearchCheck;
 use octoscope::services::{IngestService, demo, replay};
@@ -217,7 +217,12 @@ async fn serve(
         (_, true) => tracing::info!("integrity check off (--check-interval 0)"),
     }
     tokio::spawn(scheduled_rules(decider.clone(), sqlite.clone()));
-    tokio::spawn(send_notifications(sender(&sqlite, &config.notify, github.as_ref())?));
+    tokio::spawn(send_notifications(notify_http::sender(
+        sqlite.clone(),
+        sqlite.clone(),
+        &config.notify,
+        github.as_ref(),
+    )?));
     let ledger = Arc::new(DecidingLedger::new(store.clone(), decider));
     let ingest = IngestService::new(ledger, archive, Arc::new(SystemClock), config.secrets.clone());
     let app = api::router(AppState {
@@ -275,29 +280,6 @@ async fn scheduled_rules(decider: Arc<Decider>, store: Arc<SqliteStore>) {
             tracing::warn!(error = %octoscope::error::error_chain(&e), "scheduled rules failed; retrying next time");
         }
     }
-}
-
-/// The sender of notifications over the SQLite outbox, with GitHub
-/// credentials for `repository_dispatch` targets when configured: the token,
-/// or as a GitHub App the installation token of the target repository's owner.
-fn sender(store: &Arc<SqliteStore>, notify: &NotifyConfig, github: Option<&GitHubSettings>) -> anyhow::Result<Sender> {
-    let mut transport = HttpTransportConfig::new(notify.allow_private);
-    transport.github_api = github.map(|g| g.api_url.clone());
-    let transport = Arc::new(HttpNotifyTransport::new(transport).context("building the notification transport")?);
-    let mut sender = Sender::new(store.clone(), store.clone(), transport, Arc::new(SystemClock))
-        .with_retry(RetryPolicy::from_config(notify))
-        .with_dashboard(notify.public_url.clone());
-    if let Some(g) = github {
-        let tokens: Arc<dyn DispatchTokens> = match &g.credentials {
-            GitHubCredentials::Token(token) => Arc::new(StaticToken(token.clone())),
-            GitHubCredentials::App { app_id, private_key_pem, installation_id } => Arc::new(
-                AppDispatchTokens::new(&g.api_url, *app_id, private_key_pem, *installation_id)
-                    .context("the GitHub App's credentials for repository_dispatch")?,
-            ),
-        };
-        sender = sender.with_github(g.api_url.clone(), tokens);
-    }
-    Ok(sender)
 }
 
 /// How often `serve` looks for due notifications.

@@ -432,6 +432,40 @@ impl NotifyTransport for HttpNotifyTransport {
     }
 }
 
+/// The sender of notifications as `serve` and the notifier build it: this
+/// transport (private targets only with `OCTOSCOPE_NOTIFY_ALLOW_PRIVATE`), the
+/// retry policy and dashboard link from `notify`, and the GitHub credential
+/// for `repository_dispatch` targets when configured: the token, or as a
+/// GitHub App the installation token of the target repository's owner.
+#[cfg(feature = "github")]
+pub fn sender(
+    log: Arc<dyn crate::ports::NotificationLog>,
+    rules: Arc<dyn crate::ports::RuleStore>,
+    notify: &crate::config::NotifyConfig,
+    github: Option<&crate::config::GitHubSettings>,
+) -> anyhow::Result<crate::services::notify::send::Sender> {
+    use crate::config::GitHubCredentials;
+    use crate::services::notify::send::{DispatchTokens, RetryPolicy, Sender, StaticToken};
+    use anyhow::Context as _;
+    let mut transport = HttpTransportConfig::new(notify.allow_private);
+    transport.github_api = github.map(|g| g.api_url.clone());
+    let transport = Arc::new(HttpNotifyTransport::new(transport).context("building the notification transport")?);
+    let mut sender = Sender::new(log, rules, transport, Arc::new(crate::adapters::clock::SystemClock))
+        .with_retry(RetryPolicy::from_config(notify))
+        .with_dashboard(notify.public_url.clone());
+    if let Some(g) = github {
+        let tokens: Arc<dyn DispatchTokens> = match &g.credentials {
+            GitHubCredentials::Token(token) => Arc::new(StaticToken(token.clone())),
+            GitHubCredentials::App { app_id, private_key_pem, installation_id } => Arc::new(
+                crate::adapters::github::AppDispatchTokens::new(&g.api_url, *app_id, private_key_pem, *installation_id)
+                    .context("the GitHub App's credentials for repository_dispatch")?,
+            ),
+        };
+        sender = sender.with_github(g.api_url.clone(), tokens);
+    }
+    Ok(sender)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
