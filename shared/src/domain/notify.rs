@@ -105,14 +105,7 @@ impl RuleId {
     }
 
     pub fn parse(s: &str) -> Result<Self, super::ParseError> {
-        let ok = s.len() == 24
-            && s.starts_with("rul_")
-            && s[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(super::ParseError::new("rule id", s, "expected rul_ and 20 hex digits"))
-        }
+        prefixed_hex(s, "rul_", 20, "rule id", "expected rul_ and 20 hex digits").map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -123,6 +116,23 @@ impl RuleId {
 impl std::fmt::Display for RuleId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// `s` if it is `prefix` and `digits` lowercase hex digits; otherwise `why`.
+fn prefixed_hex(
+    s: &str,
+    prefix: &str,
+    digits: usize,
+    what: &'static str,
+    why: &'static str,
+) -> Result<String, super::ParseError> {
+    let hex = s
+        .strip_prefix(prefix)
+        .filter(|h| h.len() == digits && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+    match hex {
+        Some(_) => Ok(s.to_owned()),
+        None => Err(super::ParseError::new(what, s, why)),
     }
 }
 
@@ -143,14 +153,7 @@ impl NotificationId {
     }
 
     pub fn parse(s: &str) -> Result<Self, super::ParseError> {
-        let ok = s.len() == 30
-            && s.starts_with("ntf_")
-            && s[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(super::ParseError::new("notification id", s, "expected ntf_ and 26 hex digits"))
-        }
+        prefixed_hex(s, "ntf_", 26, "notification id", "expected ntf_ and 26 hex digits").map(Self)
     }
 
     pub fn as_str(&self) -> &str {
