@@ -14,11 +14,13 @@ locals {
     environment = merge(local.common_environment, local.notify_environment, {
       OCTOSCOPE_API_AUTH         = var.api_jwt_authorizer == null ? "tokens" : "gateway"
       OCTOSCOPE_API_TOKENS_PARAM = module.secrets.api_tokens_parameter_name
-      # /api/search (search.tf): the domain by name (its endpoint resolved at
-      # init with DescribeDomain) and the index; all null without
-      # enable_search, and /api/search answers 501.
-      OCTOSCOPE_SEARCH_DOMAIN   = one(module.search[*].domain_name)
-      OCTOSCOPE_SEARCH_ENDPOINT = null
+      # /api/search (search.tf): the domain's endpoint and the index; all
+      # null without enable_search, and /api/search answers 501. The
+      # endpoint is given, not the domain's name: the api is built without
+      # the resolver (aws-sdk-opensearch, for the zip's size budget) and
+      # refuses OCTOSCOPE_SEARCH_DOMAIN at init.
+      OCTOSCOPE_SEARCH_DOMAIN   = null
+      OCTOSCOPE_SEARCH_ENDPOINT = one(module.search[*].endpoint)
       OCTOSCOPE_SEARCH_INDEX    = var.enable_search ? local.search_index : null
     })
 
@@ -48,13 +50,8 @@ locals {
         actions   = ["kms:Decrypt"]
         resources = [local.kms_key_arn]
       }
-      # With enable_search: the domain's endpoint at init, then searches
-      # (POST /<index>/_search, the query in the body).
-      search_domain = {
-        enabled   = var.enable_search
-        actions   = ["es:DescribeDomain"]
-        resources = local.search_domain_arns
-      }
+      # With enable_search: searches (POST /<index>/_search, the query in
+      # the body) at the endpoint given.
       search_index = {
         enabled   = var.enable_search
         actions   = ["es:ESHttpPost"]

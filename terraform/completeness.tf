@@ -29,9 +29,11 @@ locals {
       OCTOSCOPE_GAP_QUEUE_URL = module.gap_queue.queue_url
       # With enable_search the check also compares the search index with the
       # table (at most every 6 hours) and reindexes what differs; null (unset)
-      # without it.
-      OCTOSCOPE_SEARCH_DOMAIN   = one(module.search[*].domain_name)
-      OCTOSCOPE_SEARCH_ENDPOINT = null
+      # without it. The domain's endpoint is given, not its name: the check
+      # is built without the resolver (aws-sdk-opensearch, for the zip's size
+      # budget) and refuses OCTOSCOPE_SEARCH_DOMAIN at init.
+      OCTOSCOPE_SEARCH_DOMAIN   = null
+      OCTOSCOPE_SEARCH_ENDPOINT = one(module.search[*].endpoint)
       OCTOSCOPE_SEARCH_INDEX    = var.enable_search ? local.search_index : null
     })
 
@@ -43,13 +45,8 @@ locals {
         actions   = ["dynamodb:Scan"]
         resources = [module.table.table_arn]
       }
-      # The domain's endpoint at init, then the index: POST (`_search` for the
-      # census and a scope's keys, `_bulk` for the repair).
-      search_domain = {
-        enabled   = var.enable_search
-        actions   = ["es:DescribeDomain"]
-        resources = local.search_domain_arns
-      }
+      # The index at the endpoint given: POST (`_search` for the census and
+      # a scope's keys, `_bulk` for the repair).
       search_index = {
         enabled   = var.enable_search
         actions   = ["es:ESHttpPost"]

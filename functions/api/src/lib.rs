@@ -8,7 +8,7 @@ use axum::Router;
 use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::aws::ssm::SecretParameter;
 use octoscope::adapters::clock::SystemClock;
-use octoscope::adapters::opensearch::{OpenSearchIndex, endpoint};
+use octoscope::adapters::opensearch::{OpenSearchIndex, given_endpoint};
 use octoscope::api::{ApiState, NotifyApi, api_router};
 use octoscope::config::aws::{ApiAuth, ApiConfig};
 use octoscope::config::{ApiTokens, NotifyConfig};
@@ -63,7 +63,9 @@ pub async fn app_with(config: &ApiConfig, notify: &NotifyConfig, clients: Client
     let search: Option<Arc<dyn SearchIndex>> = match &config.search {
         None => None,
         Some(s) => {
-            let url = endpoint(&clients.sdk, &s.endpoint).await.context("the search domain's endpoint")?;
+            // Given by Terraform (OCTOSCOPE_SEARCH_ENDPOINT): the api links no
+            // resolver of a domain's name (aws-sdk-opensearch, for the zip's size).
+            let url = given_endpoint(&s.endpoint).context("the search domain's endpoint")?;
             Some(Arc::new(OpenSearchIndex::at(&clients.sdk, &url, &s.index).context("the search index")?))
         }
     };

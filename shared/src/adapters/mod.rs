@@ -10,6 +10,8 @@ pub mod local;
 pub mod notify_http;
 #[cfg(feature = "opensearch")]
 pub mod opensearch;
+#[cfg(feature = "opensearch-resolve")]
+pub mod opensearch_domain;
 #[cfg(any(feature = "sqlite", feature = "dynamodb"))]
 pub(crate) mod repo_moves;
 pub mod rollups_from_rows;

@@ -305,38 +305,25 @@ impl OpenSearchIndex {
     }
 }
 
-/// The search domain's HTTPS endpoint: given, or resolved by the domain's
-/// name with the OpenSearch Service control plane (`DescribeDomain`; a VPC
-/// domain's `vpc` endpoint).
-pub async fn endpoint(
-    sdk: &aws_config::SdkConfig,
-    target: &crate::config::aws::SearchEndpoint,
-) -> Result<String, SearchError> {
+/// The search domain's HTTPS endpoint as given (`OCTOSCOPE_SEARCH_ENDPOINT`),
+/// in a function built without the resolver (feature `opensearch-resolve`:
+/// the api and integrity-check, whose configuration refuses a domain name
+/// before this is reached). A domain name is refused here too, naming the
+/// variable to set instead.
+pub fn given_endpoint(target: &crate::config::aws::SearchEndpoint) -> Result<String, SearchError> {
     use crate::config::aws::SearchEndpoint;
-    let name = match target {
-        SearchEndpoint::Url(url) => return Ok(url.clone()),
-        SearchEndpoint::Domain(name) => name,
-    };
-    let out = aws_sdk_opensearch::Client::new(sdk)
-        .describe_domain()
-        .domain_name(name)
-        .send()
-        .await
-        .with_context(|| format!("describing the OpenSearch domain {name}"))
-        .map_err(SearchError::Unavailable)?;
-    let status = out
-        .domain_status()
-        .ok_or_else(|| internal(anyhow!("DescribeDomain of {name} answered without a domain status")))?;
-    let host = status
-        .endpoint()
-        .or_else(|| status.endpoints().and_then(|e| e.get("vpc")).map(String::as_str))
-        .ok_or_else(|| SearchError::Unavailable(anyhow!("the OpenSearch domain {name} has no endpoint yet")))?;
-    Ok(if host.starts_with("https://") || host.starts_with("http://") {
-        host.to_owned()
-    } else {
-        format!("https://{host}")
-    })
+    match target {
+        SearchEndpoint::Url(url) => Ok(url.clone()),
+        SearchEndpoint::Domain(name) => Err(internal(anyhow!(
+            "OCTOSCOPE_SEARCH_DOMAIN={name}: this function is built without the domain resolver \
+             (aws-sdk-opensearch, left out for the zip's size); set OCTOSCOPE_SEARCH_ENDPOINT to the domain's \
+             https:// endpoint instead"
+        ))),
+    }
 }
+
+#[cfg(feature = "opensearch-resolve")]
+pub use super::opensearch_domain::endpoint;
 
 /// An answer of OpenSearch that is not a success.
 #[derive(Debug, thiserror::Error)]

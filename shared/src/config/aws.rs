@@ -121,7 +121,8 @@ pub struct ApiConfig {
     pub table: String,
     pub auth: ApiAuth,
     /// The search index `/api/search` reads (None: a deployment without
-    /// search, whose `/api/search` answers 501).
+    /// search, whose `/api/search` answers 501): at an endpoint given
+    /// (`OCTOSCOPE_SEARCH_ENDPOINT`; [`SearchConfig::load_given`]).
     pub search: Option<SearchConfig>,
 }
 
@@ -143,7 +144,7 @@ impl ApiConfig {
                 ));
             }
         };
-        Ok(Self { table: table(&env)?, auth, search: SearchConfig::load_optional(&env)? })
+        Ok(Self { table: table(&env)?, auth, search: SearchConfig::load_given(&env)? })
     }
 }
 
@@ -255,8 +256,8 @@ pub struct IntegrityConfig {
     pub queue_url: String,
     pub github: GitHubParams,
     /// The search index the check compares with the store
-    /// (`OCTOSCOPE_SEARCH_DOMAIN` or `_ENDPOINT`, `OCTOSCOPE_SEARCH_INDEX`);
-    /// None: no search, nothing compared.
+    /// (`OCTOSCOPE_SEARCH_ENDPOINT`, `OCTOSCOPE_SEARCH_INDEX`;
+    /// [`SearchConfig::load_given`]); None: no search, nothing compared.
     pub search: Option<SearchConfig>,
 }
 
@@ -276,7 +277,7 @@ impl IntegrityConfig {
             table: table(&env)?,
             queue_url,
             github: GitHubParams::load(&env)?,
-            search: SearchConfig::load_optional(&env)?,
+            search: SearchConfig::load_given(&env)?,
         })
     }
 }
@@ -440,6 +441,23 @@ impl SearchConfig {
             ));
         }
         Ok(Some(Self { endpoint, index }))
+    }
+
+    /// As [`load_optional`](Self::load_optional), for a function built
+    /// without the domain resolver (octoscope-core's `opensearch` without
+    /// `opensearch-resolve`: the api and integrity-check, for their zip's
+    /// size): the endpoint must be given, and `OCTOSCOPE_SEARCH_DOMAIN` is
+    /// refused at init, saying why and what to set instead.
+    pub fn load_given(env: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let search = Self::load_optional(&env)?;
+        if let Some(Self { endpoint: SearchEndpoint::Domain(_), .. }) = search {
+            return Err(ConfigError::new(
+                "OCTOSCOPE_SEARCH_DOMAIN",
+                "this function does not resolve a domain's name (built without aws-sdk-opensearch, for its \
+                 size): set OCTOSCOPE_SEARCH_ENDPOINT to the domain's https:// endpoint instead",
+            ));
+        }
+        Ok(search)
     }
 }
 
@@ -639,6 +657,23 @@ mod tests {
             ApiConfig::load(env(&[t[0], ("OCTOSCOPE_API_AUTH", "none")])).unwrap_err().var,
             "OCTOSCOPE_API_AUTH"
         );
+        // AND the search domain's endpoint is given; its name alone is refused
+        // (the api resolves none: built without aws-sdk-opensearch), saying what to set
+        let given = [
+            t[0],
+            ("OCTOSCOPE_API_AUTH", "gateway"),
+            ("OCTOSCOPE_SEARCH_ENDPOINT", "https://search-x.es.amazonaws.com"),
+        ];
+        let search = ApiConfig::load(env(&given)).unwrap().search.unwrap();
+        assert_eq!(search.endpoint, SearchEndpoint::Url("https://search-x.es.amazonaws.com".into()));
+        let err = ApiConfig::load(env(&[
+            t[0],
+            ("OCTOSCOPE_API_AUTH", "gateway"),
+            ("OCTOSCOPE_SEARCH_DOMAIN", "octoscope-search"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "OCTOSCOPE_SEARCH_DOMAIN");
+        assert!(err.to_string().contains("OCTOSCOPE_SEARCH_ENDPOINT"), "{err}");
     }
 
     #[test]
@@ -676,9 +711,15 @@ mod tests {
         let bad_repos = [base[0], base[1], q, ("OCTOSCOPE_REPOS", "no-slash")];
         assert_eq!(IntegrityConfig::load(env(&bad_repos)).unwrap_err().var, "OCTOSCOPE_REPOS");
         assert_eq!(IntegrityConfig::load(env(&[base[0], base[1], q])).unwrap().search, None);
-        let searched = [base[0], base[1], q, ("OCTOSCOPE_SEARCH_DOMAIN", "octoscope-search")];
+        // The check is given the search domain's endpoint; a domain's name
+        // (which it cannot resolve: no aws-sdk-opensearch) is refused, saying so
+        let searched = [base[0], base[1], q, ("OCTOSCOPE_SEARCH_ENDPOINT", "https://search-x.es.amazonaws.com")];
         let search = IntegrityConfig::load(env(&searched)).unwrap().search.unwrap();
-        assert_eq!(search.endpoint, SearchEndpoint::Domain("octoscope-search".into()));
+        assert_eq!(search.endpoint, SearchEndpoint::Url("https://search-x.es.amazonaws.com".into()));
+        let by_name = [base[0], base[1], q, ("OCTOSCOPE_SEARCH_DOMAIN", "octoscope-search")];
+        let err = IntegrityConfig::load(env(&by_name)).unwrap_err();
+        assert_eq!(err.var, "OCTOSCOPE_SEARCH_DOMAIN");
+        assert!(err.to_string().contains("OCTOSCOPE_SEARCH_ENDPOINT"), "{err}");
         let bad_domain = [base[0], base[1], q, ("OCTOSCOPE_SEARCH_DOMAIN", "Not A Domain")];
         assert_eq!(IntegrityConfig::load(env(&bad_domain)).unwrap_err().var, "OCTOSCOPE_SEARCH_DOMAIN");
 

@@ -1,10 +1,10 @@
 output "domain_name" {
-  description = "Name of the OpenSearch Service domain (OCTOSCOPE_SEARCH_DOMAIN: the functions resolve its endpoint with DescribeDomain)."
+  description = "Name of the OpenSearch Service domain (OCTOSCOPE_SEARCH_DOMAIN: the indexer and the batch job resolve its endpoint with DescribeDomain)."
   value       = aws_opensearch_domain.this.domain_name
 }
 
 output "endpoint" {
-  description = "The domain's HTTPS endpoint (https://search-...es.amazonaws.com)."
+  description = "The domain's HTTPS endpoint (https://search-...es.amazonaws.com; OCTOSCOPE_SEARCH_ENDPOINT of the api and integrity-check, built without the resolver)."
   value       = "https://${aws_opensearch_domain.this.endpoint}"
 }
 
