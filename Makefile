@@ -112,12 +112,13 @@ fuzz-smoke:
 bench-ingest:
 	$(CARGO) bench -p octoscope-core --bench ingest
 
-# Signed deliveries posted to a release build on loopback; prints throughput and latency.
+# Signed deliveries posted to a release build on loopback; prints throughput,
+# latency, the server's CPU per delivery and its peak memory. BENCH_BASE_BIN:
+# another build of octoscope (e.g. the previous main's) run alternately with
+# this one; BENCH_CONCURRENCY (16), BENCH_REQUESTS (20000), BENCH_ROUNDS.
 bench-load:
 	$(CARGO) build --release -p octoscope -p octoscope-testkit
-	shared/testkit/scripts/with-server.sh $(TARGET_DIR)/release/octoscope load-test-secret \
-	  bash -c '$(TARGET_DIR)/release/loadgen --url $$OCTOSCOPE_URL --secret load-test-secret --requests 2000 >/dev/null && \
-	           $(TARGET_DIR)/release/loadgen --url $$OCTOSCOPE_URL --secret load-test-secret --requests 20000 --concurrency 16'
+	shared/testkit/scripts/bench-load.sh $(TARGET_DIR)/release/loadgen $(TARGET_DIR)/release/octoscope $(BENCH_BASE_BIN)
 
 # Crash and soak (shared/docs/resilience.md): the demo organisation's deliveries
 # posted at a steady rate to a debug build of `octoscope serve`, SIGKILLed every

@@ -11,7 +11,7 @@ use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
 use octoscope::domain::*;
 use octoscope::ports::{ChangeSink, NotificationLog, PageRequest, ReadModel, RuleStore};
-use octoscope::services::notify::decide::{Decider, DecidingLedger, DecidingSink};
+use octoscope::services::notify::decide::{CachedRules, Decider, DecidingLedger, DecidingSink};
 use octoscope::services::{IngestService, Ingested, WebhookRequest, replay};
 use octoscope::webhook::{WebhookSecrets, sign};
 use serde_json::{Value, json};
@@ -394,4 +394,42 @@ async fn a_check_with_gaps_and_a_failed_resync_are_announced_once() {
     let mut keys: Vec<String> = w.notes().await.into_iter().map(|n| n.transition_key).collect();
     keys.sort();
     assert_eq!(keys, ["integrity.gaps_found:check-1", "resync.failed:job-1"]);
+}
+
+#[tokio::test]
+async fn cached_rules_apply_their_own_writes_at_once_and_others_after_the_ttl() {
+    let w = World::new();
+    let ttl = std::time::Duration::from_millis(300);
+    let cached = CachedRules::new(w.store.clone(), ttl);
+    let ids = |rules: Vec<Rule>| rules.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    // GIVEN no rule for merges, asked once (the empty answer is now cached)
+    assert!(cached.rules_for(RuleEvent::PullRequestMerged).await.unwrap().is_empty());
+    // WHEN a rule is written by another writer (the store itself, as `octoscope rules` would)
+    let other = w.rule(RuleEvent::PullRequestMerged, RuleFilters::default()).await;
+    // THEN the cache does not see it within its TTL, and does after it
+    assert!(cached.rules_for(RuleEvent::PullRequestMerged).await.unwrap().is_empty());
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(50)).await;
+    assert_eq!(ids(cached.rules_for(RuleEvent::PullRequestMerged).await.unwrap()), vec![other.clone()]);
+    // WHEN a rule is written through the cache THEN the next question sees it at once
+    let now = Utc::now();
+    let mine = Rule {
+        id: RuleId::generate(),
+        event: RuleEvent::PullRequestMerged,
+        filters: RuleFilters::default(),
+        target: TargetSpec::Webhook { url: "https://receiver.example/mine".into() },
+        secrets: TargetSecrets::generate(),
+        created_at: now,
+        updated_at: now,
+        disabled: None,
+    };
+    cached.put_rule(&mine).await.unwrap();
+    assert_eq!(
+        ids(cached.rules_for(RuleEvent::PullRequestMerged).await.unwrap()),
+        vec![other.clone(), mine.id.clone()]
+    );
+    // and disabling or removing through it takes effect at once too
+    cached.disable_rule(&other, "410 Gone").await.unwrap();
+    assert_eq!(ids(cached.rules_for(RuleEvent::PullRequestMerged).await.unwrap()), vec![mine.id.clone()]);
+    assert!(cached.delete_rule(&mine.id).await.unwrap());
+    assert!(cached.rules_for(RuleEvent::PullRequestMerged).await.unwrap().is_empty());
 }
