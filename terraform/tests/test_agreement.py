@@ -45,9 +45,10 @@ link a Lambda runtime) and for the Fargate batch job:
    crate the file (or its module directory) uses; SDK_ACTIONS maps it to the
    IAM action(s) AWS authorises it with (e.g. `.send_message_batch()` ->
    sqs:SendMessage, since SQS batch calls are authorised per message).
-   Requests of the OpenSearch REST client (a file using the `opensearch`
-   crate: `.client.bulk(`, `.client.indices().create(`, ...) map through
-   OPENSEARCH_HTTP to the es:ESHttp<Method> of the HTTP method they send.
+   Requests of the OpenSearch adapter (a file declaring its transport
+   module, `#[path = "opensearch_http.rs"]`: `.client.send(Method::Post, ...)`)
+   map through OPENSEARCH_HTTP to the es:ESHttp<Method> of the HTTP method
+   they send.
    Then:
    - every action granted in the function's policy_statements (and by the
      module itself) is used: by a call, as IMPLIED by a call (the KMS use of
@@ -140,25 +141,21 @@ SDK_ACTIONS: dict[tuple[str, str], list[str]] = {
     ("opensearch", "describe_domain"): ["es:DescribeDomain"],
 }
 
-# The OpenSearch REST client (the `opensearch` crate; on AWS its requests are
-# SigV4-signed for service `es`): a call on the client -> the IAM action of
-# the HTTP method it sends. Data-plane actions are es:ESHttp<Method>, scoped
-# by the request's path (<domain ARN>/<index>...). A client call missing here
-# is an error, so a new kind of request is never left ungranted silently.
+# The OpenSearch adapter's requests (shared/src/adapters/opensearch_http.rs,
+# on the SDK's HTTPS client; on AWS SigV4-signed for service `es`): the HTTP
+# method of a `.client.send(Method::<M>, ...)` -> its IAM action. Data-plane
+# actions are es:ESHttp<Method>, scoped by the request's path (<domain
+# ARN>/<index>...). A method missing here is an error, so a new kind of
+# request is never left ungranted silently.
 OPENSEARCH_HTTP: dict[str, str] = {
-    "indices().exists": "es:ESHttpHead",  # HEAD /<index>
-    "indices().create": "es:ESHttpPut",  # PUT /<index>
-    "indices().delete": "es:ESHttpDelete",  # DELETE /<index>
-    "indices().refresh": "es:ESHttpPost",  # POST /<index>/_refresh
-    "indices().put_settings": "es:ESHttpPut",  # PUT /<index>/_settings
-    "bulk": "es:ESHttpPost",  # POST /<index>/_bulk
-    "search": "es:ESHttpPost",  # POST /<index>/_search (with a body; GET without)
-    "count": "es:ESHttpPost",  # POST /<index>/_count (with a body)
-    "get": "es:ESHttpGet",  # GET /<index>/_doc/<id>
-    "delete": "es:ESHttpDelete",  # DELETE /<index>/_doc/<id>
+    "Head": "es:ESHttpHead",  # HEAD /<index>
+    "Get": "es:ESHttpGet",  # GET /<index>/_doc/<id>
+    "Put": "es:ESHttpPut",  # PUT /<index>
+    "Post": "es:ESHttpPost",  # POST /<index>/_bulk, /<index>/_search
+    "Delete": "es:ESHttpDelete",  # DELETE /<index>
 }
-OPENSEARCH_USE_RE = re.compile(r"\buse\s+opensearch::|\bopensearch::OpenSearch\b")
-OPENSEARCH_CALL_RE = re.compile(r"\.client((?:\.indices\(\))?\.[a-z_]+)\(")
+OPENSEARCH_USE_RE = re.compile(r'#\[path\s*=\s*"opensearch_http\.rs"\]')
+OPENSEARCH_CALL_RE = re.compile(r"\.client\.send\(Method::(\w+)[,)]")
 
 # action -> actions AWS also checks when that call runs against this stack.
 IMPLIED: dict[str, list[str]] = {
@@ -416,7 +413,7 @@ def sdk_actions(files: dict[str, str]) -> dict[str, set[str]]:
             found.setdefault(RUN_TASK_TAGS, set()).add(path)
         if OPENSEARCH_USE_RE.search(text):
             for call in OPENSEARCH_CALL_RE.findall(re.sub(r"\s+", "", text)):
-                action = OPENSEARCH_HTTP.get(call.lstrip("."), f"(no IAM action known for the OpenSearch client call {call.lstrip('.')}(): add it to OPENSEARCH_HTTP)")
+                action = OPENSEARCH_HTTP.get(call, f"(no IAM action known for the OpenSearch request method {call}: add it to OPENSEARCH_HTTP)")
                 found.setdefault(action, set()).add(path)
     return found
 
@@ -1015,17 +1012,17 @@ def self_test(repo: Path) -> int:
     expect(set(found) == {"ecs:RunTask", "ecs:TagResource"}, "scanner: run_task() with .tags( -> ecs:RunTask + ecs:TagResource")
     found = sdk_actions({"d/mod.rs": "use aws_sdk_dynamodb::Client;", "d/ops.rs": "self.client.transact_write_items().send()"})
     expect("dynamodb:ConditionCheckItem" in found, "scanner: a file using its module's SDK import; transact_write_items -> per-item actions")
-    found = sdk_actions({"os.rs": """use opensearch::{BulkParts, OpenSearch};
+    found = sdk_actions({"os.rs": """#[path = "opensearch_http.rs"]
+        mod transport;
         async fn f(&self) { self
             .client
-            .indices()
-            .exists(IndicesExistsParts::Index(&[&i])).send().await; self.client.bulk(BulkParts::Index(&i)).body(b).send().await;
-            self.client.indices().create(p).send().await; self.client.scroll(p).send().await; }""",
+            .send(Method::Head, &path, None).await; self.client.send(Method::Post, &p, Some(b)).await;
+            self.client.send(Method::Put, &path, Some(d)).await; self.client.send(Method::Patch, &p, None).await; }""",
         "d.rs": "async fn d(c: &aws_sdk_opensearch::Client) { c.describe_domain().domain_name(n).send().await }"})
     expect(
         {"es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:DescribeDomain"} <= set(found)
-        and any("OPENSEARCH_HTTP" in a and "scroll" in a for a in found),
-        f"scanner: OpenSearch client calls -> es:ESHttp<Method>, an unmapped one named; describe_domain -> es:DescribeDomain (got {sorted(found)})",
+        and any("OPENSEARCH_HTTP" in a and "Patch" in a for a in found),
+        f"scanner: OpenSearch requests -> es:ESHttp<Method>, an unmapped method named; describe_domain -> es:DescribeDomain (got {sorted(found)})",
     )
 
     # 2. env_reads follows config types and helper fns of config::aws.

@@ -2,8 +2,9 @@
 //! index of [`SearchDoc`]s with explicit mappings, written with `_bulk` under
 //! external versions, searched with a query built from the typed
 //! [`SearchQuery`] — no user text ever reaches a query parser
-//! (`query_string` and `simple_query_string` are not used). Requests to AWS
-//! are signed with SigV4 (service `es`) from the SDK's credentials.
+//! (`query_string` and `simple_query_string` are not used). Requests go out
+//! on the AWS SDK's HTTPS client; to AWS they are signed with SigV4 (service
+//! `es`) from the SDK's credentials (`opensearch_http.rs`).
 //!
 //! It gives what the SQLite adapter gives (shared/docs/search.md): the same
 //! tokens (words of letters and digits, case and diacritics folded), every
@@ -20,13 +21,6 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use opensearch::auth::Credentials;
-use opensearch::http::StatusCode;
-use opensearch::http::response::Response;
-use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
-use opensearch::indices::{IndicesCreateParts, IndicesExistsParts};
-use opensearch::params::Refresh;
-use opensearch::{BulkParts, OpenSearch, SearchParts};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -42,6 +36,10 @@ use crate::services::search_docs::{
 // The index's census for the integrity check (`IndexCensus`).
 #[path = "opensearch_census.rs"]
 mod census;
+// The HTTP requests, signed for AWS.
+#[path = "opensearch_http.rs"]
+mod transport;
+use transport::{Answer, Http, Method};
 
 /// The index name when none is configured.
 pub const DEFAULT_INDEX: &str = "octoscope-search";
@@ -65,7 +63,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A search index on OpenSearch.
 #[derive(Clone)]
 pub struct OpenSearchIndex {
-    client: OpenSearch,
+    client: Http,
     index: String,
     refresh: bool,
     /// `track_total_hits`: the total is exact up to this many matches.
@@ -95,25 +93,12 @@ fn check_index_name(name: &str) -> Result<(), SearchError> {
 }
 
 impl OpenSearchIndex {
-    fn with_transport(url: &str, index: &str, credentials: Option<Credentials>) -> Result<Self, SearchError> {
+    fn with_transport(url: &str, index: &str, sdk: Option<&aws_config::SdkConfig>) -> Result<Self, SearchError> {
         check_index_name(index)?;
-        // reqwest's rustls without a built-in provider: ring, as the rest
-        // of the product uses (the AWS SDK, the GitHub client).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let url =
-            opensearch::http::Url::parse(url).with_context(|| format!("OpenSearch URL {url:?}")).map_err(internal)?;
-        let mut builder =
-            TransportBuilder::new(SingleNodeConnectionPool::new(url)).timeout(REQUEST_TIMEOUT).disable_proxy();
-        if let Some(c) = credentials {
-            builder = builder.auth(c).service_name("es");
-        }
-        let transport = builder.build().context("building the OpenSearch client").map_err(internal)?;
-        Ok(Self {
-            client: OpenSearch::new(transport),
-            index: index.to_owned(),
-            refresh: false,
-            exact_up_to: SEARCH_EXACT_UP_TO,
-        })
+        // The SDK's HTTPS client (rustls with ring, no proxy), signing with `sdk`'s credentials if given.
+        let client =
+            Http::new(url, sdk, REQUEST_TIMEOUT).context("building the OpenSearch client").map_err(internal)?;
+        Ok(Self { client, index: index.to_owned(), refresh: false, exact_up_to: SEARCH_EXACT_UP_TO })
     }
 
     /// The index `index` on the OpenSearch at `url`, requests unsigned (a
@@ -127,8 +112,7 @@ impl OpenSearchIndex {
     /// with SigV4 for the service `es` with `sdk`'s credentials and region
     /// (in a Lambda function: `adapters::aws::lambda_sdk_config()`).
     pub fn aws(sdk: &aws_config::SdkConfig, endpoint: &str, index: &str) -> Result<Self, SearchError> {
-        let credentials = Credentials::try_from(sdk).context("AWS credentials for OpenSearch").map_err(internal)?;
-        Self::with_transport(endpoint, index, Some(credentials))
+        Self::with_transport(endpoint, index, Some(sdk))
     }
 
     /// The index at an endpoint from the configuration: an `https://`
@@ -202,38 +186,34 @@ impl OpenSearchIndex {
 
     /// Create the index with its settings and mappings unless it exists.
     pub async fn ensure_index(&self) -> Result<(), SearchError> {
+        let path = format!("/{}", self.index);
         let exists = self
             .client
-            .indices()
-            .exists(IndicesExistsParts::Index(&[&self.index]))
-            .send()
+            .send(Method::Head, &path, None)
             .await
             .context("asking OpenSearch whether the index exists")
             .map_err(SearchError::Unavailable)?;
-        match exists.status_code() {
-            StatusCode::OK => return Ok(()),
-            StatusCode::NOT_FOUND => {}
-            _ => return Err(status_error(exists, "asking whether the index exists").await),
+        match exists.status {
+            200 => return Ok(()),
+            404 => {}
+            _ => return Err(status_error(exists, "asking whether the index exists")),
         }
+        let definition = serde_json::to_vec(&Self::index_definition()).map_err(internal)?;
         let created = self
             .client
-            .indices()
-            .create(IndicesCreateParts::Index(&self.index))
-            .body(Self::index_definition())
-            .send()
+            .send(Method::Put, &path, Some(definition))
             .await
             .context("creating the OpenSearch index")
             .map_err(SearchError::Unavailable)?;
-        if created.status_code().is_success() {
+        if created.is_success() {
             return Ok(());
         }
         // Created meanwhile by another process.
-        let status = created.status_code();
-        let body = created.text().await.unwrap_or_default();
-        if status == StatusCode::BAD_REQUEST && body.contains("resource_already_exists_exception") {
+        let body = created.text();
+        if created.status == 400 && body.contains("resource_already_exists_exception") {
             return Ok(());
         }
-        Err(classify(status, anyhow::Error::new(HttpAnswer { status: status.as_u16(), body: bounded(&body) }))
+        Err(classify(created.status, anyhow::Error::new(HttpAnswer { status: created.status, body: bounded(&body) }))
             .context_into("creating the index"))
     }
 
@@ -263,45 +243,47 @@ impl OpenSearchIndex {
         if !batch.is_empty() {
             batches.push(batch);
         }
-        for body in batches {
-            let refresh = if self.refresh { Refresh::True } else { Refresh::False };
+        let path = format!("/{}/_bulk?refresh={}", self.index, self.refresh);
+        for batch in batches {
+            // NDJSON: each line followed by a newline.
+            let mut body = Vec::with_capacity(batch.iter().map(|l| l.len() + 1).sum());
+            for line in batch {
+                body.extend_from_slice(&line);
+                body.push(b'\n');
+            }
             let response = self
                 .client
-                .bulk(BulkParts::Index(&self.index))
-                .refresh(refresh)
-                .body(body)
-                .send()
+                .send(Method::Post, &path, Some(body))
                 .await
                 .with_context(|| format!("sending {what} to OpenSearch"))
                 .map_err(SearchError::Unavailable)?;
-            if !response.status_code().is_success() {
-                return Err(status_error(response, what).await);
+            if !response.is_success() {
+                return Err(status_error(response, what));
             }
             let answer: Value =
-                response.json().await.with_context(|| format!("reading the answer to {what}")).map_err(internal)?;
+                response.json().with_context(|| format!("reading the answer to {what}")).map_err(internal)?;
             bulk_outcome(&answer).map_err(|e| e.context_into(what))?;
         }
         Ok(())
     }
 
     async fn run_search(&self, body: &Value) -> Result<Value, SearchError> {
+        let body = serde_json::to_vec(body).map_err(internal)?;
         let response = self
             .client
-            .search(SearchParts::Index(&[&self.index]))
-            .body(body)
-            .send()
+            .send(Method::Post, &format!("/{}/_search", self.index), Some(body))
             .await
             .context("sending a search to OpenSearch")
             .map_err(SearchError::Unavailable)?;
-        if response.status_code().as_u16() == 404 {
+        if response.status == 404 {
             // No index yet (the indexer creates it when it first starts):
             // nothing is indexed, so nothing matches.
             return Ok(json!({"hits": {"total": {"value": 0}, "hits": []}}));
         }
-        if !response.status_code().is_success() {
-            return Err(status_error(response, "a search").await);
+        if !response.is_success() {
+            return Err(status_error(response, "a search"));
         }
-        response.json().await.context("reading a search's answer").map_err(internal)
+        response.json().context("reading a search's answer").map_err(internal)
     }
 }
 
@@ -342,8 +324,8 @@ fn retryable(status: u16) -> bool {
     status == 429 || status >= 500
 }
 
-fn classify(status: StatusCode, e: anyhow::Error) -> SearchError {
-    if retryable(status.as_u16()) { SearchError::Unavailable(e) } else { SearchError::Internal(e) }
+fn classify(status: u16, e: anyhow::Error) -> SearchError {
+    if retryable(status) { SearchError::Unavailable(e) } else { SearchError::Internal(e) }
 }
 
 trait ContextInto {
@@ -361,10 +343,9 @@ impl ContextInto for SearchError {
     }
 }
 
-async fn status_error(response: Response, what: &'static str) -> SearchError {
-    let status = response.status_code();
-    let body = response.text().await.unwrap_or_default();
-    classify(status, anyhow::Error::new(HttpAnswer { status: status.as_u16(), body: bounded(&body) }))
+fn status_error(response: Answer, what: &'static str) -> SearchError {
+    let body = response.text();
+    classify(response.status, anyhow::Error::new(HttpAnswer { status: response.status, body: bounded(&body) }))
         .context_into(what)
 }
 
