@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Start `octoscope serve` on a free loopback port over a fresh data directory,
-# run a command with the server's URL in $OCTOSCOPE_URL, then stop the server.
+# run a command with the server's URL in $OCTOSCOPE_URL (its process id in
+# $OCTOSCOPE_PID), then stop the server.
 # Usage: with-server.sh BINARY SECRET COMMAND...
 #   OCTOSCOPE_DEMO=1 loads the generated demo organisation first (`octoscope demo`).
 set -euo pipefail
 bin=$1 secret=$2; shift 2
 data=$(mktemp -d)
 log=$data/serve.log
+: >"$log"
 if [ "${OCTOSCOPE_DEMO:-}" = 1 ]; then
   "$bin" demo --data-dir "$data" >/dev/null
 fi
@@ -20,4 +22,4 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [ -n "$url" ] || { echo "server did not start:"; cat "$log"; exit 1; }
-OCTOSCOPE_URL=$url "$@"
+OCTOSCOPE_URL=$url OCTOSCOPE_PID=$pid "$@"
