@@ -85,6 +85,19 @@ def cursors():
     write("cursor", "not-base64", "*?")
 
 
+# Search queries: qualifiers, phrases, exclusions and what FTS5 or a query
+# parser would read as syntax (shared/tests/search_api.rs has the hostile set).
+SEARCH = ["rate limiter", '"sliding window rate limiter"', "retry repo:acme-demo/api", "author:alice cache",
+          "type:pr is:open parser", "type:commit migration", "created:>2024-01-01 deadlock", "flaky -test",
+          "is:merged type:review", 'NEAR(a b) OR c* ^d', '(((', 'title:x body:"y', "'; DROP TABLE x; --",
+          '{"query": {"match_all": {}}}', "\u0000", "é ü 中文", "a" * 300, "-", '""', "created:<2024-13-45"]
+
+
+def searches():
+    for i, q in enumerate(SEARCH):
+        write("search", f"{i:02}", q)
+
+
 GITHUB = {
     0: {"data": {"r0": {"nameWithOwner": "acme/api", "databaseId": 1, "open": {"totalCount": 1}}, "r1": None},
         "errors": [{"type": "NOT_FOUND", "path": ["r1"], "message": "Could not resolve"}]},
@@ -140,4 +153,4 @@ def aws():
 
 
 if __name__ == "__main__":
-    webhook(); api(); cursors(); github(); aws()
+    webhook(); api(); cursors(); searches(); github(); aws()
