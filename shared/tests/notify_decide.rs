@@ -23,6 +23,20 @@ fn fixture(event: &str, name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
 }
 
+/// An enabled rule sending to a webhook, made at `at`.
+fn webhook_rule(event: RuleEvent, filters: RuleFilters, at: Timestamp) -> Rule {
+    Rule {
+        id: RuleId::generate(),
+        event,
+        filters,
+        target: TargetSpec::Webhook { url: "https://receiver.example/hook".into() },
+        secrets: TargetSecrets::generate(),
+        created_at: at,
+        updated_at: at,
+        disabled: None,
+    }
+}
+
 struct World {
     _dir: tempfile::TempDir,
     store: Arc<SqliteStore>,
@@ -44,17 +58,7 @@ impl World {
     }
 
     async fn rule(&self, event: RuleEvent, filters: RuleFilters) -> RuleId {
-        let now = Utc::now() - TimeDelta::seconds(1);
-        let rule = Rule {
-            id: RuleId::generate(),
-            event,
-            filters,
-            target: TargetSpec::Webhook { url: "https://receiver.example/hook".into() },
-            secrets: TargetSecrets::generate(),
-            created_at: now,
-            updated_at: now,
-            disabled: None,
-        };
+        let rule = webhook_rule(event, filters, Utc::now() - TimeDelta::seconds(1));
         self.store.put_rule(&rule).await.unwrap();
         rule.id
     }
@@ -411,17 +415,7 @@ async fn cached_rules_apply_their_own_writes_at_once_and_others_after_the_ttl() 
     tokio::time::sleep(ttl + std::time::Duration::from_millis(50)).await;
     assert_eq!(ids(cached.rules_for(RuleEvent::PullRequestMerged).await.unwrap()), vec![other.clone()]);
     // WHEN a rule is written through the cache THEN the next question sees it at once
-    let now = Utc::now();
-    let mine = Rule {
-        id: RuleId::generate(),
-        event: RuleEvent::PullRequestMerged,
-        filters: RuleFilters::default(),
-        target: TargetSpec::Webhook { url: "https://receiver.example/mine".into() },
-        secrets: TargetSecrets::generate(),
-        created_at: now,
-        updated_at: now,
-        disabled: None,
-    };
+    let mine = webhook_rule(RuleEvent::PullRequestMerged, RuleFilters::default(), Utc::now());
     cached.put_rule(&mine).await.unwrap();
     assert_eq!(
         ids(cached.rules_for(RuleEvent::PullRequestMerged).await.unwrap()),
