@@ -178,6 +178,7 @@ macro_rules! contract {
 contract!(
     an_acknowledged_write_is_searchable_and_an_exact_title_match_ranks_first,
     qualifiers_filter,
+    created_ranges_cross_months_and_follow_a_changed_time,
     exclusions_drop_matches,
     facets_count_the_whole_match,
     pagination_neither_repeats_nor_skips,
@@ -290,6 +291,50 @@ async fn qualifiers_filter(b: &dyn Backend) {
     assert_eq!(found("created:2030-03-04").await.len(), 5);
     assert!(found("created:>2030-03-04").await.is_empty());
     assert_eq!(found("created:<2030-03-05 repo:acme/api is:open").await, ["pr:acme/api#1"]);
+}
+
+async fn created_ranges_cross_months_and_follow_a_changed_time(b: &dyn Backend) {
+    // GIVEN pull requests created at the edges of months (the one-machine
+    // index finds a range through its months' tags, the rows deciding the edges)
+    let f = b.fixture().await;
+    let at = |y, mo, d, h, mi, s| Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap();
+    let created = |number: u64, when: Timestamp, updated: i64| {
+        let mut p = pull("acme/api", number, &format!("deploy window {number}"), PrState::Open, "alice", updated);
+        p.created_at = when;
+        Change::pull_request(p)
+    };
+    let jan = at(2030, 1, 31, 23, 59, 59);
+    let feb = at(2030, 2, 28, 23, 59, 59) + Duration::milliseconds(999);
+    let mar = at(2030, 3, 1, 0, 0, 0);
+    let may = at(2030, 5, 15, 12, 0, 0);
+    f.sink
+        .apply_changes(&[created(1, jan, 1), created(2, feb, 1), created(3, mar, 1), created(4, may, 1)])
+        .await
+        .unwrap();
+    let found = |s: String| {
+        let f = &f;
+        async move {
+            let mut k: Vec<String> = find(f, &s).await.items.into_iter().map(|h| h.key).collect();
+            k.sort();
+            k
+        }
+    };
+    let prs = |n: &[u64]| n.iter().map(|n| format!("pr:acme/api#{n}")).collect::<Vec<_>>();
+    // WHEN ranged by day, by open bounds and across months THEN the edges hold to the millisecond
+    assert_eq!(found("created:2030-02-28".into()).await, prs(&[2]));
+    assert_eq!(found("created:>=2030-03-01 deploy".into()).await, prs(&[3, 4]));
+    assert_eq!(found("created:>2030-02-28".into()).await, prs(&[3, 4]));
+    assert_eq!(found("created:<2030-03-01 window".into()).await, prs(&[1, 2]));
+    assert_eq!(found("created:2030-01-31..2030-03-01 -5".into()).await, prs(&[1, 2, 3]));
+    // AND a month no document was created in finds nothing, words or not
+    assert!(found("created:2030-04-01..2030-04-30".into()).await.is_empty());
+    assert!(found("created:2030-04-01..2030-04-30 deploy".into()).await.is_empty());
+    // WHEN the first is corrected to June THEN it is found there and no longer in January
+    let june = at(2030, 6, 2, 8, 0, 0);
+    f.sink.apply_changes(&[created(1, june, 2)]).await.unwrap();
+    assert!(found("created:<2030-02-01".into()).await.is_empty());
+    assert_eq!(found("created:>2030-05-31 deploy window".into()).await, prs(&[1]));
+    assert_eq!(found("created:2030-01-01..2030-12-31 repo:acme/api".into()).await, prs(&[1, 2, 3, 4]));
 }
 
 async fn exclusions_drop_matches(b: &dyn Backend) {

@@ -5,6 +5,7 @@
 mod apply;
 mod archive;
 mod completeness;
+mod fts_rank;
 mod jobs;
 mod ledger;
 mod metrics;

@@ -4,12 +4,15 @@
 //! written directly through the port.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params, params_from_iter};
 use serde::{Deserialize, Serialize};
 
+use super::fts_rank;
 use super::store::SqliteStore;
 use super::{parse_ts_opt, store_error, ts, ts_opt};
 use crate::domain::{DocKind, FacetCount, Facets, RepoName, SearchDoc, SearchHit, SearchQuery, SearchResults, Term};
@@ -17,10 +20,12 @@ use crate::error::StoreError;
 use crate::ports::{PageRequest, SearchError, SearchIndex, decode_cursor, encode_cursor};
 use crate::services::search_docs::{MAX_TEXT_CHARS, clean_bounded, segments};
 
-/// bm25 weights of the columns title, body, extra: a title match counts most;
-/// a title equal to the query's words (ASCII case aside) comes before all else
-/// (its score lowered by [`EXACT_TITLE_BOOST`]).
-const SCORE: &str = "bm25(search_text, 10.0, 2.0, 1.0, 0.0) - CASE WHEN d.title = ? COLLATE NOCASE THEN 1e6 ELSE 0 END";
+/// bm25 with the words' document counts given ([`fts_rank`], its column
+/// weights: a title match counts most); a title equal to the query's words
+/// (ASCII case aside) comes before all else (its score lowered by
+/// [`EXACT_TITLE_BOOST`]). Its placeholders: the counts, the query's number
+/// of phrases, the words.
+const SCORE: &str = "octo_bm25(search_text, ?, ?) - CASE WHEN d.title = ? COLLATE NOCASE THEN 1e6 ELSE 0 END";
 const EXACT_TITLE_BOOST: f64 = 1e6;
 /// How far back, in spans of the candidates' ids, an exact title is looked for.
 const PROBE_SPANS: i64 = 10;
@@ -35,20 +40,22 @@ fn fts_string(t: &Term) -> String {
 const TEXT_COLUMNS: &str = "{title body extra}";
 
 /// Whether a term may hold a token of the `tags` column (`r`, `a` or `s`
-/// and hex digits, as the tokenizer folds them): only such a term needs the
-/// column filter that keeps it out of `tags`. The filter is not free: bm25
-/// counts each phrase's documents over the whole index, and a filtered
-/// phrase's count reads positions (a word in 457,000 documents: 16 ms, 9 ms
-/// unfiltered). Text that is not ASCII is filtered (case and diacritic
-/// folding could make it a tag token).
+/// and hex digits, `c` and digits, as the tokenizer folds them): only such a
+/// term needs the column filter that keeps it out of `tags`. The filter is
+/// not free: a filtered phrase's count reads positions (a word in 457,000
+/// documents: 16 ms, 9 ms unfiltered). Text that is not ASCII is filtered
+/// (case and diacritic folding could make it a tag token).
 fn may_be_a_tag(t: &Term) -> bool {
     let s = t.as_str();
     !s.is_ascii()
         || s.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| {
             let w = w.as_bytes();
             !w.is_empty()
-                && matches!(w[0].to_ascii_lowercase(), b'r' | b'a' | b's')
-                && w[1..].iter().all(u8::is_ascii_hexdigit)
+                && match w[0].to_ascii_lowercase() {
+                    b'r' | b'a' | b's' => w[1..].iter().all(u8::is_ascii_hexdigit),
+                    b'c' => w[1..].iter().all(u8::is_ascii_digit),
+                    _ => false,
+                }
         })
 }
 
@@ -72,12 +79,19 @@ fn tag(prefix: char, value: &str) -> String {
     format!("tags : \"{prefix}{}\"", hex::encode(value.as_bytes()))
 }
 
-/// The FTS5 query of a search: the words in the text columns, the
-/// repository, author and state qualifiers as their tags (the kind is tested
-/// on the row), excluded words (in the text columns) after NOT. None when it
-/// has neither words nor those qualifiers.
-fn fts_query(q: &SearchQuery) -> Option<String> {
+/// A `created` month's tag (schema_v16.sql): `c` and the month as `YYYYMM`.
+fn month_tag(month: &str) -> String {
+    format!("tags : \"c{month}\"")
+}
+
+/// The FTS5 query of a search and its number of phrases: the words in the
+/// text columns (first: [`fts_rank`] is given their counts), the
+/// repository, author and state qualifiers and the `created` months as their
+/// tags (the kind is tested on the row), excluded words (in the text columns)
+/// after NOT. None when it has neither words nor those qualifiers.
+fn fts_query(q: &SearchQuery, months: Option<&[String]>) -> Option<(String, usize)> {
     let mut all = Vec::new();
+    let mut phrases = q.include.len();
     if !q.include.is_empty() {
         all.push(format!("({})", text_expr(&q.include, false)));
     }
@@ -90,35 +104,67 @@ fn fts_query(q: &SearchQuery) -> Option<String> {
     if let Some(s) = &q.state {
         all.push(tag('s', s));
     }
+    phrases += all.len() - usize::from(!q.include.is_empty());
+    if let Some(months) = months.filter(|m| !m.is_empty()) {
+        all.push(format!("({})", months.iter().map(|m| month_tag(m)).collect::<Vec<_>>().join(" OR ")));
+        phrases += months.len();
+    }
     if all.is_empty() {
         return None;
     }
     let matched = all.join(" AND ");
     Some(match q.exclude.is_empty() {
-        true => matched,
-        false => format!("({matched}) NOT ({})", text_expr(&q.exclude, true)),
+        true => (matched, phrases),
+        false => (format!("({matched}) NOT ({})", text_expr(&q.exclude, true)), phrases + q.exclude.len()),
     })
+}
+
+/// A search's `created` range through its months' tags when it spans at most
+/// this many months that hold documents; a wider range is tested on the rows
+/// alone (most rows pass it, so the walk is short).
+const MONTHS_AS_TAGS: usize = 48;
+
+/// The months (`YYYYMM`) of the documents' `created` times within the
+/// search's range, from the months the index holds: None when the range is
+/// open on both ends or spans more than [`MONTHS_AS_TAGS`] of them.
+fn months(conn: &Connection, q: &SearchQuery) -> rusqlite::Result<Option<Vec<String>>> {
+    let (from, until) = (&q.created.from, &q.created.until);
+    if from.is_none() && until.is_none() {
+        return Ok(None);
+    }
+    let first = from.map_or_else(String::new, |t| t.format("%Y%m").to_string());
+    // `until` is exclusive: the month of its last millisecond.
+    let last =
+        until.map_or_else(|| "~".to_owned(), |t| (t - chrono::Duration::milliseconds(1)).format("%Y%m").to_string());
+    let mut stmt = conn
+        .prepare_cached("SELECT month FROM search_months WHERE month >= ?1 AND month <= ?2 ORDER BY month LIMIT ?3")?;
+    let months = stmt
+        .query_map(params![first, last, MONTHS_AS_TAGS as i64 + 1], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((months.len() <= MONTHS_AS_TAGS).then_some(months))
 }
 
 /// The matching documents: the FTS5 query (a search with words) and the
 /// conditions on the document row `d`, with their arguments.
 struct Filter {
     fts: Option<String>,
+    /// The FTS5 query's number of phrases.
+    phrases: usize,
     /// Whether the search has words (ranked by bm25; else newest first).
     ranked: bool,
     conds: Vec<String>,
     args: Vec<Value>,
 }
 
-fn filter(q: &SearchQuery) -> Filter {
+fn filter(q: &SearchQuery, months: Option<&[String]>) -> Filter {
     let mut conds = Vec::new();
     let mut args = Vec::new();
     // Qualifiers as tags and excluded words as FTS5's own NOT: doclists
     // merged, not every match of a word joined to its row to be tested.
-    // Without words, a repository, author or state qualifier still drives
-    // the search from its tag's doclist (newest first), not a walk of the
-    // documents testing each row.
-    let fts = fts_query(q);
+    // Without words, a repository, author, state or created qualifier still
+    // drives the search from its tags' doclists (newest first), not a walk
+    // of the documents testing each row.
+    let fts = fts_query(q, months);
     if fts.is_none() && !q.exclude.is_empty() {
         conds.push("d.id NOT IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)".to_owned());
         args.push(Value::Text(text_expr(&q.exclude, true)));
@@ -133,6 +179,7 @@ fn filter(q: &SearchQuery) -> Filter {
     eq("d.author", q.author.clone());
     eq("d.state", q.state.clone());
     eq("d.kind", q.kind.map(|k| k.as_str().to_owned()));
+    // The exact bounds (a month's tag holds the whole month).
     if let Some(from) = &q.created.from {
         conds.push("d.created_at >= ?".to_owned());
         args.push(Value::Text(ts(from)));
@@ -141,7 +188,8 @@ fn filter(q: &SearchQuery) -> Filter {
         conds.push("d.created_at < ?".to_owned());
         args.push(Value::Text(ts(until)));
     }
-    Filter { fts, ranked: !q.include.is_empty(), conds, args }
+    let (fts, phrases) = fts.map_or((None, 0), |(f, n)| (Some(f), n));
+    Filter { fts, phrases, ranked: !q.include.is_empty(), conds, args }
 }
 
 impl Filter {
@@ -152,6 +200,52 @@ impl Filter {
     /// ` AND …` of the row conditions.
     fn and_conds(&self) -> String {
         self.conds.iter().map(|c| format!(" AND {c}")).collect()
+    }
+}
+
+/// The number of documents holding each of a search's words, for its
+/// ranking ([`fts_rank`]): counted in the search's snapshot, and kept for
+/// [`COUNT_KEPT_FOR`] when at least [`COUNT_KEPT_FROM`] (counting a common
+/// word reads its whole doclist: ≈ 9 ms for one in 457,000 documents; a
+/// rarer word is counted each time, cheaply and exactly). A kept count is
+/// at most that old: the ranking of common words drifts by a few minutes'
+/// writes at most, which moves an IDF of ln(N/n) hardly at all.
+#[derive(Clone, Default)]
+pub(super) struct DocCounts(Arc<Mutex<HashMap<String, (u64, Instant)>>>);
+
+const COUNT_KEPT_FROM: u64 = 1_000;
+const COUNT_KEPT_FOR: Duration = Duration::from_secs(600);
+/// At most this many counts are kept; when full, the expired ones go, and
+/// all of them if none has.
+const COUNTS_KEPT: usize = 4_096;
+
+impl DocCounts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Instant)>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The documents matching `phrase` (an FTS5 query of one phrase).
+    fn count(&self, conn: &Connection, phrase: &str) -> rusqlite::Result<u64> {
+        if let Some((n, at)) = self.lock().get(phrase)
+            && at.elapsed() < COUNT_KEPT_FOR
+        {
+            return Ok(*n);
+        }
+        let n: i64 = conn
+            .prepare_cached("SELECT count(*) FROM search_text WHERE search_text MATCH ?1")?
+            .query_row([phrase], |r| r.get(0))?;
+        let n = u64::try_from(n).unwrap_or(0);
+        if n >= COUNT_KEPT_FROM {
+            let mut kept = self.lock();
+            if kept.len() >= COUNTS_KEPT {
+                kept.retain(|_, (_, at)| at.elapsed() < COUNT_KEPT_FOR);
+                if kept.len() >= COUNTS_KEPT {
+                    kept.clear();
+                }
+            }
+            kept.insert(phrase.to_owned(), (n, Instant::now()));
+        }
+        Ok(n)
     }
 }
 
@@ -251,6 +345,7 @@ fn rank_and_count(
     conn: &Connection,
     q: &SearchQuery,
     f: &Filter,
+    counts: &DocCounts,
     set: Option<Candidates>,
     cap: usize,
 ) -> Result<Ranked, StoreError> {
@@ -261,8 +356,12 @@ fn rank_and_count(
     // bm25 is computed for the rows produced only.
     let sql = match &f.fts {
         Some(fts) => {
-            // The score's placeholder comes first in the statement's text.
+            // The score's placeholders come first in the statement's text.
             let score = if f.ranked {
+                let n =
+                    q.include.iter().map(|t| counts.count(conn, &text_string(t))).collect::<rusqlite::Result<Vec<_>>>();
+                args.push(Value::Blob(fts_rank::counts_blob(&n.map_err(store_error)?)));
+                args.push(Value::Integer(f.phrases as i64));
                 args.push(Value::Text(words(q)));
                 SCORE
             } else {
@@ -357,13 +456,30 @@ fn rank_and_count(
     Ok(Ranked { ranks, facets, set })
 }
 
-fn search(conn: &Connection, q: &SearchQuery, page: &PageRequest, cap: usize) -> Result<SearchResults, StoreError> {
+fn search(
+    conn: &Connection,
+    q: &SearchQuery,
+    page: &PageRequest,
+    counts: &DocCounts,
+    cap: usize,
+) -> Result<SearchResults, StoreError> {
     // One snapshot for the ranking pass and the page's details.
     let tx = conn.unchecked_transaction().map_err(store_error)?;
     let conn = &*tx;
-    let f = filter(q);
     let cursor = page.cursor.as_deref().map(decode_cursor::<Cursor>).transpose()?;
-    let Ranked { mut ranks, facets, set } = rank_and_count(conn, q, &f, cursor.as_ref().map(|c| c.set), cap)?;
+    let months = months(conn, q).map_err(store_error)?;
+    if months.as_ref().is_some_and(Vec::is_empty) {
+        // No document was created in the range.
+        return Ok(SearchResults {
+            items: Vec::new(),
+            next_cursor: None,
+            total: 0,
+            total_is_exact: true,
+            facets: Facets::default(),
+        });
+    }
+    let f = filter(q, months.as_deref());
+    let Ranked { mut ranks, facets, set } = rank_and_count(conn, q, &f, counts, cursor.as_ref().map(|c| c.set), cap)?;
     let total = ranks.len() as u64;
     if let Some(c) = &cursor {
         let after = Rank { score: f64::from_bits(c.score), id: c.id };
@@ -527,8 +643,8 @@ impl SearchIndex for SqliteStore {
 
     async fn search(&self, query: &SearchQuery, page: &PageRequest) -> Result<SearchResults, SearchError> {
         let (query, page) = (query.clone(), page.clone());
-        let cap = self.search_exact_up_to();
-        self.scan_read(move |conn| search(conn, &query, &page, cap)).await.map_err(search_error)
+        let (cap, counts) = (self.search_exact_up_to(), self.search_counts.clone());
+        self.scan_read(move |conn| search(conn, &query, &page, &counts, cap)).await.map_err(search_error)
     }
 }
 
@@ -546,11 +662,11 @@ mod tests {
     #[test]
     fn only_terms_that_could_be_tags_are_kept_out_of_the_tags_column() {
         let t = |s: &str| Term::new(s).unwrap();
-        for tagged in ["a", "A", "s", "read", "r6163", "fix a bug", "add", "é", "ａ"] {
+        for tagged in ["a", "A", "s", "read", "r6163", "fix a bug", "add", "é", "ａ", "c", "C202610", "c 2"] {
             assert!(may_be_a_tag(&t(tagged)), "{tagged}");
             assert_eq!(text_string(&t(tagged)), format!("{TEXT_COLUMNS} : {}", fts_string(&t(tagged))));
         }
-        for plain in ["fix", "limiter", "rebase", "r6163x", "sx", "fix the bug", "b1"] {
+        for plain in ["fix", "limiter", "rebase", "r6163x", "sx", "fix the bug", "b1", "cache", "cafe", "c3po"] {
             assert!(!may_be_a_tag(&t(plain)), "{plain}");
             assert_eq!(text_string(&t(plain)), fts_string(&t(plain)));
         }

@@ -41,6 +41,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("schema_v14.sql")),
         // Notifications: rules, the outbox and log, attempts.
         M::up(include_str!("schema_v15.sql")),
+        // Search: the `created` month as a tag.
+        M::up(include_str!("schema_v16.sql")),
     ])
 }
 
@@ -69,6 +71,8 @@ pub struct SqliteStore {
     readers: r2d2::Pool<SqliteConnectionManager>,
     /// A search ranks and counts at most this many matches (search.rs).
     pub(super) search_exact_up_to: usize,
+    /// Document counts of common search words (search.rs).
+    pub(super) search_counts: super::search::DocCounts,
 }
 
 impl SqliteStore {
@@ -81,13 +85,21 @@ impl SqliteStore {
         migrate(&mut conn).context("migrating the store schema")?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .with_init(|c| c.busy_timeout(std::time::Duration::from_secs(5)));
+            .with_init(|c| {
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                super::fts_rank::register(c)
+            });
         let readers = r2d2::Pool::builder().max_size(8).build(manager).context("opening store readers")?;
         // Rollup cells of weeks marked before this process (a migration) are recomputed now.
         super::rollups::refresh_now(&mut conn).context("recomputing metric rollups")?;
         let writer = Writer::start_with(conn, "octoscope-store", super::rollups::refresh)
             .context("starting the store writer")?;
-        Ok(Self { writer: Arc::new(writer), readers, search_exact_up_to: crate::domain::SEARCH_EXACT_UP_TO })
+        Ok(Self {
+            writer: Arc::new(writer),
+            readers,
+            search_exact_up_to: crate::domain::SEARCH_EXACT_UP_TO,
+            search_counts: Default::default(),
+        })
     }
 
     /// Run `f` atomically on the writer thread.
