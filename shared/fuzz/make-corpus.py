@@ -152,5 +152,73 @@ def aws():
     write("aws_events", "env", b"\x01" + env.encode())
 
 
+# notify: byte 0 the event (0 branch.moved, 1 pull_request.opened, 2 .merged,
+# 3 workflow_run.failed, 4 .recovered, 5 deployment.failed, 6
+# review.pickup_breached, 7 ci.queue_time_regressed, 8 integrity.gaps_found,
+# 9 resync.failed, 10 test); byte 1 the target (0 webhook, 1 Slack, 2
+# repository_dispatch) | 4 late | 8 two secrets | 16 dashboard | 32 over HTTP
+# | 64 disabled, 128 deleted (192); byte 2 attempts so far; byte 3 the
+# policy's attempts - 1; bytes 4-5 its horizon (0x0306: about 7,200 s).
+HOSTILE = [
+    "<script>alert(1)</script>", "<!here>", "<!channel> @channel @here", "&amp; &lt;b&gt; &", "\u202egnp.exe",
+    "a\u0000b", "<https://evil.example|click> *bold* _i_ ~s~ `c`", "\"quoted\" \\ back",
+]
+
+
+def notify_seed(name, event, flags, answer, fields, body=b"", so_far=0, attempts=5, retry_after="", event_type="",
+                path="services/T0/B0/secret"):
+    head = bytes([event, flags, so_far, attempts, 0x03, 0x06])
+    lines = [answer, retry_after, event_type, path] + fields + [""]
+    write("notify", name, head + "\n".join(lines).encode() + b"\n" + body)
+
+
+def notify():
+    pr = ["repo=acme/api", "number=42", "title=Fix <script> & <!channel>", "author=mallory", "base=main",
+          "head=feature/<x>", "draft=false", "url=https://github.com/acme/api/pull/42", "at=\"2026-12-04T10:00:00Z\""]
+    push = ["repo=acme/api", "branch=release/<!here>", "before=0123456789abcdef", "after=fedcba9876543210",
+            'commits=[{"sha":"fedcba9","message":"<!channel> deploy","author":"eve","url":"https://x"}]',
+            "commit_count=1", "url=https://github.com/acme/api/compare/0123456...fedcba9"]
+    run = ["repo=acme/api", "run_id=7", "workflow=CI <b>", "branch=main", "sha=0123456789abcdef", "conclusion=failure",
+           "broke=true", "actor=@channel", "url=https://github.com/acme/api/actions/runs/7"]
+    deploy = ["repo=acme/api", "deployment_id=3", "state=failure", "environment=prod & <staging>", "creator=eve",
+              "url=https://github.com/acme/api/deployments"]
+    queue = ["label=ubuntu-<latest>", "p90_seconds=900", "jobs=12", "threshold_seconds=300", "hour=\"2026-12-04T09\""]
+    data = {0: push, 1: pr, 2: pr, 3: run, 4: run, 5: deploy, 6: pr + ["hours=24"], 7: queue,
+            8: ["check_id=5", "gaps=2", 'targets=["acme/api"]', 'reasons=["count differs"]'],
+            9: ["job=job-1", "error=<!here> disk full & more"], 10: []}
+    for event, fields in data.items():
+        for kind in range(3):
+            notify_seed(f"e{event:02}-k{kind}", event, kind | 16, "200", fields, b"ok")
+    for i, text in enumerate(HOSTILE):
+        for kind in range(3):
+            notify_seed(f"hostile-{i}-k{kind}", 1, kind, "200", ["repo=acme/api", "number=1", f"title={text}",
+                                                                  f"branch={text}", f"author={text}"])
+    for kind in range(3):
+        notify_seed(f"huge-title-k{kind}", 2, kind, "200", ["repo=acme/api", "number=9", "title*15000=<!here> "])
+        notify_seed(f"huge-branch-k{kind}", 0, kind | 4, "200", ["repo=acme/api", "branch*100000=&x"])
+    notify_seed("huge-json", 3, 1, "200", run + ['reasons=' + '["' + "<b>" * 3000 + '"]'])
+    notify_seed("spoof-ids", 2, 0 | 8, "200", pr + ["late=\"spoof\"", "rule_id=rul_x", "notification_id=ntf_x"])
+    notify_seed("data-not-object", 9, 0, "200", ['=["<!channel>", 1, null]'])
+    notify_seed("data-null", 10, 2, "200", ["=null"])
+    notify_seed("event-type", 2, 2, "200", pr, event_type="deploy <now>")
+    # The receiver's answers.
+    for status in ["200", "204", "301", "400", "404", "408", "410", "429", "500", "503", "599", "600", "100", "x"]:
+        notify_seed(f"answer-{status}", 2, 0, status, pr, b'{"error":"<b>\x00\x1b[31m"}')
+        notify_seed(f"answer-{status}-http", 2, 32 | 1, status, pr, b"nope", retry_after="120")
+    notify_seed("answer-410-dispatch-http", 2, 32 | 2, "410", pr, b"gone")
+    notify_seed("answer-timeout", 3, 0, "timeout", run, so_far=2)
+    notify_seed("answer-unreachable", 3, 1, "unreachable connection reset \x01", run, so_far=4)
+    notify_seed("answer-refused", 3, 2, "refused 10.0.0.1 is private", run)
+    notify_seed("last-attempt", 2, 0, "503", pr, so_far=5, attempts=5)
+    notify_seed("one-attempt", 2, 0, "500", pr, attempts=0)
+    notify_seed("twenty-attempts", 2, 0, "429", pr, so_far=18, attempts=19)
+    notify_seed("retry-after-huge", 2, 32, "503", pr, b"slow down", retry_after="999999999")
+    notify_seed("retry-after-date", 2, 32, "429", pr, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")
+    notify_seed("big-answer-http", 2, 32, "500 *30000", pr, b"<!here>\x00")
+    notify_seed("big-answer", 2, 1, "502 *30000", pr, "\u202e\u0000".encode())
+    notify_seed("disabled", 2, 64, "200", pr)
+    notify_seed("deleted", 2, 128 | 1, "200", pr)
+
+
 if __name__ == "__main__":
-    webhook(); api(); cursors(); searches(); github(); aws()
+    webhook(); api(); cursors(); searches(); github(); aws(); notify()

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 fuzz_dir="$PWD"
 mode="${1:-smoke}"
-targets="${FUZZ_TARGETS:-webhook api cursor search github aws_events}"
+targets="${FUZZ_TARGETS:-webhook api cursor search notify github aws_events}"
 export RUSTC_BOOTSTRAP=1
 target_dir="${CARGO_TARGET_DIR:-$fuzz_dir/target}/fuzz"
 log="${FUZZ_LOG:-$fuzz_dir/fuzz-results.txt}"
