@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use octoscope::adapters::aws::dynamodb::DynamoStore;
+use octoscope::adapters::aws::ssm::SsmClient;
 use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::github::GitHubClient;
 use octoscope::adapters::opensearch::{OpenSearchIndex, endpoint};
@@ -59,7 +60,7 @@ async fn main() -> ExitCode {
     // What the resync finds is decided `late` into the table's NOTE# items (the outbox).
     let decider =
         Decider::new(dynamo.clone(), dynamo.clone(), dynamo, clock.clone()).with_late_window(notify.late_window);
-    let github = match connect(&config, &env, aws_sdk_ssm::Client::new(&sdk)).await {
+    let github = match connect(&config, &env, SsmClient::new(&sdk)).await {
         Ok(g) => g,
         Err(e) => {
             tracing::error!(job = config.job_id, error = %format!("{e:#}"), "the job cannot start");
@@ -100,7 +101,7 @@ async fn reindex(dynamo: DynamoStore, sdk: &aws_config::SdkConfig, search: &Sear
 async fn connect(
     config: &BatchJobConfig,
     env: &impl Fn(&str) -> Option<String>,
-    ssm: aws_sdk_ssm::Client,
+    ssm: SsmClient,
 ) -> anyhow::Result<Arc<dyn GitHubSource>> {
     let (_, github) = resolve_github(&config.github, env, ssm).await?;
     Ok(Arc::new(GitHubClient::new(github).await.context("connecting to GitHub")?))

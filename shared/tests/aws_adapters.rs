@@ -9,7 +9,7 @@ use chrono::{TimeDelta, TimeZone as _, Utc};
 use octoscope::adapters::aws::ecs::{EcsLauncher, JOB_ID_ENV, JOB_ID_TAG, started_by};
 use octoscope::adapters::aws::s3::S3Archive;
 use octoscope::adapters::aws::sqs::{GapMessage, SqsGapQueue};
-use octoscope::adapters::aws::ssm::{SecretError, SecretParameter};
+use octoscope::adapters::aws::ssm::{SecretError, SecretParameter, SsmClient};
 use octoscope::adapters::clock::ManualClock;
 use octoscope::adapters::sqlite::SqliteStore;
 use octoscope::domain::*;
@@ -392,11 +392,13 @@ async fn put_secret(client: &aws_sdk_ssm::Client, name: &str, value: &str) {
 #[tokio::test]
 async fn ssm_secret_is_cached_for_its_ttl_then_reread() {
     // GIVEN a SecureString holding two webhook secrets, read through a 5-minute cache
-    let client = aws_sdk_ssm::Client::new(&aws().await);
+    let sdk = aws().await;
+    let client = aws_sdk_ssm::Client::new(&sdk);
     let name = format!("/{}/webhook-secret", unique("octoscope"));
     put_secret(&client, &name, "new-secret,old-secret").await;
     let clock = Arc::new(ManualClock::new(at(0)));
-    let secret = SecretParameter::new(client.clone(), &name).with_ttl(TimeDelta::minutes(5)).with_clock(clock.clone());
+    let secret =
+        SecretParameter::new(SsmClient::new(&sdk), &name).with_ttl(TimeDelta::minutes(5)).with_clock(clock.clone());
 
     // WHEN it is read
     let first = secret.get().await.unwrap();
@@ -417,10 +419,47 @@ async fn ssm_secret_is_cached_for_its_ttl_then_reread() {
 
 #[tokio::test]
 async fn ssm_a_missing_parameter_is_a_clear_permanent_error() {
-    let client = aws_sdk_ssm::Client::new(&aws().await);
     let name = format!("/{}/missing", unique("octoscope"));
-    let err = SecretParameter::new(client, &name).get().await.unwrap_err();
+    let err = SecretParameter::new(SsmClient::new(&aws().await), &name).get().await.unwrap_err();
     assert!(matches!(err, SecretError::NotFound { .. }), "{err:?}");
     assert!(!err.is_retryable());
     assert!(err.to_string().contains(&name), "{err}");
+}
+
+#[tokio::test]
+async fn ssm_throttling_and_5xx_are_retried_then_a_retryable_error() {
+    use octoscope_testkit::faults::{Fault, FaultProxy, Rule};
+    // GIVEN a parameter on moto, read through a proxy that injects faults into GetParameter
+    let moto = MotoServer::shared();
+    let sdk = aws().await;
+    let name = format!("/{}/api-tokens", unique("octoscope"));
+    put_secret(&aws_sdk_ssm::Client::new(&sdk), &name, "tok-one,tok-two").await;
+    let proxy = FaultProxy::start(&moto.endpoint).await.unwrap();
+    let through = octoscope_testkit::faults::sdk_config(&proxy.url, std::time::Duration::from_secs(5)).await;
+    let read = || SecretParameter::new(SsmClient::new(&through), &name);
+
+    // WHEN SSM throttles once and answers 500 once
+    proxy.add(Rule::on("GetParameter", Fault::Throttling));
+    proxy.add(Rule::on("GetParameter", Fault::Status(500)));
+    // THEN the third attempt reads the value
+    assert_eq!(read().get().await.unwrap().expose(), "tok-one,tok-two");
+    assert_eq!(proxy.count("GetParameter"), 3);
+
+    // WHEN SSM answers 503 to every attempt
+    proxy.forget();
+    proxy.add(Rule::on("GetParameter", Fault::Status(503)).always());
+    let err = read().get().await.unwrap_err();
+    // THEN after three attempts it is a retryable error naming the parameter, not the value
+    assert_eq!(proxy.count("GetParameter"), 3);
+    assert!(err.is_retryable(), "{err:?}");
+    let text = format!("{err:#?} {}", octoscope::error::error_chain(&err));
+    assert!(text.contains(&name) && !text.contains("tok-one"), "{text}");
+
+    // WHEN the connection is dropped before any answer, every time
+    proxy.clear();
+    proxy.forget();
+    proxy.add(Rule::on("GetParameter", Fault::DropBefore).always());
+    // THEN that is retryable too
+    assert!(read().get().await.unwrap_err().is_retryable());
+    assert_eq!(proxy.count("GetParameter"), 3);
 }

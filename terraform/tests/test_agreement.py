@@ -48,7 +48,9 @@ link a Lambda runtime) and for the Fargate batch job:
    Requests of the OpenSearch adapter (a file declaring its transport
    module, `#[path = "opensearch_http.rs"]`: `.client.send(Method::Post, ...)`)
    map through OPENSEARCH_HTTP to the es:ESHttp<Method> of the HTTP method
-   they send.
+   they send. SSM's GetParameter, sent on the same signed client without
+   the SDK (`"AmazonSSM.GetParameter"`, its x-amz-target, in
+   adapters/aws/ssm.rs), maps through SDK_ACTIONS as `.get_parameter()`.
    Then:
    - every action granted in the function's policy_statements (and by the
      module itself) is used: by a call, as IMPLIED by a call (the KMS use of
@@ -154,7 +156,13 @@ OPENSEARCH_HTTP: dict[str, str] = {
     "Post": "es:ESHttpPost",  # POST /<index>/_bulk, /<index>/_search
     "Delete": "es:ESHttpDelete",  # DELETE /<index>
 }
-OPENSEARCH_USE_RE = re.compile(r'#\[path\s*=\s*"opensearch_http\.rs"\]')
+OPENSEARCH_USE_RE = re.compile(r'#\[path\s*=\s*"opensearch_http\.rs"\]|\buse\s+super::opensearch_http::')
+# Requests of an AWS JSON protocol sent without the SDK, on the same signed
+# client (the SSM secret reader, shared/src/adapters/aws/ssm.rs: the operation
+# `"AmazonSSM.GetParameter"`, its x-amz-target): mapped through SDK_ACTIONS as
+# the SDK's `.get_parameter()` would be.
+JSON_TARGET_RE = re.compile(r'"AmazonSSM\.(\w+)"')
+JSON_TARGET_SERVICE = "ssm"
 OPENSEARCH_CALL_RE = re.compile(r"\.client\.send\(Method::(\w+)[,)]")
 
 # action -> actions AWS also checks when that call runs against this stack.
@@ -411,6 +419,10 @@ def sdk_actions(files: dict[str, str]) -> dict[str, set[str]]:
                     found.setdefault(action, set()).add(path)
         if "ecs" in services and ".run_task()" in re.sub(r"\s+", "", text) and ".tags(" in text:
             found.setdefault(RUN_TASK_TAGS, set()).add(path)
+        for op in JSON_TARGET_RE.findall(text):
+            snake = re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower()
+            for action in SDK_ACTIONS.get((JSON_TARGET_SERVICE, snake), [f"(no IAM action known for the SSM request {op}: add it to SDK_ACTIONS)"]):
+                found.setdefault(action, set()).add(path)
         if OPENSEARCH_USE_RE.search(text):
             for call in OPENSEARCH_CALL_RE.findall(re.sub(r"\s+", "", text)):
                 action = OPENSEARCH_HTTP.get(call, f"(no IAM action known for the OpenSearch request method {call}: add it to OPENSEARCH_HTTP)")
@@ -1023,6 +1035,12 @@ def self_test(repo: Path) -> int:
         {"es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:DescribeDomain"} <= set(found)
         and any("OPENSEARCH_HTTP" in a and "Patch" in a for a in found),
         f"scanner: OpenSearch requests -> es:ESHttp<Method>, an unmapped method named; describe_domain -> es:DescribeDomain (got {sorted(found)})",
+    )
+    found = sdk_actions({"ssm.rs": 'const GET_PARAMETER: &str = "AmazonSSM.GetParameter";', "x.rs": 'const T: &str = "AmazonSSM.DeleteParameter";',
+                         "os.rs": "use super::opensearch_http::{Http, Method}; self.client.send(Method::Post, &p, Some(b))"})
+    expect(
+        found.get("ssm:GetParameter") == {"ssm.rs"} and any("DeleteParameter" in a for a in found) and found.get("es:ESHttpPost") == {"os.rs"},
+        f"scanner: a signed JSON request AmazonSSM.GetParameter -> ssm:GetParameter, an unmapped one named; the shared transport's use -> es:ESHttp<Method> (got {sorted(found)})",
     )
 
     # 2. env_reads follows config types and helper fns of config::aws.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use axum::Router;
 use octoscope::adapters::aws::dynamodb::DynamoStore;
-use octoscope::adapters::aws::ssm::SecretParameter;
+use octoscope::adapters::aws::ssm::{SecretParameter, SsmClient};
 use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::opensearch::{OpenSearchIndex, given_endpoint};
 use octoscope::api::{ApiState, NotifyApi, api_router};
@@ -17,14 +17,14 @@ use octoscope::ports::SearchIndex;
 /// The clients the function is built from (built once, at init).
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
-    pub ssm: aws_sdk_ssm::Client,
+    pub ssm: SsmClient,
     /// The configuration the search index's requests are signed with.
     pub sdk: aws_config::SdkConfig,
 }
 
 impl Clients {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self { dynamodb: aws_sdk_dynamodb::Client::new(sdk), ssm: aws_sdk_ssm::Client::new(sdk), sdk: sdk.clone() }
+        Self { dynamodb: aws_sdk_dynamodb::Client::new(sdk), ssm: SsmClient::new(sdk), sdk: sdk.clone() }
     }
 }
 

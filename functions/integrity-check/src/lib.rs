@@ -44,7 +44,7 @@ pub const SEARCH_CHECK_INTERVAL: chrono::TimeDelta = chrono::TimeDelta::hours(6)
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
-    pub ssm: aws_sdk_ssm::Client,
+    pub ssm: octoscope::adapters::aws::ssm::SsmClient,
     /// What the search index's requests are signed with.
     pub sdk: aws_config::SdkConfig,
 }
@@ -54,7 +54,7 @@ impl Clients {
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
-            ssm: aws_sdk_ssm::Client::new(sdk),
+            ssm: octoscope::adapters::aws::ssm::SsmClient::new(sdk),
             sdk: sdk.clone(),
         }
     }

@@ -21,7 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = octoscope::adapters::aws::lambda_sdk_config();
     let github = match &config.github {
         Some(params) => Some(
-            resolve_github(params, &env, aws_sdk_ssm::Client::new(&sdk))
+            resolve_github(params, &env, octoscope::adapters::aws::ssm::SsmClient::new(&sdk))
                 .await
                 .context("the GitHub credential for repository_dispatch")?
                 .0,

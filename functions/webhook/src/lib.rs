@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::Router;
 use octoscope::adapters::aws::dynamodb::DynamoStore;
 use octoscope::adapters::aws::firehose::FirehoseArchive;
-use octoscope::adapters::aws::ssm::{SecretParameter, SsmWebhookSecrets};
+use octoscope::adapters::aws::ssm::{SecretParameter, SsmClient, SsmWebhookSecrets};
 use octoscope::adapters::clock::SystemClock;
 use octoscope::api::{WebhookState, webhook_router};
 use octoscope::config::aws::WebhookConfig;
@@ -38,7 +38,7 @@ pub const RULES_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub firehose: aws_sdk_firehose::Client,
-    pub ssm: aws_sdk_ssm::Client,
+    pub ssm: SsmClient,
 }
 
 impl Clients {
@@ -46,7 +46,7 @@ impl Clients {
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             firehose: aws_sdk_firehose::Client::new(sdk),
-            ssm: aws_sdk_ssm::Client::new(sdk),
+            ssm: SsmClient::new(sdk),
         }
     }
 }

@@ -12,6 +12,11 @@ pub mod notify_http;
 pub mod opensearch;
 #[cfg(feature = "opensearch-resolve")]
 pub mod opensearch_domain;
+// SigV4-signed requests on the SDK's HTTPS client: OpenSearch's, and SSM's
+// GetParameter (the secret reader).
+#[cfg(any(feature = "opensearch", feature = "ssm"))]
+#[cfg_attr(not(feature = "opensearch"), allow(dead_code))]
+pub(crate) mod opensearch_http;
 #[cfg(any(feature = "sqlite", feature = "dynamodb"))]
 pub(crate) mod repo_moves;
 pub mod rollups_from_rows;

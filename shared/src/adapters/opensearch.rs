@@ -36,10 +36,8 @@ use crate::services::search_docs::{
 // The index's census for the integrity check (`IndexCensus`).
 #[path = "opensearch_census.rs"]
 mod census;
-// The HTTP requests, signed for AWS.
-#[path = "opensearch_http.rs"]
-mod transport;
-use transport::{Answer, Http, Method};
+// The HTTP requests, signed for AWS (adapters/opensearch_http.rs).
+use super::opensearch_http::{Answer, Http, Method};
 
 /// The index name when none is configured.
 pub const DEFAULT_INDEX: &str = "octoscope-search";

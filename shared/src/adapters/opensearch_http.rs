@@ -6,6 +6,10 @@
 //! search: shared/docs/aws.md, the zip budget). The adapter sends four
 //! kinds of request: `HEAD /<index>`, `PUT /<index>`, `POST /<index>/_bulk`
 //! and `POST /<index>/_search`.
+//!
+//! The SSM secret reader (`adapters::aws::ssm`) sends its one request,
+//! `GetParameter`, on the same client signed for the service `ssm`, instead
+//! of linking `aws-sdk-ssm` (~135 KiB of code: the zip budget).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +70,8 @@ impl Answer {
 struct Signer {
     credentials: SharedCredentialsProvider,
     region: String,
+    /// The SigV4 service name: `es`, `ssm`.
+    service: &'static str,
 }
 
 /// OpenSearch at one base URL (`https://…` or a loopback `http://…`).
@@ -81,16 +87,30 @@ impl Http {
     /// Requests unsigned (a local engine) unless `sdk` is given: then
     /// signed with SigV4 for the service `es` with its credentials and region.
     pub fn new(base: &str, sdk: Option<&aws_config::SdkConfig>, timeout: Duration) -> anyhow::Result<Self> {
-        let parsed: http::Uri = base.parse().with_context(|| format!("OpenSearch URL {base:?}"))?;
+        Self::for_service(base, sdk, "es", timeout)
+    }
+
+    /// The same for another AWS service: requests signed for `service`
+    /// (the SigV4 name, `ssm`) when `sdk` is given.
+    pub fn for_service(
+        base: &str,
+        sdk: Option<&aws_config::SdkConfig>,
+        service: &'static str,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let parsed: http::Uri = base.parse().with_context(|| format!("{service} URL {base:?}"))?;
         match (parsed.scheme_str(), parsed.host()) {
             (Some("https" | "http"), Some(h)) if !h.is_empty() => {}
-            _ => return Err(anyhow!("OpenSearch URL {base:?}: expected http(s)://host")),
+            _ => return Err(anyhow!("{service} URL {base:?}: expected http(s)://host")),
         }
         let signer = match sdk {
             None => None,
             Some(sdk) => Some(Signer {
-                credentials: sdk.credentials_provider().context("AWS credentials for OpenSearch: none configured")?,
-                region: sdk.region().context("AWS region for OpenSearch: none configured")?.to_string(),
+                credentials: sdk
+                    .credentials_provider()
+                    .with_context(|| format!("AWS credentials for {service}: none configured"))?,
+                region: sdk.region().with_context(|| format!("AWS region for {service}: none configured"))?.to_string(),
+                service,
             }),
         };
         let connector = Connector::builder().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build();
@@ -100,17 +120,33 @@ impl Http {
     /// Send `method path` (`path` starts with `/` and may hold a query) with
     /// a JSON body (or none), within the timeout.
     pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Answer> {
+        self.send_with(method, path, "application/json", &[], body).await
+    }
+
+    /// The same with the body's `content_type` and more `headers` (an AWS
+    /// JSON protocol's `x-amz-target`), signed with them.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Answer> {
         let uri = format!("{}{path}", self.base);
         let body = body.unwrap_or_default();
         let mut request = http::Request::builder().method(method.as_str()).uri(&uri);
         if !body.is_empty() {
-            request = request.header(http::header::CONTENT_TYPE, "application/json");
+            request = request.header(http::header::CONTENT_TYPE, content_type);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let mut request = request.body(body).with_context(|| format!("the request {} {uri}", method.as_str()))?;
         if let Some(signer) = &self.signer {
             signer.sign(&mut request).await?;
         }
-        let request = HttpRequest::try_from(request.map(SdkBody::from)).context("the request to OpenSearch")?;
+        let request = HttpRequest::try_from(request.map(SdkBody::from)).context("the request to send")?;
         let call = async {
             let response = self.connector.call(request).await.map_err(|e| anyhow!(e))?;
             let status = response.status().as_u16();
@@ -125,18 +161,22 @@ impl Http {
 }
 
 impl Signer {
-    /// SigV4 for the service `es`, as the `opensearch` crate's `aws-auth`
+    /// SigV4 for the service (`es`), as the `opensearch` crate's `aws-auth`
     /// signed: the body's SHA-256 in `x-amz-content-sha256` (which
     /// OpenSearch Serverless requires), the signature in the headers.
     async fn sign(&self, request: &mut http::Request<Vec<u8>>) -> anyhow::Result<()> {
-        let credentials = self.credentials.provide_credentials().await.context("AWS credentials for OpenSearch")?;
+        let credentials = self
+            .credentials
+            .provide_credentials()
+            .await
+            .with_context(|| format!("AWS credentials for {}", self.service))?;
         let expiry = credentials.expiry();
         let identity = Identity::new(credentials, expiry);
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         let params = v4::SigningParams::builder()
             .identity(&identity)
-            .name("es")
+            .name(self.service)
             .region(&self.region)
             .time(std::time::SystemTime::now())
             .settings(settings)

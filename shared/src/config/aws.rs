@@ -231,7 +231,7 @@ impl GitHubParams {
 pub async fn resolve_github(
     params: &GitHubParams,
     env: &impl Fn(&str) -> Option<String>,
-    ssm: aws_sdk_ssm::Client,
+    ssm: crate::adapters::aws::ssm::SsmClient,
 ) -> Result<(GitHubSettings, crate::adapters::github::GitHubConfig), ConfigError> {
     use crate::adapters::github::GitHubConfig;
     let var = match params {

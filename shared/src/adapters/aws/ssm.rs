@@ -5,14 +5,24 @@
 //! The value is a [`SecretValue`]: no `Display`, a redacted `Debug`, and
 //! errors name the parameter, never its value. [`SsmWebhookSecrets`] is the
 //! webhook's secret list read this way.
+//!
+//! `GetParameter` is one request of SSM's JSON protocol (`POST /`,
+//! `x-amz-target: AmazonSSM.GetParameter`), sent by [`SsmClient`] on the
+//! SDK's own HTTPS client and SigV4-signed for `ssm` (`adapters/opensearch_http.rs`,
+//! which the OpenSearch adapter uses too), not with `aws-sdk-ssm`: that
+//! client is ~135 KiB of code in each function that reads a secret
+//! (shared/docs/aws.md, the zip budget). Like the SDK it makes up to three
+//! attempts when SSM throttles, answers 5xx or cannot be reached.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_ssm::Client;
-use aws_sdk_ssm::operation::get_parameter::GetParameterError;
+use serde::Deserialize;
 use tokio::sync::Mutex;
+
+use crate::adapters::opensearch_http::{Answer, Http, Method};
 
 use crate::adapters::clock::SystemClock;
 use crate::domain::Timestamp;
@@ -74,30 +84,127 @@ pub trait SecretSource: Send + Sync {
     async fn fetch(&self, name: &str) -> Result<SecretValue, SecretError>;
 }
 
+/// SSM's `GetParameter`, as the SDK client would send it: to the SDK
+/// configuration's endpoint (`AWS_ENDPOINT_URL`: tests) or
+/// `https://ssm.<region>.amazonaws.com`, signed with its credentials.
+#[derive(Clone)]
+pub struct SsmClient(Arc<Result<Http, String>>);
+
+/// The JSON protocol's operation (the IAM action `ssm:GetParameter`:
+/// terraform/tests/test_agreement.py reads it here).
+const GET_PARAMETER: &str = "AmazonSSM.GetParameter";
+/// Attempts per read (the SDK's standard retry: 3), and each one's time limit.
+const ATTEMPTS: u32 = 3;
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The wait before the second attempt; doubled before each next one.
+const BACKOFF: Duration = Duration::from_millis(200);
+
+impl SsmClient {
+    /// The client for `sdk`'s region, endpoint and credentials. A
+    /// configuration without a region or credentials is an error at the
+    /// first read, naming the parameter.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        let http = ssm_endpoint(sdk)
+            .and_then(|base| Http::for_service(&base, Some(sdk), "ssm", ATTEMPT_TIMEOUT))
+            .map_err(|e| format!("{e:#}"));
+        Self(Arc::new(http))
+    }
+
+    fn http(&self) -> anyhow::Result<&Http> {
+        self.0.as_ref().as_ref().map_err(|e| anyhow::anyhow!("the SSM client: {e}"))
+    }
+}
+
+impl fmt::Debug for SsmClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SsmClient")
+    }
+}
+
+/// The SDK configuration's endpoint, else SSM's regional one.
+fn ssm_endpoint(sdk: &aws_config::SdkConfig) -> anyhow::Result<String> {
+    if let Some(url) = sdk.endpoint_url() {
+        return Ok(url.to_owned());
+    }
+    let region = sdk.region().ok_or_else(|| anyhow::anyhow!("AWS region for SSM: none configured"))?;
+    let domain = if region.as_ref().starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    Ok(format!("https://ssm.{region}.{domain}"))
+}
+
 /// `GetParameter` with decryption.
-pub struct SsmSource(pub Client);
+pub struct SsmSource(pub SsmClient);
 
 #[async_trait]
 impl SecretSource for SsmSource {
     async fn fetch(&self, name: &str) -> Result<SecretValue, SecretError> {
-        let out = self.0.get_parameter().name(name).with_decryption(true).send().await.map_err(|e| {
-            if matches!(e.as_service_error(), Some(GetParameterError::ParameterNotFound(_))) {
-                return SecretError::NotFound { name: name.to_owned() };
+        let http = self.0.http().map_err(|source| SecretError::Failed { name: name.to_owned(), source })?;
+        let mut attempt = 1;
+        loop {
+            match get_parameter(http, name).await {
+                Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
+                    tokio::time::sleep(BACKOFF * 2u32.pow(attempt - 1)).await;
+                    attempt += 1;
+                }
+                done => return done,
             }
-            let retryable = super::is_retryable(&e);
-            // The SDK error holds the request and response, never the value.
-            let source = anyhow::Error::new(e);
-            if retryable {
-                SecretError::Unavailable { name: name.to_owned(), source }
-            } else {
-                SecretError::Failed { name: name.to_owned(), source }
-            }
-        })?;
-        let value = out.parameter().and_then(|p| p.value()).ok_or_else(|| SecretError::Failed {
-            name: name.to_owned(),
-            source: anyhow::anyhow!("GetParameter answered without a value"),
-        })?;
-        Ok(SecretValue(Arc::from(value)))
+        }
+    }
+}
+
+/// One attempt.
+async fn get_parameter(http: &Http, name: &str) -> Result<SecretValue, SecretError> {
+    tracing::trace!(parameter = name, "SSM GetParameter");
+    let body = serde_json::json!({ "Name": name, "WithDecryption": true }).to_string().into_bytes();
+    let headers = [("x-amz-target", GET_PARAMETER)];
+    match http.send_with(Method::Post, "/", "application/x-amz-json-1.1", &headers, Some(body)).await {
+        // Not sent, no answer, or no answer within the attempt's time.
+        Err(source) => Err(SecretError::Unavailable { name: name.to_owned(), source }),
+        Ok(answer) => read_answer(name, &answer),
+    }
+}
+
+/// The value from a `GetParameter` answer, or the error it says. The
+/// answer's body is quoted only when it is an error (it holds no value then).
+fn read_answer(name: &str, answer: &Answer) -> Result<SecretValue, SecretError> {
+    #[derive(Deserialize)]
+    struct Output {
+        #[serde(rename = "Parameter")]
+        parameter: Option<Parameter>,
+    }
+    #[derive(Deserialize)]
+    struct Parameter {
+        #[serde(rename = "Value")]
+        value: Option<String>,
+    }
+    let failed = |why: &str| SecretError::Failed { name: name.to_owned(), source: anyhow::anyhow!("{why}") };
+    if answer.is_success() {
+        // A serde error could quote the value: say only what was wrong.
+        let output: Output = serde_json::from_slice(&answer.body)
+            .map_err(|_| failed("GetParameter answered a body that is not its JSON"))?;
+        let value =
+            output.parameter.and_then(|p| p.value).ok_or_else(|| failed("GetParameter answered without a value"))?;
+        return Ok(SecretValue(Arc::from(value)));
+    }
+    // `{"__type": …, "message": …}` (AWS spells it `message` or `Message`; moto both).
+    let fault: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    let field = |k: &str| fault.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+    let kind = field("__type");
+    // `com.amazonaws.ssm#ParameterNotFound`, or `ParameterNotFound:<detail>`.
+    let code = kind.rsplit('#').next().unwrap_or_default();
+    let code = code.split(':').next().unwrap_or_default();
+    if code == "ParameterNotFound" {
+        return Err(SecretError::NotFound { name: name.to_owned() });
+    }
+    let status = answer.status;
+    let detail = match (kind, field("message"), field("Message")) {
+        ("", _, _) => answer.text().chars().take(200).collect(),
+        (_, "", m) | (_, m, _) => m.to_owned(),
+    };
+    let source = anyhow::anyhow!("GetParameter answered {status} {code}: {detail}");
+    if status >= 500 || status == 429 || super::THROTTLING.contains(&code) {
+        Err(SecretError::Unavailable { name: name.to_owned(), source })
+    } else {
+        Err(SecretError::Failed { name: name.to_owned(), source })
     }
 }
 
@@ -120,7 +227,7 @@ impl fmt::Debug for SecretParameter {
 impl SecretParameter {
     /// The parameter `name` (e.g. `/octoscope/prod/webhook-secret`), read
     /// through `client`, cached for [`DEFAULT_TTL`].
-    pub fn new(client: Client, name: impl Into<String>) -> Self {
+    pub fn new(client: SsmClient, name: impl Into<String>) -> Self {
         Self::with_source(Arc::new(SsmSource(client)), name)
     }
 
@@ -264,6 +371,55 @@ mod tests {
         // AND a parameter that is gone is an error at once, whatever is cached
         clock.set(t0 + chrono::TimeDelta::minutes(67));
         assert!(matches!(secret.get().await.unwrap_err(), SecretError::NotFound { .. }));
+    }
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer { status, body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn get_parameter_answers_are_read_as_values_or_typed_errors() {
+        // A value
+        let ok =
+            read_answer("/p", &answer(200, r#"{"Parameter":{"Name":"/p","Type":"SecureString","Value":"hunter2"}}"#));
+        assert_eq!(ok.unwrap().expose(), "hunter2");
+        // A missing parameter: a clear, permanent error
+        let e = read_answer("/p", &answer(400, r#"{"__type":"ParameterNotFound","message":""}"#)).unwrap_err();
+        assert!(matches!(e, SecretError::NotFound { .. }) && !e.is_retryable(), "{e:?}");
+        // Access denied: permanent, naming the parameter and why
+        let denied = r#"{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"User: arn:aws:sts::1:assumed-role/r is not authorized to perform: ssm:GetParameter"}"#;
+        let e = read_answer("/octoscope/api-tokens", &answer(400, denied)).unwrap_err();
+        assert!(matches!(e, SecretError::Failed { .. }) && !e.is_retryable(), "{e:?}");
+        assert!(crate::error::error_chain(&e).contains("/octoscope/api-tokens"), "{e}");
+        assert!(format!("{e:#?}").contains("AccessDeniedException"), "{e:?}");
+        // Throttling, 429 and 5xx: retryable
+        for (status, body) in [
+            (400, r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
+            (429, "Too Many Requests"),
+            (500, r#"{"__type":"InternalServerError"}"#),
+            (503, "<html>unavailable</html>"),
+        ] {
+            let e = read_answer("/p", &answer(status, body)).unwrap_err();
+            assert!(e.is_retryable(), "{status} {body}: {e:?}");
+        }
+        // A success without a value, or not JSON: an error that quotes nothing of the body
+        for body in [r#"{"Parameter":{"Name":"/p"}}"#, r#"{"Parameter":{"Value":["hunter2"]}}"#] {
+            let e = read_answer("/p", &answer(200, body)).unwrap_err();
+            assert!(!e.is_retryable() && !format!("{e:?}").contains("hunter2"), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn the_endpoint_is_the_configured_one_or_ssm_of_the_region() {
+        let sdk = |region: &str, url: Option<&str>| {
+            let mut b = aws_config::SdkConfig::builder().region(aws_config::Region::new(region.to_owned()));
+            b.set_endpoint_url(url.map(str::to_owned));
+            b.build()
+        };
+        assert_eq!(ssm_endpoint(&sdk("eu-west-1", None)).unwrap(), "https://ssm.eu-west-1.amazonaws.com");
+        assert_eq!(ssm_endpoint(&sdk("cn-north-1", None)).unwrap(), "https://ssm.cn-north-1.amazonaws.com.cn");
+        assert_eq!(ssm_endpoint(&sdk("us-east-1", Some("http://127.0.0.1:5000"))).unwrap(), "http://127.0.0.1:5000");
+        assert!(ssm_endpoint(&aws_config::SdkConfig::builder().build()).is_err());
     }
 
     #[test]
