@@ -88,7 +88,12 @@ pub trait SecretSource: Send + Sync {
 /// configuration's endpoint (`AWS_ENDPOINT_URL`: tests) or
 /// `https://ssm.<region>.amazonaws.com`, signed with its credentials.
 #[derive(Clone)]
-pub struct SsmClient(Arc<Result<Http, String>>);
+pub struct SsmClient(Arc<Result<Http, Arc<dyn std::error::Error + Send + Sync>>>);
+
+/// Why the client could not be built, kept whole for every read that needs it.
+#[derive(Debug, thiserror::Error)]
+#[error("the SSM client")]
+struct Unbuilt(#[source] Arc<dyn std::error::Error + Send + Sync>);
 
 /// The JSON protocol's operation (the IAM action `ssm:GetParameter`:
 /// terraform/tests/test_agreement.py reads it here).
@@ -106,12 +111,12 @@ impl SsmClient {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         let http = ssm_endpoint(sdk)
             .and_then(|base| Http::for_service(&base, Some(sdk), "ssm", ATTEMPT_TIMEOUT))
-            .map_err(|e| format!("{e:#}"));
+            .map_err(|e| Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(e)));
         Self(Arc::new(http))
     }
 
     fn http(&self) -> anyhow::Result<&Http> {
-        self.0.as_ref().as_ref().map_err(|e| anyhow::anyhow!("the SSM client: {e}"))
+        self.0.as_ref().as_ref().map_err(|e| anyhow::Error::new(Unbuilt(Arc::clone(e))))
     }
 }
 
@@ -407,6 +412,18 @@ mod tests {
             let e = read_answer("/p", &answer(200, body)).unwrap_err();
             assert!(!e.is_retryable() && !format!("{e:?}").contains("hunter2"), "{e:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_client_without_a_region_fails_each_read_naming_the_parameter_and_why() {
+        let source = SsmSource(SsmClient::new(&aws_config::SdkConfig::builder().build()));
+        let e = source.fetch("/octoscope/api-tokens").await.unwrap_err();
+        assert!(matches!(e, SecretError::Failed { .. }) && !e.is_retryable(), "{e:?}");
+        let chain = crate::error::error_chain(&e);
+        assert!(
+            chain.contains("/octoscope/api-tokens") && chain.contains("AWS region for SSM: none configured"),
+            "{chain}"
+        );
     }
 
     #[test]
