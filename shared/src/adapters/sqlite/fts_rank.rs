@@ -165,10 +165,14 @@ unsafe fn data(
     }
 }
 
-/// FTS5's IDF: `ln((N - n + 0.5) / (n + 0.5))`, at least 1e-6.
+/// FTS5's IDF: `ln((N - n + 0.5) / (n + 0.5))`, at least 1e-6. A kept
+/// count can exceed the rows now indexed (documents deleted since it was
+/// counted): `n` is taken as at most `N`, never a logarithm of a negative
+/// (NaN, which SQLite returns as NULL).
 fn bm25_idf(rows: i64, hits: i64) -> f64 {
+    let hits = hits.clamp(0, rows.max(0));
     let idf = ((rows - hits) as f64 + 0.5).ln() - (hits as f64 + 0.5).ln();
-    if idf <= 0.0 { 1e-6 } else { idf }
+    if idf > 0.0 { idf } else { 1e-6 }
 }
 
 fn rc(code: c_int) -> Result<(), c_int> {
@@ -265,6 +269,17 @@ mod tests {
             .unwrap()
             .map(Result::unwrap)
             .collect()
+    }
+
+    #[test]
+    fn a_kept_count_above_the_rows_now_indexed_still_scores() {
+        // A count kept from before documents were deleted: more than the rows.
+        let conn = index();
+        let rows = scores(&conn, r#""fix""#, &[1_000_000], 1);
+        assert!(!rows.is_empty());
+        for (id, _, ours) in rows {
+            assert!(ours.is_finite() && ours <= 0.0, "row {id}: {ours}");
+        }
     }
 
     #[test]

@@ -90,24 +90,23 @@ fn month_tag(month: &str) -> String {
 /// tags (the kind is tested on the row), excluded words (in the text columns)
 /// after NOT. None when it has neither words nor those qualifiers.
 fn fts_query(q: &SearchQuery, months: Option<&[String]>) -> Option<(String, usize)> {
+    let tags: Vec<String> = [
+        q.repo.as_ref().map(|r| tag('r', r.as_str())),
+        q.author.as_deref().map(|a| tag('a', a)),
+        q.state.as_deref().map(|s| tag('s', s)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let months = months.unwrap_or_default();
+    let phrases = q.include.len() + tags.len() + months.len() + q.exclude.len();
     let mut all = Vec::new();
-    let mut phrases = q.include.len();
     if !q.include.is_empty() {
         all.push(format!("({})", text_expr(&q.include, false)));
     }
-    if let Some(r) = &q.repo {
-        all.push(tag('r', r.as_str()));
-    }
-    if let Some(a) = &q.author {
-        all.push(tag('a', a));
-    }
-    if let Some(s) = &q.state {
-        all.push(tag('s', s));
-    }
-    phrases += all.len() - usize::from(!q.include.is_empty());
-    if let Some(months) = months.filter(|m| !m.is_empty()) {
+    all.extend(tags);
+    if !months.is_empty() {
         all.push(format!("({})", months.iter().map(|m| month_tag(m)).collect::<Vec<_>>().join(" OR ")));
-        phrases += months.len();
     }
     if all.is_empty() {
         return None;
@@ -115,7 +114,7 @@ fn fts_query(q: &SearchQuery, months: Option<&[String]>) -> Option<(String, usiz
     let matched = all.join(" AND ");
     Some(match q.exclude.is_empty() {
         true => (matched, phrases),
-        false => (format!("({matched}) NOT ({})", text_expr(&q.exclude, true)), phrases + q.exclude.len()),
+        false => (format!("({matched}) NOT ({})", text_expr(&q.exclude, true)), phrases),
     })
 }
 
@@ -657,6 +656,36 @@ mod tests {
         let t = |s: &str| Term::new(s).unwrap();
         assert_eq!(text_expr(&[t(r#"a"b"#), t("NEAR(x")], false), r#"{title body extra} : "a""b" "NEAR(x""#);
         assert_eq!(text_expr(&[t("x"), t("title:y")], true), r#""x" OR "title:y""#);
+    }
+
+    #[test]
+    fn the_phrase_count_given_to_the_ranking_is_fts5s() {
+        // octo_bm25 uses the given counts only when the phrase count agrees
+        // with FTS5's; else it counts itself (the score then bm25's, > 0).
+        let conn = Connection::open_in_memory().unwrap();
+        fts_rank::register(&conn).unwrap();
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE search_text USING fts5(title, body, extra, tags);
+             INSERT INTO search_text VALUES ('fix the cache', '', '', 'r612f62 a62 s6f70656e c203001');
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20)
+             INSERT INTO search_text SELECT 'other ' || i, '', '', 'r612f62' FROM n;",
+        )
+        .unwrap();
+        let q = SearchQuery::parse("fix \"the cache\" repo:a/b author:b is:open -flaky -\"no way\"").unwrap();
+        let months = ["203001".to_owned(), "203002".to_owned()];
+        let (fts, phrases) = fts_query(&q, Some(&months)).unwrap();
+        // Every word said to be in every document: an IDF of 1e-6, a score of ≈ 0.
+        let everywhere = fts_rank::counts_blob(&[1_000_000, 1_000_000]);
+        let score = |n: usize| -> f64 {
+            conn.query_row(
+                "SELECT octo_bm25(search_text, ?2, ?3) FROM search_text WHERE search_text MATCH ?1",
+                params![fts, everywhere, n as i64],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert!(score(phrases).abs() < 1e-4, "{fts}: {phrases} phrases given, FTS5 counts another number");
+        assert!(score(phrases + 1).abs() > 1e-2, "the fallback is not taken on a wrong count");
     }
 
     #[test]
