@@ -232,16 +232,31 @@ pub fn links(note: &Notification, dashboard: Option<&str>) -> Vec<(String, Strin
 /// The Slack message: `text` (the fallback for notifications) and
 /// `blocks`: a header, the event in words, and the links.
 pub fn slack_body(note: &Notification, dashboard: Option<&str>) -> Value {
-    let text = describe(note);
+    // Slack takes 3,000 characters in a section; the fallback is the same text.
+    let text = truncate_escaped(&slack_escape(&describe(note)), 3000);
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": truncate(note.event.as_str(), 150)}}),
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&slack_escape(&text), 3000)}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": &text}}),
     ];
     let links: Vec<String> = links(note, dashboard).iter().filter_map(|(u, l)| slack_link(u, l)).collect();
     if !links.is_empty() {
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": links.join("  ·  ")}]}));
     }
-    json!({"text": slack_escape(&text), "blocks": blocks})
+    json!({"text": text, "blocks": blocks})
+}
+
+/// [`truncate`] for escaped text: a cut never splits an escape (`&amp;`,
+/// `&lt;`, `&gt;`), which Slack would show as a stray `&`.
+fn truncate_escaped(text: &str, max_chars: usize) -> String {
+    let mut t = truncate(text, max_chars);
+    if let Some(kept) = t.strip_suffix('…')
+        && let Some(amp) = kept.rfind('&')
+        && !kept[amp..].contains(';')
+    {
+        t.truncate(amp);
+        t.push('…');
+    }
+    t
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
@@ -384,6 +399,24 @@ mod tests {
         );
         assert!(b.to_string().contains("<https://github.com/acme/api/actions/runs/7|workflow run>"));
         assert!(!b.to_string().contains("javascript:"));
+    }
+
+    #[test]
+    fn a_long_slack_text_is_cut_to_3000_characters_between_escapes() {
+        let prefix = "Pull request #1 merged in acme/api: ".chars().count();
+        // Place an `&` so that its escape straddles the 3,000th character.
+        for pad in 2990..3000 {
+            let title = format!("{}&{}", "a".repeat(pad - prefix), "b".repeat(5000));
+            let x = note(RuleEvent::PullRequestMerged, json!({"repo": "acme/api", "number": 1, "title": title}), false);
+            let b = slack_body(&x, None);
+            let text = b["text"].as_str().unwrap();
+            assert_eq!(b["blocks"][1]["text"]["text"], text, "the section is the fallback text");
+            assert!(text.chars().count() <= 3000, "{} characters", text.chars().count());
+            let kept = text.strip_suffix('…').expect("cut short");
+            for (i, _) in kept.match_indices('&') {
+                assert!(kept[i..].starts_with("&amp;"), "a split escape at {pad}: {:?}", &kept[i..]);
+            }
+        }
     }
 
     #[test]
