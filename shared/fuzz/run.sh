@@ -11,7 +11,7 @@
 # committed) are the starting points. A crash, timeout (FUZZ_TIMEOUT seconds
 # per input, default 10) or leak stops the run and fails it, its input saved
 # under artifacts/<target>/. One line per target goes to $FUZZ_LOG (default
-# fuzz-results.txt here): executions, exec/s, seconds, result.
+# fuzz-results.txt here): executions, exec/s, coverage, seconds, result.
 set -euo pipefail
 cd "$(dirname "$0")"
 fuzz_dir="$PWD"
@@ -27,9 +27,9 @@ case "$mode" in
   long) if [ -n "${FUZZ_RUNS:-}" ]; then limit="-runs=$FUZZ_RUNS"; else limit="-max_total_time=${FUZZ_SECONDS:-3600}"; fi ;;
   *) echo "usage: $0 smoke|long" >&2; exit 2 ;;
 esac
-features=""
-case " $targets " in *" github "*) features="github" ;; esac
-case " $targets " in *" aws_events "*) features="$features aws" ;; esac
+# Every target's features, whichever targets run: one build serves any subset
+# (a build with fewer features would rebuild the crates and replace the binaries).
+features="github aws"
 python3 make-corpus.py seeds
 # `cargo fuzz` finds fuzz/ under the crate it runs from: shared/.
 cd ..
@@ -49,8 +49,10 @@ for t in $targets; do
   secs=$(( $(date +%s) - start ))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$out" | tail -1)
+  # Coverage as libFuzzer counts it at the end: edges (cov) and features (ft).
+  cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$out" | tail -1 || true)
   if [ "$rc" -eq 0 ]; then result=ok; else result="FAILED (exit $rc; see $out)"; failed=1; tail -40 "$out"; fi
-  line="$(date -u +%FT%TZ) $mode ${build/-a/release} $t: ${runs:-?} executions, ${rate:-?} exec/s, ${secs} s, $result"
+  line="$(date -u +%FT%TZ) $mode ${build/-a/release} $t: ${runs:-?} executions, ${rate:-?} exec/s, ${cov:-cov: ?}, ${secs} s, $result"
   echo "$line" | tee -a "$log"
 done
 exit "$failed"
