@@ -8,11 +8,16 @@
 //!
 //! Invariants: never a 5xx; without the token, nothing under `/api` but a 401
 //! or a 404; every answer with a body is JSON, an error one `{"error": "…"}`;
-//! a target's signing secret (`whsec_`) only in the answer that creates a rule
-//! or rotates its secret.
+//! none of the secrets the product holds (the demo rule's, and every one an
+//! answer creating, replacing or rotating a rule showed in its `secret` field)
+//! anywhere else, whole or cut to 24 characters or more. The answers' text is
+//! checked for the product's own secrets, not for the `whsec_` prefix: an
+//! error that quotes the request's own text (`?repo=whsec_…`) is no leak.
 #![no_main]
 
-use std::sync::LazyLock;
+use std::collections::BTreeSet;
+use std::ops::Bound::{Included, Unbounded};
+use std::sync::{LazyLock, Mutex};
 
 use axum::body::Body;
 use axum::http::{Method, Request};
@@ -21,11 +26,15 @@ use octoscope_fuzz::{App, TOKEN, line, runtime};
 
 static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(runtime);
 static APP: LazyLock<App> = LazyLock::new(|| RT.block_on(App::with_demo()));
+/// Every signing secret the product has generated so far.
+static SECRETS: LazyLock<Mutex<BTreeSet<String>>> =
+    LazyLock::new(|| Mutex::new(APP.rule_secrets.iter().cloned().collect()));
 
 fuzz_target!(
     // The demo organisation is loaded before the first input, outside its time limit.
     init: {
         LazyLock::force(&APP);
+        LazyLock::force(&SECRETS);
     },
     |data: &[u8]| {
     let (auth, rest) = line(data);
@@ -58,11 +67,22 @@ fuzz_target!(
     if !authorised && (path == "/api" || path.starts_with("/api/")) {
         assert!(matches!(status.as_u16(), 401 | 404 | 405), "{status} without the token for {path}: {text}");
     }
-    let shows_secret = method == Method::POST
-        && status.is_success()
-        && (path == "/api/rules" || (path.starts_with("/api/rules/") && path.ends_with("/rotate-secret")));
-    if !shows_secret {
-        assert!(!holds_secret(&text), "a signing secret in {status} for {method} {path}: {text}");
+    let shows_secret = status.is_success()
+        && ((method == Method::POST && path == "/api/rules")
+            || (method == Method::PUT && path.starts_with("/api/rules/") && path.matches('/').count() == 3)
+            || (method == Method::POST && path.starts_with("/api/rules/") && path.ends_with("/rotate-secret")));
+    let mut checked = text.to_string();
+    if shows_secret {
+        let mut json: serde_json::Value = serde_json::from_slice(&body).expect("a rule's answer is JSON");
+        if let Some(secret) = json.get("secret").and_then(|s| s.as_str()) {
+            SECRETS.lock().unwrap().insert(secret.to_owned());
+        }
+        // The one place a secret may be: the answer's `secret` field.
+        json.as_object_mut().map(|o| o.remove("secret"));
+        checked = json.to_string();
+    }
+    if let Some(secret) = held_secret(&checked, &SECRETS.lock().unwrap()) {
+        panic!("the secret {secret:.12}… in {status} for {method} {path}: {text}");
     }
     if method != Method::HEAD && !body.is_empty() {
         let json: serde_json::Value =
@@ -73,11 +93,24 @@ fuzz_target!(
     }
 });
 
-/// A `whsec_` secret: the prefix and 24 or more base64 characters (the
-/// OpenAPI document names the prefix in prose).
-fn holds_secret(text: &str) -> bool {
-    text.match_indices("whsec_").any(|(i, p)| {
-        text[i + p.len()..].bytes().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')).count()
-            >= 24
+/// A secret of `secrets` that `text` holds, whole or its first 24 or more
+/// characters after `whsec_` (a cut copy is a leak too).
+fn held_secret<'a>(text: &str, secrets: &'a BTreeSet<String>) -> Option<&'a str> {
+    text.match_indices("whsec_").find_map(|(i, _)| {
+        let run = text[i..]
+            .char_indices()
+            .skip(6)
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')))
+            .map_or(text.len() - i, |(n, _)| n);
+        let found = &text[i..i + run];
+        if run < 6 + 24 {
+            return None;
+        }
+        // The smallest secret not below `found` is the one it could begin;
+        // the largest not above it, the one it could hold with more after it.
+        let begun = secrets.range::<str, _>((Included(found), Unbounded)).next().filter(|s| s.starts_with(found));
+        let held =
+            secrets.range::<str, _>((Unbounded, Included(found))).next_back().filter(|s| found.starts_with(s.as_str()));
+        begun.or(held).map(String::as_str)
     })
 }

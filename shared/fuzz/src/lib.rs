@@ -11,9 +11,9 @@ use http_body_util::BodyExt;
 use octoscope::adapters::clock::SystemClock;
 use octoscope::adapters::sqlite::{SqliteArchive, SqliteStore};
 use octoscope::api::{self, AppState, NotifyApi};
+use octoscope::config::ApiTokens;
 use octoscope::domain::notify::{Rule, RuleEvent, RuleFilters, RuleId, TargetSecrets, TargetSpec};
 use octoscope::ports::RuleStore;
-use octoscope::config::ApiTokens;
 use octoscope::services::{IngestService, demo};
 use octoscope::webhook::WebhookSecrets;
 use tower::ServiceExt;
@@ -40,6 +40,8 @@ pub struct App {
     pub router: Router,
     pub store: Arc<SqliteStore>,
     pub ingest: Arc<IngestService>,
+    /// The signing secrets of the rule [`App::with_demo`] holds (none in [`App::new`]).
+    pub rule_secrets: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -69,14 +71,14 @@ impl App {
                 clock: Arc::new(SystemClock),
             }),
         });
-        Self { router, store, ingest, _dir: dir }
+        Self { router, store, ingest, rule_secrets: Vec::new(), _dir: dir }
     }
 
     /// The same, holding the first deliveries of the demo organisation
     /// (`octoscope demo`; all ~5,000 take too long to load instrumented),
     /// loaded through the webhook path.
     pub async fn with_demo() -> Self {
-        let app = Self::new();
+        let mut app = Self::new();
         let deliveries = demo::generate(chrono::Utc::now(), 42);
         let first = &deliveries[..deliveries.len().min(DEMO_DELIVERIES)];
         demo::load(&app.ingest, first).await.expect("demo organisation");
@@ -92,6 +94,7 @@ impl App {
             disabled: None,
         };
         app.store.put_rule(&rule).await.expect("a rule");
+        app.rule_secrets = rule.secrets.0.clone();
         app
     }
 
