@@ -2,9 +2,12 @@
 //! for which SDK errors are worth retrying.
 //!
 //! The HTTPS client is the SDK's current one (hyper 1 + rustls 0.23), with ring
-//! for crypto, set explicitly. `AWS_ENDPOINT_URL` (and the per-service
-//! `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by the SDK itself: tests point it
-//! at a moto server, production leaves it unset.
+//! for crypto, set explicitly. `AWS_ENDPOINT_URL` is honoured everywhere:
+//! tests point it at a moto server, production leaves it unset. The
+//! per-service `AWS_ENDPOINT_URL_<SERVICE>` is honoured only where the SDK's
+//! own loader builds the configuration ([`sdk_config`]: the batch job); the
+//! functions' [`lambda_sdk_config`] and the SSM client
+//! (`ssm.rs`) read `AWS_ENDPOINT_URL` alone.
 
 #[cfg(any(feature = "firehose", feature = "s3"))]
 pub mod archive_record;
