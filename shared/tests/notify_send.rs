@@ -532,8 +532,8 @@ async fn repository_dispatch_goes_to_the_configured_github_api_with_the_token() 
     struct NoToken;
     #[async_trait]
     impl DispatchTokens for NoToken {
-        async fn token(&self, owner: &str) -> anyhow::Result<String> {
-            anyhow::bail!("no installation on {owner}")
+        async fn token(&self, repo: &RepoName) -> anyhow::Result<String> {
+            anyhow::bail!("no installation on {}", repo.owner())
         }
     }
     let world = World::new();
@@ -543,7 +543,7 @@ async fn repository_dispatch_goes_to_the_configured_github_api_with_the_token() 
         .with_github(api.clone(), Arc::new(NoToken));
     assert_eq!(sender.send_due(10).await.unwrap().retrying, 1);
     let attempts = world.store.attempts(&note.id).await.unwrap();
-    assert_eq!(attempts[0].excerpt, "no GitHub token for acme: no installation on acme");
+    assert_eq!(attempts[0].excerpt, "no GitHub token for acme/deploy: no installation on acme");
 
     // Without credentials a dispatch target fails, saying why.
     let world = World::new();

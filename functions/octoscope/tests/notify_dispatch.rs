@@ -1,6 +1,7 @@
 //! `repository_dispatch` targets when `serve` runs as a GitHub App installed
 //! on two accounts: each dispatch is authorised by the installation token of
-//! the target repository's owner (minted once per installation, then reused
+//! the target repository's owner, narrowed to that repository and the
+//! Contents write permission (minted once per repository, then reused
 //! until shortly before it expires), and the fake GitHub records it with its
 //! `event_type` and `client_payload`. An owner without an installation is
 //! an attempt that failed saying so, and nothing is dispatched.
@@ -77,6 +78,11 @@ fn merged_pull(owner: &str, name: &str, number: u64) -> Vec<u8> {
     serde_json::to_vec(&p).unwrap()
 }
 
+/// The id of the fake's repository `full_name` (its name now).
+fn repo_id(hub: &FakeHub, full_name: &str) -> i64 {
+    hub.org().repos.iter().find(|r| r.full_name() == full_name).unwrap_or_else(|| panic!("no {full_name}")).id
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dispatch_as_the_app_uses_the_installation_on_the_repository_s_owner() {
     // GIVEN a GitHub App installed on the organisation and on another account, which owns repo-1
@@ -131,6 +137,10 @@ async fn a_dispatch_as_the_app_uses_the_installation_on_the_repository_s_owner()
     assert_eq!(d.installation, Some(OTHER_INSTALLATION), "{d:?}");
     assert_eq!(hub.installation_of(&d.token), Some(OTHER_INSTALLATION));
     assert!(d.token.starts_with("ghs_"), "an installation token, not the app's JWT");
+    // AND narrowed to that repository and the one permission a dispatch needs
+    let minted = hub.minted(&d.token).unwrap();
+    assert_eq!(minted.repositories, Some(vec![repo_id(&hub, &other_repo)]), "{minted:?}");
+    assert_eq!(minted.permissions, [("contents".to_owned(), "write".to_owned())].into(), "{minted:?}");
     // AND the attempt is logged as GitHub's 204
     let attempts = one["attempt_log"].as_array().unwrap();
     assert_eq!(attempts.len(), 1, "{one:#}");
@@ -154,7 +164,8 @@ async fn a_dispatch_as_the_app_uses_the_installation_on_the_repository_s_owner()
     assert_eq!(dispatches[2].repo, other_repo);
     assert_eq!(dispatches[2].installation, Some(OTHER_INSTALLATION));
     assert_eq!(dispatches[2].token, dispatches[0].token, "the cached token is reused");
-    assert_eq!(hub.installation_tokens_minted(), 2, "one token per installation");
+    assert_eq!(hub.installation_tokens_minted(), 2, "one token per repository");
+    assert_eq!(hub.minted(&to_org.token).unwrap().repositories, Some(vec![repo_id(&hub, &org_repo)]));
     assert_eq!(hub.foreign_reads(), vec![], "no installation's token was used on another's repository");
 
     // WHEN a rule dispatches to a repository whose owner has no installation of the app
@@ -178,7 +189,7 @@ async fn the_fake_refuses_dispatches_github_would() {
         more_installations: vec![InstallationSpec { id: OTHER_INSTALLATION, account: OTHER.into() }],
         ..AppSpec::default()
     };
-    let spec = OrgSpec { repos: 2, pulls: 1, teams: 0, members: 1, runs: 0, deployments: 0, ..OrgSpec::default() };
+    let spec = OrgSpec { repos: 3, pulls: 1, teams: 0, members: 1, runs: 0, deployments: 0, ..OrgSpec::default() };
     let hub = FakeHub::start_with(spec, HubConfig { app, ..HubConfig::default() }).await.unwrap();
     let org = hub.org().login.clone();
     hub.transfer_repo(&format!("{org}/repo-1"), OTHER).unwrap();
@@ -187,18 +198,25 @@ async fn the_fake_refuses_dispatches_github_would() {
         .unwrap()
         .jwt(hub.app().app_id, chrono::Utc::now())
         .unwrap();
-    let mint = |id: u64| {
+    // A token of installation `id`, asked with `body`: GitHub's status and answer.
+    let mint_with = |id: u64, body: Value| {
         let (client, url, jwt) = (client.clone(), hub.url.clone(), jwt.clone());
         async move {
-            let v: Value = client
+            let resp = client
                 .post(format!("{url}/app/installations/{id}/access_tokens"))
                 .bearer_auth(jwt)
+                .json(&body)
                 .send()
                 .await
-                .unwrap()
-                .json()
-                .await
                 .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let mint = |id: u64| {
+        let mint_with = &mint_with;
+        async move {
+            let (status, v) = mint_with(id, json!({})).await;
+            assert_eq!(status, 201, "{v}");
             v["token"].as_str().unwrap().to_owned()
         }
     };
@@ -235,4 +253,53 @@ async fn the_fake_refuses_dispatches_github_would() {
     assert_eq!(recorded[0].client_payload, json!({ "a": 1 }));
     assert_eq!((recorded[0].token.as_str(), recorded[0].installation), (org_token.as_str(), Some(77_001)));
     assert_eq!((recorded[1].token.as_str(), recorded[1].installation), (hub.token(), None));
+
+    // WHEN tokens are minted narrowed: to repo-0 with Contents write, to repo-0 with metadata read
+    // only, to another account's repository, and asking for a permission the app is not granted
+    let installation = hub.app().installation_id;
+    let narrow = |repos: Value, permissions: Value| json!({ "repositories": repos, "permissions": permissions });
+    let (status, minted) = mint_with(installation, narrow(json!(["REPO-0"]), json!({ "contents": "write" }))).await;
+    assert_eq!(status, 201, "{minted}");
+    assert_eq!(minted["repository_selection"], "selected");
+    assert_eq!(minted["permissions"], json!({ "contents": "write" }));
+    let to_repo_0 = minted["token"].as_str().unwrap().to_owned();
+    let (status, minted) = mint_with(installation, narrow(json!(["repo-0"]), json!({ "metadata": "read" }))).await;
+    assert_eq!(status, 201, "{minted}");
+    let read_only = minted["token"].as_str().unwrap().to_owned();
+    let refused = [
+        mint_with(installation, narrow(json!(["repo-1"]), json!({ "contents": "write" }))).await.0,
+        mint_with(installation, narrow(json!(["repo-0"]), json!({ "administration": "write" }))).await.0,
+        mint_with(installation, narrow(json!(["repo-0"]), json!({ "pull_requests": "write" }))).await.0,
+    ];
+    assert_eq!(
+        refused,
+        [422, 422, 422],
+        "repo-1 is the other account's; administration and pull_requests write are not granted"
+    );
+
+    // AND those tokens dispatch: to repo-0, to repo-2 (outside the narrowing), and without Contents write
+    let answers = [
+        dispatch(format!("{org}/repo-0"), to_repo_0.clone(), good.clone()).await,
+        dispatch(format!("{org}/repo-2"), to_repo_0.clone(), good.clone()).await,
+        dispatch(format!("{org}/repo-0"), read_only.clone(), good.clone()).await,
+    ];
+    // THEN only the dispatch the token was narrowed to is taken
+    assert_eq!(answers, [204, 404, 403]);
+    assert_eq!(hub.dispatches().len(), 3);
+    // AND the narrowed token reads nothing of another repository
+    let read = |repo: String, token: String| {
+        let (client, url) = (client.clone(), hub.url.clone());
+        async move {
+            client
+                .get(format!("{url}/repos/{repo}/actions/runs"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(read(format!("{org}/repo-2"), to_repo_0.clone()).await, 404);
+    assert_eq!(read(format!("{org}/repo-2"), org_token.clone()).await, 200);
 }

@@ -30,7 +30,8 @@
 //!   (newest first), hooks, deliveries and redelivery, App installations and
 //!   tokens, `POST .../dispatches` (`repository_dispatch`: recorded with the
 //!   token that authorised it, [`FakeHub::dispatches`]; `204`, `404` for an
-//!   unknown repository, `403` for another account's installation token). Each `/repos/{owner}/{repo}/...` endpoint is also served as
+//!   unknown repository or one outside the token's narrowing, `403` for
+//!   another account's installation token or one without Contents write). Each `/repos/{owner}/{repo}/...` endpoint is also served as
 //!   `/repositories/{id}/...`; under a former name of a repository it answers
 //!   `301 Moved Permanently` (`307` for a POST) with `Location:
 //!   {url}/repositories/{id}/...` (the rest of the path and the query kept), as
@@ -166,6 +167,13 @@ pub const TEST_APP_PRIVATE_KEY: &str = include_str!("../keys/test-app.private.pe
 /// one's is `404` on REST and `null` with a `NOT_FOUND` error on GraphQL, as
 /// GitHub answers, and is counted ([`FakeHub::foreign_reads`]). Each
 /// installation (and the personal token) has its own rate-limit budget.
+///
+/// A token may be narrowed as GitHub's request body allows: `repositories`
+/// (names on the installation's account, resolved to ids when minted; any
+/// other is a 422) and `permissions` (at most [`AppSpec::permissions`], else
+/// a 422). A narrowed token is `404` on REST for every other repository
+/// (GraphQL does not check the narrowing), and a dispatch needs
+/// `contents: write` ([`FakeHub::minted`] shows what a token carries).
 #[derive(Debug, Clone)]
 pub struct AppSpec {
     pub app_id: u64,
@@ -175,6 +183,11 @@ pub struct AppSpec {
     /// Installations on other accounts (which own repositories here once
     /// transferred to them: [`FakeHub::transfer_repo`]).
     pub more_installations: Vec<InstallationSpec>,
+    /// What every installation of the app is granted (`read`, `write` or
+    /// `admin` by permission name); a token minted with `permissions` may
+    /// ask for these or less. Default: metadata, pull_requests, members,
+    /// actions and deployments read; contents write (`repository_dispatch`).
+    pub permissions: BTreeMap<String, String>,
 }
 
 /// An installation of the app on another account than the organisation.
@@ -192,6 +205,17 @@ impl Default for AppSpec {
             installation_id: 77_001,
             token_ttl: Duration::from_secs(3600),
             more_installations: Vec::new(),
+            permissions: [
+                ("metadata", "read"),
+                ("pull_requests", "read"),
+                ("members", "read"),
+                ("actions", "read"),
+                ("deployments", "read"),
+                ("contents", "write"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
         }
     }
 }
@@ -331,6 +355,20 @@ pub(crate) struct Outgoing {
     pub body: Arc<Vec<u8>>,
 }
 
+/// An installation token the fake minted, and what it may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MintedToken {
+    pub token: String,
+    pub expires_at: Time,
+    pub installation: u64,
+    /// The ids of the repositories it is narrowed to (`repositories` in the
+    /// request, by name, resolved when minted as GitHub does); None: every
+    /// repository of the installation's account.
+    pub repositories: Option<Vec<i64>>,
+    /// The permissions it carries: those asked for, else the app's.
+    pub permissions: BTreeMap<String, String>,
+}
+
 /// A `repository_dispatch` the fake received (`POST /repos/{owner}/{repo}/dispatches`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dispatch {
@@ -364,8 +402,8 @@ pub(crate) struct State {
     pub deliveries: Mutex<Vec<Delivery>>,
     /// Items GraphQL answers as `null`, and for how many more requests that hold them.
     pub null_nodes: Mutex<Vec<(graphql::NullNode, usize)>>,
-    /// Installation tokens minted, with their expiry and installation id.
-    pub installation_tokens: Mutex<Vec<(String, Time, u64)>>,
+    /// Installation tokens minted, oldest first.
+    pub installation_tokens: Mutex<Vec<MintedToken>>,
     /// `repository_dispatch` events received, oldest first.
     pub dispatches: Mutex<Vec<Dispatch>>,
     /// The secret of the last `send_webhooks`, for redeliveries.
@@ -698,7 +736,13 @@ impl FakeHub {
     /// The installation of each token minted so far, by token (a test's
     /// check of which installation authorised a request).
     pub fn installation_of(&self, token: &str) -> Option<u64> {
-        self.state.installation_tokens.lock().expect("token lock").iter().find(|(t, ..)| t == token).map(|t| t.2)
+        self.minted(token).map(|t| t.installation)
+    }
+
+    /// The token `token` as it was minted (its installation, repositories
+    /// and permissions), if the fake minted it.
+    pub fn minted(&self, token: &str) -> Option<MintedToken> {
+        self.state.installation_tokens.lock().expect("token lock").iter().find(|t| t.token == token).cloned()
     }
 
     /// Every recorded delivery attempt of the organisation hook, oldest first.

@@ -75,15 +75,15 @@ fn app_jwt_valid(st: &State, token: &str) -> bool {
     }
 }
 
+/// The unexpired installation token this is.
+fn minted_token(st: &State, token: &str) -> Option<crate::MintedToken> {
+    let now = Utc::now();
+    st.installation_tokens.lock().expect("token lock").iter().find(|t| t.token == token && t.expires_at > now).cloned()
+}
+
 /// The installation whose unexpired token this is.
 fn installation_of_token(st: &State, token: &str) -> Option<u64> {
-    let now = Utc::now();
-    st.installation_tokens
-        .lock()
-        .expect("token lock")
-        .iter()
-        .find(|(t, expires, _)| t == token && *expires > now)
-        .map(|(_, _, id)| *id)
+    minted_token(st, token).map(|t| t.installation)
 }
 
 /// Who sent a request: the budget it is charged to (`token`, an
@@ -93,6 +93,21 @@ fn installation_of_token(st: &State, token: &str) -> Option<u64> {
 pub(crate) struct Caller {
     pub budget: String,
     pub sees: Option<String>,
+    /// An installation token narrowed to these repositories (ids).
+    pub repositories: Option<Vec<i64>>,
+    /// What the caller may do (an installation token's permissions); None: anything.
+    pub permissions: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl Caller {
+    fn anyone(budget: &str) -> Self {
+        Self { budget: budget.to_owned(), sees: None, repositories: None, permissions: None }
+    }
+
+    /// Whether the caller holds `permission` at `level` or above.
+    fn may(&self, permission: &str, level: &str) -> bool {
+        self.permissions.as_ref().is_none_or(|p| p.get(permission).map_or(0, |l| level_rank(l)) >= level_rank(level))
+    }
 }
 
 fn installation_json(st: &State, id: u64, login: &str) -> Value {
@@ -100,7 +115,7 @@ fn installation_json(st: &State, id: u64, login: &str) -> Value {
     json!({
         "id": id, "app_id": st.config.app.app_id, "target_type": "Organization", "target_id": world.org.id,
         "account": { "login": login, "id": world.org.id, "type": "Organization" },
-        "repository_selection": "all", "permissions": { "metadata": "read", "pull_requests": "read" }, "events": ["*"],
+        "repository_selection": "all", "permissions": st.config.app.permissions, "events": ["*"],
         "access_tokens_url": format!("{}/app/installations/{id}/access_tokens", st.base_url)
     })
 }
@@ -119,23 +134,102 @@ async fn app_installation(AxState(st): St, Path(id): Path<u64>) -> Response {
     }
 }
 
-async fn mint_installation_token(AxState(st): St, Path(id): Path<u64>) -> Response {
-    if !st.installations().iter().any(|(i, _)| *i == id) {
+/// `POST /app/installations/{id}/access_tokens`, with GitHub's optional body
+/// narrowing the token: `repositories` (names on the installation's
+/// account; one that is not there is a 422) and `permissions` (each at most
+/// what the app is granted, else a 422).
+async fn mint_installation_token(AxState(st): St, Path(id): Path<u64>, body: axum::body::Bytes) -> Response {
+    let installations = st.installations();
+    let Some((_, account)) = installations.iter().find(|(i, _)| *i == id) else {
         return message(StatusCode::NOT_FOUND, "Not Found");
-    }
+    };
+    let asked: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => return message(StatusCode::BAD_REQUEST, "Problems parsing JSON"),
+        }
+    };
+    let granted = &st.config.app.permissions;
+    let permissions = match asked.get("permissions") {
+        None => granted.clone(),
+        Some(Value::Object(p)) => {
+            let mut narrowed = std::collections::BTreeMap::new();
+            for (name, level) in p {
+                let level = level.as_str().unwrap_or_default();
+                let has = granted.get(name).map_or(0, |g| level_rank(g));
+                if level_rank(level) == 0 || level_rank(level) > has {
+                    return message(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "The permissions requested are not granted to this installation.",
+                    );
+                }
+                narrowed.insert(name.clone(), level.to_owned());
+            }
+            narrowed
+        }
+        Some(_) => {
+            return message(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request.\n\n\"permissions\" is not an object.");
+        }
+    };
+    let repositories = match asked.get("repositories") {
+        None => None,
+        Some(Value::Array(names)) => {
+            let world = st.world();
+            let mut ids = Vec::new();
+            for name in names {
+                let repo = name.as_str().and_then(|n| {
+                    world
+                        .org
+                        .repos
+                        .iter()
+                        .find(|r| r.owner.eq_ignore_ascii_case(account) && r.name.eq_ignore_ascii_case(n))
+                });
+                let Some(repo) = repo else {
+                    return message(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "There is at least one repository that does not exist or is not accessible to the parent installation.",
+                    );
+                };
+                ids.push(repo.id);
+            }
+            Some(ids)
+        }
+        Some(_) => {
+            return message(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request.\n\n\"repositories\" is not an array.");
+        }
+    };
     let ttl = chrono::Duration::from_std(st.config.app.token_ttl).unwrap_or_default();
     let expires = Utc::now() + ttl;
-    let token = {
+    let minted = {
         let mut tokens = st.installation_tokens.lock().expect("token lock");
-        let token = format!("ghs_fakehub_{}", tokens.len() + 1);
-        tokens.push((token.clone(), expires, id));
-        token
+        let minted = crate::MintedToken {
+            token: format!("ghs_fakehub_{}", tokens.len() + 1),
+            expires_at: expires,
+            installation: id,
+            repositories,
+            permissions,
+        };
+        tokens.push(minted.clone());
+        minted
     };
+    let selection = if minted.repositories.is_some() { "selected" } else { "all" };
     let body = json!({
-        "token": token, "expires_at": ts(expires), "repository_selection": "all",
-        "permissions": { "metadata": "read", "pull_requests": "read", "members": "read" }
+        "token": minted.token, "expires_at": ts(expires), "repository_selection": selection,
+        "permissions": minted.permissions,
     });
     (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// `read` < `write` < `admin`; anything else 0.
+fn level_rank(level: &str) -> u8 {
+    match level {
+        "read" => 1,
+        "write" => 2,
+        "admin" => 3,
+        _ => 0,
+    }
 }
 
 /// The account that owns what a REST path is about (`/repos/{owner}/{repo}/...`
@@ -154,6 +248,20 @@ fn owner_of_path(world: &crate::World, path: &str) -> Option<String> {
             world.org.repo_by_id(id).map(|r| r.owner.clone())
         }
         (Some("orgs"), Some(org), _) => Some(org.to_owned()),
+        _ => None,
+    }
+}
+
+/// The id of the repository a REST path is about (`/repos/{owner}/{repo}/...`
+/// under its name now or a former one, `/repositories/{id}/...`); None for other paths.
+fn repo_id_of_path(world: &crate::World, path: &str) -> Option<i64> {
+    let path = path.strip_prefix("/api/v3").unwrap_or(path);
+    let mut parts = path.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("repos"), Some(owner), Some(name)) => {
+            world.org.resolve(&format!("{owner}/{name}")).map(|i| world.org.repos[i].id)
+        }
+        (Some("repositories"), Some(id), _) => id.parse().ok(),
         _ => None,
     }
 }
@@ -250,15 +358,20 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
     let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let token = presented.strip_prefix("Bearer ").or_else(|| presented.strip_prefix("token ")).unwrap_or_default();
     let caller = if path.starts_with("/app/") || path.starts_with("/api/v3/app/") {
-        app_jwt_valid(st, token).then(|| Caller { budget: "app".into(), sees: None })
+        app_jwt_valid(st, token).then(|| Caller::anyone("app"))
     } else if token == st.config.token {
-        Some(Caller { budget: crate::TOKEN_BUDGET.into(), sees: None })
+        Some(Caller::anyone(crate::TOKEN_BUDGET))
     } else {
-        installation_of_token(st, token).and_then(|id| {
+        minted_token(st, token).and_then(|minted| {
             let installations = st.installations();
             let several = installations.len() > 1;
-            let (_, login) = installations.into_iter().find(|(i, _)| *i == id)?;
-            Some(Caller { sees: several.then(|| login.clone()), budget: login })
+            let (_, login) = installations.into_iter().find(|(i, _)| *i == minted.installation)?;
+            Some(Caller {
+                sees: several.then(|| login.clone()),
+                budget: login,
+                repositories: minted.repositories,
+                permissions: Some(minted.permissions),
+            })
         })
     };
     let Some(caller) = caller else {
@@ -355,6 +468,17 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
             rate_headers(r.headers_mut(), limit, remaining, reset_at, resource);
             return r;
         }
+    }
+
+    // A token narrowed to some repositories sees no other (GitHub: 404).
+    if let Some(ids) = &caller.repositories
+        && resource == "core"
+        && !dispatching
+        && repo_id_of_path(&st.world(), req.uri().path()).is_some_and(|id| !ids.contains(&id))
+    {
+        let mut r = message(StatusCode::NOT_FOUND, "Not Found");
+        rate_headers(r.headers_mut(), limit, remaining, reset_at, resource);
+        return r;
     }
 
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
@@ -853,15 +977,23 @@ async fn dispatch(
     let (parts, body) = req.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
-    let (repo, owner) = {
+    let (repo, owner, id) = {
         let world = st.world();
         match locate(&st, &world, &p, &method, &uri, &matched) {
-            Ok(at) => (at.full, world.org.repos[at.pos].owner.clone()),
+            Ok(at) => (at.full, world.org.repos[at.pos].owner.clone(), world.org.repos[at.pos].id),
             Err(moved) => return *moved,
         }
     };
     if caller.sees.as_ref().is_some_and(|sees| !sees.eq_ignore_ascii_case(&owner)) {
         st.foreign.lock().expect("foreign lock").push((caller.budget.clone(), format!("POST {}", uri.path())));
+        return message(StatusCode::FORBIDDEN, "Resource not accessible by integration");
+    }
+    // A token narrowed to other repositories does not see this one; a
+    // dispatch needs the Contents write permission.
+    if caller.repositories.as_ref().is_some_and(|ids| !ids.contains(&id)) {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    if !caller.may("contents", "write") {
         return message(StatusCode::FORBIDDEN, "Resource not accessible by integration");
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {

@@ -7,13 +7,20 @@
 //! With `GITHUB_APP_INSTALLATION_ID` that one installation is used for every
 //! owner.
 //!
+//! Each token is narrowed to what one dispatch needs: minted with
+//! `repositories: [the repository]` and `permissions: {contents: write}`
+//! (GitHub's least-privilege request body for installation tokens), so a
+//! token that escaped could dispatch to, and write the contents of, that one
+//! repository only, and read nothing else the app can read. The app needs
+//! the Contents write permission on the target repository's owner; a
+//! repository outside the installation, or an app without that permission,
+//! is GitHub's 422 at minting, which the attempt's log quotes.
+//!
 //! Nothing is asked of GitHub until a dispatch needs it (so `serve` starts
 //! while GitHub is unreachable): the installations are listed on first use,
 //! and again when an owner has none (the app may have been installed since;
-//! at most once a minute) or minting failed; each installation's token is
-//! minted when first needed and kept until five minutes before it expires.
-//! A dispatch that needs the app installed on the repository's owner, with
-//! the Contents write permission.
+//! at most once a minute) or minting failed; a repository's token is minted
+//! when first needed and kept until five minutes before it expires.
 //!
 //! Tokens and the app's JWT are never logged and never in an error: errors
 //! say what was asked and GitHub's message.
@@ -31,7 +38,7 @@ use octocrab::secrecy::{ExposeSecret as _, SecretString};
 use super::installations;
 use super::jwt::AppKey;
 use super::transport::app_request;
-use crate::domain::Timestamp;
+use crate::domain::{RepoName, Timestamp};
 use crate::ports::GitHubError;
 use crate::services::notify::send::DispatchTokens;
 
@@ -55,8 +62,8 @@ pub struct AppDispatchTokens {
 struct Cache {
     /// Installation ids by account login (lowercase), and when they were listed.
     installations: Option<(BTreeMap<String, u64>, Instant)>,
-    /// Each installation's token and its expiry.
-    tokens: HashMap<u64, (SecretString, Timestamp)>,
+    /// Each repository's token (by installation and lowercase name) and its expiry.
+    tokens: HashMap<(u64, String), (SecretString, Timestamp)>,
 }
 
 impl std::fmt::Debug for AppDispatchTokens {
@@ -113,10 +120,12 @@ impl AppDispatchTokens {
         found.ok_or_else(|| GitHubError::NotInstalled { owner: owner.to_owned() })
     }
 
-    /// A token of installation `id`: the cached one unless it expires within
+    /// A token of installation `id` for `repo` alone, with the Contents
+    /// write permission: the cached one unless it expires within
     /// [`RENEW_BEFORE`], else a new one.
-    async fn token_of(&self, cache: &mut Cache, id: u64) -> Result<SecretString, GitHubError> {
-        if let Some((token, expires_at)) = cache.tokens.get(&id)
+    async fn token_of(&self, cache: &mut Cache, id: u64, repo: &RepoName) -> Result<SecretString, GitHubError> {
+        let key = (id, repo.name().to_ascii_lowercase());
+        if let Some((token, expires_at)) = cache.tokens.get(&key)
             && *expires_at - Utc::now() > RENEW_BEFORE
         {
             return Ok(token.clone());
@@ -127,12 +136,23 @@ impl AppDispatchTokens {
             expires_at: Timestamp,
         }
         let path = format!("/app/installations/{id}/access_tokens");
-        let what = "minting an installation token for repository_dispatch";
-        let minted: Minted = match app_request(&self.client, &self.key, self.app_id, Method::POST, &path, what).await {
+        let narrowed = serde_json::json!({ "repositories": [repo.name()], "permissions": { "contents": "write" } });
+        let what = format!("minting an installation token for repository_dispatch to {repo}");
+        let minted: Minted = match app_request(
+            &self.client,
+            &self.key,
+            self.app_id,
+            Method::POST,
+            &path,
+            Some(&narrowed),
+            &what,
+        )
+        .await
+        {
             Ok(m) => m,
             Err(e) => {
                 // The installation may be gone: list them again next time.
-                cache.tokens.remove(&id);
+                cache.tokens.remove(&key);
                 if self.installation_id.is_none() {
                     cache.installations = None;
                 }
@@ -140,18 +160,18 @@ impl AppDispatchTokens {
             }
         };
         let token = SecretString::from(minted.token);
-        cache.tokens.insert(id, (token.clone(), minted.expires_at));
-        tracing::debug!(installation = id, expires_at = %minted.expires_at, "installation token minted for repository_dispatch");
+        cache.tokens.insert(key, (token.clone(), minted.expires_at));
+        tracing::debug!(installation = id, %repo, expires_at = %minted.expires_at, "installation token minted for repository_dispatch");
         Ok(token)
     }
 }
 
 #[async_trait]
 impl DispatchTokens for AppDispatchTokens {
-    async fn token(&self, owner: &str) -> anyhow::Result<String> {
+    async fn token(&self, repo: &RepoName) -> anyhow::Result<String> {
         let mut cache = self.state.lock().await;
-        let id = self.installation_of(&mut cache, owner).await?;
-        let token = self.token_of(&mut cache, id).await?;
+        let id = self.installation_of(&mut cache, repo.owner()).await?;
+        let token = self.token_of(&mut cache, id, repo).await?;
         Ok(token.expose_secret().to_owned())
     }
 }

@@ -105,7 +105,8 @@ pub(crate) async fn installations(
     for page in 1u32.. {
         let path = format!("/app/installations?per_page={PER_PAGE}&page={page}");
         let listed: Vec<Installation> =
-            transport::app_request(client, key, app_id, Method::GET, &path, "listing the app's installations").await?;
+            transport::app_request(client, key, app_id, Method::GET, &path, None, "listing the app's installations")
+                .await?;
         let last = listed.len() < PER_PAGE;
         out.extend(listed);
         if last {
@@ -126,7 +127,7 @@ pub(crate) async fn installation(
     id: u64,
 ) -> Result<Installation, GitHubError> {
     let path = format!("/app/installations/{id}");
-    transport::app_request(client, key, app_id, Method::GET, &path, "reading the app's installation").await
+    transport::app_request(client, key, app_id, Method::GET, &path, None, "reading the app's installation").await
 }
 
 #[cfg(test)]

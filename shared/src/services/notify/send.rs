@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::message;
-use crate::domain::{AfterAttempt, Attempt, Notification, NotificationStatus, Rule, TargetSpec, Timestamp};
+use crate::domain::{AfterAttempt, Attempt, Notification, NotificationStatus, RepoName, Rule, TargetSpec, Timestamp};
 use crate::error::StoreError;
 use crate::ports::{Clock, NotificationLog, NotifyTransport, Outbound, RuleStore, SendError};
 
@@ -77,12 +77,13 @@ impl RetryPolicy {
     }
 }
 
-/// GitHub credentials for `repository_dispatch`: a token for a
-/// repository's owner (a `GITHUB_TOKEN`, or the GitHub App installation on
-/// that owner, which needs the Contents write permission).
+/// GitHub credentials for `repository_dispatch` to a repository: a
+/// `GITHUB_TOKEN`, or a token of the GitHub App installation on the
+/// repository's owner, narrowed to that repository and the Contents write
+/// permission a dispatch needs.
 #[async_trait]
 pub trait DispatchTokens: Send + Sync {
-    async fn token(&self, owner: &str) -> anyhow::Result<String>;
+    async fn token(&self, repo: &RepoName) -> anyhow::Result<String>;
 }
 
 /// One token for every owner (`GITHUB_TOKEN`).
@@ -96,7 +97,7 @@ impl std::fmt::Debug for StaticToken {
 
 #[async_trait]
 impl DispatchTokens for StaticToken {
-    async fn token(&self, _owner: &str) -> anyhow::Result<String> {
+    async fn token(&self, _repo: &RepoName) -> anyhow::Result<String> {
         Ok(self.0.clone())
     }
 }
@@ -359,15 +360,12 @@ impl Sender {
                     )
                 })?;
                 // The provider's error, never the token.
-                let token = match tokio::time::timeout(self.timeout, tokens.token(repo.owner())).await {
+                let token = match tokio::time::timeout(self.timeout, tokens.token(repo)).await {
                     Ok(Ok(token)) => token,
-                    Ok(Err(e)) => {
-                        return Err(Unsendable::Transient(format!("no GitHub token for {}: {e:#}", repo.owner())));
-                    }
+                    Ok(Err(e)) => return Err(Unsendable::Transient(format!("no GitHub token for {repo}: {e:#}"))),
                     Err(_) => {
                         return Err(Unsendable::Transient(format!(
-                            "no GitHub token for {}: timed out after {:?}",
-                            repo.owner(),
+                            "no GitHub token for {repo}: timed out after {:?}",
                             self.timeout
                         )));
                     }

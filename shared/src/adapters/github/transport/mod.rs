@@ -103,6 +103,7 @@ impl AppTokens {
             self.app_id,
             Method::POST,
             &path,
+            None,
             "minting the app installation token",
         )
         .await?;
@@ -112,13 +113,14 @@ impl AppTokens {
     }
 }
 
-/// One request as the app itself (its JWT as the bearer).
+/// One request as the app itself (its JWT as the bearer), with a JSON body or none.
 pub(crate) async fn app_request<T: DeserializeOwned>(
     crab: &Octocrab,
     key: &AppKey,
     app_id: u64,
     method: Method,
     path: &str,
+    body: Option<&serde_json::Value>,
     what: &str,
 ) -> Result<T, GitHubError> {
     let jwt = key.jwt(app_id, Utc::now()).map_err(GitHubError::Protocol)?;
@@ -132,7 +134,7 @@ pub(crate) async fn app_request<T: DeserializeOwned>(
         .header("x-github-api-version", "2022-11-28")
         .header(header::AUTHORIZATION, auth);
     let request = crab
-        .build_request::<()>(builder, None)
+        .build_request(builder, body)
         .map_err(|e| GitHubError::Protocol(anyhow::Error::new(e).context(format!("building {what}"))))?;
     let response = crab.execute(request).await.map_err(|e| classify_octocrab(e, what))?;
     let response = octocrab::map_github_error(response).await.map_err(|e| classify_octocrab(e, what))?;
