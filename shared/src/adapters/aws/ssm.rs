@@ -101,8 +101,16 @@ const GET_PARAMETER: &str = "AmazonSSM.GetParameter";
 /// Attempts per read (the SDK's standard retry: 3), and each one's time limit.
 const ATTEMPTS: u32 = 3;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The wait before the second attempt; doubled before each next one.
+/// The longest wait before the second attempt; doubled before each next one.
 const BACKOFF: Duration = Duration::from_millis(200);
+
+/// The wait after failed attempt `attempt` (1, 2, …): "full jitter", a
+/// random part of [`BACKOFF`] × 2^(attempt − 1), as the SDK's standard retry
+/// does, so that functions started together by one burst do not retry
+/// together either.
+fn backoff(attempt: u32) -> Duration {
+    (BACKOFF * 2u32.pow(attempt.saturating_sub(1).min(16))).mul_f64(fastrand::f64())
+}
 
 impl SsmClient {
     /// The client for `sdk`'s region, endpoint and credentials. A
@@ -147,7 +155,7 @@ impl SecretSource for SsmSource {
         loop {
             match get_parameter(http, name).await {
                 Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
-                    tokio::time::sleep(BACKOFF * 2u32.pow(attempt - 1)).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
                 done => return done,
@@ -353,6 +361,17 @@ mod tests {
                 Err(true) => Err(SecretError::Unavailable { name: name.into(), source: anyhow::anyhow!("throttled") }),
                 Err(false) => Err(SecretError::NotFound { name: name.into() }),
             }
+        }
+    }
+
+    #[test]
+    fn retries_wait_a_random_part_of_a_doubling_backoff() {
+        for attempt in 1..=3 {
+            let cap = BACKOFF * 2u32.pow(attempt - 1);
+            let waits: Vec<Duration> = (0..200).map(|_| backoff(attempt)).collect();
+            assert!(waits.iter().all(|w| *w <= cap), "attempt {attempt}: a wait above {cap:?}");
+            // Spread over the range, not one fixed value.
+            assert!(waits.iter().any(|w| *w < cap / 4) && waits.iter().any(|w| *w > cap * 3 / 4), "{waits:?}");
         }
     }
 
