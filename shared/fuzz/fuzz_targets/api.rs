@@ -13,10 +13,15 @@
 //! anywhere else, whole or cut to 24 characters or more. The answers' text is
 //! checked for the product's own secrets, not for the `whsec_` prefix: an
 //! error that quotes the request's own text (`?repo=whsec_…`) is no leak.
+//! The harness keeps the secrets as hashes only and never compares one as a
+//! string: libFuzzer learns the operands of every string comparison the
+//! target makes (its CMP dictionary), so a comparison with a secret would
+//! teach the fuzzer the secret, which it would then send and see quoted back
+//! in a 400.
 #![no_main]
 
-use std::collections::BTreeSet;
-use std::ops::Bound::{Included, Unbounded};
+use std::collections::{BTreeSet, HashSet};
+use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
 use std::sync::{LazyLock, Mutex};
 
 use axum::body::Body;
@@ -27,8 +32,11 @@ use octoscope_fuzz::{App, TOKEN, line, runtime};
 static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(runtime);
 static APP: LazyLock<App> = LazyLock::new(|| RT.block_on(App::with_demo()));
 /// Every signing secret the product has generated so far.
-static SECRETS: LazyLock<Mutex<BTreeSet<String>>> =
-    LazyLock::new(|| Mutex::new(APP.rule_secrets.iter().cloned().collect()));
+static SECRETS: LazyLock<Mutex<Secrets>> = LazyLock::new(|| {
+    let mut secrets = Secrets::default();
+    APP.rule_secrets.iter().for_each(|s| secrets.add(s));
+    Mutex::new(secrets)
+});
 
 fuzz_target!(
     // The demo organisation is loaded before the first input, outside its time limit.
@@ -75,14 +83,14 @@ fuzz_target!(
     if shows_secret {
         let mut json: serde_json::Value = serde_json::from_slice(&body).expect("a rule's answer is JSON");
         if let Some(secret) = json.get("secret").and_then(|s| s.as_str()) {
-            SECRETS.lock().unwrap().insert(secret.to_owned());
+            SECRETS.lock().unwrap().add(secret);
         }
         // The one place a secret may be: the answer's `secret` field.
         json.as_object_mut().map(|o| o.remove("secret"));
         checked = json.to_string();
     }
-    if let Some(secret) = held_secret(&checked, &SECRETS.lock().unwrap()) {
-        panic!("the secret {secret:.12}… in {status} for {method} {path}: {text}");
+    if let Some(found) = SECRETS.lock().unwrap().held(&checked) {
+        panic!("a secret ({found:.12}…) in {status} for {method} {path}: {text}");
     }
     if method != Method::HEAD && !body.is_empty() {
         let json: serde_json::Value =
@@ -93,24 +101,45 @@ fuzz_target!(
     }
 });
 
-/// A secret of `secrets` that `text` holds, whole or its first 24 or more
-/// characters after `whsec_` (a cut copy is a leak too).
-fn held_secret<'a>(text: &str, secrets: &'a BTreeSet<String>) -> Option<&'a str> {
-    text.match_indices("whsec_").find_map(|(i, _)| {
-        let run = text[i..]
-            .char_indices()
-            .skip(6)
-            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')))
-            .map_or(text.len() - i, |(n, _)| n);
-        let found = &text[i..i + run];
-        if run < 6 + 24 {
-            return None;
+/// The shortest part of a secret that counts as a leak: `whsec_` and 24 characters.
+const SHORTEST: usize = 6 + 24;
+
+/// Secrets by hash: of each whole secret, and of each of its beginnings of
+/// [`SHORTEST`] characters or more.
+#[derive(Default)]
+struct Secrets {
+    whole: HashSet<u64>,
+    beginnings: HashSet<u64>,
+    lengths: BTreeSet<usize>,
+}
+
+fn hash(s: &str) -> u64 {
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(s)
+}
+
+impl Secrets {
+    fn add(&mut self, secret: &str) {
+        self.whole.insert(hash(secret));
+        self.lengths.insert(secret.len());
+        for end in SHORTEST.min(secret.len())..=secret.len() {
+            self.beginnings.insert(hash(&secret[..end]));
         }
-        // The smallest secret not below `found` is the one it could begin;
-        // the largest not above it, the one it could hold with more after it.
-        let begun = secrets.range::<str, _>((Included(found), Unbounded)).next().filter(|s| s.starts_with(found));
-        let held =
-            secrets.range::<str, _>((Unbounded, Included(found))).next_back().filter(|s| found.starts_with(s.as_str()));
-        begun.or(held).map(String::as_str)
-    })
+    }
+
+    /// A `whsec_…` run of `text` that is a secret's beginning (a cut copy)
+    /// or begins with a whole secret.
+    fn held<'t>(&self, text: &'t str) -> Option<&'t str> {
+        text.match_indices("whsec_").find_map(|(i, _)| {
+            let run = text[i..]
+                .char_indices()
+                .skip(6)
+                .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')))
+                .map_or(text.len() - i, |(n, _)| n);
+            // ASCII only from `i` to `i + run`: every cut below is on a character boundary.
+            let found = &text[i..i + run];
+            let cut_copy = run >= SHORTEST && self.beginnings.contains(&hash(found));
+            let whole = self.lengths.iter().any(|&n| n <= run && self.whole.contains(&hash(&found[..n])));
+            (cut_copy || whole).then_some(found)
+        })
+    }
 }
