@@ -11,7 +11,8 @@
 # committed) are the starting points. A crash, timeout (FUZZ_TIMEOUT seconds
 # per input, default 10) or leak stops the run and fails it, its input saved
 # under artifacts/<target>/. One line per target goes to $FUZZ_LOG (default
-# fuzz-results.txt here): executions, exec/s, coverage, seconds, result.
+# fuzz-results.txt here): executions, exec/s, coverage, seconds, result (`ok`,
+# `stopped by hand, nothing found` after a SIGINT to the fuzzer, or FAILED).
 set -euo pipefail
 cd "$(dirname "$0")"
 fuzz_dir="$PWD"
@@ -51,7 +52,14 @@ for t in $targets; do
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$out" | tail -1)
   # Coverage as libFuzzer counts it at the end: edges (cov) and features (ft).
   cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$out" | tail -1 || true)
-  if [ "$rc" -eq 0 ]; then result=ok; else result="FAILED (exit $rc; see $out)"; failed=1; tail -40 "$out"; fi
+  if [ "$rc" -eq 0 ]; then
+    result=ok
+  elif grep -q 'libFuzzer: run interrupted' "$out" && ! grep -qE '^==[0-9]+== ERROR|panicked at' "$out"; then
+    # Stopped by hand (SIGINT): nothing found; the executions so far count.
+    result="stopped by hand, nothing found"
+  else
+    result="FAILED (exit $rc; see $out)"; failed=1; tail -40 "$out"
+  fi
   line="$(date -u +%FT%TZ) $mode ${build/-a/release} $t: ${runs:-?} executions, ${rate:-?} exec/s, ${cov:-cov: ?}, ${secs} s, $result"
   echo "$line" | tee -a "$log"
 done
