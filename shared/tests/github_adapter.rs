@@ -606,6 +606,54 @@ async fn a_github_app_finds_its_installation_and_reuses_one_token() {
     assert_eq!(hub.requests("GET /app/installations"), 1);
     assert_eq!(hub.installation_tokens_minted(), 1);
     assert_eq!(client.budget().requests, 3);
+    // AND the token asked for the reads' permissions only: contents read, though the app may write them
+    let minted = hub.tokens_minted();
+    let asked: Vec<(&str, &str)> = minted[0].permissions.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        asked,
+        [
+            ("actions", "read"),
+            ("checks", "read"),
+            ("contents", "read"),
+            ("deployments", "read"),
+            ("members", "read"),
+            ("metadata", "read"),
+            ("organization_hooks", "write"),
+            ("pull_requests", "read"),
+            ("repository_hooks", "write"),
+        ]
+    );
+    assert_eq!(hub.app().permissions["contents"], "write");
+}
+
+#[tokio::test]
+async fn an_app_without_some_of_the_reads_permissions_still_gets_a_token_for_the_rest() {
+    // GIVEN an app granted neither checks nor deployments, and hooks read only
+    let mut app = AppSpec::default();
+    app.permissions.remove("checks");
+    app.permissions.remove("deployments");
+    app.permissions.insert("organization_hooks".into(), "read".into());
+    let hub = FakeHub::start_with(
+        OrgSpec { repos: 1, pulls: 3, ..OrgSpec::default() },
+        HubConfig { app, ..HubConfig::default() },
+    )
+    .await
+    .unwrap();
+    let client = app_client(&hub, Some(hub.app().installation_id)).await;
+    // WHEN it reads
+    let repos = client.org_repos(&hub.org().login).await.unwrap();
+    client.hooks(&HookTarget::Org(hub.org().login.clone())).await.unwrap();
+    // THEN its token asked for neither, and for hooks at the level granted (no 422 for asking too much)
+    assert_eq!(repos.len(), 1);
+    let minted = hub.tokens_minted();
+    assert_eq!(minted.len(), 1);
+    let p = &minted[0].permissions;
+    assert!(!p.contains_key("checks") && !p.contains_key("deployments"), "{p:?}");
+    assert_eq!(p["organization_hooks"], "read");
+    // AND a deployment listing, which its token does not cover, is GitHub's 403
+    let repo = &repos[0];
+    let err = client.deployments(repo, None).await.unwrap_err();
+    assert!(matches!(err, GitHubError::Forbidden(_)), "{err:?}");
 }
 
 #[tokio::test]

@@ -301,5 +301,7 @@ async fn the_fake_refuses_dispatches_github_would() {
         }
     };
     assert_eq!(read(format!("{org}/repo-2"), to_repo_0.clone()).await, 404);
+    // AND nor its own repository's runs: it was not granted Actions read
+    assert_eq!(read(format!("{org}/repo-0"), to_repo_0.clone()).await, 403);
     assert_eq!(read(format!("{org}/repo-2"), org_token.clone()).await, 200);
 }

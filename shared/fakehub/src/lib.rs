@@ -185,8 +185,11 @@ pub struct AppSpec {
     pub more_installations: Vec<InstallationSpec>,
     /// What every installation of the app is granted (`read`, `write` or
     /// `admin` by permission name); a token minted with `permissions` may
-    /// ask for these or less. Default: metadata, pull_requests, members,
-    /// actions and deployments read; contents write (`repository_dispatch`).
+    /// ask for these or less, and an installation token is refused (`403`)
+    /// on REST what its permissions do not cover (actions, deployments,
+    /// hooks, teams and dispatches; GraphQL is not checked). Default:
+    /// metadata, pull_requests, members, actions, checks and deployments
+    /// read; contents, repository_hooks and organization_hooks write.
     pub permissions: BTreeMap<String, String>,
 }
 
@@ -210,8 +213,11 @@ impl Default for AppSpec {
                 ("pull_requests", "read"),
                 ("members", "read"),
                 ("actions", "read"),
+                ("checks", "read"),
                 ("deployments", "read"),
                 ("contents", "write"),
+                ("repository_hooks", "write"),
+                ("organization_hooks", "write"),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -737,6 +743,11 @@ impl FakeHub {
     /// check of which installation authorised a request).
     pub fn installation_of(&self, token: &str) -> Option<u64> {
         self.minted(token).map(|t| t.installation)
+    }
+
+    /// Every installation token minted so far, oldest first.
+    pub fn tokens_minted(&self) -> Vec<MintedToken> {
+        self.state.installation_tokens.lock().expect("token lock").clone()
     }
 
     /// The token `token` as it was minted (its installation, repositories

@@ -252,6 +252,22 @@ fn owner_of_path(world: &crate::World, path: &str) -> Option<String> {
     }
 }
 
+/// The permission (GitHub's name) and level a REST request needs, for the
+/// endpoints whose permission is more than metadata; None for the others.
+fn permission_for(method: &Method, path: &str) -> Option<(&'static str, &'static str)> {
+    let path = path.strip_prefix("/api/v3").unwrap_or(path);
+    let level = if *method == Method::GET || *method == Method::HEAD { "read" } else { "write" };
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["repos", _, _, "actions", ..] | ["repositories", _, "actions", ..] => Some(("actions", "read")),
+        ["repos", _, _, "deployments", ..] | ["repositories", _, "deployments", ..] => Some(("deployments", "read")),
+        ["repos", _, _, "hooks", ..] | ["repositories", _, "hooks", ..] => Some(("repository_hooks", level)),
+        ["orgs", _, "hooks", ..] => Some(("organization_hooks", level)),
+        ["orgs", _, "teams", ..] | ["orgs", _, "members", ..] => Some(("members", "read")),
+        _ => None,
+    }
+}
+
 /// The id of the repository a REST path is about (`/repos/{owner}/{repo}/...`
 /// under its name now or a former one, `/repositories/{id}/...`); None for other paths.
 fn repo_id_of_path(world: &crate::World, path: &str) -> Option<i64> {
@@ -477,6 +493,17 @@ async fn serve(st: &Arc<State>, matched: Option<MatchedPath>, req: Request, next
         && repo_id_of_path(&st.world(), req.uri().path()).is_some_and(|id| !ids.contains(&id))
     {
         let mut r = message(StatusCode::NOT_FOUND, "Not Found");
+        rate_headers(r.headers_mut(), limit, remaining, reset_at, resource);
+        return r;
+    }
+
+    // An installation token may do on REST only what its permissions cover
+    // (after the repository checks: GitHub answers 404 for what the token cannot see).
+    if let Some((permission, level)) = permission_for(&method, req.uri().path())
+        && !dispatching
+        && !caller.may(permission, level)
+    {
+        let mut r = message(StatusCode::FORBIDDEN, "Resource not accessible by integration");
         rate_headers(r.headers_mut(), limit, remaining, reset_at, resource);
         return r;
     }

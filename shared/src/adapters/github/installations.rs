@@ -85,6 +85,10 @@ impl Routes {
 pub(crate) struct Installation {
     pub id: u64,
     pub account: Account,
+    /// What the installation is granted: `read`, `write` or `admin` by
+    /// permission name (GitHub's names: `pull_requests`, `contents`, …).
+    #[serde(default)]
+    pub permissions: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]

@@ -96,6 +96,10 @@ impl AppTokens {
             token: String,
             expires_at: Timestamp,
         }
+        // Narrowed to what the reads need, as the installation grants it now.
+        let granted =
+            super::installations::installation(&self.client, &self.key, self.app_id, self.installation_id).await?;
+        let narrowed = read_permissions(&granted.permissions).map(|p| serde_json::json!({ "permissions": p }));
         let path = format!("/app/installations/{}/access_tokens", self.installation_id);
         let minted: Minted = app_request(
             &self.client,
@@ -103,7 +107,7 @@ impl AppTokens {
             self.app_id,
             Method::POST,
             &path,
-            None,
+            narrowed.as_ref(),
             "minting the app installation token",
         )
         .await?;
@@ -111,6 +115,46 @@ impl AppTokens {
         *cached = Some((token.clone(), minted.expires_at));
         Ok(token)
     }
+}
+
+/// The permissions the reads (resync, integrity check, redelivery) need, by
+/// GitHub's names, and the level each needs: redelivering a hook's failed
+/// delivery is a write; everything else is read.
+pub(crate) const READ_PERMISSIONS: [(&str, &str); 9] = [
+    ("metadata", "read"),
+    ("pull_requests", "read"),
+    ("contents", "read"),
+    ("actions", "read"),
+    ("checks", "read"),
+    ("deployments", "read"),
+    ("members", "read"),
+    ("repository_hooks", "write"),
+    ("organization_hooks", "write"),
+];
+
+/// The permissions an installation token for reading asks for: each of
+/// [`READ_PERMISSIONS`] the installation has, at the level needed or the
+/// installation's own if that is lower, and nothing else (so a token that
+/// escaped cannot write contents, though the app may for
+/// `repository_dispatch`). None when the installation lists no permission
+/// the reads use (the token then gets what the installation has).
+pub(crate) fn read_permissions(
+    granted: &std::collections::BTreeMap<String, String>,
+) -> Option<std::collections::BTreeMap<&'static str, String>> {
+    let rank = |level: &str| match level {
+        "read" => 1,
+        "write" => 2,
+        "admin" => 3,
+        _ => 0,
+    };
+    let asked: std::collections::BTreeMap<&'static str, String> = READ_PERMISSIONS
+        .iter()
+        .filter_map(|&(name, needed)| {
+            let has = granted.get(name)?;
+            (rank(has) > 0).then(|| (name, if rank(has) < rank(needed) { has.clone() } else { needed.to_owned() }))
+        })
+        .collect();
+    (!asked.is_empty()).then_some(asked)
 }
 
 /// One request as the app itself (its JWT as the bearer), with a JSON body or none.

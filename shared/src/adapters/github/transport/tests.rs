@@ -78,3 +78,37 @@ fn the_etag_cache_keeps_the_newest_within_its_bounds() {
     }
     assert_eq!(small.len(), 8, "64 bytes hold 8 bodies of 8");
 }
+
+#[test]
+fn a_reading_token_asks_for_the_reads_permissions_only_and_never_above_the_installation_s() {
+    let granted: std::collections::BTreeMap<String, String> = [
+        ("metadata", "read"),
+        ("pull_requests", "write"),
+        ("contents", "write"),
+        ("actions", "read"),
+        ("repository_hooks", "read"),
+        ("organization_hooks", "admin"),
+        ("issues", "write"),
+        ("administration", "write"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let asked = read_permissions(&granted).expect("some permissions");
+    let asked: Vec<(&str, &str)> = asked.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Write and admin grants come down to what the reads need; a lower grant stays as it is;
+    // what the reads do not use (issues, administration) and what is not granted (checks) are not asked.
+    assert_eq!(
+        asked,
+        [
+            ("actions", "read"),
+            ("contents", "read"),
+            ("metadata", "read"),
+            ("organization_hooks", "write"),
+            ("pull_requests", "read"),
+            ("repository_hooks", "read"),
+        ]
+    );
+    // An installation that lists nothing the reads use: no narrowing asked for.
+    assert_eq!(read_permissions(&std::collections::BTreeMap::new()), None);
+}
