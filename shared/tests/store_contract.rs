@@ -765,6 +765,16 @@ async fn bodies_round_trip_and_a_write_without_one_keeps_it(b: &dyn Backend) {
     // AND an older write does not bring an old body back
     s.apply_changes(&[with(pull("acme/api", 3, PrState::Open, "alice", 0, 2), Some("stale"))]).await.unwrap();
     assert_eq!(s.get_pull(&repo("acme/api"), 3).await.unwrap().unwrap().pull.body.as_deref(), Some(""));
+    // WHEN the body is edited, and edited back to an earlier text
+    for (at, body) in [(9, "first"), (10, "second"), (11, "first")] {
+        s.apply_changes(&[with(pull("acme/api", 3, PrState::Closed, "alice", 0, at), Some(body))]).await.unwrap();
+    }
+    // THEN it reads as the last text
+    assert_eq!(s.get_pull(&repo("acme/api"), 3).await.unwrap().unwrap().pull.body.as_deref(), Some("first"));
+    // AND the repository renamed, its pull request keeps its body
+    s.apply_changes(&[moved("acme/api", "acme/api-next", 12)]).await.unwrap();
+    let got = s.get_pull(&repo("acme/api-next"), 3).await.unwrap().unwrap();
+    assert_eq!((got.pull.repo.as_str(), got.pull.body.as_deref()), ("acme/api-next", Some("first")));
 }
 
 async fn list_teams_filters_by_org_and_lists_present_members(b: &dyn Backend) {

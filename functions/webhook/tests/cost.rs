@@ -16,8 +16,8 @@
 //! million deliveries. `BENCH_DELIVERIES` caps how many of the demo's
 //! deliveries are sent (default: all). The demo's pull requests and reviews
 //! carry no body; `BENCH_BODY_BYTES=N` gives every pull request a body of N
-//! bytes and every review one of N / 4 (what bodies cost: they are stored on
-//! the items, in no index).
+//! bytes and every review one of N / 4 (what bodies cost: a pull request's on
+//! an item of its own, written when it changes; a review's on its item).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -155,13 +155,13 @@ fn with_bodies(event: &str, payload: &[u8], bytes: usize) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
-/// Send `limit` demo deliveries, the stream fed to its function every
-/// `batch` deliveries; the tally per event type, and the stream's batches.
-async fn drive(m: &mut Metered, limit: usize, batch: usize) -> (BTreeMap<String, Tally>, usize) {
+/// Send `limit` demo deliveries (pull requests with bodies of `body_bytes`,
+/// [`with_bodies`]), the stream fed to its function every `batch`
+/// deliveries; the tally per event type, and the stream's batches.
+async fn drive(m: &mut Metered, limit: usize, batch: usize, body_bytes: usize) -> (BTreeMap<String, Tally>, usize) {
     let deliveries = generate(chrono::Utc::now(), 7);
     let mut by_event: BTreeMap<String, Tally> = BTreeMap::new();
     let mut batches = 0;
-    let body_bytes: usize = std::env::var("BENCH_BODY_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     for (i, d) in deliveries.iter().take(limit).enumerate() {
         let body = with_bodies(d.event, &d.body, body_bytes);
         let (w0, r0) = (m.meter.wru(), m.meter.rru());
@@ -184,8 +184,9 @@ async fn drive(m: &mut Metered, limit: usize, batch: usize) -> (BTreeMap<String,
 async fn bench_cost() {
     let limit = std::env::var("BENCH_DELIVERIES").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
     let batch = std::env::var("BENCH_STREAM_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let body_bytes = std::env::var("BENCH_BODY_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut m = metered_app().await;
-    let (by_event, batches) = drive(&mut m, limit, batch).await;
+    let (by_event, batches) = drive(&mut m, limit, batch, body_bytes).await;
     let (n, wru, rru) =
         by_event.values().fold((0u64, 0.0, 0.0), |(n, w, r), t| (n + t.deliveries, w + t.wru, r + t.rru));
     let (stream_w, stream_r) = (m.stream_meter.wru() / n as f64, m.stream_meter.rru() / n as f64);
@@ -219,7 +220,7 @@ async fn bench_cost() {
 async fn a_pull_request_delivery_and_health_stay_within_their_unit_budgets() {
     // GIVEN the webhook path over a metered store, and the demo's first deliveries (teams, members, repositories)
     let mut m = metered_app().await;
-    let (by_event, _) = drive(&mut m, 200, 100).await;
+    let (by_event, _) = drive(&mut m, 200, 100, 0).await;
     // THEN a pull_request delivery writes at most 6 units on average with its share of the stream's
     let n: u64 = by_event.values().map(|t| t.deliveries).sum();
     let stream = m.stream_meter.wru() / n as f64;
@@ -234,4 +235,39 @@ async fn a_pull_request_delivery_and_health_stay_within_their_unit_budgets() {
     assert_eq!(stats.deliveries.values().sum::<u64>(), n, "{stats:?}");
     let listed = m.store.list_deliveries(&DeliveryFilter::default(), &PageRequest::first(500)).await.unwrap();
     assert_eq!(listed.items.len() as u64, n);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_request_body_is_written_when_it_changes_not_with_every_delivery_that_carries_it() {
+    // GIVEN the webhook path over a metered store, the demo's deliveries without bodies, and again with
+    // 2,000-byte pull request bodies (a template filled in) and 500-byte review bodies
+    let (mut plain, mut bodied) = (metered_app().await, metered_app().await);
+    let (without, _) = drive(&mut plain, 400, 100, 0).await;
+    let (with, _) = drive(&mut bodied, 400, 100, 2_000).await;
+    let per = |t: &BTreeMap<String, Tally>, e: &str| t[e].wru / t[e].deliveries as f64;
+    // THEN a review delivery, which carries its pull request's unchanged body, writes no more than without
+    // bodies but its own review's (500 bytes: within the review item's first KB)
+    let review = (per(&without, "pull_request_review"), per(&with, "pull_request_review"));
+    assert!(review.1 - review.0 < 0.05, "pull_request_review WRU without and with bodies: {review:?}");
+    // AND pull_request deliveries pay for a body once per pull request (3 WRU: a 2 KB body item),
+    // not with each delivery (which would be 2 WRU more on every write of the pull request item)
+    let pulls: std::collections::HashSet<(String, u64)> = generate(chrono::Utc::now(), 7)
+        .iter()
+        .take(400)
+        .filter(|d| d.event == "pull_request")
+        .map(|d| serde_json::from_slice::<Value>(&d.body).unwrap())
+        .map(|v| (v["repository"]["full_name"].as_str().unwrap().to_owned(), v["number"].as_u64().unwrap()))
+        .collect();
+    let extra = with["pull_request"].wru - without["pull_request"].wru;
+    let deliveries = with["pull_request"].deliveries;
+    assert!(
+        extra <= 3.0 * pulls.len() as f64 + 0.5,
+        "{extra} WRU more for {} pull requests' bodies over {deliveries} deliveries",
+        pulls.len()
+    );
+    // AND the bodies read back whole
+    let listed = bodied.store.list_pulls(&Default::default(), &PageRequest::first(1)).await.unwrap();
+    let p = &listed.items[0];
+    let detail = bodied.store.get_pull(&p.repo, p.number).await.unwrap().unwrap();
+    assert_eq!(detail.pull.body.map(|b| b.len()), Some(2_000));
 }

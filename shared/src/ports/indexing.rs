@@ -11,6 +11,9 @@ use crate::error::StoreError;
 pub trait SearchLookups: Send + Sync {
     /// The title of a pull request the store holds (a review is titled by it).
     async fn pull_title(&self, repo: &RepoName, number: u64) -> Result<Option<String>, StoreError>;
+    /// The body of a pull request the store holds, where the stored change
+    /// that a document is made from does not carry it.
+    async fn pull_body(&self, repo: &RepoName, number: u64) -> Result<Option<String>, StoreError>;
     /// The newest version among `login`'s present memberships of
     /// organisations other than `org` (a person is indexed while a present
     /// member of any).

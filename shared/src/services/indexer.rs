@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::domain::{Change, RepoName, SearchDoc};
+use crate::domain::{Change, PullRequest, RepoName, SearchDoc};
 use crate::error::StoreError;
 use crate::ports::{Clock, JobStore, SearchError, SearchIndex, SearchLookups, SearchableEntities};
 use crate::services::search_docs::{self, DocWrites, Known, Lookup};
@@ -87,7 +87,18 @@ impl IndexerService {
                     other = self.lookups.other_membership(login, org).await.map_err(IndexingError::Store)?;
                 }
             }
-            writes = search_docs::doc_writes(new, Known { pull_title: title.as_deref(), other_membership: other });
+            writes = match new {
+                // A stored pull request's body may be kept apart from it (DynamoDB): read it back.
+                Change::PullRequest { pull, known } if pull.body.is_none() => {
+                    let body = self.lookups.pull_body(&pull.repo, pull.number).await.map_err(IndexingError::Store)?;
+                    let with_body = Change::PullRequest {
+                        pull: Box::new(PullRequest { body, ..(**pull).clone() }),
+                        known: *known,
+                    };
+                    search_docs::doc_writes(&with_body, Known { pull_title: title.as_deref(), other_membership: other })
+                }
+                _ => search_docs::doc_writes(new, Known { pull_title: title.as_deref(), other_membership: other }),
+            };
         }
         // A row removed, or moved to another key: its old document goes.
         if let Some(old_key) = row.old.as_ref().and_then(search_docs::doc_key)

@@ -67,6 +67,11 @@ pub(super) mod key {
     pub fn pull_sk(number: u64) -> String {
         format!("PR#{}", num(number as i64))
     }
+    /// A pull request's body, kept apart from its item (outside the `PR#`
+    /// collection, so the review-facts and snapshot Queries do not read it).
+    pub fn pull_body_sk(number: u64) -> String {
+        format!("BODY#PR#{}", num(number as i64))
+    }
     pub fn review_sk(number: u64, id: i64) -> String {
         format!("PR#{}#REV#{}", num(number as i64), num(id))
     }

@@ -115,7 +115,8 @@ impl ReadModel for DynamoStore {
         let Some(pull) = items.iter().find(|i| i.str("sk").as_deref() == Some(pull_sk.as_str())) else {
             return Ok(None);
         };
-        let pull = decode::pull(pull).map_err(corrupt)?;
+        let body = self.pull_body(pull).await?;
+        let pull = PullRequest { body, ..decode::pull(pull).map_err(corrupt)? };
         let mut reviews = items
             .iter()
             .filter(|i| i.str("entity").as_deref() == Some("review"))
@@ -207,5 +208,20 @@ impl ReadModel for DynamoStore {
     /// From the counters kept on write (`counters.rs`): one BatchGetItem.
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         self.counted().await
+    }
+}
+
+impl DynamoStore {
+    /// A pull request's body: from its body item when the pull request item
+    /// names one (`body_sha`), else the item's own (written before bodies
+    /// had items of their own).
+    pub(super) async fn pull_body(&self, pull: &Item) -> Result<Option<String>, StoreError> {
+        if pull.str("body_sha").is_none() {
+            return Ok(pull.str("body"));
+        }
+        let (Some(pk), Some(number)) = (pull.str("pk"), pull.num::<u64>("number")) else {
+            return Ok(None);
+        };
+        Ok(self.get(key_of(pk, key::pull_body_sk(number))).await?.and_then(|b| b.str("body")))
     }
 }

@@ -5,6 +5,8 @@
 //! items keyed by GitHub's id (runs, jobs, deployments, statuses) only have
 //! their repository and per-repository index keys rewritten.
 
+use std::collections::HashMap;
+
 use anyhow::Context as _;
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -19,13 +21,22 @@ use crate::ports::StoreError;
 /// Items rewritten at once while moving.
 const CONCURRENCY: usize = 16;
 
-/// The change that wrote `i` (an item of a repository's partition), under `repo`.
-fn change_of(i: &Item, repo: &RepoName) -> anyhow::Result<Change> {
+/// The change that wrote `i` (an item of a repository's partition), under
+/// `repo`; a pull request with its body (`bodies`: the partition's body items
+/// by number). None for a body item: its pull request's change carries it.
+fn change_of(i: &Item, repo: &RepoName, bodies: &HashMap<u64, String>) -> anyhow::Result<Option<Change>> {
     let entity = i.req_str("entity")?;
     let change = match entity.as_str() {
         "repository" => Change::Repository(decode::repository(i)?),
         "branch" => Change::Branch(decode::branch(i)?),
-        "pull_request" => Change::PullRequest { pull: Box::new(decode::pull(i)?), known: decode::lists_known(i) },
+        "pull_request" => {
+            let mut pull = decode::pull(i)?;
+            if i.str("body_sha").is_some() {
+                pull.body = bodies.get(&pull.number).cloned();
+            }
+            Change::PullRequest { pull: Box::new(pull), known: decode::lists_known(i) }
+        }
+        "pull_body" => return Ok(None),
         "review" => Change::Review(decode::review(i)?),
         "review_comment" => Change::ReviewComment(decode::review_comment(i)?),
         "collaborator" => Change::Collaborator { repo: repo.clone(), member: decode::membership(i)? },
@@ -36,7 +47,7 @@ fn change_of(i: &Item, repo: &RepoName) -> anyhow::Result<Change> {
         },
         other => anyhow::bail!("a {other:?} item in a repository's partition"),
     };
-    Ok(under(&change, repo))
+    Ok(Some(under(&change, repo)))
 }
 
 /// One rewrite of an id-keyed item: its key, and the attributes to set.
@@ -49,9 +60,14 @@ impl DynamoStore {
     /// Move what is stored under `from` to `target`; true if anything moved.
     pub(super) async fn move_history(&self, from: &RepoName, target: &RepoName) -> Result<bool, StoreError> {
         let items = self.query_all(&Query::table(key::repo(from), Range::All)).await?;
+        let bodies: HashMap<u64, String> = items
+            .iter()
+            .filter(|i| i.str("entity").as_deref() == Some("pull_body"))
+            .filter_map(|i| Some((i.num("number")?, i.str("body")?)))
+            .collect();
         let changes = items
             .iter()
-            .map(|i| change_of(i, target))
+            .filter_map(|i| change_of(i, target, &bodies).transpose())
             .collect::<anyhow::Result<Vec<_>>>()
             .with_context(|| format!("reading {from}'s items to move them"))
             .map_err(corrupt)?;

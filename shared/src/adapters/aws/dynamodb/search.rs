@@ -35,7 +35,8 @@ const SEARCHABLE: [&str; 6] = ["repository", "pull_request", "review", "commit",
 /// (repositories, pull requests, reviews, commits, teams, organisation
 /// members); None for every other item (ledger, listings, cells, branches,
 /// runs, …). An item of such an entity that does not decode is an error: the
-/// record is reported, not skipped.
+/// record is reported, not skipped. A pull request's body is on an item of its
+/// own (`pull_body`): the change has none unless the item predates those.
 pub fn searchable_change(item: &HashMap<String, AttributeValue>) -> anyhow::Result<Option<Change>> {
     let Some(entity) = item.str("entity") else { return Ok(None) };
     Ok(Some(match entity.as_str() {
@@ -56,6 +57,11 @@ impl SearchLookups for DynamoStore {
         let repo = self.canonical(repo).await?;
         let item = self.get(key_of(key::repo(&repo), key::pull_sk(number))).await?;
         Ok(item.and_then(|i| i.str("title")))
+    }
+
+    async fn pull_body(&self, repo: &RepoName, number: u64) -> Result<Option<String>, StoreError> {
+        let repo = self.canonical(repo).await?;
+        Ok(self.get(key_of(key::repo(&repo), key::pull_body_sk(number))).await?.and_then(|b| b.str("body")))
     }
 
     async fn other_membership(&self, login: &str, org: &str) -> Result<Option<Timestamp>, StoreError> {
@@ -96,13 +102,17 @@ impl SearchableEntities for DynamoStore {
             .send()
             .await
             .map_err(sdk_error("reading the searchable items"))?;
-        let changes = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| searchable_change(i).transpose())
-            .collect::<anyhow::Result<Vec<_>>>()
-            .map_err(corrupt)?;
+        let mut changes = Vec::new();
+        for i in out.items.unwrap_or_default() {
+            let Some(mut change) = searchable_change(&i).map_err(corrupt)? else { continue };
+            // A pull request's body is on an item of its own.
+            if let Change::PullRequest { pull, .. } = &mut change
+                && pull.body.is_none()
+            {
+                pull.body = self.pull_body(&i).await?;
+            }
+            changes.push(change);
+        }
         let next = match out.last_evaluated_key {
             Some(k) if !k.is_empty() => {
                 Some(encode_cursor(&(k.str("pk").unwrap_or_default(), k.str("sk").unwrap_or_default())))

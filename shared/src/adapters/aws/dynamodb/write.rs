@@ -55,6 +55,12 @@ fn item_key(change: &Change) -> (String, String) {
     }
 }
 
+/// What the pull request item keeps of its body: a SHA-256 prefix (hex) that says whether it changed.
+pub(super) fn body_sha(body: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(body.as_bytes())[..16])
+}
+
 fn opt_s(v: &Option<String>) -> Option<AttributeValue> {
     v.as_ref().map(|x| s(x.clone()))
 }
@@ -385,8 +391,19 @@ impl DynamoStore {
         u.coalesce("labels", labels).coalesce("requested_reviewers", reviewers).coalesce("requested_teams", teams);
         u.coalesce("base_ref", opt_s(&p.base_ref)).coalesce("head_ref", opt_s(&p.head_ref));
         u.coalesce("head_sha", opt_s(&p.head_sha)).set("rank", n(p.state.rank()));
-        // In no index (the GSIs project keys only): its size costs the item's own write only.
-        u.coalesce("body", opt_s(&p.body));
+        // The body is an item of its own, written only when it changed (its
+        // hash, `body_sha`, is on the pull request item), so the pull request
+        // item stays small and a body costs its KBs once per edit.
+        if let Some(body) = &p.body {
+            let sha = body_sha(body);
+            let current = self.get(key_of(key::repo(&p.repo), key::pull_sk(p.number))).await?;
+            if current.as_ref().and_then(|i| i.str("body_sha")).as_deref() != Some(sha.as_str()) {
+                // Before the pull request item: a crash between the two leaves the old
+                // hash, so a redelivery writes the body again.
+                self.apply_pull_body(p, body).await?;
+            }
+            u.set("body_sha", s(sha)).set_or_remove("body", None);
+        }
         // The review facts of a pull request without reviews, so that its refresh finds nothing to write.
         u.init("changes_requested", n(0));
         u.set("gsi1pk", s(key::shard(&key::pulls_by_state(p.state.as_str()), &tail)));
@@ -402,6 +419,16 @@ impl DynamoStore {
         };
         newer_or_ranked(&mut u, "updated_at", &p.updated_at, p.state.rank());
         self.counted_update(key_of(key::repo(&p.repo), key::pull_sk(p.number)), u, counters::PULLS).await
+    }
+
+    /// A pull request's body item, under the pull request's own
+    /// last-writer-wins rule (its `updated_at`, then its state's rank).
+    async fn apply_pull_body(&self, p: &PullRequest, body: &str) -> Result<bool, StoreError> {
+        let mut u = Update::default();
+        u.set("entity", s("pull_body")).set("repo", s(p.repo.as_str())).set("number", n(p.number));
+        u.set("body", s(body)).set("updated_at", t(&p.updated_at)).set("rank", n(p.state.rank()));
+        newer_or_ranked(&mut u, "updated_at", &p.updated_at, p.state.rank());
+        self.update(key_of(key::repo(&p.repo), key::pull_body_sk(p.number)), u).await
     }
 
     /// A conditional write that counts one more `counter` when it created the
