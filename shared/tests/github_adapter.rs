@@ -480,6 +480,22 @@ async fn a_secondary_limit_without_retry_after_waits_the_configured_pause() {
 }
 
 #[tokio::test]
+async fn a_retry_after_of_any_size_is_a_rate_limit_not_a_panic() {
+    // GIVEN a secondary limit whose Retry-After is past what a date can hold (the github fuzz target's find)
+    let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 5, ..OrgSpec::default() }).await.unwrap();
+    hub.fail_next([Fault::SecondaryLimit { status: 403, retry_after_secs: Some(u64::MAX) }]);
+    let client = client_for(&hub, fast_retries()).await;
+    // WHEN the repositories are read
+    let started = std::time::Instant::now();
+    let err = client.org_repos(&hub.org().login).await.unwrap_err();
+    // THEN the wait is too long to wait: a retryable rate limit, at once, to retry within a day
+    let GitHubError::RateLimited { retry_at } = &err else { panic!("expected RateLimited, got {err:?}") };
+    assert!(*retry_at <= Utc::now() + chrono::Duration::days(1), "{retry_at}");
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
 async fn a_request_that_outlasts_the_timeout_is_retried() {
     // GIVEN the next request stalls for 3 seconds and the client waits 300 ms
     let hub = FakeHub::start(OrgSpec { repos: 1, pulls: 5, ..OrgSpec::default() }).await.unwrap();

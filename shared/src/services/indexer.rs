@@ -91,10 +91,8 @@ impl IndexerService {
                 // A stored pull request's body may be kept apart from it (DynamoDB): read it back.
                 Change::PullRequest { pull, known } if pull.body.is_none() => {
                     let body = self.lookups.pull_body(&pull.repo, pull.number).await.map_err(IndexingError::Store)?;
-                    let with_body = Change::PullRequest {
-                        pull: Box::new(PullRequest { body, ..(**pull).clone() }),
-                        known: *known,
-                    };
+                    let with_body =
+                        Change::PullRequest { pull: Box::new(PullRequest { body, ..(**pull).clone() }), known: *known };
                     search_docs::doc_writes(&with_body, Known { pull_title: title.as_deref(), other_membership: other })
                 }
                 _ => search_docs::doc_writes(new, Known { pull_title: title.as_deref(), other_membership: other }),

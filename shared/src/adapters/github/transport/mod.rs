@@ -56,6 +56,10 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The longest `Retry-After` taken as given (a day): a longer one, however
+/// long, is a wait past [`RetryPolicy::max_rate_limit_wait`] all the same.
+const MAX_RETRY_AFTER_SECS: u64 = 24 * 60 * 60;
+
 /// Where the bearer token comes from.
 pub(crate) enum TokenSource {
     Static(SecretString),
@@ -586,7 +590,8 @@ impl Transport {
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            // Any wait past the longest one waited has the same effect; a bound keeps `now + after` in range.
+            .map(|secs| Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS)));
         if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
             let bucket = self.bucket(api);
             let secondary = message.to_ascii_lowercase().contains("secondary rate limit");
