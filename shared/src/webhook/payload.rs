@@ -14,6 +14,10 @@ use crate::domain::Timestamp;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GhTime(pub Timestamp);
 
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z in epoch seconds.
+const EPOCH_MIN: i64 = -62_135_596_800;
+const EPOCH_MAX: i64 = 253_402_300_799;
+
 impl<'de> Deserialize<'de> for GhTime {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Clone, Copy)]
@@ -29,8 +33,12 @@ impl<'de> Deserialize<'de> for GhTime {
                     .map_err(|_| E::invalid_value(de::Unexpected::Str(s), &self))
             }
             fn visit_i64<E: de::Error>(self, n: i64) -> Result<GhTime, E> {
-                Utc.timestamp_opt(n, 0)
-                    .single()
+                // Years 1 to 9999, as an RFC 3339 text can say: a date near the end of what
+                // chrono holds would overflow the week and day arithmetic downstream.
+                (EPOCH_MIN..=EPOCH_MAX)
+                    .contains(&n)
+                    .then(|| Utc.timestamp_opt(n, 0).single())
+                    .flatten()
                     .map(GhTime)
                     .ok_or_else(|| E::invalid_value(de::Unexpected::Signed(n), &self))
             }
@@ -431,4 +439,24 @@ pub struct InstallationEvent {
 pub struct PingEvent {
     pub repository: Option<RepoPayload>,
     pub organization: Option<OrgRef>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Timestamp, serde_json::Error> {
+        serde_json::from_str::<GhTime>(json).map(|g| g.0)
+    }
+
+    #[test]
+    fn epoch_seconds_are_taken_within_the_years_a_text_can_say() {
+        assert_eq!(parse("1700000000").unwrap().to_rfc3339(), "2023-11-14T22:13:20+00:00");
+        assert_eq!(parse("253402300799").unwrap(), parse("\"9999-12-31T23:59:59Z\"").unwrap());
+        assert_eq!(parse("-62135596800").unwrap(), parse("\"0001-01-01T00:00:00Z\"").unwrap());
+        // Beyond year 9999 (chrono holds up to 262143, where adding a week overflows): refused.
+        for far in ["253402300800", "8210298412799", "-62135596801", "1e300", "18446744073709551615"] {
+            assert!(parse(far).is_err(), "{far}");
+        }
+    }
 }
