@@ -45,7 +45,7 @@ fn pull(n: u64) -> Change {
         base_ref: Some("main".into()),
         head_ref: Some(format!("limiter-{n}")),
         head_sha: None,
-        body: None,
+        body: Some(format!("Backoff grows with each retry ({n}).")),
     })
 }
 
@@ -122,6 +122,8 @@ async fn a_reindex_stopped_part_way_resumes_from_its_checkpoint_and_indexes_ever
     assert!(done.resumed, "{done:?}");
     assert_eq!(total(index.as_ref(), "type:pr").await, PULLS);
     assert_eq!(total(index.as_ref(), "type:pr limiter repo:acme/service-1").await, PULLS / 3);
+    // AND each pull request's body, kept on an item of its own, is searched
+    assert_eq!(total(index.as_ref(), "backoff type:pr").await, PULLS);
     let review = index.search(&SearchQuery::parse("type:review").unwrap(), &PageRequest::first(5)).await.unwrap();
     assert_eq!(review.items.len(), 1);
     assert_eq!(review.items[0].title, "Make the rate limiter faster, part 1", "titled by its pull request");

@@ -60,12 +60,13 @@ impl IndexerService {
         Self { lookups, index }
     }
 
-    /// The documents one row change writes and removes (`titles`: the pull
-    /// request titles looked up so far in this batch).
+    /// The documents one row change writes and removes (`titles`, `bodies`:
+    /// the pull request titles and bodies looked up so far in this batch).
     async fn writes(
         &self,
         row: &RowChange,
         titles: &mut HashMap<(RepoName, u64), Option<String>>,
+        bodies: &mut HashMap<(RepoName, u64), Option<String>>,
     ) -> Result<DocWrites, IndexingError> {
         let mut writes = DocWrites::default();
         if let Some(new) = &row.new {
@@ -90,7 +91,16 @@ impl IndexerService {
             writes = match new {
                 // A stored pull request's body may be kept apart from it (DynamoDB): read it back.
                 Change::PullRequest { pull, known } if pull.body.is_none() => {
-                    let body = self.lookups.pull_body(&pull.repo, pull.number).await.map_err(IndexingError::Store)?;
+                    let key = (pull.repo.clone(), pull.number);
+                    let body = match bodies.get(&key) {
+                        Some(b) => b.clone(),
+                        None => {
+                            let b =
+                                self.lookups.pull_body(&pull.repo, pull.number).await.map_err(IndexingError::Store)?;
+                            bodies.insert(key, b.clone());
+                            b
+                        }
+                    };
                     let with_body =
                         Change::PullRequest { pull: Box::new(PullRequest { body, ..(**pull).clone() }), known: *known };
                     search_docs::doc_writes(&with_body, Known { pull_title: title.as_deref(), other_membership: other })
@@ -120,13 +130,13 @@ impl IndexerService {
     pub async fn apply(&self, rows: &[RowChange]) -> Result<Indexed, IndexingError> {
         let mut order: Vec<String> = Vec::new();
         let mut last: HashMap<String, Option<SearchDoc>> = HashMap::new();
-        let mut titles = HashMap::new();
+        let (mut titles, mut bodies) = (HashMap::new(), HashMap::new());
         for row in rows {
             if let Some(Change::PullRequest { pull, .. }) = &row.new {
                 // A pull request in the batch titles its reviews after it.
                 titles.insert((pull.repo.clone(), pull.number), Some(pull.title.clone()));
             }
-            let writes = self.writes(row, &mut titles).await?;
+            let writes = self.writes(row, &mut titles, &mut bodies).await?;
             let effects = writes.delete.into_iter().map(|k| (k, None));
             let effects = effects.chain(writes.upsert.into_iter().map(|d| (d.key.clone(), Some(d))));
             for (key, doc) in effects {

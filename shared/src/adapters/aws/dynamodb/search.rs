@@ -102,17 +102,15 @@ impl SearchableEntities for DynamoStore {
             .send()
             .await
             .map_err(sdk_error("reading the searchable items"))?;
-        let mut changes = Vec::new();
-        for i in out.items.unwrap_or_default() {
-            let Some(mut change) = searchable_change(&i).map_err(corrupt)? else { continue };
-            // A pull request's body is on an item of its own.
-            if let Change::PullRequest { pull, .. } = &mut change
-                && pull.body.is_none()
-            {
-                pull.body = self.pull_body(&i).await?;
-            }
-            changes.push(change);
-        }
+        // A pull request's body is on an item of its own: `IndexerService` reads it when it
+        // makes the document (the census needs none).
+        let changes = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| searchable_change(i).transpose())
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(corrupt)?;
         let next = match out.last_evaluated_key {
             Some(k) if !k.is_empty() => {
                 Some(encode_cursor(&(k.str("pk").unwrap_or_default(), k.str("sk").unwrap_or_default())))
