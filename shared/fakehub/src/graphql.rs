@@ -3,7 +3,7 @@
 //! `__typename` and cursor-paginated connections for the part of GitHub's
 //! schema Octoscope reads. An unknown field is an error, as on GitHub.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
 use graphql_parser::query::{
@@ -65,10 +65,43 @@ impl Index {
     }
 }
 
+/// What the caller of a query may see and read: everything by default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Access<'a> {
+    /// An installation on this account: another account's repositories,
+    /// organisation and runs do not resolve.
+    pub sees: Option<&'a str>,
+    /// A token narrowed to these repositories (ids): no other resolves, and
+    /// the organisation's repository list holds only these, as on GitHub.
+    pub repositories: Option<&'a [i64]>,
+    /// An installation token's permissions: a field that needs one it lacks
+    /// is `null` with GitHub's `FORBIDDEN` error.
+    pub permissions: Option<&'a BTreeMap<String, String>>,
+}
+
+impl Access<'_> {
+    fn may(&self, permission: &str) -> bool {
+        self.permissions
+            .is_none_or(|p| p.get(permission).is_some_and(|l| matches!(l.as_str(), "read" | "write" | "admin")))
+    }
+}
+
+/// The permission (GitHub's name) a field needs to be read with an
+/// installation token, beyond metadata; None for the others.
+fn permission_of(obj: &Obj<'_>, field: &str) -> Option<&'static str> {
+    match (obj, field) {
+        (Obj::Repo(_), "pullRequest" | "pullRequests") => Some("pull_requests"),
+        (Obj::Repo(_), "deployments") => Some("deployments"),
+        (Obj::Org, "teams" | "team" | "membersWithRole") => Some("members"),
+        (Obj::Commit(_) | Obj::GitCommit(..), "history") => Some("contents"),
+        (Obj::Run(..), "checkSuite") => Some("checks"),
+        _ => None,
+    }
+}
+
 /// Execute `query` with `variables`; `budget` is (limit, remaining, reset) for
-/// `rateLimit`; the items `nulls` names come back as `null` with an error.
-/// With `sees`, the caller is an installation on that account: another
-/// account's repositories, organisation and runs do not resolve.
+/// `rateLimit`; the items `nulls` names come back as `null` with an error;
+/// `access` is what the caller may see and read.
 pub fn execute(
     org: &Org,
     index: &Index,
@@ -76,7 +109,7 @@ pub fn execute(
     variables: &Json,
     budget: (u64, u64, Time),
     nulls: &[NullNode],
-    sees: Option<&str>,
+    access: Access<'_>,
 ) -> Answer {
     let doc: Document<String> = match graphql_parser::parse_query(query) {
         Ok(d) => d,
@@ -136,7 +169,7 @@ pub fn execute(
         budget,
         nulls,
         nulled: Vec::new(),
-        sees,
+        access,
         foreign: Vec::new(),
     };
     let data = exec.selection(&Obj::Query, selection, &mut Vec::new());
@@ -275,7 +308,7 @@ struct Exec<'a> {
     budget: (u64, u64, Time),
     nulls: &'a [NullNode],
     nulled: Vec<usize>,
-    sees: Option<&'a str>,
+    access: Access<'a>,
     foreign: Vec<String>,
 }
 
@@ -440,12 +473,21 @@ impl<'a> Exec<'a> {
             self.foreign.push(format!("node {id} of {}", repo.full_name()));
             return None;
         }
+        // A workflow run is read with the Actions permission.
+        if !self.narrowed_to(repo.id) || !self.access.may("actions") {
+            return None;
+        }
         Some(Obj::Run(i, repo.runs.get(k)?))
     }
 
     /// Whether the caller sees what `owner` owns.
     fn sees_owner(&self, owner: &str) -> bool {
-        self.sees.is_none_or(|s| s.eq_ignore_ascii_case(owner))
+        self.access.sees.is_none_or(|s| s.eq_ignore_ascii_case(owner))
+    }
+
+    /// Whether a token narrowed to some repositories sees this one.
+    fn narrowed_to(&self, repo_id: i64) -> bool {
+        self.access.repositories.is_none_or(|ids| ids.contains(&repo_id))
     }
 
     /// The jobs of `run` a `checkRuns(filterBy:)` keeps (no filter: the latest attempt's).
@@ -548,6 +590,12 @@ impl<'a> Exec<'a> {
         let org = self.org;
         let name = f.name.as_str();
         let unknown = || Err(format!("Field '{name}' doesn't exist on type '{}'", obj.typename()));
+        if let Some(permission) = permission_of(obj, name)
+            && !self.access.may(permission)
+        {
+            let message = "Resource not accessible by integration".to_owned();
+            return Ok(Out::Json(self.null_with_error(path, "FORBIDDEN", message)));
+        }
         Ok(match obj {
             Obj::Query => match name {
                 "repository" => {
@@ -560,6 +608,9 @@ impl<'a> Exec<'a> {
                     match org.resolve(&full) {
                         Some(i) if !self.sees_owner(&org.repos[i].owner) => {
                             self.foreign.push(format!("repository {full}"));
+                            self.not_found(path, format!("Could not resolve to a Repository with the name '{full}'."))
+                        }
+                        Some(i) if !self.narrowed_to(org.repos[i].id) => {
                             self.not_found(path, format!("Could not resolve to a Repository with the name '{full}'."))
                         }
                         Some(i) => Out::Obj(Obj::Repo(i)),
@@ -649,8 +700,10 @@ impl<'a> Exec<'a> {
                 }
                 "repositories" => {
                     // A repository transferred to another account is no longer the organisation's.
-                    let mut repos: Vec<usize> =
-                        (0..org.repos.len()).filter(|&k| org.repos[k].owner.eq_ignore_ascii_case(&org.login)).collect();
+                    let mut repos: Vec<usize> = (0..org.repos.len())
+                        .filter(|&k| org.repos[k].owner.eq_ignore_ascii_case(&org.login))
+                        .filter(|&k| self.narrowed_to(org.repos[k].id))
+                        .collect();
                     let order = self.arg(f, "orderBy");
                     let r = |k: usize| &org.repos[k];
                     match order["field"].as_str() {
@@ -1040,7 +1093,7 @@ mod tests {
     use super::*;
 
     fn run(org: &Org, q: &str, vars: Json) -> Json {
-        execute(org, &Index::new(org), q, &vars, (5000, 5000, chrono::Utc::now()), &[], None).body
+        execute(org, &Index::new(org), q, &vars, (5000, 5000, chrono::Utc::now()), &[], Access::default()).body
     }
 
     #[test]

@@ -561,7 +561,11 @@ async fn graphql(
             .map(|b| (b.remaining, b.reset_at))
             .unwrap_or((st.config.rate_limit.limit, Utc::now()))
     };
-    let sees = caller.sees.as_deref();
+    let access = crate::graphql::Access {
+        sees: caller.sees.as_deref(),
+        repositories: caller.repositories.as_deref(),
+        permissions: caller.permissions.as_ref(),
+    };
     let world = st.world();
     let budget = (st.config.rate_limit.limit, remaining, reset);
     let answer = {
@@ -569,11 +573,11 @@ async fn graphql(
         let mut nulls = st.null_nodes.lock().expect("null node lock");
         if nulls.is_empty() {
             drop(nulls);
-            crate::graphql::execute(&world.org, &world.index, &req.query, &req.variables, budget, &[], sees)
+            crate::graphql::execute(&world.org, &world.index, &req.query, &req.variables, budget, &[], access)
         } else {
             let active: Vec<crate::graphql::NullNode> = nulls.iter().map(|(n, _)| n.clone()).collect();
             let answer =
-                crate::graphql::execute(&world.org, &world.index, &req.query, &req.variables, budget, &active, sees);
+                crate::graphql::execute(&world.org, &world.index, &req.query, &req.variables, budget, &active, access);
             for &k in &answer.nulled {
                 nulls[k].1 = nulls[k].1.saturating_sub(1);
             }

@@ -1180,6 +1180,11 @@ async fn moves_are_repository_events_and_each_event_carries_the_name_of_its_time
 
 /// An installation token of `hub`'s app for installation `id` (minted with the app's JWT).
 async fn installation_token(hub: &FakeHub, id: u64) -> String {
+    narrowed_token(hub, id, json!({})).await
+}
+
+/// An installation token minted with GitHub's narrowing `body` (`repositories`, `permissions`).
+async fn narrowed_token(hub: &FakeHub, id: u64, body: Value) -> String {
     let key = octoscope::adapters::github::jwt::AppKey::from_pem(octoscope_fakehub::TEST_APP_PRIVATE_KEY).unwrap();
     let jwt = key.jwt(hub.app().app_id, chrono::Utc::now()).unwrap();
     let minted: Value = octoscope_fakehub::http()
@@ -1187,6 +1192,7 @@ async fn installation_token(hub: &FakeHub, id: u64) -> String {
         .unwrap()
         .post(format!("{}/app/installations/{id}/access_tokens", hub.url))
         .bearer_auth(jwt)
+        .json(&body)
         .send()
         .await
         .unwrap()
@@ -1244,4 +1250,44 @@ async fn each_installation_sees_its_own_account_only_and_spends_its_own_budget()
         "the other's spent budget is not ours"
     );
     assert_eq!(rest(&theirs, "other-org/repo-1").await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn graphql_answers_a_narrowed_token_as_github_does() {
+    // GIVEN a token narrowed to repo-0 and to metadata and pull requests
+    let hub = FakeHub::start(small()).await.unwrap();
+    let org = hub.org().login.clone();
+    let body = json!({ "repositories": ["repo-0"], "permissions": { "metadata": "read", "pull_requests": "read" } });
+    let token = narrowed_token(&hub, hub.app().installation_id, body).await;
+    let client = octoscope_fakehub::http().build().unwrap();
+    let ask = |q: String| {
+        let req = client.post(format!("{}/graphql", hub.url)).bearer_auth(token.clone()).json(&json!({ "query": q }));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+
+    // WHEN it lists the organisation's repositories, reads each, and asks for what needs other permissions
+    let listed =
+        ask(format!("query {{ organization(login: \"{org}\") {{ repositories(first: 10) {{ nodes {{ name }} }} }} }}"))
+            .await;
+    let own = ask(format!(
+        "query {{ repository(owner: \"{org}\", name: \"repo-0\") {{ pullRequests(first: 1) {{ totalCount }} \
+         deployments(first: 1) {{ totalCount }} }} }}"
+    ))
+    .await;
+    let other = ask(format!("query {{ repository(owner: \"{org}\", name: \"repo-1\") {{ name }} }}")).await;
+    let teams =
+        ask(format!("query {{ organization(login: \"{org}\") {{ teams(first: 10) {{ totalCount }} }} }}")).await;
+
+    // THEN the list holds only its repository, and another does not resolve
+    assert_eq!(listed["data"]["organization"]["repositories"]["nodes"], json!([{ "name": "repo-0" }]), "{listed}");
+    assert_eq!(other["data"]["repository"], Value::Null, "{other}");
+    assert_eq!(other["errors"][0]["type"], "NOT_FOUND", "{other}");
+    // AND what its permissions cover is served; the rest is null with GitHub's FORBIDDEN, at its path
+    assert_eq!(own["data"]["repository"]["pullRequests"]["totalCount"], 10, "{own}");
+    assert_eq!(own["data"]["repository"]["deployments"], Value::Null, "{own}");
+    assert_eq!(own["errors"][0]["type"], "FORBIDDEN", "{own}");
+    assert_eq!(own["errors"][0]["path"], json!(["repository", "deployments"]), "{own}");
+    assert_eq!(own["errors"][0]["message"], "Resource not accessible by integration");
+    assert_eq!(teams["data"]["organization"]["teams"], Value::Null, "{teams}");
+    assert_eq!(teams["errors"][0]["type"], "FORBIDDEN", "{teams}");
 }
