@@ -168,6 +168,7 @@ fn expected_snapshot(repo: &fake::Repo, since: Option<Timestamp>) -> RepoSnapsho
             repo.commits.iter().filter(|c| since.is_none_or(|s| c.committed_at >= s)).count() as u64
         ),
         deployments: repo.deployments.len() as u64,
+        deployments_withheld: false,
         recent_deployments: deployments
             .iter()
             .take(RECENT_DEPLOYMENTS)

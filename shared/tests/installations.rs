@@ -235,3 +235,52 @@ async fn an_unchanged_check_of_a_hundred_repositories_on_one_installation_stays_
         check.requests
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_not_granted_deployments_or_actions_resyncs_and_checks_everything_else() {
+    // GIVEN an app the organisation granted neither Deployments nor Actions, over a repository with both
+    let mut app = AppSpec::default();
+    app.permissions.remove("deployments");
+    app.permissions.remove("actions");
+    let spec = OrgSpec { repos: 1, pulls: 6, runs: 3, deployments: 2, commits: 4, ..OrgSpec::default() };
+    let hub = FakeHub::start_with(spec, HubConfig { app, ..HubConfig::default() }).await.unwrap();
+    let github = app_client(&hub).await;
+    let repos = names(&hub);
+    let s = services(github.clone(), Tracked { repos: repos.clone(), orgs: vec![] });
+
+    // AND one deployment the store learnt of otherwise (a repository webhook)
+    let now = Utc::now();
+    let d = Deployment {
+        repo: repos[0].clone(),
+        id: hub.org().repos[0].deployments[0].id,
+        sha: None,
+        git_ref: None,
+        environment: Some("production".into()),
+        task: None,
+        creator: None,
+        created_at: now,
+        updated_at: now,
+    };
+    s.store.apply_changes(&[Change::Deployment(d)]).await.unwrap();
+
+    // WHEN the repository is resynced, then checked twice
+    let job = s.resync.run(&repo_job("j-1", &repos[0]), |_| {}).await;
+    let first = s.integrity.check(false).await.unwrap();
+    let second = s.integrity.check(false).await.unwrap();
+
+    // THEN the resync stored what the token can read and says what it could not
+    job.unwrap();
+    let record = s.store.get_job("j-1").await.unwrap().unwrap();
+    assert_eq!(s.store.list_pulls(&PullFilter::default(), &PageRequest::first(100)).await.unwrap().items.len(), 6);
+    assert!(record.skipped.iter().any(|s| s.starts_with("deployments: not read")), "{record:?}");
+    assert!(record.skipped.iter().any(|s| s.starts_with("workflow runs and jobs: not read")), "{record:?}");
+    assert_eq!((record.state, record.error.as_deref()), (JobState::Succeeded, None));
+    let commits = s.store.list_commits(&repos[0], None, &PageRequest::first(100)).await.unwrap();
+    assert_eq!(commits.items.len(), 4, "the commits were read after the kinds left out");
+    // AND the check compares the rest, finds it complete and does not ask for deployments again and again
+    for check in [&first, &second] {
+        assert_eq!(check.error, None, "{check:?}");
+        assert_eq!(check.repos_compared, 1);
+        assert!(check.verified.contains(&Target::Repo(repos[0].clone())), "{check:?}");
+    }
+}

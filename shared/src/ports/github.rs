@@ -79,6 +79,10 @@ pub struct RepoSnapshot {
     pub default_branch_commits: Option<u64>,
     /// Deployments in all.
     pub deployments: u64,
+    /// GitHub withheld the deployments from these credentials (an app not
+    /// granted Deployments): `deployments` and `recent_deployments` say
+    /// nothing, and are not compared.
+    pub deployments_withheld: bool,
     /// The newest deployments (by creation), at most [`RECENT_DEPLOYMENTS`],
     /// each with the state of its latest status.
     pub recent_deployments: Vec<DeploymentMark>,
@@ -102,6 +106,7 @@ impl RepoSnapshot {
             default_branch: None,
             default_branch_commits: None,
             deployments: 0,
+            deployments_withheld: false,
             recent_deployments: Vec::new(),
         }
     }

@@ -120,7 +120,7 @@ pub fn compare_repo(theirs: &RepoSnapshot, ours: Option<&RepoSnapshot>, since: O
         .filter(|t| ours_latest.get(&t.id) != Some(&&t.latest_state))
         .map(|t| format!("{} ({})", t.id, t.latest_state.as_deref().unwrap_or("no status")))
         .collect();
-    if theirs.deployments != ours.deployments || !deployments.is_empty() {
+    if !theirs.deployments_withheld && (theirs.deployments != ours.deployments || !deployments.is_empty()) {
         differ(
             GapKind::Deployments,
             format!(
@@ -293,6 +293,17 @@ mod tests {
         assert_eq!(kinds(&d), vec![GapKind::Reviews, GapKind::Commits, GapKind::Deployments]);
         assert!(d.iter().all(|d| d.since == Some(at(0))));
         assert!(d[0].reason.contains("#7 2 vs 1"), "{}", d[0].reason);
+    }
+
+    #[test]
+    fn deployments_github_withholds_are_not_compared() {
+        // GIVEN GitHub withheld the deployments (an app not granted Deployments), the store holds some
+        let theirs =
+            RepoSnapshot { deployments: 0, deployments_withheld: true, recent_deployments: vec![], ..snapshot() };
+        // WHEN compared THEN nothing differs; without the mark, the deployments would
+        assert_eq!(compare_repo(&theirs, Some(&snapshot()), Some(at(0))), vec![]);
+        let shown = RepoSnapshot { deployments_withheld: false, ..theirs };
+        assert_eq!(kinds(&compare_repo(&shown, Some(&snapshot()), Some(at(0)))), vec![GapKind::Deployments]);
     }
 
     #[test]

@@ -157,7 +157,7 @@ impl IntegrityService {
             let ours = self.store.repo_summaries(&requests).await.context("summarising the store")?;
             run.repos_compared += theirs.len() as u64;
             moved.extend(theirs.iter().filter_map(|t| t.moved_to.clone()));
-            let mut found: Vec<(SnapshotRequest, Vec<Difference>, RunComparison)> = Vec::new();
+            let mut found: Vec<(SnapshotRequest, Vec<Difference>, Option<RunComparison>)> = Vec::new();
             for request in &requests {
                 // A repository GitHub does not show is left out (the adapter warned).
                 let Some(t) = theirs.iter().find(|t| t.repo == request.repo) else { continue };
@@ -185,7 +185,10 @@ impl IntegrityService {
             // GitHub allows: one batch per owner (its installation reads them).
             let mut by_owner: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for (request, _, runs) in &found {
-                by_owner.entry(request.repo.owner().to_owned()).or_default().extend(runs.node_ids());
+                by_owner
+                    .entry(request.repo.owner().to_owned())
+                    .or_default()
+                    .extend(runs.iter().flat_map(|r| r.node_ids()));
             }
             let mut counts = Vec::new();
             for (owner, node_ids) in by_owner.iter().filter(|(_, ids)| !ids.is_empty()) {
@@ -193,8 +196,10 @@ impl IntegrityService {
                     .extend(self.github.job_counts(owner, node_ids).await.context("counting workflow jobs on GitHub")?);
             }
             for (request, mut differences, runs) in found {
-                differences.extend(runs.differences());
-                differences.extend(runs.job_differences(&counts));
+                if let Some(runs) = runs {
+                    differences.extend(runs.differences());
+                    differences.extend(runs.job_differences(&counts));
+                }
                 let target = Target::Repo(request.repo.clone());
                 if differences.is_empty() {
                     run.verified.push(target);
@@ -247,12 +252,21 @@ impl IntegrityService {
     /// One repository's workflow runs: GitHub's count and newest page since
     /// the watermark, against the store's. The window reaches back to the
     /// oldest run the store still holds as unfinished (within
-    /// [`UNFINISHED_HORIZON`]), so a lost completion is found too.
-    async fn compare_runs(&self, request: &SnapshotRequest, now: Timestamp) -> anyhow::Result<RunComparison> {
+    /// [`UNFINISHED_HORIZON`]), so a lost completion is found too. None when
+    /// GitHub refuses the runs to these credentials (an app not granted
+    /// Actions): they are not compared, the repository's other kinds are.
+    async fn compare_runs(&self, request: &SnapshotRequest, now: Timestamp) -> anyhow::Result<Option<RunComparison>> {
         let repo = &request.repo;
         let summary = self.store.stored_runs(repo, request.since, &[]).await.context("counting stored runs")?;
         let since = widen(request.since, summary.oldest_unfinished, now - UNFINISHED_HORIZON);
-        let theirs = self.github.run_window(repo, since).await.context("counting workflow runs on GitHub")?;
+        let theirs = match self.github.run_window(repo, since).await {
+            Ok(theirs) => theirs,
+            Err(refused @ GitHubError::Forbidden(_)) => {
+                tracing::warn!(%repo, error = %refused, "workflow runs not compared: GitHub refuses them to these credentials");
+                return Ok(None);
+            }
+            Err(e) => return Err(e).context("counting workflow runs on GitHub"),
+        };
         let ids: Vec<i64> = theirs.runs.iter().map(|r| r.run.id).collect();
         // An unchanged repository (no run listed, the window not widened) needs no second read.
         let ours = if ids.is_empty() && since == request.since {
@@ -260,7 +274,7 @@ impl IntegrityService {
         } else {
             self.store.stored_runs(repo, since, &ids).await.context("reading stored runs")?
         };
-        Ok(RunComparison { since, theirs, ours })
+        Ok(Some(RunComparison { since, theirs, ours }))
     }
 
     /// Ask GitHub to redeliver every recent failed delivery of the hooks that

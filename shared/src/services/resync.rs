@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::domain::*;
+use crate::error::GitHubError;
 pub use crate::error::ResyncError;
 use crate::ports::{
     ChangeSink, Clock, CompletenessStore, GitHubSource, JobStore, Locks, SnapshotRequest, Store, counting_requests,
@@ -153,23 +154,20 @@ impl ResyncService {
             }
         }
         self.branches(repo, p).await?;
+        // Runs, deployments and commits each need a permission of their own
+        // (Actions, Deployments, Contents): one the credentials lack leaves
+        // that kind out, said in the job's record, and the others go on.
         if wants(GapKind::WorkflowRuns) || wants(GapKind::WorkflowJobs) {
             self.renew(lock, job, repo).await?;
-            self.runs(repo, since, p).await?;
+            unless_refused("workflow runs and jobs", self.runs(repo, since, p).await, skipped)?;
         }
         if wants(GapKind::Deployments) {
             self.renew(lock, job, repo).await?;
-            let found = self.github.deployments(repo, since).await.context("reading deployments")?;
-            let mut changes = Vec::new();
-            for d in found {
-                changes.push(Change::Deployment(d.deployment));
-                changes.extend(d.statuses.into_iter().map(Change::DeploymentStatus));
-            }
-            p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
+            unless_refused("deployments", self.deployments(repo, since, p).await, skipped)?;
         }
         if wants(GapKind::Commits) {
             self.renew(lock, job, repo).await?;
-            self.commits(repo, since, p).await?;
+            unless_refused("commits", self.commits(repo, since, p).await, skipped)?;
         }
         progress(p);
         Ok(())
@@ -251,6 +249,18 @@ impl ResyncService {
             }
             p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
         }
+        Ok(())
+    }
+
+    /// Deployments created since the watermark, with their statuses.
+    async fn deployments(&self, repo: &RepoName, since: Option<Timestamp>, p: &mut Progress) -> anyhow::Result<()> {
+        let found = self.github.deployments(repo, since).await.context("reading deployments")?;
+        let mut changes = Vec::new();
+        for d in found {
+            changes.push(Change::Deployment(d.deployment));
+            changes.extend(d.statuses.into_iter().map(Change::DeploymentStatus));
+        }
+        p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
         Ok(())
     }
 
@@ -339,5 +349,21 @@ impl ResyncService {
         p.pages += 1;
         p.written += u64::from(self.store.changes.apply_changes(&changes).await?.applied);
         Ok(())
+    }
+}
+
+/// `result` of reading one kind, with GitHub's refusal of it (a 403 for a
+/// permission the credentials were not granted, e.g. an app without
+/// Deployments) turned into a note in `skipped`: that kind's gaps stay open,
+/// the rest of the job goes on. Any other failure stays the job's error.
+fn unless_refused(kind: &str, result: anyhow::Result<()>, skipped: &mut Vec<String>) -> anyhow::Result<()> {
+    let Err(e) = result else { return Ok(()) };
+    match e.chain().find_map(|c| c.downcast_ref::<GitHubError>()) {
+        Some(refused @ GitHubError::Forbidden(_)) => {
+            tracing::warn!(kind, error = %refused, "not read: GitHub refuses it to these credentials");
+            skipped.push(format!("{kind}: not read: {refused}"));
+            Ok(())
+        }
+        _ => Err(e),
     }
 }

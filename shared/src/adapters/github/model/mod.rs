@@ -285,6 +285,8 @@ impl RepoSnapshotNode {
             Some(b) => (Some(b.name), b.target.and_then(|t| t.history).map(|h| h.total_count)),
             None => (None, None),
         };
+        // The field is never null but when GitHub refuses it (with an error, logged by the caller).
+        let deployments_withheld = self.deployments.is_none();
         let (deployments, recent_deployments) = match self.deployments {
             Some(page) => {
                 let marks = readable(page.nodes, &sub("deployments"), |i| format!("recent deployment #{i} of {repo}"))
@@ -316,6 +318,7 @@ impl RepoSnapshotNode {
             default_branch,
             default_branch_commits,
             deployments,
+            deployments_withheld,
             recent_deployments,
         }
     }
