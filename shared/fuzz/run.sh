@@ -41,17 +41,34 @@ for t in $targets; do
   mkdir -p "$fuzz_dir/artifacts/$t" "$fuzz_dir/corpus/$t" "$fuzz_dir/seeds/$t"
   mkdir -p "$fuzz_dir/logs"; out="$fuzz_dir/logs/$t.txt"
   start=$(date +%s)
+  # FUZZ_JOBS processes of the same target side by side (default 1), each
+  # with its share of FUZZ_RUNS, on the same corpus directories: libFuzzer
+  # writes what one finds there and the others load it (-reload). Their
+  # executions add up; coverage is the largest any of them reached.
+  jobs="${FUZZ_JOBS:-1}"; job_limit="$limit"
+  if [ "$mode" = long ] && [ -n "${FUZZ_RUNS:-}" ]; then job_limit="-runs=$(( (FUZZ_RUNS + jobs - 1) / jobs ))"; fi
+  pids=()
+  for j in $(seq 1 "$jobs"); do
+    if [ "$jobs" -eq 1 ]; then jout="$out"; else jout="$fuzz_dir/logs/$t.$j.txt"; fi
+    cargo fuzz run $build --target-dir "$target_dir" --features "$features" "$t" "$fuzz_dir/seeds/$t" "$fuzz_dir/corpus/$t" -- \
+      $job_limit -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=4096 -print_final_stats=1 \
+      -artifact_prefix="$fuzz_dir/artifacts/$t/" >"$jout" 2>&1 &
+    pids+=("$!")
+  done
+  rc=0
   set +e
-  cargo fuzz run $build --target-dir "$target_dir" --features "$features" "$t" "$fuzz_dir/seeds/$t" "$fuzz_dir/corpus/$t" -- \
-    $limit -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=4096 -print_final_stats=1 \
-    -artifact_prefix="$fuzz_dir/artifacts/$t/" >"$out" 2>&1
-  rc=$?
+  # The first to fail stops the others (SIGINT: they print their figures).
+  for _ in "${pids[@]}"; do
+    wait -n; r=$?
+    if [ "$r" -ne 0 ] && [ "$rc" -eq 0 ]; then rc=$r; for p in "${pids[@]}"; do pkill -INT -P "$p" 2>/dev/null; done; fi
+  done
   set -e
+  if [ "$jobs" -gt 1 ]; then cat "$fuzz_dir/logs/$t".[0-9]*.txt >"$out"; fi
   secs=$(( $(date +%s) - start ))
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)
-  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$out" | tail -1)
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | awk '{s+=$1} END {if (NR) print s}')
+  rate=$(( ${runs:-0} / (secs > 0 ? secs : 1) ))
   # Coverage as libFuzzer counts it at the end: edges (cov) and features (ft).
-  cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$out" | tail -1 || true)
+  cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$out" | sort -t' ' -k2,2n | tail -1 || true)
   if [ "$rc" -eq 0 ]; then
     result=ok
   elif grep -q 'libFuzzer: run interrupted' "$out" && ! grep -qE '^==[0-9]+== ERROR|panicked at' "$out"; then
@@ -60,7 +77,8 @@ for t in $targets; do
   else
     result="FAILED (exit $rc; see $out)"; failed=1; tail -40 "$out"
   fi
-  line="$(date -u +%FT%TZ) $mode ${build/-a/release} $t: ${runs:-?} executions, ${rate:-?} exec/s, ${cov:-cov: ?}, ${secs} s, $result"
+  procs=""; [ "$jobs" -gt 1 ] && procs=" ($jobs processes)"
+  line="$(date -u +%FT%TZ) $mode ${build/-a/release} $t: ${runs:-?} executions$procs, ${rate:-?} exec/s, ${cov:-cov: ?}, ${secs} s, $result"
   echo "$line" | tee -a "$log"
 done
 exit "$failed"
