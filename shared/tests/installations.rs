@@ -284,3 +284,36 @@ async fn an_app_not_granted_deployments_or_actions_resyncs_and_checks_everything
         assert!(check.verified.contains(&Target::Repo(repos[0].clone())), "{check:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_not_granted_members_checks_the_organisation_s_repositories_still() {
+    // GIVEN an app the organisation did not grant Members, the organisation tracked
+    let mut app = AppSpec::default();
+    app.permissions.remove("members");
+    let spec = OrgSpec { repos: 2, pulls: 2, teams: 2, ..OrgSpec::default() };
+    let hub = FakeHub::start_with(spec, HubConfig { app, ..HubConfig::default() }).await.unwrap();
+    let org = hub.org().login.clone();
+    let github = app_client(&hub).await;
+    let repos = names(&hub);
+    let s = services(github.clone(), Tracked { repos: repos[..1].to_vec(), orgs: vec![org.clone()] });
+
+    // WHEN checked, and the organisation's resync runs
+    let check = s.integrity.check(false).await.unwrap();
+    let org_job = ResyncJob {
+        id: "j-org".into(),
+        target: Target::Org(org.clone()),
+        kinds: vec![GapKind::Teams, GapKind::Repos],
+        watermark: None,
+    };
+    let resync = s.resync.run(&org_job, |_| {}).await;
+
+    // THEN the check did not fail: the repository it does not track yet is found, the teams are not compared
+    assert_eq!(check.error, None, "{check:?}");
+    assert_eq!(check.orgs_compared, 1, "{check:?}");
+    assert!(check.gaps.iter().any(|g| g.kind == GapKind::Repos && g.reason.contains("repo-1")), "{check:?}");
+    assert!(check.gaps.iter().all(|g| g.kind != GapKind::Teams), "{check:?}");
+    // AND the organisation's resync reads its repositories and says it could not read the teams
+    resync.unwrap();
+    let record = s.store.get_job("j-org").await.unwrap().unwrap();
+    assert!(record.skipped.iter().any(|s| s.starts_with("teams: not read")), "{record:?}");
+}

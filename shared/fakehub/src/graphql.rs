@@ -75,7 +75,8 @@ pub struct Access<'a> {
     /// the organisation's repository list holds only these, as on GitHub.
     pub repositories: Option<&'a [i64]>,
     /// An installation token's permissions: a field that needs one it lacks
-    /// is `null` with GitHub's `FORBIDDEN` error.
+    /// is GitHub's `FORBIDDEN` error at its path, and, the field being
+    /// non-null, the object holding it is `null`.
     pub permissions: Option<&'a BTreeMap<String, String>>,
 }
 
@@ -171,6 +172,7 @@ pub fn execute(
         nulled: Vec::new(),
         access,
         foreign: Vec::new(),
+        null_parent: false,
     };
     let data = exec.selection(&Obj::Query, selection, &mut Vec::new());
     let operation = name.unwrap_or_else(|| "anonymous".into());
@@ -310,6 +312,8 @@ struct Exec<'a> {
     nulled: Vec<usize>,
     access: Access<'a>,
     foreign: Vec<String>,
+    /// A non-null field of the object being filled failed: the object is null.
+    null_parent: bool,
 }
 
 impl<'a> Obj<'a> {
@@ -375,8 +379,12 @@ impl<'a> Exec<'a> {
         path: &mut Vec<Json>,
     ) -> Result<Json, String> {
         let mut out = Map::new();
+        let outer = std::mem::take(&mut self.null_parent);
         self.fill(obj, set, path, &mut out)?;
-        Ok(Json::Object(out))
+        // A non-null field that failed makes the object holding it null (the
+        // GraphQL spec's null propagation; each gated field's parent is nullable).
+        let nulled = std::mem::replace(&mut self.null_parent, outer);
+        Ok(if nulled { Json::Null } else { Json::Object(out) })
     }
 
     fn fill(
@@ -388,6 +396,7 @@ impl<'a> Exec<'a> {
     ) -> Result<(), String> {
         for item in &set.items {
             match item {
+                Selection::Field(f) if !self.included(&f.directives) => {}
                 Selection::Field(f) => {
                     let key = f.alias.clone().unwrap_or_else(|| f.name.clone());
                     path.push(json!(key));
@@ -440,6 +449,18 @@ impl<'a> Exec<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Whether a field is asked for, by the `@include(if:)` and `@skip(if:)` directives.
+    fn included(&self, directives: &[graphql_parser::query::Directive<'a, String>]) -> bool {
+        directives.iter().all(|d| {
+            let cond = d.arguments.iter().find(|(n, _)| n == "if").map(|(_, v)| to_json(v, &self.vars));
+            match d.name.as_str() {
+                "include" => cond == Some(Json::Bool(true)),
+                "skip" => cond != Some(Json::Bool(true)),
+                _ => true,
+            }
+        })
     }
 
     fn arg(&self, f: &Field<'a, String>, name: &str) -> Json {
@@ -594,6 +615,7 @@ impl<'a> Exec<'a> {
             && !self.access.may(permission)
         {
             let message = "Resource not accessible by integration".to_owned();
+            self.null_parent = true;
             return Ok(Out::Json(self.null_with_error(path, "FORBIDDEN", message)));
         }
         Ok(match obj {

@@ -1274,6 +1274,10 @@ async fn graphql_answers_a_narrowed_token_as_github_does() {
          deployments(first: 1) {{ totalCount }} }} }}"
     ))
     .await;
+    let pulls = ask(format!(
+        "query {{ repository(owner: \"{org}\", name: \"repo-0\") {{ pullRequests(first: 1) {{ totalCount }} }} }}"
+    ))
+    .await;
     let other = ask(format!("query {{ repository(owner: \"{org}\", name: \"repo-1\") {{ name }} }}")).await;
     let teams =
         ask(format!("query {{ organization(login: \"{org}\") {{ teams(first: 10) {{ totalCount }} }} }}")).await;
@@ -1282,12 +1286,16 @@ async fn graphql_answers_a_narrowed_token_as_github_does() {
     assert_eq!(listed["data"]["organization"]["repositories"]["nodes"], json!([{ "name": "repo-0" }]), "{listed}");
     assert_eq!(other["data"]["repository"], Value::Null, "{other}");
     assert_eq!(other["errors"][0]["type"], "NOT_FOUND", "{other}");
-    // AND what its permissions cover is served; the rest is null with GitHub's FORBIDDEN, at its path
-    assert_eq!(own["data"]["repository"]["pullRequests"]["totalCount"], 10, "{own}");
-    assert_eq!(own["data"]["repository"]["deployments"], Value::Null, "{own}");
+    // AND what its permissions cover is served
+    assert_eq!(pulls["data"]["repository"]["pullRequests"]["totalCount"], 10, "{pulls}");
+    assert!(pulls.get("errors").is_none(), "{pulls}");
+    // AND a field they do not cover is GitHub's FORBIDDEN at its path; the
+    // field being non-null, the object holding it is null (the spec's null propagation)
+    assert_eq!(own["data"]["repository"], Value::Null, "{own}");
     assert_eq!(own["errors"][0]["type"], "FORBIDDEN", "{own}");
     assert_eq!(own["errors"][0]["path"], json!(["repository", "deployments"]), "{own}");
     assert_eq!(own["errors"][0]["message"], "Resource not accessible by integration");
-    assert_eq!(teams["data"]["organization"]["teams"], Value::Null, "{teams}");
+    assert_eq!(teams["data"]["organization"], Value::Null, "{teams}");
     assert_eq!(teams["errors"][0]["type"], "FORBIDDEN", "{teams}");
+    assert_eq!(teams["errors"][0]["path"], json!(["organization", "teams"]), "{teams}");
 }

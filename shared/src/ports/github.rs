@@ -182,6 +182,9 @@ pub struct OrgSnapshot {
     pub org: String,
     /// (team slug, member count), every team of the org.
     pub teams: Vec<(String, u64)>,
+    /// GitHub withholds the teams from these credentials (an app not
+    /// granted Members): `teams` says nothing, and is not compared.
+    pub teams_withheld: bool,
     /// Repositories of the organisation in all (GitHub's side only; None from the store).
     pub repos_total: Option<u64>,
     /// The organisation's newest repositories (by creation, at most 100; every

@@ -136,6 +136,9 @@ pub fn compare_repo(theirs: &RepoSnapshot, ours: Option<&RepoSnapshot>, since: O
 
 /// The difference between GitHub's and the store's teams of one organisation.
 pub fn compare_org(theirs: &OrgSnapshot, ours: Option<&OrgSnapshot>) -> Option<String> {
+    if theirs.teams_withheld {
+        return None;
+    }
     let mut t = theirs.teams.clone();
     let mut o = ours.map(|o| o.teams.clone()).unwrap_or_default();
     t.sort();
@@ -430,6 +433,7 @@ mod tests {
         let theirs = OrgSnapshot {
             org: "octo".into(),
             teams: vec![],
+            teams_withheld: false,
             repos_total: Some(3),
             recent_repos: vec![RepoName::parse("octo/new").unwrap(), repo()],
         };

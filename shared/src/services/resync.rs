@@ -86,7 +86,7 @@ impl ResyncService {
         let (result, by_installation) = counting_requests(async {
             match &job.target {
                 Target::Repo(repo) => self.repo(job, repo, &lock, &mut p, &mut skipped, &mut progress).await,
-                Target::Org(org) => self.org(org, &job.kinds, &mut p).await,
+                Target::Org(org) => self.org(org, &job.kinds, &mut p, &mut skipped).await,
             }
         })
         .await;
@@ -287,9 +287,16 @@ impl ResyncService {
     }
 
     /// An organisation: its teams, its repositories, or both.
-    async fn org(&self, org: &str, kinds: &[GapKind], p: &mut Progress) -> anyhow::Result<()> {
+    async fn org(
+        &self,
+        org: &str,
+        kinds: &[GapKind],
+        p: &mut Progress,
+        skipped: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
         if kinds.contains(&GapKind::Teams) {
-            self.teams(org, p).await?;
+            // Teams need Members: without it the repositories are still read.
+            unless_refused("teams", self.teams(org, p).await, skipped)?;
         }
         if kinds.contains(&GapKind::Repos) {
             self.org_repos(org, p).await?;

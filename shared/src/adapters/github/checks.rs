@@ -119,23 +119,37 @@ impl GitHubChecks for GitHubClient {
 impl GitHubClient {
     /// One organisation's teams (one request per 100) and newest repositories.
     async fn org_snapshot(&self, t: &transport::Transport, org: &String) -> Result<OrgSnapshot, GitHubError> {
-        let mut snapshot =
-            OrgSnapshot { org: org.clone(), teams: Vec::new(), repos_total: None, recent_repos: Vec::new() };
+        // Teams are asked for only when the credentials may read them (Members):
+        // GitHub would null the whole organisation for that field.
+        let teams = t.may_read("members").await?;
+        let mut snapshot = OrgSnapshot {
+            org: org.clone(),
+            teams: Vec::new(),
+            teams_withheld: !teams,
+            repos_total: None,
+            recent_repos: Vec::new(),
+        };
+        if !teams {
+            tracing::warn!(org, "teams not compared: the GitHub App's installation was not granted Members (read)");
+        }
         let mut after: Option<String> = None;
         loop {
             let first_page = after.is_none();
-            let vars = json!({ "org": org, "after": after });
+            let vars = json!({ "org": org, "after": after, "teams": teams });
             let (data, errors): (OrgData<OrgTeamsOf>, _) = t.graphql_lenient(queries::ORG_TEAMS, vars).await?;
             let Some(found) = data.organization else {
                 return Err(t.graphql_failure("OrgTeams", &errors, format!("organization {org}")));
             };
-            let page = found.teams;
-            let at = At::new(&errors, &["organization", "teams", "nodes"]);
-            snapshot.teams.extend(
-                readable(page.nodes, &at, |i| format!("team #{i} of {org}"))
-                    .into_iter()
-                    .map(|t| (t.slug, t.members.total_count)),
-            );
+            let mut next = None;
+            if let Some(page) = found.teams {
+                let at = At::new(&errors, &["organization", "teams", "nodes"]);
+                snapshot.teams.extend(
+                    readable(page.nodes, &at, |i| format!("team #{i} of {org}"))
+                        .into_iter()
+                        .map(|t| (t.slug, t.members.total_count)),
+                );
+                next = page.page_info.next();
+            }
             if first_page && let Some(repos) = found.repositories {
                 snapshot.repos_total = Some(repos.total_count);
                 let at = At::new(&errors, &["organization", "repositories", "nodes"]);
@@ -146,7 +160,7 @@ impl GitHubClient {
                     }
                 }
             }
-            after = page.page_info.next();
+            after = next;
             if after.is_none() {
                 break;
             }

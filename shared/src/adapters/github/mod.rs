@@ -158,6 +158,7 @@ impl GitHubClient {
                         installation_id: install.id,
                         client: client.clone(),
                         cached: tokio::sync::Mutex::new(None),
+                        granted: std::sync::Mutex::new(None),
                     };
                     let route = Route {
                         name: install.account.login.clone(),
@@ -214,6 +215,9 @@ impl GitHubClient {
 
     async fn repo_batch(&self, t: &Transport, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, GitHubError> {
         let mut vars = serde_json::Map::new();
+        // Deployments are asked for only when the credentials may read them:
+        // GitHub would null each whole repository for that field.
+        vars.insert("deployments".into(), json!(t.may_read("deployments").await?));
         for (i, r) in repos.iter().enumerate() {
             vars.insert(format!("o{i}"), json!(r.repo.owner()));
             vars.insert(format!("n{i}"), json!(r.repo.name()));
@@ -412,6 +416,11 @@ impl GitHubSource for GitHubClient {
 
     async fn teams(&self, org: &str) -> Result<Vec<TeamRoster>, GitHubError> {
         let t = self.routes.of(org)?;
+        if !t.may_read("members").await? {
+            return Err(GitHubError::Forbidden(format!(
+                "teams of {org}: the GitHub App's installation was not granted Members (read)"
+            )));
+        }
         let read_at = Utc::now();
         let mut out = Vec::new();
         let mut after: Option<String> = None;

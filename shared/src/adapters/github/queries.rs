@@ -65,7 +65,7 @@ pub fn repo_alias(i: usize) -> String {
 /// The snapshot document for `n` repositories: variables `$o{i}`/`$n{i}` are
 /// the owner and name of the repository aliased `r{i}`, and `$s{i}` its
 /// watermark (null for never verified): the default branch's commits are
-/// counted from it.
+/// counted from it; `$deployments` whether deployments are asked for.
 pub fn repo_snapshots_document(n: usize) -> String {
     let mut doc = String::from("query RepoSnapshots(");
     for i in 0..n {
@@ -74,7 +74,7 @@ pub fn repo_snapshots_document(n: usize) -> String {
         }
         let _ = write!(doc, "$o{i}: String!, $n{i}: String!, $s{i}: GitTimestamp");
     }
-    doc.push_str(") {\n");
+    doc.push_str(", $deployments: Boolean!) {\n");
     for i in 0..n {
         let _ = writeln!(
             doc,

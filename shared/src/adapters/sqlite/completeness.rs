@@ -59,7 +59,13 @@ impl CompletenessStore for SqliteStore {
                     vec![Value::Text(org.clone())],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
-                out.push(OrgSnapshot { org, teams, repos_total: None, recent_repos: Vec::new() });
+                out.push(OrgSnapshot {
+                    org,
+                    teams,
+                    teams_withheld: false,
+                    repos_total: None,
+                    recent_repos: Vec::new(),
+                });
             }
             Ok(out)
         })

@@ -98,7 +98,13 @@ impl CompletenessStore for DynamoStore {
         let mut out = Vec::with_capacity(orgs.len());
         for org in orgs {
             let teams = self.team_rosters(org).await?.into_iter().map(|(slug, m)| (slug, m.len() as u64)).collect();
-            out.push(OrgSnapshot { org: org.clone(), teams, repos_total: None, recent_repos: Vec::new() });
+            out.push(OrgSnapshot {
+                org: org.clone(),
+                teams,
+                teams_withheld: false,
+                repos_total: None,
+                recent_repos: Vec::new(),
+            });
         }
         Ok(out)
     }

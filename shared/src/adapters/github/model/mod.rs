@@ -410,7 +410,9 @@ impl TeamNode {
 /// The first page of an organisation's teams, with its newest repositories.
 #[derive(Debug, Deserialize)]
 pub struct OrgTeamsOf {
-    pub teams: Connection<TeamCountNode>,
+    /// None when not asked for (`$teams` false).
+    #[serde(default)]
+    pub teams: Option<Connection<TeamCountNode>>,
     pub repositories: Option<RepoCount>,
 }
 

@@ -85,6 +85,8 @@ pub(crate) struct AppTokens {
     /// The REST base, without credentials: the app's requests carry its JWT.
     pub client: Octocrab,
     pub cached: tokio::sync::Mutex<Option<(SecretString, Timestamp)>>,
+    /// The installation's permissions when its current token was minted.
+    pub granted: std::sync::Mutex<Option<std::collections::BTreeMap<String, String>>>,
 }
 
 impl AppTokens {
@@ -117,7 +119,19 @@ impl AppTokens {
         .await?;
         let token = SecretString::from(minted.token);
         *cached = Some((token.clone(), minted.expires_at));
+        if let Ok(mut g) = self.granted.lock() {
+            *g = Some(granted.permissions);
+        }
         Ok(token)
+    }
+
+    /// Whether the installation holds `permission` (read or above), as of its current token.
+    fn holds(&self, permission: &str) -> bool {
+        self.granted
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().and_then(|p| p.get(permission).cloned()))
+            .is_some_and(|l| matches!(l.as_str(), "read" | "write" | "admin"))
     }
 }
 
@@ -281,6 +295,20 @@ impl Transport {
             budgets: Mutex::new(Budgets { rest: empty, graphql: empty, last: empty }),
             requests: AtomicU64::new(0),
             etags: EtagCache::new(EtagCache::DEFAULT_ENTRIES, EtagCache::DEFAULT_BYTES),
+        }
+    }
+
+    /// Whether these credentials may read what GitHub's `permission` covers
+    /// (`deployments`, `members`, …): an installation as of its current token
+    /// (minted first when there is none); a personal token is taken to (its
+    /// scopes are not listed; GitHub's refusal then says it).
+    pub async fn may_read(&self, permission: &str) -> Result<bool, GitHubError> {
+        match &self.token {
+            TokenSource::Static(_) => Ok(true),
+            TokenSource::App(app) => {
+                app.installation_token().await?;
+                Ok(app.holds(permission))
+            }
         }
     }
 
