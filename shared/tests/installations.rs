@@ -317,3 +317,28 @@ async fn an_app_not_granted_members_checks_the_organisation_s_repositories_still
     let record = s.store.get_job("j-org").await.unwrap().unwrap();
     assert!(record.skipped.iter().any(|s| s.starts_with("teams: not read")), "{record:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_not_granted_contents_resyncs_and_checks_everything_but_commits() {
+    // GIVEN an app the organisation did not grant Contents, over a repository with commits
+    let mut app = AppSpec::default();
+    app.permissions.remove("contents");
+    let spec = OrgSpec { repos: 1, pulls: 3, runs: 2, deployments: 1, commits: 4, ..OrgSpec::default() };
+    let hub = FakeHub::start_with(spec, HubConfig { app, ..HubConfig::default() }).await.unwrap();
+    let github = app_client(&hub).await;
+    let repos = names(&hub);
+    let s = services(github.clone(), Tracked { repos: repos.clone(), orgs: vec![] });
+
+    // WHEN the repository is resynced, then checked
+    let job = s.resync.run(&repo_job("j-1", &repos[0]), |_| {}).await;
+    let check = s.integrity.check(false).await.unwrap();
+
+    // THEN the resync read the rest and says it could not read the commits
+    job.unwrap();
+    let record = s.store.get_job("j-1").await.unwrap().unwrap();
+    assert!(record.skipped.iter().any(|s| s.starts_with("commits: not read")), "{record:?}");
+    assert_eq!(s.store.list_pulls(&PullFilter::default(), &PageRequest::first(100)).await.unwrap().items.len(), 3);
+    // AND the check compares the rest and finds it complete
+    assert_eq!((check.error.as_deref(), check.repos_compared), (None, 1), "{check:?}");
+    assert!(check.verified.contains(&Target::Repo(repos[0].clone())), "{check:?}");
+}

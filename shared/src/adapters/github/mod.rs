@@ -635,6 +635,10 @@ impl GitHubSource for GitHubClient {
                 return Err(t.graphql_failure("BranchCommits", &errors, format!("repository {repo}")));
             };
             let Some(history) = found.git_ref.and_then(|r| r.target).and_then(|t| t.history) else {
+                // GitHub's reason when it gave one (FORBIDDEN: no Contents), else the branch is gone.
+                if !errors.is_empty() {
+                    return Err(t.graphql_failure("BranchCommits", &errors, format!("branch {branch} of {repo}")));
+                }
                 if after.is_none() {
                     return Err(GitHubError::NotFound(format!("branch {branch} of {repo}")));
                 }
