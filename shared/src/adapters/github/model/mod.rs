@@ -285,7 +285,7 @@ impl RepoSnapshotNode {
             Some(b) => (Some(b.name), b.target.and_then(|t| t.history).map(|h| h.total_count)),
             None => (None, None),
         };
-        // The field is never null but when GitHub refuses it (with an error, logged by the caller).
+        // Absent when not asked for: the credentials may not read deployments.
         let deployments_withheld = self.deployments.is_none();
         let (deployments, recent_deployments) = match self.deployments {
             Some(page) => {
