@@ -82,8 +82,7 @@ pub struct Access<'a> {
 
 impl Access<'_> {
     fn may(&self, permission: &str) -> bool {
-        self.permissions
-            .is_none_or(|p| p.get(permission).is_some_and(|l| matches!(l.as_str(), "read" | "write" | "admin")))
+        self.permissions.is_none_or(|p| p.get(permission).is_some_and(|l| crate::server::level_rank(l) > 0))
     }
 }
 

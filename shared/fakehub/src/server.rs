@@ -223,7 +223,7 @@ async fn mint_installation_token(AxState(st): St, Path(id): Path<u64>, body: axu
 }
 
 /// `read` < `write` < `admin`; anything else 0.
-fn level_rank(level: &str) -> u8 {
+pub(crate) fn level_rank(level: &str) -> u8 {
     match level {
         "read" => 1,
         "write" => 2,

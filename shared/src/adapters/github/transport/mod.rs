@@ -131,7 +131,17 @@ impl AppTokens {
             .lock()
             .ok()
             .and_then(|g| g.as_ref().and_then(|p| p.get(permission).cloned()))
-            .is_some_and(|l| matches!(l.as_str(), "read" | "write" | "admin"))
+            .is_some_and(|l| level_rank(&l) > 0)
+    }
+}
+
+/// GitHub's permission levels in order: `read` < `write` < `admin`; anything else 0.
+fn level_rank(level: &str) -> u8 {
+    match level {
+        "read" => 1,
+        "write" => 2,
+        "admin" => 3,
+        _ => 0,
     }
 }
 
@@ -159,12 +169,7 @@ pub(crate) const READ_PERMISSIONS: [(&str, &str); 9] = [
 pub(crate) fn read_permissions(
     granted: &std::collections::BTreeMap<String, String>,
 ) -> Option<std::collections::BTreeMap<&'static str, String>> {
-    let rank = |level: &str| match level {
-        "read" => 1,
-        "write" => 2,
-        "admin" => 3,
-        _ => 0,
-    };
+    let rank = level_rank;
     let asked: std::collections::BTreeMap<&'static str, String> = READ_PERMISSIONS
         .iter()
         .filter_map(|&(name, needed)| {
