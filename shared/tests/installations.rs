@@ -342,3 +342,31 @@ async fn an_app_not_granted_contents_resyncs_and_checks_everything_but_commits()
     assert_eq!((check.error.as_deref(), check.repos_compared), (None, 1), "{check:?}");
     assert!(check.verified.contains(&Target::Repo(repos[0].clone())), "{check:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_not_granted_checks_reads_jobs_without_asking_for_their_counts() {
+    // GIVEN an app the organisation did not grant Checks, over a repository with workflow runs
+    let mut app = AppSpec::default();
+    app.permissions.remove("checks");
+    let spec = OrgSpec { repos: 1, pulls: 1, runs: 3, ..OrgSpec::default() };
+    let hub = FakeHub::start_with(spec, HubConfig { app, ..HubConfig::default() }).await.unwrap();
+    let github = app_client(&hub).await;
+    let repos = names(&hub);
+    let s = services(github.clone(), Tracked { repos: repos.clone(), orgs: vec![] });
+
+    // WHEN the repository is resynced, then checked
+    let job = s.resync.run(&repo_job("j-1", &repos[0]), |_| {}).await;
+    let check = s.integrity.check(false).await.unwrap();
+
+    // THEN the runs' jobs were read over REST, and no job count was asked for (GitHub would null every run)
+    job.unwrap();
+    let jobs: usize = hub.org().repos[0].runs.iter().map(|r| r.jobs.len()).sum();
+    assert!(jobs > 0);
+    assert_eq!(hub.requests("graphql RunJobCounts"), 0, "{:?}", hub.request_counts());
+    let ids: Vec<i64> = hub.org().repos[0].runs.iter().map(|r| r.id).collect();
+    let runs = s.store.stored_runs(&repos[0], None, &ids).await.unwrap();
+    assert_eq!(runs.runs.iter().map(|r| r.jobs).sum::<u64>(), jobs as u64, "{runs:?}");
+    // AND the check compares the rest and finds it complete
+    assert_eq!((check.error.as_deref(), check.repos_compared), (None, 1), "{check:?}");
+    assert!(check.verified.contains(&Target::Repo(repos[0].clone())), "{check:?}");
+}
