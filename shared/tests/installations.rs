@@ -60,6 +60,19 @@ async fn app_client(hub: &FakeHub) -> Arc<GitHubClient> {
     Arc::new(GitHubClient::new(config).await.expect("an app client"))
 }
 
+/// A fake GitHub whose app the organisation did not grant `withheld`, over
+/// `spec`, with an app client and the repositories' names.
+async fn app_without(withheld: &[&str], spec: OrgSpec) -> (FakeHub, Arc<GitHubClient>, Vec<RepoName>) {
+    let mut app = AppSpec::default();
+    for permission in withheld {
+        app.permissions.remove(*permission);
+    }
+    let hub = FakeHub::start_with(spec, HubConfig { app, ..HubConfig::default() }).await.unwrap();
+    let github = app_client(&hub).await;
+    let repos = names(&hub);
+    (hub, github, repos)
+}
+
 fn names(hub: &FakeHub) -> Vec<RepoName> {
     hub.org().repos.iter().map(|r| RepoName::parse(&r.full_name()).unwrap()).collect()
 }
@@ -239,13 +252,8 @@ async fn an_unchanged_check_of_a_hundred_repositories_on_one_installation_stays_
 #[tokio::test(flavor = "multi_thread")]
 async fn an_app_not_granted_deployments_or_actions_resyncs_and_checks_everything_else() {
     // GIVEN an app the organisation granted neither Deployments nor Actions, over a repository with both
-    let mut app = AppSpec::default();
-    app.permissions.remove("deployments");
-    app.permissions.remove("actions");
     let spec = OrgSpec { repos: 1, pulls: 6, runs: 3, deployments: 2, commits: 4, ..OrgSpec::default() };
-    let hub = FakeHub::start_with(spec, HubConfig { app, ..HubConfig::default() }).await.unwrap();
-    let github = app_client(&hub).await;
-    let repos = names(&hub);
+    let (hub, github, repos) = app_without(&["deployments", "actions"], spec).await;
     let s = services(github.clone(), Tracked { repos: repos.clone(), orgs: vec![] });
 
     // AND one deployment the store learnt of otherwise (a repository webhook)
@@ -288,13 +296,9 @@ async fn an_app_not_granted_deployments_or_actions_resyncs_and_checks_everything
 #[tokio::test(flavor = "multi_thread")]
 async fn an_app_not_granted_members_checks_the_organisation_s_repositories_still() {
     // GIVEN an app the organisation did not grant Members, the organisation tracked
-    let mut app = AppSpec::default();
-    app.permissions.remove("members");
     let spec = OrgSpec { repos: 2, pulls: 2, teams: 2, ..OrgSpec::default() };
-    let hub = FakeHub::start_with(spec, HubConfig { app, ..HubConfig::default() }).await.unwrap();
+    let (hub, github, repos) = app_without(&["members"], spec).await;
     let org = hub.org().login.clone();
-    let github = app_client(&hub).await;
-    let repos = names(&hub);
     let s = services(github.clone(), Tracked { repos: repos[..1].to_vec(), orgs: vec![org.clone()] });
 
     // WHEN checked, and the organisation's resync runs
@@ -321,12 +325,8 @@ async fn an_app_not_granted_members_checks_the_organisation_s_repositories_still
 #[tokio::test(flavor = "multi_thread")]
 async fn an_app_not_granted_contents_resyncs_and_checks_everything_but_commits() {
     // GIVEN an app the organisation did not grant Contents, over a repository with commits
-    let mut app = AppSpec::default();
-    app.permissions.remove("contents");
     let spec = OrgSpec { repos: 1, pulls: 3, runs: 2, deployments: 1, commits: 4, ..OrgSpec::default() };
-    let hub = FakeHub::start_with(spec, HubConfig { app, ..HubConfig::default() }).await.unwrap();
-    let github = app_client(&hub).await;
-    let repos = names(&hub);
+    let (hub, github, repos) = app_without(&["contents"], spec).await;
     let s = services(github.clone(), Tracked { repos: repos.clone(), orgs: vec![] });
 
     // WHEN the repository is resynced, then checked
@@ -346,12 +346,8 @@ async fn an_app_not_granted_contents_resyncs_and_checks_everything_but_commits()
 #[tokio::test(flavor = "multi_thread")]
 async fn an_app_not_granted_checks_reads_jobs_without_asking_for_their_counts() {
     // GIVEN an app the organisation did not grant Checks, over a repository with workflow runs
-    let mut app = AppSpec::default();
-    app.permissions.remove("checks");
     let spec = OrgSpec { repos: 1, pulls: 1, runs: 3, ..OrgSpec::default() };
-    let hub = FakeHub::start_with(spec, HubConfig { app, ..HubConfig::default() }).await.unwrap();
-    let github = app_client(&hub).await;
-    let repos = names(&hub);
+    let (hub, github, repos) = app_without(&["checks"], spec).await;
     let s = services(github.clone(), Tracked { repos: repos.clone(), orgs: vec![] });
 
     // WHEN the repository is resynced, then checked

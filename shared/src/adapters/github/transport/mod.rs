@@ -169,12 +169,12 @@ pub(crate) const READ_PERMISSIONS: [(&str, &str); 9] = [
 pub(crate) fn read_permissions(
     granted: &std::collections::BTreeMap<String, String>,
 ) -> Option<std::collections::BTreeMap<&'static str, String>> {
-    let rank = level_rank;
     let asked: std::collections::BTreeMap<&'static str, String> = READ_PERMISSIONS
         .iter()
         .filter_map(|&(name, needed)| {
             let has = granted.get(name)?;
-            (rank(has) > 0).then(|| (name, if rank(has) < rank(needed) { has.clone() } else { needed.to_owned() }))
+            (level_rank(has) > 0)
+                .then(|| (name, if level_rank(has) < level_rank(needed) { has.clone() } else { needed.to_owned() }))
         })
         .collect();
     (!asked.is_empty()).then_some(asked)
