@@ -8,7 +8,8 @@
 # for smoke and with FUZZ_DEV=1; otherwise optimised with debug assertions and
 # overflow checks (`-a`), for the long campaign. The committed corpus/<target> and the
 # generated seeds/<target> (make-corpus.py; new inputs land there, not
-# committed) are the starting points. A crash, timeout (FUZZ_TIMEOUT seconds
+# committed) are the starting points; found/<target>/ (inputs that once
+# failed, kept as regressions) is replayed before each target runs. A crash, timeout (FUZZ_TIMEOUT seconds
 # per input, default 10) or leak stops the run and fails it, its input saved
 # under artifacts/<target>/. One line per target goes to $FUZZ_LOG (default
 # fuzz-results.txt here): executions, exec/s, coverage, seconds, result (`ok`,
@@ -40,6 +41,17 @@ failed=0
 for t in $targets; do
   mkdir -p "$fuzz_dir/artifacts/$t" "$fuzz_dir/corpus/$t" "$fuzz_dir/seeds/$t"
   mkdir -p "$fuzz_dir/logs"; out="$fuzz_dir/logs/$t.txt"
+  # Inputs that once failed (found/<target>/) are replayed first, all in one
+  # process in name order: the stateful targets keep a store across inputs,
+  # so a failing sequence is kept as files named in its order. Any failure
+  # stops this target here.
+  shopt -s nullglob; found=("$fuzz_dir/found/$t"/*); shopt -u nullglob
+  if [ "${#found[@]}" -gt 0 ] && ! cargo fuzz run $build --target-dir "$target_dir" --features "$features" "$t" "${found[@]}" -- \
+      -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=4096 >"$fuzz_dir/logs/$t.found.txt" 2>&1; then
+    tail -40 "$fuzz_dir/logs/$t.found.txt"
+    echo "$(date -u +%FT%TZ) $mode ${build/-a/release} $t: FAILED replaying found/$t (see logs/$t.found.txt)" | tee -a "$log"
+    failed=1; continue
+  fi
   start=$(date +%s)
   # FUZZ_JOBS processes of the same target side by side (default 1), each
   # with its share of FUZZ_RUNS, on the same corpus directories: libFuzzer

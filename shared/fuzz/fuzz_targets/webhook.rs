@@ -7,9 +7,13 @@
 //! `f` sent as a form, `t` text/plain); the rest is the body. Most inputs are
 //! signed with the server's secret, so the fuzzer gets past verification.
 //!
+//! The ledger's key is the hook and the delivery id together (`DeliveryKey`):
+//! the previous delivery's id sent again under the other hook (with `n`
+//! where the first had none, or the reverse) is a new delivery, not a repeat.
+//!
 //! Invariants: never a 5xx; a 2xx only when the delivery is in the ledger,
 //! counted once (a new delivery adds exactly one ledger row, a duplicate none);
-//! a fresh delivery id is never called a duplicate; an unsigned or wrongly
+//! a fresh delivery key is never called a duplicate; an unsigned or wrongly
 //! signed request is a 401 and leaves the ledger as it was; any other refusal
 //! leaves it as it was too.
 #![no_main]
@@ -31,7 +35,8 @@ const HOOK: &str = "4242";
 struct State {
     app: App,
     inputs: u64,
-    last_delivery: Option<String>,
+    /// The key of the last delivery the ledger took.
+    last_delivery: Option<DeliveryKey>,
 }
 
 static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(runtime);
@@ -52,12 +57,14 @@ async fn run(state: &mut State, data: &[u8]) {
     let (options, body) = line(rest);
     let has = |c: u8| options.contains(&c);
 
-    let repeat = has(b'r') && state.last_delivery.is_some();
-    let delivery = if repeat {
-        state.last_delivery.clone().unwrap()
-    } else {
-        format!("00000000-0000-4000-8000-{:012}", state.inputs)
+    let reuse = state.last_delivery.as_ref().filter(|_| has(b'r'));
+    let delivery = match reuse {
+        Some(last) => last.delivery_id.as_str().to_owned(),
+        None => format!("00000000-0000-4000-8000-{:012}", state.inputs),
     };
+    let hook_id = if has(b'n') { HookId::unknown() } else { HookId::parse(HOOK).unwrap() };
+    // The same key again only when the hook is the one the last delivery came under.
+    let repeat = reuse.is_some_and(|last| last.hook_id == hook_id);
     let mut req = Request::post("/webhook");
     if !event.is_empty() {
         req = req.header("x-github-event", event);
@@ -100,20 +107,17 @@ async fn run(state: &mut State, data: &[u8]) {
     }
     let reply: serde_json::Value = serde_json::from_slice(&reply).expect("a 2xx reply is JSON");
     let outcome = reply["status"].as_str().expect("a 2xx reply has a status");
-    let key = DeliveryKey {
-        hook_id: if has(b'n') { HookId::unknown() } else { HookId::parse(HOOK).unwrap() },
-        delivery_id: DeliveryId::parse(&delivery).expect("the delivery id was accepted"),
-    };
+    let key = DeliveryKey { hook_id, delivery_id: DeliveryId::parse(&delivery).expect("the delivery id was accepted") };
     let known = state.app.store.known_deliveries(std::slice::from_ref(&key)).await.expect("ledger lookup");
     assert_eq!(known, vec![true], "{status} {outcome} but the delivery is not in the ledger");
     if outcome == "duplicate" {
-        assert!(repeat, "a fresh delivery id was answered as a duplicate");
+        assert!(repeat, "a fresh delivery key was answered as a duplicate");
         assert_eq!(before, after, "a duplicate added a ledger row");
     } else {
         // A delivery taken up again (a retryable failure) keeps its one row.
         let expected = if repeat { before } else { before + 1 };
         assert_eq!(after, expected, "a delivery ({outcome}) is not in the ledger exactly once");
-        state.last_delivery = Some(delivery);
+        state.last_delivery = Some(key);
     }
 }
 
