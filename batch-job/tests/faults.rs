@@ -32,10 +32,14 @@ const PULLS: usize = 250;
 const PAGES: u64 = 3;
 const PAGE_READS: &str = "graphql PullRequests";
 
-/// A fake GitHub organisation of one repository, a table on moto, the job's
-/// store through a fault proxy, and a job for the repository as the
-/// dispatcher records it (its lock taken for it).
+/// A fake GitHub organisation of one repository, a table on a moto server of
+/// its own, the job's store through a fault proxy, and a job for the
+/// repository as the dispatcher records it (its lock taken for it).
 struct Drill {
+    /// Its own server: a moto server is one Python process, busy on one core
+    /// at most, so the tests that run side by side each get one instead of
+    /// queueing at a shared one.
+    moto: MotoServer,
     hub: FakeHub,
     org: Org,
     sdk: SdkConfig,
@@ -61,7 +65,7 @@ async fn drill() -> Drill {
     .await
     .unwrap();
     let org = hub.org().clone();
-    let moto = MotoServer::shared();
+    let moto = MotoServer::start().unwrap();
     let sdk = moto.sdk_config().await;
     let table = unique("octoscope");
     create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await.unwrap();
@@ -75,7 +79,7 @@ async fn drill() -> Drill {
     let spec = ResyncJob { id: job.clone(), target: target.clone(), kinds: vec![GapKind::Pulls], watermark: None };
     store.save_job(&JobRecord::queued(&spec, now)).await.unwrap();
     assert!(store.try_lock(&target.to_string(), &job, now, chrono::TimeDelta::minutes(15)).await.unwrap());
-    Drill { hub, org, sdk, table, store, faulty, proxy, target, job }
+    Drill { moto, hub, org, sdk, table, store, faulty, proxy, target, job }
 }
 
 async fn github(hub: &FakeHub) -> Arc<GitHubClient> {
@@ -205,7 +209,7 @@ async fn faults_on_a_page_s_writes() {
 fn batch_job(d: &Drill, endpoint: &str, token_param: &str) -> std::process::Output {
     let mut cmd = std::process::Command::new(BIN);
     cmd.env_clear()
-        .envs(MotoServer::shared().env())
+        .envs(d.moto.env())
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("OCTOSCOPE_TABLE", &d.table)
         .env("OCTOSCOPE_JOB_ID", &d.job)
