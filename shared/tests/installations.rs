@@ -326,7 +326,7 @@ async fn an_app_not_granted_members_checks_the_organisation_s_repositories_still
 async fn an_app_not_granted_contents_resyncs_and_checks_everything_but_commits() {
     // GIVEN an app the organisation did not grant Contents, over a repository with commits
     let spec = OrgSpec { repos: 1, pulls: 3, runs: 2, deployments: 1, commits: 4, ..OrgSpec::default() };
-    let (hub, github, repos) = app_without(&["contents"], spec).await;
+    let (_hub, github, repos) = app_without(&["contents"], spec).await;
     let s = services(github.clone(), Tracked { repos: repos.clone(), orgs: vec![] });
 
     // WHEN the repository is resynced, then checked
