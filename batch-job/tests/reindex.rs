@@ -50,9 +50,12 @@ fn pull(n: u64) -> Change {
 }
 
 /// A table holding `PULLS` pull requests and a review, written straight to
-/// the store (no stream consumer ran), and an empty index.
-async fn table() -> (Arc<DynamoStore>, String, String, OpenSearchIndex) {
-    let sdk = MotoServer::shared().sdk_config().await;
+/// the store (no stream consumer ran), on a moto server of the test's own (a
+/// moto server is one Python process, busy on one core at most: tests side
+/// by side would queue at a shared one), and an empty index.
+async fn table() -> (MotoServer, Arc<DynamoStore>, String, String, OpenSearchIndex) {
+    let moto = MotoServer::start().unwrap();
+    let sdk = moto.sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = unique("octoscope");
     create_table(&client, &table).await.unwrap();
@@ -72,7 +75,7 @@ async fn table() -> (Arc<DynamoStore>, String, String, OpenSearchIndex) {
     let name = unique("octoscope-search");
     let index = OpenSearchIndex::new(&OsmemServer::shared().url, &name).unwrap().refreshing();
     index.ensure_index().await.unwrap();
-    (store, table, name, index)
+    (moto, store, table, name, index)
 }
 
 async fn total(index: &dyn SearchIndex, q: &str) -> u64 {
@@ -105,7 +108,7 @@ impl SearchableEntities for StopsAfter {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reindex_stopped_part_way_resumes_from_its_checkpoint_and_indexes_everything() {
-    let (store, _, _, index) = table().await;
+    let (_moto, store, _, _, index) = table().await;
     let index = Arc::new(index);
     let service = IndexerService::new(store.clone(), index.clone());
     // GIVEN a reindex stopped after its first page
@@ -136,11 +139,10 @@ async fn a_reindex_stopped_part_way_resumes_from_its_checkpoint_and_indexes_ever
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_batch_job_reindexes_when_asked_and_refuses_without_a_search_index() {
-    let (_, table, name, index) = table().await;
+    let (moto, _, table, name, index) = table().await;
     let run = |env: Vec<(&'static str, String)>| {
         let mut cmd = std::process::Command::new(BIN);
-        cmd.envs(MotoServer::shared().env())
-            .env("AWS_ENDPOINT_URL", &MotoServer::shared().endpoint)
+        cmd.envs(moto.env())
             .env("OCTOSCOPE_JOB_ID", "reindex")
             .env("GITHUB_TOKEN_PARAM", "/octoscope/github-token")
             .env("RUST_LOG", "info");

@@ -22,8 +22,13 @@ use octoscope_testkit::moto::{MotoServer, secure_parameter, unique};
 
 const BIN: &str = env!("CARGO_BIN_EXE_batch-job");
 
-async fn aws() -> SdkConfig {
-    MotoServer::shared().sdk_config().await
+/// A moto server of the test's own (a moto server is one Python process,
+/// busy on one core at most: tests side by side would queue at a shared one)
+/// and its SDK configuration.
+async fn aws() -> (MotoServer, SdkConfig) {
+    let moto = MotoServer::start().unwrap();
+    let sdk = moto.sdk_config().await;
+    (moto, sdk)
 }
 
 async fn table(sdk: &SdkConfig) -> (String, Arc<DynamoStore>) {
@@ -56,6 +61,7 @@ fn repo_target(name: &str) -> Target {
 /// A fake GitHub organisation of one repository with `pulls` pull requests, a
 /// fresh table on moto, and that repository as a resync target.
 struct OneRepo {
+    moto: MotoServer,
     hub: FakeHub,
     org: Org,
     sdk: SdkConfig,
@@ -67,10 +73,10 @@ struct OneRepo {
 async fn one_repo(pulls: usize) -> OneRepo {
     let hub = FakeHub::start(OrgSpec { repos: 1, pulls, teams: 0, ..OrgSpec::default() }).await.unwrap();
     let org = hub.org().clone();
-    let sdk = aws().await;
+    let (moto, sdk) = aws().await;
     let (table, store) = table(&sdk).await;
     let target = repo_target(&org.repos[0].full_name());
-    OneRepo { hub, org, sdk, table, store, target }
+    OneRepo { moto, hub, org, sdk, table, store, target }
 }
 
 async fn lock_is_free(store: &dyn Store, target: &Target) -> bool {
@@ -144,7 +150,7 @@ async fn jobs_for_every_repository_and_the_organisation_make_the_store_equal_git
     let hub =
         FakeHub::start(OrgSpec { repos: 2, pulls: 120, teams: 2, members: 8, ..OrgSpec::default() }).await.unwrap();
     let org = hub.org().clone();
-    let sdk = aws().await;
+    let (_moto, sdk) = aws().await;
     let (_, store) = table(&sdk).await;
     let gh = github(&hub).await;
     assert!(!differences(store.as_ref(), &org, true).await.is_empty());
@@ -247,7 +253,7 @@ impl GitHubSource for StopsAfter {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_stopped_mid_way_resumes_from_its_checkpoint() {
     // GIVEN a repository of 250 pull requests (3 pages) and a job for it
-    let OneRepo { hub, org, store, target, .. } = one_repo(250).await;
+    let OneRepo { moto: _moto, hub, org, store, target, .. } = one_repo(250).await;
     let id = queued(store.as_ref(), target.clone(), vec![GapKind::Pulls, GapKind::Branches]).await;
 
     // WHEN the task stops after its first page
@@ -277,10 +283,10 @@ async fn a_job_stopped_mid_way_resumes_from_its_checkpoint() {
 }
 
 /// The binary, with the environment the ECS task definition gives it.
-fn batch_job(table: &str, job_id: &str, token_param: &str, hub: &FakeHub) -> std::process::Output {
+fn batch_job(moto: &MotoServer, table: &str, job_id: &str, token_param: &str, hub: &FakeHub) -> std::process::Output {
     let mut cmd = std::process::Command::new(BIN);
     cmd.env_clear()
-        .envs(MotoServer::shared().env())
+        .envs(moto.env())
         .env("OCTOSCOPE_TABLE", table)
         .env("OCTOSCOPE_JOB_ID", job_id)
         .env("GITHUB_TOKEN_PARAM", token_param)
@@ -295,12 +301,12 @@ async fn parameter(sdk: &SdkConfig, value: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_exits_zero_when_done_non_zero_on_failure_and_always_releases_the_lock() {
-    let OneRepo { hub, org, sdk, table, store, target } = one_repo(30).await;
+    let OneRepo { moto, hub, org, sdk, table, store, target } = one_repo(30).await;
 
     // GIVEN a job and a token GitHub refuses WHEN the task runs
     let id = queued(store.as_ref(), target.clone(), vec![GapKind::Pulls]).await;
     let revoked = parameter(&sdk, "ghp_revoked").await;
-    let out = tokio::task::block_in_place(|| batch_job(&table, &id, &revoked, &hub));
+    let out = tokio::task::block_in_place(|| batch_job(&moto, &table, &id, &revoked, &hub));
     let said = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     // THEN it exits non-zero, the job is failed with the reason, the lock is free, the token is not printed
     assert_eq!(out.status.code(), Some(exit::FAILED), "{said}");
@@ -313,12 +319,12 @@ async fn the_binary_exits_zero_when_done_non_zero_on_failure_and_always_releases
     // GIVEN the right token WHEN a new job runs THEN it exits 0 and the repository matches GitHub
     let id = queued(store.as_ref(), target.clone(), vec![GapKind::Pulls, GapKind::Branches]).await;
     let param = parameter(&sdk, hub.token()).await;
-    let out = tokio::task::block_in_place(|| batch_job(&table, &id, &param, &hub));
+    let out = tokio::task::block_in_place(|| batch_job(&moto, &table, &id, &param, &hub));
     assert_eq!(out.status.code(), Some(exit::OK), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(store.get_job(&id).await.unwrap().unwrap().state, JobState::Succeeded);
     assert!(differences(store.as_ref(), &org, false).await.is_empty());
 
     // AND a job id the store does not hold is bad input
-    let out = tokio::task::block_in_place(|| batch_job(&table, "resync-unknown", &param, &hub));
+    let out = tokio::task::block_in_place(|| batch_job(&moto, &table, "resync-unknown", &param, &hub));
     assert_eq!(out.status.code(), Some(exit::BAD_INPUT));
 }
