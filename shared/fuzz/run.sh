@@ -9,7 +9,8 @@
 # overflow checks (`-a`), for the long campaign. The committed corpus/<target> and the
 # generated seeds/<target> (make-corpus.py; new inputs land there, not
 # committed) are the starting points; found/<target>/ (inputs that once
-# failed, kept as regressions) is replayed before each target runs. A crash, timeout (FUZZ_TIMEOUT seconds
+# failed, kept as regressions) is replayed before each target runs. A crash,
+# timeout (FUZZ_TIMEOUT seconds
 # per input, default 10) or leak stops the run and fails it, its input saved
 # under artifacts/<target>/. One line per target goes to $FUZZ_LOG (default
 # fuzz-results.txt here): executions, exec/s, coverage, seconds, result (`ok`,
