@@ -9,7 +9,9 @@
 //!
 //! The ledger's key is the hook and the delivery id together (`DeliveryKey`):
 //! the previous delivery's id sent again under the other hook (with `n`
-//! where the first had none, or the reverse) is a new delivery, not a repeat.
+//! where the first had none, or the reverse) is a new delivery, unless that
+//! key was taken earlier (the id went under one hook, then the other, then
+//! back). So the harness keeps every key the ledger took, not only the last.
 //!
 //! Invariants: never a 5xx; a 2xx only when the delivery is in the ledger,
 //! counted once (a new delivery adds exactly one ledger row, a duplicate none);
@@ -18,6 +20,7 @@
 //! leaves it as it was too.
 #![no_main]
 
+use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex};
 
 use axum::body::Body;
@@ -35,8 +38,16 @@ const HOOK: &str = "4242";
 struct State {
     app: App,
     inputs: u64,
-    /// The key of the last delivery the ledger took.
-    last_delivery: Option<DeliveryKey>,
+    /// The delivery id of the last delivery the ledger took (what `r` sends again).
+    last_delivery: Option<DeliveryId>,
+    /// Every key the ledger took since this store was made.
+    taken: HashSet<DeliveryKey>,
+}
+
+impl State {
+    fn new(inputs: u64) -> Self {
+        Self { app: App::new(), inputs, last_delivery: None, taken: HashSet::new() }
+    }
 }
 
 static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(runtime);
@@ -44,10 +55,10 @@ static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 fuzz_target!(|data: &[u8]| {
     let mut guard = STATE.lock().unwrap();
-    let state = guard.get_or_insert_with(|| State { app: App::new(), inputs: 0, last_delivery: None });
+    let state = guard.get_or_insert_with(|| State::new(0));
     state.inputs += 1;
     if state.inputs % INPUTS_PER_STORE == 0 {
-        *state = State { app: App::new(), inputs: state.inputs, last_delivery: None };
+        *state = State::new(state.inputs);
     }
     RT.block_on(run(state, data));
 });
@@ -57,14 +68,15 @@ async fn run(state: &mut State, data: &[u8]) {
     let (options, body) = line(rest);
     let has = |c: u8| options.contains(&c);
 
-    let reuse = state.last_delivery.as_ref().filter(|_| has(b'r'));
-    let delivery = match reuse {
-        Some(last) => last.delivery_id.as_str().to_owned(),
-        None => format!("00000000-0000-4000-8000-{:012}", state.inputs),
+    let delivery_id = match state.last_delivery.as_ref().filter(|_| has(b'r')) {
+        Some(last) => last.clone(),
+        None => DeliveryId::parse(&format!("00000000-0000-4000-8000-{:012}", state.inputs)).unwrap(),
     };
+    let delivery = delivery_id.as_str().to_owned();
     let hook_id = if has(b'n') { HookId::unknown() } else { HookId::parse(HOOK).unwrap() };
-    // The same key again only when the hook is the one the last delivery came under.
-    let repeat = reuse.is_some_and(|last| last.hook_id == hook_id);
+    let key = DeliveryKey { hook_id, delivery_id };
+    // A repeat is a key the ledger took before (a fresh id never is).
+    let repeat = state.taken.contains(&key);
     let mut req = Request::post("/webhook");
     if !event.is_empty() {
         req = req.header("x-github-event", event);
@@ -107,7 +119,6 @@ async fn run(state: &mut State, data: &[u8]) {
     }
     let reply: serde_json::Value = serde_json::from_slice(&reply).expect("a 2xx reply is JSON");
     let outcome = reply["status"].as_str().expect("a 2xx reply has a status");
-    let key = DeliveryKey { hook_id, delivery_id: DeliveryId::parse(&delivery).expect("the delivery id was accepted") };
     let known = state.app.store.known_deliveries(std::slice::from_ref(&key)).await.expect("ledger lookup");
     assert_eq!(known, vec![true], "{status} {outcome} but the delivery is not in the ledger");
     if outcome == "duplicate" {
@@ -117,7 +128,8 @@ async fn run(state: &mut State, data: &[u8]) {
         // A delivery taken up again (a retryable failure) keeps its one row.
         let expected = if repeat { before } else { before + 1 };
         assert_eq!(after, expected, "a delivery ({outcome}) is not in the ledger exactly once");
-        state.last_delivery = Some(key);
+        state.last_delivery = Some(key.delivery_id.clone());
+        state.taken.insert(key);
     }
 }
 
