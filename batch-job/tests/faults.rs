@@ -36,9 +36,7 @@ const PAGE_READS: &str = "graphql PullRequests";
 /// its own, the job's store through a fault proxy, and a job for the
 /// repository as the dispatcher records it (its lock taken for it).
 struct Drill {
-    /// Its own server: a moto server is one Python process, busy on one core
-    /// at most, so the tests that run side by side each get one instead of
-    /// queueing at a shared one.
+    /// Its own server ([`MotoServer::start`] says why).
     moto: MotoServer,
     hub: FakeHub,
     org: Org,

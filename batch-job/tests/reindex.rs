@@ -50,9 +50,8 @@ fn pull(n: u64) -> Change {
 }
 
 /// A table holding `PULLS` pull requests and a review, written straight to
-/// the store (no stream consumer ran), on a moto server of the test's own (a
-/// moto server is one Python process, busy on one core at most: tests side
-/// by side would queue at a shared one), and an empty index.
+/// the store (no stream consumer ran), on a moto server of the test's own
+/// ([`MotoServer::start`] says why), and an empty index.
 async fn table() -> (MotoServer, Arc<DynamoStore>, String, String, OpenSearchIndex) {
     let moto = MotoServer::start().unwrap();
     let sdk = moto.sdk_config().await;

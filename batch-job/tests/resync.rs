@@ -22,9 +22,8 @@ use octoscope_testkit::moto::{MotoServer, secure_parameter, unique};
 
 const BIN: &str = env!("CARGO_BIN_EXE_batch-job");
 
-/// A moto server of the test's own (a moto server is one Python process,
-/// busy on one core at most: tests side by side would queue at a shared one)
-/// and its SDK configuration.
+/// A moto server of the test's own ([`MotoServer::start`] says why) and its
+/// SDK configuration.
 async fn aws() -> (MotoServer, SdkConfig) {
     let moto = MotoServer::start().unwrap();
     let sdk = moto.sdk_config().await;

@@ -25,7 +25,10 @@ pub struct MotoServer {
 pub const REGION: &str = "us-east-1";
 
 impl MotoServer {
-    /// Start a private server (killed on drop).
+    /// Start a private server (killed on drop). A moto server is one Python
+    /// process, busy on one core at most (about 20 ms a DynamoDB request):
+    /// long tests that libtest runs side by side each start their own rather
+    /// than queue at the [`shared`](Self::shared) one.
     pub fn start() -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let moto = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
