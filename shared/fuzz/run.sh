@@ -6,15 +6,16 @@
 # toolchain: RUSTC_BOOTSTRAP=1 lets it pass its -Z flags. The instrumented
 # build goes to $CARGO_TARGET_DIR/fuzz: unoptimised (`--dev`, quick to build)
 # for smoke and with FUZZ_DEV=1; otherwise optimised with debug assertions and
-# overflow checks (`-a`), for the long campaign. The committed corpus/<target> and the
-# generated seeds/<target> (make-corpus.py; new inputs land there, not
-# committed) are the starting points; found/<target>/ (inputs that once
-# failed, kept as regressions) is replayed before each target runs. A crash,
-# timeout (FUZZ_TIMEOUT seconds
-# per input, default 10) or leak stops the run and fails it, its input saved
-# under artifacts/<target>/. One line per target goes to $FUZZ_LOG (default
-# fuzz-results.txt here): executions, exec/s, coverage, seconds, result (`ok`,
-# `stopped by hand, nothing found` after a SIGINT to the fuzzer, or FAILED).
+# overflow checks (`-a`), for the long campaign. The committed
+# corpus/<target> and the generated seeds/<target> (make-corpus.py; new
+# inputs land there, not committed) are the starting points; found/<target>/
+# (inputs that once failed, kept as regressions) is replayed before each
+# target runs. A crash, a timeout (FUZZ_TIMEOUT seconds per input, default
+# 10) or a leak stops the run and fails it, its input saved under
+# artifacts/<target>/. One line per target goes to $FUZZ_LOG (default
+# fuzz-results.txt here): executions, exec/s, coverage, seconds, result
+# (`ok`, `stopped by hand, nothing found` after a SIGINT to the fuzzer, or
+# FAILED).
 set -euo pipefail
 cd "$(dirname "$0")"
 fuzz_dir="$PWD"
