@@ -18,7 +18,7 @@ use octoscope::domain::{GapKind, JobRecord, JobState, RepoName, ResyncJob, Targe
 use octoscope::ports::store::*;
 use octoscope::ports::{PageRequest, PullFilter, Store};
 use octoscope_batch_job::{Outcome, exit, run};
-use octoscope_fakehub::{FakeHub, Org, OrgSpec};
+use octoscope_fakehub::{FakeHub, HubConfig, Org, OrgSpec};
 use octoscope_testkit::faults::{Fault, FaultProxy, Rule};
 use octoscope_testkit::moto::{MotoServer, secure_parameter, unique};
 
@@ -27,8 +27,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_batch-job");
 /// loaded machine (over 5 s measured), so no delay drill runs here (the
 /// webhook's and the dispatcher's do).
 const ATTEMPT: Duration = Duration::from_secs(30);
-/// 250 pull requests: three pages of GraphQL.
-const PULLS: usize = 250;
+/// 50 pull requests, served 20 a page (the fake GitHub's page cap): three
+/// pages of GraphQL, at a fifth of the writes of three full pages (moto
+/// takes about 20 ms a request, and each drill writes them all).
+const PULLS: usize = 50;
+const PAGE_CAP: usize = 20;
 const PAGES: u64 = 3;
 const PAGE_READS: &str = "graphql PullRequests";
 
@@ -52,16 +55,9 @@ struct Drill {
 }
 
 async fn drill() -> Drill {
-    let hub = FakeHub::start(OrgSpec {
-        repos: 1,
-        pulls: PULLS,
-        teams: 0,
-        max_reviews: 1,
-        pulls_with_many_reviews: 0,
-        ..OrgSpec::default()
-    })
-    .await
-    .unwrap();
+    let spec =
+        OrgSpec { repos: 1, pulls: PULLS, teams: 0, max_reviews: 1, pulls_with_many_reviews: 0, ..OrgSpec::default() };
+    let hub = FakeHub::start_with(spec, HubConfig { page_cap: Some(PAGE_CAP), ..HubConfig::default() }).await.unwrap();
     let org = hub.org().clone();
     let moto = MotoServer::start().unwrap();
     let sdk = moto.sdk_config().await;
@@ -122,8 +118,10 @@ fn rule(call: &str, d: &Drill, fault: Fault) -> Rule {
         "checkpoint" => Rule::on("UpdateItem", fault).containing(&format!("CKPT#{}", d.job)).skip(1),
         // The job taking (renewing) its target's lock as it starts.
         "lock" => Rule::on("UpdateItem", fault).containing(&format!("LOCK#{}", d.target)),
-        // The writes of the second page's pull requests (the 101st pull request written).
-        "page writes" => Rule::on("UpdateItem", fault).containing("\"PR#").skip(100),
+        // The writes of the second page's pull requests: a run writes about
+        // 2.2 updates naming a `PR#` key per pull request (the pull request,
+        // its reviews, its review facts), so about 44 for the first page's 20.
+        "page writes" => Rule::on("UpdateItem", fault).containing("\"PR#").skip(60),
         other => panic!("no call {other}"),
     }
 }
@@ -153,6 +151,11 @@ async fn drill_on(call: &str, fault: Fault) -> String {
     assert_eq!(record.state, JobState::Failed, "{name}: {record:?}");
     assert!(lock_is_free(d.store.as_ref(), &d.target).await, "{name}: the lock is left held");
     let checkpoint = d.store.checkpoint(&d.job).await.unwrap();
+    // The lock fails the job before its first page; the others on its second,
+    // after the first page's checkpoint.
+    let (pages_before, kept) = if call == "lock" { (0, false) } else { (2, true) };
+    assert_eq!(first, pages_before, "{name}: pages read before the fault");
+    assert_eq!(checkpoint.is_some(), kept, "{name}: the checkpoint: {checkpoint:?}");
 
     // WHEN the task runs again (faults off)
     let outcome = run(d.faulty.clone(), gh, Arc::new(SystemClock), &d.job).await;

@@ -17,7 +17,7 @@ use octoscope::domain::{GapKind, JobRecord, JobState, ResyncJob, Target};
 use octoscope::ports::*;
 use octoscope::ports::{PageRequest, PullFilter, Store};
 use octoscope_batch_job::{Outcome, exit, run};
-use octoscope_fakehub::{FakeHub, Org, OrgSpec};
+use octoscope_fakehub::{FakeHub, HubConfig, Org, OrgSpec};
 use octoscope_testkit::moto::{MotoServer, secure_parameter, unique};
 
 const BIN: &str = env!("CARGO_BIN_EXE_batch-job");
@@ -57,8 +57,9 @@ fn repo_target(name: &str) -> Target {
 }
 
 /// Whether another owner could take the target's lock now (it is given back at once).
-/// A fake GitHub organisation of one repository with `pulls` pull requests, a
-/// fresh table on moto, and that repository as a resync target.
+/// A fake GitHub organisation of one repository with `pulls` pull requests
+/// (served at most `page_cap` a GraphQL page), a fresh table on moto, and
+/// that repository as a resync target.
 struct OneRepo {
     moto: MotoServer,
     hub: FakeHub,
@@ -69,8 +70,9 @@ struct OneRepo {
     target: Target,
 }
 
-async fn one_repo(pulls: usize) -> OneRepo {
-    let hub = FakeHub::start(OrgSpec { repos: 1, pulls, teams: 0, ..OrgSpec::default() }).await.unwrap();
+async fn one_repo(pulls: usize, page_cap: Option<usize>) -> OneRepo {
+    let spec = OrgSpec { repos: 1, pulls, teams: 0, ..OrgSpec::default() };
+    let hub = FakeHub::start_with(spec, HubConfig { page_cap, ..HubConfig::default() }).await.unwrap();
     let org = hub.org().clone();
     let (moto, sdk) = aws().await;
     let (table, store) = table(&sdk).await;
@@ -145,9 +147,10 @@ async fn differences(store: &dyn Store, org: &Org, teams: bool) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_for_every_repository_and_the_organisation_make_the_store_equal_github() {
-    // GIVEN a ground-truth organisation and an empty table
-    let hub =
-        FakeHub::start(OrgSpec { repos: 2, pulls: 120, teams: 2, members: 8, ..OrgSpec::default() }).await.unwrap();
+    // GIVEN a ground-truth organisation (its pull requests served 25 a page:
+    // two pages a repository) and an empty table
+    let spec = OrgSpec { repos: 2, pulls: 40, teams: 2, members: 8, ..OrgSpec::default() };
+    let hub = FakeHub::start_with(spec, HubConfig { page_cap: Some(25), ..HubConfig::default() }).await.unwrap();
     let org = hub.org().clone();
     let (_moto, sdk) = aws().await;
     let (_, store) = table(&sdk).await;
@@ -251,8 +254,9 @@ impl GitHubSource for StopsAfter {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_stopped_mid_way_resumes_from_its_checkpoint() {
-    // GIVEN a repository of 250 pull requests (3 pages) and a job for it
-    let OneRepo { moto: _moto, hub, org, store, target, .. } = one_repo(250).await;
+    // GIVEN a repository of 50 pull requests served 20 a page (3 pages: the
+    // pages matter here, not the writes of 100 a page) and a job for it
+    let OneRepo { moto: _moto, hub, org, store, target, .. } = one_repo(50, Some(20)).await;
     let id = queued(store.as_ref(), target.clone(), vec![GapKind::Pulls, GapKind::Branches]).await;
 
     // WHEN the task stops after its first page
@@ -300,7 +304,7 @@ async fn parameter(sdk: &SdkConfig, value: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_exits_zero_when_done_non_zero_on_failure_and_always_releases_the_lock() {
-    let OneRepo { moto, hub, org, sdk, table, store, target } = one_repo(30).await;
+    let OneRepo { moto, hub, org, sdk, table, store, target } = one_repo(30, None).await;
 
     // GIVEN a job and a token GitHub refuses WHEN the task runs
     let id = queued(store.as_ref(), target.clone(), vec![GapKind::Pulls]).await;

@@ -65,7 +65,8 @@ impl Index {
     }
 }
 
-/// What the caller of a query may see and read: everything by default.
+/// What the caller of a query may see and read, and how much of it a page
+/// holds: everything, as asked, by default.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Access<'a> {
     /// An installation on this account: another account's repositories,
@@ -78,6 +79,10 @@ pub struct Access<'a> {
     /// is GitHub's `FORBIDDEN` error at its path, and, the field being
     /// non-null, the object holding it is `null`.
     pub permissions: Option<&'a BTreeMap<String, String>>,
+    /// At most this many nodes on a page of any connection, whatever
+    /// `first` asks (`first` is an upper bound: a client follows
+    /// `hasNextPage`, never a page's length). `None`: as many as asked.
+    pub page_cap: Option<usize>,
 }
 
 impl Access<'_> {
@@ -601,7 +606,8 @@ impl<'a> Exec<'a> {
             None => 0,
         };
         let total = items.len();
-        let end = (start + first as usize).min(total);
+        let asked = self.access.page_cap.map_or(first as usize, |cap| cap.min(first as usize));
+        let end = (start + asked).min(total);
         let page: Vec<Obj<'a>> = if start < end { items[start..end].to_vec() } else { Vec::new() };
         Ok(Out::Obj(Obj::Conn(Conn { typename, total, offset: start, items: page, has_next: end < total })))
     }
@@ -1114,7 +1120,11 @@ mod tests {
     use super::*;
 
     fn run(org: &Org, q: &str, vars: Json) -> Json {
-        execute(org, &Index::new(org), q, &vars, (5000, 5000, chrono::Utc::now()), &[], Access::default()).body
+        run_as(org, q, vars, Access::default())
+    }
+
+    fn run_as(org: &Org, q: &str, vars: Json, access: Access<'_>) -> Json {
+        execute(org, &Index::new(org), q, &vars, (5000, 5000, chrono::Utc::now()), &[], access).body
     }
 
     #[test]
@@ -1131,25 +1141,42 @@ mod tests {
         assert_eq!(out["errors"][0]["type"], "NOT_FOUND");
     }
 
-    #[test]
-    fn cursors_walk_every_item_once() {
-        let org = Org::generate(&OrgSpec { repos: 1, pulls: 250, ..OrgSpec::default() });
+    /// Walk `pullRequests(first: 100)` of 250 pull requests: (pages, page lengths, numbers seen, sorted).
+    fn walk(org: &Org, access: Access<'_>) -> (usize, Vec<usize>, Vec<u64>) {
         let q = "query P($after: String) { repository(owner: \"octo-org\", name: \"repo-0\") {
                    pullRequests(first: 100, after: $after, orderBy: {field: UPDATED_AT, direction: DESC}) {
                      nodes { number updatedAt } pageInfo { hasNextPage endCursor } } } }";
-        let (mut after, mut seen, mut pages) = (Json::Null, Vec::new(), 0);
+        let (mut after, mut seen, mut lengths) = (Json::Null, Vec::new(), Vec::new());
         loop {
-            let out = run(&org, q, json!({ "after": after }));
+            let out = run_as(org, q, json!({ "after": after }), access);
             let conn = &out["data"]["repository"]["pullRequests"];
-            seen.extend(conn["nodes"].as_array().unwrap().iter().map(|n| n["number"].as_u64().unwrap()));
-            pages += 1;
+            let nodes = conn["nodes"].as_array().unwrap();
+            lengths.push(nodes.len());
+            seen.extend(nodes.iter().map(|n| n["number"].as_u64().unwrap()));
             if !conn["pageInfo"]["hasNextPage"].as_bool().unwrap() {
                 break;
             }
             after = conn["pageInfo"]["endCursor"].clone();
         }
-        assert_eq!(pages, 3);
         seen.sort();
+        (lengths.len(), lengths, seen)
+    }
+
+    #[test]
+    fn cursors_walk_every_item_once() {
+        let org = Org::generate(&OrgSpec { repos: 1, pulls: 250, ..OrgSpec::default() });
+        let (pages, lengths, seen) = walk(&org, Access::default());
+        assert_eq!((pages, lengths), (3, vec![100, 100, 50]));
+        assert_eq!(seen, (1..=250).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn a_page_cap_gives_shorter_pages_that_still_walk_every_item_once() {
+        // GIVEN 250 pull requests served at most 40 a page WHEN a client asks for 100 a page
+        let org = Org::generate(&OrgSpec { repos: 1, pulls: 250, ..OrgSpec::default() });
+        let (pages, lengths, seen) = walk(&org, Access { page_cap: Some(40), ..Access::default() });
+        // THEN it gets pages of 40 and, following hasNextPage, every pull request once
+        assert_eq!((pages, lengths), (7, vec![40, 40, 40, 40, 40, 40, 10]));
         assert_eq!(seen, (1..=250).collect::<Vec<u64>>());
     }
 

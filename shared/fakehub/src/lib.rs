@@ -243,6 +243,10 @@ pub struct HubConfig {
     pub retry_after_secs: u64,
     /// Added to every request's service time (to observe concurrency).
     pub latency: Duration,
+    /// At most this many nodes on a page of a GraphQL connection, whatever
+    /// `first` asks: many pages from few items, where a test needs pages
+    /// and not the items' cost (GitHub's `first` is an upper bound too).
+    pub page_cap: Option<usize>,
 }
 
 impl Default for HubConfig {
@@ -255,6 +259,7 @@ impl Default for HubConfig {
             hook_id: 4242,
             retry_after_secs: 1,
             latency: Duration::ZERO,
+            page_cap: None,
         }
     }
 }

@@ -565,6 +565,7 @@ async fn graphql(
         sees: caller.sees.as_deref(),
         repositories: caller.repositories.as_deref(),
         permissions: caller.permissions.as_ref(),
+        page_cap: st.config.page_cap,
     };
     let world = st.world();
     let budget = (st.config.rate_limit.limit, remaining, reset);
