@@ -41,8 +41,12 @@ use serde_json::{Value, json};
 
 const FIXTURE: &str = include_str!("fixtures/apigw-v2-post-webhook.json");
 
-/// The webhook function's Router (as `octoscope_webhook::app` builds it) over a metered store.
+/// The webhook function's Router (as `octoscope_webhook::app` builds it) over
+/// a metered store, on a moto server of its own: a server is one Python
+/// process, busy on one core at most, and the drives here are long (two side
+/// by side use both cores of a 2-core machine instead of queueing at one).
 struct Metered {
+    _moto: MotoServer,
     app: Router,
     meter: Arc<CostMeter>,
     /// A store reading what the webhook wrote (on `meter`).
@@ -54,7 +58,8 @@ struct Metered {
 }
 
 async fn metered_app() -> Metered {
-    let sdk = MotoServer::shared().sdk_config().await;
+    let moto = MotoServer::start().unwrap();
+    let sdk = moto.sdk_config().await;
     let table = unique("octoscope");
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     create_table(&dynamodb, &table).await.unwrap();
@@ -69,13 +74,15 @@ async fn metered_app() -> Metered {
     let ingest = IngestService::new(store, archive, Arc::new(SystemClock), secrets);
     let app = webhook_router(WebhookState { ingest: Arc::new(ingest), max_body_bytes: 25 * 1024 * 1024 });
     let stream_meter = Arc::new(CostMeter::new());
+    let reader = StreamReader::of_table(&moto.endpoint, &table).await.unwrap();
     Metered {
+        _moto: moto,
         app,
         meter: meter.clone(),
         store: DynamoStore::new(dynamodb.clone(), &table).with_meter(meter),
         stream_store: DynamoStore::new(dynamodb, &table).with_meter(stream_meter.clone()),
         stream_meter,
-        stream: StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap(),
+        stream: reader,
     }
 }
 
@@ -241,9 +248,9 @@ async fn a_pull_request_delivery_and_health_stay_within_their_unit_budgets() {
 async fn a_pull_request_body_is_written_when_it_changes_not_with_every_delivery_that_carries_it() {
     // GIVEN the webhook path over a metered store, the demo's deliveries without bodies, and again with
     // 2,000-byte pull request bodies (a template filled in) and 500-byte review bodies
-    let (mut plain, mut bodied) = (metered_app().await, metered_app().await);
-    let (without, _) = drive(&mut plain, 400, 100, 0).await;
-    let (with, _) = drive(&mut bodied, 400, 100, 2_000).await;
+    // (the two drives side by side, each on its own moto server)
+    let (mut plain, mut bodied) = tokio::join!(metered_app(), metered_app());
+    let ((without, _), (with, _)) = tokio::join!(drive(&mut plain, 400, 100, 0), drive(&mut bodied, 400, 100, 2_000));
     let per = |t: &BTreeMap<String, Tally>, e: &str| t[e].wru / t[e].deliveries as f64;
     // THEN a review delivery, which carries its pull request's unchanged body, writes no more than without
     // bodies but its own review's (500 bytes: within the review item's first KB)
