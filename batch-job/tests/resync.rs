@@ -56,7 +56,6 @@ fn repo_target(name: &str) -> Target {
     Target::Repo(RepoName::parse(name).unwrap())
 }
 
-/// Whether another owner could take the target's lock now (it is given back at once).
 /// A fake GitHub organisation of one repository with `pulls` pull requests
 /// (served at most `page_cap` a GraphQL page), a fresh table on moto, and
 /// that repository as a resync target.
@@ -80,6 +79,7 @@ async fn one_repo(pulls: usize, page_cap: Option<usize>) -> OneRepo {
     OneRepo { moto, hub, org, sdk, table, store, target }
 }
 
+/// Whether another owner could take the target's lock now (it is given back at once).
 async fn lock_is_free(store: &dyn Store, target: &Target) -> bool {
     let (key, probe) = (target.to_string(), unique("probe"));
     let free = store.try_lock(&key, &probe, chrono::Utc::now(), chrono::TimeDelta::seconds(1)).await.unwrap();
