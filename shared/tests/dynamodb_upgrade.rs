@@ -98,7 +98,7 @@ async fn jobs_of_the_earlier_layout_move_under_their_run_and_are_counted_once() 
     }
     let window = MetricsFilter::window(at(0), at(3600));
     // The new code does not see them as its run's jobs
-    assert_eq!(store.stored_runs(&repo(), None, &[7]).await.unwrap().runs[0].jobs, 0);
+    assert_eq!(store.stored_runs(&repo(), None, &[7], None).await.unwrap().runs[0].jobs, 0);
 
     // WHEN job 3 completes after the new code is deployed, and then the upgrade runs
     store.apply_changes(&[job(3, 7, "completed", Some(at(90)))]).await.unwrap();
@@ -106,7 +106,7 @@ async fn jobs_of_the_earlier_layout_move_under_their_run_and_are_counted_once() 
 
     // THEN every job is under its run once, the completion kept over the older copy
     assert_eq!(moved, 3);
-    let stored = store.stored_runs(&repo(), None, &[7]).await.unwrap();
+    let stored = store.stored_runs(&repo(), None, &[7], None).await.unwrap();
     assert_eq!((stored.runs[0].jobs, stored.runs[0].jobs_completed), (3, 3), "{stored:?}");
     let rows = store.metric_jobs(&window).await.unwrap();
     assert_eq!(rows.len(), 3, "{rows:?}");

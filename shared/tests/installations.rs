@@ -360,7 +360,7 @@ async fn an_app_not_granted_checks_reads_jobs_without_asking_for_their_counts() 
     assert!(jobs > 0);
     assert_eq!(hub.requests("graphql RunJobCounts"), 0, "{:?}", hub.request_counts());
     let ids: Vec<i64> = hub.org().repos[0].runs.iter().map(|r| r.id).collect();
-    let runs = s.store.stored_runs(&repos[0], None, &ids).await.unwrap();
+    let runs = s.store.stored_runs(&repos[0], None, &ids, None).await.unwrap();
     assert_eq!(runs.runs.iter().map(|r| r.jobs).sum::<u64>(), jobs as u64, "{runs:?}");
     // AND the check compares the rest and finds it complete
     assert_eq!((check.error.as_deref(), check.repos_compared), (None, 1), "{check:?}");

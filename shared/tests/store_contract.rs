@@ -1134,7 +1134,7 @@ async fn stored_runs_count_the_window_and_the_jobs_of_asked_runs(b: &dyn Backend
     .await
     .unwrap();
     // WHEN asked without a watermark for runs 4, 2, another repository's, an unknown one, 1, and 4 again
-    let got = s.stored_runs(&repo("acme/api"), None, &[4, 2, 9, 77, 1, 4]).await.unwrap();
+    let got = s.stored_runs(&repo("acme/api"), None, &[4, 2, 9, 77, 1, 4], None).await.unwrap();
     // THEN every run of the repository is counted
     assert_eq!(got.total, 4);
     // AND the asked runs it has, in the order asked, each once, with their job counts
@@ -1145,14 +1145,14 @@ async fn stored_runs_count_the_window_and_the_jobs_of_asked_runs(b: &dyn Backend
     );
     assert_eq!((got.runs[0].conclusion.as_deref(), got.runs[0].updated_at), (Some("success"), t(7)));
     // WHEN asked since 2 (inclusive), and since after the newest run
-    let since = s.stored_runs(&repo("acme/api"), Some(t(2)), &[]).await.unwrap();
-    let later = s.stored_runs(&repo("acme/api"), Some(t(6)), &[3]).await.unwrap();
+    let since = s.stored_runs(&repo("acme/api"), Some(t(2)), &[], None).await.unwrap();
+    let later = s.stored_runs(&repo("acme/api"), Some(t(6)), &[3], None).await.unwrap();
     // THEN the runs created at or after it; asked runs are found whatever their age
     assert_eq!((since.total, since.runs.len()), (3, 0));
     assert_eq!(later.total, 0);
     assert_eq!(later.runs.iter().map(|r| (r.id, r.status)).collect::<Vec<_>>(), [(3, RunStatus::InProgress)]);
     // WHEN asked about an unknown repository THEN nothing
-    assert_eq!(s.stored_runs(&repo("acme/none"), None, &[1, 2]).await.unwrap(), StoredRuns::default());
+    assert_eq!(s.stored_runs(&repo("acme/none"), None, &[1, 2], Some(t(0))).await.unwrap(), StoredRuns::default());
 }
 
 async fn stored_runs_find_where_unfinished_runs_begin(b: &dyn Backend) {
@@ -1173,12 +1173,20 @@ async fn stored_runs_find_where_unfinished_runs_begin(b: &dyn Backend) {
     ])
     .await
     .unwrap();
-    let oldest = async || s.stored_runs(&repo("acme/api"), Some(t(9)), &[]).await.unwrap().oldest_unfinished;
-    // WHEN asked (whatever the window) THEN the oldest run not completed
+    let from =
+        async |at: i64| s.stored_runs(&repo("acme/api"), Some(t(9)), &[], Some(t(at))).await.unwrap().oldest_unfinished;
+    let oldest = async || from(0).await;
+    // WHEN asked from before every run (whatever the window) THEN the oldest run not completed
     assert_eq!(oldest().await, Some(t(4)));
+    // WHEN asked from 5, or from 6 THEN run 3 (created at 4) does not count: run 4
+    // (completed, with a job still running, created at 5), then nothing
+    assert_eq!((from(5).await, from(6).await), (Some(t(5)), None));
+    // WHEN not asked THEN nothing is looked for
+    assert_eq!(s.stored_runs(&repo("acme/api"), None, &[], None).await.unwrap().oldest_unfinished, None);
     // WHEN run 3 completes but its job does not THEN still run 3, through its job
     s.apply_changes(&[run("acme/api", 3, "completed", "a", 4, 8)]).await.unwrap();
     assert_eq!(oldest().await, Some(t(4)));
+    assert_eq!(from(5).await, Some(t(5)), "run 3's job counts from 4 only");
     // WHEN its job completes THEN run 4, completed but with a job still running
     s.apply_changes(&[job(31, 3, "completed", 4, Some(8))]).await.unwrap();
     assert_eq!(oldest().await, Some(t(5)));
@@ -1186,7 +1194,7 @@ async fn stored_runs_find_where_unfinished_runs_begin(b: &dyn Backend) {
     s.apply_changes(&[job(42, 4, "completed", 5, Some(9))]).await.unwrap();
     assert_eq!(oldest().await, None);
     // AND another repository's unfinished run is its own
-    let web = s.stored_runs(&repo("acme/web"), None, &[]).await.unwrap();
+    let web = s.stored_runs(&repo("acme/web"), None, &[], Some(t(0))).await.unwrap();
     assert_eq!((web.total, web.oldest_unfinished), (1, Some(t(1))));
 }
 
@@ -1716,7 +1724,7 @@ async fn seen(s: &dyn Store, name: &str) -> Vec<String> {
         snap.default_branch_commits,
         snap.deployments
     ));
-    let runs = s.stored_runs(&r, None, &[701]).await.unwrap();
+    let runs = s.stored_runs(&r, None, &[701], Some(t(-100_000))).await.unwrap();
     out.push(format!(
         "stored runs {} {:?} {:?}",
         runs.total,

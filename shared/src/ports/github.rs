@@ -144,9 +144,11 @@ pub struct StoredRuns {
     pub total: u64,
     /// The runs asked for by id that the store has, with their job counts.
     pub runs: Vec<StoredRun>,
-    /// The creation time of the oldest run (any age) that is not completed
-    /// or has a job that is not: the check widens its window back to it, so
-    /// a completion that webhooks lost is found.
+    /// The creation time of the oldest run created at or after the time asked
+    /// for (`unfinished_from`; None when not asked) that is not completed or
+    /// has a job that is not: the check widens its window back to it, so a
+    /// completion that webhooks lost is found. Runs older than that time do
+    /// not count: a run stuck for weeks does not hide a newer one.
     pub oldest_unfinished: Option<Timestamp>,
 }
 

@@ -129,12 +129,15 @@ pub trait CompletenessStore: Send + Sync {
     /// repository gives an empty one).
     async fn repo_summaries(&self, repos: &[SnapshotRequest]) -> Result<Vec<RepoSnapshot>, StoreError>;
     /// `repo`'s workflow runs created at or after `since` (all when None): how
-    /// many, and, of the runs `ids`, those the store has, with their job counts.
+    /// many, and, of the runs `ids`, those the store has, with their job
+    /// counts; and, when `unfinished_from` is given, the oldest run created at
+    /// or after it that is not completed or has a job that is not.
     async fn stored_runs(
         &self,
         repo: &RepoName,
         since: Option<Timestamp>,
         ids: &[i64],
+        unfinished_from: Option<Timestamp>,
     ) -> Result<StoredRuns, StoreError>;
     async fn org_summaries(&self, orgs: &[String]) -> Result<Vec<OrgSnapshot>, StoreError>;
     /// Current members of each team of `org`: (slug, logins).

@@ -20,7 +20,8 @@ const REDELIVERY_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 /// Repositories compared per round (the adapter batches them further).
 const REPO_CHUNK: usize = 100;
 /// How far back a run the store holds as unfinished widens the runs window.
-/// Older ones (a run GitHub lost, or one stuck for weeks) stop widening it.
+/// Older ones (a run GitHub lost, or one stuck for weeks) do not widen it,
+/// and do not hide the newer ones that do.
 const UNFINISHED_HORIZON: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
 pub struct IntegrityService {
@@ -257,8 +258,10 @@ impl IntegrityService {
     /// Actions): they are not compared, the repository's other kinds are.
     async fn compare_runs(&self, request: &SnapshotRequest, now: Timestamp) -> anyhow::Result<Option<RunComparison>> {
         let repo = &request.repo;
-        let summary = self.store.stored_runs(repo, request.since, &[]).await.context("counting stored runs")?;
-        let since = widen(request.since, summary.oldest_unfinished, now - UNFINISHED_HORIZON);
+        let horizon = now - UNFINISHED_HORIZON;
+        let summary =
+            self.store.stored_runs(repo, request.since, &[], Some(horizon)).await.context("counting stored runs")?;
+        let since = widen(request.since, summary.oldest_unfinished, horizon);
         let theirs = match self.github.run_window(repo, since).await {
             Ok(theirs) => theirs,
             Err(refused @ GitHubError::Forbidden(_)) => {
@@ -272,7 +275,7 @@ impl IntegrityService {
         let ours = if ids.is_empty() && since == request.since {
             summary
         } else {
-            self.store.stored_runs(repo, since, &ids).await.context("reading stored runs")?
+            self.store.stored_runs(repo, since, &ids, None).await.context("reading stored runs")?
         };
         Ok(Some(RunComparison { since, theirs, ours }))
     }

@@ -234,7 +234,7 @@ impl ResyncService {
                 self.github.job_counts(repo.owner(), &node_ids).await.context("counting workflow jobs")?
             };
             let ids: Vec<i64> = chunk.iter().map(|l| l.run.id).collect();
-            let ours = self.store.summaries.stored_runs(repo, since, &ids).await?;
+            let ours = self.store.summaries.stored_runs(repo, since, &ids, None).await?;
             let stored = |id: i64| ours.runs.iter().find(|r| r.id == id).map_or((0, 0), |r| (r.jobs, r.jobs_completed));
             // A run GitHub gave no node id (or no count) for: read its jobs unless the store has them all completed.
             let uncounted = chunk.iter().filter(|l| !counts.iter().any(|c| c.run_id == l.run.id)).filter(|l| {

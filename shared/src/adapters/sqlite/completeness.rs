@@ -186,9 +186,10 @@ impl CompletenessStore for SqliteStore {
         repo: &RepoName,
         since: Option<Timestamp>,
         ids: &[i64],
+        unfinished_from: Option<Timestamp>,
     ) -> Result<StoredRuns, StoreError> {
         let (repo, ids) = (repo.clone(), ids.to_vec());
-        self.read(move |conn| summaries::stored_runs(conn, &repo, &since, &ids)).await
+        self.read(move |conn| summaries::stored_runs(conn, &repo, &since, &ids, unfinished_from)).await
     }
 
     async fn list_checks(&self, page: &PageRequest) -> Result<Page<CheckRun>, StoreError> {

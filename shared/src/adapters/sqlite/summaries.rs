@@ -117,12 +117,14 @@ fn recent_pulls(conn: &Connection, req: &SnapshotRequest) -> Result<(Vec<PullMar
 }
 
 /// `repo`'s runs created at or after `since`, the runs `ids` with their job
-/// counts (in the order asked, each once), and where unfinished runs begin.
+/// counts (in the order asked, each once), and, when asked, where unfinished
+/// runs created at or after `unfinished_from` begin.
 pub(super) fn stored_runs(
     conn: &Connection,
     repo: &RepoName,
     since: &Option<Timestamp>,
     ids: &[i64],
+    unfinished_from: Option<Timestamp>,
 ) -> Result<StoredRuns, StoreError> {
     let repo = &moves::resolve(conn, repo)?;
     let name = Value::Text(repo.to_string());
@@ -155,15 +157,17 @@ pub(super) fn stored_runs(
             .map_err(store_error)?;
         runs.extend(found);
     }
+    let Some(from) = unfinished_from else { return Ok(StoredRuns { total, runs, oldest_unfinished: None }) };
     // Both halves read partial indexes of unfinished rows only (schema v4).
     let oldest: Option<String> = conn
         .query_row(
             "SELECT MIN(at) FROM (
-               SELECT MIN(created_at) AS at FROM workflow_runs WHERE repo = ?1 AND status != 'completed'
+               SELECT MIN(created_at) AS at FROM workflow_runs
+               WHERE repo = ?1 AND status != 'completed' AND created_at >= ?2
                UNION ALL
                SELECT MIN(r.created_at) FROM workflow_jobs j JOIN workflow_runs r ON r.id = j.run_id
-               WHERE j.repo = ?1 AND j.status != 'completed' AND r.repo = ?1)",
-            [repo.as_str()],
+               WHERE j.repo = ?1 AND j.status != 'completed' AND r.repo = ?1 AND r.created_at >= ?2)",
+            params![repo.as_str(), ts(&from)],
             |r| r.get(0),
         )
         .map_err(store_error)?;

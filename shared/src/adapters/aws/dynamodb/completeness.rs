@@ -228,8 +228,9 @@ impl CompletenessStore for DynamoStore {
         repo: &RepoName,
         since: Option<Timestamp>,
         ids: &[i64],
+        unfinished_from: Option<Timestamp>,
     ) -> Result<StoredRuns, StoreError> {
-        self.runs_of(repo, &since, ids).await
+        self.runs_of(repo, &since, ids, unfinished_from).await
     }
 
     async fn list_checks(&self, page: &PageRequest) -> Result<Page<CheckRun>, StoreError> {

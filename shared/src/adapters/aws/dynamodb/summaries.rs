@@ -115,12 +115,14 @@ impl DynamoStore {
 
     /// `repo`'s runs created at or after `since` (a COUNT of its index range),
     /// the runs `ids` it has (BatchGetItem) with their job counts (a Query of
-    /// each run's jobs), and where unfinished runs begin.
+    /// each run's jobs), and, when asked, where unfinished runs created at or
+    /// after `unfinished_from` begin.
     pub(super) async fn runs_of(
         &self,
         repo: &RepoName,
         since: &Option<Timestamp>,
         ids: &[i64],
+        unfinished_from: Option<Timestamp>,
     ) -> Result<StoredRuns, StoreError> {
         let repo = &self.canonical(repo).await?;
         let total = self.count_in(&Query::index("gsi2", key::runs_of(repo.as_str()), since_range(since))).await?;
@@ -141,7 +143,10 @@ impl DynamoStore {
             let (jobs, jobs_completed) = counts?;
             runs.push(stored_run(i, jobs, jobs_completed).map_err(corrupt)?);
         }
-        let oldest_unfinished = self.oldest_unfinished(repo).await?;
+        let oldest_unfinished = match unfinished_from {
+            Some(from) => self.oldest_unfinished(repo, from).await?,
+            None => None,
+        };
         Ok(StoredRuns { total, runs, oldest_unfinished })
     }
 
@@ -157,12 +162,15 @@ impl DynamoStore {
         Ok((jobs, completed))
     }
 
-    /// The creation time of the oldest run of `repo` that is not completed or
-    /// has a job that is not: the first item of its sparse index of unfinished
-    /// runs, and the runs (BatchGetItem) of its sparse index of unfinished jobs.
-    /// A job whose run the store does not have is left out.
-    async fn oldest_unfinished(&self, repo: &RepoName) -> Result<Option<Timestamp>, StoreError> {
-        let mut oldest = match self.first(&Query::index("gsi3", key::unfinished_runs(repo), Range::All)).await? {
+    /// The creation time of the oldest run of `repo` created at or after
+    /// `from` that is not completed or has a job that is not: the first item
+    /// from `from` on of its sparse index of unfinished runs (sorted by
+    /// creation), and the runs (BatchGetItem) of its sparse index of
+    /// unfinished jobs created from `from` on. A job whose run the store does
+    /// not have is left out.
+    async fn oldest_unfinished(&self, repo: &RepoName, from: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let runs = Query::index("gsi3", key::unfinished_runs(repo), Range::AtLeast(ts(&from)));
+        let mut oldest = match self.first(&runs).await? {
             Some(i) => Some(i.req_time("created_at").map_err(corrupt)?),
             None => None,
         };
@@ -176,7 +184,9 @@ impl DynamoStore {
         for run in self.batch_get(keys).await? {
             if run.str("repo").as_deref() == Some(repo.as_str()) {
                 let at = run.req_time("created_at").map_err(corrupt)?;
-                oldest = Some(oldest.map_or(at, |o| o.min(at)));
+                if at >= from {
+                    oldest = Some(oldest.map_or(at, |o| o.min(at)));
+                }
             }
         }
         Ok(oldest)
