@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::DynamoStore;
 use super::codec::*;
-use super::ops::{Query, Range, corrupt};
+use super::ops::{Query, Range, Task, corrupt, run_bounded};
 use super::rollups::Family;
 use crate::domain::*;
 use crate::ports::*;
@@ -56,7 +56,179 @@ fn ci_admits(f: &MetricsFilter, i: &Item, workflow: &str) -> bool {
         && f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b))
 }
 
+/// Items by their table key.
+type ByKey = HashMap<(String, String), Item>;
+
+/// The base items of index `entries` (of `index`, keys only) found in
+/// `items`, in the entries' order; an item that has since left the entry's
+/// place in the index (GSIs are eventually consistent) is dropped, as
+/// `hydrate` drops it.
+fn placed<'a>(index: &str, entries: &[Item], items: &'a ByKey) -> Vec<&'a Item> {
+    let (pk_name, sk_name) = (format!("{index}pk"), format!("{index}sk"));
+    entries
+        .iter()
+        .filter_map(|e| {
+            let item = items.get(&(e.str("pk")?, e.str("sk")?))?;
+            (item.get(&pk_name) == e.get(&pk_name) && item.get(&sk_name) == e.get(&sk_name)).then_some(item)
+        })
+        .collect()
+}
+
+fn run_row(i: &Item) -> anyhow::Result<RunMetricRow> {
+    Ok(RunMetricRow {
+        ci: ci_facts(i, "name", i.str("actor"))?,
+        created_at: i.req_time("created_at")?,
+        run_started_at: i.time("run_started_at")?,
+        updated_at: i.req_time("updated_at")?,
+    })
+}
+
+fn job_row(i: &Item, actor: Option<String>) -> anyhow::Result<JobMetricRow> {
+    Ok(JobMetricRow {
+        ci: ci_facts(i, "workflow_name", actor)?,
+        labels: i.strings("labels"),
+        os: i.str("os"),
+        created_at: i.time("created_at")?,
+        started_at: i.time("started_at")?,
+        completed_at: i.time("completed_at")?,
+    })
+}
+
+/// The job rows of `entries` (job index entries) that `f` admits, from
+/// their runs' partitions `parts` (the jobs, and the runs for their actors).
+fn job_rows(
+    f: &MetricsFilter,
+    who: &Who<'_>,
+    entries: &[Item],
+    parts: &ByKey,
+) -> Result<Vec<JobMetricRow>, StoreError> {
+    let actor = |job: &Item| {
+        let run = job.num::<i64>("run_id")?;
+        parts.get(&(key::run(run), key::ONE.to_owned()))?.str("actor")
+    };
+    placed("gsi1", entries, parts)
+        .into_iter()
+        .map(|i| (i, actor(i)))
+        .filter(|(i, actor)| who.admits(i.str("repo").as_deref(), actor.as_deref()))
+        .filter(|(i, _)| ci_admits(f, i, "workflow_name"))
+        .map(|(i, actor)| job_row(i, actor))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(corrupt)
+}
+
+/// Partition Queries in flight at once.
+const PARTITIONS_AT_ONCE: usize = 16;
+
 impl DynamoStore {
+    /// Run partitions (`RUN#{id}`: the run's item and its jobs'), each read
+    /// whole by one strongly consistent Query: its jobs cost one read unit
+    /// per 4 KB read together instead of one each (BatchGetItem), and the
+    /// run, whose actor is a job's person, comes with them.
+    async fn run_partitions(&self, pks: impl IntoIterator<Item = String>) -> Result<ByKey, StoreError> {
+        let pks: std::collections::BTreeSet<String> = pks.into_iter().collect();
+        let reads = pks
+            .into_iter()
+            .map(|pk| {
+                Box::pin(async move { self.query_all(&Query::table(pk, Range::All)).await })
+                    as Task<'_, Result<Vec<Item>, StoreError>>
+            })
+            .collect();
+        let mut out = ByKey::new();
+        for items in run_bounded(reads, PARTITIONS_AT_ONCE).await {
+            for i in items? {
+                if let (Some(pk), Some(sk)) = (i.str("pk"), i.str("sk")) {
+                    out.insert((pk, sk), i);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The index entries of the jobs created in `f`'s window (keys only).
+    async fn job_entries(&self, f: &MetricsFilter) -> Result<Vec<Item>, StoreError> {
+        match window(f) {
+            Some(w) => self.query_all(&Query::sharded("gsi1", key::WORKFLOW_JOBS, w).keys()).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// [`MetricRows::metric_runs`] and [`MetricRows::metric_jobs`] at once,
+    /// as the rollup upkeep reads them: the index entries of both, then each
+    /// run partition they name read once (a run and its jobs in one Query),
+    /// so a run created in the window and its jobs cost about one read unit
+    /// together instead of one per item and one more for the job's actor.
+    pub(super) async fn ci_rows(
+        &self,
+        f: &MetricsFilter,
+    ) -> Result<(Vec<RunMetricRow>, Vec<JobMetricRow>), StoreError> {
+        let f = &self.current_names(f).await?;
+        let who = self.who(f).await?;
+        let Some(w) = window(f) else { return Ok((Vec::new(), Vec::new())) };
+        let runs = self.query_all(&Query::sharded("gsi1", key::RUNS, w).keys()).await?;
+        let jobs = self.job_entries(f).await?;
+        let parts = self.run_partitions(runs.iter().chain(&jobs).filter_map(|e| e.str("pk"))).await?;
+        let run_rows = placed("gsi1", &runs, &parts)
+            .into_iter()
+            .filter(|i| who.admits(i.str("repo").as_deref(), i.str("actor").as_deref()))
+            .filter(|i| ci_admits(f, i, "name"))
+            .map(run_row)
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(corrupt)?;
+        Ok((run_rows, job_rows(f, &who, &jobs, &parts)?))
+    }
+
+    /// [`MetricRows::metric_pulls`]; `open_too`: with the pull requests
+    /// still open that were created before the window (every one of them:
+    /// the open-state index whole). The rollup upkeep leaves them out: a
+    /// cell counts only openings and merges in its own days.
+    pub(super) async fn pull_rows(&self, f: &MetricsFilter, open_too: bool) -> Result<Vec<PullMetricRow>, StoreError> {
+        let f = &self.current_names(f).await?;
+        let who = self.who(f).await?;
+        let (since, until) = (ts(&f.since), ts(&f.until));
+        // Index entries first (keys only), then each pull request read once
+        // (one merged and created in the window is in both indexes).
+        let (mut merged, mut created, mut open) = (Vec::new(), Vec::new(), Vec::new());
+        if let Some(window) = window(f) {
+            merged = self.query_all(&Query::sharded("gsi3", key::PULLS_MERGED, window.clone()).keys()).await?;
+            created = self.query_all(&Query::sharded("gsi2", key::PULLS_CREATED, window).keys()).await?;
+        }
+        if open_too {
+            // Open since before the window: the entry's sort key begins with `created_at`.
+            let before = Range::Below(since.clone());
+            open = self.query_all(&Query::sharded("gsi1", key::pulls_by_state("open"), before).keys()).await?;
+        }
+        // (BatchGetItem asks for a key named twice once.)
+        let keys = merged.iter().chain(&created).chain(&open).filter_map(|e| Some(key_of(e.str("pk")?, e.str("sk")?)));
+        let items: ByKey = self
+            .batch_get(keys.collect())
+            .await?
+            .into_iter()
+            .filter_map(|i| Some(((i.str("pk")?, i.str("sk")?), i)))
+            .collect();
+        let in_window = |at: Option<String>| at.is_some_and(|a| a >= since && a < until);
+        let rows = placed("gsi3", &merged, &items)
+            .into_iter()
+            .chain(placed("gsi2", &created, &items).into_iter().filter(|i| !in_window(i.str("merged_at"))))
+            .chain(placed("gsi1", &open, &items).into_iter().filter(|i| i.str("created_at").is_some_and(|c| c < since)))
+            .filter(|i| who.admits(i.str("repo").as_deref(), i.str("author").as_deref()));
+        rows.map(|i| {
+            Ok(PullMetricRow {
+                repo: i.req_typed("repo")?,
+                number: i.num("number").context("pull request number")?,
+                author: i.str("author"),
+                state: i.req_typed("state")?,
+                created_at: i.req_time("created_at")?,
+                merged_at: i.time("merged_at")?,
+                additions: i.num("additions"),
+                deletions: i.num("deletions"),
+                first_review_at: i.time("first_review_at")?,
+                changes_requested: i.num("changes_requested").unwrap_or(0),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(corrupt)
+    }
+
     /// Present members of a team (of every tracked organisation for a bare slug).
     async fn team_logins(&self, team: &TeamRef) -> Result<HashSet<String>, StoreError> {
         let orgs = match &team.org {
@@ -101,37 +273,7 @@ impl DynamoStore {
 #[async_trait]
 impl MetricRows for DynamoStore {
     async fn metric_pulls(&self, f: &MetricsFilter) -> Result<Vec<PullMetricRow>, StoreError> {
-        let f = &self.current_names(f).await?;
-        let who = self.who(f).await?;
-        let (since, until) = (ts(&f.since), ts(&f.until));
-        let (mut merged, mut created) = (Vec::new(), Vec::new());
-        if let Some(window) = window(f) {
-            merged = self.query_all(&Query::sharded("gsi3", key::PULLS_MERGED, window.clone())).await?;
-            created = self.query_all(&Query::sharded("gsi2", key::PULLS_CREATED, window)).await?;
-        }
-        let open = self.query_all(&Query::sharded("gsi1", key::pulls_by_state("open"), Range::All)).await?;
-        let in_window = |at: Option<String>| at.is_some_and(|a| a >= since && a < until);
-        let rows = merged
-            .iter()
-            .chain(created.iter().filter(|i| !in_window(i.str("merged_at"))))
-            .chain(open.iter().filter(|i| i.str("created_at").is_some_and(|c| c < since)))
-            .filter(|i| who.admits(i.str("repo").as_deref(), i.str("author").as_deref()));
-        rows.map(|i| {
-            Ok(PullMetricRow {
-                repo: i.req_typed("repo")?,
-                number: i.num("number").context("pull request number")?,
-                author: i.str("author"),
-                state: i.req_typed("state")?,
-                created_at: i.req_time("created_at")?,
-                merged_at: i.time("merged_at")?,
-                additions: i.num("additions"),
-                deletions: i.num("deletions"),
-                first_review_at: i.time("first_review_at")?,
-                changes_requested: i.num("changes_requested").unwrap_or(0),
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()
-        .map_err(corrupt)
+        self.pull_rows(f, true).await
     }
 
     async fn metric_runs(&self, f: &MetricsFilter) -> Result<Vec<RunMetricRow>, StoreError> {
@@ -143,45 +285,19 @@ impl MetricRows for DynamoStore {
             .iter()
             .filter(|i| who.admits(i.str("repo").as_deref(), i.str("actor").as_deref()))
             .filter(|i| ci_admits(f, i, "name"))
-            .map(|i| {
-                Ok(RunMetricRow {
-                    ci: ci_facts(i, "name", i.str("actor"))?,
-                    created_at: i.req_time("created_at")?,
-                    run_started_at: i.time("run_started_at")?,
-                    updated_at: i.req_time("updated_at")?,
-                })
-            })
+            .map(run_row)
             .collect::<anyhow::Result<Vec<_>>>()
             .map_err(corrupt)
     }
 
+    /// The jobs' index entries, then their runs' partitions (the jobs and,
+    /// for each job's person, its run).
     async fn metric_jobs(&self, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
         let f = &self.current_names(f).await?;
         let who = self.who(f).await?;
-        let Some(window) = window(f) else { return Ok(Vec::new()) };
-        let items = self.query_all(&Query::sharded("gsi1", key::WORKFLOW_JOBS, window)).await?;
-        // The runs' actors, one batch read.
-        let run_ids: HashSet<i64> = items.iter().filter_map(|i| i.num("run_id")).collect();
-        let keys = run_ids.iter().map(|id| key_of(key::run(*id), key::ONE)).collect();
-        let actors: HashMap<i64, String> =
-            self.batch_get(keys).await?.iter().filter_map(|r| Some((r.num("id")?, r.str("actor")?))).collect();
-        items
-            .iter()
-            .map(|i| (i, i.num::<i64>("run_id").and_then(|r| actors.get(&r).cloned())))
-            .filter(|(i, actor)| who.admits(i.str("repo").as_deref(), actor.as_deref()))
-            .filter(|(i, _)| ci_admits(f, i, "workflow_name"))
-            .map(|(i, actor)| {
-                Ok(JobMetricRow {
-                    ci: ci_facts(i, "workflow_name", actor)?,
-                    labels: i.strings("labels"),
-                    os: i.str("os"),
-                    created_at: i.time("created_at")?,
-                    started_at: i.time("started_at")?,
-                    completed_at: i.time("completed_at")?,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
-            .map_err(corrupt)
+        let entries = self.job_entries(f).await?;
+        let parts = self.run_partitions(entries.iter().filter_map(|e| e.str("pk"))).await?;
+        job_rows(f, &who, &entries, &parts)
     }
 
     async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {

@@ -344,7 +344,9 @@ impl DynamoStore {
     /// Every non-empty cell the rows of `source` give in the weeks of
     /// `span`, week cells and the day cells of their days (pull requests give
     /// their cells and the merge cells), encoded, recomputed from the rows
-    /// (the metrics service's reads, once for all of them).
+    /// (the metrics service's reads, once for all of them; without the pull
+    /// requests open since before the span, which no cell of it counts, and
+    /// runs with their jobs read a partition at a time).
     async fn compute(
         &self,
         source: Family,
@@ -354,7 +356,7 @@ impl DynamoStore {
         let mut out = Vec::new();
         match source {
             Family::Pulls | Family::Merges => {
-                let rows = self.metric_pulls(&f).await?;
+                let rows = self.pull_rows(&f, false).await?;
                 for grain in [Grain::Week, Grain::Day] {
                     let cells = pull_cells_by(grain, &rows, span).into_iter().filter(|((s, _), _)| kept(grain, s));
                     out.extend(cells.map(|(k, c)| (Family::Pulls, grain, k, c.encode())));
@@ -363,7 +365,7 @@ impl DynamoStore {
                 out.extend(merges.into_iter().map(|(k, c)| (Family::Merges, Grain::Week, k, c.encode())));
             }
             Family::Ci => {
-                let (runs, jobs) = (self.metric_runs(&f).await?, self.metric_jobs(&f).await?);
+                let (runs, jobs) = self.ci_rows(&f).await?;
                 for grain in [Grain::Week, Grain::Day] {
                     let cells = ci_cells_by(grain, &runs, &jobs, span).into_iter().filter(|((s, _), _)| kept(grain, s));
                     out.extend(cells.map(|(k, c)| (Family::Ci, grain, k, c.encode())));
