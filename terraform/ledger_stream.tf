@@ -6,7 +6,8 @@
 # Listings and /api/health counts lag by the batching window.
 
 locals {
-  # The items whose changes the metric rollup cells follow (their `entity`).
+  # The items whose changes the metric rollup cells follow (their `entity`);
+  # runs and jobs also mark where unfinished runs begin (`UNFINISHED#` items).
   rollup_entities = ["pull_request", "workflow_run", "workflow_job"]
 
   # The ledger-stream function (lambdas.tf deploys it as module.function["ledger_stream"]).

@@ -1,6 +1,7 @@
 //! The ledger-stream function: the table's DynamoDB stream, new and old
 //! images, in batches: the metric rollup cells of the pull requests, runs and
-//! jobs changed ([`DynamoStore::refresh_rollups`]), then, through
+//! jobs changed ([`DynamoStore::refresh_rollups`]), where each repository's
+//! unfinished runs begin ([`DynamoStore::apply_unfinished`]), then, through
 //! [`DynamoStore::apply_stream`], the delivery listing pages and delivery
 //! counts of the ledger items the webhook function wrote marked (every other
 //! change is skipped). The webhook's path then
@@ -49,8 +50,10 @@ pub fn change(record: &EventRecord) -> ItemChange {
 }
 
 /// A batch's rollup cells first (recomputed from rows, so a retried batch
-/// writes nothing new), then its listing pages and counts (whose counter
-/// `ADD` is the one write a retry would repeat).
+/// writes nothing new), its repositories' unfinished runs and jobs (set and
+/// removed as the images say: the same again on a retry), then its listing
+/// pages and counts (whose counter `ADD` is the one write a retry would
+/// repeat).
 async fn derive(store: &DynamoStore, changes: &[ItemChange]) -> Result<(), octoscope::ports::StoreError> {
     let rollups = store.refresh_rollups(changes.iter().map(|c| (c.old.as_ref(), c.new.as_ref()))).await?;
     if rollups.recomputed > 0 {
@@ -61,6 +64,7 @@ async fn derive(store: &DynamoStore, changes: &[ItemChange]) -> Result<(), octos
             "rollup cells refreshed"
         );
     }
+    store.apply_unfinished(changes).await?;
     store.apply_stream(changes).await
 }
 

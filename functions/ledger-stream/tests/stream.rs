@@ -402,3 +402,130 @@ async fn feed_with(reader: &mut StreamReader, store: &DynamoStore, queue: &Notif
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
     }
 }
+
+fn t(min: i64) -> Timestamp {
+    Utc.with_ymd_and_hms(2030, 3, 4, 9, 0, 0).unwrap() + chrono::TimeDelta::minutes(min)
+}
+
+fn run(repo: &str, id: i64, status: &str, created: i64, updated: i64) -> Change {
+    Change::WorkflowRun(WorkflowRun {
+        repo: RepoName::parse(repo).unwrap(),
+        id,
+        name: Some("CI".into()),
+        workflow_id: Some(1),
+        head_branch: Some("main".into()),
+        head_sha: Some("abc".into()),
+        event: Some("push".into()),
+        status: RunStatus::parse(status),
+        conclusion: (status == "completed").then(|| "success".into()),
+        run_number: Some(id),
+        run_attempt: Some(1),
+        actor: Some("ana".into()),
+        created_at: t(created),
+        run_started_at: (status != "queued").then(|| t(created + 1)),
+        updated_at: t(updated),
+    })
+}
+
+fn job(id: i64, run_id: i64, status: &str, created: i64, done: Option<i64>) -> Change {
+    Change::WorkflowJob(WorkflowJob {
+        repo: RepoName::parse("acme/api").unwrap(),
+        id,
+        run_id,
+        name: "build".into(),
+        workflow_name: Some("CI".into()),
+        head_branch: Some("main".into()),
+        status: RunStatus::parse(status),
+        conclusion: done.map(|_| "success".into()),
+        labels: vec!["ubuntu-latest".into()],
+        runner_name: None,
+        runner_group: None,
+        os: Some("linux".into()),
+        created_at: Some(t(created)),
+        started_at: Some(t(created + 1)),
+        completed_at: done.map(t),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_webhook_s_unfinished_runs_are_found_once_the_stream_is_fed_as_a_store_writing_at_once_finds_them() {
+    // GIVEN the webhook's store, whose runs and jobs carry no unfinished index key, and on
+    // another table a store writing at once (the contract suite's store)
+    let (client, table) = table().await;
+    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
+    let store = DynamoStore::new(client.clone(), &table);
+    let other = unique("octoscope");
+    create_table(&client, &other).await.unwrap();
+    let at_once = DynamoStore::new(client.clone(), &other);
+    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    let oldest = async |s: &DynamoStore, repo: &str, from: i64| {
+        let repo = RepoName::parse(repo).unwrap();
+        s.stored_runs(&repo, None, &[], Some(t(from))).await.unwrap().oldest_unfinished
+    };
+    // Both stores' answers, from 0, 5 and 6.
+    let answers = async |s: &DynamoStore| {
+        [oldest(s, "acme/api", 0).await, oldest(s, "acme/api", 5).await, oldest(s, "acme/api", 6).await]
+    };
+    // WHEN both write finished runs created at 0 and 2, run 3 in progress (created at 4) with a
+    // running job, run 4 completed (created at 5) with a job still running, a running job of a
+    // run the store does not have, and another repository's queued run
+    let first = [
+        run("acme/api", 1, "completed", 0, 1),
+        run("acme/api", 2, "completed", 2, 3),
+        run("acme/api", 3, "in_progress", 4, 4),
+        run("acme/api", 4, "completed", 5, 7),
+        job(31, 3, "in_progress", 4, None),
+        job(41, 4, "completed", 5, Some(6)),
+        job(42, 4, "in_progress", 5, None),
+        job(99, 98, "queued", 1, None),
+        run("acme/web", 9, "queued", 1, 1),
+    ];
+    webhook.apply_changes(&first).await.unwrap();
+    at_once.apply_changes(&first).await.unwrap();
+    // THEN the webhook's table knows of none until the stream is fed to the handler
+    assert_eq!(answers(&store).await, [None, None, None]);
+    assert!(feed(&mut reader, &store, 100).await >= first.len());
+    // AND then answers as the store writing at once: run 3, from 5 run 4, from 6 nothing
+    let expected = [Some(t(4)), Some(t(5)), None];
+    assert_eq!((answers(&store).await, answers(&at_once).await), (expected, expected));
+    assert_eq!(oldest(&store, "acme/web", 0).await, Some(t(1)));
+    // WHEN run 3 completes but its job does not, then the job, then run 4's last job
+    let steps = [
+        (run("acme/api", 3, "completed", 4, 8), [Some(t(4)), Some(t(5)), None]),
+        (job(31, 3, "completed", 4, Some(8)), [Some(t(5)), Some(t(5)), None]),
+        (job(42, 4, "completed", 5, Some(9)), [None, None, None]),
+    ];
+    for (change, expected) in steps {
+        webhook.apply_changes(std::slice::from_ref(&change)).await.unwrap();
+        at_once.apply_changes(std::slice::from_ref(&change)).await.unwrap();
+        feed(&mut reader, &store, 100).await;
+        // THEN each step answers as the store writing at once does
+        assert_eq!((answers(&store).await, answers(&at_once).await), (expected, expected), "{change:?}");
+    }
+    // AND fed the same records again (a retried batch), nothing changes
+    let mut again = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    feed(&mut again, &store, 7).await;
+    assert_eq!(answers(&store).await, [None, None, None]);
+    assert_eq!(oldest(&store, "acme/web", 0).await, Some(t(1)));
+
+    // WHEN a run is queued three weeks later
+    let later = 21 * 24 * 60;
+    webhook.apply_changes(&[run("acme/api", 5, "queued", later, later)]).await.unwrap();
+    feed(&mut reader, &store, 100).await;
+    // THEN it is found, and the job of the unknown run (created more than 14 days before) is dropped
+    assert_eq!(oldest(&store, "acme/api", 0).await, Some(t(later)));
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("UNFINISHED#acme/api".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("_".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default();
+    let mut entries: Vec<&String> = item.keys().filter(|k| k.starts_with("run_") || k.starts_with("job_")).collect();
+    entries.sort();
+    assert_eq!(entries, ["run_5"]);
+}

@@ -31,6 +31,7 @@ use octoscope::adapters::aws::firehose::FirehoseArchive;
 use octoscope::adapters::aws::pricing::per_million_deliveries;
 use octoscope::adapters::clock::SystemClock;
 use octoscope::api::{WebhookState, webhook_router};
+use octoscope::domain::RepoName;
 use octoscope::ports::store::*;
 use octoscope::ports::{DeliveryFilter, PageRequest};
 use octoscope::services::IngestService;
@@ -277,4 +278,77 @@ async fn a_pull_request_body_is_written_when_it_changes_not_with_every_delivery_
     let p = &listed.items[0];
     let detail = bodied.store.get_pull(&p.repo, p.number).await.unwrap().unwrap();
     assert_eq!(detail.pull.body.map(|b| b.len()), Some(2_000));
+}
+
+/// `payload` (a demo `workflow_run` or `workflow_job` delivery, completed) as
+/// GitHub sends it earlier in its life: `action`, with `status`, no
+/// conclusion, and (a job) no completion.
+fn earlier(payload: &[u8], object: &str, action: &str, status: &str) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(payload).unwrap();
+    v["action"] = json!(action);
+    let o = &mut v[object];
+    o["status"] = json!(status);
+    o["conclusion"] = Value::Null;
+    if object == "workflow_run" {
+        o["updated_at"] = o["created_at"].clone();
+    } else {
+        o["completed_at"] = Value::Null;
+        if status == "queued" {
+            o["started_at"] = o["created_at"].clone();
+        }
+    }
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_and_a_job_pay_no_index_write_for_being_unfinished_and_the_stream_marks_them() {
+    // GIVEN the demo's first workflow run and its first job, each as GitHub sends its life
+    // (requested / queued, in_progress, completed)
+    let mut m = metered_app().await;
+    let demo = generate(chrono::Utc::now(), 7);
+    let run = demo.iter().find(|d| d.event == "workflow_run").unwrap();
+    let run_json: Value = serde_json::from_slice(&run.body).unwrap();
+    let (run_id, repo) = (run_json["workflow_run"]["id"].clone(), run_json["repository"]["full_name"].clone());
+    let job = demo
+        .iter()
+        .find(|d| {
+            d.event == "workflow_job"
+                && serde_json::from_slice::<Value>(&d.body).unwrap()["workflow_job"]["run_id"] == run_id
+        })
+        .unwrap();
+    let lives = [
+        ("workflow_run", earlier(&run.body, "workflow_run", "requested", "queued")),
+        ("workflow_job", earlier(&job.body, "workflow_job", "queued", "queued")),
+        ("workflow_run", earlier(&run.body, "workflow_run", "in_progress", "in_progress")),
+        ("workflow_job", earlier(&job.body, "workflow_job", "in_progress", "in_progress")),
+        ("workflow_job", job.body.clone()),
+        ("workflow_run", run.body.clone()),
+    ];
+    // WHEN each goes through the webhook's path, the stream fed after the run is in progress
+    let mut wru = Vec::new();
+    for (i, (event_name, body)) in lives.iter().enumerate() {
+        let w0 = m.meter.wru();
+        let (status, answer) = invoke(&m.app, event(event_name, body, &format!("life-{i}"))).await;
+        assert_eq!(status, 200, "{answer}");
+        wru.push(m.meter.wru() - w0);
+        if i == 2 {
+            settle(&mut m, 100).await;
+            // THEN the run, unfinished, is where its repository's unfinished runs begin
+            let repo = RepoName::parse(repo.as_str().unwrap()).unwrap();
+            let created =
+                chrono::DateTime::parse_from_rfc3339(run_json["workflow_run"]["created_at"].as_str().unwrap());
+            let runs =
+                m.store.stored_runs(&repo, None, &[], Some(created.unwrap().to_utc() - chrono::TimeDelta::days(7)));
+            assert_eq!(runs.await.unwrap().oldest_unfinished, Some(created.unwrap().to_utc()));
+        }
+    }
+    // AND a delivery after each one's first costs its ledger item and its item only (1 + 1 WRU):
+    // no index entry is set while it is unfinished or removed when it completes
+    // (the first of each also writes its creation index entries, and the first of all the registries)
+    assert_eq!(wru[1..], [3.0, 2.0, 2.0, 2.0, 2.0], "WRU per delivery: {wru:?}");
+    // AND once the stream has seen them complete, nothing of the repository is unfinished
+    settle(&mut m, 100).await;
+    let repo = RepoName::parse(repo.as_str().unwrap()).unwrap();
+    let from = chrono::Utc::now() - chrono::TimeDelta::days(3650);
+    assert_eq!(m.store.stored_runs(&repo, None, &[], Some(from)).await.unwrap().oldest_unfinished, None);
 }

@@ -27,6 +27,7 @@ mod rollups;
 mod search;
 mod store;
 mod summaries;
+mod unfinished;
 mod upgrade;
 mod versions;
 mod write;

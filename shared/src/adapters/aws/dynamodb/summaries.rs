@@ -166,15 +166,21 @@ impl DynamoStore {
     /// `from` that is not completed or has a job that is not: the first item
     /// from `from` on of its sparse index of unfinished runs (sorted by
     /// creation), and the runs (BatchGetItem) of its sparse index of
-    /// unfinished jobs created from `from` on. A job whose run the store does
-    /// not have is left out.
+    /// unfinished jobs created from `from` on; and the same of the runs and
+    /// jobs the stream marked (the webhook function's writes, `unfinished.rs`).
+    /// A job whose run the store does not have is left out.
     async fn oldest_unfinished(&self, repo: &RepoName, from: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         let runs = Query::index("gsi3", key::unfinished_runs(repo), Range::AtLeast(ts(&from)));
+        let marked = self.marked_unfinished(repo, &from).await?;
         let mut oldest = match self.first(&runs).await? {
             Some(i) => Some(i.req_time("created_at").map_err(corrupt)?),
             None => None,
         };
-        let mut run_ids = HashSet::new();
+        oldest = match (oldest, marked.oldest_run) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut run_ids = marked.job_runs;
         self.query_each(&Query::index("gsi3", key::unfinished_jobs(repo), Range::All), |i| {
             run_ids.extend(i.num::<i64>("run_id"));
             true

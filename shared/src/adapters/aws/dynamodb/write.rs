@@ -296,10 +296,11 @@ impl DynamoStore {
                 u.set("updated_at", t(&r.updated_at)).set("rank", n(r.status.rank()));
                 u.set("gsi1pk", s(key::shard(key::RUNS, &num(r.id)))).set("gsi1sk", s(sort.clone()));
                 u.set("gsi2pk", s(key::runs_of(r.repo.as_str()))).set("gsi2sk", s(sort.clone()));
-                // Sparse: only runs not completed, for where unfinished runs begin.
+                // Sparse: only runs not completed, for where unfinished runs begin (the
+                // webhook function's are the stream's to mark, `unfinished.rs`).
                 if r.status == RunStatus::Completed {
                     u.set_or_remove("gsi3pk", None).set_or_remove("gsi3sk", None);
-                } else {
+                } else if !self.stream_derived {
                     u.set("gsi3pk", s(key::unfinished_runs(&r.repo))).set("gsi3sk", s(sort));
                 }
                 newer_or_ranked(&mut u, "updated_at", &r.updated_at, r.status.rank());
@@ -329,10 +330,10 @@ impl DynamoStore {
                     }
                     (None, None) => {}
                 }
-                // Sparse: only jobs not completed, for where unfinished runs begin.
+                // Sparse: only jobs not completed, for where unfinished runs begin (as runs).
                 if j.status == RunStatus::Completed {
                     u.set_or_remove("gsi3pk", None).set_or_remove("gsi3sk", None);
-                } else {
+                } else if !self.stream_derived {
                     u.set("gsi3pk", s(key::unfinished_jobs(&j.repo)));
                     u.set("gsi3sk", s(format!("{}#{}", num(j.run_id), num(j.id))));
                 }
