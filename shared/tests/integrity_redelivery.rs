@@ -23,14 +23,11 @@ use octoscope_fakehub::{FakeHub, OrgSpec, WebhookSpec};
 
 const LOG: &str = "GET /orgs/{org}/hooks/{hook}/deliveries";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn redelivery_asks_once_and_reads_the_log_back_to_the_previous_check_only() {
-    // GIVEN a server that received an org's history, a tenth of it lost
-    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 60, teams: 2, ..OrgSpec::default() }).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
-    let archive = Arc::new(SqliteArchive::open(&dir.path().join("a.db")).unwrap());
-    let spec = WebhookSpec { drop_share: 0.1, concurrency: 4, ..WebhookSpec::default() };
+/// A server on a SQLite store in `dir` taking the webhooks of `spec`: the
+/// store, and the webhook's URL.
+async fn serve(dir: &std::path::Path, spec: &WebhookSpec) -> (Arc<SqliteStore>, String) {
+    let store = Arc::new(SqliteStore::open(&dir.join("s.db")).unwrap());
+    let archive = Arc::new(SqliteArchive::open(&dir.join("a.db")).unwrap());
     let ingest = IngestService::new(
         store.clone(),
         archive,
@@ -48,6 +45,16 @@ async fn redelivery_asks_once_and_reads_the_log_back_to_the_previous_check_only(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (store, url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redelivery_asks_once_and_reads_the_log_back_to_the_previous_check_only() {
+    // GIVEN a server that received an org's history, a tenth of it lost
+    let hub = FakeHub::start(OrgSpec { repos: 2, pulls: 60, teams: 2, ..OrgSpec::default() }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = WebhookSpec { drop_share: 0.1, concurrency: 4, ..WebhookSpec::default() };
+    let (store, url) = serve(dir.path(), &spec).await;
     let sent = hub.send_webhooks(&url, &spec).await.unwrap();
     assert!(sent.events > 200 && !sent.dropped.is_empty(), "{} events, {} dropped", sent.events, sent.dropped.len());
     let delivered_before = store.stats().await.unwrap().deliveries["stored"];
@@ -123,26 +130,8 @@ async fn a_run_stuck_for_weeks_does_not_hide_a_newer_run_whose_completion_was_lo
     let recent = hub.org().repos[0].runs.last().unwrap().id;
     // AND a server that received every webhook of it
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
-    let archive = Arc::new(SqliteArchive::open(&dir.path().join("a.db")).unwrap());
     let webhooks = WebhookSpec::default();
-    let ingest = IngestService::new(
-        store.clone(),
-        archive,
-        Arc::new(octoscope::adapters::clock::SystemClock),
-        WebhookSecrets::parse(&webhooks.secret).unwrap(),
-    );
-    let app = api::router(AppState {
-        ingest: Arc::new(ingest),
-        store: store.clone(),
-        search: None,
-        tokens: ApiTokens::default(),
-        max_body_bytes: 25 << 20,
-        notify: None,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (store, url) = serve(dir.path(), &webhooks).await;
     let sent = hub.send_webhooks(&url, &webhooks).await.unwrap();
     assert!(sent.dropped.is_empty());
     let github = GitHubClient::new(GitHubConfig::new(hub.url.clone(), GitHubCredentials::Token(hub.token().into())))

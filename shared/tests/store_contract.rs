@@ -12,6 +12,7 @@ use octoscope::domain::{CheckRun, Gap, GapKind, JobRecord, JobState, Target};
 use octoscope::ports::*;
 use octoscope::read::*;
 use octoscope::read::{DeliveryView, WorkflowRunView};
+use octoscope_testkit::entities;
 
 /// Makes fresh, empty stores of one adapter.
 #[async_trait]
@@ -253,43 +254,11 @@ fn branch(repo_name: &str, name: &str, sha: Option<&str>, deleted: bool, at: i64
 }
 
 fn run(repo_name: &str, id: i64, status: &str, actor: &str, created: i64, updated: i64) -> Change {
-    Change::WorkflowRun(WorkflowRun {
-        repo: repo(repo_name),
-        id,
-        name: Some("CI".into()),
-        workflow_id: Some(1),
-        head_branch: Some("main".into()),
-        head_sha: Some("abc".into()),
-        event: Some("push".into()),
-        status: RunStatus::parse(status),
-        conclusion: (status == "completed").then(|| "success".into()),
-        run_number: Some(id),
-        run_attempt: Some(1),
-        actor: Some(actor.into()),
-        created_at: t(created),
-        run_started_at: (status != "queued").then(|| t(created + 1)),
-        updated_at: t(updated),
-    })
+    Change::WorkflowRun(entities::workflow_run(repo_name, id, status, actor, t(created), t(updated)))
 }
 
 fn job(id: i64, run_id: i64, status: &str, created: i64, done: Option<i64>) -> Change {
-    Change::WorkflowJob(WorkflowJob {
-        repo: repo("acme/api"),
-        id,
-        run_id,
-        name: "build".into(),
-        workflow_name: Some("CI".into()),
-        head_branch: Some("main".into()),
-        status: RunStatus::parse(status),
-        conclusion: done.map(|_| "success".into()),
-        labels: vec!["ubuntu-latest".into()],
-        runner_name: None,
-        runner_group: None,
-        os: Some("linux".into()),
-        created_at: Some(t(created)),
-        started_at: Some(t(created + 1)),
-        completed_at: done.map(t),
-    })
+    Change::WorkflowJob(entities::workflow_job(id, run_id, status, t(created), done.map(t)))
 }
 
 /// A job as GitHub sent it before jobs carried `created_at`: started at `started`.

@@ -10,6 +10,7 @@ use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
 use octoscope::domain::*;
 use octoscope::ports::*;
 use octoscope_ledger_stream::{NotificationQueue, handle, handle_with, message_body};
+use octoscope_testkit::entities;
 use octoscope_testkit::moto::{MotoServer, StreamReader, unique};
 
 async fn table() -> (aws_sdk_dynamodb::Client, String) {
@@ -408,43 +409,11 @@ fn t(min: i64) -> Timestamp {
 }
 
 fn run(repo: &str, id: i64, status: &str, created: i64, updated: i64) -> Change {
-    Change::WorkflowRun(WorkflowRun {
-        repo: RepoName::parse(repo).unwrap(),
-        id,
-        name: Some("CI".into()),
-        workflow_id: Some(1),
-        head_branch: Some("main".into()),
-        head_sha: Some("abc".into()),
-        event: Some("push".into()),
-        status: RunStatus::parse(status),
-        conclusion: (status == "completed").then(|| "success".into()),
-        run_number: Some(id),
-        run_attempt: Some(1),
-        actor: Some("ana".into()),
-        created_at: t(created),
-        run_started_at: (status != "queued").then(|| t(created + 1)),
-        updated_at: t(updated),
-    })
+    Change::WorkflowRun(entities::workflow_run(repo, id, status, "ana", t(created), t(updated)))
 }
 
 fn job(id: i64, run_id: i64, status: &str, created: i64, done: Option<i64>) -> Change {
-    Change::WorkflowJob(WorkflowJob {
-        repo: RepoName::parse("acme/api").unwrap(),
-        id,
-        run_id,
-        name: "build".into(),
-        workflow_name: Some("CI".into()),
-        head_branch: Some("main".into()),
-        status: RunStatus::parse(status),
-        conclusion: done.map(|_| "success".into()),
-        labels: vec!["ubuntu-latest".into()],
-        runner_name: None,
-        runner_group: None,
-        os: Some("linux".into()),
-        created_at: Some(t(created)),
-        started_at: Some(t(created + 1)),
-        completed_at: done.map(t),
-    })
+    Change::WorkflowJob(entities::workflow_job(id, run_id, status, t(created), done.map(t)))
 }
 
 #[tokio::test(flavor = "multi_thread")]

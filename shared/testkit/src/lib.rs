@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 pub use octoscope::webhook::sign;
 
+pub mod entities;
 pub mod faults;
 pub mod moto;
 pub mod osmem;
