@@ -197,6 +197,11 @@ pub(super) mod key {
     pub fn unfinished_jobs(r: &RepoName) -> String {
         format!("WJS#unfinished#{r}")
     }
+    /// The webhook function's unfinished runs and jobs of a repository, as
+    /// the stream marks them (`unfinished.rs`).
+    pub fn unfinished(r: &str) -> String {
+        format!("UNFINISHED#{r}")
+    }
     pub const DEPLOYMENTS: &str = "DEPS";
     pub fn deployments_of(r: &RepoName) -> String {
         format!("DEPS#{r}")

@@ -21,8 +21,8 @@
 //! the items' keys (writes made at once, and items written before) and
 //! these entries. Entries of runs created more than [`KEPT`] before the
 //! newest entry a batch sets are dropped when the item is next written (the
-//! check looks back 7 days); a repository's item stays small however many
-//! runs are stuck.
+//! check looks back 7 days), and an item holds [`MAX_ENTRIES`] at most (the
+//! oldest), so it stays small however many runs are stuck.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -36,14 +36,14 @@ use crate::domain::*;
 use crate::ports::*;
 
 /// How long before a batch's newest entry an entry is kept.
-pub(super) const KEPT: TimeDelta = TimeDelta::days(14);
+const KEPT: TimeDelta = TimeDelta::days(14);
 /// Attributes set or removed per UpdateItem (an expression stays far below 4 KB).
 const PER_UPDATE: usize = 50;
 /// Entries an item holds at most (≈ 40 bytes each: ≈ 80 KB, far below
 /// DynamoDB's 400 KB, so no batch can fail on the item's size). Beyond, the
 /// newest are left out: the check's window reaches back to the oldest, which
 /// covers them.
-pub(super) const MAX_ENTRIES: usize = 2_000;
+const MAX_ENTRIES: usize = 2_000;
 /// Repositories written at once.
 const CONCURRENCY: usize = 16;
 const RUN: &str = "run_";
@@ -51,7 +51,7 @@ const JOB: &str = "job_";
 
 /// The item of `repo`'s unfinished runs and jobs.
 fn item_key(repo: &str) -> Item {
-    key_of(format!("UNFINISHED#{repo}"), key::ONE)
+    key_of(key::unfinished(repo), key::ONE)
 }
 
 /// What an image of a run or a job says: its repository, its attribute, and
