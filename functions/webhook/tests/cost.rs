@@ -13,7 +13,10 @@
 //! `make bench-cost` runs `bench_cost` (ignored otherwise) and prints WRU per
 //! delivery on average and per event type (the webhook's path, and with the
 //! stream function's share), the RRU of `/api/health`, and the cost per
-//! million deliveries. `BENCH_DELIVERIES` caps how many of the demo's
+//! million deliveries, then the same per event type for GitHub's example
+//! payloads (each once, on a table of their own; the first delivery of a
+//! process also writes the registry items, so read a type of one payload
+//! with that in mind). `BENCH_DELIVERIES` caps how many of the demo's
 //! deliveries are sent (default: all). The demo's pull requests and reviews
 //! carry no body; `BENCH_BODY_BYTES=N` gives every pull request a body of N
 //! bytes and every review one of N / 4 (what bodies cost: a pull request's on
@@ -221,6 +224,34 @@ async fn bench_cost() {
     let per_batch = n as f64 / batches.max(1) as f64;
     for line in per_million_deliveries(avg_w + stream_w, avg_r + stream_r, per_batch) {
         println!("{:<34} ${:>7.2}", line.what, line.per_million);
+    }
+    examples().await;
+}
+
+/// GitHub's example payloads (`octoscope_testkit::all_fixtures`), each once
+/// through the webhook's path on a table of their own: WRU and RRU per
+/// delivery by event type (the webhook's path only; an event type the
+/// product does not follow is archived and acknowledged: its ledger item).
+async fn examples() {
+    let mut m = metered_app().await;
+    let mut by_event: BTreeMap<String, Tally> = BTreeMap::new();
+    for (i, (event_name, _, body)) in octoscope_testkit::all_fixtures().into_iter().enumerate() {
+        let (w0, r0) = (m.meter.wru(), m.meter.rru());
+        let (status, answer) = invoke(&m.app, event(&event_name, &body, &format!("example-{i:04}"))).await;
+        assert!(status < 500, "{event_name}: {status} {answer}");
+        let t = by_event.entry(event_name).or_default();
+        t.deliveries += 1;
+        t.wru += m.meter.wru() - w0;
+        t.rru += m.meter.rru() - r0;
+    }
+    settle(&mut m, 100).await;
+    println!(
+        "\nGitHub's example payloads, each once through the webhook path (per delivery, the stream's share not included):"
+    );
+    println!("{:<32} {:>8} {:>8} {:>8}", "event", "payloads", "WRU", "RRU");
+    for (event, t) in &by_event {
+        let d = t.deliveries as f64;
+        println!("{event:<32} {:>8} {:>8.2} {:>8.2}", t.deliveries, t.wru / d, t.rru / d);
     }
 }
 
