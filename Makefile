@@ -18,7 +18,7 @@ help:
 	@echo "make bench-metrics  the metrics API latency over 100k pull requests, 400k reviews, 1M jobs (SQLite)"
 	@echo "make bench-search  search latency over 100k pull requests and 1M commits (SQLite FTS5)"
 	@echo "make bench-indexer the indexer's documents per second into osmem-server (moto for lookups)"
-	@echo "make bench-cost   DynamoDB units per delivery (demo mix, webhook path on moto) and cost per million deliveries"
+	@echo "make bench-cost   DynamoDB units per delivery (demo mix and GitHub's example payloads, webhook path on moto) and cost per million deliveries"
 	@echo "make bench-rollups-dynamodb  RRU of the 2-year metrics overview read from rollup cells on DynamoDB (moto)"
 	@echo "make fuzz         every fuzz target for FUZZ_SECONDS (default 3600) or FUZZ_RUNS executions each"
 	@echo "make fuzz-smoke   every fuzz target for FUZZ_SMOKE_SECONDS (default 20) each"
