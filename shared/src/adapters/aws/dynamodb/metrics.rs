@@ -74,6 +74,26 @@ fn placed<'a>(index: &str, entries: &[Item], items: &'a ByKey) -> Vec<&'a Item> 
         .collect()
 }
 
+/// Items by their table key (an item without one left out).
+fn by_key(items: impl IntoIterator<Item = Item>) -> ByKey {
+    items.into_iter().filter_map(|i| Some(((i.str("pk")?, i.str("sk")?), i))).collect()
+}
+
+/// The run rows of `items` (run items) that `f` admits.
+fn run_rows<'a>(
+    f: &MetricsFilter,
+    who: &Who<'_>,
+    items: impl IntoIterator<Item = &'a Item>,
+) -> Result<Vec<RunMetricRow>, StoreError> {
+    items
+        .into_iter()
+        .filter(|i| who.admits(i.str("repo").as_deref(), i.str("actor").as_deref()))
+        .filter(|i| ci_admits(f, i, "name"))
+        .map(run_row)
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(corrupt)
+}
+
 fn run_row(i: &Item) -> anyhow::Result<RunMetricRow> {
     Ok(RunMetricRow {
         ci: ci_facts(i, "name", i.str("actor"))?,
@@ -135,11 +155,7 @@ impl DynamoStore {
             .collect();
         let mut out = ByKey::new();
         for items in run_bounded(reads, PARTITIONS_AT_ONCE).await {
-            for i in items? {
-                if let (Some(pk), Some(sk)) = (i.str("pk"), i.str("sk")) {
-                    out.insert((pk, sk), i);
-                }
-            }
+            out.extend(by_key(items?));
         }
         Ok(out)
     }
@@ -167,20 +183,14 @@ impl DynamoStore {
         let runs = self.query_all(&Query::sharded("gsi1", key::RUNS, w).keys()).await?;
         let jobs = self.job_entries(f).await?;
         let parts = self.run_partitions(runs.iter().chain(&jobs).filter_map(|e| e.str("pk"))).await?;
-        let run_rows = placed("gsi1", &runs, &parts)
-            .into_iter()
-            .filter(|i| who.admits(i.str("repo").as_deref(), i.str("actor").as_deref()))
-            .filter(|i| ci_admits(f, i, "name"))
-            .map(run_row)
-            .collect::<anyhow::Result<Vec<_>>>()
-            .map_err(corrupt)?;
-        Ok((run_rows, job_rows(f, &who, &jobs, &parts)?))
+        Ok((run_rows(f, &who, placed("gsi1", &runs, &parts))?, job_rows(f, &who, &jobs, &parts)?))
     }
 
     /// [`MetricRows::metric_pulls`]; `open_too`: with the pull requests
-    /// still open that were created before the window (every one of them:
-    /// the open-state index whole). The rollup upkeep leaves them out: a
-    /// cell counts only openings and merges in its own days.
+    /// still open that were created before the window (the open-state
+    /// index's entries below `since`: its sort key begins with `created_at`,
+    /// and an entry is kept only where its item still is). The rollup upkeep
+    /// leaves them out: a cell counts only openings and merges in its own days.
     pub(super) async fn pull_rows(&self, f: &MetricsFilter, open_too: bool) -> Result<Vec<PullMetricRow>, StoreError> {
         let f = &self.current_names(f).await?;
         let who = self.who(f).await?;
@@ -193,23 +203,17 @@ impl DynamoStore {
             created = self.query_all(&Query::sharded("gsi2", key::PULLS_CREATED, window).keys()).await?;
         }
         if open_too {
-            // Open since before the window: the entry's sort key begins with `created_at`.
             let before = Range::Below(since.clone());
             open = self.query_all(&Query::sharded("gsi1", key::pulls_by_state("open"), before).keys()).await?;
         }
         // (BatchGetItem asks for a key named twice once.)
         let keys = merged.iter().chain(&created).chain(&open).filter_map(|e| Some(key_of(e.str("pk")?, e.str("sk")?)));
-        let items: ByKey = self
-            .batch_get(keys.collect())
-            .await?
-            .into_iter()
-            .filter_map(|i| Some(((i.str("pk")?, i.str("sk")?), i)))
-            .collect();
+        let items = by_key(self.batch_get(keys.collect()).await?);
         let in_window = |at: Option<String>| at.is_some_and(|a| a >= since && a < until);
         let rows = placed("gsi3", &merged, &items)
             .into_iter()
             .chain(placed("gsi2", &created, &items).into_iter().filter(|i| !in_window(i.str("merged_at"))))
-            .chain(placed("gsi1", &open, &items).into_iter().filter(|i| i.str("created_at").is_some_and(|c| c < since)))
+            .chain(placed("gsi1", &open, &items))
             .filter(|i| who.admits(i.str("repo").as_deref(), i.str("author").as_deref()));
         rows.map(|i| {
             Ok(PullMetricRow {
@@ -281,13 +285,7 @@ impl MetricRows for DynamoStore {
         let who = self.who(f).await?;
         let Some(window) = window(f) else { return Ok(Vec::new()) };
         let items = self.query_all(&Query::sharded("gsi1", key::RUNS, window)).await?;
-        items
-            .iter()
-            .filter(|i| who.admits(i.str("repo").as_deref(), i.str("actor").as_deref()))
-            .filter(|i| ci_admits(f, i, "name"))
-            .map(run_row)
-            .collect::<anyhow::Result<Vec<_>>>()
-            .map_err(corrupt)
+        run_rows(f, &who, &items)
     }
 
     /// The jobs' index entries, then their runs' partitions (the jobs and,

@@ -172,14 +172,11 @@ impl DynamoStore {
     async fn oldest_unfinished(&self, repo: &RepoName, from: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         let runs = Query::index("gsi3", key::unfinished_runs(repo), Range::AtLeast(ts(&from)));
         let marked = self.marked_unfinished(repo, &from).await?;
-        let mut oldest = match self.first(&runs).await? {
+        let indexed = match self.first(&runs).await? {
             Some(i) => Some(i.req_time("created_at").map_err(corrupt)?),
             None => None,
         };
-        oldest = match (oldest, marked.oldest_run) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let mut oldest = indexed.into_iter().chain(marked.oldest_run).min();
         let mut run_ids = marked.job_runs;
         self.query_each(&Query::index("gsi3", key::unfinished_jobs(repo), Range::All), |i| {
             run_ids.extend(i.num::<i64>("run_id"));

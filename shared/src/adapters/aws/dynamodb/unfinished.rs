@@ -78,15 +78,19 @@ fn time_of(value: &str) -> &str {
     value.split('#').next().unwrap_or_default()
 }
 
+/// The entries an item holds: (attribute, value).
+fn entries(stored: &Item) -> impl Iterator<Item = (&str, &str)> {
+    stored
+        .iter()
+        .filter(|(a, _)| a.starts_with(RUN) || a.starts_with(JOB))
+        .filter_map(|(a, v)| Some((a.as_str(), v.as_s().ok()?.as_str())))
+}
+
 /// Change `ops` (sets and removals of `stored`'s entries) so that the item
 /// holds at most `max` entries, leaving the newest out; how many it would
 /// have held when that was more.
 fn cap(stored: &Item, ops: &mut Vec<(String, Option<String>)>, max: usize) -> Option<usize> {
-    let mut after: BTreeMap<&str, &str> = stored
-        .iter()
-        .filter(|(a, _)| a.starts_with(RUN) || a.starts_with(JOB))
-        .filter_map(|(a, v)| Some((a.as_str(), v.as_s().ok()?.as_str())))
-        .collect();
+    let mut after: BTreeMap<&str, &str> = entries(stored).collect();
     for (attr, value) in ops.iter() {
         match value {
             Some(v) => after.insert(attr, v),
@@ -161,13 +165,9 @@ impl DynamoStore {
         let mut ops: Vec<(String, Option<String>)> =
             wanted.iter().filter(|(a, v)| held(a) != **v).map(|(a, v)| (a.clone(), v.clone())).collect();
         if let Some(cut) = &cut {
-            let stale = stored.iter().filter(|(a, _)| a.starts_with(RUN) || a.starts_with(JOB));
-            for (attr, value) in stale {
-                let old = value.as_s().is_ok_and(|v| !time_of(v).is_empty() && time_of(v) < cut.as_str());
-                if old && !wanted.contains_key(attr) {
-                    ops.push((attr.clone(), None));
-                }
-            }
+            let stale = entries(&stored)
+                .filter(|(a, v)| !time_of(v).is_empty() && time_of(v) < cut.as_str() && !wanted.contains_key(*a));
+            ops.extend(stale.map(|(a, _)| (a.to_owned(), None)));
         }
         if let Some(entries) = cap(&stored, &mut ops, MAX_ENTRIES) {
             tracing::warn!(%repo, entries, kept = MAX_ENTRIES, "too many unfinished runs and jobs; the newest left out");
