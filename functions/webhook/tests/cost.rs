@@ -311,51 +311,36 @@ async fn a_pull_request_body_is_written_when_it_changes_not_with_every_delivery_
     assert_eq!(detail.pull.body.map(|b| b.len()), Some(2_000));
 }
 
-/// `payload` (a demo `workflow_run` or `workflow_job` delivery, completed) as
-/// GitHub sends it earlier in its life: `action`, with `status`, no
-/// conclusion, and (a job) no completion.
-fn earlier(payload: &[u8], object: &str, action: &str, status: &str) -> Vec<u8> {
-    let mut v: Value = serde_json::from_slice(payload).unwrap();
-    v["action"] = json!(action);
-    let o = &mut v[object];
-    o["status"] = json!(status);
-    o["conclusion"] = Value::Null;
-    if object == "workflow_run" {
-        o["updated_at"] = o["created_at"].clone();
-    } else {
-        o["completed_at"] = Value::Null;
-        if status == "queued" {
-            o["started_at"] = o["created_at"].clone();
-        }
-    }
-    serde_json::to_vec(&v).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_and_a_job_pay_no_index_write_for_being_unfinished_and_the_stream_marks_them() {
     // GIVEN the demo's first workflow run and its first job, each as GitHub sends its life
-    // (requested / queued, in_progress, completed)
+    // (requested / queued, in_progress, completed), in the demo's order
     let mut m = metered_app().await;
     let demo = generate(chrono::Utc::now(), 7);
-    let run = demo.iter().find(|d| d.event == "workflow_run").unwrap();
-    let run_json: Value = serde_json::from_slice(&run.body).unwrap();
+    let json = |d: &octoscope::services::demo::DemoDelivery| serde_json::from_slice::<Value>(&d.body).unwrap();
+    let run_json = json(demo.iter().find(|d| d.event == "workflow_run").unwrap());
     let (run_id, repo) = (run_json["workflow_run"]["id"].clone(), run_json["repository"]["full_name"].clone());
-    let job = demo
+    let job_id = demo
         .iter()
-        .find(|d| {
-            d.event == "workflow_job"
-                && serde_json::from_slice::<Value>(&d.body).unwrap()["workflow_job"]["run_id"] == run_id
+        .filter(|d| d.event == "workflow_job")
+        .map(|d| json(d)["workflow_job"].clone())
+        .find(|j| j["run_id"] == run_id)
+        .unwrap()["id"]
+        .clone();
+    let lives: Vec<(&str, Vec<u8>)> = demo
+        .iter()
+        .filter(|d| match d.event {
+            "workflow_run" => json(d)["workflow_run"]["id"] == run_id,
+            "workflow_job" => json(d)["workflow_job"]["id"] == job_id,
+            _ => false,
         })
-        .unwrap();
-    let lives = [
-        ("workflow_run", earlier(&run.body, "workflow_run", "requested", "queued")),
-        ("workflow_job", earlier(&job.body, "workflow_job", "queued", "queued")),
-        ("workflow_run", earlier(&run.body, "workflow_run", "in_progress", "in_progress")),
-        ("workflow_job", earlier(&job.body, "workflow_job", "in_progress", "in_progress")),
-        ("workflow_job", job.body.clone()),
-        ("workflow_run", run.body.clone()),
-    ];
-    // WHEN each goes through the webhook's path, the stream fed after the run is in progress
+        .map(|d| (d.event, d.body.clone()))
+        .collect();
+    let actions: Vec<Value> =
+        lives.iter().map(|(_, b)| serde_json::from_slice::<Value>(b).unwrap()["action"].clone()).collect();
+    assert_eq!(actions.len(), 6, "three deliveries each: {actions:?}");
+    assert_eq!(actions[..2], [json!("requested"), json!("queued")], "created first: {actions:?}");
+    // WHEN each goes through the webhook's path, the stream fed after the third
     let mut wru = Vec::new();
     for (i, (event_name, body)) in lives.iter().enumerate() {
         let w0 = m.meter.wru();

@@ -245,6 +245,10 @@ pub fn generate(now: Timestamp, seed: u64) -> Vec<DemoDelivery> {
     g.out
 }
 
+/// A workflow run and its jobs as GitHub delivers them: the run's `requested`,
+/// `in_progress` and `completed`, each job's `queued`, `in_progress` and
+/// `completed` (a queued job's `started_at` is its creation, as GitHub sends
+/// it; its runner is not yet named).
 fn ci_run(g: &mut Gen, repo: &str, branch: &str, head: &str, created: Timestamp, event: &str, actor: &str) {
     let run_id = g.id();
     let queue = 5 + (g.rng.f64().powi(3) * 400.0) as i64;
@@ -254,35 +258,51 @@ fn ci_run(g: &mut Gen, repo: &str, branch: &str, head: &str, created: Timestamp,
     let failed = g.rng.f64() < if repo == "mobile" { 0.2 } else { 0.08 };
     let conclusion = if failed { "failure" } else { "success" };
     let workflow = if event == "push" { "Release" } else { "CI" };
-    let run = json!({
-        "id": run_id, "name": workflow, "workflow_id": if event == "push" { 2 } else { 1 }, "head_branch": branch,
-        "head_sha": head, "event": event, "status": "completed", "conclusion": conclusion,
-        "run_number": run_id % 10_000, "run_attempt": 1, "actor": user(actor),
-        "created_at": ts(created), "updated_at": ts(done), "run_started_at": ts(started),
-    });
-    g.emit(
-        "workflow_run",
-        done,
-        json!({ "action": "completed", "workflow_run": run, "repository": repository(repo, done) }),
-    );
+    let run = |status: &str, conclusion: Option<&str>, updated: Timestamp| {
+        json!({
+            "id": run_id, "name": workflow, "workflow_id": if event == "push" { 2 } else { 1 }, "head_branch": branch,
+            "head_sha": head, "event": event, "status": status, "conclusion": conclusion,
+            "run_number": run_id % 10_000, "run_attempt": 1, "actor": user(actor),
+            "created_at": ts(created), "updated_at": ts(updated), "run_started_at": ts(started),
+        })
+    };
+    for (action, status, conclusion, at) in [
+        ("requested", "queued", None, created),
+        ("in_progress", "in_progress", None, started),
+        ("completed", "completed", Some(conclusion), done),
+    ] {
+        let body = json!({ "action": action, "workflow_run": run(status, conclusion, at), "repository": repository(repo, at) });
+        g.emit("workflow_run", at, body);
+    }
     let runners: &[&str] =
         if repo == "mobile" { &["macos-latest", "ubuntu-latest"] } else { &["ubuntu-latest", "self-hosted-linux"] };
     for (i, label) in runners.iter().enumerate() {
         let job_queue = 3 + (g.rng.f64().powi(3) * if label.starts_with("self") { 900.0 } else { 120.0 }) as i64;
         let job_start = created + Duration::seconds(job_queue);
         let job_name = ["build", "test"][i % 2];
-        let job = json!({
-            "id": g.id(), "run_id": run_id, "name": job_name, "workflow_name": workflow,
-            "head_branch": branch, "status": "completed",
-            "conclusion": if failed && i == 1 { "failure" } else { "success" },
-            "labels": [label], "runner_name": format!("{label}-{}", i + 1), "runner_group_name": "Default",
-            "created_at": ts(created), "started_at": ts(job_start), "completed_at": ts(done),
-        });
-        g.emit(
-            "workflow_job",
-            done,
-            json!({ "action": "completed", "workflow_job": job, "repository": repository(repo, done) }),
-        );
+        let job_id = g.id();
+        let runner = format!("{label}-{}", i + 1);
+        let job = |status: &str, conclusion: Option<&str>, started: Timestamp, completed: Option<Timestamp>| {
+            let runner = (status != "queued").then_some(runner.as_str());
+            json!({
+                "id": job_id, "run_id": run_id, "name": job_name, "workflow_name": workflow,
+                "head_branch": branch, "status": status, "conclusion": conclusion,
+                "labels": [label], "runner_name": runner, "runner_group_name": runner.map(|_| "Default"),
+                "created_at": ts(created), "started_at": ts(started), "completed_at": completed.map(ts),
+            })
+        };
+        let job_conclusion = if failed && i == 1 { "failure" } else { "success" };
+        for (action, body, at) in [
+            ("queued", job("queued", None, created, None), created),
+            ("in_progress", job("in_progress", None, job_start, None), job_start),
+            ("completed", job("completed", Some(job_conclusion), job_start, Some(done)), done),
+        ] {
+            g.emit(
+                "workflow_job",
+                at,
+                json!({ "action": action, "workflow_job": body, "repository": repository(repo, at) }),
+            );
+        }
     }
 }
 
