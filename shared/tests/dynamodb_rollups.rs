@@ -182,6 +182,14 @@ fn run(id: i64, r: &str, actor: Option<&str>, day: i64, conclusion: Option<&str>
     })
 }
 
+/// A run as its `requested` delivery carries it (status `queued`).
+fn requested(id: i64, r: &str, actor: Option<&str>, day: i64) -> Change {
+    match run(id, r, actor, day, None) {
+        Change::WorkflowRun(run) => Change::WorkflowRun(WorkflowRun { status: RunStatus::parse("queued"), ..run }),
+        _ => unreachable!("run() builds a run"),
+    }
+}
+
 fn job(id: i64, run_id: i64, r: &str, day: i64, done: bool) -> Change {
     Change::WorkflowJob(WorkflowJob {
         repo: repo(r),
@@ -434,6 +442,23 @@ async fn stream_upkeep_keeps_cells_equal_to_a_recomputation_through_late_events_
     let dee = both.dynamo.ci_cells(&CellScopes::Authors(vec![Some("dee".into())]), weeks()).await.unwrap();
     assert_eq!(dee.iter().map(|(_, c)| c.jobs.count).sum::<u64>(), 2, "the run's jobs count under its actor");
     both.assert_cells_recomputed("pull request and jobs moved").await;
+
+    // WHEN a run is requested, then starts: until it completes it counts by its creation alone
+    both.apply(&[requested(8, "acme/api", Some("cy"), 15)]).await;
+    let (done, ..) = both.refresh().await;
+    assert!(done.written > 0, "a requested run counts in its week's and day's cells");
+    both.assert_cells_recomputed("run requested").await;
+    both.apply(&[run(8, "acme/api", Some("cy"), 15, None)]).await;
+    let (done, rru, wru) = both.refresh().await;
+    eprintln!("run started: {done:?}, {rru} RRU, {wru} WRU");
+    // THEN its start reads and writes no cell
+    assert_eq!((done.written, done.deleted, rru, wru), (0, 0, 0.0, 0.0), "a run's start changes no cell");
+    both.assert_cells_recomputed("run started").await;
+    // and its completion does
+    both.apply(&[run(8, "acme/api", Some("cy"), 15, Some("success"))]).await;
+    let (done, ..) = both.refresh().await;
+    assert!(done.written > 0, "a run's completion changes its cells");
+    both.assert_cells_recomputed("run completed").await;
 
     // WHEN a resync applies changes again, some newer (a run finished, a job failed, a pull request merged)
     let mut resync = first_load();

@@ -92,9 +92,15 @@ type Touched = (Family, Grain, NaiveDate, Scope);
 type Cells = BTreeMap<(String, String), (Scope, String, Vec<u8>)>;
 
 /// The attributes of an item that its cells depend on, by entity: a change
-/// that leaves them equal leaves every cell as it was.
-fn facts_of(entity: &str) -> &'static [&'static str] {
+/// that leaves them equal leaves every cell as it was. A run that is not
+/// completed before or after the change counts by its repository, actor and
+/// creation alone (`CiCell::add_run`: its status, times and conclusion count
+/// once it completes), so its `requested` → `in_progress` recomputes nothing.
+fn facts_of(entity: &str, old: Option<&Item>, new: Option<&Item>) -> &'static [&'static str] {
+    let completed =
+        |i: Option<&Item>| i.and_then(|i| i.str("status")).as_deref() == Some(RunStatus::Completed.as_str());
     match entity {
+        "workflow_run" if !completed(old) && !completed(new) => &["repo", "actor", "created_at"],
         "pull_request" => &[
             "repo",
             "author",
@@ -159,7 +165,7 @@ impl Plan {
 
     fn change(&mut self, old: Option<&Item>, new: Option<&Item>) -> Result<(), StoreError> {
         let Some(entity) = new.or(old).and_then(|i| i.str("entity")) else { return Ok(()) };
-        let names = facts_of(&entity);
+        let names = facts_of(&entity, old, new);
         if names.is_empty() || same_facts(old, new, names) {
             return Ok(());
         }
