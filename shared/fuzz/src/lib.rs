@@ -75,7 +75,7 @@ impl App {
     }
 
     /// The same, holding the first deliveries of the demo organisation
-    /// (`octoscope demo`; all ~5,000 take too long to load instrumented),
+    /// (`octoscope demo`; all ~10,700 take too long to load instrumented),
     /// loaded through the webhook path.
     pub async fn with_demo() -> Self {
         let mut app = Self::new();
