@@ -145,6 +145,7 @@ contract!(
     a_move_merges_with_what_the_new_name_holds_newest_wins,
     writes_under_an_old_name_land_on_the_new_one,
     moves_chain_return_and_repeat_without_changing_more,
+    a_new_repository_taking_an_old_name_keeps_its_own_history,
     deliveries_keep_their_names_and_count_for_the_new_one,
     review_facts_survive_concurrent_writers,
     reset_entities_keeps_the_ledger,
@@ -251,6 +252,14 @@ fn branch(repo_name: &str, name: &str, sha: Option<&str>, deleted: bool, at: i64
         deleted,
         version: t(at),
     })
+}
+
+/// A repository with GitHub's id, as a delivery's `repository` says it.
+fn repository_with_id(name: &str, id: i64, version: i64) -> Change {
+    match repository(name, Some(version), false, version) {
+        Change::Repository(r) => Change::Repository(Repository { id: Some(id), ..r }),
+        other => other,
+    }
 }
 
 fn run(repo_name: &str, id: i64, status: &str, actor: &str, created: i64, updated: i64) -> Change {
@@ -1816,6 +1825,56 @@ async fn moves_chain_return_and_repeat_without_changing_more(b: &dyn Backend) {
     let stale = s.apply_changes(&[moved("acme/a", "acme/b", 10)]).await.unwrap();
     assert_eq!(stale, ApplyReport { applied: 0, skipped: 1 });
     assert_eq!(seen(s.as_ref(), "acme/a").await, back);
+}
+
+async fn a_new_repository_taking_an_old_name_keeps_its_own_history(b: &dyn Backend) {
+    // GIVEN acme/a (GitHub's id 4242, the id `moved` carries) with pull request #1, renamed to acme/b
+    let s = b.store().await;
+    s.apply_changes(&[repository_with_id("acme/a", 4242, 1), pr("acme/a", 1, PrState::Open, "alice", 1, 1)])
+        .await
+        .unwrap();
+    s.apply_changes(&[moved("acme/a", "acme/b", 10)]).await.unwrap();
+    // WHEN a new repository (id 777) is created as acme/a, with its own pull request #1 and a run
+    s.apply_changes(&[
+        repository_with_id("acme/a", 777, 20),
+        pr("acme/a", 1, PrState::Merged, "carol", 20, 21),
+        run("acme/a", 91, "completed", "carol", 20, 21),
+    ])
+    .await
+    .unwrap();
+    // THEN each name reads its own repository's history
+    let author = async |name: &str, n: u64| {
+        s.get_pull(&repo(name), n).await.unwrap().map(|p| (p.pull.repo.to_string(), p.pull.author.clone()))
+    };
+    assert_eq!(author("acme/a", 1).await, Some(("acme/a".into(), Some("carol".into()))));
+    assert_eq!(author("acme/b", 1).await, Some(("acme/b".into(), Some("alice".into()))));
+    let repos = walk(10, async |pg| s.list_repos(&pg).await.unwrap()).await;
+    let mut names: Vec<&str> = repos.iter().map(|r| r.full_name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["acme/a", "acme/b"]);
+    assert_eq!(s.tracked().await.unwrap().repos, [repo("acme/a"), repo("acme/b")]);
+    let of_a = PullFilter { repo: Some(repo("acme/a")), ..Default::default() };
+    let pulls = walk(10, async |pg| s.list_pulls(&of_a, &pg).await.unwrap()).await;
+    assert_eq!(pulls.iter().map(|p| (p.repo.as_str(), p.number)).collect::<Vec<_>>(), [("acme/a", 1)]);
+    let runs = walk(10, async |pg| s.list_workflow_runs(Some(&repo("acme/a")), &pg).await.unwrap()).await;
+    assert_eq!(runs.iter().map(|r| r.run.id).collect::<Vec<_>>(), [91]);
+    // WHEN a late delivery of the renamed repository still names acme/a (id 4242: its pull request #2)
+    s.apply_changes(&[repository_with_id("acme/a", 4242, 9), pr("acme/a", 2, PrState::Open, "alice", 9, 9)])
+        .await
+        .unwrap();
+    // THEN it lands on acme/b
+    assert_eq!(author("acme/b", 2).await, Some(("acme/b".into(), Some("alice".into()))));
+    assert_eq!(author("acme/a", 2).await, None);
+    // WHEN a write without an id names acme/a THEN it is the repository stored there
+    s.apply_changes(&[pr("acme/a", 3, PrState::Open, "carol", 22, 22)]).await.unwrap();
+    assert_eq!(author("acme/a", 3).await, Some(("acme/a".into(), Some("carol".into()))));
+    assert_eq!(author("acme/b", 3).await, None);
+    // WHEN the rename is redelivered
+    let again = s.apply_changes(&[moved("acme/a", "acme/b", 10)]).await.unwrap();
+    // THEN it changes nothing: the new repository's history stays under acme/a
+    assert_eq!(again, ApplyReport { applied: 0, skipped: 1 });
+    assert_eq!(author("acme/a", 1).await, Some(("acme/a".into(), Some("carol".into()))));
+    assert_eq!(author("acme/b", 1).await, Some(("acme/b".into(), Some("alice".into()))));
 }
 
 async fn deliveries_keep_their_names_and_count_for_the_new_one(b: &dyn Backend) {

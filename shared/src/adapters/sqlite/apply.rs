@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use super::moves;
 use super::store::SqliteStore;
 use super::{ts, ts_opt};
-use crate::adapters::repo_moves::{repo_of, under};
+use crate::adapters::repo_moves::{repo_ids, repo_of, under};
 use crate::domain::*;
 use crate::ports::*;
 
@@ -371,10 +371,11 @@ const REFRESH_REVIEW_FACTS: &str = concat!(review_facts!(), " WHERE repo = ?1 AN
 
 pub(super) fn apply_all(tx: &Connection, changes: &[Change]) -> rusqlite::Result<ApplyReport> {
     let mut report = ApplyReport::default();
+    let ids = repo_ids(changes);
     for c in changes {
         // A change naming an old name of a repository lands on its current one.
         let canonical = match repo_of(c) {
-            Some(r) => Some(moves::canonical(tx, r)?).filter(|name| name != r),
+            Some(r) => Some(moves::canonical(tx, r, ids.get(r).copied())?).filter(|name| name != r),
             None => None,
         };
         let moved;

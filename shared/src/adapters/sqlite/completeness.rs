@@ -18,9 +18,13 @@ impl CompletenessStore for SqliteStore {
             let repos: Vec<String> = query(
                 conn,
                 // Deliveries keep the names they arrived with: an old name counts as the current one.
-                "SELECT full_name FROM repos WHERE deleted = 0
-                 UNION SELECT DISTINCT COALESCE(a.canonical, d.repo) FROM deliveries d
-                   LEFT JOIN repo_aliases a ON a.alias = d.repo WHERE d.repo IS NOT NULL ORDER BY 1",
+                concat!(
+                    "SELECT full_name FROM repos WHERE deleted = 0
+                     UNION SELECT DISTINCT COALESCE(a.canonical, d.repo) FROM deliveries d
+                       LEFT JOIN repo_aliases a ON a.alias = d.repo AND ",
+                    super::moves::alias_answers!(),
+                    " WHERE d.repo IS NOT NULL ORDER BY 1"
+                ),
                 vec![],
                 |r| r.get(0),
             )?;

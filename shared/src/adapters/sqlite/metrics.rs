@@ -234,11 +234,12 @@ pub(super) fn team_memberships(conn: &Connection, org: Option<&str>) -> Result<V
 
 pub(super) fn last_deliveries(conn: &Connection) -> Result<Vec<RepoDeliveryRow>, StoreError> {
     // Deliveries keep the name they arrived with; a moved repository's count under its current name.
-    Sql::new(
+    Sql::new(concat!(
         "SELECT COALESCE(a.canonical, d.repo) AS name, MAX(d.received_at) FROM deliveries d
-         LEFT JOIN repo_aliases a ON a.alias = d.repo
-         WHERE d.repo IS NOT NULL GROUP BY name ORDER BY name",
-    )
+         LEFT JOIN repo_aliases a ON a.alias = d.repo AND ",
+        super::moves::alias_answers!(),
+        " WHERE d.repo IS NOT NULL GROUP BY name ORDER BY name"
+    ))
     .rows(conn, |r| Ok(RepoDeliveryRow { repo: r.get(0)?, last_received_at: at(r, 1)? }))
 }
 

@@ -6,32 +6,54 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::apply::{apply, branch_upsert, collaborator_upsert, pull_upsert, review_facts};
 use super::{parse_ts, parse_ts_opt, store_error, ts};
-use crate::adapters::repo_moves::{Alias, plan_move};
+use crate::adapters::repo_moves::{Alias, answers_for, plan_move};
 use crate::domain::{Change, RepoName, Repository, Timestamp};
 use crate::ports::StoreError;
 
 /// The alias record of `name`, if it is an old name of a repository.
 fn alias(conn: &Connection, name: &RepoName) -> rusqlite::Result<Option<Alias>> {
-    conn.prepare_cached("SELECT canonical, moved_at FROM repo_aliases WHERE alias = ?1")?
-        .query_row([name.as_str()], |r| Ok((r.get::<_, RepoName>(0)?, r.get::<_, String>(1)?)))
+    conn.prepare_cached("SELECT canonical, moved_at, id FROM repo_aliases WHERE alias = ?1")?
+        .query_row([name.as_str()], |r| Ok((r.get::<_, RepoName>(0)?, r.get::<_, String>(1)?, r.get(2)?)))
         .optional()?
-        .map(|(canonical, at)| Ok(Alias { canonical, at: parse_ts(&at)? }))
+        .map(|(canonical, at, id)| Ok(Alias { canonical, at: parse_ts(&at)?, id }))
         .transpose()
 }
 
-/// The name `name`'s repository is stored under: its current name if `name`
-/// is an old one (aliases always point at a canonical name: one lookup).
-pub(super) fn canonical(conn: &Connection, name: &RepoName) -> rusqlite::Result<RepoName> {
+/// GitHub's id of the repository stored under `name`, if one is and its id is known.
+fn holder_of(conn: &Connection, name: &RepoName) -> rusqlite::Result<Option<i64>> {
     Ok(conn
-        .prepare_cached("SELECT canonical FROM repo_aliases WHERE alias = ?1")?
-        .query_row([name.as_str()], |r| r.get::<_, RepoName>(0))
+        .prepare_cached("SELECT id FROM repos WHERE full_name = ?1")?
+        .query_row([name.as_str()], |r| r.get::<_, Option<i64>>(0))
         .optional()?
-        .unwrap_or_else(|| name.clone()))
+        .flatten())
 }
 
-/// [`canonical`] for a read.
+/// A condition on `repo_aliases a` joined by name: the alias answers for that
+/// name (no other repository, by id, is stored under it; [`answers_for`]).
+macro_rules! alias_answers {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM repos held WHERE held.full_name = a.alias AND held.id != a.id)"
+    };
+}
+pub(super) use alias_answers;
+
+/// The name a change of the repository with GitHub id `id` (None: not known)
+/// naming `name` is stored under: its current name if `name` is an old one of
+/// that repository (aliases always point at a canonical name: one lookup).
+/// Without an id, the repository stored under `name`, if any, is the one asked for.
+pub(super) fn canonical(conn: &Connection, name: &RepoName, id: Option<i64>) -> rusqlite::Result<RepoName> {
+    let Some(a) = alias(conn, name)? else { return Ok(name.clone()) };
+    let holder = match (a.id, id) {
+        (Some(_), None) => holder_of(conn, name)?,
+        _ => id,
+    };
+    Ok(if answers_for(a.id, holder) { a.canonical } else { name.clone() })
+}
+
+/// [`canonical`] for a read: the repository stored under the name, or the
+/// one that moved away from it.
 pub(super) fn resolve(conn: &Connection, name: &RepoName) -> Result<RepoName, StoreError> {
-    canonical(conn, name).map_err(store_error)
+    canonical(conn, name, None).map_err(store_error)
 }
 
 /// Apply `from -> to` (see `adapters/repo_moves.rs` for the rules); true if
@@ -43,7 +65,8 @@ pub(super) fn apply_move(
     to: &RepoName,
     at: Timestamp,
 ) -> rusqlite::Result<bool> {
-    let Some(plan) = plan_move(from, to, at, alias(tx, from)?.as_ref(), alias(tx, to)?.as_ref()) else {
+    let (from_alias, to_alias) = (alias(tx, from)?, alias(tx, to)?);
+    let Some(plan) = plan_move(from, to, at, id, from_alias.as_ref(), to_alias.as_ref(), holder_of(tx, from)?) else {
         return Ok(false);
     };
     let target = plan.target.as_str();

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use super::DynamoStore;
 use super::codec::*;
 use super::ops::{Query, Range, corrupt};
-use crate::adapters::repo_moves::{Alias, plan_move, repo_of, under};
+use crate::adapters::repo_moves::{Alias, answers_for, plan_move, repo_ids, repo_of, under};
 use crate::domain::{Change, RepoName, Timestamp};
 use crate::ports::StoreError;
 
@@ -26,16 +26,53 @@ impl DynamoStore {
     /// The alias item of `name`, if it is an old name of a repository.
     async fn alias_of(&self, name: &RepoName) -> Result<Option<Alias>, StoreError> {
         let Some(i) = self.get(key_of(key::alias(name), key::ONE)).await? else { return Ok(None) };
-        let alias =
-            (|| Ok::<_, anyhow::Error>(Alias { canonical: i.req_typed("canonical")?, at: i.req_time("moved_at")? }))()
-                .map_err(corrupt)?;
+        let alias = (|| {
+            Ok::<_, anyhow::Error>(Alias {
+                canonical: i.req_typed("canonical")?,
+                at: i.req_time("moved_at")?,
+                id: i.num("id"),
+            })
+        })()
+        .map_err(corrupt)?;
         Ok(Some(alias))
     }
 
+    /// GitHub's id of the repository stored under each of `names`, where one
+    /// is and its id is known (one BatchGetItem, consistent reads).
+    async fn holders(&self, names: &[&RepoName]) -> Result<HashMap<RepoName, i64>, StoreError> {
+        if names.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys = names.iter().map(|n| key_of(key::repo(n), key::REPO_SK)).collect();
+        let mut out = HashMap::new();
+        for i in self.batch_get(keys).await? {
+            let name: RepoName = i.req_typed("full_name").map_err(corrupt)?;
+            if let Some(id) = i.num::<i64>("id") {
+                out.insert(name, id);
+            }
+        }
+        Ok(out)
+    }
+
     /// The current name of each of `names` that is an old one (one
-    /// BatchGetItem per step of a chain, consistent reads).
+    /// BatchGetItem per step of a chain, consistent reads) of the repository
+    /// stored under it, if any (a read: see [`Self::canonical_names_for`]).
     pub(super) async fn canonical_names(&self, names: &[RepoName]) -> Result<HashMap<RepoName, RepoName>, StoreError> {
+        self.canonical_names_for(names, &HashMap::new()).await
+    }
+
+    /// [`Self::canonical_names`] for writes of the repositories whose GitHub
+    /// ids `ids` gives by name: an old name answers only for the repository
+    /// that moved away from it (`repo_moves::answers_for`); a name without an
+    /// id given is asked for the repository stored under it (one more
+    /// BatchGetItem, only for old names whose alias carries an id).
+    pub(super) async fn canonical_names_for(
+        &self,
+        names: &[RepoName],
+        ids: &HashMap<RepoName, i64>,
+    ) -> Result<HashMap<RepoName, RepoName>, StoreError> {
         let mut hop: HashMap<RepoName, RepoName> = HashMap::new();
+        let mut alias_ids: HashMap<RepoName, i64> = HashMap::new();
         let mut asked: HashSet<RepoName> = names.iter().cloned().collect();
         let mut ask: Vec<RepoName> = asked.iter().cloned().collect();
         for _ in 0..MAX_HOPS {
@@ -50,12 +87,23 @@ impl DynamoStore {
                 if asked.insert(canonical.clone()) {
                     next.push(canonical.clone());
                 }
+                if let Some(id) = i.num::<i64>("id") {
+                    alias_ids.insert(alias.clone(), id);
+                }
                 hop.insert(alias, canonical);
             }
             ask = next;
         }
+        // Old names that another repository may have taken since.
+        let unknown: Vec<&RepoName> =
+            names.iter().filter(|n| alias_ids.contains_key(*n) && !ids.contains_key(*n)).collect();
+        let stored = self.holders(&unknown).await?;
         let mut out = HashMap::new();
         for name in names {
+            let holder = ids.get(name).or_else(|| stored.get(name)).copied();
+            if !answers_for(alias_ids.get(name).copied(), holder) {
+                continue;
+            }
             let mut at = name;
             for _ in 0..MAX_HOPS {
                 match hop.get(at) {
@@ -88,7 +136,8 @@ impl DynamoStore {
     pub(super) async fn canonicalise(&self, changes: &[&Change]) -> Result<Vec<Change>, StoreError> {
         let names: Vec<RepoName> =
             changes.iter().filter_map(|c| repo_of(c)).cloned().collect::<HashSet<_>>().into_iter().collect();
-        let current = if names.is_empty() { HashMap::new() } else { self.canonical_names(&names).await? };
+        let ids = repo_ids(changes.iter().copied());
+        let current = if names.is_empty() { HashMap::new() } else { self.canonical_names_for(&names, &ids).await? };
         Ok(changes
             .iter()
             .map(|c| match repo_of(c).and_then(|r| current.get(r)) {
@@ -107,7 +156,11 @@ impl DynamoStore {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         let (from_alias, to_alias) = (self.alias_of(from).await?, self.alias_of(to).await?);
-        let Some(plan) = plan_move(from, to, at, from_alias.as_ref(), to_alias.as_ref()) else {
+        let holder = match &from_alias {
+            Some(a) if a.id.is_some() => self.holders(&[from]).await?.remove(from),
+            _ => None,
+        };
+        let Some(plan) = plan_move(from, to, at, id, from_alias.as_ref(), to_alias.as_ref(), holder) else {
             return Ok(false);
         };
         let target = &plan.target;
