@@ -1,14 +1,14 @@
 //! [`MetricRows`] on DynamoDB: plain rows for the metrics service, read by
 //! time-ordered Queries and filtered here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::DynamoStore;
 use super::codec::*;
-use super::ops::{Query, Range, Task, corrupt, run_bounded};
+use super::ops::{ByKey, Query, Range, Task, by_key, corrupt, placed, run_bounded};
 use super::rollups::Family;
 use crate::domain::*;
 use crate::ports::*;
@@ -54,29 +54,6 @@ fn ci_facts(i: &Item, workflow: &str, actor: Option<String>) -> anyhow::Result<C
 fn ci_admits(f: &MetricsFilter, i: &Item, workflow: &str) -> bool {
     f.workflow.as_ref().is_none_or(|w| i.str(workflow).as_ref() == Some(w))
         && f.branch.as_ref().is_none_or(|b| i.str("head_branch").as_ref() == Some(b))
-}
-
-/// Items by their table key.
-type ByKey = HashMap<(String, String), Item>;
-
-/// The base items of index `entries` (of `index`, keys only) found in
-/// `items`, in the entries' order; an item that has since left the entry's
-/// place in the index (GSIs are eventually consistent) is dropped, as
-/// `hydrate` drops it.
-fn placed<'a>(index: &str, entries: &[Item], items: &'a ByKey) -> Vec<&'a Item> {
-    let (pk_name, sk_name) = (format!("{index}pk"), format!("{index}sk"));
-    entries
-        .iter()
-        .filter_map(|e| {
-            let item = items.get(&(e.str("pk")?, e.str("sk")?))?;
-            (item.get(&pk_name) == e.get(&pk_name) && item.get(&sk_name) == e.get(&sk_name)).then_some(item)
-        })
-        .collect()
-}
-
-/// Items by their table key (an item without one left out).
-fn by_key(items: impl IntoIterator<Item = Item>) -> ByKey {
-    items.into_iter().filter_map(|i| Some(((i.str("pk")?, i.str("sk")?), i))).collect()
 }
 
 /// The run rows of `items` (run items) that `f` admits.

@@ -108,6 +108,28 @@ pub(super) async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(ms + fastrand::u64(0..ms))).await;
 }
 
+/// Items by their table key.
+pub(super) type ByKey = std::collections::HashMap<(String, String), Item>;
+
+/// The base items of index `entries` (of `index`, keys only) found in
+/// `items`, in the entries' order; an item that has since left the entry's
+/// place in the index (GSIs are eventually consistent) is dropped.
+pub(super) fn placed<'a>(index: &str, entries: &[Item], items: &'a ByKey) -> Vec<&'a Item> {
+    let (pk_name, sk_name) = (format!("{index}pk"), format!("{index}sk"));
+    entries
+        .iter()
+        .filter_map(|e| {
+            let item = items.get(&(e.str("pk")?, e.str("sk")?))?;
+            (item.get(&pk_name) == e.get(&pk_name) && item.get(&sk_name) == e.get(&sk_name)).then_some(item)
+        })
+        .collect()
+}
+
+/// Items by their table key (an item without one left out).
+pub(super) fn by_key(items: impl IntoIterator<Item = Item>) -> ByKey {
+    items.into_iter().filter_map(|i| Some(((i.str("pk")?, i.str("sk")?), i))).collect()
+}
+
 impl DynamoStore {
     /// A Query request for `q`'s partition and sort-key range (table, index,
     /// key condition); reads of the base table are strongly consistent.
@@ -250,28 +272,11 @@ impl DynamoStore {
     }
 
     /// [`hydrate`](Self::hydrate) of entries from several partitions: each
-    /// checked against the partition its entry was read from.
+    /// checked against the partition its entry was read from ([`placed`]).
     async fn hydrate_any(&self, index: &str, entries: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        let pk_name = format!("{index}pk");
-        let pks: Vec<Option<AttributeValue>> = entries.iter().map(|e| e.get(&pk_name).cloned()).collect();
-        let keys: Vec<Item> =
-            entries.iter().map(|e| key_of(e.str("pk").unwrap_or_default(), e.str("sk").unwrap_or_default())).collect();
-        let mut found: std::collections::HashMap<(String, String), Item> = self
-            .batch_get(keys)
-            .await?
-            .into_iter()
-            .map(|i| ((i.str("pk").unwrap_or_default(), i.str("sk").unwrap_or_default()), i))
-            .collect();
-        let sk_name = format!("{index}sk");
-        Ok(entries
-            .iter()
-            .zip(pks)
-            .filter_map(|(e, pk)| {
-                let item = found.remove(&(e.str("pk")?, e.str("sk")?))?;
-                let here = item.get(&pk_name) == pk.as_ref() && item.get(&sk_name) == e.get(&sk_name);
-                here.then_some(item)
-            })
-            .collect())
+        let keys = entries.iter().filter_map(|e| Some(key_of(e.str("pk")?, e.str("sk")?))).collect();
+        let found = by_key(self.batch_get(keys).await?);
+        Ok(placed(index, &entries, &found).into_iter().cloned().collect())
     }
 
     fn metered_query(&self, items: &[Item], consistent: bool) {
