@@ -30,6 +30,11 @@ pub const RULE_ID: &str = "rul_00000000000000000001";
 /// The API's bearer token in the targets.
 pub const TOKEN: &str = "fuzz-api-token-0123456789";
 
+/// A delivery body's `action`.
+fn action(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body).ok()?.get("action")?.as_str().map(str::to_owned)
+}
+
 /// A current-thread runtime: one per process, every input run on it.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
@@ -79,9 +84,16 @@ impl App {
     /// loaded through the webhook path.
     pub async fn with_demo() -> Self {
         let mut app = Self::new();
-        let deliveries = demo::generate(chrono::Utc::now(), 42);
-        let first = &deliveries[..deliveries.len().min(DEMO_DELIVERIES)];
-        demo::load(&app.ingest, first).await.expect("demo organisation");
+        // The demo sends each run and job as GitHub does, three times (requested
+        // or queued, in_progress, completed); the first deliveries keep only the
+        // completions, so they hold as many pull requests, reviews and pushes as
+        // before (each state is in the webhook target's corpus).
+        let first: Vec<demo::DemoDelivery> = demo::generate(chrono::Utc::now(), 42)
+            .into_iter()
+            .filter(|d| !matches!(d.event, "workflow_run" | "workflow_job") || action(&d.body) == Some("completed".into()))
+            .take(DEMO_DELIVERIES)
+            .collect();
+        demo::load(&app.ingest, &first).await.expect("demo organisation");
         let now = chrono::Utc::now();
         let rule = Rule {
             id: RuleId::parse(RULE_ID).expect("rule id"),
