@@ -6,7 +6,7 @@ SHARED ?= ../shared
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./octoscope-data
 
-.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-metrics bench-search bench-indexer bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help fuzz fuzz-smoke bench-rollups-dynamodb soak soak-smoke
+.PHONY: openapi run demo build test test-rust test-contract lint bench bench-ingest bench-load bench-metrics bench-search bench-indexer bench-cost drive dashboard test-dashboard lambdas lambdas-check lambdas-record audit tf-check deploy clean help fuzz fuzz-smoke bench-rollups-dynamodb bench-upkeep-dynamodb soak soak-smoke
 
 help:
 	@echo "make run          build and start octoscope serve on $(LISTEN) (data in $(DATA_DIR))"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-indexer the indexer's documents per second into osmem-server (moto for lookups)"
 	@echo "make bench-cost   DynamoDB units per delivery (demo mix and GitHub's example payloads, webhook path on moto) and cost per million deliveries"
 	@echo "make bench-rollups-dynamodb  RRU of the 2-year metrics overview read from rollup cells on DynamoDB (moto)"
+	@echo "make bench-upkeep-dynamodb   RRU and WRU of the stream upkeep of one change in a full-size week on DynamoDB (moto)"
 	@echo "make fuzz         every fuzz target for FUZZ_SECONDS (default 3600) or FUZZ_RUNS executions each"
 	@echo "make fuzz-smoke   every fuzz target for FUZZ_SMOKE_SECONDS (default 20) each"
 	@echo "make soak         crash and soak: 10 min of deliveries, octoscope serve SIGKILLed every 60 s, then compared"
@@ -98,6 +99,13 @@ bench-cost:
 # and unaligned (shared/docs/metrics.md, "Rollups").
 bench-rollups-dynamodb:
 	$(CARGO) test -p octoscope-core --features dynamodb --test dynamodb_rollups -- --ignored --nocapture two_year_overview
+
+# One week of rows (BENCH_PER_MILLE of the full size's density, default 100)
+# written through the store on a local moto server, then the stream upkeep of
+# one job's completion and of one merge in it: RRU and WRU per batch
+# (shared/docs/metrics.md, "Upkeep cost").
+bench-upkeep-dynamodb:
+	$(CARGO) test -p octoscope-core --features dynamodb --test dynamodb_rollups -- --ignored --nocapture upkeep_of_a_change
 
 # Coverage-guided fuzzing of every boundary where outside bytes enter
 # (cargo-fuzz on the stable toolchain; shared/docs/fuzzing.md). Parameters:

@@ -817,3 +817,94 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
 fn midnight(d: NaiveDate) -> Timestamp {
     Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "writes a week of rows through the store on moto and measures the upkeep of one change in it (minutes): make bench-upkeep-dynamodb"]
+async fn upkeep_of_a_change_reads_its_whole_weeks_rows() {
+    let mut both = Both::new().await;
+    // GIVEN one week at BENCH_PER_MILLE (default 100) of the full size's density
+    // (100,000 pull requests, 1,000,000 jobs in two years: ≈ 960 pull requests,
+    // 2,400 runs, 9,600 jobs a week at 1000), written through both stores, its
+    // stream records handed to the upkeep. moto answers a Query by reading the
+    // whole table, so writing the full density here takes over half an hour.
+    let per_mille: u64 = std::env::var("BENCH_PER_MILLE").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let mut rng = Rng(11);
+    let (mut pulls, mut runs, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
+    for day in 0..7 {
+        let (p, r, j) = synthetic_day(day, per_mille, &mut rng);
+        pulls.extend(p);
+        runs.extend(r);
+        jobs.extend(j);
+    }
+    let started = std::time::Instant::now();
+    for chunk in pulls.chunks(500).chain(runs.chunks(500)).chain(jobs.chunks(500)) {
+        both.apply(chunk).await;
+    }
+    let (load, rru, wru) = both.refresh().await;
+    let n_pulls = pulls.iter().filter(|c| matches!(c, Change::PullRequest { .. })).count();
+    eprintln!(
+        "{per_mille} per mille: loaded {n_pulls} pull requests, {} runs, {} jobs in {:.0} s; first refresh: {load:?}, {rru:.0} RRU, {wru:.0} WRU",
+        runs.len(),
+        jobs.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // WHEN a stream batch holds one job's completion in that week
+    let unfinished = jobs.iter().find_map(|c| match c {
+        Change::WorkflowJob(j) if j.completed_at.is_none() => Some(j.clone()),
+        _ => None,
+    });
+    let mut done = unfinished.expect("the week has an unfinished job");
+    done.status = RunStatus::parse("completed");
+    done.conclusion = Some("success".into());
+    done.completed_at = done.started_at.map(|s| s + Duration::seconds(90));
+    both.apply(&[Change::WorkflowJob(done)]).await;
+    let (job, job_rru, job_wru) = both.refresh().await;
+    eprintln!("one job completed: {job:?}, {job_rru:.1} RRU, {job_wru:.1} WRU");
+    // AND one holding a pull request's merge
+    let open = pulls.iter().find_map(|c| match c {
+        Change::PullRequest { pull, .. } if pull.merged_at.is_none() => Some((**pull).clone()),
+        _ => None,
+    });
+    let mut merged = open.expect("the week has an open pull request");
+    let when = merged.created_at + Duration::hours(2);
+    (merged.state, merged.merged_at, merged.closed_at, merged.updated_at) =
+        (PrState::Merged, Some(when), Some(when), when);
+    both.apply(&[Change::pull_request(merged)]).await;
+    let (pr, pr_rru, pr_wru) = both.refresh().await;
+    eprintln!("one pull request merged: {pr:?}, {pr_rru:.1} RRU, {pr_wru:.1} WRU");
+
+    // THEN each batch reads its week's rows however little it holds
+    let per_day = |rru: f64| rru * 1_440.0;
+    eprintln!(
+        "one such batch a minute: job {:.1} M RRU a day (${:.2}), pull request {:.1} M RRU a day (${:.2}) at $0.125 per million",
+        per_day(job_rru) / 1e6,
+        per_day(job_rru) * 0.125 / 1e6,
+        per_day(pr_rru) / 1e6,
+        per_day(pr_rru) * 0.125 / 1e6
+    );
+    assert!(job.written > 0 && pr.written > 0, "both changes change their cells");
+    let week_runs = runs.len() as f64;
+    assert!(
+        job_rru > week_runs / 4.0,
+        "a job's change recomputes its week's CI cells from all {week_runs} run partitions ({job_rru} RRU)"
+    );
+    // AND the week's cells (and the next weeks', where its merges land) equal a
+    // recomputation from the rows and SQLite's, under every scope
+    let first = octoscope::read::rollup::week_of(at(-7 * WEEKS, -9));
+    let span = first - Duration::days(7)..first + Duration::days(28);
+    let mut seen = 0;
+    for scopes in [CellScopes::All, CellScopes::EveryRepo, CellScopes::EveryAuthor] {
+        let stored = sorted(both.dynamo.ci_cells(&scopes, span.clone()).await.unwrap());
+        let rows = sorted(rollups_from_rows::ci(both.dynamo.as_ref(), &scopes, span.clone()).await.unwrap());
+        assert_eq!(stored, rows, "CI cells of {scopes:?} equal a recomputation");
+        assert_eq!(stored, sorted(both.sqlite.ci_cells(&scopes, span.clone()).await.unwrap()), "and SQLite's");
+        let pulls = sorted(both.dynamo.pull_cells(&scopes, span.clone()).await.unwrap());
+        let rows = sorted(rollups_from_rows::pulls(both.dynamo.as_ref(), &scopes, span.clone()).await.unwrap());
+        assert_eq!(pulls, rows, "pull request cells of {scopes:?} equal a recomputation");
+        assert_eq!(pulls, sorted(both.sqlite.pull_cells(&scopes, span.clone()).await.unwrap()), "and SQLite's");
+        seen += stored.len() + pulls.len();
+    }
+    assert!(seen > 0, "the week has cells");
+    eprintln!("{seen} week cells equal a recomputation and SQLite's");
+}
