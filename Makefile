@@ -20,7 +20,7 @@ help:
 	@echo "make bench-indexer the indexer's documents per second into osmem-server (moto for lookups)"
 	@echo "make bench-cost   DynamoDB units per delivery (demo mix and GitHub's example payloads, webhook path on moto) and cost per million deliveries"
 	@echo "make bench-rollups-dynamodb  RRU of the 2-year metrics overview read from rollup cells on DynamoDB (moto)"
-	@echo "make bench-upkeep-dynamodb   RRU and WRU of the stream upkeep of one change in a full-size week on DynamoDB (moto)"
+	@echo "make bench-upkeep-dynamodb   RRU and WRU of the stream upkeep of one change in a busy week (BENCH_PER_MILLE of the full size, default 100) on DynamoDB (moto)"
 	@echo "make fuzz         every fuzz target for FUZZ_SECONDS (default 3600) or FUZZ_RUNS executions each"
 	@echo "make fuzz-smoke   every fuzz target for FUZZ_SMOKE_SECONDS (default 20) each"
 	@echo "make soak         crash and soak: 10 min of deliveries, octoscope serve SIGKILLed every 60 s, then compared"
