@@ -820,7 +820,7 @@ fn midnight(d: NaiveDate) -> Timestamp {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "writes a week of rows through the store on moto and measures the upkeep of one change in it (minutes): make bench-upkeep-dynamodb"]
-async fn upkeep_of_a_change_reads_its_whole_weeks_rows() {
+async fn upkeep_of_a_change_reads_its_days_rows_not_its_weeks() {
     let mut both = Both::new().await;
     // GIVEN one week at BENCH_PER_MILLE (default 100) of the full size's density
     // (100,000 pull requests, 1,000,000 jobs in two years: ≈ 960 pull requests,
@@ -874,7 +874,7 @@ async fn upkeep_of_a_change_reads_its_whole_weeks_rows() {
     let (pr, pr_rru, pr_wru) = both.refresh().await;
     eprintln!("one pull request merged: {pr:?}, {pr_rru:.1} RRU, {pr_wru:.1} WRU");
 
-    // THEN each batch reads its week's rows however little it holds
+    // THEN each batch reads the rows of its change's days, not its week's
     let per_day = |rru: f64| rru * 1_440.0;
     eprintln!(
         "one such batch a minute: job {:.1} M RRU a day (${:.2}), pull request {:.1} M RRU a day (${:.2}) at $0.125 per million",
@@ -884,10 +884,17 @@ async fn upkeep_of_a_change_reads_its_whole_weeks_rows() {
         per_day(pr_rru) * 0.125 / 1e6
     );
     assert!(job.written > 0 && pr.written > 0, "both changes change their cells");
+    // (a run partition, the run and its ≈ 4 jobs, is about one read unit: the
+    // week's are ≈ `runs` read units, its day's about a seventh of them)
     let week_runs = runs.len() as f64;
     assert!(
-        job_rru > week_runs / 4.0,
-        "a job's change recomputes its week's CI cells from all {week_runs} run partitions ({job_rru} RRU)"
+        job_rru < week_runs / 3.0,
+        "a job's change recomputes its day's CI cells, not its week's {week_runs} run partitions ({job_rru} RRU)"
+    );
+    let week_pulls = n_pulls as f64;
+    assert!(
+        pr_rru < week_pulls,
+        "a merge recomputes its day's cells, not from its week's {week_pulls} pull requests ({pr_rru} RRU)"
     );
     // AND the week's cells (and the next weeks', where its merges land) equal a
     // recomputation from the rows and SQLite's, under every scope

@@ -366,7 +366,7 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::PullCell)>, StoreError> {
-        self.stored_decoded(Family::Pulls, Grain::Week, scopes, &weeks, PullCell::decode).await
+        self.stored_weeks(Family::Pulls, scopes, &weeks).await
     }
 
     async fn ci_cells(
@@ -374,7 +374,7 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         weeks: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::CiCell)>, StoreError> {
-        self.stored_decoded(Family::Ci, Grain::Week, scopes, &weeks, CiCell::decode).await
+        self.stored_weeks(Family::Ci, scopes, &weeks).await
     }
 
     async fn pull_day_cells(
@@ -382,13 +382,7 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         days: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::PullCell)>, StoreError> {
-        match scopes {
-            // A person's day cells are not stored (`rollups.rs`, `kept`): their rows are few.
-            CellScopes::Authors(_) | CellScopes::EveryAuthor => {
-                crate::adapters::rollups_from_rows::pulls_by(Grain::Day, self, scopes, days).await
-            }
-            _ => self.stored_decoded(Family::Pulls, Grain::Day, scopes, &days, PullCell::decode).await,
-        }
+        self.stored_decoded(Family::Pulls, Grain::Day, scopes, &days, PullCell::decode).await
     }
 
     async fn ci_day_cells(
@@ -396,12 +390,7 @@ impl MetricRollups for DynamoStore {
         scopes: &CellScopes,
         days: std::ops::Range<chrono::NaiveDate>,
     ) -> Result<Vec<(rollup::CellKey, rollup::CiCell)>, StoreError> {
-        match scopes {
-            CellScopes::Authors(_) | CellScopes::EveryAuthor => {
-                crate::adapters::rollups_from_rows::ci_by(Grain::Day, self, scopes, days).await
-            }
-            _ => self.stored_decoded(Family::Ci, Grain::Day, scopes, &days, CiCell::decode).await,
-        }
+        self.stored_decoded(Family::Ci, Grain::Day, scopes, &days, CiCell::decode).await
     }
 
     async fn merge_cells(

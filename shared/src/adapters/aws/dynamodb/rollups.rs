@@ -54,14 +54,6 @@ impl Family {
             Self::Merges => "M",
         }
     }
-
-    /// The family whose rows recompute this one's cells.
-    fn source(self) -> Self {
-        match self {
-            Self::Merges => Self::Pulls,
-            f => f,
-        }
-    }
 }
 
 /// The registry partition of scopes with cells.
@@ -148,18 +140,18 @@ struct Plan {
 }
 
 impl Plan {
-    /// The cells a fact at `at` counts in: its week's and its day's (and,
-    /// for pull requests, its week's merge cell) under each scope; no day
+    /// The cells a fact at `at` counts in: its day's and its week's (and,
+    /// for pull requests, its week's merge cell) under each scope; no week
     /// cell for a person ([`kept`]).
     fn add(&mut self, family: Family, at: Timestamp, repo: &RepoName, person: Option<&str>) {
         for scope in Scope::of(repo, person) {
             if family == Family::Pulls {
                 self.cells.insert((Family::Merges, Grain::Week, week_of(at), scope.clone()));
             }
-            if kept(Grain::Day, &scope) {
-                self.cells.insert((family, Grain::Day, at.date_naive(), scope.clone()));
+            if kept(Grain::Week, &scope) {
+                self.cells.insert((family, Grain::Week, week_of(at), scope.clone()));
             }
-            self.cells.insert((family, Grain::Week, week_of(at), scope));
+            self.cells.insert((family, Grain::Day, at.date_naive(), scope));
         }
     }
 
@@ -208,21 +200,77 @@ impl Plan {
     }
 }
 
-/// Which cells are stored: all but a person's day cells. Those would be a
-/// third of the day cells' upkeep (a write per person and day with activity)
-/// for the edge days of person-filtered windows, whose rows are few; they are
-/// computed from the rows when asked for (`pull_day_cells` / `ci_day_cells`).
+/// Which cells are stored: every day cell, and the week cells of everything
+/// and of each repository. A person's week cells are not: read, they are the
+/// merge of the person's day cells ([`DynamoStore::stored_weeks`]), so the
+/// upkeep never needs a week's rows for them.
 fn kept(grain: Grain, scope: &Scope) -> bool {
-    grain == Grain::Week || !matches!(scope, Scope::Author(_))
+    grain == Grain::Day || !matches!(scope, Scope::Author(_))
 }
 
-/// Consecutive weeks as ranges: one read of rows per range.
-fn spans(weeks: &BTreeSet<NaiveDate>) -> Vec<Range<NaiveDate>> {
+/// A pull request or CI cell: what deriving a week from its days needs.
+pub(super) trait DayCell: Default + Sized {
+    fn merge(&mut self, other: &Self);
+    fn compact(self) -> Self;
+    fn is_empty(&self) -> bool;
+    fn encode(&self) -> Vec<u8>;
+    fn decode(bytes: &[u8]) -> Option<Self>;
+}
+
+impl DayCell for PullCell {
+    fn merge(&mut self, other: &Self) {
+        PullCell::merge(self, other)
+    }
+    fn compact(self) -> Self {
+        PullCell::compact(self)
+    }
+    fn is_empty(&self) -> bool {
+        PullCell::is_empty(self)
+    }
+    fn encode(&self) -> Vec<u8> {
+        PullCell::encode(self)
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        PullCell::decode(bytes)
+    }
+}
+
+impl DayCell for CiCell {
+    fn merge(&mut self, other: &Self) {
+        CiCell::merge(self, other)
+    }
+    fn compact(self) -> Self {
+        CiCell::compact(self)
+    }
+    fn is_empty(&self) -> bool {
+        CiCell::is_empty(self)
+    }
+    fn encode(&self) -> Vec<u8> {
+        CiCell::encode(self)
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        CiCell::decode(bytes)
+    }
+}
+
+/// Week cells as the merge of their day cells, by (scope, Monday); empty
+/// ones left out. `compact` depends on the multiset of values only, so this
+/// is byte for byte the week recomputed from its rows.
+fn weeks_of_days<'a, C: DayCell + 'a>(days: impl IntoIterator<Item = (&'a CellKey, &'a C)>) -> BTreeMap<CellKey, C> {
+    let mut weeks: BTreeMap<CellKey, C> = BTreeMap::new();
+    for ((scope, day), cell) in days {
+        weeks.entry((scope.clone(), week_of_day(*day))).or_default().merge(cell);
+    }
+    weeks.into_iter().filter(|(_, c)| !c.is_empty()).map(|(k, c)| (k, c.compact())).collect()
+}
+
+/// Consecutive days as ranges: one read of rows per range.
+fn spans(days: &BTreeSet<NaiveDate>) -> Vec<Range<NaiveDate>> {
     let mut out: Vec<Range<NaiveDate>> = Vec::new();
-    for &w in weeks {
+    for &d in days {
         match out.last_mut() {
-            Some(r) if r.end == w => r.end = w + TimeDelta::days(7),
-            _ => out.push(w..w + TimeDelta::days(7)),
+            Some(r) if r.end == d => r.end = d + TimeDelta::days(1),
+            _ => out.push(d..d + TimeDelta::days(1)),
         }
     }
     out
@@ -230,6 +278,17 @@ fn spans(weeks: &BTreeSet<NaiveDate>) -> Vec<Range<NaiveDate>> {
 
 fn week_of_day(d: NaiveDate) -> NaiveDate {
     week_of(midnight(d))
+}
+
+/// The days whose cells of `family` a plan recomputes (merge cells come
+/// with pull requests').
+fn touched_days(cells: &BTreeSet<Touched>, family: Family) -> BTreeSet<NaiveDate> {
+    cells.iter().filter(|(f, g, ..)| *f == family && *g == Grain::Day).map(|(_, _, d, _)| *d).collect()
+}
+
+/// The rows of the days of `span`.
+fn window_of(span: &Range<NaiveDate>) -> MetricsFilter {
+    MetricsFilter::window(midnight(span.start), midnight(span.end))
 }
 
 fn midnight(d: NaiveDate) -> Timestamp {
@@ -278,24 +337,51 @@ impl DynamoStore {
         if plan.cells.is_empty() {
             return Ok(RollupsRefreshed::default());
         }
-        let mut computed: HashMap<Touched, Vec<u8>> = HashMap::new();
-        for source in [Family::Pulls, Family::Ci] {
-            let weeks: BTreeSet<NaiveDate> =
-                plan.cells.iter().filter(|(f, ..)| f.source() == source).map(|(_, _, d, _)| week_of_day(*d)).collect();
-            for span in spans(&weeks) {
-                for (family, grain, (scope, start), bytes) in self.compute(source, &span).await? {
-                    let cell = (family, grain, start, scope);
-                    if plan.cells.contains(&cell) {
-                        computed.insert(cell, bytes);
-                    }
-                }
-            }
-        }
         let keys: Vec<Item> = plan.cells.iter().map(|(f, g, d, s)| key_of(cell_pk(s), cell_sk(*f, *g, *d))).collect();
         let mut stored: HashMap<(String, String), Vec<u8>> = HashMap::new();
         for i in self.batch_get(keys).await? {
             stored.insert((i.req_str("pk").map_err(corrupt)?, i.req_str("sk").map_err(corrupt)?), bytes_of(&i)?);
         }
+        let mut computed: HashMap<Touched, Vec<u8>> = HashMap::new();
+        // Pull requests: the touched days from their rows, then the weeks
+        // from their days and the merge cells from the days' merges.
+        let days = touched_days(&plan.cells, Family::Pulls);
+        let (mut pull_days, mut day_merges) = (BTreeMap::new(), BTreeMap::<CellKey, Vec<(RepoName, Timestamp)>>::new());
+        for span in spans(&days) {
+            let rows = self.pull_rows(&window_of(&span), false).await?;
+            pull_days.extend(pull_cells_by(Grain::Day, &rows, &span));
+            for row in &rows {
+                let Some(m) = row.merged_at.filter(|m| span.contains(&m.date_naive())) else { continue };
+                for scope in Scope::of(&row.repo, row.author.as_deref()) {
+                    day_merges.entry((scope, week_of(m))).or_default().push((row.repo.clone(), m));
+                }
+            }
+        }
+        self.derive(Family::Pulls, &plan.cells, &days, &pull_days, &mut computed).await?;
+        for cell in plan.cells.iter().filter(|(f, ..)| *f == Family::Merges) {
+            let (_, grain, week, scope) = cell;
+            let mut merges = match stored.get(&(cell_pk(scope), cell_sk(Family::Merges, *grain, *week))) {
+                Some(bytes) => MergeCell::decode(bytes)
+                    .ok_or_else(|| corrupt(anyhow!("the merge cell {} / {week} does not decode", cell_pk(scope))))?
+                    .merges()
+                    .filter(|(_, at)| !days.contains(&at.date_naive()))
+                    .map(|(repo, at)| (repo.clone(), at))
+                    .collect(),
+                None => Vec::new(),
+            };
+            merges.extend(day_merges.remove(&(scope.clone(), *week)).unwrap_or_default());
+            if !merges.is_empty() {
+                computed.insert(cell.clone(), MergeCell::of(merges).encode());
+            }
+        }
+        // CI: the touched days from their runs and jobs, the weeks from their days.
+        let days = touched_days(&plan.cells, Family::Ci);
+        let mut ci_days = BTreeMap::new();
+        for span in spans(&days) {
+            let (runs, jobs) = self.ci_rows(&window_of(&span)).await?;
+            ci_days.extend(ci_cells_by(Grain::Day, &runs, &jobs, &span));
+        }
+        self.derive(Family::Ci, &plan.cells, &days, &ci_days, &mut computed).await?;
         let mut done = RollupsRefreshed { recomputed: plan.cells.len(), ..Default::default() };
         let mut writes = Vec::new();
         for cell in &plan.cells {
@@ -347,6 +433,69 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// The `cells` of `family` (pull requests or CI) once `days` are
+    /// recomputed (`recomputed`, every scope's cells of those days): a day
+    /// cell as recomputed; a week cell (everything's, a repository's) as the
+    /// merge of its seven day cells, the days not recomputed read as stored
+    /// (one Query per scope and week, strongly consistent). Into `out`,
+    /// encoded; an empty cell is left out.
+    async fn derive<C: DayCell>(
+        &self,
+        family: Family,
+        cells: &BTreeSet<Touched>,
+        days: &BTreeSet<NaiveDate>,
+        recomputed: &BTreeMap<CellKey, C>,
+        out: &mut HashMap<Touched, Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let mut weeks = Vec::new();
+        for cell @ (_, grain, start, scope) in cells.iter().filter(|(f, ..)| *f == family) {
+            match grain {
+                Grain::Day => {
+                    if let Some(c) = recomputed.get(&(scope.clone(), *start)) {
+                        out.insert(cell.clone(), c.encode());
+                    }
+                }
+                Grain::Week => weeks.push(cell),
+            }
+        }
+        let week_days = |week: NaiveDate| (0..7).map(move |k| week + TimeDelta::days(k));
+        let reads = weeks
+            .iter()
+            .map(|(_, _, week, scope)| {
+                let all_recomputed = week_days(*week).all(|d| days.contains(&d));
+                let range = Keys::Between(
+                    cell_sk(family, Grain::Day, *week),
+                    cell_sk(family, Grain::Day, *week + TimeDelta::days(6)),
+                );
+                let q = Query::table(cell_pk(scope), range);
+                Box::pin(async move { if all_recomputed { Ok(Vec::new()) } else { self.query_all(&q).await } })
+                    as Task<'_, Result<Vec<Item>, StoreError>>
+            })
+            .collect();
+        for (cell, items) in weeks.iter().zip(run_bounded(reads, CONCURRENCY).await) {
+            let (_, _, week, scope) = cell;
+            let mut sum = C::default();
+            for i in items? {
+                let sk = i.req_str("sk").map_err(corrupt)?;
+                let day = start_of_sk(&sk).ok_or_else(|| corrupt(anyhow!("a rollup cell key without a date: {sk:?}")))?;
+                if !days.contains(&day) {
+                    let c = C::decode(&bytes_of(&i)?)
+                        .ok_or_else(|| corrupt(anyhow!("the rollup cell {} / {sk} does not decode", cell_pk(scope))))?;
+                    sum.merge(&c);
+                }
+            }
+            for day in week_days(*week).filter(|d| days.contains(d)) {
+                if let Some(c) = recomputed.get(&(scope.clone(), day)) {
+                    sum.merge(c);
+                }
+            }
+            if !sum.is_empty() {
+                out.insert((*cell).clone(), sum.compact().encode());
+            }
+        }
+        Ok(())
+    }
+
     /// Every non-empty cell the rows of `source` give in the weeks of
     /// `span`, week cells and the day cells of their days (pull requests give
     /// their cells and the merge cells), encoded, recomputed from the rows
@@ -358,7 +507,7 @@ impl DynamoStore {
         source: Family,
         span: &Range<NaiveDate>,
     ) -> Result<Vec<(Family, Grain, CellKey, Vec<u8>)>, StoreError> {
-        let f = MetricsFilter::window(midnight(span.start), midnight(span.end));
+        let f = window_of(span);
         let mut out = Vec::new();
         match source {
             Family::Pulls | Family::Merges => {
@@ -464,6 +613,25 @@ impl DynamoStore {
             .collect()
     }
 
+    /// The week cells of `family` (pull requests or CI) for `scopes` in
+    /// `weeks`: stored for everything and repositories; a person's, which are
+    /// not stored ([`kept`]), merged from their day cells (one Query per person
+    /// of the weeks' day cells).
+    pub(super) async fn stored_weeks<C: DayCell>(
+        &self,
+        family: Family,
+        scopes: &CellScopes,
+        weeks: &Range<NaiveDate>,
+    ) -> Result<Vec<(CellKey, C)>, StoreError> {
+        match scopes {
+            CellScopes::Authors(_) | CellScopes::EveryAuthor => {
+                let days = self.stored_decoded(family, Grain::Day, scopes, weeks, C::decode).await?;
+                Ok(weeks_of_days(days.iter().map(|(k, c)| (k, c))).into_iter().collect())
+            }
+            _ => self.stored_decoded(family, Grain::Week, scopes, weeks, C::decode).await,
+        }
+    }
+
     /// Recompute every cell from all rows and write the ones that differ;
     /// delete stored cells that no row gives any more.
     pub(super) async fn rebuild_cells(&self) -> Result<(), StoreError> {
@@ -507,6 +675,29 @@ impl DynamoStore {
         Ok(written)
     }
 
+    /// An upgrade step for a table whose person cells were week cells (a
+    /// person's day cells are stored now, their weeks merged from them when
+    /// read): if a person's week cell is stored, rebuild every cell, which
+    /// writes the day cells and deletes those. True if it rebuilt.
+    pub(super) async fn person_cells_by_day(&self) -> Result<bool, StoreError> {
+        for scope in self.scopes_with_cells("author:").await? {
+            for family in [Family::Pulls, Family::Ci] {
+                let mut found = false;
+                let q = Query { page: 1, ..Query::table(cell_pk(&scope), Keys::Prefix(format!("{}#", family.tag()))) };
+                self.query_each(&q, |_| {
+                    found = true;
+                    false
+                })
+                .await?;
+                if found {
+                    self.rebuild_cells().await?;
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Make the stored cells exactly `cells` (by key): puts where they
     /// differ, deletes where a stored cell is not among them.
     async fn write_cells(&self, mut cells: Cells) -> Result<(), StoreError> {
@@ -541,10 +732,11 @@ impl DynamoStore {
             let sk = cell_sk(family, grain, start);
             cells.insert((cell_pk(&scope), sk.clone()), (scope, sk, bytes));
         };
-        for (k, c) in loaded.pulls {
+        // A person's week cells are not stored (`kept`): theirs are their days'.
+        for (k, c) in loaded.pulls.into_iter().filter(|((scope, _), _)| kept(Grain::Week, scope)) {
             put(Family::Pulls, Grain::Week, k, c.encode());
         }
-        for (k, c) in loaded.ci {
+        for (k, c) in loaded.ci.into_iter().filter(|((scope, _), _)| kept(Grain::Week, scope)) {
             put(Family::Ci, Grain::Week, k, c.encode());
         }
         for (k, c) in loaded.merges {

@@ -20,6 +20,12 @@
 //! in no job listing (gsi1 `WJS#…`); they are now listed by `started_at`.
 //! [`DynamoStore::list_jobs_by_start`] gives those written before their key.
 //!
+//! A person's rollup cells were week cells; they are day cells now, their
+//! weeks merged from them when read (`rollups.rs`, `kept`), so the stream's
+//! upkeep recomputes a change's days from their rows, not its week's.
+//! [`DynamoStore::person_cells_by_day`] rebuilds the cells of a table that
+//! still holds a person's week cells.
+//!
 //! [`DynamoStore::upgrade`] runs every step; the batch job runs it when started
 //! with `OCTOSCOPE_JOB_ID=upgrade`.
 
@@ -37,6 +43,9 @@ pub struct Upgraded {
     pub merge_cells_written: u64,
     /// Jobs without `created_at` given their listing key by `started_at`.
     pub jobs_listed: u64,
+    /// The cells rebuilt because a person's cells were stored by week (they
+    /// are stored by day now: `rollups.rs`, `kept`).
+    pub person_cells_by_day: bool,
 }
 
 impl DynamoStore {
@@ -50,7 +59,8 @@ impl DynamoStore {
             // Their weeks' CI cells were computed without them.
             self.rebuild_cells().await?;
         }
-        Ok(Upgraded { jobs_moved, pulls_relisted, merge_cells_written, jobs_listed })
+        let person_cells_by_day = self.person_cells_by_day().await?;
+        Ok(Upgraded { jobs_moved, pulls_relisted, merge_cells_written, jobs_listed, person_cells_by_day })
     }
 
     /// Give every job without `created_at` nor a listing key the key by its
