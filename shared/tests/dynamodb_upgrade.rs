@@ -262,3 +262,79 @@ async fn jobs_without_created_at_are_listed_by_their_start() {
     assert_eq!(cells.iter().map(|(_, c)| c.jobs.count).sum::<u64>(), 2, "{cells:?}");
     assert_eq!(store.upgrade().await.unwrap().jobs_listed, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_s_week_cells_give_way_to_their_day_cells() {
+    // GIVEN a merged pull request and a run with a job of dev's, their cells built
+    let client = aws_sdk_dynamodb::Client::new(&octoscope_testkit::moto::MotoServer::shared().sdk_config().await);
+    let table = octoscope_testkit::moto::unique("octoscope");
+    create_table(&client, &table).await.unwrap();
+    let store = DynamoStore::new(client.clone(), &table);
+    let Change::PullRequest { mut pull, known } = pull(1, 10, 300) else { unreachable!() };
+    (pull.state, pull.merged_at, pull.closed_at) = (PrState::Merged, Some(at(200)), Some(at(200)));
+    store
+        .apply_changes(&[Change::PullRequest { pull, known }, run(7), job(1, 7, "completed", Some(at(60)))])
+        .await
+        .unwrap();
+    store.rebuild_rollups().await.unwrap();
+    let dev = CellScopes::Authors(vec![Some("dev".into())]);
+    let monday = chrono::NaiveDate::from_ymd_opt(2030, 3, 4).unwrap();
+    let week = monday..monday + Duration::days(7);
+    let pulls = store.pull_cells(&dev, week.clone()).await.unwrap();
+    let ci = store.ci_cells(&dev, week.clone()).await.unwrap();
+    assert_eq!((pulls.len(), ci.len()), (1, 1), "dev's week cells");
+    // AND the table as the earlier layout kept it: dev's week cells stored, dev's day cells not
+    let cell_items = |client: aws_sdk_dynamodb::Client, table: String| async move {
+        let out = client
+            .query()
+            .table_name(&table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S("ROLLUP#author:dev".into()))
+            .send()
+            .await
+            .unwrap();
+        out.items.unwrap_or_default()
+    };
+    for item in cell_items(client.clone(), table.clone()).await {
+        client.delete_item().table_name(&table).set_key(Some(key_of_item(&item))).send().await.unwrap();
+    }
+    for (sk, bytes) in [("P#2030-03-04", pulls[0].1.encode()), ("C#2030-03-04", ci[0].1.encode())] {
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S("ROLLUP#author:dev".into()))
+            .item("sk", AttributeValue::S(sk.into()))
+            .item("kind", AttributeValue::S("rollup_cell".into()))
+            .item("cell", AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes)))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(store.pull_cells(&dev, week.clone()).await.unwrap().is_empty(), "a person's weeks are their days'");
+
+    // WHEN the upgrade runs
+    let done = store.upgrade().await.unwrap();
+
+    // THEN dev's day cells are written and the week cells read from them again, the week items gone
+    assert!(done.person_cells_by_day, "{done:?}");
+    assert_eq!(store.pull_cells(&dev, week.clone()).await.unwrap(), pulls);
+    assert_eq!(store.ci_cells(&dev, week.clone()).await.unwrap(), ci);
+    let left: Vec<String> = cell_items(client.clone(), table.clone())
+        .await
+        .iter()
+        .filter_map(|i| match i.get("sk") {
+            Some(AttributeValue::S(sk)) => Some(sk.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(left.iter().all(|sk| sk.contains("D#") || sk.starts_with("M#")), "no person week cell: {left:?}");
+    assert!(left.iter().any(|sk| sk.starts_with("PD#")) && left.iter().any(|sk| sk.starts_with("CD#")), "{left:?}");
+    // AND a second run changes nothing
+    assert_eq!(store.upgrade().await.unwrap(), octoscope::adapters::aws::dynamodb::Upgraded::default());
+}
+
+fn key_of_item(
+    item: &std::collections::HashMap<String, AttributeValue>,
+) -> std::collections::HashMap<String, AttributeValue> {
+    item.iter().filter(|(k, _)| *k == "pk" || *k == "sk").map(|(k, v)| (k.clone(), v.clone())).collect()
+}
