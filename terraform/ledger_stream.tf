@@ -27,7 +27,7 @@ locals {
         actions   = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
         resources = [module.table.table_arn]
       }
-      # Metric rollup cells: the rows of the touched weeks (Query of the
+      # Metric rollup cells: the rows of the touched days (Query of the
       # indexes, BatchGetItem of the items), the stored cells, their writes
       # (BatchWriteItem, above).
       rollup_rows = {

@@ -4,9 +4,11 @@
 //! Items (`shared/docs/dynamodb.md`):
 //!
 //! - a cell: `ROLLUP#{scope}` / `{family}#{monday}` (`P` pull requests, `C`
-//!   CI, `M` merge times), its stored form in `cell` (Binary,
-//!   [`PullCell::encode`] / [`CiCell::encode`] / [`MergeCell::encode`]): one
-//!   Query per scope reads a range of weeks;
+//!   CI, `M` merge times) or `{family}D#{day}` (a day's `P` and `C`), its
+//!   stored form in `cell` (Binary, [`PullCell::encode`] /
+//!   [`CiCell::encode`] / [`MergeCell::encode`]): one Query per scope reads a
+//!   range of weeks or days; a person's `P` and `C` cells are day cells only
+//!   ([`kept`]), their weeks merged when read;
 //! - the scopes that have (had) cells: `ROLLUPS` / `{scope}`, for
 //!   `EveryRepo` / `EveryAuthor`.
 //!
@@ -16,8 +18,10 @@
 //! Upkeep is off the webhook's path: [`DynamoStore::refresh_rollups`] takes a
 //! batch of the table's changes (the stream's old and new images), finds the
 //! cells the changed pull requests, runs and jobs count in before and after,
-//! recomputes those from the rows of their weeks and writes the ones that
-//! differ. [`rebuild_rollups`](crate::ports::MetricRollups::rebuild_rollups)
+//! recomputes their days from the rows of those days, derives the weeks from
+//! their days (and the merge cells from the stored ones and the days' rows)
+//! and writes the ones that differ: a batch reads its days' rows, not its
+//! weeks'. [`rebuild_rollups`](crate::ports::MetricRollups::rebuild_rollups)
 //! recomputes all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -215,6 +219,9 @@ pub(super) trait DayCell: Default + Sized {
     fn is_empty(&self) -> bool;
     fn encode(&self) -> Vec<u8>;
     fn decode(bytes: &[u8]) -> Option<Self>;
+    /// About the read units its day's rows cost to read again: a pull
+    /// request item each (opened or merged), a run partition each.
+    fn rows(&self) -> u64;
 }
 
 impl DayCell for PullCell {
@@ -232,6 +239,9 @@ impl DayCell for PullCell {
     }
     fn decode(bytes: &[u8]) -> Option<Self> {
         PullCell::decode(bytes)
+    }
+    fn rows(&self) -> u64 {
+        self.opened + self.merged
     }
 }
 
@@ -251,6 +261,9 @@ impl DayCell for CiCell {
     fn decode(bytes: &[u8]) -> Option<Self> {
         CiCell::decode(bytes)
     }
+    fn rows(&self) -> u64 {
+        self.runs.count
+    }
 }
 
 /// Week cells as the merge of their day cells, by (scope, Monday); empty
@@ -264,20 +277,86 @@ fn weeks_of_days<'a, C: DayCell + 'a>(days: impl IntoIterator<Item = (&'a CellKe
     weeks.into_iter().filter(|(_, c)| !c.is_empty()).map(|(k, c)| (k, c.compact())).collect()
 }
 
-/// Consecutive days as ranges: one read of rows per range.
-fn spans(days: &BTreeSet<NaiveDate>) -> Vec<Range<NaiveDate>> {
+/// What one read of a span's rows costs before any row: its two sharded
+/// index Queries (runs' and jobs', or created and merged pull requests'),
+/// half a read unit per shard each.
+const SPAN_READ: u64 = key::SHARDS as u64;
+
+/// The days to read as ranges, one read of rows each: consecutive days as
+/// one, and two ranges of a week or of two weeks as one where the days
+/// between cost fewer read units (`cost`, estimated from their stored cells)
+/// than a read of their own ([`SPAN_READ`]).
+fn spans(days: &BTreeSet<NaiveDate>, cost: impl Fn(NaiveDate) -> u64) -> Vec<Range<NaiveDate>> {
     let mut out: Vec<Range<NaiveDate>> = Vec::new();
     for &d in days {
+        let joined = |r: &Range<NaiveDate>| {
+            r.end == d
+                || (d - r.end <= TimeDelta::days(6)
+                    && r.end.iter_days().take_while(|g| *g < d).map(&cost).sum::<u64>() < SPAN_READ)
+        };
         match out.last_mut() {
-            Some(r) if r.end == d => r.end = d + TimeDelta::days(1),
+            Some(r) if joined(r) => r.end = d + TimeDelta::days(1),
             _ => out.push(d..d + TimeDelta::days(1)),
         }
     }
     out
 }
 
+/// The days of the ranges.
+fn days_in(spans: &[Range<NaiveDate>]) -> BTreeSet<NaiveDate> {
+    spans.iter().flat_map(|r| r.start.iter_days().take_while(|d| *d < r.end)).collect()
+}
+
+/// The stored day cells of touched week cells, decoded, by (scope, week).
+type WeekDays<C> = HashMap<(Scope, NaiveDate), Vec<(NaiveDate, C)>>;
+
 fn week_of_day(d: NaiveDate) -> NaiveDate {
     week_of(midnight(d))
+}
+
+/// About the read units the rows of `day` cost, from its stored cell of
+/// everything; a day whose week was not read counts as too dear to join.
+fn day_rows<C: DayCell>(stored: &WeekDays<C>, day: NaiveDate) -> u64 {
+    match stored.get(&(Scope::All, week_of_day(day))) {
+        Some(days) => days.iter().find(|(d, _)| *d == day).map_or(0, |(_, c)| c.rows()),
+        None => SPAN_READ,
+    }
+}
+
+/// The `cells` of `family` (pull requests or CI) once `days` are recomputed
+/// (`recomputed`, every scope's cells of those days): a day cell as
+/// recomputed; a week cell (everything's, a repository's) as the merge of its
+/// seven day cells, the days not recomputed as stored (`stored`). Into `out`,
+/// encoded; an empty cell is left out.
+fn derive<C: DayCell>(
+    family: Family,
+    cells: &BTreeSet<Touched>,
+    days: &BTreeSet<NaiveDate>,
+    recomputed: &BTreeMap<CellKey, C>,
+    stored: &WeekDays<C>,
+    out: &mut HashMap<Touched, Vec<u8>>,
+) {
+    for cell @ (_, grain, start, scope) in cells.iter().filter(|(f, ..)| *f == family) {
+        let sum = match grain {
+            Grain::Day => recomputed.get(&(scope.clone(), *start)).map(DayCell::encode),
+            Grain::Week => {
+                let mut sum = C::default();
+                let kept = stored.get(&(scope.clone(), *start)).into_iter().flatten();
+                for (_, c) in kept.filter(|(d, _)| !days.contains(d)) {
+                    sum.merge(c);
+                }
+                for day in start.iter_days().take(7).filter(|d| days.contains(d)) {
+                    if let Some(c) = recomputed.get(&(scope.clone(), day)) {
+                        sum.merge(c);
+                    }
+                }
+                (!sum.is_empty()).then(|| sum.compact().encode())
+            }
+        };
+        if let Some(bytes) = sum {
+            out.insert(cell.clone(), bytes);
+        }
+    }
 }
 
 /// The days whose cells of `family` a plan recomputes (merge cells come
@@ -318,9 +397,12 @@ impl DynamoStore {
     /// absent), as the table's stream reports them (NEW_AND_OLD_IMAGES).
     /// Changes of items other than pull requests, runs and jobs, and changes
     /// that leave a cell's facts as they were, cost nothing. The cells the
-    /// rest count in, before and after, are recomputed from the rows of their
-    /// weeks (one read per span of consecutive weeks and family) and written
-    /// where they differ from the stored ones; a cell left empty is deleted.
+    /// rest count in, before and after, are recomputed: their days from the
+    /// rows of those days (one read per span of days, [`spans`], and
+    /// family), a week of everything or of a repository as the merge of its
+    /// seven day cells, a merge cell as its stored merges outside those days
+    /// plus the days' merges; each is written where it differs from the
+    /// stored one, and a cell left empty is deleted.
     /// Idempotent: a batch handed over again (a retried stream batch) writes
     /// nothing new. The stream function calls this; the webhook never does.
     pub async fn refresh_rollups<'a>(
@@ -345,9 +427,11 @@ impl DynamoStore {
         let mut computed: HashMap<Touched, Vec<u8>> = HashMap::new();
         // Pull requests: the touched days from their rows, then the weeks
         // from their days and the merge cells from the days' merges.
-        let days = touched_days(&plan.cells, Family::Pulls);
+        let stored_days = self.week_days::<PullCell>(Family::Pulls, &plan.cells).await?;
+        let read = spans(&touched_days(&plan.cells, Family::Pulls), |d| day_rows(&stored_days, d));
+        let days = days_in(&read);
         let (mut pull_days, mut day_merges) = (BTreeMap::new(), BTreeMap::<CellKey, Vec<(RepoName, Timestamp)>>::new());
-        for span in spans(&days) {
+        for span in read {
             let rows = self.pull_rows(&window_of(&span), false).await?;
             pull_days.extend(pull_cells_by(Grain::Day, &rows, &span));
             for row in &rows {
@@ -357,7 +441,7 @@ impl DynamoStore {
                 }
             }
         }
-        self.derive(Family::Pulls, &plan.cells, &days, &pull_days, &mut computed).await?;
+        derive(Family::Pulls, &plan.cells, &days, &pull_days, &stored_days, &mut computed);
         for cell in plan.cells.iter().filter(|(f, ..)| *f == Family::Merges) {
             let (_, grain, week, scope) = cell;
             let mut merges = match stored.get(&(cell_pk(scope), cell_sk(Family::Merges, *grain, *week))) {
@@ -375,13 +459,15 @@ impl DynamoStore {
             }
         }
         // CI: the touched days from their runs and jobs, the weeks from their days.
-        let days = touched_days(&plan.cells, Family::Ci);
+        let stored_days = self.week_days::<CiCell>(Family::Ci, &plan.cells).await?;
+        let read = spans(&touched_days(&plan.cells, Family::Ci), |d| day_rows(&stored_days, d));
+        let days = days_in(&read);
         let mut ci_days = BTreeMap::new();
-        for span in spans(&days) {
+        for span in read {
             let (runs, jobs) = self.ci_rows(&window_of(&span)).await?;
             ci_days.extend(ci_cells_by(Grain::Day, &runs, &jobs, &span));
         }
-        self.derive(Family::Ci, &plan.cells, &days, &ci_days, &mut computed).await?;
+        derive(Family::Ci, &plan.cells, &days, &ci_days, &stored_days, &mut computed);
         let mut done = RollupsRefreshed { recomputed: plan.cells.len(), ..Default::default() };
         let mut writes = Vec::new();
         for cell in &plan.cells {
@@ -433,67 +519,44 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// The `cells` of `family` (pull requests or CI) once `days` are
-    /// recomputed (`recomputed`, every scope's cells of those days): a day
-    /// cell as recomputed; a week cell (everything's, a repository's) as the
-    /// merge of its seven day cells, the days not recomputed read as stored
-    /// (one Query per scope and week, strongly consistent). Into `out`,
-    /// encoded; an empty cell is left out.
-    async fn derive<C: DayCell>(
+    /// The stored day cells of every week cell of `family` in `cells` (one
+    /// Query per scope and week, strongly consistent): what derives the week
+    /// from its days, and what tells how many rows a day holds.
+    async fn week_days<C: DayCell>(
         &self,
         family: Family,
         cells: &BTreeSet<Touched>,
-        days: &BTreeSet<NaiveDate>,
-        recomputed: &BTreeMap<CellKey, C>,
-        out: &mut HashMap<Touched, Vec<u8>>,
-    ) -> Result<(), StoreError> {
-        let mut weeks = Vec::new();
-        for cell @ (_, grain, start, scope) in cells.iter().filter(|(f, ..)| *f == family) {
-            match grain {
-                Grain::Day => {
-                    if let Some(c) = recomputed.get(&(scope.clone(), *start)) {
-                        out.insert(cell.clone(), c.encode());
-                    }
-                }
-                Grain::Week => weeks.push(cell),
-            }
-        }
-        let week_days = |week: NaiveDate| (0..7).map(move |k| week + TimeDelta::days(k));
+    ) -> Result<WeekDays<C>, StoreError> {
+        let weeks: Vec<(Scope, NaiveDate)> = cells
+            .iter()
+            .filter(|(f, g, ..)| *f == family && *g == Grain::Week)
+            .map(|(_, _, week, scope)| (scope.clone(), *week))
+            .collect();
         let reads = weeks
             .iter()
-            .map(|(_, _, week, scope)| {
-                let all_recomputed = week_days(*week).all(|d| days.contains(&d));
+            .map(|(scope, week)| {
                 let range = Keys::Between(
                     cell_sk(family, Grain::Day, *week),
                     cell_sk(family, Grain::Day, *week + TimeDelta::days(6)),
                 );
                 let q = Query::table(cell_pk(scope), range);
-                Box::pin(async move { if all_recomputed { Ok(Vec::new()) } else { self.query_all(&q).await } })
-                    as Task<'_, Result<Vec<Item>, StoreError>>
+                Box::pin(async move { self.query_all(&q).await }) as Task<'_, Result<Vec<Item>, StoreError>>
             })
             .collect();
-        for (cell, items) in weeks.iter().zip(run_bounded(reads, CONCURRENCY).await) {
-            let (_, _, week, scope) = cell;
-            let mut sum = C::default();
+        let mut out = HashMap::new();
+        for (key, items) in weeks.into_iter().zip(run_bounded(reads, CONCURRENCY).await) {
+            let mut days = Vec::new();
             for i in items? {
                 let sk = i.req_str("sk").map_err(corrupt)?;
-                let day = start_of_sk(&sk).ok_or_else(|| corrupt(anyhow!("a rollup cell key without a date: {sk:?}")))?;
-                if !days.contains(&day) {
-                    let c = C::decode(&bytes_of(&i)?)
-                        .ok_or_else(|| corrupt(anyhow!("the rollup cell {} / {sk} does not decode", cell_pk(scope))))?;
-                    sum.merge(&c);
-                }
+                let day =
+                    start_of_sk(&sk).ok_or_else(|| corrupt(anyhow!("a rollup cell key without a date: {sk:?}")))?;
+                let cell = C::decode(&bytes_of(&i)?)
+                    .ok_or_else(|| corrupt(anyhow!("the rollup cell {} / {sk} does not decode", cell_pk(&key.0))))?;
+                days.push((day, cell));
             }
-            for day in week_days(*week).filter(|d| days.contains(d)) {
-                if let Some(c) = recomputed.get(&(scope.clone(), day)) {
-                    sum.merge(c);
-                }
-            }
-            if !sum.is_empty() {
-                out.insert((*cell).clone(), sum.compact().encode());
-            }
+            out.insert(key, days);
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Every non-empty cell the rows of `source` give in the weeks of
@@ -781,10 +844,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn consecutive_weeks_are_read_as_one_span() {
+    fn touched_days_are_read_as_few_spans_as_their_rows_allow() {
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-        let weeks: BTreeSet<NaiveDate> = [d("2030-03-04"), d("2030-03-11"), d("2030-04-01")].into();
-        assert_eq!(spans(&weeks), vec![d("2030-03-04")..d("2030-03-18"), d("2030-04-01")..d("2030-04-08")]);
+        // Consecutive days are one read; days apart are joined where the days
+        // between hold fewer rows than a read's index Queries cost.
+        let days: BTreeSet<NaiveDate> =
+            [d("2030-03-04"), d("2030-03-05"), d("2030-03-07"), d("2030-03-09"), d("2030-03-20")].into();
+        let quiet = |_| 0;
+        assert_eq!(spans(&days, quiet), vec![d("2030-03-04")..d("2030-03-10"), d("2030-03-20")..d("2030-03-21")]);
+        let busy_friday = |day| if day == d("2030-03-08") { SPAN_READ } else { 0 };
+        assert_eq!(
+            spans(&days, busy_friday),
+            vec![d("2030-03-04")..d("2030-03-08"), d("2030-03-09")..d("2030-03-10"), d("2030-03-20")..d("2030-03-21")]
+        );
+        assert_eq!(days_in(&spans(&days, busy_friday)).len(), 6);
         assert_eq!(start_of_sk(&cell_sk(Family::Ci, Grain::Week, d("2030-03-04"))), Some(d("2030-03-04")));
         assert_eq!(cell_sk(Family::Ci, Grain::Day, d("2030-03-06")), "CD#2030-03-06");
         assert_eq!(start_of_sk("CD#2030-03-06"), Some(d("2030-03-06")));
