@@ -17,6 +17,15 @@ fn at(seconds: i64) -> Timestamp {
     Utc.with_ymd_and_hms(2030, 3, 4, 9, 0, 0).unwrap() + Duration::seconds(seconds)
 }
 
+/// A new table on the shared moto server, its client and a store on it.
+async fn new_table() -> (aws_sdk_dynamodb::Client, String, DynamoStore) {
+    let client = aws_sdk_dynamodb::Client::new(&octoscope_testkit::moto::MotoServer::shared().sdk_config().await);
+    let table = octoscope_testkit::moto::unique("octoscope");
+    create_table(&client, &table).await.unwrap();
+    let store = DynamoStore::new(client.clone(), &table);
+    (client, table, store)
+}
+
 fn repo() -> RepoName {
     RepoName::parse("acme/api").unwrap()
 }
@@ -82,10 +91,7 @@ async fn as_before(client: &aws_sdk_dynamodb::Client, table: &str, id: i64, run_
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_of_the_earlier_layout_move_under_their_run_and_are_counted_once() {
     // GIVEN a run with three jobs stored as the earlier layout stored them (one not completed)
-    let client = aws_sdk_dynamodb::Client::new(&octoscope_testkit::moto::MotoServer::shared().sdk_config().await);
-    let table = octoscope_testkit::moto::unique("octoscope");
-    create_table(&client, &table).await.unwrap();
-    let store = DynamoStore::new(client.clone(), &table);
+    let (client, table, store) = new_table().await;
     let changes = vec![
         run(7),
         job(1, 7, "completed", Some(at(60))),
@@ -154,10 +160,7 @@ fn pull(number: u64, created: i64, updated: i64) -> Change {
 async fn pull_requests_listed_by_update_are_relisted_by_creation() {
     // GIVEN three pull requests created 1, 2, 3 and last updated in the opposite order, whose list
     // keys the earlier layout wrote (by update time)
-    let client = aws_sdk_dynamodb::Client::new(&octoscope_testkit::moto::MotoServer::shared().sdk_config().await);
-    let table = octoscope_testkit::moto::unique("octoscope");
-    create_table(&client, &table).await.unwrap();
-    let store = DynamoStore::new(client.clone(), &table);
+    let (client, table, store) = new_table().await;
     store.apply_changes(&[pull(1, 10, 300), pull(2, 20, 200), pull(3, 30, 100)]).await.unwrap();
     for (number, updated) in [(1u64, 300), (2, 200), (3, 100)] {
         let sk = format!("PR#{number:020}");
@@ -191,10 +194,8 @@ async fn pull_requests_listed_by_update_are_relisted_by_creation() {
 #[tokio::test(flavor = "multi_thread")]
 async fn merge_cells_are_written_for_pull_requests_stored_before_them() {
     // GIVEN a pull request merged and stored before merge cells existed (no upkeep ran)
-    let client = aws_sdk_dynamodb::Client::new(&octoscope_testkit::moto::MotoServer::shared().sdk_config().await);
-    let table = octoscope_testkit::moto::unique("octoscope");
-    create_table(&client, &table).await.unwrap();
-    let store = Arc::new(DynamoStore::new(client.clone(), &table));
+    let (_, _, store) = new_table().await;
+    let store = Arc::new(store);
     let Change::PullRequest { mut pull, known } = pull(1, 10, 300) else { unreachable!() };
     (pull.state, pull.merged_at, pull.closed_at) = (PrState::Merged, Some(at(200)), Some(at(200)));
     store.apply_changes(&[Change::PullRequest { pull, known }]).await.unwrap();
@@ -222,10 +223,7 @@ async fn merge_cells_are_written_for_pull_requests_stored_before_them() {
 async fn jobs_without_created_at_are_listed_by_their_start() {
     // GIVEN a run with two jobs without created_at (GitHub's payloads before jobs carried it):
     // one written now (listed by its start), one as earlier code wrote it (in no listing)
-    let client = aws_sdk_dynamodb::Client::new(&octoscope_testkit::moto::MotoServer::shared().sdk_config().await);
-    let table = octoscope_testkit::moto::unique("octoscope");
-    create_table(&client, &table).await.unwrap();
-    let store = DynamoStore::new(client.clone(), &table);
+    let (client, table, store) = new_table().await;
     let without_created = |id: i64| {
         let Change::WorkflowJob(mut j) = job(id, 7, "completed", Some(at(60))) else { unreachable!() };
         j.created_at = None;
@@ -266,10 +264,7 @@ async fn jobs_without_created_at_are_listed_by_their_start() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_person_s_week_cells_give_way_to_their_day_cells() {
     // GIVEN a merged pull request and a run with a job of dev's, their cells built
-    let client = aws_sdk_dynamodb::Client::new(&octoscope_testkit::moto::MotoServer::shared().sdk_config().await);
-    let table = octoscope_testkit::moto::unique("octoscope");
-    create_table(&client, &table).await.unwrap();
-    let store = DynamoStore::new(client.clone(), &table);
+    let (client, table, store) = new_table().await;
     let Change::PullRequest { mut pull, known } = pull(1, 10, 300) else { unreachable!() };
     (pull.state, pull.merged_at, pull.closed_at) = (PrState::Merged, Some(at(200)), Some(at(200)));
     store

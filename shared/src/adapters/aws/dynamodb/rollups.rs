@@ -224,47 +224,35 @@ pub(super) trait DayCell: Default + Sized {
     fn rows(&self) -> u64;
 }
 
-impl DayCell for PullCell {
-    fn merge(&mut self, other: &Self) {
-        PullCell::merge(self, other)
-    }
-    fn compact(self) -> Self {
-        PullCell::compact(self)
-    }
-    fn is_empty(&self) -> bool {
-        PullCell::is_empty(self)
-    }
-    fn encode(&self) -> Vec<u8> {
-        PullCell::encode(self)
-    }
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        PullCell::decode(bytes)
-    }
-    fn rows(&self) -> u64 {
-        self.opened + self.merged
-    }
+/// [`DayCell`] by the cell's own methods; `rows` from the cell `$c`.
+macro_rules! day_cell {
+    ($cell:ty, |$c:ident| $rows:expr) => {
+        impl DayCell for $cell {
+            fn merge(&mut self, other: &Self) {
+                <$cell>::merge(self, other)
+            }
+            fn compact(self) -> Self {
+                <$cell>::compact(self)
+            }
+            fn is_empty(&self) -> bool {
+                <$cell>::is_empty(self)
+            }
+            fn encode(&self) -> Vec<u8> {
+                <$cell>::encode(self)
+            }
+            fn decode(bytes: &[u8]) -> Option<Self> {
+                <$cell>::decode(bytes)
+            }
+            fn rows(&self) -> u64 {
+                let $c = self;
+                $rows
+            }
+        }
+    };
 }
 
-impl DayCell for CiCell {
-    fn merge(&mut self, other: &Self) {
-        CiCell::merge(self, other)
-    }
-    fn compact(self) -> Self {
-        CiCell::compact(self)
-    }
-    fn is_empty(&self) -> bool {
-        CiCell::is_empty(self)
-    }
-    fn encode(&self) -> Vec<u8> {
-        CiCell::encode(self)
-    }
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        CiCell::decode(bytes)
-    }
-    fn rows(&self) -> u64 {
-        self.runs.count
-    }
-}
+day_cell!(PullCell, |c| c.opened + c.merged);
+day_cell!(CiCell, |c| c.runs.count);
 
 /// Week cells as the merge of their day cells, by (scope, Monday); empty
 /// ones left out. `compact` depends on the multiset of values only, so this
