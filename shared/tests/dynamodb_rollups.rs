@@ -711,8 +711,12 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
         (3..7).chain(7 * WEEKS..7 * WEEKS + 3).map(|d| w0 + Duration::days(d)).collect();
     let day_span = w0..w0 + Duration::weeks(WEEKS + 3);
     let (mut pull_days, mut ci_days): (BTreeMap<CellKey, PullCell>, BTreeMap<CellKey, CiCell>) = Default::default();
+    // AND one person's day cells of every day (a person's weeks are merged
+    // from their days when read; other people's are not loaded)
+    const PERSON: &str = "dev007";
+    let person = |k: &CellKey| k.0 == Scope::Author(Some(PERSON.into()));
     let mut add_days = |prs: &[_], runs: &[_], jobs: &[_]| {
-        let kept = |k: &CellKey| edge_days.contains(&k.1) && !matches!(k.0, Scope::Author(_));
+        let kept = |k: &CellKey| (edge_days.contains(&k.1) && !matches!(k.0, Scope::Author(_))) || person(k);
         for (k, c) in pull_cells_by(Grain::Day, prs, &day_span).into_iter().filter(|(k, _)| kept(k)) {
             pull_days.entry(k).or_default().merge(&c);
         }
@@ -752,6 +756,16 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
     let pull_days: BTreeMap<_, _> = pull_days.into_iter().map(|(k, c)| (k, c.compact())).collect();
     let ci_days: BTreeMap<_, _> = ci_days.into_iter().map(|(k, c)| (k, c.compact())).collect();
     eprintln!("{} pull request and {} CI day cells of the edge days", pull_days.len(), ci_days.len());
+    // (what the person's week cells would weigh, stored as they were before 2026-12-07)
+    let person_weeks: usize = pull_map
+        .iter()
+        .filter(|(k, _)| person(k))
+        .map(|(_, c): (_, &PullCell)| c.clone().compact().encode().len())
+        .chain(ci_map.iter().filter(|(k, _)| person(k)).map(|(_, c): (_, &CiCell)| c.encode().len()))
+        .sum();
+    let in_window = |k: &CellKey| k.1 < w0 + Duration::weeks(WEEKS);
+    let person_merged: u64 = pull_map.iter().filter(|(k, _)| person(k) && in_window(k)).map(|(_, c)| c.merged).sum();
+    let person_days = pull_days.keys().chain(ci_days.keys()).filter(|k| person(k)).count();
     let pull_map: std::collections::BTreeMap<_, _> = pull_map
         .into_iter()
         .filter(|((s, _), _)| !matches!(s, Scope::Author(_)))
@@ -812,6 +826,22 @@ async fn two_year_overview_reads_cells_bounded_by_weeks_and_repositories() {
             r3 - r0
         );
     }
+    // AND one person's two years read from their day cells cost their days' bytes
+    let f = MetricsFilter {
+        author: Some(PERSON.into()),
+        ..MetricsFilter::window(midnight(w0), midnight(w0) + Duration::weeks(WEEKS))
+    };
+    let r0 = both.meter.rru();
+    let pulls = service.pulls_with(&f, None, now, extras, 0).await.unwrap();
+    let r1 = both.meter.rru();
+    service.ci_with(&f, None, extras).await.unwrap();
+    let r2 = both.meter.rru();
+    assert_eq!(pulls.groups[0].merged, person_merged, "the person's weeks merged from their days count every merge");
+    eprintln!(
+        "2-year overview of one person, from {person_days} day cells: pulls {:.1} RRU, ci {:.1} RRU (their week cells would weigh {person_weeks} bytes)",
+        r1 - r0,
+        r2 - r1
+    );
 }
 
 fn midnight(d: NaiveDate) -> Timestamp {
