@@ -1,5 +1,6 @@
-//! Rollup cells on DynamoDB (moto), kept by `DynamoStore::refresh_rollups`
-//! from the table's real stream records (DynamoDB Streams GetShardIterator /
+//! Rollup cells on DynamoDB (moto), kept by `DynamoStore::mark_rollups` and
+//! `settle_rollups` (as the stream function and its schedule do) from the
+//! table's real stream records (DynamoDB Streams GetShardIterator /
 //! GetRecords, new and old images): after a first load, a duplicate, a late
 //! event, pull requests and jobs moving between weeks, people and
 //! repositories, a resync and a replay, the stored cells equal a
@@ -14,7 +15,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, StreamSpecification, StreamViewType};
 use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use octoscope::adapters::aws::dynamodb::{CostMeter, DynamoStore, create_table};
+use octoscope::adapters::aws::dynamodb::{CostMeter, DynamoStore, SETTLE_AFTER, create_table};
 use octoscope::adapters::rollups_from_rows;
 use octoscope::adapters::sqlite::SqliteStore;
 use octoscope::domain::*;
@@ -280,12 +281,17 @@ impl Both {
         self.sqlite.apply_changes(changes).await.unwrap();
     }
 
-    /// Hand the stream's records since the last call to the upkeep, as the stream function does.
+    /// Hand the stream's records since the last call to the upkeep as the
+    /// stream function does (one mark), then settle as its schedule does,
+    /// a minute later: what the settle recomputed, and the units of both.
     async fn refresh(&mut self) -> (octoscope::adapters::aws::dynamodb::RollupsRefreshed, f64, f64) {
         let records = self.stream.read().await;
         let (r0, w0) = (self.meter.rru(), self.meter.wru());
-        let done = self.dynamo.refresh_rollups(records.iter().map(|(o, n)| (o.as_ref(), n.as_ref()))).await.unwrap();
-        (done, self.meter.rru() - r0, self.meter.wru() - w0)
+        let now = Utc::now();
+        self.dynamo.mark_rollups(records.iter().map(|(o, n)| (o.as_ref(), n.as_ref())), now).await.unwrap();
+        let later = now + SETTLE_AFTER + Duration::seconds(1);
+        let settled = self.dynamo.settle_rollups("test", later).await.unwrap().expect("no other settle holds the lock");
+        (settled.refreshed, self.meter.rru() - r0, self.meter.wru() - w0)
     }
 
     /// The stored cells equal a recomputation from the DynamoDB rows and the
@@ -451,8 +457,9 @@ async fn stream_upkeep_keeps_cells_equal_to_a_recomputation_through_late_events_
     both.apply(&[run(8, "acme/api", Some("cy"), 15, None)]).await;
     let (done, rru, wru) = both.refresh().await;
     eprintln!("run started: {done:?}, {rru} RRU, {wru} WRU");
-    // THEN its start reads and writes no cell
-    assert_eq!((done.written, done.deleted, rru, wru), (0, 0, 0.0, 0.0), "a run's start changes no cell");
+    // THEN its start marks, reads and writes no cell: the settle's look at the marks is all it costs
+    assert_eq!((done.recomputed, done.written, done.deleted, wru), (0, 0, 0, 0.0), "a run's start changes no cell");
+    assert!(rru <= 1.0, "a settle without marks reads the marks' partition only: {rru} RRU");
     both.assert_cells_recomputed("run started").await;
     // and its completion does
     both.apply(&[run(8, "acme/api", Some("cy"), 15, Some("success"))]).await;

@@ -1,6 +1,7 @@
 //! The ledger-stream function: the table's DynamoDB stream, new and old
 //! images, in batches: the metric rollup cells of the pull requests, runs and
-//! jobs changed ([`DynamoStore::refresh_rollups`]), where each repository's
+//! jobs changed, marked for the next settle ([`DynamoStore::mark_rollups`]),
+//! where each repository's
 //! unfinished runs begin ([`DynamoStore::apply_unfinished`]), then, through
 //! [`DynamoStore::apply_stream`], the delivery listing pages and delivery
 //! counts of the ledger items the webhook function wrote marked (every other
@@ -24,6 +25,11 @@
 //! derivation failed sends its notifications again, which the notifier
 //! takes once (it sends a notification only while it is pending), whereas
 //! the derivation's counter `ADD` is not repeated for a forwarding failure.
+//!
+//! On its schedule (EventBridge Scheduler, every few minutes) the function
+//! settles the marks ([`settle`]): the marked cells recomputed from their
+//! days' rows, so a busy day's rows are read once a settle, not once a
+//! stream batch (shared/docs/metrics.md, "Rollups").
 
 use std::collections::HashMap;
 
@@ -32,7 +38,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use octoscope::adapters::aws::dynamodb::{DynamoStore, ItemChange};
+use octoscope::adapters::aws::dynamodb::{DynamoStore, ItemChange, RollupsSettled};
 use octoscope::error::error_chain;
 
 /// Entries per `SendMessageBatch` (SQS's limit).
@@ -49,20 +55,17 @@ pub fn change(record: &EventRecord) -> ItemChange {
     ItemChange { old: image(&record.change.old_image), new: image(&record.change.new_image), expired }
 }
 
-/// A batch's rollup cells first (recomputed from rows, so a retried batch
-/// writes nothing new), its repositories' unfinished runs and jobs (set and
+/// A batch's rollup mark first (the cells it changes, recomputed by the
+/// next settle: a retried batch marks them again, which settles to the
+/// same cells), its repositories' unfinished runs and jobs (set and
 /// removed as the images say: the same again on a retry), then its listing
 /// pages and counts (whose counter `ADD` is the one write a retry would
 /// repeat).
 async fn derive(store: &DynamoStore, changes: &[ItemChange]) -> Result<(), octoscope::ports::StoreError> {
-    let rollups = store.refresh_rollups(changes.iter().map(|c| (c.old.as_ref(), c.new.as_ref()))).await?;
-    if rollups.recomputed > 0 {
-        tracing::info!(
-            recomputed = rollups.recomputed,
-            written = rollups.written,
-            deleted = rollups.deleted,
-            "rollup cells refreshed"
-        );
+    let marked =
+        store.mark_rollups(changes.iter().map(|c| (c.old.as_ref(), c.new.as_ref())), chrono::Utc::now()).await?;
+    if marked > 0 {
+        tracing::info!(marked, "rollup cells marked for the next settle");
     }
     store.apply_unfinished(changes).await?;
     store.apply_stream(changes).await
@@ -163,6 +166,82 @@ async fn process(
         anyhow::anyhow!("ledger changes not derived (retryable: {retryable}): {}", error_chain(&e))
     })?;
     Ok(forwarded)
+}
+
+/// The scheduled settle at `at`: the rollup cells the stream's batches
+/// marked (at least a minute before) recomputed from their rows, one settle
+/// at a time; `owner` names this invocation in the lock. A settle that
+/// finds the lock held does nothing: the marks wait for the next.
+pub async fn settle(
+    store: &DynamoStore,
+    owner: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Option<RollupsSettled>> {
+    let settled = store
+        .settle_rollups(owner, at)
+        .await
+        .map_err(|e| anyhow::anyhow!("rollups not settled (retryable: {}): {}", e.is_retryable(), error_chain(&e)))?;
+    match &settled {
+        Some(s) if s.marks > 0 => tracing::info!(
+            marks = s.marks,
+            recomputed = s.refreshed.recomputed,
+            written = s.refreshed.written,
+            deleted = s.refreshed.deleted,
+            "rollup cells settled"
+        ),
+        Some(_) => {}
+        None => tracing::info!("another settle holds the lock; the marks wait for the next"),
+    }
+    Ok(settled)
+}
+
+/// What invoked the function: its table stream's batch, or its schedule
+/// (an EventBridge Scheduler event, `detail-type` `Scheduled Event`, at
+/// its scheduled `time`; now if it has none).
+#[derive(Debug)]
+pub enum Invocation {
+    Stream(Event),
+    Schedule { at: chrono::DateTime<chrono::Utc> },
+}
+
+impl Invocation {
+    /// The invocation a payload is; an error naming what it is not.
+    pub fn parse(payload: serde_json::Value) -> anyhow::Result<Invocation> {
+        if payload.get("Records").is_some() {
+            return Ok(Invocation::Stream(serde_json::from_value(payload).context("a DynamoDB stream event")?));
+        }
+        match payload.get("detail-type").and_then(|v| v.as_str()) {
+            Some("Scheduled Event") => {
+                let at = payload.get("time").and_then(|t| t.as_str()).and_then(|t| t.parse().ok());
+                Ok(Invocation::Schedule { at: at.unwrap_or_else(chrono::Utc::now) })
+            }
+            other => anyhow::bail!(
+                "neither a DynamoDB stream batch (no Records) nor a scheduled event (detail-type {other:?})"
+            ),
+        }
+    }
+}
+
+/// One invocation: a stream batch handled ([`handle_with`]; its answer
+/// names a failed batch), or a settle ([`settle`]; its summary, or an
+/// error that fails the invocation).
+pub async fn invoke(
+    store: &DynamoStore,
+    queue: Option<&NotificationQueue>,
+    payload: serde_json::Value,
+    request_id: &str,
+) -> anyhow::Result<serde_json::Value> {
+    match Invocation::parse(payload)? {
+        Invocation::Stream(event) => Ok(serde_json::to_value(handle_with(store, queue, event).await)?),
+        Invocation::Schedule { at } => {
+            let settled = settle(store, request_id, at).await?;
+            Ok(serde_json::json!({
+                "settled": settled.is_some(),
+                "marks": settled.map_or(0, |s| s.marks),
+                "recomputed": settled.map_or(0, |s| s.refreshed.recomputed),
+            }))
+        }
+    }
 }
 
 /// The Lambda handler without a notification queue: the whole batch

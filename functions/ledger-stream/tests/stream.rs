@@ -9,7 +9,7 @@ use chrono::{TimeZone, Utc};
 use octoscope::adapters::aws::dynamodb::{DynamoStore, create_table};
 use octoscope::domain::*;
 use octoscope::ports::*;
-use octoscope_ledger_stream::{NotificationQueue, handle, handle_with, message_body};
+use octoscope_ledger_stream::{NotificationQueue, handle, handle_with, invoke, message_body};
 use octoscope_testkit::entities;
 use octoscope_testkit::moto::{MotoServer, StreamReader, unique};
 
@@ -284,18 +284,75 @@ async fn the_handler_keeps_the_metric_rollup_cells_of_the_pull_requests_it_is_fe
     assert_eq!(merged_by_week(&store).await, vec![], "the webhook's path writes no cell");
     // WHEN the stream's records go through the handler
     feed(&mut reader, &store, 100).await;
+    // THEN they are marked, and no cell is written before the schedule settles them
+    assert_eq!(merged_by_week(&store).await, vec![], "the stream's batch marks the cells");
+    // AND a scheduled settle before the marks are a minute old leaves them
+    assert_eq!(scheduled(&store, Utc::now()).await["marks"], 0, "marks younger than a minute wait");
+    assert_eq!(merged_by_week(&store).await, vec![]);
+    // WHEN the schedule fires two minutes later
+    let settled = scheduled(&store, Utc::now() + chrono::Duration::minutes(2)).await;
+    assert_eq!((settled["settled"].as_bool(), settled["marks"].as_u64()), (Some(true), Some(1)), "{settled}");
     // THEN each week's cell counts its merge
     let expected = vec![("2030-03-04".to_owned(), 1), ("2030-03-11".to_owned(), 1)];
     assert_eq!(merged_by_week(&store).await, expected);
-    // WHEN a later version moves the second merge a week on, and the batch is fed
+    // AND the settled mark is gone: the next settle has nothing to do
+    assert_eq!(scheduled(&store, Utc::now() + chrono::Duration::minutes(3)).await["marks"], 0);
+    // WHEN a later version moves the second merge a week on, and the batch is fed and settled
     webhook.apply_changes(&[merged_pull(2, "bob", 15, 1)]).await.unwrap();
     feed(&mut reader, &store, 100).await;
+    scheduled(&store, Utc::now() + chrono::Duration::minutes(2)).await;
     // THEN it left its old week's cell (now empty, deleted) for the new one
     let moved = vec![("2030-03-04".to_owned(), 1), ("2030-03-18".to_owned(), 1)];
     assert_eq!(merged_by_week(&store).await, moved);
     // AND the cells equal a recomputation from the rows
     store.rebuild_rollups().await.unwrap();
     assert_eq!(merged_by_week(&store).await, moved);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_settle_at_a_time_and_the_marks_wait_for_the_next() {
+    // GIVEN a merged pull request whose stream batch was marked
+    let (client, table) = table().await;
+    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
+    let store = DynamoStore::new(client, &table);
+    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    webhook.apply_changes(&[merged_pull(1, "ann", 1, 0)]).await.unwrap();
+    feed(&mut reader, &store, 100).await;
+    // AND another settle holding the lock
+    let later = Utc::now() + chrono::Duration::minutes(2);
+    assert!(store.try_lock("rollups-settle", "another", later, chrono::Duration::minutes(15)).await.unwrap());
+    // WHEN the schedule fires
+    let answer = scheduled(&store, later).await;
+    // THEN it settles nothing, and the cells are not written
+    assert_eq!(answer["settled"], false, "{answer}");
+    assert_eq!(merged_by_week(&store).await, vec![]);
+    // WHEN the other settle ends and the schedule fires again
+    store.release_lock("rollups-settle", "another").await.unwrap();
+    let answer = scheduled(&store, later).await;
+    // THEN the mark that waited is settled
+    assert_eq!((answer["settled"].as_bool(), answer["marks"].as_u64()), (Some(true), Some(1)), "{answer}");
+    assert_eq!(merged_by_week(&store).await, vec![("2030-03-04".to_owned(), 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invocation_that_is_neither_a_stream_batch_nor_the_schedule_is_refused() {
+    let (client, table) = table().await;
+    let store = DynamoStore::new(client, &table);
+    for payload in [serde_json::json!({"detail-type": "Object Created"}), serde_json::json!([1, 2])] {
+        let e = invoke(&store, None, payload, "request-1").await.expect_err("refused");
+        assert!(format!("{e:#}").contains("neither a DynamoDB stream batch"), "{e:#}");
+    }
+}
+
+/// The function invoked by its schedule at `at` (EventBridge Scheduler's
+/// event, as `terraform/modules/schedule` sends it): its answer.
+async fn scheduled(store: &DynamoStore, at: chrono::DateTime<Utc>) -> serde_json::Value {
+    let event = serde_json::json!({
+        "version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.scheduler",
+        "account": "123456789012", "time": at.to_rfc3339(), "region": "us-east-1",
+        "resources": ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/octoscope-rollups"], "detail": {}
+    });
+    invoke(store, None, event, "request-1").await.unwrap()
 }
 
 /// `n` pending notifications of one rule, as a decider keeps them.

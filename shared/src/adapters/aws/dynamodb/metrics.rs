@@ -358,7 +358,8 @@ impl MetricRows for DynamoStore {
 }
 
 /// DynamoDB: the stored rollup cells (`rollups.rs`), kept by
-/// [`DynamoStore::refresh_rollups`] (shared/docs/metrics.md, "Rollups").
+/// [`DynamoStore::mark_rollups`] and [`DynamoStore::settle_rollups`]
+/// (shared/docs/metrics.md, "Rollups").
 #[async_trait]
 impl MetricRollups for DynamoStore {
     async fn pull_cells(

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 
 pub use meter::CostMeter;
 pub use pages::ItemChange;
-pub use rollups::{LoadedCells, RollupsRefreshed};
+pub use rollups::{LoadedCells, RollupsRefreshed, RollupsSettled, SETTLE_AFTER};
 pub use search::searchable_change;
 pub use upgrade::Upgraded;
 

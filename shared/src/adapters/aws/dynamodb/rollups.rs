@@ -15,13 +15,15 @@
 //! Neither has an `entity` attribute: a replay's reset leaves them, and the
 //! stream's records of the rows it drops empty the cells like any change.
 //!
-//! Upkeep is off the webhook's path: [`DynamoStore::refresh_rollups`] takes a
+//! Upkeep is off the webhook's path: [`DynamoStore::mark_rollups`] takes a
 //! batch of the table's changes (the stream's old and new images), finds the
 //! cells the changed pull requests, runs and jobs count in before and after,
-//! recomputes their days from the rows of those days, derives the weeks from
-//! their days (and the merge cells from the stored ones and the days' rows)
-//! and writes the ones that differ: a batch reads its days' rows, not its
-//! weeks'. [`rebuild_rollups`](crate::ports::MetricRollups::rebuild_rollups)
+//! and marks them (`ROLLUP_MARKS` / `{time}#{random}`);
+//! [`DynamoStore::settle_rollups`], on a schedule and one at a time,
+//! recomputes the marked cells' days from the rows of those days, derives
+//! the weeks from their days (and the merge cells from the stored ones and
+//! the days' rows), writes the ones that differ and deletes the marks it
+//! took: a day's rows are read once a settle, not once a stream batch. [`rebuild_rollups`](crate::ports::MetricRollups::rebuild_rollups)
 //! recomputes all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -64,6 +66,34 @@ impl Family {
 const SCOPES: &str = "ROLLUPS";
 /// Reads and writes in flight at once.
 const CONCURRENCY: usize = 16;
+/// The partition of the rollup marks: the cells stream batches changed,
+/// waiting for the next settle ([`DynamoStore::settle_rollups`]).
+const MARKS: &str = "ROLLUP_MARKS";
+/// A mark is settled once it is this old by its own time: the rows it
+/// names have reached the time indexes the recomputation reads (GSIs are
+/// eventually consistent), and a burst's marks settle together.
+pub const SETTLE_AFTER: TimeDelta = TimeDelta::seconds(60);
+/// Marks one settle takes at most, oldest first (the rest: the next settle).
+const SETTLE_MAX_MARKS: usize = 2_000;
+/// The lock a settle holds: one at a time.
+const SETTLE_LOCK: &str = "rollups-settle";
+/// How long a settle holds its lock at most: Lambda's longest run.
+const SETTLE_LOCK_TTL: TimeDelta = TimeDelta::minutes(15);
+
+/// A mark's entry for a day cell: `{P|C}{day}|{scope}` (`C2030-03-04|repo:o/r`).
+fn mark_entry(family: Family, day: NaiveDate, scope: &Scope) -> String {
+    format!("{}{day}|{}", family.tag(), scope.key())
+}
+
+fn parse_mark_entry(entry: &str) -> Option<(Family, NaiveDate, Scope)> {
+    let (cell, scope) = entry.split_once('|')?;
+    let family = match cell.get(..1)? {
+        "P" => Family::Pulls,
+        "C" => Family::Ci,
+        _ => return None,
+    };
+    Some((family, cell.get(1..)?.parse().ok()?, Scope::parse(scope)?))
+}
 
 fn cell_pk(scope: &Scope) -> String {
     format!("ROLLUP#{}", scope.key())
@@ -149,14 +179,20 @@ impl Plan {
     /// cell for a person ([`kept`]).
     fn add(&mut self, family: Family, at: Timestamp, repo: &RepoName, person: Option<&str>) {
         for scope in Scope::of(repo, person) {
-            if family == Family::Pulls {
-                self.cells.insert((Family::Merges, Grain::Week, week_of(at), scope.clone()));
-            }
-            if kept(Grain::Week, &scope) {
-                self.cells.insert((family, Grain::Week, week_of(at), scope.clone()));
-            }
-            self.cells.insert((family, Grain::Day, at.date_naive(), scope));
+            self.add_day(family, at.date_naive(), scope);
         }
+    }
+
+    /// The cells a fact of `day` counts in under `scope`.
+    fn add_day(&mut self, family: Family, day: NaiveDate, scope: Scope) {
+        let week = week_of_day(day);
+        if family == Family::Pulls {
+            self.cells.insert((Family::Merges, Grain::Week, week, scope.clone()));
+        }
+        if kept(Grain::Week, &scope) {
+            self.cells.insert((family, Grain::Week, week, scope.clone()));
+        }
+        self.cells.insert((family, Grain::Day, day, scope));
     }
 
     fn change(&mut self, old: Option<&Item>, new: Option<&Item>) -> Result<(), StoreError> {
@@ -368,6 +404,13 @@ fn all_weeks() -> Range<NaiveDate> {
     first..week_of(Utc.with_ymd_and_hms(2200, 1, 1, 0, 0, 0).single().expect("a date"))
 }
 
+/// What one settle did: the marks it took and the refresh of their cells.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RollupsSettled {
+    pub marks: usize,
+    pub refreshed: RollupsRefreshed,
+}
+
 /// What one refresh did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RollupsRefreshed {
@@ -380,34 +423,117 @@ pub struct RollupsRefreshed {
 }
 
 impl DynamoStore {
-    /// Keep the rollup cells equal to a recomputation after a batch of the
-    /// table's changes, each the item's image before and after (None:
-    /// absent), as the table's stream reports them (NEW_AND_OLD_IMAGES).
-    /// Changes of items other than pull requests, runs and jobs, and changes
-    /// that leave a cell's facts as they were, cost nothing. The cells the
-    /// rest count in, before and after, are recomputed: their days from the
-    /// rows of those days (one read per span of days, [`spans`], and
-    /// family), a week of everything or of a repository as the merge of its
-    /// seven day cells, a merge cell as its stored merges outside those days
-    /// plus the days' merges; each is written where it differs from the
-    /// stored one, and a cell left empty is deleted.
-    /// Idempotent: a batch handed over again (a retried stream batch) writes
-    /// nothing new. The stream function calls this; the webhook never does.
-    pub async fn refresh_rollups<'a>(
+    /// The cells a batch of the table's changes counts in, before and
+    /// after, each change the item's image before and after (None: absent),
+    /// as the table's stream reports them (NEW_AND_OLD_IMAGES). Changes of
+    /// items other than pull requests, runs and jobs, and changes that leave
+    /// a cell's facts as they were, count in none.
+    async fn plan<'a>(
         &self,
         changes: impl IntoIterator<
             Item = (Option<&'a HashMap<String, AttributeValue>>, Option<&'a HashMap<String, AttributeValue>>),
         >,
-    ) -> Result<RollupsRefreshed, StoreError> {
+    ) -> Result<Plan, StoreError> {
         let mut plan = Plan::default();
         for (old, new) in changes {
             plan.change(old, new)?;
         }
         self.plan_jobs(&mut plan).await?;
-        if plan.cells.is_empty() {
+        Ok(plan)
+    }
+
+    /// Record which cells a batch of the table's changes counts in (before
+    /// and after), for the next [`settle_rollups`](Self::settle_rollups):
+    /// one mark item (`ROLLUP_MARKS` / `{now}#{random}`) holding the
+    /// batch's cells by day and scope, none when it changes no cell. A
+    /// retried batch writes another mark of the same cells: settling it
+    /// again changes nothing. Returns the cells marked.
+    pub async fn mark_rollups<'a>(
+        &self,
+        changes: impl IntoIterator<
+            Item = (Option<&'a HashMap<String, AttributeValue>>, Option<&'a HashMap<String, AttributeValue>>),
+        >,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let plan = self.plan(changes).await?;
+        let entries: BTreeSet<String> = plan
+            .cells
+            .iter()
+            .filter(|(_, grain, ..)| *grain == Grain::Day)
+            .map(|(family, _, day, scope)| mark_entry(*family, *day, scope))
+            .collect();
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let marked = entries.len();
+        let mut item = key_of(MARKS, format!("{}#{:016x}", ts(&now), fastrand::u64(..)));
+        item.insert("cells".into(), AttributeValue::Ss(entries.into_iter().collect()));
+        self.batch_write(vec![put_request(item)?]).await?;
+        Ok(marked)
+    }
+
+    /// Recompute the cells the marks at least [`SETTLE_AFTER`] old (by
+    /// `now`) name ([`recompute`](Self::recompute)), then delete those marks: a mark written meanwhile stays for
+    /// the next settle. One settle at a time (a lock, `owner` holding it):
+    /// None when another holds it. So a cell's week, derived from its
+    /// stored days, never misses a day another settle was recomputing,
+    /// and a day's rows are read once per settle, not once per stream
+    /// batch. At most [`SETTLE_MAX_MARKS`] marks a call, oldest first.
+    pub async fn settle_rollups(&self, owner: &str, now: Timestamp) -> Result<Option<RollupsSettled>, StoreError> {
+        let before = Keys::Below(ts(&(now - SETTLE_AFTER)));
+        let q = Query::table(MARKS, before);
+        let mut marks = Vec::new();
+        self.query_each(&q, |i| {
+            marks.push(i);
+            marks.len() < SETTLE_MAX_MARKS
+        })
+        .await?;
+        if marks.is_empty() {
+            return Ok(Some(RollupsSettled::default()));
+        }
+        if !self.try_lock(SETTLE_LOCK, owner, now, SETTLE_LOCK_TTL).await? {
+            return Ok(None);
+        }
+        let settled = self.settle(&marks).await;
+        let released = self.release_lock(SETTLE_LOCK, owner).await;
+        let refreshed = settled?;
+        released?;
+        Ok(Some(RollupsSettled { marks: marks.len(), refreshed }))
+    }
+
+    /// Recompute the cells `marks` name and delete the marks.
+    async fn settle(&self, marks: &[Item]) -> Result<RollupsRefreshed, StoreError> {
+        let mut plan = Plan::default();
+        let mut keys = Vec::with_capacity(marks.len());
+        for mark in marks {
+            let cells = match mark.get("cells") {
+                Some(AttributeValue::Ss(cells)) => cells,
+                _ => return Err(corrupt(anyhow!("a rollup mark without its cells"))),
+            };
+            for entry in cells {
+                let (family, day, scope) =
+                    parse_mark_entry(entry).ok_or_else(|| corrupt(anyhow!("a rollup mark entry {entry:?}")))?;
+                plan.add_day(family, day, scope);
+            }
+            keys.push(delete_request(key_of(MARKS, mark.req_str("sk").map_err(corrupt)?))?);
+        }
+        let refreshed = self.recompute(&plan.cells).await?;
+        self.batch_write(keys).await?;
+        Ok(refreshed)
+    }
+
+    /// Keep `cells` equal to a recomputation: their days from the rows of
+    /// those days (one read per span of days, [`spans`], and family), a
+    /// week of everything or of a repository as the merge of its seven day
+    /// cells, a merge cell as its stored merges outside those days plus the
+    /// days' merges; each is written where it differs from the stored one,
+    /// and a cell left empty is deleted. Idempotent: the same cells again
+    /// write nothing new.
+    async fn recompute(&self, cells: &BTreeSet<Touched>) -> Result<RollupsRefreshed, StoreError> {
+        if cells.is_empty() {
             return Ok(RollupsRefreshed::default());
         }
-        let keys: Vec<Item> = plan.cells.iter().map(|(f, g, d, s)| key_of(cell_pk(s), cell_sk(*f, *g, *d))).collect();
+        let keys: Vec<Item> = cells.iter().map(|(f, g, d, s)| key_of(cell_pk(s), cell_sk(*f, *g, *d))).collect();
         let mut stored: HashMap<(String, String), Vec<u8>> = HashMap::new();
         for i in self.batch_get(keys).await? {
             stored.insert((i.req_str("pk").map_err(corrupt)?, i.req_str("sk").map_err(corrupt)?), bytes_of(&i)?);
@@ -415,8 +541,8 @@ impl DynamoStore {
         let mut computed: HashMap<Touched, Vec<u8>> = HashMap::new();
         // Pull requests: the touched days from their rows, then the weeks
         // from their days and the merge cells from the days' merges.
-        let stored_days = self.week_days::<PullCell>(Family::Pulls, &plan.cells).await?;
-        let read = spans(&touched_days(&plan.cells, Family::Pulls), |d| day_rows(&stored_days, d));
+        let stored_days = self.week_days::<PullCell>(Family::Pulls, cells).await?;
+        let read = spans(&touched_days(cells, Family::Pulls), |d| day_rows(&stored_days, d));
         let days = days_in(&read);
         let (mut pull_days, mut day_merges) = (BTreeMap::new(), BTreeMap::<CellKey, Vec<(RepoName, Timestamp)>>::new());
         for span in read {
@@ -429,8 +555,8 @@ impl DynamoStore {
                 }
             }
         }
-        derive(Family::Pulls, &plan.cells, &days, &pull_days, &stored_days, &mut computed);
-        for cell in plan.cells.iter().filter(|(f, ..)| *f == Family::Merges) {
+        derive(Family::Pulls, cells, &days, &pull_days, &stored_days, &mut computed);
+        for cell in cells.iter().filter(|(f, ..)| *f == Family::Merges) {
             let (_, grain, week, scope) = cell;
             let mut merges = match stored.get(&(cell_pk(scope), cell_sk(Family::Merges, *grain, *week))) {
                 Some(bytes) => MergeCell::decode(bytes)
@@ -447,18 +573,18 @@ impl DynamoStore {
             }
         }
         // CI: the touched days from their runs and jobs, the weeks from their days.
-        let stored_days = self.week_days::<CiCell>(Family::Ci, &plan.cells).await?;
-        let read = spans(&touched_days(&plan.cells, Family::Ci), |d| day_rows(&stored_days, d));
+        let stored_days = self.week_days::<CiCell>(Family::Ci, cells).await?;
+        let read = spans(&touched_days(cells, Family::Ci), |d| day_rows(&stored_days, d));
         let days = days_in(&read);
         let mut ci_days = BTreeMap::new();
         for span in read {
             let (runs, jobs) = self.ci_rows(&window_of(&span)).await?;
             ci_days.extend(ci_cells_by(Grain::Day, &runs, &jobs, &span));
         }
-        derive(Family::Ci, &plan.cells, &days, &ci_days, &stored_days, &mut computed);
-        let mut done = RollupsRefreshed { recomputed: plan.cells.len(), ..Default::default() };
+        derive(Family::Ci, cells, &days, &ci_days, &stored_days, &mut computed);
+        let mut done = RollupsRefreshed { recomputed: cells.len(), ..Default::default() };
         let mut writes = Vec::new();
-        for cell in &plan.cells {
+        for cell in cells {
             let (family, grain, start, scope) = cell;
             let (pk, sk) = (cell_pk(scope), cell_sk(*family, *grain, *start));
             let now = computed.remove(cell);
@@ -830,6 +956,34 @@ fn bytes_of(i: &Item) -> Result<Vec<u8>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mark_entry_names_its_day_cell_and_reads_back() {
+        let day: NaiveDate = "2030-03-06".parse().unwrap();
+        for (family, scope) in [
+            (Family::Ci, Scope::Repo(RepoName::parse("acme/api").unwrap())),
+            (Family::Pulls, Scope::All),
+            (Family::Pulls, Scope::Author(None)),
+            (Family::Ci, Scope::Author(Some("ann-b".into()))),
+        ] {
+            let entry = mark_entry(family, day, &scope);
+            assert_eq!(parse_mark_entry(&entry), Some((family, day, scope)), "{entry}");
+        }
+        assert_eq!(mark_entry(Family::Ci, day, &Scope::All), "C2030-03-06|*");
+        for bad in ["M2030-03-06|*", "C2030-13-06|*", "C2030-03-06", "C2030-03-06|repo:nope", ""] {
+            assert_eq!(parse_mark_entry(bad), None, "{bad:?}");
+        }
+        // A settle recomputes what the stream would have: a pull request day
+        // counts in its day, its week and its merge cell; a person has no week cell.
+        let mut plan = Plan::default();
+        plan.add_day(Family::Pulls, day, Scope::Author(Some("ann".into())));
+        let monday: NaiveDate = "2030-03-04".parse().unwrap();
+        let ann = Scope::Author(Some("ann".into()));
+        assert_eq!(
+            plan.cells,
+            BTreeSet::from([(Family::Pulls, Grain::Day, day, ann.clone()), (Family::Merges, Grain::Week, monday, ann)])
+        );
+    }
 
     #[test]
     fn touched_days_are_read_as_few_spans_as_their_rows_allow() {
