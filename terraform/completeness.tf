@@ -11,6 +11,7 @@ module "integrity_schedule" {
   source = "./modules/schedule"
 
   name                = "${var.name_prefix}-integrity-check"
+  description         = "run the integrity check"
   schedule_expression = var.integrity_check_schedule
   target_function_arn = module.function["integrity_check"].function_arn
   kms_key_arn         = local.kms_key_arn

@@ -1,5 +1,6 @@
 # Delivery listings, counts and metric rollups: the table's stream (new and
-# old images) -> the ledger-stream function, in batches. The webhook writes one ledger item
+# old images) -> the ledger-stream function, in batches; its schedule settles
+# the rollup cells (below). The webhook writes one ledger item
 # per delivery, marked; the event source mapping passes only those records
 # (filter below) and the function writes their listing pages and counts
 # (one BatchWriteItem of page items and one counter UpdateItem per batch).
@@ -27,12 +28,18 @@ locals {
         actions   = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
         resources = [module.table.table_arn]
       }
-      # Metric rollup cells: the rows of the touched days (Query of the
-      # indexes, BatchGetItem of the items), the stored cells, their writes
-      # (BatchWriteItem, above).
+      # Metric rollup cells: the batches' marks (BatchWriteItem, above);
+      # the scheduled settle reads the marks, the rows of the marked days
+      # (Query of the indexes, BatchGetItem of the items) and the stored
+      # cells, writes the cells and deletes the marks (BatchWriteItem).
       rollup_rows = {
         actions   = ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"]
         resources = local.table_arns
+      }
+      # The settle's lock: taken and renewed with UpdateItem (above), released with DeleteItem.
+      settle_lock = {
+        actions   = ["dynamodb:DeleteItem"]
+        resources = [module.table.table_arn]
       }
       # Lambda's DynamoDB stream event source reads the stream with the function's role.
       table_stream = {
@@ -96,6 +103,22 @@ resource "aws_lambda_event_source_mapping" "ledger_stream" {
   }
 
   tags = local.tags
+}
+
+# The settle of the metric rollup cells: the stream's batches mark the cells
+# they change; every few minutes the schedule invokes the function, which
+# recomputes the marked days from their rows (one settle at a time), so a busy
+# day's rows are read once a settle rather than once a stream batch. Metrics
+# lag the webhooks by up to the schedule's period and a minute.
+module "rollup_schedule" {
+  source = "./modules/schedule"
+
+  name                = "${var.name_prefix}-rollup-settle"
+  description         = "settle the metric rollup cells"
+  schedule_expression = var.rollup_settle_schedule
+  target_function_arn = module.function["ledger_stream"].function_arn
+  kms_key_arn         = local.kms_key_arn
+  tags                = local.tags
 }
 
 # Where a batch that could not be derived after the retries is recorded (its

@@ -58,6 +58,7 @@ output "data" {
     gap_queue_url    = module.gap_queue.queue_url
     gap_dlq_url      = module.gap_queue.dlq_url
     schedule_dlq_url = module.integrity_schedule.dlq_url
+    settle_dlq_url   = module.rollup_schedule.dlq_url
     kms_key_arn      = local.kms_key_arn
   }
 }

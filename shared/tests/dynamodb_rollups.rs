@@ -290,7 +290,12 @@ impl Both {
         let now = Utc::now();
         self.dynamo.mark_rollups(records.iter().map(|(o, n)| (o.as_ref(), n.as_ref())), now).await.unwrap();
         let later = now + SETTLE_AFTER + Duration::seconds(1);
-        let settled = self.dynamo.settle_rollups("test", later).await.unwrap().expect("no other settle holds the lock");
+        let settled = self
+            .dynamo
+            .settle_rollups("test", later, Duration::minutes(1))
+            .await
+            .unwrap()
+            .expect("no other settle holds the lock");
         (settled.refreshed, self.meter.rru() - r0, self.meter.wru() - w0)
     }
 

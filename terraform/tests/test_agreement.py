@@ -260,10 +260,7 @@ NOT_GRANTED: dict[str, dict[str, str]] = {
     },
     "ledger-stream": {
         **_STORE_ADMIN,
-        **{
-            a: "DynamoStore::apply_stream writes page items (BatchWriteItem), counters and activity (UpdateItem); refresh_rollups writes cells with BatchWriteItem (puts and deletes) only"
-            for a in ("dynamodb:PutItem", "dynamodb:DeleteItem")
-        },
+        "dynamodb:PutItem": "DynamoStore::apply_stream writes page items (BatchWriteItem), counters and activity (UpdateItem); mark_rollups writes its mark and settle_rollups cells and mark deletions with BatchWriteItem only (the settle's lock: UpdateItem, released with DeleteItem, granted)",
     },
 }
 

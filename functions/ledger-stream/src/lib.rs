@@ -170,15 +170,17 @@ async fn process(
 
 /// The scheduled settle at `at`: the rollup cells the stream's batches
 /// marked (at least a minute before) recomputed from their rows, one settle
-/// at a time; `owner` names this invocation in the lock. A settle that
-/// finds the lock held does nothing: the marks wait for the next.
+/// at a time; `owner` names this invocation in the lock, held for `hold` at
+/// most (the invocation's time left). A settle that finds the lock held
+/// does nothing: the marks wait for the next.
 pub async fn settle(
     store: &DynamoStore,
     owner: &str,
     at: chrono::DateTime<chrono::Utc>,
+    hold: chrono::TimeDelta,
 ) -> anyhow::Result<Option<RollupsSettled>> {
     let settled = store
-        .settle_rollups(owner, at)
+        .settle_rollups(owner, at, hold)
         .await
         .map_err(|e| anyhow::anyhow!("rollups not settled (retryable: {}): {}", e.is_retryable(), error_chain(&e)))?;
     match &settled {
@@ -222,19 +224,20 @@ impl Invocation {
     }
 }
 
-/// One invocation: a stream batch handled ([`handle_with`]; its answer
-/// names a failed batch), or a settle ([`settle`]; its summary, or an
-/// error that fails the invocation).
+/// One invocation, `request_id` with `left` to run: a stream batch
+/// handled ([`handle_with`]; its answer names a failed batch), or a settle
+/// ([`settle`]; its summary, or an error that fails the invocation).
 pub async fn invoke(
     store: &DynamoStore,
     queue: Option<&NotificationQueue>,
     payload: serde_json::Value,
     request_id: &str,
+    left: chrono::TimeDelta,
 ) -> anyhow::Result<serde_json::Value> {
     match Invocation::parse(payload)? {
         Invocation::Stream(event) => Ok(serde_json::to_value(handle_with(store, queue, event).await)?),
         Invocation::Schedule { at } => {
-            let settled = settle(store, request_id, at).await?;
+            let settled = settle(store, request_id, at, left).await?;
             Ok(serde_json::json!({
                 "settled": settled.is_some(),
                 "marks": settled.map_or(0, |s| s.marks),

@@ -1,5 +1,7 @@
-# EventBridge Scheduler runs the integrity check; failed invocations are
-# retried twice within an hour, then land in a dead-letter queue.
+# EventBridge Scheduler invokes a function on a schedule (the integrity
+# check; the ledger-stream function's settle of the rollup cells) with an
+# EventBridge "Scheduled Event"; failed invocations are retried twice within
+# an hour, then land in a dead-letter queue.
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -28,7 +30,7 @@ data "aws_iam_policy_document" "assume" {
 
 resource "aws_iam_role" "this" {
   name               = "${var.name}-scheduler"
-  description        = "EventBridge Scheduler: invoke the integrity check."
+  description        = "EventBridge Scheduler: ${var.description}."
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
 }
@@ -59,7 +61,7 @@ resource "aws_iam_role_policy" "this" {
 
 resource "aws_scheduler_schedule" "this" {
   name                = var.name
-  description         = "Octoscope integrity check"
+  description         = "Octoscope: ${var.description}"
   schedule_expression = var.schedule_expression
   state               = var.enabled ? "ENABLED" : "DISABLED"
   kms_key_arn         = var.kms_key_arn

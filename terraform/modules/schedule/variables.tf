@@ -3,8 +3,13 @@ variable "name" {
   type        = string
 }
 
+variable "description" {
+  description = "What the schedule does, for its and its role's descriptions (\"run the integrity check\")."
+  type        = string
+}
+
 variable "schedule_expression" {
-  description = "When the integrity check runs: rate(...) or cron(...) in EventBridge Scheduler syntax."
+  description = "When the schedule fires: rate(...) or cron(...) in EventBridge Scheduler syntax."
   type        = string
   default     = "rate(15 minutes)"
 
@@ -15,7 +20,7 @@ variable "schedule_expression" {
 }
 
 variable "target_function_arn" {
-  description = "ARN of the function the schedule invokes (integrity-check)."
+  description = "ARN of the function the schedule invokes."
   type        = string
 }
 

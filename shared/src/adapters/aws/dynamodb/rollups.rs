@@ -75,14 +75,28 @@ const MARKS: &str = "ROLLUP_MARKS";
 pub const SETTLE_AFTER: TimeDelta = TimeDelta::seconds(60);
 /// Marks one settle takes at most, oldest first (the rest: the next settle).
 const SETTLE_MAX_MARKS: usize = 2_000;
+/// Days one settle recomputes at most, beyond its first mark's (a mark is
+/// settled whole): a backlog is worked off over several settles.
+const SETTLE_MAX_DAYS: usize = 31;
 /// The lock a settle holds: one at a time.
 const SETTLE_LOCK: &str = "rollups-settle";
-/// How long a settle holds its lock at most: Lambda's longest run.
-const SETTLE_LOCK_TTL: TimeDelta = TimeDelta::minutes(15);
 
 /// A mark's entry for a day cell: `{P|C}{day}|{scope}` (`C2030-03-04|repo:o/r`).
 fn mark_entry(family: Family, day: NaiveDate, scope: &Scope) -> String {
     format!("{}{day}|{}", family.tag(), scope.key())
+}
+
+/// The entries of a mark item, parsed.
+fn mark_cells(mark: &Item) -> Result<Vec<(Family, NaiveDate, Scope)>, StoreError> {
+    let Some(AttributeValue::Ss(cells)) = mark.get("cells") else {
+        return Err(corrupt(anyhow!("a rollup mark without its cells")));
+    };
+    cells.iter().map(|e| parse_mark_entry(e).ok_or_else(|| corrupt(anyhow!("a rollup mark entry {e:?}")))).collect()
+}
+
+/// The days a mark item names.
+fn mark_days(mark: &Item) -> Result<BTreeSet<NaiveDate>, StoreError> {
+    Ok(mark_cells(mark)?.into_iter().map(|(_, day, _)| day).collect())
 }
 
 fn parse_mark_entry(entry: &str) -> Option<(Family, NaiveDate, Scope)> {
@@ -478,20 +492,44 @@ impl DynamoStore {
     /// None when another holds it. So a cell's week, derived from its
     /// stored days, never misses a day another settle was recomputing,
     /// and a day's rows are read once per settle, not once per stream
-    /// batch. At most [`SETTLE_MAX_MARKS`] marks a call, oldest first.
-    pub async fn settle_rollups(&self, owner: &str, now: Timestamp) -> Result<Option<RollupsSettled>, StoreError> {
-        let before = Keys::Below(ts(&(now - SETTLE_AFTER)));
+    /// batch. Oldest first, at most [`SETTLE_MAX_MARKS`] marks and (beyond
+    /// the first mark) [`SETTLE_MAX_DAYS`] days a call; the lock is held
+    /// for `hold` at most (the invocation's time left), so a settle cut
+    /// short frees it for the next.
+    pub async fn settle_rollups(
+        &self,
+        owner: &str,
+        at: Timestamp,
+        hold: TimeDelta,
+    ) -> Result<Option<RollupsSettled>, StoreError> {
+        let before = Keys::Below(ts(&(at - SETTLE_AFTER)));
         let q = Query::table(MARKS, before);
-        let mut marks = Vec::new();
+        let (mut marks, mut days) = (Vec::new(), BTreeSet::new());
+        let mut bad = None;
         self.query_each(&q, |i| {
+            let mut with = days.clone();
+            match mark_days(&i) {
+                Ok(d) => with.extend(d),
+                Err(e) => {
+                    bad = Some(e);
+                    return false;
+                }
+            }
+            if !marks.is_empty() && with.len() > SETTLE_MAX_DAYS {
+                return false;
+            }
+            days = with;
             marks.push(i);
             marks.len() < SETTLE_MAX_MARKS
         })
         .await?;
+        if let Some(e) = bad {
+            return Err(e);
+        }
         if marks.is_empty() {
             return Ok(Some(RollupsSettled::default()));
         }
-        if !self.try_lock(SETTLE_LOCK, owner, now, SETTLE_LOCK_TTL).await? {
+        if !self.try_lock(SETTLE_LOCK, owner, Utc::now(), hold).await? {
             return Ok(None);
         }
         let settled = self.settle(&marks).await;
@@ -506,13 +544,7 @@ impl DynamoStore {
         let mut plan = Plan::default();
         let mut keys = Vec::with_capacity(marks.len());
         for mark in marks {
-            let cells = match mark.get("cells") {
-                Some(AttributeValue::Ss(cells)) => cells,
-                _ => return Err(corrupt(anyhow!("a rollup mark without its cells"))),
-            };
-            for entry in cells {
-                let (family, day, scope) =
-                    parse_mark_entry(entry).ok_or_else(|| corrupt(anyhow!("a rollup mark entry {entry:?}")))?;
+            for (family, day, scope) in mark_cells(mark)? {
                 plan.add_day(family, day, scope);
             }
             keys.push(delete_request(key_of(MARKS, mark.req_str("sk").map_err(corrupt)?))?);
