@@ -285,17 +285,27 @@ impl Both {
     /// stream function does (one mark), then settle as its schedule does,
     /// a minute later: what the settle recomputed, and the units of both.
     async fn refresh(&mut self) -> (octoscope::adapters::aws::dynamodb::RollupsRefreshed, f64, f64) {
+        let (mark_rru, mark_wru) = self.mark().await;
+        let (done, rru, wru) = self.settle().await;
+        (done, mark_rru + rru, mark_wru + wru)
+    }
+
+    /// Hand the stream's records since the last call to the stream
+    /// function's upkeep (one mark): its RRU and WRU.
+    async fn mark(&mut self) -> (f64, f64) {
         let records = self.stream.read().await;
         let (r0, w0) = (self.meter.rru(), self.meter.wru());
-        let now = Utc::now();
-        self.dynamo.mark_rollups(records.iter().map(|(o, n)| (o.as_ref(), n.as_ref())), now).await.unwrap();
-        let later = now + SETTLE_AFTER + Duration::seconds(1);
-        let settled = self
-            .dynamo
-            .settle_rollups("test", later, Duration::minutes(1))
-            .await
-            .unwrap()
-            .expect("no other settle holds the lock");
+        self.dynamo.mark_rollups(records.iter().map(|(o, n)| (o.as_ref(), n.as_ref())), Utc::now()).await.unwrap();
+        (self.meter.rru() - r0, self.meter.wru() - w0)
+    }
+
+    /// Settle every mark, as the schedule does a minute later: what it
+    /// recomputed, its RRU and WRU.
+    async fn settle(&self) -> (octoscope::adapters::aws::dynamodb::RollupsRefreshed, f64, f64) {
+        let (r0, w0) = (self.meter.rru(), self.meter.wru());
+        let later = Utc::now() + SETTLE_AFTER + Duration::seconds(1);
+        let settled = self.dynamo.settle_rollups("test", later, Duration::minutes(1)).await.unwrap();
+        let settled = settled.expect("no other settle holds the lock");
         (settled.refreshed, self.meter.rru() - r0, self.meter.wru() - w0)
     }
 
@@ -897,6 +907,8 @@ async fn upkeep_of_a_change_reads_its_days_rows_not_its_weeks() {
         _ => None,
     });
     let mut done = unfinished.expect("the week has an unfinished job");
+    let job_day = |j: &WorkflowJob| j.created_at.or(j.started_at).map(|t| t.date_naive());
+    let first_day = job_day(&done);
     done.status = RunStatus::parse("completed");
     done.conclusion = Some("success".into());
     done.completed_at = done.started_at.map(|s| s + Duration::seconds(90));
@@ -915,6 +927,54 @@ async fn upkeep_of_a_change_reads_its_days_rows_not_its_weeks() {
     both.apply(&[Change::pull_request(merged)]).await;
     let (pr, pr_rru, pr_wru) = both.refresh().await;
     eprintln!("one pull request merged: {pr:?}, {pr_rru:.1} RRU, {pr_wru:.1} WRU");
+
+    // AND ten batches a job's completion each (of the same day: live
+    // traffic's batches hold today's changes), marked one by one, then one settle
+    let more: Vec<WorkflowJob> = jobs
+        .iter()
+        .filter_map(|c| match c {
+            Change::WorkflowJob(j) if j.completed_at.is_none() && j.started_at.is_some() && job_day(j) == first_day => {
+                Some(j.clone())
+            }
+            _ => None,
+        })
+        .skip(1)
+        .take(10)
+        .collect();
+    assert_eq!(more.len(), 10, "the week has ten more unfinished jobs");
+    let (mut marks_rru, mut marks_wru) = (0.0, 0.0);
+    for mut j in more {
+        j.status = RunStatus::parse("completed");
+        j.conclusion = Some("success".into());
+        j.completed_at = j.started_at.map(|s| s + Duration::seconds(90));
+        both.apply(&[Change::WorkflowJob(j)]).await;
+        let (r, w) = both.mark().await;
+        (marks_rru, marks_wru) = (marks_rru + r, marks_wru + w);
+    }
+    let (ten, settle_rru, settle_wru) = both.settle().await;
+    eprintln!(
+        "ten batches of one job's completion: marks {:.1} RRU, {:.1} WRU each; one settle of the ten: {ten:?}, {settle_rru:.1} RRU, {settle_wru:.1} WRU",
+        marks_rru / 10.0,
+        marks_wru / 10.0
+    );
+    // (a stream batch every 10 s all day, the default window under steady
+    // traffic: 8,640 batches; the default schedule settles 288 times a day)
+    let recomputed_each = 8_640.0 * job_rru;
+    let settled = 8_640.0 * marks_rru / 10.0 + 288.0 * settle_rru;
+    eprintln!(
+        "a batch every 10 s all day: recomputed at each batch {:.2} M RRU (${:.3}); marked, settled every 5 min {:.2} M RRU (${:.3}) and {:.0} WRU for the marks (${:.3})",
+        recomputed_each / 1e6,
+        recomputed_each * 0.125 / 1e6,
+        settled / 1e6,
+        settled * 0.125 / 1e6,
+        8_640.0 * marks_wru / 10.0,
+        8_640.0 * marks_wru / 10.0 * 0.625 / 1e6
+    );
+    assert!(ten.written > 0, "the ten completions change their cells");
+    assert!(
+        settle_rru < 2.0 * job_rru,
+        "one settle of ten batches' marks reads their day once ({settle_rru} RRU), not ten times one change's ({job_rru})"
+    );
 
     // THEN each batch reads the rows of its change's days, not its week's
     let per_day = |rru: f64| rru * 1_440.0;

@@ -224,20 +224,21 @@ impl Invocation {
     }
 }
 
-/// One invocation, `request_id` with `left` to run: a stream batch
+/// One invocation (`context`: its request id and deadline): a stream batch
 /// handled ([`handle_with`]; its answer names a failed batch), or a settle
-/// ([`settle`]; its summary, or an error that fails the invocation).
+/// ([`settle`], holding its lock no longer than the invocation can run; its
+/// summary, or an error that fails the invocation).
 pub async fn invoke(
     store: &DynamoStore,
     queue: Option<&NotificationQueue>,
     payload: serde_json::Value,
-    request_id: &str,
-    left: chrono::TimeDelta,
+    context: &lambda_runtime::Context,
 ) -> anyhow::Result<serde_json::Value> {
     match Invocation::parse(payload)? {
         Invocation::Stream(event) => Ok(serde_json::to_value(handle_with(store, queue, event).await)?),
         Invocation::Schedule { at } => {
-            let settled = settle(store, request_id, at, left).await?;
+            let left = chrono::TimeDelta::milliseconds(context.deadline as i64 - chrono::Utc::now().timestamp_millis());
+            let settled = settle(store, &context.request_id, at, left.max(chrono::TimeDelta::seconds(10))).await?;
             Ok(serde_json::json!({
                 "settled": settled.is_some(),
                 "marks": settled.map_or(0, |s| s.marks),

@@ -20,10 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let queue = config.notify_queue_url.map(|url| NotificationQueue::new(aws_sdk_sqs::Client::new(&sdk), url));
     let (store, queue) = (&store, queue.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        // The settle's lock is held no longer than the invocation can run.
-        let left =
-            chrono::TimeDelta::milliseconds(event.context.deadline as i64 - chrono::Utc::now().timestamp_millis());
-        invoke(store, queue, event.payload, &event.context.request_id, left).await.map_err(lambda_runtime::Error::from)
+        invoke(store, queue, event.payload, &event.context).await.map_err(lambda_runtime::Error::from)
     }))
     .await
 }

@@ -339,9 +339,17 @@ async fn an_invocation_that_is_neither_a_stream_batch_nor_the_schedule_is_refuse
     let (client, table) = table().await;
     let store = DynamoStore::new(client, &table);
     for payload in [serde_json::json!({"detail-type": "Object Created"}), serde_json::json!([1, 2])] {
-        let e = invoke(&store, None, payload, "request-1", chrono::Duration::minutes(1)).await.expect_err("refused");
+        let e = invoke(&store, None, payload, &context()).await.expect_err("refused");
         assert!(format!("{e:#}").contains("neither a DynamoDB stream batch"), "{e:#}");
     }
+}
+
+/// An invocation's context: its request id, a minute left to run.
+fn context() -> lambda_runtime::Context {
+    let mut c = lambda_runtime::Context::default();
+    c.request_id = "request-1".into();
+    c.deadline = (Utc::now() + chrono::Duration::minutes(1)).timestamp_millis() as u64;
+    c
 }
 
 /// The function invoked by its schedule at `at` (EventBridge Scheduler's
@@ -352,7 +360,7 @@ async fn scheduled(store: &DynamoStore, at: chrono::DateTime<Utc>) -> serde_json
         "account": "123456789012", "time": at.to_rfc3339(), "region": "us-east-1",
         "resources": ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/octoscope-rollups"], "detail": {}
     });
-    invoke(store, None, event, "request-1", chrono::Duration::minutes(1)).await.unwrap()
+    invoke(store, None, event, &context()).await.unwrap()
 }
 
 /// `n` pending notifications of one rule, as a decider keeps them.

@@ -8,7 +8,10 @@
 //! function from the table's stream: the bench reads moto's stream, keeps the
 //! records the event source mapping's filter passes (marked ledger items),
 //! and hands them to the handler in batches of `BENCH_STREAM_BATCH` (default
-//! 100, the mapping's batch size), metered on their own.
+//! 100, the mapping's batch size), metered on their own, with the function's
+//! scheduled settle of the rollup cells every `BENCH_SETTLE_EVERY`
+//! deliveries (default 116: a 5-minute period at a million deliveries a
+//! month) on the same meter.
 //!
 //! `make bench-cost` runs `bench_cost` (ignored otherwise) and prints WRU per
 //! delivery on average and per event type (the webhook's path, and with the
@@ -29,7 +32,7 @@ use aws_lambda_events::event::dynamodb::Event;
 use axum::Router;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service as _};
-use octoscope::adapters::aws::dynamodb::{CostMeter, DynamoStore, create_table};
+use octoscope::adapters::aws::dynamodb::{CostMeter, DynamoStore, SETTLE_AFTER, create_table};
 use octoscope::adapters::aws::firehose::FirehoseArchive;
 use octoscope::adapters::aws::pricing::per_million_deliveries;
 use octoscope::adapters::clock::SystemClock;
@@ -107,7 +110,7 @@ fn passes_filter(record: &Value) -> bool {
 
 /// Every record of the stream since the last call, filtered as the mapping
 /// does, through the handler in batches of `batch`; the number of batches.
-async fn settle(m: &mut Metered, batch: usize) -> usize {
+async fn feed(m: &mut Metered, batch: usize) -> usize {
     let mut passed = Vec::new();
     loop {
         let read = m.stream.next_batch(1000).await.unwrap();
@@ -166,13 +169,33 @@ fn with_bodies(event: &str, payload: &[u8], bytes: usize) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
+/// The function's scheduled settle of the rollup cells the stream's batches
+/// marked (all of them: as if a minute had passed), on the stream's meter.
+async fn settle(m: &Metered) {
+    let later = chrono::Utc::now() + SETTLE_AFTER + chrono::Duration::seconds(1);
+    let settled = m.stream_store.settle_rollups("bench", later, chrono::Duration::minutes(1)).await.unwrap();
+    assert!(settled.is_some(), "no other settle holds the lock");
+}
+
+/// The deliveries one settle's period holds at a million deliveries a
+/// month with the default schedule (Terraform `rollup_settle_schedule`,
+/// every 5 minutes): 1,000,000 / (30 × 24 × 12).
+const DELIVERIES_PER_SETTLE: usize = 116;
+
 /// Send `limit` demo deliveries (pull requests with bodies of `body_bytes`,
 /// [`with_bodies`]), the stream fed to its function every `batch`
-/// deliveries; the tally per event type, and the stream's batches.
-async fn drive(m: &mut Metered, limit: usize, batch: usize, body_bytes: usize) -> (BTreeMap<String, Tally>, usize) {
+/// deliveries and the rollups settled every `settle_every`; the tally per
+/// event type, and the stream's batches and the settles.
+async fn drive(
+    m: &mut Metered,
+    limit: usize,
+    batch: usize,
+    settle_every: usize,
+    body_bytes: usize,
+) -> (BTreeMap<String, Tally>, usize, usize) {
     let deliveries = generate(chrono::Utc::now(), 7);
     let mut by_event: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut batches = 0;
+    let (mut batches, mut settles) = (0, 0);
     for (i, d) in deliveries.iter().take(limit).enumerate() {
         let body = with_bodies(d.event, &d.body, body_bytes);
         let (w0, r0) = (m.meter.wru(), m.meter.rru());
@@ -183,11 +206,17 @@ async fn drive(m: &mut Metered, limit: usize, batch: usize, body_bytes: usize) -
         t.wru += m.meter.wru() - w0;
         t.rru += m.meter.rru() - r0;
         if (i + 1) % batch.max(1) == 0 {
-            batches += settle(m, batch).await;
+            batches += feed(m, batch).await;
+        }
+        // The schedule settles what the stream's batches have marked so far.
+        if (i + 1) % settle_every.max(1) == 0 {
+            settle(m).await;
+            settles += 1;
         }
     }
-    batches += settle(m, batch).await;
-    (by_event, batches)
+    batches += feed(m, batch).await;
+    settle(m).await;
+    (by_event, batches, settles + 1)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -195,14 +224,19 @@ async fn drive(m: &mut Metered, limit: usize, batch: usize, body_bytes: usize) -
 async fn bench_cost() {
     let limit = std::env::var("BENCH_DELIVERIES").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
     let batch = std::env::var("BENCH_STREAM_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let settle_every =
+        std::env::var("BENCH_SETTLE_EVERY").ok().and_then(|v| v.parse().ok()).unwrap_or(DELIVERIES_PER_SETTLE);
     let body_bytes = std::env::var("BENCH_BODY_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut m = metered_app().await;
-    let (by_event, batches) = drive(&mut m, limit, batch, body_bytes).await;
+    let (by_event, batches, settles) = drive(&mut m, limit, batch, settle_every, body_bytes).await;
     let (n, wru, rru) =
         by_event.values().fold((0u64, 0.0, 0.0), |(n, w, r), t| (n + t.deliveries, w + t.wru, r + t.rru));
     let (stream_w, stream_r) = (m.stream_meter.wru() / n as f64, m.stream_meter.rru() / n as f64);
     println!("\nDynamoDB request units per delivery (the demo organisation's mix through the webhook path on moto;");
-    println!("`+ stream`: with the ledger-stream function's share, {batches} batches of up to {batch}):");
+    println!(
+        "`+ stream`: with the ledger-stream function's share, {batches} batches of up to {batch} \
+         and {settles} settles of the rollups, one every {settle_every} deliveries):"
+    );
     println!("{:<28} {:>10} {:>10} {:>10} {:>12}", "event", "deliveries", "WRU", "RRU", "WRU + stream");
     for (event, t) in &by_event {
         let d = t.deliveries as f64;
@@ -221,7 +255,8 @@ async fn bench_cost() {
     m.store.stats().await.unwrap();
     println!("\n/api/health (stats): {:.1} RRU a call", m.meter.rru() - r0);
     println!("\nCost per million deliveries (us-east-1 list prices, shared/src/adapters/aws/pricing.rs):");
-    let per_batch = n as f64 / batches.max(1) as f64;
+    // The function's invocations: its stream batches and its settles.
+    let per_batch = n as f64 / (batches + settles).max(1) as f64;
     for line in per_million_deliveries(avg_w + stream_w, avg_r + stream_r, per_batch) {
         println!("{:<34} ${:>7.2}", line.what, line.per_million);
     }
@@ -244,7 +279,7 @@ async fn examples() {
         t.wru += m.meter.wru() - w0;
         t.rru += m.meter.rru() - r0;
     }
-    settle(&mut m, 100).await;
+    feed(&mut m, 100).await;
     println!(
         "\nGitHub's example payloads, each once through the webhook path (per delivery, the stream's share not included):"
     );
@@ -259,7 +294,7 @@ async fn examples() {
 async fn a_pull_request_delivery_and_health_stay_within_their_unit_budgets() {
     // GIVEN the webhook path over a metered store, and the demo's first deliveries (teams, members, repositories)
     let mut m = metered_app().await;
-    let (by_event, _) = drive(&mut m, 200, 100, 0).await;
+    let (by_event, ..) = drive(&mut m, 200, 100, DELIVERIES_PER_SETTLE, 0).await;
     // THEN a pull_request delivery writes at most 6 units on average with its share of the stream's
     let n: u64 = by_event.values().map(|t| t.deliveries).sum();
     let stream = m.stream_meter.wru() / n as f64;
@@ -282,7 +317,10 @@ async fn a_pull_request_body_is_written_when_it_changes_not_with_every_delivery_
     // 2,000-byte pull request bodies (a template filled in) and 500-byte review bodies
     // (the two drives side by side, each on its own moto server)
     let (mut plain, mut bodied) = tokio::join!(metered_app(), metered_app());
-    let ((without, _), (with, _)) = tokio::join!(drive(&mut plain, 400, 100, 0), drive(&mut bodied, 400, 100, 2_000));
+    let ((without, ..), (with, ..)) = tokio::join!(
+        drive(&mut plain, 400, 100, DELIVERIES_PER_SETTLE, 0),
+        drive(&mut bodied, 400, 100, DELIVERIES_PER_SETTLE, 2_000)
+    );
     let per = |t: &BTreeMap<String, Tally>, e: &str| t[e].wru / t[e].deliveries as f64;
     // THEN a review delivery, which carries its pull request's unchanged body, writes no more than without
     // bodies but its own review's (500 bytes: within the review item's first KB)
@@ -348,7 +386,7 @@ async fn a_run_and_a_job_pay_no_index_write_for_being_unfinished_and_the_stream_
         assert_eq!(status, 200, "{answer}");
         wru.push(m.meter.wru() - w0);
         if i == 2 {
-            settle(&mut m, 100).await;
+            feed(&mut m, 100).await;
             // THEN the run, unfinished, is where its repository's unfinished runs begin
             let repo = RepoName::parse(repo.as_str().unwrap()).unwrap();
             let created =
@@ -363,7 +401,7 @@ async fn a_run_and_a_job_pay_no_index_write_for_being_unfinished_and_the_stream_
     // (the first of each also writes its creation index entries, and the first of all the registries)
     assert_eq!(wru[1..], [3.0, 2.0, 2.0, 2.0, 2.0], "WRU per delivery: {wru:?}");
     // AND once the stream has seen them complete, nothing of the repository is unfinished
-    settle(&mut m, 100).await;
+    feed(&mut m, 100).await;
     let repo = RepoName::parse(repo.as_str().unwrap()).unwrap();
     let from = chrono::Utc::now() - chrono::TimeDelta::days(3650);
     assert_eq!(m.store.stored_runs(&repo, None, &[], Some(from)).await.unwrap().oldest_unfinished, None);
