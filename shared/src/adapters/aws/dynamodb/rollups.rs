@@ -23,7 +23,8 @@
 //! recomputes the marked cells' days from the rows of those days, derives
 //! the weeks from their days (and the merge cells from the stored ones and
 //! the days' rows), writes the ones that differ and deletes the marks it
-//! took: a day's rows are read once a settle, not once a stream batch. [`rebuild_rollups`](crate::ports::MetricRollups::rebuild_rollups)
+//! took: a day's rows are read once a settle, not once a stream batch.
+//! [`rebuild_rollups`](crate::ports::MetricRollups::rebuild_rollups)
 //! recomputes all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -81,6 +82,9 @@ const SETTLE_MAX_DAYS: usize = 31;
 /// The lock a settle holds: one at a time.
 const SETTLE_LOCK: &str = "rollups-settle";
 
+/// A mark item: its sort key and the day cells it names.
+type Mark = (String, Vec<(Family, NaiveDate, Scope)>);
+
 /// A mark's entry for a day cell: `{P|C}{day}|{scope}` (`C2030-03-04|repo:o/r`).
 fn mark_entry(family: Family, day: NaiveDate, scope: &Scope) -> String {
     format!("{}{day}|{}", family.tag(), scope.key())
@@ -92,11 +96,6 @@ fn mark_cells(mark: &Item) -> Result<Vec<(Family, NaiveDate, Scope)>, StoreError
         return Err(corrupt(anyhow!("a rollup mark without its cells")));
     };
     cells.iter().map(|e| parse_mark_entry(e).ok_or_else(|| corrupt(anyhow!("a rollup mark entry {e:?}")))).collect()
-}
-
-/// The days a mark item names.
-fn mark_days(mark: &Item) -> Result<BTreeSet<NaiveDate>, StoreError> {
-    Ok(mark_cells(mark)?.into_iter().map(|(_, day, _)| day).collect())
 }
 
 fn parse_mark_entry(entry: &str) -> Option<(Family, NaiveDate, Scope)> {
@@ -504,22 +503,23 @@ impl DynamoStore {
     ) -> Result<Option<RollupsSettled>, StoreError> {
         let before = Keys::Below(ts(&(at - SETTLE_AFTER)));
         let q = Query::table(MARKS, before);
-        let (mut marks, mut days) = (Vec::new(), BTreeSet::new());
+        let (mut marks, mut days): (Vec<Mark>, _) = (Vec::new(), BTreeSet::new());
         let mut bad = None;
         self.query_each(&q, |i| {
-            let mut with = days.clone();
-            match mark_days(&i) {
-                Ok(d) => with.extend(d),
+            let (sk, cells) = match i.req_str("sk").map_err(corrupt).and_then(|sk| Ok((sk, mark_cells(&i)?))) {
+                Ok(mark) => mark,
                 Err(e) => {
                     bad = Some(e);
                     return false;
                 }
-            }
+            };
+            let mut with = days.clone();
+            with.extend(cells.iter().map(|(_, day, _)| *day));
             if !marks.is_empty() && with.len() > SETTLE_MAX_DAYS {
                 return false;
             }
             days = with;
-            marks.push(i);
+            marks.push((sk, cells));
             marks.len() < SETTLE_MAX_MARKS
         })
         .await?;
@@ -539,15 +539,15 @@ impl DynamoStore {
         Ok(Some(RollupsSettled { marks: marks.len(), refreshed }))
     }
 
-    /// Recompute the cells `marks` name and delete the marks.
-    async fn settle(&self, marks: &[Item]) -> Result<RollupsRefreshed, StoreError> {
+    /// Recompute the cells `marks` (their keys and cells) name and delete the marks.
+    async fn settle(&self, marks: &[Mark]) -> Result<RollupsRefreshed, StoreError> {
         let mut plan = Plan::default();
         let mut keys = Vec::with_capacity(marks.len());
-        for mark in marks {
-            for (family, day, scope) in mark_cells(mark)? {
-                plan.add_day(family, day, scope);
+        for (sk, cells) in marks {
+            for (family, day, scope) in cells {
+                plan.add_day(*family, *day, scope.clone());
             }
-            keys.push(delete_request(key_of(MARKS, mark.req_str("sk").map_err(corrupt)?))?);
+            keys.push(delete_request(key_of(MARKS, sk.clone()))?);
         }
         let refreshed = self.recompute(&plan.cells).await?;
         self.batch_write(keys).await?;
