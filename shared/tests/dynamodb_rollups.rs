@@ -259,6 +259,8 @@ struct Both {
     sqlite: SqliteStore,
     stream: Stream,
     meter: Arc<CostMeter>,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
     _dir: tempfile::TempDir,
 }
 
@@ -270,10 +272,10 @@ impl Both {
         create_table(&client, &name).await.unwrap();
         let stream = Stream::of(&sdk, &client, &name).await;
         let meter = Arc::new(CostMeter::new());
-        let dynamo = Arc::new(DynamoStore::new(client, &name).with_meter(meter.clone()));
+        let dynamo = Arc::new(DynamoStore::new(client.clone(), &name).with_meter(meter.clone()));
         let dir = tempfile::tempdir().unwrap();
         let sqlite = SqliteStore::open(&dir.path().join("store.db")).unwrap();
-        Both { dynamo, sqlite, stream, meter, _dir: dir }
+        Both { dynamo, sqlite, stream, meter, client, table: name, _dir: dir }
     }
 
     async fn apply(&self, changes: &[Change]) {
@@ -539,6 +541,33 @@ async fn rebuild_recomputes_every_cell_from_the_rows() {
     let (done, ..) = both.refresh().await;
     assert_eq!((done.written, done.deleted), (0, 0), "late records after a rebuild write nothing");
     both.assert_cells_recomputed("after rebuild").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backlog_of_marks_is_settled_over_several_settles_and_an_unreadable_mark_is_dropped() {
+    // GIVEN 35 stream batches, each a pull request of a day of its own (a backlog, as a replay leaves)
+    let mut both = Both::new().await;
+    for (n, day) in (-7..28).enumerate() {
+        both.apply(&[pull(n as u64 + 1, "acme/api", Some("ann"), day, None, day)]).await;
+        both.mark().await;
+    }
+    // AND a mark that does not parse, older than all of them
+    let mut bad = HashMap::new();
+    bad.insert("pk".to_owned(), AttributeValue::S("ROLLUP_MARKS".into()));
+    bad.insert("sk".to_owned(), AttributeValue::S("2000-01-01T00:00:00.000Z#0000000000000000".into()));
+    bad.insert("cells".to_owned(), AttributeValue::Ss(vec!["X2030-03-04|nowhere".into()]));
+    both.client.put_item().table_name(&both.table).set_item(Some(bad)).send().await.unwrap();
+    // WHEN the schedule settles, three times
+    let later = Utc::now() + SETTLE_AFTER + Duration::seconds(1);
+    let mut settles = Vec::new();
+    for _ in 0..3 {
+        settles.push(both.dynamo.settle_rollups("test", later, Duration::minutes(1)).await.unwrap().unwrap());
+    }
+    // THEN the unreadable mark is dropped, the first settle takes the oldest marks up to 31 days, the next the rest
+    let taken: Vec<(usize, usize)> = settles.iter().map(|s| (s.marks, s.dropped)).collect();
+    assert_eq!(taken, [(31, 1), (4, 0), (0, 0)], "{settles:?}");
+    // AND the cells equal a recomputation and SQLite's
+    both.assert_cells_recomputed("backlog").await;
 }
 
 /// splitmix64: deterministic synthetic data.

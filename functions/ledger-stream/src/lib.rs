@@ -242,6 +242,7 @@ pub async fn invoke(
             Ok(serde_json::json!({
                 "settled": settled.is_some(),
                 "marks": settled.map_or(0, |s| s.marks),
+                "dropped": settled.map_or(0, |s| s.dropped),
                 "recomputed": settled.map_or(0, |s| s.refreshed.recomputed),
             }))
         }

@@ -417,11 +417,13 @@ fn all_weeks() -> Range<NaiveDate> {
     first..week_of(Utc.with_ymd_and_hms(2200, 1, 1, 0, 0, 0).single().expect("a date"))
 }
 
-/// What one settle did: the marks it took and the refresh of their cells.
+/// What one settle did: the marks it took, the refresh of their cells, and
+/// the marks it dropped because they do not parse.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RollupsSettled {
     pub marks: usize,
     pub refreshed: RollupsRefreshed,
+    pub dropped: usize,
 }
 
 /// What one refresh did.
@@ -492,7 +494,9 @@ impl DynamoStore {
     /// stored days, never misses a day another settle was recomputing,
     /// and a day's rows are read once per settle, not once per stream
     /// batch. Oldest first, at most [`SETTLE_MAX_MARKS`] marks and (beyond
-    /// the first mark) [`SETTLE_MAX_DAYS`] days a call; the lock is held
+    /// the first mark) [`SETTLE_MAX_DAYS`] days a call; a mark that does not
+    /// parse is logged and deleted (`dropped`), not left to stop every
+    /// settle after it; the lock is held
     /// for `hold` at most (the invocation's time left), so a settle cut
     /// short frees it for the next.
     pub async fn settle_rollups(
@@ -504,13 +508,23 @@ impl DynamoStore {
         let before = Keys::Below(ts(&(at - SETTLE_AFTER)));
         let q = Query::table(MARKS, before);
         let (mut marks, mut days): (Vec<Mark>, _) = (Vec::new(), BTreeSet::new());
-        let mut bad = None;
+        let mut unreadable: Vec<String> = Vec::new();
+        let mut missing_key = None;
         self.query_each(&q, |i| {
-            let (sk, cells) = match i.req_str("sk").map_err(corrupt).and_then(|sk| Ok((sk, mark_cells(&i)?))) {
-                Ok(mark) => mark,
+            let sk = match i.req_str("sk") {
+                Ok(sk) => sk,
                 Err(e) => {
-                    bad = Some(e);
+                    missing_key = Some(corrupt(e));
                     return false;
+                }
+            };
+            let cells = match mark_cells(&i) {
+                Ok(cells) => cells,
+                Err(e) => {
+                    // Only a bug or a hand edit writes one; it must not stop every settle after it.
+                    tracing::warn!(mark = %sk, error = ?e, "a rollup mark that does not parse is dropped; rebuild_rollups repairs what it named");
+                    unreadable.push(sk);
+                    return true;
                 }
             };
             let mut with = days.clone();
@@ -523,20 +537,22 @@ impl DynamoStore {
             marks.len() < SETTLE_MAX_MARKS
         })
         .await?;
-        if let Some(e) = bad {
+        if let Some(e) = missing_key {
             return Err(e);
         }
-        if marks.is_empty() {
+        if marks.is_empty() && unreadable.is_empty() {
             return Ok(Some(RollupsSettled::default()));
         }
         if !self.try_lock(SETTLE_LOCK, owner, Utc::now(), hold).await? {
             return Ok(None);
         }
+        marks.extend(unreadable.iter().map(|sk| (sk.clone(), Vec::new())));
         let settled = self.settle(&marks).await;
         let released = self.release_lock(SETTLE_LOCK, owner).await;
         let refreshed = settled?;
         released?;
-        Ok(Some(RollupsSettled { marks: marks.len(), refreshed }))
+        let dropped = unreadable.len();
+        Ok(Some(RollupsSettled { marks: marks.len() - dropped, dropped, refreshed }))
     }
 
     /// Recompute the cells `marks` (their keys and cells) name and delete the marks.
