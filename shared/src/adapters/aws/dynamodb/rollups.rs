@@ -487,18 +487,17 @@ impl DynamoStore {
         Ok(marked)
     }
 
-    /// Recompute the cells the marks at least [`SETTLE_AFTER`] old (by
-    /// `now`) name ([`recompute`](Self::recompute)), then delete those marks: a mark written meanwhile stays for
-    /// the next settle. One settle at a time (a lock, `owner` holding it):
-    /// None when another holds it. So a cell's week, derived from its
-    /// stored days, never misses a day another settle was recomputing,
-    /// and a day's rows are read once per settle, not once per stream
-    /// batch. Oldest first, at most [`SETTLE_MAX_MARKS`] marks and (beyond
-    /// the first mark) [`SETTLE_MAX_DAYS`] days a call; a mark that does not
-    /// parse is logged and deleted (`dropped`), not left to stop every
-    /// settle after it; the lock is held
-    /// for `hold` at most (the invocation's time left), so a settle cut
-    /// short frees it for the next.
+    /// Recompute the cells named by the marks at least [`SETTLE_AFTER`]
+    /// old at `at` ([`recompute`](Self::recompute)), then delete those
+    /// marks: a mark written meanwhile stays for the next settle. One settle
+    /// at a time (a lock, `owner` holding it for `hold` at most, the
+    /// invocation's time left, so a settle cut short frees it): None when
+    /// another holds it. So a cell's week, derived from its stored days,
+    /// never misses a day another settle was recomputing, and a day's rows
+    /// are read once per settle, not once per stream batch. Oldest first,
+    /// at most [`SETTLE_MAX_MARKS`] marks and (beyond the first mark)
+    /// [`SETTLE_MAX_DAYS`] days a call; a mark that does not parse is logged
+    /// and deleted (`dropped`), not left to stop every settle after it.
     pub async fn settle_rollups(
         &self,
         owner: &str,
