@@ -42,7 +42,7 @@ impl MotoServer {
             .arg(&script)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start sh for {moto}: {e}"))?;
         let endpoint = format!("http://127.0.0.1:{port}");
@@ -309,12 +309,49 @@ pub async fn archive_stream(sdk: &aws_config::SdkConfig, bucket: &str, prefix: &
 /// protocol): each [`next_batch`](Self::next_batch) hands over the records
 /// written since the last, in the shape of a Lambda `DynamoDbEvent`
 /// (`{"Records": [...]}`), as the event source mapping would.
+///
+/// It reads each shard by position, with a new iterator for every read,
+/// not by the `NextShardIterator` moto answers. moto (5.2) runs each
+/// `TransactWriteItems` against a deep copy of the table, stream records
+/// included, and puts that copy back when the transaction is cancelled (a
+/// condition failed); a write that landed meanwhile from another request is
+/// gone again, the shard object is replaced, and a record's sequence number
+/// no longer says where it is. A reader that followed `NextShardIterator`
+/// was once handed the same record 90 times a second until its test was
+/// ended 15 minutes later (the product's concurrent, conditional writes make
+/// such cancellations routine). On moto, record `n` of a shard is at
+/// `StartingSequenceNumber + n`, whatever number it carries; an iterator
+/// made for each read is made on the shard the table holds now.
 pub struct StreamReader {
     http: reqwest::Client,
     endpoint: String,
     arn: String,
-    /// The next iterator of each shard read so far.
-    iterators: std::collections::BTreeMap<String, String>,
+    /// Each shard read so far: its starting sequence number and the records read.
+    shards: std::collections::BTreeMap<String, ShardPosition>,
+}
+
+/// Where a reader of a moto stream is in one shard ([`StreamReader`] says why
+/// by position): the shard's starting sequence number and the records read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShardPosition {
+    pub start: u128,
+    pub read: u128,
+}
+
+impl ShardPosition {
+    /// The position of a shard described by `DescribeStream` (its
+    /// `SequenceNumberRange.StartingSequenceNumber`), nothing read.
+    pub fn of(starting_sequence_number: &str) -> anyhow::Result<Self> {
+        let start = starting_sequence_number
+            .parse()
+            .map_err(|e| anyhow::anyhow!("starting sequence number {starting_sequence_number:?}: {e}"))?;
+        Ok(Self { start, read: 0 })
+    }
+
+    /// The sequence number to ask an `AT_SEQUENCE_NUMBER` iterator for: the first record not read.
+    pub fn next(&self) -> String {
+        (self.start + self.read).to_string()
+    }
 }
 
 impl StreamReader {
@@ -324,7 +361,7 @@ impl StreamReader {
             http: crate::http().build().expect("an HTTP client"),
             endpoint: endpoint.to_owned(),
             arn: String::new(),
-            iterators: Default::default(),
+            shards: Default::default(),
         };
         let described = r.call("DynamoDB_20120810.DescribeTable", serde_json::json!({"TableName": table})).await?;
         r.arn = described["Table"]["LatestStreamArn"]
@@ -344,30 +381,33 @@ impl StreamReader {
             self.call("DynamoDBStreams_20120810.DescribeStream", serde_json::json!({"StreamArn": self.arn})).await?;
         for shard in stream["StreamDescription"]["Shards"].as_array().into_iter().flatten() {
             let Some(id) = shard["ShardId"].as_str() else { continue };
-            if !self.iterators.contains_key(id) {
-                let it = self
-                    .call(
-                        "DynamoDBStreams_20120810.GetShardIterator",
-                        serde_json::json!({"StreamArn": self.arn, "ShardId": id, "ShardIteratorType": "TRIM_HORIZON"}),
-                    )
-                    .await?;
-                let it = it["ShardIterator"].as_str().ok_or_else(|| anyhow::anyhow!("no shard iterator"))?;
-                self.iterators.insert(id.to_owned(), it.to_owned());
+            if !self.shards.contains_key(id) {
+                let start = shard["SequenceNumberRange"]["StartingSequenceNumber"].as_str().unwrap_or_default();
+                self.shards.insert(id.to_owned(), ShardPosition::of(start)?);
             }
         }
         let mut records = Vec::new();
-        for iterator in self.iterators.values_mut() {
+        let shards: Vec<(String, ShardPosition)> = self.shards.iter().map(|(id, p)| (id.clone(), *p)).collect();
+        for (id, position) in shards {
             let want = limit.saturating_sub(records.len());
             if want == 0 {
                 break;
             }
-            let body = serde_json::json!({"ShardIterator": iterator.clone(), "Limit": want});
-            let http = &self.http;
-            let page = StreamReader::post(http, &self.endpoint, "DynamoDBStreams_20120810.GetRecords", body).await?;
-            if let Some(next) = page["NextShardIterator"].as_str() {
-                *iterator = next.to_owned();
+            let it = self
+                .call(
+                    "DynamoDBStreams_20120810.GetShardIterator",
+                    serde_json::json!({"StreamArn": self.arn, "ShardId": id, "ShardIteratorType": "AT_SEQUENCE_NUMBER",
+                        "SequenceNumber": position.next()}),
+                )
+                .await?;
+            let it = it["ShardIterator"].as_str().ok_or_else(|| anyhow::anyhow!("no shard iterator"))?;
+            let body = serde_json::json!({"ShardIterator": it, "Limit": want});
+            let page = self.call("DynamoDBStreams_20120810.GetRecords", body).await?;
+            let page = page["Records"].as_array().cloned().unwrap_or_default();
+            if let Some(p) = self.shards.get_mut(&id) {
+                p.read += page.len() as u128;
             }
-            for r in page["Records"].as_array().into_iter().flatten() {
+            for r in &page {
                 // The fields a Lambda event record carries.
                 let d = &r["dynamodb"];
                 let mut change = serde_json::json!({
