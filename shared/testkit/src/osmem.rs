@@ -50,7 +50,7 @@ impl OsmemServer {
             .args(["--addr", "127.0.0.1:0", "--no-ja"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start {bin} ({e}): {INSTALL}"))?;
         let stdout = child.stdout.take().expect("piped stdout");
