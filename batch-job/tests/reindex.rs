@@ -19,7 +19,10 @@ use octoscope_testkit::moto::{MotoServer, unique};
 use octoscope_testkit::osmem::OsmemServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_batch-job");
-const PULLS: u64 = 600;
+/// Pull requests in the table of the resume test, read in pages of at most
+/// [`PAGE`] there (a page of the product's is 500; a store may serve fewer).
+const PULLS: u64 = 240;
+const PAGE: usize = 100;
 
 fn pull(n: u64) -> Change {
     let at = Utc.with_ymd_and_hms(2026, 10, 1, 9, 0, 0).unwrap() + chrono::Duration::minutes(n as i64);
@@ -49,17 +52,17 @@ fn pull(n: u64) -> Change {
     })
 }
 
-/// A table holding `PULLS` pull requests and a review, written straight to
+/// A table holding `pulls` pull requests and a review, written straight to
 /// the store (no stream consumer ran), on a moto server of the test's own
 /// ([`MotoServer::start`] says why), and an empty index.
-async fn table() -> (MotoServer, Arc<DynamoStore>, String, String, OpenSearchIndex) {
+async fn table(pulls: u64) -> (MotoServer, Arc<DynamoStore>, String, String, OpenSearchIndex) {
     let moto = MotoServer::start().unwrap();
     let sdk = moto.sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = unique("octoscope");
     create_table(&client, &table).await.unwrap();
     let store = Arc::new(DynamoStore::new(client, &table));
-    let mut changes: Vec<Change> = (1..=PULLS).map(pull).collect();
+    let mut changes: Vec<Change> = (1..=pulls).map(pull).collect();
     changes.push(Change::Review(Review {
         repo: RepoName::parse("acme/service-1").unwrap(),
         pr_number: 1,
@@ -81,7 +84,8 @@ async fn total(index: &dyn SearchIndex, q: &str) -> u64 {
     index.search(&SearchQuery::parse(q).unwrap(), &PageRequest::first(1)).await.unwrap().total
 }
 
-/// The store's pages, failing once after `pages` of them (a task stopped part way).
+/// The store's pages, at most [`PAGE`] items each, failing once after
+/// `pages` of them (a task stopped part way).
 struct StopsAfter {
     store: Arc<DynamoStore>,
     pages: std::sync::Mutex<u32>,
@@ -101,13 +105,13 @@ impl SearchableEntities for StopsAfter {
             }
             *left -= 1;
         }
-        self.store.searchable_page(after, limit).await
+        self.store.searchable_page(after, limit.min(PAGE)).await
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reindex_stopped_part_way_resumes_from_its_checkpoint_and_indexes_everything() {
-    let (_moto, store, _, _, index) = table().await;
+    let (_moto, store, _, _, index) = table(PULLS).await;
     let index = Arc::new(index);
     let service = IndexerService::new(store.clone(), index.clone());
     // GIVEN a reindex stopped after its first page
@@ -138,7 +142,7 @@ async fn a_reindex_stopped_part_way_resumes_from_its_checkpoint_and_indexes_ever
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_batch_job_reindexes_when_asked_and_refuses_without_a_search_index() {
-    let (moto, _, table, name, index) = table().await;
+    let (moto, _, table, name, index) = table(60).await;
     let run = |env: Vec<(&'static str, String)>| {
         let mut cmd = std::process::Command::new(BIN);
         cmd.envs(moto.env())
@@ -163,5 +167,5 @@ async fn the_batch_job_reindexes_when_asked_and_refuses_without_a_search_index()
         ("OCTOSCOPE_SEARCH_INDEX", name),
     ]);
     assert_eq!(out.status.code(), Some(exit::OK), "{}", String::from_utf8_lossy(&out.stdout));
-    assert_eq!(total(&index, "type:pr").await, PULLS);
+    assert_eq!(total(&index, "type:pr").await, 60);
 }

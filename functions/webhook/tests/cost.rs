@@ -318,8 +318,8 @@ async fn a_pull_request_body_is_written_when_it_changes_not_with_every_delivery_
     // (the two drives side by side, each on its own moto server)
     let (mut plain, mut bodied) = tokio::join!(metered_app(), metered_app());
     let ((without, ..), (with, ..)) = tokio::join!(
-        drive(&mut plain, 400, 100, DELIVERIES_PER_SETTLE, 0),
-        drive(&mut bodied, 400, 100, DELIVERIES_PER_SETTLE, 2_000)
+        drive(&mut plain, 200, 100, DELIVERIES_PER_SETTLE, 0),
+        drive(&mut bodied, 200, 100, DELIVERIES_PER_SETTLE, 2_000)
     );
     let per = |t: &BTreeMap<String, Tally>, e: &str| t[e].wru / t[e].deliveries as f64;
     // THEN a review delivery, which carries its pull request's unchanged body, writes no more than without
@@ -330,7 +330,7 @@ async fn a_pull_request_body_is_written_when_it_changes_not_with_every_delivery_
     // not with each delivery (which would be 2 WRU more on every write of the pull request item)
     let pulls: std::collections::HashSet<(String, u64)> = generate(chrono::Utc::now(), 7)
         .iter()
-        .take(400)
+        .take(200)
         .filter(|d| d.event == "pull_request")
         .map(|d| serde_json::from_slice::<Value>(&d.body).unwrap())
         .map(|v| (v["repository"]["full_name"].as_str().unwrap().to_owned(), v["number"].as_u64().unwrap()))
