@@ -39,7 +39,6 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use octoscope::adapters::aws::dynamodb::{DynamoStore, ItemChange, RollupsSettled};
-use octoscope::error::error_chain;
 
 /// Entries per `SendMessageBatch` (SQS's limit).
 const MAX_BATCH_ENTRIES: usize = 10;
@@ -163,7 +162,7 @@ async fn process(
     }
     derive(store, changes).await.map_err(|e| {
         let retryable = e.is_retryable();
-        anyhow::anyhow!("ledger changes not derived (retryable: {retryable}): {}", error_chain(&e))
+        anyhow::Error::new(e).context(format!("ledger changes not derived (retryable: {retryable})"))
     })?;
     Ok(forwarded)
 }
@@ -179,10 +178,12 @@ pub async fn settle(
     at: chrono::DateTime<chrono::Utc>,
     hold: chrono::TimeDelta,
 ) -> anyhow::Result<Option<RollupsSettled>> {
-    let settled = store
-        .settle_rollups(owner, at, hold)
-        .await
-        .map_err(|e| anyhow::anyhow!("rollups not settled (retryable: {}): {}", e.is_retryable(), error_chain(&e)))?;
+    let settled = store.settle_rollups(owner, at, hold).await.map_err(|e| {
+        let retryable = e.is_retryable();
+        let e = anyhow::Error::new(e).context(format!("rollups not settled (retryable: {retryable})"));
+        tracing::error!(error = format!("{e:#}"), "the settle failed; Lambda invokes it again");
+        e
+    })?;
     match &settled {
         Some(s) if s.marks > 0 => tracing::info!(
             marks = s.marks,

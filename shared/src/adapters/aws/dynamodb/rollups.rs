@@ -526,12 +526,11 @@ impl DynamoStore {
                     return true;
                 }
             };
-            let mut with = days.clone();
-            with.extend(cells.iter().map(|(_, day, _)| *day));
-            if !marks.is_empty() && with.len() > SETTLE_MAX_DAYS {
+            let new_days: BTreeSet<_> = cells.iter().map(|(_, day, _)| *day).filter(|d| !days.contains(d)).collect();
+            if !marks.is_empty() && days.len() + new_days.len() > SETTLE_MAX_DAYS {
                 return false;
             }
-            days = with;
+            days.extend(new_days);
             marks.push((sk, cells));
             marks.len() < SETTLE_MAX_MARKS
         })
@@ -545,25 +544,26 @@ impl DynamoStore {
         if !self.try_lock(SETTLE_LOCK, owner, Utc::now(), hold).await? {
             return Ok(None);
         }
-        marks.extend(unreadable.iter().map(|sk| (sk.clone(), Vec::new())));
-        let settled = self.settle(&marks).await;
+        let settled = self.settle(&marks, &unreadable).await;
         let released = self.release_lock(SETTLE_LOCK, owner).await;
         let refreshed = settled?;
         released?;
-        let dropped = unreadable.len();
-        Ok(Some(RollupsSettled { marks: marks.len() - dropped, dropped, refreshed }))
+        Ok(Some(RollupsSettled { marks: marks.len(), dropped: unreadable.len(), refreshed }))
     }
 
-    /// Recompute the cells `marks` (their keys and cells) name and delete the marks.
-    async fn settle(&self, marks: &[Mark]) -> Result<RollupsRefreshed, StoreError> {
+    /// Recompute the cells `marks` (their keys and cells) name, then delete
+    /// them and the `unreadable` marks (keys only).
+    async fn settle(&self, marks: &[Mark], unreadable: &[String]) -> Result<RollupsRefreshed, StoreError> {
         let mut plan = Plan::default();
-        let mut keys = Vec::with_capacity(marks.len());
-        for (sk, cells) in marks {
-            for (family, day, scope) in cells {
-                plan.add_day(*family, *day, scope.clone());
-            }
-            keys.push(delete_request(key_of(MARKS, sk.clone()))?);
+        for (family, day, scope) in marks.iter().flat_map(|(_, cells)| cells) {
+            plan.add_day(*family, *day, scope.clone());
         }
+        let keys = marks
+            .iter()
+            .map(|(sk, _)| sk)
+            .chain(unreadable)
+            .map(|sk| delete_request(key_of(MARKS, sk.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
         let refreshed = self.recompute(&plan.cells).await?;
         self.batch_write(keys).await?;
         Ok(refreshed)
