@@ -21,6 +21,11 @@ pub struct MotoServer {
     pub endpoint: String,
 }
 
+/// The Python that starts moto's server with DynamoDB's requests taken one
+/// at a time (`scripts/moto-server.py`: moto restores a deep copy of the table
+/// when a transaction is cancelled, losing writes made beside it).
+pub const LAUNCHER: &str = include_str!("../scripts/moto-server.py");
+
 /// Fake credentials and region for the SDK; moto accepts any.
 pub const REGION: &str = "us-east-1";
 
@@ -29,17 +34,24 @@ impl MotoServer {
     /// process, busy on one core at most (about 20 ms a DynamoDB request):
     /// long tests that libtest runs side by side each start their own rather
     /// than queue at the [`shared`](Self::shared) one.
+    ///
+    /// The server is moto's own, started by [`LAUNCHER`] (DynamoDB's requests
+    /// one at a time) with `MOTO_PYTHON` (default `python3`): the Python
+    /// that has `moto[server]` installed.
     pub fn start() -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let moto = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
+        let python = std::env::var("MOTO_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        let moto = format!("{python} (moto[server])");
         // `exec 3<&0`: keep the pipe; the server runs in the background; when
         // stdin reaches EOF (the test process is gone), kill it.
         let script = format!(
-            "{moto} -H 127.0.0.1 -p {port} >/dev/null 2>&1 </dev/null & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+            "\"$MOTO_PYTHON\" -c \"$MOTO_LAUNCHER\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 </dev/null & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid 2>/dev/null"
         );
         let child = Command::new("sh")
             .arg("-c")
             .arg(&script)
+            .env("MOTO_PYTHON", &python)
+            .env("MOTO_LAUNCHER", LAUNCHER)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -63,8 +75,8 @@ impl MotoServer {
         loop {
             if let Some(status) = self.child.try_wait()? {
                 anyhow::bail!(
-                    "{moto} exited ({status}) before listening: install it with `pip install 'moto[server]'` \
-                     or point MOTO_SERVER at it"
+                    "{moto} exited ({status}) before listening: install moto with `pip install 'moto[server]'` \
+                     for that Python, or point MOTO_PYTHON at a Python that has it"
                 );
             }
             if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
