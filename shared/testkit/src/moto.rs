@@ -42,8 +42,8 @@ impl MotoServer {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let python = std::env::var("MOTO_PYTHON").unwrap_or_else(|_| "python3".to_owned());
         let moto = format!("{python} (moto[server])");
-        // `exec 3<&0`: keep the pipe; the server runs in the background; when
-        // stdin reaches EOF (the test process is gone), kill it.
+        // The server runs in the background while `sh` reads its stdin (the
+        // pipe); at EOF (the test process is gone) `sh` kills it.
         let script = format!(
             "\"$MOTO_PYTHON\" -c \"$MOTO_LAUNCHER\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 </dev/null & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid 2>/dev/null"
         );
