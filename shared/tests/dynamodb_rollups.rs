@@ -374,22 +374,15 @@ impl Both {
         let widest = (start, start + Duration::weeks(5));
         let windows = [widest, (at(2, -9), at(9, 0)), (at(2, 0), at(10, 0)), (at(8, 0), at(8, 0))];
         let team = TeamRef { org: Some("acme".into()), slug: "core".into() };
+        let all = MetricsFilter::window(widest.0, widest.1);
         let filters = [
-            MetricsFilter::window(widest.0, widest.1),
-            MetricsFilter { repo: Some(repo("acme/api")), ..MetricsFilter::window(widest.0, widest.1) },
-            MetricsFilter { repo: Some(repo("acme/web")), ..MetricsFilter::window(widest.0, widest.1) },
-            MetricsFilter { author: Some("bob".into()), ..MetricsFilter::window(widest.0, widest.1) },
-            MetricsFilter { team: Some(team.clone()), ..MetricsFilter::window(widest.0, widest.1) },
-            MetricsFilter {
-                team: Some(team.clone()),
-                repo: Some(repo("acme/api")),
-                ..MetricsFilter::window(widest.0, widest.1)
-            },
-            MetricsFilter {
-                team: Some(team.clone()),
-                author: Some("cy".into()),
-                ..MetricsFilter::window(widest.0, widest.1)
-            },
+            all.clone(),
+            MetricsFilter { repo: Some(repo("acme/api")), ..all.clone() },
+            MetricsFilter { repo: Some(repo("acme/web")), ..all.clone() },
+            MetricsFilter { author: Some("bob".into()), ..all.clone() },
+            MetricsFilter { team: Some(team.clone()), ..all.clone() },
+            MetricsFilter { team: Some(team.clone()), repo: Some(repo("acme/api")), ..all.clone() },
+            MetricsFilter { team: Some(team.clone()), author: Some("cy".into()), ..all },
         ];
         let mut seen = 0;
         for wide in filters {
