@@ -1928,6 +1928,7 @@ mod dynamodb_moves {
         let s: Arc<dyn Store> = Arc::new(DynamoStore::new(client.clone(), table.clone()));
         s.apply_changes(&history("acme/api")).await.unwrap();
         let text = |v: &str| AttributeValue::S(v.to_owned());
+        mark_moving(&client, &table, "acme/api", "acme/api-next").await;
         client
             .put_item()
             .table_name(&table)
@@ -1950,5 +1951,118 @@ mod dynamodb_moves {
         // AND a third time changes nothing
         let again = s.apply_changes(&[moved("acme/api", "acme/api-next", 30)]).await.unwrap();
         assert_eq!((again.applied, again.skipped), (0, 1));
+    }
+
+    /// What a move writes before its alias (`moves.rs`, `MOVING`): the repository item it leaves is marked.
+    async fn mark_moving(client: &aws_sdk_dynamodb::Client, table: &str, from: &str, to: &str) {
+        client
+            .update_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(format!("REPO#{from}")))
+            .key("sk", AttributeValue::S("REPO".into()))
+            .update_expression("SET moving_to = :to")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":to", AttributeValue::S(to.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A delivery's changes: its repository (with GitHub's id) and a pull request of it.
+    fn delivery(name: &str, number: u64) -> Vec<octoscope::domain::Change> {
+        use octoscope::domain::{Change, PrState, Repository};
+        vec![
+            Change::Repository(Repository {
+                full_name: super::repo(name),
+                id: Some(4242),
+                default_branch: Some("main".into()),
+                private: Some(false),
+                archived: Some(false),
+                deleted: false,
+                version: Some(super::t(1)),
+                activity_at: Some(super::t(1)),
+            }),
+            super::pr(name, number, PrState::Open, "alice", 1, 1),
+        ]
+    }
+
+    /// Whether the table holds pull request `number` under `name` itself (not through an alias).
+    async fn stored_under(client: &aws_sdk_dynamodb::Client, table: &str, name: &str, number: u64) -> bool {
+        let item = client
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(format!("REPO#{name}")))
+            .key("sk", AttributeValue::S(format!("PR#{number:020}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        item.item.is_some()
+    }
+
+    #[tokio::test]
+    async fn a_delivery_naming_the_old_name_while_its_move_is_under_way_is_written_under_the_new_one() {
+        // GIVEN a repository (GitHub id 4242) known under acme/api
+        let client = super::dynamo_client().await;
+        let table = octoscope_testkit::moto::unique("octoscope");
+        create_table(&client, &table).await.unwrap();
+        let s: Arc<dyn Store> = Arc::new(DynamoStore::new(client.clone(), table.clone()));
+        s.apply_changes(&delivery("acme/api", 1)).await.unwrap();
+        // AND its move to acme/api-next under way: the item marked, the alias written, nothing re-keyed yet
+        mark_moving(&client, &table, "acme/api", "acme/api-next").await;
+        let text = |v: &str| AttributeValue::S(v.to_owned());
+        let alias = [
+            ("pk", "ALIAS#acme/api"),
+            ("sk", "_"),
+            ("alias", "acme/api"),
+            ("canonical", "acme/api-next"),
+            ("moved_at", "2030-03-04T09:30:00.000Z"),
+            ("gsi1pk", "ALIASES#acme/api-next"),
+            ("gsi1sk", "acme/api"),
+        ];
+        let mut put = client.put_item().table_name(&table).item("id", AttributeValue::N("4242".into()));
+        for (k, v) in alias {
+            put = put.item(k, text(v));
+        }
+        put.send().await.unwrap();
+        // WHEN a delivery still names the old name, with the repository's id
+        s.apply_changes(&delivery("acme/api", 2)).await.unwrap();
+        // THEN what it carries is written under the new name, nothing more under the old one
+        assert!(stored_under(&client, &table, "acme/api-next", 2).await);
+        assert!(!stored_under(&client, &table, "acme/api", 2).await);
+        // AND the move, applied, finishes with both pull requests under the new name
+        s.apply_changes(&[moved("acme/api", "acme/api-next", 30)]).await.unwrap();
+        assert!(stored_under(&client, &table, "acme/api-next", 1).await);
+        assert!(!stored_under(&client, &table, "acme/api", 1).await);
+    }
+
+    #[tokio::test]
+    async fn a_repository_holding_its_name_is_written_there_whatever_an_alias_of_it_says() {
+        // GIVEN a repository (GitHub id 4242) under acme/api, unmarked, beside an alias item of acme/api
+        // naming the same id (a state a move leaves only while it is under way, and then marked)
+        let client = super::dynamo_client().await;
+        let table = octoscope_testkit::moto::unique("octoscope");
+        create_table(&client, &table).await.unwrap();
+        let s: Arc<dyn Store> = Arc::new(DynamoStore::new(client.clone(), table.clone()));
+        s.apply_changes(&delivery("acme/api", 1)).await.unwrap();
+        let text = |v: &str| AttributeValue::S(v.to_owned());
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", text("ALIAS#acme/api"))
+            .item("sk", text("_"))
+            .item("alias", text("acme/api"))
+            .item("canonical", text("acme/api-next"))
+            .item("moved_at", text("2030-03-04T09:30:00.000Z"))
+            .item("id", AttributeValue::N("4242".into()))
+            .send()
+            .await
+            .unwrap();
+        // WHEN a delivery names acme/api with that id
+        s.apply_changes(&delivery("acme/api", 2)).await.unwrap();
+        // THEN the repository item decides, not the alias: the delivery is written under acme/api
+        // (the mark, not the alias, is what sends a delivery to a move's target while it runs)
+        assert!(stored_under(&client, &table, "acme/api", 2).await);
+        assert!(!stored_under(&client, &table, "acme/api-next", 2).await);
     }
 }

@@ -379,12 +379,13 @@ async fn a_run_and_a_job_pay_no_index_write_for_being_unfinished_and_the_stream_
     assert_eq!(actions.len(), 6, "three deliveries each: {actions:?}");
     assert_eq!(actions[..2], [json!("requested"), json!("queued")], "created first: {actions:?}");
     // WHEN each goes through the webhook's path, the stream fed after the third
-    let mut wru = Vec::new();
+    let (mut wru, mut rru) = (Vec::new(), Vec::new());
     for (i, (event_name, body)) in lives.iter().enumerate() {
-        let w0 = m.meter.wru();
+        let (w0, r0) = (m.meter.wru(), m.meter.rru());
         let (status, answer) = invoke(&m.app, event(event_name, body, &format!("life-{i}"))).await;
         assert_eq!(status, 200, "{answer}");
         wru.push(m.meter.wru() - w0);
+        rru.push(m.meter.rru() - r0);
         if i == 2 {
             feed(&mut m, 100).await;
             // THEN the run, unfinished, is where its repository's unfinished runs begin
@@ -400,6 +401,9 @@ async fn a_run_and_a_job_pay_no_index_write_for_being_unfinished_and_the_stream_
     // no index entry is set while it is unfinished or removed when it completes
     // (the first of each also writes its creation index entries, and the first of all the registries)
     assert_eq!(wru[1..], [3.0, 2.0, 2.0, 2.0, 2.0], "WRU per delivery: {wru:?}");
+    // AND each reads the duplicate check's ledger item (0.5 RRU, eventually consistent) and its
+    // repository's item once (1 RRU), which settles the repository's name: no alias item is read
+    assert_eq!(rru[1..], [1.5, 1.5, 1.5, 1.5, 1.5], "RRU per delivery: {rru:?}");
     // AND once the stream has seen them complete, nothing of the repository is unfinished
     feed(&mut m, 100).await;
     let repo = RepoName::parse(repo.as_str().unwrap()).unwrap();

@@ -72,7 +72,7 @@ impl DynamoStore {
     /// Deferred repository writes (`versions.rs`) made now, outside the deferring scope.
     async fn flush_deferred(&self, repos: impl IntoIterator<Item = Repository>) -> Result<(), StoreError> {
         for r in repos {
-            self.apply_repository(&r).await?;
+            self.apply_repository(&r, None).await?;
         }
         Ok(())
     }

@@ -15,7 +15,10 @@
 //!   eventually consistent one (every GSI Query) half that.
 //!
 //! The meter is off in production (`DynamoStore::new`); `make bench-cost` and
-//! the cost tests attach one (`DynamoStore::with_meter`).
+//! the cost tests attach one (`DynamoStore::with_meter`). With
+//! `OCTOSCOPE_METER_TRACE` set, each metered request is printed to stderr
+//! (which meter, the items' keys, the units): what a bench's units are spent
+//! on, item kind by item kind (shared/docs/dynamodb.md, "Where the units go").
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -57,17 +60,23 @@ impl CostMeter {
     /// A write that took the item from `old` to `new` (None: absent).
     pub(super) fn write(&self, old: Option<&Item>, new: Option<&Item>) {
         let units = write_units(old, new);
-        if std::env::var_os("OCTOSCOPE_METER_TRACE").is_some() {
-            let pk = new.or(old).and_then(|i| i.get("pk")).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        if traced() {
+            let key = |k: &str| new.or(old).and_then(|i| i.get(k)).and_then(|v| v.as_s().ok()).cloned();
+            let (pk, sk) = (key("pk").unwrap_or_default(), key("sk").unwrap_or_default());
             let size = new.map_or(0, item_size).max(old.map_or(0, item_size));
-            eprintln!("meter: write {pk} {size} B: {units} WRU");
+            eprintln!("meter: write {:p} {pk} {sk} {size} B: {units} WRU", self);
         }
         self.add_wru(units);
     }
 
     /// A write whose condition failed: its table units, no index writes.
     pub(super) fn failed_write(&self, old: Option<&Item>) {
-        self.add_wru(kb(old.map_or(0, item_size)).max(1.0));
+        let units = kb(old.map_or(0, item_size)).max(1.0);
+        if traced() {
+            let key = |k: &str| old.and_then(|i| i.get(k)).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            eprintln!("meter: failed {:p} {} {}: {units} WRU", self, key("pk"), key("sk"));
+        }
+        self.add_wru(units);
     }
 
     /// A read of items by key (GetItem, BatchGetItem): per item; an absent one still costs a unit.
@@ -75,14 +84,29 @@ impl CostMeter {
         let half = if consistent { 1.0 } else { 0.5 };
         let units: f64 = found.iter().map(|i| four_kb(item_size(i)).max(1.0)).sum::<f64>()
             + asked.saturating_sub(found.len()) as f64;
+        if traced() {
+            let key = |i: &Item, k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let keys: Vec<String> = found.iter().map(|i| format!("{}|{}", key(i, "pk"), key(i, "sk"))).collect();
+            let absent = asked.saturating_sub(found.len());
+            eprintln!("meter: read {:p} {} RRU, {absent} absent: {}", self, units * half, keys.join(" "));
+        }
         self.add_rru(units * half);
     }
 
     /// One Query page that read `bytes` of items.
     pub(super) fn query_page(&self, bytes: usize, consistent: bool) {
         let half = if consistent { 1.0 } else { 0.5 };
+        if traced() {
+            eprintln!("meter: query {:p} {} RRU, {bytes} B", self, four_kb(bytes).max(1.0) * half);
+        }
         self.add_rru(four_kb(bytes).max(1.0) * half);
     }
+}
+
+/// Whether `OCTOSCOPE_METER_TRACE` is set (read once).
+fn traced() -> bool {
+    static TRACED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACED.get_or_init(|| std::env::var_os("OCTOSCOPE_METER_TRACE").is_some())
 }
 
 fn kb(bytes: usize) -> f64 {

@@ -22,6 +22,16 @@ use crate::ports::StoreError;
 /// name, so one step is the rule; more only while a move is being applied).
 const MAX_HOPS: usize = 8;
 
+/// Set on a repository item by the move away from its name, before the move's
+/// alias is written (the target's name): a delivery naming the item's name
+/// then reads the alias items as it would without the item.
+pub(super) const MOVING: &str = "moving_to";
+
+/// The repository items one `apply_all` read to resolve its names (None: no
+/// item under that name), each handed once to the first write of that item
+/// ([`DynamoStore::apply_repository`]'s first read) and taken out of the map.
+pub(super) type Held = std::sync::Mutex<HashMap<RepoName, Option<Item>>>;
+
 impl DynamoStore {
     /// The alias item of `name`, if it is an old name of a repository.
     async fn alias_of(&self, name: &RepoName) -> Result<Option<Alias>, StoreError> {
@@ -131,20 +141,55 @@ impl DynamoStore {
         }
     }
 
-    /// `changes` with every repository named by its current name: one
-    /// BatchGetItem for the distinct repositories of the batch.
-    pub(super) async fn canonicalise(&self, changes: &[&Change]) -> Result<Vec<Change>, StoreError> {
+    /// `changes` with every repository named by its current name, and the
+    /// repository items read on the way.
+    ///
+    /// A name whose GitHub id the changes give (a delivery's repository) is
+    /// read first under its own name (one BatchGetItem, consistent): an item
+    /// there holding that id, and not being moved away ([`MOVING`]), is that
+    /// repository's, and the name is its current one whatever alias items
+    /// say (an alias with an id answers only for the repository that moved
+    /// away: `answers_for`). Only the other names (new to the store, moved,
+    /// held by another repository, or without an id) read their alias items
+    /// (one more BatchGetItem). The items read are handed to the batch's
+    /// repository writes, which then need no read of their own: a delivery of
+    /// a known repository reads its item once.
+    pub(super) async fn canonicalise(&self, changes: &[&Change]) -> Result<(Vec<Change>, Held), StoreError> {
         let names: Vec<RepoName> =
             changes.iter().filter_map(|c| repo_of(c)).cloned().collect::<HashSet<_>>().into_iter().collect();
         let ids = repo_ids(changes.iter().copied());
-        let current = if names.is_empty() { HashMap::new() } else { self.canonical_names_for(&names, &ids).await? };
-        Ok(changes
+        let with_ids: Vec<&RepoName> = names.iter().filter(|n| ids.contains_key(*n)).collect();
+        let read = self.repository_items(&with_ids).await?;
+        let own = |n: &RepoName| {
+            read.get(n).and_then(Option::as_ref).is_some_and(|i| {
+                i.num::<i64>("id").is_some_and(|id| ids.get(n) == Some(&id)) && !i.contains_key(MOVING)
+            })
+        };
+        let rest: Vec<RepoName> = names.iter().filter(|n| !own(n)).cloned().collect();
+        let current = if rest.is_empty() { HashMap::new() } else { self.canonical_names_for(&rest, &ids).await? };
+        let changes = changes
             .iter()
             .map(|c| match repo_of(c).and_then(|r| current.get(r)) {
                 Some(name) => under(c, name),
                 None => (*c).clone(),
             })
-            .collect())
+            .collect();
+        Ok((changes, std::sync::Mutex::new(read)))
+    }
+
+    /// The repository item under each of `names` (None: none there), one
+    /// BatchGetItem, consistent reads.
+    async fn repository_items(&self, names: &[&RepoName]) -> Result<HashMap<RepoName, Option<Item>>, StoreError> {
+        if names.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys = names.iter().map(|n| key_of(key::repo(n), key::REPO_SK)).collect();
+        let mut out: HashMap<RepoName, Option<Item>> = names.iter().map(|n| ((*n).clone(), None)).collect();
+        for i in self.batch_get(keys).await? {
+            let name: RepoName = i.req_typed("full_name").map_err(corrupt)?;
+            out.insert(name, Some(i));
+        }
+        Ok(out)
     }
 
     /// Apply `from -> to`; true if it changed the store.
@@ -165,6 +210,10 @@ impl DynamoStore {
         };
         let target = &plan.target;
         let mut changed = false;
+        if plan.write_alias || plan.move_data {
+            // Before the alias: from here on a delivery naming `from` reads the aliases.
+            changed |= self.mark_moving(from, target).await?;
+        }
         if plan.unalias_to {
             changed |= self.delete(key_of(key::alias(to), key::ONE), None).await?;
         }
@@ -208,6 +257,15 @@ impl DynamoStore {
         self.update(key_of(key::alias(alias), key::ONE), u).await
     }
 
+    /// Mark the repository item under `from`, if there is one, as being moved to `target`.
+    async fn mark_moving(&self, from: &RepoName, target: &RepoName) -> Result<bool, StoreError> {
+        let mut u = Update::default();
+        u.set(MOVING, s(target.as_str()));
+        let pk = u.name("pk");
+        u.condition(format!("attribute_exists({pk})"));
+        self.update(key_of(key::repo(from), key::REPO_SK), u).await
+    }
+
     /// Record GitHub's id on the repository item, if the store holds one.
     async fn record_id(&self, repo: &RepoName, id: i64) -> Result<bool, StoreError> {
         let Some(item) = self.get(key_of(key::repo(repo), key::REPO_SK)).await? else { return Ok(false) };
@@ -217,6 +275,6 @@ impl DynamoStore {
         let mut r = crate::domain::Repository::named(repo.clone());
         r.id = Some(id);
         r.deleted = item.flag("deleted").unwrap_or(false);
-        self.apply_repository(&r).await
+        self.apply_repository(&r, None).await
     }
 }

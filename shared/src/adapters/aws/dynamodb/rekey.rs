@@ -76,7 +76,7 @@ impl DynamoStore {
             self.register(key::tracked_repo_sk(target), &[("repo", target.as_str())]).await?;
         }
         // New items first, old ones after: a move cut short leaves copies, never a gap.
-        self.apply_plain(&changes).await?;
+        self.apply_plain(&changes, &Default::default()).await?;
         let deletes = items
             .iter()
             .map(|i| delete_request(key_of(i.str("pk").unwrap_or_default(), i.str("sk").unwrap_or_default())))

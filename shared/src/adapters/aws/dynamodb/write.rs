@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::DynamoStore;
 use super::codec::*;
 use super::counters;
+use super::moves::Held;
 use super::ops::{Task, backoff, corrupt, put_request, run_bounded};
 use crate::domain::*;
 use crate::ports::StoreError;
@@ -91,8 +92,9 @@ impl DynamoStore {
     /// facts are refreshed once per pull request or deployment, at the end.
     ///
     /// Moves go first, one after another; then every other change naming an
-    /// old name of a repository is written under its current name (one
-    /// BatchGetItem of the batch's distinct repositories' alias items).
+    /// old name of a repository is written under its current name
+    /// ([`canonicalise`](Self::canonicalise): the batch's repository items,
+    /// then the alias items of the names those do not settle).
     pub(super) async fn apply_all(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
         let (moves, others): (Vec<&Change>, Vec<&Change>) =
             changes.iter().partition(|c| matches!(c, Change::RepositoryMoved { .. }));
@@ -106,14 +108,17 @@ impl DynamoStore {
                 }
             }
         }
-        let rest = self.apply_plain(&self.canonicalise(&others).await?).await?;
+        let (others, held) = self.canonicalise(&others).await?;
+        let rest = self.apply_plain(&others, &held).await?;
         report.applied += rest.applied;
         report.skipped += rest.skipped;
         Ok(report)
     }
 
-    /// [`apply_all`](Self::apply_all) of changes already under their current names.
-    pub(super) async fn apply_plain(&self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
+    /// [`apply_all`](Self::apply_all) of changes already under their current
+    /// names; `held`: repository items already read (each used once, by the
+    /// first write of its item).
+    pub(super) async fn apply_plain(&self, changes: &[Change], held: &Held) -> Result<ApplyReport, StoreError> {
         let (commits, others): (Vec<&Change>, Vec<&Change>) =
             changes.iter().partition(|c| matches!(c, Change::Commit { .. }));
         let mut report = ApplyReport::default();
@@ -139,7 +144,7 @@ impl DynamoStore {
                 Box::pin(async move {
                     let mut done = Vec::with_capacity(group.len());
                     for c in group {
-                        done.push(self.apply_one(c).await?);
+                        done.push(self.apply_one(c, held).await?);
                     }
                     Ok(done)
                 }) as Task<'_, Result<Vec<(bool, Option<Refresh>)>, StoreError>>
@@ -189,9 +194,12 @@ impl DynamoStore {
     }
 
     /// Apply one change; whether it applied, and what derived facts it touched.
-    async fn apply_one(&self, change: &Change) -> Result<(bool, Option<Refresh>), StoreError> {
+    async fn apply_one(&self, change: &Change, held: &Held) -> Result<(bool, Option<Refresh>), StoreError> {
         let applied = match change {
-            Change::Repository(r) => self.apply_repository(r).await?,
+            Change::Repository(r) => {
+                let read = held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&r.full_name);
+                self.apply_repository(r, read).await?
+            }
             // `apply_all` applies moves before anything else; none reaches here.
             Change::RepositoryMoved { .. } => {
                 return Err(StoreError::Internal(anyhow::anyhow!("a repository move outside apply_all")));
@@ -455,15 +463,25 @@ impl DynamoStore {
 
     /// Repositories mix rules per field (version-guarded fields, the newest
     /// activity time, a never-forgotten id), so they are read, merged as on
-    /// SQLite, and written back conditioned on the revision read.
-    pub(super) async fn apply_repository(&self, r: &Repository) -> Result<bool, StoreError> {
+    /// SQLite, and written back conditioned on the revision read. `read`: the
+    /// item as a read of this call found it (None: to be read), used for the
+    /// first attempt (a write meanwhile fails its condition and reads again).
+    pub(super) async fn apply_repository(
+        &self,
+        r: &Repository,
+        read: Option<Option<Item>>,
+    ) -> Result<bool, StoreError> {
+        let mut read = read;
         self.register(key::tracked_repo_sk(&r.full_name), &[("repo", r.full_name.as_str())]).await?;
         let k = key_of(key::repo(&r.full_name), key::REPO_SK);
         for attempt in 0..RMW_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt.min(4)).await;
             }
-            let old = self.get(k.clone()).await?;
+            let old = match read.take() {
+                Some(item) => item,
+                None => self.get(k.clone()).await?,
+            };
             let mut u = Update::default();
             let (mut id, mut branch, mut private, mut archived) =
                 (r.id, r.default_branch.clone(), r.private, r.archived);
