@@ -580,15 +580,23 @@ impl DynamoStore {
         if cells.is_empty() {
             return Ok(RollupsRefreshed::default());
         }
-        let keys: Vec<Item> = cells.iter().map(|(f, g, d, s)| key_of(cell_pk(s), cell_sk(*f, *g, *d))).collect();
+        // The stored cells: the day cells of each touched week (one Query per
+        // week and scope), then the other touched cells by key (a touched day
+        // of a queried week is known from its week's Query, found or not).
         let mut stored: HashMap<(String, String), Vec<u8>> = HashMap::new();
+        let pull_weeks = self.week_days::<PullCell>(Family::Pulls, cells, &mut stored).await?;
+        let ci_weeks = self.week_days::<CiCell>(Family::Ci, cells, &mut stored).await?;
+        let queried =
+            |(f, g, d, s): &Touched| *g == Grain::Day && cells.contains(&(*f, Grain::Week, week_of_day(*d), s.clone()));
+        let keys: Vec<Item> =
+            cells.iter().filter(|c| !queried(c)).map(|(f, g, d, s)| key_of(cell_pk(s), cell_sk(*f, *g, *d))).collect();
         for i in self.batch_get(keys).await? {
             stored.insert((i.req_str("pk").map_err(corrupt)?, i.req_str("sk").map_err(corrupt)?), bytes_of(&i)?);
         }
         let mut computed: HashMap<Touched, Vec<u8>> = HashMap::new();
         // Pull requests: the touched days from their rows, then the weeks
         // from their days and the merge cells from the days' merges.
-        let stored_days = self.week_days::<PullCell>(Family::Pulls, cells).await?;
+        let stored_days = pull_weeks;
         let read = spans(&touched_days(cells, Family::Pulls), |d| day_rows(&stored_days, d));
         let days = days_in(&read);
         let (mut pull_days, mut day_merges) = (BTreeMap::new(), BTreeMap::<CellKey, Vec<(RepoName, Timestamp)>>::new());
@@ -620,7 +628,7 @@ impl DynamoStore {
             }
         }
         // CI: the touched days from their runs and jobs, the weeks from their days.
-        let stored_days = self.week_days::<CiCell>(Family::Ci, cells).await?;
+        let stored_days = ci_weeks;
         let read = spans(&touched_days(cells, Family::Ci), |d| day_rows(&stored_days, d));
         let days = days_in(&read);
         let mut ci_days = BTreeMap::new();
@@ -682,11 +690,13 @@ impl DynamoStore {
 
     /// The stored day cells of every week cell of `family` in `cells` (one
     /// Query per scope and week, strongly consistent): what derives the week
-    /// from its days, and what tells how many rows a day holds.
+    /// from its days, and what tells how many rows a day holds. Each cell's
+    /// encoding goes to `raw` too, by key.
     async fn week_days<C: DayCell>(
         &self,
         family: Family,
         cells: &BTreeSet<Touched>,
+        raw: &mut HashMap<(String, String), Vec<u8>>,
     ) -> Result<WeekDays<C>, StoreError> {
         let weeks: Vec<(Scope, NaiveDate)> = cells
             .iter()
@@ -711,9 +721,11 @@ impl DynamoStore {
                 let sk = i.req_str("sk").map_err(corrupt)?;
                 let day =
                     start_of_sk(&sk).ok_or_else(|| corrupt(anyhow!("a rollup cell key without a date: {sk:?}")))?;
-                let cell = C::decode(&bytes_of(&i)?)
+                let bytes = bytes_of(&i)?;
+                let cell = C::decode(&bytes)
                     .ok_or_else(|| corrupt(anyhow!("the rollup cell {} / {sk} does not decode", cell_pk(&key.0))))?;
                 days.push((day, cell));
+                raw.insert((cell_pk(&key.0), sk), bytes);
             }
             out.insert(key, days);
         }
