@@ -247,7 +247,7 @@ variable "ledger_stream_batching_window" {
 variable "rollup_settle_schedule" {
   description = "When the ledger-stream function settles the metric rollup cells its stream batches marked (EventBridge Scheduler expression): how long metrics may lag the webhooks, and how often a busy day's rows are read (shared/docs/metrics.md, \"Rollups\")."
   type        = string
-  default     = "rate(5 minutes)"
+  default     = "rate(15 minutes)"
 }
 
 variable "dispatcher_max_concurrency" {

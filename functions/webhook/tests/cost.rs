@@ -10,7 +10,7 @@
 //! and hands them to the handler in batches of `BENCH_STREAM_BATCH` (default
 //! 100, the mapping's batch size), metered on their own, with the function's
 //! scheduled settle of the rollup cells every `BENCH_SETTLE_EVERY`
-//! deliveries (default 116: a 5-minute period at a million deliveries a
+//! deliveries (default 347: a 15-minute period at a million deliveries a
 //! month) on the same meter.
 //!
 //! `make bench-cost` runs `bench_cost` (ignored otherwise) and prints WRU per
@@ -179,8 +179,8 @@ async fn settle(m: &Metered) {
 
 /// The deliveries one settle's period holds at a million deliveries a
 /// month with the default schedule (Terraform `rollup_settle_schedule`,
-/// every 5 minutes): 1,000,000 / (30 × 24 × 12).
-const DELIVERIES_PER_SETTLE: usize = 116;
+/// every 15 minutes): 1,000,000 / (30 × 24 × 4).
+const DELIVERIES_PER_SETTLE: usize = 347;
 
 /// Send `limit` demo deliveries (pull requests with bodies of `body_bytes`,
 /// [`with_bodies`]), the stream fed to its function every `batch`
