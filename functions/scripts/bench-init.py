@@ -15,7 +15,17 @@ the zip, the network latency of real AWS endpoints (moto on loopback answers in
 about a millisecond; real SSM/DynamoDB/S3 calls from Lambda take several) and
 the arm64 CPU of the function (this runs the x86_64 build of the same code).
 
+With `--warm N` it instead starts the binary once and hands it N deliveries
+one after another (GitHub's example payloads of `workflow_job`,
+`workflow_run` and `pull_request`, jobs twice as often, each with a delivery
+id of its own), and prints the CPU time (user + system, from
+/proc/PID/stat) the process used per warm delivery after the first: the part
+of a delivery's billed duration that scales with the memory size (Lambda's
+CPU share is proportional to it), where waiting on DynamoDB and Firehose
+does not (shared/docs/aws.md, "Duration and memory").
+
 Usage: functions/scripts/bench-init.py [RUNS]   (needs moto_server and boto3)
+       functions/scripts/bench-init.py --warm N
 """
 
 import hashlib
@@ -34,7 +44,8 @@ import urllib.request
 import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+WARM = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[1] == "--warm" else 0
+RUNS = int(sys.argv[1]) if len(sys.argv) > 1 and not WARM else 10
 SECRET = "bench-webhook-secret"
 
 
@@ -119,11 +130,15 @@ def create_resources(endpoint):
     return {"OCTOSCOPE_TABLE": table, "OCTOSCOPE_ARCHIVE_STREAM": stream, "GITHUB_WEBHOOK_SECRET_PARAM": param}
 
 
-def webhook_event():
+FIXTURES = ROOT / "shared/tests/fixtures/github-webhooks/api.github.com"
+
+
+def webhook_event(name="pull_request", path=FIXTURES / "pull_request/opened.payload.json"):
     fixture = ROOT / "functions/webhook/tests/fixtures/apigw-v2-post-webhook.json"
-    body = (ROOT / "shared/tests/fixtures/github-webhooks/api.github.com/pull_request/opened.payload.json").read_bytes()
+    body = path.read_bytes()
     event = json.loads(fixture.read_text())
     event["body"] = body.decode()
+    event["headers"]["x-github-event"] = name
     event["headers"]["content-length"] = str(len(body))
     event["headers"]["x-github-delivery"] = str(uuid.uuid4())
     event["headers"]["x-hub-signature-256"] = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
@@ -199,6 +214,82 @@ def one_run(binary, env):
     return (state["next_at"] - start) * 1000, (state["done_at"] - start) * 1000
 
 
+def warm_mix(n):
+    """n events: GitHub's example payloads of the demo's commonest kinds, jobs twice."""
+    paths = []
+    for name, times in (("workflow_job", 2), ("workflow_run", 1), ("pull_request", 1)):
+        paths += [(name, p) for p in sorted((FIXTURES / name).glob("*.json"))] * times
+    return [webhook_event(*paths[i % len(paths)]) for i in range(n)]
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class WarmApi(http.server.BaseHTTPRequestHandler):
+    """Many invocations in one process: the CPU it used after the first answer."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        state = self.server.state
+        if not state["events"]:
+            time.sleep(30)
+            return
+        body = state["events"].pop(0)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4()))
+        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
+        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:webhook")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        payload = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        state = self.server.state
+        answer = json.loads(payload) if self.path.endswith("/response") else {}
+        state["answers"].append((self.path, answer.get("statusCode")))
+        if len(state["answers"]) == 1:
+            state["cpu_first"] = cpu_seconds(state["pid"])
+            state["t_first"] = time.perf_counter()
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        if not state["events"]:
+            state["cpu_last"] = cpu_seconds(state["pid"])
+            state["t_last"] = time.perf_counter()
+            state["done"].set()
+
+
+def warm_run(binary, env, n):
+    server = QuietServer(("127.0.0.1", 0), WarmApi)
+    server.daemon_threads = True
+    server.state = {"events": warm_mix(n + 1), "answers": [], "done": threading.Event()}
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    run_env = dict(env)
+    run_env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
+    proc = subprocess.Popen([str(binary)], env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server.state["pid"] = proc.pid
+    ok = server.state["done"].wait(600)
+    proc.kill()
+    _, err = proc.communicate()
+    server.shutdown()
+    state = server.state
+    failed = [a for a in state["answers"] if a[1] != 200]
+    if not ok or failed:
+        sys.exit(f"the function did not answer every delivery with 200: {failed[:5]}\n{err.decode()[-2000:]}")
+    cpu = (state["cpu_last"] - state["cpu_first"]) / n
+    wall = (state["t_last"] - state["t_first"]) / n
+    return cpu, wall
+
+
 def main():
     binary = target_dir() / "aws" / "webhook"
     if os.environ.get("BENCH_NO_BUILD") != "1":
@@ -217,6 +308,11 @@ def main():
                 "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/webhook",
             }
         )
+        if WARM:
+            cpu, wall = warm_run(binary, env, WARM)
+            print(f"webhook ({binary}), one process, {WARM} warm deliveries after the first, against moto on loopback:")
+            print(f"  CPU (user + system) per delivery: {cpu * 1000:6.2f} ms   wall per delivery: {wall * 1000:6.1f} ms (moto's)")
+            return
         one_run(binary, env)  # warm the page cache and moto
         runs = [one_run(binary, env) for _ in range(RUNS)]
     finally:
