@@ -2,7 +2,9 @@
 //! images, in batches: the metric rollup cells of the pull requests, runs and
 //! jobs changed, marked for the next settle ([`DynamoStore::mark_rollups`]),
 //! where each repository's
-//! unfinished runs begin ([`DynamoStore::apply_unfinished`]), then, through
+//! unfinished runs begin ([`DynamoStore::apply_unfinished`]), the time index
+//! entries of the jobs created apart from their run
+//! ([`DynamoStore::index_apart_jobs`]), then, through
 //! [`DynamoStore::apply_stream`], the delivery listing pages and delivery
 //! counts of the ledger items the webhook function wrote marked (every other
 //! change is skipped). The webhook's path then
@@ -57,7 +59,8 @@ pub fn change(record: &EventRecord) -> ItemChange {
 /// A batch's rollup mark first (the cells it changes, recomputed by the
 /// next settle: a retried batch marks them again, which settles to the
 /// same cells), its repositories' unfinished runs and jobs (set and
-/// removed as the images say: the same again on a retry), then its listing
+/// removed as the images say: the same again on a retry), the index entries
+/// of its jobs created apart from their run (the same again), then its listing
 /// pages and counts (whose counter `ADD` is the one write a retry would
 /// repeat).
 async fn derive(store: &DynamoStore, changes: &[ItemChange]) -> Result<(), octoscope::ports::StoreError> {
@@ -67,6 +70,10 @@ async fn derive(store: &DynamoStore, changes: &[ItemChange]) -> Result<(), octos
         tracing::info!(marked, "rollup cells marked for the next settle");
     }
     store.apply_unfinished(changes).await?;
+    let indexed = store.index_apart_jobs(changes).await?;
+    if indexed > 0 {
+        tracing::info!(indexed, "jobs created apart from their run indexed by time");
+    }
     store.apply_stream(changes).await
 }
 

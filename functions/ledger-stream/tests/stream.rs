@@ -563,3 +563,149 @@ async fn the_webhook_s_unfinished_runs_are_found_once_the_stream_is_fed_as_a_sto
     entries.sort();
     assert_eq!(entries, ["run_5"]);
 }
+
+/// Whether the job `id` of run `run` has a time index entry (gsi1 keys).
+async fn indexed(client: &aws_sdk_dynamodb::Client, table: &str, run: i64, id: i64) -> bool {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let item = client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("RUN#{run:020}")))
+        .key("sk", AttributeValue::S(format!("WJ#{id:020}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the job's item");
+    item.contains_key("gsi1pk")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_webhook_s_jobs_are_found_by_creation_as_a_store_writing_at_once_finds_them() {
+    // GIVEN the webhook's store, whose jobs get no time index entry, and on another table a
+    // store writing at once (every job in the index)
+    let (client, table) = table().await;
+    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
+    let store = DynamoStore::new(client.clone(), &table);
+    let other = unique("octoscope");
+    create_table(&client, &other).await.unwrap();
+    let at_once = DynamoStore::new(client.clone(), &other);
+    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    // WHEN both write run 1 (created at 0) with a job created at 1 and one created 8 hours
+    // later (a re-run), run 2 (created at 600) with a job created 5 hours 59 minutes after it,
+    // and a job of a run neither store holds
+    let (late, apart) = (8 * 60, 600 + 6 * 60 - 1);
+    let changes = [
+        run("acme/api", 1, "completed", 0, 30),
+        job(11, 1, "completed", 1, Some(20)),
+        job(12, 1, "completed", late, Some(late + 10)),
+        run("acme/api", 2, "completed", 600, 700),
+        job(21, 2, "completed", apart, Some(apart + 5)),
+        job(99, 98, "queued", 30, None),
+    ];
+    webhook.apply_changes(&changes).await.unwrap();
+    at_once.apply_changes(&changes).await.unwrap();
+    let windows = [(-60, 2_000), (0, 5), (late - 1, late + 1), (apart - 1, apart + 1), (20, 40), (0, 600)];
+    let jobs = async |s: &DynamoStore, (since, until): (i64, i64)| {
+        let rows = s.metric_jobs(&MetricsFilter::window(t(since), t(until))).await.unwrap();
+        rows.iter().map(|r| format!("{:?}", r)).collect::<Vec<_>>()
+    };
+    // THEN before the stream is fed, the jobs near their runs are found, the re-run's not
+    // (no run of its window's reach holds it)
+    assert_eq!(jobs(&store, (0, 5)).await, jobs(&at_once, (0, 5)).await);
+    assert_eq!(jobs(&store, (apart - 1, apart + 1)).await, jobs(&at_once, (apart - 1, apart + 1)).await);
+    assert!(jobs(&store, (late - 1, late + 1)).await.is_empty());
+    assert!(jobs(&store, (20, 40)).await.is_empty());
+    // AND once it is fed, every window reads the same rows in the same order as the store writing at once
+    assert!(feed(&mut reader, &store, 100).await >= changes.len());
+    for w in windows {
+        let expected = jobs(&at_once, w).await;
+        assert!(!expected.is_empty(), "{w:?}");
+        assert_eq!(jobs(&store, w).await, expected, "{w:?}");
+    }
+    // AND only the jobs created apart from their run (or of a run not held) got an index entry
+    let entries = [
+        indexed(&client, &table, 1, 11).await,
+        indexed(&client, &table, 1, 12).await,
+        indexed(&client, &table, 2, 21).await,
+        indexed(&client, &table, 98, 99).await,
+    ];
+    assert_eq!(entries, [false, true, false, true]);
+}
+
+/// The repository item under `name`: (`rev`, `version`, `last_activity_at`).
+async fn repo_state(client: &aws_sdk_dynamodb::Client, table: &str, name: &str) -> (i64, String, String) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let item = client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("REPO#{name}")))
+        .key("sk", AttributeValue::S("REPO".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the repository's item");
+    let text = |a: &str| item.get(a).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let rev = item.get("rev").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    (rev, text("version"), text("last_activity_at"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_writes_a_repository_s_newest_activity_and_metadata_in_one_write_under_its_current_name() {
+    // GIVEN a store as the webhook builds it, and a repository (GitHub id 7) it knows at version 100
+    let (client, table) = table().await;
+    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
+    let store = DynamoStore::new(client.clone(), &table);
+    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    let at = |s: i64| Utc.timestamp_opt(1_780_000_000 + s, 0).unwrap();
+    let delivery = |name: &str, version: i64, active: i64| {
+        vec![Change::Repository(Repository {
+            id: Some(7),
+            version: Some(at(version)),
+            activity_at: Some(at(active)),
+            default_branch: Some("main".into()),
+            ..Repository::named(RepoName::parse(name).unwrap())
+        })]
+    };
+    let stored = outcome(DeliveryStatus::Stored);
+    webhook.record_delivery(&claim("d1", "acme/api", 1), &delivery("acme/api", 100, 100), &stored).await.unwrap();
+    feed(&mut reader, &store, 100).await;
+    let (rev, ..) = repo_state(&client, &table, "acme/api").await;
+    // WHEN a batch holds deliveries with a newer version and newer activity
+    webhook.record_delivery(&claim("d2", "acme/api", 2), &delivery("acme/api", 300, 300), &stored).await.unwrap();
+    webhook.record_delivery(&claim("d3", "acme/api", 3), &delivery("acme/api", 200, 250), &stored).await.unwrap();
+    feed(&mut reader, &store, 100).await;
+    // THEN the item holds the newest of each, written once (`rev` moves with every write)
+    let (after, version, activity) = repo_state(&client, &table, "acme/api").await;
+    assert_eq!((after - rev, version.as_str(), activity.as_str()), (1, &*ts(at(300)), &*ts(at(300))));
+    // WHEN a batch's metadata is newer than the item's but its activity is not
+    webhook.record_delivery(&claim("d4", "acme/api", 4), &delivery("acme/api", 400, 200), &stored).await.unwrap();
+    feed(&mut reader, &store, 100).await;
+    // THEN the metadata is written and the activity kept
+    let (_, version, activity) = repo_state(&client, &table, "acme/api").await;
+    assert_eq!((version.as_str(), activity.as_str()), (&*ts(at(400)), &*ts(at(300))));
+    // WHEN the repository moves, and a delivery still naming its old name reports newer activity
+    store
+        .apply_changes(&[Change::RepositoryMoved {
+            id: Some(7),
+            from: RepoName::parse("acme/api").unwrap(),
+            to: RepoName::parse("acme/api2").unwrap(),
+            at: at(450),
+        }])
+        .await
+        .unwrap();
+    feed(&mut reader, &store, 100).await;
+    webhook.record_delivery(&claim("d5", "acme/api", 5), &delivery("acme/api", 400, 500), &stored).await.unwrap();
+    feed(&mut reader, &store, 100).await;
+    // THEN it lands on the repository's item under its new name
+    let (_, _, activity) = repo_state(&client, &table, "acme/api2").await;
+    assert_eq!(activity, ts(at(500)));
+    assert_eq!(store.stats().await.unwrap().repositories, 1, "counted once");
+}
+
+fn ts(t: chrono::DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}

@@ -6,10 +6,10 @@ use std::collections::HashSet;
 use anyhow::Context as _;
 use async_trait::async_trait;
 
-use super::DynamoStore;
 use super::codec::*;
 use super::ops::{ByKey, Query, Range, Task, by_key, corrupt, placed, run_bounded};
 use super::rollups::Family;
+use super::{DynamoStore, job_index};
 use crate::domain::*;
 use crate::ports::*;
 use crate::read::rollup::{CiCell, Grain, MergeCell, PullCell};
@@ -91,19 +91,15 @@ fn job_row(i: &Item, actor: Option<String>) -> anyhow::Result<JobMetricRow> {
     })
 }
 
-/// The job rows of `entries` (job index entries) that `f` admits, from
-/// their runs' partitions `parts` (the jobs, and the runs for their actors).
-fn job_rows(
-    f: &MetricsFilter,
-    who: &Who<'_>,
-    entries: &[Item],
-    parts: &ByKey,
-) -> Result<Vec<JobMetricRow>, StoreError> {
+/// The job rows of the jobs created in `f`'s window among `parts` (run
+/// partitions: the jobs, and the runs for their actors) that `f` admits, in
+/// time order.
+fn job_rows(f: &MetricsFilter, who: &Who<'_>, parts: &ByKey) -> Result<Vec<JobMetricRow>, StoreError> {
     let actor = |job: &Item| {
         let run = job.num::<i64>("run_id")?;
         parts.get(&(key::run(run), key::ONE.to_owned()))?.str("actor")
     };
-    placed("gsi1", entries, parts)
+    job_index::jobs_within(parts, &f.since, &f.until)
         .into_iter()
         .map(|i| (i, actor(i)))
         .filter(|(i, actor)| who.admits(i.str("repo").as_deref(), actor.as_deref()))
@@ -137,12 +133,24 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// The index entries of the jobs created in `f`'s window (keys only).
-    async fn job_entries(&self, f: &MetricsFilter) -> Result<Vec<Item>, StoreError> {
-        match window(f) {
-            Some(w) => self.query_all(&Query::sharded("gsi1", key::WORKFLOW_JOBS, w).keys()).await,
-            None => Ok(Vec::new()),
+    /// The run partitions that hold the jobs created in `f`'s window
+    /// (`job_index.rs`): those of the runs created around it (the runs'
+    /// index entries, keys only, over the wider window; `runs` gets those
+    /// of the runs created in the window itself) and of the jobs' index
+    /// entries in the window.
+    async fn job_partitions(&self, f: &MetricsFilter, runs: Option<&mut Vec<Item>>) -> Result<ByKey, StoreError> {
+        let Some(w) = window(f) else { return Ok(ByKey::new()) };
+        let (since, until) = job_index::runs_around(&f.since, &f.until);
+        let around = Range::Between(ts(&since), ts(&until));
+        let near = self.query_all(&Query::sharded("gsi1", key::RUNS, around).keys()).await?;
+        let jobs = self.query_all(&Query::sharded("gsi1", key::WORKFLOW_JOBS, w).keys()).await?;
+        let parts = self.run_partitions(near.iter().chain(&jobs).filter_map(|e| e.str("pk"))).await?;
+        if let Some(runs) = runs {
+            let (from, to) = (ts(&f.since), ts(&f.until));
+            let within = |e: &Item| e.str("gsi1sk").is_some_and(|sk| sk >= from && sk < to);
+            runs.extend(near.into_iter().filter(within));
         }
+        Ok(parts)
     }
 
     /// [`MetricRows::metric_runs`] and [`MetricRows::metric_jobs`] at once,
@@ -156,11 +164,9 @@ impl DynamoStore {
     ) -> Result<(Vec<RunMetricRow>, Vec<JobMetricRow>), StoreError> {
         let f = &self.current_names(f).await?;
         let who = self.who(f).await?;
-        let Some(w) = window(f) else { return Ok((Vec::new(), Vec::new())) };
-        let runs = self.query_all(&Query::sharded("gsi1", key::RUNS, w).keys()).await?;
-        let jobs = self.job_entries(f).await?;
-        let parts = self.run_partitions(runs.iter().chain(&jobs).filter_map(|e| e.str("pk"))).await?;
-        Ok((run_rows(f, &who, placed("gsi1", &runs, &parts))?, job_rows(f, &who, &jobs, &parts)?))
+        let mut runs = Vec::new();
+        let parts = self.job_partitions(f, Some(&mut runs)).await?;
+        Ok((run_rows(f, &who, placed("gsi1", &runs, &parts))?, job_rows(f, &who, &parts)?))
     }
 
     /// [`MetricRows::metric_pulls`]; `open_too`: with the pull requests
@@ -265,14 +271,13 @@ impl MetricRows for DynamoStore {
         run_rows(f, &who, &items)
     }
 
-    /// The jobs' index entries, then their runs' partitions (the jobs and,
-    /// for each job's person, its run).
+    /// The partitions of the runs the window's jobs belong to (the jobs
+    /// and, for each job's person, its run: `job_partitions`).
     async fn metric_jobs(&self, f: &MetricsFilter) -> Result<Vec<JobMetricRow>, StoreError> {
         let f = &self.current_names(f).await?;
         let who = self.who(f).await?;
-        let entries = self.job_entries(f).await?;
-        let parts = self.run_partitions(entries.iter().filter_map(|e| e.str("pk"))).await?;
-        job_rows(f, &who, &entries, &parts)
+        let parts = self.job_partitions(f, None).await?;
+        job_rows(f, &who, &parts)
     }
 
     async fn metric_deployments(&self, f: &MetricsFilter) -> Result<Vec<DeploymentMetricRow>, StoreError> {

@@ -13,6 +13,7 @@ mod codec;
 mod completeness;
 mod counters;
 mod derived;
+mod job_index;
 mod jobs;
 mod ledger;
 mod meter;

@@ -28,7 +28,7 @@ use super::counters;
 use super::ops::{Query, Range, corrupt, put_request};
 use super::store::{cursor, epoch};
 use super::{DynamoStore, LEDGER_RETENTION};
-use crate::domain::{RepoName, Timestamp};
+use crate::domain::Timestamp;
 use crate::ports::*;
 
 /// The attribute that marks a ledger item whose listing and count the
@@ -217,32 +217,12 @@ impl DynamoStore {
             }
         }
         self.batch_write(puts).await?;
-        self.write_activity(d.activity).await?;
         let mut deltas = d.deltas;
-        let repos = self.write_deferred(d.metas).await?;
+        let repos = self.write_repository_news(d.activity, d.metas).await?;
         *deltas.entry(super::versions::repos_counter()).or_default() += repos;
         let deltas: Vec<(String, i64)> = deltas.into_iter().filter(|(_, by)| *by != 0).collect();
         let newest = d.newest.as_deref().map(parse_ts).transpose().map_err(corrupt)?;
         self.bump(&deltas, newest.as_ref()).await
-    }
-
-    /// The newest activity of each repository a batch names, on its item
-    /// (under its current name), if newer than what it holds. `rev` moves too,
-    /// so a writer merging the item meanwhile reads it again.
-    async fn write_activity(&self, activity: BTreeMap<String, String>) -> Result<(), StoreError> {
-        let names: Vec<RepoName> = activity.keys().filter_map(|r| RepoName::parse(r).ok()).collect();
-        let current = if names.is_empty() { HashMap::new() } else { self.canonical_names(&names).await? };
-        for (repo, at) in activity {
-            let Ok(name) = RepoName::parse(&repo) else { continue };
-            let name = current.get(&name).cloned().unwrap_or(name);
-            let mut u = Update::default();
-            u.set("last_activity_at", s(at.clone())).add("rev", 1);
-            let (pk, a, v) = (u.name("pk"), u.name("last_activity_at"), u.value(s(at)));
-            u.condition(format!("attribute_exists({pk}) AND (attribute_not_exists({a}) OR {a} < {v})"));
-            // A failed condition: the item already holds a newer activity (or is not there yet).
-            self.update(key_of(key::repo(&name), key::REPO_SK), u).await?;
-        }
-        Ok(())
     }
 
     /// Deliveries newest first, from the page items: pages are read newest

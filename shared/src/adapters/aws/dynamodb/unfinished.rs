@@ -129,6 +129,11 @@ impl DynamoStore {
         for c in changes {
             let old = c.old.as_ref().and_then(entry);
             let new = c.new.as_ref().and_then(entry);
+            if c.old.is_some() && old == new {
+                // No news for the entry (a change of other fields, a time index entry set):
+                // what the item holds of it stays, dropped or not.
+                continue;
+            }
             if let Some((repo, attr, Some(_))) = &old
                 && new.as_ref().is_none_or(|(r, a, _)| (r, a) != (repo, attr))
             {

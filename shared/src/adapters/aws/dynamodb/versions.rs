@@ -6,7 +6,9 @@
 //! for a newer `version`, the webhook function's store does not write the
 //! item: it puts the delivery's repository metadata on its marked ledger item
 //! (`repo_meta`), and the ledger-stream function writes the newest of a batch
-//! per repository, as it writes the newest activity (`pages.rs`).
+//! per repository together with the newest activity its deliveries report
+//! (`pages.rs`): one UpdateItem per repository a batch names
+//! ([`DynamoStore::write_repository_news`]).
 //!
 //! Order-proof: the stream's write sets the delivery's metadata fields with
 //! its `version`, conditioned on the stored `version` being older. An older
@@ -17,7 +19,7 @@
 //! older metadata. A newer write already there makes the stream's write a no-op.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -88,41 +90,120 @@ pub(super) fn meta_of(item: &Item) -> Option<(String, std::collections::HashMap<
     Some((version, m.clone()))
 }
 
-impl DynamoStore {
-    /// Write each repository's newest deferred metadata (under its current
-    /// name) if its stored `version` is older; `rev` moves too, so a writer
-    /// merging the item meanwhile reads it again. Returns the live-repository
-    /// count delta (a deferred write that changes `deleted`: only after an
-    /// older delivery landed in between).
-    pub(super) async fn write_deferred(
-        &self,
-        metas: BTreeMap<String, std::collections::HashMap<String, AttributeValue>>,
-    ) -> Result<i64, StoreError> {
-        let names: Vec<RepoName> = metas.keys().filter_map(|r| RepoName::parse(r).ok()).collect();
-        let current = if names.is_empty() { Default::default() } else { self.canonical_names(&names).await? };
-        let mut delta = 0;
-        for (repo, meta) in metas {
-            let Ok(name) = RepoName::parse(&repo) else { continue };
-            let name = current.get(&name).cloned().unwrap_or(name);
-            let Some(version) = meta.get("version").cloned() else { continue };
-            let deleted = meta.get("deleted").and_then(|d| d.as_bool().ok().copied()).unwrap_or(false);
-            let mut u = Update::default();
-            for field in ["id", "default_branch", "private", "archived"] {
-                if let Some(v) = meta.get(field) {
-                    u.set(field, v.clone());
-                }
-            }
-            u.set("deleted", b(deleted)).set("version", version.clone()).add("rev", 1);
-            u.set("gsi1pk", s(if deleted { key::REPOS_DELETED } else { key::REPOS }));
-            let (pk, a, v) = (u.name("pk"), u.name("version"), u.value(version));
-            u.condition(format!("attribute_exists({pk}) AND (attribute_not_exists({a}) OR {a} < {v})"));
-            // A failed condition: the item already holds a newer version (or is not there yet).
-            if let Some(Some(old)) = self.update_item(key_of(key::repo(&name), key::REPO_SK), u).await? {
-                let was_live = old.flag("deleted") != Some(true);
-                delta += i64::from(!deleted) - i64::from(was_live);
+/// What one stream batch writes on a repository's item: the newest activity
+/// its deliveries report, and the newest metadata they deferred.
+#[derive(Debug, Default)]
+struct News {
+    activity: Option<String>,
+    meta: Option<HashMap<String, AttributeValue>>,
+}
+
+/// One UpdateItem of `news`, conditioned on the item existing and on each
+/// part being newer than what it holds (`last_activity_at`; `version`, which
+/// guards the metadata); `rev` moves, so a writer merging the item meanwhile
+/// reads it again.
+fn news_update(news: &News) -> Update {
+    let mut u = Update::default();
+    let pk = u.name("pk");
+    let mut cond = vec![format!("attribute_exists({pk})")];
+    if let Some(at) = &news.activity {
+        u.set("last_activity_at", s(at.clone()));
+        let (a, v) = (u.name("last_activity_at"), u.value(s(at.clone())));
+        cond.push(format!("(attribute_not_exists({a}) OR {a} < {v})"));
+    }
+    if let Some(meta) = &news.meta {
+        for field in ["id", "default_branch", "private", "archived"] {
+            if let Some(v) = meta.get(field) {
+                u.set(field, v.clone());
             }
         }
+        let deleted = meta.get("deleted").and_then(|d| d.as_bool().ok().copied()).unwrap_or(false);
+        u.set("deleted", b(deleted));
+        u.set("gsi1pk", s(if deleted { key::REPOS_DELETED } else { key::REPOS }));
+        if let Some(version) = meta.get("version") {
+            u.set("version", version.clone());
+            let (a, v) = (u.name("version"), u.value(version.clone()));
+            cond.push(format!("(attribute_not_exists({a}) OR {a} < {v})"));
+        }
+    }
+    u.add("rev", 1);
+    u.condition(cond.join(" AND "));
+    u
+}
+
+/// `news` less what `current` (the item that failed the condition) already
+/// holds as new or newer.
+fn still_news(news: News, current: &Item) -> News {
+    let held = |attr: &str| current.get(attr).and_then(|v| v.as_s().ok()).cloned();
+    let newer = |ours: Option<&String>, attr: &str| ours.is_some_and(|o| held(attr).is_none_or(|h| h < *o));
+    let version = news.meta.as_ref().and_then(|m| m.get("version")).and_then(|v| v.as_s().ok()).cloned();
+    News {
+        activity: news.activity.clone().filter(|_| newer(news.activity.as_ref(), "last_activity_at")),
+        meta: news.meta.filter(|_| newer(version.as_ref(), "version")),
+    }
+}
+
+/// Writes of one repository's news tried at most this often (each round one
+/// concurrent writer wins; a later batch carries newer news anyway).
+const NEWS_ATTEMPTS: usize = 4;
+
+impl DynamoStore {
+    /// Each repository's newest activity and deferred metadata of a stream
+    /// batch, on its item: one UpdateItem for both, conditioned on each
+    /// being newer ([`news_update`]). Where the condition fails, the item
+    /// that failed it says which part is still new, written alone. A name
+    /// with no item under it is resolved through its alias items then (one
+    /// BatchGetItem: a repository that moved) and written under its current
+    /// name; no read at all for a name that holds its item. Returns the
+    /// live-repository count delta (a deferred write that changes `deleted`:
+    /// only after an older delivery landed in between).
+    pub(super) async fn write_repository_news(
+        &self,
+        activity: BTreeMap<String, String>,
+        metas: BTreeMap<String, HashMap<String, AttributeValue>>,
+    ) -> Result<i64, StoreError> {
+        let mut news: BTreeMap<String, News> = BTreeMap::new();
+        for (repo, at) in activity {
+            news.entry(repo).or_default().activity = Some(at);
+        }
+        for (repo, meta) in metas {
+            news.entry(repo).or_default().meta = Some(meta);
+        }
+        let mut delta = 0;
+        for (repo, n) in news {
+            let Ok(name) = RepoName::parse(&repo) else { continue };
+            delta += self.write_news(name, n).await?;
+        }
         Ok(delta)
+    }
+
+    async fn write_news(&self, mut name: RepoName, mut news: News) -> Result<i64, StoreError> {
+        let mut resolved = false;
+        for _ in 0..NEWS_ATTEMPTS {
+            if news.activity.is_none() && news.meta.is_none() {
+                return Ok(0);
+            }
+            match self.update_item_or_current(key_of(key::repo(&name), key::REPO_SK), news_update(&news)).await? {
+                Ok(old) => {
+                    let Some(meta) = &news.meta else { return Ok(0) };
+                    let deleted = meta.get("deleted").and_then(|d| d.as_bool().ok().copied()).unwrap_or(false);
+                    let was_live = old.is_some_and(|o| o.flag("deleted") != Some(true));
+                    return Ok(i64::from(!deleted) - i64::from(was_live));
+                }
+                Err(Some(current)) => news = still_news(news, &current),
+                Err(None) if !resolved => {
+                    // No item under the name: the repository moved (or is not there yet).
+                    resolved = true;
+                    let current = self.canonical(&name).await?;
+                    if current == name {
+                        return Ok(0);
+                    }
+                    name = current;
+                }
+                Err(None) => return Ok(0),
+            }
+        }
+        Ok(0)
     }
 }
 

@@ -326,8 +326,11 @@ impl DynamoStore {
                 u.coalesce("completed_at", opt_t(&j.completed_at));
                 u.set_or_remove("version", opt_t(&j.version())).set("rank", n(j.status.rank()));
                 // Listed by created_at; a job without one (GitHub's payloads before jobs
-                // carried it) by its started_at until a write names its created_at.
+                // carried it) by its started_at until a write names its created_at. The
+                // webhook function's jobs are found through their run, but those the
+                // stream sees created apart from it (`job_index.rs`).
                 match (&j.created_at, &j.started_at) {
+                    (Some(_), _) if self.stream_derived => {}
                     (Some(c), _) => {
                         u.set("gsi1pk", s(key::shard(key::WORKFLOW_JOBS, &num(j.id))))
                             .set("gsi1sk", s(format!("{}#{}", ts(c), num(j.id))));
