@@ -182,8 +182,10 @@ variable "api_cors_allow_origins" {
 variable "functions" {
   description = "Per-function memory (MB), timeout (s) and reserved concurrency (-1: unreserved)."
   type = object({
+    # 160 MB: the cheapest size with room for the largest body Lambda takes
+    # (6 MiB: 89 MB peak RSS measured; shared/docs/aws.md, "Duration and memory").
     webhook = optional(object({
-      memory_size                    = optional(number, 256)
+      memory_size                    = optional(number, 160)
       timeout                        = optional(number, 10)
       reserved_concurrent_executions = optional(number, -1)
     }), {})

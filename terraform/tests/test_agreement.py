@@ -70,6 +70,9 @@ link a Lambda runtime) and for the Fargate batch job:
    pass exactly the entities the code follows: local.rollup_entities
    (ledger_stream.tf) those rollups.rs facts_of counts, local.search_entities
    (search.tf) those search.rs searchable_change reads.
+
+5. Cost. `make bench-cost` prices the webhook at the memory Terraform gives
+   it: pricing.rs WEBHOOK_MEMORY_MB is functions.webhook's memory_size default.
 """
 
 from __future__ import annotations
@@ -951,6 +954,18 @@ def check(crates: dict[str, Crate], config_src: str, tf: Path) -> tuple[list[str
             errors.append(
                 f"ledger-stream: local.rollup_entities {sorted(filtered)} (ledger_stream.tf) must be the entities "
                 f"rollups.rs facts_of follows {sorted(followed)}: a change the filter drops never reaches the cells"
+            )
+
+    # The cost the bench prints is the webhook's at the memory Terraform gives it.
+    pricing_rs = tf.parent / "shared/src/adapters/aws/pricing.rs"
+    variables_tf = tf / "variables.tf"
+    if pricing_rs.exists() and variables_tf.exists():
+        priced = re.search(r"pub const WEBHOOK_MEMORY_MB: f64 = ([0-9.]+);", pricing_rs.read_text())
+        sized = re.search(r"webhook = optional\(object\(\{\s*memory_size\s*=\s*optional\(number, (\d+)\)", variables_tf.read_text())
+        if not priced or not sized or float(priced.group(1)) != float(sized.group(1)):
+            errors.append(
+                f"webhook: functions.webhook.memory_size defaults to {sized.group(1) if sized else '?'} MB (variables.tf) but "
+                f"pricing.rs WEBHOOK_MEMORY_MB is {priced.group(1) if priced else '?'}: make bench-cost would price another size"
             )
 
     # The indexer's mapping passes the changes of exactly the entities that have search documents.

@@ -13,11 +13,36 @@ pub const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
 /// Lambda arm64, per GB-second.
 pub const LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
 /// The webhook function's memory (Terraform `functions.webhook.memory_size`).
-pub const WEBHOOK_MEMORY_GB: f64 = 256.0 / 1024.0;
-/// Billed duration of one warm webhook invocation: an assumption (about ten
-/// DynamoDB calls and one archive write at single-digit milliseconds each),
-/// not a measurement; moto's latency says nothing about AWS's.
-pub const WEBHOOK_BILLED_SECONDS: f64 = 0.060;
+pub const WEBHOOK_MEMORY_MB: f64 = 160.0;
+/// CPU time one warm webhook invocation uses: measured
+/// (`functions/scripts/bench-init.py --warm 300`, 2026-12-07: 3.97–4.07 ms
+/// on a 2-core x86_64 development machine, the `aws` profile's build of the
+/// same code, GitHub's example payloads; Graviton's arm64 cores are of the
+/// same order, not measured).
+pub const WEBHOOK_CPU_SECONDS: f64 = 0.004;
+/// Time one webhook invocation waits on DynamoDB and Firehose: an
+/// assumption (about five DynamoDB calls in sequence at a few milliseconds
+/// each inside a region, and one Firehose `PutRecord`), not a measurement;
+/// moto's latency says nothing about AWS's.
+pub const WEBHOOK_WAIT_SECONDS: f64 = 0.035;
+/// Memory at which Lambda gives a function one whole vCPU; below it, a
+/// share in proportion.
+pub const LAMBDA_MB_PER_VCPU: f64 = 1769.0;
+
+/// The billed duration of one warm webhook invocation at `memory_mb`: its
+/// CPU time at Lambda's CPU share for that memory, plus its waits, rounded
+/// up to the millisecond.
+pub fn webhook_billed_seconds(memory_mb: f64) -> f64 {
+    let share = (memory_mb / LAMBDA_MB_PER_VCPU).min(1.0);
+    // (Less a hair first: 39 ms computed as 39.000000000000004 is billed as 39.)
+    ((WEBHOOK_CPU_SECONDS / share + WEBHOOK_WAIT_SECONDS) * 1000.0 - 1e-6).ceil() / 1000.0
+}
+
+/// The webhook function's Lambda cost per delivery at `memory_mb`: the
+/// request and the billed duration.
+pub fn webhook_lambda_cost(memory_mb: f64) -> f64 {
+    LAMBDA_REQUEST + webhook_billed_seconds(memory_mb) * memory_mb / 1024.0 * LAMBDA_GB_SECOND
+}
 /// The ledger-stream function's memory (Terraform `functions.ledger_stream.memory_size`).
 pub const LEDGER_STREAM_MEMORY_GB: f64 = 128.0 / 1024.0;
 /// Billed duration of one ledger-stream invocation: an assumption (one
@@ -68,8 +93,7 @@ pub fn per_million_deliveries(wru: f64, rru: f64, stream_batch: f64) -> Vec<Cost
         CostLine { what: "API Gateway HTTP API", per_million: 1e6 * HTTP_API_REQUEST },
         CostLine {
             what: "Lambda (requests + duration)",
-            per_million: 1e6
-                * (LAMBDA_REQUEST + WEBHOOK_BILLED_SECONDS * WEBHOOK_MEMORY_GB * LAMBDA_GB_SECOND + stream),
+            per_million: 1e6 * (webhook_lambda_cost(WEBHOOK_MEMORY_MB) + stream),
         },
         CostLine { what: "archive", per_million: 1e6 * archive_cost_per_delivery() },
     ];
@@ -85,12 +109,25 @@ mod tests {
     fn four_write_units_a_delivery_cost_two_and_a_half_dollars_a_million() {
         let lines = per_million_deliveries(4.0, 0.0, 100.0);
         assert!((lines[0].per_million - 2.5).abs() < 1e-9);
-        // The webhook's invocations and 10,000 ledger-stream invocations of 100 deliveries each.
-        let webhook = 0.2 + 0.06 * 0.25 * 13.3334;
+        // The webhook's invocations (4 ms of CPU at 160/1,769 of a vCPU, 44.2 ms, and 35 ms of
+        // waits: 80 ms billed at 160 MB) and 10,000 ledger-stream invocations of 100 deliveries each.
+        let webhook = 0.2 + 0.080 * (160.0 / 1024.0) * 13.3334;
         let stream = (0.2 + 0.05 * 0.125 * 13.3334) / 100.0;
         assert!((lines[2].per_million - (webhook + stream)).abs() < 1e-3, "{:?}", lines[2]);
         // 5 GB of Firehose records ($0.145) and 8,640 batched PUTs ($0.0432).
         assert!((lines[3].per_million - 0.1882).abs() < 1e-3, "{:?}", lines[3]);
         assert_eq!(lines.last().map(|l| l.what), Some("total"));
+    }
+
+    #[test]
+    fn the_webhook_s_duration_grows_as_its_cpu_share_shrinks_and_its_cost_with_its_memory() {
+        // 4 ms of CPU: a whole vCPU adds 4 ms to the waits, 128 MB 55.3 ms.
+        assert!((webhook_billed_seconds(1769.0) - 0.039).abs() < 1e-9);
+        assert!((webhook_billed_seconds(128.0) - 0.091).abs() < 1e-9);
+        assert!((webhook_billed_seconds(256.0) - 0.063).abs() < 1e-9);
+        let cost = |mb: f64| webhook_lambda_cost(mb) * 1e6;
+        // Per million: 128 MB $0.352, 160 MB $0.367, 256 MB $0.410, 512 MB $0.528.
+        assert!(cost(128.0) < cost(160.0) && cost(160.0) < cost(256.0) && cost(256.0) < cost(512.0));
+        assert!((cost(160.0) - 0.3667).abs() < 1e-3, "{}", cost(160.0));
     }
 }
