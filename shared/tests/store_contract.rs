@@ -1927,21 +1927,8 @@ mod dynamodb_moves {
         create_table(&client, &table).await.unwrap();
         let s: Arc<dyn Store> = Arc::new(DynamoStore::new(client.clone(), table.clone()));
         s.apply_changes(&history("acme/api")).await.unwrap();
-        let text = |v: &str| AttributeValue::S(v.to_owned());
         mark_moving(&client, &table, "acme/api", "acme/api-next").await;
-        client
-            .put_item()
-            .table_name(&table)
-            .item("pk", text("ALIAS#acme/api"))
-            .item("sk", text("_"))
-            .item("alias", text("acme/api"))
-            .item("canonical", text("acme/api-next"))
-            .item("moved_at", text("2030-03-04T09:30:00.000Z"))
-            .item("gsi1pk", text("ALIASES#acme/api-next"))
-            .item("gsi1sk", text("acme/api"))
-            .send()
-            .await
-            .unwrap();
+        put_alias(&client, &table, None).await;
         assert_ne!(seen(s.as_ref(), "acme/api-next").await, expected, "the items have not moved yet");
         // WHEN the move is applied again
         let report = s.apply_changes(&[moved("acme/api", "acme/api-next", 30)]).await.unwrap();
@@ -1951,6 +1938,35 @@ mod dynamodb_moves {
         // AND a third time changes nothing
         let again = s.apply_changes(&[moved("acme/api", "acme/api-next", 30)]).await.unwrap();
         assert_eq!((again.applied, again.skipped), (0, 1));
+    }
+
+    /// The alias item a move writes first: acme/api now acme/api-next (with GitHub's id, if given).
+    async fn put_alias(client: &aws_sdk_dynamodb::Client, table: &str, id: Option<i64>) {
+        let text = |v: &str| AttributeValue::S(v.to_owned());
+        let mut put = client
+            .put_item()
+            .table_name(table)
+            .item("pk", text("ALIAS#acme/api"))
+            .item("sk", text("_"))
+            .item("alias", text("acme/api"))
+            .item("canonical", text("acme/api-next"))
+            .item("moved_at", text("2030-03-04T09:30:00.000Z"))
+            .item("gsi1pk", text("ALIASES#acme/api-next"))
+            .item("gsi1sk", text("acme/api"));
+        if let Some(id) = id {
+            put = put.item("id", AttributeValue::N(id.to_string()));
+        }
+        put.send().await.unwrap();
+    }
+
+    /// A table whose store knows the repository acme/api (GitHub id 4242) and its pull request 1.
+    async fn known_repository() -> (aws_sdk_dynamodb::Client, String, Arc<dyn Store>) {
+        let client = super::dynamo_client().await;
+        let table = octoscope_testkit::moto::unique("octoscope");
+        create_table(&client, &table).await.unwrap();
+        let s: Arc<dyn Store> = Arc::new(DynamoStore::new(client.clone(), table.clone()));
+        s.apply_changes(&delivery("acme/api", 1)).await.unwrap();
+        (client, table, s)
     }
 
     /// What a move writes before its alias (`moves.rs`, `MOVING`): the repository item it leaves is marked.
@@ -2003,28 +2019,10 @@ mod dynamodb_moves {
     #[tokio::test]
     async fn a_delivery_naming_the_old_name_while_its_move_is_under_way_is_written_under_the_new_one() {
         // GIVEN a repository (GitHub id 4242) known under acme/api
-        let client = super::dynamo_client().await;
-        let table = octoscope_testkit::moto::unique("octoscope");
-        create_table(&client, &table).await.unwrap();
-        let s: Arc<dyn Store> = Arc::new(DynamoStore::new(client.clone(), table.clone()));
-        s.apply_changes(&delivery("acme/api", 1)).await.unwrap();
+        let (client, table, s) = known_repository().await;
         // AND its move to acme/api-next under way: the item marked, the alias written, nothing re-keyed yet
         mark_moving(&client, &table, "acme/api", "acme/api-next").await;
-        let text = |v: &str| AttributeValue::S(v.to_owned());
-        let alias = [
-            ("pk", "ALIAS#acme/api"),
-            ("sk", "_"),
-            ("alias", "acme/api"),
-            ("canonical", "acme/api-next"),
-            ("moved_at", "2030-03-04T09:30:00.000Z"),
-            ("gsi1pk", "ALIASES#acme/api-next"),
-            ("gsi1sk", "acme/api"),
-        ];
-        let mut put = client.put_item().table_name(&table).item("id", AttributeValue::N("4242".into()));
-        for (k, v) in alias {
-            put = put.item(k, text(v));
-        }
-        put.send().await.unwrap();
+        put_alias(&client, &table, Some(4242)).await;
         // WHEN a delivery still names the old name, with the repository's id
         s.apply_changes(&delivery("acme/api", 2)).await.unwrap();
         // THEN what it carries is written under the new name, nothing more under the old one
@@ -2040,24 +2038,8 @@ mod dynamodb_moves {
     async fn a_repository_holding_its_name_is_written_there_whatever_an_alias_of_it_says() {
         // GIVEN a repository (GitHub id 4242) under acme/api, unmarked, beside an alias item of acme/api
         // naming the same id (a state a move leaves only while it is under way, and then marked)
-        let client = super::dynamo_client().await;
-        let table = octoscope_testkit::moto::unique("octoscope");
-        create_table(&client, &table).await.unwrap();
-        let s: Arc<dyn Store> = Arc::new(DynamoStore::new(client.clone(), table.clone()));
-        s.apply_changes(&delivery("acme/api", 1)).await.unwrap();
-        let text = |v: &str| AttributeValue::S(v.to_owned());
-        client
-            .put_item()
-            .table_name(&table)
-            .item("pk", text("ALIAS#acme/api"))
-            .item("sk", text("_"))
-            .item("alias", text("acme/api"))
-            .item("canonical", text("acme/api-next"))
-            .item("moved_at", text("2030-03-04T09:30:00.000Z"))
-            .item("id", AttributeValue::N("4242".into()))
-            .send()
-            .await
-            .unwrap();
+        let (client, table, s) = known_repository().await;
+        put_alias(&client, &table, Some(4242)).await;
         // WHEN a delivery names acme/api with that id
         s.apply_changes(&delivery("acme/api", 2)).await.unwrap();
         // THEN the repository item decides, not the alias: the delivery is written under acme/api

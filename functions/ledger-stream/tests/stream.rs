@@ -171,19 +171,7 @@ async fn a_known_repository_s_activity_moves_once_a_batch_by_the_stream_not_with
 }
 
 async fn stored_version(client: &aws_sdk_dynamodb::Client, table: &str) -> Option<String> {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let item = client
-        .get_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S("REPO#acme/api".into()))
-        .key("sk", AttributeValue::S("REPO".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    item.get("version").and_then(|v| v.as_s().ok()).cloned()
+    Some(repo_state(client, table, "acme/api").await.1).filter(|v| !v.is_empty())
 }
 
 async fn branch(store: &DynamoStore) -> Option<String> {
@@ -481,17 +469,36 @@ fn job(id: i64, run_id: i64, status: &str, created: i64, done: Option<i64>) -> C
     Change::WorkflowJob(entities::workflow_job(id, run_id, status, t(created), done.map(t)))
 }
 
+/// The webhook's store and a reader of its table (`store`, fed by `reader`), and on another
+/// table a store writing at once (the contract suite's), to compare with.
+struct Beside {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    webhook: DynamoStore,
+    store: DynamoStore,
+    at_once: DynamoStore,
+    reader: StreamReader,
+}
+
+async fn beside() -> Beside {
+    let (client, table) = table().await;
+    let other = unique("octoscope");
+    create_table(&client, &other).await.unwrap();
+    Beside {
+        webhook: DynamoStore::new(client.clone(), &table).with_stream_derivation(),
+        store: DynamoStore::new(client.clone(), &table),
+        at_once: DynamoStore::new(client.clone(), &other),
+        reader: StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap(),
+        client,
+        table,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_webhook_s_unfinished_runs_are_found_once_the_stream_is_fed_as_a_store_writing_at_once_finds_them() {
     // GIVEN the webhook's store, whose runs and jobs carry no unfinished index key, and on
     // another table a store writing at once (the contract suite's store)
-    let (client, table) = table().await;
-    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
-    let store = DynamoStore::new(client.clone(), &table);
-    let other = unique("octoscope");
-    create_table(&client, &other).await.unwrap();
-    let at_once = DynamoStore::new(client.clone(), &other);
-    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    let Beside { client, table, webhook, store, at_once, mut reader } = beside().await;
     let oldest = async |s: &DynamoStore, repo: &str, from: i64| {
         let repo = RepoName::parse(repo).unwrap();
         s.stored_runs(&repo, None, &[], Some(t(from))).await.unwrap().oldest_unfinished
@@ -585,13 +592,7 @@ async fn indexed(client: &aws_sdk_dynamodb::Client, table: &str, run: i64, id: i
 async fn the_webhook_s_jobs_are_found_by_creation_as_a_store_writing_at_once_finds_them() {
     // GIVEN the webhook's store, whose jobs get no time index entry, and on another table a
     // store writing at once (every job in the index)
-    let (client, table) = table().await;
-    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
-    let store = DynamoStore::new(client.clone(), &table);
-    let other = unique("octoscope");
-    create_table(&client, &other).await.unwrap();
-    let at_once = DynamoStore::new(client.clone(), &other);
-    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    let Beside { client, table, webhook, store, at_once, mut reader } = beside().await;
     // WHEN both write run 1 (created at 0) with a job created at 1 and one created 8 hours
     // later (a re-run), run 2 (created at 600) with a job created 5 hours 59 minutes after it,
     // and a job of a run neither store holds
@@ -656,10 +657,7 @@ async fn repo_state(client: &aws_sdk_dynamodb::Client, table: &str, name: &str) 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_writes_a_repository_s_newest_activity_and_metadata_in_one_write_under_its_current_name() {
     // GIVEN a store as the webhook builds it, and a repository (GitHub id 7) it knows at version 100
-    let (client, table) = table().await;
-    let webhook = DynamoStore::new(client.clone(), &table).with_stream_derivation();
-    let store = DynamoStore::new(client.clone(), &table);
-    let mut reader = StreamReader::of_table(&MotoServer::shared().endpoint, &table).await.unwrap();
+    let Beside { client, table, webhook, store, mut reader, .. } = beside().await;
     let at = |s: i64| Utc.timestamp_opt(1_780_000_000 + s, 0).unwrap();
     let delivery = |name: &str, version: i64, active: i64| {
         vec![Change::Repository(Repository {
