@@ -212,7 +212,7 @@ impl DynamoStore {
         let mut changed = false;
         if plan.write_alias || plan.move_data {
             // Before the alias: from here on a delivery naming `from` reads the aliases.
-            changed |= self.mark_moving(from, target).await?;
+            changed |= self.mark_moving(from, target, id).await?;
         }
         if plan.unalias_to {
             changed |= self.delete(key_of(key::alias(to), key::ONE), None).await?;
@@ -257,12 +257,20 @@ impl DynamoStore {
         self.update(key_of(key::alias(alias), key::ONE), u).await
     }
 
-    /// Mark the repository item under `from`, if there is one, as being moved to `target`.
-    async fn mark_moving(&self, from: &RepoName, target: &RepoName) -> Result<bool, StoreError> {
+    /// Mark the repository item under `from`, if there is one and it is the
+    /// moving repository's (GitHub's `id`, where both know it; another
+    /// repository that has taken the name since is left as it is), as being
+    /// moved to `target`.
+    async fn mark_moving(&self, from: &RepoName, target: &RepoName, id: Option<i64>) -> Result<bool, StoreError> {
         let mut u = Update::default();
         u.set(MOVING, s(target.as_str()));
         let pk = u.name("pk");
-        u.condition(format!("attribute_exists({pk})"));
+        let mut cond = format!("attribute_exists({pk})");
+        if let Some(id) = id {
+            let (a, v) = (u.name("id"), u.value(n(id)));
+            cond.push_str(&format!(" AND (attribute_not_exists({a}) OR {a} = {v})"));
+        }
+        u.condition(cond);
         self.update(key_of(key::repo(from), key::REPO_SK), u).await
     }
 

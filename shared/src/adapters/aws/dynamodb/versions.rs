@@ -166,7 +166,8 @@ impl DynamoStore {
         for (repo, at) in activity {
             news.entry(repo).or_default().activity = Some(at);
         }
-        for (repo, meta) in metas {
+        // (A deferred write always carries its `version`: `meta_value`.)
+        for (repo, meta) in metas.into_iter().filter(|(_, m)| m.contains_key("version")) {
             news.entry(repo).or_default().meta = Some(meta);
         }
         let mut delta = 0;
