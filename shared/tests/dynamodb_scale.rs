@@ -225,8 +225,17 @@ async fn health_units(store: &DynamoStore, meter: &CostMeter) -> (f64, u64) {
     (meter.rru() - before, stats.pull_requests)
 }
 
+/// How many pull requests the large store holds: `HEALTH_PULLS` (default
+/// 10,000; the 100,000 takes moto about four minutes to seed:
+/// `HEALTH_PULLS=100000 cargo test -p octoscope-core --features dynamodb
+/// --test dynamodb_scale health -- --nocapture`).
+fn health_pulls() -> u64 {
+    std::env::var("HEALTH_PULLS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn health_reads_the_same_few_units_at_a_hundred_and_at_ten_thousand_pull_requests() {
+async fn health_reads_the_same_few_units_at_a_hundred_and_at_ten_thousand_pull_requests_or_more() {
+    let many = health_pulls();
     let client = client().await;
     // GIVEN a store holding 100 pull requests, written through the store
     let small = table(&client).await;
@@ -264,9 +273,10 @@ async fn health_reads_the_same_few_units_at_a_hundred_and_at_ten_thousand_pull_r
     let (units_small, counted) = health_units(&store, &meter).await;
     assert_eq!(counted, 100);
 
-    // AND one holding 10,000 pull requests (a hundred times as many), seeded in bulk (BatchWriteItem) with their count
+    // AND one holding 10,000 pull requests (a hundred times as many; `HEALTH_PULLS`), seeded in bulk
+    // (BatchWriteItem) with their count
     let large = table(&client).await;
-    let batches: Vec<Vec<WriteRequest>> = (1..=10_000u64)
+    let batches: Vec<Vec<WriteRequest>> = (1..=many)
         .map(|n| {
             WriteRequest::builder()
                 .put_request(PutRequest::builder().set_item(Some(pull_item(n))).build().unwrap())
@@ -294,18 +304,18 @@ async fn health_reads_the_same_few_units_at_a_hundred_and_at_ten_thousand_pull_r
     let counter = HashMap::from([
         ("pk".to_owned(), s("COUNT#00")),
         ("sk".to_owned(), s("_")),
-        ("pulls".to_owned(), AttributeValue::N("10000".into())),
+        ("pulls".to_owned(), AttributeValue::N(many.to_string())),
     ]);
     client.put_item().table_name(&large).set_item(Some(counter)).send().await.unwrap();
     let meter_large = Arc::new(CostMeter::new());
     let store_large = DynamoStore::new(client.clone(), &large).with_meter(meter_large.clone());
     let (units_large, counted) = health_units(&store_large, &meter_large).await;
-    assert_eq!(counted, 10_000);
+    assert_eq!(counted, many);
     let listed = store_large.list_pulls(&PullFilter::default(), &PageRequest::first(3)).await.unwrap();
     assert_eq!(listed.items.len(), 3, "the seeded items read back through the store");
 
     // THEN both health reads cost the same, at most 10 read units
-    eprintln!("/api/health: {units_small} RRU at 100 pull requests, {units_large} RRU at 10,000");
+    eprintln!("/api/health: {units_small} RRU at 100 pull requests, {units_large} RRU at {many}");
     assert_eq!(units_small, units_large);
     assert!(units_large <= 10.0, "{units_large} RRU");
 }

@@ -222,14 +222,16 @@ async fn merge_cells_are_written_for_pull_requests_stored_before_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_without_created_at_are_listed_by_their_start() {
     // GIVEN a run with two jobs without created_at (GitHub's payloads before jobs carried it):
-    // one written now (listed by its start), one as earlier code wrote it (in no listing)
+    // one written now (listed by its start), one as earlier code wrote it (in no index), started
+    // 8 hours after its run (a re-run: too far from the run to be found through it, `job_index.rs`)
     let (client, table, store) = new_table().await;
-    let without_created = |id: i64| {
-        let Change::WorkflowJob(mut j) = job(id, 7, "completed", Some(at(60))) else { unreachable!() };
-        j.created_at = None;
+    let later = 8 * 3600;
+    let without_created = |id: i64, started: i64| {
+        let Change::WorkflowJob(mut j) = job(id, 7, "completed", Some(at(started + 40))) else { unreachable!() };
+        (j.created_at, j.started_at) = (None, Some(at(started)));
         Change::WorkflowJob(j)
     };
-    store.apply_changes(&[run(7), without_created(1), without_created(2)]).await.unwrap();
+    store.apply_changes(&[run(7), without_created(1, 20), without_created(2, later)]).await.unwrap();
     let key = |id: i64| {
         [("pk".to_owned(), s("RUN#00000000000000000007")), ("sk".to_owned(), s(&format!("WJ#{id:020}")))]
             .into_iter()
@@ -243,17 +245,21 @@ async fn jobs_without_created_at_are_listed_by_their_start() {
         .send()
         .await
         .unwrap();
-    let window = MetricsFilter::window(at(0), at(3600));
+    let window = MetricsFilter::window(at(0), at(later + 3600));
+    let around = MetricsFilter::window(at(later - 60), at(later + 60));
     let ids = |rows: Vec<JobMetricRow>| rows.iter().map(|r| r.started_at).collect::<Vec<_>>();
-    assert_eq!(ids(store.metric_jobs(&window).await.unwrap()), [Some(at(20))], "the job written now only");
+    // (a window that reads the run's partition finds both; one of the earlier job's hour alone does not)
+    assert_eq!(ids(store.metric_jobs(&window).await.unwrap()), [Some(at(20)), Some(at(later))]);
+    assert!(store.metric_jobs(&around).await.unwrap().is_empty(), "the earlier job is in no index");
 
     // WHEN the upgrade runs
     let done = store.upgrade().await.unwrap();
 
     // THEN the earlier one is listed by its start too, and a second run lists nothing
     assert_eq!(done.jobs_listed, 1, "{done:?}");
-    assert_eq!(ids(store.metric_jobs(&window).await.unwrap()), [Some(at(20)), Some(at(20))]);
-    assert!(store.metric_jobs(&MetricsFilter::window(at(21), at(3600))).await.unwrap().is_empty(), "by started_at");
+    assert_eq!(ids(store.metric_jobs(&around).await.unwrap()), [Some(at(later))]);
+    assert_eq!(ids(store.metric_jobs(&window).await.unwrap()), [Some(at(20)), Some(at(later))]);
+    assert!(store.metric_jobs(&MetricsFilter::window(at(21), at(later))).await.unwrap().is_empty(), "by started_at");
     // AND the CI cells count both (the upgrade rebuilt them)
     let week = chrono::NaiveDate::from_ymd_opt(2030, 3, 4).unwrap(); // the Monday of at(0)
     let cells = store.ci_cells(&CellScopes::All, week..week + Duration::days(7)).await.unwrap();
