@@ -145,6 +145,18 @@ def webhook_event(name="pull_request", path=FIXTURES / "pull_request/opened.payl
     return json.dumps(event).encode()
 
 
+def hand_over(handler, body, request_id):
+    """Answer a Runtime API `invocation/next` poll with one event, as Lambda does."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+    handler.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
+    handler.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:webhook")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class RuntimeApi(http.server.BaseHTTPRequestHandler):
     """One invocation: hand out the event, record when it was asked for and answered."""
 
@@ -158,15 +170,7 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
         if self.path.endswith("/runtime/invocation/next"):
             if state.get("next_at") is None:
                 state["next_at"] = time.perf_counter()
-                body = state["event"]
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-request-1")
-                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
-                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:webhook")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                hand_over(self, state["event"], "bench-request-1")
             else:
                 time.sleep(30)  # the second poll waits, as Lambda freezes the sandbox
         else:
@@ -241,15 +245,7 @@ class WarmApi(http.server.BaseHTTPRequestHandler):
         if not state["events"]:
             time.sleep(30)
             return
-        body = state["events"].pop(0)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4()))
-        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
-        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:webhook")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        hand_over(self, state["events"].pop(0), str(uuid.uuid4()))
 
     def do_POST(self):
         payload = self.rfile.read(int(self.headers.get("Content-Length", 0)))

@@ -50,18 +50,8 @@ impl DynamoStore {
     /// GitHub's id of the repository stored under each of `names`, where one
     /// is and its id is known (one BatchGetItem, consistent reads).
     async fn holders(&self, names: &[&RepoName]) -> Result<HashMap<RepoName, i64>, StoreError> {
-        if names.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let keys = names.iter().map(|n| key_of(key::repo(n), key::REPO_SK)).collect();
-        let mut out = HashMap::new();
-        for i in self.batch_get(keys).await? {
-            let name: RepoName = i.req_typed("full_name").map_err(corrupt)?;
-            if let Some(id) = i.num::<i64>("id") {
-                out.insert(name, id);
-            }
-        }
-        Ok(out)
+        let items = self.repository_items(names).await?;
+        Ok(items.into_iter().filter_map(|(name, item)| Some((name, item?.num::<i64>("id")?))).collect())
     }
 
     /// The current name of each of `names` that is an old one (one
